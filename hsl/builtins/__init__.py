@@ -1,0 +1,19 @@
+"""Builtin functions and classes, grouped by area; see registry.py for how they register."""
+import importlib
+
+from .registry import (CLASSES, FUNCTIONS, Builtin, BuiltinClass, builtin, builtin_class,
+                       classes_for, functions_for, method, unavailable)
+
+# Area modules register their builtins when imported. A module that does not exist yet
+# is skipped, so areas can land one at a time.
+AREAS = ["types", "arrays", "strings", "regex", "math", "encodings", "crypto", "time",
+         "network", "mail", "server", "misc", "classes"]
+
+
+def load_all() -> None:
+    for area in AREAS:
+        try:
+            importlib.import_module(f"{__name__}.{area}")
+        except ModuleNotFoundError as e:
+            if e.name != f"{__name__}.{area}":
+                raise
