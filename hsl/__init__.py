@@ -1,0 +1,34 @@
+"""hsl: the Halon Scripting Language outside the Halon MTA.
+
+    import hsl
+    program = hsl.compile('echo "hello";')      # compile once
+    program.run(output=print)                    # run many times, from any thread
+"""
+from .errors import HSLError, HSLRuntimeError, HSLSyntaxError
+
+__version__ = "0.1.0"
+__all__ = ["parse", "compile", "Program", "HSLError", "HSLSyntaxError", "HSLRuntimeError",
+           "__version__"]
+
+
+def parse(source: str, filename: str = "<string>"):
+    """Parse HSL source into an hsl.ast.Program, or raise HSLSyntaxError."""
+    from .parser import parse as _parse
+    return _parse(source, filename)
+
+
+def compile(source: str, filename: str = "<string>", **options):
+    """Compile HSL source (with its includes and imports) into a reusable Program.
+
+    Options: `context` (hook context name, e.g. "helo"), `readonly` (names of read-only
+    pre-defined variables), `predefined` (the set of variable names that will be
+    pre-defined; when given, reading a global assigned nowhere is a compile error)."""
+    from .program import compile_program
+    return compile_program(source, filename, **options)
+
+
+def __getattr__(name):
+    if name == "Program":
+        from .program import Program
+        return Program
+    raise AttributeError(name)

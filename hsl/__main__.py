@@ -1,0 +1,3 @@
+import sys
+from hsl.cli import main
+sys.exit(main())

@@ -1,0 +1,108 @@
+"""The `hsl` command line."""
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+
+EXIT_OK, EXIT_SCRIPT_ERROR, EXIT_USAGE = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"hsl: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+    p = _Parser(prog="hsl", description="Run, check and explore Halon (HSL) scripts.")
+    p.add_argument("--version", action="version", version=f"hsl {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    run = sub.add_parser("run", help="run a script")
+    src = run.add_mutually_exclusive_group(required=True)
+    src.add_argument("file", nargs="?", help="the .hsl file to run")
+    src.add_argument("-e", dest="code", metavar="CODE", help="run CODE instead of a file")
+    run.add_argument("--max-steps", type=int, default=None, metavar="N",
+                     help="stop the script after N steps (loop iterations and calls)")
+    run.add_argument("--max-time", type=float, default=None, metavar="SECONDS",
+                     help="stop the script after SECONDS of wall time")
+    run.add_argument("--max-depth", type=int, default=1000, metavar="N",
+                     help="maximum call depth (default 1000)")
+    return p
+
+
+def _read_source(args) -> tuple[str, str]:
+    if args.code is not None:
+        return args.code, "<command line>"
+    try:
+        with open(args.file, "rb") as f:
+            return f.read().decode("utf-8", "surrogateescape"), args.file
+    except OSError as e:
+        print(f"hsl: error: cannot read {args.file}: {e.strerror}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+
+
+def cmd_run(args, source: str, filename: str) -> int:
+    from . import HSLRuntimeError, HSLSyntaxError
+    from .program import compile_program
+    try:
+        program = compile_program(source, filename, predefined=set())
+    except HSLSyntaxError as e:
+        print(e.render(), file=sys.stderr)
+        return EXIT_SCRIPT_ERROR
+    out = sys.stdout.buffer
+
+    def emit(data: bytes) -> None:
+        out.write(data + b"\n")
+
+    try:
+        program.run(output=emit, raw_output=True, max_steps=args.max_steps,
+                    max_time=args.max_time, max_depth=args.max_depth)
+    except HSLRuntimeError as e:
+        out.flush()
+        print(e.render(program.sources), file=sys.stderr)
+        return EXIT_SCRIPT_ERROR
+    finally:
+        out.flush()
+    return EXIT_OK
+
+
+def _in_big_stack(fn, *args):
+    """Run fn in a thread with a large stack, so deep HSL recursion cannot overflow the
+    C stack before the call-depth limit is reached."""
+    result = []
+
+    def target():
+        try:
+            result.append(fn(*args))
+        except BaseException as e:    # never let a Python traceback reach the user
+            print(f"hsl: internal error: {type(e).__name__}: {e}", file=sys.stderr)
+
+    old = threading.stack_size()
+    threading.stack_size(512 * 1024 * 1024)
+    try:
+        t = threading.Thread(target=target, daemon=True)
+        t.start()
+    finally:
+        threading.stack_size(old)
+    t.join()
+    return result[0] if result else EXIT_SCRIPT_ERROR
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command is None:
+        build_parser().print_usage(sys.stderr)
+        return EXIT_USAGE
+    if args.command == "run":
+        source, filename = _read_source(args)
+        try:
+            return _in_big_stack(cmd_run, args, source, filename)
+        except KeyboardInterrupt:
+            return 130
+    return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

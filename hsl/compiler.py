@@ -1,0 +1,1608 @@
+"""Compile an HSL program (AST) into Python source, then into one Python code object.
+
+Why generate Python: a tree-walker pays a dispatch per node per evaluation; generated
+code runs as ordinary CPython bytecode, with HSL semantics supplied by the helpers in
+hsl.values and hsl.runtime.  The layout of the generated source:
+
+* every HSL file compiled as a module becomes a Python function `M<n>(R, V)`; its
+  global-scope variables are Python locals named `g_<name>` (cells when functions bind
+  them with `global`);
+* HSL functions, closures and methods become nested Python functions whose variables are
+  `v_<name>`; `global $x` is `nonlocal g_x`, `closure ($x)` is `nonlocal` on the creating
+  scope's variable, which is exactly HSL's capture-by-reference;
+* every emitted line is mapped back to an HSL file:line:col (`Program.linemap`), so a
+  Python traceback through generated code gives the HSL position and HSL call stack for
+  free, at no cost while nothing fails.
+
+The static checks of the spec (section 13.1) happen here too: undefined functions and
+variables, arity of direct calls, break/continue placement, read-only variables, import
+placement, duplicate declarations.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import Optional
+
+from . import ast as A
+from .errors import Diagnostic, HSLSyntaxError
+
+MAX_NESTING = 60          # HSL expression/statement nesting the generated code supports
+
+READONLY_HINT = "read-only"
+
+KEYWORDS_RESERVED = set()
+
+# Operators whose result is always a boolean (no truthiness conversion needed in `if`).
+BOOL_OPS = {"==", "!=", "===", "!==", "<", "<=", ">", ">=", "=~", "!~"}
+
+BINARY_HELPERS = {
+    "+": "_add", "-": "_sub", "*": "_mul", "/": "_div", "%": "_mod", "**": "_pow",
+    "<<": "_shl", ">>": "_shr", ">>>": "_ushr", "&": "_band", "|": "_bor", "^": "_bxor",
+    "==": "_leq", "!=": "_lne", "===": "_seq", "!==": "_sne",
+    "<": "_lt", "<=": "_le", ">": "_gt", ">=": "_ge", "=~": "_rmatch", "!~": "_rnomatch",
+}
+# Operators with a Python float fast path that gives the HSL result directly.
+FLOAT_FAST = {"+": "+", "-": "-", "*": "*", "<": "<", "<=": "<=", ">": ">", ">=": ">=",
+              "==": "==", "!=": "!="}
+COMPOUND = {"+=": "+", "-=": "-", "*=": "*", "/=": "/", "%=": "%", "**=": "**", ".=": ".",
+            "&=": "&", "|=": "|", "^=": "^", "<<=": "<<", ">>=": ">>", ">>>=": ">>>"}
+
+
+class CompileError(Exception):
+    def __init__(self, node_or_span, message: str, filename: Optional[str] = None):
+        span = node_or_span.span if isinstance(node_or_span, A.Node) else node_or_span
+        self.span = span
+        self.message = message
+        self.filename = filename
+        super().__init__(message)
+
+
+# ------------------------------------------------------------------ program info
+
+@dataclass
+class FuncInfo:
+    name: str                  # HSL name
+    pyname: str
+    min_args: int
+    max_args: Optional[int]
+    node: object = None
+    kind: str = "function"     # "function" or "imported"
+
+
+@dataclass
+class ClassInfo:
+    name: str
+    pyname: str
+    node: Optional[A.ClassDecl]
+    min_args: int = 0
+    max_args: Optional[int] = 0
+    statics: dict = field(default_factory=dict)        # static var name -> True
+    static_methods: dict = field(default_factory=dict)  # name -> FuncInfo
+
+
+@dataclass
+class ModuleInfo:
+    index: int
+    path: str                  # resolved file path or "<string>"
+    program: A.Program
+    pyname: str
+    functions: dict = field(default_factory=dict)   # top-level functions (incl. imported)
+    classes: dict = field(default_factory=dict)
+    globals: set = field(default_factory=set)       # names of global-scope variables
+    namespaces: dict = field(default_factory=dict)  # `import * as ns`: ns -> ModuleInfo
+    imported_vars: dict = field(default_factory=dict)  # local name -> (ModuleInfo, name)
+    data_vars: dict = field(default_factory=dict)   # local name -> constant index
+    imports: list = field(default_factory=list)     # ModuleInfo of imported modules, in order
+    is_main: bool = False
+
+
+class Binding:
+    """How an HSL variable of a scope is reached from Python."""
+    __slots__ = ("pyname", "cell", "readonly")
+
+    def __init__(self, pyname: str, cell: bool = False, readonly: bool = False):
+        self.pyname = pyname       # Python name (of the value, or of the cell holder)
+        self.cell = cell           # True: access through `pyname.cell_contents`
+        self.readonly = readonly
+
+
+class Scope:
+    def __init__(self, kind: str, module: ModuleInfo, parent: Optional["Scope"] = None,
+                 cls: Optional[ClassInfo] = None, static: bool = False, name: str = ""):
+        self.kind = kind                   # "module" or "function"
+        self.module = module
+        self.parent = parent
+        self.cls = cls
+        self.static = static
+        self.name = name
+        self.vars: dict[str, Binding] = {}
+        self.functions: dict[str, FuncInfo] = {}
+        self.classes: dict[str, ClassInfo] = {}
+        self.nonlocals: set[str] = set()
+        self.temp_count = 0
+        self.breakables: list = []         # stack of ("loop"|"switch", switch_flag_name)
+        self.assigned: set[str] = set()
+
+    def temp(self) -> str:
+        self.temp_count += 1
+        return f"_t{self.temp_count}"
+
+    def lookup_function(self, name: str) -> Optional[FuncInfo]:
+        s = self
+        while s is not None:
+            if name in s.functions:
+                return s.functions[name]
+            s = s.parent
+        return self.module.functions.get(name)
+
+    def lookup_class(self, name: str) -> Optional[ClassInfo]:
+        s = self
+        while s is not None:
+            if name in s.classes:
+                return s.classes[name]
+            s = s.parent
+        return self.module.classes.get(name)
+
+
+# ----------------------------------------------------------------- emission
+
+class Writer:
+    """Accumulates Python lines and the HSL position of each."""
+
+    def __init__(self):
+        self.lines: list[str] = []
+        self.positions: list[tuple] = []   # (file index, line, col) per Python line
+        self.indent = 0
+        self.pos = (0, 0, 0)
+
+    def emit(self, code: str) -> None:
+        pad = "    " * self.indent
+        first = True
+        for raw in code.split("\n"):
+            pos = self.pos
+            if raw.startswith("\x00"):
+                end = raw.index("\x00", 1)
+                fi, line, col = raw[1:end].split(",")
+                pos = (int(fi), int(line), int(col))
+                raw = raw[end + 1:]
+                self.pos = pos
+            if first:
+                self.lines.append(pad + raw)
+                first = False
+            else:
+                self.lines.append(pad + "    " + raw)
+            self.positions.append(pos)
+
+
+def qb(b: bytes) -> str:
+    return repr(bytes(b))
+
+
+# ----------------------------------------------------------------- compiler
+
+class Compiler:
+    def __init__(self, program: "ProgramBuilder"):
+        self.pb = program
+        self.w = program.writer
+        self.file_index = 0
+        self.depth = 0
+
+    # positions ----------------------------------------------------------
+    def mark(self, node: A.Node) -> str:
+        return f"\n\x00{self.file_index},{node.span.line},{node.span.col}\x00"
+
+    def at(self, node: A.Node) -> None:
+        self.w.pos = (self.file_index, node.span.line, node.span.col)
+
+    def error(self, node, message: str):
+        raise CompileError(node, message, self.pb.files[self.file_index])
+
+    # -------------------------------------------------------------- modules
+    def compile_module(self, mod: ModuleInfo) -> None:
+        self.file_index = self.pb.file_id(mod.path)
+        scope = Scope("module", mod, name="<main>" if mod.is_main else f"<module {mod.path}>")
+        body = mod.program.body
+        self.check_imports_placement(body, top=True)
+        # Module-level functions and classes were declared when the module was loaded.
+        assigned, mentioned, globals_from_children = self.analyse_module_scope(mod, body)
+        readonly = self.pb.readonly if mod.is_main else set()
+        for name in sorted(mentioned | assigned | globals_from_children):
+            if name in mod.imported_vars:
+                scope.vars[name] = Binding("ic_" + name, cell=True)
+            elif name in mod.data_vars:
+                scope.vars[name] = Binding("g_" + name, readonly=True)
+            else:
+                scope.vars[name] = Binding("g_" + name, readonly=name in readonly)
+        mod.globals = {n for n, b in scope.vars.items() if not b.cell}
+        scope.assigned = assigned
+        self.pb.module_scopes[mod.index] = scope.vars
+        w = self.w
+        w.pos = (self.file_index, 1, 1)
+        w.emit(f"def {mod.pyname}(R, V):")
+        w.indent += 1
+        # Pre-defined variables (context variables, Program.run(variables=...)).
+        for name, b in scope.vars.items():
+            if b.cell or name in mod.data_vars:
+                continue
+            w.emit(f"if {name!r} in V: {b.pyname} = V[{name!r}]")
+        for name, idx in mod.data_vars.items():
+            w.emit(f"g_{name} = _share(K[{idx}])")
+        # Imports run before the module's own statements, in source order.
+        for stmt in body:
+            if isinstance(stmt, (A.ImportSymbols, A.ImportAll)):
+                self.emit_import(scope, stmt)
+        self.emit_declarations(scope, body)
+        w.emit("try:")
+        w.indent += 1
+        w.emit("pass")
+        self.block(scope, body)
+        w.indent -= 1
+        w.emit("finally:")
+        w.indent += 1
+        if mod.is_main:
+            w.emit("if R.keep_globals: R.final_globals = _globals_of(locals())")
+        else:
+            w.emit("pass")
+        w.indent -= 1
+        if not mod.is_main:
+            # Export the module's variables as cells, its functions and classes by name.
+            names = sorted(mod.globals)
+            w.emit("def _cells():")
+            w.emit("    return (" + "".join(f"g_{n}, " for n in names) + ")")
+            exports = []
+            for fname, fi in mod.functions.items():
+                exports.append(f"{('f:' + fname)!r}: {fi.pyname}")
+            for cname, ci in mod.classes.items():
+                exports.append(f"{('c:' + cname)!r}: {ci.pyname}")
+            w.emit("return _module_exports(_cells, {" + ", ".join(exports) + "})")
+        w.indent -= 1
+
+    def check_imports_placement(self, body, top: bool) -> None:
+        for stmt in body:
+            if isinstance(stmt, (A.ImportSymbols, A.ImportAll, A.ImportData)):
+                if not top:
+                    self.error(stmt, "import must be an unconditional top-level statement")
+            for child in A.iter_child_nodes(stmt):
+                if isinstance(child, A.Stmt):
+                    self.check_imports_placement([child], False)
+                elif isinstance(child, (A.SwitchCase, A.ClassMethod, A.Constructor)):
+                    self.check_imports_placement(child.body, False)
+            if isinstance(stmt, (A.Try, A.Barrier, A.FunctionDecl)):
+                pass
+
+    # ------------------------------------------------------ scope analysis
+    def analyse_module_scope(self, mod, body):
+        assigned, mentioned = set(), set()
+        globals_from_children = set()
+        self.collect(body, assigned, mentioned, globals_from_children)
+        for name in mod.imported_vars:
+            assigned.add(name)
+        for name in mod.data_vars:
+            assigned.add(name)
+        return assigned, mentioned, globals_from_children
+
+    def collect(self, nodes, assigned: set, mentioned: set, child_globals: set) -> None:
+        """Variables written (`assigned`) and read (`mentioned`) in one scope; names that
+        nested functions declare `global` go to `child_globals`. Iterative, so deep
+        input cannot exhaust the Python stack."""
+        stack = list(nodes)
+        while stack:
+            n = stack.pop()
+            if n is None or isinstance(n, (bytes, str)):
+                continue
+            if isinstance(n, list):
+                stack.extend(n)
+                continue
+            t = type(n)
+            if t is A.Var:
+                mentioned.add(n.name)
+                continue
+            if t is A.FunctionDecl or t is A.ClassDecl:
+                self.collect_globals_of_nested(n, child_globals)
+                continue
+            if t is A.FuncExpr:
+                for c in n.captures:
+                    assigned.add(c)
+                self.collect_globals_of_nested(n, child_globals)
+                for p in n.params:
+                    stack.append(p.default)
+                continue
+            if t is A.Assign or t is A.IncDec:
+                root = lvalue_root(n.target)
+                if root is not None:
+                    assigned.add(root)
+            elif t is A.Destructure:
+                for tg in n.targets:
+                    assigned.add(tg.name)
+                if n.rest:
+                    assigned.add(n.rest)
+            elif t is A.Foreach:
+                assigned.add(n.value)
+                if n.key:
+                    assigned.add(n.key)
+            elif t is A.Try:
+                assigned.add(n.var)
+            elif t is A.Barrier:
+                if n.var:
+                    assigned.add(n.var)
+            elif t is A.Global:
+                assigned.update(n.names)
+            elif t is A.ImportData:
+                assigned.add(n.var)
+            stack.extend(A.iter_child_nodes(n))
+
+    def collect_globals_of_nested(self, node, out: set) -> None:
+        stack = [node]
+        while stack:
+            n = stack.pop()
+            if isinstance(n, A.Global):
+                out.update(n.names)
+            elif isinstance(n, A.Node):
+                stack.extend(A.iter_child_nodes(n))
+
+    # ------------------------------------------------------ declarations
+    def declare_functions(self, scope: Scope, body) -> None:
+        """Register (hoist) the named functions and classes declared in `body`."""
+        table_f = scope.module.functions if scope.kind == "module" else scope.functions
+        table_c = scope.module.classes if scope.kind == "module" else scope.classes
+        for stmt in iter_declarations(body):
+            if isinstance(stmt, A.FunctionDecl):
+                if stmt.name in table_f or stmt.name in table_c:
+                    self.error(stmt, f"function {stmt.name}() is already declared")
+                lo, hi = self.param_arity(stmt.params)
+                pyname = self.pb.unique("f_" + stmt.name)
+                table_f[stmt.name] = FuncInfo(stmt.name, pyname, lo, hi, stmt)
+                self.pb.display_names[pyname] = stmt.name
+            elif isinstance(stmt, A.ClassDecl):
+                if stmt.name in table_f or stmt.name in table_c:
+                    self.error(stmt, f"class {stmt.name} is already declared")
+                ci = ClassInfo(stmt.name, self.pb.unique("c_" + stmt.name), stmt)
+                self.check_class(ci, stmt)
+                table_c[stmt.name] = ci
+
+    def check_class(self, ci: ClassInfo, node: A.ClassDecl) -> None:
+        seen = set()
+        ctor = None
+        for m in node.members:
+            if isinstance(m, A.Constructor):
+                if ctor is not None:
+                    self.error(m, f"class {node.name} has two constructors")
+                ctor = m
+                continue
+            key = m.name
+            if key in seen:
+                self.error(m, f"duplicate member {key} in class {node.name}")
+            seen.add(key)
+            if isinstance(m, A.ClassVar):
+                if m.readonly and m.static:
+                    self.error(m, "a static variable cannot be readonly")
+                if m.static:
+                    ci.statics[m.name] = m
+                if m.default is not None:
+                    self.check_constant(m.default)
+            elif isinstance(m, A.ClassMethod) and m.static:
+                lo, hi = self.param_arity(m.params)
+                py = self.pb.unique(f"s_{node.name}_{m.name}")
+                ci.static_methods[m.name] = FuncInfo(m.name, py, lo, hi, m)
+                self.pb.display_names[py] = f"{node.name}::{m.name}"
+        if ctor is not None:
+            ci.min_args, ci.max_args = self.param_arity(ctor.params)
+
+    def param_arity(self, params) -> tuple[int, Optional[int]]:
+        lo, hi, seen_default, names = 0, 0, False, set()
+        for i, p in enumerate(params):
+            if p.name in names:
+                self.error(p, f"duplicate parameter ${p.name}")
+            names.add(p.name)
+            if p.variadic:
+                if i != len(params) - 1:
+                    self.error(p, "a variadic parameter must be the last")
+                if p.default is not None:
+                    self.error(p, "a variadic parameter cannot have a default")
+                return lo, None
+            hi += 1
+            if p.default is not None:
+                self.check_constant(p.default)
+                seen_default = True
+            elif seen_default:
+                self.error(p, f"parameter ${p.name} without default follows one with a default")
+            else:
+                lo += 1
+        return lo, hi
+
+    def check_constant(self, expr) -> None:
+        stack = [expr]
+        while stack:
+            n = stack.pop()
+            if isinstance(n, (A.Number, A.String, A.Bool, A.NoneLit, A.Regex)):
+                continue
+            if isinstance(n, (A.ArrayLit, A.ArrayItem, A.Unary, A.Binary, A.Concat,
+                              A.Logical, A.Coalesce, A.Cond, A.Paren, A.Spread)):
+                stack.extend(A.iter_child_nodes(n))
+                continue
+            self.error(n, "default values must be constant expressions")
+
+    def emit_declarations(self, scope: Scope, body) -> None:
+        """Emit the hoisted function and class definitions of a scope."""
+        for stmt in iter_declarations(body):
+            if isinstance(stmt, A.FunctionDecl):
+                table = scope.module.functions if scope.kind == "module" else scope.functions
+                fi = table[stmt.name]
+                self.function(scope, fi.pyname, stmt.params, [], stmt.body, stmt,
+                              display=stmt.name)
+            elif isinstance(stmt, A.ClassDecl):
+                table = scope.module.classes if scope.kind == "module" else scope.classes
+                self.class_decl(scope, table[stmt.name], stmt)
+
+    # ------------------------------------------------------------ functions
+    def function(self, outer: Scope, pyname: str, params, captures, body, node,
+                 display: str, cls: Optional[ClassInfo] = None, method: bool = False,
+                 static: bool = False) -> None:
+        """Emit `def pyname(...)` for an HSL function body."""
+        if self.depth > MAX_NESTING:
+            self.error(node, f"nesting too deep (limit {MAX_NESTING} levels)")
+        self.depth += 1
+        scope = Scope("function", outer.module, outer, cls=cls, static=static, name=display)
+        self.pb.display_names[pyname] = display
+        assigned, mentioned, _ = set(), set(), set()
+        self.collect(body, assigned, mentioned, set())
+        for p in params:
+            if p.default is not None:
+                self.collect([p.default], set(), mentioned, set())
+        param_names = [p.name for p in params]
+        # Global declarations and closure captures bind outer variables by reference.
+        globals_declared = {}
+        for g in iter_globals(body):
+            for name in g.names:
+                if name in param_names:
+                    self.error(g, f"${name} is a parameter and cannot be declared global")
+                if name in captures:
+                    self.error(g, f"${name} is captured and cannot be declared global")
+                globals_declared.setdefault(name, g)
+        module_scope_vars = self.pb.module_scopes[outer.module.index]
+        for name in captures:
+            if name in param_names:
+                self.error(node, f"closure captures ${name}, which is also a parameter")
+            ob = outer.vars.get(name)
+            if ob is None:
+                self.error(node, f"undefined variable ${name}")
+            scope.vars[name] = Binding(ob.pyname, ob.cell, ob.readonly)
+            if not ob.cell:
+                scope.nonlocals.add(ob.pyname)
+        for name, g in globals_declared.items():
+            gb = module_scope_vars.get(name)
+            if gb is None:
+                gb = Binding("g_" + name)
+            scope.vars[name] = Binding(gb.pyname, gb.cell, gb.readonly)
+            if not gb.cell:
+                scope.nonlocals.add(gb.pyname)
+        if method and not static:
+            scope.vars["this"] = Binding("v_this")
+        for name in param_names:
+            scope.vars[name] = Binding("v_" + name)
+        for name in assigned:
+            if name not in scope.vars:
+                scope.vars[name] = Binding("v_" + name)
+        if "this" in mentioned and "this" not in scope.vars:
+            self.error(node, "$this is only available in instance methods")
+        scope.assigned = assigned | set(param_names)
+        self.declare_functions(scope, body)
+
+        args = []
+        if method and not static:
+            args.append("v_this")
+        for p in params:
+            if p.variadic:
+                args.append(f"*v_{p.name}")
+            elif p.default is not None:
+                args.append(f"v_{p.name}=_D")
+            else:
+                args.append(f"v_{p.name}")
+        w = self.w
+        self.at(node)
+        w.emit(f"def {pyname}({', '.join(args)}):")
+        w.indent += 1
+        if scope.nonlocals:
+            w.emit("nonlocal " + ", ".join(sorted(scope.nonlocals)))
+        w.emit("R.depth += 1")
+        w.emit("if R.depth > R.max_depth: R.too_deep()")
+        w.emit("R.steps -= 1")
+        w.emit("if R.steps <= 0: R.tick()")
+        w.emit("try:")
+        w.indent += 1
+        for p in params:
+            if p.variadic:
+                w.emit(f"v_{p.name} = _HArray.from_list(v_{p.name})")
+            elif p.default is not None:
+                self.at(p)
+                w.emit(f"if v_{p.name} is _D: v_{p.name} = ({self.expr(scope, p.default)})")
+        self.emit_declarations(scope, body)
+        w.emit("pass")
+        self.block(scope, body)
+        w.indent -= 1
+        w.emit("finally:")
+        w.emit("    R.depth -= 1")
+        w.indent -= 1
+        self.depth -= 1
+
+    def class_decl(self, scope: Scope, ci: ClassInfo, node: A.ClassDecl) -> None:
+        w = self.w
+        methods, statics_init, ivars = [], [], []
+        ctor = None
+        for m in node.members:
+            if isinstance(m, A.Constructor):
+                ctor = m
+            elif isinstance(m, A.ClassMethod):
+                if m.static:
+                    fi = ci.static_methods[m.name]
+                    self.function(scope, fi.pyname, m.params, [], m.body, m, display=fi.name,
+                                  cls=ci, method=True, static=True)
+                    self.pb.display_names[fi.pyname] = f"{node.name}::{m.name}"
+                    methods.append((m.name, fi.pyname, fi.min_args, fi.max_args, m.private, True))
+                else:
+                    py = self.pb.unique(f"m_{node.name}_{m.name}")
+                    self.function(scope, py, m.params, [], m.body, m,
+                                  display=f"{node.name}->{m.name}", cls=ci, method=True)
+                    lo, hi = self.param_arity(m.params)
+                    methods.append((m.name, py, lo, hi, m.private, False))
+            elif isinstance(m, A.ClassVar):
+                default = self.expr(scope, m.default) if m.default is not None else "None"
+                if m.static:
+                    statics_init.append(f"({m.name!r}, {default}, {m.private})")
+                else:
+                    ivars.append(f"({m.name!r}, lambda: ({default}), {m.private}, {m.readonly})")
+        ctor_py = "None"
+        if ctor is not None:
+            ctor_py = self.pb.unique(f"k_{node.name}")
+            self.function(scope, ctor_py, ctor.params, [], ctor.body, ctor,
+                          display=f"{node.name}->constructor", cls=ci, method=True)
+        self.at(node)
+        meth = ", ".join(f"({n!r}, {py}, {lo}, {hi!r}, {priv}, {st})"
+                         for n, py, lo, hi, priv, st in methods)
+        w.emit(f"{ci.pyname} = _UserClass({node.name!r}, [{', '.join(ivars)}], [{meth}], "
+               f"[{', '.join(statics_init)}], {ctor_py}, {ci.min_args}, {ci.max_args!r})")
+
+    # ------------------------------------------------------------ statements
+    def block(self, scope: Scope, body) -> None:
+        for stmt in body:
+            self.stmt(scope, stmt)
+
+    def stmt(self, scope: Scope, s) -> None:
+        w = self.w
+        self.at(s)
+        t = type(s)
+        if t is A.ExprStmt:
+            self.expr_stmt(scope, s.expr)
+        elif t is A.Echo:
+            w.emit(f"R.echo({self.expr(scope, s.expr)})")
+        elif t is A.If:
+            w.emit(f"if {self.cond(scope, s.test)}:")
+            self.sub(scope, s.then)
+            other = s.other
+            while other is not None:
+                if type(other) is A.If:
+                    self.at(other)
+                    w.emit(f"elif {self.cond(scope, other.test)}:")
+                    self.sub(scope, other.then)
+                    other = other.other
+                else:
+                    w.emit("else:")
+                    self.sub(scope, other)
+                    other = None
+        elif t is A.Block:
+            self.block(scope, s.body)
+        elif t is A.Empty:
+            pass
+        elif t is A.While:
+            w.emit("while True:")
+            w.indent += 1
+            self.tick()
+            w.emit(f"if not {self.cond(scope, s.test)}: break")
+            self.loop_body(scope, s.body)
+            w.indent -= 1
+        elif t is A.Forever:
+            w.emit("while True:")
+            w.indent += 1
+            self.tick()
+            self.loop_body(scope, s.body)
+            w.indent -= 1
+        elif t is A.For:
+            if s.init is not None:
+                self.expr_stmt(scope, s.init)
+            self.at(s)
+            if s.step is not None:
+                first = scope.temp()
+                w.emit(f"{first} = True")
+                w.emit("while True:")
+                w.indent += 1
+                w.emit(f"if {first}: {first} = False")
+                w.emit("else:")
+                w.indent += 1
+                self.expr_stmt(scope, s.step)
+                w.indent -= 1
+            else:
+                w.emit("while True:")
+                w.indent += 1
+            self.tick()
+            if s.test is not None:
+                self.at(s.test)
+                w.emit(f"if not {self.cond(scope, s.test)}: break")
+            self.loop_body(scope, s.body)
+            w.indent -= 1
+        elif t is A.Foreach:
+            self.foreach(scope, s)
+        elif t is A.Switch:
+            self.switch(scope, s)
+        elif t is A.Break:
+            if not scope.breakables:
+                self.error(s, "break outside of a loop or switch")
+            w.emit("break")
+        elif t is A.Continue:
+            loops = [b for b in scope.breakables if b[0] == "loop"]
+            if not loops:
+                self.error(s, "continue outside of a loop")
+            if scope.breakables[-1][0] == "switch":
+                # Leave every switch between here and the loop, then continue it.
+                w.emit(f"{scope.breakables[-1][1]} = True")
+                w.emit("break")
+            else:
+                w.emit("continue")
+        elif t is A.Return:
+            if s.value is None:
+                w.emit("return None")
+            else:
+                w.emit(f"return ({self.transfer(scope, s.value)})")
+        elif t is A.Global:
+            if scope.kind != "function":
+                self.error(s, "global outside of a function")
+        elif t is A.Throw:
+            w.emit(f"raise _ThrownValue({self.transfer(scope, s.value)})")
+        elif t is A.Try:
+            self.try_stmt(scope, s)
+        elif t is A.Barrier:
+            self.barrier(scope, s)
+        elif t in (A.FunctionDecl, A.ClassDecl):
+            pass    # hoisted
+        elif t in (A.ImportSymbols, A.ImportAll, A.ImportData):
+            pass    # handled at module start
+        elif t is A.Include:
+            self.error(s, "internal: include was not expanded")
+        else:
+            self.error(s, f"unsupported statement {t.__name__}")
+
+    def tick(self) -> None:
+        self.w.emit("R.steps -= 1")
+        self.w.emit("if R.steps <= 0: R.tick()")
+
+    def sub(self, scope: Scope, s) -> None:
+        if self.depth > MAX_NESTING:
+            self.error(s, f"nesting too deep (limit {MAX_NESTING} levels)")
+        self.depth += 1
+        self.w.indent += 1
+        self.w.emit("pass")
+        self.stmt(scope, s)
+        self.w.indent -= 1
+        self.depth -= 1
+
+    def loop_body(self, scope: Scope, body) -> None:
+        scope.breakables.append(("loop", None))
+        try:
+            self.w.emit("pass")
+            if self.depth > MAX_NESTING:
+                self.error(body, f"nesting too deep (limit {MAX_NESTING} levels)")
+            self.depth += 1
+            self.stmt(scope, body)
+            self.depth -= 1
+        finally:
+            scope.breakables.pop()
+
+    def foreach(self, scope: Scope, s: A.Foreach) -> None:
+        w = self.w
+        vb = self.binding(scope, s.value, s, write=True)
+        it = self.expr(scope, s.iterable)
+        if s.key is not None:
+            kb = self.binding(scope, s.key, s, write=True)
+            k, v = scope.temp(), scope.temp()
+            w.emit(f"for {k}, {v} in _iter_items({it}):")
+            w.indent += 1
+            w.emit(self.store(kb, k))
+        else:
+            v = scope.temp()
+            w.emit(f"for {v} in _iter_values({it}):")
+            w.indent += 1
+        w.emit(self.store(vb, f"_share({v})"))
+        self.tick()
+        self.loop_body(scope, s.body)
+        w.indent -= 1
+
+    def switch(self, scope: Scope, s: A.Switch) -> None:
+        w = self.w
+        subj, start, cont = scope.temp(), scope.temp(), scope.temp()
+        defaults = [i for i, c in enumerate(s.cases) if c.test is None]
+        if len(defaults) > 1:
+            self.error(s.cases[defaults[1]], "switch has more than one default")
+        w.emit(f"{subj} = {self.expr(scope, s.subject)}")
+        first = True
+        for i, case in enumerate(s.cases):
+            if case.test is None:
+                continue
+            self.at(case)
+            kw = "if" if first else "elif"
+            w.emit(f"{kw} _leq({subj}, {self.expr(scope, case.test)}): {start} = {i}")
+            first = False
+        fallback = defaults[0] if defaults else len(s.cases)
+        if first:
+            w.emit(f"{start} = {fallback}")
+        else:
+            w.emit(f"else: {start} = {fallback}")
+        w.emit(f"{cont} = False")
+        w.emit("while True:")
+        w.indent += 1
+        scope.breakables.append(("switch", cont))
+        try:
+            for i, case in enumerate(s.cases):
+                if not case.body:
+                    continue
+                self.at(case)
+                w.emit(f"if {start} <= {i}:")
+                w.indent += 1
+                w.emit("pass")
+                self.block(scope, case.body)
+                w.indent -= 1
+            w.emit("break")
+        finally:
+            scope.breakables.pop()
+        w.indent -= 1
+        if any(b[0] == "loop" for b in scope.breakables):
+            if scope.breakables[-1][0] == "switch":
+                w.emit(f"if {cont}: {scope.breakables[-1][1]} = True; break")
+            else:
+                w.emit(f"if {cont}: continue")
+
+    def try_stmt(self, scope: Scope, s: A.Try) -> None:
+        w = self.w
+        vb = self.binding(scope, s.var, s, write=True)
+        exc = scope.temp()
+        w.emit("try:")
+        w.indent += 1
+        w.emit("pass")
+        self.block(scope, s.body)
+        w.indent -= 1
+        w.emit(f"except _Catchable as {exc}:")
+        w.indent += 1
+        w.emit(self.store(vb, f"R.caught({exc})"))
+        self.block(scope, s.handler)
+        w.emit("pass")
+        w.indent -= 1
+
+    def barrier(self, scope: Scope, s: A.Barrier) -> None:
+        w = self.w
+        name = scope.temp()
+        w.emit(f"{name} = R.barrier_enter({self.expr(scope, s.name)})")
+        w.emit("try:")
+        w.indent += 1
+        if s.var is not None:
+            vb = self.binding(scope, s.var, s, write=True)
+            w.emit(f"if R.barrier_isset({name}): " + self.store(vb, f"R.barrier_get({name})"))
+            w.emit("else: " + self.unset_binding(vb))
+        w.emit("pass")
+        self.block(scope, s.body)
+        w.indent -= 1
+        w.emit("finally:")
+        w.indent += 1
+        if s.var is not None:
+            vb = scope.vars[s.var]
+            w.emit(f"R.barrier_leave({name}, {self.soft_read(vb)})")
+        else:
+            w.emit(f"R.barrier_leave({name}, _UNSET)")
+        w.indent -= 1
+
+    # ------------------------------------------------------------- imports
+    def emit_import(self, scope: Scope, s) -> None:
+        mod = scope.module
+        target = self.pb.imported[(mod.index, id(s))]
+        m = f"_m{target.index}"
+        self.at(s)
+        self.w.emit(f"{m} = R.module({target.index}, {target.pyname})")
+        if isinstance(s, A.ImportAll):
+            self.w.emit(f"ns_{s.alias} = {m}")
+            return
+        for item in s.items:
+            local = item.alias or item.name
+            if item.is_var:
+                self.w.emit(f"ic_{local} = {m}[{('v:' + item.name)!r}]")
+            elif ("c:" + item.name) in self.pb.exports_of(target):
+                ci = mod.classes[local]
+                self.w.emit(f"{ci.pyname} = {m}[{('c:' + item.name)!r}]")
+            else:
+                fi = mod.functions[local]
+                self.w.emit(f"{fi.pyname} = {m}[{('f:' + item.name)!r}]")
+
+    # ---------------------------------------------------------- variables
+    def binding(self, scope: Scope, name: str, node, write: bool = False) -> Binding:
+        b = scope.vars.get(name)
+        if b is None:
+            if scope.kind == "module":
+                b = scope.vars[name] = Binding("g_" + name)
+            else:
+                self.error(node, f"undefined variable ${name}")
+        if write and b.readonly:
+            self.error(node, f"${name} is read-only")
+        return b
+
+    def store(self, b: Binding, value: str) -> str:
+        if b.cell:
+            return f"{b.pyname}.cell_contents = {value}"
+        return f"{b.pyname} = {value}"
+
+    def store_expr(self, b: Binding, value: str) -> str:
+        if b.cell:
+            return f"_cell_set({b.pyname}, {value})"
+        return f"({b.pyname} := {value})"
+
+    def read(self, b: Binding) -> str:
+        if b.cell:
+            return f"_cell_get({b.pyname})"
+        return b.pyname
+
+    def soft_read(self, b: Binding) -> str:
+        """The variable's value, or _UNSET if it is not defined (never raises)."""
+        if b.cell:
+            return f"_cell_soft({b.pyname})"
+        return f"({b.pyname} if {b.pyname!r} in locals() else _UNSET)"
+
+    def unset_binding(self, b: Binding) -> str:
+        if b.cell:
+            return f"_cell_del({b.pyname})"
+        return f"del {b.pyname}"
+
+    def var_read(self, scope: Scope, node: A.Var) -> str:
+        b = scope.vars.get(node.name)
+        if b is None or (scope.kind == "function" and node.name not in scope.assigned
+                         and not b.cell and b.pyname.startswith("v_")):
+            if scope.kind == "module" and b is None:
+                return f"_undefined({node.name!r})"
+            if b is None:
+                self.error(node, f"undefined variable ${node.name}")
+        if scope.kind == "module" and self.pb.strict_globals and node.name not in scope.assigned \
+                and not b.cell and node.name not in scope.module.data_vars:
+            self.error(node, f"undefined variable ${node.name}")
+        return self.read(b)
+
+    # --------------------------------------------------------- expressions
+    def expr_stmt(self, scope: Scope, e) -> None:
+        """An expression whose value is discarded: assignments become statements."""
+        w = self.w
+        while type(e) is A.Paren:
+            e = e.expr
+        t = type(e)
+        if t is A.Assign:
+            self.assign_stmt(scope, e)
+        elif t is A.IncDec:
+            self.at(e)
+            self.incdec_stmt(scope, e)
+        elif t is A.Unset and type(e.target) is A.Var:
+            b = self.binding(scope, e.target.name, e.target, write=True)
+            w.emit("try:")
+            w.emit("    " + self.unset_binding(b))
+            w.emit("except NameError: pass")
+        else:
+            w.emit(f"_ = {self.expr(scope, e)}")
+
+    def cond(self, scope: Scope, e) -> str:
+        """A Python expression for HSL truthiness of `e` (Python truthiness matches HSL's
+        for every HSL value representation)."""
+        return f"({self.expr(scope, e)})"
+
+    def transfer(self, scope: Scope, e) -> str:
+        """The value of `e` as it is handed to a new holder: arrays read from a variable,
+        element or property are shared (copy-on-write) so the holders stay independent."""
+        code = self.expr(scope, e)
+        if is_place(e):
+            return f"_share({code})"
+        return code
+
+    def expr(self, scope: Scope, e) -> str:
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            self.depth = 0
+            self.error(e, f"expression nested too deeply (limit {MAX_NESTING} levels)")
+        try:
+            return self._expr(scope, e)
+        finally:
+            self.depth -= 1
+
+    def _expr(self, scope: Scope, e) -> str:
+        t = type(e)
+        m = self.mark(e)
+        if t is A.Number:
+            return repr(float(e.value))
+        if t is A.String:
+            return qb(e.value)
+        if t is A.Bool:
+            return "True" if e.value else "False"
+        if t is A.NoneLit:
+            return "None"
+        if t is A.Var:
+            return m + self.var_read(scope, e)
+        if t is A.Paren:
+            return self.expr(scope, e.expr)
+        if t is A.Interp:
+            parts = []
+            for p in e.parts:
+                if isinstance(p, bytes):
+                    parts.append(qb(p))
+                else:
+                    parts.append(f"_str({self.expr(scope, p)})")
+            return m + "b''.join((" + ", ".join(parts) + ",))"
+        if t is A.Regex:
+            idx = self.pb.regex_const(e, self)
+            return f"K[{idx}]"
+        if t is A.Concat:
+            parts = [self.expr(scope, p) for p in e.parts]
+            return m + "_concat_many((" + ", ".join(parts) + ",))"
+        if t is A.Binary:
+            return m + self.binary(scope, e)
+        if t is A.Unary:
+            inner = self.expr(scope, e.operand)
+            if e.op == "!":
+                return f"(not {inner})"
+            helper = {"-": "_neg", "+": "_pos", "~": "_bnot"}[e.op]
+            return f"{m}{helper}({inner})"
+        if t is A.Logical:
+            left, right = self.expr(scope, e.left), self.expr(scope, e.right)
+            return f"(True if ({left}) {e.op} ({right}) else False)"
+        if t is A.Coalesce:
+            tmp = scope.temp()
+            left = self.soft_expr(scope, e.left)
+            return (f"({tmp} if ({tmp} := {left}) is not None and {tmp} is not _UNSET "
+                    f"else {self.expr(scope, e.right)})")
+        if t is A.Cond:
+            test = self.expr(scope, e.test)
+            if e.then is None:
+                tmp = scope.temp()
+                return f"({tmp} if ({tmp} := {test}) else {self.expr(scope, e.other)})"
+            return (f"(({self.expr(scope, e.then)}) if ({test}) "
+                    f"else ({self.expr(scope, e.other)}))")
+        if t is A.ArrayLit:
+            return m + self.array_lit(scope, e)
+        if t is A.Call:
+            return m + self.call(scope, e)
+        if t is A.Index:
+            if e.index is None:
+                self.error(e, "[] can only be used as an assignment target")
+            return f"{m}_index({self.expr(scope, e.target)}, {self.expr(scope, e.index)})"
+        if t is A.Slice:
+            parts = [self.expr(scope, x) if x is not None else "None"
+                     for x in (e.start, e.stop, e.step)]
+            return f"{m}_slice({self.expr(scope, e.target)}, {', '.join(parts)})"
+        if t is A.Prop:
+            return f"{m}_getprop({self.expr(scope, e.target)}, {e.name!r}, {self.class_ctx(scope)})"
+        if t is A.Static:
+            return m + self.static_read(scope, e)
+        if t is A.NameRef:
+            return m + self.name_ref(scope, e)
+        if t is A.Assign:
+            return m + self.assign_expr(scope, e)
+        if t is A.IncDec:
+            return m + self.incdec_expr(scope, e)
+        if t is A.Isset:
+            return m + self.isset(scope, e.target)
+        if t is A.Unset:
+            return m + self.unset_expr(scope, e)
+        if t is A.FuncExpr:
+            return m + self.func_expr(scope, e)
+        if t is A.Match:
+            return m + self.match(scope, e)
+        if t is A.Destructure:
+            return m + self.destructure(scope, e)
+        if t is A.CacheCall:
+            return m + self.cache_call(scope, e)
+        if t is A.Spread:
+            self.error(e, "'...' is only allowed in calls and array literals")
+        self.error(e, f"unsupported expression {t.__name__}")
+
+    def binary(self, scope: Scope, e: A.Binary) -> str:
+        op = e.op
+        left, right = self.expr(scope, e.left), self.expr(scope, e.right)
+        helper = BINARY_HELPERS[op]
+        if op in ("=~", "!~") and type(e.right) is A.Regex:
+            return f"{helper}({left}, {right})"
+        if op in FLOAT_FAST and is_simple(e.left) and is_simple(e.right):
+            checks = [f"type({x}) is float" for x, n in ((left, e.left), (right, e.right))
+                      if type(n) is not A.Number]
+            if checks:
+                pyop = FLOAT_FAST[op]
+                return (f"({left} {pyop} {right} if {' and '.join(checks)} "
+                        f"else {helper}({left}, {right}))")
+        return f"{helper}({left}, {right})"
+
+    def array_lit(self, scope: Scope, e: A.ArrayLit) -> str:
+        if not e.items:
+            return "_HArray()"
+        if all(it.key is None and type(it.value) is not A.Spread for it in e.items):
+            vals = ", ".join(self.transfer(scope, it.value) for it in e.items)
+            return f"_HArray.from_list([{vals}])"
+        parts = []
+        for it in e.items:
+            if type(it.value) is A.Spread:
+                parts.append(f"(2, {self.expr(scope, it.value.value)})")
+            elif it.key is None:
+                parts.append(f"(0, {self.transfer(scope, it.value)})")
+            else:
+                parts.append(f"(1, {self.expr(scope, it.key)}, {self.transfer(scope, it.value)})")
+        return "_build_array((" + ", ".join(parts) + ",))"
+
+    def class_ctx(self, scope: Scope) -> str:
+        s = scope
+        while s is not None:
+            if s.cls is not None:
+                return s.cls.pyname
+            s = s.parent
+        return "None"
+
+    # calls ---------------------------------------------------------------
+    def args(self, scope: Scope, args, user: bool) -> tuple[str, bool]:
+        parts, spread = [], False
+        for a in args:
+            if type(a) is A.Spread:
+                spread = True
+                parts.append(f"*_spread({self.expr(scope, a.value)})")
+            else:
+                parts.append(self.transfer(scope, a) if user else self.expr(scope, a))
+        return ", ".join(parts), spread
+
+    def check_arity(self, node, name: str, lo: int, hi: Optional[int], n: int) -> None:
+        if n < lo or (hi is not None and n > hi):
+            if hi is None:
+                want = f"at least {lo}"
+            elif lo == hi:
+                want = f"{lo}"
+            else:
+                want = f"{lo} to {hi}"
+            s = "" if want == "1" else "s"
+            self.error(node, f"{name}() takes {want} argument{s}, {n} given")
+
+    def call(self, scope: Scope, e: A.Call) -> str:
+        callee = e.callee
+        while type(callee) is A.Paren and False:
+            callee = callee.expr
+        n = len(e.args)
+        if type(callee) is A.NameRef:
+            name = callee.name
+            if not callee.builtin:
+                fi = scope.lookup_function(name)
+                if fi is not None:
+                    args, spread = self.args(scope, e.args, user=True)
+                    if spread:
+                        return f"_call_checked({fi.pyname}, {name!r}, {fi.min_args}, {fi.max_args!r}, {args})"
+                    self.check_arity(e, name, fi.min_args, fi.max_args, n)
+                    return f"{fi.pyname}({args})"
+                ci = scope.lookup_class(name)
+                if ci is not None:
+                    args, spread = self.args(scope, e.args, user=True)
+                    if not spread:
+                        self.check_arity(e, name, ci.min_args, ci.max_args, n)
+                    return f"{ci.pyname}.new({args})"
+            b = self.pb.builtins.get(name)
+            if b is not None:
+                args, spread = self.args(scope, e.args, user=False)
+                pyname = self.pb.builtin_ref(name)
+                if spread:
+                    return f"_call_checked({pyname}, {name!r}, {b.min_args}, {b.max_args!r}, {args})"
+                self.check_arity(e, name, b.min_args, b.max_args, n)
+                return f"{pyname}({args})"
+            bc = self.pb.builtin_classes.get(name)
+            if bc is not None and not callee.builtin:
+                args, spread = self.args(scope, e.args, user=False)
+                pyname = self.pb.builtin_class_ref(name)
+                if not spread:
+                    self.check_arity(e, name, bc.min_args, bc.max_args, n)
+                return f"_new_builtin({pyname}, {args})"
+            if callee.builtin:
+                self.error(callee, f"builtin {name} is not a builtin function")
+            self.error(callee, f"undefined function {name}()" + self.pb.suggest(scope, name))
+        if type(callee) is A.Static:
+            return self.static_call(scope, e, callee)
+        if type(callee) is A.Prop:
+            obj = self.expr(scope, callee.target)
+            args, _ = self.args(scope, e.args, user=True)
+            sep = ", " if args else ""
+            return f"_call_method({obj}, {callee.name!r}, {self.class_ctx(scope)}{sep}{args})"
+        f = self.expr(scope, callee)
+        args, _ = self.args(scope, e.args, user=True)
+        sep = ", " if args else ""
+        return f"_call_value({f}{sep}{args})"
+
+    def static_call(self, scope: Scope, e: A.Call, callee: A.Static) -> str:
+        if callee.is_var:
+            target = self.static_read(scope, callee)
+            args, _ = self.args(scope, e.args, user=True)
+            sep = ", " if args else ""
+            return f"_call_value({target}{sep}{args})"
+        n = len(e.args)
+        ci = self.static_scope_class(scope, callee)
+        if ci is not None:
+            fi = ci.static_methods.get(callee.member)
+            if fi is None:
+                self.error(callee, f"undefined function {ci.name}::{callee.member}()")
+            if fi.node.private and self.class_ctx(scope) != ci.pyname:
+                self.error(callee, f"{ci.name}::{callee.member}() is private")
+            args, spread = self.args(scope, e.args, user=True)
+            if spread:
+                return f"_call_checked({fi.pyname}, {callee.member!r}, {fi.min_args}, {fi.max_args!r}, {args})"
+            self.check_arity(e, f"{ci.name}::{callee.member}", fi.min_args, fi.max_args, n)
+            return f"{fi.pyname}({args})"
+        ns = scope.module.namespaces.get(callee.scope)
+        if ns is not None:
+            fi = ns.functions.get(callee.member)
+            if fi is None:
+                self.error(callee, f"undefined function {callee.scope}::{callee.member}()")
+            args, spread = self.args(scope, e.args, user=True)
+            if not spread:
+                self.check_arity(e, f"{callee.scope}::{callee.member}", fi.min_args, fi.max_args, n)
+            return f"ns_{callee.scope}[{('f:' + callee.member)!r}]({args})"
+        bc = self.pb.builtin_classes.get(callee.scope)
+        if bc is not None:
+            st = bc.cls.hsl_statics.get(callee.member)
+            if st is None:
+                self.error(callee, f"undefined function {callee.scope}::{callee.member}()")
+            _, lo, hi = st
+            args, spread = self.args(scope, e.args, user=False)
+            if not spread:
+                self.check_arity(e, f"{callee.scope}::{callee.member}", lo, hi, n)
+            return f"{self.pb.builtin_class_ref(callee.scope)}.hsl_statics[{callee.member!r}][0]({args})"
+        self.error(callee, f"undefined class {callee.scope}")
+
+    def static_scope_class(self, scope: Scope, node: A.Static) -> Optional[ClassInfo]:
+        if node.scope == "static":
+            s = scope
+            while s is not None and s.cls is None:
+                s = s.parent
+            if s is None:
+                self.error(node, "static:: is only valid inside a class")
+            return s.cls
+        return scope.lookup_class(node.scope)
+
+    def static_read(self, scope: Scope, node: A.Static) -> str:
+        ci = self.static_scope_class(scope, node)
+        if ci is not None:
+            if node.is_var:
+                if node.member not in ci.statics:
+                    self.error(node, f"undefined variable {ci.name}::${node.member}")
+                return f"{ci.pyname}.get_static({node.member!r}, {self.class_ctx(scope)})"
+            fi = ci.static_methods.get(node.member)
+            if fi is None:
+                self.error(node, f"undefined function {ci.name}::{node.member}")
+            return f"_HFunction({fi.name!r}, {fi.pyname}, {fi.min_args}, {fi.max_args!r})"
+        ns = scope.module.namespaces.get(node.scope)
+        if ns is not None:
+            if node.is_var:
+                if node.member not in ns.globals:
+                    self.error(node, f"undefined variable {node.scope}::${node.member}")
+                return f"_cell_get(ns_{node.scope}[{('v:' + node.member)!r}])"
+            fi = ns.functions.get(node.member)
+            if fi is None:
+                self.error(node, f"undefined function {node.scope}::{node.member}")
+            return (f"_HFunction({fi.name!r}, ns_{node.scope}[{('f:' + fi.name)!r}], "
+                    f"{fi.min_args}, {fi.max_args!r})")
+        bc = self.pb.builtin_classes.get(node.scope)
+        if bc is not None and not node.is_var and node.member in bc.cls.hsl_statics:
+            _, lo, hi = bc.cls.hsl_statics[node.member]
+            ref = self.pb.builtin_class_ref(node.scope)
+            return f"_HFunction({node.member!r}, {ref}.hsl_statics[{node.member!r}][0], {lo}, {hi!r})"
+        self.error(node, f"undefined class {node.scope}")
+
+    def name_ref(self, scope: Scope, e: A.NameRef) -> str:
+        name = e.name
+        if not e.builtin:
+            fi = scope.lookup_function(name)
+            if fi is not None:
+                return f"_HFunction({name!r}, {fi.pyname}, {fi.min_args}, {fi.max_args!r})"
+            ci = scope.lookup_class(name)
+            if ci is not None:
+                return f"_HFunction({name!r}, {ci.pyname}.new, {ci.min_args}, {ci.max_args!r})"
+        b = self.pb.builtins.get(name)
+        if b is not None:
+            return f"_HFunction({name!r}, {self.pb.builtin_ref(name)}, {b.min_args}, {b.max_args!r})"
+        bc = self.pb.builtin_classes.get(name)
+        if bc is not None and not e.builtin:
+            ref = self.pb.builtin_class_ref(name)
+            return f"_HFunction({name!r}, _builtin_ctor({ref}), {bc.min_args}, {bc.max_args!r})"
+        if e.builtin:
+            self.error(e, f"builtin {name} is not a builtin function")
+        self.error(e, f"undefined function {name}" + self.pb.suggest(scope, name))
+
+    def func_expr(self, scope: Scope, e: A.FuncExpr) -> str:
+        pyname = self.pb.unique("anon")
+        # The def is emitted as a statement just before the current one: Python needs a
+        # statement for it, and creating the function has no side effects.
+        saved_pos = self.w.pos
+        self.function(scope, pyname, e.params, e.captures, e.body, e,
+                      display="anonymous function", cls=self.enclosing_class(scope))
+        self.w.pos = saved_pos
+        lo, hi = param_arity_quick(e.params)
+        return f"_HFunction('anonymous function', {pyname}, {lo}, {hi!r})"
+
+    def enclosing_class(self, scope: Scope):
+        s = scope
+        while s is not None:
+            if s.cls is not None:
+                return s.cls
+            s = s.parent
+        return None
+
+    def match(self, scope: Scope, e: A.Match) -> str:
+        subj = scope.temp()
+        default = None
+        chain = []
+        for arm in e.arms:
+            if arm.conditions is None:
+                if default is not None:
+                    self.error(arm, "match has more than one default arm")
+                default = arm
+                continue
+            tests = " or ".join(f"_leq({subj}, {self.expr(scope, c)})" for c in arm.conditions)
+            chain.append(f"({self.transfer(scope, arm.result)}) if ({tests}) else ")
+        tail = (f"({self.transfer(scope, default.result)})" if default is not None
+                else f"_unhandled_match({subj})")
+        return f"(({subj} := {self.expr(scope, e.subject)}), " + "".join(chain) + tail + ")[1]"
+
+    def destructure(self, scope: Scope, e: A.Destructure) -> str:
+        val = scope.temp()
+        parts = [f"({val} := {self.transfer(scope, e.value)})"]
+        for i, tg in enumerate(e.targets):
+            b = self.binding(scope, tg.name, tg, write=True)
+            default = self.expr(scope, tg.default) if tg.default is not None else "None"
+            if e.keyed:
+                key = self.expr(scope, tg.key)
+                parts.append(self.store_expr(b, f"_destructure_key({val}, {key}, lambda: {default})"))
+            else:
+                parts.append(self.store_expr(b, f"_destructure_pos({val}, {i}, lambda: {default})"))
+        if e.rest is not None:
+            b = self.binding(scope, e.rest, e, write=True)
+            parts.append(self.store_expr(b, f"_destructure_rest({val}, {len(e.targets)})"))
+        return "(" + ", ".join(parts) + ")[0]"
+
+    def cache_call(self, scope: Scope, e: A.CacheCall) -> str:
+        opts = self.expr(scope, e.options)
+        fake = A.Call(e.span, A.NameRef(e.span, e.name, e.builtin), e.args)
+        fn_code = None
+        if not e.builtin:
+            fi = scope.lookup_function(e.name)
+            if fi is not None:
+                fn_code = fi.pyname
+                self.check_arity(e, e.name, fi.min_args, fi.max_args, len(e.args))
+        if fn_code is None:
+            b = self.pb.builtins.get(e.name)
+            if b is None:
+                self.error(e, f"undefined function {e.name}()")
+            self.check_arity(e, e.name, b.min_args, b.max_args, len(e.args))
+            fn_code = self.pb.builtin_ref(e.name)
+        args, _ = self.args(scope, e.args, user=True)
+        key = f"{self.file_index}:{e.name}"
+        return f"R.cache_call({opts}, {key!r}, {fn_code}, ({args}{',' if args else ''}))"
+
+    # isset / ?? ----------------------------------------------------------
+    def soft_expr(self, scope: Scope, e) -> str:
+        """Evaluate `e` without errors for undefined variables or missing keys: the value,
+        or None/_UNSET (used by `??`, `??=` and isset)."""
+        while type(e) is A.Paren:
+            e = e.expr
+        t = type(e)
+        if t is A.Var:
+            b = scope.vars.get(e.name)
+            if b is None:
+                return "_soft_global(V, %r)" % e.name if scope.kind == "module" else "_UNSET"
+            if scope.kind == "function" and e.name not in scope.assigned and not b.cell \
+                    and b.pyname.startswith("v_"):
+                return "_UNSET"
+            return self.soft_read(b)
+        if t is A.Index and e.index is not None:
+            return f"_soft_index({self.soft_expr(scope, e.target)}, {self.expr(scope, e.index)})"
+        if t is A.Prop:
+            return f"_soft_prop({self.soft_expr(scope, e.target)}, {e.name!r}, {self.class_ctx(scope)})"
+        if t is A.Static and e.is_var:
+            return self.static_read(scope, e)
+        return self.expr(scope, e)
+
+    def isset(self, scope: Scope, target) -> str:
+        t = type(target)
+        if t is A.Var:
+            return f"({self.soft_expr(scope, target)} is not _UNSET)"
+        if t is A.Index and target.index is not None:
+            return (f"_isset_index({self.soft_expr(scope, target.target)}, "
+                    f"{self.expr(scope, target.index)})")
+        if t is A.Prop:
+            return (f"_isset_prop({self.soft_expr(scope, target.target)}, {target.name!r}, "
+                    f"{self.class_ctx(scope)})")
+        if t is A.Static and target.is_var:
+            return "True"
+        self.error(target, "isset() needs a variable, element or property")
+
+    def unset_expr(self, scope: Scope, e: A.Unset) -> str:
+        target = e.target
+        t = type(target)
+        if t is A.Var:
+            b = self.binding(scope, target.name, target, write=True)
+            helper = self.pb.unique("unset")
+            w = self.w
+            saved = w.pos
+            w.emit(f"def {helper}():")
+            if not b.cell:
+                w.emit(f"    nonlocal {b.pyname}")
+                w.emit("    try:")
+                w.emit(f"        del {b.pyname}")
+                w.emit("        return True")
+                w.emit("    except NameError:")
+                w.emit("        return False")
+            else:
+                w.emit(f"    return _cell_del({b.pyname})")
+            w.pos = saved
+            return f"{helper}()"
+        if t is A.Index and target.index is not None:
+            cont = self.place_for_write(scope, target.target)
+            return f"_unset_index({cont}, {self.expr(scope, target.index)})"
+        if t is A.Slice:
+            cont = self.place_for_write(scope, target.target)
+            parts = [self.expr(scope, x) if x is not None else "None"
+                     for x in (target.start, target.stop, target.step)]
+            return f"_unset_slice({cont}, {', '.join(parts)})"
+        if t is A.Prop:
+            return (f"_unset_prop({self.expr(scope, target.target)}, {target.name!r}, "
+                    f"{self.class_ctx(scope)})")
+        self.error(target, "unset() needs a variable, element, slice or property")
+
+    # assignment ----------------------------------------------------------
+    def assign_stmt(self, scope: Scope, e: A.Assign) -> None:
+        w = self.w
+        self.at(e)
+        target = e.target
+        while type(target) is A.Paren:
+            self.error(target, "cannot assign to a parenthesised expression")
+        if type(target) is A.Var:
+            b = self.binding(scope, target.name, target, write=True)
+            if e.op == "=":
+                w.emit(self.store(b, f"({self.transfer(scope, e.value)})"))
+                return
+            if e.op == ".=" and not b.cell:
+                tmp = scope.temp()
+                w.emit(f"{tmp} = ({self.expr(scope, e.value)})")
+                self.at(e)
+                w.emit(f"if type({b.pyname}) is bytes and type({tmp}) is bytes: {b.pyname} += {tmp}")
+                w.emit(f"else: {b.pyname} = _concat({self.read(b)}, {tmp})")
+                return
+            if e.op == "??=":
+                tmp = scope.temp()
+                w.emit(f"{tmp} = {self.soft_read(b)}")
+                w.emit(f"if {tmp} is None or {tmp} is _UNSET: "
+                       + self.store(b, f"({self.transfer(scope, e.value)})"))
+                return
+            helper = BINARY_HELPERS[COMPOUND[e.op]] if e.op != ".=" else "_concat"
+            w.emit(self.store(b, f"{helper}({self.read(b)}, ({self.expr(scope, e.value)}))"))
+            return
+        root = lvalue_root(target) if type(target) in (A.Index, A.Slice) else None
+        if root is not None:
+            b = self.binding(scope, root, target, write=True)
+            if not b.cell:
+                # Statement form: acquire the root array once, without locals() lookups.
+                tc = scope.temp()
+                w.emit("try: " + f"{tc} = {b.pyname}")
+                w.emit(f"except NameError: {tc} = _UNSET")
+                w.emit(f"if type({tc}) is not _HArray or {tc}.shared: {b.pyname} = {tc} = _container({tc})")
+                self.at(e)
+                if type(target) is A.Index and target.index is None and type(target.target) is A.Var \
+                        and e.op == "=":
+                    w.emit(f"if type({tc}) is _HArray: {tc}.append({self.transfer(scope, e.value)})")
+                    self.at(e)
+                    w.emit(f"else: _append({tc}, {self.transfer(scope, e.value)})")
+                    return
+                w.emit(f"_ = {self.assign_expr(scope, e, root_code=tc)}")
+                return
+        w.emit(f"_ = {self.assign_expr(scope, e)}")
+
+    def assign_expr(self, scope: Scope, e: A.Assign, root_code: Optional[str] = None) -> str:
+        target = e.target
+        t = type(target)
+        if t is A.Paren:
+            self.error(target, "cannot assign to a parenthesised expression")
+        if t is A.Var:
+            b = self.binding(scope, target.name, target, write=True)
+            if e.op == "=":
+                return self.store_expr(b, self.transfer(scope, e.value))
+            if e.op == "??=":
+                tmp = scope.temp()
+                return (f"({tmp} if ({tmp} := {self.soft_read(b)}) is not None and {tmp} is not _UNSET "
+                        f"else {self.store_expr(b, self.transfer(scope, e.value))})")
+            helper = BINARY_HELPERS[COMPOUND[e.op]] if e.op != ".=" else "_concat"
+            return self.store_expr(b, f"{helper}({self.read(b)}, {self.expr(scope, e.value)})")
+        if t is A.Index:
+            cont = self.place_for_write(scope, target.target, root_code)
+            if target.index is None:
+                if e.op != "=":
+                    self.error(target, "[] cannot be used with a compound assignment")
+                return f"_append({cont}, {self.transfer(scope, e.value)})"
+            key = self.expr(scope, target.index)
+            if e.op == "=":
+                return f"_setindex({cont}, {key}, {self.transfer(scope, e.value)})"
+            if e.op == "??=":
+                return (f"_setindex_coalesce({cont}, {key}, "
+                        f"lambda: {self.transfer(scope, e.value)})")
+            return (f"_setindex_op({cont}, {key}, {BINARY_HELPERS.get(COMPOUND[e.op], '_concat') if e.op != '.=' else '_concat'}, "
+                    f"{self.expr(scope, e.value)})")
+        if t is A.Prop:
+            obj = self.expr(scope, target.target)
+            ctx = self.class_ctx(scope)
+            if e.op == "=":
+                return f"_setprop({obj}, {target.name!r}, {self.transfer(scope, e.value)}, {ctx})"
+            if e.op == "??=":
+                return (f"_setprop_coalesce({obj}, {target.name!r}, "
+                        f"lambda: {self.transfer(scope, e.value)}, {ctx})")
+            helper = BINARY_HELPERS[COMPOUND[e.op]] if e.op != ".=" else "_concat"
+            return f"_setprop_op({obj}, {target.name!r}, {helper}, {self.expr(scope, e.value)}, {ctx})"
+        if t is A.Static and target.is_var:
+            ci = self.static_scope_class(scope, target)
+            if ci is None:
+                ns = scope.module.namespaces.get(target.scope)
+                if ns is None:
+                    self.error(target, f"undefined class {target.scope}")
+                cell = f"ns_{target.scope}[{('v:' + target.member)!r}]"
+                if e.op == "=":
+                    return f"_cell_set({cell}, {self.transfer(scope, e.value)})"
+                helper = BINARY_HELPERS.get(COMPOUND.get(e.op, ""), "_concat")
+                return f"_cell_set({cell}, {helper}(_cell_get({cell}), {self.expr(scope, e.value)}))"
+            if target.member not in ci.statics:
+                self.error(target, f"undefined variable {ci.name}::${target.member}")
+            ctx = self.class_ctx(scope)
+            if e.op == "=":
+                return f"{ci.pyname}.set_static({target.member!r}, {self.transfer(scope, e.value)}, {ctx})"
+            if e.op == "??=":
+                return (f"{ci.pyname}.set_static_coalesce({target.member!r}, "
+                        f"lambda: {self.transfer(scope, e.value)}, {ctx})")
+            helper = BINARY_HELPERS[COMPOUND[e.op]] if e.op != ".=" else "_concat"
+            return (f"{ci.pyname}.set_static({target.member!r}, {helper}({ci.pyname}.get_static("
+                    f"{target.member!r}, {ctx}), {self.expr(scope, e.value)}), {ctx})")
+        if t is A.Slice:
+            if e.op != "=":
+                self.error(target, "slices can only be assigned with =")
+            cont = self.place_for_write(scope, target.target, root_code)
+            parts = [self.expr(scope, x) if x is not None else "None"
+                     for x in (target.start, target.stop, target.step)]
+            return f"_setslice({cont}, {', '.join(parts)}, {self.expr(scope, e.value)})"
+        self.error(target, "invalid assignment target")
+
+    def place_for_write(self, scope: Scope, node, root_code: Optional[str] = None) -> str:
+        """A Python expression giving the container at `node`, ready to be written into
+        (an owned HArray, created when missing, or an object)."""
+        while type(node) is A.Paren:
+            self.error(node, "cannot assign to a parenthesised expression")
+        t = type(node)
+        if t is A.Var:
+            if root_code is not None:
+                return root_code
+            b = self.binding(scope, node.name, node, write=True)
+            if b.cell:
+                return f"_cell_container({b.pyname})"
+            # Undefined or none variables become arrays on their first element write.
+            return f"({b.pyname} := _container({self.soft_read(b)}))"
+        if t is A.Index:
+            parent = self.place_for_write(scope, node.target, root_code)
+            if node.index is None:
+                return f"_append_container({parent})"
+            return f"_child_container({parent}, {self.expr(scope, node.index)})"
+        if t is A.Prop:
+            return (f"_prop_container({self.expr(scope, node.target)}, {node.name!r}, "
+                    f"{self.class_ctx(scope)})")
+        if t is A.Static and node.is_var:
+            ci = self.static_scope_class(scope, node)
+            if ci is None:
+                self.error(node, f"undefined class {node.scope}")
+            return f"{ci.pyname}.static_container({node.member!r}, {self.class_ctx(scope)})"
+        if t is A.Call:
+            return f"_object_container({self.expr(scope, node)})"
+        self.error(node, "invalid assignment target")
+
+    def incdec_stmt(self, scope: Scope, e: A.IncDec) -> None:
+        target = e.target
+        if type(target) is A.Var:
+            b = self.binding(scope, target.name, target, write=True)
+            if not b.cell:
+                py = b.pyname
+                d = "1.0"
+                op = "+" if e.op == "++" else "-"
+                helper = "_inc" if e.op == "++" else "_dec"
+                self.w.emit(f"{py} = {py} {op} {d} if type({py}) is float else {helper}({py})")
+                return
+        self.w.emit(f"_ = {self.incdec_expr(scope, e)}")
+
+    def incdec_expr(self, scope: Scope, e: A.IncDec) -> str:
+        helper = "_inc" if e.op == "++" else "_dec"
+        target = e.target
+        t = type(target)
+        if t is A.Var:
+            b = self.binding(scope, target.name, target, write=True)
+            if e.prefix:
+                return self.store_expr(b, f"{helper}({self.read(b)})")
+            tmp = scope.temp()
+            return f"(({tmp} := _to_number({self.read(b)})), {self.store_expr(b, f'{helper}({tmp})')})[0]"
+        if t is A.Index and target.index is not None:
+            cont = self.place_for_write(scope, target.target)
+            return f"_incdec_index({cont}, {self.expr(scope, target.index)}, {helper}, {e.prefix})"
+        if t is A.Prop:
+            return (f"_incdec_prop({self.expr(scope, target.target)}, {target.name!r}, {helper}, "
+                    f"{e.prefix}, {self.class_ctx(scope)})")
+        if t is A.Static and target.is_var:
+            ci = self.static_scope_class(scope, target)
+            if ci is None:
+                self.error(target, f"undefined class {target.scope}")
+            return f"{ci.pyname}.incdec_static({target.member!r}, {helper}, {e.prefix}, {self.class_ctx(scope)})"
+        self.error(target, f"{e.op} needs a variable, element or property")
+
+
+# ----------------------------------------------------------------- helpers
+
+def lvalue_root(node) -> Optional[str]:
+    """The variable name at the root of an assignment target, if it is a variable."""
+    while True:
+        t = type(node)
+        if t is A.Var:
+            return node.name
+        if t in (A.Index, A.Slice):
+            node = node.target
+        else:
+            return None
+
+
+def is_place(e) -> bool:
+    """True for expressions that read a value someone else still holds."""
+    while type(e) is A.Paren:
+        e = e.expr
+    return type(e) in (A.Var, A.Index, A.Prop, A.Static, A.Assign, A.Coalesce, A.Cond,
+                       A.Match, A.Destructure, A.IncDec)
+
+
+def is_simple(e) -> bool:
+    return type(e) in (A.Var, A.Number)
+
+
+def param_arity_quick(params) -> tuple[int, Optional[int]]:
+    lo = hi = 0
+    for p in params:
+        if p.variadic:
+            return lo, None
+        hi += 1
+        if p.default is None:
+            lo += 1
+    return lo, hi
+
+
+def iter_declarations(body):
+    """Function and class declarations of a scope, wherever they sit in its blocks
+    (declarations are hoisted and registered regardless of control flow)."""
+    stack = list(reversed(body))
+    while stack:
+        s = stack.pop()
+        if isinstance(s, (A.FunctionDecl, A.ClassDecl)):
+            yield s
+            continue
+        if isinstance(s, A.FuncExpr):
+            continue
+        children = []
+        for c in A.iter_child_nodes(s):
+            if isinstance(c, (A.Stmt, A.SwitchCase)):
+                children.append(c)
+        stack.extend(reversed(children))
+
+
+def iter_globals(body):
+    stack = list(body)
+    while stack:
+        s = stack.pop()
+        if isinstance(s, A.Global):
+            yield s
+            continue
+        if isinstance(s, (A.FunctionDecl, A.ClassDecl, A.FuncExpr)):
+            continue
+        stack.extend(c for c in A.iter_child_nodes(s) if isinstance(c, (A.Stmt, A.SwitchCase)))

@@ -1,0 +1,70 @@
+"""Loaders for data imports (`import $var from "file.json"`): the file's content becomes a
+read-only value shared by every execution."""
+from __future__ import annotations
+
+import os
+
+from . import values as V
+from .errors import ScriptError
+
+
+def _option(options, name, default):
+    if options is None or type(options) is not V.HArray:
+        return default
+    value = options.get(name.encode())
+    return default if value is None else value
+
+
+def load_data(path: str, spec: str, options):
+    loader = None
+    if "!" in spec.split("/")[0]:
+        loader = spec.split("!", 1)[0]
+    ext = loader or os.path.splitext(path)[1].lstrip(".").lower()
+    with open(path, "rb") as f:
+        data = f.read()
+    if ext == "txt":
+        if _option(options, "array", False):
+            lines = data.split(b"\n")
+            if lines and lines[-1] == b"":
+                lines.pop()
+            return V.HArray.from_list([line[:-1] if line.endswith(b"\r") else line
+                                       for line in lines])
+        return data
+    if ext == "json":
+        from .builtins import FUNCTIONS, load_all
+        load_all()
+        decode = FUNCTIONS.get("json_decode")
+        if decode is not None:
+            value = decode.fn(data)
+        else:
+            import json
+            try:
+                value = V.from_python(json.loads(data.decode("utf-8")))
+            except ValueError:
+                value = None
+        if value is None and data.strip() not in (b"null",):
+            raise ScriptError("invalid JSON")
+        return value
+    if ext in ("yaml", "yml"):
+        import yaml
+        try:
+            return V.from_python(yaml.safe_load(data.decode("utf-8")))
+        except (yaml.YAMLError, UnicodeDecodeError) as e:
+            raise ScriptError(f"invalid YAML: {e}") from None
+    if ext == "csv":
+        from .builtins import FUNCTIONS, load_all
+        load_all()
+        decode = FUNCTIONS.get("csv_decode")
+        if decode is None:
+            raise ScriptError("csv loader needs csv_decode")
+        opts = V.HArray()
+        delimiter = _option(options, "delimiter", None)
+        if delimiter is not None:
+            opts.set(b"delimiter", delimiter)
+        header = _option(options, "header", True)
+        opts.set(b"header", header)
+        schema = _option(options, "schema", None)
+        if schema is not None:
+            opts.set(b"schema", schema)
+        return decode.fn(data, opts)
+    raise ScriptError(f"unsupported data loader \"{ext}\"")

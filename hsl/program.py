@@ -1,0 +1,483 @@
+"""Build a whole program (main file, includes, imported modules, data imports) into one
+Python code object, and run it: `Program` is what `hsl.compile()` returns."""
+from __future__ import annotations
+
+import itertools
+import os
+import sys
+import threading
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+from . import ast as A
+from . import values as V
+from .builtins import load_all, registry
+from .compiler import (Compiler, CompileError, ModuleInfo, FuncInfo, ClassInfo, Writer,
+                       param_arity_quick)
+from .errors import Diagnostic, Frame, HSLRuntimeError, HSLSyntaxError, ScriptError, ThrownValue
+from . import runtime as RT
+
+STDLIB_DIR = os.path.join(os.path.dirname(__file__), "stdlib")
+DEFAULT_MAX_DEPTH = 1000
+_program_ids = itertools.count(1)
+
+
+def _stdlib_dir() -> str:
+    try:
+        from importlib.resources import files
+        return str(files("hsl.stdlib"))
+    except Exception:
+        here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        return os.path.join(here, "stdlib")
+
+
+@dataclass
+class IncludedBody(A.Stmt):
+    """Statements brought in by `include`, compiled in place with their own file."""
+    file_index: int
+    body: list
+
+
+class ProgramBuilder:
+    def __init__(self, source: str, filename: str, *, context: Optional[str] = None,
+                 readonly=(), predefined: Optional[set] = None, parse=None):
+        load_all()
+        if parse is None:
+            from .parser import parse
+        self.parse = parse
+        self.source = source
+        self.filename = filename
+        self.context = context
+        self.readonly = set(readonly)
+        # With a known set of pre-defined variables, reading a global that is assigned
+        # nowhere is a compile-time error; otherwise it is looked up when the script runs.
+        self.strict_globals = predefined is not None
+        self.predefined = set(predefined or ())
+        self.builtins = registry.functions_for(context)
+        self.builtin_classes = registry.classes_for(context)
+        self.writer = Writer()
+        self.files: list[str] = []
+        self.sources: dict[str, str] = {}
+        self.modules: list[ModuleInfo] = []
+        self.module_by_path: dict[str, ModuleInfo] = {}
+        self.module_scopes: dict[int, dict] = {}
+        self.imported: dict = {}
+        self.consts: list = []
+        self.names_used: set[str] = set()
+        self.display_names: dict[str, str] = {}
+        self.ns_extra: dict = {}
+        self._unique = itertools.count(1)
+        self._included_once: set[str] = set()
+        self._regex_cache: dict = {}
+
+    # ------------------------------------------------------------ helpers
+    def file_id(self, path: str) -> int:
+        if path not in self.files:
+            self.files.append(path)
+        return self.files.index(path)
+
+    def unique(self, base: str) -> str:
+        return f"{base}_{next(self._unique)}"
+
+    def builtin_ref(self, name: str) -> str:
+        py = "B_" + name
+        self.ns_extra[py] = self.builtins[name].fn
+        return py
+
+    def builtin_class_ref(self, name: str) -> str:
+        py = "C_" + name
+        self.ns_extra[py] = self.builtin_classes[name].cls
+        return py
+
+    def regex_const(self, node: A.Regex, comp: Compiler) -> int:
+        from . import pcre
+        key = (node.pattern, node.flags)
+        if key in self._regex_cache:
+            return self._regex_cache[key]
+        try:
+            value = V.HRegex(node.pattern, node.flags, pcre.compile_pattern(node.pattern, node.flags))
+        except ScriptError as e:
+            comp.error(node, f"invalid regular expression: {e.message}")
+        self.consts.append(value)
+        self._regex_cache[key] = len(self.consts) - 1
+        return len(self.consts) - 1
+
+    def suggest(self, scope, name: str) -> str:
+        import difflib
+        names = set(self.builtins) | set(scope.module.functions) | set(scope.module.classes)
+        s = scope
+        while s is not None:
+            names |= set(s.functions)
+            s = s.parent
+        close = difflib.get_close_matches(name, sorted(names), n=1, cutoff=0.75)
+        return f" (did you mean {close[0]}?)" if close else ""
+
+    def exports_of(self, mod: ModuleInfo) -> set:
+        return {"f:" + n for n in mod.functions} | {"c:" + n for n in mod.classes} | \
+               {"v:" + n for n in mod.globals}
+
+    def fail(self, path: str, node_or_span, message: str):
+        span = node_or_span.span if isinstance(node_or_span, A.Node) else node_or_span
+        raise CompileError(span, message, path)
+
+    # ------------------------------------------------------------ loading
+    def resolve_path(self, spec: bytes, from_file: str, node) -> str:
+        text = spec.decode("utf-8", "surrogateescape")
+        if "!" in text.split("/")[0] and not text.startswith("/"):
+            text = text.split("!", 1)[1]
+        base = os.path.dirname(os.path.abspath(from_file)) if not from_file.startswith("<") \
+            else os.getcwd()
+        if text.startswith("extras://"):
+            candidates = [os.path.join(_stdlib_dir(), text[len("extras://"):])]
+        else:
+            if text.startswith("file://"):
+                text = text[len("file://"):]
+            elif text.startswith("file:"):
+                text = text[len("file:"):]
+            candidates = [os.path.join(base, text)]
+            if not os.path.splitext(text)[1]:
+                candidates += [os.path.join(base, text + ".hsl"),
+                               os.path.join(_stdlib_dir(), text),
+                               os.path.join(_stdlib_dir(), text + ".hsl")]
+        for c in candidates:
+            if os.path.isfile(c):
+                return os.path.normpath(c)
+        self.fail(from_file, node, f"file not found: \"{spec.decode('utf-8', 'replace')}\"")
+
+    def read(self, path: str, from_file: str, node) -> str:
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except OSError as e:
+            self.fail(from_file, node, f"cannot read \"{path}\": {e.strerror}")
+        text = data.decode("utf-8", "surrogateescape")
+        self.sources[path] = text
+        return text
+
+    def parse_file(self, text: str, path: str) -> A.Program:
+        self.sources.setdefault(path, text)
+        return self.parse(text, path)
+
+    def expand_includes(self, body: list, path: str, stack: tuple) -> list:
+        """Replace include statements by the included files' statements (recursively)."""
+        out = []
+        for stmt in body:
+            if isinstance(stmt, A.Include):
+                target = self.resolve_path(stmt.path, path, stmt)
+                if target in stack:
+                    self.fail(path, stmt, f"include cycle: \"{stmt.path.decode('utf-8', 'replace')}\" "
+                                          "includes itself")
+                if stmt.once and target in self._included_once:
+                    continue
+                self._included_once.add(target)
+                text = self.read(target, path, stmt)
+                prog = self.parse_file(text, target)
+                inner = self.expand_includes(prog.body, target, stack + (target,))
+                out.append(IncludedBody(stmt.span, self.file_id(target), inner))
+                continue
+            self._expand_nested(stmt, path, stack)
+            out.append(stmt)
+        return out
+
+    def _expand_nested(self, node, path, stack) -> None:
+        for name in node.__dataclass_fields__:
+            value = getattr(node, name)
+            if isinstance(value, list) and value and any(isinstance(v, A.Stmt) for v in value):
+                setattr(node, name, self.expand_includes(value, path, stack))
+            elif isinstance(value, A.Stmt):
+                if isinstance(value, A.Include):
+                    setattr(node, name, A.Block(value.span, self.expand_includes([value], path, stack)))
+                else:
+                    self._expand_nested(value, path, stack)
+            elif isinstance(value, list):
+                for v in value:
+                    if isinstance(v, (A.SwitchCase, A.ClassMethod, A.Constructor, A.FuncExpr)):
+                        self._expand_nested(v, path, stack)
+            elif isinstance(value, A.Node) and not isinstance(value, A.Stmt):
+                if isinstance(value, A.FuncExpr):
+                    self._expand_nested(value, path, stack)
+
+    def load_module(self, path: str, program: A.Program, is_main: bool,
+                    stack: tuple) -> ModuleInfo:
+        index = len(self.modules)
+        mod = ModuleInfo(index, path, program, f"M{index}", is_main=is_main)
+        self.modules.append(mod)
+        self.module_by_path[path] = mod
+        program.body = self.expand_includes(program.body, path, (path,))
+        fid = self.file_id(path)
+        comp = Compiler(self)
+        comp.file_index = fid
+        comp.declare_functions(_ModuleScopeShim(mod), program.body)
+        # Module-level variables, so importers can check `import {$x}`.
+        assigned, mentioned, _ = set(), set(), set()
+        comp.collect(program.body, assigned, mentioned, set())
+        mod.globals = set(assigned)
+        for stmt in program.body:
+            if isinstance(stmt, (A.ImportSymbols, A.ImportAll)):
+                self.import_module(mod, stmt, stack)
+            elif isinstance(stmt, A.ImportData):
+                self.import_data(mod, stmt)
+        return mod
+
+    def import_module(self, mod: ModuleInfo, stmt, stack: tuple) -> None:
+        target_path = self.resolve_path(stmt.path, mod.path, stmt)
+        if target_path in stack or target_path == mod.path:
+            self.fail(mod.path, stmt, f"import cycle: \"{stmt.path.decode('utf-8', 'replace')}\"")
+        target = self.module_by_path.get(target_path)
+        if target is None:
+            text = self.read(target_path, mod.path, stmt)
+            prog = self.parse_file(text, target_path)
+            target = self.load_module(target_path, prog, False, stack + (mod.path,))
+        self.imported[(mod.index, id(stmt))] = target
+        if target not in mod.imports:
+            mod.imports.append(target)
+        if isinstance(stmt, A.ImportAll):
+            mod.namespaces[stmt.alias] = target
+            return
+        for item in stmt.items:
+            local = item.alias or item.name
+            if item.is_var:
+                if item.name not in target.globals:
+                    self.fail(mod.path, item, f"module \"{stmt.path.decode()}\" has no variable ${item.name}")
+                if local in mod.imported_vars:
+                    self.fail(mod.path, item, f"${local} is already imported")
+                mod.imported_vars[local] = (target, item.name)
+            elif item.name in target.functions:
+                if local in mod.functions or local in mod.classes:
+                    self.fail(mod.path, item, f"function {local}() is already declared")
+                src = target.functions[item.name]
+                py = self.unique("f_" + local)
+                self.display_names[py] = local
+                mod.functions[local] = FuncInfo(local, py, src.min_args, src.max_args, src.node, "imported")
+            elif item.name in target.classes:
+                if local in mod.functions or local in mod.classes:
+                    self.fail(mod.path, item, f"class {local} is already declared")
+                src = target.classes[item.name]
+                ci = ClassInfo(local, self.unique("c_" + local), None, src.min_args, src.max_args,
+                               dict(src.statics), {})
+                for n, fi in src.static_methods.items():
+                    ci.static_methods[n] = fi
+                mod.classes[local] = ci
+            else:
+                self.fail(mod.path, item, f"module \"{stmt.path.decode()}\" has no function or class {item.name}")
+
+    def import_data(self, mod: ModuleInfo, stmt: A.ImportData) -> None:
+        from .data import load_data
+        path = self.resolve_path(stmt.path, mod.path, stmt)
+        options = None
+        if stmt.options is not None:
+            options = _constant_value(stmt.options)
+            if options is _NOT_CONSTANT:
+                self.fail(mod.path, stmt.options, "import options must be a constant array")
+        try:
+            value = load_data(path, stmt.path.decode("utf-8", "surrogateescape"), options)
+        except ScriptError as e:
+            self.fail(mod.path, stmt, f"cannot import \"{stmt.path.decode('utf-8', 'replace')}\": {e.message}")
+        self.consts.append(value)
+        mod.data_vars[stmt.var] = len(self.consts) - 1
+        mod.globals.add(stmt.var)
+
+    # ------------------------------------------------------------ building
+    def build(self) -> "Program":
+        try:
+            main_prog = self.parse_file(self.source, self.filename)
+            self.file_id(self.filename)
+            main = self.load_module(self.filename, main_prog, True, ())
+            # Compile imported modules first (their exports are referenced by name only at
+            # run time, so order does not matter for Python, but errors read better).
+            for mod in reversed(self.modules):
+                comp = Compiler(self)
+                comp.compile_module(mod)
+        except CompileError as e:
+            filename = e.filename or self.filename
+            raise HSLSyntaxError([Diagnostic(filename, e.span.line, e.span.col, e.message,
+                                             end_line=e.span.end_line, end_column=e.span.end_col)],
+                                 self.sources.get(filename)) from None
+        return Program(self)
+
+
+class _ModuleScopeShim:
+    """Just enough of a Scope for declare_functions() at module level."""
+
+    def __init__(self, mod: ModuleInfo):
+        self.kind = "module"
+        self.module = mod
+        self.functions = mod.functions
+        self.classes = mod.classes
+
+
+_NOT_CONSTANT = object()
+
+
+def _constant_value(expr):
+    """Evaluate a constant expression (literals and arrays of literals) at compile time."""
+    t = type(expr)
+    if t is A.Number:
+        return float(expr.value)
+    if t is A.String:
+        return expr.value
+    if t is A.Bool:
+        return expr.value
+    if t is A.NoneLit:
+        return None
+    if t is A.Paren:
+        return _constant_value(expr.expr)
+    if t is A.Unary and expr.op == "-":
+        v = _constant_value(expr.operand)
+        return -v if type(v) is float else _NOT_CONSTANT
+    if t is A.ArrayLit:
+        arr = V.HArray()
+        for it in expr.items:
+            if type(it.value) is A.Spread:
+                return _NOT_CONSTANT
+            v = _constant_value(it.value)
+            if v is _NOT_CONSTANT:
+                return _NOT_CONSTANT
+            if it.key is None:
+                arr.append(v)
+            else:
+                k = _constant_value(it.key)
+                if k is _NOT_CONSTANT:
+                    return _NOT_CONSTANT
+                arr.set(k, v)
+        return arr
+    return _NOT_CONSTANT
+
+
+# ------------------------------------------------------------------ program
+
+_LINEMAPS: dict[str, "Program"] = {}
+
+
+class Program:
+    """A compiled HSL program. It holds no per-run state: `run()` may be called many
+    times, from several threads at once."""
+
+    def __init__(self, builder: ProgramBuilder):
+        w = builder.writer
+        self.filename = builder.filename
+        self.files = list(builder.files)
+        self.sources = dict(builder.sources)
+        self.positions = list(w.positions)
+        self.display_names = dict(builder.display_names)
+        self.context = builder.context
+        self.python_source = "\n".join(w.lines) + "\n"
+        self.pyfile = f"<hsl-program-{next(_program_ids)}>"
+        try:
+            self.code = compile(self.python_source, self.pyfile, "exec")
+        except (SyntaxError, RecursionError, MemoryError) as e:
+            lineno = getattr(e, "lineno", None) or 1
+            fi, line, col = self.positions[min(lineno, len(self.positions)) - 1] \
+                if self.positions else (0, 1, 1)
+            filename = self.files[fi] if self.files else self.filename
+            raise HSLSyntaxError([Diagnostic(filename, line or 1, col or 1,
+                                             "program nested too deeply for hsl to compile "
+                                             f"({type(e).__name__}: {getattr(e, 'msg', e)})")],
+                                 self.sources.get(filename)) from None
+        self.consts = builder.consts
+        ns = RT.namespace()
+        ns.update(builder.ns_extra)
+        ns["K"] = self.consts
+        ns["__name__"] = "hsl_generated"
+        exec(self.code, ns)
+        self.main = ns["M0"]
+        self.namespace = ns
+        _LINEMAPS[self.pyfile] = self
+
+    # ------------------------------------------------------------- running
+    def run(self, variables: Optional[dict] = None, output: Optional[Callable] = None, *,
+            max_steps: Optional[int] = None, max_time: Optional[float] = None,
+            max_depth: int = DEFAULT_MAX_DEPTH, keep_globals: bool = False,
+            raw_output: bool = False) -> "RunResult":
+        """Run the program once.
+
+        `variables` pre-defines `$name`s (Python values are converted, HSL values pass
+        through); `output` receives each echo line (a str; bytes with raw_output=True;
+        default: written to stdout). Raises HSLRuntimeError on an uncaught error;
+        a hook termination (Accept/Reject/...) propagates as runtime.Terminate."""
+        if output is None:
+            def output(data: bytes):
+                sys.stdout.buffer.write(data + b"\n")
+                sys.stdout.buffer.flush()
+            emit = output
+        elif raw_output:
+            emit = output
+        else:
+            def emit(data: bytes, _out=output):
+                _out(data.decode("utf-8", "surrogateescape"))
+        pre = {}
+        for name, value in (variables or {}).items():
+            pre[name] = V.from_python(value)
+        ex = RT.Execution(self, emit, max_steps, max_time, max_depth, keep_globals)
+        needed = max_depth * 4 + 200
+        if sys.getrecursionlimit() < needed:
+            sys.setrecursionlimit(needed)
+        previous = RT.current()
+        RT._current.execution = ex
+        try:
+            self.main(ex, pre)
+        except RT.Terminate:
+            raise
+        except ThrownValue as e:
+            raise self.runtime_error(e, "uncaught exception: "
+                                     + V.to_str(RT.thrown_message(e.value)).decode("utf-8", "replace")) from None
+        except RT.LimitExceeded as e:
+            raise self.runtime_error(e, e.message) from None
+        except RecursionError as e:
+            raise self.runtime_error(e, "maximum call depth exceeded") from None
+        except Exception as e:
+            raise self.runtime_error(e, RT.error_message(e)) from None
+        finally:
+            RT._current.execution = previous
+        return RunResult(ex.final_globals)
+
+    # ------------------------------------------------------------ positions
+    def frames(self, tb) -> list[Frame]:
+        """The HSL frames of a traceback, outermost first."""
+        out = []
+        while tb is not None:
+            code = tb.tb_frame.f_code
+            prog = _LINEMAPS.get(code.co_filename)
+            if prog is not None:
+                lineno = tb.tb_lineno
+                if 0 < lineno <= len(prog.positions):
+                    fi, line, col = prog.positions[lineno - 1]
+                    name = prog.display_names.get(code.co_name, code.co_name)
+                    if code.co_name.startswith("M"):
+                        name = "<main>" if code.co_name == "M0" else "<module>"
+                    out.append(Frame(name, prog.files[fi], line, col))
+            tb = tb.tb_next
+        return out
+
+    def locate(self, tb):
+        frames = self.frames(tb)
+        if not frames:
+            return None
+        f = frames[-1]
+        return (f.filename, f.line, f.column)
+
+    def runtime_error(self, exc: BaseException, message: str) -> HSLRuntimeError:
+        frames = self.frames(exc.__traceback__)
+        if isinstance(exc, ThrownValue):
+            from .builtins.exception import ExceptionObject
+            value = exc.value
+            if isinstance(value, ExceptionObject) and value.file is not None:
+                # An Exception created by the runtime knows where it happened.
+                return HSLRuntimeError(message, value.file, value.line, value.column,
+                                       frames, value, self.sources.get(value.file))
+        else:
+            value = None
+        if frames:
+            f = frames[-1]
+            return HSLRuntimeError(message, f.filename, f.line, f.column, frames, value,
+                                   self.sources.get(f.filename))
+        return HSLRuntimeError(message, self.filename, 0, 0, frames, value)
+
+
+@dataclass
+class RunResult:
+    globals: Optional[dict]
+
+
+def compile_program(source: str, filename: str = "<string>", **options) -> Program:
+    return ProgramBuilder(source, filename, **options).build()

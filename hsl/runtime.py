@@ -1,0 +1,716 @@
+"""What generated code needs at run time: one `Execution` per run (output, step budget,
+call depth, module instances), the helpers for places (variables, elements, properties),
+calls, user classes, and the mapping of Python exceptions back to HSL positions.
+
+The value semantics themselves (arithmetic, comparison, conversion, arrays) live in
+hsl.values; nothing here re-implements them.
+"""
+from __future__ import annotations
+
+import re
+import threading
+import time
+from typing import Callable, Optional
+
+from . import values as V
+from .errors import Frame, HSLRuntimeError, ScriptError, ThrownValue
+from .values import HArray, HFunction, HObject, BuiltinObject, share as _share
+
+_UNSET = V.UNSET if hasattr(V, "UNSET") else type("Unset", (), {"__repr__": lambda s: "<unset>",
+                                                                  "__bool__": lambda s: False})()
+_D = object()        # "argument not passed" marker for parameters with defaults
+
+
+class Terminate(BaseException):
+    """A hook termination function (Accept, Reject, ...) ending the script: not an HSL
+    exception, so `try`/`catch` cannot intercept it."""
+
+    def __init__(self, decision):
+        self.decision = decision
+        super().__init__("terminate")
+
+
+class LimitExceeded(BaseException):
+    """The execution budget or the call-depth limit ran out (uncatchable in HSL)."""
+
+    def __init__(self, message: str):
+        self.message = message
+        super().__init__(message)
+
+
+# ------------------------------------------------------------------ execution
+
+_current = threading.local()
+
+
+def current() -> Optional["Execution"]:
+    """The execution running on this thread (for builtins that need it)."""
+    return getattr(_current, "execution", None)
+
+
+class Execution:
+    """Per-run state. Generated code reaches it as `R`."""
+
+    CHUNK = 10_000
+
+    def __init__(self, program, output: Callable[[bytes], None], max_steps: Optional[int],
+                 max_time: Optional[float], max_depth: int, keep_globals: bool = False):
+        self.program = program
+        self.out = output
+        self.max_steps = max_steps
+        self.deadline = (time.monotonic() + max_time) if max_time else None
+        self.max_depth = max_depth
+        self.depth = 0
+        self.used = 0
+        self.steps = self._next_chunk()
+        self.modules: dict[int, dict] = {}
+        self.keep_globals = keep_globals
+        self.final_globals: Optional[dict] = None
+        self.started = time.monotonic()
+        self.context = None
+
+    def _next_chunk(self) -> int:
+        if self.max_steps is None:
+            return self.CHUNK
+        return max(1, min(self.CHUNK, self.max_steps - self.used))
+
+    def tick(self) -> None:
+        """Called when the current chunk of steps is used up."""
+        self.used += self._next_chunk() - self.steps
+        if self.max_steps is not None and self.used >= self.max_steps:
+            raise LimitExceeded(f"execution budget of {self.max_steps} steps exceeded")
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise LimitExceeded("execution time limit exceeded")
+        self.steps = self._next_chunk()
+
+    def too_deep(self) -> None:
+        self.depth -= 1
+        raise LimitExceeded(f"maximum call depth of {self.max_depth} exceeded")
+
+    def echo(self, value) -> None:
+        self.out(value if type(value) is bytes else V.to_str(value))
+
+    def module(self, index: int, fn):
+        exports = self.modules.get(index)
+        if exports is None:
+            exports = fn(self, {})
+            self.modules[index] = exports
+        return exports
+
+    def caught(self, exc: BaseException):
+        """The HSL value a `catch ($e)` receives for a Python exception."""
+        if isinstance(exc, ThrownValue):
+            return exc.value
+        message = error_message(exc)
+        where = self.program.locate(exc.__traceback__)
+        return make_exception(message, where)
+
+    # cache and barriers (process-wide, see hsl.shared)
+    def cache_call(self, options, key, fn, args):
+        from .shared import cache_call
+        return cache_call(options, key, fn, args)
+
+    def barrier_enter(self, name):
+        from .shared import barrier_enter
+        return barrier_enter(V.to_str(name))
+
+    def barrier_isset(self, handle) -> bool:
+        return handle.isset()
+
+    def barrier_get(self, handle):
+        return handle.get()
+
+    def barrier_leave(self, handle, value) -> None:
+        handle.leave(value)
+
+
+def error_message(exc: BaseException) -> str:
+    if isinstance(exc, ScriptError):
+        return exc.message
+    if isinstance(exc, NameError):
+        name = getattr(exc, "name", None)
+        if not name:
+            m = re.search(r"'(\w+)'", str(exc))
+            name = m.group(1) if m else ""
+        for prefix in ("v_", "g_"):
+            if name.startswith(prefix):
+                return f"undefined variable ${name[len(prefix):]}"
+        return f"undefined variable ({exc})"
+    if isinstance(exc, RecursionError):
+        return "maximum call depth exceeded (Python recursion limit)"
+    if isinstance(exc, LimitExceeded):
+        return exc.message
+    if isinstance(exc, ThrownValue):
+        return "uncaught " + V.to_str(thrown_message(exc.value)).decode("utf-8", "replace")
+    return f"internal error: {type(exc).__name__}: {exc}"
+
+
+def thrown_message(value):
+    from .builtins.exception import ExceptionObject
+    if isinstance(value, ExceptionObject):
+        return value.msg
+    return value
+
+
+def make_exception(message: str, where):
+    from .builtins.exception import ExceptionObject
+    obj = ExceptionObject(message.encode("utf-8", "surrogateescape"))
+    if where is not None:
+        obj.file, obj.line, obj.column = where
+    return obj
+
+
+def _globals_of(scope: dict) -> dict:
+    return {k[2:]: v for k, v in scope.items() if k.startswith("g_")}
+
+
+def _undefined(name: str):
+    raise ScriptError(f"undefined variable ${name}")
+
+
+def _unhandled_match(value):
+    raise ScriptError(f"unhandled match value {V.to_str(value).decode('utf-8', 'replace')}")
+
+
+# --------------------------------------------------------------- cells
+
+def _cell_get(cell):
+    try:
+        return cell.cell_contents
+    except ValueError:
+        raise ScriptError("undefined variable (imported variable not set)") from None
+
+
+def _cell_set(cell, value):
+    cell.cell_contents = value
+    return value
+
+
+def _cell_soft(cell):
+    try:
+        return cell.cell_contents
+    except ValueError:
+        return _UNSET
+
+
+def _cell_del(cell) -> bool:
+    try:
+        del cell.cell_contents
+        return True
+    except ValueError:
+        return False
+
+
+def _cell_container(cell):
+    value = _container(_cell_soft(cell))
+    cell.cell_contents = value
+    return value
+
+
+def _module_exports(cells_fn, extra: dict) -> dict:
+    exports = dict(extra)
+    for name, cell in zip(cells_fn.__code__.co_freevars, cells_fn.__closure__ or ()):
+        if name.startswith("g_"):
+            exports["v:" + name[2:]] = cell
+        elif name.startswith("ic_"):
+            exports.setdefault("v:" + name[3:], cell)
+    return exports
+
+
+# ----------------------------------------------------------- containers
+
+def _container(value):
+    """An array ready for writing (owned, created from undefined/none/number/boolean), or an
+    object for property-style writes."""
+    t = type(value)
+    if t is HArray:
+        if value.shared:
+            value._own()
+        return value
+    if value is None or value is _UNSET or t is float or t is bool:
+        return HArray()
+    if isinstance(value, HObject):
+        return value
+    raise ScriptError(f"cannot write an element into a {V.type_name(value)} (type error)")
+
+
+def _child_container(parent, key):
+    if type(parent) is HArray:
+        return parent.child_for_write(key)
+    if isinstance(parent, HObject):
+        return _prop_container(parent, V.to_str(key).decode("utf-8", "surrogateescape"), None)
+    raise ScriptError(f"cannot write into a {V.type_name(parent)} (type error)")
+
+
+def _append_container(parent):
+    if type(parent) is not HArray:
+        raise ScriptError(f"cannot append to a {V.type_name(parent)} (type error)")
+    child = HArray()
+    parent.append(child)
+    return child
+
+
+def _object_container(value):
+    if isinstance(value, HObject) or type(value) is HArray:
+        return value
+    raise ScriptError(f"cannot write into a {V.type_name(value)} (type error)")
+
+
+def _append(container, value):
+    if type(container) is HArray:
+        container.append(value)
+        return value
+    raise ScriptError(f"cannot append to a {V.type_name(container)} (type error)")
+
+
+def _setindex(container, key, value):
+    if type(container) is HArray:
+        container.set(key, value)
+        return value
+    if isinstance(container, HObject):
+        return _setprop(container, _prop_name(key), value, None)
+    raise ScriptError(f"cannot write an element into a {V.type_name(container)} (type error)")
+
+
+def _setindex_coalesce(container, key, make):
+    current = V.index_get(container, key)
+    if current is not None:
+        return current
+    return _setindex(container, key, make())
+
+
+def _setindex_op(container, key, op, operand):
+    return _setindex(container, key, op(V.index_get(container, key), operand))
+
+
+def _setslice(container, start, stop, step, value):
+    if type(container) is not HArray:
+        raise ScriptError(f"cannot assign a slice of a {V.type_name(container)} (type error)")
+    if step is not None and V.to_number(step) != 1:
+        raise ScriptError("slice assignment needs a step of 1")
+    V.slice_set(container, start, stop, value)
+    return value
+
+
+def _unset_index(container, key) -> bool:
+    if type(container) is HArray:
+        return container.delete(key)
+    if isinstance(container, HObject):
+        return _unset_prop(container, _prop_name(key), None)
+    return False
+
+
+def _unset_slice(container, start, stop, step) -> bool:
+    if type(container) is not HArray:
+        return False
+    return V.slice_delete(container, start, stop, step)
+
+
+def _incdec_index(container, key, op, prefix):
+    old = V.to_number(V.index_get(container, key))
+    new = op(old)
+    _setindex(container, key, new)
+    return new if prefix else old
+
+
+def _inc(value):
+    return V.to_number(value) + 1.0
+
+
+def _dec(value):
+    return V.to_number(value) - 1.0
+
+
+def _prop_name(key) -> str:
+    return V.to_str(key).decode("utf-8", "surrogateescape")
+
+
+# --------------------------------------------------------------- reads
+
+def _index(container, key):
+    if type(container) is HArray:
+        return container.get(key)
+    return V.index_get(container, key)
+
+
+def _soft_index(container, key):
+    if container is _UNSET or container is None:
+        return _UNSET
+    if type(container) is HArray:
+        if key in container:
+            return container.get(key)
+        return _UNSET
+    if isinstance(container, HObject):
+        return _soft_prop(container, _prop_name(key), None)
+    return _UNSET
+
+
+def _isset_index(container, key) -> bool:
+    if type(container) is HArray:
+        return key in container
+    if isinstance(container, HObject):
+        return _isset_prop(container, _prop_name(key), None)
+    return False
+
+
+def _iter_items(value):
+    if type(value) is HArray:
+        return value.items()
+    if hasattr(value, "hsl_iter_items"):
+        return value.hsl_iter_items()
+    raise ScriptError(f"cannot iterate over a {V.type_name(value)} (type error)")
+
+
+def _iter_values(value):
+    if type(value) is HArray:
+        return value.values()
+    if hasattr(value, "hsl_iter_values"):
+        return value.hsl_iter_values()
+    raise ScriptError(f"cannot iterate over a {V.type_name(value)} (type error)")
+
+
+def _build_array(items):
+    """An array literal with keys or spreads: items are (0, value), (1, key, value) or
+    (2, spread array)."""
+    a = HArray()
+    for item in items:
+        kind = item[0]
+        if kind == 0:
+            a.append(item[1])
+        elif kind == 1:
+            a.set(item[1], item[2])
+        else:
+            src = item[1]
+            if type(src) is not HArray:
+                raise ScriptError(f"cannot spread a {V.type_name(src)} (type error)")
+            for k, v in src.items():
+                if type(k) is int:
+                    a.append(_share(v))
+                else:
+                    a.set(k, _share(v))
+    return a
+
+
+def _spread(value):
+    return V.spread_values(value)
+
+
+def _destructure_pos(value, i, default):
+    if type(value) is HArray and i < len(value):
+        for j, v in enumerate(value.values()):
+            if j == i:
+                return _share(v)
+    return default()
+
+
+def _destructure_key(value, key, default):
+    if type(value) is HArray and key in value:
+        return _share(value.get(key))
+    return default()
+
+
+def _destructure_rest(value, start):
+    if type(value) is not HArray:
+        return HArray()
+    return HArray.from_list([_share(v) for v in list(value.values())[start:]])
+
+
+# ---------------------------------------------------------------- calls
+
+def _call_value(f, *args):
+    if type(f) is HFunction:
+        return f(*args)
+    raise ScriptError(f"{V.type_name(f)} value is not callable")
+
+
+def _call_checked(fn, name, lo, hi, *args):
+    n = len(args)
+    if n < lo or (hi is not None and n > hi):
+        raise ScriptError(arity_message(name, lo, hi, n))
+    return fn(*args)
+
+
+def arity_message(name, lo, hi, n) -> str:
+    if hi is None:
+        want = f"at least {lo}"
+    elif lo == hi:
+        want = f"{lo}"
+    else:
+        want = f"{lo} to {hi}"
+    return f"{name}() takes {want} argument{'' if want == '1' else 's'}, {n} given"
+
+
+def _new_builtin(cls, *args):
+    return cls(*args)
+
+
+def _builtin_ctor(cls):
+    return lambda *args: cls(*args)
+
+
+def _call_method(obj, name, ctx, *args):
+    t = type(obj)
+    if t is UserObject:
+        return obj.cls.call_method(obj, name, ctx, args)
+    if isinstance(obj, BuiltinObject):
+        entry = t.hsl_methods.get(name)
+        if entry is None:
+            raise ScriptError(f"{t.class_name} has no method {name}()")
+        fn, lo, hi = entry
+        n = len(args)
+        if n < lo or (hi is not None and n > hi):
+            raise ScriptError(arity_message(f"{t.class_name}->{name}", lo, hi, n))
+        return fn(obj, *args)
+    if t is HArray:
+        f = obj.get(name.encode())
+        if type(f) is HFunction:
+            return f(*args)
+    raise ScriptError(f"cannot call method {name}() on a {V.type_name(obj)} (type error)")
+
+
+# ----------------------------------------------------------- properties
+
+def _getprop(obj, name, ctx):
+    if type(obj) is UserObject:
+        return obj.cls.get_prop(obj, name, ctx)
+    if isinstance(obj, BuiltinObject):
+        entry = type(obj).hsl_methods.get(name)
+        if entry is not None:
+            fn, lo, hi = entry
+            return HFunction(name, fn, lo, hi, obj)
+        return obj.hsl_getprop(name)
+    if isinstance(obj, HObject):
+        return obj.hsl_getprop(name)
+    raise ScriptError(f"cannot read property {name} of a {V.type_name(obj)} (type error)")
+
+
+def _soft_prop(obj, name, ctx):
+    if type(obj) is UserObject:
+        if name in obj.props:
+            obj.cls.check_private(name, ctx)
+            return obj.props[name]
+        return _UNSET
+    if obj is _UNSET or obj is None:
+        return _UNSET
+    if type(obj) is HArray:
+        return _soft_index(obj, name.encode("utf-8", "surrogateescape"))
+    if isinstance(obj, HObject):
+        try:
+            return _getprop(obj, name, ctx)
+        except ScriptError:
+            return _UNSET
+    return _UNSET
+
+
+def _isset_prop(obj, name, ctx) -> bool:
+    v = _soft_prop(obj, name, ctx)
+    return v is not _UNSET
+
+
+def _setprop(obj, name, value, ctx):
+    if type(obj) is UserObject:
+        obj.cls.set_prop(obj, name, value, ctx)
+        return value
+    if isinstance(obj, HObject):
+        obj.hsl_setprop(name, value)
+        return value
+    raise ScriptError(f"cannot set property {name} of a {V.type_name(obj)} (type error)")
+
+
+def _setprop_coalesce(obj, name, make, ctx):
+    current = _soft_prop(obj, name, ctx)
+    if current is not _UNSET and current is not None:
+        return current
+    return _setprop(obj, name, make(), ctx)
+
+
+def _setprop_op(obj, name, op, operand, ctx):
+    return _setprop(obj, name, op(_getprop(obj, name, ctx), operand), ctx)
+
+
+def _incdec_prop(obj, name, op, prefix, ctx):
+    old = V.to_number(_getprop(obj, name, ctx))
+    new = op(old)
+    _setprop(obj, name, new, ctx)
+    return new if prefix else old
+
+
+def _unset_prop(obj, name, ctx) -> bool:
+    if type(obj) is UserObject:
+        return obj.cls.del_prop(obj, name, ctx)
+    if isinstance(obj, HObject):
+        return obj.hsl_delprop(name)
+    raise ScriptError(f"cannot unset property {name} of a {V.type_name(obj)} (type error)")
+
+
+def _prop_container(obj, name, ctx):
+    if type(obj) is UserObject:
+        current = obj.props.get(name, _UNSET)
+        if current is _UNSET or type(current) is not HArray or current.shared:
+            obj.cls.check_write(name, ctx)
+            value = _container(current)
+            obj.props[name] = value
+            return value
+        obj.cls.check_write(name, ctx)
+        return current
+    if type(obj) is HArray:
+        return obj.child_for_write(name.encode("utf-8", "surrogateescape"))
+    raise ScriptError(f"cannot write property {name} of a {V.type_name(obj)} (type error)")
+
+
+# ----------------------------------------------------------- user classes
+
+class UserObject(HObject):
+    __slots__ = ("cls", "props")
+    class_name = "object"
+
+    def __init__(self, cls):
+        self.cls = cls
+        self.props = {}
+
+
+class UserClass:
+    """A class declared in HSL, created once per execution."""
+
+    def __init__(self, name, ivars, methods, statics, ctor, min_args, max_args):
+        self.name = name
+        self.ivars = ivars                  # [(name, factory, private, readonly)]
+        self.private = {n for n, _, p, _r in ivars if p}
+        self.readonly = {n for n, _, _p, r in ivars if r}
+        self.methods = {}
+        self.smethods = {}
+        for mname, fn, lo, hi, private, static in methods:
+            (self.smethods if static else self.methods)[mname] = (fn, lo, hi, private)
+        self.statics = {}
+        self.static_private = set()
+        for sname, value, private in statics:
+            self.statics[sname] = value
+            if private:
+                self.static_private.add(sname)
+        self.ctor = ctor
+        self.min_args = min_args
+        self.max_args = max_args
+
+    def __repr__(self):
+        return f"<class {self.name}>"
+
+    def new(self, *args):
+        obj = UserObject(self)
+        for name, factory, _p, _r in self.ivars:
+            obj.props[name] = factory()
+        n = len(args)
+        if n < self.min_args or (self.max_args is not None and n > self.max_args):
+            raise ScriptError(arity_message(self.name, self.min_args, self.max_args, n))
+        if self.ctor is not None:
+            self.ctor(obj, *args)
+        return obj
+
+    def check_private(self, name, ctx) -> None:
+        if name in self.private and ctx is not self:
+            raise ScriptError(f"cannot access private property {name} of {self.name}")
+
+    def check_write(self, name, ctx) -> None:
+        if ctx is not self:
+            if name in self.private:
+                raise ScriptError(f"cannot access private property {name} of {self.name}")
+            if name in self.readonly:
+                raise ScriptError(f"property {name} of {self.name} is read-only")
+        if name in self.methods:
+            raise ScriptError(f"cannot assign to method {name} of {self.name}")
+
+    def get_prop(self, obj, name, ctx):
+        props = obj.props
+        if name in props:
+            if name in self.private and ctx is not self:
+                raise ScriptError(f"cannot access private property {name} of {self.name}")
+            return props[name]
+        m = self.methods.get(name)
+        if m is not None:
+            fn, lo, hi, private = m
+            if private and ctx is not self:
+                raise ScriptError(f"cannot access private function {name} of {self.name}")
+            return HFunction(name, fn, lo, hi, obj)
+        raise ScriptError(f"undefined property {name} of {self.name}")
+
+    def set_prop(self, obj, name, value, ctx) -> None:
+        self.check_write(name, ctx)
+        obj.props[name] = value
+
+    def del_prop(self, obj, name, ctx) -> bool:
+        self.check_write(name, ctx)
+        return obj.props.pop(name, _UNSET) is not _UNSET
+
+    def call_method(self, obj, name, ctx, args):
+        m = self.methods.get(name)
+        if m is None:
+            f = obj.props.get(name)
+            if type(f) is HFunction:
+                self.check_private(name, ctx)
+                return f(*args)
+            raise ScriptError(f"undefined function {self.name}->{name}()")
+        fn, lo, hi, private = m
+        if private and ctx is not self:
+            raise ScriptError(f"cannot call private function {name} of {self.name}")
+        n = len(args)
+        if n < lo or (hi is not None and n > hi):
+            raise ScriptError(arity_message(f"{self.name}->{name}", lo, hi, n))
+        return fn(obj, *args)
+
+    # statics
+    def _check_static(self, name, ctx):
+        if name in self.static_private and ctx is not self:
+            raise ScriptError(f"cannot access private variable {self.name}::${name}")
+
+    def get_static(self, name, ctx):
+        self._check_static(name, ctx)
+        return self.statics[name]
+
+    def set_static(self, name, value, ctx):
+        self._check_static(name, ctx)
+        self.statics[name] = value
+        return value
+
+    def set_static_coalesce(self, name, make, ctx):
+        current = self.get_static(name, ctx)
+        if current is not None:
+            return current
+        return self.set_static(name, make(), ctx)
+
+    def static_container(self, name, ctx):
+        self._check_static(name, ctx)
+        value = _container(self.statics[name])
+        self.statics[name] = value
+        return value
+
+    def incdec_static(self, name, op, prefix, ctx):
+        old = V.to_number(self.get_static(name, ctx))
+        new = op(old)
+        self.set_static(name, new, ctx)
+        return new if prefix else old
+
+
+# ----------------------------------------------------- the generated namespace
+
+def namespace() -> dict:
+    """The Python globals every generated program runs with."""
+    from . import pcre
+    ns = {
+        "_UNSET": _UNSET, "_D": _D, "_share": _share, "_HArray": HArray,
+        "_HFunction": HFunction, "_ThrownValue": ThrownValue, "_Catchable": Exception,
+        "_UserClass": UserClass, "_str": V.to_str, "_to_number": V.to_number,
+        "_concat": V.concat, "_concat_many": V.concat_many,
+        "_add": V.add, "_sub": V.sub, "_mul": V.mul, "_div": V.div, "_mod": V.mod,
+        "_pow": V.power, "_neg": V.neg, "_pos": V.pos, "_bnot": V.bit_not,
+        "_band": V.bit_and, "_bor": V.bit_or, "_bxor": V.bit_xor,
+        "_shl": V.shl, "_shr": V.shr, "_ushr": V.ushr,
+        "_leq": V.loose_eq, "_lne": lambda a, b: not V.loose_eq(a, b),
+        "_seq": V.strict_eq, "_sne": lambda a, b: not V.strict_eq(a, b),
+        "_lt": V.lt, "_le": V.le, "_gt": V.gt, "_ge": V.ge,
+        "_rmatch": lambda s, p: pcre.regex_search(s, p),
+        "_rnomatch": lambda s, p: not pcre.regex_search(s, p),
+        "_slice": V.slice_get,
+    }
+    for name, value in list(globals().items()):
+        if name.startswith("_") and not name.startswith("__") and callable(value):
+            ns.setdefault(name, value)
+    return ns
