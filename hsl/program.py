@@ -95,7 +95,7 @@ class ProgramBuilder:
         if key in self._regex_cache:
             return self._regex_cache[key]
         try:
-            value = V.HRegex(node.pattern, node.flags, pcre.compile_pattern(node.pattern, node.flags))
+            value = V.HRegex(node.pattern, node.flags)
         except ScriptError as e:
             comp.error(node, f"invalid regular expression: {e.message}")
         self.consts.append(value)
