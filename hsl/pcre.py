@@ -210,7 +210,8 @@ class _Translator:
             while j < len(p) and p[j].isdigit():
                 j += 1
             digits = p[i:j]
-            if not in_class and (len(digits) == 1 or int(digits) <= self.ngroups_total()):
+            if not in_class and ((len(digits) == 1 and c < "8")
+                                or int(digits) <= self.ngroups_total()):
                 self.i = j
                 return "(?:\\%s)" % digits
             k = i

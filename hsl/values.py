@@ -568,6 +568,8 @@ def format_number(x: float) -> bytes:
     if x == -_INF:
         return b"-inf"
     r = repr(x)
+    if "e" not in r:                 # 1e-4 <= |x| < 1e16: repr is already the shortest form
+        return r.encode("ascii")
     neg = r.startswith("-")
     if neg:
         r = r[1:]
@@ -619,6 +621,8 @@ def _text_parts(a: HArray, out: list) -> None:
         t = type(v)
         if t is bytes:
             out.append(_quote(v))
+        elif t is float:
+            out.append(format_number(v))
         elif t is HArray:
             _text_parts(v, out)
         else:
