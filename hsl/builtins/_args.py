@@ -1,0 +1,112 @@
+"""Argument checking shared by the builtin areas.
+
+Builtins check their arguments inline with `type(x) is bytes` (cheap) and, on a mismatch,
+raise the error built here, so every area words type errors the same way:
+
+    if type(s) is not bytes:
+        raise type_error("str_lower", 1, "a string", s)
+
+The helpers below (`string`, `number`, `integer`, `array`, ...) do the check and return the
+value; they are for the less hot paths.  Messages always name the function and contain
+"type" (builtins.md, Conventions).
+"""
+from __future__ import annotations
+
+import math
+
+from ..errors import ScriptError
+from ..values import HArray, HFunction, type_name
+
+__all__ = ["type_error", "string", "number", "integer", "array", "function", "opt_array",
+           "option", "opt_bool", "opt_str", "opt_number"]
+
+
+def type_error(fname: str, pos: int, expected: str, got) -> ScriptError:
+    """The error for argument `pos` (1-based) of `fname()` not being `expected`
+    ("a string", "a number", "an array", "a function", ...)."""
+    return ScriptError(f"{fname}() expects {expected} as argument {pos}, "
+                       f"got {type_name(got)} (type error)")
+
+
+def string(fname: str, pos: int, v) -> bytes:
+    if type(v) is not bytes:
+        raise type_error(fname, pos, "a string", v)
+    return v
+
+
+def number(fname: str, pos: int, v) -> float:
+    if type(v) is not float:
+        raise type_error(fname, pos, "a number", v)
+    return v
+
+
+def integer(fname: str, pos: int, v) -> int:
+    """A number argument used as an integer: truncated toward zero.  NaN and infinities
+    are errors."""
+    if type(v) is not float:
+        raise type_error(fname, pos, "a number", v)
+    if not math.isfinite(v):
+        raise ScriptError(f"{fname}() expects a finite number as argument {pos}")
+    return int(v)
+
+
+def array(fname: str, pos: int, v) -> HArray:
+    if type(v) is not HArray:
+        raise type_error(fname, pos, "an array", v)
+    return v
+
+
+def function(fname: str, pos: int, v) -> HFunction:
+    if type(v) is not HFunction:
+        raise type_error(fname, pos, "a function", v)
+    return v
+
+
+_EMPTY = HArray()
+
+
+def opt_array(fname: str, pos: int, v) -> HArray:
+    """An optional options array: none/omitted gives an empty array."""
+    if v is None:
+        return _EMPTY
+    if type(v) is not HArray:
+        raise type_error(fname, pos, "an array", v)
+    return v
+
+
+def option(opts: HArray, name: bytes, default=None):
+    """The value of option `name` (bytes) or `default` when absent or none."""
+    v = opts.d.get(name)
+    return default if v is None else v
+
+
+def _option_error(fname: str, name: bytes, expected: str, got) -> ScriptError:
+    return ScriptError(f"{fname}() option {name.decode('ascii', 'replace')!r} must be "
+                       f"{expected}, got {type_name(got)} (type error)")
+
+
+def opt_bool(fname: str, opts: HArray, name: bytes, default: bool) -> bool:
+    v = opts.d.get(name)
+    if v is None:
+        return default
+    if type(v) is not bool:
+        raise _option_error(fname, name, "a boolean", v)
+    return v
+
+
+def opt_str(fname: str, opts: HArray, name: bytes, default=None):
+    v = opts.d.get(name)
+    if v is None:
+        return default
+    if type(v) is not bytes:
+        raise _option_error(fname, name, "a string", v)
+    return v
+
+
+def opt_number(fname: str, opts: HArray, name: bytes, default=None):
+    v = opts.d.get(name)
+    if v is None:
+        return default
+    if type(v) is not float:
+        raise _option_error(fname, name, "a number", v)
+    return v
