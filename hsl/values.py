@@ -375,7 +375,7 @@ def _arity_message(name: str, lo: int, hi: Optional[int], given: int) -> str:
         want = f"{lo}"
     else:
         want = f"{lo} to {hi}"
-    return f"wrong number of arguments: {name}() takes {want}, {given} given"
+    return f"wrong number of arguments for {name}(): expected {want}, got {given}"
 
 
 class HObject:
