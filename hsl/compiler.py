@@ -124,6 +124,7 @@ class Scope:
         self.temp_count = 0
         self.breakables: list = []         # stack of ("loop"|"switch", switch_flag_name)
         self.assigned: set[str] = set()
+        self.captured: set[str] = set()    # names nested closures capture by reference
 
     def temp(self) -> str:
         self.temp_count += 1
@@ -156,6 +157,18 @@ class Writer:
         self.positions: list[tuple] = []   # (file index, line, col) per Python line
         self.indent = 0
         self.pos = (0, 0, 0)
+
+    def take(self, mark: int) -> list:
+        """Remove and return the lines emitted since `mark` (with their positions)."""
+        taken = list(zip(self.lines[mark:], self.positions[mark:]))
+        del self.lines[mark:], self.positions[mark:]
+        return taken
+
+    def put(self, taken: list) -> None:
+        """Re-insert taken lines one indentation level deeper."""
+        for line, pos in taken:
+            self.lines.append("    " + line)
+            self.positions.append(pos)
 
     def emit(self, code: str) -> None:
         pad = "    " * self.indent
@@ -230,7 +243,7 @@ class Compiler:
         for name, idx in mod.data_vars.items():
             w.emit(f"g_{name} = _share(K[{idx}])")
         # Imports run before the module's own statements, in source order.
-        for stmt in body:
+        for stmt in top_level_statements(body):
             if isinstance(stmt, (A.ImportSymbols, A.ImportAll)):
                 self.emit_import(scope, stmt)
         self.emit_declarations(scope, body)
@@ -261,6 +274,9 @@ class Compiler:
 
     def check_imports_placement(self, body, top: bool) -> None:
         for stmt in body:
+            if hasattr(stmt, "file_index"):     # included statements keep their level
+                self.check_imports_placement(stmt.body, top)
+                continue
             if isinstance(stmt, (A.ImportSymbols, A.ImportAll, A.ImportData)):
                 if not top:
                     self.error(stmt, "import must be an unconditional top-level statement")
@@ -427,6 +443,8 @@ class Compiler:
     def emit_declarations(self, scope: Scope, body) -> None:
         """Emit the hoisted function and class definitions of a scope."""
         for stmt in iter_declarations(body):
+            saved = self.file_index
+            self.file_index = self.pb.node_file.get(id(stmt), saved)
             if isinstance(stmt, A.FunctionDecl):
                 table = scope.module.functions if scope.kind == "module" else scope.functions
                 fi = table[stmt.name]
@@ -435,6 +453,7 @@ class Compiler:
             elif isinstance(stmt, A.ClassDecl):
                 table = scope.module.classes if scope.kind == "module" else scope.classes
                 self.class_decl(scope, table[stmt.name], stmt)
+            self.file_index = saved
 
     # ------------------------------------------------------------ functions
     def function(self, outer: Scope, pyname: str, params, captures, body, node,
@@ -488,6 +507,7 @@ class Compiler:
         if "this" in mentioned and "this" not in scope.vars:
             self.error(node, "$this is only available in instance methods")
         scope.assigned = assigned | set(param_names)
+        scope.captured = nested_captures(body)
         self.declare_functions(scope, body)
 
         args = []
@@ -506,6 +526,12 @@ class Compiler:
         w.indent += 1
         if scope.nonlocals:
             w.emit("nonlocal " + ", ".join(sorted(scope.nonlocals)))
+        local_names = sorted({b.pyname for b in scope.vars.values()
+                              if not b.cell and b.pyname not in scope.nonlocals
+                              and b.pyname[2:] not in param_names and b.pyname != "v_this"})
+        if local_names:
+            # Never runs; it makes each variable a local here, so closures can bind to it.
+            w.emit("if False: " + " = ".join(local_names) + " = None")
         w.emit("R.depth += 1")
         w.emit("if R.depth > R.max_depth: R.too_deep()")
         w.emit("R.steps -= 1")
@@ -581,16 +607,30 @@ class Compiler:
             w.emit(f"if {self.cond(scope, s.test)}:")
             self.sub(scope, s.then)
             other = s.other
+            extra = 0
             while other is not None:
                 if type(other) is A.If:
                     self.at(other)
-                    w.emit(f"elif {self.cond(scope, other.test)}:")
+                    mark = len(w.lines)
+                    test = self.cond(scope, other.test)
+                    if len(w.lines) > mark:
+                        # The test defined a function: its def cannot sit before an
+                        # `elif`, so continue the chain inside an `else:` block.
+                        moved = w.take(mark)
+                        w.emit("else:")
+                        w.indent += 1
+                        extra += 1
+                        w.put(moved)
+                        w.emit(f"if {test}:")
+                    else:
+                        w.emit(f"elif {test}:")
                     self.sub(scope, other.then)
                     other = other.other
                 else:
                     w.emit("else:")
                     self.sub(scope, other)
                     other = None
+            w.indent -= extra
         elif t is A.Block:
             self.block(scope, s.body)
         elif t is A.Empty:
@@ -652,6 +692,12 @@ class Compiler:
         elif t is A.Return:
             if s.value is None:
                 w.emit("return None")
+            elif type(s.value) is A.Var and scope.kind == "function" \
+                    and s.value.name not in scope.captured \
+                    and (b := scope.vars.get(s.value.name)) is not None \
+                    and not b.cell and b.pyname not in scope.nonlocals:
+                # The local dies with the call, so its array needs no copy-on-write mark.
+                w.emit(f"return ({self.expr(scope, s.value)})")
             else:
                 w.emit(f"return ({self.transfer(scope, s.value)})")
         elif t is A.Global:
@@ -669,6 +715,13 @@ class Compiler:
             pass    # handled at module start
         elif t is A.Include:
             self.error(s, "internal: include was not expanded")
+        elif hasattr(s, "file_index"):      # an IncludedBody: another file's statements
+            saved = self.file_index
+            self.file_index = s.file_index
+            try:
+                self.block(scope, s.body)
+            finally:
+                self.file_index = saved
         else:
             self.error(s, f"unsupported statement {t.__name__}")
 
@@ -724,19 +777,26 @@ class Compiler:
         if len(defaults) > 1:
             self.error(s.cases[defaults[1]], "switch has more than one default")
         w.emit(f"{subj} = {self.expr(scope, s.subject)}")
+        fallback = defaults[0] if defaults else len(s.cases)
+        w.emit(f"{start} = {fallback}")
+        extra = 0
         first = True
         for i, case in enumerate(s.cases):
             if case.test is None:
                 continue
             self.at(case)
-            kw = "if" if first else "elif"
-            w.emit(f"{kw} _leq({subj}, {self.expr(scope, case.test)}): {start} = {i}")
+            mark = len(w.lines)
+            test = f"_leq({subj}, {self.expr(scope, case.test)})"
+            if len(w.lines) > mark and not first:
+                moved = w.take(mark)
+                w.emit("else:")
+                w.indent += 1
+                extra += 1
+                w.put(moved)
+                first = True
+            w.emit(f"{'if' if first else 'elif'} {test}: {start} = {i}")
             first = False
-        fallback = defaults[0] if defaults else len(s.cases)
-        if first:
-            w.emit(f"{start} = {fallback}")
-        else:
-            w.emit(f"else: {start} = {fallback}")
+        w.indent -= extra
         w.emit(f"{cont} = False")
         w.emit("while True:")
         w.indent += 1
@@ -1594,6 +1654,35 @@ def iter_declarations(body):
             if isinstance(c, (A.Stmt, A.SwitchCase)):
                 children.append(c)
         stack.extend(reversed(children))
+
+
+def nested_captures(body) -> set:
+    """Variables that closures created in this scope capture (or unset() helpers touch)."""
+    out = set()
+    stack = list(body)
+    while stack:
+        n = stack.pop()
+        if isinstance(n, A.FuncExpr):
+            out.update(n.captures)
+            continue
+        if isinstance(n, A.Unset) and isinstance(n.target, A.Var):
+            out.add(n.target.name)
+        if isinstance(n, (A.FunctionDecl, A.ClassDecl)):
+            continue
+        if isinstance(n, A.Node):
+            stack.extend(A.iter_child_nodes(n))
+        elif isinstance(n, list):
+            stack.extend(n)
+    return out
+
+
+def top_level_statements(body):
+    """The statements of a file's top level, with included files' statements in place."""
+    for stmt in body:
+        if hasattr(stmt, "file_index") and isinstance(stmt, A.Stmt):
+            yield from top_level_statements(stmt.body)
+        else:
+            yield stmt
 
 
 def iter_globals(body):

@@ -13,7 +13,7 @@ from . import ast as A
 from . import values as V
 from .builtins import load_all, registry
 from .compiler import (Compiler, CompileError, ModuleInfo, FuncInfo, ClassInfo, Writer,
-                       param_arity_quick)
+                       top_level_statements)
 from .errors import Diagnostic, Frame, HSLRuntimeError, HSLSyntaxError, ScriptError, ThrownValue
 from . import runtime as RT
 
@@ -68,6 +68,7 @@ class ProgramBuilder:
         self.ns_extra: dict = {}
         self._unique = itertools.count(1)
         self._included_once: set[str] = set()
+        self.node_file: dict[int, int] = {}     # id(declaration) -> file index, for includes
         self._regex_cache: dict = {}
 
     # ------------------------------------------------------------ helpers
@@ -173,7 +174,10 @@ class ProgramBuilder:
                 text = self.read(target, path, stmt)
                 prog = self.parse_file(text, target)
                 inner = self.expand_includes(prog.body, target, stack + (target,))
-                out.append(IncludedBody(stmt.span, self.file_id(target), inner))
+                fid = self.file_id(target)
+                for decl in _declarations(inner):
+                    self.node_file.setdefault(id(decl), fid)
+                out.append(IncludedBody(stmt.span, fid, inner))
                 continue
             self._expand_nested(stmt, path, stack)
             out.append(stmt)
@@ -212,7 +216,7 @@ class ProgramBuilder:
         assigned, mentioned, _ = set(), set(), set()
         comp.collect(program.body, assigned, mentioned, set())
         mod.globals = set(assigned)
-        for stmt in program.body:
+        for stmt in top_level_statements(program.body):
             if isinstance(stmt, (A.ImportSymbols, A.ImportAll)):
                 self.import_module(mod, stmt, stack)
             elif isinstance(stmt, A.ImportData):
@@ -294,6 +298,17 @@ class ProgramBuilder:
                                              end_line=e.span.end_line, end_column=e.span.end_col)],
                                  self.sources.get(filename)) from None
         return Program(self)
+
+
+def _declarations(body):
+    """Every function/class declaration node inside `body` (any depth)."""
+    stack = list(body)
+    while stack:
+        n = stack.pop()
+        if isinstance(n, (A.FunctionDecl, A.ClassDecl)):
+            yield n
+        if isinstance(n, A.Node):
+            stack.extend(A.iter_child_nodes(n))
 
 
 class _ModuleScopeShim:
