@@ -1,0 +1,12 @@
+"""Shared pytest configuration for the hsl test suite."""
+from __future__ import annotations
+
+
+def pytest_report_header(config):
+    """Show which hsl the tests exercise (an editable checkout or an installed copy)."""
+    try:
+        import hsl
+    except Exception as exc:  # the suite reports the details per test
+        return f"hsl: not importable ({type(exc).__name__}: {exc})"
+    version = getattr(hsl, "__version__", "?")
+    return f"hsl: {version} from {getattr(hsl, '__file__', '?')}"

@@ -1,0 +1,136 @@
+"""The Python API: compile once, run many times (also concurrently), errors with positions."""
+import threading
+
+import pytest
+
+import hsl
+from hsl import HSLRuntimeError, HSLSyntaxError
+
+
+def run(source, **kw):
+    lines = []
+    hsl.compile(source).run(output=lines.append, **kw)
+    return lines
+
+
+def test_compile_once_run_many_with_fresh_globals():
+    prog = hsl.compile('$n = ($n ?? 0) + 1; echo $n;')
+    for _ in range(3):
+        out = []
+        prog.run(output=out.append)
+        assert out == ["1"]
+
+
+def test_variables_are_predefined_and_converted():
+    out = run('echo $who . " " . $n . " " . $list[1];',
+              variables={"who": "policy", "n": 3, "list": ["a", "b"]})
+    assert out == ["policy 3 b"]
+
+
+def test_undefined_global_without_predefinition_is_a_runtime_error():
+    prog = hsl.compile('echo "x"; echo $nowhere;')
+    out = []
+    with pytest.raises(HSLRuntimeError) as ei:
+        prog.run(output=out.append)
+    assert out == ["x"]
+    e = ei.value
+    assert "undefined variable" in e.message and "$nowhere" in e.message
+    assert (e.line, e.column) == (1, 16)
+
+
+def test_undefined_global_is_a_compile_error_when_predefined_names_are_known():
+    with pytest.raises(HSLSyntaxError) as ei:
+        hsl.compile('echo 1;\necho $nowhere;', predefined=set())
+    assert ei.value.line == 2 and "$nowhere" in ei.value.message
+
+
+def test_runtime_error_carries_the_hsl_call_stack():
+    src = ("function inner($x) {\n"
+           "  return $x + [];\n"
+           "}\n"
+           "function outer() { return inner(1); }\n"
+           "outer();\n")
+    with pytest.raises(HSLRuntimeError) as ei:
+        hsl.compile(src, "stack.hsl").run(output=lambda s: None)
+    e = ei.value
+    assert e.filename == "stack.hsl" and e.line == 2
+    assert [(f.function, f.line) for f in e.stack] == [("<main>", 5), ("outer", 4), ("inner", 2)]
+    text = e.render()
+    assert "stack.hsl:2:" in text and "^" in text and "Traceback" not in text
+
+
+def test_uncaught_throw_reports_the_value():
+    with pytest.raises(HSLRuntimeError) as ei:
+        run('throw "boom";')
+    assert "uncaught" in ei.value.message and "boom" in ei.value.message
+
+
+def test_step_budget_stops_an_endless_loop_cleanly():
+    with pytest.raises(HSLRuntimeError) as ei:
+        run("forever { $i = 1; }", max_steps=10_000)
+    assert "budget" in ei.value.message
+    assert ei.value.line == 1
+
+
+def test_time_budget_stops_an_endless_loop_cleanly():
+    with pytest.raises(HSLRuntimeError) as ei:
+        run("while (true) { }", max_time=0.2)
+    assert "time limit" in ei.value.message
+
+
+def test_call_depth_limit_is_a_clean_error():
+    with pytest.raises(HSLRuntimeError) as ei:
+        run("function f($n) { return f($n + 1); } f(0);", max_depth=200)
+    assert "call depth" in ei.value.message
+    assert ei.value.line == 1
+
+
+def test_budget_errors_are_not_catchable():
+    with pytest.raises(HSLRuntimeError):
+        run('try { forever { } } catch ($e) { echo "caught"; }', max_steps=1000)
+
+
+def test_program_runs_in_parallel_threads():
+    prog = hsl.compile("""
+        function fib($n) { if ($n < 2) return $n; return fib($n - 1) + fib($n - 2); }
+        $acc = [];
+        for ($i = 0; $i < 50; $i++) $acc[] = $i;
+        echo fib(15) . ":" . $seed . ":" . $acc[49];
+    """)
+    results, errors = {}, []
+
+    def worker(seed):
+        try:
+            out = []
+            prog.run(variables={"seed": seed}, output=out.append)
+            results[seed] = out
+        except Exception as e:      # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert results == {i: [f"610:{i}:49"] for i in range(8)}
+
+
+def test_keep_globals_returns_the_final_global_values():
+    prog = hsl.compile('$context = ["seen" => ($context["seen"] ?? 0) + 1];')
+    r = prog.run(variables={"context": None}, output=lambda s: None, keep_globals=True)
+    assert hsl.values.to_python(r.globals["context"]) == {"seen": 1}
+
+
+def test_parse_returns_an_ast_with_positions():
+    tree = hsl.parse('echo 1;\n$a = 2;', "f.hsl")
+    assert len(tree.body) == 2
+    assert (tree.body[1].line, tree.body[1].col) == (2, 1)
+
+
+def test_syntax_error_has_position_and_human_words():
+    with pytest.raises(HSLSyntaxError) as ei:
+        hsl.compile('echo 1\necho 2;', "bad.hsl")
+    e = ei.value
+    assert e.filename == "bad.hsl" and "syntax error" in e.message
+    assert "__ANON" not in e.message and "RPAR" not in e.message
