@@ -272,6 +272,7 @@ class CacheCall(Expr):
     name: str
     builtin: bool
     args: list[Expr]
+    scope: Optional[str] = None    # `cache [...] Scope::name(...)`: the class/namespace or "static"
 
 
 # ----------------------------------------------------------------- statements

@@ -1,0 +1,1281 @@
+"""The HSL parser: source text -> hsl.ast.Program.
+
+Built on a Lark LALR(1) grammar (grammar/hsl.lark) with the contextual lexer and an
+embedded transformer (`_Builder`), so no parse tree is ever built: every grammar
+reduction directly creates the AST node, with its span computed from the tokens and
+child nodes (1-based line/column, end exclusive).
+
+Entry point: `parse(source, filename="<string>") -> ast.Program`, raising
+`hsl.errors.HSLSyntaxError` (every message contains "syntax error").
+
+Limits.  The parser itself never recurses (Lark's LALR driver and the builder are
+iterative; binary operator chains are grouped by an explicit stack and `.` chains
+are flattened into one Concat), so input size and depth are bounded only by memory.
+To protect the recursive passes downstream (compiler, printers), bracket nesting
+(`(`, `[`, `{` combined) deeper than MAX_NESTING is rejected with a clean
+HSLSyntaxError ("nested too deeply").
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import sys
+import tempfile
+import threading
+from pathlib import Path
+from typing import Optional
+
+from lark import Lark, Token
+from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+
+from . import ast as A
+from .errors import Diagnostic, HSLSyntaxError
+
+__all__ = ["parse", "decode_string_literal", "MAX_NESTING", "KEYWORDS", "RESERVED_WORDS"]
+
+#: Maximum bracket nesting depth accepted by `parse` (spec requires at least 500).
+MAX_NESTING = 1000
+
+#: Maximum number of syntax errors reported for one file.
+MAX_ERRORS = 10
+
+KEYWORDS = frozenset("""
+and array as barrier break builtin cache case catch class closure constructor
+continue default echo else false for foreach forever from function global if
+import include include_once isset match none not object or private readonly
+return static switch throw true try unset while with yield
+""".split())
+
+RESERVED_WORDS = frozenset("""
+this self public protected struct clone final const goto namespace new
+interface in extends print trait assert finally lambda pass destroy export use
+""".split())
+
+Span = A.Span
+
+
+class _Fail(Exception):
+    """An error found while building the AST (raised from grammar callbacks)."""
+
+    def __init__(self, message: str, line: int, col: int, end_line: int = 0, end_col: int = 0,
+                 recoverable: bool = True):
+        super().__init__(message)
+        self.message = message
+        self.line = line
+        self.col = col
+        self.end_line = end_line
+        self.end_col = end_col
+        self.recoverable = recoverable
+
+
+def _fail_at(message: str, x, recoverable: bool = True) -> _Fail:
+    if type(x) is Token:
+        return _Fail(message, x.line, x.column, x.end_line, x.end_column, recoverable)
+    s = x.span
+    return _Fail(message, s.line, s.col, s.end_line, s.end_col, recoverable)
+
+
+# ------------------------------------------------------------------ span helpers
+
+def _tspan(t: Token) -> Span:
+    return Span(t.line, t.column, t.end_line, t.end_column)
+
+
+def _tt(a: Token, b: Token) -> Span:
+    return Span(a.line, a.column, b.end_line, b.end_column)
+
+
+def _tn(a: Token, n) -> Span:
+    s = n.span
+    return Span(a.line, a.column, s.end_line, s.end_col)
+
+
+def _nt(n, b: Token) -> Span:
+    s = n.span
+    return Span(s.line, s.col, b.end_line, b.end_column)
+
+
+def _nn(a, b) -> Span:
+    s = a.span
+    e = b.span
+    return Span(s.line, s.col, e.end_line, e.end_col)
+
+
+def _any(a, b) -> Span:
+    if type(a) is Token:
+        l, c = a.line, a.column
+    else:
+        s = a.span
+        l, c = s.line, s.col
+    if type(b) is Token:
+        return Span(l, c, b.end_line, b.end_column)
+    e = b.span
+    return Span(l, c, e.end_line, e.end_col)
+
+
+def _advance(line: int, col: int, text: str) -> tuple[int, int]:
+    """The position after `text` when it starts at (line, col)."""
+    n = text.count("\n")
+    if n:
+        return line + n, len(text) - text.rfind("\n")
+    return line, col + len(text)
+
+
+# ------------------------------------------------------------------ literals
+
+_ESCAPES = {"\\": b"\\", '"': b'"', "$": b"$", "n": b"\n", "r": b"\r", "t": b"\t"}
+_STR_PIECE = re.compile(
+    r"\\(?:x([0-9a-fA-F]{2})|([\\\"$nrt]))"          # valid escapes
+    r"|(\\)"                                          # invalid escape
+    r"|\$(?:\{([a-zA-Z_][a-zA-Z0-9_]*)\}|([a-zA-Z_][a-zA-Z0-9_]*))"  # interpolation
+)
+
+
+def _enc(s: str) -> bytes:
+    return s.encode("utf-8", "surrogateescape")
+
+
+def decode_string_literal(tok: Token):
+    """Decode a double-quoted string token into ast.String or ast.Interp.
+
+    Raises _Fail for an invalid escape (at the escape's exact position)."""
+    text = str(tok)
+    span = _tspan(tok)
+    inner = text[1:-1]
+    if "\\" not in inner and "$" not in inner:
+        return A.String(span, _enc(inner))
+    parts: list = []
+    buf = bytearray()
+    pos = 0
+    for m in _STR_PIECE.finditer(inner):
+        start = m.start()
+        if start > pos:
+            buf += _enc(inner[pos:start])
+        pos = m.end()
+        hexd, esc, bad, bname, name = m.groups()
+        if hexd is not None:
+            buf.append(int(hexd, 16))
+        elif esc is not None:
+            buf += _ESCAPES[esc]
+        elif bad is not None:
+            line, col = _advance(tok.line, tok.column + 1, inner[:start])
+            nxt = inner[start + 1:start + 2]
+            if nxt == "x":
+                what = "'\\x' must be followed by two hexadecimal digits"
+            elif nxt in ("", "\n", "\r"):
+                what = "'\\' at end of line"
+            else:
+                what = "'\\%s'" % nxt
+            raise _Fail("syntax error: invalid escape sequence %s in string "
+                        "(valid escapes: \\\\ \\\" \\$ \\n \\r \\t \\xhh)" % what,
+                        line, col, line, col + 2)
+        else:
+            vname = bname if bname is not None else name
+            if buf:
+                parts.append(bytes(buf))
+                buf = bytearray()
+            line, col = _advance(tok.line, tok.column + 1, inner[:start])
+            parts.append(A.Var(Span(line, col, line, col + (pos - start)), vname))
+    if pos < len(inner):
+        buf += _enc(inner[pos:])
+    if not any(type(p) is A.Var for p in parts):
+        return A.String(span, bytes(buf))
+    if buf:
+        parts.append(bytes(buf))
+    return A.Interp(span, parts)
+
+
+def _raw_value(tok: Token) -> bytes:
+    text = str(tok)
+    j = text.index("'", 1)
+    delim_len = j - 1
+    return _enc(text[j + 1:len(text) - delim_len - 1])
+
+
+_DEC_RE = re.compile(r"[0-9]+(?:_[0-9]+)*(?:\.[0-9]+(?:_[0-9]+)*)?\Z")
+_PREFIXED = {
+    "x": (re.compile(r"[0-9a-fA-F]+(?:_[0-9a-fA-F]+)*\Z"), 16),
+    "o": (re.compile(r"[0-7]+(?:_[0-7]+)*\Z"), 8),
+    "b": (re.compile(r"[01]+(?:_[01]+)*\Z"), 2),
+}
+
+
+def _number_value(tok: Token) -> float:
+    s = str(tok)
+    if s.isdigit():
+        return float(s)
+    if len(s) > 2 and s[0] == "0" and s[1] in _PREFIXED:
+        rx, base = _PREFIXED[s[1]]
+        if rx.match(s, 2):
+            try:
+                return float(int(s[2:].replace("_", ""), base))
+            except OverflowError:
+                return float("inf")
+    elif _DEC_RE.match(s):
+        return float(s.replace("_", ""))
+    hint = ""
+    if re.match(r"[0-9_.]+[eE][-+]?[0-9]", s):
+        hint = " (there is no exponent syntax)"
+    elif s[:2] in ("0X", "0O", "0B"):
+        hint = " (number prefixes are lowercase: 0x, 0o, 0b)"
+    elif "__" in s or s.endswith("_") or "_." in s or "._" in s or s[:3] in ("0x_", "0o_", "0b_"):
+        hint = " (a single '_' may only appear between two digits)"
+    elif s.count(".") > 1:
+        hint = " (more than one decimal point)"
+    raise _fail_at("syntax error: invalid number literal '%s'%s" % (s, hint), tok)
+
+
+_REGEX_FLAGS = frozenset("imusxUX")
+
+
+# ------------------------------------------------------------------ operators
+
+_PREC = {
+    "*": 10, "/": 10, "%": 10,
+    "+": 9, "-": 9,
+    "<<": 8, ">>": 8, ">>>": 8,
+    ".": 7,
+    "<": 6, "<=": 6, ">": 6, ">=": 6,
+    "==": 5, "!=": 5, "===": 5, "!==": 5, "=~": 5, "!~": 5,
+    "&": 4, "^": 3, "|": 2,
+    "and": 1, "or": 0,
+    "??": -1,                      # right-associative
+}
+_OPSTR = {k: k for k in _PREC}
+
+
+def _make_binary(op: str, left, right):
+    ls = left.span
+    rs = right.span
+    span = Span(ls.line, ls.col, rs.end_line, rs.end_col)
+    if op == ".":
+        if type(left) is A.Concat:          # only chains built here are bare Concats
+            left.parts.append(right)
+            left.span = span
+            return left
+        return A.Concat(span, [left, right])
+    if op == "and" or op == "or":
+        return A.Logical(span, op, left, right)
+    if op == "??":
+        return A.Coalesce(span, left, right)
+    return A.Binary(span, op, left, right)
+
+
+def _climb(items: list):
+    """Group a flat [operand, op, operand, op, ...] chain by precedence."""
+    if len(items) == 3:
+        return _make_binary(_OPSTR[items[1]], items[0], items[2])
+    prec = _PREC
+    operands = [items[0]]
+    ops: list = []
+    n = len(items)
+    i = 1
+    while i < n:
+        op = _OPSTR[items[i]]
+        p = prec[op]
+        while ops:
+            tp = prec[ops[-1]]
+            if tp > p or (tp == p and p != -1):
+                r = operands.pop()
+                operands[-1] = _make_binary(ops.pop(), operands[-1], r)
+            else:
+                break
+        ops.append(op)
+        operands.append(items[i + 1])
+        i += 2
+    while ops:
+        r = operands.pop()
+        operands[-1] = _make_binary(ops.pop(), operands[-1], r)
+    return operands[0]
+
+
+# ------------------------------------------------------------------ lvalues
+
+def _lvalue_problem(node, kind: str) -> Optional[str]:
+    """None if `node` is a valid target for `kind` ("assign", "incdec", "isset", "unset")."""
+    t = type(node)
+    if t is A.Var or t is A.Prop:
+        return None
+    if t is A.Index:
+        if node.index is None and kind != "assign":
+            return "'[]' (append) can only be used as an assignment target"
+        return None
+    if t is A.Slice:
+        if kind in ("assign", "unset"):
+            return None
+        return "a slice cannot be used here"
+    if t is A.Static:
+        if node.is_var:
+            return None
+        return "'%s::%s' is not a variable" % (node.scope, node.member)
+    if t is A.Paren:
+        return "a parenthesised expression is not assignable"
+    if t is A.Call:
+        return "a function call is not assignable"
+    return "this expression is not assignable"
+
+
+class _Label:
+    __slots__ = ("span", "test")
+
+    def __init__(self, span, test):
+        self.span = span
+        self.test = test
+
+
+# ------------------------------------------------------------------ the builder
+
+class _Builder:
+    """Grammar callbacks (the embedded Lark transformer).
+
+    Each method receives the list of children of one reduction (tokens and
+    already-built nodes) and returns the node for it."""
+
+    def __init__(self):
+        self.reset("", "<string>")
+
+    def reset(self, source: str, filename: str):
+        self.source = source
+        self.filename = filename
+        self.appends: list = []          # Index(index=None) nodes created
+        self.appends_ok: set = set()     # ids of those used as assignment targets
+
+    # -- lexer callbacks (methods named after terminals) --
+
+    def BLOCK_COMMENT(self, tok):
+        if len(tok) < 4 or not tok.endswith("*/"):
+            raise _Fail("syntax error: unterminated comment ('/*' without '*/')",
+                        tok.line, tok.column, tok.line, tok.column + 2, recoverable=False)
+        return tok
+
+    # -- lists --
+
+    def list1(self, c):
+        return [c[0]]
+
+    def list_add(self, c):
+        lst = c[0]
+        lst.append(c[1])
+        return lst
+
+    def list_add_sep(self, c):
+        lst = c[0]
+        lst.append(c[2])
+        return lst
+
+    # -- program and statements --
+
+    def _end_pos(self):
+        src = self.source
+        n = src.count("\n")
+        return n + 1, len(src) - src.rfind("\n")
+
+    def program(self, c):
+        el, ec = self._end_pos()
+        return A.Program(Span(1, 1, el, ec), c[0], self.filename)
+
+    def program_empty(self, c):
+        el, ec = self._end_pos()
+        return A.Program(Span(1, 1, el, ec), [], self.filename)
+
+    def stmt_semi(self, c):
+        node = c[0]
+        s = node.span
+        semi = c[1]
+        node.span = Span(s.line, s.col, semi.end_line, semi.end_column)
+        return node
+
+    def empty_stmt(self, c):
+        return A.Empty(_tspan(c[0]))
+
+    def block(self, c):
+        return A.Block(_tt(c[0], c[-1]), c[1] if len(c) == 3 else [])
+
+    def block_last(self, c):
+        if len(c) == 4:
+            body = c[1]
+            body.append(c[2])
+        else:
+            body = [c[1]]
+        return A.Block(_tt(c[0], c[-1]), body)
+
+    def if_stmt(self, c):
+        if len(c) == 7:
+            return A.If(_tn(c[0], c[6]), c[2], c[4], c[6])
+        return A.If(_tn(c[0], c[4]), c[2], c[4], None)
+
+    def for_stmt(self, c):
+        slots = [None, None, None]
+        k = 0
+        for x in c[2:-2]:
+            if type(x) is Token:
+                k += 1
+            else:
+                slots[k] = x
+        body = c[-1]
+        return A.For(_tn(c[0], body), slots[0], slots[1], slots[2], body)
+
+    def foreach_stmt(self, c):
+        body = c[-1]
+        if len(c) == 9:
+            return A.Foreach(_tn(c[0], body), c[2], c[4][1:], c[6][1:], body)
+        return A.Foreach(_tn(c[0], body), c[2], None, c[4][1:], body)
+
+    def while_stmt(self, c):
+        return A.While(_tn(c[0], c[4]), c[2], c[4])
+
+    def forever_stmt(self, c):
+        return A.Forever(_tn(c[0], c[1]), c[1])
+
+    def case_label(self, c):
+        return _Label(_tt(c[0], c[2]), c[1])
+
+    def default_label(self, c):
+        return _Label(_tt(c[0], c[1]), None)
+
+    def switch_stmt(self, c):
+        items = []
+        for x in c[5:-1]:
+            if type(x) is list:
+                items.extend(x)
+            else:
+                items.append(x)
+        cases: list = []
+        seen_default = None
+        for it in items:
+            if type(it) is _Label:
+                if it.test is None:
+                    if seen_default is not None:
+                        s = it.span
+                        raise _Fail("syntax error: more than one 'default' label in switch "
+                                    "(the first is at %s)" % seen_default, s.line, s.col,
+                                    s.end_line, s.end_col)
+                    seen_default = it.span
+                cases.append(A.SwitchCase(it.span, it.test, []))
+            else:
+                if not cases:
+                    raise _fail_at("syntax error: statement before the first 'case' label "
+                                   "in switch", it)
+                case = cases[-1]
+                case.body.append(it)
+                case.span = _nn(case, it)
+        return A.Switch(_tt(c[0], c[-1]), c[2], cases)
+
+    def try_stmt(self, c):
+        return A.Try(_tn(c[0], c[6]), c[1].body, c[4][1:], c[6].body)
+
+    def barrier_stmt(self, c):
+        body = c[-1]
+        var = c[3][1:] if len(c) == 5 else None
+        return A.Barrier(_tn(c[0], body), c[1], var, body.body)
+
+    def _check_name(self, tok, what: str):
+        name = str(tok)
+        if name in KEYWORDS:
+            raise _fail_at("syntax error: unexpected keyword '%s' (a keyword cannot be "
+                           "used as %s name)" % (name, what), tok)
+        if name in RESERVED_WORDS:
+            raise _fail_at("syntax error: '%s' is a reserved word and cannot be used as "
+                           "%s name" % (name, what), tok)
+        return name
+
+    def _check_params(self, params):
+        seen_default = None
+        n = len(params)
+        for i, p in enumerate(params):
+            if p.variadic:
+                if i != n - 1:
+                    raise _fail_at("syntax error: the variadic parameter '...$%s' must be "
+                                   "the last parameter" % p.name, p)
+            elif p.default is not None:
+                seen_default = p
+            elif seen_default is not None:
+                raise _fail_at("syntax error: parameter '$%s' without a default value "
+                               "follows a parameter with a default value" % p.name, p)
+        return params
+
+    def func_decl(self, c):
+        name_tok = c[1]
+        name = self._check_name(name_tok, "a function")
+        params = self._check_params(c[3]) if len(c) == 6 else []
+        body = c[-1]
+        return A.FunctionDecl(_tn(c[0], body), name, params, body.body, _tspan(name_tok))
+
+    def param(self, c):
+        if len(c) == 1:
+            t = c[0]
+            return A.Param(_tspan(t), t[1:])
+        if len(c) == 2:
+            t = c[1]
+            return A.Param(_tt(c[0], t), t[1:], None, True)
+        return A.Param(_tn(c[0], c[2]), c[0][1:], c[2])
+
+    def class_decl(self, c):
+        name_tok = c[1]
+        name = self._check_name(name_tok, "a class")
+        members = c[3] if len(c) == 5 else []
+        seen = {}
+        ctor = None
+        for m in members:
+            if type(m) is A.Constructor:
+                if ctor is not None:
+                    raise _fail_at("syntax error: class '%s' has more than one constructor"
+                                   % name, m)
+                ctor = m
+        return A.ClassDecl(_tt(c[0], c[-1]), name, members, _tspan(name_tok))
+
+    def _modifiers(self, toks, allow_readonly: bool):
+        flags = {"private": False, "static": False, "readonly": False}
+        for t in toks:
+            v = str(t)
+            if flags[v]:
+                raise _fail_at("syntax error: duplicate modifier '%s'" % v, t)
+            if v == "readonly" and not allow_readonly:
+                raise _fail_at("syntax error: 'readonly' cannot be applied to a function", t)
+            flags[v] = True
+        return flags
+
+    def m_ctor(self, c):
+        params = self._check_params(c[2]) if len(c) == 5 else []
+        body = c[-1]
+        return A.Constructor(_tn(c[0], body), params, body.body)
+
+    def m_func(self, c):
+        i = 0
+        while c[i].type != "FUNCTION":
+            i += 1
+        flags = self._modifiers(c[:i], False)
+        name_tok = c[i + 1]
+        name = self._check_name(name_tok, "a method")
+        rest = c[i + 3:-1]
+        params = self._check_params(rest[0]) if rest and type(rest[0]) is list else []
+        body = c[-1]
+        return A.ClassMethod(_tn(c[0], body), name, params, body.body,
+                             flags["private"], flags["static"])
+
+    def m_var(self, c):
+        i = 0
+        while c[i].type != "VARIABLE":
+            i += 1
+        flags = self._modifiers(c[:i], True)
+        default = c[i + 2] if len(c) - i == 4 else None
+        return A.ClassVar(_tt(c[0], c[-1]), c[i][1:], default,
+                          flags["private"], flags["static"], flags["readonly"])
+
+    def _const_path(self, tok) -> bytes:
+        if tok.type == "RAWSTRING":
+            return _raw_value(tok)
+        node = decode_string_literal(tok)
+        if type(node) is not A.String:
+            raise _fail_at("syntax error: the path must be a constant string "
+                           "(no interpolation)", tok)
+        return node.value
+
+    def import_item(self, c):
+        first = c[0]
+        is_var = first.type == "VARIABLE"
+        if is_var:
+            name = first[1:]
+            alias = c[2][1:] if len(c) == 3 else None
+        else:
+            name = self._check_name(first, "an imported")
+            alias = self._check_name(c[2], "an imported") if len(c) == 3 else None
+        return A.ImportItem(_tt(first, c[-1]), name, alias, is_var)
+
+    def import_symbols(self, c):
+        return A.ImportSymbols(_tt(c[0], c[-1]), c[2], self._const_path(c[-2]))
+
+    def import_all(self, c):
+        alias = self._check_name(c[3], "a namespace")
+        return A.ImportAll(_tt(c[0], c[-1]), alias, self._const_path(c[5]))
+
+    def import_data(self, c):
+        options = c[5] if len(c) == 7 else None
+        return A.ImportData(_tt(c[0], c[-1]), c[1][1:], self._const_path(c[3]), options)
+
+    # simple statements (span extended to the ';' by stmt_semi)
+
+    def s_expr(self, c):
+        e = c[0]
+        return A.ExprStmt(e.span, e)
+
+    def s_echo(self, c):
+        return A.Echo(_tn(c[0], c[1]), c[1])
+
+    def s_break(self, c):
+        return A.Break(_tspan(c[0]))
+
+    def s_continue(self, c):
+        return A.Continue(_tspan(c[0]))
+
+    def s_return(self, c):
+        if len(c) == 2:
+            return A.Return(_tn(c[0], c[1]), c[1])
+        return A.Return(_tspan(c[0]), None)
+
+    def s_global(self, c):
+        names = c[1]
+        return A.Global(_tt(c[0], names[-1]), [t[1:] for t in names])
+
+    def s_throw(self, c):
+        return A.Throw(_tn(c[0], c[1]), c[1])
+
+    def s_include(self, c):
+        return A.Include(_tt(c[0], c[1]), self._const_path(c[1]), c[0] == "include_once")
+
+    # -- expressions --
+
+    def ternary(self, c):
+        if len(c) == 5:
+            return A.Cond(_nn(c[0], c[4]), c[0], c[2], c[4])
+        return A.Cond(_nn(c[0], c[3]), c[0], None, c[3])
+
+    def chain_start(self, c):
+        return c
+
+    def chain_add(self, c):
+        lst = c[0]
+        lst.append(c[1])
+        lst.append(c[2])
+        return lst
+
+    def binfinal(self, c):
+        return _climb(c[0])
+
+    def unop(self, c):
+        op = c[0]
+        o = str(op)
+        if o == "not":
+            o = "!"
+        return A.Unary(_tn(op, c[1]), o, c[1])
+
+    def preinc(self, c):
+        target = c[1]
+        problem = _lvalue_problem(target, "incdec")
+        if problem:
+            raise _fail_at("syntax error: invalid operand of '%s': %s" % (c[0], problem), target)
+        return A.IncDec(_tn(c[0], target), str(c[0]), target, True)
+
+    def postinc(self, c):
+        target = c[0]
+        problem = _lvalue_problem(target, "incdec")
+        if problem:
+            raise _fail_at("syntax error: invalid operand of '%s': %s" % (c[1], problem), target)
+        return A.IncDec(_nt(target, c[1]), str(c[1]), target, False)
+
+    def assign(self, c):
+        target, op, value = c
+        op = str(op)
+        span = _nn(target, value)
+        if type(target) is A.ArrayLit:
+            if op != "=":
+                raise _fail_at("syntax error: a destructuring pattern can only be used "
+                               "with '='", target)
+            return self._destructure(target, value, span)
+        problem = _lvalue_problem(target, "assign")
+        if problem:
+            raise _fail_at("syntax error: invalid assignment target: %s" % problem, target)
+        if self.appends and op == "=":
+            t = target
+            while True:
+                tt = type(t)
+                if tt is A.Index:
+                    if t.index is None:
+                        self.appends_ok.add(id(t))
+                elif tt is not A.Slice and tt is not A.Prop:
+                    break
+                t = t.target
+        return A.Assign(span, op, target, value)
+
+    def _destructure(self, pat: A.ArrayLit, value, span):
+        items = pat.items
+        if not items:
+            raise _fail_at("syntax error: empty destructuring pattern", pat)
+        keyed = items[0].key is not None
+        targets = []
+        rest = None
+        n = len(items)
+        for i, it in enumerate(items):
+            v = it.value
+            if (it.key is not None) != keyed:
+                raise _fail_at("syntax error: keyed and positional targets cannot be mixed "
+                               "in a destructuring pattern", it)
+            if type(v) is A.Spread:
+                if keyed:
+                    raise _fail_at("syntax error: '...' cannot be used in a keyed "
+                                   "destructuring pattern", it)
+                if i != n - 1:
+                    raise _fail_at("syntax error: '...$rest' must be the last element of "
+                                   "a destructuring pattern", it)
+                if type(v.value) is not A.Var:
+                    raise _fail_at("syntax error: '...' in a destructuring pattern must be "
+                                   "followed by a variable", v.value)
+                rest = v.value.name
+                continue
+            default = None
+            if type(v) is A.Assign and v.op == "=" and type(v.target) is A.Var:
+                default = v.value
+                v = v.target
+            if type(v) is not A.Var:
+                if type(v) is A.ArrayLit:
+                    msg = "nested destructuring patterns are not supported"
+                else:
+                    msg = "a destructuring target must be a variable"
+                raise _fail_at("syntax error: " + msg, v)
+            targets.append(A.PatternTarget(it.span, it.key, v.name, default))
+        return A.Destructure(span, targets, keyed, rest, value)
+
+    def power(self, c):
+        return A.Binary(_nn(c[0], c[2]), "**", c[0], c[2])
+
+    def call(self, c):
+        args = c[2] if type(c[2]) is list else []
+        return A.Call(_nt(c[0], c[-1]), c[0], args)
+
+    def index(self, c):
+        return A.Index(_nt(c[0], c[3]), c[0], c[2])
+
+    def append_index(self, c):
+        node = A.Index(_nt(c[0], c[2]), c[0], None)
+        self.appends.append(node)
+        return node
+
+    def slice(self, c):
+        slots = [None, None, None]
+        k = 0
+        for x in c[2:-1]:
+            if type(x) is Token:
+                k += 1
+            else:
+                slots[k] = x
+        return A.Slice(_nt(c[0], c[-1]), c[0], slots[0], slots[1], slots[2])
+
+    def prop(self, c):
+        return A.Prop(_nt(c[0], c[2]), c[0], str(c[2]))
+
+    def spread(self, c):
+        return A.Spread(_tn(c[0], c[1]), c[1])
+
+    def var(self, c):
+        t = c[0]
+        return A.Var(Span(t.line, t.column, t.end_line, t.end_column), t[1:])
+
+    def number(self, c):
+        t = c[0]
+        return A.Number(Span(t.line, t.column, t.end_line, t.end_column), _number_value(t))
+
+    def string(self, c):
+        return decode_string_literal(c[0])
+
+    def rawstring(self, c):
+        t = c[0]
+        return A.String(_tspan(t), _raw_value(t))
+
+    def regex(self, c):
+        t = c[0]
+        text = str(t)
+        k = text.rfind("/")
+        flags = text[k + 1:]
+        for i, f in enumerate(flags):
+            if f not in _REGEX_FLAGS:
+                col = t.column + k + 1 + i
+                raise _Fail("syntax error: unknown regex flag '%s' (valid flags: imusxUX)" % f,
+                            t.line, col, t.line, col + 1)
+        return A.Regex(_tspan(t), _enc(text[2:k]), flags)
+
+    def true(self, c):
+        return A.Bool(_tspan(c[0]), True)
+
+    def false(self, c):
+        return A.Bool(_tspan(c[0]), False)
+
+    def none(self, c):
+        return A.NoneLit(_tspan(c[0]))
+
+    def paren(self, c):
+        return A.Paren(_tt(c[0], c[2]), c[1])
+
+    def func_expr(self, c):
+        params = []
+        captures = []
+        i = 2
+        if type(c[2]) is list:
+            params = self._check_params(c[2])
+            i = 3
+        # c[i] is ')'
+        if len(c) > i + 2:
+            captures = [t[1:] for t in c[i + 3]]
+        body = c[-1]
+        return A.FuncExpr(_tn(c[0], body), params, captures, body.body)
+
+    def arm(self, c):
+        return A.MatchArm(_nn(c[0][0], c[2]), c[0], c[2])
+
+    def arm_default(self, c):
+        return A.MatchArm(_tn(c[0], c[2]), None, c[2])
+
+    def match_expr(self, c):
+        arms = c[5]
+        seen = None
+        for a in arms:
+            if a.conditions is None:
+                if seen is not None:
+                    raise _fail_at("syntax error: more than one 'default' arm in match "
+                                   "(the first is at %s)" % seen.span, a)
+                seen = a
+        return A.Match(_tt(c[0], c[-1]), c[2], arms)
+
+    def isset(self, c):
+        problem = _lvalue_problem(c[2], "isset")
+        if problem:
+            raise _fail_at("syntax error: isset() needs a variable, subscript or property: "
+                           + problem, c[2])
+        return A.Isset(_tt(c[0], c[3]), c[2])
+
+    def unset(self, c):
+        problem = _lvalue_problem(c[2], "unset")
+        if problem:
+            raise _fail_at("syntax error: unset() needs a variable, subscript, slice or "
+                           "property: " + problem, c[2])
+        return A.Unset(_tt(c[0], c[3]), c[2])
+
+    def cache_target(self, c):
+        if len(c) == 1:
+            return (None, self._check_name(c[0], "a function"), False)
+        if len(c) == 2:
+            return (None, self._check_name(c[1], "a function"), True)
+        scope_tok = c[0]
+        if scope_tok.type == "STATIC":
+            scope = "static"
+        else:
+            scope = self._check_name(scope_tok, "a class")
+        return (scope, str(c[2]), False)
+
+    def cache_call(self, c):
+        opts = c[1]
+        scope, name, builtin = c[2]
+        args = c[4] if type(c[4]) is list else []
+        return A.CacheCall(_tt(c[0], c[-1]), opts, name, builtin, args, scope)
+
+    def builtin_ref(self, c):
+        name = self._check_name(c[1], "a function")
+        return A.NameRef(_tt(c[0], c[1]), name, True)
+
+    def nameref(self, c):
+        t = c[0]
+        name = str(t)
+        if name in KEYWORDS:
+            raise _fail_at("syntax error: unexpected keyword '%s'" % name, t)
+        return A.NameRef(Span(t.line, t.column, t.end_line, t.end_column), name)
+
+    def static(self, c):
+        scope_tok, member = c[0], c[2]
+        if scope_tok.type == "STATIC":
+            scope = "static"
+        else:
+            scope = str(scope_tok)
+            if scope in KEYWORDS:
+                raise _fail_at("syntax error: unexpected keyword '%s'" % scope, scope_tok)
+        is_var = member.type == "VARIABLE"
+        return A.Static(_tt(scope_tok, member), scope, member[1:] if is_var else str(member),
+                        is_var)
+
+    def array_lit(self, c):
+        items = []
+        lst = None
+        for x in c:
+            if type(x) is list:
+                lst = x
+                break
+        if lst is not None:
+            for e in lst:
+                te = type(e)
+                if te is A.ArrayItem:
+                    items.append(e)
+                else:
+                    items.append(A.ArrayItem(e.span, None, e))
+        return A.ArrayLit(_tt(c[0], c[-1]), items)
+
+    def keyed(self, c):
+        return A.ArrayItem(_nn(c[0], c[2]), c[0], c[2])
+
+
+# ------------------------------------------------------------------ parser setup
+
+_HERE = Path(__file__).resolve().parent
+
+
+def _grammar_text() -> str:
+    try:
+        from importlib.resources import files
+        return files("hsl.grammar").joinpath("hsl.lark").read_text(encoding="utf-8")
+    except Exception:
+        return (_HERE.parent / "grammar" / "hsl.lark").read_text(encoding="utf-8")
+
+
+def _cache_dir() -> Optional[Path]:
+    candidates = []
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    if xdg:
+        candidates.append(Path(xdg) / "hsl")
+    try:
+        candidates.append(Path.home() / ".cache" / "hsl")
+    except Exception:
+        pass
+    candidates.append(Path(tempfile.gettempdir()) / ("hsl-cache-%s" % _uid()))
+    for d in candidates:
+        try:
+            d.mkdir(parents=True, exist_ok=True)
+            if os.access(d, os.W_OK | os.R_OK):
+                return d
+        except Exception:
+            continue
+    return None
+
+
+def _uid() -> str:
+    try:
+        return str(os.getuid())
+    except Exception:
+        return "user"
+
+
+_parser: Optional[Lark] = None
+_builder: Optional[_Builder] = None
+_lock = threading.RLock()
+
+
+def _build_parser(cache: bool = True) -> tuple[Lark, _Builder]:
+    import lark
+    text = _grammar_text()
+    builder = _Builder()
+    kwargs = dict(parser="lalr", lexer="contextual", transformer=builder,
+                  keep_all_tokens=True, maybe_placeholders=False, propagate_positions=False,
+                  start="start")
+    cache_file = None
+    if cache:
+        d = _cache_dir()
+        if d is not None:
+            key = hashlib.sha256((text + "\0" + lark.__version__ + "\0" + sys.version)
+                                 .encode("utf-8")).hexdigest()[:20]
+            cache_file = str(d / ("hsl-grammar-%s.lark.cache" % key))
+    if cache_file is not None:
+        try:
+            return Lark(text, cache=cache_file, **kwargs), builder
+        except Exception:
+            pass
+    return Lark(text, **kwargs), builder
+
+
+def _get_parser() -> tuple[Lark, _Builder]:
+    global _parser, _builder
+    if _parser is None:
+        with _lock:
+            if _parser is None:
+                _parser, _builder = _build_parser()
+    return _parser, _builder
+
+
+# ------------------------------------------------------------------ error messages
+
+_PUNCT_WORDS = {
+    "$END": "end of file",
+    "IDENT": "identifier",
+    "VARIABLE": "variable",
+    "STRING": "string",
+    "RAWSTRING": "raw string",
+    "NUMBER": "number",
+    "REGEX": "regex literal",
+}
+
+_term_display: dict = {}
+
+
+def _terminal_words(name: str) -> str:
+    """A human name for a terminal (for "expected ..." lists)."""
+    if name in _PUNCT_WORDS:
+        return _PUNCT_WORDS[name]
+    d = _term_display.get(name)
+    if d is None:
+        parser, _ = _get_parser()
+        for t in parser.terminals:
+            if t.pattern.type == "str":
+                _term_display[t.name] = "'%s'" % t.pattern.value
+        d = _term_display.get(name, name.lower())
+    return d
+
+
+def _token_words(tok: Token) -> str:
+    """A human description of an unexpected token."""
+    typ = tok.type
+    if typ == "$END":
+        return "end of file"
+    v = str(tok)
+    if typ == "IDENT":
+        if v in KEYWORDS:
+            return "keyword '%s'" % v
+        return "identifier '%s'" % v
+    if typ == "VARIABLE":
+        return "variable '%s'" % v
+    if typ in ("STRING", "RAWSTRING"):
+        if len(v) > 30:
+            v = v[:27] + "..."
+        return "string %s" % v
+    if typ == "NUMBER":
+        return "number '%s'" % v
+    if typ == "REGEX":
+        return "regex literal"
+    if v[:1].isalpha():
+        return "keyword '%s'" % v
+    return "'%s'" % v
+
+
+_EXPR_START = frozenset("""VARIABLE NUMBER STRING RAWSTRING REGEX IDENT TRUE FALSE NONE
+LPAR LSQB ARRAY FUNCTION MATCH ISSET UNSET CACHE BUILTIN STATIC BANG NOT MINUS PLUS TILDE
+__ANON_INC __ANON_DEC""".split())
+_STMT_START = frozenset("""ECHO IF FOR FOREACH WHILE FOREVER SWITCH TRY BARRIER CLASS IMPORT
+BREAK CONTINUE RETURN GLOBAL THROW INCLUDE INCLUDE_ONCE LBRACE SEMICOLON""".split())
+_ORDER = ["SEMICOLON", "RPAR", "RSQB", "RBRACE", "COMMA", "COLON", "LPAR", "LBRACE",
+          "LSQB", "EQUAL", "IDENT", "VARIABLE", "STRING"]
+
+
+def _classify(expected: set) -> tuple[list, bool, bool]:
+    """Return (specific terminal names, wants_statement, wants_expression)."""
+    names = _term_names()
+    exp = set(expected)
+    want_stmt = "ECHO" in exp and "IF" in exp
+    want_expr = "VARIABLE" in exp and "NUMBER" in exp
+    if want_stmt:
+        exp -= _STMT_START
+        exp -= names["expr_start"]
+    elif want_expr:
+        exp -= names["expr_start"]
+    if exp & names["binop"]:
+        exp -= names["binop"]
+        exp -= names["postfix_ops"]
+    exp.discard("$END") if (want_stmt and len(exp) > 1) else None
+    order = {n: i for i, n in enumerate(_ORDER)}
+    specific = sorted(exp, key=lambda n: (order.get(n, 100), n))
+    return specific, want_stmt, want_expr
+
+
+_names_cache: dict = {}
+
+
+def _term_names() -> dict:
+    if _names_cache:
+        return _names_cache
+    parser, _ = _get_parser()
+    by_value = {}
+    for t in parser.terminals:
+        if t.pattern.type == "str":
+            by_value[t.pattern.value] = t.name
+    binops = "* / % + - << >> >>> . < <= > >= == != === !== =~ !~ & ^ | and or ?? ? ** = += -= " \
+             "*= /= %= **= .= ??= &= |= ^= <<= >>= >>>=".split()
+    postfix = "( [ -> ++ -- ::".split()
+    starts = "$ ( [ array function match isset unset cache builtin static ! not - + ~ ++ -- " \
+             "true false none".split()
+    _names_cache["binop"] = frozenset(by_value[v] for v in binops if v in by_value)
+    _names_cache["postfix_ops"] = frozenset(by_value[v] for v in postfix if v in by_value)
+    _names_cache["expr_start"] = frozenset(
+        [by_value[v] for v in starts if v in by_value]
+        + ["VARIABLE", "NUMBER", "STRING", "RAWSTRING", "REGEX", "IDENT"])
+    return _names_cache
+
+
+def _expected_text(expected: set, after_expr: bool) -> str:
+    specific, want_stmt, want_expr = _classify(expected)
+    words = []
+    if want_stmt:
+        words.append("statement")
+    elif want_expr:
+        words.append("expression")
+    words.extend(_terminal_words(n) for n in specific)
+    if not words:
+        return ""
+    if len(words) > 5:
+        words = words[:5] + ["..."]
+        return "expected one of " + ", ".join(words)
+    if words == ["';'"] and after_expr:
+        return "expected ';' after expression"
+    if len(words) == 1:
+        return "expected " + words[0]
+    return "expected " + ", ".join(words[:-1]) + " or " + words[-1]
+
+
+_OPENERS = {"LBRACE": ("'}'", "block"), "LPAR": ("')'", "'('"), "LSQB": ("']'", "'['")}
+
+
+def _innermost_open(state) -> Optional[Token]:
+    stack = getattr(state, "value_stack", None)
+    if not stack:
+        return None
+    for v in reversed(stack):
+        if type(v) is Token and v.type in _OPENERS:
+            return v
+    return None
+
+
+def _char_error(src: str, e: UnexpectedCharacters) -> tuple[str, bool]:
+    pos = e.pos_in_stream
+    ch = src[pos] if 0 <= pos < len(src) else ""
+    if ch == '"':
+        return "syntax error: unterminated string (no closing '\"')", False
+    if ch == "'":
+        return ("syntax error: unterminated raw string (no closing quote with the same "
+                "delimiter, or an invalid delimiter)"), False
+    if ch in "\u201c\u201d\u201e\u201f":
+        return ("syntax error: typographic quote '%s' (use a plain '\"' for strings)" % ch), True
+    if ch in "\u2018\u2019":
+        return ("syntax error: typographic quote '%s' (use a plain \"'\")" % ch), True
+    if ch == "\u00a0":
+        return "syntax error: no-break space (U+00A0) outside a string", True
+    if ch == "#":
+        if src.startswith("#/", pos):
+            return "syntax error: invalid regex literal", True
+        return "syntax error: unexpected character '#' ('#' does not start a comment; use '//')", True
+    if ch == "$":
+        return "syntax error: '$' must be followed by a variable name", True
+    if ch and (ord(ch) < 32 or ord(ch) > 126):
+        return "syntax error: unexpected character U+%04X" % ord(ch), True
+    return "syntax error: unexpected character '%s'" % ch, True
+
+
+def _diagnose(src: str, filename: str, e: Exception) -> tuple[Diagnostic, bool]:
+    """Turn a parse exception into (diagnostic, safe_to_recover)."""
+    if isinstance(e, _Fail):
+        return Diagnostic(filename, e.line, e.col, e.message, end_line=e.end_line,
+                          end_column=e.end_col), e.recoverable
+    if isinstance(e, UnexpectedCharacters):
+        msg, ok = _char_error(src, e)
+        return Diagnostic(filename, e.line, e.column, msg), ok
+    if isinstance(e, UnexpectedToken):
+        tok = e.token
+        state = getattr(e, "state", None)
+        stack = getattr(state, "value_stack", None) or []
+        after_expr = bool(stack) and isinstance(stack[-1], A.Expr)
+        if tok.type == "$END":
+            n = src.count("\n")
+            line, col = n + 1, len(src) - src.rfind("\n")
+            opener = _innermost_open(state)
+            if opener is not None:
+                closer, what = _OPENERS[opener.type]
+                msg = ("syntax error: unexpected end of file, missing %s to close the %s "
+                       "opened at %d:%d" % (closer, what, opener.line, opener.column))
+            else:
+                exp = _expected_text(e.expected, after_expr)
+                msg = "syntax error: unexpected end of file" + (", " + exp if exp else "")
+            return Diagnostic(filename, line, col, msg), False
+        exp = _expected_text(e.expected, after_expr)
+        msg = "syntax error: unexpected " + _token_words(tok) + (", " + exp if exp else "")
+        end_line = getattr(tok, "end_line", None) or tok.line
+        end_col = getattr(tok, "end_column", None) or tok.column
+        return Diagnostic(filename, tok.line, tok.column, msg, end_line=end_line,
+                          end_column=end_col), True
+    if isinstance(e, UnexpectedInput):
+        line = getattr(e, "line", 1) or 1
+        col = getattr(e, "column", 1) or 1
+        return Diagnostic(filename, line if isinstance(line, int) else 1,
+                          col if isinstance(col, int) else 1, "syntax error"), False
+    raise e
+
+
+# A line that starts a top-level declaration: a safe point to resume after an error.
+_RESYNC = re.compile(r"^(?:function|class)[ \t]+[A-Za-z_][A-Za-z0-9_]*[ \t]*[({]", re.M)
+
+
+def _check_nesting(src: str) -> Optional[tuple[int, int]]:
+    """Position of the first bracket nested deeper than MAX_NESTING, if any (cheap check
+    on raw text first; exact only in the rare case of very deep text nesting)."""
+    # Quick bound: brackets cannot nest deeper than the count of openers.
+    if src.count("(") + src.count("[") + src.count("{") <= MAX_NESTING:
+        return None
+    return _nesting_scan(src)
+
+
+_NEST_TOKENS = re.compile(
+    r"""//[^\n]*|/\*[\s\S]*?(?:\*/|\Z)|"(?:[^"\\]|\\[\s\S])*"?|'(?P<d>[\x21-\x26\x28-\x7e]*)'[\s\S]*?(?:'(?P=d)'|\Z)|#/(?:[^\\/\n]|\\[^\n])+/|[(\[{]|[)\]}]""")
+
+
+def _nesting_scan(src: str) -> Optional[tuple[int, int]]:
+    depth = 0
+    for m in _NEST_TOKENS.finditer(src):
+        ch = m.group()
+        if len(ch) != 1:
+            continue
+        if ch in "([{":
+            depth += 1
+            if depth > MAX_NESTING:
+                p = m.start()
+                line = src.count("\n", 0, p) + 1
+                col = p - src.rfind("\n", 0, p)
+                return line, col
+        else:
+            depth -= 1
+    return None
+
+
+def _parse_one(src: str, filename: str):
+    """Parse once. Returns (program, None) or (None, (diagnostic, recoverable))."""
+    parser, builder = _get_parser()
+    builder.reset(src, filename)
+    try:
+        prog = parser.parse(src)
+    except (UnexpectedInput, _Fail) as e:
+        return None, _diagnose(src, filename, e)
+    except RecursionError:
+        return None, (Diagnostic(filename, 1, 1, "syntax error: input nested too deeply"),
+                      False)
+    if len(builder.appends) != len(builder.appends_ok):
+        for node in builder.appends:
+            if id(node) not in builder.appends_ok:
+                s = node.span
+                return None, (Diagnostic(filename, s.line, s.col,
+                                         "syntax error: '[]' (append) can only be used as "
+                                         "the target of an assignment '='",
+                                         end_line=s.end_line, end_column=s.end_col), True)
+    return prog, None
+
+
+def parse(source: str, filename: str = "<string>") -> A.Program:
+    """Parse HSL source text into an ast.Program, or raise HSLSyntaxError."""
+    if not isinstance(source, str):
+        if isinstance(source, (bytes, bytearray)):
+            source = bytes(source).decode("utf-8", "surrogateescape")
+        else:
+            raise TypeError("parse() expects a str")
+    deep = _check_nesting(source)
+    if deep is not None:
+        raise HSLSyntaxError([Diagnostic(
+            filename, deep[0], deep[1],
+            "syntax error: brackets nested too deeply (the limit is %d levels)" % MAX_NESTING)],
+            source)
+    with _lock:
+        prog, err = _parse_one(source, filename)
+        if err is None:
+            return prog
+        diags = [err[0]]
+        recoverable = err[1]
+        # Resume at the next top-level declaration after the error and parse the rest
+        # on its own; a later error there is an independent error (no cascades).
+        while recoverable and len(diags) < MAX_ERRORS:
+            last = diags[-1]
+            lines_before = None
+            for m in _RESYNC.finditer(source):
+                line = source.count("\n", 0, m.start()) + 1
+                if line > last.line:
+                    lines_before = (m.start(), line)
+                    break
+            if lines_before is None:
+                break
+            start, line = lines_before
+            sub = "\n" * (line - 1) + source[start:]
+            prog2, err2 = _parse_one(sub, filename)
+            if err2 is None:
+                break
+            d, recoverable = err2
+            if d.line < line:
+                break
+            diags.append(d)
+    raise HSLSyntaxError(diags, source)
