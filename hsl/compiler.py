@@ -776,7 +776,7 @@ class Compiler:
         defaults = [i for i, c in enumerate(s.cases) if c.test is None]
         if len(defaults) > 1:
             self.error(s.cases[defaults[1]], "switch has more than one default")
-        w.emit(f"{subj} = {self.expr(scope, s.subject)}")
+        w.emit(f"{subj} = ({self.expr(scope, s.subject)})")
         fallback = defaults[0] if defaults else len(s.cases)
         w.emit(f"{start} = {fallback}")
         extra = 0
@@ -949,7 +949,7 @@ class Compiler:
             w.emit("    " + self.unset_binding(b))
             w.emit("except NameError: pass")
         else:
-            w.emit(f"_ = {self.expr(scope, e)}")
+            w.emit(f"_ = ({self.expr(scope, e)})")
 
     def cond(self, scope: Scope, e) -> str:
         """A Python expression for HSL truthiness of `e` (Python truthiness matches HSL's
@@ -1459,9 +1459,9 @@ class Compiler:
                     self.at(e)
                     w.emit(f"else: _append({tc}, {self.transfer(scope, e.value)})")
                     return
-                w.emit(f"_ = {self.assign_expr(scope, e, root_code=tc)}")
+                w.emit(f"_ = ({self.assign_expr(scope, e, root_code=tc)})")
                 return
-        w.emit(f"_ = {self.assign_expr(scope, e)}")
+        w.emit(f"_ = ({self.assign_expr(scope, e)})")
 
     def assign_expr(self, scope: Scope, e: A.Assign, root_code: Optional[str] = None) -> str:
         target = e.target
@@ -1575,7 +1575,7 @@ class Compiler:
                 helper = "_inc" if e.op == "++" else "_dec"
                 self.w.emit(f"{py} = {py} {op} {d} if type({py}) is float else {helper}({py})")
                 return
-        self.w.emit(f"_ = {self.incdec_expr(scope, e)}")
+        self.w.emit(f"_ = ({self.incdec_expr(scope, e)})")
 
     def incdec_expr(self, scope: Scope, e: A.IncDec) -> str:
         helper = "_inc" if e.op == "++" else "_dec"

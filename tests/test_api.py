@@ -46,9 +46,9 @@ def test_undefined_global_is_a_compile_error_when_predefined_names_are_known():
 
 def test_runtime_error_carries_the_hsl_call_stack():
     src = ("function inner($x) {\n"
-           "  return $x + [];\n"
+           "  return -$x;\n"
            "}\n"
-           "function outer() { return inner(1); }\n"
+           "function outer() { return inner([1]); }\n"
            "outer();\n")
     with pytest.raises(HSLRuntimeError) as ei:
         hsl.compile(src, "stack.hsl").run(output=lambda s: None)

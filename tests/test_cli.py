@@ -51,7 +51,7 @@ def test_syntax_error_exit_1_with_location_source_line_and_caret(tmp_path):
 
 def test_runtime_error_exit_1_keeps_earlier_output_and_shows_stack(tmp_path):
     f = tmp_path / "rt.hsl"
-    f.write_text('echo "before";\nfunction f() { return 1 + []; }\nf();\n')
+    f.write_text('echo "before";\nfunction f() { return -[1]; }\nf();\n')
     r = hsl("run", str(f))
     err = r.stderr.decode()
     assert r.returncode == 1
