@@ -190,7 +190,7 @@ def _raw_value(tok: Token) -> bytes:
     text = str(tok)
     j = text.index("'", 1)
     delim_len = j - 1
-    return _enc(text[j + 1:len(text) - delim_len - 1])
+    return _enc(text[j + 1:len(text) - delim_len - 2])
 
 
 _DEC_RE = re.compile(r"[0-9]+(?:_[0-9]+)*(?:\.[0-9]+(?:_[0-9]+)*)?\Z")
@@ -343,7 +343,8 @@ class _Builder:
 
     # -- lexer callbacks (methods named after terminals) --
 
-    def BLOCK_COMMENT(self, tok):
+    @staticmethod
+    def block_comment(tok):
         if len(tok) < 4 or not tok.endswith("*/"):
             raise _Fail("syntax error: unterminated comment ('/*' without '*/')",
                         tok.line, tok.column, tok.line, tok.column + 2, recoverable=False)
@@ -951,6 +952,7 @@ def _build_parser(cache: bool = True) -> tuple[Lark, _Builder]:
     text = _grammar_text()
     builder = _Builder()
     kwargs = dict(parser="lalr", lexer="contextual", transformer=builder,
+                  lexer_callbacks={"BLOCK_COMMENT": _Builder.block_comment},
                   keep_all_tokens=True, maybe_placeholders=False, propagate_positions=False,
                   start="start")
     cache_file = None
@@ -1097,12 +1099,15 @@ def _expected_text(expected: set, after_expr: bool) -> str:
     if len(words) > 5:
         words = words[:5] + ["..."]
         return "expected one of " + ", ".join(words)
-    if words == ["';'"] and after_expr:
+    if after_expr and words in (["';'"], ["';'", "'}'"]):
         return "expected ';' after expression"
     if len(words) == 1:
         return "expected " + words[0]
     return "expected " + ", ".join(words[:-1]) + " or " + words[-1]
 
+
+_VALUE_END = frozenset(["VARIABLE", "NUMBER", "STRING", "RAWSTRING", "REGEX", "IDENT", "RPAR",
+                        "RSQB", "RBRACE", "TRUE", "FALSE", "NONE"])
 
 _OPENERS = {"LBRACE": ("'}'", "block"), "LPAR": ("')'", "'('"), "LSQB": ("']'", "'['")}
 
@@ -1142,6 +1147,18 @@ def _char_error(src: str, e: UnexpectedCharacters) -> tuple[str, bool]:
     return "syntax error: unexpected character '%s'" % ch, True
 
 
+def _accepted(e: UnexpectedToken) -> set:
+    """The terminals really acceptable at the error (LALR state merging makes
+    `e.expected` too wide; the interactive parser tries each one)."""
+    try:
+        acc = e.accepts
+        if acc:
+            return set(acc)
+    except Exception:
+        pass
+    return set(e.expected)
+
+
 def _diagnose(src: str, filename: str, e: Exception) -> tuple[Diagnostic, bool]:
     """Turn a parse exception into (diagnostic, safe_to_recover)."""
     if isinstance(e, _Fail):
@@ -1154,7 +1171,8 @@ def _diagnose(src: str, filename: str, e: Exception) -> tuple[Diagnostic, bool]:
         tok = e.token
         state = getattr(e, "state", None)
         stack = getattr(state, "value_stack", None) or []
-        after_expr = bool(stack) and isinstance(stack[-1], A.Expr)
+        after_expr = bool(stack) and (isinstance(stack[-1], A.Expr) or (
+            type(stack[-1]) is Token and stack[-1].type in _VALUE_END))
         if tok.type == "$END":
             n = src.count("\n")
             line, col = n + 1, len(src) - src.rfind("\n")
@@ -1164,10 +1182,10 @@ def _diagnose(src: str, filename: str, e: Exception) -> tuple[Diagnostic, bool]:
                 msg = ("syntax error: unexpected end of file, missing %s to close the %s "
                        "opened at %d:%d" % (closer, what, opener.line, opener.column))
             else:
-                exp = _expected_text(e.expected, after_expr)
+                exp = _expected_text(_accepted(e), after_expr)
                 msg = "syntax error: unexpected end of file" + (", " + exp if exp else "")
             return Diagnostic(filename, line, col, msg), False
-        exp = _expected_text(e.expected, after_expr)
+        exp = _expected_text(_accepted(e), after_expr)
         msg = "syntax error: unexpected " + _token_words(tok) + (", " + exp if exp else "")
         end_line = getattr(tok, "end_line", None) or tok.line
         end_col = getattr(tok, "end_column", None) or tok.column
