@@ -582,6 +582,14 @@ def test_missing_semicolon_before_brace():
     assert type(prog.body[0].then.body[0]) is A.Echo
     assert type(prog.body[1].body[0]) is A.Global
     assert type(prog.body[2].body[0]) is A.Break
+    prog = parse("{ if ($a) return 1 } { if ($a) { } else echo 2 } { foreach ($l as $v) echo $v }"
+                 "{ while (1) if (2) break } function g() { for (;;) forever continue }")
+    assert type(prog.body[0].body[0].then) is A.Return
+    assert type(prog.body[1].body[0].other) is A.Echo
+    assert type(prog.body[2].body[0].body) is A.Echo
+    assert type(prog.body[3].body[0].body.then) is A.Break
+    assert type(prog.body[4].body[0].body.body) is A.Continue
+    errat("{ if ($a) echo 1 else echo 2; }", 1, 18, "expected ';'")
     errat("echo 1\necho 2;", 2, 1, "expected ';'")
     errat("echo 1", 1, 7, "end of file", "';'")
 
