@@ -214,6 +214,14 @@ def _as_lines(outputs: list[str]) -> list[str]:
     return text.split("\n")[:-1]
 
 
+def _compare(got: list[str], expected: list[str], what: str) -> None:
+    if got == expected:
+        return
+    import difflib
+    diff = "\n".join(difflib.unified_diff(expected, got, "expected", "got", lineterm=""))
+    pytest.fail(f"{what}\n{diff}", pytrace=False)
+
+
 def run_chunk(chunk: Chunk) -> None:
     hsl = _import_hsl()
     if chunk.problems:
@@ -239,7 +247,7 @@ def run_chunk(chunk: Chunk) -> None:
         if err is not None:
             pytest.fail(f"unexpected {type(err).__name__}: {err}\n"
                         f"output so far: {got!r}", pytrace=False)
-        assert got == chunk.expects, "stdout differs from the // expect: lines"
+        _compare(got, chunk.expects, "stdout differs from the // expect: lines")
         return
 
     exp = chunk.error
@@ -248,9 +256,11 @@ def run_chunk(chunk: Chunk) -> None:
                     f"but the chunk ran successfully; output: {got!r}", pytrace=False)
     ok, where = _located(err, chunk, exp)
     col = f", column {exp.column}" if exp.column else ""
-    assert ok, (f"expected an error on line {exp.line}{col} containing {exp.fragments!r}; "
-                f"got {type(err).__name__}: {where}")
-    assert got == chunk.expects, "stdout before the error differs from the // expect: lines"
+    if not ok:
+        pytest.fail(f"expected an error on line {exp.line}{col} containing {exp.fragments!r}; "
+                    f"got {type(err).__name__}: {where}", pytrace=False)
+    _compare(got, chunk.expects, f"stdout before the error differs from the // expect: lines "
+                                 f"(error: {type(err).__name__}: {err})")
 
 
 @pytest.mark.parametrize("chunk", ALL_CHUNKS, ids=[c.id for c in ALL_CHUNKS])
