@@ -1,0 +1,440 @@
+"""DNS and network builtins (builtins.md "DNS and network").
+
+Pure functions are implemented here: domain matching, the Public Suffix List, IDNA and IP
+address conversions.  The functions that need real network I/O (`dns_query`, `spf_query`,
+`http`, `smtp_lookup_rcpt`, `smtp_lookup_auth`) are registered as unavailable for now.
+
+* `domain_publicsuffix` uses the Public Suffix List shipped in hsl/data (ICANN and PRIVATE
+  sections, standard algorithm with wildcard and exception rules) but returns none when
+  no rule matches, instead of applying the list's implicit `*` rule (builtins.md: "none if
+  the TLD is unknown").  Labels are matched in both Unicode and punycode form; the result
+  keeps the form (lowercased) of the input.
+* `idna_encode`/`idna_decode` implement RFC 3492 punycode themselves (Python's
+  encodings.idna is IDNA2003).  Encoding follows IDNA2008 with a UTS #46 style mapping:
+  each label is NFKC-normalised and lowercased (so `ß`, `ς`, ZWJ/ZWNJ are kept, not mapped
+  to `ss`/`σ`/nothing as IDNA2003 does), then must consist of letters (Ll, Lo, Lm),
+  marks (Mn, Mc), decimal digits and `-`, must not start with a mark or start/end with
+  `-`, and must not have `--` in positions 3-4.  Symbols such as U+2603 are rejected
+  (IDNA2003 allowed them).  The contextual rules of RFC 5892 (CONTEXTJ/CONTEXTO) and the
+  Bidi rule of RFC 5893 are not checked.  ASCII labels pass through unchanged.
+  `.`, U+3002, U+FF0E and U+FF61 separate labels; an encoded label must fit 63 bytes.
+* `inet_pton`/`inet_ntop` use the C library's inet_pton/inet_ntop (as the Halon server
+  does), so the text forms are exactly the system's.
+* `inet_reverse` with an empty zone returns the reversed labels without a zone.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import unicodedata
+
+from ..errors import ScriptError
+from ..values import HArray, type_name
+from ._args import type_error
+from .registry import builtin, unavailable
+
+AREA = "network"
+
+
+# ----------------------------------------------------------- domain matching
+
+@builtin(area=AREA)
+def domain_includes(subdomain, domain, options=None):
+    """True if `subdomain` is `domain` or below it (label-wise, ASCII case-insensitive);
+    a `domain` starting with "." matches proper subdomains only."""
+    if type(subdomain) is not bytes:
+        raise type_error("domain_includes", 1, "a string", subdomain)
+    if type(domain) is not bytes:
+        raise type_error("domain_includes", 2, "a string", domain)
+    if options is not None and type(options) is not HArray:
+        raise type_error("domain_includes", 3, "an array", options)
+    s = subdomain.lower()
+    d = domain.lower()
+    if s.endswith(b".") and len(s) > 1:
+        s = s[:-1]
+    if d.endswith(b".") and len(d) > 1:
+        d = d[:-1]
+    if d.startswith(b"."):
+        return len(s) > len(d) and s.endswith(d) and d != b"."
+    if s == d:
+        return True
+    return len(s) > len(d) + 1 and s.endswith(d) and s[-len(d) - 1] == 0x2E
+
+
+# ------------------------------------------------------------------ punycode
+
+_BASE, _TMIN, _TMAX, _SKEW, _DAMP, _IBIAS, _INITIAL_N = 36, 1, 26, 38, 700, 72, 128
+_DIGITS = "abcdefghijklmnopqrstuvwxyz0123456789"
+
+
+def _adapt(delta: int, numpoints: int, first: bool) -> int:
+    delta = delta // _DAMP if first else delta // 2
+    delta += delta // numpoints
+    k = 0
+    while delta > ((_BASE - _TMIN) * _TMAX) // 2:
+        delta //= _BASE - _TMIN
+        k += _BASE
+    return k + (_BASE - _TMIN + 1) * delta // (delta + _SKEW)
+
+
+def punycode_encode(text: str) -> str:
+    """RFC 3492 section 6.3: the punycode of `text` (basic code points keep their case)."""
+    out = [c for c in text if ord(c) < 0x80]
+    b = h = len(out)
+    if b:
+        out.append("-")
+    n, delta, bias = _INITIAL_N, 0, _IBIAS
+    cps = [ord(c) for c in text]
+    while h < len(cps):
+        m = min(c for c in cps if c >= n)
+        delta += (m - n) * (h + 1)
+        n = m
+        for c in cps:
+            if c < n:
+                delta += 1
+            elif c == n:
+                q = delta
+                k = _BASE
+                while True:
+                    t = _TMIN if k <= bias else _TMAX if k >= bias + _TMAX else k - bias
+                    if q < t:
+                        break
+                    out.append(_DIGITS[t + (q - t) % (_BASE - t)])
+                    q = (q - t) // (_BASE - t)
+                    k += _BASE
+                out.append(_DIGITS[q])
+                bias = _adapt(delta, h + 1, h == b)
+                delta = 0
+                h += 1
+        delta += 1
+        n += 1
+    return "".join(out)
+
+
+def punycode_decode(text: str) -> str:
+    """RFC 3492 section 6.2; raises ValueError on invalid input."""
+    pos = text.rfind("-")
+    if pos > 0:
+        basic, rest = text[:pos], text[pos + 1:]
+    elif pos == 0:
+        basic, rest = "", text[1:]
+    else:
+        basic, rest = "", text
+    if any(ord(c) >= 0x80 for c in basic):
+        raise ValueError("non-basic code point before the delimiter")
+    out = list(basic)
+    n, i, bias = _INITIAL_N, 0, _IBIAS
+    j = 0
+    while j < len(rest):
+        oldi, w, k = i, 1, _BASE
+        while True:
+            if j >= len(rest):
+                raise ValueError("truncated punycode")
+            c = rest[j]
+            j += 1
+            o = ord(c)
+            if 0x30 <= o <= 0x39:
+                digit = o - 22
+            elif 0x41 <= o <= 0x5A:
+                digit = o - 0x41
+            elif 0x61 <= o <= 0x7A:
+                digit = o - 0x61
+            else:
+                raise ValueError("invalid punycode digit")
+            i += digit * w
+            t = _TMIN if k <= bias else _TMAX if k >= bias + _TMAX else k - bias
+            if digit < t:
+                break
+            w *= _BASE - t
+            k += _BASE
+            if i > 0x7FFFFFFF:
+                raise ValueError("punycode overflow")
+        bias = _adapt(i - oldi, len(out) + 1, oldi == 0)
+        n += i // (len(out) + 1)
+        i %= len(out) + 1
+        if n > 0x10FFFF or 0xD800 <= n <= 0xDFFF:
+            raise ValueError("punycode decodes to an invalid code point")
+        out.insert(i, chr(n))
+        i += 1
+    return "".join(out)
+
+
+# ---------------------------------------------------------------------- IDNA
+
+_DOTS = ("\u3002", "\uff0e", "\uff61")
+_LABEL_OK = frozenset(("Ll", "Lo", "Lm", "Mn", "Mc", "Nd"))
+
+
+def _split_labels(text: str) -> list:
+    for d in _DOTS:
+        text = text.replace(d, ".")
+    return text.split(".")
+
+
+def _ulabel_ok(label: str) -> bool:
+    if not label or label[0] == "-" or label[-1] == "-" or label[2:4] == "--":
+        return False
+    if unicodedata.category(label[0]) in ("Mn", "Mc", "Me"):
+        return False
+    for c in label:
+        if c == "-" or ("a" <= c <= "z") or ("0" <= c <= "9"):
+            continue
+        if ord(c) < 0x80 or unicodedata.category(c) not in _LABEL_OK:
+            return False
+    return unicodedata.is_normalized("NFC", label)
+
+
+def idna_to_ascii(domain: str):
+    """The ASCII form of a Unicode domain, or None when a label is not valid."""
+    out = []
+    for label in _split_labels(domain):
+        if label.isascii():
+            out.append(label)
+            continue
+        mapped = unicodedata.normalize("NFC", unicodedata.normalize("NFKC", label).lower())
+        if mapped.isascii():            # e.g. full-width ASCII letters
+            out.append(mapped)
+            continue
+        if not _ulabel_ok(mapped):
+            return None
+        a = "xn--" + punycode_encode(mapped)
+        if len(a) > 63:
+            return None
+        out.append(a)
+    return ".".join(out)
+
+
+def idna_to_unicode(domain: str):
+    """The Unicode form of a domain with A-labels, or None when one is not valid."""
+    out = []
+    for label in _split_labels(domain):
+        if label[:4].lower() == "xn--":
+            try:
+                u = punycode_decode(label[4:].lower())
+            except ValueError:
+                return None
+            if u.isascii() or not _ulabel_ok(u):
+                return None
+            out.append(u)
+        else:
+            out.append(label)
+    return ".".join(out)
+
+
+@builtin(area=AREA)
+def idna_encode(domain):
+    """Unicode (UTF-8) domain to its ASCII form with punycode labels; none on error."""
+    if type(domain) is not bytes:
+        raise type_error("idna_encode", 1, "a string", domain)
+    if domain.isascii():
+        return domain
+    try:
+        text = domain.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    r = idna_to_ascii(text)
+    return None if r is None else r.encode("ascii")
+
+
+@builtin(area=AREA)
+def idna_decode(domain):
+    """Punycode labels (xn--) back to Unicode, as UTF-8; none on error."""
+    if type(domain) is not bytes:
+        raise type_error("idna_decode", 1, "a string", domain)
+    if b"xn--" not in domain.lower():
+        try:
+            domain.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+        return domain
+    try:
+        text = domain.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    r = idna_to_unicode(text)
+    return None if r is None else r.encode("utf-8")
+
+
+# ---------------------------------------------------------- public suffixes
+
+_PSL_PATH = os.path.join(os.path.dirname(os.path.dirname(__file__)), "data",
+                         "public_suffix_list.dat")
+_psl = None
+_psl_lock = threading.Lock()
+
+
+def _load_psl():
+    """(rules, wildcard bases, exceptions) as sets of lowercase names, each present in
+    Unicode and in punycode form."""
+    global _psl
+    with _psl_lock:
+        if _psl is not None:
+            return _psl
+        rules, wild, exc = set(), set(), set()
+        with open(_PSL_PATH, encoding="utf-8") as f:
+            for line in f:
+                line = line.strip()
+                if not line or line.startswith("//"):
+                    continue
+                rule = line.split()[0].lower()
+                if rule.startswith("!"):
+                    target, rule = exc, rule[1:]
+                elif rule.startswith("*."):
+                    target, rule = wild, rule[2:]
+                else:
+                    target = rules
+                target.add(rule)
+                if not rule.isascii():
+                    a = idna_to_ascii(rule)
+                    if a is not None:
+                        target.add(a)
+        _psl = (rules, wild, exc)
+        return _psl
+
+
+def public_suffix(domain: str):
+    """The public suffix of a lowercase domain (str), or None when no rule matches."""
+    rules, wild, exc = _load_psl()
+    labels = domain.split(".")
+    if "" in labels:
+        return None
+    n = len(labels)
+    for i in range(n):
+        name = ".".join(labels[i:])
+        if name in exc:
+            return ".".join(labels[i + 1:])
+        if name in rules or (i + 1 < n and ".".join(labels[i + 1:]) in wild):
+            return name
+    return None
+
+
+@builtin(area=AREA)
+def domain_publicsuffix(domain):
+    """The public suffix of `domain` per the Public Suffix List ("mail.example.co.uk" ->
+    "co.uk"); none if no rule matches."""
+    if type(domain) is not bytes:
+        raise type_error("domain_publicsuffix", 1, "a string", domain)
+    try:
+        text = domain.decode("utf-8").lower()
+    except UnicodeDecodeError:
+        return None
+    if text.endswith(".") and len(text) > 1:
+        text = text[:-1]
+    r = public_suffix(text)
+    return None if r is None else r.encode("utf-8")
+
+
+# ------------------------------------------------------------- IP addresses
+
+def _pton(ip: bytes):
+    """4 or 16 raw bytes for IPv4/IPv6 text, or None."""
+    if not ip.isascii():
+        return None
+    text = ip.decode("ascii")
+    try:
+        return socket.inet_pton(socket.AF_INET6 if ":" in text else socket.AF_INET, text)
+    except (OSError, ValueError):
+        return None
+
+
+@builtin(area=AREA)
+def inet_pton(ip):
+    """IPv4/IPv6 text to 4 or 16 raw bytes; none if invalid."""
+    if type(ip) is not bytes:
+        raise type_error("inet_pton", 1, "a string", ip)
+    return _pton(ip)
+
+
+@builtin(area=AREA)
+def inet_ntop(ip):
+    """A 4- or 16-byte binary address to text (IPv6 compressed); none otherwise."""
+    if type(ip) is not bytes:
+        raise type_error("inet_ntop", 1, "a string", ip)
+    n = len(ip)
+    if n == 4:
+        return socket.inet_ntop(socket.AF_INET, ip).encode("ascii")
+    if n == 16:
+        return socket.inet_ntop(socket.AF_INET6, ip).encode("ascii")
+    return None
+
+
+@builtin(area=AREA)
+def inet_reverse(ip, zone=None):
+    """Reverse-DNS name of an address, under `zone` (default in-addr.arpa / ip6.arpa)."""
+    if type(ip) is not bytes:
+        raise type_error("inet_reverse", 1, "a string", ip)
+    if zone is not None and type(zone) is not bytes:
+        raise type_error("inet_reverse", 2, "a string", zone)
+    raw = _pton(ip)
+    if raw is None:
+        return None
+    if len(raw) == 4:
+        parts = [b"%d" % octet for octet in reversed(raw)]
+        default = b"in-addr.arpa"
+    else:
+        hexd = raw.hex().encode("ascii")
+        parts = [hexd[i:i + 1] for i in range(len(hexd) - 1, -1, -1)]
+        default = b"ip6.arpa"
+    if zone is None:
+        zone = default
+    if zone == b"":
+        return b".".join(parts)
+    return b".".join(parts) + b"." + zone
+
+
+def _network(text: bytes):
+    """(first, last, family length) integer range for an address, CIDR or a-b range;
+    None if unparsable."""
+    if b"/" in text:
+        addr, _, plen = text.partition(b"/")
+        raw = _pton(addr)
+        if raw is None or not plen.isdigit() or len(plen) > 3:
+            return None
+        bits = len(raw) * 8
+        p = int(plen)
+        if p > bits:
+            return None
+        base = int.from_bytes(raw, "big")
+        mask = ((1 << bits) - 1) ^ ((1 << (bits - p)) - 1)
+        first = base & mask
+        return first, first | ((1 << (bits - p)) - 1), len(raw)
+    if b"-" in text:
+        a, _, b = text.partition(b"-")
+        ra, rb = _pton(a.strip()), _pton(b.strip())
+        if ra is None or rb is None or len(ra) != len(rb):
+            return None
+        return int.from_bytes(ra, "big"), int.from_bytes(rb, "big"), len(ra)
+    raw = _pton(text)
+    if raw is None:
+        return None
+    v = int.from_bytes(raw, "big")
+    return v, v, len(raw)
+
+
+@builtin(area=AREA)
+def inet_includes(ip, network):
+    """True if `ip` lies in `network` (address, CIDR subnet or a-b range); mixed families
+    give false, unparsable input none."""
+    if type(ip) is not bytes:
+        raise type_error("inet_includes", 1, "a string", ip)
+    if type(network) is not bytes:
+        raise type_error("inet_includes", 2, "a string", network)
+    raw = _pton(ip)
+    net = _network(network)
+    if raw is None or net is None:
+        return None
+    first, last, size = net
+    if size != len(raw):
+        return False
+    return first <= int.from_bytes(raw, "big") <= last
+
+
+# ------------------------------------------------------- network I/O (later)
+
+_IO = "performs network I/O, which hsl does not implement yet"
+unavailable("dns_query", "host, [options]", area=AREA, reason=_IO)
+unavailable("spf_query", "ip, helo, sender", area=AREA, reason=_IO)
+unavailable("http", "url, [options], [get], [post]", area=AREA, reason=_IO)
+unavailable("smtp_lookup_rcpt", "server, sender, recipient, [options]", area=AREA, reason=_IO)
+unavailable("smtp_lookup_auth", "server, username, password", area=AREA, reason=_IO)
