@@ -27,6 +27,7 @@ from typing import Optional
 
 from . import ast as A
 from .errors import Diagnostic, HSLSyntaxError
+from .values import arity_message
 
 MAX_NESTING = 60          # HSL expression/statement nesting the generated code supports
 
@@ -366,17 +367,25 @@ class Compiler:
         for stmt in iter_declarations(body):
             if isinstance(stmt, A.FunctionDecl):
                 if stmt.name in table_f or stmt.name in table_c:
-                    self.error(stmt, f"function {stmt.name}() is already declared")
+                    self.duplicate(stmt, f"function {stmt.name}() is already declared")
                 lo, hi = self.param_arity(stmt.params)
                 pyname = self.pb.unique("f_" + stmt.name)
                 table_f[stmt.name] = FuncInfo(stmt.name, pyname, lo, hi, stmt)
                 self.pb.display_names[pyname] = stmt.name
             elif isinstance(stmt, A.ClassDecl):
                 if stmt.name in table_f or stmt.name in table_c:
-                    self.error(stmt, f"class {stmt.name} is already declared")
+                    self.duplicate(stmt, f"class {stmt.name} is already declared")
                 ci = ClassInfo(stmt.name, self.pb.unique("c_" + stmt.name), stmt)
                 self.check_class(ci, stmt)
                 table_c[stmt.name] = ci
+
+    def duplicate(self, decl, message: str):
+        included = self.pb.node_include.get(id(decl))
+        if included is not None:
+            span, path = included
+            self.error(span, f"{message} (declared again by the included file \"{path}\" "
+                             f"at line {decl.span.line})")
+        self.error(decl, message)
 
     def check_class(self, ci: ClassInfo, node: A.ClassDecl) -> None:
         seen = set()
@@ -490,6 +499,9 @@ class Compiler:
             scope.vars[name] = Binding(ob.pyname, ob.cell, ob.readonly)
             if not ob.cell:
                 scope.nonlocals.add(ob.pyname)
+        for name, site in earlier_writes(body, globals_declared).items():
+            self.error(site, f"${name} is already a local variable; global ${name} must come "
+                             "before any use of it")
         for name, g in globals_declared.items():
             gb = module_scope_vars.get(name)
             if gb is None:
@@ -1116,14 +1128,7 @@ class Compiler:
 
     def check_arity(self, node, name: str, lo: int, hi: Optional[int], n: int) -> None:
         if n < lo or (hi is not None and n > hi):
-            if hi is None:
-                want = f"at least {lo}"
-            elif lo == hi:
-                want = f"{lo}"
-            else:
-                want = f"{lo} to {hi}"
-            s = "" if want == "1" else "s"
-            self.error(node, f"{name}() takes {want} argument{s}, {n} given")
+            self.error(node, arity_message(name, lo, hi, n))
 
     def call(self, scope: Scope, e: A.Call) -> str:
         callee = e.callee
@@ -1455,9 +1460,10 @@ class Compiler:
                 self.at(e)
                 if type(target) is A.Index and target.index is None and type(target.target) is A.Var \
                         and e.op == "=":
-                    w.emit(f"if type({tc}) is _HArray: {tc}.append({self.transfer(scope, e.value)})")
-                    self.at(e)
-                    w.emit(f"else: _append({tc}, {self.transfer(scope, e.value)})")
+                    tv = scope.temp()
+                    w.emit(f"{tv} = ({self.transfer(scope, e.value)})")
+                    w.emit(f"if type({tc}) is _HArray: {tc}.append({tv})")
+                    w.emit(f"else: _append({tc}, {tv})")
                     return
                 w.emit(f"_ = ({self.assign_expr(scope, e, root_code=tc)})")
                 return
@@ -1654,6 +1660,28 @@ def iter_declarations(body):
             if isinstance(c, (A.Stmt, A.SwitchCase)):
                 children.append(c)
         stack.extend(reversed(children))
+
+
+def earlier_writes(body, globals_declared: dict) -> dict:
+    """Names written in a function before the `global` statement that declares them."""
+    found = {}
+    stack = list(body)
+    while stack:
+        n = stack.pop()
+        if isinstance(n, (A.FunctionDecl, A.ClassDecl, A.FuncExpr)):
+            continue
+        name = None
+        if isinstance(n, (A.Assign, A.IncDec)):
+            name = lvalue_root(n.target)
+        elif isinstance(n, A.Foreach):
+            name = n.value
+        if name in globals_declared:
+            g = globals_declared[name]
+            if (n.span.line, n.span.col) < (g.span.line, g.span.col):
+                found.setdefault(name, n)
+        if isinstance(n, A.Node):
+            stack.extend(A.iter_child_nodes(n))
+    return found
 
 
 def nested_captures(body) -> set:

@@ -31,6 +31,7 @@ def load_data(path: str, spec: str, options):
                                        for line in lines])
         return data
     if ext == "json":
+        data = strip_json_comments(data)
         from .builtins import FUNCTIONS, load_all
         load_all()
         decode = FUNCTIONS.get("json_decode")
@@ -68,3 +69,35 @@ def load_data(path: str, spec: str, options):
             opts.set(b"schema", schema)
         return decode.fn(data, opts)
     raise ScriptError(f"unsupported data loader \"{ext}\"")
+
+
+def strip_json_comments(data: bytes) -> bytes:
+    """Remove // and /* */ comments outside JSON strings (data imports allow them)."""
+    out = bytearray()
+    i, n, in_string = 0, len(data), False
+    while i < n:
+        c = data[i]
+        if in_string:
+            out.append(c)
+            if c == 0x5C and i + 1 < n:          # backslash escape
+                out.append(data[i + 1])
+                i += 2
+                continue
+            if c == 0x22:
+                in_string = False
+            i += 1
+            continue
+        if c == 0x22:
+            in_string = True
+        elif data.startswith(b"//", i):
+            end = data.find(b"\n", i)
+            i = n if end < 0 else end
+            continue
+        elif data.startswith(b"/*", i):
+            end = data.find(b"*/", i + 2)
+            i = n if end < 0 else end + 2
+            out.append(0x20)
+            continue
+        out.append(c)
+        i += 1
+    return bytes(out)

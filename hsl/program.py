@@ -69,6 +69,7 @@ class ProgramBuilder:
         self._unique = itertools.count(1)
         self._included_once: set[str] = set()
         self.node_file: dict[int, int] = {}     # id(declaration) -> file index, for includes
+        self.node_include: dict[int, tuple] = {}  # id(declaration) -> (include span, path)
         self._regex_cache: dict = {}
 
     # ------------------------------------------------------------ helpers
@@ -177,6 +178,8 @@ class ProgramBuilder:
                 fid = self.file_id(target)
                 for decl in _declarations(inner):
                     self.node_file.setdefault(id(decl), fid)
+                    # The outermost include wins: errors point at it in the including file.
+                    self.node_include[id(decl)] = (stmt.span, target)
                 out.append(IncludedBody(stmt.span, fid, inner))
                 continue
             self._expand_nested(stmt, path, stack)
@@ -216,14 +219,18 @@ class ProgramBuilder:
         assigned, mentioned, _ = set(), set(), set()
         comp.collect(program.body, assigned, mentioned, set())
         mod.globals = set(assigned)
+        before = []
         for stmt in top_level_statements(program.body):
             if isinstance(stmt, (A.ImportSymbols, A.ImportAll)):
-                self.import_module(mod, stmt, stack)
+                written = set()
+                comp.collect(before, written, set(), set())
+                self.import_module(mod, stmt, stack, written)
             elif isinstance(stmt, A.ImportData):
                 self.import_data(mod, stmt)
+            before.append(stmt)
         return mod
 
-    def import_module(self, mod: ModuleInfo, stmt, stack: tuple) -> None:
+    def import_module(self, mod: ModuleInfo, stmt, stack: tuple, written: set) -> None:
         target_path = self.resolve_path(stmt.path, mod.path, stmt)
         if target_path in stack or target_path == mod.path:
             self.fail(mod.path, stmt, f"import cycle: \"{stmt.path.decode('utf-8', 'replace')}\"")
@@ -245,6 +252,9 @@ class ProgramBuilder:
                     self.fail(mod.path, item, f"module \"{stmt.path.decode()}\" has no variable ${item.name}")
                 if local in mod.imported_vars:
                     self.fail(mod.path, item, f"${local} is already imported")
+                if local in written:
+                    self.fail(mod.path, item, f"import of ${local} clashes with an existing "
+                                              f"variable ${local} (rename it with 'as')")
                 mod.imported_vars[local] = (target, item.name)
             elif item.name in target.functions:
                 if local in mod.functions or local in mod.classes:

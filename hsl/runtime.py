@@ -14,7 +14,7 @@ from typing import Callable, Optional
 
 from . import values as V
 from .errors import Frame, HSLRuntimeError, ScriptError, ThrownValue
-from .values import HArray, HFunction, HObject, BuiltinObject, share as _share
+from .values import HArray, HFunction, HObject, BuiltinObject, arity_message, share as _share
 
 _UNSET = V.UNSET if hasattr(V, "UNSET") else type("Unset", (), {"__repr__": lambda s: "<unset>",
                                                                   "__bool__": lambda s: False})()
@@ -330,6 +330,9 @@ def _prop_name(key) -> str:
 def _index(container, key):
     if type(container) is HArray:
         return container.get(key)
+    if isinstance(container, HObject) and not isinstance(container, V.HResource):
+        # $obj["name"] is $obj->name (from outside the class).
+        return _getprop(container, _prop_name(key), None)
     return V.index_get(container, key)
 
 
@@ -383,11 +386,7 @@ def _build_array(items):
             src = item[1]
             if type(src) is not HArray:
                 raise ScriptError(f"cannot spread a {V.type_name(src)} (type error)")
-            for k, v in src.items():
-                if type(k) is int:
-                    a.append(_share(v))
-                else:
-                    a.set(k, _share(v))
+            a.merge_from(src)
     return a
 
 
@@ -428,16 +427,6 @@ def _call_checked(fn, name, lo, hi, *args):
     if n < lo or (hi is not None and n > hi):
         raise ScriptError(arity_message(name, lo, hi, n))
     return fn(*args)
-
-
-def arity_message(name, lo, hi, n) -> str:
-    if hi is None:
-        want = f"at least {lo}"
-    elif lo == hi:
-        want = f"{lo}"
-    else:
-        want = f"{lo} to {hi}"
-    return f"{name}() takes {want} argument{'' if want == '1' else 's'}, {n} given"
 
 
 def _new_builtin(cls, *args):

@@ -349,7 +349,7 @@ class HFunction:
     def __call__(self, *args):
         n = len(args)
         if n < self.min_args or (self.max_args is not None and n > self.max_args):
-            raise ScriptError(_arity_message(self.name, self.min_args, self.max_args, n))
+            raise ScriptError(arity_message(self.name, self.min_args, self.max_args, n))
         if self.bound is None:
             return self.fn(*args)
         return self.fn(self.bound, *args)
@@ -368,7 +368,7 @@ class HFunction:
         return f"HFunction({self.name!r})"
 
 
-def _arity_message(name: str, lo: int, hi: Optional[int], given: int) -> str:
+def arity_message(name: str, lo: int, hi: Optional[int], given: int) -> str:
     if hi is None:
         want = f"at least {lo}"
     elif lo == hi:
