@@ -1408,8 +1408,12 @@ class Compiler:
             w.pos = saved
             return f"{helper}()"
         if t is A.Index and target.index is not None:
+            # Only an existing entry is removed: a missing path must not be created.
+            key = scope.temp()
+            soft = self.soft_expr(scope, target.target)
             cont = self.place_for_write(scope, target.target)
-            return f"_unset_index({cont}, {self.expr(scope, target.index)})"
+            return (f"(_isset_index({soft}, ({key} := {self.expr(scope, target.index)})) "
+                    f"and _unset_index({cont}, {key}))")
         if t is A.Slice:
             cont = self.place_for_write(scope, target.target)
             parts = [self.expr(scope, x) if x is not None else "None"
