@@ -1,0 +1,370 @@
+"""Shared memory, server state, queue and metrics (builtins.md, same section).
+
+* `memory_*`: one process-wide store shared by every execution and thread
+  (hsl.shared.MEMORY, guarded by hsl.shared.MEMORY_LOCK, a re-entrant lock, so callbacks
+  run under the lock and may call memory_* themselves).  Keys are strings; values are
+  stored and returned with copy-on-write sharing, so later changes to a script's array do
+  not reach the store.  Barrier variables live in the same dict under their own
+  ("barrier", name) keys and do not collide with memory_* keys.
+* `metrics_*`: an in-process registry.  As in the server, a metric must be defined before
+  use (from Python: `define_metric(name, "counter" | "gauge" | "histogram")`); using an
+  undefined metric returns none.  `metrics_snapshot()` reads every value from Python,
+  `metrics_reset()` forgets everything.
+  Labels are an array of label name => value (values converted to strings); the order of
+  the labels does not matter.  Counters only increase: decrementing a counter, or
+  incrementing it by a negative value, returns none.  `metrics_set` on a histogram observes
+  the value.  `metrics_get` returns `["value" => number]` for counters and gauges and
+  `["count" => n, "sum" => total, "buckets" => [upper bound => cumulative count]]` for
+  histograms.
+* `server_concurrency`: connection counts reported by the embedding application through
+  `connection_open(serverid, ip)` / `connection_close(serverid, ip)`; a server id never
+  reported (or declared with `define_server`) is unknown and gives none.
+* `queue_*`: not available (they need the Halon server's queue).
+"""
+from __future__ import annotations
+
+import threading
+
+from ..errors import ScriptError
+from ..shared import MEMORY, MEMORY_LOCK
+from ..values import HArray, HFunction, share, to_str, type_name
+from ._args import type_error
+from .registry import builtin, unavailable
+
+AREA = "server"
+_MISSING = object()
+
+
+def _key(fname, key):
+    if type(key) is not bytes:
+        raise type_error(fname, 1, "a string", key)
+    return key
+
+
+def _callback(fname, pos, cb):
+    if cb is not None and type(cb) is not HFunction:
+        raise type_error(fname, pos, "a function", cb)
+    return cb
+
+
+# ------------------------------------------------------------------- memory
+
+@builtin(area=AREA)
+def memory_add(key, value):
+    """Store `value` under `key` only if the key is absent; returns whether it was added."""
+    _key("memory_add", key)
+    with MEMORY_LOCK:
+        if key in MEMORY:
+            return False
+        MEMORY[key] = share(value)
+        return True
+
+
+def _add_number(fname, key, offset, remove_if_zero):
+    _key(fname, key)
+    if type(offset) is not float:
+        raise type_error(fname, 2, "a number", offset)
+    with MEMORY_LOCK:
+        current = MEMORY.get(key, 0.0)
+        if type(current) is not float:
+            return None
+        new = current + offset
+        if remove_if_zero and new == 0.0:
+            MEMORY.pop(key, None)
+        else:
+            MEMORY[key] = new
+        return new
+
+
+@builtin(area=AREA)
+def memory_inc(key, offset=1.0):
+    """Atomically add `offset` (default 1) to the number at `key` (created as 0);
+    returns the new value, or none if the stored value is not a number."""
+    return _add_number("memory_inc", key, offset, False)
+
+
+@builtin(area=AREA)
+def memory_dec(key, offset=1.0, remove_if_zero=False):
+    """Atomically subtract `offset` (default 1); with `remove_if_zero` the key is deleted
+    when it reaches 0.  Returns the new value or none."""
+    if type(offset) is not float:
+        raise type_error("memory_dec", 2, "a number", offset)
+    if type(remove_if_zero) is not bool:
+        raise type_error("memory_dec", 3, "a boolean", remove_if_zero)
+    return _add_number("memory_dec", key, -offset, remove_if_zero)
+
+
+@builtin(area=AREA)
+def memory_delete(key, callback=None):
+    """Delete `key`; returns whether it existed (then calls callback(key, value))."""
+    _key("memory_delete", key)
+    _callback("memory_delete", 2, callback)
+    with MEMORY_LOCK:
+        if key not in MEMORY:
+            return False
+        value = MEMORY.pop(key)
+        if callback is not None:
+            callback(key, value)
+        return True
+
+
+@builtin(area=AREA)
+def memory_exists(key, callback=None):
+    """Whether `key` exists; if so calls callback(key, value) under the store's lock."""
+    _key("memory_exists", key)
+    _callback("memory_exists", 2, callback)
+    with MEMORY_LOCK:
+        if key not in MEMORY:
+            return False
+        if callback is not None:
+            callback(key, share(MEMORY[key]))
+        return True
+
+
+@builtin(area=AREA)
+def memory_fetch(key, callback=None):
+    """The value at `key`; if absent none, or callback(key)'s result."""
+    _key("memory_fetch", key)
+    _callback("memory_fetch", 2, callback)
+    with MEMORY_LOCK:
+        if key in MEMORY:
+            return share(MEMORY[key])
+        if callback is None:
+            return None
+        return callback(key)
+
+
+@builtin(area=AREA)
+def memory_store(key, value, callback=None):
+    """Create or overwrite `key`; returns whether it existed (then calls
+    callback(key, oldvalue))."""
+    _key("memory_store", key)
+    _callback("memory_store", 3, callback)
+    with MEMORY_LOCK:
+        existed = key in MEMORY
+        old = MEMORY.get(key)
+        MEMORY[key] = share(value)
+        if existed and callback is not None:
+            callback(key, old)
+        return existed
+
+
+@builtin(area=AREA)
+def memory_update(key, value, callback, initial=_MISSING):
+    """Atomically replace the value at `key` with callback(key, current, value); an absent
+    key uses `initial` as current, or nothing happens without it.  Returns whether an
+    update happened."""
+    _key("memory_update", key)
+    if type(callback) is not HFunction:
+        raise type_error("memory_update", 3, "a function", callback)
+    with MEMORY_LOCK:
+        if key in MEMORY:
+            current = share(MEMORY[key])
+        elif initial is not _MISSING:
+            current = initial
+        else:
+            return False
+        MEMORY[key] = share(callback(key, current, value))
+        return True
+
+
+# ------------------------------------------------------------------ metrics
+
+_metrics_lock = threading.Lock()
+_metrics: dict = {}          # name (str) -> _Metric
+_DEFAULT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class _Metric:
+    __slots__ = ("kind", "values", "buckets")
+
+    def __init__(self, kind, buckets):
+        self.kind = kind
+        self.values = {}         # label tuple -> float, or [count, sum, [bucket counts]]
+        self.buckets = buckets
+
+
+def define_metric(name: str, kind: str = "counter", buckets=None) -> None:
+    """Declare a metric (what the server's configuration does): kind is "counter", "gauge"
+    or "histogram" (`buckets`: upper bounds, default Prometheus' defaults)."""
+    if kind not in ("counter", "gauge", "histogram"):
+        raise ValueError(f"unknown metric kind {kind!r}")
+    with _metrics_lock:
+        _metrics[name] = _Metric(kind, tuple(sorted(buckets or _DEFAULT_BUCKETS)))
+
+
+def metrics_reset() -> None:
+    """Forget every metric definition and value."""
+    with _metrics_lock:
+        _metrics.clear()
+
+
+def metrics_snapshot() -> dict:
+    """Every metric as {name: {"type": kind, "values": {labels: value}}}; labels are
+    tuples of (name, value) str pairs, sorted; histogram values are dicts with count, sum
+    and cumulative buckets."""
+    out = {}
+    with _metrics_lock:
+        for name, m in _metrics.items():
+            vals = {}
+            for labels, v in m.values.items():
+                if m.kind == "histogram":
+                    vals[labels] = {"count": v[0], "sum": v[1],
+                                    "buckets": dict(zip(m.buckets, _cumulative(v[2])))}
+                else:
+                    vals[labels] = v
+            out[name] = {"type": m.kind, "values": vals}
+    return out
+
+
+def _cumulative(counts):
+    total, out = 0, []
+    for c in counts:
+        total += c
+        out.append(total)
+    return out
+
+
+def _metric(fname, name, labels):
+    if type(name) is not bytes:
+        raise type_error(fname, 1, "a string", name)
+    if type(labels) is not HArray:
+        raise type_error(fname, 2, "an array", labels)
+    key = tuple(sorted((to_str(k).decode("utf-8", "replace"),
+                        to_str(v).decode("utf-8", "replace")) for k, v in labels.items()))
+    return _metrics.get(name.decode("utf-8", "replace")), key
+
+
+def _value(fname, value):
+    if type(value) is not float:
+        raise type_error(fname, 3, "a number", value)
+    return value
+
+
+@builtin(area=AREA)
+def metrics_increment(name, labels, value=1.0):
+    """Increment a counter or gauge by `value` (default 1); true, or none if undefined."""
+    value = _value("metrics_increment", value)
+    with _metrics_lock:
+        m, key = _metric("metrics_increment", name, labels)
+        if m is None or m.kind == "histogram" or (m.kind == "counter" and value < 0):
+            return None
+        m.values[key] = m.values.get(key, 0.0) + value
+        return True
+
+
+@builtin(area=AREA)
+def metrics_decrement(name, labels, value=1.0):
+    """Decrement a gauge by `value` (default 1); true, or none if undefined/not a gauge."""
+    value = _value("metrics_decrement", value)
+    with _metrics_lock:
+        m, key = _metric("metrics_decrement", name, labels)
+        if m is None or m.kind != "gauge":
+            return None
+        m.values[key] = m.values.get(key, 0.0) - value
+        return True
+
+
+@builtin(area=AREA)
+def metrics_set(name, labels, value):
+    """Set a gauge or counter, or observe a value for a histogram; true or none."""
+    value = _value("metrics_set", value)
+    with _metrics_lock:
+        m, key = _metric("metrics_set", name, labels)
+        if m is None:
+            return None
+        if m.kind == "histogram":
+            h = m.values.get(key)
+            if h is None:
+                h = m.values[key] = [0, 0.0, [0] * len(m.buckets)]
+            h[0] += 1
+            h[1] += value
+            for i, bound in enumerate(m.buckets):
+                if value <= bound:
+                    h[2][i] += 1
+                    break
+        else:
+            m.values[key] = value
+        return True
+
+
+@builtin(area=AREA)
+def metrics_get(name, labels):
+    """The metric's value(s) for `labels`, none if the metric is undefined."""
+    with _metrics_lock:
+        m, key = _metric("metrics_get", name, labels)
+        if m is None:
+            return None
+        if m.kind != "histogram":
+            return HArray.from_pairs([(b"value", m.values.get(key, 0.0))])
+        count, total, counts = m.values.get(key, (0, 0.0, [0] * len(m.buckets)))
+        buckets = HArray.from_pairs([(_bound_key(b), float(c))
+                                     for b, c in zip(m.buckets, _cumulative(counts))])
+        return HArray.from_pairs([(b"count", float(count)), (b"sum", total),
+                                  (b"buckets", buckets)])
+
+
+def _bound_key(bound: float):
+    from ..values import format_number
+    return format_number(float(bound))
+
+
+# --------------------------------------------------------------- concurrency
+
+_servers_lock = threading.Lock()
+_servers: dict = {}          # server id (bytes) -> {ip bytes: count}
+
+
+def define_server(serverid) -> None:
+    """Declare a server id (so server_concurrency() reports 0 instead of none)."""
+    sid = serverid.encode() if isinstance(serverid, str) else serverid
+    with _servers_lock:
+        _servers.setdefault(sid, {})
+
+
+def connection_open(serverid, ip) -> None:
+    sid = serverid.encode() if isinstance(serverid, str) else serverid
+    addr = ip.encode() if isinstance(ip, str) else ip
+    with _servers_lock:
+        conns = _servers.setdefault(sid, {})
+        conns[addr] = conns.get(addr, 0) + 1
+
+
+def connection_close(serverid, ip) -> None:
+    sid = serverid.encode() if isinstance(serverid, str) else serverid
+    addr = ip.encode() if isinstance(ip, str) else ip
+    with _servers_lock:
+        conns = _servers.get(sid)
+        if conns and addr in conns:
+            conns[addr] -= 1
+            if conns[addr] <= 0:
+                del conns[addr]
+
+
+@builtin(area=AREA)
+def server_concurrency(serverid, address=None):
+    """Current connections to server `serverid` (optionally only from `address`, an IP or
+    network); none if the server id is unknown."""
+    if type(serverid) is not bytes:
+        raise type_error("server_concurrency", 1, "a string", serverid)
+    if address is not None and type(address) is not bytes:
+        raise type_error("server_concurrency", 2, "a string", address)
+    with _servers_lock:
+        conns = _servers.get(serverid)
+        if conns is None:
+            return None
+        items = list(conns.items())
+    if address is None:
+        return float(sum(c for _, c in items))
+    from .network import inet_includes
+    return float(sum(c for ip, c in items if inet_includes(ip, address)))
+
+
+# -------------------------------------------------------------------- queue
+
+_QUEUE = "needs the Halon server's queue"
+unavailable("queue_suspend", "fields, ttl, [options]", area=AREA, reason=_QUEUE)
+unavailable("queue_policy", "fields, condition, policy, ttl, [options]", area=AREA,
+            reason=_QUEUE)
+unavailable("queue_policy_delete", "id", area=AREA, reason=_QUEUE)
+unavailable("queue_quota", "name", area=AREA, reason=_QUEUE)
