@@ -12,17 +12,26 @@ Limits.  The parser itself never recurses (Lark's LALR driver and the builder ar
 iterative; binary operator chains are grouped by an explicit stack and `.` chains
 are flattened into one Concat), so input size and depth are bounded only by memory.
 To protect the recursive passes downstream (compiler, printers), bracket nesting
-(`(`, `[`, `{` combined) deeper than MAX_NESTING is rejected with a clean
-HSLSyntaxError ("nested too deeply").
+(`(`, `[`, `{` combined, outside strings and comments) deeper than MAX_NESTING
+(1000) is rejected with a clean HSLSyntaxError ("nested too deeply").  Note that
+long chains of other operators (`1 + 1 + ...`, `- - - x`, `a ? b : c ? ...`,
+`$a = $b = ...`) parse fine but give trees as deep as the chain is long; only `.`
+chains are flattened (into one ast.Concat).
+
+Errors.  Messages name tokens in words ("unexpected keyword 'echo', expected ';'
+after expression"; "unexpected end of file, missing '}' to close the block opened
+at 3:10").  After a syntax error the parser resumes at the next line that starts a
+top-level `function`/`class` declaration and parses the rest on its own, so several
+independent errors can be reported without cascades; lexical errors (unterminated
+strings or comments) and end-of-file errors are reported alone.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import sys
-import tempfile
 import threading
+from itertools import accumulate
 from pathlib import Path
 from typing import Optional
 
@@ -924,6 +933,7 @@ def _cache_dir() -> Optional[Path]:
         candidates.append(Path.home() / ".cache" / "hsl")
     except Exception:
         pass
+    import tempfile
     candidates.append(Path(tempfile.gettempdir()) / ("hsl-cache-%s" % _uid()))
     for d in candidates:
         try:
@@ -948,6 +958,7 @@ _lock = threading.RLock()
 
 
 def _build_parser(cache: bool = True) -> tuple[Lark, _Builder]:
+    import hashlib
     import lark
     text = _grammar_text()
     builder = _Builder()
@@ -963,11 +974,32 @@ def _build_parser(cache: bool = True) -> tuple[Lark, _Builder]:
                                  .encode("utf-8")).hexdigest()[:20]
             cache_file = str(d / ("hsl-grammar-%s.lark.cache" % key))
     if cache_file is not None:
+        fresh = not os.path.exists(cache_file)
         try:
-            return Lark(text, cache=cache_file, **kwargs), builder
+            parser = Lark(text, cache=cache_file, **kwargs)
         except Exception:
-            pass
+            parser = None
+        if parser is not None:
+            if fresh:
+                _remove_stale_caches(cache_file)
+            return parser, builder
     return Lark(text, **kwargs), builder
+
+
+def _remove_stale_caches(keep: str) -> None:
+    """Delete cache files of older grammar versions (best effort)."""
+    try:
+        d = os.path.dirname(keep)
+        for name in os.listdir(d):
+            if name.startswith("hsl-grammar-") and name.endswith(".lark.cache"):
+                path = os.path.join(d, name)
+                if path != keep:
+                    try:
+                        os.remove(path)
+                    except OSError:
+                        pass
+    except OSError:
+        pass
 
 
 def _get_parser() -> tuple[Lark, _Builder]:
@@ -1204,16 +1236,25 @@ _RESYNC = re.compile(r"^(?:function|class)[ \t]+[A-Za-z_][A-Za-z0-9_]*[ \t]*[({]
 
 
 def _check_nesting(src: str) -> Optional[tuple[int, int]]:
-    """Position of the first bracket nested deeper than MAX_NESTING, if any (cheap check
-    on raw text first; exact only in the rare case of very deep text nesting)."""
-    # Quick bound: brackets cannot nest deeper than the count of openers.
+    """Position of the first bracket nested deeper than MAX_NESTING, if any."""
+    # Quick bound: brackets cannot nest deeper than the number of openers.
     if src.count("(") + src.count("[") + src.count("{") <= MAX_NESTING:
+        return None
+    # C-speed pass: drop strings/comments/regexes, keep brackets, max prefix sum.
+    brackets = _BRACKETS.findall(_NEST_SKIP.sub("", src))
+    if len(brackets) <= MAX_NESTING:
+        return None
+    if max(accumulate(map(_BRACKET_DELTA.__getitem__, brackets))) <= MAX_NESTING:
         return None
     return _nesting_scan(src)
 
 
-_NEST_TOKENS = re.compile(
-    r"""//[^\n]*|/\*[\s\S]*?(?:\*/|\Z)|"(?:[^"\\]|\\[\s\S])*"?|'(?P<d>[\x21-\x26\x28-\x7e]*)'[\s\S]*?(?:'(?P=d)'|\Z)|#/(?:[^\\/\n]|\\[^\n])+/|[(\[{]|[)\]}]""")
+_NEST_SKIP = re.compile(
+    r"""//[^\n]*|/\*[\s\S]*?(?:\*/|\Z)|"(?:[^"\\]|\\[\s\S])*"?"""
+    r"""|'(?P<d>[\x21-\x26\x28-\x7e]*)'[\s\S]*?(?:'(?P=d)'|\Z)|#/(?:[^\\/\n]|\\[^\n])+/""")
+_BRACKETS = re.compile(r"[()\[\]{}]")
+_BRACKET_DELTA = {"(": 1, "[": 1, "{": 1, ")": -1, "]": -1, "}": -1}
+_NEST_TOKENS = re.compile(_NEST_SKIP.pattern + r"|[(\[{]|[)\]}]")
 
 
 def _nesting_scan(src: str) -> Optional[tuple[int, int]]:
@@ -1263,6 +1304,8 @@ def parse(source: str, filename: str = "<string>") -> A.Program:
             source = bytes(source).decode("utf-8", "surrogateescape")
         else:
             raise TypeError("parse() expects a str")
+    if source.startswith("\ufeff"):          # a UTF-8 byte order mark is not source text
+        source = source[1:]
     deep = _check_nesting(source)
     if deep is not None:
         raise HSLSyntaxError([Diagnostic(
