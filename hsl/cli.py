@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import threading
 
@@ -78,6 +79,9 @@ def _in_big_stack(fn, *args):
             result.append(fn(*args))
         except BaseException as e:    # never let a Python traceback reach the user
             print(f"hsl: internal error: {type(e).__name__}: {e}", file=sys.stderr)
+            if os.environ.get("HSL_DEBUG"):
+                import traceback
+                traceback.print_exc()
 
     old = threading.stack_size()
     threading.stack_size(512 * 1024 * 1024)

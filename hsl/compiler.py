@@ -858,7 +858,9 @@ class Compiler:
         if s.var is not None:
             vb = self.binding(scope, s.var, s, write=True)
             w.emit(f"if R.barrier_isset({name}): " + self.store(vb, f"R.barrier_get({name})"))
-            w.emit("else: " + self.unset_binding(vb))
+            w.emit("else:")
+            w.emit("    try: " + self.unset_binding(vb))
+            w.emit("    except NameError: pass")
         w.emit("pass")
         self.block(scope, s.body)
         w.indent -= 1
@@ -1193,13 +1195,15 @@ class Compiler:
             fi = ci.static_methods.get(callee.member)
             if fi is None:
                 self.error(callee, f"undefined function {ci.name}::{callee.member}()")
-            if fi.node.private and self.class_ctx(scope) != ci.pyname:
+            if fi.node is not None and fi.node.private and self.class_ctx(scope) != ci.pyname:
                 self.error(callee, f"{ci.name}::{callee.member}() is private")
             args, spread = self.args(scope, e.args, user=True)
+            fn = self.static_method_ref(ci, fi)
             if spread:
-                return f"_call_checked({fi.pyname}, {callee.member!r}, {fi.min_args}, {fi.max_args!r}, {args})"
+                return f"_call_checked({fn}, {callee.member!r}, {fi.min_args}, {fi.max_args!r}, {args})"
             self.check_arity(e, f"{ci.name}::{callee.member}", fi.min_args, fi.max_args, n)
-            return f"{fi.pyname}({args})"
+            return f"{fn}({args})"
+
         ns = scope.module.namespaces.get(callee.scope)
         if ns is not None:
             fi = ns.functions.get(callee.member)
@@ -1221,6 +1225,13 @@ class Compiler:
             return f"{self.pb.builtin_class_ref(callee.scope)}.hsl_statics[{callee.member!r}][0]({args})"
         self.error(callee, f"undefined class {callee.scope}")
 
+    def static_method_ref(self, ci: ClassInfo, fi: FuncInfo) -> str:
+        """Python code for a static method: its def when the class is declared in this
+        module, else a lookup on the (imported) class object."""
+        if ci.node is not None:
+            return fi.pyname
+        return f"{ci.pyname}.smethods[{fi.name!r}][0]"
+
     def static_scope_class(self, scope: Scope, node: A.Static) -> Optional[ClassInfo]:
         if node.scope == "static":
             s = scope
@@ -1241,7 +1252,8 @@ class Compiler:
             fi = ci.static_methods.get(node.member)
             if fi is None:
                 self.error(node, f"undefined function {ci.name}::{node.member}")
-            return f"_HFunction({fi.name!r}, {fi.pyname}, {fi.min_args}, {fi.max_args!r})"
+            return (f"_HFunction({fi.name!r}, {self.static_method_ref(ci, fi)}, {fi.min_args}, "
+                    f"{fi.max_args!r})")
         ns = scope.module.namespaces.get(node.scope)
         if ns is not None:
             if node.is_var:
