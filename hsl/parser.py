@@ -525,7 +525,6 @@ class _Builder:
         name_tok = c[1]
         name = self._check_name(name_tok, "a class")
         members = c[3] if len(c) == 5 else []
-        seen = {}
         ctor = None
         for m in members:
             if type(m) is A.Constructor:
@@ -1088,7 +1087,8 @@ def _classify(expected: set) -> tuple[list, bool, bool]:
     if exp & names["binop"]:
         exp -= names["binop"]
         exp -= names["postfix_ops"]
-    exp.discard("$END") if (want_stmt and len(exp) > 1) else None
+    if want_stmt and len(exp) > 1:
+        exp.discard("$END")
     order = {n: i for i, n in enumerate(_ORDER)}
     specific = sorted(exp, key=lambda n: (order.get(n, 100), n))
     return specific, want_stmt, want_expr
