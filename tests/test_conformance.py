@@ -52,6 +52,18 @@ CONFORMANCE = HERE / "conformance"
 EXAMPLES = HERE.parent / "examples"
 
 KNOWN_OPTIONS: set[str] = set()
+
+# Chunks where the implementation is known to disagree with the spec, run as non-strict
+# xfail so that the disagreement stays visible (XFAIL/XPASS in the summary) without
+# failing CI.  Keyed by chunk id; remove an entry once the implementation is fixed.
+KNOWN_FAILURES: dict[str, str] = {
+    "errors_compile.hsl:44": "compile-time report of a variable assigned nowhere in its scope "
+                             "(spec 5.2.2 / 11.1 SHOULD) is not implemented: it fails at run time",
+    "rawstrings_regex_literals.hsl:85": "maximal munch (spec 2.8): `!~0` must lex `!~` and be a "
+                                        "syntax error; the implementation reads `! ~0`",
+    "switch.hsl:129": "spec 6.9 grammar allows statements before the first case label (they "
+                      "never run); the implementation rejects them",
+}
 CHUNK_TIMEOUT = 20  # seconds; a hung chunk fails instead of stalling CI
 
 EXPECT_RE = re.compile(r"//\s*expect:(.*)$")
@@ -263,7 +275,15 @@ def run_chunk(chunk: Chunk) -> None:
                                  f"(error: {type(err).__name__}: {err})")
 
 
-@pytest.mark.parametrize("chunk", ALL_CHUNKS, ids=[c.id for c in ALL_CHUNKS])
+def _params():
+    for c in ALL_CHUNKS:
+        marks = []
+        if c.id in KNOWN_FAILURES:
+            marks.append(pytest.mark.xfail(reason=KNOWN_FAILURES[c.id], strict=False))
+        yield pytest.param(c, id=c.id, marks=marks)
+
+
+@pytest.mark.parametrize("chunk", list(_params()))
 def test_conformance(chunk: Chunk) -> None:
     run_chunk(chunk)
 
@@ -305,6 +325,11 @@ def test_chunk_format() -> None:
     assert b.error == ExpectedError(6, ["undefined function", "nosuch"], 1)
     assert b.source.startswith("\n\n\n// option: future\n")
     assert b.source.count("\n") == 6
+
+
+def test_known_failures_exist() -> None:
+    ids = {c.id for c in ALL_CHUNKS}
+    assert set(KNOWN_FAILURES) <= ids, set(KNOWN_FAILURES) - ids
 
 
 def test_every_area_has_chunks() -> None:
