@@ -47,6 +47,7 @@ def _read_source(args) -> tuple[str, str]:
 def cmd_run(args, source: str, filename: str) -> int:
     from . import HSLRuntimeError, HSLSyntaxError
     from .program import compile_program
+    from .runtime import OutputClosed
     try:
         program = compile_program(source, filename, predefined=set())
     except HSLSyntaxError as e:
@@ -60,12 +61,22 @@ def cmd_run(args, source: str, filename: str) -> int:
     try:
         program.run(output=emit, raw_output=True, max_steps=args.max_steps,
                     max_time=args.max_time, max_depth=args.max_depth)
+    except (BrokenPipeError, OutputClosed):
+        # The reader went away (`hsl run x.hsl | head`): stop quietly, like other tools.
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except OSError:
+            pass
+        return EXIT_SCRIPT_ERROR
     except HSLRuntimeError as e:
         out.flush()
         print(e.render(program.sources), file=sys.stderr)
         return EXIT_SCRIPT_ERROR
-    finally:
+    try:
         out.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_SCRIPT_ERROR
     return EXIT_OK
 
 

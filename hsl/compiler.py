@@ -230,7 +230,8 @@ class Compiler:
             else:
                 scope.vars[name] = Binding("g_" + name, readonly=name in readonly)
         mod.globals = {n for n, b in scope.vars.items() if not b.cell}
-        scope.assigned = assigned
+        # Functions that declare `global $x` may create $x in this scope.
+        scope.assigned = assigned | globals_from_children
         self.pb.module_scopes[mod.index] = scope.vars
         w = self.w
         w.pos = (self.file_index, 1, 1)

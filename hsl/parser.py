@@ -636,9 +636,12 @@ class _Builder:
     # -- expressions --
 
     def ternary(self, c):
+        test = c[0]
+        if type(test) is list:
+            test = _climb(test)
         if len(c) == 5:
-            return A.Cond(_nn(c[0], c[4]), c[0], c[2], c[4])
-        return A.Cond(_nn(c[0], c[3]), c[0], None, c[3])
+            return A.Cond(_nn(test, c[4]), test, c[2], c[4])
+        return A.Cond(_nn(test, c[3]), test, None, c[3])
 
     def chain_start(self, c):
         return c
@@ -737,6 +740,10 @@ class _Builder:
 
     def power(self, c):
         return A.Binary(_nn(c[0], c[2]), "**", c[0], c[2])
+
+    def power_postinc(self, c):
+        left = self.postinc(c[:2])
+        return A.Binary(_nn(left, c[3]), "**", left, c[3])
 
     def call(self, c):
         args = c[2] if type(c[2]) is list else []

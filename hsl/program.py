@@ -441,7 +441,7 @@ class Program:
         RT._current.execution = ex
         try:
             self.main(ex, pre)
-        except RT.Terminate:
+        except (RT.Terminate, RT.OutputClosed):
             raise
         except ThrownValue as e:
             raise self.runtime_error(e, "uncaught exception: "

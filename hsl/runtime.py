@@ -30,6 +30,10 @@ class Terminate(BaseException):
         super().__init__("terminate")
 
 
+class OutputClosed(BaseException):
+    """Writing echo output failed (e.g. a closed pipe): the run stops; not an HSL error."""
+
+
 class LimitExceeded(BaseException):
     """The execution budget or the call-depth limit ran out (uncatchable in HSL)."""
 
@@ -88,7 +92,10 @@ class Execution:
         raise LimitExceeded(f"maximum call depth of {self.max_depth} exceeded")
 
     def echo(self, value) -> None:
-        self.out(value if type(value) is bytes else V.to_str(value))
+        try:
+            self.out(value if type(value) is bytes else V.to_str(value))
+        except OSError as e:
+            raise OutputClosed(e) from None
 
     def module(self, index: int, fn):
         exports = self.modules.get(index)

@@ -57,8 +57,6 @@ KNOWN_OPTIONS: set[str] = set()
 # xfail so that the disagreement stays visible (XFAIL/XPASS in the summary) without
 # failing CI.  Keyed by chunk id; remove an entry once the implementation is fixed.
 KNOWN_FAILURES: dict[str, str] = {
-    "errors_compile.hsl:44": "compile-time report of a variable assigned nowhere in its scope "
-                             "(spec 5.2.2 / 11.1 SHOULD) is not implemented: it fails at run time",
     "rawstrings_regex_literals.hsl:85": "maximal munch (spec 2.8): `!~0` must lex `!~` and be a "
                                         "syntax error; the implementation reads `! ~0`",
     "switch.hsl:129": "spec 6.9 grammar allows statements before the first case label (they "
@@ -246,7 +244,9 @@ def run_chunk(chunk: Chunk) -> None:
     err = None
 
     def go():
-        prog = hsl.compile(chunk.source, filename=str(chunk.path))
+        # As `hsl run` does: no pre-defined variables, so a global read that is assigned
+        # nowhere is a compile error.
+        prog = hsl.compile(chunk.source, filename=str(chunk.path), predefined=set())
         prog.run(output=outputs.append)
 
     try:
@@ -295,7 +295,7 @@ EXAMPLE_FILES = sorted(EXAMPLES.glob("*.hsl"))
 def test_example(path: Path) -> None:
     hsl = _import_hsl()
     outputs: list[str] = []
-    prog = hsl.compile(path.read_text(encoding="utf-8"), filename=str(path))
+    prog = hsl.compile(path.read_text(encoding="utf-8"), filename=str(path), predefined=set())
     _with_timeout(lambda: prog.run(output=outputs.append), CHUNK_TIMEOUT)
     got = _as_lines(outputs)
     assert got, "an example should print something"

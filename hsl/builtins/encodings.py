@@ -62,17 +62,38 @@ def base64_encode(string):
     return base64.b64encode(string)
 
 
-def _b64decode(s: bytes, altchars):
-    if s.translate(None, _WS) != s:
+_B64_RE = re.compile(rb"[A-Za-z0-9+/]*={0,2}")
+_B64URL_TABLE = bytes.maketrans(b"-_+/", b"+/-_")     # swap, so + and / become invalid
+
+
+try:
+    binascii.a2b_base64(b"", strict_mode=True)
+    _STRICT = True
+except TypeError:                                      # Python < 3.11
+    _STRICT = False
+
+
+def _b64decode(s: bytes, url: bool = False):
+    """Decode base64 (whitespace ignored, padding optional); None when invalid."""
+    if url:
+        s = s.translate(_B64URL_TABLE)
+    if _STRICT:                                        # fast path: canonical input
+        try:
+            return binascii.a2b_base64(s, strict_mode=True)
+        except binascii.Error:
+            pass
+    if _B64_RE.fullmatch(s) is None:
         s = s.translate(None, _WS)
-    r = len(s) % 4
+        if _B64_RE.fullmatch(s) is None:
+            return None
+    r = len(s) & 3
     if r:
-        if r == 1 or s.endswith(b"="):
+        if r == 1 or s[-1] == 61:
             return None
         s += b"=" * (4 - r)
     try:
-        return base64.b64decode(s, altchars, validate=True)
-    except (binascii.Error, ValueError):
+        return binascii.a2b_base64(s)
+    except binascii.Error:
         return None
 
 
@@ -81,7 +102,7 @@ def base64_decode(string):
     """Standard base64; whitespace ignored, padding optional; none if invalid."""
     if type(string) is not bytes:
         raise type_error("base64_decode", 1, "a string", string)
-    return _b64decode(string, None)
+    return _b64decode(string)
 
 
 @builtin(area=_AREA)
@@ -97,9 +118,7 @@ def base64url_decode(string):
     """URL-safe base64, padding optional; none if invalid."""
     if type(string) is not bytes:
         raise type_error("base64url_decode", 1, "a string", string)
-    if b"+" in string or b"/" in string:
-        return None
-    return _b64decode(string, b"-_")
+    return _b64decode(string, True)
 
 
 # ---------------------------------------------------------------------------------------
@@ -476,9 +495,25 @@ def json_encode(value, options=None):
     return "".join(out).encode("utf-8")
 
 
+def _json_list(v: list) -> HArray:
+    """A decoded JSON array as a list HArray (objects inside are HArrays already)."""
+    for i, x in enumerate(v):
+        t = type(x)
+        if t is str:
+            v[i] = x.encode("utf-8")
+        elif t is list:
+            v[i] = _json_list(x)
+    return HArray.from_list(v)
+
+
 def _json_pairs(pairs):
     d = {}
     for k, v in pairs:
+        t = type(v)
+        if t is str:
+            v = v.encode("utf-8")
+        elif t is list:
+            v = _json_list(v)
         d[normalize_key(k.encode("utf-8"))] = v
     return HArray.from_dict_normalized(d)
 
@@ -489,23 +524,8 @@ def _json_constant(name):
 
 _decoder = json.JSONDecoder(object_pairs_hook=_json_pairs, parse_float=float,
                             parse_int=float, parse_constant=_json_constant)
-
-
-def _json_strings(v):
-    """Convert the decoded Python value's str leaves to bytes (lists -> HArray)."""
-    t = type(v)
-    if t is str:
-        return v.encode("utf-8")
-    if t is list:
-        return HArray.from_list([_json_strings(x) for x in v])
-    if t is HArray:
-        d = v.d
-        for k, x in d.items():
-            tx = type(x)
-            if tx is str or tx is list or tx is HArray:
-                d[k] = _json_strings(x)
-        return v
-    return v
+_raw_decode = _decoder.raw_decode
+_JSON_WS = " \t\r\n"
 
 
 def _strip_json_comments(s: str) -> str:
@@ -553,19 +573,20 @@ def json_decode(string, options=None):
         text = string.decode("utf-8")
         if comments:
             text = _strip_json_comments(text)
-        v, end = _decoder.raw_decode(text, _skip_ws(text, 0))
-        if _skip_ws(text, end) != len(text):
+        start = 0
+        if text[:1] in _JSON_WS:
+            start = len(text) - len(text.lstrip(_JSON_WS))
+        v, end = _raw_decode(text, start)
+        if end != len(text) and text[end:].strip(_JSON_WS):
             return None
-        return _json_strings(v)
-    except (ValueError, RecursionError, UnicodeError):
+        t = type(v)
+        if t is str:
+            return v.encode("utf-8")
+        if t is list:
+            return _json_list(v)
+        return v
+    except (ValueError, RecursionError):        # UnicodeError is a ValueError
         return None
-
-
-def _skip_ws(text: str, i: int) -> int:
-    n = len(text)
-    while i < n and text[i] in " \t\r\n":
-        i += 1
-    return i
 
 
 # ---------------------------------------------------------------------------------------
@@ -648,7 +669,6 @@ def mimeword_encode(string):
 
 _ENCODED_WORD = re.compile(rb"=\?([^?\s]+)\?([BbQq])\?([^?\s]*)\?=")
 _Q_HEX = re.compile(rb"=([0-9A-Fa-f]{2})")
-_B64_CHARS = re.compile(rb"[A-Za-z0-9+/]*={0,2}\Z")
 
 
 def _decode_word(charset: bytes, enc: bytes, text: bytes):
@@ -661,9 +681,7 @@ def _decode_word(charset: bytes, enc: bytes, text: bytes):
     if not getattr(info, "_is_text_encoding", True):
         return None
     if enc in b"Bb":
-        if len(text) % 4 == 1 or _B64_CHARS.match(text) is None:
-            return None
-        raw = _b64decode(text, None)
+        raw = _b64decode(text)
         if raw is None:
             return None
     else:

@@ -19,23 +19,29 @@ from .registry import builtin
 _AREA = "regex"
 
 
+_CACHE: dict = {}          # pattern string -> Pattern (the common case: a literal string)
+_CACHE_MAX = 1024
+
+
 def _pattern(fname: str, p) -> Pattern:
+    if type(p) is bytes:
+        pat = _CACHE.get(p)
+        if pat is None:
+            pat = parse_pattern_value(p)
+            if len(_CACHE) >= _CACHE_MAX:
+                _CACHE.clear()
+            _CACHE[p] = pat
+        return pat
     compiled = getattr(p, "compiled", None)
     if type(compiled) is Pattern:
         return compiled
-    if type(p) is not bytes:
-        raise type_error(fname, 1, "a string or a Regex", p)
-    return parse_pattern_value(p)
+    raise type_error(fname, 1, "a string or a Regex", p)
 
 
 def _match_array(m, pat: Pattern) -> HArray:
     """[0=>match, 1=>group1, ..., name=>group] for one match."""
-    g = m.groups(b"")
     d = {0: m.group(0)}
-    i = 1
-    for v in g:
-        d[i] = v
-        i += 1
+    d.update(enumerate(m.groups(b""), 1))
     if pat.groupindex:
         for name, num in pat.groupindex.items():
             v = m.group(num)
