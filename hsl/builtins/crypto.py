@@ -96,7 +96,10 @@ def sha2(message, hashsize, options=None):
     """SHA-2 digest of size 224, 256, 384 or 512 bits, lowercase hex (raw with `binary`)."""
     if type(message) is not bytes:
         raise type_error("sha2", 1, "a string", message)
-    h = _SHA2[_hashsize("sha2", 2, hashsize)](message)
+    algo = _SHA2.get(hashsize) if type(hashsize) is float else None   # 256.0 == 256
+    if algo is None:
+        algo = _SHA2[_hashsize("sha2", 2, hashsize)]
+    h = algo(message)
     if options is None or not _binary("sha2", 3, options):
         return h.hexdigest().encode("ascii")
     return h.digest()
