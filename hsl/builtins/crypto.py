@@ -355,22 +355,16 @@ def rsa_verify(message, signature, publickey, options=None):
     from cryptography.exceptions import InvalidSignature
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import padding, rsa
+    if fmt not in (b"RSAPublicKey", b"SubjectPublicKeyInfo"):
+        raise ScriptError("rsa_verify() option 'format' must be RSAPublicKey or "
+                          "SubjectPublicKeyInfo")
+    # cryptography's loaders read both PKCS#1 RSAPublicKey and SubjectPublicKeyInfo, so
+    # `format` is accepted but not needed to tell them apart.
     try:
-        if fmt == b"RSAPublicKey":
-            if pem:
-                key = serialization.load_pem_public_key(publickey)
-            else:
-                key = serialization.load_der_public_key(publickey)
-        elif fmt == b"SubjectPublicKeyInfo":
-            if pem:
-                key = serialization.load_pem_public_key(publickey)
-            else:
-                key = serialization.load_der_public_key(publickey)
+        if pem:
+            key = serialization.load_pem_public_key(publickey)
         else:
-            raise ScriptError("rsa_verify() option 'format' must be RSAPublicKey or "
-                              "SubjectPublicKeyInfo")
-    except ScriptError:
-        raise
+            key = serialization.load_der_public_key(publickey)
     except Exception:
         return None
     if not isinstance(key, rsa.RSAPublicKey):
