@@ -1345,22 +1345,43 @@ class Compiler:
         return "(" + ", ".join(parts) + ")[0]"
 
     def cache_call(self, scope: Scope, e: A.CacheCall) -> str:
+        """`cache [options] f(args)`: the callee must be a named function (user, builtin,
+        or a static/namespace function), resolved and arity-checked like a direct call."""
         opts = self.expr(scope, e.options)
-        fake = A.Call(e.span, A.NameRef(e.span, e.name, e.builtin), e.args)
+        n = len(e.args)
         fn_code = None
-        if not e.builtin:
-            fi = scope.lookup_function(e.name)
-            if fi is not None:
-                fn_code = fi.pyname
-                self.check_arity(e, e.name, fi.min_args, fi.max_args, len(e.args))
-        if fn_code is None:
-            b = self.pb.builtins.get(e.name)
-            if b is None:
-                self.error(e, f"undefined function {e.name}()")
-            self.check_arity(e, e.name, b.min_args, b.max_args, len(e.args))
-            fn_code = self.pb.builtin_ref(e.name)
+        if e.scope is not None:
+            static = A.Static(e.span, e.scope, e.name, False)
+            ci = self.static_scope_class(scope, static)
+            if ci is not None:
+                fi = ci.static_methods.get(e.name)
+                if fi is None:
+                    self.error(e, f"undefined function {ci.name}::{e.name}()")
+                self.check_arity(e, f"{ci.name}::{e.name}", fi.min_args, fi.max_args, n)
+                fn_code = self.static_method_ref(ci, fi)
+            else:
+                ns = scope.module.namespaces.get(e.scope)
+                fi = ns.functions.get(e.name) if ns is not None else None
+                if fi is None:
+                    self.error(e, f"undefined function {e.scope}::{e.name}()")
+                self.check_arity(e, f"{e.scope}::{e.name}", fi.min_args, fi.max_args, n)
+                fn_code = f"ns_{e.scope}[{('f:' + e.name)!r}]"
+            label = f"{e.scope}::{e.name}"
+        else:
+            label = e.name
+            if not e.builtin:
+                fi = scope.lookup_function(e.name)
+                if fi is not None:
+                    fn_code = fi.pyname
+                    self.check_arity(e, e.name, fi.min_args, fi.max_args, n)
+            if fn_code is None:
+                b = self.pb.builtins.get(e.name)
+                if b is None:
+                    self.error(e, f"undefined function {e.name}()")
+                self.check_arity(e, e.name, b.min_args, b.max_args, n)
+                fn_code = self.pb.builtin_ref(e.name)
         args, _ = self.args(scope, e.args, user=True)
-        key = f"{self.file_index}:{e.name}"
+        key = f"{self.pb.files[self.file_index]}:{label}"
         return f"R.cache_call({opts}, {key!r}, {fn_code}, ({args}{',' if args else ''}))"
 
     # isset / ?? ----------------------------------------------------------

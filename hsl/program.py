@@ -136,11 +136,16 @@ class ProgramBuilder:
                 text = text[len("file://"):]
             elif text.startswith("file:"):
                 text = text[len("file:"):]
-            candidates = [os.path.join(base, text)]
-            if not os.path.splitext(text)[1]:
-                candidates += [os.path.join(base, text + ".hsl"),
-                               os.path.join(_stdlib_dir(), text),
-                               os.path.join(_stdlib_dir(), text + ".hsl")]
+            # Relative to the including file first; then, as Halon's file area would, the
+            # main script's directory and the working directory; then hsl's own stdlib.
+            roots = [base]
+            if not self.filename.startswith("<"):
+                roots.append(os.path.dirname(os.path.abspath(self.filename)))
+            roots += [os.getcwd(), _stdlib_dir()]
+            names = [text] if os.path.splitext(text)[1] else [text, text + ".hsl"]
+            candidates = []
+            for root in dict.fromkeys(roots):
+                candidates += [os.path.join(root, name) for name in names]
         for c in candidates:
             if os.path.isfile(c):
                 return os.path.normpath(c)

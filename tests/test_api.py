@@ -134,3 +134,27 @@ def test_syntax_error_has_position_and_human_words():
     e = ei.value
     assert e.filename == "bad.hsl" and "syntax error" in e.message
     assert "__ANON" not in e.message and "RPAR" not in e.message
+
+
+def test_cache_memoises_static_and_plain_function_calls():
+    out = run("""
+        class K { static function twice($x) { echo "computed"; return $x * 2; } }
+        function sq($x) { echo "squared"; return $x * $x; }
+        echo cache ["namespace" => "api-test"] K::twice(21);
+        echo cache ["namespace" => "api-test"] K::twice(21);
+        echo cache ["namespace" => "api-test"] sq(5);
+        echo cache ["namespace" => "api-test"] sq(5);
+    """)
+    assert out == ["computed", "42", "42", "squared", "25", "25"]
+
+
+def test_include_paths_fall_back_to_the_main_script_directory(tmp_path):
+    (tmp_path / "lib.hsl").write_text('function helper() { return "found"; }\n')
+    sub = tmp_path / "tests"
+    sub.mkdir()
+    (sub / "inner.hsl").write_text('include "file://lib.hsl";\n')
+    main = tmp_path / "main.hsl"
+    main.write_text('include "tests/inner.hsl";\necho helper();\n')
+    out = []
+    hsl.compile(main.read_text(), str(main)).run(output=out.append)
+    assert out == ["found"]
