@@ -126,6 +126,8 @@ class Scope:
         self.breakables: list = []         # stack of ("loop"|"switch", switch_flag_name)
         self.assigned: set[str] = set()
         self.captured: set[str] = set()    # names nested closures capture by reference
+        # Variables certainly bound from here on: read without existence checks.
+        self.definite: set[str] = set()
 
     def temp(self) -> str:
         self.temp_count += 1
@@ -252,7 +254,7 @@ class Compiler:
         w.emit("try:")
         w.indent += 1
         w.emit("pass")
-        self.block(scope, body)
+        self.body(scope, body, nested_captures(body) | globals_from_children)
         w.indent -= 1
         w.emit("finally:")
         w.indent += 1
@@ -559,7 +561,11 @@ class Compiler:
                 w.emit(f"if v_{p.name} is _D: v_{p.name} = ({self.expr(scope, p.default)})")
         self.emit_declarations(scope, body)
         w.emit("pass")
-        self.block(scope, body)
+        unsafe = scope.captured | {name for name in globals_declared}
+        scope.definite = {p.name for p in params} - unsafe
+        if method and not static:
+            scope.definite.add("this")
+        self.body(scope, body, unsafe)
         w.indent -= 1
         w.emit("finally:")
         w.emit("    R.depth -= 1")
@@ -607,6 +613,18 @@ class Compiler:
     def block(self, scope: Scope, body) -> None:
         for stmt in body:
             self.stmt(scope, stmt)
+
+    def body(self, scope: Scope, body, never_definite: set) -> None:
+        """A scope's top-level statements: a plain assignment here binds its variable for
+        the rest of the scope (unless something may unset it)."""
+        for stmt in body:
+            self.stmt(scope, stmt)
+            if type(stmt) is A.ExprStmt and type(stmt.expr) is A.Assign \
+                    and type(stmt.expr.target) is A.Var:
+                name = stmt.expr.target.name
+                b = scope.vars.get(name)
+                if b is not None and not b.cell and name not in never_definite:
+                    scope.definite.add(name)
 
     def stmt(self, scope: Scope, s) -> None:
         w = self.w
@@ -778,7 +796,7 @@ class Compiler:
             v = scope.temp()
             w.emit(f"for {v} in _iter_values({it}):")
             w.indent += 1
-        w.emit(self.store(vb, f"_share({v})"))
+        w.emit(self.store(vb, f"({v}.share() if type({v}) is _HArray else {v})"))
         self.tick()
         self.loop_body(scope, s.body)
         w.indent -= 1
@@ -922,10 +940,12 @@ class Compiler:
             return f"_cell_get({b.pyname})"
         return b.pyname
 
-    def soft_read(self, b: Binding) -> str:
+    def soft_read(self, b: Binding, scope: Optional[Scope] = None, name: str = "") -> str:
         """The variable's value, or _UNSET if it is not defined (never raises)."""
         if b.cell:
             return f"_cell_soft({b.pyname})"
+        if scope is not None and name in scope.definite:
+            return b.pyname
         return f"({b.pyname} if {b.pyname!r} in locals() else _UNSET)"
 
     def unset_binding(self, b: Binding) -> str:
@@ -976,8 +996,12 @@ class Compiler:
         element or property are shared (copy-on-write) so the holders stay independent."""
         code = self.expr(scope, e)
         if is_place(e):
-            return f"_share({code})"
+            return self.share_code(scope, code)
         return code
+
+    def share_code(self, scope: Scope, code: str) -> str:
+        tmp = scope.temp()
+        return f"({tmp}.share() if type({tmp} := {code}) is _HArray else {tmp})"
 
     def expr(self, scope: Scope, e) -> str:
         self.depth += 1
@@ -1021,6 +1045,8 @@ class Compiler:
         if t is A.Binary:
             return m + self.binary(scope, e)
         if t is A.Unary:
+            if e.op == "-" and type(e.operand) is A.Number:
+                return repr(-float(e.operand.value))
             inner = self.expr(scope, e.operand)
             if e.op == "!":
                 return f"(not {inner})"
@@ -1048,7 +1074,10 @@ class Compiler:
         if t is A.Index:
             if e.index is None:
                 self.error(e, "[] can only be used as an assignment target")
-            return f"{m}_index({self.expr(scope, e.target)}, {self.expr(scope, e.index)})"
+            tmp = scope.temp()
+            target, index = self.expr(scope, e.target), self.expr(scope, e.index)
+            return (f"{m}({tmp}.get({index}) if type({tmp} := {target}) is _HArray "
+                    f"else _index({tmp}, {index}))")
         if t is A.Slice:
             parts = [self.expr(scope, x) if x is not None else "None"
                      for x in (e.start, e.stop, e.step)]
@@ -1083,16 +1112,33 @@ class Compiler:
         op = e.op
         left, right = self.expr(scope, e.left), self.expr(scope, e.right)
         helper = BINARY_HELPERS[op]
-        if op in ("=~", "!~") and type(e.right) is A.Regex:
-            return f"{helper}({left}, {right})"
-        if op in FLOAT_FAST and is_simple(e.left) and is_simple(e.right):
-            checks = [f"type({x}) is float" for x, n in ((left, e.left), (right, e.right))
-                      if type(n) is not A.Number]
-            if checks:
-                pyop = FLOAT_FAST[op]
-                return (f"({left} {pyop} {right} if {' and '.join(checks)} "
-                        f"else {helper}({left}, {right}))")
+        if op in FLOAT_FAST:
+            return self.float_fast(scope, op, helper, (left, e.left), (right, e.right))
         return f"{helper}({left}, {right})"
+
+    def float_fast(self, scope: Scope, op: str, helper: str, *operands) -> str:
+        """`a OP b` with Python's float operator when both operands are numbers (the
+        common case), else the HSL helper. Complex operands go through temporaries so each
+        is evaluated exactly once, left to right."""
+        codes, checks, simple = [], [], True
+        for code, node in operands:
+            if type(node) is A.Number or (type(node) is A.Unary and node.op == "-"
+                                          and type(node.operand) is A.Number):
+                codes.append(code)
+            elif type(node) is A.Var:
+                codes.append(code)
+                checks.append(f"(type({code}) is float)")
+            else:
+                tmp = scope.temp()
+                codes.append(tmp)
+                checks.append(f"(type({tmp} := {code}) is float)")
+                simple = False
+        if not checks:
+            return f"{helper}({codes[0]}, {codes[1]})"
+        # `and` may skip evaluating a later operand; `&` evaluates every check.
+        test = (" and " if simple else " & ").join(checks)
+        return (f"({codes[0]} {FLOAT_FAST[op]} {codes[1]} if {test} "
+                f"else {helper}({codes[0]}, {codes[1]}))")
 
     def array_lit(self, scope: Scope, e: A.ArrayLit) -> str:
         if not e.items:
@@ -1398,7 +1444,7 @@ class Compiler:
             if scope.kind == "function" and e.name not in scope.assigned and not b.cell \
                     and b.pyname.startswith("v_"):
                 return "_UNSET"
-            return self.soft_read(b)
+            return self.soft_read(b, scope, e.name)
         if t is A.Index and e.index is not None:
             return f"_soft_index({self.soft_expr(scope, e.target)}, {self.expr(scope, e.index)})"
         if t is A.Prop:
@@ -1479,11 +1525,17 @@ class Compiler:
                 return
             if e.op == "??=":
                 tmp = scope.temp()
-                w.emit(f"{tmp} = {self.soft_read(b)}")
+                w.emit(f"{tmp} = {self.soft_read(b, scope, target.name)}")
                 w.emit(f"if {tmp} is None or {tmp} is _UNSET: "
                        + self.store(b, f"({self.transfer(scope, e.value)})"))
                 return
             helper = BINARY_HELPERS[COMPOUND[e.op]] if e.op != ".=" else "_concat"
+            if COMPOUND.get(e.op) in FLOAT_FAST and not b.cell:
+                code = self.float_fast(scope, COMPOUND[e.op], helper,
+                                       (b.pyname, A.Var(target.span, target.name)),
+                                       (self.expr(scope, e.value), e.value))
+                w.emit(self.store(b, code))
+                return
             w.emit(self.store(b, f"{helper}({self.read(b)}, ({self.expr(scope, e.value)}))"))
             return
         root = lvalue_root(target) if type(target) in (A.Index, A.Slice) else None
@@ -1518,7 +1570,7 @@ class Compiler:
                 return self.store_expr(b, self.transfer(scope, e.value))
             if e.op == "??=":
                 tmp = scope.temp()
-                return (f"({tmp} if ({tmp} := {self.soft_read(b)}) is not None and {tmp} is not _UNSET "
+                return (f"({tmp} if ({tmp} := {self.soft_read(b, scope, target.name)}) is not None and {tmp} is not _UNSET "
                         f"else {self.store_expr(b, self.transfer(scope, e.value))})")
             helper = BINARY_HELPERS[COMPOUND[e.op]] if e.op != ".=" else "_concat"
             return self.store_expr(b, f"{helper}({self.read(b)}, {self.expr(scope, e.value)})")
@@ -1590,7 +1642,7 @@ class Compiler:
             if b.cell:
                 return f"_cell_container({b.pyname})"
             # Undefined or none variables become arrays on their first element write.
-            return f"({b.pyname} := _container({self.soft_read(b)}))"
+            return f"({b.pyname} := _container({self.soft_read(b, scope, node.name)}))"
         if t is A.Index:
             parent = self.place_for_write(scope, node.target, root_code)
             if node.index is None:
