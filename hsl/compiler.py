@@ -1004,6 +1004,8 @@ class Compiler:
         return f"({tmp}.share() if type({tmp} := {code}) is _HArray else {tmp})"
 
     def expr(self, scope: Scope, e) -> str:
+        while type(e) is A.Paren:       # grouping costs no nesting in the generated code
+            e = e.expr
         self.depth += 1
         if self.depth > MAX_NESTING:
             self.depth = 0

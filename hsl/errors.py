@@ -5,6 +5,9 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 
+SHOW = 100     # characters of a source line shown under a diagnostic
+
+
 @dataclass
 class Diagnostic:
     """One located message. Columns are 1-based character columns."""
@@ -26,11 +29,18 @@ class Diagnostic:
             lines = source.splitlines()
             if self.line <= len(lines):
                 text = lines[self.line - 1].replace("\t", " ")
-                out.append("  " + text)
+                col = max(self.column - 1, 0)
                 width = 1
                 if self.end_line == self.line and self.end_column > self.column:
                     width = self.end_column - self.column
-                out.append("  " + " " * max(self.column - 1, 0) + "^" + "~" * (width - 1))
+                # Show a window of a long line around the column.
+                start = max(0, col - SHOW // 2) if len(text) > SHOW else 0
+                shown = text[start:start + SHOW]
+                prefix = "..." if start > 0 else ""
+                suffix = "..." if start + SHOW < len(text) else ""
+                width = max(1, min(width, len(shown) - (col - start)))
+                out.append("  " + prefix + shown + suffix)
+                out.append("  " + " " * (len(prefix) + col - start) + "^" + "~" * (width - 1))
         return "\n".join(out)
 
 

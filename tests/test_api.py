@@ -158,3 +158,24 @@ def test_include_paths_fall_back_to_the_main_script_directory(tmp_path):
     out = []
     hsl.compile(main.read_text(), str(main)).run(output=out.append)
     assert out == ["found"]
+
+
+def test_long_and_deep_input_compiles_or_fails_cleanly():
+    assert run("echo " + " . ".join(['"a"'] * 5000) + ";") == ["a" * 5000]
+    assert run("echo " + "(" * 500 + "7" + ")" * 500 + ";") == ["7"]
+    with pytest.raises(HSLSyntaxError) as ei:
+        hsl.compile("$a = " + "[" * 500 + "]" * 500 + ";")
+    assert "nested too deeply" in ei.value.message
+    with pytest.raises(HSLSyntaxError) as ei:
+        hsl.compile("echo " + " + ".join(["1"] * 5000) + ";")
+    assert "nested too deeply" in ei.value.message
+
+
+def test_diagnostic_shows_a_window_of_long_lines():
+    with pytest.raises(HSLSyntaxError) as ei:
+        hsl.compile("$x = 1;" * 100 + " echo 1 +;")
+    text = ei.value.render()
+    source_line = text.splitlines()[1]
+    assert len(source_line) < 120 and source_line.strip().startswith("...")
+    caret_line = text.splitlines()[2]
+    assert source_line[caret_line.index("^")] == ";"
