@@ -30,6 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="stop the script after SECONDS of wall time")
     run.add_argument("--max-depth", type=int, default=1000, metavar="N",
                      help="maximum call depth (default 1000)")
+    from .hooks.session import add_arguments
+    add_arguments(run)
     return p
 
 
@@ -80,6 +82,46 @@ def cmd_run(args, source: str, filename: str) -> int:
     return EXIT_OK
 
 
+def cmd_run_helo(args, source: str, filename: str) -> int:
+    """`hsl run --hook helo`: one simulated HELO/EHLO; the decision is the result."""
+    import json
+    from . import HSLSyntaxError
+    from .hooks.helo import compile_helo, run_helo, syntax_error_result
+    from .hooks.session import SessionError, build_session, settings_from_args
+    try:
+        session = build_session(settings_from_args(args))
+    except SessionError as e:
+        print(f"hsl: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    echo = None if args.json else (lambda line: print(line, flush=True))
+    try:
+        program = compile_helo(source, filename, trace=args.trace)
+    except HSLSyntaxError as e:
+        print(e.render(), file=sys.stderr)
+        result = syntax_error_result(e, session)
+    else:
+        result = run_helo(program, session, trace=args.trace, echo=echo,
+                          max_steps=args.max_steps or 10_000_000,
+                          max_time=args.max_time or 10.0)
+        if result.error and not args.json:
+            print(f"{result.error}", file=sys.stderr)
+    if args.trace:
+        for kind, file, line, col, value in result.trace:
+            shown = "true" if value else "false"
+            print(f"trace: {file}:{line}:{col}: {kind} -> {shown}", file=sys.stderr)
+        if result.where:
+            f, line, col = result.where
+            print(f"trace: {f}:{line}:{col}: decided: {result.decision}", file=sys.stderr)
+        else:
+            print(f"trace: no termination function was called: {result.decision} "
+                  "(the hook's default)", file=sys.stderr)
+    if args.json:
+        print(json.dumps(result.to_json(), ensure_ascii=False))
+    else:
+        print(result.human())
+    return EXIT_OK
+
+
 def _in_big_stack(fn, *args):
     """Run fn in a thread with a large stack, so deep HSL recursion cannot overflow the
     C stack before the call-depth limit is reached."""
@@ -113,6 +155,8 @@ def main(argv=None) -> int:
     if args.command == "run":
         source, filename = _read_source(args)
         try:
+            if args.hook == "helo":
+                return _in_big_stack(cmd_run_helo, args, source, filename)
             return _in_big_stack(cmd_run, args, source, filename)
         except KeyboardInterrupt:
             return 130

@@ -234,6 +234,8 @@ class Compiler:
         mod.globals = {n for n, b in scope.vars.items() if not b.cell}
         # Functions that declare `global $x` may create $x in this scope.
         scope.assigned = assigned | globals_from_children
+        if mod.is_main:
+            scope.assigned |= self.pb.predefined
         self.pb.module_scopes[mod.index] = scope.vars
         w = self.w
         w.pos = (self.file_index, 1, 1)
@@ -818,6 +820,9 @@ class Compiler:
             self.at(case)
             mark = len(w.lines)
             test = f"_leq({subj}, {self.expr(scope, case.test)})"
+            if self.pb.trace:
+                test = (f"R.tc({test}, {self.file_index}, {case.span.line}, {case.span.col}, "
+                        "'case')")
             if len(w.lines) > mark and not first:
                 moved = w.take(mark)
                 w.emit("else:")
@@ -986,9 +991,12 @@ class Compiler:
         else:
             w.emit(f"_ = ({self.expr(scope, e)})")
 
-    def cond(self, scope: Scope, e) -> str:
+    def cond(self, scope: Scope, e, kind: str = "if") -> str:
         """A Python expression for HSL truthiness of `e` (Python truthiness matches HSL's
         for every HSL value representation)."""
+        if self.pb.trace:
+            return (f"R.tc({self.expr(scope, e)}, {self.file_index}, {e.span.line}, "
+                    f"{e.span.col}, {kind!r})")
         return f"({self.expr(scope, e)})"
 
     def transfer(self, scope: Scope, e) -> str:

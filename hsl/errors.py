@@ -100,6 +100,7 @@ class HSLRuntimeError(HSLError):
         self.stack = list(stack or [])
         self.value = value
         self.source = source
+        self.trace: list = []       # traced conditions, when the run was traced
         super().__init__(f"{filename}:{line}:{column}: error: {message}")
 
     def render(self, sources: Optional[dict] = None) -> str:

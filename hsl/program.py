@@ -40,7 +40,8 @@ class IncludedBody(A.Stmt):
 
 class ProgramBuilder:
     def __init__(self, source: str, filename: str, *, context: Optional[str] = None,
-                 readonly=(), predefined: Optional[set] = None, parse=None):
+                 readonly=(), predefined: Optional[set] = None, parse=None,
+                 trace: bool = False):
         load_all()
         if parse is None:
             from .parser import parse
@@ -53,6 +54,7 @@ class ProgramBuilder:
         # nowhere is a compile-time error; otherwise it is looked up when the script runs.
         self.strict_globals = predefined is not None
         self.predefined = set(predefined or ())
+        self.trace = trace              # instrument conditions for `--trace`
         self.builtins = registry.functions_for(context)
         self.builtin_classes = registry.classes_for(context)
         self.writer = Writer()
@@ -418,7 +420,7 @@ class Program:
     def run(self, variables: Optional[dict] = None, output: Optional[Callable] = None, *,
             max_steps: Optional[int] = None, max_time: Optional[float] = None,
             max_depth: int = DEFAULT_MAX_DEPTH, keep_globals: bool = False,
-            raw_output: bool = False) -> "RunResult":
+            raw_output: bool = False, trace: bool = False) -> "RunResult":
         """Run the program once.
 
         `variables` pre-defines `$name`s (Python values are converted, HSL values pass
@@ -446,20 +448,20 @@ class Program:
         RT._current.execution = ex
         try:
             self.main(ex, pre)
-        except (RT.Terminate, RT.OutputClosed):
+        except RT.Terminate as t:
+            t.globals = ex.final_globals
+            t.trace = ex.trace_log
+            t.decision.where = self.locate(t.__traceback__)
             raise
-        except ThrownValue as e:
-            raise self.runtime_error(e, "uncaught exception: "
-                                     + V.to_str(RT.thrown_message(e.value)).decode("utf-8", "replace")) from None
-        except RT.LimitExceeded as e:
-            raise self.runtime_error(e, e.message) from None
-        except RecursionError as e:
-            raise self.runtime_error(e, "maximum call depth exceeded") from None
-        except Exception as e:
-            raise self.runtime_error(e, RT.error_message(e)) from None
+        except RT.OutputClosed:
+            raise
+        except (ThrownValue, RT.LimitExceeded, Exception) as e:
+            err = self.error_for(e)
+            err.trace = ex.trace_log
+            raise err from None
         finally:
             RT._current.execution = previous
-        return RunResult(ex.final_globals)
+        return RunResult(ex.final_globals, ex.trace_log)
 
     # ------------------------------------------------------------ positions
     def frames(self, tb) -> list[Frame]:
@@ -486,6 +488,15 @@ class Program:
         f = frames[-1]
         return (f.filename, f.line, f.column)
 
+    def error_for(self, exc: BaseException) -> HSLRuntimeError:
+        """The HSLRuntimeError reporting an exception that ended a run."""
+        if isinstance(exc, ThrownValue):
+            text = V.to_str(RT.thrown_message(exc.value)).decode("utf-8", "replace")
+            return self.runtime_error(exc, "uncaught exception: " + text)
+        if isinstance(exc, RecursionError):
+            return self.runtime_error(exc, "maximum call depth exceeded")
+        return self.runtime_error(exc, RT.error_message(exc))
+
     def runtime_error(self, exc: BaseException, message: str) -> HSLRuntimeError:
         frames = self.frames(exc.__traceback__)
         if isinstance(exc, ThrownValue):
@@ -507,6 +518,7 @@ class Program:
 @dataclass
 class RunResult:
     globals: Optional[dict]
+    trace: list
 
 
 def compile_program(source: str, filename: str = "<string>", **options) -> Program:

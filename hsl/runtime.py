@@ -27,6 +27,8 @@ class Terminate(BaseException):
 
     def __init__(self, decision):
         self.decision = decision
+        self.globals = None     # final global variables, filled in by Program.run
+        self.trace = []
         super().__init__("terminate")
 
 
@@ -72,6 +74,12 @@ class Execution:
         self.final_globals: Optional[dict] = None
         self.started = time.monotonic()
         self.context = None
+        self.trace_log: list = []
+
+    def tc(self, value, file_index: int, line: int, col: int, kind: str = "if"):
+        """Record a traced condition (hsl run --trace) and pass its value through."""
+        self.trace_log.append((kind, self.program.files[file_index], line, col, value))
+        return value
 
     def _next_chunk(self) -> int:
         if self.max_steps is None:

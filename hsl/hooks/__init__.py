@@ -1,0 +1,1 @@
+"""Hook contexts: the SMTP events a script can run in (HELO/EHLO so far)."""

@@ -1,0 +1,183 @@
+"""HELO sessions from the command line or from a session file (YAML or JSON), so that
+sessions can be kept as test fixtures:
+
+    verb: EHLO                 # or HELO
+    host: mail.example.org     # the HELO/EHLO argument
+    remoteip: 203.0.113.5
+    remoteport: 41666
+    remoteptr: mail.example.org
+    localip: 192.0.2.1
+    localport: 25
+    serverid: inbound
+    server_hostname: mx.example.net
+    extensions: [PIPELINING, SIZE 10240000, STARTTLS]
+    tls:
+      protocol: TLSv1.3
+      cipher: TLS_AES_256_GCM_SHA384
+      keysize: 256
+      sni: mx.example.net
+      peercert: client.pem     # paths relative to the session file
+      peerchain: [intermediate.pem]
+      error: 0
+    auth: {mechanism: PLAIN, username: alice}
+    context: {seen: 1}         # $context before this command
+    expect: {...}              # ignored by hsl run (used by fixture tests)
+"""
+from __future__ import annotations
+
+import json
+import os
+from typing import Optional
+
+from .helo import HeloSession
+
+KEYS = {"verb", "helo", "ehlo", "host", "remoteip", "remoteport", "remoteptr", "remoteuid",
+        "localip", "localport", "serverid", "server_hostname", "extensions", "tls", "auth",
+        "context", "expect", "connection_id", "transaction_id", "priority"}
+
+
+class SessionError(Exception):
+    """A session description that cannot be used (bad file, bad value)."""
+
+
+def load_session_file(path: str) -> dict:
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise SessionError(f"cannot read session file {path}: {e.strerror}") from None
+    text = data.decode("utf-8", "replace")
+    try:
+        if path.endswith(".json"):
+            value = json.loads(text)
+        else:
+            import yaml
+            value = yaml.safe_load(text)
+    except (ValueError, Exception) as e:   # yaml.YAMLError and json errors
+        raise SessionError(f"{path}: not valid {'JSON' if path.endswith('.json') else 'YAML'}: "
+                           f"{e}") from None
+    if not isinstance(value, dict):
+        raise SessionError(f"{path}: a session file must hold a mapping of settings")
+    unknown = set(value) - KEYS
+    if unknown:
+        raise SessionError(f"{path}: unknown session setting(s): {', '.join(sorted(unknown))}")
+    value["_base"] = os.path.dirname(os.path.abspath(path))
+    return value
+
+
+def _load_cert(path: str, base: str):
+    from ..builtins.x509 import x509_resource_from_pem
+    full = path if os.path.isabs(path) else os.path.join(base, path)
+    try:
+        with open(full, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise SessionError(f"cannot read certificate {path}: {e.strerror}") from None
+    try:
+        return x509_resource_from_pem(data)
+    except Exception as e:
+        raise SessionError(f"{path}: not a PEM certificate ({e})") from None
+
+
+def build_session(settings: dict) -> HeloSession:
+    """A HeloSession from merged settings (session file first, command line on top)."""
+    base = settings.get("_base", os.getcwd())
+    s = HeloSession()
+    verb = settings.get("verb")
+    if settings.get("ehlo") is not None:
+        verb, settings["host"] = "EHLO", settings["ehlo"]
+    if settings.get("helo") is not None:
+        verb, settings["host"] = "HELO", settings["helo"]
+    if verb is not None:
+        if str(verb).upper() not in ("HELO", "EHLO"):
+            raise SessionError(f"verb must be HELO or EHLO, not {verb!r}")
+        s.verb = str(verb).upper()
+    for key in ("host", "remoteip", "remoteptr", "localip", "serverid", "server_hostname",
+                "connection_id", "transaction_id"):
+        if settings.get(key) is not None:
+            setattr(s, key, str(settings[key]))
+    for key in ("remoteport", "localport", "remoteuid", "priority"):
+        if settings.get(key) is not None:
+            try:
+                setattr(s, key, int(settings[key]))
+            except (TypeError, ValueError):
+                raise SessionError(f"{key} must be a number, not {settings[key]!r}") from None
+    if settings.get("extensions") is not None:
+        exts = settings["extensions"]
+        if not isinstance(exts, list):
+            raise SessionError("extensions must be a list of strings")
+        s.extensions = [str(e) for e in exts]
+    tls = settings.get("tls")
+    if tls is not None:
+        if not isinstance(tls, dict):
+            raise SessionError("tls must be a mapping")
+        tls = dict(tls)
+        if tls.get("peercert") is not None:
+            peer = {"x509": _load_cert(str(tls["peercert"]), base),
+                    "chain": [_load_cert(str(p), base) for p in tls.get("peerchain") or []],
+                    "error": int(tls.get("error", 0) or 0)}
+            tls["peercert"] = peer
+        s.tls = tls
+    auth = settings.get("auth")
+    if auth is not None:
+        if not isinstance(auth, dict):
+            raise SessionError("auth must be a mapping")
+        s.auth = auth
+    if "context" in settings:
+        s.context = settings["context"]
+    return s
+
+
+def settings_from_args(args) -> dict:
+    """Session settings from `hsl run --hook helo` options, on top of --session."""
+    settings: dict = {}
+    if args.session:
+        settings = load_session_file(args.session)
+    for key in ("helo", "ehlo", "remoteip", "remoteport", "remoteptr", "localip", "localport",
+                "serverid"):
+        value = getattr(args, key, None)
+        if value is not None:
+            settings[key] = value
+    if args.context is not None:
+        try:
+            settings["context"] = json.loads(args.context)
+        except ValueError as e:
+            raise SessionError(f"--context is not valid JSON: {e}") from None
+    tls_opts = {"protocol": args.tls_protocol, "cipher": args.tls_cipher, "sni": args.sni}
+    if any(v is not None for v in tls_opts.values()) or args.peercert:
+        tls = dict(settings.get("tls") or {})
+        tls.update({k: v for k, v in tls_opts.items() if v is not None})
+        if args.peercert:
+            tls["peercert"] = os.path.abspath(args.peercert)
+            tls["peerchain"] = [os.path.abspath(p) for p in args.peerchain or []]
+        settings["tls"] = tls
+    if args.auth_user is not None:
+        auth = dict(settings.get("auth") or {"mechanism": "PLAIN"})
+        auth["username"] = args.auth_user
+        settings["auth"] = auth
+    return settings
+
+
+def add_arguments(run) -> None:
+    g = run.add_argument_group("HELO hook session (with --hook helo)")
+    g.add_argument("--hook", choices=["helo"], help="run the script as this hook")
+    g.add_argument("--session", metavar="FILE", help="session settings (YAML or JSON)")
+    g.add_argument("--ehlo", metavar="HOST", help="simulate EHLO HOST (default)")
+    g.add_argument("--helo", metavar="HOST", help="simulate HELO HOST")
+    g.add_argument("--remoteip", metavar="IP")
+    g.add_argument("--remoteport", type=int, metavar="PORT")
+    g.add_argument("--remoteptr", metavar="NAME", help="verified reverse DNS of the client")
+    g.add_argument("--localip", metavar="IP")
+    g.add_argument("--localport", type=int, metavar="PORT")
+    g.add_argument("--serverid", metavar="ID")
+    g.add_argument("--tls-protocol", metavar="PROTO", help="e.g. TLSv1.3 (implies TLS)")
+    g.add_argument("--tls-cipher", metavar="CIPHER")
+    g.add_argument("--sni", metavar="NAME")
+    g.add_argument("--peercert", metavar="CERT.pem", help="the client's TLS certificate")
+    g.add_argument("--peerchain", metavar="CERT.pem", nargs="+",
+                   help="certificates the client sent after its own")
+    g.add_argument("--auth-user", metavar="USER", help="authenticated user name")
+    g.add_argument("--context", metavar="JSON", help="$context before this command")
+    g.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    g.add_argument("--trace", action="store_true",
+                   help="show each condition tested and the call that decided")
