@@ -106,9 +106,13 @@ def cmd_run_helo(args, source: str, filename: str) -> int:
         if result.error and not args.json:
             print(f"{result.error}", file=sys.stderr)
     if args.trace:
-        for kind, file, line, col, value in result.trace:
+        sources = {filename: source}
+        for entry in result.trace:
+            kind, file, line, col, value = entry
             shown = "true" if value else "false"
-            print(f"trace: {file}:{line}:{col}: {kind} -> {shown}", file=sys.stderr)
+            text = _snippet(sources, file, line, col, getattr(entry, "end", None))
+            label = "case" if kind == "case" else kind
+            print(f"trace: {file}:{line}:{col}: {label} {text} -> {shown}", file=sys.stderr)
         if result.where:
             f, line, col = result.where
             print(f"trace: {f}:{line}:{col}: decided: {result.decision}", file=sys.stderr)
@@ -120,6 +124,28 @@ def cmd_run_helo(args, source: str, filename: str) -> int:
     else:
         print(result.human())
     return EXIT_OK
+
+
+def _snippet(sources: dict, file: str, line: int, col: int, end) -> str:
+    """The source text of a traced condition, on one line and shortened."""
+    text = sources.get(file)
+    if text is None:
+        try:
+            with open(file, encoding="utf-8", errors="replace") as f:
+                text = sources[file] = f.read()
+        except OSError:
+            return ""
+    lines = text.splitlines()
+    if not end or line > len(lines):
+        return ""
+    end_line, end_col = end
+    if end_line == line:
+        piece = lines[line - 1][col - 1:end_col - 1]
+    else:
+        piece = " ".join([lines[line - 1][col - 1:]] + lines[line:end_line - 1]
+                         + [lines[end_line - 1][:end_col - 1]] if end_line <= len(lines) else [])
+    piece = " ".join(piece.split())
+    return "(" + (piece if len(piece) <= 70 else piece[:67] + "...") + ")"
 
 
 def _in_big_stack(fn, *args):

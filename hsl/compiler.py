@@ -821,8 +821,9 @@ class Compiler:
             mark = len(w.lines)
             test = f"_leq({subj}, {self.expr(scope, case.test)})"
             if self.pb.trace:
-                test = (f"R.tc({test}, {self.file_index}, {case.span.line}, {case.span.col}, "
-                        "'case')")
+                end = (case.test.span.end_line, case.test.span.end_col)
+                test = (f"R.tc({test}, {self.file_index}, {case.test.span.line}, "
+                        f"{case.test.span.col}, 'case', {end!r})")
             if len(w.lines) > mark and not first:
                 moved = w.take(mark)
                 w.emit("else:")
@@ -995,8 +996,9 @@ class Compiler:
         """A Python expression for HSL truthiness of `e` (Python truthiness matches HSL's
         for every HSL value representation)."""
         if self.pb.trace:
+            end = (e.span.end_line, e.span.end_col)
             return (f"R.tc({self.expr(scope, e)}, {self.file_index}, {e.span.line}, "
-                    f"{e.span.col}, {kind!r})")
+                    f"{e.span.col}, {kind!r}, {end!r})")
         return f"({self.expr(scope, e)})"
 
     def transfer(self, scope: Scope, e) -> str:

@@ -32,6 +32,15 @@ class Terminate(BaseException):
         super().__init__("terminate")
 
 
+class TraceEntry(tuple):
+    """One traced condition: (kind, file, line, column, value), plus the end position."""
+
+    def __new__(cls, kind, file, line, col, value, end=None):
+        entry = super().__new__(cls, (kind, file, line, col, value))
+        entry.end = end
+        return entry
+
+
 class OutputClosed(BaseException):
     """Writing echo output failed (e.g. a closed pipe): the run stops; not an HSL error."""
 
@@ -76,9 +85,10 @@ class Execution:
         self.context = None
         self.trace_log: list = []
 
-    def tc(self, value, file_index: int, line: int, col: int, kind: str = "if"):
+    def tc(self, value, file_index: int, line: int, col: int, kind: str = "if", end=None):
         """Record a traced condition (hsl run --trace) and pass its value through."""
-        self.trace_log.append((kind, self.program.files[file_index], line, col, value))
+        self.trace_log.append(TraceEntry(kind, self.program.files[file_index], line, col,
+                                         value, end))
         return value
 
     def _next_chunk(self) -> int:

@@ -189,6 +189,7 @@ def test_trace_records_conditions():
     r = run_helo(prog, HeloSession(verb="EHLO", host="y"), trace=True)
     kinds = [(k, line, bool(v)) for k, _f, line, _c, v in r.trace]
     assert kinds == [("if", 1, False), ("case", 2, False), ("case", 2, True)]
+    assert r.trace[0].end == (1, 30)
     assert r.decision == "accept" and r.where[1] == 2
 
 
@@ -269,5 +270,5 @@ def test_cli_trace_explains_the_decision(tmp_path):
     f.write_text(POLICY)
     r = cli(str(f), "--ehlo", "127.0.0.1", "--trace")
     err = r.stderr.decode()
-    assert f"{f}:3:5: if -> true" in err
+    assert f'{f}:3:5: if ($arguments["host"] == "" or $arguments["host"] =~ #/^\\[?127\\./) -> true' in err
     assert f"{f}:4:5: decided: reject" in err
