@@ -32,7 +32,27 @@ def build_parser() -> argparse.ArgumentParser:
                      help="maximum call depth (default 1000)")
     from .hooks.session import add_arguments
     add_arguments(run)
+    for name, module in _subcommands().items():
+        module.add_arguments(sub.add_parser(name, help=module.HELP,
+                                            description=module.__doc__))
     return p
+
+
+# Other commands live in their own packages; each exposes HELP, add_arguments(parser) and
+# main(args) -> exit code, and keeps its top-level imports light (startup time matters).
+SUBCOMMANDS = {"check": "hsl.check", "serve": "hsl.serve", "repl": "hsl.repl"}
+
+
+def _subcommands() -> dict:
+    import importlib
+    found = {}
+    for name, modname in SUBCOMMANDS.items():
+        try:
+            found[name] = importlib.import_module(modname)
+        except ModuleNotFoundError as e:
+            if e.name != modname:
+                raise
+    return found
 
 
 def _read_source(args) -> tuple[str, str]:
@@ -178,6 +198,11 @@ def main(argv=None) -> int:
     if args.command is None:
         build_parser().print_usage(sys.stderr)
         return EXIT_USAGE
+    if args.command in SUBCOMMANDS:
+        try:
+            return _subcommands()[args.command].main(args)
+        except KeyboardInterrupt:
+            return 130
     if args.command == "run":
         source, filename = _read_source(args)
         try:

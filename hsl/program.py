@@ -420,13 +420,15 @@ class Program:
     def run(self, variables: Optional[dict] = None, output: Optional[Callable] = None, *,
             max_steps: Optional[int] = None, max_time: Optional[float] = None,
             max_depth: int = DEFAULT_MAX_DEPTH, keep_globals: bool = False,
-            raw_output: bool = False, trace: bool = False) -> "RunResult":
+            raw_output: bool = False, trace: bool = False, cancel=None) -> "RunResult":
         """Run the program once.
 
         `variables` pre-defines `$name`s (Python values are converted, HSL values pass
         through); `output` receives each echo line (a str; bytes with raw_output=True;
         default: written to stdout). Raises HSLRuntimeError on an uncaught error;
-        a hook termination (Accept/Reject/...) propagates as runtime.Terminate."""
+        a hook termination (Accept/Reject/...) propagates as runtime.Terminate.
+        `cancel` (a threading.Event) stops the run with an "interrupted" error when set;
+        like the budgets it is checked every few thousand steps."""
         if output is None:
             def output(data: bytes):
                 sys.stdout.buffer.write(data + b"\n")
@@ -440,7 +442,7 @@ class Program:
         pre = {}
         for name, value in (variables or {}).items():
             pre[name] = V.from_python(value)
-        ex = RT.Execution(self, emit, max_steps, max_time, max_depth, keep_globals)
+        ex = RT.Execution(self, emit, max_steps, max_time, max_depth, keep_globals, cancel)
         needed = max_depth * 4 + 200
         if sys.getrecursionlimit() < needed:
             sys.setrecursionlimit(needed)

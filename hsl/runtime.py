@@ -69,7 +69,9 @@ class Execution:
     CHUNK = 10_000
 
     def __init__(self, program, output: Callable[[bytes], None], max_steps: Optional[int],
-                 max_time: Optional[float], max_depth: int, keep_globals: bool = False):
+                 max_time: Optional[float], max_depth: int, keep_globals: bool = False,
+                 cancel=None):
+        self.cancel = cancel          # a threading.Event: set it to stop the run
         self.program = program
         self.out = output
         self.max_steps = max_steps
@@ -103,6 +105,8 @@ class Execution:
             raise LimitExceeded(f"execution budget of {self.max_steps} steps exceeded")
         if self.deadline is not None and time.monotonic() > self.deadline:
             raise LimitExceeded("execution time limit exceeded")
+        if self.cancel is not None and self.cancel.is_set():
+            raise LimitExceeded("interrupted")
         self.steps = self._next_chunk()
 
     def too_deep(self) -> None:

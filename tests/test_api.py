@@ -179,3 +179,13 @@ def test_diagnostic_shows_a_window_of_long_lines():
     assert len(source_line) < 120 and source_line.strip().startswith("...")
     caret_line = text.splitlines()[2]
     assert source_line[caret_line.index("^")] == ";"
+
+
+def test_a_run_can_be_cancelled_from_another_thread():
+    prog = hsl.compile("forever { $x = 1; }")
+    stop = threading.Event()
+    timer = threading.Timer(0.2, stop.set)
+    timer.start()
+    with pytest.raises(HSLRuntimeError) as ei:
+        prog.run(output=lambda s: None, cancel=stop)
+    assert "interrupted" in ei.value.message
