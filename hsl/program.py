@@ -11,7 +11,7 @@ from typing import Callable, Optional
 
 from . import ast as A
 from . import values as V
-from .builtins import load_all, registry
+from .builtins import index as builtin_index
 from .compiler import (Compiler, CompileError, ModuleInfo, FuncInfo, ClassInfo, Writer,
                        top_level_statements)
 from .errors import Diagnostic, Frame, HSLRuntimeError, HSLSyntaxError, ScriptError, ThrownValue
@@ -42,7 +42,6 @@ class ProgramBuilder:
     def __init__(self, source: str, filename: str, *, context: Optional[str] = None,
                  readonly=(), predefined: Optional[set] = None, parse=None,
                  trace: bool = False):
-        load_all()
         if parse is None:
             from .parser import parse
         self.parse = parse
@@ -55,8 +54,9 @@ class ProgramBuilder:
         self.strict_globals = predefined is not None
         self.predefined = set(predefined or ())
         self.trace = trace              # instrument conditions for `--trace`
-        self.builtins = registry.functions_for(context)
-        self.builtin_classes = registry.classes_for(context)
+        # The cached index: only the builtin areas the script uses get imported.
+        self.builtins = builtin_index.functions_for(context)
+        self.builtin_classes = builtin_index.classes_for(context)
         self.writer = Writer()
         self.files: list[str] = []
         self.sources: dict[str, str] = {}

@@ -10,7 +10,14 @@ AREAS = ["types", "arrays", "strings", "regex", "math", "encodings", "crypto", "
          "network", "mail", "server", "misc", "classes", "exception"]
 
 
+# Hook contexts register their termination functions (Accept, Reject, ...) too.
+HOOK_MODULES = ["hsl.hooks.helo"]
+
+
 def load_all() -> None:
+    """Import every area (and hook context), registering all builtins."""
+    for module in HOOK_MODULES:
+        importlib.import_module(module)
     for area in AREAS:
         try:
             importlib.import_module(f"{__name__}.{area}")

@@ -29,8 +29,6 @@ import json
 import os
 from typing import Optional
 
-from .helo import HeloSession
-
 KEYS = {"verb", "helo", "ehlo", "host", "remoteip", "remoteport", "remoteptr", "remoteuid",
         "localip", "localport", "serverid", "server_hostname", "extensions", "tls", "auth",
         "context", "expect", "connection_id", "transaction_id", "priority"}
@@ -79,8 +77,9 @@ def _load_cert(path: str, base: str):
         raise SessionError(f"{path}: not a PEM certificate ({e})") from None
 
 
-def build_session(settings: dict) -> HeloSession:
+def build_session(settings: dict):
     """A HeloSession from merged settings (session file first, command line on top)."""
+    from .helo import HeloSession
     base = settings.get("_base", os.getcwd())
     s = HeloSession()
     verb = settings.get("verb")
