@@ -215,6 +215,27 @@ class Compiler:
     def error(self, node, message: str):
         raise CompileError(node, message, self.pb.files[self.file_index])
 
+    def soft_error(self, node, message: str) -> None:
+        """An error after which compilation can go on: raised normally, only recorded
+        when the builder collects every error (`hsl check`)."""
+        err = CompileError(node, message, self.pb.files[self.file_index])
+        if not self.pb.collecting:
+            raise err
+        self.pb.errors.append(err)
+
+    def guarded(self, fn, *args) -> None:
+        """Run one statement/declaration step; when collecting errors, record a
+        CompileError and go on with the next step (the generated code is then discarded)."""
+        if not self.pb.collecting:
+            fn(*args)
+            return
+        indent, depth = self.w.indent, self.depth
+        try:
+            fn(*args)
+        except CompileError as e:
+            self.pb.errors.append(e)
+            self.w.indent, self.depth = indent, depth
+
     # -------------------------------------------------------------- modules
     def compile_module(self, mod: ModuleInfo) -> None:
         self.file_index = self.pb.file_id(mod.path)
@@ -370,6 +391,10 @@ class Compiler:
         table_f = scope.module.functions if scope.kind == "module" else scope.functions
         table_c = scope.module.classes if scope.kind == "module" else scope.classes
         for stmt in iter_declarations(body):
+            self.guarded(self.declare_one, stmt, table_f, table_c)
+
+    def declare_one(self, stmt, table_f: dict, table_c: dict) -> None:
+        if True:
             if isinstance(stmt, A.FunctionDecl):
                 if stmt.name in table_f or stmt.name in table_c:
                     self.duplicate(stmt, f"function {stmt.name}() is already declared")
@@ -459,15 +484,26 @@ class Compiler:
         for stmt in iter_declarations(body):
             saved = self.file_index
             self.file_index = self.pb.node_file.get(id(stmt), saved)
+            try:
+                self.guarded(self.emit_declaration, scope, stmt)
+            finally:
+                self.file_index = saved
+
+    def emit_declaration(self, scope: Scope, stmt) -> None:
+        if True:
             if isinstance(stmt, A.FunctionDecl):
                 table = scope.module.functions if scope.kind == "module" else scope.functions
-                fi = table[stmt.name]
+                fi = table.get(stmt.name)
+                if fi is None or fi.node is not stmt:
+                    return      # a duplicate (reported when declared)
                 self.function(scope, fi.pyname, stmt.params, [], stmt.body, stmt,
                               display=stmt.name)
             elif isinstance(stmt, A.ClassDecl):
                 table = scope.module.classes if scope.kind == "module" else scope.classes
-                self.class_decl(scope, table[stmt.name], stmt)
-            self.file_index = saved
+                ci = table.get(stmt.name)
+                if ci is None or ci.node is not stmt:
+                    return
+                self.class_decl(scope, ci, stmt)
 
     # ------------------------------------------------------------ functions
     def function(self, outer: Scope, pyname: str, params, captures, body, node,
@@ -613,14 +649,22 @@ class Compiler:
 
     # ------------------------------------------------------------ statements
     def block(self, scope: Scope, body) -> None:
+        if self.pb.collecting:
+            for stmt in body:
+                self.guarded(self.stmt, scope, stmt)
+            return
         for stmt in body:
             self.stmt(scope, stmt)
 
     def body(self, scope: Scope, body, never_definite: set) -> None:
         """A scope's top-level statements: a plain assignment here binds its variable for
         the rest of the scope (unless something may unset it)."""
+        collecting = self.pb.collecting
         for stmt in body:
-            self.stmt(scope, stmt)
+            if collecting:
+                self.guarded(self.stmt, scope, stmt)
+            else:
+                self.stmt(scope, stmt)
             if type(stmt) is A.ExprStmt and type(stmt.expr) is A.Assign \
                     and type(stmt.expr.target) is A.Var:
                 name = stmt.expr.target.name
@@ -710,13 +754,13 @@ class Compiler:
             self.switch(scope, s)
         elif t is A.Break:
             if not scope.breakables:
-                self.error(s, "break outside of a loop or switch")
+                self.soft_error(s, "break outside of a loop or switch")
             w.emit("break")
         elif t is A.Continue:
             loops = [b for b in scope.breakables if b[0] == "loop"]
             if not loops:
-                self.error(s, "continue outside of a loop")
-            if scope.breakables[-1][0] == "switch":
+                self.soft_error(s, "continue outside of a loop")
+            elif scope.breakables[-1][0] == "switch":
                 # Leave every switch between here and the loop, then continue it.
                 w.emit(f"{scope.breakables[-1][1]} = True")
                 w.emit("break")
@@ -928,7 +972,7 @@ class Compiler:
             else:
                 self.error(node, f"undefined variable ${name}")
         if write and b.readonly:
-            self.error(node, f"${name} is read-only")
+            self.soft_error(node, f"${name} is read-only")
         return b
 
     def store(self, b: Binding, value: str) -> str:
@@ -1189,7 +1233,7 @@ class Compiler:
 
     def check_arity(self, node, name: str, lo: int, hi: Optional[int], n: int) -> None:
         if n < lo or (hi is not None and n > hi):
-            self.error(node, arity_message(name, lo, hi, n))
+            self.soft_error(node, arity_message(name, lo, hi, n))
 
     def call(self, scope: Scope, e: A.Call) -> str:
         callee = e.callee
@@ -1229,7 +1273,9 @@ class Compiler:
                 return f"_new_builtin({pyname}, {args})"
             if callee.builtin:
                 self.error(callee, f"builtin {name} is not a builtin function")
-            self.error(callee, f"undefined function {name}()" + self.pb.suggest(scope, name))
+            self.soft_error(callee, f"undefined function {name}()" + self.pb.suggest(scope, name))
+            self.args(scope, e.args, user=False)     # (collecting: check the arguments too)
+            return "None"
         if type(callee) is A.Static:
             return self.static_call(scope, e, callee)
         if type(callee) is A.Prop:
@@ -1349,7 +1395,8 @@ class Compiler:
             return f"_HFunction({name!r}, _builtin_ctor({ref}), {bc.min_args}, {bc.max_args!r})"
         if e.builtin:
             self.error(e, f"builtin {name} is not a builtin function")
-        self.error(e, f"undefined function {name}" + self.pb.suggest(scope, name))
+        self.soft_error(e, f"undefined function {name}" + self.pb.suggest(scope, name))
+        return "None"
 
     def func_expr(self, scope: Scope, e: A.FuncExpr) -> str:
         pyname = self.pb.unique("anon")

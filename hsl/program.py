@@ -73,6 +73,11 @@ class ProgramBuilder:
         self.node_file: dict[int, int] = {}     # id(declaration) -> file index, for includes
         self.node_include: dict[int, tuple] = {}  # id(declaration) -> (include span, path)
         self._regex_cache: dict = {}
+        # `hsl check` collects every error instead of stopping at the first; then build()
+        # returns None and `errors` holds the CompileErrors.
+        self.collecting = False
+        self.errors: list[CompileError] = []
+        self.include_paths: list[str] = []      # extra directories to resolve paths from
 
     # ------------------------------------------------------------ helpers
     def file_id(self, path: str) -> int:
@@ -143,7 +148,7 @@ class ProgramBuilder:
             roots = [base]
             if not self.filename.startswith("<"):
                 roots.append(os.path.dirname(os.path.abspath(self.filename)))
-            roots += [os.getcwd(), _stdlib_dir()]
+            roots += [os.getcwd(), *self.include_paths, _stdlib_dir()]
             names = [text] if os.path.splitext(text)[1] else [text, text + ".hsl"]
             candidates = []
             for root in dict.fromkeys(roots):
@@ -172,7 +177,14 @@ class ProgramBuilder:
         out = []
         for stmt in body:
             if isinstance(stmt, A.Include):
-                target = self.resolve_path(stmt.path, path, stmt)
+                if self.collecting:
+                    try:
+                        target = self.resolve_path(stmt.path, path, stmt)
+                    except CompileError as e:
+                        self.errors.append(e)
+                        continue
+                else:
+                    target = self.resolve_path(stmt.path, path, stmt)
                 if target in stack:
                     self.fail(path, stmt, f"include cycle: \"{stmt.path.decode('utf-8', 'replace')}\" "
                                           "includes itself")
@@ -231,14 +243,33 @@ class ProgramBuilder:
             if isinstance(stmt, (A.ImportSymbols, A.ImportAll)):
                 written = set()
                 comp.collect(before, written, set(), set())
-                self.import_module(mod, stmt, stack, written)
+                self.guarded(self.import_module, mod, stmt, stack, written)
             elif isinstance(stmt, A.ImportData):
-                self.import_data(mod, stmt)
+                self.guarded(self.import_data, mod, stmt)
             before.append(stmt)
         return mod
 
+    def guarded(self, fn, *args) -> None:
+        if not self.collecting:
+            fn(*args)
+            return
+        try:
+            fn(*args)
+        except CompileError as e:
+            self.errors.append(e)
+
     def import_module(self, mod: ModuleInfo, stmt, stack: tuple, written: set) -> None:
-        target_path = self.resolve_path(stmt.path, mod.path, stmt)
+        if self.collecting:
+            try:
+                target_path = self.resolve_path(stmt.path, mod.path, stmt)
+            except CompileError as e:
+                # Go on with a module that has every name, so no error cascades from it.
+                self.errors.append(e)
+                target_path = "\0missing:" + stmt.path.decode("utf-8", "replace")
+                if target_path not in self.module_by_path:
+                    self.module_by_path[target_path] = _missing_module(target_path)
+        else:
+            target_path = self.resolve_path(stmt.path, mod.path, stmt)
         if target_path in stack or target_path == mod.path:
             self.fail(mod.path, stmt, f"import cycle: \"{stmt.path.decode('utf-8', 'replace')}\"")
         target = self.module_by_path.get(target_path)
@@ -300,6 +331,8 @@ class ProgramBuilder:
 
     # ------------------------------------------------------------ building
     def build(self) -> "Program":
+        if self.collecting:
+            return self.collect_all()
         try:
             main_prog = self.parse_file(self.source, self.filename)
             self.file_id(self.filename)
@@ -315,6 +348,54 @@ class ProgramBuilder:
                                              end_line=e.span.end_line, end_column=e.span.end_col)],
                                  self.sources.get(filename)) from None
         return Program(self)
+
+    def collect_all(self) -> None:
+        """Compile everything, recording every CompileError in `self.errors` (syntax errors
+        still raise HSLSyntaxError). Nothing is built to run."""
+        main_prog = self.parse_file(self.source, self.filename)
+        self.file_id(self.filename)
+        try:
+            self.load_module(self.filename, main_prog, True, ())
+        except CompileError as e:
+            self.errors.append(e)
+            return None
+        for mod in reversed(self.modules):
+            try:
+                Compiler(self).compile_module(mod)
+            except CompileError as e:
+                self.errors.append(e)
+        return None
+
+
+class _Everything(dict):
+    """A name table that has every name (for a module that could not be loaded)."""
+
+    def __init__(self, make):
+        super().__init__()
+        self.make = make
+
+    def __contains__(self, name):
+        return True
+
+    def get(self, name, default=None):
+        return self[name]
+
+    def __missing__(self, name):
+        value = self[name] = self.make(name)
+        return value
+
+
+class _AllNames(set):
+    def __contains__(self, name):
+        return True
+
+
+def _missing_module(path: str) -> ModuleInfo:
+    mod = ModuleInfo(-1, path, A.Program(A.NOSPAN, []), "M_missing")
+    mod.functions = _Everything(lambda n: FuncInfo(n, "None", 0, None, None, "imported"))
+    mod.classes = {}
+    mod.globals = _AllNames()
+    return mod
 
 
 def _declarations(body):
