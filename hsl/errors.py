@@ -18,6 +18,8 @@ class Diagnostic:
     severity: str = "error"
     end_line: int = 0
     end_column: int = 0
+    code: str = ""         # stable identifier of the check (`hsl check`: "HSL101")
+    hint: str = ""         # a suggestion shown under the message ("did you mean ...?")
 
     def header(self) -> str:
         return f"{self.filename}:{self.line}:{self.column}: {self.severity}: {self.message}"

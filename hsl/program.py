@@ -78,6 +78,7 @@ class ProgramBuilder:
         self.collecting = False
         self.errors: list[CompileError] = []
         self.include_paths: list[str] = []      # extra directories to resolve paths from
+        self._imported_names: set = set()       # (module, local, path, name) imported
 
     # ------------------------------------------------------------ helpers
     def file_id(self, path: str) -> int:
@@ -295,8 +296,12 @@ class ProgramBuilder:
                                               f"variable ${local} (rename it with 'as')")
                 mod.imported_vars[local] = (target, item.name)
             elif item.name in target.functions:
+                origin = (mod.index, local, target.path, item.name)
+                if origin in self._imported_names:
+                    continue        # the same function imported again: harmless
                 if local in mod.functions or local in mod.classes:
                     self.fail(mod.path, item, f"function {local}() is already declared")
+                self._imported_names.add(origin)
                 src = target.functions[item.name]
                 py = self.unique("f_" + local)
                 self.display_names[py] = local

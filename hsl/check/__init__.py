@@ -1,0 +1,156 @@
+"""Check HSL scripts without running them: syntax, the compiler's static checks (every
+error, not just the first), hook rules, functions of older HSL generations, and warnings
+for unreachable code and variables read before any assignment.
+
+Exit status: 0 when no errors were found, 1 when any error was found, 2 on a usage error
+or an unreadable file. Diagnostic codes (HSLnnn) are stable; see the README."""
+from __future__ import annotations
+
+import os
+import sys
+
+HELP = "check scripts for errors without running them"
+
+FORMATS = ("text", "json", "github")
+EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
+
+
+def add_arguments(p) -> None:
+    from .contexts import PHASES
+    p.add_argument("paths", nargs="+", metavar="PATH",
+                   help="files and directories (directories are searched for *.hsl)")
+    p.add_argument("--hook", choices=PHASES, metavar="PHASE",
+                   help="hook phase of the scripts (" + ", ".join(PHASES) + "); default: "
+                        "from a hooks/<phase>/ folder in the path, else none")
+    p.add_argument("--format", choices=FORMATS, default=None,
+                   help="output format: text (default), json or github")
+    p.add_argument("-I", dest="include", action="append", default=[], metavar="DIR",
+                   help="also resolve include/import paths from DIR (repeatable)")
+    p.add_argument("--allow-unknown-functions", action="store_true", default=None,
+                   help="accept unknown functions, classes and extras:// modules (those "
+                        "of Halon plugins or the server)")
+    p.add_argument("--no-warnings", action="store_true", default=None,
+                   help="do not report warnings")
+    p.add_argument("--error-on-warning", action="store_true", default=None,
+                   help="report warnings as errors (exit 1)")
+    p.add_argument("--config", metavar="FILE",
+                   help="configuration file (default: .hslcheck.toml, or [tool.hsl-check] "
+                        "in pyproject.toml, in this directory or a parent)")
+    p.add_argument("--no-config", action="store_true", help="ignore configuration files")
+
+
+def _files(path: str, exclude: list, base: str) -> list:
+    import fnmatch
+
+    def excluded(p: str) -> bool:
+        rel = os.path.relpath(os.path.abspath(p), base).replace(os.sep, "/")
+        return any(fnmatch.fnmatch(rel, pat) or fnmatch.fnmatch(os.path.basename(p), pat)
+                   for pat in exclude)
+
+    if not os.path.isdir(path):
+        return [path]
+    found = []
+    for root, dirs, names in os.walk(path):
+        dirs[:] = sorted(d for d in dirs if d not in (".git", ".hg", ".svn", "node_modules",
+                                                       "__pycache__"))
+        for n in sorted(names):
+            if n.endswith(".hsl"):
+                p = os.path.join(root, n)
+                if not excluded(p):
+                    found.append(p)
+    return found
+
+
+def main(args) -> int:
+    from . import config as cfg
+    settings = {}
+    if not args.no_config:
+        path = args.config or cfg.find()
+        if path is not None:
+            try:
+                settings = cfg.load(path)
+            except cfg.ConfigError as e:
+                print(f"hsl: error: {e}", file=sys.stderr)
+                return EXIT_USAGE
+        elif args.config:
+            print(f"hsl: error: cannot read {args.config}", file=sys.stderr)
+            return EXIT_USAGE
+    from .checker import Options, check_path, finish
+    from .contexts import PHASES
+    from . import render
+
+    def pick(name, key, default):
+        value = getattr(args, name)
+        return value if value is not None else settings.get(key, default)
+
+    fmt = pick("format", "format", "text")
+    hook = pick("hook", "hook", None)
+    if fmt not in FORMATS or (hook is not None and hook not in PHASES):
+        print("hsl: error: invalid format or hook in the configuration", file=sys.stderr)
+        return EXIT_USAGE
+    options = Options(
+        hook=hook,
+        include_paths=[os.path.abspath(d) for d in args.include] + settings.get("include", []),
+        allow_unknown_functions=bool(pick("allow_unknown_functions",
+                                          "allow-unknown-functions", False)),
+        no_warnings=bool(pick("no_warnings", "no-warnings", False)),
+        error_on_warning=bool(pick("error_on_warning", "error-on-warning", False)),
+        roots=[p if os.path.isdir(p) else os.path.dirname(os.path.abspath(p))
+               for p in args.paths] + [os.getcwd()],
+    )
+    plugin_names = set(settings.get("plugin-functions", []))
+    exclude = settings.get("exclude", [])
+    base = settings.get("_base", os.getcwd())
+
+    status = EXIT_OK
+    files = []
+    for p in args.paths:
+        if not os.path.exists(p):
+            print(f"hsl: error: cannot read {p}: No such file or directory", file=sys.stderr)
+            status = EXIT_USAGE
+            continue
+        files.extend(_files(p, exclude, base))
+    sources: dict = {}
+    diags = []
+    checked = 0
+    for f in dict.fromkeys(files):
+        found, text = check_path(f, options)
+        if text is None:
+            print(f"hsl: error: cannot read {f}", file=sys.stderr)
+            status = EXIT_USAGE
+            continue
+        checked += 1
+        sources[f] = text
+        if plugin_names:
+            found = [d for d in found if not _plugin_name(d, plugin_names)]
+        diags.extend(found)
+    diags = finish(diags, options)
+
+    def source_of(name):
+        if name not in sources:
+            try:
+                with open(name, "rb") as fh:
+                    sources[name] = fh.read().decode("utf-8", "surrogateescape")
+            except OSError:
+                sources[name] = None
+        return sources[name]
+
+    try:
+        render.write(fmt, diags, checked, source_of, sys.stdout, sys.stderr)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except OSError:
+            pass
+    if status == EXIT_OK and any(d.severity == "error" for d in diags):
+        status = EXIT_ERRORS
+    return status
+
+
+def _plugin_name(d, names: set) -> bool:
+    import re
+    if d.code not in ("HSL101", "HSL102", "HSL104"):
+        return False
+    m = re.search(r"(?:function|class|module) \"?(?:extras://)?([A-Za-z0-9_.-]+)", d.message)
+    return bool(m and m.group(1) in names)

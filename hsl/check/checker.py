@@ -1,0 +1,432 @@
+"""Check one HSL file: syntax, the compiler's static checks (all of them, not just the
+first), hook phase rules, old-generation functions and the flow warnings.
+
+The compiler (hsl.compiler) is the one place that resolves names, arities, scopes and
+imports: `hsl check` runs it in collect mode (`ProgramBuilder.collecting`), never runs
+anything, and turns its errors into coded diagnostics with hints.
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Optional
+
+from .. import ast as A
+from ..errors import Diagnostic, HSLSyntaxError
+from . import contexts as C
+from .codes import PLUGIN_CATEGORY, severity
+from .legacy import LEGACY
+
+
+@dataclass
+class Options:
+    hook: Optional[str] = None                  # phase for every file (else from the path)
+    include_paths: list = field(default_factory=list)
+    allow_unknown_functions: bool = False
+    no_warnings: bool = False
+    error_on_warning: bool = False
+    # Directories the user named: a file's include paths may also resolve from its parent
+    # directories up to these (tests/x.hsl importing "file://lib.hsl" kept one level up).
+    roots: list = field(default_factory=list)
+
+
+# ------------------------------------------------------------------ builtin tables
+
+class _FakeFunction:
+    """A function hsl does not implement, known for checking (name and arity)."""
+    __slots__ = ("name", "params", "min_args", "max_args", "context")
+
+    def __init__(self, name, lo, hi, context=None):
+        self.name, self.min_args, self.max_args, self.context = name, lo, hi, context
+        self.params = [f"arg{i + 1}" for i in range(hi if hi is not None else lo + 1)]
+
+    def signature(self) -> str:
+        shown = []
+        for i, p in enumerate(self.params):
+            if self.max_args is None and i == len(self.params) - 1:
+                shown.append(f"...${p}")
+            elif i >= self.min_args:
+                shown.append(f"[${p}]")
+            else:
+                shown.append(f"${p}")
+        return f"{self.name}({', '.join(shown)})"
+
+
+class _FakeClassType:
+    def __init__(self, statics):
+        self.hsl_statics = {n: (None, lo, hi) for n, (lo, hi) in statics.items()}
+
+
+class _FakeClass:
+    __slots__ = ("name", "min_args", "max_args", "cls", "context")
+
+    def __init__(self, name, lo, hi, statics):
+        self.name, self.min_args, self.max_args = name, lo, hi
+        self.cls = _FakeClassType(statics)
+        self.context = None
+
+
+def _builder_class():
+    from ..program import ProgramBuilder
+
+    class CheckBuilder(ProgramBuilder):
+        """A ProgramBuilder that collects every error and never loads builtin code."""
+
+        def builtin_ref(self, name: str) -> str:
+            return "B_" + name
+
+        def builtin_class_ref(self, name: str) -> str:
+            return "C_" + name
+
+        def parse_file(self, text: str, path: str):
+            self.sources.setdefault(path, text)
+            try:
+                return self.parse(text, path)
+            except HSLSyntaxError as e:
+                if path == self.filename:
+                    raise
+                # An included/imported file with syntax errors: report them, go on
+                # without its names (and without the errors that would cascade from that).
+                self.syntax.extend(e.diagnostics)
+                self.incomplete = True
+                return A.Program(A.Span(1, 1, 1, 1), [])
+
+    return CheckBuilder
+
+
+_BUILDER = None
+
+
+def _new_builder(source, filename, **kw):
+    global _BUILDER
+    if _BUILDER is None:
+        _BUILDER = _builder_class()
+    b = _BUILDER(source, filename, **kw)
+    b.collecting = True
+    b.syntax = []
+    b.incomplete = False
+    return b
+
+
+# ------------------------------------------------------------------ classification
+
+_SUGGEST = re.compile(r" \(did you mean ([^?]+)\?\)$")
+_UNDEF_FN = re.compile(r"^undefined function ([A-Za-z_][A-Za-z0-9_]*)(\(\))?")
+_ARITY = re.compile(r"^wrong number of arguments for ([A-Za-z_][A-Za-z0-9_:]*)\(\)")
+_NOT_FOUND = re.compile(r'^file not found: "(.*)"$')
+
+_COMPILE_CODES = [
+    ("undefined class", "HSL102"),
+    ("undefined variable", "HSL103"),
+    ("wrong number of arguments", "HSL201"),
+    ("is read-only", "HSL301"),
+    ("break outside", "HSL401"),
+    ("continue outside", "HSL402"),
+    ("is already declared", "HSL501"),
+    ("duplicate member", "HSL501"),
+    ("duplicate parameter", "HSL501"),
+    ("has two constructors", "HSL501"),
+    ("more than one default", "HSL501"),
+    ("file not found", "HSL502"),
+    ("has no function or class", "HSL503"),
+    ("has no variable", "HSL503"),
+    ("import cycle", "HSL504"),
+    ("include cycle", "HSL504"),
+    ("import must be", "HSL504"),
+    ("is already imported", "HSL504"),
+    ("clashes with an existing variable", "HSL504"),
+    ("cannot import", "HSL504"),
+    ("cannot read", "HSL502"),
+    ("nesting too deep", "HSL005"),
+    ("nested too deeply", "HSL005"),
+]
+
+
+def _syntax_diag(d: Diagnostic, source: str) -> Diagnostic:
+    msg = d.message
+    code, hint = "HSL001", ""
+    m = re.search(r"missing '(.)' to close the (?:block|'.') opened at (\d+):(\d+)", msg)
+    if m:
+        opener = {"}": "{", ")": "(", "]": "["}.get(m.group(1), m.group(1))
+        code, hint = "HSL003", f"unclosed `{opener}` opened at {m.group(2)}:{m.group(3)}"
+    elif "expected ';'" in msg:
+        code = "HSL002"
+        hint = "missing `;` after the previous statement"
+        prev = _previous_code_end(source, d.line, d.column)
+        if prev is not None and prev[0] < d.line:
+            hint += f" (it ends at {prev[0]}:{prev[1]})"
+    elif "unexpected end of file" in msg:
+        code = "HSL003"
+    elif "escape" in msg or "unterminated" in msg or "typographic quote" in msg:
+        code = "HSL004"
+    elif "nested too deeply" in msg:
+        code = "HSL005"
+    return _coded(d, code, hint)
+
+
+def _previous_code_end(source: str, line: int, col: int):
+    """(line, column just after) of the last code character before line:col, skipping
+    blank lines and `//` comment lines."""
+    lines = source.split("\n")
+    if not 1 <= line <= len(lines):
+        return None
+    text = lines[line - 1][:max(col - 1, 0)]
+    i = line
+    while True:
+        stripped = text.rstrip()
+        if stripped and not stripped.lstrip().startswith("//"):
+            return i, len(stripped) + 1
+        i -= 1
+        if i < 1:
+            return None
+        text = lines[i - 1]
+
+
+def _coded(d: Diagnostic, code: str, hint: str = "", message: Optional[str] = None,
+           sev: Optional[str] = None) -> Diagnostic:
+    return Diagnostic(d.filename, d.line, d.column, message or d.message,
+                      sev or severity(code), d.end_line, d.end_column, code, hint)
+
+
+def _compile_diag(err, builder, phase: Optional[str], main_fns: set) -> Diagnostic:
+    span = err.span
+    filename = err.filename or builder.filename
+    msg = err.message
+    d = Diagnostic(filename, span.line or 1, span.col or 1, msg, "error",
+                   span.end_line, span.end_col)
+    m = _UNDEF_FN.match(msg)
+    if m:
+        name = m.group(1)
+        suggestion = _SUGGEST.search(msg)
+        if name in LEGACY:
+            return _coded(d, "HSL701", f"use {LEGACY[name]} instead",
+                          f"{name}() is a function of an older HSL generation, not of "
+                          "current HSL")
+        if name in C.HOOK_FUNCTIONS:
+            return _coded(d, "HSL302", C.hook_function_hint(name, phase),
+                          f"hook function {name}() is not available "
+                          + (f"in the {phase} hook" if phase else "outside a hook script"))
+        clean = _SUGGEST.sub("", msg)
+        if suggestion:
+            hint = f"did you mean `{suggestion.group(1)}`?"
+        else:
+            hint = ("if a Halon plugin or the server provides it, pass "
+                    "--allow-unknown-functions")
+        return _coded(d, "HSL101", hint, clean)
+    code = "HSL900"
+    for fragment, c in _COMPILE_CODES:
+        if fragment in msg:
+            code = c
+            break
+    hint = ""
+    if code == "HSL201":
+        m = _ARITY.match(msg)
+        if m:
+            entry = builder.builtins.get(m.group(1))
+            if entry is not None and hasattr(entry, "signature"):
+                hint = f"the signature is {entry.signature()}"
+    elif code == "HSL502":
+        m = _NOT_FOUND.match(msg)
+        path = m.group(1) if m else ""
+        if path.startswith("extras://") or re.fullmatch(r"[A-Za-z0-9_-]+", path):
+            return _coded(d, "HSL104",
+                          "a module of the Halon extras (installed with its plugin); "
+                          "pass --allow-unknown-functions to accept it",
+                          f"module \"{path}\" is not available here")
+        if _is_data_path(path):
+            return _coded(d, "HSL505",
+                          "data files (messages, keys, certificates) are often kept out of "
+                          "the repository; -I DIR adds a directory to look in",
+                          f"data file not found: \"{path}\"")
+        hint = "paths resolve from the including file's directory, the main script's, " \
+               "the working directory and -I directories"
+    elif code == "HSL102":
+        hint = ("if a Halon plugin or the server provides it, pass "
+                "--allow-unknown-functions")
+    elif code == "HSL301":
+        hint = "context variables are read-only; copy it into a variable of your own"
+    elif code == "HSL401":
+        hint = "break leaves the innermost for, foreach, while, forever or switch"
+    elif code == "HSL402":
+        hint = "continue starts the next iteration of the innermost loop"
+    return _coded(d, code, hint)
+
+
+def _is_data_path(path: str) -> bool:
+    """A data import (`import $x from "file.json"`), not HSL code."""
+    first = path.split("/")[0]
+    if "!" in first and not path.startswith("/"):
+        return True
+    ext = os.path.splitext(path)[1].lower()
+    return bool(ext) and ext != ".hsl"
+
+
+# ------------------------------------------------------------------ checking
+
+def phase_for(path: str, options: Options) -> Optional[str]:
+    return options.hook or C.phase_from_path(path)
+
+
+def _ancestors(path: str, roots: list) -> list:
+    """Parent directories of `path` up to the first of `roots` containing it."""
+    out = []
+    d = os.path.dirname(os.path.abspath(path))
+    absroots = [os.path.abspath(r) for r in roots]
+    stop = None
+    for r in absroots:
+        if d == r or d.startswith(r.rstrip(os.sep) + os.sep):
+            stop = r
+            break
+    if stop is None:
+        return out
+    while True:
+        parent = os.path.dirname(d)
+        if parent == d or not (parent == stop or parent.startswith(stop.rstrip(os.sep) + os.sep)):
+            break
+        out.append(parent)
+        d = parent
+    # Halon's layout: files of the file area live in src/files/.
+    return out
+
+
+def _file_area(path: str) -> list:
+    p = os.path.abspath(path).replace(os.sep, "/")
+    i = p.rfind("/src/")
+    if i >= 0:
+        area = p[:i] + "/src/files"
+        if os.path.isdir(area):
+            return [area]
+    return []
+
+
+def check_source(source: str, filename: str, options: Optional[Options] = None) -> list:
+    """Every diagnostic for one file's text (sorted, filtered by the options)."""
+    options = options or Options()
+    try:
+        diags = _check(source, filename, options)
+    except RecursionError:
+        diags = [Diagnostic(filename, 1, 1, "input nested too deeply for the checker",
+                            "error", code="HSL005")]
+    except Exception as e:         # never a traceback: report it like any diagnostic
+        diags = [Diagnostic(filename, 1, 1, f"internal error of the checker: "
+                            f"{type(e).__name__}: {e}", "error", code="HSL999",
+                            hint="please report this with the file that caused it")]
+    return finish(diags, options)
+
+
+def finish(diags: list, options: Options) -> list:
+    out, seen = [], set()
+    for d in diags:
+        if options.allow_unknown_functions and d.code in PLUGIN_CATEGORY:
+            continue
+        if d.severity == "warning":
+            if options.no_warnings:
+                continue
+            if options.error_on_warning:
+                d.severity = "error"
+        key = (d.filename, d.line, d.column, d.code, d.message)
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append(d)
+    out.sort(key=lambda d: (d.filename, d.line, d.column, d.code))
+    return out
+
+
+def _check(source: str, filename: str, options: Options) -> list:
+    from ..parser import parse
+    from .flow import analyze
+    phase = phase_for(filename, options)
+    if source.startswith("\ufeff"):
+        source = source[1:]
+    try:
+        program = parse(source, filename)
+    except HSLSyntaxError as e:
+        return [_syntax_diag(d, source) for d in e.diagnostics]
+
+    diags: list = []
+    user_functions = {n.name for n in program.body if isinstance(n, A.FunctionDecl)}
+
+    # Flow warnings and top-level return, on this file's own statements.
+    if phase is not None:
+        terminating = {n for n, v in C.PHASE_FUNCTIONS[phase].items() if v[2]}
+    else:
+        terminating = set(C.TERMINATING)
+    variables = C.PHASE_VARIABLES[phase] if phase else C.ANY_PHASE_VARIABLES
+    for f in analyze(program, predefined=set(variables),
+                     terminating=terminating - user_functions):
+        diags.append(Diagnostic(filename, f.span.line, f.span.col, f.message,
+                                severity(f.code), f.span.end_line, f.span.end_col,
+                                f.code, f.hint))
+    for r in _top_level_returns(program.body):
+        diags.append(Diagnostic(
+            filename, r.span.line, r.span.col, "return outside a function ends the script",
+            severity("HSL403"), r.span.end_line, r.span.end_col, "HSL403",
+            "allowed (language 6.11: the script ends normally, any value is ignored)"
+            + ("; in a hook, a decision such as Accept() states the outcome" if phase else "")))
+
+    # The compiler's static checks, all of them.
+    cached = {filename: program}
+
+    def parse_cached(text, path):
+        if path in cached:
+            return cached.pop(path)
+        return parse(text, path)
+
+    readonly = C.PHASE_READONLY[phase] if phase else C.ANY_PHASE_READONLY
+    builder = _new_builder(source, filename, context=phase, readonly=readonly,
+                           predefined=set(variables), parse=parse_cached)
+    builder.include_paths = list(options.include_paths) + _file_area(filename) \
+        + _ancestors(filename, options.roots)
+    if phase is not None:
+        for name, (lo, hi, _) in C.PHASE_FUNCTIONS[phase].items():
+            if name not in builder.builtins:
+                builder.builtins[name] = _FakeFunction(name, lo, hi, phase)
+    for name, (lo, hi) in C.ARITY_OVERRIDES.items():
+        entry = builder.builtins.get(name)
+        if entry is not None:
+            builder.builtins[name] = _FakeFunction(name, lo, hi)
+    for name, (lo, hi, statics) in C.HALON_CLASSES.items():
+        if name not in builder.builtin_classes:
+            builder.builtin_classes[name] = _FakeClass(name, lo, hi, statics)
+    try:
+        builder.build()
+    except HSLSyntaxError as e:       # (the main file parsed above; an internal re-raise)
+        return [_syntax_diag(d, source) for d in e.diagnostics]
+    for d in builder.syntax:
+        diags.append(_syntax_diag(d, builder.sources.get(d.filename, "")))
+    main_fns = set(builder.modules[0].functions) if builder.modules else set()
+    compiled = [_compile_diag(e, builder, phase, main_fns) for e in builder.errors]
+    if builder.incomplete or any(d.code == "HSL502" for d in compiled):
+        # Names may come from the file that could not be read: no cascades.
+        compiled = [d for d in compiled if d.code not in ("HSL101", "HSL102", "HSL103",
+                                                          "HSL503")]
+    diags.extend(compiled)
+    return diags
+
+
+def _top_level_returns(body):
+    stack = list(body)
+    while stack:
+        n = stack.pop()
+        if isinstance(n, (A.FunctionDecl, A.ClassDecl, A.FuncExpr, A.Expr)):
+            continue
+        if isinstance(n, A.Return):
+            yield n
+            continue
+        if isinstance(n, A.Node):
+            stack.extend(c for c in A.iter_child_nodes(n)
+                         if isinstance(c, (A.Stmt, A.SwitchCase)))
+
+
+def check_path(path: str, options: Optional[Options] = None) -> tuple[list, Optional[str]]:
+    """Diagnostics of one file on disk, and its text (None when it cannot be read)."""
+    options = options or Options()
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError:
+        return [], None
+    text = data.decode("utf-8", "surrogateescape")
+    return check_source(text, path, options), text

@@ -1,0 +1,89 @@
+"""The configuration file of `hsl check`.
+
+`hsl check` reads the first of these it finds, looking in the working directory and then
+each parent directory:
+
+* `.hslcheck.toml` (top-level keys), or
+* `pyproject.toml` with a `[tool.hsl-check]` table.
+
+Keys (all optional; command-line options win over the file):
+
+    hook = "eod"                         # phase of every checked file (else from the path)
+    include = ["src/files", "lib"]       # like -I; relative to the configuration file
+    allow-unknown-functions = false      # accept functions/classes/modules of plugins
+    plugin-functions = ["dlp"]           # ... or accept just these names
+    no-warnings = false
+    error-on-warning = false
+    exclude = ["vendor/*", "*.test.hsl"] # glob patterns (relative paths) not to check
+    format = "text"                      # text, json or github
+"""
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+KEYS = {"hook": str, "include": list, "allow-unknown-functions": bool,
+        "plugin-functions": list, "no-warnings": bool, "error-on-warning": bool,
+        "exclude": list, "format": str}
+
+
+class ConfigError(Exception):
+    pass
+
+
+def _toml(path: str) -> dict:
+    try:
+        import tomllib
+    except ModuleNotFoundError:         # Python 3.10
+        try:
+            import tomli as tomllib
+        except ModuleNotFoundError:
+            raise ConfigError(f"{path}: reading TOML needs Python 3.11 or the tomli package")
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except OSError as e:
+        raise ConfigError(f"cannot read {path}: {e.strerror}")
+    except ValueError as e:
+        raise ConfigError(f"{path}: invalid TOML: {e}")
+
+
+def find(start: str = ".") -> Optional[str]:
+    d = os.path.abspath(start)
+    while True:
+        for name in (".hslcheck.toml", "pyproject.toml"):
+            p = os.path.join(d, name)
+            if os.path.isfile(p):
+                if name == "pyproject.toml":
+                    try:
+                        if "hsl-check" not in _toml(p).get("tool", {}):
+                            continue
+                    except ConfigError:
+                        continue
+                return p
+        parent = os.path.dirname(d)
+        if parent == d:
+            return None
+        d = parent
+
+
+def load(path: str) -> dict:
+    """The validated settings of a configuration file (keys as above)."""
+    data = _toml(path)
+    if os.path.basename(path) == "pyproject.toml":
+        data = data.get("tool", {}).get("hsl-check", {})
+    out = {}
+    for key, value in data.items():
+        want = KEYS.get(key)
+        if want is None:
+            raise ConfigError(f"{path}: unknown key {key!r} (known: {', '.join(KEYS)})")
+        if not isinstance(value, want):
+            raise ConfigError(f"{path}: {key} must be a {want.__name__}")
+        if want is list and not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{path}: {key} must be a list of strings")
+        out[key] = value
+    base = os.path.dirname(os.path.abspath(path))
+    if "include" in out:
+        out["include"] = [os.path.join(base, p) for p in out["include"]]
+    out["_base"] = base
+    return out
