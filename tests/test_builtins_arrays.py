@@ -412,3 +412,11 @@ def test_results_are_new_lists_keyed_from_zero():
     for r in [call("array_keys", P({"a": 1})), call("array_range", 0.0, 3.0),
               call("array_reverse", P([1, 2]))]:
         assert r.is_list()
+
+
+def test_reverse_list_of_arrays_is_independent():
+    src = P([[1], [2]])
+    r = call("array_reverse", src)
+    r.child_for_write(0.0).append(9.0)
+    assert text(src) == "[0=>[0=>1],1=>[0=>2]]"
+    assert text(r) == "[0=>[0=>2,1=>9],1=>[0=>1]]"

@@ -246,10 +246,14 @@ def array_reverse(array):
     """The entries in reverse order; integer keys renumbered 0, 1, ..., string keys kept."""
     if type(array) is not HArray:
         raise type_error("array_reverse", 1, "an array", array)
-    if array.is_list():
-        return HArray.from_list([v.share() if type(v) is HArray else v
-                                 for v in reversed(list(array.d.values()))])
-    return _wrap(_renumber(reversed(list(array.d.items()))))
+    d = array.d
+    if bytes not in set(map(type, d)):          # integer keys only: a renumbered list
+        vals = list(d.values())
+        vals.reverse()
+        if HArray in set(map(type, vals)):
+            vals = [v.share() if type(v) is HArray else v for v in vals]
+        return HArray.from_list(vals)
+    return _wrap(_renumber(reversed(list(d.items()))))
 
 
 class _ByCallback:

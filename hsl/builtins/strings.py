@@ -42,6 +42,9 @@ def ord_(character):
 @builtin(area=AREA)
 def str_repeat(string, multiplier):
     """`string` repeated `multiplier` times ("" for 0 or less)."""
+    if type(multiplier) is float and 0.0 <= multiplier <= 65536.0 and type(string) is bytes \
+            and len(string) <= 32768:
+        return string * int(multiplier)         # fast path: at most 2**31 bytes
     if type(string) is not bytes:
         raise type_error("str_repeat", 1, "a string", string)
     if type(multiplier) is not float:
