@@ -1,0 +1,65 @@
+"""Interactive HSL shell: try expressions, load scripts, replay HELO sessions.
+
+Variables, functions, classes and imports persist across inputs; an expression shows its
+value in HSL notation. Dot-commands (.help lists them) load scripts and set up the HELO
+hook context. With a stdin that is not a terminal, inputs are read line by line
+(`echo 'echo 1+1;' | hsl repl`).
+"""
+from __future__ import annotations
+
+HELP = "interactive shell (REPL) with completion, history and HELO sessions"
+
+# Keep this module light: `hsl` builds every sub-command's parser at startup, so
+# prompt_toolkit and pygments are only imported when the REPL really starts.
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("file", nargs="?", metavar="FILE",
+                        help="load this script first (as .load FILE)")
+    parser.add_argument("--hook", choices=["helo"], help="evaluate in this hook's context")
+    parser.add_argument("--session", metavar="FILE",
+                        help="HELO session settings, YAML or JSON (implies --hook helo)")
+
+
+def main(args) -> int:
+    import sys
+    from .engine import Engine
+    from .commands import Quit, run_command
+
+    def out(text: str) -> None:
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+
+    def err(text: str) -> None:
+        sys.stdout.flush()
+        sys.stderr.write(text + "\n")
+        sys.stderr.flush()
+
+    interactive = sys.stdin.isatty() and sys.stdout.isatty()
+    engine = Engine(out, err)
+    setup = []
+    if getattr(args, "hook", None):
+        setup.append(f".hook {args.hook}")
+    if getattr(args, "session", None):
+        setup.append(f".session {args.session}")
+    if getattr(args, "file", None):
+        setup.append(f".load {args.file}")
+    quiet = not interactive
+    if quiet:
+        # Scripted use: the setup commands' confirmations would pollute the output.
+        engine.write = lambda text: None
+    for command in setup:
+        try:
+            if not run_command(engine, command) and quiet:
+                return 2
+        except Quit:
+            return 0
+    if not interactive:
+        from .app import run_lines
+        engine.write = out
+        return run_lines(engine, sys.stdin)
+    from .app import Repl
+    repl = Repl(engine, write=out, write_err=err)
+    from .. import __version__
+    print(f"hsl {__version__} REPL: .help for help, Ctrl-D to leave")
+    return repl.loop()

@@ -1,0 +1,312 @@
+"""The REPL's dot-commands."""
+from __future__ import annotations
+
+import os
+import shlex
+
+COMMANDS = {
+    ".help": ("[NAME]", "this help, or the signature and description of a function"),
+    ".load": ("FILE", "load a script's functions, classes and imports; .run runs it"),
+    ".hook": ("helo|none", "evaluate in a hook's context ($arguments, $connection, ...)"),
+    ".session": ("FILE", "HELO session settings from a YAML/JSON file (implies .hook helo)"),
+    ".ehlo": ("HOST", "simulate EHLO HOST (implies .hook helo)"),
+    ".remoteip": ("IP", "the client's IP address (implies .hook helo)"),
+    ".run": ("", "run the loaded script (with a hook: show its decision)"),
+    ".vars": ("", "list the variables"),
+    ".reset": ("", "forget variables, functions, classes and imports"),
+    ".quit": ("", "leave (also Ctrl-D)"),
+}
+
+
+class Quit(Exception):
+    """`.quit`"""
+
+
+def help_text() -> str:
+    lines = ["Type HSL statements; an expression shows its value (the final ; is optional).",
+             "Enter runs the input when it is complete; Escape Enter inserts a newline.",
+             "Tab completes; Ctrl-C interrupts a running statement; Ctrl-D leaves.", ""]
+    for name, (args, text) in COMMANDS.items():
+        lines.append(f"  {(name + ' ' + args).strip():<20} {text}")
+    return "\n".join(lines)
+
+
+def run_command(engine, text: str, cancel=None) -> bool:
+    from .engine import ReplError
+    parts = text.split(None, 1)
+    name, arg = parts[0], (parts[1].strip() if len(parts) > 1 else "")
+    matches = [c for c in COMMANDS if c.startswith(name)]
+    if name in COMMANDS:
+        matches = [name]
+    if len(matches) != 1:
+        engine.write_err(f"unknown command {name} (.help lists the commands)" if not matches
+                         else f"ambiguous command {name}: {', '.join(matches)}")
+        return False
+    fn = globals()["cmd_" + matches[0][1:]]
+    try:
+        return fn(engine, _unquote(arg), cancel) is not False
+    except ReplError as e:
+        engine.write_err(f"error: {e}")
+        return False
+
+
+def _unquote(arg: str) -> str:
+    if arg[:1] in ("'", '"'):
+        try:
+            return " ".join(shlex.split(arg))
+        except ValueError:
+            pass
+    return os.path.expanduser(arg) if arg.startswith("~") else arg
+
+
+def cmd_help(engine, arg, cancel):
+    if not arg:
+        engine.write(help_text())
+        return
+    name = arg.strip().rstrip("()")
+    if name.startswith(".") and name in COMMANDS:
+        args, text = COMMANDS[name]
+        engine.write(f"{name} {args}".strip() + f"\n  {text}")
+        return
+    funcs = engine.functions()
+    if name in funcs:
+        d = funcs[name]
+        engine.write(f"{d.signature}\n  user function, declared in {d.origin}:{d.line}")
+        return
+    classes = engine.classes()
+    if name in classes:
+        d = classes[name]
+        lines = [f"class {d.signature}, declared in {d.origin}:{d.line}"]
+        lines += [f"  ->{m}" for m in d.methods]
+        lines += [f"  {name}::{m}" for m in d.static_methods]
+        engine.write("\n".join(lines))
+        return
+    from ..builtins import index
+    entry = index.functions_for("helo").get(name)
+    if entry is not None:
+        doc = entry.doc or "(no description)"
+        where = f" (only in the {entry.context} hook)" if entry.context else ""
+        engine.write(f"{entry.signature()}{where}\n" +
+                     "\n".join("  " + line for line in doc.splitlines()))
+        return
+    centry = index.classes_for("helo").get(name)
+    if centry is not None:
+        engine.write(f"class {name}\n" + "\n".join(
+            "  " + line for line in (centry.doc or "(no description)").splitlines()))
+        return
+    engine.write_err(f"no help for {name}")
+    return False
+
+
+def _read(path: str) -> str:
+    from .engine import ReplError
+    try:
+        with open(path, "rb") as f:
+            return f.read().decode("utf-8", "surrogateescape")
+    except OSError as e:
+        raise ReplError(f"cannot read {path}: {e.strerror}") from None
+
+
+def _load_decls(engine, path: str) -> list:
+    """Parse the script at path and bring its declarations into the session."""
+    from .. import HSLSyntaxError
+    from ..parser import parse
+    text = _read(path)
+    try:
+        tree = parse(text, path)
+    except HSLSyntaxError as e:
+        engine.write_err(e.render({path: text}))
+        return None
+    decls = engine.extract_decls(tree, text, path, os.path.dirname(os.path.abspath(path)))
+    engine.decls = engine._kept_decls(decls) + decls
+    engine.sources[path] = text
+    engine._prepared = None
+    return decls
+
+
+def cmd_load(engine, arg, cancel):
+    from .engine import ReplError
+    if not arg:
+        raise ReplError(".load needs a file name")
+    decls = _load_decls(engine, arg)
+    if decls is None:
+        return False
+    engine.loaded = arg
+    funcs = sorted(n[2:] for d in decls for n in d.names if n.startswith("f:") and d.kind != "import")
+    classes = sorted(n[2:] for d in decls for n in d.names if n.startswith("c:") and d.kind == "class")
+    what = []
+    if funcs:
+        what.append("functions " + ", ".join(funcs))
+    if classes:
+        what.append("classes " + ", ".join(classes))
+    engine.write(f"loaded {arg}" + (f" ({'; '.join(what)})" if what else "") +
+                 "; .run runs it")
+
+
+def cmd_hook(engine, arg, cancel):
+    from .engine import ReplError
+    if arg in ("", "none", "off"):
+        if engine.hook:
+            engine.globals.pop("context", None)
+        engine.hook = None
+        engine._prepared = None
+        engine.write("no hook: plain scripts")
+        return
+    if arg != "helo":
+        raise ReplError(f"unknown hook {arg!r} (hooks: helo)")
+    _enable_helo(engine)
+    engine.write(f"hook helo: {_describe(engine)}")
+
+
+def _enable_helo(engine) -> None:
+    if engine.hook != "helo":
+        engine.hook = "helo"
+        engine._prepared = None
+        engine.globals.setdefault("context", engine.session().variables()["context"])
+
+
+def _describe(engine) -> str:
+    s = engine.session()
+    return f"{s.verb} {s.host} from {s.remoteip}"
+
+
+def _set(engine, key: str, value) -> None:
+    from ..hooks.session import SessionError
+    from .engine import ReplError
+    settings = dict(engine.settings)
+    settings[key] = value
+    try:
+        from ..hooks.session import build_session
+        build_session(dict(settings))
+    except SessionError as e:
+        raise ReplError(str(e)) from None
+    engine.settings = settings
+    _enable_helo(engine)
+    engine.write(f"hook helo: {_describe(engine)}")
+
+
+def cmd_session(engine, arg, cancel):
+    from ..hooks.session import SessionError, build_session, load_session_file
+    from .engine import ReplError
+    if not arg:
+        raise ReplError(".session needs a file name")
+    try:
+        settings = load_session_file(arg)
+        build_session(dict(settings))
+    except SessionError as e:
+        raise ReplError(str(e)) from None
+    engine.settings = settings
+    _enable_helo(engine)
+    if "context" in settings:
+        engine.globals["context"] = engine.session().variables()["context"]
+    engine.write(f"hook helo: {_describe(engine)}")
+
+
+def cmd_ehlo(engine, arg, cancel):
+    from .engine import ReplError
+    if not arg:
+        raise ReplError(".ehlo needs a host name")
+    settings = dict(engine.settings)
+    settings.pop("helo", None)
+    engine.settings = settings
+    _set(engine, "ehlo", arg)
+
+
+def cmd_remoteip(engine, arg, cancel):
+    from .engine import ReplError
+    import ipaddress
+    try:
+        ipaddress.ip_address(arg)
+    except ValueError:
+        raise ReplError(f"not an IP address: {arg!r}") from None
+    _set(engine, "remoteip", arg)
+
+
+def cmd_run(engine, arg, cancel):
+    """Run the loaded script: with the helo hook as `hsl run --hook helo` does."""
+    from .. import HSLRuntimeError, HSLSyntaxError
+    from .engine import ReplError
+    path = arg or engine.loaded
+    if not path:
+        raise ReplError("no script loaded (.load FILE first)")
+    if arg:
+        engine.loaded = arg
+    if _load_decls(engine, path) is None:     # pick up edits made since .load
+        return False
+    source = engine.sources[path]
+    if engine.hook == "helo":
+        from ..hooks.helo import compile_helo, run_helo, syntax_error_result
+        session = engine.session()
+        try:
+            program = compile_helo(source, path)
+        except HSLSyntaxError as e:
+            engine.write_err(e.render())
+            result = syntax_error_result(e, session)
+        else:
+            result = run_helo(_Cancellable(program, cancel), session, echo=engine.write,
+                              max_steps=None, max_time=None)
+            if result.error:
+                if result.error.endswith(": interrupted"):
+                    engine.write_err("interrupted")
+                    return False
+                engine.write_err(result.error)
+        engine.write(result.human())
+        return result.error is None
+    from ..program import compile_program
+    try:
+        program = compile_program(source, path, predefined=set())
+    except HSLSyntaxError as e:
+        engine.write_err(e.render())
+        return False
+    try:
+        result = program.run(output=engine.write, keep_globals=True, cancel=cancel)
+    except HSLRuntimeError as e:
+        if e.message == "interrupted":
+            engine.write_err("interrupted")
+        else:
+            engine.write_err(e.render(program.sources))
+        return False
+    # The script's variables become the session's, to inspect them.
+    engine.globals.update(result.globals or {})
+    engine._prepared = None
+
+
+class _Cancellable:
+    """A Program whose run() is interruptible (run_helo takes no cancel event)."""
+
+    def __init__(self, program, cancel):
+        self.program, self.cancel = program, cancel
+
+    def run(self, *args, **kwargs):
+        kwargs.setdefault("cancel", self.cancel)
+        return self.program.run(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.program, name)
+
+
+def cmd_vars(engine, arg, cancel):
+    from .engine import show
+    lines = []
+    if engine.hook:
+        for name, value in engine.context_variables().items():
+            if name in ("arguments", "connection", "transaction"):
+                lines.append(f"${name} = {show(value)}   (read-only)")
+    for name in sorted(engine.globals):
+        lines.append(f"${name} = {show(engine.globals[name])}")
+    funcs = sorted(engine.functions())
+    if funcs:
+        lines.append("functions: " + ", ".join(funcs))
+    classes = sorted(engine.classes())
+    if classes:
+        lines.append("classes: " + ", ".join(classes))
+    engine.write("\n".join(lines) if lines else "(no variables)")
+
+
+def cmd_reset(engine, arg, cancel):
+    engine.reset()
+    engine.write("state cleared")
+
+
+def cmd_quit(engine, arg, cancel):
+    raise Quit()
