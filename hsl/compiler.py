@@ -960,7 +960,9 @@ class Compiler:
                 ci = mod.classes[local]
                 self.w.emit(f"{ci.pyname} = {m}[{('c:' + item.name)!r}]")
             else:
-                fi = mod.functions[local]
+                fi = mod.functions.get(local)
+                if fi is None:      # (collecting errors: this import failed, reported)
+                    continue
                 self.w.emit(f"{fi.pyname} = {m}[{('f:' + item.name)!r}]")
 
     # ---------------------------------------------------------- variables

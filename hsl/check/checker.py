@@ -149,8 +149,12 @@ def _syntax_diag(d: Diagnostic, source: str) -> Diagnostic:
     m = re.search(r"missing '(.)' to close the (?:block|'.') opened at (\d+):(\d+)", msg)
     if m:
         opener = {"}": "{", ")": "(", "]": "["}.get(m.group(1), m.group(1))
-        code, hint = "HSL003", f"unclosed `{opener}` opened at {m.group(2)}:{m.group(3)}"
-    elif "expected ';'" in msg:
+        where = f"{m.group(2)}:{m.group(3)}"
+        found = _unclosed(source)
+        if found is not None:
+            opener, where = found[0], f"{found[1]}:{found[2]}"
+        code, hint = "HSL003", f"unclosed `{opener}` opened at {where}"
+    elif re.search(r"(?<!un)expected ';'", msg):
         code = "HSL002"
         hint = "missing `;` after the previous statement"
         prev = _previous_code_end(source, d.line, d.column)
@@ -163,6 +167,32 @@ def _syntax_diag(d: Diagnostic, source: str) -> Diagnostic:
     elif "nested too deeply" in msg:
         code = "HSL005"
     return _coded(d, code, hint)
+
+
+def _unclosed(source: str):
+    """(bracket, line, column) of the innermost bracket never closed, from a scan that
+    skips strings, comments and regex literals; None when the brackets balance."""
+    try:
+        from ..parser import _NEST_TOKENS
+    except ImportError:
+        return None
+    pairs = {")": "(", "]": "[", "}": "{"}
+    stack = []
+    for m in _NEST_TOKENS.finditer(source):
+        ch = m.group()
+        if len(ch) != 1:
+            continue
+        if ch in "([{":
+            stack.append((ch, m.start()))
+        elif stack and stack[-1][0] == pairs[ch]:
+            stack.pop()
+        else:
+            return None         # mismatched: leave it to the parser's message
+    if not stack:
+        return None
+    ch, pos = stack[-1]
+    line = source.count("\n", 0, pos) + 1
+    return ch, line, pos - source.rfind("\n", 0, pos)
 
 
 def _previous_code_end(source: str, line: int, col: int):
@@ -309,10 +339,16 @@ def check_source(source: str, filename: str, options: Optional[Options] = None) 
         diags = [Diagnostic(filename, 1, 1, "input nested too deeply for the checker",
                             "error", code="HSL005")]
     except Exception as e:         # never a traceback: report it like any diagnostic
-        diags = [Diagnostic(filename, 1, 1, f"internal error of the checker: "
-                            f"{type(e).__name__}: {e}", "error", code="HSL999",
-                            hint="please report this with the file that caused it")]
+        diags = [_internal(filename, e)]
     return finish(diags, options)
+
+
+def _internal(filename: str, e: Exception) -> Diagnostic:
+    if os.environ.get("HSL_DEBUG"):
+        raise e
+    return Diagnostic(filename, 1, 1, f"internal error of the checker: {type(e).__name__}: {e}",
+                      "error", code="HSL999",
+                      hint="please report this with the file that caused it")
 
 
 def finish(diags: list, options: Options) -> list:
@@ -394,6 +430,11 @@ def _check(source: str, filename: str, options: Options) -> list:
         builder.build()
     except HSLSyntaxError as e:       # (the main file parsed above; an internal re-raise)
         return [_syntax_diag(d, source) for d in e.diagnostics]
+    except RecursionError:
+        diags.append(Diagnostic(filename, 1, 1, "input nested too deeply for the checker",
+                                "error", code="HSL005"))
+    except Exception as e:      # keep what was found; report the checker's own failure
+        diags.append(_internal(filename, e))
     for d in builder.syntax:
         diags.append(_syntax_diag(d, builder.sources.get(d.filename, "")))
     main_fns = set(builder.modules[0].functions) if builder.modules else set()
