@@ -287,6 +287,9 @@ def test_app_completion(driver):
     driver.wait(lambda: driver.buffer.text == "$numb")
     driver.send("\t")
     driver.wait(lambda: driver.buffer.text == "$numbers")
+    # Enter on a selected completion closes the menu; the next one runs the input.
+    driver.send("\r")
+    driver.wait(lambda: driver.buffer.complete_state is None)
     driver.send("\r")
     driver.wait_output("[0=>1,1=>2]")
 
@@ -386,6 +389,8 @@ def test_real_terminal(state_home):
         child.expect("hsl>")
         child.send("sq(3)\r")
         child.expect(OUTPUT_LINE % "9")
+        child.expect("hsl>")
+        time.sleep(0.2)       # a Ctrl-D before the prompt reads it would be a tty EOF
         child.sendcontrol("d")
         child.expect(pexpect.EOF)
     finally:

@@ -95,8 +95,9 @@ def _key_bindings(engine: Engine) -> KeyBindings:
 
     @kb.add("enter", filter=completion_selected)
     def _(event):
-        buf = event.current_buffer
-        buf.apply_completion(buf.complete_state.current_completion)
+        # The selected completion is already in the text: Enter closes the menu (as in
+        # ptpython); the next Enter runs the input.
+        event.current_buffer.complete_state = None
 
     @kb.add("enter", filter=~completion_selected)
     def _(event):
@@ -149,7 +150,7 @@ class Repl:
             message=self._message, multiline=True,
             prompt_continuation=lambda width, n, soft: "." * (width - 1) + " ",
             lexer=PygmentsLexer(HSLLexer), completer=HSLCompleter(self.engine),
-            complete_while_typing=False, auto_suggest=AutoSuggestFromHistory(),
+            complete_while_typing=True, auto_suggest=AutoSuggestFromHistory(),
             history=_history(), validator=ReplValidator(self.engine),
             validate_while_typing=False, key_bindings=_key_bindings(self.engine),
             enable_history_search=False, input=input, output=output)
@@ -186,9 +187,15 @@ class Repl:
                 box["error"] = e
 
         self.running = cancel
+        thread = None
         try:
             thread = run_in_thread(target)
             self._wait(thread, cancel)
+        except KeyboardInterrupt:
+            # SIGINT in the moment the terminal is between the prompt and raw mode.
+            cancel.set()
+            if thread is not None:
+                thread.join()
         finally:
             self.running = None
         error = box.get("error")
