@@ -71,6 +71,16 @@ def test_state_persists_and_values_show_in_hsl_notation(tmp_path, monkeypatch):
                          '[0=>1,"a"=>"b",1=>3]', "true", "2"]
 
 
+def test_reimported_module_output_shown_once(tmp_path, monkeypatch):
+    (tmp_path / "noisy.hsl").write_text('function one() { return 1; }\necho "loading";\n')
+    monkeypatch.chdir(tmp_path)
+    e, out = engine()
+    e.execute('import {one} from "noisy.hsl";')
+    e.execute("one()")
+    e.execute('echo "two";')
+    assert out.lines == ["loading", "1", "two"]
+
+
 def test_assignments_and_none_show_nothing():
     e, out = engine()
     assert e.execute("$y = 5") and e.execute("none;") and e.execute("function g() {}")

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 VALUE_VAR = "__repl_value"
+MARKER = "\x00hsl-repl: input starts\x00"
 HOOK_VARS = ("arguments", "connection", "transaction")
 
 
@@ -56,6 +57,7 @@ class Prepared:
     shows_value: bool
     new_decls: list
     context: Optional[str]
+    quiet_imports: bool = False     # output before MARKER comes from re-run imports
 
 
 class ReplError(Exception):
@@ -323,9 +325,17 @@ class Engine:
         if shows and type(last.expr).__name__ == "Destructure":
             shows = False
         target = (last.span.line, last.span.col) if shows else None
+        # Re-declared imports run their module's top-level code again: its output (already
+        # seen when the import was entered) is dropped, up to a marker echoed first thing
+        # by the input's own statements.
+        quiet_imports = any(d.kind == "import" for d in kept) and \
+            not any(d.kind == "import" for d in new)
 
         def parse_hook(src, path, _parse=parse):
             prog = _parse(src, path)
+            if path == "<repl>" and quiet_imports:
+                span = A.Span(1, 1, 1, 1)
+                prog.body.insert(0, A.Echo(span, A.String(span, MARKER.encode())))
             if path == "<repl>" and target is not None:
                 for i, stmt in enumerate(prog.body):
                     if isinstance(stmt, A.ExprStmt) and \
@@ -349,7 +359,8 @@ class Engine:
         except HSLSyntaxError as e:
             self._remap_syntax(e, layout, text_run)
             raise
-        prepared = Prepared(text, program, layout, input_lines, shows, new, self.hook)
+        prepared = Prepared(text, program, layout, input_lines, shows, new, self.hook,
+                            quiet_imports)
         self._prepared = prepared
         return prepared
 
@@ -371,8 +382,17 @@ class Engine:
         self._prepared = None
         variables = self._run_variables()
         from ..runtime import Terminate
+        output = self.write
+        if prepared.quiet_imports:
+            started = []
+
+            def output(line: str) -> None:
+                if started:
+                    self.write(line)
+                elif line == MARKER:
+                    started.append(True)
         try:
-            result = prepared.program.run(variables=variables, output=self.write,
+            result = prepared.program.run(variables=variables, output=output,
                                           keep_globals=True, cancel=cancel)
             final = result.globals or {}
         except Terminate as t:
