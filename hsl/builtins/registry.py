@@ -116,6 +116,9 @@ def unavailable(name: str, params: str, *, area: str, reason: str = "needs the H
 
     fn.__name__ = name
     fn.hsl_name = name
+    # The index records where a builtin is defined: that is the caller's module.
+    import sys
+    fn.__module__ = sys._getframe(1).f_globals.get("__name__", __name__)
     FUNCTIONS[name] = Builtin(name, fn, names, lo, hi, area, context, f"not available: {reason}")
 
 
