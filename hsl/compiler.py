@@ -394,20 +394,19 @@ class Compiler:
             self.guarded(self.declare_one, stmt, table_f, table_c)
 
     def declare_one(self, stmt, table_f: dict, table_c: dict) -> None:
-        if True:
-            if isinstance(stmt, A.FunctionDecl):
-                if stmt.name in table_f or stmt.name in table_c:
-                    self.duplicate(stmt, f"function {stmt.name}() is already declared")
-                lo, hi = self.param_arity(stmt.params)
-                pyname = self.pb.unique("f_" + stmt.name)
-                table_f[stmt.name] = FuncInfo(stmt.name, pyname, lo, hi, stmt)
-                self.pb.display_names[pyname] = stmt.name
-            elif isinstance(stmt, A.ClassDecl):
-                if stmt.name in table_f or stmt.name in table_c:
-                    self.duplicate(stmt, f"class {stmt.name} is already declared")
-                ci = ClassInfo(stmt.name, self.pb.unique("c_" + stmt.name), stmt)
-                self.check_class(ci, stmt)
-                table_c[stmt.name] = ci
+        if isinstance(stmt, A.FunctionDecl):
+            if stmt.name in table_f or stmt.name in table_c:
+                self.duplicate(stmt, f"function {stmt.name}() is already declared")
+            lo, hi = self.param_arity(stmt.params)
+            pyname = self.pb.unique("f_" + stmt.name)
+            table_f[stmt.name] = FuncInfo(stmt.name, pyname, lo, hi, stmt)
+            self.pb.display_names[pyname] = stmt.name
+        elif isinstance(stmt, A.ClassDecl):
+            if stmt.name in table_f or stmt.name in table_c:
+                self.duplicate(stmt, f"class {stmt.name} is already declared")
+            ci = ClassInfo(stmt.name, self.pb.unique("c_" + stmt.name), stmt)
+            self.check_class(ci, stmt)
+            table_c[stmt.name] = ci
 
     def duplicate(self, decl, message: str):
         included = self.pb.node_include.get(id(decl))
@@ -490,20 +489,19 @@ class Compiler:
                 self.file_index = saved
 
     def emit_declaration(self, scope: Scope, stmt) -> None:
-        if True:
-            if isinstance(stmt, A.FunctionDecl):
-                table = scope.module.functions if scope.kind == "module" else scope.functions
-                fi = table.get(stmt.name)
-                if fi is None or fi.node is not stmt:
-                    return      # a duplicate (reported when declared)
-                self.function(scope, fi.pyname, stmt.params, [], stmt.body, stmt,
-                              display=stmt.name)
-            elif isinstance(stmt, A.ClassDecl):
-                table = scope.module.classes if scope.kind == "module" else scope.classes
-                ci = table.get(stmt.name)
-                if ci is None or ci.node is not stmt:
-                    return
-                self.class_decl(scope, ci, stmt)
+        if isinstance(stmt, A.FunctionDecl):
+            table = scope.module.functions if scope.kind == "module" else scope.functions
+            fi = table.get(stmt.name)
+            if fi is None or fi.node is not stmt:
+                return      # a duplicate (reported when declared)
+            self.function(scope, fi.pyname, stmt.params, [], stmt.body, stmt,
+                          display=stmt.name)
+        elif isinstance(stmt, A.ClassDecl):
+            table = scope.module.classes if scope.kind == "module" else scope.classes
+            ci = table.get(stmt.name)
+            if ci is None or ci.node is not stmt:
+                return
+            self.class_decl(scope, ci, stmt)
 
     # ------------------------------------------------------------ functions
     def function(self, outer: Scope, pyname: str, params, captures, body, node,
