@@ -1,0 +1,72 @@
+"""Serve a HELO script on a real SMTP server (aiosmtpd): every HELO/EHLO runs the script and
+its decision is the reply; MAIL/RCPT/DATA are accepted afterwards (messages are discarded,
+or stored with --maildir).  A script error (a runtime error, or the per-run deadline)
+answers `451 4.3.0` and is logged server-side with its file:line:col.
+"""
+from __future__ import annotations
+
+HELP = "run a real SMTP server in front of a HELO script"
+
+
+def _listen(value: str):
+    from .config import parse_hostport
+    return parse_hostport(value, default_port=2525)
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--helo", required=True, metavar="SCRIPT",
+                   help="the HELO hook script run on every HELO/EHLO")
+    p.add_argument("--listen", action="append", type=_listen, metavar="HOST:PORT",
+                   help="address to listen on (repeatable; default 127.0.0.1:2525; "
+                        "port 0 picks a free port, printed on stderr)")
+    p.add_argument("--hostname", metavar="NAME",
+                   help="the server's name in the banner and replies (default: the system's)")
+    p.add_argument("--serverid", default="inbound", metavar="ID",
+                   help="$connection[\"serverid\"] (default inbound)")
+    p.add_argument("--stdio", action="store_true",
+                   help="one SMTP session on stdin/stdout (swaks --pipe), no socket")
+    p.add_argument("--remoteip", default="127.0.0.1", metavar="IP",
+                   help="with --stdio: the client address the script sees (default 127.0.0.1)")
+    t = p.add_argument_group("TLS (STARTTLS)")
+    t.add_argument("--tls-cert", metavar="FILE", help="server certificate (PEM, with chain)")
+    t.add_argument("--tls-key", metavar="FILE", help="server private key (PEM)")
+    t.add_argument("--tls-ca", metavar="FILE",
+                   help="CA certificates: request a client certificate and verify it "
+                        "(the script reads it in $connection[\"tls\"][\"peercert\"])")
+    lim = p.add_argument_group("limits")
+    lim.add_argument("--max-connections", type=int, default=1000, metavar="N",
+                     help="concurrent connections; beyond: 421 4.7.0 (default 1000, 0: no cap)")
+    lim.add_argument("--timeout", type=float, default=300.0, metavar="S",
+                     help="idle timeout in seconds: 421 4.4.2 then close (default 300)")
+    lim.add_argument("--script-timeout", type=float, default=5.0, metavar="S",
+                     help="per-run deadline of the script (default 5); past it: 451 4.3.0")
+    lim.add_argument("--max-steps", type=int, default=10_000_000, metavar="N",
+                     help="per-run step budget of the script (default 10000000)")
+    lim.add_argument("--max-size", type=int, default=10_240_000, metavar="BYTES",
+                     help="message size limit, announced as SIZE (default 10240000)")
+    lim.add_argument("--workers", type=int, default=32, metavar="N",
+                     help="threads running scripts off the event loop (default 32)")
+    o = p.add_argument_group("operation")
+    o.add_argument("--maildir", metavar="DIR",
+                   help="store accepted messages in this Maildir (default: discard)")
+    o.add_argument("--rdns", action="store_true",
+                   help="look up the client's reverse DNS for $connection[\"remoteptr\"]")
+    o.add_argument("--watch", action="store_true",
+                   help="reload the script when it changes (SIGHUP always reloads)")
+    o.add_argument("--log-format", choices=["text", "json"], default="text",
+                   help="log lines on stderr (default text)")
+    o.add_argument("--metrics", type=_metrics_addr, metavar="HOST:PORT",
+                   help="serve Prometheus metrics over HTTP at this address")
+    o.add_argument("--define-metric", action="append", default=[], metavar="NAME[:KIND]",
+                   help="declare a metric the script may use with metrics_* "
+                        "(KIND counter, gauge or histogram; default counter; repeatable)")
+
+
+def _metrics_addr(value: str):
+    from .config import parse_hostport
+    return parse_hostport(value, default_port=9090)
+
+
+def main(args) -> int:
+    from .app import run
+    return run(args)

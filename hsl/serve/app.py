@@ -1,0 +1,198 @@
+"""`hsl serve`: wiring (listeners, TLS, signals, --watch, --metrics, --stdio)."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import socket
+import ssl
+import sys
+from typing import Optional
+
+from .config import format_hostport
+from .log import Logger
+from .metrics import ServerMetrics, serve_metrics
+from .policy import Policy, ScriptLoadError
+from .smtp import HSLSMTP, Connections, Handler
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+
+
+class App:
+    def __init__(self, args, logger: Logger):
+        self.args = args
+        self.logger = logger
+        self.metrics = ServerMetrics()
+        self.hostname = args.hostname or socket.getfqdn() or "localhost"
+        self.serverid = args.serverid
+        self.timeout = args.timeout
+        self.max_size = args.max_size or None
+        self.rdns = args.rdns
+        self.maildir = args.maildir
+        self.connections = Connections(args.serverid, args.max_connections, self.metrics)
+        self.handler = Handler(self)
+        self.handle_hooks = {m[7:]: getattr(self.handler, m) for m in dir(self.handler)
+                             if m.startswith("handle_")}
+        self.sni_names: dict = {}
+        self.tls_context = self._tls_context(args) if args.tls_cert else None
+        self.policy: Optional[Policy] = None
+        self.loop: Optional[asyncio.AbstractEventLoop] = None
+        self.on_connection_lost = None
+
+    # ------------------------------------------------------------------- TLS
+    def _tls_context(self, args) -> ssl.SSLContext:
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(args.tls_cert, args.tls_key)
+        if args.tls_ca:
+            ctx.load_verify_locations(cafile=args.tls_ca)
+            ctx.verify_mode = ssl.CERT_OPTIONAL     # ask for a client certificate
+        else:
+            ctx.verify_mode = ssl.CERT_NONE
+
+        names = self.sni_names
+
+        def sni_callback(sslobj, name, _ctx):
+            if name is not None:
+                names[id(sslobj)] = name
+            return None
+
+        ctx.sni_callback = sni_callback
+        return ctx
+
+    def peer_certificate(self, sslobj, der: bytes) -> Optional[dict]:
+        """{"x509": resource, "chain": [resources], "error": 0} for a verified client
+        certificate (unverifiable ones fail the handshake: the error is always 0)."""
+        try:
+            from ..builtins.x509 import x509_resource_from_pem
+        except ImportError as e:
+            self.logger.error("client certificate not available to scripts", error=str(e))
+            return None
+
+        def resource(data: bytes):
+            return x509_resource_from_pem(ssl.DER_cert_to_PEM_cert(data).encode())
+
+        chain = []
+        inner = getattr(sslobj, "_sslobj", None)
+        getter = getattr(sslobj, "get_verified_chain", None) or \
+            getattr(inner, "get_verified_chain", None)
+        try:
+            if getter is not None:
+                for cert in getter()[1:]:
+                    chain.append(resource(cert.public_bytes(ssl._ssl.ENCODING_DER)))
+        except Exception:
+            chain = []
+        return {"x509": resource(der), "chain": chain, "error": 0}
+
+    # -------------------------------------------------------------- protocol
+    def protocol(self, peer=None) -> HSLSMTP:
+        return HSLSMTP(self, peer=peer)
+
+
+def _define_metrics(specs, logger) -> bool:
+    from ..builtins.server import define_metric
+    for spec in specs:
+        name, _, kind = spec.partition(":")
+        try:
+            define_metric(name, kind or "counter")
+        except ValueError as e:
+            logger.error(f"--define-metric {spec}: {e}")
+            return False
+    return True
+
+
+def run(args) -> int:
+    logger = Logger(args.log_format)
+    if bool(args.tls_cert) != bool(args.tls_key):
+        print("hsl: error: --tls-cert and --tls-key go together", file=sys.stderr)
+        return EXIT_USAGE
+    if args.tls_ca and not args.tls_cert:
+        print("hsl: error: --tls-ca needs --tls-cert and --tls-key", file=sys.stderr)
+        return EXIT_USAGE
+    # aiosmtpd logs every connection at INFO and client mistakes at WARNING: we log our own.
+    logging.getLogger("mail.log").setLevel(logging.CRITICAL)
+    try:
+        app = App(args, logger)
+    except (OSError, ssl.SSLError) as e:
+        print(f"hsl: error: TLS: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    if not _define_metrics(args.define_metric, logger):
+        return EXIT_USAGE
+    if app.maildir:
+        from .maildir import ensure
+        try:
+            ensure(app.maildir)
+        except OSError as e:
+            print(f"hsl: error: --maildir {app.maildir}: {e.strerror}", file=sys.stderr)
+            return EXIT_USAGE
+    try:
+        app.policy = Policy(args.helo, logger, app.metrics, deadline=args.script_timeout,
+                            max_steps=args.max_steps, workers=args.workers)
+    except ScriptLoadError as e:
+        print(str(e), file=sys.stderr)
+        return EXIT_ERROR
+    from ..builtins.server import define_server
+    define_server(args.serverid)
+    try:
+        if args.stdio:
+            from .stdio import serve_stdio
+            return asyncio.run(serve_stdio(app))
+        return asyncio.run(_serve(app))
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        app.policy.close()
+
+
+async def _serve(app: App) -> int:
+    args = app.args
+    loop = app.loop = asyncio.get_running_loop()
+    logger = app.logger
+    logger.attach(loop)
+    servers = []
+    for host, port in args.listen or [("127.0.0.1", 2525)]:
+        try:
+            server = await loop.create_server(app.protocol, host, port,
+                                              reuse_address=True, backlog=1024)
+        except OSError as e:
+            logger.error(f"cannot listen on {format_hostport(host, port)}: {e.strerror}")
+            for s in servers:
+                s.close()
+            return EXIT_ERROR
+        servers.append(server)
+        for sock in server.sockets:
+            h, p = sock.getsockname()[:2]
+            logger.info(f"listening on {format_hostport(h, p)}", script=args.helo,
+                        hostname=app.hostname)
+    if args.metrics:
+        host, port = args.metrics
+        try:
+            msrv = await serve_metrics(host, port, app.metrics)
+        except OSError as e:
+            logger.error(f"cannot listen on {format_hostport(host, port)}: {e.strerror}")
+            return EXIT_ERROR
+        servers.append(msrv)
+        for sock in msrv.sockets:
+            h, p = sock.getsockname()[:2]
+            logger.info(f"metrics on http://{format_hostport(h, p)}/metrics")
+
+    stop = asyncio.Event()
+    tasks = []
+
+    def hup():
+        tasks.append(loop.create_task(app.policy.reload("SIGHUP")))
+
+    for sig, cb in ((signal.SIGHUP, hup), (signal.SIGTERM, stop.set), (signal.SIGINT, stop.set)):
+        try:
+            loop.add_signal_handler(sig, cb)
+        except (NotImplementedError, RuntimeError, ValueError):
+            pass
+    if args.watch:
+        tasks.append(loop.create_task(app.policy.watch()))
+    await stop.wait()
+    logger.info("shutting down")
+    for s in servers:
+        s.close()
+    for t in tasks:
+        t.cancel()
+    logger.flush()
+    return EXIT_OK

@@ -1,0 +1,324 @@
+"""The HELO script of `hsl serve`: compiled once at start, recompiled on SIGHUP or --watch
+(a version with errors is refused and the previous one keeps serving), and run off the
+event loop in a thread pool with a per-run deadline."""
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import time
+from typing import Optional
+
+from ..errors import HSLSyntaxError
+from ..hooks.helo import HeloResult, HeloSession, compile_helo, run_helo
+
+# What a script error answers (runtime error, step budget, per-run deadline): a temporary
+# failure, distinct from a deliberate Defer() (450) so that it stands out in client logs.
+ERROR_CODE = 451
+ERROR_ENHANCED = [4, 3, 0]
+ERROR_TEXT = "Temporary local problem, try again later"
+GRACE = 0.5      # seconds past the deadline before a blocked run is given up
+
+
+class ScriptLoadError(Exception):
+    pass
+
+
+def _read(path: str) -> str:
+    with open(path, "rb") as f:
+        return f.read().decode("utf-8", "surrogateescape")
+
+
+def compile_file(path: str):
+    try:
+        source = _read(path)
+    except OSError as e:
+        raise ScriptLoadError(f"cannot read {path}: {e.strerror}") from None
+    try:
+        return compile_helo(source, path)
+    except HSLSyntaxError as e:
+        raise ScriptLoadError(e.render()) from None
+
+
+def error_result(session: HeloSession, error: str) -> HeloResult:
+    return HeloResult("defer", ERROR_CODE, list(ERROR_ENHANCED), [ERROR_TEXT], False,
+                      session.host, [], session.context, [], error)
+
+
+class Policy:
+    def __init__(self, path: str, logger, metrics, *, deadline: float = 5.0,
+                 max_steps: Optional[int] = 10_000_000, workers: int = 32):
+        self.path = path
+        self.logger = logger
+        self.metrics = metrics
+        self.deadline = deadline
+        self.max_steps = max_steps
+        self.program = compile_file(path)          # raises ScriptLoadError
+        self.stamp = self._stamp()
+        self.runner = ScriptRunner(max_workers=workers, deadline=deadline + GRACE)
+        self._reloading = False
+
+    # ------------------------------------------------------------------ reload
+    def _files(self) -> list:
+        files = [self.path]
+        for name in getattr(self.program, "sources", {}) or {}:
+            if name not in files and os.path.exists(name):
+                files.append(name)
+        return files
+
+    def _stamp(self):
+        out = []
+        for name in self._files():
+            try:
+                st = os.stat(name)
+                out.append((name, st.st_mtime_ns, st.st_size))
+            except OSError:
+                out.append((name, None, None))
+        return tuple(out)
+
+    def changed(self) -> bool:
+        return self._stamp() != self.stamp
+
+    async def reload(self, why: str) -> bool:
+        """Recompile (off the event loop); keep the old program if the new one fails."""
+        if self._reloading:
+            return False
+        self._reloading = True
+        try:
+            loop = asyncio.get_running_loop()
+            stamp = self._stamp()
+            try:
+                program = await loop.run_in_executor(None, compile_file, self.path)
+            except ScriptLoadError as e:
+                self.stamp = stamp          # do not retry the same broken version
+                self.metrics.reloads["failed"] += 1
+                self.logger.error(f"reload failed, keeping the previous version:\n{e}",
+                                  script=self.path, trigger=why)
+                return False
+            self.program = program
+            self.stamp = self._stamp()
+            self.metrics.reloads["ok"] += 1
+            self.logger.info("script reloaded", script=self.path, trigger=why)
+            return True
+        finally:
+            self._reloading = False
+
+    async def watch(self, interval: float = 1.0) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            if self.changed():
+                await self.reload("watch")
+
+    # --------------------------------------------------------------------- run
+    def _run(self, program, session: HeloSession, echo) -> HeloResult:
+        return run_helo(program, session, max_steps=self.max_steps,
+                        max_time=self.deadline, echo=echo)
+
+    async def run(self, session: HeloSession) -> HeloResult:
+        """Run the script for one HELO/EHLO. Never raises: errors become 451 4.3.0."""
+        loop = asyncio.get_running_loop()
+        program = self.program
+        conn = session.connection_id
+        logger = self.logger
+
+        def echo(line: str) -> None:
+            logger.log("echo", conn=conn, text=line)
+
+        start = time.perf_counter()
+        try:
+            got = self.runner.run(loop, self._run, program, session, echo)
+            if type(got) is _Job:               # finished during the short wait
+                if not got.ok:
+                    raise got.value
+                result = got.value
+            else:
+                result = await got
+        except RunTimeout:
+            self.metrics.script_timeouts += 1
+            result = error_result(session, f"{self.path}: the script did not finish within "
+                                           f"{self.deadline:g}s (blocked in a builtin call?)")
+        except Exception as e:          # an internal error must not reach the client
+            result = error_result(session, f"{self.path}: internal error: "
+                                           f"{type(e).__name__}: {e}")
+        elapsed = time.perf_counter() - start
+        if result.error is not None:
+            self.metrics.script_errors += 1
+            if "time limit" in result.error:
+                self.metrics.script_timeouts += 1
+            result = error_result(session, result.error)
+        self.metrics.decision(session.verb, result.decision if result.error is None else "error",
+                              result.code, elapsed)
+        fields = {"conn": conn, "remoteip": session.remoteip, "verb": session.verb,
+                  "host": session.host, "decision": result.decision
+                  if result.error is None else "error",
+                  "code": result.code, "ms": round(elapsed * 1000, 3)}
+        if result.disconnect:
+            fields["disconnect"] = True
+        if result.error is not None:
+            fields["error"] = result.error
+        logger.log("helo", **fields)
+        return result
+
+    def close(self) -> None:
+        self.runner.close()
+
+
+class RunTimeout(Exception):
+    pass
+
+
+class _Job:
+    __slots__ = ("fn", "args", "future", "loop", "submitted", "started", "waiting",
+                 "finished", "ok", "value")
+
+    def __init__(self, loop, future, fn, args, now):
+        self.loop, self.future, self.fn, self.args = loop, future, fn, args
+        self.submitted = now
+        self.started = None
+        self.waiting = False        # the event loop thread is waiting for it (briefly)
+        self.finished = False
+        self.ok = True
+        self.value = None
+
+
+def _deliver(future, ok, value) -> None:
+    if future.done():
+        return
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)
+
+
+class ScriptRunner:
+    """Runs scripts off the event loop with as few threads as the load needs.
+
+    * Worker threads take jobs in order; one is enough while scripts are quick (no thread
+      switch per job beyond that worker's).
+    * While runs are quick (a moving average under SYNC_AVERAGE) and a worker is idle, the
+      event loop thread waits for the run at most SYNC_WAIT (1 ms), so a quick script is
+      answered in the same loop iteration (as a handler on the loop would be) while still
+      running on its worker; a run that takes longer is awaited asynchronously. The loop
+      is never held longer than SYNC_WAIT by a script, and not at all once runs are slow.
+    * A watchdog on the event loop looks at the jobs every few milliseconds while any is
+      pending: when jobs are queued and every worker is busy with one job for more than
+      SPAWN_AFTER (a slow or blocked script), one more worker is started, up to
+      max_workers; a job not finished `deadline` seconds after it was submitted is
+      answered with RunTimeout (its thread goes on until the script's own time limit
+      stops it, or the blocking call returns).  Extra workers leave when idle."""
+
+    SYNC_WAIT = float(os.environ.get("HSL_SERVE_SYNC_WAIT", "0.001"))
+    SYNC_AVERAGE = 0.0003
+    SPAWN_AFTER = 0.02
+    CHECK_EVERY = 0.005
+    IDLE_EXIT = 10.0
+    STACK = 256 * 1024 * 1024     # scripts may recurse deeply (virtual memory only)
+
+    def __init__(self, max_workers: int = 32, deadline: float = 5.5):
+        import collections
+        self.max_workers = max(1, max_workers)
+        self.deadline = deadline
+        self.queue = collections.deque()
+        self.running: set = set()
+        lock = threading.Lock()
+        self.cond = threading.Condition(lock)        # workers wait for jobs
+        self.done = threading.Condition(lock)        # the loop waits for a quick job
+        self.workers = 0
+        self.idle = 0
+        self.closed = False
+        self.watchdog = None
+        self.average = 0.0                           # moving average of run times
+        self._spawn()
+
+    def _spawn(self) -> None:
+        old = threading.stack_size()
+        try:
+            threading.stack_size(self.STACK)
+        except (ValueError, RuntimeError):
+            pass
+        try:
+            t = threading.Thread(target=self._work, name=f"hsl-script-{self.workers}",
+                                 daemon=True)
+            self.workers += 1
+            t.start()
+        finally:
+            threading.stack_size(old)
+
+    def _work(self) -> None:
+        cond = self.cond
+        perf = time.perf_counter
+        while True:
+            with cond:
+                self.idle += 1
+                while not self.queue and not self.closed:
+                    if not cond.wait(self.IDLE_EXIT) and not self.queue and self.workers > 1:
+                        self.idle -= 1
+                        self.workers -= 1
+                        return
+                self.idle -= 1
+                if self.closed:
+                    self.workers -= 1
+                    return
+                job = self.queue.popleft()
+                if job.future.done():           # given up on before it started
+                    continue
+                job.started = time.monotonic()
+                self.running.add(job)
+            t0 = perf()
+            try:
+                value, ok = job.fn(*job.args), True
+            except BaseException as e:           # never lose a job's answer
+                value, ok = e, False
+            self.average += (perf() - t0 - self.average) * 0.1
+            with cond:
+                self.running.discard(job)
+                if job.waiting:
+                    job.finished, job.ok, job.value = True, ok, value
+                    self.done.notify_all()
+                    continue
+            try:
+                job.loop.call_soon_threadsafe(_deliver, job.future, ok, value)
+            except RuntimeError:                 # the loop is closed
+                pass
+
+    def run(self, loop, fn, *args):
+        """The finished _Job (when it ended within the short wait) or a future."""
+        future = loop.create_future()
+        job = _Job(loop, future, fn, args, time.monotonic())
+        with self.cond:
+            self.queue.append(job)
+            if self.idle:
+                self.cond.notify()
+                if self.average < self.SYNC_AVERAGE and len(self.queue) == 1:
+                    job.waiting = True
+                    self.done.wait_for(lambda: job.finished, self.SYNC_WAIT)
+                    job.waiting = False
+                    if job.finished:
+                        return job
+        if self.watchdog is None:
+            self.watchdog = loop.call_later(self.CHECK_EVERY, self._check, loop)
+        return future
+
+    def _check(self, loop) -> None:
+        self.watchdog = None
+        now = time.monotonic()
+        expired = []
+        with self.cond:
+            if self.queue and self.running and self.idle == 0 and \
+                    self.workers < self.max_workers and all(now - job.started > self.SPAWN_AFTER for job in self.running):
+                self._spawn()
+            for job in list(self.running) + list(self.queue):
+                if now - job.submitted > self.deadline:
+                    expired.append(job)
+            busy = bool(self.queue or self.running)
+        for job in expired:
+            _deliver(job.future, False, RunTimeout())
+        if busy and not self.closed:
+            self.watchdog = loop.call_later(self.CHECK_EVERY, self._check, loop)
+
+    def close(self) -> None:
+        with self.cond:
+            self.closed = True
+            self.cond.notify_all()
+        if self.watchdog is not None:
+            self.watchdog.cancel()
