@@ -8,6 +8,7 @@ import asyncio
 import re
 import time
 import random
+import socket
 import uuid
 from typing import Optional
 
@@ -389,7 +390,8 @@ class HSLSMTP(SMTP):
         ip = self.remote[0]
         try:
             name, _ = await asyncio.wait_for(
-                self.loop.getnameinfo((ip, 0), 0x8 | 0x1), 5.0)   # NI_NAMEREQD|NI_NUMERICSERV
+                self.loop.getnameinfo((ip, 0), socket.NI_NAMEREQD | socket.NI_NUMERICSERV),
+                5.0)
         except (OSError, asyncio.TimeoutError, ValueError):
             return
         if name and name != ip:

@@ -1,0 +1,364 @@
+"""`hsl serve`: the HELO script's decisions as SMTP replies to real clients (smtplib,
+swaks), the session after EHLO, --stdio, reload, logging and metrics."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import smtplib
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from serve_helpers import ROOT, Raw, Server
+
+POLICY = r"""
+$host = $arguments["host"];
+if ($host == "reject.example") Reject();
+if ($host == "reject-custom.example")
+    Reject("Go away", ["reply_codes" => ["code" => 550, "enhanced" => [5, 7, 1]]]);
+if ($host == "defer.example") Defer();
+if ($host == "defer-custom.example")
+    Defer("Later", ["reply_codes" => ["code" => 421, "enhanced" => [4, 7, 0]]]);
+if ($host == "bye.example") Reject("Bye now", ["disconnect" => true]);
+if ($host == "multi.example") Reject(["first line", "second line", "third line"]);
+if ($host == "multi-lf.example") Defer("one\ntwo");
+if ($host == "exts.example") Accept(["extensions" => ["PIPELINING", "X-HSL-TEST"]]);
+if ($host == "error.example") { $x = str_lower([]); }
+if ($host == "throw.example") throw Exception("boom in the script");
+if ($host == "inject.example") Reject("bad\r\n250 OK injected\r\nmore\x00text");
+if ($host == "echo.example") echo "hello from the script";
+if ($host == "count.example") {
+    $context["count"] = ($context["count"] ?? 0) + 1;
+    Accept(["reason" => "count " . $context["count"]]);
+}
+if ($host == "args.example")
+    Accept(["reason" => $arguments["verb"] . " " . $connection["remoteip"] . " "
+            . $connection["localip"] . " " . $connection["serverid"] . " "
+            . (is_string($connection["id"]) ? "id" : "noid") . " "
+            . (is_string($transaction["id"]) ? "tid" : "notid") . " "
+            . array_join($arguments["extensions"] ?? ["none"], ",")]);
+Accept(["reason" => "Hello " . $host]);
+"""
+
+
+@pytest.fixture(scope="module")
+def policy_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("serve") / "policy.hsl"
+    path.write_text(POLICY)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def server(policy_file):
+    with Server(policy_file, "--serverid", "test-in") as srv:
+        yield srv
+
+
+def ehlo(port, host):
+    s = smtplib.SMTP("127.0.0.1", port, timeout=10)
+    try:
+        return s.ehlo(host)
+    finally:
+        s.close()
+
+
+# ------------------------------------------------------------------ decisions
+
+def test_accept_ehlo_reason_and_extensions(server):
+    with smtplib.SMTP("127.0.0.1", server.port, timeout=10) as s:
+        code, text = s.ehlo("client.example")
+        assert code == 250
+        lines = text.decode().split("\n")
+        assert lines[0] == "Hello client.example"
+        assert "PIPELINING" in lines and "8BITMIME" in lines
+        assert any(x.startswith("SIZE ") for x in lines)
+        assert "STARTTLS" not in lines          # no TLS configured
+        assert s.does_esmtp
+
+
+def test_accept_helo(server):
+    with smtplib.SMTP("127.0.0.1", server.port, timeout=10) as s:
+        assert s.helo("old.example") == (250, b"Hello old.example")
+
+
+def test_arguments_connection_transaction(server):
+    code, text = ehlo(server.port, "args.example")
+    assert code == 250
+    first = text.decode().split("\n")[0]
+    assert first.startswith("EHLO 127.0.0.1 127.0.0.1 test-in id tid PIPELINING,SIZE ")
+    with smtplib.SMTP("127.0.0.1", server.port, timeout=10) as s:
+        assert s.helo("args.example") == (250, b"HELO 127.0.0.1 127.0.0.1 test-in id tid none")
+
+
+def test_reject_default_and_custom(server):
+    assert ehlo(server.port, "reject.example") == (554, b"Rejected")
+    assert ehlo(server.port, "reject-custom.example") == (550, b"5.7.1 Go away")
+
+
+def test_defer_default_and_custom(server):
+    assert ehlo(server.port, "defer.example") == (450, b"Deferred")
+    assert ehlo(server.port, "defer-custom.example") == (421, b"4.7.0 Later")
+
+
+def test_reject_then_mail_needs_helo(server):
+    with Raw(server.port) as c:
+        c.reply()
+        assert c.cmd(b"EHLO reject.example\r\n") == [b"554 Rejected"]
+        assert c.cmd(b"MAIL FROM:<a@b.example>\r\n")[0].startswith(b"503")
+        assert c.cmd(b"EHLO fine.example\r\n")[0] == b"250-Hello fine.example"
+        assert c.cmd(b"MAIL FROM:<a@b.example>\r\n")[0].startswith(b"250")
+
+
+def test_disconnect(server):
+    with Raw(server.port) as c:
+        c.reply()
+        assert c.cmd(b"EHLO bye.example\r\n") == [b"554 Bye now"]
+        assert c.closed()
+
+
+def test_multiline_reasons(server):
+    with Raw(server.port) as c:
+        c.reply()
+        assert c.cmd(b"EHLO multi.example\r\n") == [
+            b"554-first line", b"554-second line", b"554 third line"]
+        assert c.cmd(b"EHLO multi-lf.example\r\n") == [b"450-one", b"450 two"]
+
+
+def test_extensions_override(server):
+    with Raw(server.port) as c:
+        c.reply()
+        assert c.cmd(b"EHLO exts.example\r\n") == [
+            b"250-mx.test.example", b"250-PIPELINING", b"250 X-HSL-TEST"]
+
+
+def test_context_across_ehlos(server):
+    with Raw(server.port) as c:
+        c.reply()
+        assert c.cmd(b"EHLO count.example\r\n")[0] == b"250-count 1"
+        assert c.cmd(b"HELO count.example\r\n") == [b"250 count 2"]
+        assert c.cmd(b"EHLO count.example\r\n")[0] == b"250-count 3"
+    with Raw(server.port) as c:                 # a new connection starts afresh
+        c.reply()
+        assert c.cmd(b"EHLO count.example\r\n")[0] == b"250-count 1"
+
+
+def test_script_error_is_a_temporary_failure_logged_server_side(server, policy_file):
+    for host in ("error.example", "throw.example"):
+        with Raw(server.port) as c:
+            c.reply()
+            reply = c.cmd(f"EHLO {host}\r\n".encode())
+            assert reply == [b"451 4.3.0 Temporary local problem, try again later"]
+            # the session goes on
+            assert c.cmd(b"EHLO ok.example\r\n")[0] == b"250-Hello ok.example"
+    lines = POLICY.split("\n")
+    err_line = next(i for i, x in enumerate(lines, 1) if "error.example" in x)
+    throw_line = next(i for i, x in enumerate(lines, 1) if "throw.example" in x)
+    line = server.wait_for(r"host=error\.example decision=error")
+    assert f"{policy_file}:{err_line}:" in line and "str_lower()" in line
+    line = server.wait_for(r"host=throw\.example decision=error")
+    assert "boom in the script" in line and f"{policy_file}:{throw_line}:" in line
+
+
+def test_reply_injection_is_impossible(server):
+    with Raw(server.port) as c:
+        c.reply()
+        reply = c.cmd(b"EHLO inject.example\r\n")
+        # A CR becomes a space, LF starts a continuation line of the same reply, NUL is
+        # replaced: every line carries the script's code, nothing can end the reply early.
+        assert reply == [b"554-bad ", b"554-250 OK injected ", b"554 more text"]
+        assert c.cmd(b"NOOP\r\n") == [b"250 OK"]    # no stray reply left in the stream
+
+
+def test_echo_is_logged_not_sent(server):
+    assert ehlo(server.port, "echo.example")[0] == 250
+    server.wait_for(r"echo .*hello from the script")
+
+
+def test_decision_log_line(server):
+    ehlo(server.port, "logged.example")
+    line = server.wait_for(r"helo .*host=logged\.example")
+    for field in ("conn=", "remoteip=127.0.0.1", "verb=EHLO", "decision=accept",
+                  "code=250", "ms="):
+        assert field in line, line
+
+
+def test_client_data_cannot_forge_log_lines(server):
+    with Raw(server.port) as c:
+        c.reply()
+        c.cmd(b'EHLO a" decision=reject x="\r\n')
+    line = server.wait_for(r"helo .*host=\"a")
+    assert 'host="a\\" decision=reject x=\\""' in line
+    assert "decision=accept" in line
+
+
+# --------------------------------------------------------------- the session
+
+def test_mail_rcpt_data_discarded(server):
+    with smtplib.SMTP("127.0.0.1", server.port, timeout=10) as s:
+        s.ehlo("client.example")
+        refused = s.sendmail("a@example.org", ["b@example.net", "c@example.net"],
+                             b"Subject: hi\r\n\r\nbody\r\n")
+        assert refused == {}
+        assert s.rset() == (250, b"OK")
+        assert s.noop() == (250, b"OK")
+
+
+def test_maildir_keeps_the_message(tmp_path, policy_file):
+    maildir = tmp_path / "Maildir"
+    with Server(policy_file, "--maildir", str(maildir)) as srv:
+        with smtplib.SMTP("127.0.0.1", srv.port, timeout=10) as s:
+            s.ehlo("client.example")
+            s.sendmail("a@example.org", ["b@example.net"],
+                       b"Subject: kept\r\n\r\nline one\r\n.dot line\r\n")
+        files = list((maildir / "new").iterdir())
+        assert len(files) == 1
+        data = files[0].read_bytes()
+        assert b"Return-Path: <a@example.org>" in data
+        assert data.endswith(b"Subject: kept\r\n\r\nline one\r\n.dot line\r\n")
+        assert list((maildir / "tmp").iterdir()) == []
+        srv.wait_for(r"message .*stored=")
+
+
+# -------------------------------------------------------------------- stdio
+
+@pytest.mark.skipif(shutil.which("swaks") is None, reason="swaks is not installed")
+def test_stdio_with_swaks_pipe(policy_file):
+    cmd = f"{sys.executable} -m hsl serve --stdio --hostname mx.test.example --helo {policy_file}"
+    out = subprocess.run(["swaks", "--pipe", cmd, "--to", "b@example.net",
+                          "--from", "a@example.org", "--helo", "swaks.example"],
+                         capture_output=True, text=True, timeout=60, cwd=ROOT,
+                         env=dict(os.environ, PYTHONPATH=ROOT))
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "<-  250-Hello swaks.example" in out.stdout
+    assert "<-  250 2.0.0 OK: message accepted (discarded)" in out.stdout
+    assert "<-  221" in out.stdout
+
+
+@pytest.mark.skipif(shutil.which("swaks") is None, reason="swaks is not installed")
+def test_stdio_with_swaks_pipe_reject(policy_file):
+    cmd = f"{sys.executable} -m hsl serve --stdio --helo {policy_file} --remoteip 198.51.100.7"
+    out = subprocess.run(["swaks", "--pipe", cmd, "--to", "b@example.net",
+                          "--helo", "reject-custom.example", "--quit-after", "EHLO"],
+                         capture_output=True, text=True, timeout=60, cwd=ROOT,
+                         env=dict(os.environ, PYTHONPATH=ROOT))
+    assert "<** 550 5.7.1 Go away" in out.stdout, out.stdout + out.stderr
+    assert "remoteip=198.51.100.7" in out.stderr
+
+
+def test_stdio_plain_pipe(policy_file):
+    session = b"EHLO args.example\r\nQUIT\r\n"
+    out = subprocess.run([sys.executable, "-m", "hsl", "serve", "--stdio", "--helo",
+                          policy_file, "--hostname", "mx.test.example"], input=session,
+                         capture_output=True, timeout=60, cwd=ROOT)
+    assert out.returncode == 0
+    lines = out.stdout.split(b"\r\n")
+    assert lines[0].startswith(b"220 mx.test.example ")
+    assert lines[1].startswith(b"250-EHLO 127.0.0.1 ")
+    assert lines[-2] == b"221 Bye"
+
+
+# ------------------------------------------------------------- swaks on TCP
+
+@pytest.mark.skipif(shutil.which("swaks") is None, reason="swaks is not installed")
+def test_swaks_over_tcp(server):
+    out = subprocess.run(["swaks", "--server", "127.0.0.1", "--port", str(server.port),
+                          "--to", "b@example.net", "--helo", "defer-custom.example"],
+                         capture_output=True, text=True, timeout=60)
+    assert "<** 421 4.7.0 Later" in out.stdout
+
+
+# --------------------------------------------------------- reload, logging
+
+def test_reload_on_sighup_keeps_old_version_on_errors(tmp_path):
+    script = tmp_path / "p.hsl"
+    script.write_text('Accept(["reason" => "version one"]);\n')
+    with Server(str(script)) as srv:
+        assert ehlo(srv.port, "a.example") == (250, b"version one\nPIPELINING\nSIZE 10240000"
+                                                    b"\n8BITMIME\nENHANCEDSTATUSCODES")
+        script.write_text('Accept(["reason" => "version two"]);\n')
+        n = len(srv.lines)
+        srv.hup()
+        srv.wait_for(r"script reloaded", start=n)
+        assert ehlo(srv.port, "a.example")[1].startswith(b"version two")
+        script.write_text('Accept(["reason" => "version three"]\n')     # syntax error
+        n = len(srv.lines)
+        srv.hup()
+        line = srv.wait_for(r"reload failed", start=n)
+        srv.wait_for(str(script) + r":\d+:\d+", start=n)
+        assert ehlo(srv.port, "a.example")[1].startswith(b"version two")
+        assert "keeping the previous version" in line
+
+
+def test_watch_reloads(tmp_path):
+    script = tmp_path / "p.hsl"
+    script.write_text('Reject("old");\n')
+    with Server(str(script), "--watch") as srv:
+        assert ehlo(srv.port, "a.example") == (554, b"old")
+        time.sleep(0.05)
+        script.write_text('Reject("new one");\n')
+        srv.wait_for(r"script reloaded.*trigger=watch|trigger=watch.*reloaded", 10)
+        assert ehlo(srv.port, "a.example") == (554, b"new one")
+
+
+def test_script_with_errors_does_not_start(tmp_path):
+    script = tmp_path / "bad.hsl"
+    script.write_text("Accept(\n")
+    out = subprocess.run([sys.executable, "-m", "hsl", "serve", "--helo", str(script),
+                          "--listen", "127.0.0.1:0"], capture_output=True, text=True,
+                         timeout=60, cwd=ROOT)
+    assert out.returncode == 1
+    assert f"{script}:" in out.stderr
+
+
+def test_json_log_format(policy_file):
+    with Server(policy_file, "--log-format", "json") as srv:
+        ehlo(srv.port, "json.example")
+        line = srv.wait_for(r'"event": "helo"')
+        record = json.loads(line)
+        assert record["host"] == "json.example" and record["decision"] == "accept"
+        assert record["code"] == 250 and record["verb"] == "EHLO"
+        assert record["remoteip"] == "127.0.0.1" and "conn" in record and "ms" in record
+
+
+# ------------------------------------------------------------------ metrics
+
+def test_prometheus_metrics(tmp_path):
+    script = tmp_path / "m.hsl"
+    script.write_text('metrics_increment("helo_seen", ["host" => $arguments["host"]]);\n'
+                      'metrics_set("last_port", [], $connection["remoteport"]);\n'
+                      'if ($arguments["host"] == "no.example") Reject();\n'
+                      'Accept();\n')
+    with Server(str(script), "--metrics", "127.0.0.1:0", "--define-metric",
+                "helo_seen:counter", "--define-metric", "last_port:gauge") as srv:
+        ehlo(srv.port, "yes.example")
+        ehlo(srv.port, "yes.example")
+        ehlo(srv.port, "no.example")
+        with urllib.request.urlopen(f"http://127.0.0.1:{srv.metrics_port}/metrics",
+                                    timeout=10) as r:
+            assert r.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+            text = r.read().decode()
+    assert 'hsl_helo_decisions_total{verb="EHLO",decision="accept",code="250"} 2' in text
+    assert 'hsl_helo_decisions_total{verb="EHLO",decision="reject",code="554"} 1' in text
+    assert "# TYPE helo_seen counter" in text
+    assert 'helo_seen{host="yes.example"} 2' in text
+    assert 'helo_seen{host="no.example"} 1' in text
+    assert "# TYPE last_port gauge" in text
+    assert "hsl_connections_total 3" in text
+    assert "hsl_script_duration_seconds_count 3" in text
+
+
+def test_rdns_remoteptr(tmp_path):
+    script = tmp_path / "ptr.hsl"
+    script.write_text('Accept(["reason" => $connection["remoteptr"] ?? "no ptr"]);\n')
+    with Server(str(script), "--rdns") as srv:
+        code, text = ehlo(srv.port, "a.example")
+    import socket
+    try:
+        expected = socket.getnameinfo(("127.0.0.1", 0), socket.NI_NAMEREQD)[0]
+    except OSError:
+        expected = "no ptr"
+    assert code == 250 and text.split(b"\n")[0].decode() == expected
