@@ -41,7 +41,8 @@ def add_arguments(p) -> None:
     lim.add_argument("--script-timeout", type=float, default=5.0, metavar="S",
                      help="per-run deadline of the script (default 5); past it: 451 4.3.0")
     lim.add_argument("--max-steps", type=int, default=10_000_000, metavar="N",
-                     help="per-run step budget of the script (default 10000000)")
+                     help="per-run step budget of the script (default 10000000; 0: none, "
+                          "the deadline alone stops a long run)")
     lim.add_argument("--max-size", type=int, default=10_240_000, metavar="BYTES",
                      help="message size limit, announced as SIZE (default 10240000)")
     lim.add_argument("--workers", type=int, default=32, metavar="N",

@@ -52,7 +52,7 @@ class Policy:
         self.logger = logger
         self.metrics = metrics
         self.deadline = deadline
-        self.max_steps = max_steps
+        self.max_steps = max_steps or None        # 0: no step budget (the deadline only)
         self.program = compile_file(path)          # raises ScriptLoadError
         self.stamp = self._stamp()
         self.runner = ScriptRunner(max_workers=workers, deadline=deadline + GRACE)
