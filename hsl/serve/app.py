@@ -61,27 +61,26 @@ class App:
 
     def peer_certificate(self, sslobj, der: bytes) -> Optional[dict]:
         """{"x509": resource, "chain": [resources], "error": 0} for a verified client
-        certificate (unverifiable ones fail the handshake: the error is always 0)."""
+        certificate; `chain` holds the certificates the client sent after its own
+        (unverifiable certificates fail the handshake: the error is always 0)."""
         try:
-            from ..builtins.x509 import x509_resource_from_pem
+            from ..builtins.x509 import x509_resource_from_der
         except ImportError as e:
             self.logger.error("client certificate not available to scripts", error=str(e))
             return None
-
-        def resource(data: bytes):
-            return x509_resource_from_pem(ssl.DER_cert_to_PEM_cert(data).encode())
-
         chain = []
         inner = getattr(sslobj, "_sslobj", None)
-        getter = getattr(sslobj, "get_verified_chain", None) or \
-            getattr(inner, "get_verified_chain", None)
+        getter = getattr(sslobj, "get_unverified_chain", None) or \
+            getattr(inner, "get_unverified_chain", None)
         try:
             if getter is not None:
-                for cert in getter()[1:]:
-                    chain.append(resource(cert.public_bytes(ssl._ssl.ENCODING_DER)))
+                for cert in (getter() or [])[1:]:
+                    data = cert if isinstance(cert, bytes) else \
+                        cert.public_bytes(ssl._ssl.ENCODING_DER)
+                    chain.append(x509_resource_from_der(data))
         except Exception:
             chain = []
-        return {"x509": resource(der), "chain": chain, "error": 0}
+        return {"x509": x509_resource_from_der(der), "chain": chain, "error": 0}
 
     # -------------------------------------------------------------- protocol
     def protocol(self, peer=None) -> HSLSMTP:
