@@ -122,7 +122,7 @@ def test_fixture(policy: Path, entry: Path):
 def test_every_hook_example_has_fixtures():
     examples = hook_examples()
     names = {p.stem for p in examples}
-    assert {"helo_antispoof", "helo_ratelimit"} <= names
+    assert {"helo_antispoof", "helo_ratelimit", "helo_tls_clientcert"} <= names
     for policy in examples:
         if policy.stem in GENERATED_FIXTURES:
             continue
@@ -178,3 +178,175 @@ def test_ratelimit_window_expires():
         shared.MEMORY[f"helo-rate:{ip}:count".encode()] = 5.0
     r = run_helo(program(policy), HeloSession(remoteip=ip, connection_id="busy"))
     assert (r.decision, r.code, r.disconnect) == ("defer", 421, True)
+
+
+# ------------------------------------------------- TLS client certificates (generated)
+
+TLS_POLICY = EXAMPLES / "helo_tls_clientcert.hsl"
+PLAIN_EXTENSIONS = ["PIPELINING", "SIZE 10240000", "8BITMIME", "STARTTLS"]
+
+
+def _tls_cases(sha256: dict) -> dict:
+    """Session settings and expectations of the TLS example, by case name. Certificate
+    files named here are written by `tls_dir`; `sha256` maps the generated certificates'
+    names to their fingerprints."""
+    greet = "Hello {}, client certificate verified"
+    tls = {"protocol": "TLSv1.3", "cipher": "TLS_AES_256_GCM_SHA384", "keysize": 256}
+
+    def peer(cert, chain=("intermediate.pem",)):
+        return dict(tls, peercert=cert, peerchain=list(chain))
+
+    return {
+        "plain_ehlo_offers_starttls_only": (
+            {"verb": "EHLO", "host": "relay1.partner.example", "extensions": PLAIN_EXTENSIONS},
+            {"decision": "accept", "code": 250, "extensions": ["PIPELINING", "STARTTLS"]}),
+        "plain_helo_deferred": (
+            {"verb": "HELO", "host": "relay1.partner.example"},
+            {"decision": "defer", "code": 450,
+             "reply": ["TLS required: use EHLO and STARTTLS"], "disconnect": False}),
+        "plain_ehlo_without_starttls_offer": (
+            {"verb": "EHLO", "host": "relay1.partner.example",
+             "extensions": ["PIPELINING", "8BITMIME"]},
+            {"decision": "defer", "code": 421, "disconnect": True}),
+        "tls_without_client_certificate": (
+            {"verb": "EHLO", "host": "relay1.partner.example", "tls": dict(tls)},
+            {"decision": "reject", "code": 554, "disconnect": True,
+             "reply": ["A TLS client certificate is required"]}),
+        "allowed_by_cn": (
+            {"verb": "EHLO", "host": "relay1.partner.example", "tls": peer("relay1.pem"),
+             "extensions": ["PIPELINING", "8BITMIME"], "context": {"connect": "ok"}},
+            {"decision": "accept", "code": 250,
+             "reply": [greet.format("relay1.partner.example"), "PIPELINING", "8BITMIME"],
+             "context": {"connect": "ok", "tls_client": {
+                 "name": "relay1.partner.example", "serial": "5EED01",
+                 "sha256": sha256.get("relay1")}}}),
+        "allowed_by_san": (
+            {"verb": "EHLO", "host": "relay2.partner.example", "tls": peer("relay2.pem"),
+             "extensions": ["PIPELINING", "8BITMIME"]},
+            {"decision": "accept",
+             "reply": [greet.format("relay2.partner.example"), "PIPELINING", "8BITMIME"]}),
+        "allowed_case_insensitive": (
+            {"verb": "HELO", "host": "mx.other-partner.example", "tls": peer("other.pem")},
+            {"decision": "accept", "reply": [greet.format("mx.other-partner.example")]}),
+        "verified_but_not_allowed": (
+            {"verb": "EHLO", "host": "client.example.net", "tls": peer("client.pem")},
+            {"decision": "reject", "code": 554, "disconnect": True,
+             "reply": ["Certificate for client.example.net is not authorised here"]}),
+        "expired": (
+            {"verb": "EHLO", "host": "expired.example.com", "tls": peer("expired.pem")},
+            {"decision": "reject", "code": 554, "disconnect": True,
+             "reply": ["Client certificate not accepted: certificate has expired"]}),
+        "not_yet_valid": (
+            {"verb": "EHLO", "host": "notyet.example.com", "tls": peer("notyet.pem")},
+            {"decision": "reject",
+             "reply": ["Client certificate not accepted: certificate is not yet valid"]}),
+        "self_signed": (
+            {"verb": "EHLO", "host": "relay1.partner.example", "tls": peer("forged.pem", [])},
+            {"decision": "reject", "code": 554,
+             "reply": ["Client certificate not accepted: self-signed certificate"]}),
+        "missing_intermediate": (
+            {"verb": "EHLO", "host": "relay1.partner.example", "tls": peer("relay1.pem", [])},
+            {"decision": "reject",
+             "reply": ["Client certificate not accepted: unable to get local issuer certificate"]}),
+        "bad_signature": (
+            {"verb": "EHLO", "host": "badsig.example.com", "tls": peer("badsig.pem")},
+            {"decision": "reject",
+             "reply": ["Client certificate not accepted: certificate signature failure"]}),
+    }
+
+
+def _fingerprint(cert) -> str:
+    import hashlib
+    from cryptography.hazmat.primitives import serialization
+    return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def tls_dir(tmp_path_factory):
+    """A copy of the TLS example next to tls/ca.pem and the client certificates, and one
+    session file per case (with its expect: mapping) in sessions/."""
+    certs = pytest.importorskip("certs")          # tests/certs.py
+    import yaml
+    from cryptography.x509.oid import NameOID
+    base = tmp_path_factory.mktemp("helo_tls")
+    p = certs.pki()
+    inter, inter_key = p.intermediate, p.intermediate_key
+    made = {
+        "relay1": certs.build_cert("relay1.partner.example", certs.new_key(), inter, inter_key,
+                                   serial=0x5EED01),
+        "relay2": certs.build_cert(certs.name("Partner Relay 2",
+                                              (NameOID.ORGANIZATION_NAME, "Partner")),
+                                   certs.new_key(), inter, inter_key,
+                                   san_dns=["relay2.partner.example"]),
+        "other": certs.build_cert("Other Partner", certs.new_key(), inter, inter_key,
+                                  san_dns=["smtp.other-partner.example",
+                                           "MX.Other-Partner.Example"]),
+        # Same name as an allowed partner, but not issued by our CA:
+        "forged": certs.build_cert("relay1.partner.example", certs.new_key()),
+    }
+    (base / "tls").mkdir()
+    certs.write_pem(base / "tls" / "ca.pem", p.root)
+    for fname, cert in [("intermediate.pem", inter), ("client.pem", p.client),
+                        ("expired.pem", p.expired), ("notyet.pem", p.notyet),
+                        ("badsig.pem", p.badsig)] + [(f"{k}.pem", v) for k, v in made.items()]:
+        certs.write_pem(base / "tls" / fname, cert)
+    (base / TLS_POLICY.name).write_text(TLS_POLICY.read_text(encoding="utf-8"),
+                                         encoding="utf-8")
+    sessions = base / "sessions"
+    sessions.mkdir()
+    fingerprints = {k: _fingerprint(v) for k, v in made.items()}
+    for case, (settings, expect) in _tls_cases(fingerprints).items():
+        settings = dict(settings, expect=expect)
+        if "tls" in settings:
+            tls = dict(settings["tls"])
+            if "peercert" in tls:
+                tls["peercert"] = "../tls/" + tls["peercert"]
+                tls["peerchain"] = ["../tls/" + c for c in tls["peerchain"]]
+            settings["tls"] = tls
+        (sessions / f"{case}.yaml").write_text(yaml.safe_dump(settings, sort_keys=False))
+    return base
+
+
+TLS_CASES = list(_tls_cases({}))
+
+
+@pytest.mark.parametrize("case", TLS_CASES)
+def test_tls_clientcert(tls_dir, case):
+    run_case(tls_dir / TLS_POLICY.name, tls_dir / "sessions" / f"{case}.yaml")
+
+
+def test_tls_clientcert_with_the_cli(tls_dir):
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    session = tls_dir / "sessions" / "allowed_by_cn.yaml"
+    r = subprocess.run([sys.executable, "-m", "hsl", "run", "--hook", "helo",
+                        str(tls_dir / TLS_POLICY.name), "--session", str(session)],
+                       capture_output=True, env=env, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.decode().splitlines() == [
+        'accept 250 "Hello relay1.partner.example, client certificate verified" (+2 more lines)']
+    # --peercert on the command line instead of the session file:
+    r = subprocess.run([sys.executable, "-m", "hsl", "run", "--hook", "helo",
+                        str(tls_dir / TLS_POLICY.name), "--ehlo", "x.example",
+                        "--tls-protocol", "TLSv1.3", "--peercert", str(tls_dir / "tls" / "expired.pem"),
+                        "--peerchain", str(tls_dir / "tls" / "intermediate.pem")],
+                       capture_output=True, env=env, timeout=60)
+    assert r.stdout.decode().splitlines() == [
+        'reject 554 "Client certificate not accepted: certificate has expired" and disconnect']
+
+
+def test_make_test_certs_demo(tmp_path):
+    """examples/make_test_certs.py (the README demo) writes certificates and session files
+    whose expect: mappings the TLS example meets."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("make_test_certs",
+                                                  EXAMPLES / "make_test_certs.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    sessions = mod.make(str(tmp_path / "tls"))
+    assert (tmp_path / "tls" / ".gitignore").read_text().splitlines()[-1] == "*"
+    assert not list((tmp_path / "tls").glob("*.key"))          # no private keys
+    (tmp_path / TLS_POLICY.name).write_text(TLS_POLICY.read_text(encoding="utf-8"),
+                                            encoding="utf-8")
+    assert len(sessions) == 6
+    for path in sessions:
+        run_case(tmp_path / TLS_POLICY.name, Path(path))
