@@ -26,6 +26,7 @@ if ($host == "defer-custom.example")
 if ($host == "bye.example") Reject("Bye now", ["disconnect" => true]);
 if ($host == "multi.example") Reject(["first line", "second line", "third line"]);
 if ($host == "multi-lf.example") Defer("one\ntwo");
+if ($host == "enh.example") Accept(["reply_codes" => ["code" => 250, "enhanced" => [2, 0, 0]]]);
 if ($host == "exts.example") Accept(["extensions" => ["PIPELINING", "X-HSL-TEST"]]);
 if ($host == "error.example") { $x = str_lower([]); }
 if ($host == "throw.example") throw Exception("boom in the script");
@@ -133,6 +134,14 @@ def test_extensions_override(server):
         c.reply()
         assert c.cmd(b"EHLO exts.example\r\n") == [
             b"250-mx.test.example", b"250-PIPELINING", b"250 X-HSL-TEST"]
+
+
+def test_accept_with_enhanced_code_keeps_extension_lines_clean(server):
+    with Raw(server.port) as c:
+        c.reply()
+        reply = c.cmd(b"EHLO enh.example\r\n")
+        assert reply[0] == b"250-mx.test.example"
+        assert b"250-PIPELINING" in reply and reply[-1] == b"250 ENHANCEDSTATUSCODES"
 
 
 def test_context_across_ehlos(server):
