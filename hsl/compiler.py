@@ -714,7 +714,7 @@ class Compiler:
             w.emit("while True:")
             w.indent += 1
             self.tick()
-            w.emit(f"if not {self.cond(scope, s.test)}: break")
+            w.emit(f"if not {self.cond(scope, s.test, 'while')}: break")
             self.loop_body(scope, s.body)
             w.indent -= 1
         elif t is A.Forever:
@@ -743,7 +743,7 @@ class Compiler:
             self.tick()
             if s.test is not None:
                 self.at(s.test)
-                w.emit(f"if not {self.cond(scope, s.test)}: break")
+                w.emit(f"if not {self.cond(scope, s.test, 'for')}: break")
             self.loop_body(scope, s.body)
             w.indent -= 1
         elif t is A.Foreach:

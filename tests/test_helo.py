@@ -272,3 +272,18 @@ def test_cli_trace_explains_the_decision(tmp_path):
     err = r.stderr.decode()
     assert f'{f}:3:5: if ($arguments["host"] == "" or $arguments["host"] =~ #/^\\[?127\\./) -> true' in err
     assert f"{f}:4:5: decided: reject" in err
+
+
+def test_cli_rejects_addresses_that_are_not_ips(tmp_path):
+    f = tmp_path / "p.hsl"
+    f.write_text("Accept();")
+    r = cli(str(f), "--remoteip", "notanip")
+    assert r.returncode == 2 and b"remoteip must be an IP address" in r.stderr
+
+
+def test_trace_names_loop_conditions():
+    prog = compile_helo("$i = 0; while ($i < 1) { $i++; } for ($j = 0; $j < 1; $j++) {}",
+                        "t.hsl", trace=True)
+    r = run_helo(prog, HeloSession(), trace=True)
+    assert [(k, bool(v)) for k, _f, _l, _c, v in r.trace] == \
+        [("while", True), ("while", False), ("for", True), ("for", False)]

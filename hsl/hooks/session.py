@@ -79,7 +79,15 @@ def _load_cert(path: str, base: str):
 
 def build_session(settings: dict):
     """A HeloSession from merged settings (session file first, command line on top)."""
+    import ipaddress
     from .helo import HeloSession
+    settings = dict(settings)
+    for key in ("remoteip", "localip"):
+        if settings.get(key) is not None:
+            try:
+                ipaddress.ip_address(str(settings[key]))
+            except ValueError:
+                raise SessionError(f"{key} must be an IP address, not {settings[key]!r}") from None
     base = settings.get("_base", os.getcwd())
     s = HeloSession()
     verb = settings.get("verb")
