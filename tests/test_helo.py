@@ -287,3 +287,10 @@ def test_trace_names_loop_conditions():
     r = run_helo(prog, HeloSession(), trace=True)
     assert [(k, bool(v)) for k, _f, _l, _c, v in r.trace] == \
         [("while", True), ("while", False), ("for", True), ("for", False)]
+
+
+def test_accept_never_puts_enhanced_codes_on_ehlo_lines():
+    r = helo('Accept(["reply_codes" => ["code" => 250, "enhanced" => [2, 0, 0]]]);',
+             verb="EHLO", extensions=["PIPELINING", "8BITMIME"], server_hostname="mx.t")
+    assert r.enhanced is None
+    assert r.wire_lines() == [b"250-mx.t", b"250-PIPELINING", b"250 8BITMIME"]

@@ -300,9 +300,13 @@ def build_result(decision: Decision, session: HeloSession, context, output: list
     else:
         code = decision.code or 450
         lines = decision.reason or [b"Deferred"]
-    prefix = 4 + (len(".".join(map(str, decision.enhanced))) + 1 if decision.enhanced else 0)
+    # RFC 2034: an accepted HELO/EHLO carries no enhanced status code (on EHLO it would
+    # also turn every extension line into "2.0.0 KEYWORD"); refusals carry one only when
+    # the script asks for it.
+    enhanced = None if action == "accept" else decision.enhanced
+    prefix = 4 + (len(".".join(map(str, enhanced))) + 1 if enhanced else 0)
     reply = [sanitize_line(line, prefix).decode("utf-8", "surrogateescape") for line in lines]
-    return HeloResult(action, code, decision.enhanced, reply, decision.disconnect, host,
+    return HeloResult(action, code, enhanced, reply, decision.disconnect, host,
                       extensions, context, output, error, decision.where)
 
 

@@ -361,15 +361,7 @@ class HSLSMTP(SMTP):
         if result.decision == "accept" and result.error is None:
             session.host_name = result.host
             session.extended_smtp = verb == "EHLO"
-        lines = result.wire_lines()
-        if result.decision == "accept" and result.enhanced:
-            # RFC 2034: no enhanced status code in replies to HELO/EHLO (it would also turn
-            # every extension line of EHLO into "2.0.0 KEYWORD").
-            code = str(result.code).encode()
-            texts = [t.encode("utf-8", "surrogateescape") for t in result.reply] or [b""]
-            lines = [code + (b" " if i == len(texts) - 1 else b"-") + t
-                     for i, t in enumerate(texts)]
-        await self._write(lines)
+        await self._write(result.wire_lines())
         if result.disconnect:
             self._close()
 
