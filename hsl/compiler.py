@@ -20,20 +20,13 @@ placement, duplicate declarations.
 """
 from __future__ import annotations
 
-import os
-import sys
 from dataclasses import dataclass, field
 from typing import Optional
 
 from . import ast as A
-from .errors import Diagnostic, HSLSyntaxError
 from .values import arity_message
 
 MAX_NESTING = 60          # HSL expression/statement nesting the generated code supports
-
-READONLY_HINT = "read-only"
-
-KEYWORDS_RESERVED = set()
 
 # Operators whose result is always a boolean (no truthiness conversion needed in `if`).
 BOOL_OPS = {"==", "!=", "===", "!==", "<", "<=", ">", ">=", "=~", "!~"}
@@ -1237,8 +1230,6 @@ class Compiler:
 
     def call(self, scope: Scope, e: A.Call) -> str:
         callee = e.callee
-        while type(callee) is A.Paren and False:
-            callee = callee.expr
         n = len(e.args)
         if type(callee) is A.NameRef:
             name = callee.name

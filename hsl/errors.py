@@ -1,7 +1,7 @@
 """Diagnostics: the error types hsl raises and their `file:line:col` rendering."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import os
 import sys
-import threading
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -100,7 +99,6 @@ class ProgramBuilder:
         return py
 
     def regex_const(self, node: A.Regex, comp: Compiler) -> int:
-        from . import pcre
         key = (node.pattern, node.flags)
         if key in self._regex_cache:
             return self._regex_cache[key]
@@ -341,7 +339,7 @@ class ProgramBuilder:
         try:
             main_prog = self.parse_file(self.source, self.filename)
             self.file_id(self.filename)
-            main = self.load_module(self.filename, main_prog, True, ())
+            self.load_module(self.filename, main_prog, True, ())
             # Compile imported modules first (their exports are referenced by name only at
             # run time, so order does not matter for Python, but errors read better).
             for mod in reversed(self.modules):

@@ -13,7 +13,7 @@ import time
 from typing import Callable, Optional
 
 from . import values as V
-from .errors import Frame, HSLRuntimeError, ScriptError, ThrownValue
+from .errors import ScriptError, ThrownValue
 from .values import HArray, HFunction, HObject, BuiltinObject, arity_message, share as _share
 
 _UNSET = V.UNSET if hasattr(V, "UNSET") else type("Unset", (), {"__repr__": lambda s: "<unset>",

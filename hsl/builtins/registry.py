@@ -17,7 +17,7 @@ They must never modify an HArray they were given (copy-on-write relies on that).
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Optional
 
 from ..errors import ScriptError

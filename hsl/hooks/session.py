@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Optional
 
 KEYS = {"verb", "helo", "ehlo", "host", "remoteip", "remoteport", "remoteptr", "remoteuid",
         "localip", "localport", "serverid", "server_hostname", "extensions", "tls", "auth",
