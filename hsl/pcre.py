@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import functools
 from itertools import accumulate
-from typing import Optional
 
 import regex as _regex
 

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Iterable, Optional
+from typing import Optional
 
 from .errors import ScriptError
 

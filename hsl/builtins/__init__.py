@@ -1,6 +1,9 @@
 """Builtin functions and classes, grouped by area; see registry.py for how they register."""
 import importlib
 
+__all__ = ["CLASSES", "FUNCTIONS", "Builtin", "BuiltinClass", "builtin", "builtin_class",
+           "classes_for", "functions_for", "method", "unavailable", "load_all"]
+
 from .registry import (CLASSES, FUNCTIONS, Builtin, BuiltinClass, builtin, builtin_class,
                        classes_for, functions_for, method, unavailable)
 

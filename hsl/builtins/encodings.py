@@ -21,7 +21,7 @@ import zlib
 from urllib.parse import quote_from_bytes, unquote_to_bytes
 
 from ..errors import ScriptError
-from ..values import HArray, HFunction, HRegex, format_number, normalize_key, type_name
+from ..values import HArray, format_number, normalize_key, type_name
 from ._args import opt_array, opt_bool, opt_str, type_error
 from .registry import builtin
 

@@ -29,8 +29,7 @@ import socket
 import threading
 import unicodedata
 
-from ..errors import ScriptError
-from ..values import HArray, type_name
+from ..values import HArray
 from ._args import type_error
 from .registry import builtin, unavailable
 

@@ -25,9 +25,8 @@ from __future__ import annotations
 
 import threading
 
-from ..errors import ScriptError
 from ..shared import MEMORY, MEMORY_LOCK
-from ..values import HArray, HFunction, share, to_str, type_name
+from ..values import HArray, HFunction, share, to_str
 from ._args import type_error
 from .registry import builtin, unavailable
 
