@@ -7,8 +7,30 @@ Nothing downstream of the parser looks at source text again.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from typing import Optional, Union
+
+
+def _node(cls):
+    """`@dataclass(slots=True, eq=False)`, with the docstring that dataclass would generate
+    for a class without one ("Name(field: 'type' = default, ...)") made here: dataclass makes
+    it with inspect.signature, about 15% of the cost of importing this module."""
+    if cls.__doc__ is not None:
+        return dataclass(slots=True, eq=False)(cls)
+    cls.__doc__ = "-"                  # dataclass leaves a docstring alone
+    cls = dataclass(slots=True, eq=False)(cls)
+    params = []
+    for f in fields(cls):
+        if not f.init:
+            continue
+        p = "%s: %r" % (f.name, f.type)
+        if f.default is not MISSING:
+            p += " = %r" % (f.default,)
+        elif f.default_factory is not MISSING:
+            p += " = <factory>"
+        params.append(p)
+    cls.__doc__ = "%s(%s)" % (cls.__name__, ", ".join(params))
+    return cls
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,7 +47,7 @@ class Span:
 NOSPAN = Span(0, 0, 0, 0)
 
 
-@dataclass(slots=True, eq=False)
+@_node
 class Node:
     span: Span
 
@@ -52,69 +74,69 @@ class Expr(Node):
     __slots__ = ()
 
 
-@dataclass(slots=True, eq=False)
+@_node
 class Number(Expr):
     value: float
 
 
-@dataclass(slots=True, eq=False)
+@_node
 class String(Expr):
     """A string constant: a raw string or a double-quoted string without interpolation."""
     value: bytes
 
 
-@dataclass(slots=True, eq=False)
+@_node
 class Interp(Expr):
     """A double-quoted string with interpolation; parts are constant bytes or Var nodes."""
     parts: list[Union[bytes, "Var"]]
 
 
-@dataclass(slots=True, eq=False)
+@_node
 class Regex(Expr):
     pattern: bytes
     flags: str
 
 
-@dataclass(slots=True, eq=False)
+@_node
 class Bool(Expr):
     value: bool
 
 
-@dataclass(slots=True, eq=False)
+@_node
 class NoneLit(Expr):
     pass
 
 
-@dataclass(slots=True, eq=False)
+@_node
 class Var(Expr):
     name: str
 
 
-@dataclass(slots=True, eq=False)
+@_node
 class Spread(Expr):
     """`...expr` inside call arguments or array literals."""
     value: Expr
 
 
-@dataclass(slots=True, eq=False)
+@_node
 class ArrayItem(Node):
     key: Optional[Expr]        # None: auto-keyed (or spread)
     value: Expr                # a Spread node for `...expr`
 
 
-@dataclass(slots=True, eq=False)
+@_node
 class ArrayLit(Expr):
     items: list[ArrayItem]
 
 
-@dataclass(slots=True, eq=False)
+@_node
 class Param(Node):
     name: str
     default: Optional[Expr] = None
     variadic: bool = False
 
 
-@dataclass(slots=True, eq=False)
+@_node
 class FuncExpr(Expr):
     """An anonymous function or closure: `function ($a) closure ($b) { ... }`."""
     params: list[Param]
@@ -122,7 +144,7 @@ class FuncExpr(Expr):
     body: list["Stmt"]
 
 
-@dataclass(slots=True, eq=False)
+@_node
 class NameRef(Expr):
     """A bare identifier (function/class pointer, or the callee of a direct call).
 
@@ -132,7 +154,7 @@ class NameRef(Expr):
     builtin: bool = False
 
 
-@dataclass(slots=True, eq=False)
+@_node
 class Static(Expr):
     """`Scope::member` or `Scope::$member`; scope is an identifier or "static"."""
     scope: str
@@ -140,19 +162,19 @@ class Static(Expr):
     is_var: bool
 
 
-@dataclass(slots=True, eq=False)
+@_node
 class Call(Expr):
     callee: Expr               # NameRef for direct calls, Static for static calls
     args: list[Expr]           # Spread nodes for `...expr`
 
 
-@dataclass(slots=True, eq=False)
+@_node
 class Index(Expr):
     target: Expr
     index: Optional[Expr]      # None only for the append target `$a[]`
 
 
-@dataclass(slots=True, eq=False)
+@_node
 class Slice(Expr):
     target: Expr
     start: Optional[Expr]
@@ -160,13 +182,13 @@ class Slice(Expr):
     step: Optional[Expr]
 
 
-@dataclass(slots=True, eq=False)
+@_node
 class Prop(Expr):
     target: Expr
     name: str
 
 
-@dataclass(slots=True, eq=False)
+@_node
 class IncDec(Expr):
     """`++x`, `--x` (prefix=True) and `x++`, `x--`."""
     op: str                    # "++" or "--"
@@ -174,13 +196,13 @@ class IncDec(Expr):
     prefix: bool
 
 
-@dataclass(slots=True, eq=False)
+@_node
 class Unary(Expr):
     op: str                    # "!", "-", "+", "~"  (`not` is stored as "!")
     operand: Expr
 
 
-@dataclass(slots=True, eq=False)
+@_node
 class Binary(Expr):
     """Arithmetic, bitwise, comparison and regex-match operators."""
     op: str                    # + - * / % ** << >> >>> & | ^ == != === !== < <= > >= =~ !~
@@ -188,26 +210,26 @@ class Binary(Expr):
     right: Expr
 
 
-@dataclass(slots=True, eq=False)
+@_node
 class Concat(Expr):
     """A flattened chain `a . b . c` (kept flat so long chains need no deep recursion)."""
     parts: list[Expr]
 
 
-@dataclass(slots=True, eq=False)
+@_node
 class Logical(Expr):
     op: str                    # "and" or "or"
     left: Expr
     right: Expr
 
 
-@dataclass(slots=True, eq=False)
+@_node
 class Coalesce(Expr):
     left: Expr
     right: Expr
 
 
-@dataclass(slots=True, eq=False)
+@_node
 class Cond(Expr):
     """`test ? then : other`; `then` is None for the Elvis form `test ?: other`."""
     test: Expr
@@ -215,27 +237,27 @@ class Cond(Expr):
     other: Expr
 
 
-@dataclass(slots=True, eq=False)
+@_node
 class Paren(Expr):
     """A parenthesised expression (kept so that `($a) = 1` can be rejected)."""
     expr: Expr
 
 
-@dataclass(slots=True, eq=False)
+@_node
 class Assign(Expr):
     op: str                    # "=", "+=", "-=", ..., ".=", "??=", "&=", "|=", "^=", "<<=", ">>=", ">>>="
     target: Expr               # Var, Index, Slice, Prop or Static (is_var)
     value: Expr
 
 
-@dataclass(slots=True, eq=False)
+@_node
 class PatternTarget(Node):
     key: Optional[Expr]        # keyed form only
     name: str
     default: Optional[Expr] = None
 
 
-@dataclass(slots=True, eq=False)
+@_node
 class Destructure(Expr):
     """`[$a, $b = 1, ...$rest] = value` or `["k" => $x] = value`."""
     targets: list[PatternTarget]
@@ -244,29 +266,29 @@ class Destructure(Expr):
     value: Expr
 
 
-@dataclass(slots=True, eq=False)
+@_node
 class Isset(Expr):
     target: Expr
 
 
-@dataclass(slots=True, eq=False)
+@_node
 class Unset(Expr):
     target: Expr
 
 
-@dataclass(slots=True, eq=False)
+@_node
 class MatchArm(Node):
     conditions: Optional[list[Expr]]   # None for `default`
     result: Expr
 
 
-@dataclass(slots=True, eq=False)
+@_node
 class Match(Expr):
     subject: Expr
     arms: list[MatchArm]
 
 
-@dataclass(slots=True, eq=False)
+@_node
 class CacheCall(Expr):
     options: ArrayLit
     name: str
@@ -281,34 +303,34 @@ class Stmt(Node):
     __slots__ = ()
 
 
-@dataclass(slots=True, eq=False)
+@_node
 class ExprStmt(Stmt):
     expr: Expr
 
 
-@dataclass(slots=True, eq=False)
+@_node
 class Echo(Stmt):
     expr: Expr
 
 
-@dataclass(slots=True, eq=False)
+@_node
 class Empty(Stmt):
     pass
 
 
-@dataclass(slots=True, eq=False)
+@_node
 class Block(Stmt):
     body: list[Stmt]
 
 
-@dataclass(slots=True, eq=False)
+@_node
 class If(Stmt):
     test: Expr
     then: Stmt
     other: Optional[Stmt]
 
 
-@dataclass(slots=True, eq=False)
+@_node
 class For(Stmt):
     init: Optional[Expr]
     test: Optional[Expr]
@@ -316,7 +338,7 @@ class For(Stmt):
     body: Stmt
 
 
-@dataclass(slots=True, eq=False)
+@_node
 class Foreach(Stmt):
     iterable: Expr
     key: Optional[str]
@@ -324,101 +346,104 @@ class Foreach(Stmt):
     body: Stmt
 
 
-@dataclass(slots=True, eq=False)
+@_node
 class While(Stmt):
     test: Expr
     body: Stmt
 
 
-@dataclass(slots=True, eq=False)
+@_node
 class Forever(Stmt):
     body: Stmt
 
 
-@dataclass(slots=True, eq=False)
+@_node
 class SwitchCase(Node):
     test: Optional[Expr]       # None for `default:`
     body: list[Stmt]
 
 
-@dataclass(slots=True, eq=False)
+@_node
 class Switch(Stmt):
     subject: Expr
     cases: list[SwitchCase]
+    # Statements before the first label (spec 6.9 allows them): they never run, since
+    # execution starts after the matching label; kept for checkers. Compile nothing for them.
+    unreachable: list[Stmt] = field(default_factory=list)
 
 
-@dataclass(slots=True, eq=False)
+@_node
 class Break(Stmt):
     pass
 
 
-@dataclass(slots=True, eq=False)
+@_node
 class Continue(Stmt):
     pass
 
 
-@dataclass(slots=True, eq=False)
+@_node
 class Return(Stmt):
     value: Optional[Expr]
 
 
-@dataclass(slots=True, eq=False)
+@_node
 class Global(Stmt):
     names: list[str]
 
 
-@dataclass(slots=True, eq=False)
+@_node
 class Throw(Stmt):
     value: Expr
 
 
-@dataclass(slots=True, eq=False)
+@_node
 class Try(Stmt):
     body: list[Stmt]
     var: str
     handler: list[Stmt]
 
 
-@dataclass(slots=True, eq=False)
+@_node
 class Barrier(Stmt):
     name: Expr
     var: Optional[str]
     body: list[Stmt]
 
 
-@dataclass(slots=True, eq=False)
+@_node
 class Include(Stmt):
     path: bytes
     once: bool
 
 
-@dataclass(slots=True, eq=False)
+@_node
 class ImportItem(Node):
     name: str                  # identifier, or variable name without `$`
     alias: Optional[str]
     is_var: bool
 
 
-@dataclass(slots=True, eq=False)
+@_node
 class ImportSymbols(Stmt):
     items: list[ImportItem]
     path: bytes
 
 
-@dataclass(slots=True, eq=False)
+@_node
 class ImportAll(Stmt):
     alias: str
     path: bytes
 
 
-@dataclass(slots=True, eq=False)
+@_node
 class ImportData(Stmt):
     var: str
     path: bytes
     options: Optional[Expr]
 
 
-@dataclass(slots=True, eq=False)
+@_node
 class FunctionDecl(Stmt):
     name: str
     params: list[Param]
@@ -426,7 +451,7 @@ class FunctionDecl(Stmt):
     name_span: Span = NOSPAN
 
 
-@dataclass(slots=True, eq=False)
+@_node
 class ClassVar(Node):
     name: str
     default: Optional[Expr]
@@ -435,7 +460,7 @@ class ClassVar(Node):
     readonly: bool = False
 
 
-@dataclass(slots=True, eq=False)
+@_node
 class ClassMethod(Node):
     name: str
     params: list[Param]
@@ -444,20 +469,20 @@ class ClassMethod(Node):
     static: bool = False
 
 
-@dataclass(slots=True, eq=False)
+@_node
 class Constructor(Node):
     params: list[Param]
     body: list[Stmt]
 
 
-@dataclass(slots=True, eq=False)
+@_node
 class ClassDecl(Stmt):
     name: str
     members: list[Union[ClassVar, ClassMethod, Constructor]]
     name_span: Span = NOSPAN
 
 
-@dataclass(slots=True, eq=False)
+@_node
 class Program(Node):
     body: list[Stmt]
     filename: str = "<string>"

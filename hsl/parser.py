@@ -1,44 +1,47 @@
 """The HSL parser: source text -> hsl.ast.Program.
 
-Built on a Lark LALR(1) grammar (grammar/hsl.lark) with the contextual lexer and an
-embedded transformer (`_Builder`), so no parse tree is ever built: every grammar
-reduction directly creates the AST node, with its span computed from the tokens and
-child nodes (1-based line/column, end exclusive).
+The grammar is grammar/hsl.lark (LALR(1), contextual lexer).  Lark derives the parse tables
+from it; hsl/_lalr.py caches them (in the user's cache directory) and parses with them
+without importing Lark at run time.  Grammar reductions call an embedded transformer
+(`_Builder`), so no parse tree is ever built: every reduction directly creates the AST node,
+with its span computed from the tokens and child nodes (1-based line/column, end exclusive).
 
 Entry point: `parse(source, filename="<string>") -> ast.Program`, raising
-`hsl.errors.HSLSyntaxError` (every message contains "syntax error").
+`hsl.errors.HSLSyntaxError` (every message contains "syntax error").  `parse` may be called
+from several threads at once: a parse shares no mutable state with another.
 
-Limits.  The parser itself never recurses (Lark's LALR driver and the builder are
-iterative; binary operator chains are grouped by an explicit stack and `.` chains
-are flattened into one Concat), so input size and depth are bounded only by memory.
-To protect the recursive passes downstream (compiler, printers), bracket nesting
-(`(`, `[`, `{` combined, outside strings and comments) deeper than MAX_NESTING
-(1000) is rejected with a clean HSLSyntaxError ("nested too deeply").  Note that
-long chains of other operators (`1 + 1 + ...`, `- - - x`, `a ? b : c ? ...`,
-`$a = $b = ...`) parse fine but give trees as deep as the chain is long; only `.`
-chains are flattened (into one ast.Concat).
+Limits.  The parser itself never recurses (the LALR driver and the builder are iterative;
+binary operator chains are grouped by an explicit stack and `.` chains are flattened into
+one Concat), so input size and depth are bounded only by memory.  To protect the recursive
+passes downstream (compiler, printers), bracket nesting (`(`, `[`, `{` combined, outside
+strings and comments) deeper than MAX_NESTING (1000) is rejected with a clean
+HSLSyntaxError ("nested too deeply").  Note that long chains of other operators
+(`1 + 1 + ...`, `- - - x`, `a ? b : c ? ...`, `$a = $b = ...`) parse fine but give trees as
+deep as the chain is long; only `.` chains are flattened (into one ast.Concat).
 
-Errors.  Messages name tokens in words ("unexpected keyword 'echo', expected ';'
-after expression"; "unexpected end of file, missing '}' to close the block opened
-at 3:10").  After a syntax error the parser resumes at the next line that starts a
-top-level `function`/`class` declaration and parses the rest on its own, so several
-independent errors can be reported without cascades; lexical errors (unterminated
-strings or comments) and end-of-file errors are reported alone.
+Errors.  Messages name tokens in words ("unexpected keyword 'echo', expected ';' after
+expression"; "unexpected end of file, missing '}' to close the block opened at 3:10").
+Several independent errors are reported in one pass (at most MAX_ERRORS):
+* an error found by the builder (an invalid number, assignment target, name, ...) does not
+  disturb the parse: the construct is replaced by a placeholder and parsing goes on;
+* after a syntax error the parser abandons the statement, skips to the next reliable
+  statement boundary (a `;` or `}` at the statement's bracket depth, or a top-level
+  declaration at the start of a line) and goes on there (hsl/_lalr_recover.py);
+  an error within the first few tokens after that point is taken for a consequence of the
+  first one and not reported;
+* lexical errors that leave the rest of the file unreliable (an unterminated string or
+  comment) and end-of-file errors end the list.
 """
 from __future__ import annotations
 
 import os
 import re
-import sys
 import threading
 from itertools import accumulate
-from pathlib import Path
 from typing import Optional
 
-from lark import Lark, Token
-from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
-
 from . import ast as A
+from ._lalr import Token, UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 from .errors import Diagnostic, HSLSyntaxError
 
 __all__ = ["parse", "decode_string_literal", "MAX_NESTING", "KEYWORDS", "RESERVED_WORDS"]
@@ -452,6 +455,7 @@ class _Builder:
             else:
                 items.append(x)
         cases: list = []
+        unreachable: list = []
         seen_default = None
         for it in items:
             if type(it) is _Label:
@@ -465,12 +469,12 @@ class _Builder:
                 cases.append(A.SwitchCase(it.span, it.test, []))
             else:
                 if not cases:
-                    raise _fail_at("syntax error: statement before the first 'case' label "
-                                   "in switch", it)
+                    unreachable.append(it)       # spec 6.9: allowed, never runs
+                    continue
                 case = cases[-1]
                 case.body.append(it)
                 case.span = _nn(case, it)
-        return A.Switch(_tt(c[0], c[-1]), c[2], cases)
+        return A.Switch(_tt(c[0], c[-1]), c[2], cases, unreachable)
 
     def try_stmt(self, c):
         return A.Try(_tn(c[0], c[6]), c[1].body, c[4][1:], c[6].body)
@@ -919,102 +923,52 @@ class _Builder:
 
 # ------------------------------------------------------------------ parser setup
 
-_HERE = Path(__file__).resolve().parent
+def _grammar_path() -> str:
+    """grammar/hsl.lark: shipped as the hsl.grammar package (hsl/grammar/ when installed,
+    the top-level grammar/ in the repository)."""
+    try:
+        from . import grammar as _g          # the hsl.grammar package
+        for d in _g.__path__:
+            path = os.path.join(d, "hsl.lark")
+            if os.path.exists(path):
+                return path
+    except ImportError:
+        pass
+    here = os.path.dirname(os.path.abspath(__file__))
+    for path in (os.path.join(here, "grammar", "hsl.lark"),
+                 os.path.join(os.path.dirname(here), "grammar", "hsl.lark")):
+        if os.path.exists(path):
+            return path
+    raise FileNotFoundError("grammar/hsl.lark not found")
 
 
 def _grammar_text() -> str:
-    try:
-        from importlib.resources import files
-        return files("hsl.grammar").joinpath("hsl.lark").read_text(encoding="utf-8")
-    except Exception:
-        return (_HERE.parent / "grammar" / "hsl.lark").read_text(encoding="utf-8")
+    with open(_grammar_path(), encoding="utf-8") as f:
+        return f.read()
 
 
-def _cache_dir() -> Optional[Path]:
-    candidates = []
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    if xdg:
-        candidates.append(Path(xdg) / "hsl")
-    try:
-        candidates.append(Path.home() / ".cache" / "hsl")
-    except Exception:
-        pass
-    import tempfile
-    candidates.append(Path(tempfile.gettempdir()) / ("hsl-cache-%s" % _uid()))
-    for d in candidates:
-        try:
-            d.mkdir(parents=True, exist_ok=True)
-            if os.access(d, os.W_OK | os.R_OK):
-                return d
-        except Exception:
-            continue
-    return None
+# Terminal spellings the error recovery relies on (hsl/_lalr_recover.py).
+_MARKERS = {"stmt": "echo", "member": "constructor", "semi": ";", "lbrace": "{",
+            "rbrace": "}", "lpar": "(", "rpar": ")", "lsqb": "[", "rsqb": "]", "for": "for",
+            "decls": ("function", "class", "import"), "labels": ("case", "default")}
+
+_LEX_CALLBACKS = {"BLOCK_COMMENT": _Builder.block_comment}
+
+_runtime = None                 # (Tables, Parser), loaded once
+_lock = threading.Lock()
 
 
-def _uid() -> str:
-    try:
-        return str(os.getuid())
-    except Exception:
-        return "user"
-
-
-_parser: Optional[Lark] = None
-_builder: Optional[_Builder] = None
-_lock = threading.RLock()
-
-
-def _build_parser(cache: bool = True) -> tuple[Lark, _Builder]:
-    import hashlib
-    import lark
-    text = _grammar_text()
-    builder = _Builder()
-    kwargs = dict(parser="lalr", lexer="contextual", transformer=builder,
-                  lexer_callbacks={"BLOCK_COMMENT": _Builder.block_comment},
-                  keep_all_tokens=True, maybe_placeholders=False, propagate_positions=False,
-                  start="start")
-    cache_file = None
-    if cache:
-        d = _cache_dir()
-        if d is not None:
-            key = hashlib.sha256((text + "\0" + lark.__version__ + "\0" + sys.version)
-                                 .encode("utf-8")).hexdigest()[:20]
-            cache_file = str(d / ("hsl-grammar-%s.lark.cache" % key))
-    if cache_file is not None:
-        fresh = not os.path.exists(cache_file)
-        try:
-            parser = Lark(text, cache=cache_file, **kwargs)
-        except Exception:
-            parser = None
-        if parser is not None:
-            if fresh:
-                _remove_stale_caches(cache_file)
-            return parser, builder
-    return Lark(text, **kwargs), builder
-
-
-def _remove_stale_caches(keep: str) -> None:
-    """Delete cache files of older grammar versions (best effort)."""
-    try:
-        d = os.path.dirname(keep)
-        for name in os.listdir(d):
-            if name.startswith("hsl-grammar-") and name.endswith(".lark.cache"):
-                path = os.path.join(d, name)
-                if path != keep:
-                    try:
-                        os.remove(path)
-                    except OSError:
-                        pass
-    except OSError:
-        pass
-
-
-def _get_parser() -> tuple[Lark, _Builder]:
-    global _parser, _builder
-    if _parser is None:
+def _get_runtime():
+    global _runtime
+    rt = _runtime
+    if rt is None:
         with _lock:
-            if _parser is None:
-                _parser, _builder = _build_parser()
-    return _parser, _builder
+            rt = _runtime
+            if rt is None:
+                from ._lalr import Parser, load_tables
+                tables = load_tables(_grammar_text())
+                rt = _runtime = (tables, Parser(tables, _MARKERS))
+    return rt
 
 
 # ------------------------------------------------------------------ error messages
@@ -1038,10 +992,10 @@ def _terminal_words(name: str) -> str:
         return _PUNCT_WORDS[name]
     d = _term_display.get(name)
     if d is None:
-        parser, _ = _get_parser()
-        for t in parser.terminals:
-            if t.pattern.type == "str":
-                _term_display[t.name] = "'%s'" % t.pattern.value
+        tables, _ = _get_runtime()
+        for tname, (kind, value) in tables.terminals.items():
+            if kind == "str":
+                _term_display[tname] = "'%s'" % value
         d = _term_display.get(name, name.lower())
     return d
 
@@ -1107,11 +1061,8 @@ _names_cache: dict = {}
 def _term_names() -> dict:
     if _names_cache:
         return _names_cache
-    parser, _ = _get_parser()
-    by_value = {}
-    for t in parser.terminals:
-        if t.pattern.type == "str":
-            by_value[t.pattern.value] = t.name
+    tables, _ = _get_runtime()
+    by_value = tables.by_value
     binops = "* / % + - << >> >>> . < <= > >= == != === !== =~ !~ & ^ | and or ?? ? ** = += -= " \
              "*= /= %= **= .= ??= &= |= ^= <<= >>= >>>=".split()
     postfix = "( [ -> ++ -- ::".split()
@@ -1151,14 +1102,26 @@ _VALUE_END = frozenset(["VARIABLE", "NUMBER", "STRING", "RAWSTRING", "REGEX", "I
 _OPENERS = {"LBRACE": ("'}'", "block"), "LPAR": ("')'", "'('"), "LSQB": ("']'", "'['")}
 
 
+_CLOSER_OF = {"RBRACE": "LBRACE", "RPAR": "LPAR", "RSQB": "LSQB"}
+
+
 def _innermost_open(state) -> Optional[Token]:
+    """The innermost bracket on the parser's stack that is not closed there."""
     stack = getattr(state, "value_stack", None)
     if not stack:
         return None
-    for v in reversed(stack):
-        if type(v) is Token and v.type in _OPENERS:
-            return v
-    return None
+    opened: list = []
+    for v in stack:
+        if type(v) is Token:
+            if v.type in _OPENERS:
+                opened.append(v)
+            elif v.type in _CLOSER_OF:
+                want = _CLOSER_OF[v.type]
+                for j in range(len(opened) - 1, -1, -1):
+                    if opened[j].type == want:
+                        del opened[j:]
+                        break
+    return opened[-1] if opened else None
 
 
 def _char_error(src: str, e: UnexpectedCharacters) -> tuple[str, bool]:
@@ -1238,10 +1201,6 @@ def _diagnose(src: str, filename: str, e: Exception) -> tuple[Diagnostic, bool]:
     raise e
 
 
-# A line that starts a top-level declaration: a safe point to resume after an error.
-_RESYNC = re.compile(r"^(?:function|class)[ \t]+[A-Za-z_][A-Za-z0-9_]*[ \t]*[({]", re.M)
-
-
 def _check_nesting(src: str) -> Optional[tuple[int, int]]:
     """Position of the first bracket nested deeper than MAX_NESTING, if any."""
     # Quick bound: brackets cannot nest deeper than the number of openers.
@@ -1282,26 +1241,83 @@ def _nesting_scan(src: str) -> Optional[tuple[int, int]]:
     return None
 
 
-def _parse_one(src: str, filename: str):
-    """Parse once. Returns (program, None) or (None, (diagnostic, recoverable))."""
-    parser, builder = _get_parser()
+_EXPR_ORIGINS = frozenset(["expr", "unary", "pchain", "arg", "element", "binchain"])
+
+
+def _placeholder(origin: str, children: list):
+    """A stand-in for a construct the builder rejected (the error is reported; parsing goes
+    on with this value, chosen so that no builder check fails on it)."""
+    first = last = None
+    for x in children:
+        if type(x) is list:
+            x = x[0] if x else None
+        if x is not None and (type(x) is Token or hasattr(x, "span")):
+            if first is None:
+                first = x
+            last = x
+    if first is None:
+        span = A.NOSPAN
+    else:
+        span = _any(first, last)
+    if origin in ("stmt", "last", "simple", "switch_item"):
+        return A.Empty(span)
+    if origin == "member":
+        return A.ClassVar(span, "", None)
+    if origin == "cache_target":
+        return (None, "", False)
+    if origin == "import_item":
+        return A.ImportItem(span, "", None, False)
+    if origin == "param":
+        return A.Param(span, "")
+    return A.Var(span, "")
+
+
+def _parse(src: str, filename: str, recover: bool = True):
+    """Parse; returns (program or None, diagnostics)."""
+    tables, parser = _get_runtime()
+    builder = _Builder()
     builder.reset(src, filename)
-    try:
-        prog = parser.parse(src)
-    except (UnexpectedInput, _Fail) as e:
-        return None, _diagnose(src, filename, e)
-    except RecursionError:
-        return None, (Diagnostic(filename, 1, 1, "syntax error: input nested too deeply"),
-                      False)
-    if len(builder.appends) != len(builder.appends_ok):
-        for node in builder.appends:
-            if id(node) not in builder.appends_ok:
-                s = node.span
-                return None, (Diagnostic(filename, s.line, s.col,
-                                         "syntax error: '[]' (append) can only be used as "
-                                         "the target of an assignment '='",
-                                         end_line=s.end_line, end_column=s.end_col), True)
-    return prog, None
+    reds = tables.bind(builder)
+    diags: list = []
+
+    def on_error(e, report: bool) -> bool:
+        d, recoverable = _diagnose(src, filename, e)
+        # "Unexpected end of file, missing '}'" after another error: most likely the
+        # brackets that the first error (or its recovery) left unbalanced.
+        if report and not (diags and type(e) is UnexpectedToken and e.token.type == "$END"
+                           and _innermost_open(e.state) is not None):
+            diags.append(d)
+        return recover and recoverable and len(diags) < MAX_ERRORS
+
+    prog = parser.parse(src, reds, _LEX_CALLBACKS, on_error, _placeholder, _Fail)
+    if len(builder.appends) != len(builder.appends_ok) and prog is not None:
+        bad = [n for n in builder.appends if id(n) not in builder.appends_ok]
+        if diags:
+            # after errors, only those in the tree (not in abandoned statements)
+            kept = _reachable_ids(prog)
+            bad = [n for n in bad if id(n) in kept]
+        if bad and len(diags) < MAX_ERRORS:
+            s = bad[0].span
+            diags.append(Diagnostic(filename, s.line, s.col,
+                                    "syntax error: '[]' (append) can only be used as "
+                                    "the target of an assignment '='",
+                                    end_line=s.end_line, end_column=s.end_col))
+    if diags:
+        diags.sort(key=lambda d: (d.line, d.column))
+        return None, diags
+    if prog is None:                     # stopped after errors that were not reported
+        return None, [Diagnostic(filename, 1, 1, "syntax error")]
+    return prog, []
+
+
+def _reachable_ids(root) -> set:
+    seen = set()
+    stack = [root]
+    while stack:
+        n = stack.pop()
+        seen.add(id(n))
+        stack.extend(A.iter_child_nodes(n))
+    return seen
 
 
 def parse(source: str, filename: str = "<string>") -> A.Program:
@@ -1319,31 +1335,7 @@ def parse(source: str, filename: str = "<string>") -> A.Program:
             filename, deep[0], deep[1],
             "syntax error: brackets nested too deeply (the limit is %d levels)" % MAX_NESTING)],
             source)
-    with _lock:
-        prog, err = _parse_one(source, filename)
-        if err is None:
-            return prog
-        diags = [err[0]]
-        recoverable = err[1]
-        # Resume at the next top-level declaration after the error and parse the rest
-        # on its own; a later error there is an independent error (no cascades).
-        while recoverable and len(diags) < MAX_ERRORS:
-            last = diags[-1]
-            lines_before = None
-            for m in _RESYNC.finditer(source):
-                line = source.count("\n", 0, m.start()) + 1
-                if line > last.line:
-                    lines_before = (m.start(), line)
-                    break
-            if lines_before is None:
-                break
-            start, line = lines_before
-            sub = "\n" * (line - 1) + source[start:]
-            prog2, err2 = _parse_one(sub, filename)
-            if err2 is None:
-                break
-            d, recoverable = err2
-            if d.line < line:
-                break
-            diags.append(d)
-    raise HSLSyntaxError(diags, source)
+    prog, diags = _parse(source, filename)
+    if diags:
+        raise HSLSyntaxError(diags, source)
+    return prog

@@ -58,10 +58,6 @@ KNOWN_OPTIONS: set[str] = set()
 # xfail so that the disagreement stays visible (XFAIL/XPASS in the summary) without
 # failing CI.  Keyed by chunk id; remove an entry once the implementation is fixed.
 KNOWN_FAILURES: dict[str, str] = {
-    "rawstrings_regex_literals.hsl:85": "maximal munch (spec 2.8): `!~0` must lex `!~` and be a "
-                                        "syntax error; the implementation reads `! ~0`",
-    "switch.hsl:129": "spec 6.9 grammar allows statements before the first case label (they "
-                      "never run); the implementation rejects them",
 }
 CHUNK_TIMEOUT = 20  # seconds; a hung chunk fails instead of stalling CI
 

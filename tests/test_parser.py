@@ -298,6 +298,22 @@ def test_compound_assignment(op):
     assert E(f"$a {op} 1") == f"({op} $a 1)"
 
 
+def test_maximal_munch_of_not_match():
+    # spec 2.8: `!~` is always the regex not-match operator, even where an operand is due
+    errat("echo !~0;", 1, 6, "unexpected '!~'", "expected expression")
+    errat("$a = !~$b;", 1, 6, "unexpected '!~'")
+    errat("f(!~$x);", 1, 3, "unexpected '!~'")
+    assert E("! ~0") == "(!u (~u 0))"
+    assert E("!(~0)") == "(!u [(~u 0)])"
+    assert E("$a!~$b") == "(!~ $a $b)"
+    assert E("$a=~$b") == "(=~ $a $b)"
+    assert E("!$a !~ $b") == "(!~ (!u $a) $b)"
+    # other operators still split where the longer one cannot follow (slices: `[::2]`)
+    assert E("$a[::2]") == "(slice $a _ _ 2)"
+    assert E("$a[1::2]") == "(slice $a 1 _ 2)"
+    assert E("A::b") == "A::b"
+
+
 # ------------------------------------------------------------------ postfix
 
 def test_postfix_chains():
@@ -488,8 +504,25 @@ def test_switch():
     assert s.cases == []
     s = stmt("switch ($x) { case 1: return 2 }")
     assert type(s.cases[0].body[0]) is A.Return
-    errat("switch ($x) { echo 1; case 1: }", 1, 15, "before the first")
+    assert s.unreachable == []
     errat("switch ($x) { default: break; default: }", 1, 31, "default")
+
+
+def test_switch_statements_before_the_first_label():
+    # spec 6.9: allowed; they never run, so they are kept apart from the cases
+    s = stmt("switch ($x) { echo 1; $y = 2; case 1: echo 3; }")
+    assert [type(x) for x in s.unreachable] == [A.Echo, A.ExprStmt]
+    assert len(s.cases) == 1 and sx(s.cases[0].test) == "1"
+    assert [type(x) for x in s.cases[0].body] == [A.Echo]
+    assert (s.unreachable[0].line, s.unreachable[0].col) == (1, 15)
+    s = stmt("switch ($x) { echo 1; }")
+    assert s.cases == [] and len(s.unreachable) == 1
+    s = stmt("switch ($x) { echo 1 }")          # the last `;` may be omitted before `}`
+    assert len(s.unreachable) == 1
+    assert A.Switch(A.NOSPAN, None, []).unreachable == []
+    # the generic walker sees them (for checkers)
+    s = stmt("switch ($x) { echo 1; default: }")
+    assert any(type(n) is A.Echo for n in A.iter_child_nodes(s))
 
 
 def test_function_declarations():
@@ -673,6 +706,10 @@ def test_eof_errors_name_the_open_bracket():
     errat("echo f(1,\n2", 2, 2, "end of file", "')'", "1:7")
     errat("$a = [1, [2,\n", 2, 1, "end of file", "']'", "1:10")
     errat("if ($a) { while (1) { echo 1; }", 1, 32, "end of file", "'}'", "1:9")
+    # a bracket closed on the parser's stack (not yet reduced) is not named
+    e = errat("echo [1, 2] ", 1, 13, "end of file", "expected ';' after expression")
+    assert "missing" not in e.message
+    e = errat("if ($a) { echo f(1) ", 1, 21, "missing '}'", "1:9")
 
 
 def test_unterminated_literals_at_opening_position():
@@ -689,6 +726,71 @@ def test_specific_character_messages():
     errat("$a = 1; `ls`;", 1, 9, "unexpected character")
     # inside strings and comments they are fine
     assert parse('echo "\u201cq\u201d\u00a0"; // \u201c\u00a0').body
+
+
+def positions(src: str) -> list:
+    return [(d.line, d.column) for d in err(src).diagnostics]
+
+
+@pytest.mark.parametrize("src,expected", [
+    # after a syntax error the statement is skipped to a `;` at its bracket depth...
+    ("$a = ;\necho 1;\n$b = 1 +;", [(1, 6), (3, 9)]),
+    ("foo(1 2);\necho 1;\n$x = 1 + ;", [(1, 7), (3, 10)]),
+    ("$a = [1, 2;\necho 3;\n$b = (;", [(1, 11), (3, 7)]),
+    ("echo \u201chello\u201d;\n$x = ;", [(1, 6), (2, 6)]),
+    # ... or to the `}` of its block, or past a statement that ends with a block
+    ("function f() {\n if ($a == 1 {\n echo 1;\n }\n}\n$y = 1 +;", [(2, 14), (6, 9)]),
+    ("if ($a == 1 { echo 1; }\necho 2;\n$x = f() + ;", [(1, 13), (3, 12)]),
+    ("for ($i = 0; $i < ; $i++) { echo 1; }\n$x = foo(1) + ;", [(1, 19), (2, 15)]),
+    ("if ($x +) { echo 1; } else { echo 2; }\n$y = 1 + ;", [(1, 9), (2, 10)]),
+    ("while ($x { echo 1; }\necho 2 + ;", [(1, 11), (2, 10)]),
+    ("$f = function( { return 1; };\n$z = ;", [(1, 16), (2, 6)]),
+    ("switch ($x) { case 1: $a = ; break; case 2: $b = ; }", [(1, 28), (1, 50)]),
+    # class members
+    ("class C { private $x = ; function m() { $y = ; } }", [(1, 24), (1, 46)]),
+    ("class C {\n  function m( { return 1; }\n  function n() { $q = ; }\n}", [(2, 15), (3, 23)]),
+    # a top-level declaration at column 1 is a safe place to go on
+    ("function f( {\n echo 1;\n}\nfunction g() { $x = ; }", [(1, 13), (4, 21)]),
+    # errors found by the builder do not disturb the parse
+    ("echo 1e3; echo 0X1; $a = 1 +;", [(1, 6), (1, 16), (1, 29)]),
+    ("function echo() {}\nfunction f() { $x = ; }", [(1, 10), (2, 21)]),
+    # ... unless the statement is broken anyway: one error
+    ("try {\n  $a = 1;\n  catch ($e) { echo 1; }\n$x = 2;", [(3, 3)]),
+    # a missing `{` is inserted; a missing `}` is found where the structure breaks
+    ("function f()\n    echo 1;\n}\n$x = ;", [(2, 5), (4, 6)]),
+    ("class A {\n    function f() {\n        return 1;\n    }\n\nif ($x) {}\n$y = 1;", [(6, 1)]),
+    ("function f() {\n    if ($x) {\n        return 1;\n\n}\n$y = 1;", [(6, 8)]),
+    # one typo, one error: the rest of a block that an extra `}` closed is skipped
+    ("class C {\n    private $a = 1;}\n    function f() { return 1; }\n}\n$x = 1;", [(4, 1)]),
+    ("class C {\n    private $a = 1;}\n    private $b = 2;\n}\n$x = 1;", [(3, 13)]),
+    ("function f() {\n    $a = 1;}\n    return $a;\n}\necho f();", [(4, 1)]),
+    ("try {\n    $a = 1;}\n    $b = 2;\n} catch ($e) {}\n$x = 1;", [(3, 5)]),
+    # an end-of-file error after another error is not reported if it names a bracket
+    ("$a = ;\nfunction f() {\n echo 1;\n", [(1, 6)]),
+    ("$a = ;\necho 1", [(1, 6), (2, 7)]),
+    # lexical errors that make the rest unreliable end the list
+    ("$a = ;\necho 1;\necho \"abc;\n$b = ;", [(1, 6), (3, 6)]),
+    # an append outside an assignment is reported with the other errors
+    ("$a = ;\necho 1;\necho 2;\n$b[];", [(1, 6), (4, 1)]),
+])
+def test_error_recovery(src, expected):
+    assert positions(src) == expected
+
+
+def test_error_recovery_reports_at_most_max_errors():
+    from hsl.parser import MAX_ERRORS
+    src = "".join("function f%d() {\n    $x = ;\n    echo 1;\n}\n" % i for i in range(25))
+    e = err(src)
+    assert [(d.line, d.column) for d in e.diagnostics] == [(2 + 4 * i, 10)
+                                                           for i in range(MAX_ERRORS)]
+
+
+def test_error_recovery_on_garbage_is_bounded():
+    import time
+    t = time.perf_counter()
+    e = err(") ] } ; " * 5000 + "\n" + "$x = ;\n" * 5000)
+    assert 1 <= len(e.diagnostics) <= 10
+    assert time.perf_counter() - t < 10
 
 
 def test_multiple_errors_without_cascades():
@@ -771,3 +873,113 @@ def test_decode_string_literal_helper():
     tok = Token("STRING", '"a\\tb$c"', 0, 1, 1, 1, 9, 9)
     n = decode_string_literal(tok)
     assert type(n) is A.Interp and n.parts[0] == b"a\tb" and n.parts[1].name == "c"
+
+
+# ------------------------------------------------------------------ tables, cache, threads
+
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_python(code: str, cache=None, **env) -> str:
+    """Run `code` in a fresh interpreter; `cache`: a directory to use as the only places
+    where cached tables can be (XDG_CACHE_HOME, HOME and TMPDIR)."""
+    full = dict(os.environ)
+    if cache is not None:
+        full.update(XDG_CACHE_HOME=str(cache), HOME=str(cache), TMPDIR=str(cache))
+    full.update(env)
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=full,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def test_warm_start_does_not_import_lark(tmp_path):
+    code = ("import sys, hsl.parser as P; P.parse('echo 1;'); "
+            "print('lark' in sys.modules, sorted(m for m in sys.modules if 'lalr' in m))")
+    cold = run_python(code, cache=tmp_path)          # builds and caches
+    assert cold.split()[0] == "True"
+    assert [p.name for p in (tmp_path / "hsl").iterdir()
+            if p.name.startswith("hsl-parser-")]
+    warm = run_python(code, cache=tmp_path)
+    assert warm.strip() == "False ['hsl._lalr']"     # no Lark, no recovery module
+
+
+def test_stale_or_broken_cache_is_rebuilt(tmp_path):
+    code = "import hsl.parser as P; print(len(P.parse('echo 1; echo 2;').body))"
+    assert run_python(code, cache=tmp_path).strip() == "2"
+    d = tmp_path / "hsl"
+    [cache] = [p for p in d.iterdir() if p.name.startswith("hsl-parser-")]
+    cache.write_bytes(b"\x00garbage")
+    (d / "hsl-parser-0000000000000000.marshal").write_bytes(b"old grammar")
+    (d / "hsl-grammar-0123.lark.cache").write_bytes(b"previous parser")
+    assert run_python(code, cache=tmp_path).strip() == "2"
+    names = sorted(p.name for p in d.iterdir())
+    assert names == [cache.name]                     # rebuilt; other versions removed
+    assert cache.read_bytes() != b"\x00garbage"
+
+
+def test_unwritable_cache_falls_back_to_building_in_memory():
+    code = ("import hsl._lalr as L; L.cache_dirs = lambda: ['/dev/null/hsl']; "
+            "L._tmp_cache_dir = lambda: '/dev/null/tmp'; "
+            "import hsl.parser as P; print(len(P.parse('echo 1;').body)); "
+            "from hsl.errors import HSLSyntaxError\n"
+            "try:\n    P.parse('echo !~0;')\n"
+            "except HSLSyntaxError as e:\n    print(e.line, e.column)")
+    assert run_python(code).split() == ["1", "1", "6"]
+
+
+def test_tables_match_a_fresh_build():
+    # (Lark numbers the states differently from one process to another)
+    from hsl import _lalr
+    from hsl._lalr_build import build_tables
+    from hsl.parser import _get_runtime, _grammar_text
+    tables, _ = _get_runtime()
+    fresh = build_tables(_grammar_text())
+    for k in ("terminals", "lexer"):
+        assert tables.data[k] == fresh[k], k
+    assert len(tables.data["actions"]) == len(fresh["actions"])
+    assert sorted(tables.data["rules"]) == sorted(fresh["rules"])
+    assert fresh["format"] == _lalr.FORMAT
+
+
+def test_parse_in_threads():
+    srcs = ["echo %d; $a%d = [%d, 2] . f();" % (i, i, i) for i in range(8)]
+    expected = [repr(parse(s)) for s in srcs]
+    results = {}
+
+    def work(k):
+        for _ in range(30):
+            results.setdefault(k, set()).add(repr(parse(srcs[k])))
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(results[k] == {expected[k]} for k in range(8))
+
+
+def test_a_long_parse_does_not_block_other_threads():
+    big = "function f() { $x = [1, 2, 3] . \"a $b c\"; return $x; }\n" * 40000
+    started = threading.Event()
+    done = {}
+
+    def long_parse():
+        started.set()
+        parse(big)
+        done["long"] = True
+
+    t = threading.Thread(target=long_parse)
+    t.start()
+    started.wait()
+    import time
+    time.sleep(0.05)
+    parse("echo 1;")
+    assert t.is_alive() and "long" not in done      # finished while the long parse runs
+    t.join()
