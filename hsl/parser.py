@@ -1241,9 +1241,6 @@ def _nesting_scan(src: str) -> Optional[tuple[int, int]]:
     return None
 
 
-_EXPR_ORIGINS = frozenset(["expr", "unary", "pchain", "arg", "element", "binchain"])
-
-
 def _placeholder(origin: str, children: list):
     """A stand-in for a construct the builder rejected (the error is reported; parsing goes
     on with this value, chosen so that no builder check fails on it)."""
