@@ -190,7 +190,7 @@ def make_exception(message: str, where):
 
 
 def _globals_of(scope: dict) -> dict:
-    return {k[2:]: v for k, v in scope.items() if k.startswith("g_")}
+    return {k[2:]: v for k, v in scope.items() if k[:2] == "g_"}
 
 
 def _undefined(name: str):

@@ -27,6 +27,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
+import functools
 import unicodedata
 
 from ..values import HArray
@@ -383,9 +384,10 @@ def inet_reverse(ip, zone=None):
     return b".".join(parts) + b"." + zone
 
 
+@functools.lru_cache(maxsize=1024)
 def _network(text: bytes):
     """(first, last, family length) integer range for an address, CIDR or a-b range;
-    None if unparsable."""
+    None if unparsable. Cached: policies test the same few networks on every run."""
     if b"/" in text:
         addr, _, plen = text.partition(b"/")
         raw = _pton(addr)
