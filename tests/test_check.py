@@ -467,3 +467,11 @@ def test_realistic_scripts_check_clean(tmp_path):
         p.write_text(textwrap.dedent(text))
     status, out, _ = run(base)
     assert (status, out.splitlines()[-1]) == (0, "no problems (5 files checked)"), out
+
+
+def test_hook_comment_gives_the_phase(tmp_path):
+    from hsl.check.checker import Options, phase_for
+    f = tmp_path / "policy.hsl"
+    f.write_text("// A HELO policy\n// hook: helo\nAccept();\n")
+    assert phase_for(str(f), Options(), f.read_text()) == "helo"
+    assert phase_for(str(f), Options(), "Accept();\n") is None

@@ -294,8 +294,19 @@ def _is_data_path(path: str) -> bool:
 
 # ------------------------------------------------------------------ checking
 
-def phase_for(path: str, options: Options) -> Optional[str]:
-    return options.hook or C.phase_from_path(path)
+_HOOK_COMMENT = re.compile(r"^\s*//\s*hook:\s*([A-Za-z]+)", re.MULTILINE)
+
+
+def phase_for(path: str, options: Options, source: str = "") -> Optional[str]:
+    """The hook phase: --hook, else a `// hook: NAME` comment in the file's first lines
+    (the marker the examples and the conformance runner use), else the hooks/<phase>/
+    folder of the path."""
+    if options.hook:
+        return options.hook
+    m = _HOOK_COMMENT.search("\n".join(source.splitlines()[:20]))
+    if m is not None and m.group(1).lower() in C.PHASE_FUNCTIONS:
+        return m.group(1).lower()
+    return C.phase_from_path(path)
 
 
 def _ancestors(path: str, roots: list) -> list:
@@ -373,7 +384,7 @@ def finish(diags: list, options: Options) -> list:
 def _check(source: str, filename: str, options: Options) -> list:
     from ..parser import parse
     from .flow import analyze
-    phase = phase_for(filename, options)
+    phase = phase_for(filename, options, source)
     if source.startswith("\ufeff"):
         source = source[1:]
     try:
