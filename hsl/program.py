@@ -3,6 +3,7 @@ Python code object, and run it: `Program` is what `hsl.compile()` returns."""
 from __future__ import annotations
 
 import itertools
+import weakref
 import os
 import sys
 from dataclasses import dataclass
@@ -462,7 +463,9 @@ def _constant_value(expr):
 
 # ------------------------------------------------------------------ program
 
-_LINEMAPS: dict[str, "Program"] = {}
+# Generated-code file name -> Program, to map tracebacks back to HSL positions. Weak, so
+# programs compiled by a long-lived process (REPL inputs, server reloads) can be freed.
+_LINEMAPS: "weakref.WeakValueDictionary[str, Program]" = weakref.WeakValueDictionary()
 
 
 class Program:

@@ -198,3 +198,13 @@ def test_unavailable_builtins_compile_and_fail_cleanly_when_called():
         prog.run(output=out.append)
     assert out == ["before"]
     assert "dns_query() is not available" in ei.value.message
+
+
+def test_compiled_programs_can_be_freed():
+    import gc
+    import weakref
+    prog = hsl.compile("echo 1;")
+    ref = weakref.ref(prog)
+    del prog
+    gc.collect()
+    assert ref() is None
