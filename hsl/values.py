@@ -537,8 +537,9 @@ def to_number(v) -> float:
     return 0.0
 
 
-def _arith(v, op: str) -> float:
-    """An arithmetic operand as a number; arrays/objects/functions are a type error."""
+def _operand_number(v):
+    """An arithmetic or ordering operand as a number (4.2), or None for the types that
+    are a type error there (arrays, objects, functions)."""
     t = type(v)
     if t is float:
         return v
@@ -550,7 +551,15 @@ def _arith(v, op: str) -> float:
         return 0.0
     if t is int:
         return float(v)
-    raise ScriptError(f"unsupported operand type {type_name(v)} for {op}")
+    return None
+
+
+def _arith(v, op: str) -> float:
+    """An arithmetic operand as a number; arrays/objects/functions are a type error."""
+    n = _operand_number(v)
+    if n is None:
+        raise ScriptError(f"unsupported operand type {type_name(v)} for {op}")
+    return n
 
 
 def _type_error(op: str, a, b):
@@ -734,18 +743,10 @@ def loose_eq(a, b) -> bool:
 
 
 def _ord_operand(v, op):
-    t = type(v)
-    if t is float:
-        return v
-    if t is bytes:
-        return _str_to_number(v)
-    if t is bool:
-        return 1.0 if v else 0.0
-    if v is None:
-        return 0.0
-    if t is int:
-        return float(v)
-    raise ScriptError(f"cannot compare a value of type {type_name(v)} with {op}")
+    n = _operand_number(v)
+    if n is None:
+        raise ScriptError(f"cannot compare a value of type {type_name(v)} with {op}")
+    return n
 
 
 def lt(a, b) -> bool:
