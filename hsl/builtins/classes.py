@@ -97,25 +97,55 @@ def _type_arg(cls, pos, v, table):
     return t
 
 
-@builtin_class("Map")
-class MapObject(BuiltinObject):
-    """A typed hash map: Map(keytype, valuetype)."""
+class _TypedKeys(BuiltinObject):
+    """What Map and Set share: a dict `d` of keys of one type, and the methods that only
+    look at keys."""
     __slots__ = ()
 
-    def __init__(self, keytype, valuetype):
-        kt = _type_arg("Map", 1, keytype, _KEY_TYPES)
-        vt = _type_arg("Map", 2, valuetype, _VALUE_CHECKS)
+    def _init_keys(self, cls: str, keytype):
+        kt = _type_arg(cls, 1, keytype, _KEY_TYPES)
         self.keytype = _KEY_TYPES[kt]
         self.keyname = kt.decode()
-        self.valuename = vt.decode()
-        self.check = _VALUE_CHECKS[vt]
         self.d = {}
 
     def _key(self, m, key):
         if type(key) is not self.keytype:
-            raise ScriptError(f"Map->{m}() expects a {self.keyname} key, got "
+            raise ScriptError(f"{self.class_name}->{m}() expects a {self.keyname} key, got "
                               f"{type_name(key)} (type error)")
         return key
+
+    @method()
+    def has(self, key):
+        return self._key("has", key) in self.d
+
+    @method()
+    def delete(self, key):
+        k = self._key("delete", key)
+        if k in self.d:
+            del self.d[k]
+            return True
+        return False
+
+    @method()
+    def size(self):
+        return float(len(self.d))
+
+    @method()
+    def clear(self):
+        self.d.clear()
+        return None
+
+
+@builtin_class("Map")
+class MapObject(_TypedKeys):
+    """A typed hash map: Map(keytype, valuetype)."""
+    __slots__ = ()
+
+    def __init__(self, keytype, valuetype):
+        self._init_keys("Map", keytype)
+        vt = _type_arg("Map", 2, valuetype, _VALUE_CHECKS)
+        self.valuename = vt.decode()
+        self.check = _VALUE_CHECKS[vt]
 
     def _value(self, m, value):
         check = self.check
@@ -130,20 +160,8 @@ class MapObject(BuiltinObject):
         return True
 
     @method()
-    def has(self, key):
-        return self._key("has", key) in self.d
-
-    @method()
     def get(self, key):
         return share(self.d.get(self._key("get", key)))
-
-    @method()
-    def delete(self, key):
-        k = self._key("delete", key)
-        if k in self.d:
-            del self.d[k]
-            return True
-        return False
 
     @method()
     def merge(self, key, value):
@@ -154,15 +172,6 @@ class MapObject(BuiltinObject):
         return True
 
     @method()
-    def size(self):
-        return float(len(self.d))
-
-    @method()
-    def clear(self):
-        self.d.clear()
-        return None
-
-    @method()
     def entries(self):
         return MapIterator(self.d)
 
@@ -170,21 +179,12 @@ class MapObject(BuiltinObject):
 # ---------------------------------------------------------------------- Set
 
 @builtin_class("Set")
-class SetObject(BuiltinObject):
+class SetObject(_TypedKeys):
     """A typed set of unique keys: Set(keytype)."""
     __slots__ = ()
 
     def __init__(self, keytype):
-        kt = _type_arg("Set", 1, keytype, _KEY_TYPES)
-        self.keytype = _KEY_TYPES[kt]
-        self.keyname = kt.decode()
-        self.d = {}
-
-    def _key(self, m, key):
-        if type(key) is not self.keytype:
-            raise ScriptError(f"Set->{m}() expects a {self.keyname} key, got "
-                              f"{type_name(key)} (type error)")
-        return key
+        self._init_keys("Set", keytype)
 
     @method()
     def add(self, key):
@@ -193,27 +193,6 @@ class SetObject(BuiltinObject):
             return False
         self.d[k] = None
         return True
-
-    @method()
-    def has(self, key):
-        return self._key("has", key) in self.d
-
-    @method()
-    def delete(self, key):
-        k = self._key("delete", key)
-        if k in self.d:
-            del self.d[k]
-            return True
-        return False
-
-    @method()
-    def size(self):
-        return float(len(self.d))
-
-    @method()
-    def clear(self):
-        self.d.clear()
-        return None
 
     @method()
     def values(self):
