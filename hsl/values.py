@@ -55,6 +55,10 @@ _NAN = float("nan")
 _NOINT = -(1 << 62)          # HArray.maxkey value meaning "no integer key"
 _I32_MIN = -2147483648
 _I32_MAX = 2147483647
+# The largest string (bytes) or array repeat the language builds: past it a runaway script
+# gets a clean error instead of exhausting the machine's memory (in `hsl serve` too).
+MAX_STRING = 1 << 30
+MAX_ARRAY_REPEAT = 1 << 26
 
 
 # ---------------------------------------------------------------------------------------
@@ -844,15 +848,21 @@ def _repeat_count(n) -> int:
     return int(x)
 
 
+def _repeat_bytes(s: bytes, count: int) -> bytes:
+    if len(s) * count > MAX_STRING:
+        raise _too_long(len(s) * count)
+    return s * count
+
+
 def mul(a, b):
     if type(a) is float and type(b) is float:
         return a * b
     ta = type(a)
     tb = type(b)
     if ta is bytes and (tb is float or tb is bool):
-        return a * _repeat_count(b)
+        return _repeat_bytes(a, _repeat_count(b))
     if tb is bytes and (ta is float or ta is bool):
-        return b * _repeat_count(a)
+        return _repeat_bytes(b, _repeat_count(a))
     if ta is HArray and (tb is float or tb is bool):
         arr, n = a, b
     elif tb is HArray and (ta is float or ta is bool):
@@ -863,6 +873,8 @@ def mul(a, b):
         return _arith(a, "*") * _arith(b, "*")
     count = _repeat_count(n)
     vals = list(arr.d.values())
+    if count * len(vals) > MAX_ARRAY_REPEAT:
+        raise ScriptError(f"array too large ({count * len(vals)} elements)")
     out = []
     for _ in range(count):
         out.extend(v.share() if type(v) is HArray else v for v in vals)
@@ -976,14 +988,25 @@ def ushr(a, b):
     return float((_i32(a, ">>>") & 0xFFFFFFFF) >> (_i32(b, ">>>") & 31))
 
 
+def _too_long(n: int) -> ScriptError:
+    return ScriptError(f"string too large ({n} bytes; the limit is {MAX_STRING})")
+
+
 def concat(a, b) -> bytes:
-    if type(a) is bytes and type(b) is bytes:
-        return a + b
-    return to_str(a) + to_str(b)
+    if type(a) is not bytes:
+        a = to_str(a)
+    if type(b) is not bytes:
+        b = to_str(b)
+    if len(a) + len(b) > MAX_STRING:
+        raise _too_long(len(a) + len(b))
+    return a + b
 
 
 def concat_many(parts) -> bytes:
-    return b"".join([p if type(p) is bytes else to_str(p) for p in parts])
+    out = b"".join([p if type(p) is bytes else to_str(p) for p in parts])
+    if len(out) > MAX_STRING:
+        raise _too_long(len(out))
+    return out
 
 
 # ---------------------------------------------------------------------------------------
@@ -1043,6 +1066,8 @@ def format_op(template: bytes, values) -> bytes:
         while i < n and 48 <= template[i] <= 57:
             i += 1
         width = int(template[ws:i]) if i > ws else 0
+        if width > MAX_STRING:
+            raise _too_long(width)
         prec = None
         if i < n and template[i] == 46:
             i += 1

@@ -208,3 +208,16 @@ def test_compiled_programs_can_be_freed():
     del prog
     gc.collect()
     assert ref() is None
+
+
+@pytest.mark.parametrize("code", [
+    '$s = "x"; for ($i = 0; $i < 40; $i++) $s = $s . $s;',
+    '$s = "x"; for ($i = 0; $i < 40; $i++) $s .= $s;',
+    '$s = "xy" * 1000000000000;',
+    'echo "%999999999999s" % ["x"];',
+    '$a = [1, 2, 3] * 100000000;',
+])
+def test_runaway_growth_is_a_clean_error_not_an_exhausted_machine(code):
+    with pytest.raises(HSLRuntimeError) as ei:
+        run(code)
+    assert "too large" in ei.value.message
