@@ -63,6 +63,17 @@ def current() -> Optional["Execution"]:
     return getattr(_current, "execution", None)
 
 
+def check_deadline() -> None:
+    """For builtins whose work can grow without bound (e.g. encoding a deeply shared
+    array): stop at the running execution's time limit or cancellation, as loops do."""
+    ex = getattr(_current, "execution", None)
+    if ex is not None and (ex.deadline is not None or ex.cancel is not None):
+        if ex.deadline is not None and time.monotonic() > ex.deadline:
+            raise LimitExceeded("execution time limit exceeded")
+        if ex.cancel is not None and ex.cancel.is_set():
+            raise LimitExceeded("interrupted")
+
+
 class Execution:
     """Per-run state. Generated code reaches it as `R`."""
 

@@ -221,3 +221,11 @@ def test_runaway_growth_is_a_clean_error_not_an_exhausted_machine(code):
     with pytest.raises(HSLRuntimeError) as ei:
         run(code)
     assert "too large" in ei.value.message
+
+
+def test_time_limit_also_stops_a_builtin_that_would_never_finish():
+    # 2**100 shared sub-arrays: json_encode alone would run forever.
+    with pytest.raises(HSLRuntimeError) as ei:
+        run('$a = []; for ($i = 0; $i < 100; $i++) $a = [$a, $a]; echo json_encode($a);',
+            max_time=0.5)
+    assert "time limit" in ei.value.message

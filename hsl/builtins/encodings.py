@@ -21,6 +21,7 @@ import zlib
 from urllib.parse import quote_from_bytes, unquote_to_bytes
 
 from ..errors import ScriptError
+from ..runtime import check_deadline
 from ..values import HArray, format_number, normalize_key, type_name
 from ._args import opt_array, opt_bool, opt_str, type_error
 from .registry import builtin
@@ -429,6 +430,7 @@ def _json_enc(v, esc, out: list, depth: int, indent, level: int) -> None:
     elif t is HArray:
         if depth >= _MAX_DEPTH:
             raise _JSONError("too deep")
+        check_deadline()            # arrays shared many times over can make huge output
         d = v.d
         if not d:
             out.append("[]" if v.is_list() else "{}")
