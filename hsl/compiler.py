@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from . import ast as A
-from .values import MAX_STRING, arity_message
+from .values import LARGE, arity_message
 
 MAX_NESTING = 60          # HSL expression/statement nesting the generated code supports
 
@@ -1571,7 +1571,7 @@ class Compiler:
                 w.emit(f"{tmp} = ({self.expr(scope, e.value)})")
                 self.at(e)
                 w.emit(f"if type({b.pyname}) is bytes and type({tmp}) is bytes "
-                       f"and len({b.pyname}) + len({tmp}) <= {MAX_STRING}: {b.pyname} += {tmp}")
+                       f"and len({b.pyname}) + len({tmp}) <= {LARGE}: {b.pyname} += {tmp}")
                 w.emit(f"else: {b.pyname} = _concat({self.read(b)}, {tmp})")
                 return
             if e.op == "??=":

@@ -48,7 +48,20 @@ from itertools import accumulate
 
 import regex as _regex
 
+from . import runtime as _rt
 from .errors import ScriptError
+
+# Matching stops at the running execution's time limit (a pattern with catastrophic
+# backtracking would otherwise hold the interpreter lock, and every other thread, for as
+# long as it runs).
+_MIN_TIMEOUT = 0.0001
+
+
+def _out_of_time():
+    ex = _rt.current()
+    if ex is not None:
+        ex.out_of_time()
+    raise _rt.LimitExceeded("execution time limit exceeded")
 
 __all__ = ["Pattern", "Utf8Match", "compile_pattern", "parse_pattern_value", "regex_search",
            "search", "finditer", "FLAG_LETTERS"]
@@ -600,22 +613,40 @@ class Pattern:
 
     def search(self, subject: bytes, pos: int = 0):
         """The first match at or after byte offset `pos`, or None."""
-        if not self.utf8:
-            return self.regex.search(subject, pos)
-        text, offs = self._decode(subject)
-        cpos = pos if offs is None or pos == 0 else self._char_pos(subject, pos)
-        m = self.regex.search(text, cpos)
-        return None if m is None else Utf8Match(m, offs, self, subject)
+        if self.utf8:
+            text, offs = self._decode(subject)
+            pos = pos if offs is None or pos == 0 else self._char_pos(subject, pos)
+        else:
+            text = subject
+        left = _rt.time_left()
+        if left is None:
+            m = self.regex.search(text, pos)
+        else:
+            try:
+                m = self.regex.search(text, pos, timeout=max(left, _MIN_TIMEOUT))
+            except TimeoutError:
+                _out_of_time()
+        if m is None or not self.utf8:
+            return m
+        return Utf8Match(m, offs, self, subject)
 
     def finditer(self, subject: bytes, pos: int = 0):
         """All non-overlapping matches (empty matches as in PCRE/Perl global matching)."""
-        if not self.utf8:
-            yield from self.regex.finditer(subject, pos)
-            return
-        text, offs = self._decode(subject)
-        cpos = pos if offs is None or pos == 0 else self._char_pos(subject, pos)
-        for m in self.regex.finditer(text, cpos):
-            yield Utf8Match(m, offs, self, subject)
+        if self.utf8:
+            text, offs = self._decode(subject)
+            pos = pos if offs is None or pos == 0 else self._char_pos(subject, pos)
+        else:
+            text = subject
+        left = _rt.time_left()
+        if left is None:
+            matches = self.regex.finditer(text, pos)
+        else:
+            matches = self.regex.finditer(text, pos, timeout=max(left, _MIN_TIMEOUT))
+        try:
+            for m in matches:
+                yield Utf8Match(m, offs, self, subject) if self.utf8 else m
+        except TimeoutError:
+            _out_of_time()
 
     def __repr__(self):
         return f"Pattern({self.source!r}, {self.flags!r})"
@@ -717,8 +748,6 @@ def regex_search(subject, pattern) -> bool:
     if type(compiled) is not Pattern:
         compiled = parse_pattern_value(pattern)
     s = subject if type(subject) is bytes else _subject(subject)
-    if not compiled.utf8:
-        return compiled.regex.search(s) is not None
     return compiled.search(s) is not None
 
 

@@ -507,7 +507,8 @@ class Program:
     def run(self, variables: Optional[dict] = None, output: Optional[Callable] = None, *,
             max_steps: Optional[int] = None, max_time: Optional[float] = None,
             max_depth: int = DEFAULT_MAX_DEPTH, keep_globals: bool = False,
-            raw_output: bool = False, trace: bool = False, cancel=None) -> "RunResult":
+            raw_output: bool = False, trace: bool = False, cancel=None,
+            speculative: bool = False) -> "RunResult":
         """Run the program once.
 
         `variables` pre-defines `$name`s (Python values are converted, HSL values pass
@@ -515,7 +516,10 @@ class Program:
         default: written to stdout). Raises HSLRuntimeError on an uncaught error;
         a hook termination (Accept/Reject/...) propagates as runtime.Terminate.
         `cancel` (a threading.Event) stops the run with an "interrupted" error when set;
-        like the budgets it is checked every few thousand steps."""
+        like the budgets it is checked every few thousand steps.
+        `speculative=True` makes `max_time` a slice for a run on a thread that must not
+        block (see runtime.SpeculativeExecution): the run raises runtime.Preempted, its
+        in-process effects taken back, when it cannot finish there."""
         if output is None:
             def output(data: bytes):
                 sys.stdout.buffer.write(data + b"\n")
@@ -529,7 +533,8 @@ class Program:
         pre = {}
         for name, value in (variables or {}).items():
             pre[name] = V.from_python(value)
-        ex = RT.Execution(self, emit, max_steps, max_time, max_depth, keep_globals, cancel)
+        kind = RT.SpeculativeExecution if speculative else RT.Execution
+        ex = kind(self, emit, max_steps, max_time, max_depth, keep_globals, cancel)
         needed = max_depth * 4 + 200
         if sys.getrecursionlimit() < needed:
             sys.setrecursionlimit(needed)
@@ -544,7 +549,13 @@ class Program:
             raise
         except RT.OutputClosed:
             raise
+        except RT.Preempted:
+            ex.rollback()
+            raise
         except (ThrownValue, RT.LimitExceeded, Exception) as e:
+            if ex.speculative and isinstance(e, RecursionError):
+                ex.rollback()
+                raise RT.Preempted("call depth") from None
             err = self.error_for(e)
             err.trace = ex.trace_log
             raise err from None

@@ -53,6 +53,17 @@ class LimitExceeded(BaseException):
         super().__init__(message)
 
 
+class Preempted(BaseException):
+    """A speculative run (see SpeculativeExecution) must move to a worker thread: its
+    time slice ran out, it went too deep, or it was about to block or reach outside the
+    process.  Uncatchable in HSL; Program.run has already taken back its in-process
+    effects when this reaches the caller."""
+
+    def __init__(self, why: str):
+        self.why = why
+        super().__init__(why)
+
+
 # ------------------------------------------------------------------ execution
 
 _current = threading.local()
@@ -69,15 +80,53 @@ def check_deadline() -> None:
     ex = getattr(_current, "execution", None)
     if ex is not None and (ex.deadline is not None or ex.cancel is not None):
         if ex.deadline is not None and time.monotonic() > ex.deadline:
-            raise LimitExceeded("execution time limit exceeded")
+            ex.out_of_time()
         if ex.cancel is not None and ex.cancel.is_set():
             raise LimitExceeded("interrupted")
+
+
+def time_left() -> Optional[float]:
+    """Seconds left before the running execution's time limit (None: no limit), for
+    builtins that can bound their own work (regular expression matching)."""
+    ex = getattr(_current, "execution", None)
+    if ex is None or ex.deadline is None:
+        return None
+    return ex.deadline - time.monotonic()
+
+
+def blocking(what: str) -> None:
+    """Called by builtins before they block or reach outside the process (sleep, files,
+    syslog, barriers): a speculative run must not do that on the event loop."""
+    ex = getattr(_current, "execution", None)
+    if ex is not None and ex.speculative:
+        raise Preempted(what)
+
+
+def speculative() -> bool:
+    ex = getattr(_current, "execution", None)
+    return ex is not None and ex.speculative
+
+
+def on_rollback(undo: Callable[[], None]) -> None:
+    """Called by builtins after an in-process effect (memory_*, metrics_*) with a way to
+    take it back, in case the run is preempted and run again on a worker."""
+    ex = getattr(_current, "execution", None)
+    if ex is not None and ex.speculative:
+        ex.undo.append(undo)
+
+
+def large(size: int) -> None:
+    """Called before building a value of more than values.LARGE bytes or elements: a
+    speculative run leaves such work to a worker, where only the time limit bounds it."""
+    if speculative():
+        raise Preempted(f"building a value of {size} bytes or elements")
 
 
 class Execution:
     """Per-run state. Generated code reaches it as `R`."""
 
     CHUNK = 10_000
+    speculative = False
 
     def __init__(self, program, output: Callable[[bytes], None], max_steps: Optional[int],
                  max_time: Optional[float], max_depth: int, keep_globals: bool = False,
@@ -115,14 +164,20 @@ class Execution:
         if self.max_steps is not None and self.used >= self.max_steps:
             raise LimitExceeded(f"execution budget of {self.max_steps} steps exceeded")
         if self.deadline is not None and time.monotonic() > self.deadline:
-            raise LimitExceeded("execution time limit exceeded")
+            self.out_of_time()
         if self.cancel is not None and self.cancel.is_set():
             raise LimitExceeded("interrupted")
         self.steps = self._next_chunk()
 
+    def out_of_time(self) -> None:
+        raise LimitExceeded("execution time limit exceeded")
+
     def too_deep(self) -> None:
         self.depth -= 1
         raise LimitExceeded(f"maximum call depth of {self.max_depth} exceeded")
+
+    def rollback(self) -> None:
+        pass
 
     def echo(self, value) -> None:
         try:
@@ -151,6 +206,8 @@ class Execution:
         return cache_call(options, key, fn, args)
 
     def barrier_enter(self, name):
+        if self.speculative:
+            raise Preempted("barrier")
         from .shared import barrier_enter
         return barrier_enter(V.to_str(name))
 
@@ -162,6 +219,40 @@ class Execution:
 
     def barrier_leave(self, handle, value) -> None:
         handle.leave(value)
+
+
+class SpeculativeExecution(Execution):
+    """A run tried on a thread that must stay responsive (hsl serve's event loop): its
+    time limit is a short slice, its call depth is kept low (the thread's stack is
+    small), and it must not block.  When any of these is reached it raises Preempted;
+    Program.run then takes back its in-process effects (newest first), and the caller
+    runs the script again from the start on a worker thread.  Until then nothing it did
+    is visible outside the process, and what it did inside (memory_*, metrics_*) is
+    undone, so running it twice is like running it once."""
+
+    CHUNK = 500                 # check the slice often: about every few hundred microseconds
+    speculative = True
+    DEPTH = 64
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.max_depth = min(self.max_depth, self.DEPTH)
+        self.undo: list = []
+
+    def out_of_time(self) -> None:
+        raise Preempted("time slice used up")
+
+    def too_deep(self) -> None:
+        self.depth -= 1
+        raise Preempted("call depth")
+
+    def rollback(self) -> None:
+        while self.undo:
+            undo = self.undo.pop()
+            try:
+                undo()
+            except Exception:           # taking back one effect must not stop the others
+                pass
 
 
 def error_message(exc: BaseException) -> str:

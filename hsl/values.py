@@ -59,6 +59,9 @@ _I32_MAX = 2147483647
 # gets a clean error instead of exhausting the machine's memory (in `hsl serve` too).
 MAX_STRING = 1 << 30
 MAX_ARRAY_REPEAT = 1 << 26
+# Building a value larger than this (bytes or elements) in one operation is work that a
+# speculative run (runtime.SpeculativeExecution) leaves to a worker thread.
+LARGE = 1 << 20
 
 
 # ---------------------------------------------------------------------------------------
@@ -849,8 +852,11 @@ def _repeat_count(n) -> int:
 
 
 def _repeat_bytes(s: bytes, count: int) -> bytes:
-    if len(s) * count > MAX_STRING:
-        raise _too_long(len(s) * count)
+    size = len(s) * count
+    if size > LARGE:
+        if size > MAX_STRING:
+            raise _too_long(size)
+        _large(size)
     return s * count
 
 
@@ -875,6 +881,8 @@ def mul(a, b):
     vals = list(arr.d.values())
     if count * len(vals) > MAX_ARRAY_REPEAT:
         raise ScriptError(f"array too large ({count * len(vals)} elements)")
+    if count * len(vals) > LARGE:
+        _large(count * len(vals))
     out = []
     for _ in range(count):
         out.extend(v.share() if type(v) is HArray else v for v in vals)
@@ -988,6 +996,11 @@ def ushr(a, b):
     return float((_i32(a, ">>>") & 0xFFFFFFFF) >> (_i32(b, ">>>") & 31))
 
 
+def _large(size: int) -> None:
+    from .runtime import large      # a speculative run leaves large values to a worker
+    large(size)
+
+
 def _too_long(n: int) -> ScriptError:
     return ScriptError(f"string too large ({n} bytes; the limit is {MAX_STRING})")
 
@@ -997,15 +1010,20 @@ def concat(a, b) -> bytes:
         a = to_str(a)
     if type(b) is not bytes:
         b = to_str(b)
-    if len(a) + len(b) > MAX_STRING:
-        raise _too_long(len(a) + len(b))
+    size = len(a) + len(b)
+    if size > LARGE:
+        if size > MAX_STRING:
+            raise _too_long(size)
+        _large(size)
     return a + b
 
 
 def concat_many(parts) -> bytes:
     out = b"".join([p if type(p) is bytes else to_str(p) for p in parts])
-    if len(out) > MAX_STRING:
-        raise _too_long(len(out))
+    if len(out) > LARGE:
+        if len(out) > MAX_STRING:
+            raise _too_long(len(out))
+        _large(len(out))
     return out
 
 

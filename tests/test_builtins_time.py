@@ -209,6 +209,7 @@ def test_executiontime_inside_execution():
     class Ex:
         started = time.monotonic() - 5.0
         deadline = None
+        speculative = False
     old = RT.current()
     RT._current.execution = Ex()
     try:
@@ -230,6 +231,7 @@ def test_sleep_respects_deadline():
     class Ex:
         started = time.monotonic()
         deadline = time.monotonic() + 0.1
+        speculative = False
     old = RT.current()
     RT._current.execution = Ex()
     t0 = time.monotonic()

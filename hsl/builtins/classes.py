@@ -29,6 +29,7 @@ import errno as _errno
 import io
 import unicodedata
 
+from .. import runtime as _runtime
 from ..errors import ScriptError
 from ..values import BuiltinObject, HArray, HFunction, HObject, HResource, add, share, type_name
 from ._args import type_error
@@ -331,6 +332,7 @@ class FileObject(BuiltinObject):
         if data is not None:
             self.fh = io.BytesIO(data)
         else:
+            _runtime.blocking("opening a file")
             try:
                 self.fh = open(path, "rb")
             except OSError as e:
@@ -348,6 +350,7 @@ class FileObject(BuiltinObject):
     def read_file(filename):
         if type(filename) is not bytes:
             raise type_error("File::read", 1, "a string", filename)
+        _runtime.blocking("reading a file")
         try:
             with open(filename, "rb") as f:
                 return f.read()

@@ -15,6 +15,7 @@ import math
 import socket
 import sys
 
+from .. import runtime as _runtime
 from ..errors import ScriptError
 from ._args import type_error
 from .registry import builtin, unavailable
@@ -55,6 +56,7 @@ def syslog_(priority, message):
         prio, facility = n & 7, n >> 3
     else:
         raise type_error("syslog", 1, "a string or a number", priority)
+    _runtime.blocking("syslog")
     text = message.decode("utf-8", "replace")
     if _logger.hasHandlers():
         _logger.log(_LEVELS[prio], "%s", text,

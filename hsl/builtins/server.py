@@ -20,11 +20,20 @@
   `connection_open(serverid, ip)` / `connection_close(serverid, ip)`; a server id never
   reported (or declared with `define_server`) is unknown and gives none.
 * `queue_*`: not available (they need the Halon server's queue).
+
+A speculative run (hsl serve tries a script on its event loop first, see
+runtime.SpeculativeExecution) registers how to take back each write it makes here; when
+it is preempted its writes are taken back (unless another thread has replaced the value
+since, or, for numbers, by subtracting what it added) before it is run again on a worker.
+Another thread may see such a write in the meantime: the run later happens, for real,
+a moment after.  A speculative run never waits for the store's lock (a callback on
+another thread may hold it for long): it moves to a worker instead.
 """
 from __future__ import annotations
 
 import threading
 
+from .. import runtime as _rt
 from ..shared import MEMORY, MEMORY_LOCK
 from ..values import HArray, HFunction, share, to_str
 from ._args import type_error
@@ -48,14 +57,50 @@ def _callback(fname, pos, cb):
 
 # ------------------------------------------------------------------- memory
 
+class _Store:
+    """`with _STORE:` holds the memory store's lock, without waiting in a speculative run."""
+
+    def __enter__(self):
+        if not MEMORY_LOCK.acquire(blocking=False):
+            if _rt.speculative():
+                raise _rt.Preempted("memory store busy")
+            MEMORY_LOCK.acquire()
+
+    def __exit__(self, *exc):
+        MEMORY_LOCK.release()
+
+
+_STORE = _Store()
+
+
+def _wrote(key, before, after, offset=None) -> None:
+    """Register the undo of a write that replaced `before` with `after` (either may be
+    _MISSING): restore `before` if the value is still ours; if another thread has changed
+    a number since, subtract our `offset` instead."""
+    if not _rt.speculative():
+        return
+
+    def undo():
+        with MEMORY_LOCK:
+            now = MEMORY.get(key, _MISSING)
+            if now is after:
+                if before is _MISSING:
+                    MEMORY.pop(key, None)
+                else:
+                    MEMORY[key] = before
+            elif offset is not None and type(now) is float:
+                MEMORY[key] = now - offset
+    _rt.on_rollback(undo)
+
 @builtin(area=AREA)
 def memory_add(key, value):
     """Store `value` under `key` only if the key is absent; returns whether it was added."""
     _key("memory_add", key)
-    with MEMORY_LOCK:
+    with _STORE:
         if key in MEMORY:
             return False
-        MEMORY[key] = share(value)
+        MEMORY[key] = stored = share(value)
+        _wrote(key, _MISSING, stored)
         return True
 
 
@@ -63,15 +108,18 @@ def _add_number(fname, key, offset, remove_if_zero):
     _key(fname, key)
     if type(offset) is not float:
         raise type_error(fname, 2, "a number", offset)
-    with MEMORY_LOCK:
-        current = MEMORY.get(key, 0.0)
+    with _STORE:
+        before = MEMORY.get(key, _MISSING)
+        current = 0.0 if before is _MISSING else before
         if type(current) is not float:
             return None
         new = current + offset
         if remove_if_zero and new == 0.0:
             MEMORY.pop(key, None)
+            _wrote(key, before, _MISSING, offset)
         else:
             MEMORY[key] = new
+            _wrote(key, before, new, offset)
         return new
 
 
@@ -98,10 +146,11 @@ def memory_delete(key, callback=None):
     """Delete `key`; returns whether it existed (then calls callback(key, value))."""
     _key("memory_delete", key)
     _callback("memory_delete", 2, callback)
-    with MEMORY_LOCK:
+    with _STORE:
         if key not in MEMORY:
             return False
         value = MEMORY.pop(key)
+        _wrote(key, value, _MISSING)
         if callback is not None:
             callback(key, value)
         return True
@@ -112,7 +161,7 @@ def memory_exists(key, callback=None):
     """Whether `key` exists; if so calls callback(key, value) under the store's lock."""
     _key("memory_exists", key)
     _callback("memory_exists", 2, callback)
-    with MEMORY_LOCK:
+    with _STORE:
         if key not in MEMORY:
             return False
         if callback is not None:
@@ -125,7 +174,7 @@ def memory_fetch(key, callback=None):
     """The value at `key`; if absent none, or callback(key)'s result."""
     _key("memory_fetch", key)
     _callback("memory_fetch", 2, callback)
-    with MEMORY_LOCK:
+    with _STORE:
         if key in MEMORY:
             return share(MEMORY[key])
         if callback is None:
@@ -139,10 +188,11 @@ def memory_store(key, value, callback=None):
     callback(key, oldvalue))."""
     _key("memory_store", key)
     _callback("memory_store", 3, callback)
-    with MEMORY_LOCK:
+    with _STORE:
         existed = key in MEMORY
         old = MEMORY.get(key)
-        MEMORY[key] = share(value)
+        MEMORY[key] = stored = share(value)
+        _wrote(key, old if existed else _MISSING, stored)
         if existed and callback is not None:
             callback(key, old)
         return existed
@@ -156,14 +206,16 @@ def memory_update(key, value, callback, initial=_MISSING):
     _key("memory_update", key)
     if type(callback) is not HFunction:
         raise type_error("memory_update", 3, "a function", callback)
-    with MEMORY_LOCK:
-        if key in MEMORY:
-            current = share(MEMORY[key])
+    with _STORE:
+        before = MEMORY.get(key, _MISSING)
+        if before is not _MISSING:
+            current = share(before)
         elif initial is not _MISSING:
             current = initial
         else:
             return False
-        MEMORY[key] = share(callback(key, current, value))
+        MEMORY[key] = stored = share(callback(key, current, value))
+        _wrote(key, before, stored)
         return True
 
 
@@ -240,6 +292,35 @@ def _value(fname, value):
     return value
 
 
+# Undo of a speculative run's metric writes (see the module's docstring).
+
+def _metric_wrote(m, key, before, after, delta=None) -> None:
+    """As _wrote for the memory store: restore `before` if the value is still the object
+    we wrote, else subtract our `delta` (another thread has changed it since)."""
+    if not _rt.speculative():
+        return
+
+    def undo():
+        with _metrics_lock:
+            now = m.values.get(key, _MISSING)
+            if now is after:
+                if before is _MISSING:
+                    m.values.pop(key, None)
+                else:
+                    m.values[key] = before
+            elif delta is not None and type(now) is float:
+                m.values[key] = now - delta
+    _rt.on_rollback(undo)
+
+
+def _unobserve(h, value, bucket) -> None:
+    with _metrics_lock:
+        h[0] -= 1
+        h[1] -= value
+        if bucket is not None:
+            h[2][bucket] -= 1
+
+
 @builtin(area=AREA)
 def metrics_increment(name, labels, value=1.0):
     """Increment a counter or gauge by `value` (default 1); true, or none if undefined."""
@@ -248,7 +329,9 @@ def metrics_increment(name, labels, value=1.0):
         m, key = _metric("metrics_increment", name, labels)
         if m is None or m.kind == "histogram" or (m.kind == "counter" and value < 0):
             return None
-        m.values[key] = m.values.get(key, 0.0) + value
+        before = m.values.get(key, _MISSING)
+        m.values[key] = after = (0.0 if before is _MISSING else before) + value
+        _metric_wrote(m, key, before, after, value)
         return True
 
 
@@ -260,7 +343,9 @@ def metrics_decrement(name, labels, value=1.0):
         m, key = _metric("metrics_decrement", name, labels)
         if m is None or m.kind != "gauge":
             return None
-        m.values[key] = m.values.get(key, 0.0) - value
+        before = m.values.get(key, _MISSING)
+        m.values[key] = after = (0.0 if before is _MISSING else before) - value
+        _metric_wrote(m, key, before, after, -value)
         return True
 
 
@@ -278,12 +363,18 @@ def metrics_set(name, labels, value):
                 h = m.values[key] = [0, 0.0, [0] * len(m.buckets)]
             h[0] += 1
             h[1] += value
+            bucket = None
             for i, bound in enumerate(m.buckets):
                 if value <= bound:
                     h[2][i] += 1
+                    bucket = i
                     break
+            if _rt.speculative():
+                _rt.on_rollback(lambda: _unobserve(h, value, bucket))
         else:
-            m.values[key] = value
+            before = m.values.get(key, _MISSING)
+            m.values[key] = after = -(-value)     # a new float object: ours (_metric_wrote)
+            _metric_wrote(m, key, before, after)
         return True
 
 

@@ -4,14 +4,14 @@ are truncated toward zero; NaN and infinities are errors."""
 from __future__ import annotations
 
 from ..errors import ScriptError
-from ..values import HArray
+from ..runtime import large
+from ..values import LARGE, MAX_STRING, HArray
 from ._args import integer, type_error
 from .registry import builtin
 
 AREA = "strings"
 
 _WS = b" \t\r\n"
-_MAX_REPEAT_BYTES = 1 << 31
 
 
 def _int(fname: str, pos: int, x) -> int:
@@ -42,17 +42,22 @@ def ord_(character):
 @builtin(area=AREA)
 def str_repeat(string, multiplier):
     """`string` repeated `multiplier` times ("" for 0 or less)."""
-    if type(multiplier) is float and 0.0 <= multiplier <= 65536.0 and type(string) is bytes \
-            and len(string) <= 32768:
-        return string * int(multiplier)         # fast path: at most 2**31 bytes
+    if type(multiplier) is float and 0.0 <= multiplier <= 64.0 and type(string) is bytes \
+            and len(string) <= 16384:
+        return string * int(multiplier)         # fast path: at most values.LARGE bytes
     if type(string) is not bytes:
         raise type_error("str_repeat", 1, "a string", string)
     if type(multiplier) is not float:
         raise type_error("str_repeat", 2, "a number", multiplier)
     if not multiplier >= 1.0:          # also NaN
         return b""
-    if multiplier * len(string) > _MAX_REPEAT_BYTES:
+    if not string:
+        return b""
+    if multiplier * len(string) > MAX_STRING:
         raise ScriptError("str_repeat() result too large")
+    size = int(multiplier) * len(string)
+    if size > LARGE:
+        large(size)
     return string * int(multiplier)
 
 

@@ -46,6 +46,7 @@ def sleep(seconds):
     start = _t.monotonic()
     if not seconds > 0.0:              # also NaN
         return 0.0
+    _runtime.blocking("sleep")
     ex = _runtime.current()
     deadline = getattr(ex, "deadline", None) if ex is not None else None
     if deadline is not None and start + seconds > deadline:

@@ -322,9 +322,11 @@ def compile_helo(source: str, filename: str = "<string>", **options):
 
 def run_helo(program, session: HeloSession, *, max_steps: Optional[int] = 10_000_000,
              max_time: Optional[float] = 10.0, trace: bool = False,
-             echo: Optional[Callable[[str], None]] = None) -> HeloResult:
+             echo: Optional[Callable[[str], None]] = None,
+             speculative: bool = False) -> HeloResult:
     """Run a compiled HELO script for one command. Never raises for script errors: they
-    become a Defer (450) with `error` set."""
+    become a Defer (450) with `error` set.  With `speculative=True` the run may instead
+    raise runtime.Preempted (see Program.run)."""
     output: list = []
 
     def out(line: str) -> None:
@@ -336,7 +338,8 @@ def run_helo(program, session: HeloSession, *, max_steps: Optional[int] = 10_000
     context = variables["context"]
     try:
         result = program.run(variables=variables, output=out, max_steps=max_steps,
-                             max_time=max_time, keep_globals=True, trace=trace)
+                             max_time=max_time, keep_globals=True, trace=trace,
+                             speculative=speculative)
         final = result.globals or {}
         decision = Decision("accept")       # implicit termination accepts
         trace_log = result.trace
