@@ -80,6 +80,15 @@ def test_context_is_kept_when_a_decision_ends_the_script():
     assert r.decision == "reject" and r.context == b"seen"
 
 
+def test_a_failed_run_leaves_the_connections_context_as_it_was():
+    prog = compile_helo('$context["n"] = 2; $context["list"][] = "x"; throw "boom";')
+    session = HeloSession(context=hsl.values.from_python({"n": 1, "list": []}))
+    r = run_helo(prog, session)
+    assert r.error is not None and "boom" in r.error
+    assert hsl.values.to_python(r.context) == {"n": 1, "list": []}
+    assert hsl.values.to_python(session.context) == {"n": 1, "list": []}
+
+
 def test_hook_functions_exist_only_in_the_hook():
     with pytest.raises(HSLSyntaxError) as ei:
         hsl.compile('Accept();')

@@ -180,6 +180,9 @@ class HeloSession:
         context = self.context
         if not _is_hsl_value(context):
             context = V.from_python(context)
+        # A copy-on-write handle: the session's own $context changes only through a run's
+        # result, never in place (a run that fails or is preempted leaves it as it was).
+        context = V.share(context)
         return {"arguments": args, "connection": conn, "transaction": trans,
                 "context": context}
 
@@ -335,7 +338,7 @@ def run_helo(program, session: HeloSession, *, max_steps: Optional[int] = 10_000
             echo(line)
 
     variables = session.variables()
-    context = variables["context"]
+    context = V.share(variables["context"])     # as it was before the run
     try:
         result = program.run(variables=variables, output=out, max_steps=max_steps,
                              max_time=max_time, keep_globals=True, trace=trace,
