@@ -47,6 +47,10 @@ def add_arguments(p) -> None:
                      help="message size limit, announced as SIZE (default 10240000)")
     lim.add_argument("--workers", type=int, default=32, metavar="N",
                      help="threads running scripts off the event loop (default 32)")
+    lim.add_argument("--inline-slice", type=_milliseconds, default=2.0, metavar="MS",
+                     help="a run is first tried on the event loop for up to MS milliseconds "
+                          "(it moves to a worker thread, its effects taken back, when it "
+                          "runs longer, blocks or sleeps); 0: always on a worker (default 2)")
     o = p.add_argument_group("operation")
     o.add_argument("--maildir", metavar="DIR",
                    help="store accepted messages in this Maildir (default: discard)")
@@ -61,6 +65,17 @@ def add_arguments(p) -> None:
     o.add_argument("--define-metric", action="append", default=[], metavar="NAME[:KIND]",
                    help="declare a metric the script may use with metrics_* "
                         "(KIND counter, gauge or histogram; default counter; repeatable)")
+
+
+def _milliseconds(value: str) -> float:
+    import argparse
+    try:
+        ms = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of milliseconds: {value!r}") from None
+    if not 0 <= ms <= 1000:
+        raise argparse.ArgumentTypeError("must be between 0 and 1000 milliseconds")
+    return ms
 
 
 def _metrics_addr(value: str):

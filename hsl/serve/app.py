@@ -125,7 +125,8 @@ def run(args) -> int:
             return EXIT_USAGE
     try:
         app.policy = Policy(args.helo, logger, app.metrics, deadline=args.script_timeout,
-                            max_steps=args.max_steps, workers=args.workers)
+                            max_steps=args.max_steps, workers=args.workers,
+                            inline_slice=args.inline_slice / 1000)
     except ScriptLoadError as e:
         print(str(e), file=sys.stderr)
         return EXIT_ERROR

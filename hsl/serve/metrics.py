@@ -22,6 +22,8 @@ class ServerMetrics:
         self.decisions: dict = {}          # (verb, decision, code) -> count
         self.script_errors = 0
         self.script_timeouts = 0
+        self.script_runs = {"loop": 0, "worker": 0}     # where runs finished
+        self.script_preempted = 0
         self.reloads = {"ok": 0, "failed": 0}
         self.messages = {"discarded": 0, "stored": 0, "failed": 0}
         self.run_count = 0
@@ -94,6 +96,14 @@ def render(server: ServerMetrics) -> str:
     family("hsl_script_timeouts_total", "counter",
            "Script runs stopped at the per-run deadline.",
            [("", (), server.script_timeouts)])
+    family("hsl_script_runs_total", "counter",
+           "Script runs by the thread they finished on: the event loop (quick runs) or a "
+           "worker thread.",
+           [("", (("thread", k),), v) for k, v in server.script_runs.items()])
+    family("hsl_script_preempted_total", "counter",
+           "Runs tried on the event loop that moved to a worker thread (slow, blocking or "
+           "large work); their in-process effects were taken back first.",
+           [("", (), server.script_preempted)])
     family("hsl_script_reloads_total", "counter", "Script reloads (SIGHUP, --watch).",
            [("", (("result", k),), v) for k, v in server.reloads.items()])
     family("hsl_messages_total", "counter", "Messages received after DATA.",

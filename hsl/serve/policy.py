@@ -1,6 +1,17 @@
 """The HELO script of `hsl serve`: compiled once at start, recompiled on SIGHUP or --watch
-(a version with errors is refused and the previous one keeps serving), and run off the
-event loop in a thread pool with a per-run deadline."""
+(a version with errors is refused and the previous one keeps serving), and run with a
+per-run deadline.
+
+Where a run happens: handing every run to a worker thread costs more than a typical HELO
+policy takes to run (a thread switch each way), so a run is first tried on the event loop
+itself as a *speculative* run (runtime.SpeculativeExecution): it gets a short time slice
+(--inline-slice, default 2 ms), a low call depth, and may not block (sleep, files,
+syslog, barriers, a busy memory store) or build very large values.  Reaching any of these
+preempts it: its memory_* and metrics_* writes are taken back, its echo output is
+dropped, and it is run again from the start on a worker thread, where only the deadline
+and the step budget stop it.  So the event loop is never held longer than about one slice
+by a script, and a run that moves costs at most one slice of wasted work.  A script whose
+tries are mostly preempted goes straight to a worker (see InlineGate)."""
 from __future__ import annotations
 
 import asyncio
@@ -11,6 +22,7 @@ from typing import Optional
 
 from ..errors import HSLSyntaxError
 from ..hooks.helo import HeloResult, HeloSession, compile_helo, run_helo
+from ..runtime import Preempted
 
 # What a script error answers (runtime error, step budget, per-run deadline): a temporary
 # failure, distinct from a deliberate Defer() (450) so that it stands out in client logs.
@@ -45,15 +57,48 @@ def error_result(session: HeloSession, error: str) -> HeloResult:
                       session.host, [], session.context, [], error)
 
 
+class InlineGate:
+    """Whether to try the next run on the event loop: yes while most tries finish there.
+    When most are preempted (the script sleeps, reads files, or is slow) runs go straight
+    to a worker, with one try every PROBE_EVERY runs to notice when that changes.  A try
+    that finished but overran the slice by far (a long builtin call, which the slice
+    cannot interrupt) sends runs to workers at once."""
+
+    PROBE_EVERY = 32
+    WEIGHT = 0.2
+
+    def __init__(self):
+        self.preempted_rate = 0.0        # moving average over recent tries
+        self.skipped = 0
+
+    def should_try(self) -> bool:
+        if self.preempted_rate < 0.5:
+            return True
+        self.skipped += 1
+        if self.skipped >= self.PROBE_EVERY:
+            self.skipped = 0
+            return True
+        return False
+
+    def record(self, preempted: bool) -> None:
+        self.preempted_rate += (float(preempted) - self.preempted_rate) * self.WEIGHT
+
+    def overran(self) -> None:
+        self.preempted_rate = 1.0
+
+
 class Policy:
     def __init__(self, path: str, logger, metrics, *, deadline: float = 5.0,
-                 max_steps: Optional[int] = 10_000_000, workers: int = 32):
+                 max_steps: Optional[int] = 10_000_000, workers: int = 32,
+                 inline_slice: float = 0.002):
         self.path = path
         self.logger = logger
         self.metrics = metrics
         self.deadline = deadline
         self.max_steps = max_steps or None        # 0: no step budget (the deadline only)
+        self.inline_slice = inline_slice          # 0: every run on a worker thread
         self.program = compile_file(path)          # raises ScriptLoadError
+        self.gate = InlineGate()
         self.stamp = self._stamp()
         self.runner = ScriptRunner(max_workers=workers, deadline=deadline + GRACE)
         self._reloading = False
@@ -96,6 +141,7 @@ class Policy:
                                   script=self.path, trigger=why)
                 return False
             self.program = program
+            self.gate = InlineGate()
             self.stamp = self._stamp()
             self.metrics.reloads["ok"] += 1
             self.logger.info("script reloaded", script=self.path, trigger=why)
@@ -114,17 +160,50 @@ class Policy:
         return run_helo(program, session, max_steps=self.max_steps,
                         max_time=self.deadline, echo=echo)
 
+    def _try_inline(self, program, session: HeloSession) -> Optional[HeloResult]:
+        """The result of a speculative run on the event loop, or None when it was
+        preempted (nothing of it remains) or not tried."""
+        if self.inline_slice <= 0 or not self.gate.should_try():
+            return None
+        start = time.perf_counter()
+        try:
+            result = run_helo(program, session, max_steps=self.max_steps,
+                              max_time=self.inline_slice, speculative=True)
+        except Preempted:
+            self.gate.record(True)
+            self.metrics.script_preempted += 1
+            return None
+        except Exception as e:      # an internal error must not reach the client
+            return error_result(session, f"{self.path}: internal error: "
+                                         f"{type(e).__name__}: {e}")
+        if time.perf_counter() - start > 5 * self.inline_slice:
+            self.gate.overran()
+        else:
+            self.gate.record(False)
+        for line in result.output:      # echo lines are logged once the run counts
+            self.logger.log("echo", conn=session.connection_id, text=line)
+        return result
+
     async def run(self, session: HeloSession) -> HeloResult:
         """Run the script for one HELO/EHLO. Never raises: errors become 451 4.3.0."""
-        loop = asyncio.get_running_loop()
         program = self.program
+        start = time.perf_counter()
+        result = self._try_inline(program, session)
+        if result is not None:
+            self.metrics.script_runs["loop"] += 1
+        else:
+            result = await self._run_on_worker(program, session)
+            self.metrics.script_runs["worker"] += 1
+        return self._answer(session, result, time.perf_counter() - start)
+
+    async def _run_on_worker(self, program, session: HeloSession) -> HeloResult:
+        loop = asyncio.get_running_loop()
         conn = session.connection_id
         logger = self.logger
 
         def echo(line: str) -> None:
             logger.log("echo", conn=conn, text=line)
 
-        start = time.perf_counter()
         try:
             got = self.runner.run(loop, self._run, program, session, echo)
             if type(got) is _Job:               # finished during the short wait
@@ -140,7 +219,10 @@ class Policy:
         except Exception as e:          # an internal error must not reach the client
             result = error_result(session, f"{self.path}: internal error: "
                                            f"{type(e).__name__}: {e}")
-        elapsed = time.perf_counter() - start
+        return result
+
+    def _answer(self, session: HeloSession, result: HeloResult, elapsed: float) -> HeloResult:
+        """Count and log one decision; a script error becomes 451 4.3.0."""
         if result.error is not None:
             self.metrics.script_errors += 1
             if "time limit" in result.error:
@@ -148,7 +230,7 @@ class Policy:
             result = error_result(session, result.error)
         self.metrics.decision(session.verb, result.decision if result.error is None else "error",
                               result.code, elapsed)
-        fields = {"conn": conn, "remoteip": session.remoteip, "verb": session.verb,
+        fields = {"conn": session.connection_id, "remoteip": session.remoteip, "verb": session.verb,
                   "host": session.host, "decision": result.decision
                   if result.error is None else "error",
                   "code": result.code, "ms": round(elapsed * 1000, 3)}
@@ -156,7 +238,7 @@ class Policy:
             fields["disconnect"] = True
         if result.error is not None:
             fields["error"] = result.error
-        logger.log("helo", **fields)
+        self.logger.log("helo", **fields)
         return result
 
     def close(self) -> None:
