@@ -1,13 +1,19 @@
 """Where `hsl serve` runs a script: first speculatively on the event loop, then, if that
-run is preempted, again on a worker thread.  In-process (Policy) so that the counters
-can be inspected."""
+run is preempted, again on a worker thread; and connections that are freed as soon as
+they end.  In-process (Policy, App) so that the counters and objects can be inspected."""
+import argparse
 import asyncio
+import gc
 import io
+import weakref
 
 import pytest
 
 from hsl.builtins import load_all
+from hsl.builtins import server as server_builtins
 from hsl.hooks.helo import HeloSession
+from hsl.serve import add_arguments
+from hsl.serve.app import App
 from hsl.serve.log import Logger
 from hsl.serve.metrics import ServerMetrics, render
 from hsl.serve.policy import InlineGate, Policy
@@ -145,3 +151,60 @@ def test_reload_gives_a_new_script_a_fresh_gate(tmp_path):
     (tmp_path / "helo.hsl").write_text("Accept();")
     asyncio.run(policy.reload("test"))
     assert policy.gate.should_try()
+
+
+# ------------------------------------------------------- connections are freed
+
+def _app(tmp_path):
+    path = tmp_path / "helo.hsl"
+    path.write_text('Accept(["reason" => "hello"]);')
+    ap = argparse.ArgumentParser()
+    add_arguments(ap)
+    args = ap.parse_args(["--helo", str(path), "--hostname", "mx.test.example"])
+    logger = Logger("text", io.StringIO())
+    app = App(args, logger)
+    app.policy = Policy(str(path), logger, app.metrics)
+    return app
+
+
+@pytest.mark.parametrize("quit", [True, False])
+def test_a_finished_connection_is_freed_without_the_cycle_collector(tmp_path, quit):
+    app = _app(tmp_path)
+    protocols = []
+
+    def factory():
+        proto = app.protocol()
+        protocols.append(weakref.ref(proto))
+        return proto
+
+    async def main():
+        app.loop = asyncio.get_running_loop()
+        srv = await app.loop.create_server(factory, "127.0.0.1", 0)
+        port = srv.sockets[0].getsockname()[1]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        await reader.readline()
+        writer.write(b"EHLO client.example\r\n" + (b"QUIT\r\n" if quit else b""))
+        lines = [await reader.readline()]
+        while lines[-1][3:4] == b"-":
+            lines.append(await reader.readline())
+        if quit:
+            lines.append(await reader.readline())
+        writer.close()
+        await writer.wait_closed()
+        for _ in range(20):                     # let the server see the close
+            await asyncio.sleep(0.01)
+        srv.close()
+        await srv.wait_closed()
+        return lines
+
+    gc.collect()
+    gc.disable()
+    try:
+        lines = asyncio.run(main())
+        assert lines[0] == b"250-hello\r\n"
+        assert lines[-1] == (b"221 Bye\r\n" if quit else b"250 ENHANCEDSTATUSCODES\r\n")
+        assert len(protocols) == 1
+        assert protocols[0]() is None, gc.get_referrers(protocols[0]())
+    finally:
+        gc.enable()
+        app.policy.close()

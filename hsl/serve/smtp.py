@@ -117,6 +117,7 @@ class HSLSMTP(SMTP):
         self.counted = False
         self.refused = False
         self.in_script = False
+        self.quitting = False
         self._last_activity = 0.0
 
     def _fast_init(self, app) -> None:
@@ -154,8 +155,17 @@ class HSLSMTP(SMTP):
         self._auth_methods = {}
         self._handle_hooks = app.handle_hooks
         self._ehlo_hook_ver = None
-        self._smtp_methods = _MethodTable(self)
         self._enforce_call_limit = False
+
+    # A table made on use, not stored: stored, it would tie the connection into a
+    # reference cycle (see smtp_QUIT).
+    @property
+    def _smtp_methods(self):
+        return self.__dict__.get("_methods_dict") or _MethodTable(self)
+
+    @_smtp_methods.setter
+    def _smtp_methods(self, table):         # aiosmtpd's own constructor sets a dict
+        self.__dict__["_methods_dict"] = table
 
     # ------------------------------------------------------------ connection
     def connection_made(self, transport) -> None:
@@ -172,6 +182,8 @@ class HSLSMTP(SMTP):
             self.counted = True
         else:
             self.refused = True
+        if self._handler_coroutine is not None:
+            self._handler_coroutine.add_done_callback(self._handler_done)
 
     def connection_lost(self, error) -> None:
         if self.counted:
@@ -183,6 +195,22 @@ class HSLSMTP(SMTP):
         lost = getattr(self.app, "on_connection_lost", None)
         if lost is not None:
             lost(self)
+        if self._handler_coroutine is None or self._handler_coroutine.done():
+            self._break_cycles()
+
+    def _handler_done(self, task) -> None:
+        if self.transport is None:              # the connection is gone too
+            self._break_cycles()
+
+    def _break_cycles(self) -> None:
+        """Drop the references that tie a finished connection into cycles (the stream
+        callbacks, the reader and writer, the command loop's task and, when it was
+        cancelled, its traceback), so that it is freed at once by reference counting:
+        cyclic garbage waits for the collector's full passes, which grow long and hold
+        every other connection while they run."""
+        self._client_connected_cb = None
+        self._reader = self._writer = None
+        self._handler_coroutine = None
 
     def _reset_timeout(self, duration: Optional[float] = None) -> None:
         # One timer per connection that re-arms itself, instead of aiosmtpd's cancel and
@@ -271,6 +299,8 @@ class HSLSMTP(SMTP):
                 errors = 0
                 self._reset_timeout()
                 await method(arg)
+                if self.quitting:
+                    return
             except asyncio.CancelledError:
                 self._writer.close()
                 raise
@@ -315,6 +345,18 @@ class HSLSMTP(SMTP):
             return b"500 5.5.2 Error: bad syntax", None, None
         arg = arg.strip(" \t")
         return None, command.upper(), (arg or None)
+
+    async def smtp_QUIT(self, arg: Optional[str]):
+        # aiosmtpd cancels the command loop's task here; ending it normally instead spares
+        # the cyclic garbage a cancelled task leaves (its CancelledError's traceback holds
+        # the whole connection), which the collector would free in long full passes.
+        if arg:
+            await self.push("501 Syntax: QUIT")
+            return
+        await self._write([b"221 Bye"])
+        self.quitting = True
+        if self.transport is not None:
+            self.transport.close()
 
     # ------------------------------------------------------------- HELO/EHLO
     @syntax("HELO hostname")
