@@ -135,8 +135,13 @@ def test_a_gauge_set_by_someone_else_meanwhile_keeps_their_value():
     ('memory_inc("n"); syslog("info", "hello");', "syslog"),
     ('memory_inc("n"); File::read("/etc/hostname");', "reading a file"),
     ('memory_inc("n"); barrier "b" { $x = 1; }', "barrier"),
+    ('memory_inc("n"); echo domain_publicsuffix("example.co.uk");',
+     "loading the public suffix list"),
 ])
-def test_blocking_or_outside_work_preempts_before_it_happens(source, why, capsys):
+def test_blocking_or_outside_work_preempts_before_it_happens(source, why, capsys,
+                                                            monkeypatch):
+    from hsl.builtins import network
+    monkeypatch.setattr(network, "_psl", None)     # as if not loaded yet
     started = time.monotonic()
     got = speculate(source)
     assert isinstance(got, Preempted) and got.why == why

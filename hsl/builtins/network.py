@@ -30,6 +30,7 @@ import threading
 import functools
 import unicodedata
 
+from .. import runtime as _runtime
 from ..values import HArray
 from ._args import type_error
 from .registry import builtin, unavailable
@@ -268,6 +269,9 @@ def _load_psl():
     """(rules, wildcard bases, exceptions) as sets of lowercase names, each present in
     Unicode and in punycode form."""
     global _psl
+    if _psl is not None:
+        return _psl
+    _runtime.blocking("loading the public suffix list")     # file I/O, once
     with _psl_lock:
         if _psl is not None:
             return _psl
