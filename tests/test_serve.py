@@ -323,6 +323,40 @@ def test_script_with_errors_does_not_start(tmp_path):
     assert f"{script}:" in out.stderr
 
 
+@pytest.mark.parametrize("value", ["abc", "-1", "5000"])
+def test_bad_inline_slice_is_a_usage_error(policy_file, value):
+    out = subprocess.run([sys.executable, "-m", "hsl", "serve", "--helo", policy_file,
+                          "--inline-slice", value], capture_output=True, text=True,
+                         timeout=60, cwd=ROOT)
+    assert out.returncode == 2
+    assert "--inline-slice" in out.stderr and "Traceback" not in out.stderr
+
+
+SLOW_FOR_ONE_HOST = """
+$n = memory_inc("seen:" . $arguments["host"]);
+if ($arguments["host"] == "slow.example") {
+    $t = executiontime();
+    while (executiontime() - $t < 0.3) { }
+}
+Accept(["reason" => "n=" . $n]);
+"""
+
+
+def test_a_slow_run_counts_once_and_holds_no_other_connection(tmp_path):
+    script = tmp_path / "slow.hsl"
+    script.write_text(SLOW_FOR_ONE_HOST)
+    with Server(str(script)) as srv, Raw(srv.port) as slow, Raw(srv.port) as quick:
+        slow.reply()
+        quick.reply()
+        slow.send(b"EHLO slow.example\r\n")
+        time.sleep(0.05)                          # the slow run has started
+        started = time.monotonic()
+        assert quick.cmd(b"EHLO quick.example\r\n")[0] == b"250-n=1"
+        assert time.monotonic() - started < 0.2   # not held by the slow run
+        assert slow.reply()[0] == b"250-n=1"      # moved to a worker, counted once
+        assert slow.cmd(b"EHLO slow.example\r\n")[0] == b"250-n=2"
+
+
 def test_json_log_format(policy_file):
     with Server(policy_file, "--log-format", "json") as srv:
         ehlo(srv.port, "json.example")
