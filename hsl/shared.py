@@ -135,6 +135,20 @@ def cache_call(options, fn_key: str, fn, args):
                     return value
                 while len(entries) >= bucket.size and entries:
                     entries.popitem(last=False)
-            entries[key] = (now + ttl, V.share(value))
+            entries[key] = entry = (now + ttl, V.share(value))
             entries.move_to_end(key)
+        _forget_if_taken_back(entries, key, entry)
     return value
+
+
+def _forget_if_taken_back(entries, key, entry) -> None:
+    """A speculative run that is preempted is run again: the function it cached may have
+    had effects that were taken back, so its entry must go too (else the second run would
+    find it and skip them)."""
+    from .runtime import on_rollback, speculative
+    if speculative():
+        def undo():
+            with _cache_lock:
+                if entries.get(key) is entry:
+                    del entries[key]
+        on_rollback(undo)

@@ -228,3 +228,19 @@ def test_normal_runs_do_not_record_undo_and_still_sleep():
     hsl.compile('memory_inc("n"); sleep(0.05); echo memory_fetch("n");').run(
         output=out.append)
     assert out == ["1"] and time.monotonic() - started >= 0.05
+
+
+def test_a_cached_result_of_a_preempted_run_is_forgotten_with_its_effects():
+    program = hsl.compile(
+        'function counted($x) { return memory_inc("calls"); }\n'
+        '$n = cache ["ttl" => 60] counted(1);\n'
+        'if ($slow) while (true) { }\n'
+        'echo $n;\n')
+    with pytest.raises(Preempted):
+        program.run(variables={"slow": True}, output=lambda s: None, max_time=SLICE,
+                    speculative=True)
+    assert memory() == {}
+    out = []
+    program.run(variables={"slow": False}, output=out.append)
+    assert out == ["1"]              # computed (and counted) again, not found in the cache
+    assert memory() == {b"calls": 1.0}
