@@ -10,7 +10,8 @@ from .registry import (CLASSES, FUNCTIONS, Builtin, BuiltinClass, builtin, built
 # Area modules register their builtins when imported. A module that does not exist yet
 # is skipped, so areas can land one at a time.
 AREAS = ["types", "arrays", "strings", "regex", "math", "encodings", "crypto", "time",
-         "network", "mail", "server", "misc", "classes", "exception", "x509"]
+         "network", "dnslookup", "spf", "httpclient", "smtpclient", "mail", "server", "misc",
+         "classes", "exception", "x509"]
 
 
 # Hook contexts register their termination functions (Accept, Reject, ...) too.

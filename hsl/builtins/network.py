@@ -1,8 +1,9 @@
 """DNS and network builtins (builtins.md "DNS and network").
 
 Pure functions are implemented here: domain matching, the Public Suffix List, IDNA and IP
-address conversions.  The functions that need real network I/O (`dns_query`, `spf_query`,
-`http`, `smtp_lookup_rcpt`, `smtp_lookup_auth`) are registered as unavailable for now.
+address conversions.  The functions that need network I/O live in their own modules:
+dnslookup (`dns_query`), spf (`spf_query`), httpclient (`http`) and smtpclient
+(`smtp_lookup_rcpt`, `smtp_lookup_auth`).
 
 * `domain_publicsuffix` uses the Public Suffix List shipped in hsl/data (ICANN and PRIVATE
   sections, standard algorithm with wildcard and exception rules) but returns none when
@@ -33,7 +34,7 @@ import unicodedata
 from .. import runtime as _runtime
 from ..values import HArray
 from ._args import type_error
-from .registry import builtin, unavailable
+from .registry import builtin
 
 AREA = "network"
 
@@ -434,13 +435,3 @@ def inet_includes(ip, network):
     if size != len(raw):
         return False
     return first <= int.from_bytes(raw, "big") <= last
-
-
-# ------------------------------------------------------- network I/O (later)
-
-_IO = "performs network I/O, which hsl does not implement yet"
-unavailable("dns_query", "host, [options]", area=AREA, reason=_IO)
-unavailable("spf_query", "ip, helo, sender", area=AREA, reason=_IO)
-unavailable("http", "url, [options], [get], [post]", area=AREA, reason=_IO)
-unavailable("smtp_lookup_rcpt", "server, sender, recipient, [options]", area=AREA, reason=_IO)
-unavailable("smtp_lookup_auth", "server, username, password", area=AREA, reason=_IO)
