@@ -146,8 +146,9 @@ class DnsPythonBackend:
             answer = resolver.resolve(qname, dns.rdatatype.from_text(rdtype.upper()),
                                       lifetime=max(timeout, 0.001), search=False,
                                       raise_on_no_answer=False)
-        except dns.resolver.NXDOMAIN:
-            return Answer(error="NXDOMAIN")
+        except dns.resolver.NXDOMAIN as e:
+            # A validating resolver sets AD on an authenticated denial too.
+            return Answer(error="NXDOMAIN", dnssec=_authenticated(e))
         except dns.resolver.YXDOMAIN:
             return Answer(error="YXDOMAIN")
         except dns.resolver.LifetimeTimeout:
@@ -161,6 +162,16 @@ class DnsPythonBackend:
             return Answer(dnssec=dnssec)
         return Answer(records=[format_rdata(rdtype, rd) for rd in answer.rrset],
                       dnssec=dnssec)
+
+
+def _authenticated(nxdomain) -> bool:
+    """Whether every response behind an NXDOMAIN had the AD flag."""
+    import dns.flags
+    try:
+        responses = list(nxdomain.responses().values())
+    except (KeyError, TypeError, AttributeError):
+        return False
+    return bool(responses) and all(r.flags & dns.flags.AD for r in responses)
 
 
 def _failure(error) -> str:
