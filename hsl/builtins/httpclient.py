@@ -1,8 +1,948 @@
-"""HTTP(S) requests: http()."""
+"""HTTP(S) requests: http() (builtins.md "DNS and network"), on the standard library.
+
+`http(url [, options [, get [, post]]])` makes one HTTP/1.1 request over its own
+connection (socket, ssl; http.client parses the response) and returns:
+
+* without `extended_result`: the body (a string) for a 2xx response, none for any other
+  status and on every failure (DNS, connect, TLS, timeout, a malformed response,
+  `max_file_size` exceeded, too many redirects, an unusable proxy or URL);
+* with `extended_result`: `["status" => number, "content" => string, "headers" =>
+  [["name" => name, "value" => value], ...]]` for any response, none on failures.
+  `headers` lists the final response's header fields in the order received, one entry
+  per field line (a repeated field gives several entries), names lowercased, values as
+  sent (surrounding whitespace removed).  The entries are keyed arrays so that both
+  `[$name, $value] = $h` (positional destructuring) and `$h["value"]` work, as real
+  scripts use them (halon-extras f-secure);
+* with `response_headers` (and no `extended_result`): the status line, the header lines
+  and the body as one string, for any status (the older documented meaning);
+* with `background`: true once the request is queued (none if the URL is unusable); see
+  below.
+
+Arguments.  `get` values (strings or numbers, in array order) replace `$1`, `$2`, ... in
+the URL, percent-encoded as url_encode() does; `$N` with no N-th value is left as is.
+`post`: an array is sent form-encoded (`key=value&...`, percent-encoded, numbers in their
+string form), a string as the raw body, a function is called with the maximum length
+(65536) and returns body chunks until it returns "" or none (the whole body is collected
+before sending, so the request carries a Content-Length; a longer chunk is sent whole).
+A body makes the request a POST unless `method` says otherwise; bodies get
+`Content-Type: application/x-www-form-urlencoded` unless a header sets one (as curl does).
+
+Options (`ssl_*` are accepted as aliases of the `tls_*` names; a `tls_*` one wins):
+
+* `method` (string), `headers` (list of "Name: value"; as with curl, "Name:" with no value
+  removes a header hsl would send, "Name;" sends it empty; a header replaces hsl's own
+  of the same name: Host, Accept, Content-Type, Content-Length, Connection, Authorization);
+  a Transfer-Encoding: chunked header makes hsl send the body chunked.
+* `timeout` (seconds, the whole request including redirects; none, 0 or less: no limit),
+  `connect_timeout` (seconds, default 10: TCP connect, proxy CONNECT and TLS handshake;
+  0 or less: 300 as curl), `max_file_size` (bytes; a longer body fails the request).
+  Every wait is also bounded by the execution's time limit: when that runs out during a
+  request, the run stops with "execution time limit exceeded" (it does not return none).
+* `redirects` (default 0: a 3xx response is returned as it is; N: follow up to N
+  Location redirects of 301, 302, 303, 307, 308, more fails the request; -1: unlimited,
+  capped at 50).  301/302 turn a POST into a GET and 303 any method but HEAD, as curl;
+  Authorization and Cookie headers are not sent to another host.
+* `tls_verify_peer` (default true): the certificate chain must verify against the system
+  trust store (OpenSSL's default paths, so SSL_CERT_FILE / SSL_CERT_DIR select it).
+  `tls_verify_host` (default true here; the old documentation said false, curl and the
+  http-background plugin say true): the certificate must name the URL's host (DNS or IP
+  subject alternative names); it is checked even when `tls_verify_peer` is false.
+  `tls_default_ca` is accepted and changes nothing: the system trust store is always
+  loaded.  `tls_client_cert`: an array `["x509" => X509 object or resource, "privatekey"
+  => a private key resource (rsa_privatekey/ec_privatekey/ed25519_privatekey) or PEM
+  text, "chain" => [X509, ...]]`, or PEM text holding the certificate, its chain and the
+  key (as pkcs7_sign takes); a `pki:` style id names a certificate of the Halon server
+  and is an error here.  A certificate that cannot be used fails the request (none).
+* `sourceip` (string: the local address to bind); `sourceipid` names a server
+  address and is an error here.  `proxy` (string, "[http://][user:pass@]host[:port]",
+  port 1080 by default; "" for none): http URLs are requested through it, https ones
+  tunnelled with CONNECT.  Without the option the environment's proxy settings apply
+  (http_proxy, https_proxy, all_proxy, no_proxy), as curl does.  Other proxy kinds fail.
+* `background` (boolean): hsl collects the body, queues the request and returns true at
+  once; a worker thread performs it with the same options.  `background_hash` (number)
+  picks one of 8 queues (modulo), each served in order by its own thread;
+  `background_retry_count` (default 0) and `background_retry_delay` (seconds, default 0)
+  retry a request that failed or got a non-2xx status.  Results are discarded.  When the
+  process exits, hsl waits up to 60 seconds for queued background requests.
+* `extended_result`, `response_headers` (booleans), as above.  Unknown options are ignored.
+
+A URL without "://" is taken as http (curl does the same: `host:port/path`); other
+schemes fail.  Non-ASCII host names are IDNA-encoded; bytes not allowed in a request
+target (spaces, controls, non-ASCII) are percent-encoded; a user:password in the URL
+becomes Basic authorization.  hsl sends `Host`, `Accept: */*`, `Connection: close` and
+no User-Agent (as curl in Halon); responses are not decompressed (nothing asks for it).
+
+Wrong argument or option types are errors naming http().  Before any request (and before
+a post function is called) http() calls runtime.blocking("http"), so a speculative run
+(hsl serve's event loop) moves to a worker thread instead of doing network I/O.
+"""
 from __future__ import annotations
 
-from .registry import unavailable
+import atexit
+import base64
+from http import client as _hc     # (this module defines a function named http)
+import io
+import ipaddress
+import math
+import os
+import queue
+import re
+import socket
+import ssl
+import tempfile
+import threading
+import time
+import urllib.request
+from typing import Optional
+from urllib.parse import quote_from_bytes, unquote_to_bytes, urljoin, urlsplit
+
+from .. import runtime as _runtime
+from ..errors import ScriptError
+from ..values import HArray, HFunction, to_str, type_name
+from ._args import type_error
+from .registry import builtin
 
 AREA = "network"
-_IO = "performs network I/O, which hsl does not implement yet"
-unavailable("http", "url, [options], [get], [post]", area=AREA, reason=_IO)
+_F = "http"
+
+POST_CHUNK = 65536              # the maximum length passed to a post function
+DEFAULT_CONNECT_TIMEOUT = 10.0
+CURL_CONNECT_TIMEOUT = 300.0    # connect_timeout 0 or less, as curl
+MAX_UNLIMITED_REDIRECTS = 50
+BACKGROUND_QUEUES = 8
+BACKGROUND_EXIT_WAIT = 60.0
+_SLICE = 0.25                   # longest blocking wait before checking for cancellation
+_MAX_HEAD = 65536               # a proxy's CONNECT response head
+
+
+class _Failed(Exception):
+    """The request failed in a way http() reports as none."""
+
+
+_FAILURES = (OSError, ssl.SSLError, _hc.HTTPException, ValueError, UnicodeError,
+             _Failed)
+
+
+# ------------------------------------------------------------------- options
+
+def _option_error(name: bytes, expected: str, got) -> ScriptError:
+    return ScriptError(f"http() option {name.decode('latin-1')!r} must be {expected}, "
+                       f"got {type_name(got)} (type error)")
+
+
+def _lookup(opts: HArray, name: bytes):
+    """(name as written, value) of option `name`; `tls_x` falls back to `ssl_x`."""
+    v = opts.d.get(name)
+    if v is None and name.startswith(b"tls_"):
+        alias = b"ssl_" + name[4:]
+        v = opts.d.get(alias)
+        if v is not None:
+            return alias, v
+    return name, v
+
+
+def _bool(opts, name, default):
+    shown, v = _lookup(opts, name)
+    if v is None:
+        return default
+    if type(v) is not bool:
+        raise _option_error(shown, "a boolean", v)
+    return v
+
+
+def _number(opts, name):
+    shown, v = _lookup(opts, name)
+    if v is None:
+        return None
+    if type(v) is not float:
+        raise _option_error(shown, "a number", v)
+    return v
+
+
+def _string(opts, name):
+    shown, v = _lookup(opts, name)
+    if v is None:
+        return None
+    if type(v) is not bytes:
+        raise _option_error(shown, "a string", v)
+    return v
+
+
+_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
+
+
+def _headers(opts) -> list:
+    """The `headers` option as [(name, value or None for "remove")]."""
+    v = opts.d.get(b"headers")
+    if v is None:
+        return []
+    if type(v) is not HArray:
+        raise _option_error(b"headers", "an array of strings", v)
+    out = []
+    for line in v.d.values():
+        if type(line) is not bytes:
+            raise _option_error(b"headers", "an array of strings", line)
+        if any(c in line for c in b"\r\n\0"):
+            raise ScriptError("http() option 'headers': a header must not contain line "
+                              "breaks or NUL bytes")
+        colon = line.find(b":")
+        if colon < 0 and line.endswith(b";"):
+            name, value = line[:-1].strip(), b""
+        elif colon < 0:
+            raise ScriptError(f"http() option 'headers': {line.decode('latin-1')!r} is not "
+                              f"\"Name: value\"")
+        else:
+            name, value = line[:colon].strip(), line[colon + 1:].strip(b" \t")
+            if value == b"":
+                value = None
+        if not _TOKEN.match(name):
+            raise ScriptError(f"http() option 'headers': {name.decode('latin-1')!r} is not "
+                              f"a valid header name")
+        out.append((name, value))
+    return out
+
+
+def _seconds(value: Optional[float]) -> Optional[float]:
+    """A timeout option: positive and finite, else no limit."""
+    if value is None or not value > 0 or not math.isfinite(value):
+        return None
+    return value
+
+
+class _Settings:
+    """Everything a request needs, checked, in plain Python values (no HSL values, so a
+    background thread can use it)."""
+
+    __slots__ = ("method", "headers", "timeout", "connect_timeout", "max_file_size",
+                 "redirects", "verify_peer", "verify_host", "client_cert", "sourceip",
+                 "proxy", "extended", "response_headers", "background", "queue",
+                 "retry_count", "retry_delay")
+
+    def __init__(self, opts: HArray):
+        method = _string(opts, b"method")
+        if method is not None and not _TOKEN.match(method):
+            raise ScriptError(f"http() option 'method': {method.decode('latin-1')!r} is not "
+                              "a valid request method")
+        self.method = method
+        self.headers = _headers(opts)
+        self.timeout = _seconds(_number(opts, b"timeout"))
+        ct = _number(opts, b"connect_timeout")
+        if ct is None:
+            self.connect_timeout = DEFAULT_CONNECT_TIMEOUT
+        else:
+            self.connect_timeout = _seconds(ct) or CURL_CONNECT_TIMEOUT
+        mfs = _number(opts, b"max_file_size")
+        self.max_file_size = int(mfs) if mfs is not None and 1 <= mfs < math.inf else None
+        r = _number(opts, b"redirects")
+        if r is None or r != r:
+            self.redirects = 0
+        elif r < 0 or r > MAX_UNLIMITED_REDIRECTS:
+            self.redirects = MAX_UNLIMITED_REDIRECTS
+        else:
+            self.redirects = int(r)
+        self.verify_peer = _bool(opts, b"tls_verify_peer", True)
+        self.verify_host = _bool(opts, b"tls_verify_host", True)
+        _bool(opts, b"tls_default_ca", False)
+        shown, cert = _lookup(opts, b"tls_client_cert")
+        self.client_cert = None if cert is None else _client_cert_pem(shown, cert)
+        src = _string(opts, b"sourceip")
+        self.sourceip = src.decode("latin-1") if src is not None else None
+        if opts.d.get(b"sourceipid") is not None:
+            raise ScriptError("http() option 'sourceipid' names an address configured in "
+                              "the Halon server, which hsl does not have; use 'sourceip'")
+        self.proxy = _string(opts, b"proxy")
+        self.extended = _bool(opts, b"extended_result", False)
+        self.response_headers = _bool(opts, b"response_headers", False)
+        self.background = _bool(opts, b"background", False)
+        h = _number(opts, b"background_hash")
+        self.queue = int(abs(h)) % BACKGROUND_QUEUES if h is not None and math.isfinite(h) \
+            else 0
+        rc = _number(opts, b"background_retry_count")
+        self.retry_count = int(min(rc, 1e6)) if rc is not None and rc >= 1 else 0
+        rd = _number(opts, b"background_retry_delay")
+        self.retry_delay = min(rd, 86400.0) if rd is not None and rd > 0 else 0.0
+
+
+# ------------------------------------------------------------ client certificates
+
+def _client_cert_pem(shown: bytes, value) -> bytes:
+    """PEM text (certificate, chain, key) for the `tls_client_cert` option."""
+    what = f"http() option {shown.decode('latin-1')!r}"
+    if type(value) is bytes:
+        if b"-----BEGIN" not in value:
+            raise ScriptError(f"{what}: certificate ids name certificates configured in the "
+                              "Halon server, which hsl does not have; pass PEM text or an "
+                              "array with x509 and privatekey")
+        return value
+    if type(value) is not HArray:
+        raise _option_error(shown, "an array or a string", value)
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+    def cert_pem(v, where):
+        to_crypto = getattr(v, "to_cryptography", None)
+        cert = to_crypto() if to_crypto is not None else None
+        if not isinstance(cert, x509.Certificate):
+            raise ScriptError(f"{what}: {where} must be an X509 object or resource, got "
+                              f"{type_name(v)} (type error)")
+        return cert.public_bytes(serialization.Encoding.PEM)
+
+    out = [cert_pem(value.d.get(b"x509"), "'x509'")]
+    chain = value.d.get(b"chain")
+    if chain is not None:
+        if type(chain) is not HArray:
+            raise ScriptError(f"{what}: 'chain' must be an array of X509 objects, got "
+                              f"{type_name(chain)} (type error)")
+        out += [cert_pem(c, "each 'chain' entry") for c in chain.d.values()]
+    key = value.d.get(b"privatekey")
+    if type(key) is bytes:
+        out.append(key)
+    elif isinstance(getattr(key, "key", None), (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey,
+                                               ed25519.Ed25519PrivateKey)):
+        out.append(key.key.private_bytes(serialization.Encoding.PEM,
+                                         serialization.PrivateFormat.PKCS8,
+                                         serialization.NoEncryption()))
+    else:
+        raise ScriptError(f"{what}: 'privatekey' must be a private key resource or PEM "
+                          f"text, got {type_name(key)} (type error)")
+    return b"".join(p if p.endswith(b"\n") else p + b"\n" for p in out)
+
+
+def _load_cert_chain(ctx: ssl.SSLContext, pem: bytes) -> None:
+    """ssl loads client certificates from files only: use an anonymous memory file where
+    there is one, else a private temporary file removed at once."""
+    if hasattr(os, "memfd_create"):
+        try:
+            fd = os.memfd_create("hsl-http-client-cert")
+        except OSError:
+            fd = None
+        if fd is not None:
+            try:
+                os.write(fd, pem)
+                path = f"/proc/self/fd/{fd}"
+                if os.path.exists(path):
+                    ctx.load_cert_chain(path)
+                    return
+            finally:
+                os.close(fd)
+    fd, path = tempfile.mkstemp(prefix="hsl-http-")
+    try:
+        os.write(fd, pem)
+        os.close(fd)
+        fd = None
+        ctx.load_cert_chain(path)
+    finally:
+        if fd is not None:
+            os.close(fd)
+        os.unlink(path)
+
+
+# --------------------------------------------------------------------- TLS
+
+_CONTEXTS: dict = {}
+_CONTEXTS_LOCK = threading.Lock()
+
+
+def _context(verify_peer: bool, client_cert: Optional[bytes]) -> ssl.SSLContext:
+    """An SSL context; host names are checked separately (see _check_host)."""
+    key = (verify_peer, os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+    if client_cert is None:
+        with _CONTEXTS_LOCK:
+            ctx = _CONTEXTS.get(key)
+        if ctx is not None:
+            return ctx
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    if verify_peer:
+        ctx.verify_mode = ssl.CERT_REQUIRED
+        ctx.load_default_certs()
+    else:
+        ctx.verify_mode = ssl.CERT_NONE
+    if client_cert is not None:
+        _load_cert_chain(ctx, client_cert)
+    else:
+        with _CONTEXTS_LOCK:
+            _CONTEXTS[key] = ctx
+    return ctx
+
+
+def _name_matches(pattern: str, host: str) -> bool:
+    """RFC 6125 matching of one DNS name, a wildcard only as the whole leftmost label."""
+    pattern = pattern.lower().rstrip(".")
+    if pattern == host:
+        return True
+    if pattern.startswith("*.") and "*" not in pattern[2:]:
+        first, dot, rest = host.partition(".")
+        return bool(first) and bool(dot) and rest == pattern[2:] and rest.count(".") >= 1
+    return False
+
+
+def _check_host(der: Optional[bytes], host: str) -> None:
+    """Fail unless the peer certificate (DER) names `host`: an IP address must be among
+    its IP subject alternative names, a host name match a DNS one (the subject CN only
+    when there are no DNS names)."""
+    if not der:
+        raise _Failed("no peer certificate")
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+    cert = x509.load_der_x509_certificate(der)
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        san = None
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        ip = None
+    if ip is not None:
+        if san is not None and ip in san.get_values_for_type(x509.IPAddress):
+            return
+        raise _Failed("certificate does not match the host")
+    host = host.lower().rstrip(".")
+    names = san.get_values_for_type(x509.DNSName) if san is not None else []
+    if not names:
+        names = [a.value for a in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+                 if isinstance(a.value, str)]
+    if not any(_name_matches(n, host) for n in names):
+        raise _Failed("certificate does not match the host")
+
+
+# --------------------------------------------------------------- the clock
+
+class _Clock:
+    """The deadlines of one http() call: its `timeout`, the execution's time limit, and
+    (while connecting) the connect timeout.  `poll()` stops a cancelled execution."""
+
+    def __init__(self, timeout: Optional[float], execution):
+        now = time.monotonic()
+        self.request = now + timeout if timeout is not None else None
+        self.execution = execution
+        self.run = getattr(execution, "deadline", None)
+        self.phase: Optional[float] = None
+
+    def deadline(self) -> Optional[float]:
+        ds = [d for d in (self.request, self.run, self.phase) if d is not None]
+        return min(ds) if ds else None
+
+    def left(self) -> Optional[float]:
+        d = self.deadline()
+        return None if d is None else d - time.monotonic()
+
+    def poll(self) -> None:
+        cancel = getattr(self.execution, "cancel", None)
+        if cancel is not None and cancel.is_set():
+            raise _runtime.LimitExceeded("interrupted")
+
+    def run_out(self) -> bool:
+        """Whether the execution's time limit is what ended the request."""
+        return (self.run is not None and (self.request is None or self.run <= self.request)
+                and time.monotonic() >= self.run - 0.01)
+
+
+class _Conn:
+    """A connected socket whose every wait is bounded by the clock (http.client reads the
+    response through `makefile`)."""
+
+    def __init__(self, sock: socket.socket, clock: _Clock):
+        self.sock = sock
+        self.clock = clock
+
+    def _wait(self) -> float:
+        left = self.clock.left()
+        if left is not None and left <= 0:
+            raise socket.timeout("timed out")
+        return _SLICE if left is None else min(left, _SLICE)
+
+    def sendall(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            self.sock.settimeout(self._wait())
+            try:
+                sent = self.sock.send(view[:262144])
+            except socket.timeout:
+                self.clock.poll()
+                continue
+            view = view[sent:]
+
+    def recv_into(self, buf) -> int:
+        while True:
+            self.sock.settimeout(self._wait())
+            try:
+                return self.sock.recv_into(buf)
+            except socket.timeout:
+                self.clock.poll()
+            except ssl.SSLWantReadError:
+                self.clock.poll()
+
+    def recv(self, n: int) -> bytes:
+        buf = bytearray(n)
+        got = self.recv_into(buf)
+        return bytes(buf[:got])
+
+    def makefile(self, mode="rb", *args, **kwargs):
+        return io.BufferedReader(_Reader(self), 65536)
+
+    def close(self) -> None:
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+class _Reader(io.RawIOBase):
+    def __init__(self, conn: _Conn):
+        self.conn = conn
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        return self.conn.recv_into(b)
+
+
+# -------------------------------------------------------------------- URLs
+
+class _URL:
+    __slots__ = ("scheme", "host", "port", "target", "userinfo", "text")
+
+    def __init__(self, text: str):
+        if "://" not in text:
+            text = "http://" + text
+        if any(ord(c) < 0x20 or ord(c) == 0x7F for c in text):
+            raise _Failed("malformed URL")
+        parts = urlsplit(text)
+        scheme = parts.scheme.lower()
+        if scheme not in ("http", "https"):
+            raise _Failed("unsupported protocol")
+        parts.port                      # ValueError for a bad port
+        hostport = parts.netloc.rpartition("@")[2]
+        if hostport.startswith("["):
+            host = hostport[1:].partition("]")[0]
+        else:
+            host = hostport.partition(":")[0]
+        if not host:
+            raise _Failed("no host in URL")
+        if host.isascii():
+            host = host.lower()
+        else:                           # the URL's bytes were decoded as latin-1
+            from .network import idna_to_ascii
+            host = idna_to_ascii(host.encode("latin-1").decode("utf-8"))
+            if host is None:
+                raise _Failed("bad host name")
+        port = parts.port or (443 if scheme == "https" else 80)
+        target = (parts.path or "/") + ("?" + parts.query if parts.query else "")
+        self.scheme = scheme
+        self.host = host
+        self.port = port
+        self.target = _encode_target(target.encode("latin-1"))
+        self.userinfo = None
+        if parts.username is not None:
+            self.userinfo = (unquote_to_bytes(parts.username) + b":"
+                             + unquote_to_bytes(parts.password or ""))
+        self.text = text
+
+    def hostport(self, always_port: bool = False) -> bytes:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        default = 443 if self.scheme == "https" else 80
+        if always_port or self.port != default:
+            host += f":{self.port}"
+        return host.encode("ascii")
+
+    def absolute(self) -> bytes:
+        return self.scheme.encode() + b"://" + self.hostport() + self.target
+
+
+_TARGET_OK = frozenset(b"!$&'()*+,-./0123456789:;=?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[]_"
+                       b"abcdefghijklmnopqrstuvwxyz~%")
+
+
+def _encode_target(target: bytes) -> bytes:
+    if all(c in _TARGET_OK for c in target):
+        return target
+    return b"".join(bytes([c]) if c in _TARGET_OK else b"%%%02X" % c for c in target)
+
+
+_PLACEHOLDER = re.compile(rb"\$([0-9]{1,9})(?![0-9])")
+
+
+def _substitute(url: bytes, get) -> bytes:
+    if get is None or not get.d:
+        return url
+    values = []
+    for v in get.d.values():
+        if type(v) is bytes:
+            values.append(v)
+        elif type(v) is float:
+            values.append(to_str(v))
+        else:
+            raise ScriptError(f"http() expects strings or numbers in the get array "
+                              f"(argument 3), got {type_name(v)} (type error)")
+
+    def replace(m):
+        i = int(m.group(1))
+        if 1 <= i <= len(values):
+            return quote_from_bytes(values[i - 1], safe="").encode("ascii")
+        return m.group(0)
+    return _PLACEHOLDER.sub(replace, url)
+
+
+def _form(post: HArray) -> bytes:
+    fields = []
+    for k, v in post.d.items():
+        key = k if type(k) is bytes else str(k).encode("ascii")
+        if type(v) is float:
+            v = to_str(v)
+        elif type(v) is not bytes:
+            raise ScriptError(f"http() expects strings or numbers as the values of a post "
+                              f"array (argument 4), got {type_name(v)} (type error)")
+        fields.append(quote_from_bytes(key, safe="") + "=" + quote_from_bytes(v, safe=""))
+    return "&".join(fields).encode("ascii")
+
+
+def _collect(fn: HFunction) -> bytes:
+    """Call a post function until it returns "" or none; the body it gives."""
+    parts = []
+    while True:
+        chunk = fn(float(POST_CHUNK))
+        if chunk is None or chunk == b"":
+            return b"".join(parts)
+        if type(chunk) is not bytes:
+            raise ScriptError(f"http() post function must return a string or none, got "
+                              f"{type_name(chunk)} (type error)")
+        parts.append(chunk)
+        _runtime.check_deadline()
+
+
+# ----------------------------------------------------------------- proxies
+
+class _Proxy:
+    __slots__ = ("host", "port", "auth")
+
+    def __init__(self, text: str):
+        if "://" not in text:
+            text = "http://" + text
+        parts = urlsplit(text)
+        if parts.scheme.lower() != "http" or not parts.hostname:
+            raise _Failed("unsupported proxy")
+        self.host = parts.hostname
+        self.port = parts.port or 1080
+        self.auth = None
+        if parts.username is not None:
+            self.auth = b"Basic " + base64.b64encode(
+                unquote_to_bytes(parts.username) + b":" + unquote_to_bytes(parts.password or ""))
+
+
+def _proxy_for(url: _URL, setting: Optional[bytes]) -> Optional[_Proxy]:
+    if setting is None:
+        proxies = urllib.request.getproxies_environment()
+        text = proxies.get(url.scheme) or proxies.get("all")
+        if not text or urllib.request.proxy_bypass_environment(url.host, proxies):
+            return None
+        return _Proxy(text)
+    if setting == b"":
+        return None
+    return _Proxy(setting.decode("latin-1"))
+
+
+# ---------------------------------------------------------------- requests
+
+class _Response:
+    __slots__ = ("status", "reason", "version", "headers", "body", "location")
+
+    def head(self) -> bytes:
+        version = b"HTTP/1.0" if self.version == 10 else b"HTTP/1.1"
+        lines = [b"%s %d %s" % (version, self.status, self.reason)]
+        lines += [name + b": " + value for name, value in self.headers]
+        return b"\r\n".join(lines) + b"\r\n\r\n"
+
+
+def _request_head(method: bytes, target: bytes, url: _URL, user: list, body: Optional[bytes],
+                  proxy_auth: Optional[bytes]) -> tuple:
+    """The request head and whether to send the body chunked."""
+    own = [(b"Host", url.hostport())]
+    if url.userinfo is not None:
+        own.append((b"Authorization", b"Basic " + base64.b64encode(url.userinfo)))
+    if proxy_auth is not None:
+        own.append((b"Proxy-Authorization", proxy_auth))
+    own.append((b"Accept", b"*/*"))
+    if body is not None:
+        own.append((b"Content-Length", b"%d" % len(body)))
+        own.append((b"Content-Type", b"application/x-www-form-urlencoded"))
+    own.append((b"Connection", b"close"))
+    replaced = {name.lower() for name, _ in user}
+    chunked = any(n.lower() == b"transfer-encoding" and v is not None
+                  and b"chunked" in v.lower() for n, v in user)
+    if chunked:
+        replaced.add(b"content-length")
+    lines = [method + b" " + target + b" HTTP/1.1"]
+    lines += [n + b": " + v for n, v in own if n.lower() not in replaced]
+    lines += [n + b": " + v for n, v in user if v is not None]
+    return b"\r\n".join(lines) + b"\r\n\r\n", chunked
+
+
+def _addresses(host: str, port: int, clock: _Clock) -> list:
+    """[(family, sockaddr)] of `host`.  The resolver cannot be interrupted, so a name is
+    resolved on a helper thread while this one waits no longer than the clock allows."""
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    else:
+        return [(socket.AF_INET6 if ip.version == 6 else socket.AF_INET, (host, port))]
+    box = {}
+
+    def resolve():
+        try:
+            box["result"] = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
+        except OSError as e:
+            box["error"] = e
+    t = threading.Thread(target=resolve, daemon=True, name="hsl-http-resolve")
+    t.start()
+    while t.is_alive():
+        left = clock.left()
+        if left is not None and left <= 0:
+            raise socket.timeout("resolving timed out")
+        t.join(_SLICE if left is None else min(left, _SLICE))
+        clock.poll()
+    if "error" in box:
+        raise box["error"]
+    return [(family, addr) for family, _, _, _, addr in box["result"]]
+
+
+def _connect(host: str, port: int, settings: _Settings, clock: _Clock) -> socket.socket:
+    """A TCP connection to the first address of `host` that accepts one in time."""
+    error: Optional[OSError] = None
+    for family, addr in _addresses(host, port, clock):
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            if settings.sourceip:
+                sock.bind((settings.sourceip, 0))
+            left = clock.left()
+            if left is not None and left <= 0:
+                raise socket.timeout("timed out")
+            sock.settimeout(left)
+            sock.connect(addr)
+            return sock
+        except OSError as e:
+            sock.close()
+            error = e
+            if isinstance(e, socket.timeout):
+                break
+    raise error if error is not None else _Failed("no address")
+
+
+def _tunnel(conn: _Conn, url: _URL, proxy: _Proxy) -> None:
+    hp = url.hostport(always_port=True)
+    head = b"CONNECT " + hp + b" HTTP/1.1\r\nHost: " + hp + b"\r\n"
+    if proxy.auth is not None:
+        head += b"Proxy-Authorization: " + proxy.auth + b"\r\n"
+    conn.sendall(head + b"\r\n")
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(4096)
+        if not chunk or len(data) > _MAX_HEAD:
+            raise _Failed("proxy CONNECT failed")
+        data += chunk
+    m = re.match(rb"HTTP/\d(?:\.\d)? +(\d{3})", data)
+    if not m or not 200 <= int(m.group(1)) < 300:
+        raise _Failed("proxy CONNECT refused")
+
+
+def _exchange(url: _URL, method: bytes, body: Optional[bytes], user: list,
+              settings: _Settings, clock: _Clock, follow: bool) -> _Response:
+    """One request and its response (the body is skipped for a redirect to follow)."""
+    proxy = _proxy_for(url, settings.proxy)
+    clock.phase = time.monotonic() + settings.connect_timeout
+    if proxy is not None:
+        raw = _connect(proxy.host, proxy.port, settings, clock)
+    else:
+        raw = _connect(url.host, url.port, settings, clock)
+    conn = _Conn(raw, clock)
+    try:
+        target = url.target
+        if url.scheme == "https":
+            if proxy is not None:
+                _tunnel(conn, url, proxy)
+            ctx = _context(settings.verify_peer, settings.client_cert)
+            left = clock.left()
+            if left is not None and left <= 0:
+                raise socket.timeout("timed out")
+            raw.settimeout(left)
+            tls = ctx.wrap_socket(raw, server_hostname=url.host)
+            conn = _Conn(tls, clock)
+            if settings.verify_host:
+                _check_host(tls.getpeercert(binary_form=True), url.host)
+        elif proxy is not None:
+            target = url.absolute()
+        clock.phase = None
+        head, chunked = _request_head(method, target, url, user, body,
+                                      proxy.auth if proxy is not None and
+                                      url.scheme == "http" else None)
+        if body is not None and chunked:
+            body = (b"%x\r\n%s\r\n" % (len(body), body) if body else b"") + b"0\r\n\r\n"
+        conn.sendall(head + (body or b""))
+        resp = _hc.HTTPResponse(conn, method=method.decode("latin-1"))
+        try:
+            resp.begin()
+            out = _Response()
+            out.status = resp.status
+            out.reason = resp.reason.encode("latin-1", "replace")
+            out.version = resp.version
+            out.headers = [(n.encode("latin-1", "replace"), v.strip().encode("latin-1", "replace"))
+                           for n, v in resp.getheaders()]
+            out.location = resp.getheader("Location")
+            out.body = b""
+            if follow and out.status in (301, 302, 303, 307, 308) and out.location:
+                return out
+            limit = settings.max_file_size
+            if limit is not None and resp.length is not None and resp.length > limit:
+                raise _Failed("max_file_size exceeded")
+            chunks, total = [], 0
+            while True:
+                data = resp.read(65536)
+                if not data:
+                    break
+                total += len(data)
+                if limit is not None and total > limit:
+                    raise _Failed("max_file_size exceeded")
+                chunks.append(data)
+            out.body = b"".join(chunks)
+            return out
+        finally:
+            resp.close()
+    finally:
+        conn.close()
+
+
+def _perform(url: _URL, body: Optional[bytes], settings: _Settings,
+             clock: _Clock) -> _Response:
+    """The request with its redirects; raises one of _FAILURES when it fails."""
+    method = settings.method or (b"POST" if body is not None else b"GET")
+    user = list(settings.headers)
+    hops = 0
+    while True:
+        resp = _exchange(url, method, body, user, settings, clock,
+                         follow=settings.redirects != 0)
+        if settings.redirects == 0 or resp.status not in (301, 302, 303, 307, 308) \
+                or not resp.location:
+            return resp
+        if hops >= settings.redirects:
+            raise _Failed("too many redirects")
+        hops += 1
+        nxt = _URL(urljoin(url.text, resp.location))
+        if (resp.status == 303 and method != b"HEAD") or \
+                (resp.status in (301, 302) and method == b"POST"):
+            method, body = b"GET", None
+        if (nxt.host, nxt.port) != (url.host, url.port):
+            user = [(n, v) for n, v in user if n.lower() not in (b"authorization", b"cookie")]
+        url = nxt
+
+
+# -------------------------------------------------------------- background
+
+_BG_LOCK = threading.Condition()
+_BG_QUEUES: dict = {}
+_BG_PENDING = [0]
+
+
+def _bg_worker(q: "queue.Queue") -> None:
+    while True:
+        job = q.get()
+        try:
+            job()
+        except BaseException:       # a background request has nobody to report to
+            pass
+        finally:
+            with _BG_LOCK:
+                _BG_PENDING[0] -= 1
+                _BG_LOCK.notify_all()
+
+
+def _bg_submit(index: int, job) -> None:
+    with _BG_LOCK:
+        q = _BG_QUEUES.get(index)
+        if q is None:
+            if not _BG_QUEUES:
+                atexit.register(_bg_drain, BACKGROUND_EXIT_WAIT)
+            q = _BG_QUEUES[index] = queue.Queue()
+            threading.Thread(target=_bg_worker, args=(q,), daemon=True,
+                             name=f"hsl-http-background-{index}").start()
+        _BG_PENDING[0] += 1
+        q.put(job)
+
+
+def _bg_drain(limit: Optional[float] = None) -> bool:
+    """Wait until no background request is queued or running (at most `limit` seconds);
+    whether that happened."""
+    end = None if limit is None else time.monotonic() + limit
+    with _BG_LOCK:
+        while _BG_PENDING[0]:
+            left = None if end is None else end - time.monotonic()
+            if left is not None and left <= 0:
+                return False
+            _BG_LOCK.wait(left)
+    return True
+
+
+def _background(url: _URL, body: Optional[bytes], settings: _Settings) -> None:
+    def job():
+        for attempt in range(settings.retry_count + 1):
+            if attempt and settings.retry_delay:
+                time.sleep(settings.retry_delay)
+            try:
+                resp = _perform(url, body, settings, _Clock(settings.timeout, None))
+            except _FAILURES:
+                continue
+            if 200 <= resp.status < 300:
+                return
+    _bg_submit(settings.queue, job)
+
+
+# ----------------------------------------------------------------- http()
+
+@builtin(area=AREA)
+def http(url, options=None, get=None, post=None):
+    """HTTP(S) request: the body of a 2xx response, else none; with extended_result
+    ["status", "content", "headers"] for any response (none on network errors)."""
+    if type(url) is not bytes:
+        raise type_error(_F, 1, "a string", url)
+    if options is None:
+        options = HArray()
+    elif type(options) is not HArray:
+        raise type_error(_F, 2, "an array", options)
+    if get is not None and type(get) is not HArray:
+        raise type_error(_F, 3, "an array", get)
+    if post is not None and type(post) not in (HArray, bytes, HFunction):
+        raise type_error(_F, 4, "an array, a string or a function", post)
+    settings = _Settings(options)
+    url = _substitute(url, get)
+    body = _form(post) if type(post) is HArray else post if type(post) is bytes else None
+    _runtime.blocking("http")
+    if type(post) is HFunction:
+        body = _collect(post)
+    try:
+        parsed = _URL(url.decode("latin-1"))
+    except _FAILURES:
+        return None
+    if settings.background:
+        _background(parsed, body, settings)
+        return True
+    clock = _Clock(settings.timeout, _runtime.current())
+    try:
+        resp = _perform(parsed, body, settings, clock)
+    except _FAILURES:
+        if clock.run_out():
+            while time.monotonic() <= clock.run:
+                time.sleep(0.001)
+            _runtime.check_deadline()
+        return None
+    if settings.extended:
+        headers = HArray.from_list([
+            HArray.from_pairs([(b"name", n.lower()), (b"value", v)])
+            for n, v in resp.headers])
+        return HArray.from_pairs([(b"status", float(resp.status)),
+                                  (b"content", resp.body), (b"headers", headers)])
+    if settings.response_headers:
+        return resp.head() + resp.body
+    return resp.body if 200 <= resp.status < 300 else None
