@@ -30,12 +30,49 @@ def build_parser() -> argparse.ArgumentParser:
                      help="stop the script after SECONDS of wall time")
     run.add_argument("--max-depth", type=int, default=1000, metavar="N",
                      help="maximum call depth (default 1000)")
+    add_dns_arguments(run)
     from .hooks.session import add_arguments
     add_arguments(run)
     for name, module in _subcommands().items():
         module.add_arguments(sub.add_parser(name, help=module.HELP,
                                             description=module.__doc__))
     return p
+
+
+def add_dns_arguments(parser) -> None:
+    """--dns-server / --dns-table, for every command that runs scripts (run, serve, repl)."""
+    g = parser.add_argument_group("DNS for scripts (dns_query)")
+    x = g.add_mutually_exclusive_group()
+    x.add_argument("--dns-server", action="append", type=_dns_server, metavar="ADDR",
+                   help="ask this resolver instead of the system's: IP, IP:PORT or "
+                        "[IPv6]:PORT (repeatable: asked in turn)")
+    x.add_argument("--dns-table", metavar="FILE",
+                   help="answer DNS queries from this YAML or JSON table "
+                        "(name: {type: [records]} or name: ERRORNAME) instead of asking "
+                        "real DNS; names not in it are NXDOMAIN")
+
+
+def _dns_server(value: str) -> str:
+    from .builtins.dnslookup import parse_server
+    try:
+        return parse_server(value)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def configure_dns(args, table=None) -> None:
+    """Point the process-wide DNS backend (hsl.resolver) at --dns-server or --dns-table,
+    or else at `table` (a checked table, e.g. from a session file).  Without any of them
+    the system's resolvers stay.  ValueError (its message names the file) for a table
+    file that cannot be used."""
+    from . import resolver
+    if getattr(args, "dns_table", None):
+        from .builtins.dnslookup import load_table_file
+        resolver.configure(resolver.MockBackend(load_table_file(args.dns_table)))
+    elif getattr(args, "dns_server", None):
+        resolver.configure(resolver.DnsPythonBackend(args.dns_server))
+    elif table is not None:
+        resolver.configure(resolver.MockBackend(table))
 
 
 # Other commands live in their own packages; each exposes HELP, add_arguments(parser) and
@@ -109,8 +146,10 @@ def cmd_run_helo(args, source: str, filename: str) -> int:
     from .hooks.helo import compile_helo, run_helo, syntax_error_result
     from .hooks.session import SessionError, build_session, settings_from_args
     try:
-        session = build_session(settings_from_args(args))
-    except SessionError as e:
+        settings = settings_from_args(args)
+        session = build_session(settings)
+        configure_dns(args, settings.get("dns"))
+    except (SessionError, ValueError) as e:
         print(f"hsl: error: {e}", file=sys.stderr)
         return EXIT_USAGE
     echo = None if args.json else (lambda line: print(line, flush=True))
@@ -205,6 +244,12 @@ def main(argv=None) -> int:
             return 130
     if args.command == "run":
         source, filename = _read_source(args)
+        if args.hook != "helo":         # a HELO run also reads its session's dns: table
+            try:
+                configure_dns(args)
+            except ValueError as e:
+                print(f"hsl: error: {e}", file=sys.stderr)
+                return EXIT_USAGE
         try:
             if args.hook == "helo":
                 return _in_big_stack(cmd_run_helo, args, source, filename)

@@ -322,7 +322,7 @@ def test_the_table_backend():
 
 def test_a_speculative_run_leaves_the_lookup_to_a_worker(real):
     before = len(real.queries)
-    program = hsl.compile('memory_inc("dns-spec"); echo dns_query("example.test");')
+    program = hsl.compile('echo dns_query("example.test");')
     with pytest.raises(Preempted) as ei:
         program.run(output=lambda s: None, max_time=0.5, speculative=True)
     assert ei.value.why == "dns"
@@ -336,3 +336,176 @@ def test_a_speculative_run_with_bad_options_fails_as_a_normal_run(real):
     program = hsl.compile('dns_query("example.test", ["type" => "bogus"]);')
     with pytest.raises(hsl.HSLRuntimeError, match="unsupported record type"):
         program.run(output=lambda s: None, max_time=0.5, speculative=True)
+
+
+# ---------------------------------------------------------------- command line
+
+def hsl_cmd(*args, stdin=None, cwd=None):
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    return subprocess.run([sys.executable, "-m", "hsl", *args], input=stdin, cwd=cwd,
+                          capture_output=True, text=True, timeout=30, env=env)
+
+
+def clean_error(proc, *fragments):
+    """A usage error: exit code 2, one clean message, no Python traceback."""
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    for fragment in fragments:
+        assert fragment in proc.stderr, proc.stderr
+
+
+SCRIPT = '''
+echo dns_query("example.test", ["type" => "mx"]);
+echo dns_query("nothing.test");
+'''
+TABLE_YAML = '''\
+example.test:
+  mx: ["10 mx.example.test"]
+  a: 192.0.2.1             # one record may stand alone
+broken.test: servfail
+bücher.test: {a: [192.0.2.9]}
+'''
+
+
+def test_hsl_run_dns_server(server):
+    with DnsServer({"example.test": "SERVFAIL"}) as failing:
+        p = hsl_cmd("run", "--dns-server", failing.address, "--dns-server", server.address,
+                    "-e", 'echo array_sort(function ($a, $b) { return $a < $b; }, '
+                          'dns_query("example.test", ["type" => "mx"])["result"])[:];')
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == '[0=>"10 mx.example.test",1=>"20 mx2.example.test"]\n'
+
+
+def test_hsl_run_dns_table(tmp_path):
+    (tmp_path / "dns.yaml").write_text(TABLE_YAML, encoding="utf-8")
+    (tmp_path / "dns.json").write_text(json.dumps({"example.test": {"mx": ["5 json.test"]}}))
+    p = hsl_cmd("run", "--dns-table", str(tmp_path / "dns.yaml"), "-e", SCRIPT +
+                'echo dns_query("broken.test")["error"]; echo dns_query("bücher.test");'
+                'echo dns_query("example.test")["result"];')
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.splitlines() == [
+        '["result"=>[0=>"10 mx.example.test"],"dnssec"=>false]',
+        '["error"=>"NXDOMAIN","dnssec"=>false]',
+        "SERVFAIL",
+        '["result"=>[0=>"192.0.2.9"],"dnssec"=>false]',
+        '[0=>"192.0.2.1"]']
+    p = hsl_cmd("run", "--dns-table", str(tmp_path / "dns.json"), "-e", SCRIPT)
+    assert p.stdout.splitlines()[0] == '["result"=>[0=>"5 json.test"],"dnssec"=>false]'
+
+
+@pytest.mark.parametrize("name,text,fragments", [
+    ("syntax.yaml", "example.test:\n  a: [192.0.2.1\n",
+     ["syntax.yaml:3:1: not valid YAML"]),
+    ("type.yaml", "example.test:\n  a: [192.0.2.1]\n  spf: [v=spf1]\n",
+     ["type.yaml:3: example.test: 'spf' is not a record type"]),
+    ("record.yaml", "a.test: {a: [192.0.2.1]}\nb.test:\n  txt:\n    - ok\n    - {x: 1}\n",
+     ["record.yaml:5: b.test: txt: records must be strings"]),
+    ("errname.yaml", "a.test: NOSUCH\n", ["errname.yaml:1: a.test: 'NOSUCH' is not an error"]),
+    ("list.yaml", "- a.test\n", ["list.yaml: a DNS table must be a mapping"]),
+    ("bad.json", '{"a.test": {"a": ["192.0.2.1"]},}',
+     ["bad.json:1:33: not valid JSON"]),
+])
+def test_bad_dns_tables_are_clean_errors(tmp_path, name, text, fragments):
+    (tmp_path / name).write_text(text)
+    p = hsl_cmd("run", "--dns-table", name, "-e", "echo 1;", cwd=tmp_path)
+    clean_error(p, *fragments)
+    assert p.stdout == ""
+
+
+def test_bad_dns_flags_are_clean_errors(tmp_path):
+    clean_error(hsl_cmd("run", "--dns-table", "missing.yaml", "-e", "echo 1;", cwd=tmp_path),
+                "cannot read DNS table missing.yaml")
+    clean_error(hsl_cmd("run", "--dns-server", "dns.example", "-e", "echo 1;"),
+                "--dns-server: not an IP address: 'dns.example'")
+    clean_error(hsl_cmd("run", "--dns-server", "192.0.2.53:99999", "-e", "echo 1;"),
+                "--dns-server: bad port")
+    clean_error(hsl_cmd("run", "--dns-server", "192.0.2.53", "--dns-table", "t.yaml",
+                        "-e", "echo 1;"), "not allowed with")
+
+
+FCRDNS = '''
+$ip = $connection["remoteip"];
+$ptr = dns_query(inet_reverse($ip), ["type" => "ptr"]);
+if (!isset($ptr["result"])) Reject("no PTR: " . $ptr["error"]);
+$a = dns_query($ptr["result"][0]);
+if (!array_includes($ip, $a["result"] ?? [])) Reject("forward mismatch");
+Accept(["reason" => "hello " . $ptr["result"][0]]);
+'''
+SESSION = '''\
+remoteip: 192.0.2.5
+ehlo: client.example.test
+dns:
+  client.example.test: {a: [192.0.2.5]}
+  5.2.0.192.in-addr.arpa: {ptr: [client.example.test]}
+'''
+
+
+def helo_run(tmp_path, *args):
+    (tmp_path / "helo.hsl").write_text(FCRDNS)
+    p = hsl_cmd("run", "--hook", "helo", "--json", *args, "helo.hsl", cwd=tmp_path)
+    return p, (json.loads(p.stdout) if p.returncode == 0 else None)
+
+
+def test_session_file_dns_table(tmp_path):
+    (tmp_path / "s.yaml").write_text(SESSION)
+    p, result = helo_run(tmp_path, "--session", "s.yaml")
+    assert p.returncode == 0, p.stderr
+    assert (result["decision"], result["reply"][0]) == ("accept", "hello client.example.test")
+    p, result = helo_run(tmp_path, "--session", "s.yaml", "--remoteip", "192.0.2.6")
+    assert result["reply"] == ["no PTR: NXDOMAIN"]
+    # The command line replaces the session's table.
+    (tmp_path / "other.yaml").write_text("6.2.0.192.in-addr.arpa: SERVFAIL\n")
+    p, result = helo_run(tmp_path, "--session", "s.yaml", "--remoteip", "192.0.2.6",
+                         "--dns-table", "other.yaml")
+    assert result["reply"] == ["no PTR: SERVFAIL"]
+    (tmp_path / "s.json").write_text(json.dumps({
+        "remoteip": "192.0.2.5",
+        "dns": {"5.2.0.192.in-addr.arpa": {"ptr": ["json.example.test"]},
+                "json.example.test": {"a": ["192.0.2.5"]}}}))
+    p, result = helo_run(tmp_path, "--session", "s.json")
+    assert result["reply"][0] == "hello json.example.test"
+
+
+def test_session_file_with_a_bad_dns_table(tmp_path):
+    (tmp_path / "bad.yaml").write_text(SESSION + "  broken.test: [192.0.2.1]\n")
+    p, _ = helo_run(tmp_path, "--session", "bad.yaml")
+    clean_error(p, "bad.yaml:6: dns: broken.test: must be a mapping of record types")
+    (tmp_path / "bad.json").write_text('{"dns": ["x"]}')
+    p, _ = helo_run(tmp_path, "--session", "bad.json")
+    clean_error(p, "bad.json: dns: a DNS table must be a mapping")
+
+
+def test_repl_dns_table(tmp_path):
+    (tmp_path / "dns.yaml").write_text(TABLE_YAML, encoding="utf-8")
+    p = hsl_cmd("repl", "--dns-table", "dns.yaml", cwd=tmp_path,
+                stdin='echo dns_query("example.test", ["type" => "mx"])["result"][0];\n')
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == "10 mx.example.test"
+
+
+def test_hsl_serve_with_a_dns_table(tmp_path):
+    import smtplib
+    from serve_helpers import Server
+    (tmp_path / "helo.hsl").write_text('''
+        $r = dns_query($arguments["host"], ["type" => "txt"]);
+        if (isset($r["error"])) Reject("dns " . $r["error"]);
+        Accept(["reason" => "txt " . array_join($r["result"], ",")]);
+    ''')
+    (tmp_path / "dns.yaml").write_text("known.test: {txt: [hello world]}\n"
+                                       "broken.test: SERVFAIL\n")
+    replies = []
+    with Server(str(tmp_path / "helo.hsl"), "--dns-table", str(tmp_path / "dns.yaml")) as srv:
+        for host in ("known.test", "broken.test", "nothing.test"):
+            with smtplib.SMTP("127.0.0.1", srv.port, timeout=10) as s:
+                code, text = s.ehlo(host)
+                replies.append((code, text.decode().split("\n")[0]))
+    assert replies == [(250, "txt hello world"), (554, "dns SERVFAIL"),
+                       (554, "dns NXDOMAIN")]
+
+
+def test_hsl_serve_bad_dns_table(tmp_path):
+    (tmp_path / "helo.hsl").write_text("Accept();")
+    (tmp_path / "dns.yaml").write_text("a.test: {bogus: [x]}\n")
+    p = hsl_cmd("serve", "--helo", "helo.hsl", "--listen", "127.0.0.1:0",
+                "--dns-table", "dns.yaml", cwd=tmp_path)
+    clean_error(p, "dns.yaml:1: a.test: 'bogus' is not a record type")

@@ -287,9 +287,9 @@ def load_table_file(path: str) -> dict:
 
 def _parse_error(path: str, e: Exception, is_json: bool) -> str:
     if is_json:
-        line = getattr(e, "lineno", None)
+        line, col = getattr(e, "lineno", None), getattr(e, "colno", None)
         msg = getattr(e, "msg", str(e))
-        return f"{path}:{line}: not valid JSON: {msg}" if line else \
+        return f"{path}:{line}:{col}: not valid JSON: {msg}" if line else \
             f"{path}: not valid JSON: {msg}"
     mark = getattr(e, "problem_mark", None)
     problem = getattr(e, "problem", None) or str(e)

@@ -21,7 +21,12 @@ sessions can be kept as test fixtures:
       error: 0
     auth: {mechanism: PLAIN, username: alice}
     context: {seen: 1}         # $context before this command
+    dns:                       # answer dns_query from this table, not from real DNS
+      example.org: {a: [192.0.2.10], mx: ["10 mail.example.org"]}
+      broken.example: SERVFAIL # an error name; names not in the table are NXDOMAIN
     expect: {...}              # ignored by hsl run (used by fixture tests)
+
+`hsl run --dns-server`/`--dns-table` replace a session file's `dns` table.
 """
 from __future__ import annotations
 
@@ -30,7 +35,7 @@ import os
 
 KEYS = {"verb", "helo", "ehlo", "host", "remoteip", "remoteport", "remoteptr", "remoteuid",
         "localip", "localport", "serverid", "server_hostname", "extensions", "tls", "auth",
-        "context", "expect", "connection_id", "transaction_id", "priority"}
+        "context", "expect", "connection_id", "transaction_id", "priority", "dns"}
 
 
 class SessionError(Exception):
@@ -58,8 +63,21 @@ def load_session_file(path: str) -> dict:
     unknown = set(value) - KEYS
     if unknown:
         raise SessionError(f"{path}: unknown session setting(s): {', '.join(sorted(unknown))}")
+    if "dns" in value:
+        value["dns"] = _dns_table(path, text, value["dns"], path.endswith(".json"))
     value["_base"] = os.path.dirname(os.path.abspath(path))
     return value
+
+
+def _dns_table(path: str, text: str, table, is_json: bool) -> dict:
+    """The checked `dns:` table of a session file (see builtins.dnslookup.check_table)."""
+    from ..builtins.dnslookup import TableError, check_table, yaml_line
+    try:
+        return check_table(table)
+    except TableError as e:
+        line = None if is_json else yaml_line(text, ["dns"] + e.path)
+        raise SessionError(f"{path}:{line}: dns: {e}" if line else
+                           f"{path}: dns: {e}") from None
 
 
 def _load_cert(path: str, base: str):

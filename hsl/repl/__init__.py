@@ -19,6 +19,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--hook", choices=["helo"], help="evaluate in this hook's context")
     parser.add_argument("--session", metavar="FILE",
                         help="HELO session settings, YAML or JSON (implies --hook helo)")
+    from ..cli import add_dns_arguments
+    add_dns_arguments(parser)
 
 
 def main(args) -> int:
@@ -54,6 +56,13 @@ def main(args) -> int:
                 return 2
         except Quit:
             return 0
+    # After --session (whose dns: table .session applies): the command line on top.
+    from ..cli import configure_dns
+    try:
+        configure_dns(args)
+    except ValueError as e:
+        err(f"hsl: error: {e}")
+        return 2
     if not interactive:
         from .app import run_lines
         engine.write = out

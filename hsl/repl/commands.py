@@ -196,6 +196,9 @@ def cmd_session(engine, arg, cancel):
     except SessionError as e:
         raise ReplError(str(e)) from None
     engine.settings = settings
+    if settings.get("dns") is not None:
+        from .. import resolver
+        resolver.configure(resolver.MockBackend(settings["dns"]))
     _enable_helo(engine)
     if "context" in settings:
         engine.globals["context"] = engine.session().variables()["context"]

@@ -65,6 +65,8 @@ def add_arguments(p) -> None:
     o.add_argument("--define-metric", action="append", default=[], metavar="NAME[:KIND]",
                    help="declare a metric the script may use with metrics_* "
                         "(KIND counter, gauge or histogram; default counter; repeatable)")
+    from ..cli import add_dns_arguments
+    add_dns_arguments(p)
 
 
 def _milliseconds(value: str) -> float:

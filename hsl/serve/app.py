@@ -117,6 +117,12 @@ def run(args) -> int:
         return EXIT_USAGE
     if not _define_metrics(args.define_metric, logger):
         return EXIT_USAGE
+    from ..cli import configure_dns
+    try:
+        configure_dns(args)
+    except ValueError as e:
+        print(f"hsl: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
     if app.maildir:
         from .maildir import ensure
         try:
