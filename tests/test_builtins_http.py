@@ -223,13 +223,35 @@ def unconnectable():
     s.close()
 
 
+NAMES = {}          # extra host names the test resolver knows (name -> address)
+_real_getaddrinfo = socket.getaddrinfo
+
+
+def local_getaddrinfo(host, port, *args, **kwargs):
+    """The resolver during these tests: addresses, localhost and NAMES only, so that no
+    test sends a DNS query off this machine."""
+    if isinstance(host, bytes):
+        host = host.decode("ascii")
+    if host in NAMES:
+        host = NAMES[host]
+    elif host not in (None, "localhost"):
+        try:
+            socket.inet_pton(socket.AF_INET6 if ":" in host else socket.AF_INET, host)
+        except OSError:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known") from None
+    return _real_getaddrinfo(host, port, *args, **kwargs)
+
+
 @pytest.fixture(autouse=True)
 def environment(monkeypatch, pki):
-    """No proxy from the environment; the system trust store is the test root CA."""
+    """No proxy from the environment; the system trust store is the test root CA; names
+    resolve locally only."""
     for name in PROXY_VARS:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("SSL_CERT_FILE", pki["ca.pem"])
     monkeypatch.setenv("SSL_CERT_DIR", pki["empty-dir"])
+    monkeypatch.setattr(socket, "getaddrinfo", local_getaddrinfo)
+    NAMES.clear()
 
 
 # ------------------------------------------------------------------ helpers
@@ -407,6 +429,12 @@ def test_unresolvable_host_is_none():
     assert call("http://no-such-host.invalid/") is None
 
 
+def test_non_ascii_host_names_are_idna_encoded(web):
+    NAMES["xn--bcher-kva.example"] = "127.0.0.1"
+    assert call(f"http://Bücher.example:{web.port}/echo/idna") == b"/echo/idna"
+    assert web.log[-1]["headers"]["Host"] == f"xn--bcher-kva.example:{web.port}"
+
+
 # ---------------------------------------------------------- extended result
 
 def test_extended_result_shape_for_any_status(web):
@@ -508,6 +536,21 @@ def test_connect_timeout(unconnectable):
     assert 0.25 < time.monotonic() - started < 1.5
 
 
+def test_slow_name_resolution_is_bounded_too(monkeypatch):
+    def slow(host, *args, **kwargs):
+        if host == "slow.example":
+            time.sleep(1.5)
+        return local_getaddrinfo(host, *args, **kwargs)
+    monkeypatch.setattr(socket, "getaddrinfo", slow)
+    started = time.monotonic()
+    assert call("http://slow.example/", {"connect_timeout": 0.3}) is None
+    assert time.monotonic() - started < 1.0
+    started = time.monotonic()
+    with pytest.raises(HSLRuntimeError, match="execution time limit exceeded"):
+        run('http("http://slow.example/");', max_time=0.3)
+    assert time.monotonic() - started < 1.0
+
+
 def test_execution_time_limit_stops_the_run_instead_of_returning_none(silent):
     started = time.monotonic()
     with pytest.raises(HSLRuntimeError, match="execution time limit exceeded"):
@@ -548,6 +591,27 @@ def test_wrong_host_name_fails_unless_host_verification_is_off(tls_mail):
 def test_host_is_checked_even_without_peer_verification(tls_mail, tls_local):
     assert call(tls_mail.url("/echo"), {"tls_verify_peer": False}) is None
     assert call(tls_local.url("/echo"), {"tls_verify_peer": False}) == b"/echo"
+
+
+def test_host_names_are_matched_against_dns_names(tls_local, tls_mail):
+    # the local certificate names "localhost" (and 127.0.0.1), the shared leaf does not
+    assert call(f"https://localhost:{tls_local.port}/echo") == b"/echo"
+    assert call(f"https://localhost:{tls_mail.port}/echo") is None
+    assert call(f"https://localhost:{tls_mail.port}/echo", {"tls_verify_peer": False}) is None
+
+
+@pytest.mark.parametrize("pattern, host, ok", [
+    ("mail.example.com", "mail.example.com", True),
+    ("MAIL.Example.COM.", "mail.example.com", True),
+    ("*.example.com", "a.example.com", True),
+    ("*.example.com", "example.com", False),
+    ("*.example.com", "a.b.example.com", False),
+    ("*.com", "example.com", False),
+    ("a*.example.com", "ab.example.com", False),
+    ("mail.example.com", "mx.example.com", False),
+])
+def test_wildcard_rules(pattern, host, ok):
+    assert httpclient._name_matches(pattern, host) is ok
 
 
 def test_untrusted_chain_fails_unless_peer_verification_is_off(tls_local, pki, monkeypatch):
@@ -778,3 +842,14 @@ def test_hsl_run_end_to_end(web):
     assert r.returncode == 1
     assert b"http() option 'timeout' must be a number" in r.stderr
     assert b"Traceback" not in r.stderr
+
+
+def test_hsl_run_waits_for_background_requests_before_exiting(web):
+    env = {k: v for k, v in os.environ.items() if k not in PROXY_VARS}
+    env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+    url = web.url("/slow/0.3?bg")
+    code = f'echo http("{url}", ["background" => true]);'
+    r = subprocess.run([sys.executable, "-m", "hsl", "run", "-e", code],
+                       capture_output=True, env=env, timeout=60)
+    assert (r.returncode, r.stdout, r.stderr) == (0, b"true\n", b"")
+    assert web.log[-1]["path"] == "/slow/0.3?bg"     # made (and answered) before exit

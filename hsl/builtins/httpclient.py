@@ -36,17 +36,22 @@ Options (`ssl_*` are accepted as aliases of the `tls_*` names; a `tls_*` one win
 * `timeout` (seconds, the whole request including redirects; none, 0 or less: no limit),
   `connect_timeout` (seconds, default 10: TCP connect, proxy CONNECT and TLS handshake;
   0 or less: 300 as curl), `max_file_size` (bytes; a longer body fails the request).
-  Every wait is also bounded by the execution's time limit: when that runs out during a
-  request, the run stops with "execution time limit exceeded" (it does not return none).
+  Every wait, name resolution included, is also bounded by the execution's time limit:
+  when that runs out during a request, the run stops with "execution time limit exceeded"
+  (it does not return none).  A cancelled run (hsl serve's `cancel`) stops with
+  "interrupted" within a quarter of a second while a name is resolved or data awaited
+  (connecting and the TLS handshake last at most until the connect timeout).
 * `redirects` (default 0: a 3xx response is returned as it is; N: follow up to N
-  Location redirects of 301, 302, 303, 307, 308, more fails the request; -1: unlimited,
-  capped at 50).  301/302 turn a POST into a GET and 303 any method but HEAD, as curl;
+  Location redirects of 301, 302, 303, 307, 308, more fails the request; -1 means
+  unlimited and, like any number above 50, counts as 50).  301/302 turn a POST into a GET and 303 any method but HEAD, as curl;
   Authorization and Cookie headers are not sent to another host.
 * `tls_verify_peer` (default true): the certificate chain must verify against the system
   trust store (OpenSSL's default paths, so SSL_CERT_FILE / SSL_CERT_DIR select it).
   `tls_verify_host` (default true here; the old documentation said false, curl and the
-  http-background plugin say true): the certificate must name the URL's host (DNS or IP
-  subject alternative names); it is checked even when `tls_verify_peer` is false.
+  http-background plugin say true): the certificate must name the URL's host (an IP
+  address among its IP subject alternative names, a host name among its DNS ones, with a
+  `*.` wildcard as the whole leftmost label; the subject CN only when it has no DNS
+  names); this is checked even when `tls_verify_peer` is false.
   `tls_default_ca` is accepted and changes nothing: the system trust store is always
   loaded.  `tls_client_cert`: an array `["x509" => X509 object or resource, "privatekey"
   => a private key resource (rsa_privatekey/ec_privatekey/ed25519_privatekey) or PEM
@@ -67,10 +72,11 @@ Options (`ssl_*` are accepted as aliases of the `tls_*` names; a `tls_*` one win
 * `extended_result`, `response_headers` (booleans), as above.  Unknown options are ignored.
 
 A URL without "://" is taken as http (curl does the same: `host:port/path`); other
-schemes fail.  Non-ASCII host names are IDNA-encoded; bytes not allowed in a request
-target (spaces, controls, non-ASCII) are percent-encoded; a user:password in the URL
-becomes Basic authorization.  hsl sends `Host`, `Accept: */*`, `Connection: close` and
-no User-Agent (as curl in Halon); responses are not decompressed (nothing asks for it).
+schemes fail, as do control characters.  Non-ASCII host names are IDNA-encoded; bytes
+not allowed in a request target (space, non-ASCII, `"<>\\^`{|}`) are percent-encoded; a
+user:password in the URL becomes Basic authorization.  hsl sends `Host`, `Accept: */*`,
+`Connection: close` and no User-Agent (as libcurl by default); responses are not
+decompressed (nothing asks for compression).
 
 Wrong argument or option types are errors naming http().  Before any request (and before
 a post function is called) http() calls runtime.blocking("http"), so a speculative run
