@@ -43,8 +43,9 @@ Options (`ssl_*` are accepted as aliases of the `tls_*` names; a `tls_*` one win
   (connecting and the TLS handshake last at most until the connect timeout).
 * `redirects` (default 0: a 3xx response is returned as it is; N: follow up to N
   Location redirects of 301, 302, 303, 307, 308, more fails the request; -1 means
-  unlimited and, like any number above 50, counts as 50).  301/302 turn a POST into a GET and 303 any method but HEAD, as curl;
-  Authorization and Cookie headers are not sent to another host.
+  unlimited and, like any number above 50, counts as 50).  301/302 turn a POST into a
+  GET and 303 any method but HEAD, as curl; Authorization and Cookie headers are not sent
+  to another host.
 * `tls_verify_peer` (default true): the certificate chain must verify against the system
   trust store (OpenSSL's default paths, so SSL_CERT_FILE / SSL_CERT_DIR select it).
   `tls_verify_host` (default true here; the old documentation said false, curl and the
@@ -536,7 +537,7 @@ class _URL:
             host = idna_to_ascii(host.encode("latin-1").decode("utf-8"))
             if host is None:
                 raise _Failed("bad host name")
-        port = parts.port or (443 if scheme == "https" else 80)
+        port = parts.port if parts.port is not None else (443 if scheme == "https" else 80)
         target = (parts.path or "/") + ("?" + parts.query if parts.query else "")
         self.scheme = scheme
         self.host = host
