@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-from hsl import shared
+from hsl import resolver, shared
 from hsl.hooks.helo import compile_helo, run_helo
 from hsl.hooks.session import build_session, load_session_file
 
@@ -76,6 +76,8 @@ def check(result, expect: dict, where: str) -> None:
 def run_case(policy: Path, path: Path, context_by_connection: dict | None = None):
     settings = load_session_file(str(path))
     expect = settings.get("expect")
+    # A fixture's dns: table answers its lookups; without one, no DNS at all.
+    resolver.configure(resolver.MockBackend(settings.get("dns") or {}))
     if context_by_connection is not None and "context" not in settings:
         conn = settings.get("connection_id")
         if conn in context_by_connection:
@@ -103,7 +105,9 @@ def _fixture_params():
 @pytest.fixture(autouse=True)
 def _fresh_memory():
     clear_memory()
+    previous = resolver.backend()
     yield
+    resolver.configure(previous)
     clear_memory()
 
 
@@ -122,7 +126,7 @@ def test_fixture(policy: Path, entry: Path):
 def test_every_hook_example_has_fixtures():
     examples = hook_examples()
     names = {p.stem for p in examples}
-    assert {"helo_antispoof", "helo_ratelimit", "helo_tls_clientcert"} <= names
+    assert {"helo_antispoof", "helo_ratelimit", "helo_tls_clientcert", "helo_dnsbl"} <= names
     for policy in examples:
         if policy.stem in GENERATED_FIXTURES:
             continue
@@ -142,6 +146,7 @@ def test_fixture_decisions_cover_accept_reject_and_defer():
                 seen.setdefault(policy.stem, set()).add(expect.get("decision"))
     assert seen["helo_antispoof"] == {"accept", "reject", "defer"}
     assert seen["helo_ratelimit"] == {"accept", "defer"}
+    assert seen["helo_dnsbl"] == {"accept", "reject", "defer"}
 
 
 def test_fixtures_run_with_the_cli():
