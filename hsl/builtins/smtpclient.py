@@ -73,7 +73,8 @@ TLS (`tls`; Python's ssl, no DANE):
   subdomains); certificate wildcards match one whole left-most label.
 * `tls_sni`: true sends the host name connected to (not an IP address), a string sends
   that name; the default sends none.  `tls_protocols` ("TLSv1.2,TLSv1.3", "!TLSv1")
-  sets the lowest and highest version allowed; `tls_ciphers` is an OpenSSL cipher list.
+  sets the lowest and highest version allowed (TLSv1 and TLSv1.1 only when named, as
+  Python's default floor is TLSv1.2); `tls_ciphers` is an OpenSSL cipher list.
 * After STARTTLS, EHLO (LHLO) is sent again.
 
 AUTH: the mechanisms offered decide: LOGIN when offered (what Halon documents for
@@ -91,18 +92,20 @@ from __future__ import annotations
 
 import base64
 import ipaddress
+import math
 import re
 import smtplib
 import socket
 import ssl
 import threading
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Optional
 
 from .. import runtime as _runtime
 from ..errors import ScriptError
-from ..values import HArray, type_name
+from ..values import HArray, to_str, type_name
 from ._args import type_error
 from .registry import builtin
 
@@ -118,8 +121,6 @@ DNS_TIMEOUT = 5.0
 
 TLS_MODES = ("disabled", "optional", "optional_verify", "dane", "dane_require", "require",
              "require_verify")
-STATES = ("BANNER", "HELO", "EHLO", "LHLO", "STARTTLS", "AUTH", "AUTH-PLAIN", "AUTH-LOGIN",
-          "AUTH-LOGIN-USER", "MAIL", "RCPT", "RSET", "QUIT")
 _TLS_VERSIONS = {"TLSv1": ssl.TLSVersion.TLSv1, "TLSv1.1": ssl.TLSVersion.TLSv1_1,
                  "TLSv1.2": ssl.TLSVersion.TLSv1_2, "TLSv1.3": ssl.TLSVersion.TLSv1_3}
 _UNSUPPORTED = {b"sourceipid": "a source IP id names a Halon configuration entry",
@@ -306,8 +307,8 @@ def parse_server(fname: str, server) -> Server:
                 if type(v) is not bytes:
                     raise _setting_error(fname, name.decode(), "a string", v)
                 setattr(s, name.decode(), v.decode("utf-8", "replace"))
-        if s.tls_protocols is not None:
-            _tls_versions(fname, s.tls_protocols)           # checked now, used later
+        if s.tls_protocols is not None or s.tls_ciphers is not None:
+            _tls_context(fname, s, False)                   # checked now, used later
         user = d.get(b"saslusername")
         if user is not None:
             if type(user) is not bytes:
@@ -348,8 +349,8 @@ def parse_server(fname: str, server) -> Server:
 
 
 def _tls_versions(fname: str, spec: str):
-    """(minimum, maximum) TLSVersion from "TLSv1.2,TLSv1.3" or "!TLSv1,!TLSv1.1" (SSLv2
-    and SSLv3 are accepted in the list and never used)."""
+    """(minimum, maximum) TLSVersion from "TLSv1.2,TLSv1.3" or "!TLSv1.3" (SSLv2 and
+    SSLv3 are accepted in the list and never used; TLSv1 and TLSv1.1 only when named)."""
     allowed = set()
     denied = set()
     for item in (p.strip() for p in spec.split(",")):
@@ -360,7 +361,8 @@ def _tls_versions(fname: str, spec: str):
         if name not in _TLS_VERSIONS and name not in ("SSLv2", "SSLv3"):
             raise ScriptError(f"{fname}() unknown TLS protocol {name!r} in tls_protocols")
         (denied if neg else allowed).add(name)
-    names = [n for n in _TLS_VERSIONS if (n in allowed or not allowed) and n not in denied]
+    names = [n for n in _TLS_VERSIONS if n not in denied
+             and (n in allowed or not allowed and n not in ("TLSv1", "TLSv1.1"))]
     if not names:
         raise ScriptError(f"{fname}() tls_protocols allows no TLS version")
     return _TLS_VERSIONS[names[0]], _TLS_VERSIONS[names[-1]]
@@ -410,12 +412,13 @@ def parse_address(fname: str, pos: int, v) -> Address:
                               f"{type_name(params)} (type error)")
         for name, value in params.items():
             if type(name) is not bytes or not _PARAM_NAME.match(name):
+                shown = to_str(name).decode("utf-8", "replace")
                 raise ScriptError(f"{fname}() argument {pos}: invalid ESMTP parameter "
-                                  f"name {name!r}")
+                                  f"name {shown!r}")
             if value is None or value is True:
                 out.params.append(name.upper())
                 continue
-            if type(value) is float and value == int(value):
+            if type(value) is float and math.isfinite(value) and value == int(value):
                 value = b"%d" % int(value)
             if type(value) is not bytes:
                 raise ScriptError(f"{fname}() argument {pos}: ESMTP parameter "
@@ -551,8 +554,10 @@ def _tls_context(fname: str, server: Server, verify: bool) -> ssl.SSLContext:
     if server.tls_protocols is not None:
         low, high = _tls_versions(fname, server.tls_protocols)
         try:
-            ctx.minimum_version = low
-            ctx.maximum_version = high
+            with warnings.catch_warnings():         # TLSv1 and 1.1 are deprecated
+                warnings.simplefilter("ignore", DeprecationWarning)
+                ctx.minimum_version = low
+                ctx.maximum_version = high
         except (ValueError, ssl.SSLError):
             raise ScriptError(f"{fname}() tls_protocols {server.tls_protocols!r} is not "
                               f"available") from None
@@ -708,7 +713,7 @@ class Session:
 
     # -- steps ----------------------------------------------------------------------
     def connect(self):
-        """Connect and read the greeting; _ConnectFailed when no connection is made."""
+        """Open the connection; _ConnectFailed when none is made."""
         t = self.clock.bound(self.server.connect_timeout)
         src = (self.server.sourceip, 0) if self.server.sourceip else None
         try:
@@ -718,6 +723,8 @@ class Session:
                 self.clock.out_of_time()
             raise _ConnectFailed(_os_error(e)) from None
         self.client.sock = sock
+
+    def banner(self):
         code, text = self.reply("BANNER")
         if code != 220:
             self.done(0 if code >= 500 else -1, code, text, "BANNER")
@@ -827,9 +834,11 @@ class Session:
 
     # -- the two probes -------------------------------------------------------------
     def run(self, steps) -> Outcome:
+        """The session's outcome; _ConnectFailed (no connection) and _PlainRetry pass."""
         try:
             self.connect()
             try:
+                self.banner()
                 self.hello()
                 self.starttls()
                 outcome = steps(self)
@@ -838,8 +847,6 @@ class Session:
             if self.client.sock is not None:
                 self.quit()
             return outcome
-        except _Done as d:
-            return d.outcome
         finally:
             self.close()
 
