@@ -770,6 +770,14 @@ def test_auth_argument_errors(args, message):
         F("smtp_lookup_auth", *args)
 
 
+def test_registered_arity():
+    assert (FUNCTIONS["smtp_lookup_rcpt"].min_args, FUNCTIONS["smtp_lookup_rcpt"].max_args) \
+        == (3, 4)
+    assert (FUNCTIONS["smtp_lookup_auth"].min_args, FUNCTIONS["smtp_lookup_auth"].max_args) \
+        == (3, 3)
+    assert FUNCTIONS["smtp_lookup_rcpt"].area == FUNCTIONS["smtp_lookup_auth"].area == "network"
+
+
 def test_argument_errors_are_catchable_and_arity_is_checked():
     out = run_hsl('try { smtp_lookup_rcpt(["tls" => "x"], "a", "b"); } '
                   'catch ($e) { echo $e->message(); }')
