@@ -48,11 +48,13 @@ The server argument:
 * Settings that name things of a Halon installation are errors rather than silently
   ignored, since the probe would not be the session asked for: `sourceipid`,
   `tls_client_cert` (no certificate store), `xclient`, `nonlocal_source => true`.
-* Timeouts: `timeout` keys are the states above (case-insensitive; also RSET, QUIT);
-  each state not given waits at most 300 s (RFC 5321 4.5.3.2).  Every wait, the name
+* Timeouts: `timeout` keys are the states above (case-insensitive; also AUTH-LOGIN,
+  AUTH-LOGIN-USER and QUIT); each state not given waits at most 300 s (RFC 5321
+  4.5.3.2).  Every wait, the name
   lookups and the connect are also bounded by the execution's time left: when that runs
   out during a probe the run stops with "execution time limit exceeded", as a loop would.
-  QUIT waits at most 5 s and its outcome does not change the result.
+  QUIT waits at most 5 s and its outcome does not change the result.  No RSET is sent:
+  QUIT ends the unfinished transaction.
 
 TLS (`tls`; Python's ssl, no DANE):
 
@@ -79,7 +81,8 @@ TLS (`tls`; Python's ssl, no DANE):
 
 AUTH: the mechanisms offered decide: LOGIN when offered (what Halon documents for
 saslusername), else PLAIN; neither offered (or no AUTH at all, e.g. only after STARTTLS)
-is -1.  A 334 challenge other than the one expected is -1.
+is -1.  In the exchange a 5xx reply is 0 (535 and the like), any other reply than the
+expected 334 or 235 is -1.  smtp_lookup_auth ignores `saslusername`/`saslpassword`.
 
 Addresses: `sender`/`recipient` are strings (the address without angle brackets; one
 pair of surrounding brackets is removed; "" is the null sender) or arrays with
