@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def add_dns_arguments(parser) -> None:
-    """--dns-server / --dns-table, for every command that runs scripts (run, serve, repl)."""
+    """--dns-server / --dns-table, for the commands that run scripts (run, serve, repl)."""
     g = parser.add_argument_group("DNS for scripts (dns_query)")
     x = g.add_mutually_exclusive_group()
     x.add_argument("--dns-server", action="append", type=_dns_server, metavar="ADDR",

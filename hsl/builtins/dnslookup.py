@@ -2,9 +2,9 @@
 
 `dns_query(host, options = [])` returns `["result" => [records...], "dnssec" => bool]`,
 or `["error" => NAME, "dnssec" => bool]` where NAME is one of NXDOMAIN, SERVFAIL,
-TRY_AGAIN (timeout, or no resolver answered), REFUSED, FORMERR (also: `host` is empty
-or not a valid DNS name), NOTIMP, YXDOMAIN.  A name that exists without records of the type
-(NODATA) is a success with an empty list.  Records are text as hsl.resolver formats them:
+TRY_AGAIN (timeout, or no resolver answered), REFUSED, FORMERR (also: `host` is
+empty or not a valid DNS name), NOTIMP, YXDOMAIN.  A name that exists without records of
+the type (NODATA) is a success with an empty list.  Records are text as hsl.resolver formats them:
 addresses as text, names without the final dot, MX as "10 mx.example.com", TXT as its
 strings joined, SRV as "priority weight port target", SOA as "mname rname serial refresh
 retry expire minimum", TLSA and CAA in their zone-file form.
@@ -27,7 +27,7 @@ Also OUR DECISIONS where builtins.md is silent: an option of the wrong type, a t
 that is not greater than 0 and a server that is not an IP address (with an optional
 port) are errors naming dns_query; a Unicode `host` (UTF-8) is looked up in its IDNA
 (punycode) form, and one that has no IDNA form gives FORMERR; a host that is not UTF-8
-is passed on as bytes.
+goes to the backend as it is (dnspython answers FORMERR for it).
 
 The lookup itself goes to the process-wide backend (hsl.resolver: dnspython, or a table
 given with `--dns-table`).  Before it, the run is marked as blocking (runtime.blocking),
