@@ -10,3 +10,17 @@ def pytest_report_header(config):
         return f"hsl: not importable ({type(exc).__name__}: {exc})"
     version = getattr(hsl, "__version__", "?")
     return f"hsl: {version} from {getattr(hsl, '__file__', '?')}"
+
+
+import pytest
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_real_dns():
+    """No test asks real DNS by accident: lookups answer from an empty table (NXDOMAIN)
+    unless a test installs its own backend (tests/test_builtins_dns.py, ...)."""
+    from hsl import resolver
+    saved = resolver.backend()
+    resolver.configure(resolver.MockBackend({}))
+    yield
+    resolver.configure(saved)

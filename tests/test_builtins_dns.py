@@ -234,6 +234,7 @@ def test_an_ipv6_server(server):
         pytest.skip("no IPv6 loopback here")
     with v6:
         assert v6.address.startswith("[::1]:")
+        resolver.configure(resolver.DnsPythonBackend())     # the servers option's backend
         assert dns_query("example.test", servers=[v6.address]) == ok("192.0.2.61")
         resolver.configure(resolver.DnsPythonBackend([v6.address]))
         assert dns_query("example.test") == ok("192.0.2.61")
