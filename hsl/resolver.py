@@ -201,6 +201,12 @@ def backend():
     return _backend
 
 
+def is_system() -> bool:
+    """Whether lookups go to the system's resolvers (no --dns-server, no --dns-table)."""
+    b = backend()
+    return isinstance(b, DnsPythonBackend) and not b.servers
+
+
 def configure(new_backend) -> None:
     """Use `new_backend` (a MockBackend, a DnsPythonBackend with servers, ...) for every
     later query in this process."""

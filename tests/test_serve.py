@@ -405,3 +405,17 @@ def test_rdns_remoteptr(tmp_path):
     except OSError:
         expected = "no ptr"
     assert code == 250 and text.split(b"\n")[0].decode() == expected
+
+
+def test_rdns_asks_the_dns_table(tmp_path):
+    script = tmp_path / "ptr.hsl"
+    script.write_text('Accept(["reason" => $connection["remoteptr"] ?? "no ptr"]);\n')
+    table = tmp_path / "dns.yaml"
+    table.write_text("1.0.0.127.in-addr.arpa: {ptr: [client.ptr.example]}\n")
+    with Server(str(script), "--rdns", "--dns-table", str(table)) as srv:
+        code, text = ehlo(srv.port, "a.example")
+    assert code == 250 and text.split(b"\n")[0] == b"client.ptr.example"
+    table.write_text("other.example: {a: [192.0.2.1]}\n")
+    with Server(str(script), "--rdns", "--dns-table", str(table)) as srv:
+        code, text = ehlo(srv.port, "a.example")
+    assert code == 250 and text.split(b"\n")[0] == b"no ptr"

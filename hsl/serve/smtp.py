@@ -16,6 +16,7 @@ import aiosmtpd
 from aiosmtpd.smtp import SMTP, syntax
 from aiosmtpd.smtp import login_always_fail as _login_always_fail
 
+from .. import resolver
 from ..hooks.helo import HeloSession
 
 MAX_COMMAND = 512            # octets, CRLF included (RFC 5321 4.5.3.1.4)
@@ -430,6 +431,16 @@ class HSLSMTP(SMTP):
     # ------------------------------------------------------------ rDNS
     async def _lookup_ptr(self) -> None:
         ip = self.remote[0]
+        if not resolver.is_system():        # --dns-table / --dns-server answer this too
+            from ..builtins.network import inet_reverse
+            name = inet_reverse(ip.encode())
+            if name is not None:
+                name = name.decode()
+                answer = await self.loop.run_in_executor(None, resolver.query, name, "ptr",
+                                                         5.0)
+                if answer.records:
+                    self.remoteptr = answer.records[0]
+            return
         try:
             name, _ = await asyncio.wait_for(
                 self.loop.getnameinfo((ip, 0), socket.NI_NAMEREQD | socket.NI_NUMERICSERV),
