@@ -56,9 +56,10 @@ What is implemented, all of RFC 7208:
   failures the RFC says only make ptr not match).
 * DNS errors other than NXDOMAIN (SERVFAIL, REFUSED, a timeout...) make a mechanism's
   evaluation, and so the result, temperror; for ptr and %{p} they mean "no match" and
-  "unknown" (section 5.5).  OUR DECISION: a mechanism whose target, once expanded, is not
-  a usable domain name (an empty or over-long label, non-ASCII) does not match and asks
-  nothing (the RFC leaves it open; the test suite accepts this).
+  "unknown" (section 5.5).  OUR DECISION: an a, mx, ptr or exists whose target, once
+  expanded, is not a usable domain name (an empty or over-long label, non-ASCII) does not
+  match and asks nothing, and is no void lookup (the RFC leaves it open; the OpenSPF test
+  suite accepts this); for include and redirect such a target is "none", so permerror.
 * IPv4-mapped IPv6 client addresses (::ffff:a.b.c.d) are IPv4 addresses throughout.
 * time: each lookup gets at most 5 seconds, never more than is left of the whole
   evaluation's 20 seconds (RFC 7208 4.6.4 suggests at least 20), after which the result
