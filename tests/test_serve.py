@@ -419,3 +419,23 @@ def test_rdns_asks_the_dns_table(tmp_path):
     with Server(str(script), "--rdns", "--dns-table", str(table)) as srv:
         code, text = ehlo(srv.port, "a.example")
     assert code == 250 and text.split(b"\n")[0] == b"no ptr"
+
+
+def test_watch_rereads_the_dns_table_and_keeps_it_when_broken(tmp_path):
+    script = tmp_path / "p.hsl"
+    script.write_text('$r = dns_query("policy.example", ["type" => "txt"]);\n'
+                      'Reject($r["result"][0] ?? $r["error"]);\n')
+    table = tmp_path / "dns.yaml"
+    table.write_text('policy.example: {txt: ["first"]}\n')
+    with Server(str(script), "--watch", "--dns-table", str(table)) as srv:
+        assert ehlo(srv.port, "a.example") == (554, b"first")
+        time.sleep(0.05)
+        table.write_text('policy.example: {txt: ["second, longer"]}\n')
+        start = len(srv.lines)
+        srv.wait_for(r"script reloaded", 10, start)
+        assert ehlo(srv.port, "a.example") == (554, b"second, longer")
+        table.write_text('policy.example: {txt: "unclosed\n')
+        start = len(srv.lines)
+        line = srv.wait_for(r"DNS table not reloaded", 10, start)
+        assert str(table) in line and "Traceback" not in srv.log()
+        assert ehlo(srv.port, "a.example") == (554, b"second, longer")

@@ -130,10 +130,19 @@ def run(args) -> int:
         except OSError as e:
             print(f"hsl: error: --maildir {app.maildir}: {e.strerror}", file=sys.stderr)
             return EXIT_USAGE
+    def reload_dns(why: str) -> None:
+        try:
+            configure_dns(args)
+        except ValueError as e:
+            logger.error(f"DNS table not reloaded, keeping the previous one: {e}",
+                         trigger=why)
+
     try:
         app.policy = Policy(args.helo, logger, app.metrics, deadline=args.script_timeout,
                             max_steps=args.max_steps, workers=args.workers,
-                            inline_slice=args.inline_slice / 1000)
+                            inline_slice=args.inline_slice / 1000,
+                            data_files=[args.dns_table] if args.dns_table else [],
+                            on_reload=reload_dns if args.dns_table else None)
     except ScriptLoadError as e:
         print(str(e), file=sys.stderr)
         return EXIT_ERROR

@@ -90,8 +90,12 @@ class InlineGate:
 class Policy:
     def __init__(self, path: str, logger, metrics, *, deadline: float = 5.0,
                  max_steps: Optional[int] = 10_000_000, workers: int = 32,
-                 inline_slice: float = 0.002):
+                 inline_slice: float = 0.002, data_files: tuple = (), on_reload=None):
         self.path = path
+        # Other files the server reads (a --dns-table), watched and re-read with the
+        # script: on_reload() re-reads them, logging and keeping the old data on errors.
+        self.data_files = list(data_files)
+        self.on_reload = on_reload
         self.logger = logger
         self.metrics = metrics
         self.deadline = deadline
@@ -105,7 +109,7 @@ class Policy:
 
     # ------------------------------------------------------------------ reload
     def _files(self) -> list:
-        files = [self.path]
+        files = [self.path] + self.data_files
         for name in getattr(self.program, "sources", {}) or {}:
             if name not in files and os.path.exists(name):
                 files.append(name)
@@ -132,6 +136,8 @@ class Policy:
         try:
             loop = asyncio.get_running_loop()
             stamp = self._stamp()
+            if self.on_reload is not None:
+                self.on_reload(why)
             try:
                 program = await loop.run_in_executor(None, compile_file, self.path)
             except ScriptLoadError as e:
