@@ -3,6 +3,7 @@ slow and blocking scripts, many concurrent clients."""
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 import time
 
@@ -197,3 +198,74 @@ def test_200_concurrent_clients(server):
     results = asyncio.run(main())
     failures = [r for r in results if r is not True]
     assert not failures, failures[:3]
+
+
+MIXED_POLICY = r"""
+$host = $arguments["host"];
+$n = memory_inc("mixed:" . $host);
+metrics_increment("mixed_total", []);
+if ($host =~ #/^slow/) {                 // longer than the inline slice: moves to a worker
+    $t = executiontime();
+    while (executiontime() - $t < 0.03) { }
+}
+if ($host =~ #/^dns/)                    // I/O: moves to a worker before the lookup
+    $n = $n . " " . dns_query("a.example")["result"][0];
+Accept(["reason" => "n=" . $n]);
+"""
+
+
+@pytest.mark.slow
+def test_mixed_load_every_effect_happens_once(tmp_path):
+    """600 sessions, 200 at a time, of quick, slow and DNS-using runs: every one answered,
+    each run counted once (its memory_inc and its metric), however often it was tried on
+    the event loop before moving to a worker."""
+    script = tmp_path / "mixed.hsl"
+    script.write_text(MIXED_POLICY)
+    table = tmp_path / "dns.yaml"
+    table.write_text("a.example: {a: [192.0.2.7]}\n")
+    kinds = ["quick", "slow", "dns"]
+
+    async def one(port, i):
+        host = b"%s%d.example" % (kinds[i % 3].encode(), i)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            await reader.readline()
+            replies = []
+            for _ in range(2):               # the second EHLO counts the host again
+                writer.write(b"EHLO " + host + b"\r\n")
+                first = await reader.readline()
+                while (await reader.readline())[3:4] == b"-":
+                    pass
+                replies.append(first)
+            writer.write(b"QUIT\r\n")
+            await reader.readline()
+            return host, replies
+        finally:
+            writer.close()
+
+    async def main(port):
+        sem = asyncio.Semaphore(200)
+
+        async def limited(i):
+            async with sem:
+                return await one(port, i)
+        return await asyncio.gather(*(limited(i) for i in range(600)), return_exceptions=True)
+
+    with Server(str(script), "--dns-table", str(table), "--metrics", "127.0.0.1:0",
+                "--define-metric", "mixed_total:counter", "--max-connections", "0") as srv:
+        results = asyncio.run(main(srv.port))
+        import urllib.request
+        metrics = urllib.request.urlopen(
+            f"http://127.0.0.1:{srv.metrics_port}/metrics", timeout=10).read().decode()
+    failures = [r for r in results if isinstance(r, BaseException)]
+    assert not failures, failures[:3]
+    for host, (first, second) in results:
+        suffix = b" 192.0.2.7" if host.startswith(b"dns") else b""
+        assert first == b"250-n=1" + suffix + b"\r\n", (host, first)
+        assert second == b"250-n=2" + suffix + b"\r\n", (host, second)
+    assert "\nmixed_total 1200\n" in metrics
+    runs = {m.group(1): int(m.group(2)) for m in
+            re.finditer(r'\nhsl_script_runs_total\{thread="(\w+)"\} (\d+)', metrics)}
+    assert runs["loop"] + runs["worker"] == 1200 and runs["loop"] > 0
+    preempted = int(re.search(r"\nhsl_script_preempted_total (\d+)", metrics).group(1))
+    assert preempted > 0
