@@ -204,7 +204,11 @@ def array_range(start, stop, step=1.0):
         raise ScriptError("array_range() step cannot be zero")
     if start.is_integer() and stop.is_integer() and step.is_integer():
         r = range(int(start), int(stop), int(step))
-        if len(r) > _MAX_ENTRIES:
+        try:
+            size = len(r)
+        except OverflowError:               # more than sys.maxsize numbers
+            size = _MAX_ENTRIES + 1
+        if size > _MAX_ENTRIES:
             raise ScriptError("array_range() range too large")
         return HArray.from_list(list(map(float, r)))
     span = (stop - start) / step

@@ -233,7 +233,7 @@ def _parse_charset(cls, pos, v):
     import codecs
     try:
         info = codecs.lookup(name.strip())
-    except LookupError:
+    except (LookupError, ValueError):       # ValueError: a NUL in the name
         raise ScriptError(f"Iconv() unknown character set {name!r}") from None
     return info.name, flags
 

@@ -87,6 +87,8 @@ def str_split(string, delimiter, limit=0.0):
     if type(delimiter) is not bytes:
         raise type_error("str_split", 2, "a string", delimiter)
     n = _int("str_split", 3, limit)
+    bound = len(string) + 2                 # a larger limit splits no more
+    n = max(-bound, min(n, bound))
     if not delimiter:
         m = len(string)
         if 0 < n < m:
