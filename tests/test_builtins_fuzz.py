@@ -92,3 +92,57 @@ def test_odd_arguments_give_values_or_clean_errors(name, entry, capsys):
             except hsl.HSLRuntimeError as e:
                 assert "internal error" not in e.message, (name, args, e.message)
     capsys.readouterr()          # syslog() and friends may have written to stderr
+
+
+# ------------------------------------------------------------------- methods
+
+def _instances() -> dict:
+    """HSL source making one instance of each builtin class, with its variables."""
+    import certs
+    pki = certs.pki()
+    return {
+        "Map": ('Map("string", "any")', {}),
+        "Set": ('Set("number")', {}),
+        "Iconv": ('Iconv("UTF-8", "ISO-8859-1//TRANSLIT")', {}),
+        "File": ('File::String("line one\\nline two\\n")', {}),
+        "Exception": ('Exception("boom")', {}),
+        "X509": ("X509::String($pem)", {"pem": certs.to_pem(pki.leaf)}),
+        "X509CRL": ("X509CRL::String($pem)", {"pem": certs.to_pem(pki.crl)}),
+    }
+
+
+def _method_cases():
+    for cls, entry in sorted(CLASSES.items()):
+        if entry.context is not None:
+            continue
+        for method, (_, lo, hi) in sorted(entry.cls.hsl_methods.items()):
+            yield pytest.param(cls, method, lo, hi, id=f"{cls}->{method}")
+
+
+def test_every_class_has_an_instance_for_the_method_fuzz():
+    instances = _instances()
+    assert set(instances) == {n for n, e in CLASSES.items() if e.context is None}
+    for cls, (make, variables) in instances.items():
+        out = []
+        hsl.compile(f"echo is_object({make});", "<make>", predefined=set(variables)).run(
+            variables=variables, output=out.append)
+        assert out == ["true"], cls
+
+
+@pytest.mark.parametrize("cls,method,lo,hi", list(_method_cases()))
+def test_methods_with_odd_arguments_give_values_or_clean_errors(cls, method, lo, hi):
+    make, variables = _instances()[cls]
+    rng = random.Random(f"{SEED}:{cls}->{method}")
+    top = hi if hi is not None else lo + 2
+    for n in range(lo, min(top, lo + 2) + 1):
+        params = ", ".join(f"$a{i}" for i in range(n))
+        names = {f"a{i}" for i in range(n)} | set(variables)
+        program = hsl.compile(f"$o = {make}; $r = $o->{method}({params}); $r = $o->{method}"
+                              f"({params});", "<fuzz>", predefined=names)
+        for pool in (rng.choice(POOLS) for _ in range(min(CALLS_PER_ARITY, 40))):
+            args = {f"a{i}": rng.choice(pool) for i in range(n)}
+            try:
+                program.run(variables=dict(variables, **args), output=lambda s: None,
+                            max_time=2.0, max_steps=100_000)
+            except hsl.HSLRuntimeError as e:
+                assert "internal error" not in e.message, (cls, method, args, e.message)

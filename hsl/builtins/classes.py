@@ -31,7 +31,7 @@ import unicodedata
 
 from .. import runtime as _runtime
 from ..errors import ScriptError
-from ..values import BuiltinObject, HArray, HFunction, HObject, HResource, add, share, type_name
+from ..values import MAX_STRING, BuiltinObject, HArray, HFunction, HObject, HResource, add, share, type_name
 from ._args import type_error
 from .registry import builtin_class, method
 
@@ -365,9 +365,10 @@ class FileObject(BuiltinObject):
             return self.fh.read()
         if type(length) is not float:
             raise type_error("File->read", 1, "a number", length)
-        n = int(length) if length == length else -1
-        if n < 0:
+        if not length >= 0.0:              # negative or NaN
             return None
+        # -1 reads everything: also for lengths beyond any string hsl can hold
+        n = int(length) if length < MAX_STRING else -1
         try:
             return self.fh.read(n)
         except OSError:
@@ -396,7 +397,7 @@ class FileObject(BuiltinObject):
         w = _WHENCE.get(whence.upper())
         if w is None:
             raise ScriptError("File->seek() whence must be SEEK_SET, SEEK_CUR or SEEK_END")
-        if self.fh is None or offset != offset:
+        if self.fh is None or offset - offset != 0.0:     # NaN or an infinity
             return None
         base = {0: 0, 1: self.fh.tell(), 2: None}[w]
         if base is None:
@@ -408,7 +409,7 @@ class FileObject(BuiltinObject):
             return None
         try:
             return float(self.fh.seek(target))
-        except (OSError, ValueError):
+        except (OSError, ValueError, OverflowError):
             return None
 
     @method()
