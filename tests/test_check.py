@@ -475,3 +475,83 @@ def test_hook_comment_gives_the_phase(tmp_path):
     f.write_text("// A HELO policy\n// hook: helo\nAccept();\n")
     assert phase_for(str(f), Options(), f.read_text()) == "helo"
     assert phase_for(str(f), Options(), "Accept();\n") is None
+
+
+# ------------------------------------------------------- methods of known classes
+
+def test_unknown_method_of_a_builtin_class_with_a_suggestion():
+    [d] = diags('$m = Map("string", "any");\n$m->sett("a", 1);\n')
+    assert (d.code, d.line, d.column, d.message) == ("HSL105", 2, 1, "Map has no method sett()")
+    assert d.hint == "did you mean set()?"
+
+
+def test_method_arity_of_builtin_and_user_classes():
+    src = '''
+        $s = Set("number");
+        $s->add(1, 2);
+        $c = X509::String("pem");
+        $c->verify(1, 2, 3, 4);
+        class Foo {
+            function bar($a, $b = 1) { return $a; }
+            function many(...$rest) { return $rest; }
+        }
+        $f = Foo();
+        $f->bar();
+        $f->bar(1, 2, 3);
+        $f->bar(1);
+        $f->many();
+        $f->many(1, 2, 3, 4);
+        $f->bar(...[1, 2, 3]);
+    '''
+    found = [(d.code, d.line, d.message) for d in diags(src)]
+    assert found == [
+        ("HSL201", 3, "wrong number of arguments for Set->add(): expected 1, got 2"),
+        ("HSL201", 5, "wrong number of arguments for X509->verify(): expected 1 to 3, got 4"),
+        ("HSL201", 11, "wrong number of arguments for Foo->bar(): expected 1 to 2, got 0"),
+        ("HSL201", 12, "wrong number of arguments for Foo->bar(): expected 1 to 2, got 3"),
+    ]
+
+
+def test_private_method_called_from_outside_its_class():
+    src = '''
+        class Foo {
+            private function hidden() { return 1; }
+            function visible() { $o = Foo(); return $o->hidden() + $this->hidden(); }
+        }
+        $f = Foo();
+        echo $f->visible() + $f->hidden();
+    '''
+    found = [(d.code, d.line, d.message) for d in diags(src)]
+    assert found == [("HSL105", 7, "Foo->hidden() is private")]
+
+
+@pytest.mark.parametrize("src", [
+    # assigned something else too
+    '$m = Map("string", "any"); $m = 5; $m->nothing();',
+    '$m = Map("string", "any"); if (rand(0, 1)) $m = Set("number"); $m->nothing();',
+    # written in other ways
+    '$m = Map("string", "any"); $m["x"] = 1; $m->nothing();',
+    '$m = Map("string", "any"); foreach ([1] as $m) {} $m->nothing();',
+    '$m = Map("string", "any"); [$m] = [1]; $m->nothing();',
+    '$m = Map("string", "any"); try { } catch ($m) { } $m->nothing();',
+    # a function may assign the global, a closure the captured variable
+    '$m = Map("string", "any"); function f() { global $m; $m = 1; } $m->nothing();',
+    '$m = Map("string", "any"); $f = function () closure ($m) { $m = 1; }; $m->nothing();',
+    # a parameter, or a user function shadowing the class name
+    'function f($m) { $m = Map("string", "any"); $m->nothing(); }',
+    'function Map($a, $b) { return 1; } $m = Map("string", "any"); $m->nothing();',
+    # not a constructor (File::read returns a string)
+    '$m = File::read("x"); $m->nothing();',
+])
+def test_method_checks_never_guess(src):
+    assert "HSL105" not in codes(src, allow_unknown_functions=True)
+
+
+def test_method_checks_look_into_functions_closures_and_methods():
+    src = '''
+        function f() { $s = Set("string"); return $s->nope(); }
+        $g = function () { $s = Set("string"); return $s->nope(); };
+        class C { function m() { $s = Set("string"); return $s->nope(); } }
+    '''
+    assert [(d.code, d.line) for d in diags(src)] == [("HSL105", 2), ("HSL105", 3),
+                                                      ("HSL105", 4)]

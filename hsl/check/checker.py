@@ -401,8 +401,12 @@ def _check(source: str, filename: str, options: Options) -> list:
     else:
         terminating = set(C.TERMINATING)
     variables = C.PHASE_VARIABLES[phase] if phase else C.ANY_PHASE_VARIABLES
+    from ..builtins.index import classes_for, functions_for
+    from .methods import analyze as analyze_methods
+    method_findings = analyze_methods(program, classes_for(phase),
+                                      user_functions | set(functions_for(phase)))
     for f in analyze(program, predefined=set(variables),
-                     terminating=terminating - user_functions):
+                     terminating=terminating - user_functions) + method_findings:
         diags.append(Diagnostic(filename, f.span.line, f.span.col, f.message,
                                 severity(f.code), f.span.end_line, f.span.end_col,
                                 f.code, f.hint))

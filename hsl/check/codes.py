@@ -13,6 +13,7 @@ CODES: dict[str, tuple[str, str]] = {
     "HSL102": ("error", "unknown class"),
     "HSL103": ("error", "undefined variable"),
     "HSL104": ("error", "plugin module not available"),
+    "HSL105": ("error", "unknown or private method"),
     "HSL201": ("error", "wrong number of arguments"),
     "HSL301": ("error", "assignment to a read-only variable"),
     "HSL302": ("error", "hook function outside its hook"),

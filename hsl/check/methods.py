@@ -1,0 +1,218 @@
+"""Method calls on variables whose class is certain: `$x->name(...)` where every
+assignment to `$x` in its scope is `$x = ClassName(...)` (or `X509::String(...)`,
+`X509CRL::String(...)`, `File::String(...)`).  Such a call must name a method of that
+class (HSL105) with an accepted number of arguments (HSL201).
+
+Certain means: nothing else in the scope writes the variable (no compound assignment,
+element assignment, foreach, destructuring, catch, global, import, parameter or
+closure capture; no nested closure captures it; no include in the scope), so the check
+never guesses.  A variable read before its assignment is the flow check's business.
+"""
+from __future__ import annotations
+
+import difflib
+from typing import Optional
+
+from .. import ast as A
+from ..values import arity_message
+from .flow import Finding
+
+# Static methods of builtin classes that return an instance of their class.
+STATIC_CONSTRUCTORS = {("X509", "String"), ("X509CRL", "String"), ("File", "String")}
+_UNKNOWN = object()
+
+
+class ClassMethods:
+    """Method tables: the file's own classes, then the builtin classes (loaded on use)."""
+
+    def __init__(self, program: A.Program, builtin_classes: dict, functions: set):
+        self.user: dict = {}
+        for node in program.body:
+            if isinstance(node, A.ClassDecl):
+                table = {}
+                for m in node.members:
+                    if isinstance(m, A.ClassMethod) and not m.static:
+                        table[m.name] = (_min_args(m.params), _max_args(m.params), m.private)
+                self.user[node.name] = table
+        self.builtin_classes = builtin_classes
+        self.functions = functions          # function names that shadow a class name
+
+    def constructor_class(self, call) -> Optional[str]:
+        """The class a call certainly constructs, or None."""
+        callee = call.callee
+        if type(callee) is A.NameRef and not callee.builtin:
+            name = callee.name
+            if name in self.functions:
+                return None
+            if name in self.user or name in self.builtin_classes:
+                return name
+        elif type(callee) is A.Static and not callee.is_var:
+            if (callee.scope, callee.member) in STATIC_CONSTRUCTORS \
+                    and callee.scope not in self.user and callee.scope in self.builtin_classes:
+                return callee.scope
+        return None
+
+    def methods(self, cls: str) -> dict:
+        """name -> (min, max, private)"""
+        if cls in self.user:
+            return self.user[cls]
+        entry = self.builtin_classes[cls]
+        return {n: (lo, hi, False) for n, (_, lo, hi) in entry.cls.hsl_methods.items()}
+
+
+def _min_args(params) -> int:
+    return sum(1 for p in params if p.default is None and not p.variadic)
+
+
+def _max_args(params) -> Optional[int]:
+    return None if any(p.variadic for p in params) else len(params)
+
+
+def _scopes(program: A.Program):
+    """(body, names bound on entry, class name or None) for the file's scopes."""
+    out = [(program.body, set(), None)]
+    stack = [(n, None) for n in program.body]
+    while stack:
+        n, cls = stack.pop()
+        if n is None or isinstance(n, (bytes, str)):
+            continue
+        if isinstance(n, list):
+            stack.extend((x, cls) for x in n)
+            continue
+        t = type(n)
+        if t is A.ClassDecl:
+            cls = n.name
+        elif t is A.FunctionDecl:
+            out.append((n.body, {p.name for p in n.params}, None))
+        elif t is A.FuncExpr:
+            out.append((n.body, {p.name for p in n.params} | set(n.captures), cls))
+        elif t in (A.ClassMethod, A.Constructor):
+            out.append((n.body, {p.name for p in n.params} | {"this"}, cls))
+        if isinstance(n, A.Node):
+            stack.extend((c, cls) for c in A.iter_child_nodes(n))
+    return out
+
+
+def _walk_scope(body):
+    """The nodes of one scope, not entering nested functions or classes; nested
+    closures are yielded (for their captures) but not entered."""
+    stack = list(body)
+    while stack:
+        n = stack.pop()
+        if n is None or isinstance(n, (bytes, str)):
+            continue
+        if isinstance(n, list):
+            stack.extend(n)
+            continue
+        yield n
+        if type(n) in (A.FunctionDecl, A.ClassDecl, A.FuncExpr):
+            continue
+        if isinstance(n, A.Node):
+            stack.extend(A.iter_child_nodes(n))
+
+
+def _all_nodes(body):
+    stack = list(body)
+    while stack:
+        n = stack.pop()
+        if isinstance(n, list):
+            stack.extend(n)
+        elif isinstance(n, A.Node):
+            yield n
+            stack.extend(A.iter_child_nodes(n))
+
+
+def _root(node) -> Optional[str]:
+    while True:
+        t = type(node)
+        if t is A.Var:
+            return node.name
+        if t in (A.Index, A.Prop):
+            node = node.target
+        else:
+            return None
+
+
+def _known_types(body, entry: set, tables: ClassMethods) -> dict:
+    """variable -> class, for the variables of a scope whose class is certain (`entry`:
+    names bound from elsewhere: parameters, captures, globals functions may assign)."""
+    kinds: dict = {name: _UNKNOWN for name in entry}
+    for n in _walk_scope(body):
+        t = type(n)
+        if t is A.Include or hasattr(n, "file_index"):
+            return {}
+        if t is A.Assign and type(n.target) is A.Var:
+            name = n.target.name
+            cls = None
+            if n.op == "=" and type(n.value) is A.Call:
+                cls = tables.constructor_class(n.value)
+            if cls is None:
+                kinds[name] = _UNKNOWN
+            elif kinds.get(name, cls) != cls:
+                kinds[name] = _UNKNOWN
+            else:
+                kinds[name] = cls
+            continue
+        written = []
+        if t is A.Assign or t is A.IncDec:
+            written.append(_root(n.target))
+        elif t is A.Destructure:
+            written.extend(tg.name for tg in n.targets)
+            written.append(n.rest)
+        elif t is A.Foreach:
+            written.extend([n.value, n.key])
+        elif t is A.Try or t is A.Barrier:
+            written.append(n.var)
+        elif t is A.Global:
+            written.extend(n.names)
+        elif t is A.ImportData:
+            written.append(n.var)
+        elif t is A.ImportSymbols:
+            written.extend((it.alias or it.name) for it in n.items if it.is_var)
+        elif t is A.FuncExpr:
+            written.extend(n.captures)       # by reference: the closure may assign it
+        for name in written:
+            if name:
+                kinds[name] = _UNKNOWN
+    return {name: cls for name, cls in kinds.items() if cls is not _UNKNOWN}
+
+
+def analyze(program: A.Program, builtin_classes: dict, functions: set) -> list[Finding]:
+    tables = ClassMethods(program, builtin_classes, functions)
+    findings: list[Finding] = []
+    scopes = _scopes(program)
+    # A function's `global $x` may assign the file's $x.
+    declared_global = {name for n in _all_nodes(program.body) if type(n) is A.Global
+                       for name in n.names}
+    scopes[0] = (scopes[0][0], declared_global, None)
+    for body, entry, inside in scopes:
+        known = _known_types(body, entry, tables)
+        if not known:
+            continue
+        for n in _walk_scope(body):
+            if type(n) is not A.Call or type(n.callee) is not A.Prop:
+                continue
+            target = n.callee.target
+            if type(target) is not A.Var or target.name not in known:
+                continue
+            cls, name = known[target.name], n.callee.name
+            methods = tables.methods(cls)
+            if name not in methods:
+                close = difflib.get_close_matches(name, list(methods), 1)
+                hint = f"did you mean {close[0]}()?" if close else \
+                    f"{cls} has: {', '.join(sorted(methods)) or 'no methods'}"
+                findings.append(Finding("HSL105", n.callee.span,
+                                        f"{cls} has no method {name}()", hint))
+                continue
+            lo, hi, private = methods[name]
+            if private and inside != cls:
+                findings.append(Finding("HSL105", n.callee.span,
+                                        f"{cls}->{name}() is private", "call it from "
+                                        f"inside {cls}"))
+                continue
+            if any(type(a) is A.Spread for a in n.args):
+                continue
+            if not (lo <= len(n.args) and (hi is None or len(n.args) <= hi)):
+                findings.append(Finding("HSL201", n.span, arity_message(
+                    f"{cls}->{name}", lo, hi, len(n.args))))
+    return findings
