@@ -207,6 +207,17 @@ def is_system() -> bool:
     return isinstance(b, DnsPythonBackend) and not b.servers
 
 
+def addresses(name: str, timeout: float = DEFAULT_TIMEOUT) -> Answer:
+    """The IPv6 and IPv4 addresses of a host name (AAAA then A), for builtins that connect
+    to hosts (http, smtp_lookup_*) when lookups go to --dns-table or --dns-server rather
+    than the system (see is_system()).  An error only when neither type has an answer."""
+    v6 = query(name, "aaaa", timeout)
+    v4 = query(name, "a", timeout)
+    if v6.records or v4.records:
+        return Answer(records=v6.records + v4.records)
+    return Answer(error=v4.error or v6.error or "NXDOMAIN")
+
+
 def configure(new_backend) -> None:
     """Use `new_backend` (a MockBackend, a DnsPythonBackend with servers, ...) for every
     later query in this process."""

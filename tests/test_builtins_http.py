@@ -252,6 +252,11 @@ def environment(monkeypatch, pki):
     monkeypatch.setenv("SSL_CERT_DIR", pki["empty-dir"])
     monkeypatch.setattr(socket, "getaddrinfo", local_getaddrinfo)
     NAMES.clear()
+    from hsl import resolver             # the system's resolution (the patched one above)
+    saved = resolver.backend()
+    resolver.configure(resolver.DnsPythonBackend())
+    yield
+    resolver.configure(saved)
 
 
 # ------------------------------------------------------------------ helpers
@@ -853,3 +858,19 @@ def test_hsl_run_waits_for_background_requests_before_exiting(web):
                        capture_output=True, env=env, timeout=60)
     assert (r.returncode, r.stdout, r.stderr) == (0, b"true\n", b"")
     assert web.log[-1]["path"] == "/slow/0.3?bg"     # made (and answered) before exit
+
+
+def test_host_names_come_from_the_dns_table_when_one_is_configured(web):
+    from hsl import resolver
+    saved = resolver.backend()
+    resolver.configure(resolver.MockBackend({
+        "web.table.test": {"a": ["127.0.0.1"]},
+        "down.table.test": "SERVFAIL",
+    }))
+    try:
+        got = call(f"http://web.table.test:{web.port}/echo", {"extended_result": True})
+        assert got is not None and got.get(b"status") == 200.0
+        assert call(f"http://down.table.test:{web.port}/echo") is None
+        assert call(f"http://missing.table.test:{web.port}/echo") is None
+    finally:
+        resolver.configure(saved)

@@ -538,7 +538,9 @@ def test_self_signed_is_not_trusted_even_with_the_test_ca(servers, trust_test_ca
     assert r["result"] == -1 and "verification failed" in r["error_message"]
 
 
-def test_sni(servers):
+def test_sni(servers, monkeypatch):
+    from hsl import resolver             # "localhost" from the system, as in production
+    monkeypatch.setattr(resolver, "_backend", resolver.DnsPythonBackend())
     tls, seen = servers["tls"], servers["sni"]
     assert tls_ext(tls, tls="require", tls_sni="mx.example.com")["result"] == 1
     assert seen[-1] == "mx.example.com"
@@ -808,3 +810,14 @@ def test_hsl_run_end_to_end(servers):
     assert proc.stdout.split() == ["1", "0", "1"]
     assert "Traceback" not in proc.stderr
     assert ("EHLO", "cli.example") in servers["plain"][1].hellos
+
+
+def test_a_host_name_comes_from_the_dns_table_when_one_is_configured(servers, monkeypatch):
+    from hsl import resolver
+    monkeypatch.setattr(resolver, "_backend", resolver.MockBackend({
+        "mx.table.test": {"a": ["127.0.0.1"]}, "down.table.test": "SERVFAIL"}))
+    plain = servers["plain"][0]
+    r = ext({"host": "mx.table.test", "port": plain.port})
+    assert r["result"] == 1
+    r = ext({"host": "down.table.test", "port": plain.port})
+    assert r["result"] == -1 and "SERVFAIL" in r["error_message"]

@@ -689,14 +689,24 @@ def _request_head(method: bytes, target: bytes, url: _URL, user: list, body: Opt
 
 
 def _addresses(host: str, port: int, clock: _Clock) -> list:
-    """[(family, sockaddr)] of `host`.  The resolver cannot be interrupted, so a name is
-    resolved on a helper thread while this one waits no longer than the clock allows."""
+    """[(family, sockaddr)] of `host`: from --dns-table/--dns-server when they are given
+    (hsl.resolver), else from the system.  The system resolver cannot be interrupted, so a
+    name is resolved on a helper thread while this one waits no longer than the clock
+    allows."""
     try:
         ip = ipaddress.ip_address(host)
     except ValueError:
         pass
     else:
         return [(socket.AF_INET6 if ip.version == 6 else socket.AF_INET, (host, port))]
+    from .. import resolver
+    if not resolver.is_system():            # --dns-table / --dns-server answer names too
+        left = clock.left()
+        answer = resolver.addresses(host, _resolver_timeout(left))
+        if answer.error is not None:
+            raise socket.gaierror(f"cannot resolve {host}: {answer.error}")
+        return [(socket.AF_INET6 if ":" in a else socket.AF_INET, (a, port))
+                for a in answer.records]
     box = {}
 
     def resolve():
@@ -715,6 +725,11 @@ def _addresses(host: str, port: int, clock: _Clock) -> list:
     if "error" in box:
         raise box["error"]
     return [(family, addr) for family, _, _, _, addr in box["result"]]
+
+
+def _resolver_timeout(left) -> float:
+    from ..resolver import DEFAULT_TIMEOUT
+    return DEFAULT_TIMEOUT if left is None else max(min(left, DEFAULT_TIMEOUT), 0.001)
 
 
 def _connect(host: str, port: int, settings: _Settings, clock: _Clock) -> socket.socket:

@@ -44,7 +44,8 @@ The server argument:
   MX ("0 .") or an unknown domain is -1.  The MX hosts' A then AAAA addresses are tried in
   order; only a failed connection moves on to the next address.  smtp_lookup_auth needs a
   `host` (a ScriptError otherwise: there is no recipient domain).  A `host` that is a name
-  is resolved with the system resolver (getaddrinfo), bounded by the connect timeout.
+  is resolved with the system resolver (getaddrinfo), or with --dns-table/--dns-server
+  when they are given (hsl.resolver), bounded by the connect timeout.
 * Settings that name things of a Halon installation are errors rather than silently
   ignored, since the probe would not be the session asked for: `sourceipid`,
   `tls_client_cert` (no certificate store), `xclient`, `nonlocal_source => true`.
@@ -896,6 +897,14 @@ def _resolve_host(server: Server, clock: _Clock) -> list:
     if _is_ip(host):
         return [host]
     t = clock.bound(server.connect_timeout)
+    from .. import resolver
+    if not resolver.is_system():            # --dns-table / --dns-server answer names too
+        answer = resolver.addresses(host, t)
+        if answer.error == "TRY_AGAIN" and clock.bounded:
+            clock.out_of_time()
+        if answer.error is not None:
+            raise _ConnectFailed(f"cannot resolve {host}: {answer.error}")
+        return answer.records
     box: dict = {}
 
     def lookup():
