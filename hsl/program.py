@@ -518,8 +518,8 @@ class Program:
         `cancel` (a threading.Event) stops the run with an "interrupted" error when set;
         like the budgets it is checked every few thousand steps.
         `speculative=True` makes `max_time` a slice for a run on a thread that must not
-        block (see runtime.SpeculativeExecution): the run raises runtime.Preempted, its
-        in-process effects taken back, when it cannot finish there."""
+        block (see runtime.SpeculativeExecution): the run raises runtime.Preempted when
+        it cannot finish there; call its `rollback()` before running the script again."""
         if output is None:
             def output(data: bytes):
                 sys.stdout.buffer.write(data + b"\n")
@@ -549,13 +549,14 @@ class Program:
             raise
         except RT.OutputClosed:
             raise
-        except RT.Preempted:
-            ex.rollback()
+        except RT.Preempted as p:
+            p.rollback = ex.rollback
             raise
         except (ThrownValue, RT.LimitExceeded, Exception) as e:
             if ex.speculative and isinstance(e, RecursionError):
-                ex.rollback()
-                raise RT.Preempted("call depth") from None
+                p = RT.Preempted("call depth")
+                p.rollback = ex.rollback
+                raise p from None
             err = self.error_for(e)
             err.trace = ex.trace_log
             raise err from None

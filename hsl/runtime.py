@@ -56,12 +56,17 @@ class LimitExceeded(BaseException):
 class Preempted(BaseException):
     """A speculative run (see SpeculativeExecution) must move to a worker thread: its
     time slice ran out, it went too deep, or it was about to block or reach outside the
-    process.  Uncatchable in HSL; Program.run has already taken back its in-process
-    effects when this reaches the caller."""
+    process.  Uncatchable in HSL.  `rollback()` (set by Program.run) takes back the run's
+    in-process effects: call it before running the script again."""
 
     def __init__(self, why: str):
         self.why = why
+        self.rollback = _nothing
         super().__init__(why)
+
+
+def _nothing() -> None:
+    pass
 
 
 # ------------------------------------------------------------------ execution
@@ -224,11 +229,13 @@ class Execution:
 class SpeculativeExecution(Execution):
     """A run tried on a thread that must stay responsive (hsl serve's event loop): its
     time limit is a short slice, its call depth is kept low (the thread's stack is
-    small), and it must not block.  When any of these is reached it raises Preempted;
-    Program.run then takes back its in-process effects (newest first), and the caller
-    runs the script again from the start on a worker thread.  Until then nothing it did
-    is visible outside the process, and what it did inside (memory_*, metrics_*) is
-    undone, so running it twice is like running it once."""
+    small), and it must not block.  When any of these is reached it raises Preempted,
+    and the caller runs the script again from the start on a worker thread, after
+    calling the Preempted's rollback(), which takes back the run's in-process effects
+    (memory_*, metrics_*, cache entries; newest first).  Nothing it did is visible outside
+    the process, so running it twice is like running it once.  The rollback is left to
+    the caller because it may wait for the memory store's lock: hsl serve calls it on
+    the worker thread, never on its event loop."""
 
     CHUNK = 500                 # check the slice often: about every few hundred microseconds
     speculative = True
@@ -247,8 +254,13 @@ class SpeculativeExecution(Execution):
         raise Preempted("call depth")
 
     def rollback(self) -> None:
-        while self.undo:
-            undo = self.undo.pop()
+        """Take back the run's effects, newest first.  Safe to call more than once and
+        from any thread (each effect is taken back once)."""
+        while True:
+            try:
+                undo = self.undo.pop()
+            except IndexError:
+                return
             try:
                 undo()
             except Exception:           # taking back one effect must not stop the others

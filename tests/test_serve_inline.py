@@ -10,7 +10,6 @@ import weakref
 import pytest
 
 from hsl.builtins import load_all
-from hsl.builtins import server as server_builtins
 from hsl.hooks.helo import HeloSession
 from hsl.serve import add_arguments
 from hsl.serve.app import App
@@ -208,3 +207,54 @@ def test_a_finished_connection_is_freed_without_the_cycle_collector(tmp_path, qu
     finally:
         gc.enable()
         app.policy.close()
+
+
+def test_taking_back_a_preempted_run_never_waits_on_the_event_loop(tmp_path):
+    """The preempted try's memory write is taken back on the worker: while another thread
+    holds the memory store's lock, the event loop goes on."""
+    import threading
+    import time
+    source = '''
+        memory_inc("held");
+        $t = executiontime();
+        while (executiontime() - $t < 0.1) { }
+        Accept(["reason" => "n=" . memory_fetch("held")]);
+    '''
+    policy, _ = make_policy(tmp_path, source, inline_slice=0.02)
+    release = threading.Event()
+    import sys
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(0.0005)      # let the holder take the lock during the try
+
+    def hold_the_store():           # takes the lock once the try has written
+        while b"held" not in MEMORY:
+            time.sleep(0.0005)
+        with MEMORY_LOCK:
+            release.wait(0.5)
+
+    async def go():
+        holder = threading.Thread(target=hold_the_store)
+        holder.start()
+        gaps, last = [], time.monotonic()
+
+        async def ticker():
+            nonlocal last
+            while not release.is_set():
+                await asyncio.sleep(0.005)
+                now = time.monotonic()
+                gaps.append(now - last)
+                last = now
+        tick = asyncio.ensure_future(ticker())
+        result = await policy.run(HeloSession())
+        release.set()
+        await tick
+        holder.join()
+        return result, max(gaps)
+    try:
+        result, worst_gap = asyncio.run(go())
+    finally:
+        policy.close()
+        sys.setswitchinterval(switch)
+    assert result.reply[0] == "n=1"          # taken back, then counted once by the rerun
+    assert policy.metrics.script_preempted == 1
+    assert worst_gap < 0.25                   # the loop was not held for the lock's 0.5 s

@@ -1,7 +1,7 @@
 """Speculative runs (runtime.SpeculativeExecution): what `hsl serve` tries on its event
 loop before handing a run to a worker.  A speculative run either finishes exactly as a
-normal run would, or raises Preempted with every in-process effect taken back, so that
-running it again elsewhere is like running it once."""
+normal run would, or raises Preempted, whose rollback() takes back every in-process
+effect, so that running it again elsewhere is like running it once."""
 import threading
 import time
 
@@ -30,13 +30,15 @@ def clean():
 
 
 def speculate(source, **kw):
-    """Run `source` speculatively: its echo lines, or the Preempted it raised."""
+    """Run `source` speculatively: its echo lines, or the Preempted it raised (rolled
+    back, as hsl serve does before running the script again)."""
     out = []
     program = hsl.compile(source)
     try:
         program.run(output=out.append, max_time=kw.pop("max_time", SLICE),
                     speculative=True, **kw)
     except Preempted as p:
+        p.rollback()
         return p
     return out
 
@@ -89,9 +91,10 @@ def test_a_number_changed_by_another_thread_meanwhile_loses_only_our_increment()
             MEMORY[b"n"] = MEMORY[b"n"] + 100.0
 
     program = hsl.compile('memory_inc("n", 2); $bump(); while (true) { }')
-    with pytest.raises(Preempted):
+    with pytest.raises(Preempted) as e:
         program.run(variables={"bump": HFunction("bump", bump_from_elsewhere, 0, 0)},
                     max_time=SLICE, speculative=True, output=lambda s: None)
+    e.value.rollback()
     assert memory() == {b"n": 100.0}
 
 
@@ -124,9 +127,10 @@ def test_a_gauge_set_by_someone_else_meanwhile_keeps_their_value():
         t.join()
 
     program = hsl.compile('metrics_set("level", [], 7); $other(); while (true) { }')
-    with pytest.raises(Preempted):
+    with pytest.raises(Preempted) as e:
         program.run(variables={"other": HFunction("other", set_elsewhere, 0, 0)},
                     max_time=SLICE, speculative=True, output=lambda s: None)
+    e.value.rollback()
     assert server.metrics_snapshot()["level"]["values"] == {(): 42.0}
 
 
@@ -236,11 +240,30 @@ def test_a_cached_result_of_a_preempted_run_is_forgotten_with_its_effects():
         '$n = cache ["ttl" => 60] counted(1);\n'
         'if ($slow) while (true) { }\n'
         'echo $n;\n')
-    with pytest.raises(Preempted):
+    with pytest.raises(Preempted) as e:
         program.run(variables={"slow": True}, output=lambda s: None, max_time=SLICE,
                     speculative=True)
+    e.value.rollback()
     assert memory() == {}
     out = []
     program.run(variables={"slow": False}, output=out.append)
     assert out == ["1"]              # computed (and counted) again, not found in the cache
     assert memory() == {b"calls": 1.0}
+
+
+def test_rollback_is_the_callers_once_and_from_any_thread():
+    program = hsl.compile('memory_inc("n"); memory_store("s", "x"); while (true) { }')
+    with pytest.raises(Preempted) as e:
+        program.run(output=lambda s: None, max_time=SLICE, speculative=True)
+    assert memory() == {b"n": 1.0, b"s": b"x"}        # until the caller takes them back
+    threads = [threading.Thread(target=e.value.rollback) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    e.value.rollback()
+    assert memory() == {}
+
+
+def test_a_normal_runs_preempted_has_nothing_to_roll_back():
+    assert Preempted("x").rollback() is None

@@ -6,10 +6,11 @@ Where a run happens: handing every run to a worker thread costs more than a typi
 policy takes to run (a thread switch each way), so a run is first tried on the event loop
 itself as a *speculative* run (runtime.SpeculativeExecution): it gets a short time slice
 (--inline-slice, default 2 ms), a low call depth, and may not block (sleep, files,
-syslog, barriers, a busy memory store) or build very large values.  Reaching any of these
-preempts it: its memory_* and metrics_* writes are taken back, its echo output is
-dropped, and it is run again from the start on a worker thread, where only the deadline
-and the step budget stop it.  So the event loop is never held longer than about one slice
+syslog, barriers, a busy memory store, network I/O) or build very large values.
+Reaching any of these preempts it: its echo output is dropped, and it is run again from
+the start on a worker thread, where only the deadline and the step budget stop it; that
+worker first takes back the try's memory_*, metrics_* and cache writes (taking them
+back may wait for the memory store's lock, which the event loop must never do).  So the event loop is never held longer than about one slice
 by a script, and a run that moves costs at most one slice of wasted work.  A script whose
 tries are mostly preempted goes straight to a worker (see InlineGate)."""
 from __future__ import annotations
@@ -162,47 +163,51 @@ class Policy:
                 await self.reload("watch")
 
     # --------------------------------------------------------------------- run
-    def _run(self, program, session: HeloSession, echo) -> HeloResult:
+    def _run(self, program, session: HeloSession, echo, rollback) -> HeloResult:
+        if rollback is not None:        # a preempted try's effects go before the run
+            rollback()
         return run_helo(program, session, max_steps=self.max_steps,
                         max_time=self.deadline, echo=echo)
 
-    def _try_inline(self, program, session: HeloSession) -> Optional[HeloResult]:
-        """The result of a speculative run on the event loop, or None when it was
-        preempted (nothing of it remains) or not tried."""
+    def _try_inline(self, program, session: HeloSession):
+        """(result, None) of a speculative run on the event loop; (None, rollback) when it
+        was preempted (rollback takes back its effects: call it off the loop); (None,
+        None) when not tried."""
         if self.inline_slice <= 0 or not self.gate.should_try():
-            return None
+            return None, None
         start = time.perf_counter()
         try:
             result = run_helo(program, session, max_steps=self.max_steps,
                               max_time=self.inline_slice, speculative=True)
-        except Preempted:
+        except Preempted as p:
             self.gate.record(True)
             self.metrics.script_preempted += 1
-            return None
+            return None, p.rollback
         except Exception as e:      # an internal error must not reach the client
             return error_result(session, f"{self.path}: internal error: "
-                                         f"{type(e).__name__}: {e}")
+                                         f"{type(e).__name__}: {e}"), None
         if time.perf_counter() - start > 5 * self.inline_slice:
             self.gate.overran()
         else:
             self.gate.record(False)
         for line in result.output:      # echo lines are logged once the run counts
             self.logger.log("echo", conn=session.connection_id, text=line)
-        return result
+        return result, None
 
     async def run(self, session: HeloSession) -> HeloResult:
         """Run the script for one HELO/EHLO. Never raises: errors become 451 4.3.0."""
         program = self.program
         start = time.perf_counter()
-        result = self._try_inline(program, session)
+        result, rollback = self._try_inline(program, session)
         if result is not None:
             self.metrics.script_runs["loop"] += 1
         else:
-            result = await self._run_on_worker(program, session)
+            result = await self._run_on_worker(program, session, rollback)
             self.metrics.script_runs["worker"] += 1
         return self._answer(session, result, time.perf_counter() - start)
 
-    async def _run_on_worker(self, program, session: HeloSession) -> HeloResult:
+    async def _run_on_worker(self, program, session: HeloSession,
+                             rollback=None) -> HeloResult:
         loop = asyncio.get_running_loop()
         conn = session.connection_id
         logger = self.logger
@@ -211,7 +216,7 @@ class Policy:
             logger.log("echo", conn=conn, text=line)
 
         try:
-            got = self.runner.run(loop, self._run, program, session, echo)
+            got = self.runner.run(loop, self._run, program, session, echo, rollback)
             if type(got) is _Job:               # finished during the short wait
                 if not got.ok:
                     raise got.value
@@ -219,6 +224,8 @@ class Policy:
             else:
                 result = await got
         except RunTimeout:
+            if rollback is not None:        # in case the run never started (idempotent)
+                loop.run_in_executor(None, rollback)
             self.metrics.script_timeouts += 1
             result = error_result(session, f"{self.path}: the script did not finish within "
                                            f"{self.deadline:g}s (blocked in a builtin call?)")
