@@ -179,7 +179,7 @@ def test_reply_injection_is_impossible(server):
         # A CR becomes a space, LF starts a continuation line of the same reply, NUL is
         # replaced: every line carries the script's code, nothing can end the reply early.
         assert reply == [b"554-bad ", b"554-250 OK injected ", b"554 more text"]
-        assert c.cmd(b"NOOP\r\n") == [b"250 OK"]    # no stray reply left in the stream
+        assert c.cmd(b"NOOP\r\n") == [b"250 2.0.0 OK"]    # no stray reply left in the stream
 
 
 def test_echo_is_logged_not_sent(server):
@@ -212,8 +212,41 @@ def test_mail_rcpt_data_discarded(server):
         refused = s.sendmail("a@example.org", ["b@example.net", "c@example.net"],
                              b"Subject: hi\r\n\r\nbody\r\n")
         assert refused == {}
-        assert s.rset() == (250, b"OK")
-        assert s.noop() == (250, b"OK")
+        assert s.rset() == (250, b"2.0.0 OK")
+        assert s.noop() == (250, b"2.0.0 OK")
+
+
+def test_every_reply_after_ehlo_has_an_enhanced_status_code(server):
+    """RFC 2034: ENHANCEDSTATUSCODES is announced, so every reply but the greeting and the
+    EHLO reply carries one, also those aiosmtpd makes; 354 is not a completion reply."""
+    with Raw(server.port) as c:
+        c.reply()
+        assert c.cmd(b"EHLO client.example\r\n")[-1] == b"250 ENHANCEDSTATUSCODES"
+        assert c.cmd(b"RCPT TO:<b@example.net>\r\n") == [b"503 5.5.1 Error: need MAIL command"]
+        assert c.cmd(b"MAIL FROM:<a@example.org>\r\n") == [b"250 2.1.0 OK"]
+        assert c.cmd(b"MAIL FROM:<a@example.org>\r\n")[0].startswith(b"503 5.5.1 ")
+        assert c.cmd(b"RCPT TO:<>\r\n") == [b"501 5.1.3 Bad recipient address syntax"]
+        assert c.cmd(b"RCPT TO:<b@example.net>\r\n") == [b"250 2.1.5 OK"]
+        assert c.cmd(b"RCPT b@example.net\r\n")[0].startswith(b"501 5.5.4 Syntax")
+        assert c.cmd(b"DATA\r\n")[0].startswith(b"354 ")
+        assert c.cmd(b"Subject: x\r\n\r\nhi\r\n.\r\n")[0].startswith(b"250 2.0.0 ")
+        assert c.cmd(b"VRFY someone\r\n")[0].startswith(b"252 2.0.0 ")
+        assert c.cmd(b"HELP\r\n")[0].startswith(b"250 2.0.0 ")
+        assert c.cmd(b"RSET\r\n") == [b"250 2.0.0 OK"]
+        assert c.cmd(b"QUIT\r\n") == [b"221 2.0.0 Bye"]
+
+
+def test_enhanced_codes_are_added_only_where_missing():
+    from hsl.serve.smtp import with_enhanced_code as add
+    assert add(b"250 OK", "MAIL") == b"250 2.1.0 OK"
+    assert add(b"250 OK", "RCPT") == b"250 2.1.5 OK"
+    assert add(b"250 OK", "NOOP") == b"250 2.0.0 OK"
+    assert add(b"250-first line", "HELP") == b"250-2.0.0 first line"
+    assert add(b"552 Too much mail data", "DATA") == b"552 5.3.4 Too much mail data"
+    assert add(b"450 4.7.1 Later", "RCPT") == b"450 4.7.1 Later"      # already has one
+    assert add(b"354 End data with <CR><LF>.<CR><LF>", "DATA").startswith(b"354 End")
+    assert add(b"220 Ready to start TLS", "STARTTLS") == b"220 2.0.0 Ready to start TLS"
+    assert add(b"250", "NOOP") == b"250"                              # no text: left alone
 
 
 def test_maildir_keeps_the_message(tmp_path, policy_file):
@@ -267,7 +300,7 @@ def test_stdio_plain_pipe(policy_file):
     lines = out.stdout.split(b"\r\n")
     assert lines[0].startswith(b"220 mx.test.example ")
     assert lines[1].startswith(b"250-EHLO 127.0.0.1 ")
-    assert lines[-2] == b"221 Bye"
+    assert lines[-2] == b"221 2.0.0 Bye"
 
 
 # ------------------------------------------------------------- swaks on TCP

@@ -201,7 +201,7 @@ def test_a_finished_connection_is_freed_without_the_cycle_collector(tmp_path, qu
     try:
         lines = asyncio.run(main())
         assert lines[0] == b"250-hello\r\n"
-        assert lines[-1] == (b"221 Bye\r\n" if quit else b"250 ENHANCEDSTATUSCODES\r\n")
+        assert lines[-1] == (b"221 2.0.0 Bye\r\n" if quit else b"250 ENHANCEDSTATUSCODES\r\n")
         assert len(protocols) == 1
         assert protocols[0]() is None, gc.get_referrers(protocols[0]())
     finally:

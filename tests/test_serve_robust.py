@@ -64,13 +64,13 @@ def test_junk_gets_syntax_error_and_session_survives(server, junk):
         reply = c.cmd(junk)
         assert len(reply) == 1 and reply[0].startswith(b"500 5.5.2 "), reply
         assert c.cmd(b"EHLO ok.example\r\n")[0] == b"250-Hello ok.example"
-        assert c.cmd(b"QUIT\r\n") == [b"221 Bye"]
+        assert c.cmd(b"QUIT\r\n") == [b"221 2.0.0 Bye"]
 
 
 def test_unknown_command(server):
     with session(server.port) as c:
         assert c.cmd(b"FROB x\r\n")[0].startswith(b"500 ")
-        assert c.cmd(b"NOOP\r\n") == [b"250 OK"]
+        assert c.cmd(b"NOOP\r\n") == [b"250 2.0.0 OK"]
 
 
 def test_too_many_errors_closes(server):
@@ -96,14 +96,14 @@ def test_pipelined_commands_answered_in_order(server):
                b"EHLO three.example\r\nQUIT\r\n")
         replies = [c.reply() for _ in range(9)]
         assert replies[0][0] == b"250-Hello one.example"
-        assert replies[1] == [b"250 OK"]
+        assert replies[1] == [b"250 2.0.0 OK"]
         assert replies[2][0].startswith(b"500 ")
         assert replies[3] == [b"250 Hello two.example"]
         assert replies[4][0].startswith(b"250")
         assert replies[5][0].startswith(b"250")
         assert replies[6][0].startswith(b"250")
         assert replies[7][0] == b"250-Hello three.example"
-        assert replies[8] == [b"221 Bye"]
+        assert replies[8] == [b"221 2.0.0 Bye"]
         assert c.closed()
 
 

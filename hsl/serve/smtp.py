@@ -119,6 +119,7 @@ class HSLSMTP(SMTP):
         self.refused = False
         self.in_script = False
         self.quitting = False
+        self.command = None                 # the command being answered (enhanced codes)
         self._last_activity = 0.0
 
     def _fast_init(self, app) -> None:
@@ -299,6 +300,7 @@ class HSLSMTP(SMTP):
                     continue
                 errors = 0
                 self._reset_timeout()
+                self.command = command
                 await method(arg)
                 if self.quitting:
                     return
@@ -354,7 +356,7 @@ class HSLSMTP(SMTP):
         if arg:
             await self.push("501 Syntax: QUIT")
             return
-        await self._write([b"221 Bye"])
+        await self._write([b"221 2.0.0 Bye"])
         self.quitting = True
         if self.transport is not None:
             self.transport.close()
@@ -455,7 +457,30 @@ class HSLSMTP(SMTP):
         # aiosmtpd's own replies (MAIL, RCPT, DATA, ...) go out here.
         if isinstance(status, str):
             status = status.encode("utf-8", "replace")
-        await self._write([status])
+        await self._write([with_enhanced_code(status, self.command)])
+
+
+# RFC 2034: the server announces ENHANCEDSTATUSCODES, so every reply but the greeting and
+# the HELO/EHLO reply carries an enhanced status code (RFC 3463).  aiosmtpd's own replies
+# have none: they get the one that fits the command, or the one that fits the code.
+_HAS_ENHANCED = re.compile(rb"^\d{3}[ -][245]\.\d{1,3}\.\d{1,3}(?: |$)")
+_BY_COMMAND = {("MAIL", b"2"): b"2.1.0", ("RCPT", b"2"): b"2.1.5"}
+_BY_CODE = {b"500": b"5.5.2", b"501": b"5.5.4", b"502": b"5.5.1", b"503": b"5.5.1",
+            b"504": b"5.5.4", b"552": b"5.3.4", b"553": b"5.1.3", b"555": b"5.5.4",
+            b"421": b"4.3.0", b"451": b"4.3.0", b"452": b"4.3.1", b"454": b"4.7.0",
+            b"530": b"5.7.0", b"535": b"5.7.8", b"538": b"5.7.11"}
+
+
+def with_enhanced_code(reply: bytes, command: Optional[str]) -> bytes:
+    """`reply` ("CODE text" or "CODE-text") with an enhanced status code after the code
+    when it has none; 3xx replies (354) and replies without text stay as they are."""
+    if len(reply) < 4 or reply[:1] not in b"245" or not reply[:3].isdigit() \
+            or reply[3:4] not in (b" ", b"-") or _HAS_ENHANCED.match(reply):
+        return reply
+    code = reply[:3]
+    enhanced = _BY_COMMAND.get((command, code[:1])) or _BY_CODE.get(code) \
+        or code[:1] + b".0.0"
+    return code + reply[3:4] + enhanced + b" " + reply[4:]
 
 
 def _addr(value) -> Optional[tuple]:
@@ -469,6 +494,13 @@ class Handler:
 
     def __init__(self, app):
         self.app = app
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address in ("", "<>"):  # RCPT TO:<> names no recipient (RFC 5321 4.1.1.3)
+            return "501 5.1.3 Bad recipient address syntax"
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        return "250 2.1.5 OK"
 
     async def handle_DATA(self, server, session, envelope):
         app = self.app
