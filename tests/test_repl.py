@@ -147,6 +147,12 @@ def test_completion_results():
     assert "inc" in complete("$c->")
     assert complete("$c->i")["inc"] == "inc($by)"
     assert "make" in complete("Counter::")
+    # a variable not set yet: its class from the text typed so far
+    in_function = "function f() {\n  $m = Map(\"string\", \"any\");\n  $m->"
+    assert {"set", "get", "has"} <= set(complete(in_function))
+    assert complete("function g() { $k = Counter(); $k->i")["inc"] == "inc($by)"
+    assert "subject" in complete("function h($p) { $x = X509::String($p); $x->su")
+    assert complete("function z() { $q = 5; $q->") == {}
     assert ".help" in complete(".he") and ".hook" in complete(".h")
     assert "str_lower" in complete(".help str_l")
     e.execute(".hook helo")

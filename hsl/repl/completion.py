@@ -43,7 +43,7 @@ class HSLCompleter(Completer):
             return
         m = _ARROW.search(before)
         if m:
-            yield from self._methods(m.group(1), m.group(2) or "")
+            yield from self._methods(m.group(1), m.group(2) or "", before)
             return
         m = _STATIC.search(before)
         if m:
@@ -155,9 +155,10 @@ class HSLCompleter(Completer):
                     yield Completion(text + '"]', -len(prefix), display=text,
                                      display_meta=shown if len(shown) <= 40 else shown[:37] + "...")
 
-    def _methods(self, var: str, prefix: str):
+    def _methods(self, var: str, prefix: str, before: str = ""):
         value = self._scope().get(var)
         if value is None:
+            yield from self._methods_of_class(_assigned_class(var, before), prefix)
             return
         cls = getattr(value, "cls", None)
         methods = {}
@@ -178,6 +179,27 @@ class HSLCompleter(Completer):
             if name.startswith(prefix):
                 yield Completion(name, -len(prefix), display_meta=methods[name])
 
+    def _methods_of_class(self, name, prefix: str):
+        """Methods of a class named in the text typed so far (`$x = Name(...)`): for
+        variables not set yet, e.g. inside a function being written."""
+        if name is None:
+            return
+        decl = self.engine.classes().get(name)
+        if decl is not None:
+            methods = {s.split("(")[0]: s for s in decl.methods}
+        else:
+            entry = self.engine.builtin_classes().get(name)
+            if entry is None:
+                return
+            try:
+                cls = entry.cls
+            except Exception:
+                return
+            methods = {n: _method_sig(n, e) for n, e in getattr(cls, "hsl_methods", {}).items()}
+        for method in sorted(methods):
+            if method.startswith(prefix):
+                yield Completion(method, -len(prefix), display_meta=methods[method])
+
     def _statics(self, cls_name: str, prefix: str):
         decl = self.engine.classes().get(cls_name)
         if decl is not None:
@@ -194,6 +216,15 @@ class HSLCompleter(Completer):
         for name in sorted(items):
             if name.startswith(prefix):
                 yield Completion(name, -len(prefix), display_meta=items[name])
+
+
+def _assigned_class(var: str, text: str):
+    """The class of the last `$var = Name(...)` (or `Name::String(...)`) in `text`."""
+    found = None
+    for m in re.finditer(r"\$" + re.escape(var) + r"\s*=\s*([A-Za-z_][A-Za-z0-9_]*)"
+                         r"(?:::String)?\s*\(", text):
+        found = m.group(1)
+    return found
 
 
 def _method_sig(name: str, entry) -> str:
