@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from .. import ast as A
+from ..compiler import lvalue_root
 
 
 class _All(frozenset):
@@ -80,41 +81,63 @@ def assigned_in(nodes) -> set:
             continue
         if t is A.Include or hasattr(n, "file_index"):
             return ALL
-        if t is A.Assign or t is A.IncDec:
-            root = _root(n.target)
-            if root is not None:
-                out.add(root)
-        elif t is A.Destructure:
-            out.update(tg.name for tg in n.targets)
-            if n.rest:
-                out.add(n.rest)
-        elif t is A.Foreach:
-            out.add(n.value)
-            if n.key:
-                out.add(n.key)
-        elif t is A.Try or t is A.Barrier:
-            if n.var:
-                out.add(n.var)
-        elif t is A.Global:
-            out.update(n.names)
-        elif t is A.ImportData:
-            out.add(n.var)
-        elif t is A.ImportSymbols:
-            out.update((it.alias or it.name) for it in n.items if it.is_var)
+        out.update(written_by(n))
         if isinstance(n, A.Node):
             stack.extend(A.iter_child_nodes(n))
     return out
 
 
-def _root(node) -> Optional[str]:
-    while True:
-        t = type(node)
-        if t is A.Var:
-            return node.name
-        if t in (A.Index, A.Slice):
-            node = node.target
-        else:
-            return None
+def written_by(n) -> list:
+    """The variables one node writes (not looking into its children): assignment roots,
+    destructuring, foreach, catch and barrier variables, `global`, imports."""
+    t = type(n)
+    if t is A.Assign or t is A.IncDec:
+        root = lvalue_root(n.target)
+        return [root] if root is not None else []
+    if t is A.Destructure:
+        return [tg.name for tg in n.targets] + ([n.rest] if n.rest else [])
+    if t is A.Foreach:
+        return [n.value] + ([n.key] if n.key else [])
+    if t is A.Try or t is A.Barrier:
+        return [n.var] if n.var else []
+    if t is A.Global:
+        return list(n.names)
+    if t is A.ImportData:
+        return [n.var]
+    if t is A.ImportSymbols:
+        return [(it.alias or it.name) for it in n.items if it.is_var]
+    return []
+
+
+def scopes(program: A.Program):
+    """(names some function declares `global`, [(body, names bound on entry, class)])
+    for the file's scopes: its global scope first, then each function, anonymous
+    function, method and constructor (class: the class a method belongs to, else None;
+    anonymous functions inside methods belong to the class too)."""
+    declared_global: set = set()
+    out = [(program.body, set(), None)]
+    stack = [(n, None) for n in program.body]
+    while stack:
+        n, cls = stack.pop()
+        if n is None or isinstance(n, (bytes, str)):
+            continue
+        if isinstance(n, list):
+            stack.extend((x, cls) for x in n)
+            continue
+        t = type(n)
+        if t is A.Global:
+            declared_global.update(n.names)
+        elif t is A.ClassDecl:
+            cls = n.name
+        elif t is A.FunctionDecl:
+            out.append((n.body, {p.name for p in n.params}, None))
+        elif t is A.FuncExpr:
+            out.append((n.body, {p.name for p in n.params} | set(n.captures), cls))
+        elif t in (A.ClassMethod, A.Constructor):
+            out.append((n.body, {p.name for p in n.params} | {"this"}, cls))
+        if isinstance(n, A.Node):
+            stack.extend((c, cls) for c in A.iter_child_nodes(n))
+    return declared_global, out
 
 
 def _first_assignment(body, name: str) -> Optional[A.Span]:
@@ -129,7 +152,7 @@ def _first_assignment(body, name: str) -> Optional[A.Span]:
             continue
         if type(n) in (A.FunctionDecl, A.ClassDecl, A.FuncExpr):
             continue
-        if type(n) in (A.Assign, A.IncDec) and _root(n.target) == name:
+        if type(n) in (A.Assign, A.IncDec) and lvalue_root(n.target) == name:
             if best is None or (n.span.line, n.span.col) < (best.line, best.col):
                 best = n.span
         if isinstance(n, A.Node):
@@ -309,7 +332,7 @@ class ScopeFlow:
                     self.read(target, state)
                 state = self.expr(e.value, state)
                 return _union(state, {target.name})
-            root = _root(target)
+            root = lvalue_root(target)
             state = self.target_parts(target, state)
             state = self.expr(e.value, state)
             return _union(state, {root}) if root is not None else state
@@ -317,7 +340,7 @@ class ScopeFlow:
             if type(e.target) is A.Var:
                 self.read(e.target, state)
                 return _union(state, {e.target.name})
-            root = _root(e.target)
+            root = lvalue_root(e.target)
             state = self.target_parts(e.target, state)
             return _union(state, {root}) if root is not None else state
         if t is A.Destructure:
@@ -395,32 +418,9 @@ def analyze(program: A.Program, *, predefined: set, terminating: set) -> list[Fi
     """Flow findings for one parsed file (its own statements; includes count as setting
     everything)."""
     findings: list[Finding] = []
-    body = program.body
+    declared_global, (module, *functions) = scopes(program)
     # Functions may set globals they declare `global`: count those as set from the start.
-    module_entry = set(predefined)
-    scopes = []     # (body, entry)
-    stack = list(body)
-    while stack:
-        n = stack.pop()
-        if n is None or isinstance(n, (bytes, str)):
-            continue
-        if isinstance(n, list):
-            stack.extend(n)
-            continue
-        t = type(n)
-        if t is A.Global:
-            module_entry.update(n.names)
-        elif t is A.FunctionDecl:
-            scopes.append((n.body, {p.name for p in n.params}))
-        elif t is A.FuncExpr:
-            scopes.append((n.body, {p.name for p in n.params} | set(n.captures)))
-        elif t is A.ClassMethod:
-            scopes.append((n.body, {p.name for p in n.params} | {"this"}))
-        elif t is A.Constructor:
-            scopes.append((n.body, {p.name for p in n.params} | {"this"}))
-        if isinstance(n, A.Node):
-            stack.extend(A.iter_child_nodes(n))
-    ScopeFlow(body, module_entry, terminating, findings).run()
-    for fbody, entry in scopes:
+    ScopeFlow(module[0], set(predefined) | declared_global, terminating, findings).run()
+    for fbody, entry, _ in functions:
         ScopeFlow(fbody, entry, terminating, findings).run()
     return findings

@@ -15,7 +15,7 @@ from typing import Optional
 
 from .. import ast as A
 from ..values import arity_message
-from .flow import Finding
+from .flow import Finding, scopes, written_by
 
 # Static methods of builtin classes that return an instance of their class.
 STATIC_CONSTRUCTORS = {("X509", "String"), ("X509CRL", "String"), ("File", "String")}
@@ -68,31 +68,6 @@ def _max_args(params) -> Optional[int]:
     return None if any(p.variadic for p in params) else len(params)
 
 
-def _scopes(program: A.Program):
-    """(body, names bound on entry, class name or None) for the file's scopes."""
-    out = [(program.body, set(), None)]
-    stack = [(n, None) for n in program.body]
-    while stack:
-        n, cls = stack.pop()
-        if n is None or isinstance(n, (bytes, str)):
-            continue
-        if isinstance(n, list):
-            stack.extend((x, cls) for x in n)
-            continue
-        t = type(n)
-        if t is A.ClassDecl:
-            cls = n.name
-        elif t is A.FunctionDecl:
-            out.append((n.body, {p.name for p in n.params}, None))
-        elif t is A.FuncExpr:
-            out.append((n.body, {p.name for p in n.params} | set(n.captures), cls))
-        elif t in (A.ClassMethod, A.Constructor):
-            out.append((n.body, {p.name for p in n.params} | {"this"}, cls))
-        if isinstance(n, A.Node):
-            stack.extend((c, cls) for c in A.iter_child_nodes(n))
-    return out
-
-
 def _walk_scope(body):
     """The nodes of one scope, not entering nested functions or classes; nested
     closures are yielded (for their captures) but not entered."""
@@ -111,28 +86,6 @@ def _walk_scope(body):
             stack.extend(A.iter_child_nodes(n))
 
 
-def _all_nodes(body):
-    stack = list(body)
-    while stack:
-        n = stack.pop()
-        if isinstance(n, list):
-            stack.extend(n)
-        elif isinstance(n, A.Node):
-            yield n
-            stack.extend(A.iter_child_nodes(n))
-
-
-def _root(node) -> Optional[str]:
-    while True:
-        t = type(node)
-        if t is A.Var:
-            return node.name
-        if t in (A.Index, A.Prop):
-            node = node.target
-        else:
-            return None
-
-
 def _known_types(body, entry: set, tables: ClassMethods) -> dict:
     """variable -> class, for the variables of a scope whose class is certain (`entry`:
     names bound from elsewhere: parameters, captures, globals functions may assign)."""
@@ -146,46 +99,22 @@ def _known_types(body, entry: set, tables: ClassMethods) -> dict:
             cls = None
             if n.op == "=" and type(n.value) is A.Call:
                 cls = tables.constructor_class(n.value)
-            if cls is None:
-                kinds[name] = _UNKNOWN
-            elif kinds.get(name, cls) != cls:
-                kinds[name] = _UNKNOWN
-            else:
-                kinds[name] = cls
+            # one class for every assignment, else unknown
+            kinds[name] = cls if cls is not None and kinds.get(name, cls) == cls else _UNKNOWN
             continue
-        written = []
-        if t is A.Assign or t is A.IncDec:
-            written.append(_root(n.target))
-        elif t is A.Destructure:
-            written.extend(tg.name for tg in n.targets)
-            written.append(n.rest)
-        elif t is A.Foreach:
-            written.extend([n.value, n.key])
-        elif t is A.Try or t is A.Barrier:
-            written.append(n.var)
-        elif t is A.Global:
-            written.extend(n.names)
-        elif t is A.ImportData:
-            written.append(n.var)
-        elif t is A.ImportSymbols:
-            written.extend((it.alias or it.name) for it in n.items if it.is_var)
-        elif t is A.FuncExpr:
-            written.extend(n.captures)       # by reference: the closure may assign it
-        for name in written:
-            if name:
-                kinds[name] = _UNKNOWN
+        # (a closure captures by reference: it may assign the variable)
+        for name in (n.captures if t is A.FuncExpr else written_by(n)):
+            kinds[name] = _UNKNOWN
     return {name: cls for name, cls in kinds.items() if cls is not _UNKNOWN}
 
 
 def analyze(program: A.Program, builtin_classes: dict, functions: set) -> list[Finding]:
     tables = ClassMethods(program, builtin_classes, functions)
     findings: list[Finding] = []
-    scopes = _scopes(program)
+    declared_global, all_scopes = scopes(program)
     # A function's `global $x` may assign the file's $x.
-    declared_global = {name for n in _all_nodes(program.body) if type(n) is A.Global
-                       for name in n.names}
-    scopes[0] = (scopes[0][0], declared_global, None)
-    for body, entry, inside in scopes:
+    all_scopes[0] = (program.body, declared_global, None)
+    for body, entry, inside in all_scopes:
         known = _known_types(body, entry, tables)
         if not known:
             continue
