@@ -157,8 +157,9 @@ class HSLCompleter(Completer):
 
     def _methods(self, var: str, prefix: str, before: str = ""):
         value = self._scope().get(var)
-        if value is None:
-            yield from self._methods_of_class(_assigned_class(var, before), prefix)
+        if value is None:           # not set yet: the class of its assignment typed so far
+            methods = self._class_members(_assigned_class(var, before), static=False)
+            yield from _members(methods, prefix)
             return
         cls = getattr(value, "cls", None)
         methods = {}
@@ -175,47 +176,33 @@ class HSLCompleter(Completer):
         else:
             for name, entry in getattr(type(value), "hsl_methods", {}).items():
                 methods[name] = _method_sig(name, entry)
-        for name in sorted(methods):
-            if name.startswith(prefix):
-                yield Completion(name, -len(prefix), display_meta=methods[name])
-
-    def _methods_of_class(self, name, prefix: str):
-        """Methods of a class named in the text typed so far (`$x = Name(...)`): for
-        variables not set yet, e.g. inside a function being written."""
-        if name is None:
-            return
-        decl = self.engine.classes().get(name)
-        if decl is not None:
-            methods = {s.split("(")[0]: s for s in decl.methods}
-        else:
-            entry = self.engine.builtin_classes().get(name)
-            if entry is None:
-                return
-            try:
-                cls = entry.cls
-            except Exception:
-                return
-            methods = {n: _method_sig(n, e) for n, e in getattr(cls, "hsl_methods", {}).items()}
-        for method in sorted(methods):
-            if method.startswith(prefix):
-                yield Completion(method, -len(prefix), display_meta=methods[method])
+        yield from _members(methods, prefix)
 
     def _statics(self, cls_name: str, prefix: str):
+        yield from _members(self._class_members(cls_name, static=True), prefix)
+
+    def _class_members(self, cls_name, static: bool) -> dict:
+        """name -> signature of the (static) methods of a user or builtin class."""
+        if cls_name is None:
+            return {}
         decl = self.engine.classes().get(cls_name)
         if decl is not None:
-            items = {s.split("(")[0]: s for s in decl.static_methods}
-        else:
-            entry = self.engine.builtin_classes().get(cls_name)
-            if entry is None:
-                return
-            try:
-                cls = entry.cls
-            except Exception:
-                return
-            items = {n: _method_sig(n, e) for n, e in getattr(cls, "hsl_statics", {}).items()}
-        for name in sorted(items):
-            if name.startswith(prefix):
-                yield Completion(name, -len(prefix), display_meta=items[name])
+            return {s.split("(")[0]: s for s in (decl.static_methods if static else decl.methods)}
+        entry = self.engine.builtin_classes().get(cls_name)
+        if entry is None:
+            return {}
+        try:
+            cls = entry.cls
+        except Exception:
+            return {}
+        table = getattr(cls, "hsl_statics" if static else "hsl_methods", {})
+        return {n: _method_sig(n, e) for n, e in table.items()}
+
+
+def _members(items: dict, prefix: str):
+    for name in sorted(items):
+        if name.startswith(prefix):
+            yield Completion(name, -len(prefix), display_meta=items[name])
 
 
 def _assigned_class(var: str, text: str):
