@@ -57,6 +57,12 @@ from .errors import ScriptError
 _MIN_TIMEOUT = 0.0001
 
 
+def _limits() -> dict:
+    """The regex module's timeout for a match: the running execution's time left."""
+    left = _rt.time_left()
+    return {} if left is None else {"timeout": max(left, _MIN_TIMEOUT)}
+
+
 def _out_of_time():
     ex = _rt.current()
     if ex is not None:
@@ -611,37 +617,28 @@ class Pattern:
     def _char_pos(self, subject: bytes, pos: int) -> int:
         return len(subject[:pos].decode("utf-8", "surrogateescape"))
 
+    def _target(self, subject: bytes, pos: int):
+        """(what the regex matches, the characters' byte offsets or None, start)."""
+        if not self.utf8:
+            return subject, None, pos
+        text, offs = self._decode(subject)
+        return text, offs, (pos if offs is None or pos == 0 else self._char_pos(subject, pos))
+
     def search(self, subject: bytes, pos: int = 0):
         """The first match at or after byte offset `pos`, or None."""
-        if self.utf8:
-            text, offs = self._decode(subject)
-            pos = pos if offs is None or pos == 0 else self._char_pos(subject, pos)
-        else:
-            text = subject
-        left = _rt.time_left()
-        if left is None:
-            m = self.regex.search(text, pos)
-        else:
-            try:
-                m = self.regex.search(text, pos, timeout=max(left, _MIN_TIMEOUT))
-            except TimeoutError:
-                _out_of_time()
+        text, offs, pos = self._target(subject, pos)
+        try:
+            m = self.regex.search(text, pos, **_limits())
+        except TimeoutError:
+            _out_of_time()
         if m is None or not self.utf8:
             return m
         return Utf8Match(m, offs, self, subject)
 
     def finditer(self, subject: bytes, pos: int = 0):
         """All non-overlapping matches (empty matches as in PCRE/Perl global matching)."""
-        if self.utf8:
-            text, offs = self._decode(subject)
-            pos = pos if offs is None or pos == 0 else self._char_pos(subject, pos)
-        else:
-            text = subject
-        left = _rt.time_left()
-        if left is None:
-            matches = self.regex.finditer(text, pos)
-        else:
-            matches = self.regex.finditer(text, pos, timeout=max(left, _MIN_TIMEOUT))
+        text, offs, pos = self._target(subject, pos)
+        matches = self.regex.finditer(text, pos, **_limits())
         try:
             for m in matches:
                 yield Utf8Match(m, offs, self, subject) if self.utf8 else m
