@@ -106,7 +106,7 @@ from urllib.parse import quote_from_bytes, unquote_to_bytes, urljoin, urlsplit
 from .. import runtime as _runtime
 from ..errors import ScriptError
 from ..values import HArray, HFunction, to_str, type_name
-from ._args import type_error
+from ._args import opt_bool, opt_number, opt_str, type_error
 from .registry import builtin
 
 AREA = "network"
@@ -137,42 +137,24 @@ def _option_error(name: bytes, expected: str, got) -> ScriptError:
                        f"got {type_name(got)} (type error)")
 
 
-def _lookup(opts: HArray, name: bytes):
-    """(name as written, value) of option `name`; `tls_x` falls back to `ssl_x`."""
-    v = opts.d.get(name)
-    if v is None and name.startswith(b"tls_"):
-        alias = b"ssl_" + name[4:]
-        v = opts.d.get(alias)
-        if v is not None:
-            return alias, v
-    return name, v
+def _written(opts: HArray, name: bytes) -> bytes:
+    """Option `name` as the script wrote it: `tls_x`, or its older spelling `ssl_x`."""
+    if name.startswith(b"tls_") and opts.d.get(name) is None \
+            and opts.d.get(b"ssl_" + name[4:]) is not None:
+        return b"ssl_" + name[4:]
+    return name
 
 
 def _bool(opts, name, default):
-    shown, v = _lookup(opts, name)
-    if v is None:
-        return default
-    if type(v) is not bool:
-        raise _option_error(shown, "a boolean", v)
-    return v
+    return opt_bool("http", opts, _written(opts, name), default)
 
 
 def _number(opts, name):
-    shown, v = _lookup(opts, name)
-    if v is None:
-        return None
-    if type(v) is not float:
-        raise _option_error(shown, "a number", v)
-    return v
+    return opt_number("http", opts, _written(opts, name))
 
 
 def _string(opts, name):
-    shown, v = _lookup(opts, name)
-    if v is None:
-        return None
-    if type(v) is not bytes:
-        raise _option_error(shown, "a string", v)
-    return v
+    return opt_str("http", opts, _written(opts, name))
 
 
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
@@ -250,7 +232,8 @@ class _Settings:
         self.verify_peer = _bool(opts, b"tls_verify_peer", True)
         self.verify_host = _bool(opts, b"tls_verify_host", True)
         _bool(opts, b"tls_default_ca", False)
-        shown, cert = _lookup(opts, b"tls_client_cert")
+        shown = _written(opts, b"tls_client_cert")
+        cert = opts.d.get(shown)
         self.client_cert = None if cert is None else _client_cert_pem(shown, cert)
         src = _string(opts, b"sourceip")
         self.sourceip = src.decode("latin-1") if src is not None else None
