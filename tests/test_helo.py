@@ -270,6 +270,9 @@ def test_cli_bad_session_is_a_usage_error(tmp_path):
     s.write_text("remotip: 1.2.3.4\n")
     r = cli(str(f), "--session", str(s))
     assert r.returncode == 2 and b"unknown session setting" in r.stderr
+    s.write_text("verb: EHLO\nhost: [x\n")
+    r = cli(str(f), "--session", str(s))
+    assert r.returncode == 2 and f"{s}:3:1: not valid YAML".encode() in r.stderr
     r = cli(str(f), "--context", "{not json")
     assert r.returncode == 2 and b"--context" in r.stderr
 

@@ -261,38 +261,11 @@ def yaml_line(text: str, path: list):
 def load_table_file(path: str) -> dict:
     """Read and check a DNS table file (YAML, or JSON when it ends in .json).  ValueError
     with a message naming the file (and line) when it cannot be used."""
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError as e:
-        raise ValueError(f"cannot read DNS table {path}: {e.strerror}") from None
-    text = data.decode("utf-8", "replace")
-    is_json = path.endswith(".json")
-    try:
-        if is_json:
-            import json
-            value = json.loads(text)
-        else:
-            import yaml
-            value = yaml.safe_load(text)
-    except Exception as e:      # json.JSONDecodeError, yaml.YAMLError
-        raise ValueError(_parse_error(path, e, is_json)) from None
+    from ..datafile import read_yaml_or_json
+    value, text = read_yaml_or_json(path, "DNS table")
     try:
         return check_table(value)
     except TableError as e:
-        line = None if is_json else yaml_line(text, e.path)
+        line = None if path.endswith(".json") else yaml_line(text, e.path)
         where = f"{path}:{line}" if line else path
         raise ValueError(f"{where}: {e}") from None
-
-
-def _parse_error(path: str, e: Exception, is_json: bool) -> str:
-    if is_json:
-        line, col = getattr(e, "lineno", None), getattr(e, "colno", None)
-        msg = getattr(e, "msg", str(e))
-        return f"{path}:{line}:{col}: not valid JSON: {msg}" if line else \
-            f"{path}: not valid JSON: {msg}"
-    mark = getattr(e, "problem_mark", None)
-    problem = getattr(e, "problem", None) or str(e)
-    if mark is not None:
-        return f"{path}:{mark.line + 1}:{mark.column + 1}: not valid YAML: {problem}"
-    return f"{path}: not valid YAML: {problem}"

@@ -43,21 +43,11 @@ class SessionError(Exception):
 
 
 def load_session_file(path: str) -> dict:
+    from ..datafile import read_yaml_or_json
     try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError as e:
-        raise SessionError(f"cannot read session file {path}: {e.strerror}") from None
-    text = data.decode("utf-8", "replace")
-    try:
-        if path.endswith(".json"):
-            value = json.loads(text)
-        else:
-            import yaml
-            value = yaml.safe_load(text)
-    except (ValueError, Exception) as e:   # yaml.YAMLError and json errors
-        raise SessionError(f"{path}: not valid {'JSON' if path.endswith('.json') else 'YAML'}: "
-                           f"{e}") from None
+        value, text = read_yaml_or_json(path, "session file")
+    except ValueError as e:
+        raise SessionError(str(e)) from None
     if not isinstance(value, dict):
         raise SessionError(f"{path}: a session file must hold a mapping of settings")
     unknown = set(value) - KEYS
