@@ -24,3 +24,19 @@ def _no_real_dns():
     resolver.configure(resolver.MockBackend({}))
     yield
     resolver.configure(saved)
+
+
+@pytest.fixture
+def fresh_store():
+    """An empty memory_* store and no metrics, for tests that read them back."""
+    from hsl.builtins import server
+    from hsl.shared import MEMORY, MEMORY_LOCK
+
+    def clear():
+        with MEMORY_LOCK:
+            for key in [k for k in MEMORY if type(k) is bytes]:
+                del MEMORY[key]
+        server.metrics_reset()
+    clear()
+    yield
+    clear()

@@ -6,7 +6,6 @@ import pytest
 from hsl.builtins import FUNCTIONS, load_all
 from hsl.builtins import server
 from hsl.errors import ScriptError
-from hsl.shared import MEMORY, MEMORY_LOCK
 from hsl.values import HArray, HFunction
 
 load_all()
@@ -21,11 +20,7 @@ def fn(py, n):
 
 
 @pytest.fixture(autouse=True)
-def clean():
-    with MEMORY_LOCK:
-        for k in [k for k in MEMORY if type(k) is bytes]:
-            del MEMORY[k]
-    server.metrics_reset()
+def clean(fresh_store):
     yield
 
 

@@ -22,10 +22,7 @@ load_all()
 
 
 @pytest.fixture(autouse=True)
-def clean():
-    with MEMORY_LOCK:
-        for k in [k for k in MEMORY if type(k) is bytes]:
-            del MEMORY[k]
+def clean(fresh_store):
     yield
 
 
@@ -159,7 +156,9 @@ def _app(tmp_path):
     path.write_text('Accept(["reason" => "hello"]);')
     ap = argparse.ArgumentParser()
     add_arguments(ap)
-    args = ap.parse_args(["--helo", str(path), "--hostname", "mx.test.example"])
+    # its own server id: connections count in the process-wide server registry
+    args = ap.parse_args(["--helo", str(path), "--hostname", "mx.test.example",
+                          "--serverid", "inline-test"])
     logger = Logger("text", io.StringIO())
     app = App(args, logger)
     app.policy = Policy(str(path), logger, app.metrics)

@@ -20,13 +20,8 @@ SLICE = 0.005
 
 
 @pytest.fixture(autouse=True)
-def clean():
-    with MEMORY_LOCK:
-        for k in [k for k in MEMORY if type(k) is bytes]:
-            del MEMORY[k]
-    server.metrics_reset()
+def clean(fresh_store):
     yield
-    server.metrics_reset()
 
 
 def speculate(source, **kw):
