@@ -73,23 +73,29 @@ class _Store:
 _STORE = _Store()
 
 
-def _wrote(key, before, after, offset=None) -> None:
-    """Register the undo of a write that replaced `before` with `after` (either may be
-    _MISSING): restore `before` if the value is still ours; if another thread has changed
-    a number since, subtract our `offset` instead."""
+def _wrote(key, before, after, delta=None) -> None:
+    """Register the undo of a memory store write (see _undoable)."""
+    _undoable(MEMORY, MEMORY_LOCK, key, before, after, delta)
+
+
+def _undoable(store: dict, lock, key, before, after, delta=None) -> None:
+    """In a speculative run, register the undo of a write to `store` that replaced
+    `before` with `after` (either may be _MISSING): restore `before` if the value is
+    still the object we wrote; if another thread has changed a number since, subtract our
+    `delta` instead."""
     if not _rt.speculative():
         return
 
     def undo():
-        with MEMORY_LOCK:
-            now = MEMORY.get(key, _MISSING)
+        with lock:
+            now = store.get(key, _MISSING)
             if now is after:
                 if before is _MISSING:
-                    MEMORY.pop(key, None)
+                    store.pop(key, None)
                 else:
-                    MEMORY[key] = before
-            elif offset is not None and type(now) is float:
-                MEMORY[key] = now - offset
+                    store[key] = before
+            elif delta is not None and type(now) is float:
+                store[key] = now - delta
     _rt.on_rollback(undo)
 
 @builtin(area=AREA)
@@ -295,22 +301,7 @@ def _value(fname, value):
 # Undo of a speculative run's metric writes (see the module's docstring).
 
 def _metric_wrote(m, key, before, after, delta=None) -> None:
-    """As _wrote for the memory store: restore `before` if the value is still the object
-    we wrote, else subtract our `delta` (another thread has changed it since)."""
-    if not _rt.speculative():
-        return
-
-    def undo():
-        with _metrics_lock:
-            now = m.values.get(key, _MISSING)
-            if now is after:
-                if before is _MISSING:
-                    m.values.pop(key, None)
-                else:
-                    m.values[key] = before
-            elif delta is not None and type(now) is float:
-                m.values[key] = now - delta
-    _rt.on_rollback(undo)
+    _undoable(m.values, _metrics_lock, key, before, after, delta)
 
 
 def _unobserve(h, value, bucket) -> None:
@@ -373,7 +364,7 @@ def metrics_set(name, labels, value):
                 _rt.on_rollback(lambda: _unobserve(h, value, bucket))
         else:
             before = m.values.get(key, _MISSING)
-            m.values[key] = after = -(-value)     # a new float object: ours (_metric_wrote)
+            m.values[key] = after = -(-value)     # a new float object: ours (_undoable)
             _metric_wrote(m, key, before, after)
         return True
 
