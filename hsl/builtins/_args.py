@@ -85,28 +85,22 @@ def _option_error(fname: str, name: bytes, expected: str, got) -> ScriptError:
                        f"{expected}, got {type_name(got)} (type error)")
 
 
-def opt_bool(fname: str, opts: HArray, name: bytes, default: bool) -> bool:
+def _typed_option(fname: str, opts: HArray, name: bytes, default, kind: type, what: str):
     v = opts.d.get(name)
     if v is None:
         return default
-    if type(v) is not bool:
-        raise _option_error(fname, name, "a boolean", v)
+    if type(v) is not kind:
+        raise _option_error(fname, name, what, v)
     return v
+
+
+def opt_bool(fname: str, opts: HArray, name: bytes, default: bool) -> bool:
+    return _typed_option(fname, opts, name, default, bool, "a boolean")
 
 
 def opt_str(fname: str, opts: HArray, name: bytes, default=None):
-    v = opts.d.get(name)
-    if v is None:
-        return default
-    if type(v) is not bytes:
-        raise _option_error(fname, name, "a string", v)
-    return v
+    return _typed_option(fname, opts, name, default, bytes, "a string")
 
 
 def opt_number(fname: str, opts: HArray, name: bytes, default=None):
-    v = opts.d.get(name)
-    if v is None:
-        return default
-    if type(v) is not float:
-        raise _option_error(fname, name, "a number", v)
-    return v
+    return _typed_option(fname, opts, name, default, float, "a number")
