@@ -64,10 +64,9 @@ class _Target:
         self.states: list = []      # states at `break`s that leave this target
 
 
-def assigned_in(nodes) -> set:
-    """Variables a piece of code may assign (not looking into nested functions);
-    ALL if it contains an include."""
-    out: set = set()
+def scope_nodes(nodes):
+    """The nodes of one scope: nested functions, anonymous functions and classes are
+    yielded (a closure's captures belong to this scope) but not entered."""
     stack = list(nodes) if isinstance(nodes, list) else [nodes]
     while stack:
         n = stack.pop()
@@ -76,14 +75,19 @@ def assigned_in(nodes) -> set:
         if isinstance(n, list):
             stack.extend(n)
             continue
-        t = type(n)
-        if t in (A.FunctionDecl, A.ClassDecl, A.FuncExpr):
-            continue
-        if t is A.Include or hasattr(n, "file_index"):
+        yield n
+        if type(n) not in (A.FunctionDecl, A.ClassDecl, A.FuncExpr) and isinstance(n, A.Node):
+            stack.extend(A.iter_child_nodes(n))
+
+
+def assigned_in(nodes) -> set:
+    """Variables a piece of code may assign (not looking into nested functions);
+    ALL if it contains an include."""
+    out: set = set()
+    for n in scope_nodes(nodes):
+        if type(n) is A.Include or hasattr(n, "file_index"):
             return ALL
         out.update(written_by(n))
-        if isinstance(n, A.Node):
-            stack.extend(A.iter_child_nodes(n))
     return out
 
 
@@ -142,21 +146,10 @@ def scopes(program: A.Program):
 
 def _first_assignment(body, name: str) -> Optional[A.Span]:
     best = None
-    stack = list(body)
-    while stack:
-        n = stack.pop()
-        if n is None or isinstance(n, (bytes, str)):
-            continue
-        if isinstance(n, list):
-            stack.extend(n)
-            continue
-        if type(n) in (A.FunctionDecl, A.ClassDecl, A.FuncExpr):
-            continue
+    for n in scope_nodes(body):
         if type(n) in (A.Assign, A.IncDec) and lvalue_root(n.target) == name:
             if best is None or (n.span.line, n.span.col) < (best.line, best.col):
                 best = n.span
-        if isinstance(n, A.Node):
-            stack.extend(A.iter_child_nodes(n))
     return best
 
 

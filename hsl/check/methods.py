@@ -15,7 +15,7 @@ from typing import Optional
 
 from .. import ast as A
 from ..values import arity_message
-from .flow import Finding, scopes, written_by
+from .flow import Finding, scope_nodes, scopes, written_by
 
 # Static methods of builtin classes that return an instance of their class.
 STATIC_CONSTRUCTORS = {("X509", "String"), ("X509CRL", "String"), ("File", "String")}
@@ -68,29 +68,11 @@ def _max_args(params) -> Optional[int]:
     return None if any(p.variadic for p in params) else len(params)
 
 
-def _walk_scope(body):
-    """The nodes of one scope, not entering nested functions or classes; nested
-    closures are yielded (for their captures) but not entered."""
-    stack = list(body)
-    while stack:
-        n = stack.pop()
-        if n is None or isinstance(n, (bytes, str)):
-            continue
-        if isinstance(n, list):
-            stack.extend(n)
-            continue
-        yield n
-        if type(n) in (A.FunctionDecl, A.ClassDecl, A.FuncExpr):
-            continue
-        if isinstance(n, A.Node):
-            stack.extend(A.iter_child_nodes(n))
-
-
 def _known_types(body, entry: set, tables: ClassMethods) -> dict:
     """variable -> class, for the variables of a scope whose class is certain (`entry`:
     names bound from elsewhere: parameters, captures, globals functions may assign)."""
     kinds: dict = {name: _UNKNOWN for name in entry}
-    for n in _walk_scope(body):
+    for n in scope_nodes(body):
         t = type(n)
         if t is A.Include or hasattr(n, "file_index"):
             return {}
@@ -118,7 +100,7 @@ def analyze(program: A.Program, builtin_classes: dict, functions: set) -> list[F
         known = _known_types(body, entry, tables)
         if not known:
             continue
-        for n in _walk_scope(body):
+        for n in scope_nodes(body):
             if type(n) is not A.Call or type(n.callee) is not A.Prop:
                 continue
             target = n.callee.target
