@@ -1084,7 +1084,7 @@ class Compiler:
                     parts.append(qb(p))
                 else:
                     parts.append(f"_str({self.expr(scope, p)})")
-            return m + "b''.join((" + ", ".join(parts) + ",))"
+            return m + "_interpolate((" + ", ".join(parts) + ",))"
         if t is A.Regex:
             idx = self.pb.regex_const(e, self)
             return f"K[{idx}]"

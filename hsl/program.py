@@ -508,18 +508,23 @@ class Program:
             max_steps: Optional[int] = None, max_time: Optional[float] = None,
             max_depth: int = DEFAULT_MAX_DEPTH, keep_globals: bool = False,
             raw_output: bool = False, trace: bool = False, cancel=None,
-            speculative: bool = False) -> "RunResult":
+            speculative: bool = False, max_memory: Optional[int] = None,
+            time_limit: Optional[float] = None) -> "RunResult":
         """Run the program once.
 
         `variables` pre-defines `$name`s (Python values are converted, HSL values pass
         through); `output` receives each echo line (a str; bytes with raw_output=True;
         default: written to stdout). Raises HSLRuntimeError on an uncaught error;
         a hook termination (Accept/Reject/...) propagates as runtime.Terminate.
+        `max_steps`, `max_time` (seconds), `max_memory` (bytes, see hsl.memory) and
+        `max_depth` bound the run: running out of any is an HSLRuntimeError, and so is
+        finishing (or deciding) after `max_time` (a late result never counts).
         `cancel` (a threading.Event) stops the run with an "interrupted" error when set;
         like the budgets it is checked every few thousand steps.
         `speculative=True` makes `max_time` a slice for a run on a thread that must not
-        block (see runtime.SpeculativeExecution): the run raises runtime.Preempted when
-        it cannot finish there; call its `rollback()` before running the script again."""
+        block (see runtime.SpeculativeExecution), and `time_limit` the script's own
+        limit: the run raises runtime.Preempted when it cannot finish there; call its
+        `rollback()` before running the script again."""
         if output is None:
             def output(data: bytes):
                 sys.stdout.buffer.write(data + b"\n")
@@ -533,16 +538,28 @@ class Program:
         pre = {}
         for name, value in (variables or {}).items():
             pre[name] = V.from_python(value)
-        kind = RT.SpeculativeExecution if speculative else RT.Execution
-        ex = kind(self, emit, max_steps, max_time, max_depth, keep_globals, cancel)
+        if speculative:
+            ex = RT.SpeculativeExecution(self, emit, max_steps, max_time, max_depth,
+                                         keep_globals, cancel, max_memory,
+                                         time_limit=time_limit)
+        else:
+            ex = RT.Execution(self, emit, max_steps, max_time, max_depth, keep_globals,
+                              cancel, max_memory)
         needed = max_depth * 4 + 200
         if sys.getrecursionlimit() < needed:
             sys.setrecursionlimit(needed)
         previous = RT.current()
         RT._current.execution = ex
+        ex.base_frame = sys._getframe()
+        if ex.memory is not None:
+            ex.memory.start()
         try:
             self.main(ex, pre)
+            if ex.finished_late():          # the result came after the time was up
+                raise self.late_error(ex, None) from None
         except RT.Terminate as t:
+            if ex.finished_late():          # a decision made after the time was up
+                raise self.late_error(ex, t) from None
             t.globals = ex.final_globals
             t.trace = ex.trace_log
             t.decision.where = self.locate(t.__traceback__)
@@ -562,7 +579,30 @@ class Program:
             raise err from None
         finally:
             RT._current.execution = previous
+            ex.base_frame = None
+            if ex.memory is not None:
+                ex.memory.stop()
         return RunResult(ex.final_globals, ex.trace_log)
+
+    def late_error(self, ex, terminate) -> HSLRuntimeError:
+        """The error of a run that finished or decided after its time limit: located at
+        the deciding call, or else at the last large work the run did."""
+        message = "execution time limit exceeded"
+        if terminate is not None:
+            err = self.runtime_error(terminate, message)
+        elif ex.heavy_at is not None:
+            code, lineno = ex.heavy_at
+            fi, line, col = self.positions[lineno - 1]
+            name = self.display_names.get(code.co_name, code.co_name)
+            if code.co_name.startswith("M"):
+                name = "<main>" if code.co_name == "M0" else "<module>"
+            frame = Frame(name, self.files[fi], line, col)
+            err = HSLRuntimeError(message, frame.filename, line, col, [frame], None,
+                                  self.sources.get(frame.filename))
+        else:
+            err = HSLRuntimeError(message, self.filename, 0, 0)
+        err.trace = ex.trace_log
+        return err
 
     # ------------------------------------------------------------ positions
     def frames(self, tb) -> list[Frame]:

@@ -8,10 +8,12 @@ hsl.values; nothing here re-implements them.
 from __future__ import annotations
 
 import re
+import sys
 import threading
 import time
 from typing import Callable, Optional
 
+from . import memory as _memory
 from . import values as V
 from .errors import ScriptError, ThrownValue
 from .values import HArray, HFunction, HObject, BuiltinObject, arity_message, share as _share
@@ -84,10 +86,7 @@ def check_deadline() -> None:
     array): stop at the running execution's time limit or cancellation, as loops do."""
     ex = getattr(_current, "execution", None)
     if ex is not None and (ex.deadline is not None or ex.cancel is not None):
-        if ex.deadline is not None and time.monotonic() > ex.deadline:
-            ex.out_of_time()
-        if ex.cancel is not None and ex.cancel.is_set():
-            raise LimitExceeded("interrupted")
+        ex.check_time()
 
 
 def time_left() -> Optional[float]:
@@ -122,35 +121,88 @@ def on_rollback(undo: Callable[[], None]) -> None:
 
 def large(size: int) -> None:
     """Called before building a value of more than values.LARGE bytes or elements: a
-    speculative run leaves such work to a worker, where only the time limit bounds it."""
+    speculative run leaves such work to a worker, where only the limits bound it."""
     if speculative():
         raise Preempted(f"building a value of {size} bytes or elements")
+
+
+# Work or values at least this big (bytes, or units of work) are announced: a speculative
+# run leaves them to a worker, and the clock is checked before and after.
+WORK = 1 << 20
+
+
+def reserve(nbytes: int) -> None:
+    """Called before building a value that takes about `nbytes` bytes (see hsl.memory for
+    how to estimate; values.reserve_string() and values.reserve_elements() do it for
+    strings and arrays): the run's memory budget may end the run here, with "memory limit
+    exceeded" at its current line, before anything is built; a speculative run leaves a
+    large value to a worker thread."""
+    ex = getattr(_current, "execution", None)
+    if ex is None:
+        return
+    if nbytes > WORK:
+        ex.heavy(f"building a value of {nbytes} bytes")
+    budget = ex.memory
+    if budget is not None:
+        try:
+            budget.reserve(nbytes)
+        except _memory.MemoryLimit as e:
+            raise LimitExceeded(str(e)) from None
+
+
+def work(units: int) -> None:
+    """Called by a builtin before work that grows with its input (`units`: about one per
+    byte a C-level operation goes through, or per element times the cost of a
+    Python-level step on it).  Large work is not started past the deadline, is left to a
+    worker by a speculative run, and has the clock checked again once it returns."""
+    if units > WORK:
+        ex = getattr(_current, "execution", None)
+        if ex is not None:
+            ex.heavy(f"work on {units} bytes or elements")
 
 
 class Execution:
     """Per-run state. Generated code reaches it as `R`."""
 
     CHUNK = 10_000
+    MEMORY_CHUNK = 2_000          # with a memory budget: look at the process's growth often
     speculative = False
 
     def __init__(self, program, output: Callable[[bytes], None], max_steps: Optional[int],
                  max_time: Optional[float], max_depth: int, keep_globals: bool = False,
-                 cancel=None):
+                 cancel=None, max_memory: Optional[int] = None):
         self.cancel = cancel          # a threading.Event: set it to stop the run
         self.program = program
         self.out = output
         self.max_steps = max_steps
-        self.deadline = (time.monotonic() + max_time) if max_time else None
+        self.started = time.monotonic()
+        self.deadline = (self.started + max_time) if max_time else None
         self.max_depth = max_depth
         self.depth = 0
         self.used = 0
-        self.steps = self._next_chunk()
+        self.chunk = self.steps = self._next_chunk()
         self.modules: dict[int, dict] = {}
         self.keep_globals = keep_globals
         self.final_globals: Optional[dict] = None
-        self.started = time.monotonic()
         self.context = None
         self.trace_log: list = []
+        self.base_frame = None        # the frame that called the program (Program.run)
+        self.memory = None
+        if max_memory or _memory.total_cap() is not None:
+            self.memory = _memory.Budget(max_memory or None, self.memory_roots)
+            self.CHUNK = min(self.CHUNK, self.MEMORY_CHUNK)
+            self.chunk = self.steps = self._next_chunk()
+
+    def memory_roots(self) -> list:
+        """What the run can reach: its frames' variables (generated code, and builtins in
+        the middle of building something) and its module instances."""
+        roots = [self.modules]
+        f = sys._getframe(1)
+        base = self.base_frame
+        while f is not None and f is not base:
+            roots.append(f.f_locals)
+            f = f.f_back
+        return roots
 
     def tc(self, value, file_index: int, line: int, col: int, kind: str = "if", end=None):
         """Record a traced condition (hsl run --trace) and pass its value through."""
@@ -165,14 +217,37 @@ class Execution:
 
     def tick(self) -> None:
         """Called when the current chunk of steps is used up."""
-        self.used += self._next_chunk() - self.steps
+        self.used += self.chunk - self.steps
         if self.max_steps is not None and self.used >= self.max_steps:
             raise LimitExceeded(f"execution budget of {self.max_steps} steps exceeded")
+        self.check_time()
+        if self.memory is not None:
+            try:
+                self.memory.poll()
+            except _memory.MemoryLimit as e:
+                raise LimitExceeded(str(e)) from None
+        self.chunk = self.steps = self._next_chunk()
+
+    def check_time(self) -> None:
         if self.deadline is not None and time.monotonic() > self.deadline:
             self.out_of_time()
         if self.cancel is not None and self.cancel.is_set():
             raise LimitExceeded("interrupted")
-        self.steps = self._next_chunk()
+
+    def heavy(self, what: str) -> None:
+        """Large work or a large value is about to be made (see work() and reserve()): not
+        past the deadline, and the clock is checked again at the next step, once the
+        builtin that does it has returned."""
+        self.check_time()
+        self.used += self.chunk - self.steps
+        self.chunk = self.steps = 1
+        self.heavy_at = _hsl_frame(sys._getframe(1), self.program)
+
+    heavy_at = None         # (frame, line) of the HSL code that made the last large work
+
+    def finished_late(self) -> bool:
+        """The run ended (or decided) after its time was up: its result must not count."""
+        return self.deadline is not None and time.monotonic() > self.deadline
 
     def out_of_time(self) -> None:
         raise LimitExceeded("execution time limit exceeded")
@@ -201,6 +276,8 @@ class Execution:
         """The HSL value a `catch ($e)` receives for a Python exception."""
         if isinstance(exc, ThrownValue):
             return exc.value
+        if isinstance(exc, MemoryError):        # out of memory is a limit, not catchable
+            raise LimitExceeded(OUT_OF_MEMORY) from None
         message = error_message(exc)
         where = self.program.locate(exc.__traceback__)
         return make_exception(message, where)
@@ -226,6 +303,16 @@ class Execution:
         handle.leave(value)
 
 
+def _hsl_frame(f, program):
+    """The innermost frame of `program`'s generated code at or above `f`, and its line."""
+    name = getattr(program, "pyfile", None)
+    while f is not None:
+        if f.f_code.co_filename == name:
+            return f.f_code, f.f_lineno
+        f = f.f_back
+    return None
+
+
 class SpeculativeExecution(Execution):
     """A run tried on a thread that must stay responsive (hsl serve's event loop): its
     time limit is a short slice, its call depth is kept low (the thread's stack is
@@ -241,13 +328,25 @@ class SpeculativeExecution(Execution):
     speculative = True
     DEPTH = 64
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, time_limit: Optional[float] = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.max_depth = min(self.max_depth, self.DEPTH)
         self.undo: list = []
+        # The script's own time limit (the slice is `deadline`): a try that overran it in
+        # one long call is a script error, not a reason to run it again.
+        self.time_limit = (self.started + time_limit) if time_limit else None
+        self.fresh: set = set()        # ids of the objects this run created
 
     def out_of_time(self) -> None:
+        if self.time_limit is not None and time.monotonic() > self.time_limit:
+            raise LimitExceeded("execution time limit exceeded")
         raise Preempted("time slice used up")
+
+    def heavy(self, what: str) -> None:
+        raise Preempted(what)
+
+    def finished_late(self) -> bool:
+        return self.time_limit is not None and time.monotonic() > self.time_limit
 
     def too_deep(self) -> None:
         self.depth -= 1
@@ -267,6 +366,9 @@ class SpeculativeExecution(Execution):
                 pass
 
 
+OUT_OF_MEMORY = "memory limit exceeded (the machine is out of memory)"
+
+
 def error_message(exc: BaseException) -> str:
     if isinstance(exc, ScriptError):
         return exc.message
@@ -281,6 +383,8 @@ def error_message(exc: BaseException) -> str:
         return f"undefined variable ({exc})"
     if isinstance(exc, RecursionError):
         return "maximum call depth exceeded (Python recursion limit)"
+    if isinstance(exc, MemoryError):
+        return OUT_OF_MEMORY
     if isinstance(exc, LimitExceeded):
         return exc.message
     if isinstance(exc, ThrownValue):
@@ -830,7 +934,7 @@ def namespace() -> dict:
         "_UNSET": _UNSET, "_D": _D, "_share": _share, "_HArray": HArray,
         "_HFunction": HFunction, "_ThrownValue": ThrownValue, "_Catchable": Exception,
         "_UserClass": UserClass, "_str": V.to_str, "_to_number": V.to_number,
-        "_concat": V.concat, "_concat_many": V.concat_many,
+        "_concat": V.concat, "_concat_many": V.concat_many, "_interpolate": V.interpolate,
         "_add": V.add, "_sub": V.sub, "_mul": V.mul, "_div": V.div, "_mod": V.mod,
         "_pow": V.power, "_neg": V.neg, "_pos": V.pos, "_bnot": V.bit_not,
         "_band": V.bit_and, "_bor": V.bit_or, "_bxor": V.bit_xor,

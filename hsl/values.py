@@ -58,10 +58,13 @@ _I32_MAX = 2147483647
 # The largest string (bytes) or array repeat the language builds: past it a runaway script
 # gets a clean error instead of exhausting the machine's memory (in `hsl serve` too).
 MAX_STRING = 1 << 30
-MAX_ARRAY_REPEAT = 1 << 26
+MAX_ARRAY = 1 << 26          # elements of an array a builtin or operator builds at once
 # Building a value larger than this (bytes or elements) in one operation is work that a
 # speculative run (runtime.SpeculativeExecution) leaves to a worker thread.
 LARGE = 1 << 20
+# Values from this size up (bytes) are announced to the run's memory budget before they
+# are built (runtime.reserve); smaller ones are caught by the process-growth check.
+ACCOUNT = 1 << 12
 
 
 # ---------------------------------------------------------------------------------------
@@ -311,6 +314,8 @@ class HArray:
     def merge_from(self, other: "HArray") -> None:
         """Merge `other` into this array (5.14 / spread): string keys overwrite or are added,
         int-keyed values are appended under fresh automatic keys.  Values are shared."""
+        if len(other.d) > 64:
+            reserve_elements(len(other.d) + (len(self.d) if self.shared else 0))
         if self.shared:
             self._own()
         d = self.d
@@ -853,10 +858,8 @@ def _repeat_count(n) -> int:
 
 def _repeat_bytes(s: bytes, count: int) -> bytes:
     size = len(s) * count
-    if size > LARGE:
-        if size > MAX_STRING:
-            raise _too_long(size)
-        _large(size)
+    if size >= ACCOUNT:
+        reserve_string(size)
     return s * count
 
 
@@ -879,10 +882,7 @@ def mul(a, b):
         return _arith(a, "*") * _arith(b, "*")
     count = _repeat_count(n)
     vals = list(arr.d.values())
-    if count * len(vals) > MAX_ARRAY_REPEAT:
-        raise ScriptError(f"array too large ({count * len(vals)} elements)")
-    if count * len(vals) > LARGE:
-        _large(count * len(vals))
+    reserve_elements(count * len(vals))
     out = []
     for _ in range(count):
         out.extend(v.share() if type(v) is HArray else v for v in vals)
@@ -996,9 +996,27 @@ def ushr(a, b):
     return float((_i32(a, ">>>") & 0xFFFFFFFF) >> (_i32(b, ">>>") & 31))
 
 
-def _large(size: int) -> None:
-    from .runtime import large      # a speculative run leaves large values to a worker
-    large(size)
+def reserve_string(size: int) -> None:
+    """Call before building a string of `size` bytes that may be large: past the string
+    cap it is a (catchable) "string too large" error; from values.ACCOUNT up the size is
+    announced to the run's budgets (runtime.reserve), which may stop the run."""
+    if size >= ACCOUNT:
+        if size > MAX_STRING:
+            raise _too_long(size)
+        from .runtime import reserve
+        reserve(size + 33)
+
+
+def reserve_elements(count: int, extra_bytes: int = 0) -> None:
+    """Call before building an array of `count` elements (plus `extra_bytes` of new
+    strings in it): past MAX_ARRAY elements it is an "array too large" error; a large
+    one is announced to the run's budgets first."""
+    if count > MAX_ARRAY:
+        raise ScriptError(f"array too large ({count} elements; the limit is {MAX_ARRAY})")
+    size = count * 100 + extra_bytes
+    if size >= ACCOUNT:
+        from .runtime import reserve
+        reserve(size)
 
 
 def _too_long(n: int) -> ScriptError:
@@ -1011,20 +1029,28 @@ def concat(a, b) -> bytes:
     if type(b) is not bytes:
         b = to_str(b)
     size = len(a) + len(b)
-    if size > LARGE:
-        if size > MAX_STRING:
-            raise _too_long(size)
-        _large(size)
+    if size >= ACCOUNT:
+        reserve_string(size)
     return a + b
 
 
+def interpolate(parts: tuple) -> bytes:
+    """A string with interpolations: the concatenation of `parts` (strings already)."""
+    size = sum(map(len, parts))
+    if size >= ACCOUNT:
+        reserve_string(size)
+    return b"".join(parts)
+
+
 def concat_many(parts) -> bytes:
-    out = b"".join([p if type(p) is bytes else to_str(p) for p in parts])
-    if len(out) > LARGE:
-        if len(out) > MAX_STRING:
-            raise _too_long(len(out))
-        _large(len(out))
-    return out
+    """The concatenation of the string forms of `parts` (interpolation, `.` chains)."""
+    strings = [p if type(p) is bytes else to_str(p) for p in parts]
+    size = 0
+    for p in strings:
+        size += len(p)
+    if size >= ACCOUNT:
+        reserve_string(size)
+    return b"".join(strings)
 
 
 # ---------------------------------------------------------------------------------------
@@ -1299,6 +1325,8 @@ def spread_values(v) -> list:
     """The values of array `v` for `...v` in calls (shared, ready to transfer)."""
     if type(v) is not HArray:
         raise ScriptError(f"cannot spread a value of type {type_name(v)} (type error)")
+    if len(v.d) > 64:
+        reserve_elements(len(v.d))
     return [x.share() if type(x) is HArray else x for x in v.d.values()]
 
 

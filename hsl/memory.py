@@ -1,0 +1,260 @@
+"""The memory budget of a run (`--max-memory`, `Program.run(max_memory=)`) and the cap on
+all runs at once (`hsl serve --max-memory-total`).
+
+Python cannot tell how much memory one thread's values take, so each run with a budget
+keeps an estimate, made of three parts:
+
+* `live`: the size of everything the run could reach at its last measurement: the local
+  variables of its frames (generated code, and builtins in the middle of building a
+  result), its module instances, walked by `reachable_size()` (strings by length, arrays
+  by element, objects by property; copy-on-write data shared by several handles, and a
+  string held by several variables, counted once);
+* the growth of the process since then (`process_memory()`), read every few thousand
+  steps and whenever values of a few MB in all have been announced;
+* the size of the value about to be built, announced by code that builds large values
+  (runtime.reserve(): string operations, arrays, builtin results whose size follows
+  from their input) before it builds it.
+
+When the sum passes the budget, the run is measured again: if what it holds plus what it
+is about to build is over the budget, it stops with "memory limit exceeded" at its
+current line, before building it.  Growth of the process is an upper bound of the run's
+own growth (other threads only make it larger), so a run never holds much more than its
+budget: a few thousand steps' or a few MB's worth of small values.  The cap on all runs
+bounds the sum of every active run's last measurement the same way.
+
+A run's values are the only thing counted: the compiled program, its constants and the
+process-wide memory_* store are not.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import types
+from typing import Optional
+
+from .values import HArray, HFunction, HObject
+
+_STATM = "/proc/self/statm"
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+_statm_fd: Optional[int] = None
+
+
+def process_memory() -> int:
+    """The process's resident memory in bytes (Linux), or its peak resident memory where
+    the current figure cannot be read cheaply (macOS): either only grows as the process
+    allocates, which is all a trigger needs."""
+    global _statm_fd
+    try:
+        if _statm_fd is None:
+            _statm_fd = os.open(_STATM, os.O_RDONLY)
+        return int(os.pread(_statm_fd, 64, 0).split()[1]) * _PAGE
+    except (OSError, ValueError, IndexError):
+        _statm_fd = -1 if _statm_fd is None else _statm_fd
+        import resource
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak if sys.platform == "darwin" else peak * 1024
+
+
+def parse_size(text: str) -> int:
+    """'268435456', '256M', '1.5G', '512k' -> bytes (K, M, G, T are powers of 1024).
+    ValueError with a readable message otherwise."""
+    t = text.strip().upper().removesuffix("B").removesuffix("I")
+    scale = 1
+    if t and t[-1] in "KMGT":
+        scale = 1024 ** ("KMGT".index(t[-1]) + 1)
+        t = t[:-1]
+    try:
+        n = float(t)
+    except ValueError:
+        raise ValueError(f"invalid size {text!r} (bytes, or a number with K, M or G)") from None
+    if not n == n or n < 0 or n * scale > 1 << 62:
+        raise ValueError(f"invalid size {text!r}")
+    return int(n * scale)
+
+
+def format_size(n: int) -> str:
+    for unit, scale in (("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10)):
+        if n >= scale and n % scale == 0:
+            return f"{n // scale}{unit}"
+    if n >= 1 << 20:
+        return f"{n / (1 << 20):.1f}M"
+    return f"{n} bytes"
+
+
+# ------------------------------------------------------------------- sizes
+
+# Approximate CPython sizes (64-bit): a bytes object's header, a float.
+STRING_HEADER = 33
+FLOAT = 24
+_CELL = types.CellType
+_FUNC = types.FunctionType
+
+
+def reachable_size(roots, seen: set) -> int:
+    """The approximate bytes taken by the HSL values reachable from `roots` (any mix of
+    values, Python containers, cells, functions' closures and objects), skipping objects
+    whose id is in `seen` (and adding every one it counts)."""
+    from .runtime import UserClass
+    total = 0
+    stack = list(roots)
+    pop, push, extend = stack.pop, stack.append, stack.extend
+    while stack:
+        v = pop()
+        t = type(v)
+        if t is float or v is None or t is bool or t is int:
+            total += FLOAT if t is float else 0
+            continue
+        if t is bytes:
+            n = len(v)
+            if n > 256:                 # long strings are often held by several variables
+                i = id(v)
+                if i in seen:
+                    continue
+                seen.add(i)
+            total += n + STRING_HEADER
+            continue
+        i = id(v)
+        if i in seen:
+            continue
+        seen.add(i)
+        if t is HArray:
+            d = v.d
+            if id(d) in seen:           # another handle on the same copy-on-write data
+                total += 56
+                continue
+            seen.add(id(d))
+            n = len(d)
+            # The table, the handle, and int keys past CPython's cached small ints.
+            total += 56 + sys.getsizeof(d) + (n - 257) * 28 if n > 257 else 56 + sys.getsizeof(d)
+            for k, x in d.items():
+                tx = type(x)
+                if tx is float:
+                    total += FLOAT
+                elif tx is bytes and len(x) <= 256:
+                    total += len(x) + STRING_HEADER
+                elif x is not None and tx is not bool:
+                    push(x)
+                if type(k) is bytes:
+                    total += len(k) + STRING_HEADER
+        elif t is list or t is tuple:
+            total += sys.getsizeof(v)
+            extend(v)
+        elif t is dict:
+            total += sys.getsizeof(v)
+            extend(v.values())
+            extend(k for k in v if type(k) is bytes or type(k) is str)
+        elif t is str:
+            total += sys.getsizeof(v)
+        elif t is bytearray:
+            total += len(v) + 57
+        elif t is _CELL:
+            try:
+                push(v.cell_contents)
+            except ValueError:
+                pass
+        elif t is HFunction:
+            total += 64
+            push(v.fn)
+            if v.bound is not None:
+                push(v.bound)
+        elif t is _FUNC:
+            if v.__closure__:
+                extend(v.__closure__)
+        elif t is UserClass:
+            extend(v.statics.values())
+        elif isinstance(v, HObject):
+            total += sys.getsizeof(v)
+            d = getattr(v, "__dict__", None)
+            if d is not None:
+                extend(d.values())
+            for cls in t.__mro__:
+                for name in cls.__dict__.get("__slots__", ()):
+                    if name[:2] == "__":
+                        continue
+                    x = getattr(v, name, None)
+                    if x is not None:
+                        push(x)
+    return total
+
+
+# ------------------------------------------------------------------ budgets
+
+class MemoryLimit(Exception):
+    """Raised by Budget.measure(); the runtime turns it into LimitExceeded."""
+
+
+_ACTIVE: set = set()            # budgets of the runs in progress (for the overall cap)
+_ACTIVE_LOCK = threading.Lock()
+_total_cap: Optional[int] = None
+
+
+def set_total_cap(cap: Optional[int]) -> None:
+    """Bound the sum of all running runs' memory (hsl serve --max-memory-total)."""
+    global _total_cap
+    _total_cap = cap or None
+
+
+def total_cap() -> Optional[int]:
+    return _total_cap
+
+
+class Budget:
+    """The memory estimate of one run (see the module docstring).  `roots()` gives what
+    to measure: the runtime walks the run's own frames."""
+
+    __slots__ = ("limit", "live", "mark", "unpolled", "poll_every", "roots", "__weakref__")
+
+    def __init__(self, limit: Optional[int], roots):
+        self.limit = limit                  # None: only the overall cap applies
+        self.live = 0                       # what the run held at the last measurement
+        self.mark = process_memory()        # the process's memory at that time
+        self.unpolled = 0                   # bytes announced since the last look at it
+        cap = limit if limit is not None else (_total_cap or 1 << 30)
+        self.poll_every = max(cap // 32, 1 << 16)
+        self.roots = roots
+
+    def start(self) -> None:
+        with _ACTIVE_LOCK:
+            _ACTIVE.add(self)
+
+    def stop(self) -> None:
+        with _ACTIVE_LOCK:
+            _ACTIVE.discard(self)
+
+    def reserve(self, n: int) -> None:
+        """About to build about `n` bytes."""
+        self.unpolled += n
+        if self.unpolled >= self.poll_every or n >= self.poll_every:
+            self.poll(n)
+
+    def poll(self, about_to_build: int = 0) -> None:
+        """Measure again when what the run held, plus what the process has grown by
+        since, plus what it is about to build, passes a limit."""
+        self.unpolled = 0
+        grown = process_memory() - self.mark
+        if self.limit is not None and self.live + grown + about_to_build > self.limit:
+            self.measure(about_to_build)
+        elif _total_cap is not None and grown + about_to_build > self.poll_every * 8:
+            self.measure(about_to_build)
+
+    def measure(self, about_to_build: int) -> None:
+        live = reachable_size(self.roots(), set())
+        self.live = live
+        self.mark = process_memory()
+        if self.limit is not None and live + about_to_build > self.limit:
+            raise MemoryLimit(f"memory limit exceeded (the run would hold about "
+                              f"{_mb(live + about_to_build)}; its limit is "
+                              f"{format_size(self.limit)})")
+        cap = _total_cap
+        if cap is not None:
+            with _ACTIVE_LOCK:
+                total = sum(b.live for b in _ACTIVE) + about_to_build
+            if total > cap:
+                raise MemoryLimit(f"memory limit exceeded (all runs together would hold "
+                                  f"about {_mb(total)}; the limit for all runs is "
+                                  f"{format_size(cap)})")
+
+
+def _mb(n: int) -> str:
+    return f"{max(n, 0) / (1 << 20):.0f} MB" if n >= 1 << 20 else f"{n} bytes"
