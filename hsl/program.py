@@ -551,6 +551,9 @@ class Program:
         previous = RT.current()
         RT._current.execution = ex
         ex.base_frame = sys._getframe()
+        if speculative:
+            with RT._speculating_lock:
+                RT._speculating += 1
         if ex.memory is not None:
             ex.memory.start()
         try:
@@ -580,6 +583,9 @@ class Program:
         finally:
             RT._current.execution = previous
             ex.base_frame = None
+            if speculative:
+                with RT._speculating_lock:
+                    RT._speculating -= 1
             if ex.memory is not None:
                 ex.memory.stop()
         return RunResult(ex.final_globals, ex.trace_log)

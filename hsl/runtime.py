@@ -119,6 +119,25 @@ def on_rollback(undo: Callable[[], None]) -> None:
         ex.undo.append(undo)
 
 
+# Speculative runs in progress in the process: while there are none (most of the time,
+# and always outside hsl serve) object writes skip the check below at the cost of one
+# global read.
+_speculating = 0
+_speculating_lock = threading.Lock()
+
+
+def will_mutate(obj) -> None:
+    """Called before a write to an object (a user class instance, a Map, a Set...): a
+    speculative run saves the object's state once, so that a rollback restores it and
+    the write happens once in all, like every other effect of the run.  The object gives
+    its saved state as a restore function: `obj.hsl_snapshot()`."""
+    if _speculating:
+        ex = getattr(_current, "execution", None)
+        if ex is not None and ex.speculative and id(obj) not in ex.saved:
+            ex.saved[id(obj)] = obj                 # keeps the id from being reused
+            ex.undo.append(obj.hsl_snapshot())
+
+
 def large(size: int) -> None:
     """Called before building a value of more than values.LARGE bytes or elements: a
     speculative run leaves such work to a worker, where only the limits bound it."""
@@ -335,7 +354,7 @@ class SpeculativeExecution(Execution):
         # The script's own time limit (the slice is `deadline`): a try that overran it in
         # one long call is a script error, not a reason to run it again.
         self.time_limit = (self.started + time_limit) if time_limit else None
-        self.fresh: set = set()        # ids of the objects this run created
+        self.saved: dict = {}          # id -> object whose state the undo log restores
 
     def out_of_time(self) -> None:
         if self.time_limit is not None and time.monotonic() > self.time_limit:
@@ -781,6 +800,8 @@ def _unset_prop(obj, name, ctx) -> bool:
 
 def _prop_container(obj, name, ctx):
     if type(obj) is UserObject:
+        if _speculating:
+            will_mutate(obj)
         current = obj.props.get(name, _UNSET)
         if current is _UNSET or type(current) is not HArray or current.shared:
             obj.cls.check_write(name, ctx)
@@ -803,6 +824,14 @@ class UserObject(HObject):
     def __init__(self, cls):
         self.cls = cls
         self.props = {}
+
+    def hsl_snapshot(self):
+        """A function that puts the properties back as they are now (runtime.will_mutate)."""
+        saved = {k: _share(v) for k, v in self.props.items()}
+
+        def restore():
+            self.props = saved
+        return restore
 
 
 class UserClass:
@@ -870,10 +899,14 @@ class UserClass:
 
     def set_prop(self, obj, name, value, ctx) -> None:
         self.check_write(name, ctx)
+        if _speculating:
+            will_mutate(obj)
         obj.props[name] = value
 
     def del_prop(self, obj, name, ctx) -> bool:
         self.check_write(name, ctx)
+        if _speculating:
+            will_mutate(obj)
         return obj.props.pop(name, _UNSET) is not _UNSET
 
     def call_method(self, obj, name, ctx, args):

@@ -426,6 +426,27 @@ class BuiltinObject(HObject):
         fn, lo, hi = entry
         return HFunction(f"{self.class_name}->{name}", fn, lo, hi, self)
 
+    def hsl_snapshot(self):
+        """A function that puts the object's state back as it is now: methods that change
+        the object call runtime.will_mutate(self) first, so that a speculative run can be
+        taken back.  This copies the attributes, and dicts, lists and sets one level deep
+        (values in them are HSL values, shared copy-on-write); override it for more."""
+        saved = {}
+        for k, v in self.__dict__.items():
+            t = type(v)
+            if t is dict:
+                v = {key: share(x) for key, x in v.items()}
+            elif t is list:
+                v = [share(x) for x in v]
+            elif t is set:
+                v = set(v)
+            saved[k] = v
+
+        def restore():
+            self.__dict__.clear()
+            self.__dict__.update(saved)
+        return restore
+
 
 class HResource(BuiltinObject):
     """Base class of opaque handles returned by builtins (type "resource")."""

@@ -262,3 +262,53 @@ def test_rollback_is_the_callers_once_and_from_any_thread():
 
 def test_a_normal_runs_preempted_has_nothing_to_roll_back():
     assert Preempted("x").rollback() is None
+
+
+# Objects that outlive a run ($context in hsl serve, objects in the memory store) are
+# written in place: a preempted try's writes to them are taken back like its other
+# effects, so a write happens once whatever runs where (issue 11, item 7).
+COUNTER = '''
+    class Counter { constructor() { $this->n = 0; $this->seen = []; } }
+    if (!$state) { $state = Counter(); $state->m = Map("string", "number"); $state->s = Set("string"); }
+    $state->n += 1;
+    $state->seen[] = $state->n;
+    $state->m->set("k", $state->n);
+    $state->s->add("v" . $state->n);
+    $state->nested["deep"][] = 1;
+    if ($preempt) sleep(0.001);   // blocking: a speculative try stops here
+'''
+
+
+def test_object_writes_of_a_preempted_try_happen_once():
+    program = hsl.compile(COUNTER, predefined={"state", "preempt"})
+    state = None
+    for i in range(6):
+        preempt = i % 2 == 1
+        variables = {"state": state, "preempt": preempt}
+        try:
+            result = program.run(variables=variables, max_time=SLICE, speculative=True,
+                                 keep_globals=True)
+        except Preempted as p:
+            p.rollback()
+            result = program.run(variables=variables, keep_globals=True)
+        state = result.globals["state"]
+    props = state.props
+    assert props["n"] == 6.0
+    assert props["seen"].values() == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
+    assert props["m"].d == {b"k": 6.0}
+    assert sorted(props["s"].d) == [b"v%d" % i for i in range(1, 7)]
+    assert len(props["nested"].get(b"deep")) == 6
+
+
+def test_a_rollback_puts_an_objects_properties_back():
+    program = hsl.compile('$o->a = 1; $o->a = 2; $o->b = 3; sleep(0.001);',
+                          predefined={"o"})
+    obj = hsl.compile('class K { constructor() { $this->a = 0; } } $o = K();').run(
+        keep_globals=True).globals["o"]
+    try:
+        program.run(variables={"o": obj}, max_time=SLICE, speculative=True)
+    except Preempted as p:
+        p.rollback()
+    else:
+        raise AssertionError("the try should have been preempted")
+    assert obj.props == {"a": 0.0}

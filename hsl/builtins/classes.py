@@ -123,6 +123,7 @@ class _TypedKeys(BuiltinObject):
     def delete(self, key):
         k = self._key("delete", key)
         if k in self.d:
+            _runtime.will_mutate(self)
             del self.d[k]
             return True
         return False
@@ -133,6 +134,7 @@ class _TypedKeys(BuiltinObject):
 
     @method()
     def clear(self):
+        _runtime.will_mutate(self)
         self.d.clear()
         return None
 
@@ -157,7 +159,9 @@ class MapObject(_TypedKeys):
 
     @method("set")
     def set_(self, key, value):
-        self.d[self._key("set", key)] = share(self._value("set", value))
+        k, v = self._key("set", key), self._value("set", value)
+        _runtime.will_mutate(self)
+        self.d[k] = share(v)
         return True
 
     @method()
@@ -169,7 +173,9 @@ class MapObject(_TypedKeys):
         k = self._key("merge", key)
         if k in self.d:
             value = add(self.d[k], value)
-        self.d[k] = share(self._value("merge", value))
+        value = self._value("merge", value)
+        _runtime.will_mutate(self)
+        self.d[k] = share(value)
         return True
 
     @method()
@@ -192,6 +198,7 @@ class SetObject(_TypedKeys):
         k = self._key("add", key)
         if k in self.d:
             return False
+        _runtime.will_mutate(self)
         self.d[k] = None
         return True
 
