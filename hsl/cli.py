@@ -28,8 +28,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help="stop the script after N steps (loop iterations and calls)")
     run.add_argument("--max-time", type=float, default=None, metavar="SECONDS",
                      help="stop the script after SECONDS of wall time")
-    run.add_argument("--max-depth", type=int, default=1000, metavar="N",
-                     help="maximum call depth (default 1000)")
+    run.add_argument("--max-depth", type=max_depth_arg, default=1000, metavar="N",
+                     help="maximum call depth (default 1000, at most 50000)")
+    run.add_argument("--max-memory", type=size_arg, default=None, metavar="SIZE",
+                     help="stop the script when its values take more than SIZE (bytes, "
+                          "or a number with K, M or G)")
     add_dns_arguments(run)
     from .hooks.session import add_arguments
     add_arguments(run)
@@ -37,6 +40,28 @@ def build_parser() -> argparse.ArgumentParser:
         module.add_arguments(sub.add_parser(name, help=module.HELP,
                                             description=module.__doc__))
     return p
+
+
+def max_depth_arg(value: str) -> int:
+    """--max-depth: a call depth the script thread's stack holds (runtime.MAX_DEPTH)."""
+    from .runtime import MAX_DEPTH
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid number: {value!r}") from None
+    if not 1 <= n <= MAX_DEPTH:
+        raise argparse.ArgumentTypeError(f"{n} is not between 1 and {MAX_DEPTH} (deeper "
+                                         "calls would overflow the stack)")
+    return n
+
+
+def size_arg(value: str) -> int:
+    """A memory size option: bytes, or a number with K, M or G (powers of 1024)."""
+    from .memory import parse_size
+    try:
+        return parse_size(value)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def add_dns_arguments(parser) -> None:
@@ -119,7 +144,8 @@ def cmd_run(args, source: str, filename: str) -> int:
 
     try:
         program.run(output=emit, raw_output=True, max_steps=args.max_steps,
-                    max_time=args.max_time, max_depth=args.max_depth)
+                    max_time=args.max_time, max_depth=args.max_depth,
+                    max_memory=args.max_memory)
     except (BrokenPipeError, OutputClosed):
         # The reader went away (`hsl run x.hsl | head`): stop quietly, like other tools.
         try:
@@ -161,7 +187,8 @@ def cmd_run_helo(args, source: str, filename: str) -> int:
     else:
         result = run_helo(program, session, trace=args.trace, echo=echo,
                           max_steps=args.max_steps or 10_000_000,
-                          max_time=args.max_time or 10.0)
+                          max_time=args.max_time or 10.0, max_depth=args.max_depth,
+                          max_memory=args.max_memory)
         if result.error and not args.json:
             print(f"{result.error}", file=sys.stderr)
     if args.trace:
@@ -221,14 +248,8 @@ def _in_big_stack(fn, *args):
                 import traceback
                 traceback.print_exc()
 
-    old = threading.stack_size()
-    threading.stack_size(512 * 1024 * 1024)
-    try:
-        t = threading.Thread(target=target, daemon=True)
-        t.start()
-    finally:
-        threading.stack_size(old)
-    t.join()
+    from .runtime import start_script_thread
+    start_script_thread(target).join()
     return result[0] if result else EXIT_SCRIPT_ERROR
 
 

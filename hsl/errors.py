@@ -6,6 +6,7 @@ from typing import Optional
 
 
 SHOW = 100     # characters of a source line shown under a diagnostic
+STACK_SHOWN = 20    # calls shown at each end of a long HSL call stack
 
 
 @dataclass
@@ -111,7 +112,12 @@ class HSLRuntimeError(HSLError):
         out = [diag.render(src)]
         if len(self.stack) > 1:
             out.append("HSL call stack (most recent call last):")
-            out.extend("  " + str(f) for f in self.stack)
+            stack = self.stack
+            if len(stack) > 2 * STACK_SHOWN:        # deep recursion: its two ends
+                out.extend("  " + str(f) for f in stack[:STACK_SHOWN])
+                out.append(f"  ... {len(stack) - 2 * STACK_SHOWN} more calls ...")
+                stack = stack[-STACK_SHOWN:]
+            out.extend("  " + str(f) for f in stack)
         return "\n".join(out)
 
 

@@ -94,31 +94,36 @@ _FUNC = types.FunctionType
 def reachable_size(roots, seen: set) -> int:
     """The approximate bytes taken by the HSL values reachable from `roots` (any mix of
     values, Python containers, cells, functions' closures and objects), skipping objects
-    whose id is in `seen` (and adding every one it counts)."""
-    from .runtime import UserClass
+    whose id is in `seen` (and adding every one it counts).  It runs when a budget is
+    nearly used up, over everything a run holds: the common cases come first."""
+    from .runtime import UserClass, UserObject
     total = 0
-    stack = list(roots)
-    pop, push, extend = stack.pop, stack.append, stack.extend
+    stack = []
+    push = stack.append
+
+    def scalars_or_push(values) -> int:
+        """The size of the numbers and short strings among `values`; others are pushed."""
+        n = 0
+        for x in values:
+            tx = type(x)
+            if tx is float:
+                n += FLOAT
+            elif tx is bytes and len(x) <= 256:
+                n += len(x) + STRING_HEADER
+            elif x is not None and tx is not bool:
+                push(x)
+        return n
+
+    total += scalars_or_push(roots)
+    pop = stack.pop
     while stack:
         v = pop()
         t = type(v)
-        if t is float or v is None or t is bool or t is int:
-            total += FLOAT if t is float else 0
-            continue
-        if t is bytes:
-            n = len(v)
-            if n > 256:                 # long strings are often held by several variables
-                i = id(v)
-                if i in seen:
-                    continue
-                seen.add(i)
-            total += n + STRING_HEADER
-            continue
-        i = id(v)
-        if i in seen:
-            continue
-        seen.add(i)
         if t is HArray:
+            i = id(v)
+            if i in seen:
+                continue
+            seen.add(i)
             d = v.d
             if id(d) in seen:           # another handle on the same copy-on-write data
                 total += 56
@@ -126,55 +131,68 @@ def reachable_size(roots, seen: set) -> int:
             seen.add(id(d))
             n = len(d)
             # The table, the handle, and int keys past CPython's cached small ints.
-            total += 56 + sys.getsizeof(d) + (n - 257) * 28 if n > 257 else 56 + sys.getsizeof(d)
-            for k, x in d.items():
-                tx = type(x)
-                if tx is float:
-                    total += FLOAT
-                elif tx is bytes and len(x) <= 256:
-                    total += len(x) + STRING_HEADER
-                elif x is not None and tx is not bool:
-                    push(x)
-                if type(k) is bytes:
-                    total += len(k) + STRING_HEADER
-        elif t is list or t is tuple:
-            total += sys.getsizeof(v)
-            extend(v)
-        elif t is dict:
-            total += sys.getsizeof(v)
-            extend(v.values())
-            extend(k for k in v if type(k) is bytes or type(k) is str)
-        elif t is str:
-            total += sys.getsizeof(v)
-        elif t is bytearray:
-            total += len(v) + 57
-        elif t is _CELL:
-            try:
-                push(v.cell_contents)
-            except ValueError:
-                pass
-        elif t is HFunction:
-            total += 64
-            push(v.fn)
-            if v.bound is not None:
-                push(v.bound)
-        elif t is _FUNC:
-            if v.__closure__:
-                extend(v.__closure__)
-        elif t is UserClass:
-            extend(v.statics.values())
-        elif isinstance(v, HObject):
-            total += sys.getsizeof(v)
-            d = getattr(v, "__dict__", None)
-            if d is not None:
-                extend(d.values())
-            for cls in t.__mro__:
-                for name in cls.__dict__.get("__slots__", ()):
-                    if name[:2] == "__":
-                        continue
-                    x = getattr(v, name, None)
-                    if x is not None:
-                        push(x)
+            total += 56 + sys.getsizeof(d) + (28 * (n - 257) if n > 257 else 0)
+            total += scalars_or_push(d.values())
+            if n and (type(next(reversed(d))) is bytes or type(next(iter(d))) is bytes):
+                for k in d:
+                    if type(k) is bytes:
+                        total += len(k) + STRING_HEADER
+        elif t is UserObject:
+            i = id(v)
+            if i in seen:
+                continue
+            seen.add(i)
+            props = v.props
+            total += 64 + sys.getsizeof(props) + scalars_or_push(props.values())
+        elif t is bytes:                # long strings are often held by several variables
+            i = id(v)
+            if i not in seen:
+                seen.add(i)
+                total += len(v) + STRING_HEADER
+        elif t is int:
+            continue
+        else:
+            i = id(v)
+            if i in seen:
+                continue
+            seen.add(i)
+            if t is dict:
+                total += sys.getsizeof(v) + scalars_or_push(v.values())
+                for k in v:
+                    if type(k) is bytes:
+                        total += len(k) + STRING_HEADER
+            elif t is list or t is tuple:
+                total += sys.getsizeof(v) + scalars_or_push(v)
+            elif t is str:
+                total += sys.getsizeof(v)
+            elif t is bytearray:
+                total += len(v) + 57
+            elif t is _CELL:
+                try:
+                    push(v.cell_contents)
+                except ValueError:
+                    pass
+            elif t is HFunction:
+                total += 64
+                push(v.fn)
+                if v.bound is not None:
+                    push(v.bound)
+            elif t is _FUNC:
+                if v.__closure__:
+                    stack.extend(v.__closure__)
+            elif t is UserClass:
+                total += scalars_or_push(v.statics.values())
+            elif isinstance(v, HObject):
+                total += sys.getsizeof(v)
+                d = getattr(v, "__dict__", None)
+                if d is not None:
+                    total += scalars_or_push(d.values())
+                for cls in t.__mro__:
+                    for name in cls.__dict__.get("__slots__", ()):
+                        if name[:2] != "__":
+                            x = getattr(v, name, None)
+                            if x is not None:
+                                push(x)
     return total
 
 

@@ -538,6 +538,8 @@ class Program:
         pre = {}
         for name, value in (variables or {}).items():
             pre[name] = V.from_python(value)
+        # Deeper than the thread's C stack holds would crash the process.
+        max_depth = min(max_depth, RT.depth_capacity())
         if speculative:
             ex = RT.SpeculativeExecution(self, emit, max_steps, max_time, max_depth,
                                          keep_globals, cancel, max_memory,
@@ -556,10 +558,11 @@ class Program:
                 RT._speculating += 1
         if ex.memory is not None:
             ex.memory.start()
+        late = None
         try:
             self.main(ex, pre)
             if ex.finished_late():          # the result came after the time was up
-                raise self.late_error(ex, None) from None
+                late = self.late_error(ex, None)
         except RT.Terminate as t:
             if ex.finished_late():          # a decision made after the time was up
                 raise self.late_error(ex, t) from None

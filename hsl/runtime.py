@@ -75,6 +75,56 @@ def _nothing() -> None:
 
 _current = threading.local()
 
+# The C stack.  A call in HSL is a Python call, and one made through a builtin that calls
+# back (array_sort's comparator, array_map, pcre_replace...) also goes through C frames:
+# the deepest path measured takes about 3.3 KB of C stack per HSL call level (array_sort
+# in CPython 3.11).  Overflowing the C stack kills the process, so the call depth of a
+# run is capped at what its thread's stack holds at BYTES_PER_CALL, with a wide margin.
+BYTES_PER_CALL = 8 * 1024
+STACK_SIZE = 512 * 1024 * 1024      # virtual memory: pages are used only when reached
+MAX_DEPTH = 50_000                  # the most a script thread (STACK_SIZE) allows
+
+
+def start_script_thread(target, *, name: Optional[str] = None, daemon: bool = True,
+                        stack_size: int = STACK_SIZE) -> threading.Thread:
+    """Start `target` on a new thread with a large stack (by default one that holds
+    MAX_DEPTH HSL calls): hsl runs every script on such a thread (hsl run, hsl serve's
+    workers, the REPL), and Program.run caps the call depth at what it holds."""
+    def main():
+        _current.stack_size = stack_size
+        target()
+
+    old = threading.stack_size()
+    try:
+        threading.stack_size(stack_size)
+    except (ValueError, RuntimeError):      # a platform that cannot: the default stack
+        main = target
+    try:
+        t = threading.Thread(target=main, name=name, daemon=daemon)
+        t.start()
+    finally:
+        threading.stack_size(old)
+    return t
+
+
+def depth_capacity() -> int:
+    """The deepest HSL call depth the current thread's C stack holds."""
+    stack = getattr(_current, "stack_size", None)
+    if stack is None:
+        # The main thread, or a thread hsl did not start: the system's stack limit
+        # (also the default for new threads on Linux), 8 MiB when it is unlimited.
+        stack = 8 * 1024 * 1024
+        try:
+            import resource
+            soft = resource.getrlimit(resource.RLIMIT_STACK)[0]
+            if soft != resource.RLIM_INFINITY and soft > 0:
+                stack = soft
+        except (ImportError, OSError, ValueError):
+            pass
+        if threading.current_thread() is not threading.main_thread():
+            stack = min(stack, 8 * 1024 * 1024)
+    return max(64, min(MAX_DEPTH, stack // BYTES_PER_CALL))
+
 
 def current() -> Optional["Execution"]:
     """The execution running on this thread (for builtins that need it)."""
@@ -207,7 +257,9 @@ class Execution:
         self.trace_log: list = []
         self.base_frame = None        # the frame that called the program (Program.run)
         self.memory = None
-        if max_memory or _memory.total_cap() is not None:
+        # A speculative run needs no budget: it cannot build a value of over values.LARGE
+        # bytes, nor run for more than its slice.
+        if (max_memory or _memory.total_cap() is not None) and not self.speculative:
             self.memory = _memory.Budget(max_memory or None, self.memory_roots)
             self.CHUNK = min(self.CHUNK, self.MEMORY_CHUNK)
             self.chunk = self.steps = self._next_chunk()

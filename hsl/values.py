@@ -1131,8 +1131,8 @@ def format_op(template: bytes, values) -> bytes:
         while i < n and 48 <= template[i] <= 57:
             i += 1
         width = int(template[ws:i]) if i > ws else 0
-        if width > MAX_STRING:
-            raise _too_long(width)
+        if width >= ACCOUNT:                           # the padding is built below
+            reserve_string(width * len(fill))
         prec = None
         if i < n and template[i] == 46:
             i += 1
@@ -1185,7 +1185,7 @@ def format_op(template: bytes, values) -> bytes:
                 else:
                     text = fill * pad + text
         out.append(text)
-    return b"".join(out)
+    return interpolate(out)
 
 
 def _utf8_len(lead: int) -> int:

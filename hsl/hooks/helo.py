@@ -326,10 +326,12 @@ def compile_helo(source: str, filename: str = "<string>", **options):
 def run_helo(program, session: HeloSession, *, max_steps: Optional[int] = 10_000_000,
              max_time: Optional[float] = 10.0, trace: bool = False,
              echo: Optional[Callable[[str], None]] = None,
-             speculative: bool = False) -> HeloResult:
+             speculative: bool = False, time_limit: Optional[float] = None,
+             max_memory: Optional[int] = None, max_depth: int = 1000) -> HeloResult:
     """Run a compiled HELO script for one command. Never raises for script errors: they
-    become a Defer (450) with `error` set.  With `speculative=True` the run may instead
-    raise runtime.Preempted (see Program.run)."""
+    become a Defer (450) with `error` set.  The limits are Program.run's.  With
+    `speculative=True` the run may instead raise runtime.Preempted (see Program.run):
+    `max_time` is then its slice and `time_limit` the script's own limit."""
     output: list = []
 
     def out(line: str) -> None:
@@ -342,7 +344,8 @@ def run_helo(program, session: HeloSession, *, max_steps: Optional[int] = 10_000
     try:
         result = program.run(variables=variables, output=out, max_steps=max_steps,
                              max_time=max_time, keep_globals=True, trace=trace,
-                             speculative=speculative)
+                             speculative=speculative, time_limit=time_limit,
+                             max_memory=max_memory, max_depth=max_depth)
         final = result.globals or {}
         decision = Decision("accept")       # implicit termination accepts
         trace_log = result.trace

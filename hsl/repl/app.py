@@ -22,7 +22,6 @@ from .completion import HSLCompleter
 from .engine import Engine, offset_of
 from .lexer import HSLLexer
 
-STACK_SIZE = 512 * 1024 * 1024       # as `hsl run`: deep HSL recursion needs a big C stack
 
 
 def history_path() -> str:
@@ -44,17 +43,8 @@ def _history():
 
 def run_in_thread(fn: Callable[[], None]) -> threading.Thread:
     """Start fn in a daemon thread with a large stack."""
-    old = threading.stack_size()
-    try:
-        threading.stack_size(STACK_SIZE)
-    except (ValueError, RuntimeError):
-        pass
-    try:
-        t = threading.Thread(target=fn, daemon=True, name="hsl-repl-statement")
-        t.start()
-    finally:
-        threading.stack_size(old)
-    return t
+    from ..runtime import start_script_thread
+    return start_script_thread(fn, name="hsl-repl-statement")
 
 
 class ReplValidator(Validator):

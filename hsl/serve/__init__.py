@@ -14,6 +14,7 @@ def _listen(value: str):
 
 
 def add_arguments(p) -> None:
+    from ..cli import size_arg
     p.add_argument("--helo", required=True, metavar="SCRIPT",
                    help="the HELO hook script run on every HELO/EHLO")
     p.add_argument("--listen", action="append", type=_listen, metavar="HOST:PORT",
@@ -43,6 +44,11 @@ def add_arguments(p) -> None:
     lim.add_argument("--max-steps", type=int, default=10_000_000, metavar="N",
                      help="per-run step budget of the script (default 10000000; 0: none, "
                           "the deadline alone stops a long run)")
+    lim.add_argument("--max-memory", type=size_arg, default="256M", metavar="SIZE",
+                     help="per-run memory limit of the script: bytes, or with K, M, G "
+                          "(default 256M; 0: none); past it: 451 4.3.0")
+    lim.add_argument("--max-memory-total", type=size_arg, default="2G", metavar="SIZE",
+                     help="memory limit of all runs at once (default 2G; 0: none)")
     lim.add_argument("--max-size", type=int, default=10_240_000, metavar="BYTES",
                      help="message size limit, announced as SIZE (default 10240000)")
     lim.add_argument("--workers", type=int, default=32, metavar="N",

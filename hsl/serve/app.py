@@ -138,8 +138,11 @@ def run(args) -> int:
                          trigger=why)
 
     try:
+        from ..memory import set_total_cap
+        set_total_cap(args.max_memory_total)
         app.policy = Policy(args.helo, logger, app.metrics, deadline=args.script_timeout,
                             max_steps=args.max_steps, workers=args.workers,
+                            max_memory=args.max_memory,
                             inline_slice=args.inline_slice / 1000,
                             data_files=[args.dns_table] if args.dns_table else [],
                             on_reload=reload_dns if args.dns_table else None)

@@ -23,7 +23,7 @@ from typing import Optional
 
 from ..errors import HSLSyntaxError
 from ..hooks.helo import HeloResult, HeloSession, compile_helo, run_helo
-from ..runtime import Preempted
+from ..runtime import Preempted, start_script_thread
 
 # What a script error answers (runtime error, step budget, per-run deadline): a temporary
 # failure, distinct from a deliberate Defer() (450) so that it stands out in client logs.
@@ -91,7 +91,8 @@ class InlineGate:
 class Policy:
     def __init__(self, path: str, logger, metrics, *, deadline: float = 5.0,
                  max_steps: Optional[int] = 10_000_000, workers: int = 32,
-                 inline_slice: float = 0.002, data_files: tuple = (), on_reload=None):
+                 inline_slice: float = 0.002, data_files: tuple = (), on_reload=None,
+                 max_memory: Optional[int] = 256 << 20):
         self.path = path
         # Other files the server reads (a --dns-table), watched and re-read with the
         # script: on_reload() re-reads them, logging and keeping the old data on errors.
@@ -101,6 +102,7 @@ class Policy:
         self.metrics = metrics
         self.deadline = deadline
         self.max_steps = max_steps or None        # 0: no step budget (the deadline only)
+        self.max_memory = max_memory or None      # 0: no per-run memory limit
         self.inline_slice = inline_slice          # 0: every run on a worker thread
         self.program = compile_file(path)          # raises ScriptLoadError
         self.gate = InlineGate()
@@ -167,7 +169,7 @@ class Policy:
         if rollback is not None:        # a preempted try's effects go before the run
             rollback()
         return run_helo(program, session, max_steps=self.max_steps,
-                        max_time=self.deadline, echo=echo)
+                        max_time=self.deadline, echo=echo, max_memory=self.max_memory)
 
     def _try_inline(self, program, session: HeloSession):
         """(result, None) of a speculative run on the event loop; (None, rollback) when it
@@ -178,7 +180,8 @@ class Policy:
         start = time.perf_counter()
         try:
             result = run_helo(program, session, max_steps=self.max_steps,
-                              max_time=self.inline_slice, speculative=True)
+                              max_time=self.inline_slice, speculative=True,
+                              time_limit=self.deadline, max_memory=self.max_memory)
         except Preempted as p:
             self.gate.record(True)
             self.metrics.script_preempted += 1
@@ -326,18 +329,9 @@ class ScriptRunner:
         self._spawn()
 
     def _spawn(self) -> None:
-        old = threading.stack_size()
-        try:
-            threading.stack_size(self.STACK)
-        except (ValueError, RuntimeError):
-            pass
-        try:
-            t = threading.Thread(target=self._work, name=f"hsl-script-{self.workers}",
-                                 daemon=True)
-            self.workers += 1
-            t.start()
-        finally:
-            threading.stack_size(old)
+        self.workers += 1
+        start_script_thread(self._work, name=f"hsl-script-{self.workers - 1}",
+                            stack_size=self.STACK)
 
     def _work(self) -> None:
         cond = self.cond
