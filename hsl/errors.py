@@ -23,6 +23,8 @@ class Diagnostic:
     hint: str = ""         # a suggestion shown under the message ("did you mean ...?")
 
     def header(self) -> str:
+        if self.line <= 0:          # no position known (a run that ended late, say)
+            return f"{self.filename}: {self.severity}: {self.message}"
         return f"{self.filename}:{self.line}:{self.column}: {self.severity}: {self.message}"
 
     def render(self, source: Optional[str] = None) -> str:

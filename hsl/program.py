@@ -591,6 +591,8 @@ class Program:
                     RT._speculating -= 1
             if ex.memory is not None:
                 ex.memory.stop()
+        if late is not None:
+            raise late
         return RunResult(ex.final_globals, ex.trace_log)
 
     def late_error(self, ex, terminate) -> HSLRuntimeError:

@@ -11,7 +11,13 @@ Scripts that need data too big or too binary for the command line build it with
 from __future__ import annotations
 
 import base64
+import os
+import subprocess
+import sys
+import tempfile
 import zlib
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 MEMORY = "memory limit exceeded"
 TIME = "execution time limit exceeded"
@@ -111,3 +117,48 @@ def script(code: str) -> str:
         if marker in code:
             code = code.replace(marker, f'"{make()}"')
     return code
+
+
+def run_isolated(code: str, max_time: float, max_memory: str, timeout: float):
+    """(exit code or None when killed at `timeout`, stderr, seconds, peak RSS in bytes)
+    of `hsl run` on one bomb.  It runs under a helper process of its own, so that the
+    peak RSS (RUSAGE_CHILDREN, the largest child ever waited for) is this bomb's alone."""
+    helper = (
+        "import os, resource, subprocess, sys, time\n"
+        "cmd = sys.argv[2:]\n"
+        "t = time.monotonic()\n"
+        "p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)\n"
+        "try:\n"
+        "    err = p.communicate(timeout=float(sys.argv[1]))[1]; rc = p.returncode\n"
+        "except subprocess.TimeoutExpired:\n"
+        "    p.kill(); err = p.communicate()[1]; rc = 'killed'\n"
+        "el = time.monotonic() - t\n"
+        "peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
+        "peak *= 1 if sys.platform == 'darwin' else 1024\n"
+        "sys.stdout.write(f'{rc} {el} {peak}\\n'); sys.stdout.flush()\n"
+        "sys.stdout.buffer.write(err)\n"
+    )
+    with tempfile.NamedTemporaryFile("w", suffix=".hsl", delete=False) as f:
+        f.write(script(code))
+        path = f.name
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    try:
+        out = subprocess.run([sys.executable, "-c", helper, str(timeout), sys.executable, "-m",
+                              "hsl", "run", "--max-time", str(max_time), "--max-memory",
+                              max_memory, path], capture_output=True, env=env).stdout
+    finally:
+        os.unlink(path)
+    head, _, err = out.partition(b"\n")
+    rc, elapsed, peak = head.split()
+    return (None if rc == b"killed" else int(rc)), err.decode("utf-8", "replace"), \
+        float(elapsed), int(peak)
+
+
+def clean(rc, err: str, expect) -> bool:
+    """Whether a bomb ended as it should: with the error `expect` names (exit code 1), or,
+    for ANY, with a result or any clean error; never an internal error."""
+    if rc is None or "internal error" in err or "Traceback" in err:
+        return False
+    if expect is None:
+        return rc in (0, 1)
+    return rc == 1 and expect in err
