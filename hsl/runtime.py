@@ -676,6 +676,8 @@ def _isset_index(container, key) -> bool:
 
 def _iter_items(value):
     if type(value) is HArray:
+        if len(value.d) > V.BIG_ARRAY:
+            V._big_array_work(len(value.d))        # the snapshot foreach goes through
         return value.items()
     if hasattr(value, "hsl_iter_items"):
         return value.hsl_iter_items()
@@ -684,6 +686,8 @@ def _iter_items(value):
 
 def _iter_values(value):
     if type(value) is HArray:
+        if len(value.d) > V.BIG_ARRAY:
+            V._big_array_work(len(value.d))
         return value.values()
     if hasattr(value, "hsl_iter_values"):
         return value.hsl_iter_values()

@@ -62,6 +62,9 @@ MAX_ARRAY = 1 << 26          # elements of an array a builtin or operator builds
 # Building a value larger than this (bytes or elements) in one operation is work that a
 # speculative run (runtime.SpeculativeExecution) leaves to a worker thread.
 LARGE = 1 << 20
+# Arrays of more elements than this take long enough to go through (copy, compare, print)
+# that the work is announced first (runtime.work; about 50 units of work per element).
+BIG_ARRAY = 1 << 14
 # Values from this size up (bytes) are announced to the run's memory budget before they
 # are built (runtime.reserve); smaller ones are caught by the process-growth check.
 ACCOUNT = 1 << 12
@@ -117,6 +120,12 @@ def key_value(k):
 # ---------------------------------------------------------------------------------------
 # HArray
 
+def _big_array_work(n: int) -> None:
+    from .runtime import work
+    work(n * 50)
+    reserve_elements(n)
+
+
 class HArray:
     """An HSL array: an ordered map with copy-on-write value semantics.
 
@@ -165,6 +174,8 @@ class HArray:
     def _copy(self) -> "HArray":
         """A new unshared handle on a copy of the dict (nested arrays re-shared)."""
         a = HArray.__new__(HArray)
+        if len(self.d) > BIG_ARRAY:
+            _big_array_work(len(self.d))
         d = self.d.copy()
         for k, v in d.items():
             if type(v) is HArray:
@@ -185,6 +196,8 @@ class HArray:
         return a
 
     def _own(self) -> None:
+        if len(self.d) > BIG_ARRAY:
+            _big_array_work(len(self.d))
         d = self.d.copy()
         for k, v in d.items():
             if type(v) is HArray:
@@ -650,7 +663,27 @@ def _quote(s: bytes) -> bytes:
     return b'"' + s + b'"'
 
 
-def _text_parts(a: HArray, out: list) -> None:
+class _TextOut(list):
+    """The parts of an array's text form, with a running check of their size: nested
+    arrays that share their data can spell out far more text than they hold."""
+
+    __slots__ = ("size", "checked")
+
+    def __init__(self):
+        super().__init__()
+        self.size = 0           # bytes in the parts up to `checked`
+        self.checked = 0
+
+    def check(self) -> None:
+        if len(self) - self.checked > 4096:
+            self.size += sum(map(len, self[self.checked:]))
+            self.checked = len(self)
+            reserve_string(self.size)
+            from .runtime import check_deadline
+            check_deadline()
+
+
+def _text_parts(a: HArray, out: _TextOut) -> None:
     out.append(b"[")
     first = True
     for k, v in a.d.items():
@@ -667,6 +700,7 @@ def _text_parts(a: HArray, out: list) -> None:
             out.append(format_number(v))
         elif t is HArray:
             _text_parts(v, out)
+            out.check()
         else:
             out.append(to_str(v))
     out.append(b"]")
@@ -674,8 +708,10 @@ def _text_parts(a: HArray, out: list) -> None:
 
 def array_text(a: HArray) -> bytes:
     """The array text form `[0=>1,"k"=>"v"]` (4.3)."""
-    out = []
+    out = _TextOut()
     _text_parts(a, out)
+    if len(out) > 4096:
+        reserve_string(sum(map(len, out)))
     return b"".join(out)
 
 
@@ -726,6 +762,9 @@ def strict_eq(a, b) -> bool:
         da, db = a.d, b.d
         if len(da) != len(db):
             return False
+        if len(da) > BIG_ARRAY:
+            from .runtime import work
+            work(len(da) * 50)
         for (ka, va), (kb, vb) in zip(da.items(), db.items()):
             if ka != kb or type(ka) is not type(kb):
                 return False

@@ -472,3 +472,59 @@ def test_watch_rereads_the_dns_table_and_keeps_it_when_broken(tmp_path):
         line = srv.wait_for(r"DNS table not reloaded", 10, start)
         assert str(table) in line and "Traceback" not in srv.log()
         assert ehlo(srv.port, "a.example") == (554, b"second, longer")
+
+
+# ------------------------------------------------------------------ limits (issue 11)
+
+HEAVY = r"""
+$host = $arguments["host"];
+if ($host == "range.example") { $a = array_range(0, 20000000); }
+if ($host == "late.example") { $h = sha2("x" * 300000000, 256); }
+if ($host == "bomb.example") { $s = "x"; while (true) $s = "$s$s"; }
+Accept(["reason" => "accepted " . $host]);
+"""
+
+
+def test_a_run_past_its_deadline_in_one_call_is_a_script_error_not_an_accept(tmp_path):
+    script = tmp_path / "heavy.hsl"
+    script.write_text(HEAVY)
+    for extra in ([], ["--inline-slice", "0"]):
+        with Server(str(script), "--script-timeout", "0.3", "--max-memory", "0", *extra) as srv, \
+                Raw(srv.port) as c:
+            c.reply()
+            for host in (b"range.example", b"late.example"):
+                started = time.monotonic()
+                reply = c.cmd(b"EHLO " + host + b"\r\n")
+                assert reply[0].startswith(b"451 4.3.0"), (extra, host, reply)
+                assert time.monotonic() - started < 5
+            assert c.cmd(b"EHLO quick.example\r\n")[0] == b"250-accepted quick.example"
+
+
+def test_a_memory_bomb_is_a_script_error_logged_with_its_line(tmp_path):
+    script = tmp_path / "heavy.hsl"
+    script.write_text(HEAVY)
+    with Server(str(script), "--max-memory", "64M") as srv, Raw(srv.port) as c:
+        c.reply()
+        assert c.cmd(b"EHLO bomb.example\r\n")[0].startswith(b"451 4.3.0")
+        line = srv.wait_for(r"memory limit exceeded")
+        assert "heavy.hsl:5:" in line
+        assert c.cmd(b"EHLO quick.example\r\n")[0] == b"250-accepted quick.example"
+
+
+def test_heavy_builtins_do_not_freeze_other_connections(tmp_path):
+    script = tmp_path / "heavy.hsl"
+    script.write_text(HEAVY)
+    with Server(str(script), "--script-timeout", "3", "--max-memory", "0") as srv, \
+            Raw(srv.port) as heavy, Raw(srv.port) as probe:
+        heavy.reply()
+        probe.reply()
+        heavy.send(b"EHLO range.example\r\n")
+        time.sleep(0.1)                           # the heavy run has started
+        worst = 0.0
+        for _ in range(5):
+            started = time.monotonic()
+            assert probe.cmd(b"EHLO quick.example\r\n")[0] == b"250-accepted quick.example"
+            worst = max(worst, time.monotonic() - started)
+            time.sleep(0.05)
+        assert worst < 0.5, f"a probe EHLO waited {worst:.2f} s"
+        heavy.reply()
