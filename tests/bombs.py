@@ -3,7 +3,8 @@
 Each must end with a clean error within twice its budgets (`hsl run --max-time 3
 --max-memory 256M`): tests/test_limits.py runs them and bench/limits.py reports, for each,
 the time to the error and the peak memory.  `expect` is a fragment of the error that
-stops it (the limit that should be reached first).
+stops it (the limit that should be reached first), a tuple of fragments when either of
+two limits may come first, or ANY when a result is as good as a clean error.
 
 Scripts that need data too big or too binary for the command line build it with
 `DATA("name")`: see DATA.
