@@ -22,8 +22,8 @@ own growth (other threads only make it larger), so a run never holds much more t
 budget: a few thousand steps' or a few MB's worth of small values.  The cap on all runs
 bounds the sum of every active run's last measurement the same way.
 
-A run's values are the only thing counted: the compiled program, its constants and the
-process-wide memory_* store are not.
+What is counted is the values: a run's own, and those of the memory store (memory_*) and
+the cache, which every run can reach; the compiled program and its constants are not.
 """
 from __future__ import annotations
 
@@ -257,17 +257,23 @@ class Budget:
             self.measure(about_to_build)
 
     def measure(self, about_to_build: int) -> None:
-        live = reachable_size(self.roots(), set())
-        self.live = live
+        from .shared import held_values
+        seen: set = set()
+        own = reachable_size(self.roots(), seen)
+        # The memory store and the cache are the run's too (they are every run's): a
+        # value both hold counts once.
+        stored = reachable_size(held_values(), seen)
+        self.live = own + stored
         self.mark = process_memory()
-        if self.limit is not None and live + about_to_build > self.limit:
+        if self.limit is not None and self.live + about_to_build > self.limit:
             raise MemoryLimit(f"memory limit exceeded (the run would hold about "
-                              f"{_mb(live + about_to_build)}; its limit is "
+                              f"{_mb(self.live + about_to_build)}; its limit is "
                               f"{format_size(self.limit)})")
+        self.live = own             # the overall cap counts the stores once
         cap = _total_cap
         if cap is not None:
             with _ACTIVE_LOCK:
-                total = sum(b.live for b in _ACTIVE) + about_to_build
+                total = sum(b.live for b in _ACTIVE) + stored + about_to_build
             if total > cap:
                 raise MemoryLimit(f"memory limit exceeded (all runs together would hold "
                                   f"about {_mb(total)}; the limit for all runs is "

@@ -152,3 +152,14 @@ def _forget_if_taken_back(entries, key, entry) -> None:
                 if entries.get(key) is entry:
                     del entries[key]
         on_rollback(undo)
+
+
+def held_values() -> list:
+    """Everything the memory store and the cache hold (for hsl.memory: the values every
+    run can reach), as a snapshot taken under their locks."""
+    with MEMORY_LOCK:
+        held = [list(MEMORY.items())]
+    with _cache_lock:
+        for bucket in _buckets.values():
+            held.append(list(bucket.entries.items()))
+    return held
