@@ -47,6 +47,21 @@ def poisoned_index(marker: Path) -> str:
     return json.dumps(data)
 
 
+def test_temp_fallback_is_a_private_directory_per_user(tmp_path):
+    # No usable home (a service user with HOME=/nonexistent): the cache goes to the temp
+    # dir, as hsl-<uid>, 0700.
+    proc = hsl_run(SCRIPT, tmp=tmp_path)
+    assert proc.returncode == 0 and proc.stdout == "3\n", proc.stderr
+    assert [p.name for p in tmp_path.iterdir()] == [f"hsl-{UID}"]
+    d = tmp_path / f"hsl-{UID}"
+    assert stat.S_IMODE(d.lstat().st_mode) == 0o700
+    names = sorted(p.name for p in d.iterdir())
+    assert [n for n in names if n.startswith("builtins-")] == [builtins_cache_name()]
+    assert [n for n in names if n.startswith("hsl-parser-")]
+    for p in d.iterdir():
+        assert stat.S_IMODE(p.stat().st_mode) & 0o077 == 0, p.name
+
+
 @pytest.mark.parametrize("kind", ["world-writable", "symlink", "other owner"])
 def test_a_temp_dir_that_is_not_ours_is_not_used(tmp_path, kind):
     # Another local user made the directories first and planted a poisoned index there.
@@ -105,3 +120,90 @@ def test_index_values_are_checked(change):
     data = json.loads(json.dumps(index._build()))
     data["functions"]["bad name()"] = data["functions"].pop("length")
     assert not index._valid(data)
+
+
+def test_no_usable_cache_directory_still_works(tmp_path):
+    # No home, no XDG_CACHE_HOME, and hsl-<uid> in the temp dir is not a directory.
+    (tmp_path / f"hsl-{UID}").write_text("")
+    proc = hsl_run(SCRIPT, xdg="/dev/null/x", tmp=tmp_path)
+    assert proc.returncode == 0 and proc.stdout == "3\n", proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"hsl-{UID}"]
+
+
+# ------------------------------------------------------------------ parser tables
+
+def tampered_tables() -> tuple:
+    """(file name, tables) as hsl caches them, but whose lexer no longer knows `echo`."""
+    import marshal
+    from hsl import _lalr
+    from hsl.parser import _get_runtime, _grammar_text
+    name, key = _lalr.cache_key(_grammar_text())
+    data = marshal.loads(marshal.dumps(_get_runtime()[0].data))
+    assert data["key"] == key
+    del data["lexer"]["keywords"]["echo"]
+    return name, data
+
+
+def test_parser_tables_in_the_old_shared_temp_dir_are_not_used(tmp_path):
+    # What a local user could plant for the code before the fix: marshal data under a
+    # computable name in <temp dir>/hsl-cache-<uid>, a directory any user could make.
+    import marshal
+    name, data = tampered_tables()
+    d = tmp_path / f"hsl-cache-{UID}"
+    d.mkdir(mode=0o777)
+    d.chmod(0o777)
+    (d / name).write_bytes(marshal.dumps(data))
+    proc = hsl_run("echo 1;", tmp=tmp_path)
+    assert proc.returncode == 0 and proc.stdout == "1\n", proc.stderr
+
+
+def test_parser_tables_in_a_temp_dir_not_ours_are_not_used(tmp_path):
+    from hsl import _lalr
+    name, data = tampered_tables()
+    d = tmp_path / f"hsl-{UID}"
+    d.mkdir()
+    d.chmod(0o777)
+    (d / name).write_bytes(_lalr._pack(data))
+    proc = hsl_run("echo 1;", tmp=tmp_path)
+    assert proc.returncode == 0 and proc.stdout == "1\n", proc.stderr
+    assert (d / name).read_bytes() == _lalr._pack(data)          # not even rewritten
+
+
+def test_parser_tables_whose_hash_does_not_match_are_rebuilt(tmp_path):
+    from hsl import _lalr
+    from hsl.parser import _grammar_text
+    name, data = tampered_tables()
+    packed = _lalr._pack(data)
+    head = len(_lalr._MAGIC)
+    planted = packed[:head] + bytes(32) + packed[head + 32:]     # another hash
+    d = tmp_path / "xdg" / "hsl"
+    d.mkdir(parents=True)
+    (d / name).write_bytes(planted)
+    proc = hsl_run("echo 1;", xdg=tmp_path / "xdg")
+    assert proc.returncode == 0 and proc.stdout == "1\n", proc.stderr
+    stored = (d / name).read_bytes()                             # rebuilt and stored
+    assert stored != planted
+    assert _lalr._unpack(stored, _lalr.cache_key(_grammar_text())[1]) is not None
+
+
+@pytest.mark.parametrize("spoil", [
+    lambda t: t["actions"][0].update(x=10 ** 6),                 # a state that is not there
+    lambda t: t["actions"][0].update(x="1"),
+    lambda t: t.update(start=-1),
+    lambda t: t.update(key="another grammar"),
+    lambda t: t["rules"].__setitem__(0, t["rules"][0][:2] + ("__class__",) + t["rules"][0][3:]),
+    lambda t: t["rules"].__setitem__(0, t["rules"][0][:4] + ((t["rules"][0][1],),)),
+    lambda t: t["terminals"].update(X=("py", "x")),
+    lambda t: t["lexer"].update(pattern=None),
+    lambda t: t["lexer"]["keywords"].update(echo=1),
+    lambda t: t["lexer"].update(ignore="WS"),
+])
+def test_parser_table_values_are_checked(spoil):
+    import marshal
+    from hsl import _lalr
+    from hsl.parser import _get_runtime, _grammar_text
+    _, key = _lalr.cache_key(_grammar_text())
+    data = marshal.loads(marshal.dumps(_get_runtime()[0].data))
+    assert _lalr._unpack(_lalr._pack(data), key) == data
+    spoil(data)
+    assert _lalr._unpack(_lalr._pack(data), key) is None
