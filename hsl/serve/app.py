@@ -34,7 +34,6 @@ class App:
         self.handler = Handler(self)
         self.handle_hooks = {m[7:]: getattr(self.handler, m) for m in dir(self.handler)
                              if m.startswith("handle_")}
-        self.sni_names: dict = {}
         self.tls_context = self._tls_context(args) if args.tls_cert else None
         self.policy: Optional[Policy] = None
         self.loop: Optional[asyncio.AbstractEventLoop] = None
@@ -50,11 +49,11 @@ class App:
         else:
             ctx.verify_mode = ssl.CERT_NONE
 
-        names = self.sni_names
-
         def sni_callback(sslobj, name, _ctx):
-            if name is not None:
-                names[id(sslobj)] = name
+            # Kept on the connection's own TLS object, so it goes away with it: a table
+            # keyed by id() would outlive connections and show a freed one's name to
+            # the next connection that CPython allocates at the same address.
+            sslobj.hsl_sni = name
             return None
 
         ctx.sni_callback = sni_callback
