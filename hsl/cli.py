@@ -143,6 +143,7 @@ def cmd_run_helo(args, source: str, filename: str) -> int:
     """`hsl run --hook helo`: one simulated HELO/EHLO; the decision is the result."""
     import json
     from . import HSLSyntaxError
+    from .errors import escape_controls
     from .hooks.helo import compile_helo, run_helo, syntax_error_result
     from .hooks.session import SessionError, build_session, settings_from_args
     try:
@@ -153,6 +154,7 @@ def cmd_run_helo(args, source: str, filename: str) -> int:
         print(f"hsl: error: {e}", file=sys.stderr)
         return EXIT_USAGE
     echo = None if args.json else (lambda line: print(line, flush=True))
+    program = None
     try:
         program = compile_helo(source, filename, trace=args.trace)
     except HSLSyntaxError as e:
@@ -163,38 +165,37 @@ def cmd_run_helo(args, source: str, filename: str) -> int:
                           max_steps=args.max_steps or 10_000_000,
                           max_time=args.max_time or 10.0)
         if result.error and not args.json:
-            print(f"{result.error}", file=sys.stderr)
+            print(escape_controls(result.error), file=sys.stderr)
     if args.trace:
-        sources = {filename: source}
+        sources = dict(program.sources) if program is not None else {}
         for entry in result.trace:
             kind, file, line, col, value = entry
             shown = "true" if value else "false"
             text = _snippet(sources, file, line, col, getattr(entry, "end", None))
             label = "case" if kind == "case" else kind
-            print(f"trace: {file}:{line}:{col}: {label} {text} -> {shown}", file=sys.stderr)
+            print(escape_controls(f"trace: {file}:{line}:{col}: {label} {text} -> {shown}"),
+                  file=sys.stderr)
         if result.where:
             f, line, col = result.where
-            print(f"trace: {f}:{line}:{col}: decided: {result.decision}", file=sys.stderr)
+            print(escape_controls(f"trace: {f}:{line}:{col}: decided: {result.decision}"),
+                  file=sys.stderr)
         else:
             print(f"trace: no termination function was called: {result.decision} "
                   "(the hook's default)", file=sys.stderr)
     if args.json:
         print(json.dumps(result.to_json(), ensure_ascii=False))
     else:
-        print(result.human())
+        print(escape_controls(result.human()))
     return EXIT_OK
 
 
 def _snippet(sources: dict, file: str, line: int, col: int, end) -> str:
     """The source text of a traced condition, on one line and shortened."""
-    text = sources.get(file)
+    from .errors import shown_source, source_lines
+    text = shown_source(file, sources.get(file))
     if text is None:
-        try:
-            with open(file, encoding="utf-8", errors="replace") as f:
-                text = sources[file] = f.read()
-        except OSError:
-            return ""
-    lines = text.splitlines()
+        return ""
+    lines = source_lines(text)
     if not end or line > len(lines):
         return ""
     end_line, end_col = end
