@@ -119,3 +119,18 @@ def test_cr_only_line_endings_are_counted_as_the_lexer_counts_them():
         hsl.compile("echo 1;\r\n$x = ;\r\n")
     assert (e.value.line, e.value.column) == (2, 6)
     assert e.value.render().split("\n")[1:] == ["  $x = ;", "       ^"]
+
+
+# ------------------------------------------------------------------ inputs that break hsl
+
+def test_lone_surrogates_through_the_api_are_syntax_errors():
+    for src in ['echo "\ud800";', "echo #/\udfff/;", "echo ''\udbff'';", 'include "\ud800";',
+                "$x = 1;\n// \ud800"]:
+        for fn in (hsl.parse, hsl.compile):
+            with pytest.raises(hsl.HSLSyntaxError) as e:
+                fn(src)
+            assert "lone surrogate" in e.value.message and e.value.line >= 1
+    # U+DC80..U+DCFF are bytes that were not UTF-8, as hsl reads files: still bytes.
+    out = []
+    hsl.compile('echo "\udcff";').run(output=out.append, raw_output=True)
+    assert out == [b"\xff"]
