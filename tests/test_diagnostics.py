@@ -134,3 +134,43 @@ def test_lone_surrogates_through_the_api_are_syntax_errors():
     out = []
     hsl.compile('echo "\udcff";').run(output=out.append, raw_output=True)
     assert out == [b"\xff"]
+
+
+BOMB = """\
+a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]
+b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]
+c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]
+d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]
+e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d]
+f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e]
+g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f]
+h: &h [*g, *g, *g, *g, *g, *g, *g, *g, *g]
+i: &i [*h, *h, *h, *h, *h, *h, *h, *h, *h]
+context: *i
+"""
+
+
+@pytest.mark.parametrize("name, text, message", [
+    ("bomb.yaml", BOMB, "bomb.yaml:6:8: aliases expand to more than 100000 values"),
+    ("self.yaml", "context: &x [1, *x]\n", "self.yaml:1:17: alias *x refers to a value"),
+    ("deep.yaml", "context: " + "[" * 500 + "]" * 500 + "\n",
+     "deep.yaml:1:109: lists and mappings nested deeper than 100 levels"),
+    ("deep.json", '{"context": ' + "[" * 500 + "]" * 500 + "}",
+     "deep.json:1:112: lists and mappings nested deeper than 100 levels"),
+], ids=["alias-bomb", "recursive-alias", "deep-yaml", "deep-json"])
+def test_session_files_beyond_the_bounds_are_usage_errors(tmp_path, name, text, message):
+    (tmp_path / "h.hsl").write_text("Accept();\n")
+    (tmp_path / name).write_text(text)
+    r = hsl_cli("run", "--hook", "helo", tmp_path / "h.hsl", "--session", tmp_path / name)
+    assert r.returncode == 2 and message.encode() in r.stderr, r.stderr
+    assert b"Traceback" not in r.stderr and r.stdout == b""
+
+
+def test_context_option_beyond_the_nesting_bound_is_a_usage_error(tmp_path):
+    (tmp_path / "h.hsl").write_text("Accept();\n")
+    r = hsl_cli("run", "--hook", "helo", tmp_path / "h.hsl", "--context", "[" * 500 + "]" * 500)
+    assert r.returncode == 2
+    assert b"--context:1:101: lists and mappings nested deeper than 100 levels" in r.stderr
+    r = hsl_cli("run", "--hook", "helo", tmp_path / "h.hsl", "--json",
+                "--context", "[" * 100 + "]" * 100)
+    assert r.returncode == 0 and json.loads(r.stdout)["decision"] == "accept"
