@@ -637,33 +637,45 @@ def _strs(xs) -> bool:
 def _valid(data, key: str) -> bool:
     """Every part of the tables has the type and range the driver relies on (the layout
     is described in hsl/_lalr_build.py)."""
-    if not _is(data, dict) or data.get("key") != key or data.get("format") != FORMAT:
+    if not (_is(data, dict) and data.get("key") == key and data.get("format") == FORMAT):
         return False
     actions, rules = data.get("actions"), data.get("rules")
-    terminals, lex = data.get("terminals"), data.get("lexer")
-    if not (_is(actions, list) and _is(rules, list) and _is(terminals, dict)
-            and _is(lex, dict) and actions and rules):
+    if not (_is(actions, list) and actions and _is(rules, list) and rules):
         return False
-    n = len(actions)
-    for a in actions:
-        if not (_is(a, dict) and _strs(a) and all(type(v) is int for v in a.values())
-                and (not a or (min(a.values()) >= -len(rules) and max(a.values()) < n))):
-            return False
-    for r in rules:
-        if not (_is(r, tuple) and len(r) == 5 and _is(r[0], str) and _is(r[1], int)
-                and 0 <= r[1] and _is(r[2], str) and r[2].isidentifier()
-                and not (r[2].startswith("__") and r[2].endswith("__"))   # no dunders
-                and _is(r[3], bool) and _is(r[4], tuple)
-                and all(type(i) is int and 0 <= i < r[1] for i in r[4])):
-            return False
-    return (all(_is(data.get(k), int) and 0 <= data[k] < n for k in ("start", "end"))
-            and _strs(terminals) and all(_is(v, tuple) and len(v) == 2 and v[0] in ("str", "re")
-                                         and _is(v[1], str) for v in terminals.values())
-            and _is(lex.get("pattern"), str) and _is(lex.get("ident"), str)
-            and all(_is(lex.get(k), dict) and _strs(lex[k]) and _strs(lex[k].values())
-                    for k in ("punct", "keywords"))
-            and all(_is(lex.get(k), list) and _strs(lex[k])
-                    for k in ("ignore", "newline", "always")))
+    states = len(actions)
+    return (all(_valid_action(a, states, len(rules)) for a in actions)
+            and all(_valid_rule(r) for r in rules)
+            and all(_is(data.get(k), int) and 0 <= data[k] < states for k in ("start", "end"))
+            and _valid_terminals(data.get("terminals")) and _valid_lexer(data.get("lexer")))
+
+
+def _valid_action(a, states: int, rules: int) -> bool:
+    # symbol -> next state (>= 0) or ~rule (< 0)
+    return _is(a, dict) and _strs(a) and all(type(v) is int for v in a.values()) \
+        and (not a or (min(a.values()) >= -rules and max(a.values()) < states))
+
+
+def _valid_rule(r) -> bool:
+    # (origin, size, callback name, expand1, splice positions); the callback is looked up
+    # on the builder: never one of its dunder methods
+    return _is(r, tuple) and len(r) == 5 and _is(r[0], str) and _is(r[1], int) \
+        and r[1] >= 0 and _is(r[2], str) and r[2].isidentifier() \
+        and not (r[2].startswith("__") and r[2].endswith("__")) \
+        and _is(r[3], bool) and _is(r[4], tuple) \
+        and all(type(i) is int and 0 <= i < r[1] for i in r[4])
+
+
+def _valid_terminals(t) -> bool:
+    return _is(t, dict) and _strs(t) and all(
+        _is(v, tuple) and len(v) == 2 and v[0] in ("str", "re") and _is(v[1], str)
+        for v in t.values())
+
+
+def _valid_lexer(lex) -> bool:
+    return _is(lex, dict) and _is(lex.get("pattern"), str) and _is(lex.get("ident"), str) \
+        and all(_is(lex.get(k), dict) and _strs(lex[k]) and _strs(lex[k].values())
+                for k in ("punct", "keywords")) \
+        and all(_is(lex.get(k), list) and _strs(lex[k]) for k in ("ignore", "newline", "always"))
 
 
 def load_tables(grammar_text: str, use_cache: bool = True) -> Tables:
