@@ -9,6 +9,13 @@ import threading
 EXIT_OK, EXIT_SCRIPT_ERROR, EXIT_USAGE = 0, 1, 2
 
 
+def print_error(message) -> None:
+    """`hsl: error: MESSAGE` on standard error, control characters escaped: messages carry
+    file names and parts of the files hsl was given."""
+    from .errors import escape_controls
+    print(f"hsl: error: {escape_controls(str(message))}", file=sys.stderr)
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message):
         self.print_usage(sys.stderr)
@@ -99,7 +106,7 @@ def _read_source(args) -> tuple[str, str]:
         with open(args.file, "rb") as f:
             return f.read().decode("utf-8", "surrogateescape"), args.file
     except OSError as e:
-        print(f"hsl: error: cannot read {args.file}: {e.strerror}", file=sys.stderr)
+        print_error(f"cannot read {args.file}: {e.strerror}")
         raise SystemExit(EXIT_USAGE)
 
 
@@ -151,7 +158,7 @@ def cmd_run_helo(args, source: str, filename: str) -> int:
         session = build_session(settings)
         configure_dns(args, settings.get("dns"))
     except (SessionError, ValueError) as e:
-        print(f"hsl: error: {e}", file=sys.stderr)
+        print_error(e)
         return EXIT_USAGE
     echo = None if args.json else (lambda line: print(line, flush=True))
     program = None
@@ -249,7 +256,7 @@ def main(argv=None) -> int:
             try:
                 configure_dns(args)
             except ValueError as e:
-                print(f"hsl: error: {e}", file=sys.stderr)
+                print_error(e)
                 return EXIT_USAGE
         try:
             if args.hook == "helo":

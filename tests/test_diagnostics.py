@@ -87,7 +87,9 @@ def test_control_characters_in_sources_and_messages_are_escaped(tmp_path):
                                     'Reject("\x9b2J");\n')
     runs = [("check", tmp_path / "c.hsl"), ("check", "--format", "github", tmp_path / "c.hsl"),
             ("run", tmp_path / "c.hsl"), ("run", tmp_path / "r.hsl"),
-            ("run", "--hook", "helo", "--trace", tmp_path / "h.hsl")]
+            ("run", "--hook", "helo", "--trace", tmp_path / "h.hsl"),
+            ("run", "--hook", "helo", tmp_path / "h.hsl", "--session", f"{osc52}.yaml"),
+            ("check", tmp_path / "c.hsl", tmp_path / f"{osc52}.hsl")]
     for args in runs:
         r = hsl_cli(*args)
         assert no_raw_controls(r.stdout) and no_raw_controls(r.stderr), args

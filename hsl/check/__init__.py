@@ -62,6 +62,7 @@ def _files(path: str, exclude: list, base: str) -> list:
 
 
 def main(args) -> int:
+    from ..cli import print_error
     from . import config as cfg
     settings = {}
     if not args.no_config:
@@ -70,10 +71,10 @@ def main(args) -> int:
             try:
                 settings = cfg.load(path)
             except cfg.ConfigError as e:
-                print(f"hsl: error: {e}", file=sys.stderr)
+                print_error(e)
                 return EXIT_USAGE
         elif args.config:
-            print(f"hsl: error: cannot read {args.config}", file=sys.stderr)
+            print_error(f"cannot read {args.config}")
             return EXIT_USAGE
     from ..errors import shown_source
     from .checker import Options, check_path, finish
@@ -107,7 +108,7 @@ def main(args) -> int:
     files = []
     for p in args.paths:
         if not os.path.exists(p):
-            print(f"hsl: error: cannot read {p}: No such file or directory", file=sys.stderr)
+            print_error(f"cannot read {p}: No such file or directory")
             status = EXIT_USAGE
             continue
         files.extend(_files(p, exclude, base))
@@ -117,7 +118,7 @@ def main(args) -> int:
     for f in dict.fromkeys(files):
         found, text = check_path(f, options)
         if text is None:
-            print(f"hsl: error: cannot read {f}", file=sys.stderr)
+            print_error(f"cannot read {f}")
             status = EXIT_USAGE
             continue
         checked += 1

@@ -100,6 +100,7 @@ def _define_metrics(specs, logger) -> bool:
 
 
 def run(args) -> int:
+    from ..cli import configure_dns, print_error
     logger = Logger(args.log_format)
     if bool(args.tls_cert) != bool(args.tls_key):
         print("hsl: error: --tls-cert and --tls-key go together", file=sys.stderr)
@@ -112,22 +113,21 @@ def run(args) -> int:
     try:
         app = App(args, logger)
     except (OSError, ssl.SSLError) as e:
-        print(f"hsl: error: TLS: {e}", file=sys.stderr)
+        print_error(f"TLS: {e}")
         return EXIT_USAGE
     if not _define_metrics(args.define_metric, logger):
         return EXIT_USAGE
-    from ..cli import configure_dns
     try:
         configure_dns(args)
     except ValueError as e:
-        print(f"hsl: error: {e}", file=sys.stderr)
+        print_error(e)
         return EXIT_USAGE
     if app.maildir:
         from .maildir import ensure
         try:
             ensure(app.maildir)
         except OSError as e:
-            print(f"hsl: error: --maildir {app.maildir}: {e.strerror}", file=sys.stderr)
+            print_error(f"--maildir {app.maildir}: {e.strerror}")
             return EXIT_USAGE
     def reload_dns(why: str) -> None:
         try:
