@@ -2,10 +2,12 @@
 
 grammar/hsl.lark is the single source of truth.  Lark turns it into LALR(1) tables
 (hsl/_lalr_build.py, imported only when the tables must be built); the tables are plain data,
-cached with `marshal` in the user's cache directory under a name derived from the grammar
-text, the Lark version and FORMAT, so that a warm start neither imports Lark nor rebuilds
-anything (`load_tables`).  If no cache directory is writable the tables are built in memory
-on every start; the parser behaves the same either way.
+cached with `marshal` in hsl's cache directory (hsl/cache.py) under a name derived from a
+hash of the grammar text, the Lark version and FORMAT, so that a warm start neither imports
+Lark nor rebuilds anything (`load_tables`).  A cache file is used only if the hash of its
+contents, its key and the types and ranges of every table entry check out; if there is no
+cache directory the tables are built in memory on every start.  The parser behaves the same
+either way.
 
 The driver reproduces what Lark's LALR parser with the contextual lexer and an embedded
 transformer does (same tables, same token choices, same callback calls, same exceptions'
@@ -32,11 +34,13 @@ hsl/_lalr_build.py checks the properties of the grammar this relies on.
 """
 from __future__ import annotations
 
+import hashlib
 import marshal
 import re
-import os
 import sys
 import threading
+
+from . import cache
 
 #: Version of the table format and of the lexer model (part of the cache key).
 FORMAT = 1
@@ -584,76 +588,94 @@ def _lark_version() -> str:
     return "unknown"
 
 
-def cache_dirs() -> list:
-    """Candidate directories for cached tables, in order of preference."""
-    out = []
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    if xdg:
-        out.append(os.path.join(xdg, "hsl"))
-    home = os.path.expanduser("~")
-    if home and home != "~":
-        out.append(os.path.join(home, ".cache", "hsl"))
-    return out
-
-
-def _tmp_cache_dir() -> str:
-    import tempfile
-    try:
-        uid = str(os.getuid())
-    except Exception:
-        uid = "user"
-    return os.path.join(tempfile.gettempdir(), "hsl-cache-%s" % uid)
-
-
 def cache_key(grammar_text: str) -> tuple:
     """(file name, full key) of the cached tables for this grammar."""
-    import zlib
-    b = grammar_text.encode("utf-8")
-    key = "%d|%08x|%08x|%d|%s|%d.%d" % (FORMAT, zlib.crc32(b), zlib.adler32(b), len(b),
-                                       _lark_version(), sys.version_info[0],
-                                       sys.version_info[1])
-    name = "hsl-parser-%08x%08x.marshal" % (zlib.crc32(key.encode()), zlib.adler32(key.encode()))
+    digest = hashlib.sha256(grammar_text.encode("utf-8")).hexdigest()
+    key = "%d|%s|%s|%d.%d" % (FORMAT, digest, _lark_version(), sys.version_info[0],
+                              sys.version_info[1])
+    name = "hsl-parser-%s.marshal" % hashlib.sha256(key.encode()).hexdigest()[:24]
     return name, key
 
 
-def _read(path: str, key: str):
-    try:
-        with open(path, "rb") as f:
-            data = marshal.loads(f.read())      # (marshal.load(f) is ten times slower)
-    except Exception:
-        return None
-    if type(data) is not dict or data.get("key") != key or data.get("format") != FORMAT:
-        return None
-    return data
+# A cache file: _MAGIC, the SHA-256 of the payload, the payload (the marshalled tables).
+# The hash is checked before marshal reads anything (marshal trusts its input).
+_MAGIC = b"hsl-parser-tables\n"
 
 
-def _write(d: str, name: str, data: dict) -> bool:
+def _pack(data: dict) -> bytes:
+    payload = marshal.dumps(data)
+    return _MAGIC + hashlib.sha256(payload).digest() + payload
+
+
+def _unpack(raw: bytes, key: str):
+    """The tables in a cache file if it is intact, for `key` and well formed, else None."""
+    head = len(_MAGIC)
+    payload = raw[head + 32:]
+    if not raw.startswith(_MAGIC) or hashlib.sha256(payload).digest() != raw[head:head + 32]:
+        return None
     try:
-        os.makedirs(d, exist_ok=True)
-        path = os.path.join(d, name)
-        tmp = "%s.%d.tmp" % (path, os.getpid())
-        with open(tmp, "wb") as f:
-            marshal.dump(data, f)
-        os.replace(tmp, path)
-    except Exception:
-        try:
-            os.remove(tmp)
-        except Exception:
-            pass
+        data = marshal.loads(payload)       # (marshal.load(f) is ten times slower)
+    except (ValueError, EOFError, TypeError):
+        return None
+    return data if _valid(data, key) else None
+
+
+def _stale(name: str) -> bool:
+    """Tables of other grammar versions (and the previous parser's Lark caches)."""
+    return (name.startswith("hsl-parser-") and name.endswith(".marshal")) \
+        or (name.startswith("hsl-grammar-") and name.endswith(".lark.cache"))
+
+
+def _is(x, t) -> bool:
+    return type(x) is t
+
+
+def _strs(xs) -> bool:
+    return all(type(x) is str for x in xs)
+
+
+def _valid(data, key: str) -> bool:
+    """Every part of the tables has the type and range the driver relies on (the layout
+    is described in hsl/_lalr_build.py)."""
+    if not (_is(data, dict) and data.get("key") == key and data.get("format") == FORMAT):
         return False
-    # remove tables of other grammar versions (and the previous parser's Lark caches)
-    try:
-        for other in os.listdir(d):
-            if other != name and (
-                    (other.startswith("hsl-parser-") and other.endswith(".marshal"))
-                    or (other.startswith("hsl-grammar-") and other.endswith(".lark.cache"))):
-                try:
-                    os.remove(os.path.join(d, other))
-                except OSError:
-                    pass
-    except OSError:
-        pass
-    return True
+    actions, rules = data.get("actions"), data.get("rules")
+    if not (_is(actions, list) and actions and _is(rules, list) and rules):
+        return False
+    states = len(actions)
+    return (all(_valid_action(a, states, len(rules)) for a in actions)
+            and all(_valid_rule(r) for r in rules)
+            and all(_is(data.get(k), int) and 0 <= data[k] < states for k in ("start", "end"))
+            and _valid_terminals(data.get("terminals")) and _valid_lexer(data.get("lexer")))
+
+
+def _valid_action(a, states: int, rules: int) -> bool:
+    # symbol -> next state (>= 0) or ~rule (< 0)
+    return _is(a, dict) and _strs(a) and all(type(v) is int for v in a.values()) \
+        and (not a or (min(a.values()) >= -rules and max(a.values()) < states))
+
+
+def _valid_rule(r) -> bool:
+    # (origin, size, callback name, expand1, splice positions); the callback is looked up
+    # on the builder: never one of its dunder methods
+    return _is(r, tuple) and len(r) == 5 and _is(r[0], str) and _is(r[1], int) \
+        and r[1] >= 0 and _is(r[2], str) and r[2].isidentifier() \
+        and not (r[2].startswith("__") and r[2].endswith("__")) \
+        and _is(r[3], bool) and _is(r[4], tuple) \
+        and all(type(i) is int and 0 <= i < r[1] for i in r[4])
+
+
+def _valid_terminals(t) -> bool:
+    return _is(t, dict) and _strs(t) and all(
+        _is(v, tuple) and len(v) == 2 and v[0] in ("str", "re") and _is(v[1], str)
+        for v in t.values())
+
+
+def _valid_lexer(lex) -> bool:
+    return _is(lex, dict) and _is(lex.get("pattern"), str) and _is(lex.get("ident"), str) \
+        and all(_is(lex.get(k), dict) and _strs(lex[k]) and _strs(lex[k].values())
+                for k in ("punct", "keywords")) \
+        and all(_is(lex.get(k), list) and _strs(lex[k]) for k in ("ignore", "newline", "always"))
 
 
 def load_tables(grammar_text: str, use_cache: bool = True) -> Tables:
@@ -666,22 +688,21 @@ def load_tables(grammar_text: str, use_cache: bool = True) -> Tables:
         if tables is not None:
             return tables
         data = None
-        name = key = None
         if use_cache:
             name, key = cache_key(grammar_text)
-            for d in cache_dirs() + [_tmp_cache_dir()]:
-                data = _read(os.path.join(d, name), key)
-                if data is not None:
-                    break
-        if data is None:
+            raw = cache.read(name)
+            data = _unpack(raw, key) if raw is not None else None
+        try:
+            tables = Tables(data) if data is not None else None
+        except re.error:                # (a pattern that is no regex: rebuild)
+            tables = None
+        if tables is None:
             from ._lalr_build import build_tables
             data = build_tables(grammar_text)
             if use_cache:
                 data["key"] = key
-                for d in cache_dirs() + [_tmp_cache_dir()]:
-                    if _write(d, name, data):
-                        break
-        tables = Tables(data)
+                cache.write(name, _pack(data), stale=_stale)
+            tables = Tables(data)
         if use_cache:
             _tables[grammar_text] = tables
         return tables

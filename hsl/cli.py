@@ -9,6 +9,13 @@ import threading
 EXIT_OK, EXIT_SCRIPT_ERROR, EXIT_USAGE = 0, 1, 2
 
 
+def print_error(message) -> None:
+    """`hsl: error: MESSAGE` on standard error, control characters escaped: messages carry
+    file names and parts of the files hsl was given."""
+    from .errors import escape_controls
+    print(f"hsl: error: {escape_controls(str(message))}", file=sys.stderr)
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message):
         self.print_usage(sys.stderr)
@@ -124,7 +131,7 @@ def _read_source(args) -> tuple[str, str]:
         with open(args.file, "rb") as f:
             return f.read().decode("utf-8", "surrogateescape"), args.file
     except OSError as e:
-        print(f"hsl: error: cannot read {args.file}: {e.strerror}", file=sys.stderr)
+        print_error(f"cannot read {args.file}: {e.strerror}")
         raise SystemExit(EXIT_USAGE)
 
 
@@ -169,6 +176,7 @@ def cmd_run_helo(args, source: str, filename: str) -> int:
     """`hsl run --hook helo`: one simulated HELO/EHLO; the decision is the result."""
     import json
     from . import HSLSyntaxError
+    from .errors import escape_controls
     from .hooks.helo import compile_helo, run_helo, syntax_error_result
     from .hooks.session import SessionError, build_session, settings_from_args
     try:
@@ -176,9 +184,10 @@ def cmd_run_helo(args, source: str, filename: str) -> int:
         session = build_session(settings)
         configure_dns(args, settings.get("dns"))
     except (SessionError, ValueError) as e:
-        print(f"hsl: error: {e}", file=sys.stderr)
+        print_error(e)
         return EXIT_USAGE
     echo = None if args.json else (lambda line: print(line, flush=True))
+    program = None
     try:
         program = compile_helo(source, filename, trace=args.trace)
     except HSLSyntaxError as e:
@@ -190,38 +199,37 @@ def cmd_run_helo(args, source: str, filename: str) -> int:
                           max_time=args.max_time or 10.0, max_depth=args.max_depth,
                           max_memory=args.max_memory)
         if result.error and not args.json:
-            print(f"{result.error}", file=sys.stderr)
+            print(escape_controls(result.error), file=sys.stderr)
     if args.trace:
-        sources = {filename: source}
+        sources = dict(program.sources) if program is not None else {}
         for entry in result.trace:
             kind, file, line, col, value = entry
             shown = "true" if value else "false"
             text = _snippet(sources, file, line, col, getattr(entry, "end", None))
             label = "case" if kind == "case" else kind
-            print(f"trace: {file}:{line}:{col}: {label} {text} -> {shown}", file=sys.stderr)
+            print(escape_controls(f"trace: {file}:{line}:{col}: {label} {text} -> {shown}"),
+                  file=sys.stderr)
         if result.where:
             f, line, col = result.where
-            print(f"trace: {f}:{line}:{col}: decided: {result.decision}", file=sys.stderr)
+            print(escape_controls(f"trace: {f}:{line}:{col}: decided: {result.decision}"),
+                  file=sys.stderr)
         else:
             print(f"trace: no termination function was called: {result.decision} "
                   "(the hook's default)", file=sys.stderr)
     if args.json:
         print(json.dumps(result.to_json(), ensure_ascii=False))
     else:
-        print(result.human())
+        print(escape_controls(result.human()))
     return EXIT_OK
 
 
 def _snippet(sources: dict, file: str, line: int, col: int, end) -> str:
     """The source text of a traced condition, on one line and shortened."""
-    text = sources.get(file)
+    from .errors import shown_source, source_lines
+    text = shown_source(file, sources.get(file))
     if text is None:
-        try:
-            with open(file, encoding="utf-8", errors="replace") as f:
-                text = sources[file] = f.read()
-        except OSError:
-            return ""
-    lines = text.splitlines()
+        return ""
+    lines = source_lines(text)
     if not end or line > len(lines):
         return ""
     end_line, end_col = end
@@ -269,7 +277,7 @@ def main(argv=None) -> int:
             try:
                 configure_dns(args)
             except ValueError as e:
-                print(f"hsl: error: {e}", file=sys.stderr)
+                print_error(e)
                 return EXIT_USAGE
         try:
             if args.hook == "helo":

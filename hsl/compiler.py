@@ -1252,7 +1252,7 @@ class Compiler:
                 args, spread = self.args(scope, e.args, user=False)
                 pyname = self.pb.builtin_ref(name)
                 if spread:
-                    return f"_call_checked({pyname}, {name!r}, {b.min_args}, {b.max_args!r}, {args})"
+                    return f"_call_checked({pyname}, {name!r}, {b.min_args!r}, {b.max_args!r}, {args})"
                 self.check_arity(e, name, b.min_args, b.max_args, n)
                 return f"{pyname}({args})"
             bc = self.pb.builtin_classes.get(name)
@@ -1379,11 +1379,11 @@ class Compiler:
                 return f"_HFunction({name!r}, {ci.pyname}.new, {ci.min_args}, {ci.max_args!r})"
         b = self.pb.builtins.get(name)
         if b is not None:
-            return f"_HFunction({name!r}, {self.pb.builtin_ref(name)}, {b.min_args}, {b.max_args!r})"
+            return f"_HFunction({name!r}, {self.pb.builtin_ref(name)}, {b.min_args!r}, {b.max_args!r})"
         bc = self.pb.builtin_classes.get(name)
         if bc is not None and not e.builtin:
             ref = self.pb.builtin_class_ref(name)
-            return f"_HFunction({name!r}, _builtin_ctor({ref}), {bc.min_args}, {bc.max_args!r})"
+            return f"_HFunction({name!r}, _builtin_ctor({ref}), {bc.min_args!r}, {bc.max_args!r})"
         if e.builtin:
             self.error(e, f"builtin {name} is not a builtin function")
         self.soft_error(e, f"undefined function {name}" + self.pb.suggest(scope, name))

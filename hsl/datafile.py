@@ -1,6 +1,17 @@
-"""Reading the YAML or JSON files users hand to hsl (session files, DNS tables): one
-reader, so that every such file reports its errors the same way, with file:line:col."""
+"""Reading the YAML or JSON that users hand to hsl (session files, DNS tables, --context):
+one reader, so that every such input reports its errors the same way, with file:line:col.
+
+Inputs are bounded before they are turned into values: lists and mappings nest at most
+MAX_DEPTH levels, and YAML aliases expand to at most MAX_ALIAS_VALUES values (a "billion
+laughs" file is a few hundred bytes that alias its way to gigabytes; a recursive alias
+would never end).  Beyond either bound the input is refused like one that does not parse.
+"""
 from __future__ import annotations
+
+import re
+
+MAX_DEPTH = 100
+MAX_ALIAS_VALUES = 100_000
 
 
 def read_yaml_or_json(path: str, what: str):
@@ -13,15 +24,79 @@ def read_yaml_or_json(path: str, what: str):
     except OSError as e:
         raise ValueError(f"cannot read {what} {path}: {e.strerror}") from None
     text = data.decode("utf-8", "replace")
-    is_json = path.endswith(".json")
+    return parse_yaml_or_json(text, path, path.endswith(".json")), text
+
+
+def parse_yaml_or_json(text: str, where: str, is_json: bool):
+    """The value of YAML or JSON `text`; ValueError with a message that starts with
+    `where` (a file name, or an option such as "--context") when it does not parse or
+    is beyond the bounds."""
     try:
         if is_json:
             import json
-            return json.loads(text), text
+            _check_json(text)
+            return json.loads(text)
         import yaml
-        return yaml.safe_load(text), text
+        _check_yaml(text, yaml)
+        return yaml.safe_load(text)
+    except _TooBig as e:
+        line = text.count("\n", 0, e.pos) + 1
+        col = e.pos - text.rfind("\n", 0, e.pos)
+        raise ValueError(f"{where}:{line}:{col}: {e.message}") from None
     except Exception as e:      # json.JSONDecodeError, yaml.YAMLError
-        raise ValueError(_parse_error(path, e, is_json)) from None
+        raise ValueError(_parse_error(where, e, is_json)) from None
+
+
+class _TooBig(Exception):
+    def __init__(self, message: str, pos: int):
+        self.message, self.pos = message, pos
+
+
+_DEEP = f"lists and mappings nested deeper than {MAX_DEPTH} levels"
+_JSON_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"?|[\[\]{}]')
+
+
+def _check_json(text: str) -> None:
+    depth = 0
+    for m in _JSON_TOKENS.finditer(text):
+        c = m.group()
+        if c in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise _TooBig(_DEEP, m.start())
+        elif c in "]}":
+            depth -= 1
+
+
+def _check_yaml(text: str, yaml) -> None:
+    """Nesting and alias expansion, from the parser's events (before any value exists)."""
+    open_anchors: list = []     # (anchor, values before it) of each open list or mapping
+    sizes: dict = {}            # anchor -> values it stands for
+    total = aliased = 0
+    for ev in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(ev, yaml.CollectionStartEvent):
+            open_anchors.append((ev.anchor, total))
+            total += 1
+            if len(open_anchors) > MAX_DEPTH:
+                raise _TooBig(_DEEP, ev.start_mark.index)
+        elif isinstance(ev, yaml.CollectionEndEvent):
+            anchor, before = open_anchors.pop()
+            if anchor is not None:
+                sizes[anchor] = total - before
+        elif isinstance(ev, yaml.ScalarEvent):
+            total += 1
+            if ev.anchor is not None:
+                sizes[ev.anchor] = 1
+        elif isinstance(ev, yaml.AliasEvent):
+            if any(a == ev.anchor for a, _ in open_anchors):
+                raise _TooBig(f"alias *{ev.anchor} refers to a value that contains it",
+                              ev.start_mark.index)
+            n = sizes.get(ev.anchor, 1)     # (an unknown anchor: the loader reports it)
+            total += n
+            aliased += n
+            if aliased > MAX_ALIAS_VALUES:
+                raise _TooBig(f"aliases expand to more than {MAX_ALIAS_VALUES} values",
+                              ev.start_mark.index)
 
 
 def _parse_error(path: str, e: Exception, is_json: bool) -> str:

@@ -1,12 +1,75 @@
-"""Diagnostics: the error types hsl raises and their `file:line:col` rendering."""
+"""Diagnostics: the error types hsl raises and their `file:line:col` rendering.
+
+What a rendering prints is safe for a terminal and shows no more than source text:
+
+* every control character (C0 but tab, DEL, C1) and every lone surrogate (a byte that was
+  not UTF-8) in file names, messages and source lines is escaped (`\\x1b`, `\\n`), so a
+  script cannot clear the screen or set the clipboard (OSC 52) of whoever reads its
+  diagnostics;
+* source lines are shown only of text that `shown_source` accepts: HSL source (valid
+  UTF-8, no NUL, at most MAX_SHOWN_SOURCE characters) and, for a file, a regular one
+  outside /proc, /sys and /dev (`include "/proc/self/environ";` must not print the
+  environment);
+* lines are counted as the lexer counts them: only LF ends a line (a CR before it is
+  dropped; CR alone is a character of the line, shown escaped).
+"""
 from __future__ import annotations
 
+import os
+import re
+import stat
 from dataclasses import dataclass
 from typing import Optional
 
 
 SHOW = 100     # characters of a source line shown under a diagnostic
 STACK_SHOWN = 20    # calls shown at each end of a long HSL call stack
+MAX_SHOWN_SOURCE = 8 * 1024 * 1024     # characters of a source whose lines can be shown
+
+_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\ud800-\udfff]")
+_NAMED = {"\n": "\\n", "\r": "\\r"}
+
+
+def _escape(m) -> str:
+    c = m.group()
+    o = ord(c)
+    if c in _NAMED:
+        return _NAMED[c]
+    if 0xDC80 <= o <= 0xDCFF:           # a byte that was not UTF-8 (surrogateescape)
+        return "\\x%02x" % (o - 0xDC00)
+    return "\\x%02x" % o if o < 0x100 else "\\u%04x" % o
+
+
+def escape_controls(text: str) -> str:
+    """`text` with its control characters and lone surrogates escaped (see above)."""
+    return _CONTROL.sub(_escape, text)
+
+
+_NOT_SOURCE = re.compile("[\x00\ud800-\udfff]")
+_SPECIAL_TREES = ("/proc/", "/sys/", "/dev/")
+
+
+def shown_source(filename: str, text: Optional[str]) -> Optional[str]:
+    """`text` (the source of `filename`) if its lines may be shown under a diagnostic,
+    else None (see above).  A `filename` that names no file (`<command line>`) is
+    judged by its text alone."""
+    if text is None or len(text) > MAX_SHOWN_SOURCE or _NOT_SOURCE.search(text):
+        return None
+    try:
+        st = os.stat(filename)
+    except (OSError, ValueError):
+        return text
+    if not stat.S_ISREG(st.st_mode) or os.path.realpath(filename).startswith(_SPECIAL_TREES):
+        return None
+    return text
+
+
+def source_lines(text: str) -> list:
+    """The lines of `text` as the lexer counts them (see above)."""
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
 
 
 @dataclass
@@ -24,28 +87,33 @@ class Diagnostic:
 
     def header(self) -> str:
         if self.line <= 0:          # no position known (a run that ended late, say)
-            return f"{self.filename}: {self.severity}: {self.message}"
-        return f"{self.filename}:{self.line}:{self.column}: {self.severity}: {self.message}"
+            return escape_controls(f"{self.filename}: {self.severity}: {self.message}")
+        return escape_controls(
+            f"{self.filename}:{self.line}:{self.column}: {self.severity}: {self.message}")
 
     def render(self, source: Optional[str] = None) -> str:
-        """The header line, then the source line and a caret under the column."""
+        """The header line, then the source line and a caret under the column.  `source`
+        is shown as given: pass it through `shown_source` first."""
         out = [self.header()]
-        if source is not None and self.line > 0:
-            lines = source.splitlines()
-            if self.line <= len(lines):
-                text = lines[self.line - 1].replace("\t", " ")
-                col = max(self.column - 1, 0)
-                width = 1
-                if self.end_line == self.line and self.end_column > self.column:
-                    width = self.end_column - self.column
-                # Show a window of a long line around the column.
-                start = max(0, col - SHOW // 2) if len(text) > SHOW else 0
-                shown = text[start:start + SHOW]
-                prefix = "..." if start > 0 else ""
-                suffix = "..." if start + SHOW < len(text) else ""
-                width = max(1, min(width, len(shown) - (col - start)))
-                out.append("  " + prefix + shown + suffix)
-                out.append("  " + " " * (len(prefix) + col - start) + "^" + "~" * (width - 1))
+        lines = source_lines(source) if source is not None and self.line > 0 else []
+        if self.line <= len(lines):
+            text = lines[self.line - 1].replace("\t", " ")
+            col = max(self.column - 1, 0)
+            width = 1
+            if self.end_line == self.line and self.end_column > self.column:
+                width = self.end_column - self.column
+            # Show a window of a long line around the column.
+            start = max(0, col - SHOW // 2) if len(text) > SHOW else 0
+            shown = text[start:start + SHOW]
+            prefix = "..." if start > 0 else ""
+            suffix = "..." if start + SHOW < len(text) else ""
+            width = max(1, min(width, len(shown) - (col - start)))
+            # The caret goes under the escaped text: count the columns it takes.
+            before = escape_controls(shown[:col - start])
+            marked = escape_controls(shown[col - start:col - start + width]) or " "
+            indent = len(prefix) + len(before) + max(0, col - start - len(shown))
+            out.append("  " + prefix + escape_controls(shown) + suffix)
+            out.append("  " + " " * indent + "^" + "~" * (len(marked) - 1))
         return "\n".join(out)
 
 
@@ -74,7 +142,8 @@ class HSLSyntaxError(HSLError):
         sources = dict(sources or {})
         if self.source is not None:
             sources.setdefault(self.filename, self.source)
-        return "\n".join(d.render(sources.get(d.filename)) for d in self.diagnostics)
+        shown = {name: shown_source(name, text) for name, text in sources.items()}
+        return "\n".join(d.render(shown.get(d.filename)) for d in self.diagnostics)
 
 
 @dataclass
@@ -111,15 +180,15 @@ class HSLRuntimeError(HSLError):
     def render(self, sources: Optional[dict] = None) -> str:
         diag = Diagnostic(self.filename, self.line, self.column, self.message)
         src = (sources or {}).get(self.filename, self.source)
-        out = [diag.render(src)]
+        out = [diag.render(shown_source(self.filename, src))]
         if len(self.stack) > 1:
             out.append("HSL call stack (most recent call last):")
             stack = self.stack
             if len(stack) > 2 * STACK_SHOWN:        # deep recursion: its two ends
-                out.extend("  " + str(f) for f in stack[:STACK_SHOWN])
+                out.extend("  " + escape_controls(str(f)) for f in stack[:STACK_SHOWN])
                 out.append(f"  ... {len(stack) - 2 * STACK_SHOWN} more calls ...")
                 stack = stack[-STACK_SHOWN:]
-            out.extend("  " + str(f) for f in stack)
+            out.extend("  " + escape_controls(str(f)) for f in stack)
         return "\n".join(out)
 
 

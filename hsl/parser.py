@@ -1317,8 +1317,16 @@ def _reachable_ids(root) -> set:
     return seen
 
 
+# Surrogates that no UTF-8 decoding produces.  U+DC80..U+DCFF are the bytes that were not
+# UTF-8 in a file decoded with "surrogateescape" (as hsl reads files): they stand for
+# those bytes in strings and comments.
+_LONE_SURROGATE = re.compile("[\ud800-\udc7f\udd00-\udfff]")
+
+
 def parse(source: str, filename: str = "<string>") -> A.Program:
-    """Parse HSL source text into an ast.Program, or raise HSLSyntaxError."""
+    """Parse HSL source text into an ast.Program, or raise HSLSyntaxError.  `source` may
+    carry bytes that are not UTF-8 as "surrogateescape" decoding does (U+DC80..U+DCFF);
+    any other surrogate is a syntax error."""
     if not isinstance(source, str):
         if isinstance(source, (bytes, bytearray)):
             source = bytes(source).decode("utf-8", "surrogateescape")
@@ -1326,6 +1334,13 @@ def parse(source: str, filename: str = "<string>") -> A.Program:
             raise TypeError("parse() expects a str")
     if source.startswith("\ufeff"):          # a UTF-8 byte order mark is not source text
         source = source[1:]
+    bad = _LONE_SURROGATE.search(source)
+    if bad is not None:
+        pos = bad.start()
+        raise HSLSyntaxError([Diagnostic(
+            filename, source.count("\n", 0, pos) + 1, pos - source.rfind("\n", 0, pos),
+            "syntax error: invalid character U+%04X (a lone surrogate is not text)"
+            % ord(bad.group()))], source)
     deep = _check_nesting(source)
     if deep is not None:
         raise HSLSyntaxError([Diagnostic(

@@ -117,3 +117,20 @@ def test_starttls_junk_handshake_does_not_kill_the_server(tls_server):
     with Raw(tls_server.port) as c:
         assert c.reply()[0].startswith(b"220 ")
         assert c.cmd(b"EHLO y.example\r\n")[0] == b"250-plain"
+
+
+def test_sni_of_one_connection_is_never_seen_by_another(tls_server, pki):
+    # Connections with and without SNI, one after the other: CPython reuses the memory
+    # (and so the id()) of a finished connection's TLS object for the next one.
+    ctx = _client_context(pki, with_cert=False)
+    ctx.check_hostname = False
+    seen = []
+    for i in range(150):
+        for name in (f"c{i}.example.com", None):
+            with smtplib.SMTP("127.0.0.1", tls_server.port, timeout=10) as s:
+                s._host = name or "127.0.0.1"        # an IP address is not sent as SNI
+                s.ehlo("client.example")
+                s.starttls(context=ctx)
+                lines = s.ehlo("client.example")[1].decode().split("\n")
+            seen.append((name, lines[1]))
+    assert [x for x in seen if x[1] != f"sni {x[0] or 'none'}"] == []

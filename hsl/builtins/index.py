@@ -3,19 +3,23 @@ uses (importing every area pulls in cryptography, yaml, regex... and costs more 
 rest of a cold `hsl run`).
 
 The index is derived from the registry (the one source of truth): when it is missing or
-stale it is rebuilt by importing every area, and stored as JSON in the user cache
-directory, keyed by hsl's version and the size and modification time of every module that
-registers builtins. An entry has the same attributes as a registry entry; `fn`/`cls` import
-the area on first use.
+stale it is rebuilt by importing every area, and stored as JSON in hsl's cache directory
+(hsl/cache.py), keyed by hsl's version and the size and modification time of every module
+that registers builtins. An entry has the same attributes as a registry entry; `fn`/`cls`
+import the area on first use.
+
+A cached index is used only if every value has its type and range (names are identifiers,
+arities non-negative integers, modules are hsl's own builtin modules): its arities are
+emitted into generated code and its modules imported.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import os
-import tempfile
 from typing import Optional
 
+from .. import cache
 from . import registry
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
@@ -71,17 +75,6 @@ def _sources_key() -> str:
     return h.hexdigest()[:24]
 
 
-def _cache_dir() -> Optional[str]:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    for d in (os.path.join(base, "hsl"), os.path.join(tempfile.gettempdir(), "hsl-cache")):
-        try:
-            os.makedirs(d, exist_ok=True)
-            return d
-        except OSError:
-            continue
-    return None
-
-
 def _build() -> dict:
     from . import load_all
     load_all()
@@ -102,31 +95,60 @@ def _load() -> dict:
     global _index
     if _index is not None:
         return _index
-    key = _sources_key()
-    folder = _cache_dir()
-    path = os.path.join(folder, f"builtins-{key}.json") if folder else None
-    data = None
-    if path is not None:
-        try:
-            with open(path, encoding="utf-8") as f:
-                data = json.load(f)
-        except (OSError, ValueError):
-            data = None
+    name = f"builtins-{_sources_key()}.json"
+    data = _read_cached(name)
     if data is None:
         data = _build()
-        if path is not None:
-            try:
-                tmp = f"{path}.{os.getpid()}.tmp"
-                with open(tmp, "w", encoding="utf-8") as f:
-                    json.dump(data, f)
-                os.replace(tmp, path)
-            except OSError:
-                pass
+        cache.write(name, json.dumps(data).encode(),
+                    stale=lambda n: n.startswith("builtins-") and n.endswith(".json"))
     _index = {
         "functions": {n: FunctionEntry(n, *v) for n, v in data["functions"].items()},
         "classes": {n: ClassEntry(n, *v) for n, v in data["classes"].items()},
     }
     return _index
+
+
+def _read_cached(name: str) -> Optional[dict]:
+    """The cached index if it is well formed, else None (rebuilt)."""
+    raw = cache.read(name)
+    if raw is None:
+        return None
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError):
+        return None
+    return data if _valid(data) else None
+
+
+def _valid(data) -> bool:
+    # Arities are emitted into generated code and modules imported: check every value.
+    if type(data) is not dict or type(data.get("functions")) is not dict \
+            or type(data.get("classes")) is not dict:
+        return False
+    modules = _modules()
+    return all(_valid_name(n) and type(v) is list and len(v) == 7 and type(v[0]) is list
+               and all(map(_valid_name, v[0])) and _valid_entry(v[1:], modules)
+               for n, v in data["functions"].items()) \
+        and all(_valid_name(n) and type(v) is list and len(v) == 6
+                and _valid_entry(v, modules) for n, v in data["classes"].items())
+
+
+def _valid_name(name) -> bool:
+    return type(name) is str and name.isascii() and name.isidentifier()
+
+
+def _valid_entry(v: list, modules: set) -> bool:
+    """[min_args, max_args, area, context, doc, module]"""
+    lo, hi, area, context, doc, module = v
+    return type(lo) is int and lo >= 0 and (hi is None or (type(hi) is int and hi >= lo)) \
+        and type(area) is str and (context is None or type(context) is str) \
+        and type(doc) is str and module in modules
+
+
+def _modules() -> set:
+    """The modules that register builtins: the only ones the index may import."""
+    from . import AREAS, HOOK_MODULES
+    return {f"{__package__}.{a}" for a in AREAS} | set(HOOK_MODULES)
 
 
 def functions_for(context: Optional[str]) -> dict:

@@ -62,6 +62,7 @@ def _files(path: str, exclude: list, base: str) -> list:
 
 
 def main(args) -> int:
+    from ..cli import print_error
     from . import config as cfg
     settings = {}
     if not args.no_config:
@@ -70,11 +71,12 @@ def main(args) -> int:
             try:
                 settings = cfg.load(path)
             except cfg.ConfigError as e:
-                print(f"hsl: error: {e}", file=sys.stderr)
+                print_error(e)
                 return EXIT_USAGE
         elif args.config:
-            print(f"hsl: error: cannot read {args.config}", file=sys.stderr)
+            print_error(f"cannot read {args.config}")
             return EXIT_USAGE
+    from ..errors import shown_source
     from .checker import Options, check_path, finish
     from .contexts import PHASES
     from . import render
@@ -106,7 +108,7 @@ def main(args) -> int:
     files = []
     for p in args.paths:
         if not os.path.exists(p):
-            print(f"hsl: error: cannot read {p}: No such file or directory", file=sys.stderr)
+            print_error(f"cannot read {p}: No such file or directory")
             status = EXIT_USAGE
             continue
         files.extend(_files(p, exclude, base))
@@ -116,7 +118,7 @@ def main(args) -> int:
     for f in dict.fromkeys(files):
         found, text = check_path(f, options)
         if text is None:
-            print(f"hsl: error: cannot read {f}", file=sys.stderr)
+            print_error(f"cannot read {f}")
             status = EXIT_USAGE
             continue
         checked += 1
@@ -125,15 +127,20 @@ def main(args) -> int:
             found = [d for d in found if not _plugin_name(d, plugin_names)]
         diags.extend(found)
     diags = finish(diags, options)
+    # Source lines are shown only of files in the trees named on the command line: a
+    # script under check may include any readable file, and a CI's secrets must not be
+    # printed (`include "/proc/self/environ";`, `include "../../.ssh/config";`).
+    trees = [os.path.realpath(p if os.path.isdir(p) else os.path.dirname(os.path.abspath(p)))
+             for p in args.paths] + [os.path.realpath(d) for d in args.include]
+    shown: dict = {}
 
     def source_of(name):
-        if name not in sources:
-            try:
-                with open(name, "rb") as fh:
-                    sources[name] = fh.read().decode("utf-8", "surrogateescape")
-            except OSError:
-                sources[name] = None
-        return sources[name]
+        if name not in shown:
+            text = None
+            if _in_trees(name, trees):
+                text = sources[name] if name in sources else _read_text(name)
+            shown[name] = shown_source(name, text)
+        return shown[name]
 
     try:
         render.write(fmt, diags, checked, source_of, sys.stdout, sys.stderr)
@@ -146,6 +153,23 @@ def main(args) -> int:
     if status == EXIT_OK and any(d.severity == "error" for d in diags):
         status = EXIT_ERRORS
     return status
+
+
+def _in_trees(path: str, trees: list) -> bool:
+    real = os.path.realpath(path)          # (a symlink in the tree may point anywhere)
+    return any(os.path.commonpath([real, t]) == t for t in trees)
+
+
+def _read_text(path: str):
+    """The text of a regular file that is small enough to be shown, else None."""
+    from ..errors import MAX_SHOWN_SOURCE
+    try:
+        if not os.path.isfile(path) or os.path.getsize(path) > MAX_SHOWN_SOURCE:
+            return None
+        with open(path, "rb") as f:
+            return f.read().decode("utf-8", "surrogateescape")
+    except OSError:
+        return None
 
 
 def _plugin_name(d, names: set) -> bool:

@@ -1,16 +1,22 @@
 """Output formats of `hsl check`: text (for people), json (for editors and tools) and github
-(workflow commands that GitHub Actions shows as annotations on the pull request)."""
+(workflow commands that GitHub Actions shows as annotations on the pull request).
+
+Control characters never reach the output raw: text and github escape them
+(hsl.errors.escape_controls; github also escapes `%`, and joins lines with `%0A`), json by
+itself."""
 from __future__ import annotations
 
 import json
 from typing import Callable, Optional
+
+from ..errors import escape_controls
 
 
 def text(d, source: Optional[str]) -> str:
     lines = d.render(source).split("\n")
     lines[0] += f" [{d.code}]" if d.code else ""
     if d.hint:
-        lines.append(f"  hint: {d.hint}")
+        lines.append(f"  hint: {escape_controls(d.hint)}")
     return "\n".join(lines)
 
 
@@ -23,7 +29,8 @@ def as_dict(d) -> dict:
 
 
 def _gh_data(s: str) -> str:
-    return s.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    # (escaped, the text has no CR or LF left for the %0D/%0A of workflow commands)
+    return escape_controls(s).replace("%", "%25")
 
 
 def _gh_prop(s: str) -> str:
@@ -32,9 +39,9 @@ def _gh_prop(s: str) -> str:
 
 def github(d) -> str:
     kind = "error" if d.severity == "error" else "warning"
-    message = d.message + (f"\nhint: {d.hint}" if d.hint else "")
+    message = _gh_data(d.message) + (f"%0Ahint: {_gh_data(d.hint)}" if d.hint else "")
     return (f"::{kind} file={_gh_prop(d.filename)},line={d.line},col={d.column},"
-            f"title={_gh_prop(d.code)}::{_gh_data(message)}")
+            f"title={_gh_prop(d.code)}::{message}")
 
 
 def _plural(n: int, word: str) -> str:

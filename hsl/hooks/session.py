@@ -30,7 +30,6 @@ sessions can be kept as test fixtures:
 """
 from __future__ import annotations
 
-import json
 import os
 
 KEYS = {"verb", "helo", "ehlo", "host", "remoteip", "remoteport", "remoteptr", "remoteuid",
@@ -153,10 +152,11 @@ def settings_from_args(args) -> dict:
         if value is not None:
             settings[key] = value
     if args.context is not None:
+        from ..datafile import parse_yaml_or_json
         try:
-            settings["context"] = json.loads(args.context)
+            settings["context"] = parse_yaml_or_json(args.context, "--context", True)
         except ValueError as e:
-            raise SessionError(f"--context is not valid JSON: {e}") from None
+            raise SessionError(str(e)) from None
     tls_opts = {"protocol": args.tls_protocol, "cipher": args.tls_cipher, "sni": args.sni}
     if any(v is not None for v in tls_opts.values()) or args.peercert:
         tls = dict(settings.get("tls") or {})

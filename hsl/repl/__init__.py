@@ -58,10 +58,11 @@ def main(args) -> int:
             return 0
     # After --session (whose dns: table .session applies): the command line on top.
     from ..cli import configure_dns
+    from ..errors import escape_controls
     try:
         configure_dns(args)
     except ValueError as e:
-        err(f"hsl: error: {e}")
+        err(f"hsl: error: {escape_controls(str(e))}")
         return 2
     if not interactive:
         from .app import run_lines

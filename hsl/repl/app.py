@@ -56,6 +56,7 @@ class ReplValidator(Validator):
 
     def validate(self, document) -> None:
         from .. import HSLSyntaxError
+        from ..errors import escape_controls
         text = document.text
         if not text.strip() or text.strip().startswith("."):
             return
@@ -65,7 +66,7 @@ class ReplValidator(Validator):
             d = e.diagnostics[0]
             if d.filename == "<repl>":
                 pos = offset_of(text, d.line, d.column)
-                message = f"line {d.line}, column {d.column}: {d.message}"
+                message = escape_controls(f"line {d.line}, column {d.column}: {d.message}")
             else:
                 pos = len(text)
                 message = d.header()

@@ -4,6 +4,8 @@ from __future__ import annotations
 import os
 import shlex
 
+from ..errors import escape_controls
+
 COMMANDS = {
     ".help": ("[NAME]", "this help, or the signature and description of a function"),
     ".load": ("FILE", "load a script's functions, classes and imports; .run runs it"),
@@ -46,7 +48,7 @@ def run_command(engine, text: str, cancel=None) -> bool:
     try:
         return fn(engine, _unquote(arg), cancel) is not False
     except ReplError as e:
-        engine.write_err(f"error: {e}")
+        engine.write_err(escape_controls(f"error: {e}"))
         return False
 
 
@@ -252,8 +254,8 @@ def cmd_run(engine, arg, cancel):
                 if result.error.endswith(": interrupted"):
                     engine.write_err("interrupted")
                     return False
-                engine.write_err(result.error)
-        engine.write(result.human())
+                engine.write_err(escape_controls(result.error))
+        engine.write(escape_controls(result.human()))
         return result.error is None
     from ..program import compile_program
     try:

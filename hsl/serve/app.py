@@ -34,7 +34,6 @@ class App:
         self.handler = Handler(self)
         self.handle_hooks = {m[7:]: getattr(self.handler, m) for m in dir(self.handler)
                              if m.startswith("handle_")}
-        self.sni_names: dict = {}
         self.tls_context = self._tls_context(args) if args.tls_cert else None
         self.policy: Optional[Policy] = None
         self.loop: Optional[asyncio.AbstractEventLoop] = None
@@ -50,11 +49,11 @@ class App:
         else:
             ctx.verify_mode = ssl.CERT_NONE
 
-        names = self.sni_names
-
         def sni_callback(sslobj, name, _ctx):
-            if name is not None:
-                names[id(sslobj)] = name
+            # Kept on the connection's own TLS object, so it goes away with it: a table
+            # keyed by id() would outlive connections and show a freed one's name to
+            # the next connection that CPython allocates at the same address.
+            sslobj.hsl_sni = name
             return None
 
         ctx.sni_callback = sni_callback
@@ -101,6 +100,7 @@ def _define_metrics(specs, logger) -> bool:
 
 
 def run(args) -> int:
+    from ..cli import configure_dns, print_error
     logger = Logger(args.log_format)
     if bool(args.tls_cert) != bool(args.tls_key):
         print("hsl: error: --tls-cert and --tls-key go together", file=sys.stderr)
@@ -113,22 +113,21 @@ def run(args) -> int:
     try:
         app = App(args, logger)
     except (OSError, ssl.SSLError) as e:
-        print(f"hsl: error: TLS: {e}", file=sys.stderr)
+        print_error(f"TLS: {e}")
         return EXIT_USAGE
     if not _define_metrics(args.define_metric, logger):
         return EXIT_USAGE
-    from ..cli import configure_dns
     try:
         configure_dns(args)
     except ValueError as e:
-        print(f"hsl: error: {e}", file=sys.stderr)
+        print_error(e)
         return EXIT_USAGE
     if app.maildir:
         from .maildir import ensure
         try:
             ensure(app.maildir)
         except OSError as e:
-            print(f"hsl: error: --maildir {app.maildir}: {e.strerror}", file=sys.stderr)
+            print_error(f"--maildir {app.maildir}: {e.strerror}")
             return EXIT_USAGE
     def reload_dns(why: str) -> None:
         try:

@@ -420,7 +420,7 @@ class HSLSMTP(SMTP):
         cipher = sslobj.cipher() or ("", "", 0)
         info = {"protocol": sslobj.version() or "", "cipher": cipher[0],
                 "keysize": cipher[2] or 0}
-        sni = self.app.sni_names.get(id(sslobj))
+        sni = getattr(sslobj, "hsl_sni", None)          # (set by App's sni_callback)
         if sni is not None:
             info["sni"] = sni
         der = sslobj.getpeercert(binary_form=True)
