@@ -23,7 +23,7 @@ from typing import Optional
 
 
 SHOW = 100     # characters of a source line shown under a diagnostic
-STACK_SHOWN = 20    # calls shown at each end of a long HSL call stack
+STACK_SHOWN = 20    # lines shown at each end of a long HSL call stack (repeats folded)
 MAX_SHOWN_SOURCE = 8 * 1024 * 1024     # characters of a source whose lines can be shown
 
 _CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\ud800-\udfff]")
@@ -183,13 +183,39 @@ class HSLRuntimeError(HSLError):
         out = [diag.render(shown_source(self.filename, src))]
         if len(self.stack) > 1:
             out.append("HSL call stack (most recent call last):")
-            stack = self.stack
-            if len(stack) > 2 * STACK_SHOWN:        # deep recursion: its two ends
-                out.extend("  " + escape_controls(str(f)) for f in stack[:STACK_SHOWN])
-                out.append(f"  ... {len(stack) - 2 * STACK_SHOWN} more calls ...")
-                stack = stack[-STACK_SHOWN:]
-            out.extend("  " + escape_controls(str(f)) for f in stack)
+            lines = fold_repeats(["  " + escape_controls(str(f)) for f in self.stack])
+            if len(lines) > 2 * STACK_SHOWN:        # still long: its two ends
+                skipped = len(lines) - 2 * STACK_SHOWN
+                lines = lines[:STACK_SHOWN] + [f"  ... {skipped} more lines ..."] + \
+                    lines[-STACK_SHOWN:]
+            out.extend(lines)
         return "\n".join(out)
+
+
+def fold_repeats(lines: list, longest: int = 8) -> list:
+    """`lines` with runs of a repeated group of up to `longest` lines (a recursion, or a
+    recursion through a callback) shown once, as Python's tracebacks do: the group, then
+    "[previous line repeated N more times]" or "[previous 2 lines repeated N more times]"."""
+    out: list = []
+    i, n = 0, len(lines)
+    while i < n:
+        best_period, best_count = 0, 1
+        for period in range(1, min(longest, (n - i) // 2) + 1):
+            count = 1
+            while i + (count + 1) * period <= n and \
+                    lines[i + count * period:i + (count + 1) * period] == lines[i:i + period]:
+                count += 1
+            if count > 2 and count * period > best_count * max(best_period, 1):
+                best_period, best_count = period, count
+        if best_period:
+            out.extend(lines[i:i + best_period])
+            what = "line" if best_period == 1 else f"{best_period} lines"
+            out.append(f"  [previous {what} repeated {best_count - 1} more times]")
+            i += best_period * best_count
+        else:
+            out.append(lines[i])
+            i += 1
+    return out
 
 
 class ScriptError(Exception):

@@ -209,3 +209,22 @@ def test_every_bomb_ends_cleanly_within_twice_its_budgets(name, code, expect):
     assert clean(rc, err, expect), (rc, err[-1500:])
     assert elapsed <= 6, f"{elapsed:.1f} s"
     assert peak <= 512 * MB, f"{peak / MB:.0f} MB"
+
+
+def test_a_deep_recursion_shows_its_repeated_frames_once():
+    err = error_of('function g($n) { return g($n + 1); }\nfunction f() { return g(0); }\nf();')
+    text = err.render()
+    assert text.splitlines()[-3:] == ["  <string>:1:25: in g",
+                                      "  [previous line repeated 998 more times]",
+                                      "  <string>:1:1: in g"]
+    err = error_of(RECURSE_THROUGH_SORT)
+    assert "  [previous 2 lines repeated 499 more times]" in err.render().splitlines()
+
+
+def test_fold_repeats():
+    from hsl.errors import fold_repeats
+    assert fold_repeats(list("abcabcabcabx")) == ["a", "b", "c", "  [previous 3 lines repeated 2 "
+                                                  "more times]", "a", "b", "x"]
+    assert fold_repeats(list("aab")) == list("aab")        # two in a row stay as they are
+    assert fold_repeats(list("xaaaay")) == ["x", "a", "  [previous line repeated 3 more times]",
+                                            "y"]
