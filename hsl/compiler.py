@@ -551,6 +551,8 @@ class Compiler:
         if "this" in mentioned and "this" not in scope.vars:
             self.error(node, "$this is only available in instance methods")
         scope.assigned = assigned | set(param_names)
+        if method and not static:
+            scope.assigned.add("this")          # set on entry, like a parameter
         scope.captured = nested_captures(body)
         self.declare_functions(scope, body)
 
