@@ -207,6 +207,15 @@ def test_extract_field_and_encoded_names():
     assert call("header_addresslist_extract", b"no colon here", P({"field": True})) is None
 
 
+def test_extract_semicolon_separated_as_halon_documents():
+    # Halon's own example: "Charlie <charlie@example.org>; James <james@example.com>" has
+    # two addresses.  Outside a group ";" separates as "," does; it still ends a group.
+    assert extract(b"Charlie <charlie@example.org>; James <james@example.com>") == \
+        ["charlie@example.org", "james@example.com"]
+    assert extract(b"x; y") == extract(b"x, y") == ["x", "y"]
+    assert extract(b"G: a@b.test, c@d.test; e@f.test") == ["a@b.test", "c@d.test", "e@f.test"]
+
+
 def test_extract_obsolete_forms():
     # obs-route and empty list elements (RFC 5322 4.4)
     assert extract(b"<@route.test,@other.test:user@example.com>") == ["user@example.com"]
@@ -219,7 +228,7 @@ def test_extract_obsolete_forms():
 
 @pytest.mark.parametrize("value", [
     b"Name <unterminated@example.com", b'"unterminated <a@b>', b"a@b (open comment",
-    b"a@b>", b"Group: a@b", b"x; y", b"<a@b> trailing", b"<<a@b>>", b"G: H: a@b;;",
+    b"a@b>", b"Group: a@b", b"<a@b> trailing", b"<<a@b>>", b"G: H: a@b;;",
     b"a@[unterminated", b"a\x00b@c"])
 def test_extract_errors_are_none(value):
     assert call("header_addresslist_extract", value) is None

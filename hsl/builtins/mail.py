@@ -355,8 +355,8 @@ def _parse_addresslist(s: bytes):
             in_group = True
             cur = []
         elif kind == ";":
-            if not in_group:
-                raise _AddrError("; outside a group")
+            # Ends a group; outside one, Halon takes it as a separator like "," (its
+            # documentation's own example lists "A <a@x>; B <b@y>").
             finish()
             in_group = False
         else:
