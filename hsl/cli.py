@@ -177,7 +177,7 @@ def cmd_run_helo(args, source: str, filename: str) -> int:
     import json
     from . import HSLSyntaxError
     from .errors import escape_controls
-    from .hooks.helo import compile_helo, run_helo, syntax_error_result
+    from .hooks.helo import compile_helo, run_helo
     from .hooks.session import SessionError, build_session, settings_from_args
     try:
         settings = settings_from_args(args)
@@ -187,21 +187,21 @@ def cmd_run_helo(args, source: str, filename: str) -> int:
         print_error(e)
         return EXIT_USAGE
     echo = None if args.json else (lambda line: print(line, flush=True))
-    program = None
     try:
         program = compile_helo(source, filename, trace=args.trace)
-    except HSLSyntaxError as e:
+    except HSLSyntaxError as e:         # nothing ran: no decision to print
         print(e.render(), file=sys.stderr)
-        result = syntax_error_result(e, session)
-    else:
-        result = run_helo(program, session, trace=args.trace, echo=echo,
-                          max_steps=args.max_steps or 10_000_000,
-                          max_time=args.max_time or 10.0, max_depth=args.max_depth,
-                          max_memory=args.max_memory)
-        if result.error and not args.json:
-            print(escape_controls(result.error), file=sys.stderr)
+        return EXIT_SCRIPT_ERROR
+    result = run_helo(program, session, trace=args.trace, echo=echo,
+                      max_steps=args.max_steps or 10_000_000,
+                      max_time=args.max_time or 10.0, max_depth=args.max_depth,
+                      max_memory=args.max_memory)
+    if result.exception is not None:    # as plain `hsl run` shows it; the decision follows
+        print(result.exception.render(program.sources), file=sys.stderr)
+    elif result.error:
+        print(escape_controls(result.error), file=sys.stderr)
     if args.trace:
-        sources = dict(program.sources) if program is not None else {}
+        sources = dict(program.sources)
         for entry in result.trace:
             kind, file, line, col, value = entry
             shown = "true" if value else "false"

@@ -253,14 +253,30 @@ def test_cli_session_file_and_command_line_override(tmp_path):
     assert json.loads(r.stdout)["output"] == ["ptr.example EHLO cli.example"]
 
 
-def test_cli_script_errors_defer_and_exit_0(tmp_path):
+def test_cli_a_script_that_does_not_compile_exits_1_with_its_diagnostic(tmp_path):
     f = tmp_path / "p.hsl"
     f.write_text("echo 1 +;\n")
+    for extra in ([], ["--json"]):
+        r = cli(str(f), *extra)
+        assert r.returncode == 1 and r.stdout == b""       # nothing ran: no decision
+        assert r.stderr.decode().startswith(f"{f}:1:9: error: syntax error")
+        assert b"  echo 1 +;\n" in r.stderr and b"^" in r.stderr
+
+
+def test_cli_a_runtime_error_defers_and_shows_the_diagnostic_of_hsl_run(tmp_path):
+    f = tmp_path / "p.hsl"
+    f.write_text('function check($h) {\n    return str_lower($h["x"]);\n}\ncheck([]);\n')
     r = cli(str(f), "--json")
     assert r.returncode == 0
     data = json.loads(r.stdout)
-    assert data["decision"] == "defer" and data["error"].startswith(f"{f}:1:")
-    assert b"syntax error" in r.stderr
+    assert data["decision"] == "defer" and data["error"].startswith(f"{f}:2:")
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    plain = subprocess.run([sys.executable, "-m", "hsl", "run", str(f)], capture_output=True,
+                           env=env)
+    assert r.stderr == plain.stderr                   # error:, source line, caret, stack
+    assert b"HSL call stack" in r.stderr and b"    return str_lower" in r.stderr
+    r = cli(str(f))
+    assert r.stdout.decode().startswith('defer 450 "Deferred"')
 
 
 def test_cli_bad_session_is_a_usage_error(tmp_path):

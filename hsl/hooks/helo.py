@@ -225,6 +225,7 @@ class HeloResult:
     error: Optional[str] = None     # "file:line:col: message" for a script error
     where: Optional[tuple] = None   # location of the deciding call
     trace: list = field(default_factory=list)
+    exception: Optional[HSLRuntimeError] = None     # the script error, for its diagnostic
 
     def wire_lines(self) -> list[bytes]:
         """The reply as it goes on the wire: `CODE-text` continuation lines, `CODE text` last."""
@@ -357,6 +358,7 @@ def run_helo(program, session: HeloSession, *, max_steps: Optional[int] = 10_000
         res = build_result(Decision("defer"), session, context, output,
                            error=f"{e.filename}:{e.line}:{e.column}: {e.message}")
         res.where = (e.filename, e.line, e.column)
+        res.exception = e
         res.trace = getattr(e, "trace", []) or []
         return res
     res = build_result(decision, session, final.get("context", context), output)
