@@ -173,6 +173,27 @@ def test_help_and_vars():
     assert e.globals == {}
 
 
+def test_load_of_a_script_that_does_not_compile_loads_nothing_and_run_never_runs_another(
+        tmp_path):
+    good = tmp_path / "good.hsl"
+    good.write_text('function greet() { return "hi"; }\necho "good ran";\n')
+    bad = tmp_path / "bad.hsl"
+    bad.write_text('function other() { return 1; }\necho str_lowr("X");\n')
+    e, out = engine()
+    assert e.execute(f".load {good}")
+    assert out.lines[-1].startswith(f"loaded {good}")
+    assert not e.execute(f".load {bad}")
+    assert any("undefined function str_lowr()" in line for line in out.lines)
+    assert out.lines[-1] == f"{bad} not loaded: it does not compile"
+    assert not e.execute("other()")                  # nothing of bad.hsl came in
+    e.execute("greet()")
+    assert out.lines[-1] == '"hi"'                   # what was loaded before stays
+    before = len(out.lines)
+    assert not e.execute(".run")                     # runs bad.hsl again: its errors
+    assert "good ran" not in out.lines[before:]
+    assert any("undefined function str_lowr()" in line for line in out.lines[before:])
+
+
 def test_hook_run_shows_decision(tmp_path):
     script = tmp_path / "helo.hsl"
     script.write_text(HELO_SCRIPT)
@@ -272,20 +293,24 @@ def test_app_multiline_entry(driver):
     assert driver.out.lines == ["a", "b", "42"]
 
 
-def test_app_syntax_error_stays_in_buffer_with_cursor_at_column(driver):
+def test_app_errors_show_under_the_input_which_comes_back_with_the_cursor_on_them(driver):
     driver.send("$x = 1 + ;\r")
-    driver.wait(lambda: driver.buffer.validation_error is not None)
-    assert driver.buffer.text == "$x = 1 + ;"
-    assert driver.buffer.cursor_position == 9          # column 10, the ';'
-    assert "expected expression" in driver.buffer.validation_error.message
-    assert driver.out.lines == []                       # nothing ran, nothing printed
-    # Fix it in place: the buffer was kept.
+    driver.wait(lambda: any("expected expression" in line for line in driver.out.lines))
+    # Under the input, as a run's output: the message, the line and a caret.
+    assert driver.out.lines == ["<repl>:1:10: error: syntax error: unexpected ';', expected "
+                                "expression", "  $x = 1 + ;", "           ^"]
+    # The next prompt offers the input again, the cursor on the error: fix it in place.
+    driver.wait(lambda: driver.buffer.text == "$x = 1 + ;")
+    driver.wait(lambda: driver.buffer.cursor_position == 9)     # column 10, the ';'
     driver.send("\x7f2;\r")                              # backspace over ' ', then '2;'
     driver.wait(lambda: driver.repl.engine.globals.get("x") == 3.0)
-    driver.send("$undefined_var\r")
-    driver.wait(lambda: driver.buffer.validation_error is not None)
-    assert "undefined variable $undefined_var" in driver.buffer.validation_error.message
-    assert driver.buffer.cursor_position == 0
+    driver.wait_prompt()
+    assert driver.buffer.text == ""                     # a good input is not offered again
+    driver.send("$undefined_var\r")                    # a compile error, not a syntax error
+    driver.wait(lambda: any("undefined variable $undefined_var" in line
+                            for line in driver.out.lines))
+    driver.wait(lambda: driver.buffer.text == "$undefined_var"
+                and driver.buffer.cursor_position == 0)
 
 
 def test_app_completion(driver):

@@ -15,11 +15,10 @@ from prompt_toolkit.history import FileHistory, InMemoryHistory
 from prompt_toolkit.key_binding import KeyBindings
 from prompt_toolkit.keys import Keys
 from prompt_toolkit.lexers import PygmentsLexer
-from prompt_toolkit.validation import ValidationError, Validator
 
 from .commands import Quit
 from .completion import HSLCompleter
-from .engine import Engine, offset_of
+from .engine import Engine
 from .lexer import HSLLexer
 
 
@@ -45,34 +44,6 @@ def run_in_thread(fn: Callable[[], None]) -> threading.Thread:
     """Start fn in a daemon thread with a large stack."""
     from ..runtime import start_script_thread
     return start_script_thread(fn, name="hsl-repl-statement")
-
-
-class ReplValidator(Validator):
-    """On Enter: a syntax or compile error keeps the input, moves the cursor to the
-    error's column and shows the message below the input."""
-
-    def __init__(self, engine: Engine):
-        self.engine = engine
-
-    def validate(self, document) -> None:
-        from .. import HSLSyntaxError
-        from ..errors import escape_controls
-        text = document.text
-        if not text.strip() or text.strip().startswith("."):
-            return
-        try:
-            self.engine.prepare(text)
-        except HSLSyntaxError as e:
-            d = e.diagnostics[0]
-            if d.filename == "<repl>":
-                pos = offset_of(text, d.line, d.column)
-                message = escape_controls(f"line {d.line}, column {d.column}: {d.message}")
-            else:
-                pos = len(text)
-                message = d.header()
-            if len(e.diagnostics) > 1:
-                message += f" (+{len(e.diagnostics) - 1} more)"
-            raise ValidationError(cursor_position=pos, message=message) from None
 
 
 def _key_bindings(engine: Engine) -> KeyBindings:
@@ -142,8 +113,7 @@ class Repl:
             prompt_continuation=lambda width, n, soft: "." * (width - 1) + " ",
             lexer=PygmentsLexer(HSLLexer), completer=HSLCompleter(self.engine),
             complete_while_typing=True, auto_suggest=AutoSuggestFromHistory(),
-            history=_history(), validator=ReplValidator(self.engine),
-            validate_while_typing=False, key_bindings=_key_bindings(self.engine),
+            history=_history(), key_bindings=_key_bindings(self.engine),
             enable_history_search=False, input=input, output=output)
         self.running: Optional[threading.Event] = None   # the cancel event of a statement
 
@@ -151,19 +121,33 @@ class Repl:
         return f"{self.engine.hook}> " if self.engine.hook else "hsl> "
 
     def loop(self) -> int:
+        again = ""              # an input that did not compile, offered again for editing
+        cursor = None           # where its first error is
         while True:
             try:
-                text = self.session.prompt()
+                text = self.session.prompt(default=again, pre_run=self._cursor_at(cursor))
             except KeyboardInterrupt:
+                again, cursor = "", None
                 continue
             except EOFError:
                 return 0
+            again, cursor = "", None
             if not text.strip():
                 continue
             try:
                 self.run_input(text)
             except Quit:
                 return 0
+            failed = self.engine.failed_input
+            if failed is not None and failed[0] == text:
+                # The error is printed under the input, with a caret; the input comes back
+                # at the next prompt with the cursor on the error, to be fixed in place.
+                again, cursor = failed
+
+    def _cursor_at(self, position: Optional[int]):
+        def move():
+            self.session.default_buffer.cursor_position = position
+        return move if position is not None else None
 
     def run_input(self, text: str) -> bool:
         """Run one input in a worker thread; Ctrl-C (a key read from the input, or SIGINT)

@@ -109,13 +109,16 @@ def _read(path: str) -> str:
         raise ReplError(f"cannot read {path}: {e.strerror}") from None
 
 
-def _load_decls(engine, path: str) -> list:
-    """Parse the script at path and bring its declarations into the session."""
+def _load(engine, path: str):
+    """Compile the script at path (as .run runs it) and, if it compiles, bring its
+    declarations into the session: (declarations, program).  Else show its errors,
+    change nothing and return None."""
     from .. import HSLSyntaxError
     from ..parser import parse
     text = _read(path)
     try:
         tree = parse(text, path)
+        program = _compile(engine, text, path)
     except HSLSyntaxError as e:
         engine.write_err(e.render({path: text}))
         return None
@@ -123,17 +126,42 @@ def _load_decls(engine, path: str) -> list:
     engine.decls = engine._kept_decls(decls) + decls
     engine.sources[path] = text
     engine._prepared = None
-    return decls
+    return decls, program
+
+
+def _compile(engine, source: str, path: str):
+    """The script compiled as .run runs it (raises HSLSyntaxError).  With no hook chosen
+    yet, a script that compiles only as a HELO hook script is taken as one: .load it,
+    then `.hook helo` and `.run`."""
+    from .. import HSLSyntaxError
+    from ..hooks.helo import compile_helo
+    if engine.hook == "helo":
+        return compile_helo(source, path)
+    from ..program import compile_program
+    try:
+        return compile_program(source, path, predefined=set())
+    except HSLSyntaxError:
+        try:
+            compile_helo(source, path)
+        except HSLSyntaxError:
+            pass
+        else:
+            return None         # a hook script: it compiles, but runs only in its hook
+        raise
 
 
 def cmd_load(engine, arg, cancel):
     from .engine import ReplError
     if not arg:
         raise ReplError(".load needs a file name")
-    decls = _load_decls(engine, arg)
-    if decls is None:
-        return False
+    # The file asked for is the loaded one even when it does not compile: .run then
+    # reports its errors again, and never runs a script loaded before.
     engine.loaded = arg
+    loaded = _load(engine, arg)
+    if loaded is None:
+        engine.write_err(f"{arg} not loaded: it does not compile")
+        return False
+    decls, program = loaded
     funcs = sorted(n[2:] for d in decls for n in d.names if n.startswith("f:") and d.kind != "import")
     classes = sorted(n[2:] for d in decls for n in d.names if n.startswith("c:") and d.kind == "class")
     what = []
@@ -141,8 +169,9 @@ def cmd_load(engine, arg, cancel):
         what.append("functions " + ", ".join(funcs))
     if classes:
         what.append("classes " + ", ".join(classes))
-    engine.write(f"loaded {arg}" + (f" ({'; '.join(what)})" if what else "") +
-                 "; .run runs it")
+    how = "; .run runs it" if program is not None else \
+        "; it is a HELO hook script: .hook helo, then .run runs it"
+    engine.write(f"loaded {arg}" + (f" ({'; '.join(what)})" if what else "") + how)
 
 
 def cmd_hook(engine, arg, cancel):
@@ -229,40 +258,33 @@ def cmd_remoteip(engine, arg, cancel):
 
 def cmd_run(engine, arg, cancel):
     """Run the loaded script: with the helo hook as `hsl run --hook helo` does."""
-    from .. import HSLRuntimeError, HSLSyntaxError
+    from .. import HSLRuntimeError
     from .engine import ReplError
     path = arg or engine.loaded
     if not path:
         raise ReplError("no script loaded (.load FILE first)")
     if arg:
         engine.loaded = arg
-    if _load_decls(engine, path) is None:     # pick up edits made since .load
+    loaded = _load(engine, path)            # picks up edits made since .load
+    if loaded is None:
         return False
-    source = engine.sources[path]
+    program = loaded[1]
+    if program is None:
+        raise ReplError(f"{path} is a HELO hook script: .hook helo first")
     if engine.hook == "helo":
-        from ..hooks.helo import compile_helo, run_helo, syntax_error_result
-        session = engine.session()
-        try:
-            program = compile_helo(source, path)
-        except HSLSyntaxError as e:
-            engine.write_err(e.render())
-            result = syntax_error_result(e, session)
-        else:
-            result = run_helo(_Cancellable(program, cancel), session, echo=engine.write,
-                              max_steps=None, max_time=None)
-            if result.error:
-                if result.error.endswith(": interrupted"):
-                    engine.write_err("interrupted")
-                    return False
+        from ..hooks.helo import run_helo
+        result = run_helo(_Cancellable(program, cancel), engine.session(), echo=engine.write,
+                          max_steps=None, max_time=None)
+        if result.error:
+            if result.error.endswith(": interrupted"):
+                engine.write_err("interrupted")
+                return False
+            if result.exception is not None:
+                engine.write_err(result.exception.render(program.sources))
+            else:
                 engine.write_err(escape_controls(result.error))
         engine.write(escape_controls(result.human()))
         return result.error is None
-    from ..program import compile_program
-    try:
-        program = compile_program(source, path, predefined=set())
-    except HSLSyntaxError as e:
-        engine.write_err(e.render())
-        return False
     try:
         result = program.run(output=engine.write, keep_globals=True, cancel=cancel)
     except HSLRuntimeError as e:

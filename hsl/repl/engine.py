@@ -183,6 +183,8 @@ class Engine:
         self.hook: Optional[str] = None
         self.settings: dict = {}
         self.loaded: Optional[str] = None
+        # (input, cursor offset of its first error) of the last input that did not compile
+        self.failed_input: Optional[tuple] = None
 
     # ------------------------------------------------------------ state
     def reset(self) -> None:
@@ -374,10 +376,14 @@ class Engine:
             from .commands import run_command
             return run_command(self, stripped, cancel)
         from .. import HSLRuntimeError, HSLSyntaxError
+        self.failed_input = None
         try:
             prepared = self.prepare(text)
         except HSLSyntaxError as e:
             self.write_err(e.render(self._sources(text)))
+            d = e.diagnostics[0]
+            where = offset_of(text, d.line, d.column) if d.filename == "<repl>" else len(text)
+            self.failed_input = (text, where)
             return False
         self._prepared = None
         variables = self._run_variables()
