@@ -549,7 +549,7 @@ def _container(value):
         return HArray()
     if isinstance(value, HObject):
         return value
-    raise ScriptError(f"cannot write an element into a {V.type_name(value)} (type error)")
+    raise ScriptError(f"cannot write an element into {V.a_type_name(value)} (type error)")
 
 
 def _child_container(parent, key):
@@ -557,12 +557,12 @@ def _child_container(parent, key):
         return parent.child_for_write(key)
     if isinstance(parent, HObject):
         return _prop_container(parent, V.to_str(key).decode("utf-8", "surrogateescape"), None)
-    raise ScriptError(f"cannot write into a {V.type_name(parent)} (type error)")
+    raise ScriptError(f"cannot write into {V.a_type_name(parent)} (type error)")
 
 
 def _append_container(parent):
     if type(parent) is not HArray:
-        raise ScriptError(f"cannot append to a {V.type_name(parent)} (type error)")
+        raise ScriptError(f"cannot append to {V.a_type_name(parent)} (type error)")
     child = HArray()
     parent.append(child)
     return child
@@ -571,14 +571,14 @@ def _append_container(parent):
 def _object_container(value):
     if isinstance(value, HObject) or type(value) is HArray:
         return value
-    raise ScriptError(f"cannot write into a {V.type_name(value)} (type error)")
+    raise ScriptError(f"cannot write into {V.a_type_name(value)} (type error)")
 
 
 def _append(container, value):
     if type(container) is HArray:
         container.append(value)
         return value
-    raise ScriptError(f"cannot append to a {V.type_name(container)} (type error)")
+    raise ScriptError(f"cannot append to {V.a_type_name(container)} (type error)")
 
 
 def _setindex(container, key, value):
@@ -587,7 +587,7 @@ def _setindex(container, key, value):
         return value
     if isinstance(container, HObject):
         return _setprop(container, _prop_name(key), value, None)
-    raise ScriptError(f"cannot write an element into a {V.type_name(container)} (type error)")
+    raise ScriptError(f"cannot write an element into {V.a_type_name(container)} (type error)")
 
 
 def _setindex_coalesce(container, key, make):
@@ -603,7 +603,7 @@ def _setindex_op(container, key, op, operand):
 
 def _setslice(container, start, stop, step, value):
     if type(container) is not HArray:
-        raise ScriptError(f"cannot assign a slice of a {V.type_name(container)} (type error)")
+        raise ScriptError(f"cannot assign a slice of {V.a_type_name(container)} (type error)")
     if step is not None and V.to_number(step) != 1:
         raise ScriptError("slice assignment needs a step of 1")
     V.slice_set(container, start, stop, value)
@@ -681,7 +681,7 @@ def _iter_items(value):
         return value.items()
     if hasattr(value, "hsl_iter_items"):
         return value.hsl_iter_items()
-    raise ScriptError(f"cannot iterate over a {V.type_name(value)} (type error)")
+    raise ScriptError(f"cannot iterate over {V.a_type_name(value)} (type error)")
 
 
 def _iter_values(value):
@@ -691,7 +691,7 @@ def _iter_values(value):
         return value.values()
     if hasattr(value, "hsl_iter_values"):
         return value.hsl_iter_values()
-    raise ScriptError(f"cannot iterate over a {V.type_name(value)} (type error)")
+    raise ScriptError(f"cannot iterate over {V.a_type_name(value)} (type error)")
 
 
 def _build_array(items):
@@ -707,7 +707,7 @@ def _build_array(items):
         else:
             src = item[1]
             if type(src) is not HArray:
-                raise ScriptError(f"cannot spread a {V.type_name(src)} (type error)")
+                raise ScriptError(f"cannot spread {V.a_type_name(src)} (type error)")
             a.merge_from(src)
     return a
 
@@ -776,7 +776,7 @@ def _call_method(obj, name, ctx, *args):
         f = obj.get(name.encode())
         if type(f) is HFunction:
             return f(*args)
-    raise ScriptError(f"cannot call method {name}() on a {V.type_name(obj)} (type error)")
+    raise ScriptError(f"cannot call method {name}() on {V.a_type_name(obj)} (type error)")
 
 
 # ----------------------------------------------------------- properties
@@ -792,7 +792,7 @@ def _getprop(obj, name, ctx):
         return obj.hsl_getprop(name)
     if isinstance(obj, HObject):
         return obj.hsl_getprop(name)
-    raise ScriptError(f"cannot read property {name} of a {V.type_name(obj)} (type error)")
+    raise ScriptError(f"cannot read property {name} of {V.a_type_name(obj)} (type error)")
 
 
 def _soft_prop(obj, name, ctx):
@@ -825,7 +825,7 @@ def _setprop(obj, name, value, ctx):
     if isinstance(obj, HObject):
         obj.hsl_setprop(name, value)
         return value
-    raise ScriptError(f"cannot set property {name} of a {V.type_name(obj)} (type error)")
+    raise ScriptError(f"cannot set property {name} of {V.a_type_name(obj)} (type error)")
 
 
 def _setprop_coalesce(obj, name, make, ctx):
@@ -851,7 +851,7 @@ def _unset_prop(obj, name, ctx) -> bool:
         return obj.cls.del_prop(obj, name, ctx)
     if isinstance(obj, HObject):
         return obj.hsl_delprop(name)
-    raise ScriptError(f"cannot unset property {name} of a {V.type_name(obj)} (type error)")
+    raise ScriptError(f"cannot unset property {name} of {V.a_type_name(obj)} (type error)")
 
 
 def _prop_container(obj, name, ctx):
@@ -868,7 +868,7 @@ def _prop_container(obj, name, ctx):
         return current
     if type(obj) is HArray:
         return obj.child_for_write(name.encode("utf-8", "surrogateescape"))
-    raise ScriptError(f"cannot write property {name} of a {V.type_name(obj)} (type error)")
+    raise ScriptError(f"cannot write property {name} of {V.a_type_name(obj)} (type error)")
 
 
 # ----------------------------------------------------------- user classes

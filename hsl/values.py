@@ -322,7 +322,7 @@ class HArray:
             return v
         if isinstance(v, HObject) and not isinstance(v, HRegex):
             return v
-        raise ScriptError(f"cannot write an element into a {type_name(v)} (type error)")
+        raise ScriptError(f"cannot write an element into {a_type_name(v)} (type error)")
 
     def merge_from(self, other: "HArray") -> None:
         """Merge `other` into this array (5.14 / spread): string keys overwrite or are added,
@@ -530,6 +530,12 @@ def type_name(v) -> str:
     if isinstance(v, HObject):
         return "object"
     return t.__name__
+
+
+def a_type_name(v) -> str:
+    """type_name(v) with its article: "an array", "a string" (for error messages)."""
+    name = type_name(v)
+    return ("an " if name[:1] in "aeiou" else "a ") + name
 
 
 def to_bool(v) -> bool:
@@ -1282,7 +1288,7 @@ def write_container(v):
         return HArray()
     if isinstance(v, HObject):
         return v
-    raise ScriptError(f"cannot write an element into a {type_name(v)} (type error)")
+    raise ScriptError(f"cannot write an element into {a_type_name(v)} (type error)")
 
 
 def index_set(container, key, value):
@@ -1303,7 +1309,7 @@ def index_append(container, value):
     if type(container) is not HArray:
         container = write_container(container)
         if type(container) is not HArray:
-            raise ScriptError(f"cannot append to a {type_name(container)} (type error)")
+            raise ScriptError(f"cannot append to {a_type_name(container)} (type error)")
     container.append(value)
     return container
 
@@ -1349,7 +1355,7 @@ def slice_set(arr, start, stop, values):
     if arr is None:
         arr = HArray()
     elif type(arr) is not HArray:
-        raise ScriptError(f"cannot assign a slice of a {type_name(arr)} (type error)")
+        raise ScriptError(f"cannot assign a slice of {a_type_name(arr)} (type error)")
     if type(values) is not HArray:
         raise ScriptError(f"slice assignment needs an array value, got {type_name(values)}"
                           " (type error)")
