@@ -159,6 +159,14 @@ def test_a_directory_tree_deeper_than_the_recursion_limit(tmp_path):
         path = path / "d"
     os.makedirs(path)
     (path / "deep.hsl").write_text("echo 1;\n")
-    r = hsl_cli("check", str(tmp_path), timeout=60)
+    try:
+        r = hsl_cli("check", str(tmp_path), timeout=60)
+    finally:
+        # Deepest first: shutil.rmtree (and pytest's clean-up of old temporary
+        # directories) recurses, and this tree is deeper than Python's recursion limit.
+        (path / "deep.hsl").unlink()
+        while path != tmp_path:
+            path.rmdir()
+            path = path.parent
     assert r.returncode == 0, r.stderr[-500:]
     assert b"Traceback" not in r.stderr and b"(1 file checked)" in r.stdout

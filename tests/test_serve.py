@@ -528,3 +528,27 @@ def test_heavy_builtins_do_not_freeze_other_connections(tmp_path):
             time.sleep(0.05)
         assert worst < 0.5, f"a probe EHLO waited {worst:.2f} s"
         heavy.reply()
+
+
+CONTEXT_OBJECT = """
+class Counter { constructor() { $this->n = 0; } }
+if (!$context) $context = Counter();
+$context->n += 1;
+if ($arguments["host"] == "slow.example") {
+    $t = executiontime();
+    while (executiontime() - $t < 0.05) { }      // past the inline slice: run again
+}
+Accept(["reason" => "n=" . $context->n]);
+"""
+
+
+def test_a_context_object_is_written_once_by_runs_that_move_to_a_worker(tmp_path):
+    script = tmp_path / "ctx.hsl"
+    script.write_text(CONTEXT_OBJECT)
+    with Server(str(script)) as srv, Raw(srv.port) as c:
+        c.reply()
+        seen = []
+        for i in range(8):
+            host = b"slow.example" if i % 2 else b"quick.example"
+            seen.append(c.cmd(b"EHLO " + host + b"\r\n")[0])
+        assert seen == [b"250-n=%d" % n for n in range(1, 9)]
