@@ -1,7 +1,7 @@
 """The SMTP protocol of `hsl serve`: aiosmtpd's SMTP with a stricter command reader
 (line length, NUL, bare CR/LF, invalid UTF-8 and binary junk are refused with a reply and
-the session goes on), HELO/EHLO answered by the HSL script, `421 4.4.2` on idle timeout
-and `421 4.7.0` beyond --max-connections."""
+the session goes on), HELO/EHLO answered by the HSL script, STARTTLS through
+`tls.StartTLS`, `421 4.4.2` on idle timeout and `421 4.7.0` beyond --max-connections."""
 from __future__ import annotations
 
 import asyncio
@@ -18,6 +18,7 @@ from aiosmtpd.smtp import login_always_fail as _login_always_fail
 
 from .. import resolver
 from ..hooks.helo import HeloSession
+from .tls import StartTLS
 
 MAX_COMMAND = 512            # octets, CRLF included (RFC 5321 4.5.3.1.4)
 MAX_MAIL_COMMAND = 512 + 26  # MAIL with the SIZE parameter (RFC 1870)
@@ -105,9 +106,10 @@ class HSLSMTP(SMTP):
             self._fast_init(app)
         else:                                   # another aiosmtpd: its own constructor
             super().__init__(app.handler, hostname=app.hostname, ident=IDENT,
-                             tls_context=app.tls_context, timeout=app.timeout,
-                             data_size_limit=app.max_size, enable_SMTPUTF8=False,
-                             decode_data=False, auth_require_tls=True, loop=app.loop)
+                             timeout=app.timeout, data_size_limit=app.max_size,
+                             enable_SMTPUTF8=False, decode_data=False,
+                             auth_require_tls=True, loop=app.loop)
+            self.tls_context = app.tls_context  # a pyOpenSSL context (see smtp_STARTTLS)
             self._auth_methods = {}
         self.conn_id = new_id()
         self.context = None                 # $context, kept across HELO/EHLO (and STARTTLS)
@@ -118,7 +120,7 @@ class HSLSMTP(SMTP):
         self.counted = False
         self.refused = False
         self.in_script = False
-        self.quitting = False
+        self.ended = False                  # the command loop is to stop (QUIT, failed TLS)
         self.command = None                 # the command being answered (enhanced codes)
         self._last_activity = 0.0
 
@@ -302,7 +304,7 @@ class HSLSMTP(SMTP):
                 self._reset_timeout()
                 self.command = command
                 await method(arg)
-                if self.quitting:
+                if self.ended:
                     return
             except asyncio.CancelledError:
                 self._writer.close()
@@ -312,12 +314,8 @@ class HSLSMTP(SMTP):
                 raise
             except Exception as error:
                 # Never send Python text to the client: log it, answer a temporary error.
-                tls_failed = type(error).__name__ == "TLSSetupException"
                 self.app.logger.error("session error", conn=self.conn_id,
                                       error=f"{type(error).__name__}: {error}")
-                if tls_failed:
-                    self._close()
-                    return
                 await self._write([b"451 4.3.0 Internal error, try again later"])
 
     def _parse(self, line: Optional[bytes]):
@@ -357,7 +355,7 @@ class HSLSMTP(SMTP):
             await self.push("501 Syntax: QUIT")
             return
         await self._write([b"221 2.0.0 Bye"])
-        self.quitting = True
+        self.ended = True
         if self.transport is not None:
             self.transport.close()
 
@@ -411,23 +409,42 @@ class HSLSMTP(SMTP):
             self._close()
 
     # ------------------------------------------------------------------- TLS
+    @syntax("STARTTLS", when="tls_context")
+    async def smtp_STARTTLS(self, arg: Optional[str]):
+        if arg:
+            await self._write([b"501 5.5.4 Syntax: STARTTLS"])
+            return
+        if self.tls_context is None:
+            await self._write([b"454 4.7.0 TLS not available"])
+            return
+        if self._tls_protocol is not None:
+            await self._write([b"503 5.5.1 Error: TLS already active"])
+            return
+        # Written before the layer takes the transport over, with nothing awaited in
+        # between: every byte the client sends after this reply is TLS.
+        self._writer.write(b"220 2.0.0 Ready to start TLS\r\n")
+        self._original_transport = self.transport
+        self._tls_protocol = self.transport = StartTLS(
+            self.tls_context, self, self._original_transport, self._tls_failed)
+        # The layer calls connection_made() once the handshake is done: aiosmtpd's
+        # starts a new session there (RFC 3207 4.2) and drops unencrypted input.
+        if await self._tls_protocol.handshake is not None:
+            self.ended = True               # logged by _tls_failed; the layer closes
+
+    def _tls_failed(self, reason: str) -> None:
+        self.app.logger.error(f"TLS handshake failed: {reason}", conn=self.conn_id,
+                              remoteip=self.remote[0])
+
     def _tls_info(self) -> Optional[dict]:
-        if self._tls_protocol is None or self.transport is None:
+        layer = self._tls_protocol
+        if layer is None or not layer.established or self.transport is None:
             return None
-        sslobj = self.transport.get_extra_info("ssl_object")
-        if sslobj is None:
-            return None
-        cipher = sslobj.cipher() or ("", "", 0)
-        info = {"protocol": sslobj.version() or "", "cipher": cipher[0],
-                "keysize": cipher[2] or 0}
-        sni = getattr(sslobj, "hsl_sni", None)          # (set by App's sni_callback)
-        if sni is not None:
-            info["sni"] = sni
-        der = sslobj.getpeercert(binary_form=True)
-        if der:
-            peer = self.app.peer_certificate(sslobj, der)
-            if peer is not None:
-                info["peercert"] = peer
+        info = layer.summary()
+        peer = layer.peer()
+        if peer is not None:
+            cert = self.app.peer_certificate(*peer)
+            if cert is not None:
+                info["peercert"] = cert
         return info
 
     # ------------------------------------------------------------ rDNS
