@@ -1,7 +1,10 @@
 """The SMTP protocol of `hsl serve`: aiosmtpd's SMTP with a stricter command reader
 (line length, NUL, bare CR/LF, invalid UTF-8 and binary junk are refused with a reply and
 the session goes on), HELO/EHLO answered by the HSL script, STARTTLS through
-`tls.StartTLS`, `421 4.4.2` on idle timeout and `421 4.7.0` beyond --max-connections."""
+`tls.StartTLS`, `421 4.4.2` on idle timeout and `421 4.7.0` beyond --max-connections.
+
+The end of the input is not the end of the session: the commands read before it are
+answered (aiosmtpd would cancel the command loop and lose their replies)."""
 from __future__ import annotations
 
 import asyncio
@@ -202,6 +205,12 @@ class HSLSMTP(SMTP):
         if self._handler_coroutine is None or self._handler_coroutine.done():
             self._break_cycles()
 
+    def eof_received(self) -> bool:
+        # The client sends no more; what it sent is still answered (aiosmtpd cancels the
+        # command loop here, losing those replies): the loop ends at the end of the input.
+        asyncio.StreamReaderProtocol.eof_received(self)
+        return True                 # the transport stays open for the replies
+
     def _handler_done(self, task) -> None:
         if self.transport is None:              # the connection is gone too
             self._break_cycles()
@@ -312,6 +321,9 @@ class HSLSMTP(SMTP):
             except ConnectionError:
                 self._writer.close()
                 raise
+            except asyncio.IncompleteReadError:     # the input ended in DATA
+                self._close()
+                return
             except Exception as error:
                 # Never send Python text to the client: log it, answer a temporary error.
                 self.app.logger.error("session error", conn=self.conn_id,
