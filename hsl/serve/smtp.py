@@ -3,8 +3,12 @@
 the session goes on), HELO/EHLO answered by the HSL script, STARTTLS through
 `tls.StartTLS`, `421 4.4.2` on idle timeout and `421 4.7.0` beyond --max-connections.
 
-The end of the input is not the end of the session: the commands read before it are
-answered (aiosmtpd would cancel the command loop and lose their replies)."""
+The end of a connection.  Whatever ends it (QUIT, the client closing or resetting it at
+any point, a failed TLS handshake, the idle timeout, an error in any handler), the command
+loop ends, the transport is closed (aborted when its last replies cannot be written within
+CLOSE_GRACE seconds) and connection_lost() frees the connection's slot, its `$context` and
+its socket.  The end of the input is not the end of the session: the commands read before
+it are answered (aiosmtpd would cancel the command loop and lose their replies)."""
 from __future__ import annotations
 
 import asyncio
@@ -28,6 +32,7 @@ MAX_MAIL_COMMAND = 512 + 26  # MAIL with the SIZE parameter (RFC 1870)
 IDENT = "ESMTP hsl"
 _FAST_INIT = aiosmtpd.__version__.startswith("1.4.")
 MAX_ERRORS = 20              # syntax errors in a row before the connection is closed
+CLOSE_GRACE = 10.0           # seconds the last replies may take before the socket is aborted
 _JUNK = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 
 
@@ -196,6 +201,7 @@ class HSLSMTP(SMTP):
         if self.counted:
             self.counted = False
             self.app.connections.close(self.remote[0])
+        self.context = None
         if self._timeout_handle is None:      # lost before connection_made finished
             self._reset_timeout()
         super().connection_lost(error)
@@ -249,85 +255,85 @@ class HSLSMTP(SMTP):
                                      "closing connection\r\n".encode())
             except Exception:
                 pass
-        super()._timeout_cb()
+        self._close()
 
     async def _write(self, lines: list) -> None:
         self._writer.write(b"".join(line + b"\r\n" for line in lines))
         await self._writer.drain()
 
     def _close(self) -> None:
-        if self._handler_coroutine is not None:
-            self._handler_coroutine.cancel()
-        if self.transport is not None:
-            self.transport.close()
+        """Close the connection, and abort it if its last replies are not written within
+        CLOSE_GRACE seconds (or the idle timeout); connection_lost() follows."""
+        transport = self.transport
+        if transport is None:
+            return
+        if not transport.is_closing():
+            transport.close()
+        raw = self._original_transport or transport
+        if not raw.is_closing() or raw.get_write_buffer_size():
+            self.loop.call_later(min(CLOSE_GRACE, self._timeout_duration), _abort, raw)
 
     # --------------------------------------------------------- command loop
     async def _handle_client(self) -> None:
+        try:
+            await self._session()
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass                        # the client went away (in the middle of DATA...)
+        except Exception as error:      # in the greeting, or a reply that cannot be written
+            self._log_error(error)
+            if self.transport is not None and not self.transport.is_closing():
+                self.transport.write(f"421 4.3.0 {self.hostname} Internal error, "
+                                     "closing connection\r\n".encode())
+        finally:
+            # However the session ended (cancelled by connection_lost too): close.
+            self._close()
+
+    def _log_error(self, error: BaseException) -> None:
+        # Never send Python text to the client, nor a traceback to the log.
+        self.app.logger.error("session error", conn=self.conn_id,
+                              error=f"{type(error).__name__}: {error}")
+
+    async def _session(self) -> None:
         if self.refused:
             await self._write([f"421 4.7.0 {self.hostname} Too many connections, "
                                "try again later".encode()])
-            self._close()
             return
         if self.app.rdns:
             await self._lookup_ptr()
         await self._write([f"220 {self.hostname} {self.__ident__}".encode()])
         errors = 0
         reader = self._reader
-        while self.transport is not None:
+        while self.transport is not None and not self.ended:
             try:
-                try:
-                    line = await reader.readuntil(b"\n")
-                except asyncio.LimitOverrunError as e:
-                    await reader.read(e.consumed)
-                    while True:
-                        try:
-                            await reader.readuntil(b"\n")
-                            break
-                        except asyncio.LimitOverrunError as e2:
-                            await reader.read(e2.consumed)
-                    line = None
-                except asyncio.IncompleteReadError:
-                    self._close()
+                line = await reader.readuntil(b"\n")
+            except asyncio.LimitOverrunError as e:
+                await reader.read(e.consumed)
+                while True:
+                    try:
+                        await reader.readuntil(b"\n")
+                        break
+                    except asyncio.LimitOverrunError as e2:
+                        await reader.read(e2.consumed)
+                line = None
+            problem, command, arg = self._parse(line)
+            method = None if problem is not None else self._smtp_methods.get(command)
+            if method is None:
+                errors += 1
+                if errors >= MAX_ERRORS:
+                    await self._write([b"421 4.7.0 " + self.hostname.encode()
+                                       + b" Too many errors, closing connection"])
                     return
-                problem, command, arg = self._parse(line)
-                if problem is not None:
-                    errors += 1
-                    if errors >= MAX_ERRORS:
-                        await self._write([b"421 4.7.0 " + self.hostname.encode()
-                                           + b" Too many errors, closing connection"])
-                        self._close()
-                        return
-                    await self._write([problem])
-                    continue
-                method = self._smtp_methods.get(command)
-                if method is None:
-                    errors += 1
-                    if errors >= MAX_ERRORS:
-                        await self._write([b"421 4.7.0 " + self.hostname.encode()
-                                           + b" Too many errors, closing connection"])
-                        self._close()
-                        return
-                    await self._write([b"500 5.5.2 Error: command not recognized"])
-                    continue
-                errors = 0
-                self._reset_timeout()
-                self.command = command
+                await self._write([problem or b"500 5.5.2 Error: command not recognized"])
+                continue
+            errors = 0
+            self._reset_timeout()
+            self.command = command
+            try:
                 await method(arg)
-                if self.ended:
-                    return
-            except asyncio.CancelledError:
-                self._writer.close()
+            except (ConnectionError, asyncio.IncompleteReadError):
                 raise
-            except ConnectionError:
-                self._writer.close()
-                raise
-            except asyncio.IncompleteReadError:     # the input ended in DATA
-                self._close()
-                return
             except Exception as error:
-                # Never send Python text to the client: log it, answer a temporary error.
-                self.app.logger.error("session error", conn=self.conn_id,
-                                      error=f"{type(error).__name__}: {error}")
+                self._log_error(error)
                 await self._write([b"451 4.3.0 Internal error, try again later"])
 
     def _parse(self, line: Optional[bytes]):
@@ -368,8 +374,6 @@ class HSLSMTP(SMTP):
             return
         await self._write([b"221 2.0.0 Bye"])
         self.ended = True
-        if self.transport is not None:
-            self.transport.close()
 
     # ------------------------------------------------------------- HELO/EHLO
     @syntax("HELO hostname")
@@ -418,7 +422,7 @@ class HSLSMTP(SMTP):
             session.extended_smtp = verb == "EHLO"
         await self._write(result.wire_lines())
         if result.disconnect:
-            self._close()
+            self.ended = True
 
     # ------------------------------------------------------------------- TLS
     @syntax("STARTTLS", when="tls_context")
@@ -510,6 +514,11 @@ def with_enhanced_code(reply: bytes, command: Optional[str]) -> bytes:
     enhanced = _BY_COMMAND.get((command, code[:1])) or _BY_CODE.get(code) \
         or code[:1] + b".0.0"
     return code + reply[3:4] + enhanced + b" " + reply[4:]
+
+
+def _abort(transport) -> None:
+    if not transport.is_closing() or transport.get_write_buffer_size():
+        transport.abort()
 
 
 def _addr(value) -> Optional[tuple]:
