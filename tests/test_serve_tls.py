@@ -266,6 +266,18 @@ def test_openssl_s_client_with_an_expired_certificate(verify_server, pki, tmp_pa
         b"550 5.7.1 client certificate expired.example: error 10", b"221 2.0.0 Bye"], out
 
 
+@pytest.mark.skipif(shutil.which("swaks") is None, reason="swaks is not installed")
+def test_swaks_with_a_self_signed_certificate(verify_server, pki, tmp_path):
+    cert, key = _client_cert(tmp_path, "selfsigned.example", issuer="self", send=())
+    out = subprocess.run(["swaks", "--server", "127.0.0.1", "--port",
+                          str(verify_server.port), "-tls", "--tls-cert", cert, "--tls-key",
+                          key, "--to", "b@example.net", "--helo", "swaks.example",
+                          "--quit-after", "EHLO"],
+                         capture_output=True, text=True, timeout=60)
+    assert "<~* 550 5.7.1 client certificate selfsigned.example: error 18" in out.stdout, \
+        out.stdout + out.stderr
+
+
 # ------------------------------------------------- handshakes that fail, logged
 
 def _handshake_then(port, action) -> None:
