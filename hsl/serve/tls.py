@@ -12,7 +12,8 @@ enables, no session resumption (a resumed session would skip the verification wh
 the script reads), no renegotiation.  With a CA file the verify callback records the last
 error OpenSSL's verification reports (what SSL_get_verify_result returns when a callback
 lets verification go on, as `openssl s_client` shows it: 20 then 21 for a certificate
-whose issuer is missing, 18 self-signed, 10 expired...) and lets the handshake go on.
+sent without its intermediate, 18 self-signed, 10 expired...) and lets the handshake go
+on.
 
 `StartTLS` is the TLS layer of one connection: the protocol of its plain transport and the
 transport of the SMTP protocol above it, with the TLS state in memory BIOs.  However the
@@ -42,6 +43,8 @@ class _VerifyResult:
 
 
 def _record_verify_result(conn, _cert, errno, _depth, ok) -> bool:
+    # Recorded here: when the callback returns true, pyOpenSSL resets the verification's
+    # error to X509_V_OK, so SSL_get_verify_result would always say 0.
     if not ok:
         result = conn.get_app_data()
         if result is not None:
