@@ -1,5 +1,5 @@
-"""Helpers for the `hsl serve` tests: a server subprocess on an ephemeral port and a raw
-SMTP client that sends exact bytes."""
+"""Helpers for the `hsl serve` tests: a server subprocess on an ephemeral port (its metrics
+and open file descriptors readable) and a raw SMTP client that sends exact bytes."""
 from __future__ import annotations
 
 import os
@@ -10,16 +10,26 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-class Server:
-    """`hsl serve` in a subprocess; stderr is collected line by line."""
+# Runs `hsl serve` after executing argv[1] (a test's prelude: faults to inject, probes).
+_WITH_PRELUDE = ("import sys; exec(sys.argv.pop(1)); from hsl.cli import main; "
+                 "sys.exit(main())")
 
-    def __init__(self, script_path: str, *args: str, cwd: str | None = None):
+
+class Server:
+    """`hsl serve` in a subprocess; stderr is collected line by line.  `prelude` is Python
+    code run in the server process before hsl starts (to inject faults)."""
+
+    def __init__(self, script_path: str, *args: str, cwd: str | None = None,
+                 prelude: str | None = None):
         self.script = script_path
-        cmd = [sys.executable, "-m", "hsl", "serve", "--helo", script_path,
+        start = [sys.executable, "-m", "hsl"] if prelude is None else \
+            [sys.executable, "-c", _WITH_PRELUDE, prelude]
+        cmd = [*start, "serve", "--helo", script_path,
                "--listen", "127.0.0.1:0", "--hostname", "mx.test.example", *args]
         env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -62,6 +72,20 @@ class Server:
     def log(self) -> str:
         with self.cond:
             return "\n".join(self.lines)
+
+    def metric(self, name: str) -> float:
+        """The value of an unlabelled metric from the --metrics endpoint."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics",
+                                    timeout=10) as r:
+            text = r.read().decode()
+        match = re.search(r"^%s (\S+)$" % re.escape(name), text, re.M)
+        if match is None:
+            raise AssertionError(f"no metric {name} in:\n{text}")
+        return float(match.group(1))
+
+    def fds(self) -> int:
+        """How many file descriptors the server process has open."""
+        return len(os.listdir(f"/proc/{self.proc.pid}/fd"))
 
     def hup(self):
         self.proc.send_signal(signal.SIGHUP)

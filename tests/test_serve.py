@@ -303,6 +303,63 @@ def test_stdio_plain_pipe(policy_file):
     assert lines[-2] == b"221 2.0.0 Bye"
 
 
+TRANSACTION = (b"EHLO pipe.example\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\n"
+               b"DATA\r\nSubject: piped\r\n\r\nthrough a pipe\r\n.\r\n")
+
+
+def _stdio_replies(policy_file, maildir, session: bytes) -> list:
+    """The replies (their first lines) of `hsl serve --stdio` to `session`, written to a
+    real pipe that is closed right after it."""
+    proc = subprocess.Popen([sys.executable, "-m", "hsl", "serve", "--stdio", "--helo",
+                             policy_file, "--hostname", "mx.test.example", "--maildir",
+                             str(maildir)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, cwd=ROOT)
+    proc.stdin.write(session)
+    proc.stdin.close()
+    out = proc.stdout.read()
+    err = proc.stderr.read()
+    assert proc.wait(60) == 0, err
+    proc.stdout.close()
+    proc.stderr.close()
+    lines = out.split(b"\r\n")[:-1]
+    # the first line of each reply
+    return [line for i, line in enumerate(lines) if i == 0 or lines[i - 1][3:4] != b"-"]
+
+
+@pytest.mark.parametrize("ending", [b"QUIT\r\n", b""], ids=["quit", "no-quit"])
+def test_stdio_answers_every_command_when_stdin_ends(tmp_path, policy_file, ending):
+    """Standard input ends right after the last command (QUIT, or the end of the
+    message): every command read still gets its reply before the process exits."""
+    for i in range(3):
+        maildir = tmp_path / f"Maildir{i}"
+        replies = _stdio_replies(policy_file, maildir, TRANSACTION + ending)
+        assert replies[:5] == [b"220 mx.test.example ESMTP hsl", b"250-Hello pipe.example",
+                               b"250 2.1.0 OK", b"250 2.1.5 OK",
+                               b"354 End data with <CR><LF>.<CR><LF>"]
+        stored = list((maildir / "new").iterdir())
+        assert len(stored) == 1
+        assert replies[5] == b"250 2.0.0 OK: stored as " + stored[0].name.encode()
+        assert replies[6:] == ([b"221 2.0.0 Bye"] if ending else [])
+
+
+@pytest.mark.skipif(shutil.which("swaks") is None, reason="swaks is not installed")
+@pytest.mark.parametrize("pipeline", [False, True], ids=["lockstep", "pipelined"])
+def test_stdio_with_swaks_pipe_stores_and_says_bye(tmp_path, policy_file, pipeline):
+    maildir = tmp_path / "Maildir"
+    cmd = (f"{sys.executable} -m hsl serve --stdio --hostname mx.test.example "
+           f"--helo {policy_file} --maildir {maildir}")
+    out = subprocess.run(["swaks", "--pipe", cmd, "--to", "b@example.net", "--from",
+                          "a@example.org", "--helo", "swaks.example"]
+                         + (["--pipeline"] if pipeline else []),
+                         capture_output=True, text=True, timeout=60, cwd=ROOT,
+                         env=dict(os.environ, PYTHONPATH=ROOT))
+    assert out.returncode == 0, out.stdout + out.stderr
+    stored = list((maildir / "new").iterdir())
+    assert len(stored) == 1
+    assert f"<-  250 2.0.0 OK: stored as {stored[0].name}" in out.stdout
+    assert "<-  221 2.0.0 Bye" in out.stdout
+
+
 # ------------------------------------------------------------- swaks on TCP
 
 @pytest.mark.skipif(shutil.which("swaks") is None, reason="swaks is not installed")

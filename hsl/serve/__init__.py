@@ -32,8 +32,9 @@ def add_arguments(p) -> None:
     t.add_argument("--tls-cert", metavar="FILE", help="server certificate (PEM, with chain)")
     t.add_argument("--tls-key", metavar="FILE", help="server private key (PEM)")
     t.add_argument("--tls-ca", metavar="FILE",
-                   help="CA certificates: request a client certificate and verify it "
-                        "(the script reads it in $connection[\"tls\"][\"peercert\"])")
+                   help="CA certificates: request a client certificate and verify it; the "
+                        "script reads it in $connection[\"tls\"][\"peercert\"], with "
+                        "OpenSSL's verify result in \"error\" (0: verified)")
     lim = p.add_argument_group("limits")
     lim.add_argument("--max-connections", type=int, default=1000, metavar="N",
                      help="concurrent connections; beyond: 421 4.7.0 (default 1000, 0: no cap)")

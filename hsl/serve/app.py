@@ -6,7 +6,6 @@ import gc
 import logging
 import signal
 import socket
-import ssl
 import sys
 from typing import Optional
 
@@ -40,47 +39,30 @@ class App:
         self.on_connection_lost = None
 
     # ------------------------------------------------------------------- TLS
-    def _tls_context(self, args) -> ssl.SSLContext:
-        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        ctx.load_cert_chain(args.tls_cert, args.tls_key)
-        if args.tls_ca:
-            ctx.load_verify_locations(cafile=args.tls_ca)
-            ctx.verify_mode = ssl.CERT_OPTIONAL     # ask for a client certificate
-        else:
-            ctx.verify_mode = ssl.CERT_NONE
+    def _tls_context(self, args):
+        from .tls import server_context
+        return server_context(args.tls_cert, args.tls_key, args.tls_ca)
 
-        def sni_callback(sslobj, name, _ctx):
-            # Kept on the connection's own TLS object, so it goes away with it: a table
-            # keyed by id() would outlive connections and show a freed one's name to
-            # the next connection that CPython allocates at the same address.
-            sslobj.hsl_sni = name
-            return None
-
-        ctx.sni_callback = sni_callback
-        return ctx
-
-    def peer_certificate(self, sslobj, der: bytes) -> Optional[dict]:
-        """{"x509": resource, "chain": [resources], "error": 0} for a verified client
-        certificate; `chain` holds the certificates the client sent after its own
-        (unverifiable certificates fail the handshake: the error is always 0)."""
+    def peer_certificate(self, der: bytes, chain: list, error: int) -> Optional[dict]:
+        """{"x509": resource, "chain": [resources], "error": OpenSSL verify result} of a
+        client certificate (`chain`: the certificates the client sent after its own)."""
         try:
             from ..builtins.x509 import x509_resource_from_der
         except ImportError as e:
             self.logger.error("client certificate not available to scripts", error=str(e))
             return None
-        chain = []
-        inner = getattr(sslobj, "_sslobj", None)
-        getter = getattr(sslobj, "get_unverified_chain", None) or \
-            getattr(inner, "get_unverified_chain", None)
         try:
-            if getter is not None:
-                for cert in (getter() or [])[1:]:
-                    data = cert if isinstance(cert, bytes) else \
-                        cert.public_bytes(ssl._ssl.ENCODING_DER)
-                    chain.append(x509_resource_from_der(data))
-        except Exception:
-            chain = []
-        return {"x509": x509_resource_from_der(der), "chain": chain, "error": 0}
+            cert = x509_resource_from_der(der)
+        except ValueError as e:     # OpenSSL took it, cryptography does not
+            self.logger.error("client certificate not readable", error=str(e))
+            return None
+        readable = []
+        for data in chain:
+            try:
+                readable.append(x509_resource_from_der(data))
+            except ValueError:
+                pass
+        return {"x509": cert, "chain": readable, "error": error}
 
     # -------------------------------------------------------------- protocol
     def protocol(self, peer=None) -> HSLSMTP:
@@ -112,7 +94,7 @@ def run(args) -> int:
     logging.getLogger("mail.log").setLevel(logging.CRITICAL)
     try:
         app = App(args, logger)
-    except (OSError, ssl.SSLError) as e:
+    except ValueError as e:                     # a TLS file that does not load
         print_error(f"TLS: {e}")
         return EXIT_USAGE
     if not _define_metrics(args.define_metric, logger):

@@ -1,7 +1,14 @@
 """The SMTP protocol of `hsl serve`: aiosmtpd's SMTP with a stricter command reader
 (line length, NUL, bare CR/LF, invalid UTF-8 and binary junk are refused with a reply and
-the session goes on), HELO/EHLO answered by the HSL script, `421 4.4.2` on idle timeout
-and `421 4.7.0` beyond --max-connections."""
+the session goes on), HELO/EHLO answered by the HSL script, STARTTLS through
+`tls.StartTLS`, `421 4.4.2` on idle timeout and `421 4.7.0` beyond --max-connections.
+
+The end of a connection.  Whatever ends it (QUIT, the client closing or resetting it at
+any point, a failed TLS handshake, the idle timeout, an error in any handler), the command
+loop ends, the transport is closed (aborted when its last replies cannot be written within
+CLOSE_GRACE seconds) and connection_lost() frees the connection's slot, its `$context` and
+its socket.  The end of the input is not the end of the session: the commands read before
+it are answered (aiosmtpd would cancel the command loop and lose their replies)."""
 from __future__ import annotations
 
 import asyncio
@@ -18,12 +25,14 @@ from aiosmtpd.smtp import login_always_fail as _login_always_fail
 
 from .. import resolver
 from ..hooks.helo import HeloSession
+from .tls import StartTLS
 
 MAX_COMMAND = 512            # octets, CRLF included (RFC 5321 4.5.3.1.4)
 MAX_MAIL_COMMAND = 512 + 26  # MAIL with the SIZE parameter (RFC 1870)
 IDENT = "ESMTP hsl"
 _FAST_INIT = aiosmtpd.__version__.startswith("1.4.")
 MAX_ERRORS = 20              # syntax errors in a row before the connection is closed
+CLOSE_GRACE = 10.0           # seconds the last replies may take before the socket is aborted
 _JUNK = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 
 
@@ -105,9 +114,10 @@ class HSLSMTP(SMTP):
             self._fast_init(app)
         else:                                   # another aiosmtpd: its own constructor
             super().__init__(app.handler, hostname=app.hostname, ident=IDENT,
-                             tls_context=app.tls_context, timeout=app.timeout,
-                             data_size_limit=app.max_size, enable_SMTPUTF8=False,
-                             decode_data=False, auth_require_tls=True, loop=app.loop)
+                             timeout=app.timeout, data_size_limit=app.max_size,
+                             enable_SMTPUTF8=False, decode_data=False,
+                             auth_require_tls=True, loop=app.loop)
+            self.tls_context = app.tls_context  # a pyOpenSSL context (see smtp_STARTTLS)
             self._auth_methods = {}
         self.conn_id = new_id()
         self.context = None                 # $context, kept across HELO/EHLO (and STARTTLS)
@@ -118,7 +128,7 @@ class HSLSMTP(SMTP):
         self.counted = False
         self.refused = False
         self.in_script = False
-        self.quitting = False
+        self.ended = False                  # the command loop is to stop (QUIT, failed TLS)
         self.command = None                 # the command being answered (enhanced codes)
         self._last_activity = 0.0
 
@@ -191,6 +201,7 @@ class HSLSMTP(SMTP):
         if self.counted:
             self.counted = False
             self.app.connections.close(self.remote[0])
+        self.context = None
         if self._timeout_handle is None:      # lost before connection_made finished
             self._reset_timeout()
         super().connection_lost(error)
@@ -199,6 +210,12 @@ class HSLSMTP(SMTP):
             lost(self)
         if self._handler_coroutine is None or self._handler_coroutine.done():
             self._break_cycles()
+
+    def eof_received(self) -> bool:
+        # The client sends no more; what it sent is still answered (aiosmtpd cancels the
+        # command loop here, losing those replies): the loop ends at the end of the input.
+        asyncio.StreamReaderProtocol.eof_received(self)
+        return True                 # the transport stays open for the replies
 
     def _handler_done(self, task) -> None:
         if self.transport is None:              # the connection is gone too
@@ -238,86 +255,85 @@ class HSLSMTP(SMTP):
                                      "closing connection\r\n".encode())
             except Exception:
                 pass
-        super()._timeout_cb()
+        self._close()
 
     async def _write(self, lines: list) -> None:
         self._writer.write(b"".join(line + b"\r\n" for line in lines))
         await self._writer.drain()
 
     def _close(self) -> None:
-        if self._handler_coroutine is not None:
-            self._handler_coroutine.cancel()
-        if self.transport is not None:
-            self.transport.close()
+        """Close the connection, and abort it if its last replies are not written within
+        CLOSE_GRACE seconds (or the idle timeout); connection_lost() follows."""
+        transport = self.transport
+        if transport is None:
+            return
+        if not transport.is_closing():
+            transport.close()
+        raw = self._original_transport or transport
+        if not raw.is_closing() or raw.get_write_buffer_size():
+            self.loop.call_later(min(CLOSE_GRACE, self._timeout_duration), _abort, raw)
 
     # --------------------------------------------------------- command loop
     async def _handle_client(self) -> None:
+        try:
+            await self._session()
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass                        # the client went away (in the middle of DATA...)
+        except Exception as error:      # in the greeting, or a reply that cannot be written
+            self._log_error(error)
+            if self.transport is not None and not self.transport.is_closing():
+                self.transport.write(f"421 4.3.0 {self.hostname} Internal error, "
+                                     "closing connection\r\n".encode())
+        finally:
+            # However the session ended (cancelled by connection_lost too): close.
+            self._close()
+
+    def _log_error(self, error: BaseException) -> None:
+        # Never send Python text to the client, nor a traceback to the log.
+        self.app.logger.error("session error", conn=self.conn_id,
+                              error=f"{type(error).__name__}: {error}")
+
+    async def _session(self) -> None:
         if self.refused:
             await self._write([f"421 4.7.0 {self.hostname} Too many connections, "
                                "try again later".encode()])
-            self._close()
             return
         if self.app.rdns:
             await self._lookup_ptr()
         await self._write([f"220 {self.hostname} {self.__ident__}".encode()])
         errors = 0
         reader = self._reader
-        while self.transport is not None:
+        while self.transport is not None and not self.ended:
             try:
-                try:
-                    line = await reader.readuntil(b"\n")
-                except asyncio.LimitOverrunError as e:
-                    await reader.read(e.consumed)
-                    while True:
-                        try:
-                            await reader.readuntil(b"\n")
-                            break
-                        except asyncio.LimitOverrunError as e2:
-                            await reader.read(e2.consumed)
-                    line = None
-                except asyncio.IncompleteReadError:
-                    self._close()
+                line = await reader.readuntil(b"\n")
+            except asyncio.LimitOverrunError as e:
+                await reader.read(e.consumed)
+                while True:
+                    try:
+                        await reader.readuntil(b"\n")
+                        break
+                    except asyncio.LimitOverrunError as e2:
+                        await reader.read(e2.consumed)
+                line = None
+            problem, command, arg = self._parse(line)
+            method = None if problem is not None else self._smtp_methods.get(command)
+            if method is None:
+                errors += 1
+                if errors >= MAX_ERRORS:
+                    await self._write([b"421 4.7.0 " + self.hostname.encode()
+                                       + b" Too many errors, closing connection"])
                     return
-                problem, command, arg = self._parse(line)
-                if problem is not None:
-                    errors += 1
-                    if errors >= MAX_ERRORS:
-                        await self._write([b"421 4.7.0 " + self.hostname.encode()
-                                           + b" Too many errors, closing connection"])
-                        self._close()
-                        return
-                    await self._write([problem])
-                    continue
-                method = self._smtp_methods.get(command)
-                if method is None:
-                    errors += 1
-                    if errors >= MAX_ERRORS:
-                        await self._write([b"421 4.7.0 " + self.hostname.encode()
-                                           + b" Too many errors, closing connection"])
-                        self._close()
-                        return
-                    await self._write([b"500 5.5.2 Error: command not recognized"])
-                    continue
-                errors = 0
-                self._reset_timeout()
-                self.command = command
+                await self._write([problem or b"500 5.5.2 Error: command not recognized"])
+                continue
+            errors = 0
+            self._reset_timeout()
+            self.command = command
+            try:
                 await method(arg)
-                if self.quitting:
-                    return
-            except asyncio.CancelledError:
-                self._writer.close()
-                raise
-            except ConnectionError:
-                self._writer.close()
+            except (ConnectionError, asyncio.IncompleteReadError):
                 raise
             except Exception as error:
-                # Never send Python text to the client: log it, answer a temporary error.
-                tls_failed = type(error).__name__ == "TLSSetupException"
-                self.app.logger.error("session error", conn=self.conn_id,
-                                      error=f"{type(error).__name__}: {error}")
-                if tls_failed:
-                    self._close()
-                    return
+                self._log_error(error)
                 await self._write([b"451 4.3.0 Internal error, try again later"])
 
     def _parse(self, line: Optional[bytes]):
@@ -357,9 +373,7 @@ class HSLSMTP(SMTP):
             await self.push("501 Syntax: QUIT")
             return
         await self._write([b"221 2.0.0 Bye"])
-        self.quitting = True
-        if self.transport is not None:
-            self.transport.close()
+        self.ended = True
 
     # ------------------------------------------------------------- HELO/EHLO
     @syntax("HELO hostname")
@@ -408,26 +422,45 @@ class HSLSMTP(SMTP):
             session.extended_smtp = verb == "EHLO"
         await self._write(result.wire_lines())
         if result.disconnect:
-            self._close()
+            self.ended = True
 
     # ------------------------------------------------------------------- TLS
+    @syntax("STARTTLS", when="tls_context")
+    async def smtp_STARTTLS(self, arg: Optional[str]):
+        if arg:
+            await self._write([b"501 5.5.4 Syntax: STARTTLS"])
+            return
+        if self.tls_context is None:
+            await self._write([b"454 4.7.0 TLS not available"])
+            return
+        if self._tls_protocol is not None:
+            await self._write([b"503 5.5.1 Error: TLS already active"])
+            return
+        # Written before the layer takes the transport over, with nothing awaited in
+        # between: every byte the client sends after this reply is TLS.
+        self._writer.write(b"220 2.0.0 Ready to start TLS\r\n")
+        self._original_transport = self.transport
+        self._tls_protocol = self.transport = StartTLS(
+            self.tls_context, self, self._original_transport, self._tls_failed)
+        # The layer calls connection_made() once the handshake is done: aiosmtpd's
+        # starts a new session there (RFC 3207 4.2) and drops unencrypted input.
+        if await self._tls_protocol.handshake is not None:
+            self.ended = True               # logged by _tls_failed; the layer closes
+
+    def _tls_failed(self, reason: str) -> None:
+        self.app.logger.error(f"TLS handshake failed: {reason}", conn=self.conn_id,
+                              remoteip=self.remote[0])
+
     def _tls_info(self) -> Optional[dict]:
-        if self._tls_protocol is None or self.transport is None:
+        layer = self._tls_protocol
+        if layer is None or not layer.established or self.transport is None:
             return None
-        sslobj = self.transport.get_extra_info("ssl_object")
-        if sslobj is None:
-            return None
-        cipher = sslobj.cipher() or ("", "", 0)
-        info = {"protocol": sslobj.version() or "", "cipher": cipher[0],
-                "keysize": cipher[2] or 0}
-        sni = getattr(sslobj, "hsl_sni", None)          # (set by App's sni_callback)
-        if sni is not None:
-            info["sni"] = sni
-        der = sslobj.getpeercert(binary_form=True)
-        if der:
-            peer = self.app.peer_certificate(sslobj, der)
-            if peer is not None:
-                info["peercert"] = peer
+        info = layer.summary()
+        peer = layer.peer()
+        if peer is not None:
+            cert = self.app.peer_certificate(*peer)
+            if cert is not None:
+                info["peercert"] = cert
         return info
 
     # ------------------------------------------------------------ rDNS
@@ -481,6 +514,11 @@ def with_enhanced_code(reply: bytes, command: Optional[str]) -> bytes:
     enhanced = _BY_COMMAND.get((command, code[:1])) or _BY_CODE.get(code) \
         or code[:1] + b".0.0"
     return code + reply[3:4] + enhanced + b" " + reply[4:]
+
+
+def _abort(transport) -> None:
+    if not transport.is_closing() or transport.get_write_buffer_size():
+        transport.abort()
 
 
 def _addr(value) -> Optional[tuple]:

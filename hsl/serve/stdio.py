@@ -2,7 +2,9 @@
 `swaks --pipe 'hsl serve --stdio --helo x.hsl'` works without a socket.
 
 The session runs on one end of a socket pair (the very same protocol code as on a real
-listener, STARTTLS included); two threads copy stdin to the pair and the pair to stdout."""
+listener, STARTTLS included); two threads copy stdin to the pair and the pair to stdout.
+The end of stdin is the end of the client's input, not of the session: every command read
+is answered, and the process exits once all the replies are written to stdout."""
 from __future__ import annotations
 
 import asyncio
@@ -37,8 +39,11 @@ def _pump_out(sock: socket.socket, fd: int) -> None:
             while view:
                 n = os.write(fd, view)
                 view = view[n:]
-    except OSError:
-        pass
+    except OSError:                 # stdout is closed: no reply can reach the client
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
 
 async def serve_stdio(app) -> int:
@@ -61,8 +66,9 @@ async def serve_stdio(app) -> int:
     t_in.start()
     t_out.start()
     await done
-    # Everything the server wrote is in the pair: let the output thread drain it.
-    await loop.run_in_executor(None, t_out.join, 10)
+    # Everything the server wrote is in the pair: the output thread writes it all (it
+    # ends at the pair's end, or when stdout is closed).
+    await loop.run_in_executor(None, t_out.join)
     theirs.close()
     app.logger.flush()
     return 0
