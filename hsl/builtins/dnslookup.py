@@ -40,10 +40,8 @@ from __future__ import annotations
 
 import ipaddress
 import math
-import time as _time
 
 from .. import resolver as _resolver
-from .. import runtime as _runtime
 from ..errors import ScriptError
 from ..values import HArray, type_name
 from ._args import opt_bool, opt_number, opt_str, type_error
@@ -73,20 +71,7 @@ def dns_query(host, options=None):
     if not name:                        # no IDNA form, or empty
         return _result(_resolver.Answer(error="FORMERR"))
 
-    _runtime.blocking("dns")
-    _runtime.check_deadline()           # the time may be up already
-    left = _runtime.time_left()
-    bounded = left is not None and left < timeout
-    if bounded:
-        timeout = max(left, 0.001)
-    answer = _resolver.query(name, rdtype, timeout, servers)
-    if bounded and answer.error == "TRY_AGAIN":
-        left = _runtime.time_left()
-        if left is not None and 0 < left < 0.05:
-            # The lookup used up the time left (dnspython measures it with another
-            # clock): let the deadline pass, so that the run ends as the limit says.
-            _time.sleep(left + 0.001)
-    _runtime.check_deadline()           # the time ran out during the lookup
+    answer = _resolver.query_in_run(name, rdtype, timeout, servers, "dns")
     return _result(answer)
 
 
