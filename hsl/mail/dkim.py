@@ -480,15 +480,15 @@ def signed_names(fields: list, o: SignOptions) -> list:
     bottom of the header block up, then the oversigned names; `from` at least."""
     wanted = {n.lower() for n in (DEFAULT_HEADERS if o.headers is None else o.headers)}
     wanted.update(n.lower() for n in o.additional_headers)
-    names = [f.lname for f in reversed(fields) if f.lname in wanted]
-    names += [n.lower() for n in o.oversign_headers]
-    if b"from" not in names:
-        names.append(b"from")
-    for n in names:
+    oversigned = [n.lower() for n in o.oversign_headers]
+    for n in wanted.union(oversigned):
         if not _NAME.match(n) or n.endswith((b" ", b"\t")):
             raise DKIMError(f"{n!r} is not a header field name")
-    if o.arc is not None and b"arc-seal" in names:
+    if o.arc is not None and b"arc-seal" in wanted.union(oversigned):
         raise DKIMError("an ARC-Message-Signature cannot sign ARC-Seal (RFC 8617)")
+    names = [f.lname for f in reversed(fields) if f.lname in wanted] + oversigned
+    if b"from" not in names:
+        names.append(b"from")
     return names
 
 
