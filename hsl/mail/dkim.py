@@ -535,14 +535,16 @@ def _in_domain(host: bytes, domain: bytes) -> bool:
 
 # -------------------------------------------------------------------- verify
 
-class _Fail(Exception):
+class Failure(Exception):
+    """A signature that does not verify: `result` is "permerror" or "temperror"."""
+
     def __init__(self, result: str, message: str):
         super().__init__(message)
         self.result = result
 
 
-def _perm(message: str) -> _Fail:
-    return _Fail("permerror", message)
+def permerror(message: str) -> Failure:
+    return Failure("permerror", message)
 
 
 def verify(message: bytes, field: bytes, lookup: Optional[Callable] = None, *,
@@ -563,65 +565,65 @@ def verify(message: bytes, field: bytes, lookup: Optional[Callable] = None, *,
     try:
         check_signature(message, field, tags, lname == b"arc-message-signature",
                         lookup or resolver_lookup(), now)
-    except _Fail as e:
+    except Failure as e:
         return {"result": e.result, "error": str(e), "tags": tags}
     return {"result": "pass", "tags": tags}
 
 
 def check_signature(message: bytes, field: bytes, tags: dict, arc: bool, lookup,
                     now: Optional[float]) -> None:
-    """Raise _Fail unless the signature field (CRLF line endings) with these tags
+    """Raise Failure unless the signature field (CRLF line endings) with these tags
     verifies."""
     required = (b"i", b"a", b"b", b"bh", b"d", b"h", b"s") if arc else \
         (b"v", b"a", b"b", b"bh", b"d", b"h", b"s")
     for t in required:
         if t not in tags:
-            raise _perm(f"the signature has no {t.decode()}= tag")
+            raise permerror(f"the signature has no {t.decode()}= tag")
     if not arc and tags[b"v"] != b"1":
-        raise _perm("unsupported signature version (v=)")
+        raise permerror("unsupported signature version (v=)")
     algorithm = tags[b"a"].lower()
     if algorithm not in ALGORITHMS:
-        raise _perm(f"unsupported algorithm {tags[b'a'].decode('ascii', 'replace')}")
+        raise permerror(f"unsupported algorithm {tags[b'a'].decode('ascii', 'replace')}")
     hashname = ALGORITHMS[algorithm][1]
     c = tags.get(b"c", b"simple/simple").lower()
     hc, _, bc = c.partition(b"/")
     bc = bc or b"simple"
     if hc not in CANONICALIZATIONS or bc not in CANONICALIZATIONS:
-        raise _perm("unsupported canonicalization (c=)")
+        raise permerror("unsupported canonicalization (c=)")
     domain, selector = tags[b"d"], tags[b"s"]
     if not domain or not selector:
-        raise _perm("empty d= or s=")
+        raise permerror("empty d= or s=")
     names = [n.lower() for n in tags[b"h"].split(b":")]
     if b"from" not in names:
-        raise _perm("the From field is not signed (h=)")
+        raise permerror("the From field is not signed (h=)")
     if arc:
         if not tags[b"i"].isdigit() or not 1 <= int(tags[b"i"]) <= MAX_ARC_INSTANCE:
-            raise _perm("bad ARC instance (i=)")
+            raise permerror("bad ARC instance (i=)")
         if b"arc-seal" in names:
-            raise _perm("an ARC-Message-Signature must not sign ARC-Seal")
+            raise permerror("an ARC-Message-Signature must not sign ARC-Seal")
     elif b"i" in tags and not _in_domain(tags[b"i"].rpartition(b"@")[2], domain):
-        raise _perm("the identity (i=) is not in the signing domain (d=)")
+        raise permerror("the identity (i=) is not in the signing domain (d=)")
     if b"q" in tags and b"dns/txt" not in tags[b"q"].lower().split(b":"):
-        raise _perm("unsupported query method (q=)")
+        raise permerror("unsupported query method (q=)")
     limit = tags.get(b"l")
     if limit is not None:
         if not limit.isdigit() or len(limit) > 76:
-            raise _perm("bad body length (l=)")
+            raise permerror("bad body length (l=)")
         limit = int(limit)
     now = time.time() if now is None else now
     for t in (b"t", b"x"):
         if t in tags and not tags[t].isdigit():
-            raise _perm(f"bad {t.decode()}= value")
+            raise permerror(f"bad {t.decode()}= value")
     if b"x" in tags:
         if b"t" in tags and int(tags[b"x"]) < int(tags[b"t"]):
-            raise _perm("the expiration (x=) is earlier than the timestamp (t=)")
+            raise permerror("the expiration (x=) is earlier than the timestamp (t=)")
         if int(tags[b"x"]) < now:
-            raise _perm("signature expired")
+            raise permerror("signature expired")
     try:
         signature = base64.b64decode(tags[b"b"], validate=True)
         expected_bh = base64.b64decode(tags[b"bh"], validate=True)
     except (binascii.Error, ValueError):
-        raise _perm("b= or bh= is not base64") from None
+        raise permerror("b= or bh= is not base64") from None
 
     key = fetch_key(selector, domain, algorithm, lookup,
                     None if arc else tags.get(b"i"))
@@ -629,30 +631,30 @@ def check_signature(message: bytes, field: bytes, tags: dict, arc: bool, lookup,
     fields, body = split_message(message)
     bh, length = body_hash(body, bc == b"relaxed", hashname, limit)
     if limit is not None and limit > length:
-        raise _perm("the body is shorter than the body length (l=)")
+        raise permerror("the body is shorter than the body length (l=)")
     if bh != expected_bh:
-        raise _perm("body hash did not verify")
+        raise permerror("body hash did not verify")
     exclude = next((i for i, f in enumerate(fields) if f.raw == field), -1)
     relaxed = hc == b"relaxed"
     data = header_data(fields, names, relaxed, exclude) + canon_signature_field(field, relaxed)
     if not verify_data(key, algorithm, data, signature):
-        raise _perm("signature did not verify")
+        raise permerror("signature did not verify")
 
 
 def fetch_key(selector: bytes, domain: bytes, algorithm: bytes, lookup,
               identity: Optional[bytes] = None):
     """The public key published at selector._domainkey.domain for `algorithm`; raises
-    _Fail.  `identity`: the signature's i=, checked against the record's t=s flag."""
+    Failure.  `identity`: the signature's i=, checked against the record's t=s flag."""
     try:
         host = (selector + b"._domainkey." + domain).decode("ascii")
     except UnicodeDecodeError:
-        raise _perm("d= and s= must be ASCII (A-labels)") from None
+        raise permerror("d= and s= must be ASCII (A-labels)") from None
     try:
         records = lookup(host)
     except KeyLookupError as e:
-        raise _Fail(e.result, str(e)) from None
+        raise Failure(e.result, str(e)) from None
     if not records:
-        raise _perm(f"no key for the signature ({host})")
+        raise permerror(f"no key for the signature ({host})")
     from ..builtins.mail import dkim_tag_list
     problem = None
     for record in records:
@@ -662,34 +664,34 @@ def fetch_key(selector: bytes, domain: bytes, algorithm: bytes, lookup,
             continue
         try:
             return _key_from_record(tags, algorithm, identity, domain)
-        except _Fail as e:
+        except Failure as e:
             problem = problem or str(e)
-    raise _perm(problem)
+    raise permerror(problem)
 
 
 def _key_from_record(tags: dict, algorithm: bytes, identity, domain: bytes):
     ktype, hashname = ALGORITHMS[algorithm]
     if tags.get(b"v", b"DKIM1") != b"DKIM1":
-        raise _perm("unsupported key record version (v=)")
+        raise permerror("unsupported key record version (v=)")
     if tags.get(b"k", b"rsa").lower() != ktype.encode():
-        raise _perm("the key type (k=) does not match the algorithm (a=)")
+        raise permerror("the key type (k=) does not match the algorithm (a=)")
     if b"h" in tags and hashname.encode() not in tags[b"h"].lower().split(b":"):
-        raise _perm("the key does not allow the hash algorithm (h=)")
+        raise permerror("the key does not allow the hash algorithm (h=)")
     services = tags.get(b"s", b"*").lower().split(b":")
     if b"*" not in services and b"email" not in services:
-        raise _perm("the key is not for email (s=)")
+        raise permerror("the key is not for email (s=)")
     if identity is not None and b"s" in tags.get(b"t", b"").lower().split(b":"):
         if identity.rpartition(b"@")[2].lower() != domain.lower():
-            raise _perm("the key requires i= in d= itself (t=s)")
+            raise permerror("the key requires i= in d= itself (t=s)")
     p = tags.get(b"p")
     if p is None:
-        raise _perm("the key record has no p= tag")
+        raise permerror("the key record has no p= tag")
     if not p:
-        raise _perm("the key is revoked (empty p=)")
+        raise permerror("the key is revoked (empty p=)")
     try:
         raw = base64.b64decode(p, validate=True)
     except (binascii.Error, ValueError):
-        raise _perm("the key (p=) is not base64") from None
+        raise permerror("the key (p=) is not base64") from None
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
     try:
@@ -697,11 +699,11 @@ def _key_from_record(tags: dict, algorithm: bytes, identity, domain: bytes):
             return ed25519.Ed25519PublicKey.from_public_bytes(raw)
         key = serialization.load_der_public_key(raw)
     except Exception:
-        raise _perm("the key (p=) cannot be read") from None
+        raise permerror("the key (p=) cannot be read") from None
     if not isinstance(key, rsa.RSAPublicKey):
-        raise _perm("the key (p=) is not an RSA key")
+        raise permerror("the key (p=) is not an RSA key")
     if key.key_size < MIN_RSA_BITS:
-        raise _perm(f"the RSA key has {key.key_size} bits, fewer than {MIN_RSA_BITS}")
+        raise permerror(f"the RSA key has {key.key_size} bits, fewer than {MIN_RSA_BITS}")
     return key
 
 
