@@ -43,8 +43,8 @@ import math
 
 from .. import resolver as _resolver
 from ..errors import ScriptError
-from ..values import HArray, type_name
-from ._args import opt_bool, opt_number, opt_str, type_error
+from ..values import HArray
+from ._args import opt_bool, opt_number, opt_str, opt_str_list, type_error
 from .registry import builtin
 
 AREA = "network"
@@ -92,16 +92,10 @@ def _options(options):
     if math.isinf(timeout):
         timeout = 1e9
     opt_bool(_F, options, b"extended_result", False)
-    v = options.d.get(b"servers")
+    v = opt_str_list(_F, options, b"servers")
     if v is not None:
-        if type(v) is not HArray:
-            raise ScriptError(f"{_F}() option 'servers' must be an array, got "
-                              f"{type_name(v)} (type error)")
         servers = []
-        for s in v.values():
-            if type(s) is not bytes:
-                raise ScriptError(f"{_F}() option 'servers' must hold strings, got "
-                                  f"{type_name(s)} (type error)")
+        for s in v:
             text = s.decode("utf-8", "replace")
             try:
                 servers.append(parse_server(text))

@@ -135,7 +135,7 @@ class SignOptions:
     def from_hsl(cls, fname: str, options) -> "SignOptions":
         """The options of an HSL signDKIM call (an array or none).  ScriptError for a
         value of the wrong type or an unknown algorithm or canonicalization."""
-        from ..builtins._args import opt_array, opt_bool, opt_str
+        from ..builtins._args import opt_array, opt_bool, opt_str, opt_str_list
         o = opt_array(fname, 4, options)
         if opt_bool(fname, o, b"id", False):
             raise _pki_error(fname)
@@ -150,9 +150,9 @@ class SignOptions:
                                       f"{' or '.join(c.decode() for c in choices)}")
                 kw[name.decode()] = v.lower()
         for name in (b"headers", b"additional_headers", b"oversign_headers"):
-            v = _name_list(fname, o, name)
+            v = opt_str_list(fname, o, name)
             if v is not None:
-                kw[name.decode()] = v
+                kw[name.decode()] = tuple(v)
         ts = o.d.get(b"timestamp")
         if ts is not None:
             if type(ts) is float:
@@ -179,22 +179,6 @@ def _whole(fname: str, name: bytes, v: float) -> int:
     if v != v or v in (float("inf"), float("-inf")) or v < 0:
         raise ScriptError(f"{fname}() option '{name.decode()}' must be a number >= 0")
     return int(v)
-
-
-def _name_list(fname: str, o: HArray, name: bytes):
-    v = o.d.get(name)
-    if v is None:
-        return None
-    if type(v) is not HArray:
-        raise ScriptError(f"{fname}() option '{name.decode()}' must be an array, got "
-                          f"{type_name(v)} (type error)")
-    names = []
-    for item in v.values():
-        if type(item) is not bytes:
-            raise ScriptError(f"{fname}() option '{name.decode()}' must hold strings, "
-                              f"got {type_name(item)} (type error)")
-        names.append(item)
-    return tuple(names)
 
 
 def _pki_error(fname: str = "signDKIM") -> ScriptError:
