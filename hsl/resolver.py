@@ -230,3 +230,28 @@ def query(name: str, rdtype: str = "a", timeout: float = DEFAULT_TIMEOUT,
           servers: Optional[list] = None) -> Answer:
     """Resolve `name` (a str; surrogateescape for raw bytes) for `rdtype` (see TYPES)."""
     return backend().query(name, rdtype, timeout, servers)
+
+
+def query_in_run(name: str, rdtype: str = "a", timeout: float = DEFAULT_TIMEOUT,
+                 servers: Optional[list] = None, what: str = "dns") -> Answer:
+    """query() for a builtin of the running script: the run is marked as blocking (`what`
+    names the reason: hsl serve moves a speculative run to a worker first), the lookup is
+    given at most the run's time left, and a run whose time runs out before or during it
+    stops with "execution time limit exceeded" rather than getting TRY_AGAIN."""
+    import time as _time
+    from . import runtime as _runtime
+    _runtime.blocking(what)
+    _runtime.check_deadline()           # the time may be up already
+    left = _runtime.time_left()
+    bounded = left is not None and left < timeout
+    if bounded:
+        timeout = max(left, 0.001)
+    answer = query(name, rdtype, timeout, servers)
+    if bounded and answer.error == "TRY_AGAIN":
+        left = _runtime.time_left()
+        if left is not None and 0 < left < 0.05:
+            # The lookup used up the time left (dnspython measures it with another
+            # clock): let the deadline pass, so that the run ends as the limit says.
+            _time.sleep(left + 0.001)
+    _runtime.check_deadline()           # the time ran out during the lookup
+    return answer

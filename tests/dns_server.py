@@ -1,6 +1,8 @@
 """A small DNS server for tests: UDP and TCP on 127.0.0.1 (or ::1 with host="::1"; one
 ephemeral port for both),
 answering from a dict, in a background thread, built with dnspython's message API.
+A fixed `port` (e.g. 53 on another loopback address, for programs that read
+/etc/resolv.conf, which has no port) can be asked for.
 
     zone = {
         "example.test": {"a": ["192.0.2.1"], "mx": ["10 mx.example.test."]},
@@ -42,11 +44,11 @@ TTL = 300
 
 
 class DnsServer:
-    def __init__(self, zone: dict, host: str = "127.0.0.1"):
+    def __init__(self, zone: dict, host: str = "127.0.0.1", port: int = 0):
         self.zone = {dns.name.from_text(name): entry for name, entry in zone.items()}
         self.queries: list = []
         self._stop = threading.Event()
-        self.udp, self.tcp = self._bind(host)
+        self.udp, self.tcp = self._bind(host, port)
         self.port = self.udp.getsockname()[1]
         self.address = f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"
         self._threads = [threading.Thread(target=self._serve_udp, daemon=True),
@@ -55,12 +57,12 @@ class DnsServer:
             t.start()
 
     @staticmethod
-    def _bind(host: str):
-        """A UDP and a TCP socket on the same free port."""
+    def _bind(host: str, port: int = 0):
+        """A UDP and a TCP socket on the same port: `port`, or a free one."""
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         for _ in range(50):
             udp = socket.socket(family, socket.SOCK_DGRAM)
-            udp.bind((host, 0))
+            udp.bind((host, port))
             tcp = socket.socket(family, socket.SOCK_STREAM)
             tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
@@ -68,6 +70,8 @@ class DnsServer:
             except OSError:
                 udp.close()
                 tcp.close()
+                if port:
+                    raise
                 continue
             tcp.listen(16)
             udp.settimeout(0.1)

@@ -18,7 +18,7 @@ from ..errors import ScriptError
 from ..values import HArray, HFunction, type_name
 
 __all__ = ["type_error", "string", "number", "integer", "array", "function", "opt_array",
-           "option", "opt_bool", "opt_str", "opt_number"]
+           "option", "opt_bool", "opt_str", "opt_number", "opt_str_list"]
 
 
 def type_error(fname: str, pos: int, expected: str, got) -> ScriptError:
@@ -104,3 +104,18 @@ def opt_str(fname: str, opts: HArray, name: bytes, default=None):
 
 def opt_number(fname: str, opts: HArray, name: bytes, default=None):
     return _typed_option(fname, opts, name, default, float, "a number")
+
+
+def opt_str_list(fname: str, opts: HArray, name: bytes, default=None):
+    """An option that is an array of strings, as a list of its values (in order)."""
+    v = opts.d.get(name)
+    if v is None:
+        return default
+    if type(v) is not HArray:
+        raise _option_error(fname, name, "an array", v)
+    items = list(v.values())
+    for item in items:
+        if type(item) is not bytes:
+            raise ScriptError(f"{fname}() option {name.decode('ascii', 'replace')!r} must "
+                              f"hold strings, got {type_name(item)} (type error)")
+    return items

@@ -15,7 +15,8 @@ tests/test_builtins_crypto.py):
 * `crypt()` with SHA-crypt clamps `rounds=` to 1000..999999999 as Drepper's specification
   (and glibc) do; an unsupported scheme without a system libcrypt gives the crypt(3)
   failure token `*0` (`*1` when the salt itself starts with `*0`).
-* `cms_verify()` is unavailable: `cryptography` has no public API to verify a CMS/PKCS#7
+* `cms_verify()` reads the SignedData with asn1crypto and checks it with `cryptography`
+  (hsl/builtins/_cms.py): `cryptography` has no public API to verify a CMS/PKCS#7
   signature.  `pkcs7_sign`/`cms_sign`/`cms_encrypt`/`cms_decrypt` support what
   `cryptography` supports (RSA and EC signers, RSA recipients, AES-CBC content encryption).
 """
@@ -33,7 +34,7 @@ import zlib
 from ..errors import ScriptError
 from ..values import HArray, HResource, type_name
 from ._args import opt_array, opt_bool, type_error
-from .registry import builtin, unavailable
+from .registry import builtin
 
 AREA = "crypto"
 
@@ -529,9 +530,53 @@ def cms_sign(message, certificate, options=None):
     return _sign_pkcs7("cms_sign", message, certificate, options)
 
 
-unavailable("cms_verify", "signature, message, certificates, [options]", area=AREA,
-            reason="needs CMS signature verification, which the Python `cryptography` "
-                   "package does not offer")
+@builtin(area=AREA)
+def cms_verify(signature, message, certificates, options=None):
+    """Verify a CMS/PKCS#7 SignedData (DER or PEM) over `message` (none: the content it
+    embeds) against `["certs" => [X509...], "store" => [X509...]]`.  Returns
+    `["verified" => bool, "signers" => [X509...], "message" => content]` (message only
+    for embedded content), with `error` (text) when it does not verify.  Option
+    `noverify` (default false) skips checking the signers' chains against `store`."""
+    if type(signature) is not bytes:
+        raise type_error("cms_verify", 1, "a string", signature)
+    if message is not None and type(message) is not bytes:
+        raise type_error("cms_verify", 2, "a string or none", message)
+    if type(certificates) is not HArray:
+        raise type_error("cms_verify", 3, "an array", certificates)
+    opts = opt_array("cms_verify", 4, options)
+    noverify = opt_bool("cms_verify", opts, b"noverify", False)
+    from .x509 import X509Object, X509Resource
+    extra = _x509_list("cms_verify", certificates, b"certs")
+    store = _x509_list("cms_verify", certificates, b"store")
+    from ._cms import CMSError, verify_signed_data
+    try:
+        content, signers = verify_signed_data(signature, message, extra,
+                                              None if noverify else store)
+    except CMSError as e:
+        out = [(b"verified", False), (b"error", str(e).encode("utf-8", "replace"))]
+        return HArray.from_pairs(out + [(b"signers", HArray.from_list(
+            [X509Object(X509Resource(c)) for c in e.signers]))])
+    out = [(b"verified", True),
+           (b"signers", HArray.from_list([X509Object(X509Resource(c)) for c in signers]))]
+    if message is None:
+        out.append((b"message", content))
+    return HArray.from_pairs(out)
+
+
+def _x509_list(fname, certificates, key):
+    v = certificates.d.get(key)
+    if v is None:
+        return []
+    if type(v) is not HArray:
+        raise ScriptError(f"{fname}() '{key.decode()}' must be an array of X509 objects")
+    out = []
+    for c in v.d.values():
+        cert = _x509_of(c)
+        if cert is None:
+            raise ScriptError(f"{fname}() '{key.decode()}' must hold X509 objects, got "
+                              f"{type_name(c)}")
+        out.append(cert)
+    return out
 
 
 @builtin(area=AREA)

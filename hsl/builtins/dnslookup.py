@@ -40,13 +40,11 @@ from __future__ import annotations
 
 import ipaddress
 import math
-import time as _time
 
 from .. import resolver as _resolver
-from .. import runtime as _runtime
 from ..errors import ScriptError
-from ..values import HArray, type_name
-from ._args import opt_bool, opt_number, opt_str, type_error
+from ..values import HArray
+from ._args import opt_bool, opt_number, opt_str, opt_str_list, type_error
 from .registry import builtin
 
 AREA = "network"
@@ -73,20 +71,7 @@ def dns_query(host, options=None):
     if not name:                        # no IDNA form, or empty
         return _result(_resolver.Answer(error="FORMERR"))
 
-    _runtime.blocking("dns")
-    _runtime.check_deadline()           # the time may be up already
-    left = _runtime.time_left()
-    bounded = left is not None and left < timeout
-    if bounded:
-        timeout = max(left, 0.001)
-    answer = _resolver.query(name, rdtype, timeout, servers)
-    if bounded and answer.error == "TRY_AGAIN":
-        left = _runtime.time_left()
-        if left is not None and 0 < left < 0.05:
-            # The lookup used up the time left (dnspython measures it with another
-            # clock): let the deadline pass, so that the run ends as the limit says.
-            _time.sleep(left + 0.001)
-    _runtime.check_deadline()           # the time ran out during the lookup
+    answer = _resolver.query_in_run(name, rdtype, timeout, servers, "dns")
     return _result(answer)
 
 
@@ -107,16 +92,10 @@ def _options(options):
     if math.isinf(timeout):
         timeout = 1e9
     opt_bool(_F, options, b"extended_result", False)
-    v = options.d.get(b"servers")
+    v = opt_str_list(_F, options, b"servers")
     if v is not None:
-        if type(v) is not HArray:
-            raise ScriptError(f"{_F}() option 'servers' must be an array, got "
-                              f"{type_name(v)} (type error)")
         servers = []
-        for s in v.values():
-            if type(s) is not bytes:
-                raise ScriptError(f"{_F}() option 'servers' must hold strings, got "
-                                  f"{type_name(s)} (type error)")
+        for s in v:
             text = s.decode("utf-8", "replace")
             try:
                 servers.append(parse_server(text))

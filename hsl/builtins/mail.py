@@ -422,6 +422,16 @@ def header_dkim_decode(value, options=None):
     value = _field_value("header_dkim_decode", value, opts)
     if value is None:
         return None
+    d = dkim_tag_list(value)
+    if d is None or (b"v" in d and next(iter(d)) != b"v"):
+        return None
+    return HArray.from_dict_normalized(d)
+
+
+def dkim_tag_list(value: bytes):
+    """The tags of an RFC 6376 tag-list (section 3.2) as {name: value} in their order,
+    with all whitespace removed from the values; None on a syntax error or a duplicate
+    tag.  (hsl.mail.dkim reads signatures and key records with it.)"""
     specs = value.split(b";")
     if len(specs) > 1 and not specs[-1].strip(b" \t\r\n"):
         specs.pop()                        # optional trailing ;
@@ -436,6 +446,4 @@ def header_dkim_decode(value, options=None):
         if _TAG_VALUE_BAD.search(val):
             return None
         d[name] = _FWS.sub(b"", val)
-    if b"v" in d and next(iter(d)) != b"v":
-        return None
-    return HArray.from_dict_normalized(d)
+    return d

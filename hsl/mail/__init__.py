@@ -1,0 +1,1 @@
+"""Mail messages as bytes: DKIM (hsl.mail.dkim) and ARC (hsl.mail.arc)."""
