@@ -593,36 +593,25 @@ _raw_decode = _decoder.raw_decode
 _JSON_WS = " \t\r\n"
 
 
+_STRING_OR_COMMENT = re.compile(r'"(?:[^"\\]|\\.)*"|//[^\n]*|/\*.*?\*/', re.S)
+
+
 def _strip_json_comments(s: str) -> str:
-    """Remove // line comments and /* */ block comments outside strings."""
-    out = []
-    i = 0
-    n = len(s)
-    start = 0
-    while i < n:
-        c = s[i]
-        if c == '"':
-            i += 1
-            while i < n and s[i] != '"':
-                i += 2 if s[i] == "\\" else 1
-            i += 1
-        elif c == "/" and i + 1 < n and s[i + 1] == "/":
-            out.append(s[start:i])
-            j = s.find("\n", i)
-            i = n if j < 0 else j
-            start = i
-        elif c == "/" and i + 1 < n and s[i + 1] == "*":
-            out.append(s[start:i])
-            j = s.find("*/", i + 2)
-            if j < 0:
-                raise ValueError("unterminated comment")
-            i = j + 2
-            out.append(" ")
-            start = i
-        else:
-            i += 1
-    out.append(s[start:])
-    return "".join(out)
+    """Remove // line comments and /* */ block comments outside strings (an unterminated
+    comment is left in place: the text is then not JSON)."""
+    if "/" not in s:
+        return s
+    found = 0
+
+    def keep_strings(m):
+        nonlocal found
+        found += 1
+        if not found % CHUNK:
+            check_deadline()
+        t = m.group()
+        return t if t[0] == '"' else " " if t[1] == "*" else ""
+
+    return _STRING_OR_COMMENT.sub(keep_strings, s)
 
 
 @builtin(area=_AREA)
