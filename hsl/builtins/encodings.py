@@ -60,7 +60,7 @@ def base32_decode(string):
             return base64.b32decode(string, casefold=True)
         # b32decode is Python-level: whole 8-character groups at a time (padding is only
         # valid in the last one), looking at the clock
-        if b"=" in string[:-8]:
+        if string.find(b"=", 0, len(string) - 8) >= 0:
             return None
         reserve_string(len(string) // 8 * 5)
         return b"".join([base64.b32decode(part, casefold=True)
