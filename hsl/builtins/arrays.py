@@ -172,13 +172,19 @@ def array_join(array, separator=b""):
         raise type_error("array_join", 1, "an array", array)
     if type(separator) is not bytes:
         raise type_error("array_join", 2, "a string", separator)
-    strings = []
-    for part in pieces(list(array.d.values())):
-        strings.extend([v if type(v) is bytes else to_str(v) for v in part])
+    d = array.d
+    if len(d) <= CHUNK:
+        strings = [v if type(v) is bytes else to_str(v) for v in d.values()]
+    else:
+        strings = paced_map(_string_form, list(d.values()))
     size = sum(map(len, strings)) + len(separator) * (len(strings) - 1)
     if size >= ACCOUNT:
         reserve_string(size)
     return separator.join(strings)
+
+
+def _string_form(v) -> bytes:
+    return v if type(v) is bytes else to_str(v)
 
 
 @builtin(area=AREA)

@@ -43,9 +43,9 @@ def ord_(character):
 @builtin(area=AREA)
 def str_repeat(string, multiplier):
     """`string` repeated `multiplier` times ("" for 0 or less)."""
-    if type(multiplier) is float and type(string) is bytes and 0.0 <= multiplier \
-            and multiplier * len(string) < ACCOUNT:
-        return string * int(multiplier)         # fast path: too small to announce
+    if type(multiplier) is float and 0.0 <= multiplier <= 64.0 and type(string) is bytes \
+            and len(string) <= 64:
+        return string * int(multiplier)         # fast path: below values.ACCOUNT
     if type(string) is not bytes:
         raise type_error("str_repeat", 1, "a string", string)
     if type(multiplier) is not float:
@@ -72,8 +72,8 @@ def str_replace(search, replace, subject):
         raise type_error("str_replace", 3, "a string", subject)
     if not search:
         return subject
-    n = len(subject)
-    if n >= ACCOUNT or len(replace) * n >= ACCOUNT:
+    if len(subject) * (len(replace) | 1) >= ACCOUNT:    # a bound of the result's size
+        n = len(subject)
         if n > WORK:
             work(n)
         count = subject.count(search)
@@ -207,9 +207,10 @@ def str_slice(string, offset, length=None):
     else:
         ln = _int("str_slice", 3, length)
         e = n + ln if ln < 0 else o + ln
-    size = min(e, n) - o
-    if size >= ACCOUNT and size < n:            # a copy, not the string itself
-        reserve_string(size)
+        if e > n:
+            e = n
+    if e - o >= ACCOUNT and e - o < n:          # a copy, not the string itself
+        reserve_string(e - o)
     return string[o:e] if e > o else b""
 
 
