@@ -87,7 +87,10 @@ def url_parse(url, options=None):
 _ATEXT_ASCII = rb"A-Za-z0-9!#$%&'*+\-/=?^_`{|}~"
 _ATEXT = _ATEXT_ASCII + rb"\x80-\xff"
 _DOT_STRING = re.compile(rb"[%s]+(?:\.[%s]+)*\Z" % (_ATEXT, _ATEXT))
-_QUOTED_LOCAL = re.compile(rb'"((?:[\x20\x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\x20-\x7e])*)"\Z')
+# (qtext runs, then escapes each followed by a run: the regex engine keeps no state for
+# every byte of a long local part, as it does for an alternation repeated per byte)
+_QUOTED_LOCAL = re.compile(rb'"([\x20\x21\x23-\x5b\x5d-\x7e\x80-\xff]*'
+                           rb'(?:\\[\x20-\x7e][\x20\x21\x23-\x5b\x5d-\x7e\x80-\xff]*)*)"\Z')
 _QUOTED_PAIR = re.compile(rb"\\(.)", re.S)
 _DOMAIN = re.compile(rb"[A-Za-z0-9_\x80-\xff](?:[A-Za-z0-9_\-\x80-\xff]*[A-Za-z0-9_\x80-\xff])?"
                      rb"(?:\.[A-Za-z0-9_\x80-\xff](?:[A-Za-z0-9_\-\x80-\xff]*"
@@ -423,6 +426,10 @@ def header_addresslist_extract(value, options=None):
     value = _field_value("header_addresslist_extract", value, opts)
     if value is None:
         return None
+    if len(value) >= ACCOUNT:
+        # Its tokens: a token ends at a special character or white space.
+        breaks = len(value) - len(value.translate(None, _SPECIALS + b" \t\r\n"))
+        reserve_elements(2 * breaks + 1)
     try:
         pairs = _parse_addresslist(value)
     except _AddrError:
