@@ -5,9 +5,9 @@ process took, and how it ended.
     python bench/bombs.py [--max-time S] [--max-memory MB] [--no-memory] [NAME...]
 
 A bomb passes when it ends within twice the time limit, below twice the memory limit plus
-the interpreter's own memory, and without an internal error.  `--no-memory` runs
-without a memory budget (only the time limit bounds the run; the process is capped at
-4 GB of address space so that a runaway bomb cannot take the machine).
+100 MB, and without an internal error.  `--no-memory` runs without a memory budget (only
+the time limit bounds the run).  Every child process is capped at 4 GB of address space,
+so that a runaway bomb cannot take the machine (it then ends "out of memory").
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 
 # name -> HSL source.  Inputs stay below the default memory limit (256 MB), so that the
 # builtin, not the building of its input, meets the limits.  KEEP(call) keeps every result
-# (memory_grows until the budget stops it); LOOP(call) calls it forever (only the time
+# (memory grows until the budget stops it); LOOP(call) calls it forever (only the time
 # limit stops it).
 KEEP = '$s = str_repeat("a", 5e7); $k = []; forever { $k[] = %s; }'
 LOOP = '$s = str_repeat("a", 2e8); forever { %s; }'
@@ -125,75 +125,72 @@ BOMBS = {
 
 def _expand(src: str) -> str:
     """1e6-style numbers (HSL has no exponent syntax) as integer literals."""
-    return re.sub(r"\b(\d+(?:\.\d+)?)e(\d+)\b", lambda m: str(int(float(m.group(0)))), src)
+    return re.sub(r"\b\d+(?:\.\d+)?e\d+\b", lambda m: "%d" % float(m.group()), src)
 
 
-def child(src: str, max_time: float, max_memory) -> None:
+def child(name: str, max_time: float, max_memory) -> None:
+    """Run one bomb (in the child process) and print how it went as JSON."""
     sys.path.insert(0, ROOT)
     import hsl
+    program = hsl.compile(_expand(BOMBS[name]))
     t0 = time.monotonic()
     try:
-        hsl.compile(_expand(src)).run(output=lambda s: None, max_time=max_time, max_memory=max_memory)
+        program.run(output=lambda s: None, max_time=max_time, max_memory=max_memory)
         outcome = "finished"
     except hsl.HSLRuntimeError as e:
         outcome = e.message
     except BaseException as e:            # noqa: BLE001 -- report anything
         outcome = f"python {type(e).__name__}: {e}"
-    import resource as r
-    peak = r.getrusage(r.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"elapsed": time.monotonic() - t0, "outcome": outcome[:120], "peak": peak}))
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"elapsed": time.monotonic() - t0, "outcome": outcome[:120],
+                      "peak": peak}))
+
+
+def _cap() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))
+
+
+def run_one(name: str, max_time: float, max_memory) -> dict:
+    """{"elapsed", "outcome", "peak" (MB)} of one bomb in a fresh process."""
+    t0 = time.monotonic()
+    try:
+        proc = subprocess.run([sys.executable, __file__, "--child", name, str(max_time),
+                               str(max_memory)], capture_output=True, text=True,
+                              preexec_fn=_cap, timeout=max_time * 10 + 10)
+        lines = proc.stdout.strip().splitlines()
+        if lines:
+            return json.loads(lines[-1])
+        why = "crashed: " + proc.stderr.strip()[-100:]
+    except subprocess.TimeoutExpired as e:
+        why = "crashed: killed after %.0f s" % e.timeout
+    return {"elapsed": time.monotonic() - t0, "outcome": why, "peak": float("nan")}
 
 
 def main(argv) -> int:
+    if argv[:1] == ["--child"]:
+        child(argv[1], float(argv[2]), None if argv[3] == "None" else int(argv[3]))
+        return 0
     max_time, max_memory = 3.0, 256 << 20
     names = []
-    i = 0
-    while i < len(argv):
-        a = argv[i]
+    args = iter(argv)
+    for a in args:
         if a == "--max-time":
-            max_time = float(argv[i + 1])
-            i += 1
+            max_time = float(next(args))
         elif a == "--max-memory":
-            max_memory = int(float(argv[i + 1]) * (1 << 20))
-            i += 1
+            max_memory = int(float(next(args)) * (1 << 20))
         elif a == "--no-memory":
             max_memory = None
-        elif a == "--child":
-            child(BOMBS[argv[i + 1]], float(argv[i + 2]),
-                  None if argv[i + 3] == "none" else int(argv[i + 3]))
-            return 0
         else:
             names.append(a)
-        i += 1
     failed = []
     for name in names or BOMBS:
-        t0 = time.monotonic()
-
-        def cap():
-            resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))
-        try:
-            proc = subprocess.run([sys.executable, __file__, "--child", name, str(max_time),
-                                   "none" if max_memory is None else str(max_memory)],
-                                  capture_output=True, text=True, preexec_fn=cap,
-                                  timeout=max_time * 10 + 10)
-            out = proc.stdout
-        except subprocess.TimeoutExpired as e:
-            out = ""
-            proc = e
-            proc.stderr = "killed after %.0f s" % e.timeout
-        wall = time.monotonic() - t0
-        try:
-            r = json.loads(out.strip().splitlines()[-1])
-        except (IndexError, ValueError):
-            r = {"elapsed": wall, "outcome": "crashed: " + proc.stderr.strip()[-100:],
-                 "peak": float("nan")}
-        peak_mb = r["peak"]
+        r = run_one(name, max_time, max_memory)
         bad = (r["elapsed"] > 2 * max_time or "internal" in r["outcome"]
                or r["outcome"].startswith(("python", "crashed"))
-               or (max_memory is not None and peak_mb > 2 * max_memory / (1 << 20) + 100))
+               or (max_memory is not None and r["peak"] > 2 * max_memory / (1 << 20) + 100))
         if bad:
             failed.append(name)
-        print(f"{name:<22}{r['elapsed']:7.2f}s {peak_mb:7.0f} MB  "
+        print(f"{name:<22}{r['elapsed']:7.2f}s {r['peak']:7.0f} MB  "
               f"{'FAIL ' if bad else ''}{r['outcome']}", flush=True)
     print(f"\n{len(failed)} of {len(names or BOMBS)} over the limits: {' '.join(failed)}")
     return 1 if failed else 0

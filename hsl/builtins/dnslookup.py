@@ -173,7 +173,8 @@ def parse_server(text: str) -> str:
     except ValueError:
         raise ValueError(f"not an IP address: {text!r}") from None
     if port is not None:
-        if not (port.isascii() and port.isdigit()) or not 0 < digits_value(port, 65535) <= 65535:
+        if not (port.isascii() and port.isdigit()) \
+                or not 0 < digits_value(port, 65535) <= 65535:
             raise ValueError(f"bad port in {text!r}")
     return spec
 
