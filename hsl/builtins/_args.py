@@ -18,7 +18,7 @@ from ..errors import ScriptError
 from ..values import HArray, HFunction, type_name
 
 __all__ = ["type_error", "string", "number", "integer", "array", "function", "opt_array",
-           "option", "opt_bool", "opt_str", "opt_number", "opt_str_list"]
+           "option", "opt_bool", "opt_str", "opt_number", "opt_str_list", "digits_value"]
 
 
 def type_error(fname: str, pos: int, expected: str, got) -> ScriptError:
@@ -119,3 +119,13 @@ def opt_str_list(fname: str, opts: HArray, name: bytes, default=None):
             raise ScriptError(f"{fname}() option {name.decode('ascii', 'replace')!r} must "
                               f"hold strings, got {type_name(item)} (type error)")
     return items
+
+
+def digits_value(digits, cap: int) -> int:
+    """The value of a run of ASCII digits (bytes or str) from a script or the network,
+    or cap + 1 when it is larger than `cap`: Python refuses int() of more than 4300
+    digits, and is slow long before that."""
+    d = digits.lstrip(b"0" if type(digits) is bytes else "0")
+    if len(d) > 18:
+        return cap + 1
+    return min(int(d or 0), cap + 1)

@@ -8,10 +8,15 @@ from __future__ import annotations
 
 import math
 import random as _random
+from itertools import islice
+from operator import itemgetter
 
 from ..errors import ScriptError
-from ..values import (HArray, HFunction, lt, normalize_key, strict_eq, to_bool, to_str)
+from ..values import (HArray, HFunction, lt, normalize_key, share, strict_eq, to_bool,
+                      to_str)
 from ._args import opt_bool, type_error
+from ._limits import (ACCOUNT, CHUNK, MANY, check_deadline, list_array, paced_map, pieces,
+                      ranges, reserve_elements, reserve_string, sort_paced, work)
 from .registry import builtin
 
 AREA = "arrays"
@@ -30,14 +35,15 @@ def _renumber(pairs) -> dict:
     kept (array_reverse, array_shuffle)."""
     out = {}
     i = 0
-    for k, v in pairs:
-        if type(v) is HArray:
-            v = v.share()
-        if type(k) is int:
-            out[i] = v
-            i += 1
-        else:
-            out[k] = v
+    for part in pieces(pairs):
+        for k, v in part:
+            if type(v) is HArray:
+                v = v.share()
+            if type(k) is int:
+                out[i] = v
+                i += 1
+            else:
+                out[k] = v
     return out
 
 
@@ -51,10 +57,15 @@ def array_combine(keys, values, default_value=None):
         raise type_error("array_combine", 2, "an array", values)
     vals = list(values.d.values())
     n = len(vals)
+    if len(keys.d) >= MANY:
+        reserve_elements(len(keys.d))
     out = {}
-    for i, k in enumerate(keys.d.values()):
-        v = vals[i] if i < n else default_value
-        out[normalize_key(k)] = v.share() if type(v) is HArray else v
+    i = 0
+    for part in pieces(list(keys.d.values())):
+        for k in part:
+            v = vals[i] if i < n else default_value
+            out[normalize_key(k)] = v.share() if type(v) is HArray else v
+            i += 1
     return _wrap(out)
 
 
@@ -65,10 +76,11 @@ def array_every(callback, array):
         raise type_error("array_every", 1, "a function", callback)
     if type(array) is not HArray:
         raise type_error("array_every", 2, "an array", array)
-    for v in list(array.d.values()):
-        r = callback(v.share() if type(v) is HArray else v)
-        if not (r if type(r) is bool else to_bool(r)):
-            return False
+    for part in pieces(list(array.d.values())):
+        for v in part:
+            r = callback(v.share() if type(v) is HArray else v)
+            if not (r if type(r) is bool else to_bool(r)):
+                return False
     return True
 
 
@@ -79,16 +91,19 @@ def array_filter(callback, array):
         raise type_error("array_filter", 1, "a function", callback)
     if type(array) is not HArray:
         raise type_error("array_filter", 2, "an array", array)
+    if len(array.d) >= MANY:
+        reserve_elements(len(array.d))          # at most all of them
     out = {}
-    for k, v in list(array.d.items()):
-        if type(v) is HArray:
-            r = callback(v.share())
-            if r if type(r) is bool else to_bool(r):
-                out[k] = v.share()
-        else:
-            r = callback(v)
-            if r if type(r) is bool else to_bool(r):
-                out[k] = v
+    for part in pieces(list(array.d.items())):
+        for k, v in part:
+            if type(v) is HArray:
+                r = callback(v.share())
+                if r if type(r) is bool else to_bool(r):
+                    out[k] = v.share()
+            else:
+                r = callback(v)
+                if r if type(r) is bool else to_bool(r):
+                    out[k] = v
     return _wrap(out)
 
 
@@ -99,12 +114,13 @@ def array_find(callback, array):
         raise type_error("array_find", 1, "a function", callback)
     if type(array) is not HArray:
         raise type_error("array_find", 2, "an array", array)
-    for v in list(array.d.values()):
-        if type(v) is HArray:
-            v = v.share()
-        r = callback(v)
-        if r if type(r) is bool else to_bool(r):
-            return v
+    for part in pieces(list(array.d.values())):
+        for v in part:
+            if type(v) is HArray:
+                v = v.share()
+            r = callback(v)
+            if r if type(r) is bool else to_bool(r):
+                return v
     return None
 
 
@@ -114,29 +130,36 @@ def array_includes(needle, array):
     if needle(value) is truthy for some value."""
     if type(array) is not HArray:
         raise type_error("array_includes", 2, "an array", array)
+    d = array.d
+    if len(d) <= CHUNK and type(needle) is not HFunction:
+        return _includes(needle, d.values())
+    return any(_includes(needle, part) for part in pieces(list(d.values())))
+
+
+def _includes(needle, values) -> bool:
     t = type(needle)
     if t is bytes or t is float:
-        for v in array.d.values():
+        for v in values:
             if v == needle and type(v) is t:
                 return True
         return False
     if needle is None:
-        for v in array.d.values():
+        for v in values:
             if v is None:
                 return True
         return False
     if t is bool:
-        for v in array.d.values():
+        for v in values:
             if v is needle:
                 return True
         return False
     if t is HFunction:
-        for v in list(array.d.values()):
+        for v in values:
             r = needle(v.share() if type(v) is HArray else v)
             if r if type(r) is bool else to_bool(r):
                 return True
         return False
-    for v in array.d.values():
+    for v in values:
         if strict_eq(v, needle):
             return True
     return False
@@ -149,7 +172,19 @@ def array_join(array, separator=b""):
         raise type_error("array_join", 1, "an array", array)
     if type(separator) is not bytes:
         raise type_error("array_join", 2, "a string", separator)
-    return separator.join([v if type(v) is bytes else to_str(v) for v in array.d.values()])
+    d = array.d
+    if len(d) <= CHUNK:
+        strings = [v if type(v) is bytes else to_str(v) for v in d.values()]
+    else:
+        strings = paced_map(_string_form, list(d.values()))
+    size = sum(map(len, strings)) + len(separator) * (len(strings) - 1)
+    if size >= ACCOUNT:
+        reserve_string(size)
+    return separator.join(strings)
+
+
+def _string_form(v) -> bytes:
+    return v if type(v) is bytes else to_str(v)
 
 
 @builtin(area=AREA)
@@ -157,7 +192,14 @@ def array_keys(array):
     """The keys as a list (integer keys as numbers, string keys as strings)."""
     if type(array) is not HArray:
         raise type_error("array_keys", 1, "an array", array)
-    return HArray.from_list([float(k) if type(k) is int else k for k in array.d])
+    d = array.d
+    if len(d) < MANY:
+        return HArray.from_list([float(k) if type(k) is int else k for k in d])
+    reserve_elements(len(d))
+    keys = []
+    for part in pieces(list(d)):
+        keys.extend([float(k) if type(k) is int else k for k in part])
+    return list_array(keys)
 
 
 @builtin(area=AREA)
@@ -167,9 +209,12 @@ def array_map(callback, array):
         raise type_error("array_map", 1, "a function", callback)
     if type(array) is not HArray:
         raise type_error("array_map", 2, "an array", array)
+    if len(array.d) >= MANY:
+        reserve_elements(len(array.d))
     out = {}
-    for k, v in list(array.d.items()):
-        out[k] = callback(v.share() if type(v) is HArray else v)
+    for part in pieces(list(array.d.items())):
+        for k, v in part:
+            out[k] = callback(v.share() if type(v) is HArray else v)
     return _wrap(out)
 
 
@@ -182,10 +227,9 @@ def array_random(array):
     if not d:
         return None
     i = _RNG.randrange(len(d))
-    if i == 0:
-        k = next(iter(d))
-    else:
-        k = list(d)[i]
+    if i > ACCOUNT:
+        work(i)
+    k = next(islice(d, i, None))
     v = d[k]
     return HArray.from_list([float(k) if type(k) is int else k,
                              v.share() if type(v) is HArray else v])
@@ -210,7 +254,13 @@ def array_range(start, stop, step=1.0):
             size = _MAX_ENTRIES + 1
         if size > _MAX_ENTRIES:
             raise ScriptError("array_range() range too large")
-        return HArray.from_list(list(map(float, r)))
+        if size < MANY:
+            return HArray.from_list(list(map(float, r)))
+        reserve_elements(size)
+        values = []
+        for part in ranges(r.start, r.stop, r.step):
+            values.extend(map(float, part))
+        return list_array(values)
     span = (stop - start) / step
     if span != span:
         raise ScriptError("array_range() expects finite numbers")
@@ -219,7 +269,12 @@ def array_range(start, stop, step=1.0):
     if span > _MAX_ENTRIES:
         raise ScriptError("array_range() range too large")
     n = math.ceil(span)
-    return HArray.from_list([start + i * step for i in range(n)])
+    if n >= MANY:
+        reserve_elements(n)
+    values = []
+    for part in ranges(0, n):
+        values.extend([start + i * step for i in part])
+    return list_array(values)
 
 
 @builtin(area=AREA)
@@ -240,8 +295,9 @@ def array_reduce(callback, array, initial=_MISSING):
         vals = vals[1:]
     else:
         carry = initial
-    for v in vals:
-        carry = callback(carry, v.share() if type(v) is HArray else v)
+    for part in pieces(vals):
+        for v in part:
+            carry = callback(carry, v.share() if type(v) is HArray else v)
     return carry
 
 
@@ -251,13 +307,17 @@ def array_reverse(array):
     if type(array) is not HArray:
         raise type_error("array_reverse", 1, "an array", array)
     d = array.d
+    if len(d) >= MANY:
+        reserve_elements(len(d))
     if bytes not in set(map(type, d)):          # integer keys only: a renumbered list
         vals = list(d.values())
         vals.reverse()
         if HArray in set(map(type, vals)):
-            vals = [v.share() if type(v) is HArray else v for v in vals]
-        return HArray.from_list(vals)
-    return _wrap(_renumber(reversed(list(d.items()))))
+            vals = paced_map(share, vals)
+        return list_array(vals)
+    items = list(d.items())
+    items.reverse()
+    return _wrap(_renumber(items))
 
 
 class _ByCallback:
@@ -300,26 +360,34 @@ def array_sort(callback, array, options=None):
             raise type_error("array_sort", 3, "an array", options)
         by_keys = opt_bool("array_sort", options, b"keys", False)
     items = list(array.d.items())
+    if len(items) >= MANY:
+        reserve_elements(len(items))
     if len(items) > 1:
         if by_keys:
             if callback is None:
-                items.sort(key=lambda kv: _Default(float(kv[0]) if type(kv[0]) is int
-                                                   else kv[0]))
+                key = lambda kv: _Default(float(kv[0]) if type(kv[0]) is int else kv[0])
             else:
-                items.sort(key=lambda kv: _ByCallback(float(kv[0]) if type(kv[0]) is int
-                                                      else kv[0], callback))
+                key = lambda kv: _ByCallback(float(kv[0]) if type(kv[0]) is int else kv[0],
+                                             callback)
         elif callback is None:
-            vals = [v for _, v in items]
-            t = type(vals[0])
-            if (t is float or t is bytes) and all(type(v) is t for v in vals) and \
-                    (t is bytes or not any(v != v for v in vals)):
-                items.sort(key=lambda kv: kv[1])        # same order as lt, much faster
+            types = set(map(type, array.d.values()))
+            if types == {bytes} or (types == {float} and
+                                    not any(map(math.isnan, array.d.values()))):
+                key = _SECOND                   # same order as lt, much faster
             else:
-                items.sort(key=lambda kv: _Default(kv[1]))
+                key = lambda kv: _Default(kv[1])
         else:
-            items.sort(key=lambda kv: _ByCallback(kv[1].share() if type(kv[1]) is HArray
-                                                  else kv[1], callback))
-    return _wrap({k: (v.share() if type(v) is HArray else v) for k, v in items})
+            key = lambda kv: _ByCallback(kv[1].share() if type(kv[1]) is HArray else kv[1],
+                                         callback)
+        items = sort_paced(items, key)
+    out = {}
+    for part in pieces(items):
+        for k, v in part:
+            out[k] = v.share() if type(v) is HArray else v
+    return _wrap(out)
+
+
+_SECOND = itemgetter(1)
 
 
 @builtin(area=AREA)
@@ -328,7 +396,13 @@ def array_shuffle(array):
     if type(array) is not HArray:
         raise type_error("array_shuffle", 1, "an array", array)
     items = list(array.d.items())
-    _RNG.shuffle(items)
+    if len(items) >= MANY:
+        reserve_elements(len(items))
+    randbelow = _RNG._randbelow
+    for r in ranges(len(items) - 1, 0, -1):     # Fisher-Yates, as random.shuffle
+        for i in r:
+            j = randbelow(i + 1)
+            items[i], items[j] = items[j], items[i]
     return _wrap(_renumber(items))
 
 
@@ -338,25 +412,33 @@ def array_unique(array):
     occurrence keeps its key."""
     if type(array) is not HArray:
         raise type_error("array_unique", 1, "an array", array)
+    if len(array.d) >= MANY:
+        reserve_elements(len(array.d))          # at most all of them
     seen = set()
     others = []               # arrays, objects, functions kept so far
+    compared = 0              # comparisons with `others` since the last look at the clock
     out = {}
-    for k, v in array.d.items():
-        t = type(v)
-        if t is float or t is bytes or t is bool or v is None:
-            if v != v:        # NaN is never === anything
+    for part in pieces(list(array.d.items())):
+        for k, v in part:
+            t = type(v)
+            if t is float or t is bytes or t is bool or v is None:
+                if v != v:        # NaN is never === anything
+                    out[k] = v
+                    continue
+                tag = (t, v)
+                if tag in seen:
+                    continue
+                seen.add(tag)
                 out[k] = v
-                continue
-            tag = (t, v)
-            if tag in seen:
-                continue
-            seen.add(tag)
-            out[k] = v
-        else:
-            for o in others:
-                if strict_eq(o, v):
-                    break
             else:
-                others.append(v)
-                out[k] = v.share() if t is HArray else v
+                compared += len(others)
+                if compared > CHUNK:
+                    check_deadline()
+                    compared = 0
+                for o in others:
+                    if strict_eq(o, v):
+                        break
+                else:
+                    others.append(v)
+                    out[k] = v.share() if t is HArray else v
     return _wrap(out)

@@ -25,6 +25,7 @@ Choices where builtins.md leaves things open:
 """
 from __future__ import annotations
 
+import codecs
 import errno as _errno
 import io
 import unicodedata
@@ -33,6 +34,8 @@ from .. import runtime as _runtime
 from ..errors import ScriptError
 from ..values import MAX_STRING, BuiltinObject, HArray, HFunction, HObject, HResource, add, share, type_name
 from ._args import type_error
+from ._limits import (ACCOUNT, CHUNK, MANY, WORK, Pieces, check_deadline, paced,
+                      reserve_elements)
 from .registry import builtin_class, method
 
 # ----------------------------------------------------------------- iterators
@@ -47,10 +50,10 @@ class MapIterator(BuiltinObject):
         self.source = source
 
     def hsl_iter_items(self):
-        return [(k, share(v)) for k, v in list(self.source.items())]
+        return [(k, share(v)) for k, v in _snapshot(self.source.items())]
 
     def hsl_iter_values(self):
-        return [HArray.from_list([k, share(v)]) for k, v in list(self.source.items())]
+        return [HArray.from_list([k, share(v)]) for k, v in _snapshot(self.source.items())]
 
 
 class SetIterator(BuiltinObject):
@@ -62,10 +65,19 @@ class SetIterator(BuiltinObject):
         self.source = source
 
     def hsl_iter_items(self):
-        return [(k, k) for k in list(self.source)]
+        return [(k, k) for k in _snapshot(self.source)]
 
     def hsl_iter_values(self):
-        return list(self.source)
+        return list(_snapshot(self.source))
+
+
+def _snapshot(entries):
+    """What a foreach over a Map or Set walks: a copy of its entries, announced (and
+    walked with looks at the clock) when there are many."""
+    if len(entries) < MANY:
+        return list(entries)
+    reserve_elements(len(entries))
+    return paced(list(entries))
 
 
 # ---------------------------------------------------------------------- Map
@@ -265,26 +277,68 @@ class IconvObject(BuiltinObject):
         if self.closed:
             self.err = _errno.EBADF
             return None
+        errors = "ignore" if self.ignore else "strict"
+        if len(text) < ACCOUNT:
+            try:
+                u = text.decode(self.src, errors)
+            except UnicodeDecodeError as e:
+                return self._bad_input(e, len(text))
+            out = self._encode(u, lambda u, errors: u.encode(self.dst, errors))
+        else:
+            out = self._convert_long(text, errors)
+        if out is not None:
+            self.err = 0
+        return out
+
+    def _convert_long(self, text: bytes, errors: str):
+        """convert() of a long text a slice at a time (the result announced as it grows,
+        with a look at the clock): the incremental codecs carry partial characters and
+        byte order marks over from one slice to the next."""
+        decoder = codecs.getincrementaldecoder(self.src)(errors)
+        encoder = codecs.getincrementalencoder(self.dst)("strict")
+
+        def encode(u, errors):
+            encoder.errors = errors
+            return encoder.encode(u)
+
+        out = Pieces()
+        step = 4 * CHUNK
+        for start in range(0, len(text), step):
+            part = text[start:start + step]
+            last = start + step >= len(text)
+            try:
+                u = decoder.decode(part, last)
+            except UnicodeDecodeError as e:
+                return self._bad_input(e, len(part) if last else -1)
+            piece = self._encode(u, encode)
+            if piece is None:
+                return None
+            out.add(piece)
+            check_deadline()
+        encoder.errors = "strict"
+        out.add(encoder.encode("", True))
+        return out.join()
+
+    def _bad_input(self, e: UnicodeDecodeError, length: int) -> None:
+        """An invalid sequence (EILSEQ), or one cut short at the end of the text
+        (EINVAL; `length`: where the text ends in what was decoded, -1 if it does not)."""
+        self.err = _errno.EINVAL if e.end >= length >= 0 and "end" in e.reason \
+            else _errno.EILSEQ
+        return None
+
+    def _encode(self, u: str, encode):
+        """u in the target charset, by encode(u, errors), with //TRANSLIT and //IGNORE;
+        None (and EILSEQ) when a character cannot be converted."""
         try:
-            u = text.decode(self.src, "ignore" if self.ignore else "strict")
-        except UnicodeDecodeError as e:
-            self.err = _errno.EINVAL if e.end >= len(text) and "end" in e.reason \
-                else _errno.EILSEQ
-            return None
-        try:
-            out = u.encode(self.dst, "strict")
+            return encode(u, "strict")
         except UnicodeEncodeError:
             if self.translit:
-                out = "".join(ch if _encodable(ch, self.dst) else
-                              _translit_char(ch, self.dst) for ch in u).encode(self.dst,
-                                                                               "replace")
-            elif self.ignore:
-                out = u.encode(self.dst, "ignore")
-            else:
-                self.err = _errno.EILSEQ
-                return None
-        self.err = 0
-        return out
+                return encode("".join(ch if _encodable(ch, self.dst) else
+                                      _translit_char(ch, self.dst) for ch in u), "replace")
+            if self.ignore:
+                return encode(u, "ignore")
+            self.err = _errno.EILSEQ
+            return None
 
     @method("errno")
     def errno_(self):
@@ -360,7 +414,7 @@ class FileObject(BuiltinObject):
         _runtime.blocking("reading a file")
         try:
             with open(filename, "rb") as f:
-                return f.read()
+                return _read(f, -1)
         except (OSError, ValueError):
             return None
 
@@ -369,7 +423,7 @@ class FileObject(BuiltinObject):
         if self.fh is None:
             return None
         if length is None:
-            return self.fh.read()
+            return _read(self.fh, -1)
         if type(length) is not float:
             raise type_error("File->read", 1, "a number", length)
         if not length >= 0.0:              # negative or NaN
@@ -377,7 +431,7 @@ class FileObject(BuiltinObject):
         # -1 reads everything: also for lengths beyond any string hsl can hold
         n = int(length) if length < MAX_STRING else -1
         try:
-            return self.fh.read(n)
+            return _read(self.fh, n)
         except OSError:
             return None
 
@@ -386,7 +440,7 @@ class FileObject(BuiltinObject):
         if self.fh is None:
             return None
         try:
-            line = self.fh.readline()
+            line = _read(self.fh, -1, line=True)
         except OSError:
             return None
         if not line:
@@ -451,3 +505,21 @@ class FileObject(BuiltinObject):
                 fh.close()
             except Exception:
                 pass
+
+
+def _read(fh, n: int, line: bool = False) -> bytes:
+    """fh.read(n) (-1: to the end), or fh.readline() with `line`, a slice at a time for a
+    long one: announced as it grows (a file can be endless, /dev/zero), with a look at
+    the clock."""
+    if not line and 0 <= n < ACCOUNT:
+        return fh.read(n)
+    out = Pieces()
+    while n:
+        size = WORK if n < 0 else min(n, WORK)
+        part = fh.readline(size) if line else fh.read(size)
+        out.add(part)
+        if len(part) < size or (line and part.endswith(b"\n")):
+            break
+        if n > 0:
+            n -= len(part)
+    return out.join()

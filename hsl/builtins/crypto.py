@@ -33,13 +33,36 @@ import zlib
 
 from ..errors import ScriptError
 from ..values import HArray, HResource, type_name
-from ._args import opt_array, opt_bool, type_error
+from ._args import digits_value, opt_array, opt_bool, type_error
+from ._limits import ACCOUNT, WORK, check_deadline, pieces, ranges, reserve_string, work
 from .registry import builtin
 
 AREA = "crypto"
 
 
 # ------------------------------------------------------------------- digests
+
+_SLICE = 1 << 24        # bytes hashed between two looks at the clock
+
+
+def _digest(new, message: bytes):
+    """new(message) (a hashlib constructor, or an hmac one taking no message): a long
+    message is announced as work first, and hashed a slice at a time."""
+    if len(message) <= WORK:
+        return new(message)
+    work(len(message))
+    h = new(b"")
+    for part in pieces(memoryview(message), _SLICE):
+        h.update(part)
+    return h
+
+
+def _large(message: bytes) -> None:
+    """Announce C-level work on a long message (a signature hashes it, a cipher reads
+    it)."""
+    if len(message) > WORK:
+        work(len(message))
+
 
 def _binary(fname, pos, options) -> bool:
     """The `binary` option of a digest function (False when there are no options)."""
@@ -61,7 +84,7 @@ def md5(message, options=None):
     """MD5 digest: 32 lowercase hex digits, or the raw 16 bytes with option `binary`."""
     if type(message) is not bytes:
         raise type_error("md5", 1, "a string", message)
-    h = hashlib.md5(message)
+    h = _digest(hashlib.md5, message)
     if options is None or not _binary("md5", 2, options):
         return h.hexdigest().encode("ascii")
     return h.digest()
@@ -72,7 +95,7 @@ def sha1(message, options=None):
     """SHA-1 digest: 40 lowercase hex digits, or raw bytes with option `binary`."""
     if type(message) is not bytes:
         raise type_error("sha1", 1, "a string", message)
-    h = hashlib.sha1(message)
+    h = _digest(hashlib.sha1, message)
     if options is None or not _binary("sha1", 2, options):
         return h.hexdigest().encode("ascii")
     return h.digest()
@@ -100,7 +123,7 @@ def sha2(message, hashsize, options=None):
     algo = _SHA2.get(hashsize) if type(hashsize) is float else None   # 256.0 == 256
     if algo is None:
         algo = _SHA2[_hashsize("sha2", 2, hashsize)]
-    h = algo(message)
+    h = _digest(algo, message)
     if options is None or not _binary("sha2", 3, options):
         return h.hexdigest().encode("ascii")
     return h.digest()
@@ -111,7 +134,13 @@ def hash_(message):
     """CRC-32 of the bytes of `message` (a number in 0 .. 2^32-1)."""
     if type(message) is not bytes:
         raise type_error("hash", 1, "a string", message)
-    return float(zlib.crc32(message))
+    if len(message) <= WORK:
+        return float(zlib.crc32(message))
+    work(len(message))
+    crc = 0
+    for part in pieces(memoryview(message), _SLICE):
+        crc = zlib.crc32(part, crc)
+    return float(crc)
 
 
 def _hmac_common(fname, key, message, digest, options, opt_pos):
@@ -119,7 +148,10 @@ def _hmac_common(fname, key, message, digest, options, opt_pos):
         raise type_error(fname, 1, "a string", key)
     if type(message) is not bytes:
         raise type_error(fname, 2, "a string", message)
-    raw = _hmac.digest(key, message, digest)
+    if len(message) <= WORK:
+        raw = _hmac.digest(key, message, digest)
+    else:
+        raw = _digest(lambda m: _hmac.new(key, m, digest), message).digest()
     if options is None or not _binary(fname, opt_pos, options):
         return raw.hex().encode("ascii")
     return raw
@@ -161,6 +193,8 @@ def _aes(fname, message, key, mode, options, encrypt):
                           "(type error)")
     if len(key) not in (16, 24, 32):
         return None
+    if len(message) >= ACCOUNT:
+        reserve_string(2 * len(message) + 32)       # the padded copy, and the result
     from cryptography.hazmat.primitives import padding
     from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
     m = mode.lower()
@@ -333,6 +367,7 @@ def rsa_sign(message, privatekey, options=None):
             return None
     else:
         raise type_error("rsa_sign", 2, "an RSAPrivateKey or a string", privatekey)
+    _large(message)
     try:
         return key.sign(message, padding.PKCS1v15(), algo)
     except Exception:
@@ -370,6 +405,7 @@ def rsa_verify(message, signature, publickey, options=None):
         return None
     if not isinstance(key, rsa.RSAPublicKey):
         return None
+    _large(message)
     try:
         key.verify(signature, message, padding.PKCS1v15(), algo)
         return True
@@ -395,6 +431,7 @@ def ed25519_sign(message, privatekey):
         key = ed25519.Ed25519PrivateKey.from_private_bytes(privatekey)
     else:
         raise type_error("ed25519_sign", 2, "an ED25519PrivateKey or a string", privatekey)
+    _large(message)
     return key.sign(message)
 
 
@@ -415,6 +452,7 @@ def ed25519_verify(message, signature, publickey):
         key = ed25519.Ed25519PublicKey.from_public_bytes(publickey)
     except Exception:
         return None
+    _large(message)
     try:
         key.verify(signature, message)
         return True
@@ -508,6 +546,9 @@ def _sign_pkcs7(fname, message, certificate, options):
     if algo is None:
         raise ScriptError(f"{fname}() option 'hash' must be sha1, sha256, sha384 or sha512")
     popts = [pkcs7.PKCS7Options.DetachedSignature] if detached else []
+    _large(message)
+    if not detached and len(message) >= ACCOUNT:
+        reserve_string(len(message))            # the signed data holds the message
     try:
         b = pkcs7.PKCS7SignatureBuilder().set_data(message).add_signer(cert, key, algo())
         for c in chain:
@@ -596,6 +637,8 @@ def cms_encrypt(message, certificates, options=None):
     if type(certs) is not HArray or not certs.d:
         return _error_result("no recipient certificates")
     cipher = opts.d.get(b"cipher", b"aes-128-cbc")
+    if len(message) >= ACCOUNT:
+        reserve_string(len(message))
     try:
         b = pkcs7.PKCS7EnvelopeBuilder().set_data(message)
         if cipher == b"aes-256-cbc":
@@ -631,6 +674,8 @@ def cms_decrypt(message, options=None):
     if signer is None:
         return _error_result("unusable certificate or private key")
     from cryptography.hazmat.primitives.serialization import pkcs7
+    if len(message) >= ACCOUNT:
+        reserve_string(len(message))
     try:
         data = pkcs7.pkcs7_decrypt_der(message, signer[0], signer[1], [])
     except Exception as e:
@@ -690,6 +735,7 @@ def uuidv5(uuidnamespace, value):
         ns = _uuid.UUID(uuidnamespace.decode("ascii"))
     except (ValueError, UnicodeDecodeError):
         raise ScriptError("uuidv5() namespace is not a valid UUID") from None
+    _large(value)
     h = bytearray(hashlib.sha1(ns.bytes + value).digest()[:16])
     h[6] = (h[6] & 0x0F) | 0x50
     h[8] = (h[8] & 0x3F) | 0x80
@@ -719,18 +765,18 @@ def _md5_crypt(key: bytes, setting: bytes) -> bytes:
     salt = salt[:8]
     md5_ = hashlib.md5
     alt = md5_(key + salt + key).digest()
-    ctx = key + b"$1$" + salt
-    n = len(key)
-    while n > 0:
-        ctx += alt[:min(16, n)]
-        n -= 16
+    _crypt_work(len(key), 1000)
+    ctx = key + b"$1$" + salt + _repeat_to(alt, len(key))
     n = len(key)
     first = key[:1] or b"\0"
     while n:
         ctx += b"\0" if n & 1 else first
         n >>= 1
     final = md5_(ctx).digest()
+    every = _rounds_per_look(len(key))
     for i in range(1000):
+        if not i % every:
+            check_deadline()
         c = key if i & 1 else final
         if i % 3:
             c += salt
@@ -758,6 +804,32 @@ def _repeat_to(block: bytes, n: int) -> bytes:
     return (block * (n // len(block) + 1))[:n]
 
 
+def _crypt_work(klen: int, rounds: int) -> None:
+    """Announce crypt()'s work: every round hashes the key about twice (a pure-Python
+    loop), SHA-crypt's P sequence hashes it klen times; its copies are announced too."""
+    work(rounds * (2 * klen + 64) + klen * klen)
+    if klen >= ACCOUNT:
+        reserve_string(6 * klen)
+
+
+def _rounds_per_look(klen: int) -> int:
+    """Rounds between two looks at the clock: a few MB of hashing."""
+    return max(1, min(4096, (1 << 22) // (2 * klen + 64)))
+
+
+def _repeated_digest(h, key: bytes, times: int) -> bytes:
+    """h(key * times).digest() without making key * times (SHA-crypt's P sequence:
+    klen * klen bytes), looking at the clock between slices of a long one."""
+    if len(key) * times <= _SLICE:
+        return h(key * times).digest()
+    d = h()
+    update = d.update
+    for r in ranges(0, times, 1, max(1, _SLICE // len(key))):
+        for _ in r:
+            update(key)
+    return d.digest()
+
+
 def _sha_crypt(key: bytes, setting: bytes) -> bytes:
     """SHA-crypt ($5$ SHA-256, $6$ SHA-512), Ulrich Drepper's specification."""
     prefix = setting[:3]
@@ -768,12 +840,13 @@ def _sha_crypt(key: bytes, setting: bytes) -> bytes:
         end = rest.find(b"$")
         digits = rest[7:end] if end >= 0 else b""
         if end >= 0 and digits.isdigit():
-            rounds = max(1000, min(999999999, int(digits)))
+            rounds = max(1000, min(999999999, digits_value(digits, 999999999)))
             custom = True
             rest = rest[end + 1:]
     end = rest.find(b"$")
     salt = (rest[:end] if end >= 0 else rest)[:16]
     klen, slen = len(key), len(salt)
+    _crypt_work(klen, rounds)
     b = h(key + salt + key).digest()
     hl = len(b)
     ctx = key + salt + _repeat_to(b, klen)
@@ -782,10 +855,13 @@ def _sha_crypt(key: bytes, setting: bytes) -> bytes:
         ctx += b if n & 1 else key
         n >>= 1
     a = h(ctx).digest()
-    p = _repeat_to(h(key * klen).digest(), klen) if klen else b""
+    p = _repeat_to(_repeated_digest(h, key, klen), klen) if klen else b""
     s = _repeat_to(h(salt * (16 + a[0])).digest(), slen) if slen else b""
     c = a
+    every = _rounds_per_look(klen)
     for i in range(rounds):
+        if not i % every:
+            check_deadline()
         m = p if i & 1 else c
         if i % 3:
             m += s

@@ -44,7 +44,7 @@ import math
 from .. import resolver as _resolver
 from ..errors import ScriptError
 from ..values import HArray
-from ._args import opt_bool, opt_number, opt_str, opt_str_list, type_error
+from ._args import digits_value, opt_bool, opt_number, opt_str, opt_str_list, type_error
 from .registry import builtin
 
 AREA = "network"
@@ -152,7 +152,8 @@ def parse_server(text: str) -> str:
     except ValueError:
         raise ValueError(f"not an IP address: {text!r}") from None
     if port is not None:
-        if not port.isdigit() or not 0 < int(port) <= 65535:
+        if not (port.isascii() and port.isdigit()) \
+                or not 0 < digits_value(port, 65535) <= 65535:
             raise ValueError(f"bad port in {text!r}")
     return spec
 

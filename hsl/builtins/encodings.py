@@ -21,9 +21,11 @@ import zlib
 from urllib.parse import quote_from_bytes, unquote_to_bytes
 
 from ..errors import ScriptError
-from ..runtime import check_deadline
 from ..values import HArray, format_number, normalize_key, type_name
-from ._args import opt_array, opt_bool, opt_str, type_error
+from ._args import digits_value, opt_array, opt_bool, opt_str, type_error
+from ._limits import (ACCOUNT, CHUNK, MANY, MAX_STRING, WORK, Pieces, check_deadline,
+                      expand, list_array, paced, paced_map, pieces, ranges,
+                      reserve_elements, reserve_string, work)
 from .registry import builtin
 
 _AREA = "encodings"
@@ -38,7 +40,11 @@ def base32_encode(string):
     """RFC 4648 base32 with = padding."""
     if type(string) is not bytes:
         raise type_error("base32_encode", 1, "a string", string)
-    return base64.b32encode(string)
+    if len(string) < ACCOUNT:
+        return base64.b32encode(string)
+    reserve_string((len(string) + 4) // 5 * 8)
+    # b32encode is Python-level: whole 5-byte groups at a time, looking at the clock
+    return b"".join([base64.b32encode(part) for part in pieces(string, 5 * CHUNK)])
 
 
 @builtin(area=_AREA)
@@ -50,7 +56,15 @@ def base32_decode(string):
     if r:
         string += b"=" * (8 - r)
     try:
-        return base64.b32decode(string, casefold=True)
+        if len(string) < ACCOUNT:
+            return base64.b32decode(string, casefold=True)
+        # b32decode is Python-level: whole 8-character groups at a time (padding is only
+        # valid in the last one), looking at the clock
+        if string.find(b"=", 0, len(string) - 8) >= 0:
+            return None
+        reserve_string(len(string) // 8 * 5)
+        return b"".join([base64.b32decode(part, casefold=True)
+                         for part in pieces(string, 8 * CHUNK)])
     except (binascii.Error, ValueError):
         return None
 
@@ -60,6 +74,8 @@ def base64_encode(string):
     """Standard base64 with padding and no line breaks."""
     if type(string) is not bytes:
         raise type_error("base64_encode", 1, "a string", string)
+    if len(string) >= ACCOUNT:
+        reserve_string((len(string) + 2) // 3 * 4)
     return base64.b64encode(string)
 
 
@@ -76,6 +92,8 @@ except TypeError:                                      # Python < 3.11
 
 def _b64decode(s: bytes, url: bool = False):
     """Decode base64 (whitespace ignored, padding optional); None when invalid."""
+    if len(s) >= ACCOUNT:
+        reserve_string(len(s) if url else len(s) // 4 * 3)    # url: a translated copy
     if url:
         s = s.translate(_B64URL_TABLE)
     if _STRICT:                                        # fast path: canonical input
@@ -111,6 +129,8 @@ def base64url_encode(string):
     """Base64 with the URL-safe alphabet (- and _), without padding."""
     if type(string) is not bytes:
         raise type_error("base64url_encode", 1, "a string", string)
+    if len(string) >= ACCOUNT:
+        reserve_string((len(string) + 2) // 3 * 8)           # and the copy rstrip makes
     return base64.urlsafe_b64encode(string).rstrip(b"=")
 
 
@@ -150,10 +170,16 @@ def zlib_compress(string, compression=6.0, windowbits=15.0):
     if not -1 <= level <= 9:
         raise ScriptError(f"zlib_compress() invalid compression level {format_number(compression).decode()}")
     w = _wbits("zlib_compress", 3, windowbits, True)
-    if w == 15:
+    if w == 15 and len(string) < ACCOUNT:
         return zlib.compress(string, level)
     c = zlib.compressobj(level, zlib.DEFLATED, w)
-    return c.compress(string) + c.flush()
+    if len(string) < ACCOUNT:
+        return c.compress(string) + c.flush()
+    out = Pieces()              # a slice at a time: compressing 1 GB takes seconds
+    for part in pieces(string, WORK):
+        out.add(c.compress(part))
+    out.add(c.flush())
+    return out.join()
 
 
 @builtin(area=_AREA)
@@ -165,10 +191,19 @@ def zlib_uncompress(string, windowbits=15.0):
     w = _wbits("zlib_uncompress", 2, windowbits, False)
     try:
         d = zlib.decompressobj(w)
-        out = d.decompress(string)
+        # A slice of output at a time, each announced as it comes: a few KB can inflate
+        # to gigabytes.
+        out = Pieces()
+        data = string
+        while not d.eof:
+            part = d.decompress(data, WORK)
+            data = d.unconsumed_tail
+            if not part and not data:
+                break                           # truncated: it needs more input
+            out.add(part)
         if not d.eof:
             return None
-        return out
+        return out.join()
     except zlib.error:
         return None
 
@@ -206,13 +241,19 @@ def csv_encode(values, options=None):
     delim = _csv_delim("csv_encode", opts)
     special = (delim, b'"', b" ", b"\r", b"\n")
     out = []
-    for v in values.d.values():
-        f = _csv_field("csv_encode", v)
-        for c in special:
-            if c in f:
-                f = b'"' + f.replace(b'"', b'""') + b'"'
-                break
-        out.append(f)
+    for part in pieces(list(values.d.values())):
+        for v in part:
+            f = _csv_field("csv_encode", v)
+            for c in special:
+                if c in f:
+                    if len(f) >= ACCOUNT:
+                        reserve_string(len(f) + f.count(b'"') + 2)
+                    f = b'"' + f.replace(b'"', b'""') + b'"'
+                    break
+            out.append(f)
+    size = sum(map(len, out)) + len(out)
+    if size >= ACCOUNT:
+        reserve_string(size)
     return delim.join(out)
 
 
@@ -220,30 +261,33 @@ class _CSVError(Exception):
     pass
 
 
+_QUOTED_FIELD = re.compile(rb'"([^"]*(?:""[^"]*)*)"')
+_FIELD_ENDS: dict = {}       # delimiter -> regex finding the end of an unquoted field
+
+
 def _csv_rows(s: bytes, delim: int) -> list:
     """Parse CSV text into rows of bytes fields (RFC 4180; LF or CRLF line breaks; blank
     lines skipped; a quote inside an unquoted field is kept literally)."""
+    field_end = _FIELD_ENDS.get(delim)
+    if field_end is None:
+        field_end = _FIELD_ENDS[delim] = re.compile(b"[%s\r\n]" % re.escape(bytes([delim])))
     rows = []
     row = []
     n = len(s)
     i = 0
+    fields = 0
     while i < n:
+        fields += 1
+        if not fields % CHUNK:                 # announce the next CHUNK fields
+            reserve_elements(CHUNK)
+            check_deadline()
         # start of a field
         if s[i] == 34:  # quoted field
-            buf = []
-            i += 1
-            while True:
-                j = s.find(b'"', i)
-                if j < 0:
-                    raise _CSVError("unterminated quoted field")
-                buf.append(s[i:j])
-                if j + 1 < n and s[j + 1] == 34:
-                    buf.append(b'"')
-                    i = j + 2
-                    continue
-                i = j + 1
-                break
-            row.append(b"".join(buf))
+            m = _QUOTED_FIELD.match(s, i)
+            if m is None:
+                raise _CSVError("unterminated quoted field")
+            row.append(m.group(1).replace(b'""', b'"'))
+            i = m.end()
             if i < n:
                 c = s[i]
                 if c == delim:
@@ -261,12 +305,8 @@ def _csv_rows(s: bytes, delim: int) -> list:
             row = []
             continue
         # unquoted field: up to delimiter or line break
-        j = i
-        while j < n:
-            c = s[j]
-            if c == delim or c == 10 or c == 13:
-                break
-            j += 1
+        m = field_end.search(s, i)
+        j = n if m is None else m.start()
         field = s[i:j]
         if j < n and s[j] == delim:
             row.append(field)
@@ -366,7 +406,7 @@ def csv_decode(string, options=None):
         if header:
             if not rows:
                 return HArray()
-            keys = [normalize_key(k) for k in rows[0]]
+            keys = paced_map(normalize_key, rows[0])
             width = len(keys)
             convs = None
             if schema is not None:
@@ -375,7 +415,7 @@ def csv_decode(string, options=None):
                     spec = schema.d.get(k)
                     convs.append(None if spec is None else
                                  _schema_converter("csv_decode", spec))
-            for r in rows[1:]:
+            for r in paced(rows[1:]):
                 if len(r) != width:
                     return None
                 if convs is None:
@@ -391,13 +431,13 @@ def csv_decode(string, options=None):
                 for k, spec in schema.d.items():
                     if type(k) is int:
                         convs[k] = _schema_converter("csv_decode", spec)
-            for r in rows:
+            for r in paced(rows):
                 if convs:
                     r = [convs[i](f) if i in convs else f for i, f in enumerate(r)]
-                out.append(HArray.from_list(r))
+                out.append(list_array(r))
     except _CSVError:
         return None
-    return HArray.from_list(out)
+    return list_array(out)
 
 
 # ---------------------------------------------------------------------------------------
@@ -412,9 +452,13 @@ class _JSONError(Exception):
     pass
 
 
-def _json_enc(v, esc, out: list, depth: int, indent, level: int) -> None:
+def _json_enc(v, esc, out: list, depth: int, indent, level: int, big: list) -> None:
+    """Append the JSON text of `v` to `out`; `big[0]` counts the characters of long
+    strings appended so far (they are announced: an array can hold one many times)."""
     t = type(v)
     if t is bytes:
+        if len(v) >= ACCOUNT:
+            _json_big(v, big)
         try:
             out.append(esc(v.decode("utf-8")))
         except UnicodeDecodeError:
@@ -443,17 +487,17 @@ def _json_enc(v, esc, out: list, depth: int, indent, level: int) -> None:
         if v.is_list():
             out.append("[" + nl)
             first = True
-            for x in d.values():
+            for x in d.values() if len(d) <= CHUNK else paced(d.values()):
                 if first:
                     first = False
                 else:
                     out.append(sep)
-                _json_enc(x, esc, out, depth + 1, indent, level + 1)
+                _json_enc(x, esc, out, depth + 1, indent, level + 1, big)
             out.append(("" if indent is None else "\n" + indent * level) + "]")
         else:
             out.append("{" + nl)
             first = True
-            for k, x in d.items():
+            for k, x in d.items() if len(d) <= CHUNK else paced(d.items()):
                 if first:
                     first = False
                 else:
@@ -466,10 +510,17 @@ def _json_enc(v, esc, out: list, depth: int, indent, level: int) -> None:
                     except UnicodeDecodeError:
                         raise _JSONError("invalid UTF-8")
                 out.append(colon)
-                _json_enc(x, esc, out, depth + 1, indent, level + 1)
+                _json_enc(x, esc, out, depth + 1, indent, level + 1, big)
             out.append(("" if indent is None else "\n" + indent * level) + "}")
     else:
         raise _JSONError(f"cannot encode {type_name(v)}")
+
+
+def _json_big(v: bytes, big: list) -> None:
+    """A long string is about to be encoded (at least its length, ensure_ascii may make
+    it up to six times longer)."""
+    big[0] += len(v)
+    reserve_string(big[0] if big[0] > MAX_STRING else len(v))
 
 
 @builtin(area=_AREA)
@@ -484,31 +535,43 @@ def json_encode(value, options=None):
         esc = _enc_ascii if opt_bool("json_encode", opts, b"ensure_ascii", True) else _enc_utf8
         indent = "    " if opt_bool("json_encode", opts, b"pretty_print", False) else None
     t = type(value)
-    if t is bytes and esc is _enc_ascii:
+    if t is bytes and esc is _enc_ascii and len(value) < ACCOUNT:
         try:
             return _enc_ascii(value.decode("utf-8")).encode("ascii")
         except UnicodeDecodeError:
             return None
     out = []
+    big = [0]
     try:
-        _json_enc(value, esc, out, 0, indent, 0)
+        _json_enc(value, esc, out, 0, indent, 0, big)
     except (_JSONError, RecursionError):
         return None
+    if big[0] or len(out) >= MANY:
+        size = sum(map(len, out))
+        if size >= ACCOUNT:
+            reserve_string(2 * size)        # the joined text and its UTF-8 copy
     return "".join(out).encode("utf-8")
 
 
 def _json_list(v: list) -> HArray:
     """A decoded JSON array as a list HArray (objects inside are HArrays already)."""
-    for i, x in enumerate(v):
+    for i, x in enumerate(v) if len(v) <= CHUNK else paced(enumerate(v)):
         t = type(x)
         if t is str:
             v[i] = x.encode("utf-8")
         elif t is list:
             v[i] = _json_list(x)
-    return HArray.from_list(v)
+    return list_array(v)
+
+
+_objects = 0                # objects decoded, for a look at the clock now and then
 
 
 def _json_pairs(pairs):
+    global _objects
+    _objects += 1           # (threads may race on it: it only paces the clock)
+    if not _objects % 1024:
+        check_deadline()
     d = {}
     for k, v in pairs:
         t = type(v)
@@ -530,36 +593,25 @@ _raw_decode = _decoder.raw_decode
 _JSON_WS = " \t\r\n"
 
 
+_STRING_OR_COMMENT = re.compile(r'"(?:[^"\\]|\\.)*"|//[^\n]*|/\*.*?\*/', re.S)
+
+
 def _strip_json_comments(s: str) -> str:
-    """Remove // line comments and /* */ block comments outside strings."""
-    out = []
-    i = 0
-    n = len(s)
-    start = 0
-    while i < n:
-        c = s[i]
-        if c == '"':
-            i += 1
-            while i < n and s[i] != '"':
-                i += 2 if s[i] == "\\" else 1
-            i += 1
-        elif c == "/" and i + 1 < n and s[i + 1] == "/":
-            out.append(s[start:i])
-            j = s.find("\n", i)
-            i = n if j < 0 else j
-            start = i
-        elif c == "/" and i + 1 < n and s[i + 1] == "*":
-            out.append(s[start:i])
-            j = s.find("*/", i + 2)
-            if j < 0:
-                raise ValueError("unterminated comment")
-            i = j + 2
-            out.append(" ")
-            start = i
-        else:
-            i += 1
-    out.append(s[start:])
-    return "".join(out)
+    """Remove // line comments and /* */ block comments outside strings (an unterminated
+    comment is left in place: the text is then not JSON)."""
+    if "/" not in s:
+        return s
+    found = 0
+
+    def keep_strings(m):
+        nonlocal found
+        found += 1
+        if not found % CHUNK:
+            check_deadline()
+        t = m.group()
+        return t if t[0] == '"' else " " if t[1] == "*" else ""
+
+    return _STRING_OR_COMMENT.sub(keep_strings, s)
 
 
 @builtin(area=_AREA)
@@ -571,6 +623,10 @@ def json_decode(string, options=None):
     if options is not None:
         opts = opt_array("json_decode", 2, options)
         comments = opt_bool("json_decode", opts, b"allow_comments", False)
+    if len(string) >= ACCOUNT:
+        # Every value but the first follows a comma or opens an array or an object.
+        values = string.count(b",") + string.count(b"[") + string.count(b"{") + 1
+        reserve_elements(min(values, len(string) // 2 + 1), 2 * len(string))
     try:
         text = string.decode("utf-8")
         if comments:
@@ -599,7 +655,17 @@ def url_encode(string):
     """Percent-encode every byte except A-Z a-z 0-9 - . _ ~ (uppercase hex)."""
     if type(string) is not bytes:
         raise type_error("url_encode", 1, "a string", string)
-    return quote_from_bytes(string, safe="").encode("ascii")
+    if len(string) < ACCOUNT:
+        return quote_from_bytes(string, safe="").encode("ascii")
+    if len(string) > WORK:
+        work(len(string))
+    if not string.translate(None, _URL_SAFE):
+        return string                       # nothing to encode
+    return expand(string, _URL_TABLE)     # quote_from_bytes is a Python loop over bytes
+
+
+_URL_SAFE = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"
+_URL_TABLE = [(bytes([c]) if c in _URL_SAFE else b"%%%02X" % c) for c in range(256)]
 
 
 @builtin(area=_AREA)
@@ -609,7 +675,30 @@ def url_decode(string):
         raise type_error("url_decode", 1, "a string", string)
     if b"%" not in string:
         return string
-    return unquote_to_bytes(string)
+    return _unescape(string, b"%", unquote_to_bytes)
+
+
+def _unescape(string: bytes, marker: bytes, decode) -> bytes:
+    """decode(string) for a decoder of three-byte escapes that start with `marker` (%XX,
+    +XX), which never makes its output longer; a long string is decoded in slices cut
+    where they split no escape, announced as they come, with a look at the clock."""
+    n = len(string)
+    if n < ACCOUNT:
+        return decode(string)
+    out = Pieces()
+    start = 0
+    while start < n:
+        end = start + WORK
+        if end >= n:
+            end = n
+        else:
+            k = string.rfind(marker, end - 2, end)
+            if k > start:
+                end = k
+        out.add(decode(string[start:end]))
+        start = end
+        check_deadline()
+    return out.join()
 
 
 # ---------------------------------------------------------------------------------------
@@ -651,13 +740,16 @@ def mimeword_encode(string):
     if type(string) is not bytes:
         raise type_error("mimeword_encode", 1, "a string", string)
     t = _Q_TABLE
-    enc = b"".join([t[c] for c in string])
+    enc = expand(string, t)
     if len(enc) <= _MW_MAX:
         return _MW_PREFIX + enc + b"?="
+    if len(enc) >= ACCOUNT:     # a word holds at least _MW_MAX - 11 bytes (a 4-byte character)
+        words = len(enc) // (_MW_MAX - 11) + 1
+        reserve_string(len(enc) + words * (len(_MW_PREFIX) + 3))
     words = []
     cur = []
     size = 0
-    for ch in _utf8_chunks(string):
+    for ch in paced(_utf8_chunks(string)):
         e = b"".join([t[c] for c in ch])
         if size + len(e) > _MW_MAX and cur:
             words.append(_MW_PREFIX + b"".join(cur) + b"?=")
@@ -704,25 +796,25 @@ def mimeword_decode(string):
         raise type_error("mimeword_decode", 1, "a string", string)
     if b"=?" not in string:
         return string
-    out = []
+    out = Pieces()
     pos = 0
     prev_end = -1              # end of the previous *decoded* word
-    for m in _ENCODED_WORD.finditer(string):
+    for m in paced(_ENCODED_WORD.finditer(string)):
         s, e = m.span()
         between = string[pos:s]
         decoded = _decode_word(*m.groups())
         if decoded is None:
-            out.append(between)
-            out.append(m.group(0))
+            out.add(between)
+            out.add(m.group(0))
             prev_end = -1
         else:
             if not (prev_end == pos and between.strip(_WS) == b""):
-                out.append(between)
-            out.append(decoded)
+                out.add(between)
+            out.add(decoded)
             prev_end = e
         pos = e
-    out.append(string[pos:])
-    return b"".join(out)
+    out.add(string[pos:])
+    return out.join()
 
 
 # ---------------------------------------------------------------------------------------
@@ -738,6 +830,17 @@ _YAML_BUDGET = 1_000_000           # values converted (guards against alias bomb
 
 class _YAMLError(Exception):
     pass
+
+
+class _Loader(_YAMLLoader):
+    """The safe loader, looking at the clock as it makes Python objects of the nodes."""
+    made = 0
+
+    def construct_object(self, node, deep=False):
+        self.made += 1
+        if not self.made % 1024:
+            check_deadline()
+        return super().construct_object(node, deep)
 
 
 def _yaml_scalar(v):
@@ -761,6 +864,9 @@ def _yaml_value(v, budget: list, depth: int):
     budget[0] -= 1
     if budget[0] < 0 or depth > 1000:
         raise _YAMLError("document too large or too deep")
+    if not budget[0] % CHUNK:                  # announce the next CHUNK values
+        reserve_elements(CHUNK)
+        check_deadline()
     t = type(v)
     if t is list:
         return HArray.from_list([_yaml_value(x, budget, depth + 1) for x in v])
@@ -785,8 +891,10 @@ def yaml_decode(string, options=None):
         raise type_error("yaml_decode", 1, "a string", string)
     opt_array("yaml_decode", 2, options)
     import yaml
+    if len(string) >= ACCOUNT:
+        reserve_elements(len(string) // 2, 4 * len(string))   # nodes, and the parser's text
     try:
-        loader = _YAMLLoader(string)
+        loader = _Loader(string)
         try:
             data = loader.get_single_data()
         finally:
@@ -833,7 +941,7 @@ def _parse_format(fmt: bytes):
             while j < n and 48 <= fmt[j] <= 57:
                 j += 1
             if j > i:
-                count = int(fmt[i:j])
+                count = digits_value(fmt[i:j], MAX_STRING)
                 i = j
         items.append((c, count))
     return items
@@ -849,6 +957,9 @@ def pack(format, *args):
         items = _parse_format(format)
     except _PackError:
         return None
+    size = _pack_size(items, args)
+    if size >= ACCOUNT:
+        reserve_string(size)
     out = []
     ai = 0
     nargs = len(args)
@@ -903,21 +1014,48 @@ def pack(format, *args):
         if ai + reps > nargs:
             return None
         st = _STRUCTS[c]
-        for k in range(reps):
-            v = args[ai]
-            tv = type(v)
-            if tv is bool:
-                v = 1.0 if v else 0.0
-            elif tv is not float:
-                raise type_error("pack", ai + 2, "a number", v)
-            ai += 1
-            if c == 101 or c == 69:  # e E
-                out.append(st.pack(v))
-            else:
-                if v != v or v in (math.inf, -math.inf):
-                    return None
-                out.append(_PACKERS[c](int(v) & _INT_FMT[c][2]))
+        float_code = c == 101 or c == 69            # e E
+        for r in ranges(0, reps):
+            for _ in r:
+                v = args[ai]
+                tv = type(v)
+                if tv is bool:
+                    v = 1.0 if v else 0.0
+                elif tv is not float:
+                    raise type_error("pack", ai + 2, "a number", v)
+                ai += 1
+                if float_code:
+                    out.append(st.pack(v))
+                else:
+                    if v != v or v in (math.inf, -math.inf):
+                        return None
+                    out.append(_PACKERS[c](int(v) & _INT_FMT[c][2]))
     return b"".join(out)
+
+
+def _pack_size(items, args) -> int:
+    """The length of pack()'s result, from the format and the arguments' lengths, before
+    anything is made (0 when an argument is missing: pack() then returns none)."""
+    size = ai = 0
+    for c, count in items:
+        if c == 120:  # x
+            size += 1 if count is None else max(count, 0)
+        elif c in (97, 90, 72):  # a Z H
+            if ai >= len(args):
+                return 0
+            s = args[ai]
+            ai += 1
+            n = len(s) if type(s) is bytes else 0
+            k = (n + (c == 90) if c != 72 else n) if count == -1 else \
+                (1 if count is None else count)
+            size += (k + 1) // 2 if c == 72 else k
+        else:
+            reps = len(args) - ai if count == -1 else (1 if count is None else count)
+            ai += reps
+            if ai > len(args):
+                return 0
+            size += reps * _STRUCTS[c].size
+    return size
 
 
 @builtin(area=_AREA)
@@ -952,6 +1090,8 @@ def unpack(format, data, offset=0.0):
             k = rest if count == -1 else (1 if count is None else count)
             if k > rest:
                 return None
+            if k >= ACCOUNT:
+                reserve_string(k)
             out.append(data[pos:pos + k])
             pos += k
         elif c == 90:  # Z
@@ -967,6 +1107,8 @@ def unpack(format, data, offset=0.0):
                 k = 1 if count is None else count
                 if k > rest:
                     return None
+                if k >= ACCOUNT:
+                    reserve_string(2 * k)       # the slice, and the value cut from it
                 chunk = data[pos:pos + k]
                 j = chunk.find(b"\0")
                 out.append(chunk if j < 0 else chunk[:j])
@@ -976,6 +1118,8 @@ def unpack(format, data, offset=0.0):
             k = (nib + 1) // 2
             if k > rest:
                 return None
+            if k >= ACCOUNT:
+                reserve_string(4 * k + nib)     # the text, as str and as bytes
             out.append(data[pos:pos + k].hex()[:nib].encode("ascii"))
             pos += k
         else:
@@ -984,10 +1128,13 @@ def unpack(format, data, offset=0.0):
             reps = rest // size if count == -1 else (1 if count is None else count)
             if reps * size > rest:
                 return None
-            for _ in range(reps):
-                out.append(float(st.unpack_from(data, pos)[0]))
-                pos += size
-    return HArray.from_list(out)
+            if reps >= MANY:
+                reserve_elements(reps)
+            unpack_from = st.unpack_from
+            for r in ranges(0, reps):
+                out.extend([float(unpack_from(data, pos + i * size)[0]) for i in r])
+            pos += reps * size
+    return list_array(out)
 
 
 # ---------------------------------------------------------------------------------------
@@ -1003,8 +1150,7 @@ def xtext_encode(text):
     """RFC 3461 xtext: bytes outside ! .. ~ and + and = become +XX (uppercase hex)."""
     if type(text) is not bytes:
         raise type_error("xtext_encode", 1, "a string", text)
-    t = _XTEXT_TABLE
-    return b"".join([t[c] for c in text])
+    return expand(text, _XTEXT_TABLE)
 
 
 @builtin(area=_AREA)
@@ -1014,4 +1160,8 @@ def xtext_decode(text):
         raise type_error("xtext_decode", 1, "a string", text)
     if b"+" not in text:
         return text
+    return _unescape(text, b"+", _xtext_unescape)
+
+
+def _xtext_unescape(text: bytes) -> bytes:
     return _XTEXT_HEX.sub(lambda m: bytes([int(m.group(1), 16)]), text)

@@ -101,12 +101,14 @@ import threading
 import time
 import urllib.request
 from typing import Optional
-from urllib.parse import quote_from_bytes, unquote_to_bytes, urljoin, urlsplit
+from urllib.parse import unquote_to_bytes, urljoin, urlsplit
 
 from .. import runtime as _runtime
 from ..errors import ScriptError
 from ..values import HArray, HFunction, to_str, type_name
 from ._args import opt_bool, opt_number, opt_str, type_error
+from ._limits import Pieces
+from .encodings import url_encode
 from .registry import builtin
 
 AREA = "network"
@@ -572,7 +574,7 @@ def _substitute(url: bytes, get) -> bytes:
     def replace(m):
         i = int(m.group(1))
         if 1 <= i <= len(values):
-            return quote_from_bytes(values[i - 1], safe="").encode("ascii")
+            return url_encode(values[i - 1])
         return m.group(0)
     return _PLACEHOLDER.sub(replace, url)
 
@@ -586,21 +588,21 @@ def _form(post: HArray) -> bytes:
         elif type(v) is not bytes:
             raise ScriptError(f"http() expects strings or numbers as the values of a post "
                               f"array (argument 4), got {type_name(v)} (type error)")
-        fields.append(quote_from_bytes(key, safe="") + "=" + quote_from_bytes(v, safe=""))
-    return "&".join(fields).encode("ascii")
+        fields.append(url_encode(key) + b"=" + url_encode(v))
+    return b"&".join(fields)
 
 
 def _collect(fn: HFunction) -> bytes:
     """Call a post function until it returns "" or none; the body it gives."""
-    parts = []
+    parts = Pieces()
     while True:
         chunk = fn(float(POST_CHUNK))
         if chunk is None or chunk == b"":
-            return b"".join(parts)
+            return parts.join()
         if type(chunk) is not bytes:
             raise ScriptError(f"http() post function must return a string or none, got "
                               f"{type_name(chunk)} (type error)")
-        parts.append(chunk)
+        parts.add(chunk)
         _runtime.check_deadline()
 
 
@@ -803,16 +805,15 @@ def _exchange(url: _URL, method: bytes, body: Optional[bytes], user: list,
             limit = settings.max_file_size
             if limit is not None and resp.length is not None and resp.length > limit:
                 raise _Failed("max_file_size exceeded")
-            chunks, total = [], 0
+            body = Pieces()         # announced as it comes: a body can be endless
             while True:
                 data = resp.read(65536)
                 if not data:
                     break
-                total += len(data)
-                if limit is not None and total > limit:
+                if limit is not None and body.size + len(data) > limit:
                     raise _Failed("max_file_size exceeded")
-                chunks.append(data)
-            out.body = b"".join(chunks)
+                body.add(data)
+            out.body = body.join()
             return out
         finally:
             resp.close()

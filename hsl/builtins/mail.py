@@ -11,7 +11,9 @@ import re
 
 from ..errors import ScriptError
 from ..values import HArray, type_name
-from ._args import opt_array, opt_bool, type_error
+from ._args import digits_value, opt_array, opt_bool, type_error
+from ._limits import (ACCOUNT, CHUNK, check_deadline, list_array, paced,
+                      reserve_elements, reserve_string)
 from .encodings import mimeword_decode, mimeword_encode
 from .registry import builtin
 
@@ -34,6 +36,8 @@ def url_parse(url, options=None):
     if type(url) is not bytes:
         raise type_error("url_parse", 1, "a string", url)
     opt_array("url_parse", 2, options)
+    if len(url) >= ACCOUNT:
+        reserve_string(len(url))                # its parts
     if _BAD_URL_BYTES.search(url):
         return None
     m = _URI.match(url)
@@ -64,9 +68,9 @@ def url_parse(url, options=None):
                 return None
         d[b"hostname"] = host
         if port:
-            if not port.isdigit() or int(port) > 65535:
+            if not port.isdigit() or digits_value(port, 65535) > 65535:
                 return None
-            d[b"port"] = float(int(port))
+            d[b"port"] = float(digits_value(port, 65535))
     if path:
         d[b"path"] = path
     if query is not None:
@@ -83,7 +87,10 @@ def url_parse(url, options=None):
 _ATEXT_ASCII = rb"A-Za-z0-9!#$%&'*+\-/=?^_`{|}~"
 _ATEXT = _ATEXT_ASCII + rb"\x80-\xff"
 _DOT_STRING = re.compile(rb"[%s]+(?:\.[%s]+)*\Z" % (_ATEXT, _ATEXT))
-_QUOTED_LOCAL = re.compile(rb'"((?:[\x20\x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\x20-\x7e])*)"\Z')
+# (qtext runs, then escapes each followed by a run: the regex engine keeps no state for
+# every byte of a long local part, as it does for an alternation repeated per byte)
+_QUOTED_LOCAL = re.compile(rb'"([\x20\x21\x23-\x5b\x5d-\x7e\x80-\xff]*'
+                           rb'(?:\\[\x20-\x7e][\x20\x21\x23-\x5b\x5d-\x7e\x80-\xff]*)*)"\Z')
 _QUOTED_PAIR = re.compile(rb"\\(.)", re.S)
 _DOMAIN = re.compile(rb"[A-Za-z0-9_\x80-\xff](?:[A-Za-z0-9_\-\x80-\xff]*[A-Za-z0-9_\x80-\xff])?"
                      rb"(?:\.[A-Za-z0-9_\x80-\xff](?:[A-Za-z0-9_\-\x80-\xff]*"
@@ -97,6 +104,8 @@ def envelope_address_parse(address):
     ["localpart" => ..., "domain" => ...], unquoting a quoted local part; none if invalid."""
     if type(address) is not bytes:
         raise type_error("envelope_address_parse", 1, "a string", address)
+    if len(address) >= ACCOUNT:
+        reserve_string(2 * len(address))        # its parts, and the unquoted local part
     local, at, domain = address.rpartition(b"@")
     if not at or not local or not domain:
         return None
@@ -111,6 +120,8 @@ def envelope_address_parse(address):
 
 
 def _quote_string(s: bytes) -> bytes:
+    if len(s) >= ACCOUNT:
+        reserve_string(2 * (len(s) + s.count(b"\\") + s.count(b'"')))   # and a copy
     return b'"' + s.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
 
 
@@ -146,7 +157,7 @@ def header_addresslist_compile(addresses):
     if type(addresses) is not HArray:
         raise type_error("header_addresslist_compile", 1, "an array", addresses)
     out = []
-    for v in addresses.d.values():
+    for v in paced(addresses.d.values()):
         if type(v) is bytes:
             out.append(v)
             continue
@@ -165,6 +176,9 @@ def header_addresslist_compile(addresses):
                               f"got {type_name(name)} (type error)")
         else:
             out.append(_compile_name(name) + b" <" + addr + b">")
+    size = sum(map(len, out)) + 2 * len(out)
+    if size >= ACCOUNT:
+        reserve_string(size)
     return b", ".join(out)
 
 
@@ -174,6 +188,8 @@ class _AddrError(Exception):
 
 _SPECIALS = b'()<>[]:;@\\,."'
 _ATOM_RE = re.compile(rb'[^\x00-\x20()<>\[\]:;@\\,."\x7f]+')
+_QS_TEXT = re.compile(rb'[^"\\\r\n]+')          # runs of a quoted string kept as they are
+_COMMENT_TEXT = re.compile(rb"[^()\\]+")
 
 
 def _tokens(s: bytes):
@@ -183,6 +199,9 @@ def _tokens(s: bytes):
     i = 0
     n = len(s)
     while i < n:
+        if not len(toks) % CHUNK and toks:      # announce the next CHUNK tokens
+            reserve_elements(2 * CHUNK)
+            check_deadline()
         c = s[i]
         if c in b" \t\r\n":
             j = i + 1
@@ -196,6 +215,11 @@ def _tokens(s: bytes):
             while True:
                 if j >= n:
                     raise _AddrError("unterminated quoted string")
+                m = _QS_TEXT.match(s, j)
+                if m is not None:
+                    buf += m.group()
+                    j = m.end()
+                    continue
                 ch = s[j]
                 if ch == 92:
                     if j + 1 >= n:
@@ -219,6 +243,11 @@ def _tokens(s: bytes):
             while True:
                 if j >= n:
                     raise _AddrError("unterminated comment")
+                m = _COMMENT_TEXT.match(s, j)
+                if m is not None and depth:
+                    buf += m.group()
+                    j = m.end()
+                    continue
                 ch = s[j]
                 if ch == 92 and j + 1 < n:
                     buf.append(s[j + 1])
@@ -329,7 +358,11 @@ def _parse_addresslist(s: bytes):
                 result.append((mimeword_decode(comments[-1]) if comments else b"", addr))
         cur, angle, after_angle = [], None, False
 
+    steps = 0
     while i < n:
+        steps += 1
+        if not steps % CHUNK:
+            check_deadline()
         kind = toks[i][0]
         if kind == "<":
             if angle is not None:
@@ -393,14 +426,18 @@ def header_addresslist_extract(value, options=None):
     value = _field_value("header_addresslist_extract", value, opts)
     if value is None:
         return None
+    if len(value) >= ACCOUNT:
+        # Its tokens: a token ends at a special character or white space.
+        breaks = len(value) - len(value.translate(None, _SPECIALS + b" \t\r\n"))
+        reserve_elements(2 * breaks + 1)
     try:
         pairs = _parse_addresslist(value)
     except _AddrError:
         return None
     if with_name:
-        return HArray.from_list([HArray.from_dict_normalized({b"name": nm, b"address": a})
-                                 for nm, a in pairs])
-    return HArray.from_list([a for _, a in pairs])
+        return list_array([HArray.from_dict_normalized({b"name": nm, b"address": a})
+                           for nm, a in paced(pairs)])
+    return list_array([a for _, a in pairs])
 
 
 # ---------------------------------------------------------------------------------------
@@ -432,11 +469,13 @@ def dkim_tag_list(value: bytes):
     """The tags of an RFC 6376 tag-list (section 3.2) as {name: value} in their order,
     with all whitespace removed from the values; None on a syntax error or a duplicate
     tag.  (hsl.mail.dkim reads signatures and key records with it.)"""
+    if len(value) >= ACCOUNT:
+        reserve_elements(value.count(b";") + 1, 2 * len(value))
     specs = value.split(b";")
     if len(specs) > 1 and not specs[-1].strip(b" \t\r\n"):
         specs.pop()                        # optional trailing ;
     d = {}
-    for spec in specs:
+    for spec in paced(specs):
         name, eq, val = spec.partition(b"=")
         if not eq:
             return None

@@ -18,6 +18,7 @@ import sys
 from .. import runtime as _runtime
 from ..errors import ScriptError
 from ._args import type_error
+from ._limits import ACCOUNT, reserve_string
 from .registry import builtin, unavailable
 
 AREA = "misc"
@@ -57,6 +58,8 @@ def syslog_(priority, message):
     else:
         raise type_error("syslog", 1, "a string or a number", priority)
     _runtime.blocking("syslog")
+    if len(message) >= ACCOUNT:
+        reserve_string(4 * len(message))        # as text, and as written
     text = message.decode("utf-8", "replace")
     if _logger.hasHandlers():
         _logger.log(_LEVELS[prio], "%s", text,

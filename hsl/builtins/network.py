@@ -34,6 +34,7 @@ import unicodedata
 from .. import runtime as _runtime
 from ..values import HArray
 from ._args import type_error
+from ._limits import ACCOUNT, paced, reserve_string
 from .registry import builtin
 
 AREA = "network"
@@ -51,6 +52,8 @@ def domain_includes(subdomain, domain, options=None):
         raise type_error("domain_includes", 2, "a string", domain)
     if options is not None and type(options) is not HArray:
         raise type_error("domain_includes", 3, "an array", options)
+    if len(subdomain) + len(domain) >= ACCOUNT:
+        reserve_string(len(subdomain) + len(domain))     # lowercased copies
     s = subdomain.lower()
     d = domain.lower()
     if s.endswith(b".") and len(s) > 1:
@@ -190,7 +193,7 @@ def _ulabel_ok(label: str) -> bool:
 def idna_to_ascii(domain: str):
     """The ASCII form of a Unicode domain, or None when a label is not valid."""
     out = []
-    for label in _split_labels(domain):
+    for label in paced(_split_labels(domain)):
         if label.isascii():
             out.append(label)
             continue
@@ -198,7 +201,9 @@ def idna_to_ascii(domain: str):
         if mapped.isascii():            # e.g. full-width ASCII letters
             out.append(mapped)
             continue
-        if not _ulabel_ok(mapped):
+        # Its punycode has a digit for every non-basic character (and punycode_encode
+        # takes time quadratic in the length): too long for 63 bytes with "xn--".
+        if len(mapped) > 59 or not _ulabel_ok(mapped):
             return None
         a = "xn--" + punycode_encode(mapped)
         if len(a) > 63:
@@ -210,8 +215,10 @@ def idna_to_ascii(domain: str):
 def idna_to_unicode(domain: str):
     """The Unicode form of a domain with A-labels, or None when one is not valid."""
     out = []
-    for label in _split_labels(domain):
+    for label in paced(_split_labels(domain)):
         if label[:4].lower() == "xn--":
+            if len(label) > 63:         # not an A-label (RFC 5890 2.3.2.1; and punycode
+                return None             # decoding takes time quadratic in the length)
             try:
                 u = punycode_decode(label[4:].lower())
             except ValueError:
@@ -231,6 +238,8 @@ def idna_encode(domain):
         raise type_error("idna_encode", 1, "a string", domain)
     if domain.isascii():
         return domain
+    if len(domain) >= ACCOUNT:
+        reserve_string(8 * len(domain))     # the text as str, its labels, the result
     try:
         text = domain.decode("utf-8")
     except UnicodeDecodeError:
@@ -250,6 +259,8 @@ def idna_decode(domain):
         except UnicodeDecodeError:
             return None
         return domain
+    if len(domain) >= ACCOUNT:
+        reserve_string(8 * len(domain))     # the text as str, its labels, the result
     try:
         text = domain.decode("utf-8")
     except UnicodeDecodeError:
@@ -277,6 +288,7 @@ def _load_psl():
         if _psl is not None:
             return _psl
         rules, wild, exc = set(), set(), set()
+        longest = 0
         with open(_PSL_PATH, encoding="utf-8") as f:
             for line in f:
                 line = line.strip()
@@ -290,22 +302,23 @@ def _load_psl():
                 else:
                     target = rules
                 target.add(rule)
+                longest = max(longest, rule.count(".") + 2)    # (a wildcard adds one)
                 if not rule.isascii():
                     a = idna_to_ascii(rule)
                     if a is not None:
                         target.add(a)
-        _psl = (rules, wild, exc)
+        _psl = (rules, wild, exc, longest)
         return _psl
 
 
 def public_suffix(domain: str):
     """The public suffix of a lowercase domain (str), or None when no rule matches."""
-    rules, wild, exc = _load_psl()
+    rules, wild, exc, longest = _load_psl()
     labels = domain.split(".")
     if "" in labels:
         return None
     n = len(labels)
-    for i in range(n):
+    for i in range(max(0, n - longest), n):    # no rule has more labels
         name = ".".join(labels[i:])
         if name in exc:
             return ".".join(labels[i + 1:])
@@ -320,6 +333,8 @@ def domain_publicsuffix(domain):
     "co.uk"); none if no rule matches."""
     if type(domain) is not bytes:
         raise type_error("domain_publicsuffix", 1, "a string", domain)
+    if len(domain) >= ACCOUNT:
+        reserve_string(12 * len(domain))    # the text as str, lowercased, its labels
     try:
         text = domain.decode("utf-8").lower()
     except UnicodeDecodeError:
@@ -338,6 +353,8 @@ _AF_INET, _AF_INET6 = int(socket.AF_INET), int(socket.AF_INET6)   # plain ints: 
 
 def _pton(ip: bytes):
     """4 or 16 raw bytes for IPv4/IPv6 text, or None."""
+    if len(ip) > 64:                    # longer than any address text
+        return None
     try:
         return _inet_pton(_AF_INET6 if 0x3A in ip else _AF_INET, ip.decode("ascii"))
     except (OSError, ValueError):       # UnicodeDecodeError is a ValueError
@@ -384,6 +401,8 @@ def inet_reverse(ip, zone=None):
         default = b"ip6.arpa"
     if zone is None:
         zone = default
+    elif len(zone) >= ACCOUNT:
+        reserve_string(len(zone) + 100)
     if zone == b"":
         return b".".join(parts)
     return b".".join(parts) + b"." + zone
@@ -428,7 +447,7 @@ def inet_includes(ip, network):
     if type(network) is not bytes:
         raise type_error("inet_includes", 2, "a string", network)
     raw = _pton(ip)
-    net = _network(network)
+    net = _network(network) if len(network) <= 256 else None   # (not kept in the cache)
     if raw is None or net is None:
         return None
     first, last, size = net

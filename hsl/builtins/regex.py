@@ -13,7 +13,9 @@ from __future__ import annotations
 from ..errors import ScriptError
 from ..pcre import Pattern, parse_pattern_value, split_delimited
 from ..values import HArray, HFunction, HRegex, format_number, type_name
-from ._args import type_error
+from ._args import digits_value, type_error
+from ._limits import (CHUNK, MAX_ARRAY, WORK, Pieces, check_deadline, expand, list_array,
+                      reserve_elements, work)
 from .registry import builtin
 
 _AREA = "regex"
@@ -57,6 +59,8 @@ def pcre_match(pattern, subject):
     pat = _pattern("pcre_match", pattern)
     if type(subject) is not bytes:
         raise type_error("pcre_match", 2, "a string", subject)
+    if len(subject) > WORK:
+        work(len(subject))
     m = pat.search(subject)
     if m is None:
         return HArray()
@@ -70,18 +74,31 @@ def pcre_match_all(pattern, subject):
     pat = _pattern("pcre_match_all", pattern)
     if type(subject) is not bytes:
         raise type_error("pcre_match_all", 2, "a string", subject)
+    if len(subject) > WORK:
+        work(len(subject))
     ngroups = pat.groups
     cols = [[] for _ in range(ngroups + 1)]
+    matches = cols[0]
     for m in pat.finditer(subject):
-        cols[0].append(m.group(0))
+        matches.append(m.group(0))
         if ngroups:
             for i, v in enumerate(m.groups(b""), 1):
                 cols[i].append(v)
-    d = {i: HArray.from_list(c) for i, c in enumerate(cols)}
+        if not len(matches) % CHUNK:
+            _more_matches(len(matches), ngroups)
+    d = {i: list_array(c) for i, c in enumerate(cols)}
     for name, num in pat.groupindex.items():
         key = name.encode("utf-8", "surrogateescape") if type(name) is str else name
-        d[key] = HArray.from_list(list(cols[num]))
+        d[key] = list_array(list(cols[num]))
     return HArray.from_dict_normalized(d)
+
+
+def _more_matches(n: int, ngroups: int) -> None:
+    """pcre_match_all has found `n` matches: announce the lists of the next CHUNK."""
+    if n > MAX_ARRAY:
+        reserve_elements(n)                     # "array too large"
+    reserve_elements(CHUNK * (ngroups + 1))
+    check_deadline()
 
 
 _QUOTE = {c: b"\\" + bytes([c]) for c in b"\\.+*?[^]$(){}=!<>|:-#/"}
@@ -94,8 +111,7 @@ def pcre_quote(string):
     """`string` with every regex metacharacter backslash-escaped (NUL as \\000)."""
     if type(string) is not bytes:
         raise type_error("pcre_quote", 1, "a string", string)
-    t = _QUOTE_TABLE
-    return b"".join([t[c] for c in string])
+    return expand(string, _QUOTE_TABLE)
 
 
 @builtin(area=_AREA)
@@ -131,7 +147,7 @@ def _parse_template(tpl: bytes):
                     if lit:
                         parts.append(bytes(lit))
                         lit = bytearray()
-                    parts.append(int(tpl[j + 1:k]))
+                    parts.append(digits_value(tpl[j + 1:k], 1 << 20))
                     i = k + 1
                     continue
             else:
@@ -177,33 +193,44 @@ def pcre_replace(pattern, replace, subject, limit=0.0):
     count = int(limit) if limit == limit and abs(limit) != float("inf") else 0
     if count < 0:
         count = 0
-    out = []
+    if len(subject) > WORK:
+        work(len(subject))
+    out = Pieces()              # the result's size is known as matches are found
+    view = memoryview(subject)
     pos = 0
     done = 0
     if tr is bytes:
         tpl = _parse_template(replace)
     for m in pat.finditer(subject):
         s, e = m.span()
-        out.append(subject[pos:s])
+        out.add(view[pos:s])
         if tr is bytes:
             if tpl is None:
-                out.append(replace)
+                out.add(replace)
             else:
-                ng = pat.groups
-                for p in tpl:
-                    if type(p) is bytes:
-                        out.append(p)
-                    elif p <= ng:
-                        v = m.group(p)
-                        if v:
-                            out.append(v)
+                out.extend(_expansion(tpl, m, pat.groups, view))
         else:
-            out.append(_callback_result(replace(_match_array(m, pat))))
+            out.add(_callback_result(replace(_match_array(m, pat))))
         pos = e
         done += 1
         if done == count:
             break
     if not done:
         return subject
-    out.append(subject[pos:])
-    return b"".join(out)
+    out.add(view[pos:])
+    return out.join()
+
+
+def _expansion(tpl: list, m, ngroups: int, view: memoryview) -> list:
+    """The pieces of a replacement template for match `m`: its literal parts, and views
+    of the groups it refers to in the subject (a group past `ngroups`, or one that did
+    not take part, is empty)."""
+    parts = []
+    for p in tpl:
+        if type(p) is bytes:
+            parts.append(p)
+        elif p <= ngroups:
+            s, e = m.span(p)
+            if e > s:
+                parts.append(view[s:e])
+    return parts

@@ -37,6 +37,7 @@ from .. import runtime as _rt
 from ..shared import MEMORY, MEMORY_LOCK
 from ..values import HArray, HFunction, share, to_str
 from ._args import type_error
+from ._limits import MANY, reserve_elements
 from .registry import builtin, unavailable
 
 AREA = "server"
@@ -287,6 +288,8 @@ def _metric(fname, name, labels):
         raise type_error(fname, 1, "a string", name)
     if type(labels) is not HArray:
         raise type_error(fname, 2, "an array", labels)
+    if len(labels.d) >= MANY:
+        reserve_elements(2 * len(labels.d))     # the labels as text (kept by a write)
     key = tuple(sorted((to_str(k).decode("utf-8", "replace"),
                         to_str(v).decode("utf-8", "replace")) for k, v in labels.items()))
     return _metrics.get(name.decode("utf-8", "replace")), key

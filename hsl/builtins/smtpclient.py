@@ -110,7 +110,7 @@ from typing import Optional
 from .. import runtime as _runtime
 from ..errors import ScriptError
 from ..values import HArray, to_str, type_name
-from ._args import type_error
+from ._args import digits_value, type_error
 from .registry import builtin
 
 AREA = "network"
@@ -196,7 +196,7 @@ def _split_hostport(fname: str, spec: bytes) -> tuple[str, Optional[int]]:
 
 
 def _port_text(fname: str, text: str) -> int:
-    if not text.isdigit() or not 0 < int(text) < 65536:
+    if not (text.isascii() and text.isdigit()) or not 0 < digits_value(text, 65535) < 65536:
         raise ScriptError(f"{fname}() invalid port {text!r}")
     return int(text)
 

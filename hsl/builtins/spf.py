@@ -90,7 +90,7 @@ from .. import resolver as _resolver
 from .. import runtime as _runtime
 from ..errors import ScriptError
 from ..values import HArray
-from ._args import type_error
+from ._args import digits_value, type_error
 from .registry import builtin
 
 AREA = "network"
@@ -176,7 +176,7 @@ def _parse_macro_string(text: str, letters: str, spaces: bool = False) -> list:
                               f"({text!r})")
             count = None
             if digits:
-                count = int(digits)
+                count = digits_value(digits, 1 << 20)
                 if count == 0:
                     raise _Syntax(f"a macro may not keep 0 parts ({text!r})")
             flush()
@@ -299,7 +299,7 @@ _MECHANISMS = ("all", "include", "a", "mx", "ptr", "ip4", "ip6", "exists")
 def _cidr(text: Optional[str], maximum: int, term: str) -> int:
     if text is None:
         return maximum
-    if (len(text) > 1 and text[0] == "0") or int(text) > maximum:
+    if (len(text) > 1 and text[0] == "0") or digits_value(text, maximum) > maximum:
         raise _Syntax(f"invalid prefix length /{text} in {term!r}")
     return int(text)
 

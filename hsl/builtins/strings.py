@@ -4,9 +4,10 @@ are truncated toward zero; NaN and infinities are errors."""
 from __future__ import annotations
 
 from ..errors import ScriptError
-from ..runtime import large
-from ..values import LARGE, MAX_STRING, HArray
+from ..values import MAX_STRING
 from ._args import integer, type_error
+from ._limits import (ACCOUNT, CHUNK, WORK, list_array, pieces, ranges, reserve_elements,
+                      reserve_string, work)
 from .registry import builtin
 
 AREA = "strings"
@@ -43,8 +44,8 @@ def ord_(character):
 def str_repeat(string, multiplier):
     """`string` repeated `multiplier` times ("" for 0 or less)."""
     if type(multiplier) is float and 0.0 <= multiplier <= 64.0 and type(string) is bytes \
-            and len(string) <= 16384:
-        return string * int(multiplier)         # fast path: at most values.LARGE bytes
+            and len(string) <= 64:
+        return string * int(multiplier)         # fast path: below values.ACCOUNT
     if type(string) is not bytes:
         raise type_error("str_repeat", 1, "a string", string)
     if type(multiplier) is not float:
@@ -55,9 +56,7 @@ def str_repeat(string, multiplier):
         return b""
     if multiplier * len(string) > MAX_STRING:
         raise ScriptError("str_repeat() result too large")
-    size = int(multiplier) * len(string)
-    if size > LARGE:
-        large(size)
+    reserve_string(int(multiplier) * len(string))
     return string * int(multiplier)
 
 
@@ -73,6 +72,14 @@ def str_replace(search, replace, subject):
         raise type_error("str_replace", 3, "a string", subject)
     if not search:
         return subject
+    if len(subject) * (len(replace) | 1) >= ACCOUNT:    # a bound of the result's size
+        n = len(subject)
+        if n > WORK:
+            work(n)
+        count = subject.count(search)
+        if not count:
+            return subject
+        reserve_string(n + count * (len(replace) - len(search)))
     return subject.replace(search, replace)
 
 
@@ -89,23 +96,38 @@ def str_split(string, delimiter, limit=0.0):
     n = _int("str_split", 3, limit)
     bound = len(string) + 2                 # a larger limit splits no more
     n = max(-bound, min(n, bound))
+    m = len(string)
+    if m >= ACCOUNT:
+        count = string.count(delimiter) + 1 if delimiter else m
+        reserve_elements(min(count, abs(n)) if n else count, m)
     if not delimiter:
-        m = len(string)
         if 0 < n < m:
-            parts = [string[i:i + 1] for i in range(n - 1)]
+            parts = _single_bytes(string[:n - 1])
             parts.append(string[n - 1:])
         elif 0 < -n < m:
             cut = m + n + 1                   # the first piece keeps m - (pieces - 1) bytes
             parts = [string[:cut]]
-            parts.extend([string[i:i + 1] for i in range(cut, m)])
+            parts.extend(_single_bytes(string[cut:]))
         else:
-            parts = [string[i:i + 1] for i in range(m)]
-        return HArray.from_list(parts)
-    if n == 0:
-        return HArray.from_list(string.split(delimiter))
-    if n > 0:
-        return HArray.from_list(string.split(delimiter, n - 1))
-    return HArray.from_list(string.rsplit(delimiter, -n - 1))
+            parts = _single_bytes(string)
+    elif n == 0:
+        parts = string.split(delimiter)
+    elif n > 0:
+        parts = string.split(delimiter, n - 1)
+    else:
+        parts = string.rsplit(delimiter, -n - 1)
+    return list_array(parts)
+
+
+_BYTES = [bytes((c,)) for c in range(256)]
+
+
+def _single_bytes(string: bytes) -> list:
+    """The bytes of `string` as one-byte strings."""
+    out = []
+    for part in pieces(string, 16 * CHUNK):
+        out.extend(map(_BYTES.__getitem__, part))
+    return out
 
 
 @builtin(area=AREA)
@@ -116,6 +138,8 @@ def str_find(string, substring, offset=0.0):
         raise type_error("str_find", 1, "a string", string)
     if type(substring) is not bytes:
         raise type_error("str_find", 2, "a string", substring)
+    if len(string) > WORK:
+        work(len(string))
     if offset == 0.0 and type(offset) is float:
         return float(string.find(substring))
     o = _int("str_find", 3, offset)
@@ -134,6 +158,8 @@ def str_rfind(string, substring, offset=0.0):
         raise type_error("str_rfind", 1, "a string", string)
     if type(substring) is not bytes:
         raise type_error("str_rfind", 2, "a string", substring)
+    if len(string) > WORK:
+        work(len(string))
     if offset == 0.0 and type(offset) is float:
         return float(string.rfind(substring))
     o = _int("str_rfind", 3, offset)
@@ -148,6 +174,8 @@ def str_lower(string):
     """ASCII A-Z lowercased; every other byte unchanged."""
     if type(string) is not bytes:
         raise type_error("str_lower", 1, "a string", string)
+    if len(string) >= ACCOUNT:
+        reserve_string(len(string))
     return string.lower()
 
 
@@ -156,6 +184,8 @@ def str_upper(string):
     """ASCII a-z uppercased; every other byte unchanged."""
     if type(string) is not bytes:
         raise type_error("str_upper", 1, "a string", string)
+    if len(string) >= ACCOUNT:
+        reserve_string(len(string))
     return string.upper()
 
 
@@ -173,12 +203,15 @@ def str_slice(string, offset, length=None):
         if o < 0:
             o = 0
     if length is None:
-        return string[o:]
-    ln = _int("str_slice", 3, length)
-    if ln < 0:
-        e = n + ln
-        return string[o:e] if e > o else b""
-    return string[o:o + ln]
+        e = n
+    else:
+        ln = _int("str_slice", 3, length)
+        e = n + ln if ln < 0 else o + ln
+        if e > n:
+            e = n
+    if e - o >= ACCOUNT and e - o < n:          # a copy, not the string itself
+        reserve_string(e - o)
+    return string[o:e] if e > o else b""
 
 
 @builtin(area=AREA)
@@ -189,7 +222,16 @@ def str_strip(string, characters=_WS):
         raise type_error("str_strip", 1, "a string", string)
     if type(characters) is not bytes:
         raise type_error("str_strip", 2, "a string", characters)
+    if len(string) >= ACCOUNT:
+        _reserve_stripped(string, characters)
     return string.strip(characters)
+
+
+def _reserve_stripped(string: bytes, characters: bytes) -> None:
+    """Announce the copy that stripping makes (at most the string), unless there is
+    nothing to strip."""
+    if string[0] in characters or string[-1] in characters:
+        reserve_string(len(string))
 
 
 @builtin(area=AREA)
@@ -199,6 +241,8 @@ def str_lstrip(string, characters=_WS):
         raise type_error("str_lstrip", 1, "a string", string)
     if type(characters) is not bytes:
         raise type_error("str_lstrip", 2, "a string", characters)
+    if len(string) >= ACCOUNT:
+        _reserve_stripped(string, characters)
     return string.lstrip(characters)
 
 
@@ -209,6 +253,8 @@ def str_rstrip(string, characters=_WS):
         raise type_error("str_rstrip", 1, "a string", string)
     if type(characters) is not bytes:
         raise type_error("str_rstrip", 2, "a string", characters)
+    if len(string) >= ACCOUNT:
+        _reserve_stripped(string, characters)
     return string.rstrip(characters)
 
 
@@ -223,6 +269,7 @@ def str_chunk(string, length, firstlength=None):
         raise ScriptError("str_chunk() expects a positive length as argument 2")
     parts = []
     start = 0
+    n = len(string)
     if firstlength is not None:
         first = _int("str_chunk", 3, firstlength)
         if first <= 0:
@@ -230,6 +277,8 @@ def str_chunk(string, length, firstlength=None):
         if string:
             parts.append(string[:first])
             start = first
-    n = len(string)
-    parts.extend([string[i:i + size] for i in range(start, n, size)])
-    return HArray.from_list(parts)
+    if n >= ACCOUNT:
+        reserve_elements(len(parts) + len(range(start, n, size)), n)
+    for r in ranges(start, n, size):
+        parts.extend([string[i:i + size] for i in r])
+    return list_array(parts)

@@ -4,7 +4,8 @@ strpduration time timelocal uptime.
 strftime uses the C library's strftime (through Python's time.strftime, which passes the
 format to it) one directive at a time, so literal bytes of any value (NUL, UTF-8) are copied
 unchanged.  strptime uses Python's strptime parser (the C directive set, whole string must
-match)."""
+match); its format is limited to 4096 bytes (Python makes a regular expression of it, in one
+call that no time limit can stop), and a directive given twice makes it none."""
 from __future__ import annotations
 
 import calendar as _calendar
@@ -23,7 +24,8 @@ AREA = "time"
 
 _LOADED = _t.monotonic()       # fallback start for executiontime() outside an execution
 _MAX_RESULT = 100              # strftime result limit in bytes (builtins.md)
-_DIRECTIVE = _re.compile(rb"%[-_0^#]*[0-9]*[EO]?[A-Za-z%+]")
+_MAX_FORMAT = 4096             # strptime format limit in bytes (see strptime)
+_DIRECTIVE = _re.compile(rb"%[-_0^#]*([0-9]*)[EO]?[A-Za-z%+]")
 # strptime directives that set (part of) the date; a format without any is "time only"
 _DATE_DIRECTIVES = set(b"YyCGgmbBhdejUWVaAuwDFcxs")
 
@@ -90,10 +92,19 @@ def strftime(format, time=None, options=None):
         raise ScriptError("strftime() expects a finite time as argument 2")
     tm = _broken_down("strftime", when, local)
     out = []
+    size = 0
     pos = 0
     for m in _DIRECTIVE.finditer(format):
+        # A directive is at least as long as its width: past the limit the result is ""
+        # whatever follows (and C strftime would not make a huge one either).
+        width = m.group(1)
+        if len(width) > 3 or (width and int(width) > _MAX_RESULT):
+            return b""
         out.append(format[pos:m.start()])
         out.append(_t.strftime(m.group().decode("ascii"), tm).encode("utf-8", "surrogateescape"))
+        size += len(out[-2]) + len(out[-1])
+        if size > _MAX_RESULT:
+            return b""
         pos = m.end()
     out.append(format[pos:])
     result = b"".join(out)
@@ -117,11 +128,16 @@ def strptime(datestring, format, options=None):
         if type(options) is not HArray:
             raise type_error("strptime", 3, "an array", options)
         local = opt_bool("strptime", options, b"local", True)
+    if len(format) > _MAX_FORMAT:
+        # Python's strptime makes a regular expression of the format, a few µs a byte,
+        # in one call that no time limit can stop.
+        raise ScriptError(f"strptime() format too long ({len(format)} bytes; the limit is "
+                          f"{_MAX_FORMAT})")
     try:
         fields, fraction, _gmtoff_fraction = _strptime._strptime(
             datestring.decode("latin-1"), format.decode("latin-1"))
-    except (ValueError, TypeError, IndexError, OverflowError):
-        return None
+    except (ValueError, TypeError, IndexError, OverflowError, _re.error):
+        return None     # re.error: a directive given twice
     year, month, day, hour, minute, second = fields[:6]
     gmtoff = fields[10]
     directives = {format[m.end() - 1] for m in _DIRECTIVE.finditer(format)}
@@ -152,12 +168,12 @@ def strpduration(duration):
     if type(duration) is not bytes:
         raise type_error("strpduration", 1, "a string", duration)
     if duration.isdigit():
-        return float(int(duration))
+        return float(duration)        # (int() refuses more than 4300 digits)
     if _DURATION.fullmatch(duration) is None:
         return None
     total = 0.0
     for num, unit in _PART.findall(duration):
-        total += int(num) * _UNIT[unit[0]]
+        total += float(num) * _UNIT[unit[0]]
     return total
 
 

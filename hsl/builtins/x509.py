@@ -69,6 +69,8 @@ from cryptography.hazmat.primitives import serialization
 from ..errors import ScriptError
 from ..values import BuiltinObject, HArray, HResource
 from ._args import opt_array, opt_bool, type_error
+from ._limits import (MANY, WORK, check_deadline, list_array, paced, reserve_elements,
+                      work)
 from .registry import builtin_class, method
 
 AREA = "classes"
@@ -422,6 +424,8 @@ def _load(fname, data, options, pem_loader, der_loader):
     if type(data) is not bytes:
         raise type_error(fname, 1, "a string", data)
     pem = _pem_option(fname, 2, options, True)
+    if len(data) > WORK:
+        work(len(data))
     try:
         return pem_loader(data) if pem else der_loader(data)
     except Exception:
@@ -491,6 +495,7 @@ def _signed_by(cert, issuer) -> bool:
 def _find_issuer(cert, candidates):
     found = [c for c in candidates if c.subject == cert.issuer and _key_ids_match(cert, c)]
     for c in found:
+        check_deadline()                # a signature check each: many can take long
         if _signed_by(cert, c):
             return c
     return found[0] if found else None
@@ -515,6 +520,7 @@ def _crl_check(cert, issuer, crls, now, required: bool) -> int:
         return 3 if required else 0
     signed = []
     for crl in candidates:
+        check_deadline()
         try:
             ok = issuer is not None and crl.is_signature_valid(issuer.public_key())
         except Exception:
@@ -770,8 +776,10 @@ class X509CRLObject(BuiltinObject):
 
     @method()
     def revoked(self):
+        if len(self.crl) >= MANY:
+            reserve_elements(4 * len(self.crl))
         out = []
-        for r in self.crl:
+        for r in paced(self.crl):
             reason = None
             try:
                 ext = r.extensions.get_extension_for_class(_x509.CRLReason)
@@ -786,7 +794,7 @@ class X509CRLObject(BuiltinObject):
                 (b"reason", reason),
                 (b"date", _timestamp(r.revocation_date_utc)),
             ]))
-        return HArray.from_list(out)
+        return list_array(out)
 
     @method()
     def version(self):
