@@ -124,7 +124,9 @@ def reachable_size(roots, seen: set) -> int:
             if i in seen:
                 continue
             seen.add(i)
-            d = v.d
+            d = getattr(v, "d", None)   # None: a handle being made (HArray.__new__)
+            if d is None:
+                continue
             if id(d) in seen:           # another handle on the same copy-on-write data
                 total += 56
                 continue

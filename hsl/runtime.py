@@ -188,13 +188,6 @@ def will_mutate(obj) -> None:
             ex.undo.append(obj.hsl_snapshot())
 
 
-def large(size: int) -> None:
-    """Called before building a value of more than values.LARGE bytes or elements: a
-    speculative run leaves such work to a worker, where only the limits bound it."""
-    if speculative():
-        raise Preempted(f"building a value of {size} bytes or elements")
-
-
 # Work or values at least this big (bytes, or units of work) are announced: a speculative
 # run leaves them to a worker, and the clock is checked before and after.
 WORK = 1 << 20

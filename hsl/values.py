@@ -173,9 +173,9 @@ class HArray:
 
     def _copy(self) -> "HArray":
         """A new unshared handle on a copy of the dict (nested arrays re-shared)."""
-        a = HArray.__new__(HArray)
         if len(self.d) > BIG_ARRAY:
             _big_array_work(len(self.d))
+        a = HArray.__new__(HArray)
         d = self.d.copy()
         for k, v in d.items():
             if type(v) is HArray:

@@ -176,6 +176,7 @@ def inputs():
     'crypt(str_repeat("k", 1e7), "\\$1\\$salt")',
     'mimeword_decode($words)', 'mimeword_encode($text)', 'base32_encode($text)',
     'header_addresslist_extract($addresses)',
+    'yaml_decode(str_repeat("- a\\n", 3e6))',
 ], ids=_name)
 def test_one_long_builtin_call_stops_at_the_time_limit(call, inputs):
     stopped(f"{call};", TIME, max_time=1.0, max_memory=None, within=2.0, **inputs)

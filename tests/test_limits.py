@@ -228,3 +228,16 @@ def test_fold_repeats():
     assert fold_repeats(list("aab")) == list("aab")        # two in a row stay as they are
     assert fold_repeats(list("xaaaay")) == ["x", "a", "  [previous line repeated 3 more times]",
                                             "y"]
+
+
+def test_measuring_a_run_in_the_middle_of_making_an_array_handle():
+    # The walk can meet a handle that HArray.__new__ made and that has no data yet.
+    from hsl.values import HArray
+    half_made = HArray.__new__(HArray)
+    assert memory.reachable_size([half_made, HArray.from_list([1.0])], set()) > 0
+
+
+def test_copying_a_big_shared_array_under_a_small_budget_is_a_clean_error():
+    err = error_of('$a = array_range(0, 300000); $b = $a; $b[] = 1; $c = $a + $a;',
+                   max_memory=40 * MB)
+    assert err.message.startswith("memory limit exceeded")

@@ -359,9 +359,10 @@ def array_sort(callback, array, options=None):
         if type(options) is not HArray:
             raise type_error("array_sort", 3, "an array", options)
         by_keys = opt_bool("array_sort", options, b"keys", False)
+    if len(array.d) >= MANY:
+        # The (key, value) pairs, their sort keys and the result: about three arrays' worth.
+        reserve_elements(3 * len(array.d))
     items = list(array.d.items())
-    if len(items) >= MANY:
-        reserve_elements(len(items))
     if len(items) > 1:
         if by_keys:
             if callback is None:

@@ -843,6 +843,26 @@ class _Loader(_YAMLLoader):
         return super().construct_object(node, deep)
 
 
+import yaml.composer as _yaml_composer  # noqa: E402
+
+
+class _PacedLoader(_yaml_composer.Composer, _Loader):
+    """For long documents: libyaml's composer builds the whole node graph in one C call,
+    which no deadline can stop, so the nodes are composed here, from libyaml's events,
+    looking at the clock every 1024 events."""
+
+    def __init__(self, stream):
+        _Loader.__init__(self, stream)
+        _yaml_composer.Composer.__init__(self)
+        self.events = 0
+
+    def get_event(self):
+        self.events += 1
+        if not self.events % 1024:
+            check_deadline()
+        return super().get_event()
+
+
 def _yaml_scalar(v):
     t = type(v)
     if t is str:
@@ -894,7 +914,7 @@ def yaml_decode(string, options=None):
     if len(string) >= ACCOUNT:
         reserve_elements(len(string) // 2, 4 * len(string))   # nodes, and the parser's text
     try:
-        loader = _Loader(string)
+        loader = (_PacedLoader if len(string) >= WORK // 16 else _Loader)(string)
         try:
             data = loader.get_single_data()
         finally:
