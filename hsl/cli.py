@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import threading
 
 EXIT_OK, EXIT_SCRIPT_ERROR, EXIT_USAGE = 0, 1, 2
 

@@ -90,17 +90,18 @@ def start_script_thread(target, *, name: Optional[str] = None, daemon: bool = Tr
     """Start `target` on a new thread with a large stack (by default one that holds
     MAX_DEPTH HSL calls): hsl runs every script on such a thread (hsl run, hsl serve's
     workers, the REPL), and Program.run caps the call depth at what it holds."""
-    def main():
+    def with_known_stack():
         _current.stack_size = stack_size
         target()
 
+    run = with_known_stack
     old = threading.stack_size()
     try:
         threading.stack_size(stack_size)
     except (ValueError, RuntimeError):      # a platform that cannot: the default stack
-        main = target
+        run = target
     try:
-        t = threading.Thread(target=main, name=name, daemon=daemon)
+        t = threading.Thread(target=run, name=name, daemon=daemon)
         t.start()
     finally:
         threading.stack_size(old)
