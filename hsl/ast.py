@@ -418,6 +418,15 @@ class Include(Stmt):
 
 
 @_node
+class Included(Stmt):
+    """An include that hsl.program has resolved (the parser never makes one).  The
+    included statements, `inclusion.body`, belong to the including scope; they are not a
+    child node, because one inclusion is shared by every site that brings in the same
+    statements, so a walker that wants them goes in on purpose, once per inclusion."""
+    inclusion: object
+
+
+@_node
 class ImportItem(Node):
     name: str                  # identifier, or variable name without `$`
     alias: Optional[str]

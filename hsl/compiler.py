@@ -92,6 +92,20 @@ class ModuleInfo:
     is_main: bool = False
 
 
+@dataclass(eq=False)
+class Inclusion:
+    """The statements one include brings in: a parsed file whose own includes are resolved
+    (A.Included).  Every site that brings in the same statements shares one Inclusion, and
+    the compiler compiles it once per including scope, as a nested function that each site
+    calls (see Compiler.emit_inclusions)."""
+    path: str
+    file_index: int
+    body: list
+    sites: int = 0             # include sites reached inside it, its own and nested ones
+    has_once: bool = False     # an include_once inside: a later expansion may differ
+    declares: bool = False     # function or class declarations inside (nested ones too)
+
+
 class Binding:
     """How an HSL variable of a scope is reached from Python."""
     __slots__ = ("pyname", "cell", "readonly")
@@ -121,6 +135,8 @@ class Scope:
         self.captured: set[str] = set()    # names nested closures capture by reference
         # Variables certainly bound from here on: read without existence checks.
         self.definite: set[str] = set()
+        # Inclusion -> (name of its nested function, {exit kind: (file index, node)}).
+        self.inclusions: dict = {}
 
     def temp(self) -> str:
         self.temp_count += 1
@@ -197,6 +213,10 @@ class Compiler:
         self.w = program.writer
         self.file_index = 0
         self.depth = 0
+        # Compiling an inclusion's function: break, continue and return leave it with a
+        # code its call site acts on; `exits` records which ones it can return.
+        self.in_include = False
+        self.exits: dict = {}
 
     # positions ----------------------------------------------------------
     def mark(self, node: A.Node) -> str:
@@ -208,10 +228,11 @@ class Compiler:
     def error(self, node, message: str):
         raise CompileError(node, message, self.pb.files[self.file_index])
 
-    def soft_error(self, node, message: str) -> None:
+    def soft_error(self, node, message: str, file_index: Optional[int] = None) -> None:
         """An error after which compilation can go on: raised normally, only recorded
         when the builder collects every error (`hsl check`)."""
-        err = CompileError(node, message, self.pb.files[self.file_index])
+        fi = self.file_index if file_index is None else file_index
+        err = CompileError(node, message, self.pb.files[fi])
         if not self.pb.collecting:
             raise err
         self.pb.errors.append(err)
@@ -267,6 +288,7 @@ class Compiler:
             if isinstance(stmt, (A.ImportSymbols, A.ImportAll)):
                 self.emit_import(scope, stmt)
         self.emit_declarations(scope, body)
+        self.emit_inclusions(scope, body)
         w.emit("try:")
         w.indent += 1
         w.emit("pass")
@@ -293,20 +315,30 @@ class Compiler:
         w.indent -= 1
 
     def check_imports_placement(self, body, top: bool) -> None:
-        for stmt in body:
-            if hasattr(stmt, "file_index"):     # included statements keep their level
-                self.check_imports_placement(stmt.body, top)
+        """Imports stand at the top level of a file, or of a file included there."""
+        stack = [(stmt, top, self.file_index) for stmt in reversed(body)]
+        seen = set()
+        while stack:
+            stmt, top, fi = stack.pop()
+            t = type(stmt)
+            if t is A.Included:
+                inc = stmt.inclusion
+                if (inc, top) not in seen:
+                    seen.add((inc, top))
+                    stack.extend((s, top, inc.file_index) for s in reversed(inc.body))
                 continue
-            if isinstance(stmt, (A.ImportSymbols, A.ImportAll, A.ImportData)):
+            if t is A.ImportSymbols or t is A.ImportAll or t is A.ImportData:
                 if not top:
-                    self.error(stmt, "import must be an unconditional top-level statement")
+                    raise CompileError(stmt, "import must be an unconditional top-level "
+                                             "statement", self.pb.files[fi])
+                continue
+            inner = []
             for child in A.iter_child_nodes(stmt):
                 if isinstance(child, A.Stmt):
-                    self.check_imports_placement([child], False)
+                    inner.append(child)
                 elif isinstance(child, (A.SwitchCase, A.ClassMethod, A.Constructor)):
-                    self.check_imports_placement(child.body, False)
-            if isinstance(stmt, (A.Try, A.Barrier, A.FunctionDecl)):
-                pass
+                    inner.extend(child.body)
+            stack.extend((c, False, fi) for c in reversed(inner))
 
     # ------------------------------------------------------ scope analysis
     def analyse_module_scope(self, mod, body):
@@ -319,11 +351,14 @@ class Compiler:
             assigned.add(name)
         return assigned, mentioned, globals_from_children
 
-    def collect(self, nodes, assigned: set, mentioned: set, child_globals: set) -> None:
-        """Variables written (`assigned`) and read (`mentioned`) in one scope; names that
-        nested functions declare `global` go to `child_globals`. Iterative, so deep
-        input cannot exhaust the Python stack."""
+    def collect(self, nodes, assigned: set, mentioned: set, child_globals: set, *,
+                includes: bool = True, seen: Optional[set] = None) -> None:
+        """Variables written (`assigned`) and read (`mentioned`) in one scope, included
+        statements too (each inclusion once, or not at all with includes=False; `seen`:
+        the inclusions already collected); names that nested functions declare `global`
+        go to `child_globals`. Iterative, so deep input cannot exhaust the Python stack."""
         stack = list(nodes)
+        seen = set() if seen is None else seen
         while stack:
             n = stack.pop()
             if n is None or isinstance(n, (bytes, str)):
@@ -334,6 +369,11 @@ class Compiler:
             t = type(n)
             if t is A.Var:
                 mentioned.add(n.name)
+                continue
+            if t is A.Included:
+                if includes and n.inclusion not in seen:
+                    seen.add(n.inclusion)
+                    stack.extend(n.inclusion.body)
                 continue
             if t is A.FunctionDecl or t is A.ClassDecl:
                 self.collect_globals_of_nested(n, child_globals)
@@ -371,10 +411,15 @@ class Compiler:
 
     def collect_globals_of_nested(self, node, out: set) -> None:
         stack = [node]
+        seen = set()
         while stack:
             n = stack.pop()
             if isinstance(n, A.Global):
                 out.update(n.names)
+            elif type(n) is A.Included:
+                if n.inclusion not in seen:
+                    seen.add(n.inclusion)
+                    stack.extend(n.inclusion.body)
             elif isinstance(n, A.Node):
                 stack.extend(A.iter_child_nodes(n))
 
@@ -383,28 +428,29 @@ class Compiler:
         """Register (hoist) the named functions and classes declared in `body`."""
         table_f = scope.module.functions if scope.kind == "module" else scope.functions
         table_c = scope.module.classes if scope.kind == "module" else scope.classes
-        for stmt in iter_declarations(body):
-            self.guarded(self.declare_one, stmt, table_f, table_c)
+        for stmt, _, via in iter_declarations(body):
+            self.guarded(self.declare_one, stmt, table_f, table_c, via)
 
-    def declare_one(self, stmt, table_f: dict, table_c: dict) -> None:
+    def declare_one(self, stmt, table_f: dict, table_c: dict, via=None) -> None:
         if isinstance(stmt, A.FunctionDecl):
             if stmt.name in table_f or stmt.name in table_c:
-                self.duplicate(stmt, f"function {stmt.name}() is already declared")
+                self.duplicate(stmt, f"function {stmt.name}() is already declared", via)
             lo, hi = self.param_arity(stmt.params)
             pyname = self.pb.unique("f_" + stmt.name)
             table_f[stmt.name] = FuncInfo(stmt.name, pyname, lo, hi, stmt)
             self.pb.display_names[pyname] = stmt.name
         elif isinstance(stmt, A.ClassDecl):
             if stmt.name in table_f or stmt.name in table_c:
-                self.duplicate(stmt, f"class {stmt.name} is already declared")
+                self.duplicate(stmt, f"class {stmt.name} is already declared", via)
             ci = ClassInfo(stmt.name, self.pb.unique("c_" + stmt.name), stmt)
             self.check_class(ci, stmt)
             table_c[stmt.name] = ci
 
-    def duplicate(self, decl, message: str):
-        included = self.pb.node_include.get(id(decl))
-        if included is not None:
-            span, path = included
+    def duplicate(self, decl, message: str, via=None):
+        """`via`: (span, path) of the include, in this scope's file, that brought `decl` in;
+        the error points at it."""
+        if via is not None:
+            span, path = via
             self.error(span, f"{message} (declared again by the included file \"{path}\" "
                              f"at line {decl.span.line})")
         self.error(decl, message)
@@ -473,9 +519,10 @@ class Compiler:
 
     def emit_declarations(self, scope: Scope, body) -> None:
         """Emit the hoisted function and class definitions of a scope."""
-        for stmt in iter_declarations(body):
+        for stmt, file_index, _ in iter_declarations(body):
             saved = self.file_index
-            self.file_index = self.pb.node_file.get(id(stmt), saved)
+            if file_index is not None:
+                self.file_index = file_index
             try:
                 self.guarded(self.emit_declaration, scope, stmt)
             finally:
@@ -503,6 +550,16 @@ class Compiler:
         """Emit `def pyname(...)` for an HSL function body."""
         if self.depth > MAX_NESTING:
             self.error(node, f"nesting too deep (limit {MAX_NESTING} levels)")
+        saved_include = self.in_include, self.exits
+        self.in_include, self.exits = False, {}
+        try:
+            self._function(outer, pyname, params, captures, body, node, display, cls,
+                           method, static)
+        finally:
+            self.in_include, self.exits = saved_include
+
+    def _function(self, outer: Scope, pyname: str, params, captures, body, node,
+                  display: str, cls: Optional[ClassInfo], method: bool, static: bool) -> None:
         self.depth += 1
         scope = Scope("function", outer.module, outer, cls=cls, static=static, name=display)
         self.pb.display_names[pyname] = display
@@ -512,6 +569,9 @@ class Compiler:
             if p.default is not None:
                 self.collect([p.default], set(), mentioned, set())
         param_names = [p.name for p in params]
+        for p in params:
+            if p.name == "this":
+                self.error(p, "$this cannot be a parameter name (instance methods bind it)")
         # Global declarations and closure captures bind outer variables by reference.
         globals_declared = {}
         for g in iter_globals(body):
@@ -594,6 +654,7 @@ class Compiler:
         scope.definite = {p.name for p in params} - unsafe
         if method and not static:
             scope.definite.add("this")
+        self.emit_inclusions(scope, body)
         self.body(scope, body, unsafe)
         w.indent -= 1
         w.emit("finally:")
@@ -700,7 +761,7 @@ class Compiler:
                     other = None
             w.indent -= extra
         elif t is A.Block:
-            self.block(scope, s.body)
+            self.nested(s, self.block, scope, s.body)
         elif t is A.Empty:
             pass
         elif t is A.While:
@@ -744,30 +805,25 @@ class Compiler:
         elif t is A.Switch:
             self.switch(scope, s)
         elif t is A.Break:
-            if not scope.breakables:
-                self.soft_error(s, "break outside of a loop or switch")
-            w.emit("break")
+            self.emit_break(scope, s)
         elif t is A.Continue:
-            loops = [b for b in scope.breakables if b[0] == "loop"]
-            if not loops:
-                self.soft_error(s, "continue outside of a loop")
-            elif scope.breakables[-1][0] == "switch":
-                # Leave every switch between here and the loop, then continue it.
-                w.emit(f"{scope.breakables[-1][1]} = True")
-                w.emit("break")
-            else:
-                w.emit("continue")
+            self.emit_continue(scope, s)
         elif t is A.Return:
             if s.value is None:
-                w.emit("return None")
+                code = "None"
             elif type(s.value) is A.Var and scope.kind == "function" \
                     and s.value.name not in scope.captured \
                     and (b := scope.vars.get(s.value.name)) is not None \
                     and not b.cell and b.pyname not in scope.nonlocals:
                 # The local dies with the call, so its array needs no copy-on-write mark.
-                w.emit(f"return ({self.expr(scope, s.value)})")
+                code = f"({self.expr(scope, s.value)})"
             else:
-                w.emit(f"return ({self.transfer(scope, s.value)})")
+                code = f"({self.transfer(scope, s.value)})"
+            if self.in_include:
+                self.exits.setdefault("return", (self.file_index, s))
+                w.emit(f"return ({code},)")
+            else:
+                w.emit(f"return {code}")
         elif t is A.Global:
             if scope.kind != "function":
                 self.error(s, "global outside of a function")
@@ -781,41 +837,150 @@ class Compiler:
             pass    # hoisted
         elif t in (A.ImportSymbols, A.ImportAll, A.ImportData):
             pass    # handled at module start
+        elif t is A.Included:
+            self.include_site(scope, s)
         elif t is A.Include:
             self.error(s, "internal: include was not expanded")
-        elif hasattr(s, "file_index"):      # an IncludedBody: another file's statements
-            saved = self.file_index
-            self.file_index = s.file_index
-            try:
-                self.block(scope, s.body)
-            finally:
-                self.file_index = saved
         else:
             self.error(s, f"unsupported statement {t.__name__}")
+
+    def emit_break(self, scope: Scope, node, file_index: Optional[int] = None) -> None:
+        """`break` here; `file_index`: of `node`, when it is not the current file (a
+        break that left an inclusion)."""
+        fi = self.file_index if file_index is None else file_index
+        if not scope.breakables:
+            self.soft_error(node, "break outside of a loop or switch", fi)
+        elif scope.breakables[-1][0] == "include":
+            self.exits.setdefault("break", (fi, node))
+            self.w.emit("return 1")
+        else:
+            self.w.emit("break")
+
+    def emit_continue(self, scope: Scope, node, file_index: Optional[int] = None) -> None:
+        fi = self.file_index if file_index is None else file_index
+        target = next((b[0] for b in reversed(scope.breakables) if b[0] != "switch"), None)
+        if target is None:
+            self.soft_error(node, "continue outside of a loop", fi)
+            return
+        if target == "include":
+            self.exits.setdefault("continue", (fi, node))
+        if scope.breakables[-1][0] == "switch":
+            # Leave every switch between here and the loop, then continue it.
+            self.w.emit(f"{scope.breakables[-1][1]} = True")
+            self.w.emit("break")
+        elif target == "include":
+            self.w.emit("return 2")
+        else:
+            self.w.emit("continue")
+
+    def include_site(self, scope: Scope, node: A.Included) -> None:
+        """Call the inclusion's function; act on the break, continue or return that may
+        have left it."""
+        entry = scope.inclusions.get(node.inclusion)
+        if entry is None:
+            return      # (collecting errors: its function did not compile, reported)
+        name, exits = entry
+        w = self.w
+        if not exits:
+            w.emit(f"{name}()")
+            return
+        t = scope.temp()
+        w.emit(f"{t} = {name}()")
+        w.emit(f"if {t} is not None:")
+        w.indent += 1
+        keyword = "if"
+        for kind, code, emit in (("break", 1, self.emit_break),
+                                 ("continue", 2, self.emit_continue)):
+            if kind in exits:
+                w.emit(f"{keyword} {t} == {code}:")
+                w.emit("    pass")
+                w.indent += 1
+                fi, where = exits[kind]
+                emit(scope, where, fi)
+                w.indent -= 1
+                keyword = "elif"
+        if "return" in exits:
+            if keyword == "elif":
+                w.emit("else:")
+                w.indent += 1
+            if self.in_include:
+                self.exits.setdefault("return", exits["return"])
+                w.emit(f"return {t}")
+            elif scope.kind == "function":
+                w.emit(f"return {t}[0]")
+            else:
+                w.emit("return None")
+            if keyword == "elif":
+                w.indent -= 1
+        w.indent -= 1
+
+    def emit_inclusions(self, scope: Scope, body) -> None:
+        """Each inclusion the scope reaches becomes one nested function, defined here and
+        called at each of its sites: included statements are compiled once per including
+        scope, however often they are included.  `nonlocal` gives them the scope's
+        variables; break, continue and return leave the function with 1, 2 or (value,)
+        for the site to act on (see include_site)."""
+        if not self.pb.has_includes:
+            return
+        saved = self.file_index, scope.breakables, self.in_include, self.exits, self.w.pos
+        try:
+            for inc in scope_inclusions(body):      # (an inclusion after those it reaches)
+                self.file_index = inc.file_index
+                scope.breakables = [("include", None)]
+                self.in_include, self.exits = True, {}
+                name = self.pb.unique("inc")
+                self.guarded(self.inclusion_function, scope, inc, name)
+                scope.inclusions[inc] = (name, self.exits)
+        finally:
+            self.file_index, scope.breakables, self.in_include, self.exits, self.w.pos = saved
+
+    def inclusion_function(self, scope: Scope, inc, name: str) -> None:
+        w = self.w
+        w.pos = (inc.file_index, 1, 1)
+        w.emit(f"def {name}():")
+        w.indent += 1
+        names = set()
+        self.collect(inc.body, names, names, set(), includes=False)
+        bound = sorted({b.pyname for n in names
+                        if (b := scope.vars.get(n)) is not None and not b.cell})
+        if bound:
+            w.emit("nonlocal " + ", ".join(bound))
+        w.emit("pass")
+        self.block(scope, inc.body)
+        w.indent -= 1
 
     def tick(self) -> None:
         self.w.emit("R.steps -= 1")
         self.w.emit("if R.steps <= 0: R.tick()")
 
-    def sub(self, scope: Scope, s) -> None:
+    def nested(self, node, fn, *args):
+        """fn(*args) one level deeper: every nesting the compiler recurses into counts, so
+        deep input is a clean error here rather than a RecursionError anywhere."""
         if self.depth > MAX_NESTING:
-            self.error(s, f"nesting too deep (limit {MAX_NESTING} levels)")
+            self.error(node, f"nesting too deep (limit {MAX_NESTING} levels)")
         self.depth += 1
+        try:
+            return fn(*args)
+        finally:
+            self.depth -= 1
+
+    def sub(self, scope: Scope, s) -> None:
         self.w.indent += 1
         self.w.emit("pass")
-        self.stmt(scope, s)
+        if type(s) is A.Block:          # (a block counts its own level)
+            self.stmt(scope, s)
+        else:
+            self.nested(s, self.stmt, scope, s)
         self.w.indent -= 1
-        self.depth -= 1
 
     def loop_body(self, scope: Scope, body) -> None:
         scope.breakables.append(("loop", None))
         try:
             self.w.emit("pass")
-            if self.depth > MAX_NESTING:
-                self.error(body, f"nesting too deep (limit {MAX_NESTING} levels)")
-            self.depth += 1
-            self.stmt(scope, body)
-            self.depth -= 1
+            if type(body) is A.Block:
+                self.stmt(scope, body)
+            else:
+                self.nested(body, self.stmt, scope, body)
         finally:
             scope.breakables.pop()
 
@@ -881,17 +1046,20 @@ class Compiler:
                 w.emit(f"if {start} <= {i}:")
                 w.indent += 1
                 w.emit("pass")
-                self.block(scope, case.body)
+                self.nested(case, self.block, scope, case.body)
                 w.indent -= 1
             w.emit("break")
         finally:
             scope.breakables.pop()
         w.indent -= 1
-        if any(b[0] == "loop" for b in scope.breakables):
-            if scope.breakables[-1][0] == "switch":
+        kinds = [b[0] for b in scope.breakables]
+        if "loop" in kinds or "include" in kinds:      # a continue may have left it
+            if kinds[-1] == "switch":
                 w.emit(f"if {cont}: {scope.breakables[-1][1]} = True; break")
-            else:
+            elif kinds[-1] == "loop":
                 w.emit(f"if {cont}: continue")
+            else:
+                w.emit(f"if {cont}: return 2")
 
     def try_stmt(self, scope: Scope, s: A.Try) -> None:
         w = self.w
@@ -900,12 +1068,12 @@ class Compiler:
         w.emit("try:")
         w.indent += 1
         w.emit("pass")
-        self.block(scope, s.body)
+        self.nested(s, self.block, scope, s.body)
         w.indent -= 1
         w.emit(f"except _Catchable as {exc}:")
         w.indent += 1
         w.emit(self.store(vb, f"R.caught({exc})"))
-        self.block(scope, s.handler)
+        self.nested(s, self.block, scope, s.handler)
         w.emit("pass")
         w.indent -= 1
 
@@ -922,7 +1090,7 @@ class Compiler:
             w.emit("    try: " + self.unset_binding(vb))
             w.emit("    except NameError: pass")
         w.emit("pass")
-        self.block(scope, s.body)
+        self.nested(s, self.block, scope, s.body)
         w.indent -= 1
         w.emit("finally:")
         w.indent += 1
@@ -936,7 +1104,9 @@ class Compiler:
     # ------------------------------------------------------------- imports
     def emit_import(self, scope: Scope, s) -> None:
         mod = scope.module
-        target = self.pb.imported[(mod.index, id(s))]
+        target = self.pb.imported.get((mod.index, id(s)))
+        if target is None:
+            return      # (collecting errors: this import failed, reported)
         m = f"_m{target.index}"
         self.at(s)
         self.w.emit(f"{m} = R.module({target.index}, {target.pyname})")
@@ -1496,9 +1666,11 @@ class Compiler:
                 return "_UNSET"
             return self.soft_read(b, scope, e.name)
         if t is A.Index and e.index is not None:
-            return f"_soft_index({self.soft_expr(scope, e.target)}, {self.expr(scope, e.index)})"
+            target = self.nested(e, self.soft_expr, scope, e.target)
+            return f"_soft_index({target}, {self.expr(scope, e.index)})"
         if t is A.Prop:
-            return f"_soft_prop({self.soft_expr(scope, e.target)}, {e.name!r}, {self.class_ctx(scope)})"
+            target = self.nested(e, self.soft_expr, scope, e.target)
+            return f"_soft_prop({target}, {e.name!r}, {self.class_ctx(scope)})"
         if t is A.Static and e.is_var:
             return self.static_read(scope, e)
         return self.expr(scope, e)
@@ -1695,7 +1867,7 @@ class Compiler:
             # Undefined or none variables become arrays on their first element write.
             return f"({b.pyname} := _container({self.soft_read(b, scope, node.name)}))"
         if t is A.Index:
-            parent = self.place_for_write(scope, node.target, root_code)
+            parent = self.nested(node, self.place_for_write, scope, node.target, root_code)
             if node.index is None:
                 return f"_append_container({parent})"
             return f"_child_container({parent}, {self.expr(scope, node.index)})"
@@ -1786,81 +1958,130 @@ def param_arity_quick(params) -> tuple[int, Optional[int]]:
 
 
 def iter_declarations(body):
-    """Function and class declarations of a scope, wherever they sit in its blocks
-    (declarations are hoisted and registered regardless of control flow)."""
-    stack = list(reversed(body))
+    """(declaration, file index, via) for the function and class declarations of a scope,
+    wherever they sit in its blocks (declarations are hoisted and registered regardless of
+    control flow), included files' too: file index None is the scope's own file, `via` the
+    (span, path) of the outermost include that brought the declaration in.  An inclusion
+    reached twice declares its names twice (an error): it is walked a second time, once."""
+    stack = [(s, None, None) for s in reversed(body)]
+    seen, again = set(), set()
     while stack:
-        s = stack.pop()
+        s, fi, via = stack.pop()
         if isinstance(s, (A.FunctionDecl, A.ClassDecl)):
-            yield s
+            yield s, fi, via
             continue
         if isinstance(s, A.FuncExpr):
+            continue
+        if type(s) is A.Included:
+            inc = s.inclusion
+            if inc in seen:
+                if not inc.declares or inc in again:
+                    continue
+                again.add(inc)
+            seen.add(inc)
+            inner_via = via or (s.span, inc.path)
+            stack.extend((c, inc.file_index, inner_via) for c in reversed(inc.body))
             continue
         children = []
         for c in A.iter_child_nodes(s):
             if isinstance(c, (A.Stmt, A.SwitchCase)):
                 children.append(c)
-        stack.extend(reversed(children))
+        stack.extend((c, fi, via) for c in reversed(children))
+
+
+def scope_inclusions(body) -> list:
+    """The inclusions one scope reaches (not those of nested functions), each once, and
+    each after the inclusions it reaches itself."""
+    order, seen = [], set()
+    stack, pending = [iter(_direct_inclusions(body))], [None]
+    while stack:
+        inc = next(stack[-1], None)
+        if inc is None:
+            stack.pop()
+            done = pending.pop()
+            if done is not None:
+                order.append(done)
+        elif inc not in seen:
+            seen.add(inc)
+            stack.append(iter(_direct_inclusions(inc.body)))
+            pending.append(inc)
+    return order
+
+
+def _direct_inclusions(nodes) -> list:
+    found = []
+    stack = list(nodes)
+    while stack:
+        n = stack.pop()
+        t = type(n)
+        if t is A.Included:
+            found.append(n.inclusion)
+        elif t is not A.FunctionDecl and t is not A.ClassDecl and t is not A.FuncExpr:
+            stack.extend(A.iter_child_nodes(n))
+    return found
+
+
+def scope_nodes(body):
+    """Every node of one scope, in no particular order, included statements too (each
+    inclusion once): nested functions, closures and classes are yielded, not entered."""
+    stack = list(body)
+    seen = set()
+    while stack:
+        n = stack.pop()
+        t = type(n)
+        if t is A.Included:
+            if n.inclusion not in seen:
+                seen.add(n.inclusion)
+                stack.extend(n.inclusion.body)
+            continue
+        yield n
+        if t is not A.FunctionDecl and t is not A.ClassDecl and t is not A.FuncExpr:
+            stack.extend(A.iter_child_nodes(n))
 
 
 def earlier_writes(body, globals_declared: dict) -> dict:
     """Names written in a function before the `global` statement that declares them."""
     found = {}
-    stack = list(body)
-    while stack:
-        n = stack.pop()
-        if isinstance(n, (A.FunctionDecl, A.ClassDecl, A.FuncExpr)):
-            continue
+    for n in scope_nodes(body):
         name = None
-        if isinstance(n, (A.Assign, A.IncDec)):
+        t = type(n)
+        if t is A.Assign or t is A.IncDec:
             name = lvalue_root(n.target)
-        elif isinstance(n, A.Foreach):
+        elif t is A.Foreach:
             name = n.value
         if name in globals_declared:
             g = globals_declared[name]
             if (n.span.line, n.span.col) < (g.span.line, g.span.col):
                 found.setdefault(name, n)
-        if isinstance(n, A.Node):
-            stack.extend(A.iter_child_nodes(n))
     return found
 
 
 def nested_captures(body) -> set:
     """Variables that closures created in this scope capture (or unset() helpers touch)."""
     out = set()
-    stack = list(body)
-    while stack:
-        n = stack.pop()
-        if isinstance(n, A.FuncExpr):
+    for n in scope_nodes(body):
+        t = type(n)
+        if t is A.FuncExpr:
             out.update(n.captures)
-            continue
-        if isinstance(n, A.Unset) and isinstance(n.target, A.Var):
+        elif t is A.Unset and type(n.target) is A.Var:
             out.add(n.target.name)
-        if isinstance(n, (A.FunctionDecl, A.ClassDecl)):
-            continue
-        if isinstance(n, A.Node):
-            stack.extend(A.iter_child_nodes(n))
-        elif isinstance(n, list):
-            stack.extend(n)
     return out
 
 
 def top_level_statements(body):
-    """The statements of a file's top level, with included files' statements in place."""
-    for stmt in body:
-        if hasattr(stmt, "file_index") and isinstance(stmt, A.Stmt):
-            yield from top_level_statements(stmt.body)
+    """The statements of a file's top level, with included statements in place (each
+    inclusion once)."""
+    stack = list(reversed(body))
+    seen = set()
+    while stack:
+        stmt = stack.pop()
+        if type(stmt) is A.Included:
+            if stmt.inclusion not in seen:
+                seen.add(stmt.inclusion)
+                stack.extend(reversed(stmt.inclusion.body))
         else:
             yield stmt
 
 
 def iter_globals(body):
-    stack = list(body)
-    while stack:
-        s = stack.pop()
-        if isinstance(s, A.Global):
-            yield s
-            continue
-        if isinstance(s, (A.FunctionDecl, A.ClassDecl, A.FuncExpr)):
-            continue
-        stack.extend(c for c in A.iter_child_nodes(s) if isinstance(c, (A.Stmt, A.SwitchCase)))
+    return (n for n in scope_nodes(body) if type(n) is A.Global)

@@ -133,6 +133,7 @@ _COMPILE_CODES = [
     ("has no variable", "HSL503"),
     ("import cycle", "HSL504"),
     ("include cycle", "HSL504"),
+    ("too many includes", "HSL504"),
     ("import must be", "HSL504"),
     ("is already imported", "HSL504"),
     ("clashes with an existing variable", "HSL504"),
