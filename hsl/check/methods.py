@@ -74,7 +74,7 @@ def _known_types(body, entry: set, tables: ClassMethods) -> dict:
     kinds: dict = {name: _UNKNOWN for name in entry}
     for n in scope_nodes(body):
         t = type(n)
-        if t is A.Include or hasattr(n, "file_index"):
+        if t is A.Include or t is A.Included:
             return {}
         if t is A.Assign and type(n.target) is A.Var:
             name = n.target.name
