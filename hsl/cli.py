@@ -95,9 +95,9 @@ def _subcommands() -> dict:
 def _read_source(args) -> tuple[str, str]:
     if args.code is not None:
         return args.code, "<command line>"
+    from .sourcefile import read_source_text
     try:
-        with open(args.file, "rb") as f:
-            return f.read().decode("utf-8", "surrogateescape"), args.file
+        return read_source_text(args.file), args.file
     except OSError as e:
         print(f"hsl: error: cannot read {args.file}: {e.strerror}", file=sys.stderr)
         raise SystemExit(EXIT_USAGE)
@@ -189,10 +189,9 @@ def _snippet(sources: dict, file: str, line: int, col: int, end) -> str:
     """The source text of a traced condition, on one line and shortened."""
     text = sources.get(file)
     if text is None:
-        try:
-            with open(file, encoding="utf-8", errors="replace") as f:
-                text = sources[file] = f.read()
-        except OSError:
+        from .sourcefile import display_source
+        text = sources[file] = display_source(file)
+        if text is None:
             return ""
     lines = text.splitlines()
     if not end or line > len(lines):

@@ -16,6 +16,7 @@ from .compiler import (MAX_NESTING, Compiler, CompileError, ModuleInfo, FuncInfo
                        Inclusion, Writer, top_level_statements)
 from .errors import Diagnostic, Frame, HSLRuntimeError, HSLSyntaxError, ScriptError, ThrownValue
 from . import runtime as RT
+from .sourcefile import read_source_text
 
 STDLIB_DIR = os.path.join(os.path.dirname(__file__), "stdlib")
 DEFAULT_MAX_DEPTH = 1000
@@ -166,15 +167,16 @@ class ProgramBuilder:
         for c in candidates:
             if os.path.isfile(c):
                 return os.path.normpath(c)
+        for c in candidates:        # (reading it will say why it cannot be used)
+            if os.path.exists(c) and not os.path.isdir(c):
+                return os.path.normpath(c)
         self.fail(from_file, node, f"file not found: \"{spec.decode('utf-8', 'replace')}\"")
 
     def read(self, path: str, from_file: str, node) -> str:
         try:
-            with open(path, "rb") as f:
-                data = f.read()
+            text = read_source_text(path)
         except OSError as e:
             self.fail(from_file, node, f"cannot read \"{path}\": {e.strerror}")
-        text = data.decode("utf-8", "surrogateescape")
         self.sources[path] = text
         return text
 

@@ -66,6 +66,73 @@ def test_importing_a_writable_name_under_another_name_still_works(tmp_path):
     assert out == ["mine"]
 
 
+# ------------------------------------------------------------ item 11: what hsl reads
+
+def special_files(folder) -> dict:
+    """Files hsl must refuse: a link to /dev/zero, a FIFO, a file just over the cap."""
+    from hsl.sourcefile import MAX_SOURCE_BYTES
+    (folder / "zero.hsl").symlink_to("/dev/zero")
+    os.mkfifo(folder / "fifo.hsl")
+    with open(folder / "big.hsl", "wb") as f:
+        f.truncate(MAX_SOURCE_BYTES + 1)          # (sparse: no disk space)
+    return {"zero.hsl": "not a regular file", "fifo.hsl": "not a regular file",
+            "big.hsl": "file too large (the limit is 16 MiB)"}
+
+
+def test_run_and_check_read_only_regular_files_under_the_cap(tmp_path):
+    for name, reason in special_files(tmp_path).items():
+        for command in ("run", "check"):
+            r = hsl_cli(command, name, cwd=tmp_path, timeout=30)
+            assert r.returncode == 2, (command, name)
+            assert f"cannot read {name}: {reason}" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_includes_imports_and_data_imports_of_special_files_are_clean_errors(tmp_path):
+    special_files(tmp_path)
+    for name in ("zero.hsl", "fifo.hsl", "big.hsl"):
+        for statement in (f'include "{name}";', f'import {{ f }} from "{name}";',
+                          f'import $d from "txt!{name}";'):
+            start = time.monotonic()
+            e = compile_error(f"echo 1;\n{statement}\n", str(tmp_path / "p.hsl"))
+            assert (e.line, e.column) == (2, 1) and name in e.message
+            assert time.monotonic() - start < 10
+
+
+def test_serve_refuses_a_script_that_is_not_a_regular_file(tmp_path):
+    special_files(tmp_path)
+    r = hsl_cli("serve", "--helo", "fifo.hsl", "--listen", "127.0.0.1:0", cwd=tmp_path,
+                timeout=30)
+    assert r.returncode != 0 and "not a regular file" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_check_walks_a_directory_tree_deeper_than_the_recursion_limit(tmp_path):
+    fd = os.open(tmp_path, os.O_RDONLY)
+    try:
+        for _ in range(1200):         # (`hsl check` runs with Python's default limit, 1000)
+            os.mkdir("d", dir_fd=fd)
+            inner = os.open("d", os.O_RDONLY, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+        with open(os.open("deep.hsl", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd), "w") as f:
+            f.write("echo 1;\n")
+    finally:
+        os.close(fd)
+    r = hsl_cli("check", ".", cwd=tmp_path)
+    assert (r.returncode, r.stdout.strip()) == (0, "no problems (1 file checked)"), r.stderr
+
+
+def test_display_source_is_only_for_hsl_source(tmp_path):
+    from hsl.sourcefile import MAX_SOURCE_BYTES, display_source
+    assert MAX_SOURCE_BYTES == 16 * 1024 * 1024
+    special_files(tmp_path)
+    (tmp_path / "ok.hsl").write_text("echo 1;\n")
+    (tmp_path / "latin1.hsl").write_bytes(b"echo '\xe9';\n")
+    assert display_source(str(tmp_path / "ok.hsl")) == "echo 1;\n"
+    for name in ("zero.hsl", "fifo.hsl", "big.hsl", "latin1.hsl", "missing.hsl"):
+        assert display_source(str(tmp_path / name)) is None
+
+
 # ------------------------------------------------------------ item 12: include bombs
 
 def include_bomb(folder, fanout: int, levels: int) -> str:

@@ -49,16 +49,28 @@ def _files(path: str, exclude: list, base: str) -> list:
 
     if not os.path.isdir(path):
         return [path]
+    # Iterative (a deep tree cannot exhaust the Python stack); symbolic links to
+    # directories are not followed (no loops); unreadable directories are skipped.
     found = []
-    for root, dirs, names in os.walk(path):
-        dirs[:] = sorted(d for d in dirs if d not in (".git", ".hg", ".svn", "node_modules",
-                                                       "__pycache__"))
-        for n in sorted(names):
-            if n.endswith(".hsl"):
-                p = os.path.join(root, n)
-                if not excluded(p):
-                    found.append(p)
+    stack = [path]
+    while stack:
+        folder = stack.pop()
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError:
+            continue
+        subdirs = []
+        for e in entries:
+            if e.is_dir():
+                if not e.is_symlink() and e.name not in _SKIPPED_DIRS:
+                    subdirs.append(e.path)
+            elif e.name.endswith(".hsl") and not excluded(e.path):
+                found.append(e.path)
+        stack.extend(reversed(subdirs))
     return found
+
+
+_SKIPPED_DIRS = (".git", ".hg", ".svn", "node_modules", "__pycache__")
 
 
 def main(args) -> int:
@@ -75,7 +87,8 @@ def main(args) -> int:
         elif args.config:
             print(f"hsl: error: cannot read {args.config}", file=sys.stderr)
             return EXIT_USAGE
-    from .checker import Options, check_path, finish
+    from ..sourcefile import display_source, read_source_text
+    from .checker import Options, check_source, finish
     from .contexts import PHASES
     from . import render
 
@@ -114,11 +127,13 @@ def main(args) -> int:
     diags = []
     checked = 0
     for f in dict.fromkeys(files):
-        found, text = check_path(f, options)
-        if text is None:
-            print(f"hsl: error: cannot read {f}", file=sys.stderr)
+        try:
+            text = read_source_text(f)
+        except OSError as e:
+            print(f"hsl: error: cannot read {f}: {e.strerror}", file=sys.stderr)
             status = EXIT_USAGE
             continue
+        found = check_source(text, f, options)
         checked += 1
         sources[f] = text
         if plugin_names:
@@ -128,11 +143,7 @@ def main(args) -> int:
 
     def source_of(name):
         if name not in sources:
-            try:
-                with open(name, "rb") as fh:
-                    sources[name] = fh.read().decode("utf-8", "surrogateescape")
-            except OSError:
-                sources[name] = None
+            sources[name] = display_source(name)
         return sources[name]
 
     try:

@@ -270,8 +270,9 @@ def _compile_diag(err, builder, phase: Optional[str], main_fns: set) -> Diagnost
                           "data files (messages, keys, certificates) are often kept out of "
                           "the repository; -I DIR adds a directory to look in",
                           f"data file not found: \"{path}\"")
-        hint = "paths resolve from the including file's directory, the main script's, " \
-               "the working directory and -I directories"
+        if m:
+            hint = "paths resolve from the including file's directory, the main script's, " \
+                   "the working directory and -I directories"
     elif code == "HSL102":
         hint = ("if a Halon plugin or the server provides it, pass "
                 "--allow-unknown-functions")
@@ -479,11 +480,9 @@ def _top_level_returns(body):
 
 def check_path(path: str, options: Optional[Options] = None) -> tuple[list, Optional[str]]:
     """Diagnostics of one file on disk, and its text (None when it cannot be read)."""
-    options = options or Options()
+    from ..sourcefile import read_source_text
     try:
-        with open(path, "rb") as f:
-            data = f.read()
+        text = read_source_text(path)
     except OSError:
         return [], None
-    text = data.decode("utf-8", "surrogateescape")
-    return check_source(text, path, options), text
+    return check_source(text, path, options or Options()), text
