@@ -116,6 +116,24 @@ class Binding:
         self.readonly = readonly
 
 
+class ScopeFacts:
+    """What one walk over a scope's nodes finds (Compiler.collect)."""
+
+    def __init__(self):
+        self.assigned: set = set()       # variables written
+        self.mentioned: set = set()      # variables read or written
+        self.child_globals: set = set()  # names nested functions declare `global`
+        self.globals: list = []          # the scope's own `global` statements
+        self.captured: set = set()       # captured by closures made here, or unset()
+        self.first_writes: dict = {}     # variable -> its first assignment or foreach
+        self.reaching: set = set()       # nested declarations with `global` inside
+
+    def wrote(self, name: str, node) -> None:
+        first = self.first_writes.get(name)
+        if first is None or (node.span.line, node.span.col) < (first.span.line, first.span.col):
+            self.first_writes[name] = node
+
+
 class Scope:
     def __init__(self, kind: str, module: ModuleInfo, parent: Optional["Scope"] = None,
                  cls: Optional[ClassInfo] = None, static: bool = False, name: str = ""):
@@ -217,6 +235,12 @@ class Compiler:
         # code its call site acts on; `exits` records which ones it can return.
         self.in_include = False
         self.exits: dict = {}
+        # Compiling a function defined outside the module function (see define): names
+        # bound in the module function are reached through R; `r_refs` collects them.
+        self.hoisted = False
+        self.module_names: set = set()
+        self.r_refs: set = set()
+        self.reaching: set = set()      # declarations that declare `global` (ScopeFacts)
 
     # positions ----------------------------------------------------------
     def mark(self, node: A.Node) -> str:
@@ -255,9 +279,12 @@ class Compiler:
         self.file_index = self.pb.file_id(mod.path)
         scope = Scope("module", mod, name="<main>" if mod.is_main else f"<module {mod.path}>")
         body = mod.program.body
-        self.check_imports_placement(body, top=True)
+        if self.pb.mentions("import"):
+            self.check_imports_placement(body, top=True)
         # Module-level functions and classes were declared when the module was loaded.
-        assigned, mentioned, globals_from_children = self.analyse_module_scope(mod, body)
+        facts = self.analyse_module_scope(mod, body)
+        assigned, mentioned, globals_from_children = \
+            facts.assigned, facts.mentioned, facts.child_globals
         readonly = self.pb.readonly if mod.is_main else set()
         for name in sorted(mentioned | assigned | globals_from_children):
             if name in mod.imported_vars:
@@ -287,12 +314,16 @@ class Compiler:
         for stmt in top_level_statements(body):
             if isinstance(stmt, (A.ImportSymbols, A.ImportAll)):
                 self.emit_import(scope, stmt)
+        self.module_names = _module_names(mod)
+        self.reaching = facts.reaching
         self.emit_declarations(scope, body)
         self.emit_inclusions(scope, body)
+        for name in sorted(self.r_refs):      # (for the functions defined outside)
+            w.emit(f"R.{name} = {name}")
         w.emit("try:")
         w.indent += 1
         w.emit("pass")
-        self.body(scope, body, nested_captures(body) | globals_from_children)
+        self.body(scope, body, facts.captured | globals_from_children)
         w.indent -= 1
         w.emit("finally:")
         w.indent += 1
@@ -341,31 +372,25 @@ class Compiler:
             stack.extend((c, False, fi) for c in reversed(inner))
 
     # ------------------------------------------------------ scope analysis
-    def analyse_module_scope(self, mod, body):
-        assigned, mentioned = set(), set()
-        globals_from_children = set()
-        self.collect(body, assigned, mentioned, globals_from_children)
-        for name in mod.imported_vars:
-            assigned.add(name)
-        for name in mod.data_vars:
-            assigned.add(name)
-        return assigned, mentioned, globals_from_children
+    def analyse_module_scope(self, mod, body) -> "ScopeFacts":
+        facts = self.collect(body, nested_globals=self.pb.mentions("global"))
+        facts.assigned.update(mod.imported_vars)
+        facts.assigned.update(mod.data_vars)
+        return facts
 
-    def collect(self, nodes, assigned: set, mentioned: set, child_globals: set, *,
-                includes: bool = True, seen: Optional[set] = None) -> None:
-        """Variables written (`assigned`) and read (`mentioned`) in one scope, included
-        statements too (each inclusion once, or not at all with includes=False; `seen`:
-        the inclusions already collected); names that nested functions declare `global`
-        go to `child_globals`. Iterative, so deep input cannot exhaust the Python stack."""
+    def collect(self, nodes, *, nested_globals: bool = False, includes: bool = True,
+                seen: Optional[set] = None, facts: Optional["ScopeFacts"] = None) -> "ScopeFacts":
+        """One walk over one scope's nodes (see ScopeFacts; added to `facts` if given),
+        included statements too (each inclusion once, or not at all with includes=False;
+        `seen`: the inclusions already collected).  With nested_globals, the names that
+        nested functions declare `global` too.  Iterative: deep input cannot exhaust the
+        Python stack."""
+        facts = ScopeFacts() if facts is None else facts
+        assigned, mentioned = facts.assigned, facts.mentioned
         stack = list(nodes)
         seen = set() if seen is None else seen
         while stack:
             n = stack.pop()
-            if n is None or isinstance(n, (bytes, str)):
-                continue
-            if isinstance(n, list):
-                stack.extend(n)
-                continue
             t = type(n)
             if t is A.Var:
                 mentioned.add(n.name)
@@ -376,19 +401,25 @@ class Compiler:
                     stack.extend(n.inclusion.body)
                 continue
             if t is A.FunctionDecl or t is A.ClassDecl:
-                self.collect_globals_of_nested(n, child_globals)
+                if nested_globals:
+                    found = set()
+                    self.collect_globals_of_nested(n, found)
+                    if found:
+                        facts.child_globals |= found
+                        facts.reaching.add(n)
                 continue
             if t is A.FuncExpr:
-                for c in n.captures:
-                    assigned.add(c)
-                self.collect_globals_of_nested(n, child_globals)
-                for p in n.params:
-                    stack.append(p.default)
+                assigned.update(n.captures)
+                facts.captured.update(n.captures)
+                if nested_globals:
+                    self.collect_globals_of_nested(n, facts.child_globals)
+                stack.extend(p.default for p in n.params if p.default is not None)
                 continue
             if t is A.Assign or t is A.IncDec:
                 root = lvalue_root(n.target)
                 if root is not None:
                     assigned.add(root)
+                    facts.wrote(root, n)
             elif t is A.Destructure:
                 for tg in n.targets:
                     assigned.add(tg.name)
@@ -396,6 +427,7 @@ class Compiler:
                     assigned.add(n.rest)
             elif t is A.Foreach:
                 assigned.add(n.value)
+                facts.wrote(n.value, n)
                 if n.key:
                     assigned.add(n.key)
             elif t is A.Try:
@@ -405,9 +437,13 @@ class Compiler:
                     assigned.add(n.var)
             elif t is A.Global:
                 assigned.update(n.names)
+                facts.globals.append(n)
             elif t is A.ImportData:
                 assigned.add(n.var)
+            elif t is A.Unset and type(n.target) is A.Var:
+                facts.captured.add(n.target.name)
             stack.extend(A.iter_child_nodes(n))
+        return facts
 
     def collect_globals_of_nested(self, node, out: set) -> None:
         stack = [node]
@@ -534,8 +570,8 @@ class Compiler:
             fi = table.get(stmt.name)
             if fi is None or fi.node is not stmt:
                 return      # a duplicate (reported when declared)
-            self.function(scope, fi.pyname, stmt.params, [], stmt.body, stmt,
-                          display=stmt.name)
+            self.define(scope, stmt, fi.pyname, stmt.params, [], stmt.body, stmt,
+                        display=stmt.name)
         elif isinstance(stmt, A.ClassDecl):
             table = scope.module.classes if scope.kind == "module" else scope.classes
             ci = table.get(stmt.name)
@@ -544,6 +580,39 @@ class Compiler:
             self.class_decl(scope, ci, stmt)
 
     # ------------------------------------------------------------ functions
+    def define(self, scope: Scope, owner, pyname: str, *args, **kw) -> None:
+        """self.function(scope, pyname, ...) for a function or method declared in `owner`.
+        At a module's top level, unless `owner` declares `global` somewhere, the function
+        is defined outside the module function, made by a factory `D_<pyname>(R)` that
+        the module function calls each run: CPython compiles each function nested in
+        another in time proportional to the outer one's variables, quadratic for a long
+        script.  Such a function reaches the module function's names through R."""
+        if scope.kind != "module" or owner in self.reaching:
+            self.function(scope, pyname, *args, **kw)
+            return
+        main, outside = self.w, self.pb.outside
+        saved = self.hoisted, outside.indent, self.module_names
+        # (the factory's own function is a local of the factory: recursion needs no R)
+        self.w, self.hoisted, self.module_names = outside, True, self.module_names - {pyname}
+        try:
+            outside.indent = 0
+            outside.pos = main.pos
+            outside.emit(f"def D_{pyname}(R):")
+            outside.indent = 1
+            self.function(scope, pyname, *args, **kw)
+            outside.emit(f"return {pyname}")
+        finally:
+            self.w = main
+            self.hoisted, outside.indent, self.module_names = saved
+        main.emit(f"{pyname} = D_{pyname}(R)")
+
+    def name(self, pyname: str) -> str:
+        """Code for a name bound in the module function, from here (see define)."""
+        if self.hoisted and pyname in self.module_names:
+            self.r_refs.add(pyname)
+            return "R." + pyname
+        return pyname
+
     def function(self, outer: Scope, pyname: str, params, captures, body, node,
                  display: str, cls: Optional[ClassInfo] = None, method: bool = False,
                  static: bool = False) -> None:
@@ -563,18 +632,16 @@ class Compiler:
         self.depth += 1
         scope = Scope("function", outer.module, outer, cls=cls, static=static, name=display)
         self.pb.display_names[pyname] = display
-        assigned, mentioned, _ = set(), set(), set()
-        self.collect(body, assigned, mentioned, set())
-        for p in params:
-            if p.default is not None:
-                self.collect([p.default], set(), mentioned, set())
+        facts = self.collect(body)
+        assigned, mentioned = facts.assigned, facts.mentioned
+        mentioned |= self.collect([p.default for p in params if p.default is not None]).mentioned
         param_names = [p.name for p in params]
         for p in params:
             if p.name == "this":
                 self.error(p, "$this cannot be a parameter name (instance methods bind it)")
         # Global declarations and closure captures bind outer variables by reference.
         globals_declared = {}
-        for g in iter_globals(body):
+        for g in facts.globals:
             for name in g.names:
                 if name in param_names:
                     self.error(g, f"${name} is a parameter and cannot be declared global")
@@ -591,9 +658,11 @@ class Compiler:
             scope.vars[name] = Binding(ob.pyname, ob.cell, ob.readonly)
             if not ob.cell:
                 scope.nonlocals.add(ob.pyname)
-        for name, site in earlier_writes(body, globals_declared).items():
-            self.error(site, f"${name} is already a local variable; global ${name} must come "
-                             "before any use of it")
+        for name, g in globals_declared.items():
+            site = facts.first_writes.get(name)
+            if site is not None and (site.span.line, site.span.col) < (g.span.line, g.span.col):
+                self.error(site, f"${name} is already a local variable; global ${name} must "
+                                 "come before any use of it")
         for name, g in globals_declared.items():
             gb = module_scope_vars.get(name)
             if gb is None:
@@ -611,7 +680,7 @@ class Compiler:
         if "this" in mentioned and "this" not in scope.vars:
             self.error(node, "$this is only available in instance methods")
         scope.assigned = assigned | set(param_names)
-        scope.captured = nested_captures(body)
+        scope.captured = facts.captured
         self.declare_functions(scope, body)
 
         args = []
@@ -672,14 +741,14 @@ class Compiler:
             elif isinstance(m, A.ClassMethod):
                 if m.static:
                     fi = ci.static_methods[m.name]
-                    self.function(scope, fi.pyname, m.params, [], m.body, m, display=fi.name,
-                                  cls=ci, method=True, static=True)
+                    self.define(scope, node, fi.pyname, m.params, [], m.body, m,
+                                display=fi.name, cls=ci, method=True, static=True)
                     self.pb.display_names[fi.pyname] = f"{node.name}::{m.name}"
                     methods.append((m.name, fi.pyname, fi.min_args, fi.max_args, m.private, True))
                 else:
                     py = self.pb.unique(f"m_{node.name}_{m.name}")
-                    self.function(scope, py, m.params, [], m.body, m,
-                                  display=f"{node.name}->{m.name}", cls=ci, method=True)
+                    self.define(scope, node, py, m.params, [], m.body, m,
+                                display=f"{node.name}->{m.name}", cls=ci, method=True)
                     lo, hi = self.param_arity(m.params)
                     methods.append((m.name, py, lo, hi, m.private, False))
             elif isinstance(m, A.ClassVar):
@@ -691,8 +760,8 @@ class Compiler:
         ctor_py = "None"
         if ctor is not None:
             ctor_py = self.pb.unique(f"k_{node.name}")
-            self.function(scope, ctor_py, ctor.params, [], ctor.body, ctor,
-                          display=f"{node.name}->constructor", cls=ci, method=True)
+            self.define(scope, node, ctor_py, ctor.params, [], ctor.body, ctor,
+                        display=f"{node.name}->constructor", cls=ci, method=True)
         self.at(node)
         meth = ", ".join(f"({n!r}, {py}, {lo}, {hi!r}, {priv}, {st})"
                          for n, py, lo, hi, priv, st in methods)
@@ -939,8 +1008,7 @@ class Compiler:
         w.pos = (inc.file_index, 1, 1)
         w.emit(f"def {name}():")
         w.indent += 1
-        names = set()
-        self.collect(inc.body, names, names, set(), includes=False)
+        names = self.collect(inc.body, includes=False).mentioned
         bound = sorted({b.pyname for n in names
                         if (b := scope.vars.get(n)) is not None and not b.cell})
         if bound:
@@ -1379,7 +1447,7 @@ class Compiler:
         s = scope
         while s is not None:
             if s.cls is not None:
-                return s.cls.pyname
+                return self.name(s.cls.pyname)
             s = s.parent
         return "None"
 
@@ -1408,15 +1476,15 @@ class Compiler:
                 if fi is not None:
                     args, spread = self.args(scope, e.args, user=True)
                     if spread:
-                        return f"_call_checked({fi.pyname}, {name!r}, {fi.min_args}, {fi.max_args!r}, {args})"
+                        return f"_call_checked({self.name(fi.pyname)}, {name!r}, {fi.min_args}, {fi.max_args!r}, {args})"
                     self.check_arity(e, name, fi.min_args, fi.max_args, n)
-                    return f"{fi.pyname}({args})"
+                    return f"{self.name(fi.pyname)}({args})"
                 ci = scope.lookup_class(name)
                 if ci is not None:
                     args, spread = self.args(scope, e.args, user=True)
                     if not spread:
                         self.check_arity(e, name, ci.min_args, ci.max_args, n)
-                    return f"{ci.pyname}.new({args})"
+                    return f"{self.name(ci.pyname)}.new({args})"
             b = self.pb.builtins.get(name)
             if b is not None:
                 args, spread = self.args(scope, e.args, user=False)
@@ -1461,7 +1529,7 @@ class Compiler:
             fi = ci.static_methods.get(callee.member)
             if fi is None:
                 self.error(callee, f"undefined function {ci.name}::{callee.member}()")
-            if fi.node is not None and fi.node.private and self.class_ctx(scope) != ci.pyname:
+            if fi.node is not None and fi.node.private and self.enclosing_class(scope) is not ci:
                 self.error(callee, f"{ci.name}::{callee.member}() is private")
             args, spread = self.args(scope, e.args, user=True)
             fn = self.static_method_ref(ci, fi)
@@ -1478,7 +1546,7 @@ class Compiler:
             args, spread = self.args(scope, e.args, user=True)
             if not spread:
                 self.check_arity(e, f"{callee.scope}::{callee.member}", fi.min_args, fi.max_args, n)
-            return f"ns_{callee.scope}[{('f:' + callee.member)!r}]({args})"
+            return f"{self.name('ns_' + callee.scope)}[{('f:' + callee.member)!r}]({args})"
         bc = self.pb.builtin_classes.get(callee.scope)
         if bc is not None:
             st = bc.cls.hsl_statics.get(callee.member)
@@ -1495,8 +1563,8 @@ class Compiler:
         """Python code for a static method: its def when the class is declared in this
         module, else a lookup on the (imported) class object."""
         if ci.node is not None:
-            return fi.pyname
-        return f"{ci.pyname}.smethods[{fi.name!r}][0]"
+            return self.name(fi.pyname)
+        return f"{self.name(ci.pyname)}.smethods[{fi.name!r}][0]"
 
     def static_scope_class(self, scope: Scope, node: A.Static) -> Optional[ClassInfo]:
         if node.scope == "static":
@@ -1514,7 +1582,7 @@ class Compiler:
             if node.is_var:
                 if node.member not in ci.statics:
                     self.error(node, f"undefined variable {ci.name}::${node.member}")
-                return f"{ci.pyname}.get_static({node.member!r}, {self.class_ctx(scope)})"
+                return f"{self.name(ci.pyname)}.get_static({node.member!r}, {self.class_ctx(scope)})"
             fi = ci.static_methods.get(node.member)
             if fi is None:
                 self.error(node, f"undefined function {ci.name}::{node.member}")
@@ -1525,11 +1593,11 @@ class Compiler:
             if node.is_var:
                 if node.member not in ns.globals:
                     self.error(node, f"undefined variable {node.scope}::${node.member}")
-                return f"_cell_get(ns_{node.scope}[{('v:' + node.member)!r}])"
+                return f"_cell_get({self.name('ns_' + node.scope)}[{('v:' + node.member)!r}])"
             fi = ns.functions.get(node.member)
             if fi is None:
                 self.error(node, f"undefined function {node.scope}::{node.member}")
-            return (f"_HFunction({fi.name!r}, ns_{node.scope}[{('f:' + fi.name)!r}], "
+            return (f"_HFunction({fi.name!r}, {self.name('ns_' + node.scope)}[{('f:' + fi.name)!r}], "
                     f"{fi.min_args}, {fi.max_args!r})")
         bc = self.pb.builtin_classes.get(node.scope)
         if bc is not None and not node.is_var and node.member in bc.cls.hsl_statics:
@@ -1543,10 +1611,10 @@ class Compiler:
         if not e.builtin:
             fi = scope.lookup_function(name)
             if fi is not None:
-                return f"_HFunction({name!r}, {fi.pyname}, {fi.min_args}, {fi.max_args!r})"
+                return f"_HFunction({name!r}, {self.name(fi.pyname)}, {fi.min_args}, {fi.max_args!r})"
             ci = scope.lookup_class(name)
             if ci is not None:
-                return f"_HFunction({name!r}, {ci.pyname}.new, {ci.min_args}, {ci.max_args!r})"
+                return f"_HFunction({name!r}, {self.name(ci.pyname)}.new, {ci.min_args}, {ci.max_args!r})"
         b = self.pb.builtins.get(name)
         if b is not None:
             return f"_HFunction({name!r}, {self.pb.builtin_ref(name)}, {b.min_args}, {b.max_args!r})"
@@ -1631,14 +1699,14 @@ class Compiler:
                 if fi is None:
                     self.error(e, f"undefined function {e.scope}::{e.name}()")
                 self.check_arity(e, f"{e.scope}::{e.name}", fi.min_args, fi.max_args, n)
-                fn_code = f"ns_{e.scope}[{('f:' + e.name)!r}]"
+                fn_code = f"{self.name('ns_' + e.scope)}[{('f:' + e.name)!r}]"
             label = f"{e.scope}::{e.name}"
         else:
             label = e.name
             if not e.builtin:
                 fi = scope.lookup_function(e.name)
                 if fi is not None:
-                    fn_code = fi.pyname
+                    fn_code = self.name(fi.pyname)
                     self.check_arity(e, e.name, fi.min_args, fi.max_args, n)
             if fn_code is None:
                 b = self.pb.builtins.get(e.name)
@@ -1827,7 +1895,7 @@ class Compiler:
                 ns = scope.module.namespaces.get(target.scope)
                 if ns is None:
                     self.error(target, f"undefined class {target.scope}")
-                cell = f"ns_{target.scope}[{('v:' + target.member)!r}]"
+                cell = f"{self.name('ns_' + target.scope)}[{('v:' + target.member)!r}]"
                 if e.op == "=":
                     return f"_cell_set({cell}, {self.transfer(scope, e.value)})"
                 helper = BINARY_HELPERS.get(COMPOUND.get(e.op, ""), "_concat")
@@ -1835,13 +1903,14 @@ class Compiler:
             if target.member not in ci.statics:
                 self.error(target, f"undefined variable {ci.name}::${target.member}")
             ctx = self.class_ctx(scope)
+            cls = self.name(ci.pyname)
             if e.op == "=":
-                return f"{ci.pyname}.set_static({target.member!r}, {self.transfer(scope, e.value)}, {ctx})"
+                return f"{cls}.set_static({target.member!r}, {self.transfer(scope, e.value)}, {ctx})"
             if e.op == "??=":
-                return (f"{ci.pyname}.set_static_coalesce({target.member!r}, "
+                return (f"{cls}.set_static_coalesce({target.member!r}, "
                         f"lambda: {self.transfer(scope, e.value)}, {ctx})")
             helper = BINARY_HELPERS[COMPOUND[e.op]] if e.op != ".=" else "_concat"
-            return (f"{ci.pyname}.set_static({target.member!r}, {helper}({ci.pyname}.get_static("
+            return (f"{cls}.set_static({target.member!r}, {helper}({cls}.get_static("
                     f"{target.member!r}, {ctx}), {self.expr(scope, e.value)}), {ctx})")
         if t is A.Slice:
             if e.op != "=":
@@ -1878,7 +1947,7 @@ class Compiler:
             ci = self.static_scope_class(scope, node)
             if ci is None:
                 self.error(node, f"undefined class {node.scope}")
-            return f"{ci.pyname}.static_container({node.member!r}, {self.class_ctx(scope)})"
+            return f"{self.name(ci.pyname)}.static_container({node.member!r}, {self.class_ctx(scope)})"
         if t is A.Call:
             return f"_object_container({self.expr(scope, node)})"
         self.error(node, "invalid assignment target")
@@ -1916,11 +1985,22 @@ class Compiler:
             ci = self.static_scope_class(scope, target)
             if ci is None:
                 self.error(target, f"undefined class {target.scope}")
-            return f"{ci.pyname}.incdec_static({target.member!r}, {helper}, {e.prefix}, {self.class_ctx(scope)})"
+            return f"{self.name(ci.pyname)}.incdec_static({target.member!r}, {helper}, {e.prefix}, {self.class_ctx(scope)})"
         self.error(target, f"{e.op} needs a variable, element or property")
 
 
 # ----------------------------------------------------------------- helpers
+
+def _module_names(mod: ModuleInfo) -> set:
+    """The Python names a module function binds for its functions, classes, their static
+    methods and its namespaces (see Compiler.define)."""
+    names = {fi.pyname for fi in mod.functions.values()}
+    for ci in mod.classes.values():
+        names.add(ci.pyname)
+        names.update(fi.pyname for fi in ci.static_methods.values())
+    names.update("ns_" + alias for alias in mod.namespaces)
+    return names
+
 
 def lvalue_root(node) -> Optional[str]:
     """The variable name at the root of an assignment target, if it is a variable."""
@@ -2039,35 +2119,6 @@ def scope_nodes(body):
             stack.extend(A.iter_child_nodes(n))
 
 
-def earlier_writes(body, globals_declared: dict) -> dict:
-    """Names written in a function before the `global` statement that declares them."""
-    found = {}
-    for n in scope_nodes(body):
-        name = None
-        t = type(n)
-        if t is A.Assign or t is A.IncDec:
-            name = lvalue_root(n.target)
-        elif t is A.Foreach:
-            name = n.value
-        if name in globals_declared:
-            g = globals_declared[name]
-            if (n.span.line, n.span.col) < (g.span.line, g.span.col):
-                found.setdefault(name, n)
-    return found
-
-
-def nested_captures(body) -> set:
-    """Variables that closures created in this scope capture (or unset() helpers touch)."""
-    out = set()
-    for n in scope_nodes(body):
-        t = type(n)
-        if t is A.FuncExpr:
-            out.update(n.captures)
-        elif t is A.Unset and type(n.target) is A.Var:
-            out.add(n.target.name)
-    return out
-
-
 def top_level_statements(body):
     """The statements of a file's top level, with included statements in place (each
     inclusion once)."""
@@ -2083,5 +2134,3 @@ def top_level_statements(body):
             yield stmt
 
 
-def iter_globals(body):
-    return (n for n in scope_nodes(body) if type(n) is A.Global)

@@ -2,10 +2,13 @@
 Python code object, and run it: `Program` is what `hsl.compile()` returns."""
 from __future__ import annotations
 
+import gc
 import itertools
+from array import array
 import weakref
 import os
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -13,7 +16,7 @@ from . import ast as A
 from . import values as V
 from .builtins import index as builtin_index
 from .compiler import (MAX_NESTING, Compiler, CompileError, ModuleInfo, FuncInfo, ClassInfo,
-                       Inclusion, Writer, top_level_statements)
+                       Inclusion, ScopeFacts, Writer, top_level_statements)
 from .errors import Diagnostic, Frame, HSLRuntimeError, HSLSyntaxError, ScriptError, ThrownValue
 from . import runtime as RT
 from .sourcefile import read_source_text
@@ -27,6 +30,20 @@ DEFAULT_MAX_DEPTH = 1000
 MAX_INCLUDES = 100_000
 MAX_IMPORT_DEPTH = 100      # modules importing modules (each level is a Python call)
 _program_ids = itertools.count(1)
+
+
+@contextmanager
+def gc_paused():
+    """Compiling makes millions of objects and no garbage cycles worth collecting: the
+    cycle collector would only walk the growing heap again and again (a third of the
+    time of a big file)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _stdlib_dir() -> str:
@@ -58,6 +75,7 @@ class ProgramBuilder:
         self.builtins = builtin_index.functions_for(context)
         self.builtin_classes = builtin_index.classes_for(context)
         self.writer = Writer()
+        self.outside = Writer()     # functions defined outside the module functions
         self.files: list[str] = []
         self._file_ids: dict[str, int] = {}
         self.sources: dict[str, str] = {}
@@ -77,6 +95,7 @@ class ProgramBuilder:
         self._later: dict[str, Inclusion] = {}
         self._sites = 0
         self.has_includes = False
+        self._mentions: dict = {}
         self._regex_cache: dict = {}
         # `hsl check` collects every error instead of stopping at the first; then build()
         # returns None and `errors` holds the CompileErrors.
@@ -96,6 +115,14 @@ class ProgramBuilder:
     def key(self, path: str) -> str:
         """The identity of a file: its resolved path (the main file's name may be relative)."""
         return path if path.startswith("<") else os.path.normpath(os.path.abspath(path))
+
+    def mentions(self, word: str) -> bool:
+        """Whether any file of the program has `word` in its text: a keyword absent from
+        every file spares the walks that look for it."""
+        found = self._mentions.get(word)
+        if found is None:
+            found = self._mentions[word] = any(word in t for t in self.sources.values())
+        return found
 
     def unique(self, base: str) -> str:
         return f"{base}_{next(self._unique)}"
@@ -269,16 +296,17 @@ class ProgramBuilder:
         comp.file_index = self.file_id(path)
         comp.declare_functions(_ModuleScopeShim(mod), program.body)
         # Module-level variables, so importers can check `import {$x}`.
-        assigned = set()
-        comp.collect(program.body, assigned, set(), set())
-        mod.globals = set(assigned)
-        written, seen = set(), set()        # what the statements before an import write
-        for stmt in top_level_statements(program.body):
+        mod.globals = set(comp.collect(program.body).assigned)
+        statements = list(top_level_statements(program.body))
+        imports = [i for i, stmt in enumerate(statements) if isinstance(stmt, _IMPORTS)]
+        written, seen = ScopeFacts(), set()     # what the statements before an import write
+        for stmt in statements[:imports[-1] + 1] if imports else ():
             if isinstance(stmt, (A.ImportSymbols, A.ImportAll)):
-                self.guarded(self.import_module, mod, stmt, chain + ((key, stmt),), written)
+                self.guarded(self.import_module, mod, stmt, chain + ((key, stmt),),
+                             written.assigned)
             elif isinstance(stmt, A.ImportData):
                 self.guarded(self.import_data, mod, stmt)
-            comp.collect([stmt], written, set(), set(), seen=seen)
+            comp.collect([stmt], seen=seen, facts=written)
         return mod
 
     def guarded(self, fn, *args) -> None:
@@ -388,6 +416,10 @@ class ProgramBuilder:
 
     # ------------------------------------------------------------ building
     def build(self) -> "Program":
+        with gc_paused():
+            return self._build()
+
+    def _build(self) -> "Program":
         if self.collecting:
             return self.collect_all()
         try:
@@ -455,6 +487,9 @@ def _missing_module(path: str) -> ModuleInfo:
     return mod
 
 
+_IMPORTS = (A.ImportSymbols, A.ImportAll, A.ImportData)
+
+
 class _Expansion:
     """One file being expanded (ProgramBuilder.expand_includes): its include statements
     still to resolve, and what it has reached so far."""
@@ -491,7 +526,7 @@ class _Expansion:
             if t is A.FunctionDecl or t is A.ClassDecl:
                 self.declares = True
             slots = []
-            for name in node.__dataclass_fields__:
+            for name in A.child_fields(t):
                 value = getattr(node, name)
                 if isinstance(value, A.Node):
                     slots.append((node, name))
@@ -583,35 +618,55 @@ class Program:
     times, from several threads at once."""
 
     def __init__(self, builder: ProgramBuilder):
-        w = builder.writer
         self.filename = builder.filename
         self.files = list(builder.files)
         self.sources = dict(builder.sources)
-        self.positions = list(w.positions)
         self.display_names = dict(builder.display_names)
         self.context = builder.context
-        self.python_source = "\n".join(w.lines) + "\n"
-        self.pyfile = f"<hsl-program-{next(_program_ids)}>"
-        try:
-            self.code = compile(self.python_source, self.pyfile, "exec")
-        except (SyntaxError, RecursionError, MemoryError) as e:
-            lineno = getattr(e, "lineno", None) or 1
-            fi, line, col = self.positions[min(lineno, len(self.positions)) - 1] \
-                if self.positions else (0, 1, 1)
-            filename = self.files[fi] if self.files else self.filename
-            raise HSLSyntaxError([Diagnostic(filename, line or 1, col or 1,
-                                             "program nested too deeply for hsl to compile "
-                                             f"({type(e).__name__}: {getattr(e, 'msg', e)})")],
-                                 self.sources.get(filename)) from None
+        # The module functions, then the functions defined outside them in pieces of
+        # about CHUNK characters: CPython's compile() needs memory for all of a piece at
+        # once.  Each piece has its own file name and positions (file index, line, col
+        # per Python line, packed).
+        self._texts: list[str] = []
+        self.line_positions: dict[str, array] = {}
+        codes = []
+        for lines, positions in [(builder.writer.lines, builder.writer.positions)] \
+                + _pieces(builder.outside.lines, builder.outside.positions):
+            pyfile = f"<hsl-program-{next(_program_ids)}>"
+            text = "\n".join(lines) + "\n"
+            packed = array("l", [n for pos in positions for n in pos])
+            codes.append(self._compile(text, pyfile, packed))
+            self._texts.append(text)
+            self.line_positions[pyfile] = packed
+        self.pyfile = next(iter(self.line_positions))
         self.consts = builder.consts
         ns = RT.namespace()
         ns.update(builder.ns_extra)
         ns["K"] = self.consts
         ns["__name__"] = "hsl_generated"
-        exec(self.code, ns)
+        for code in codes:
+            exec(code, ns)
         self.main = ns["M0"]
         self.namespace = ns
-        _LINEMAPS[self.pyfile] = self
+        for pyfile in self.line_positions:
+            _LINEMAPS[pyfile] = self
+
+    @property
+    def python_source(self) -> str:
+        return "".join(self._texts)
+
+    def _compile(self, text: str, pyfile: str, positions: array):
+        try:
+            return compile(text, pyfile, "exec")
+        except (SyntaxError, RecursionError, MemoryError) as e:
+            lineno = getattr(e, "lineno", None) or 1
+            fi, line, col = _position(positions, min(lineno, len(positions) // 3)) \
+                if positions else (0, 1, 1)
+            filename = self.files[fi] if self.files else self.filename
+            raise HSLSyntaxError([Diagnostic(filename, line or 1, col or 1,
+                                             "program nested too deeply for hsl to compile "
+                                             f"({type(e).__name__}: {getattr(e, 'msg', e)})")],
+                                 self.sources.get(filename)) from None
 
     # ------------------------------------------------------------- running
     def run(self, variables: Optional[dict] = None, output: Optional[Callable] = None, *,
@@ -683,8 +738,9 @@ class Program:
             prog = _LINEMAPS.get(code.co_filename)
             if prog is not None:
                 lineno = tb.tb_lineno
-                if 0 < lineno <= len(prog.positions):
-                    fi, line, col = prog.positions[lineno - 1]
+                positions = prog.line_positions[code.co_filename]
+                if 0 < lineno <= len(positions) // 3:
+                    fi, line, col = _position(positions, lineno)
                     name = prog.display_names.get(code.co_name, code.co_name)
                     if code.co_name.startswith("M"):
                         name = "<main>" if code.co_name == "M0" else "<module>"
@@ -727,6 +783,28 @@ class Program:
             return HSLRuntimeError(message, f.filename, f.line, f.column, frames, value,
                                    self.sources.get(f.filename))
         return HSLRuntimeError(message, self.filename, 0, 0, frames, value)
+
+
+CHUNK = 1 << 20
+
+
+def _pieces(lines: list, positions: list) -> list:
+    """(lines, positions) of the outside functions, split between factories (a line that
+    starts a `def` at the top level) into pieces of about CHUNK characters."""
+    out, start, size = [], 0, 0
+    for i, line in enumerate(lines):
+        if size >= CHUNK and line.startswith("def "):
+            out.append((lines[start:i], positions[start:i]))
+            start, size = i, 0
+        size += len(line) + 1
+    if start < len(lines):
+        out.append((lines[start:], positions[start:]))
+    return out
+
+
+def _position(packed: array, lineno: int) -> tuple:
+    i = 3 * (lineno - 1)
+    return packed[i], packed[i + 1], packed[i + 2]
 
 
 @dataclass

@@ -345,9 +345,11 @@ def _file_area(path: str) -> list:
 
 def check_source(source: str, filename: str, options: Optional[Options] = None) -> list:
     """Every diagnostic for one file's text (sorted, filtered by the options)."""
+    from ..program import gc_paused
     options = options or Options()
     try:
-        diags = _check(source, filename, options)
+        with gc_paused():
+            diags = _check(source, filename, options)
     except RecursionError:
         diags = [Diagnostic(filename, 1, 1, "input nested too deeply for the checker",
                             "error", code="HSL005")]
@@ -385,7 +387,7 @@ def finish(diags: list, options: Options) -> list:
 
 def _check(source: str, filename: str, options: Options) -> list:
     from ..parser import parse
-    from .flow import analyze
+    from .flow import analyze, scopes
     phase = phase_for(filename, options, source)
     if source.startswith("\ufeff"):
         source = source[1:]
@@ -405,10 +407,11 @@ def _check(source: str, filename: str, options: Options) -> list:
     variables = C.PHASE_VARIABLES[phase] if phase else C.ANY_PHASE_VARIABLES
     from ..builtins.index import classes_for, functions_for
     from .methods import analyze as analyze_methods
+    found_scopes = scopes(program)
     method_findings = analyze_methods(program, classes_for(phase),
-                                      user_functions | set(functions_for(phase)))
-    for f in analyze(program, predefined=set(variables),
-                     terminating=terminating - user_functions) + method_findings:
+                                      user_functions | set(functions_for(phase)), found_scopes)
+    for f in analyze(program, predefined=set(variables), terminating=terminating - user_functions,
+                     found_scopes=found_scopes) + method_findings:
         diags.append(Diagnostic(filename, f.span.line, f.span.col, f.message,
                                 severity(f.code), f.span.end_line, f.span.end_col,
                                 f.code, f.hint))

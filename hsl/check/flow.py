@@ -34,6 +34,12 @@ class _All(frozenset):
     def __contains__(self, name):
         return True
 
+    def add(self, name):            # (it has every name already)
+        pass
+
+    def update(self, names):
+        pass
+
 
 ALL = _All()
 MAX_DEPTH = 150         # statement and expression levels a scope's walk goes into
@@ -146,34 +152,60 @@ def written_by(n) -> list:
     return []
 
 
+class Scope:
+    """One scope of a file (see scopes()) and what one walk over its nodes found."""
+    __slots__ = ("body", "entry", "cls", "written", "writes", "calls")
+
+    def __init__(self, body: list, entry: set, cls: Optional[str]):
+        self.body = body
+        self.entry = entry          # names bound on entry (parameters, captures, $this)
+        self.cls = cls              # the class its code belongs to, if any
+        self.written = set()        # what its code may assign (assigned_in); ALL: include
+        self.writes: list = []      # (name, the `$name = ...` Assign or None) (methods.py)
+        self.calls: list = []       # `$var->name(...)` calls (methods.py)
+
+
 def scopes(program: A.Program):
-    """(names some function declares `global`, [(body, names bound on entry, class)])
-    for the file's scopes: its global scope first, then each function, anonymous
-    function, method and constructor (class: the class a method belongs to, else None;
-    anonymous functions inside methods belong to the class too)."""
+    """(names some function declares `global`, [Scope]) for the file's scopes: its global
+    scope first, then each function, anonymous function, method and constructor (the
+    class of a method, and of an anonymous function inside one, is its class).  One walk
+    over the whole file."""
     declared_global: set = set()
-    out = [(program.body, set(), None)]
-    stack = [(n, None) for n in program.body]
+    top = Scope(program.body, set(), None)
+    out = [top]
+    members = Scope([], set(), None)        # (class members outside methods: no scope)
+    stack = [(n, top, None) for n in reversed(program.body)]
     while stack:
-        n, cls = stack.pop()
-        if n is None or isinstance(n, (bytes, str)):
-            continue
-        if isinstance(n, list):
-            stack.extend((x, cls) for x in n)
-            continue
+        n, scope, cls = stack.pop()
         t = type(n)
-        if t is A.Global:
-            declared_global.update(n.names)
-        elif t is A.ClassDecl:
-            cls = n.name
+        if t is A.Include or t is A.Included:
+            scope.written = ALL
+        elif t is A.Assign and type(n.target) is A.Var:
+            scope.written.add(n.target.name)
+            scope.writes.append((n.target.name, n))
+        elif t is A.FuncExpr:       # (a closure captures by reference: it may assign)
+            scope.writes.extend((name, None) for name in n.captures)
+        else:
+            names = written_by(n)
+            if names:
+                scope.written.update(names)
+                scope.writes.extend((name, None) for name in names)
+                if t is A.Global:
+                    declared_global.update(names)
+        if t is A.Call and type(n.callee) is A.Prop and type(n.callee.target) is A.Var:
+            scope.calls.append(n)
+        inner = scope
+        if t is A.ClassDecl:
+            cls, inner = n.name, members
         elif t is A.FunctionDecl:
-            out.append((n.body, {p.name for p in n.params}, None))
+            inner = Scope(n.body, {p.name for p in n.params}, None)
         elif t is A.FuncExpr:
-            out.append((n.body, {p.name for p in n.params} | set(n.captures), cls))
-        elif t in (A.ClassMethod, A.Constructor):
-            out.append((n.body, {p.name for p in n.params} | {"this"}, cls))
-        if isinstance(n, A.Node):
-            stack.extend((c, cls) for c in A.iter_child_nodes(n))
+            inner = Scope(n.body, {p.name for p in n.params} | set(n.captures), cls)
+        elif t is A.ClassMethod or t is A.Constructor:
+            inner = Scope(n.body, {p.name for p in n.params} | {"this"}, cls)
+        if inner is not scope and inner is not members:
+            out.append(inner)
+        stack.extend((c, inner, cls) for c in reversed(A.iter_child_nodes(n)))
     return declared_global, out
 
 
@@ -193,11 +225,12 @@ def _first_assignments(body) -> dict:
 class ScopeFlow:
     """The walk over one scope's statements."""
 
-    def __init__(self, body: list, entry, terminating: set, findings: list):
+    def __init__(self, body: list, entry, terminating: set, findings: list,
+                 assigned=None):
         self.body = body
         self.terminating = terminating
         self.findings = findings
-        self.assigned = assigned_in(body)
+        self.assigned = assigned_in(body) if assigned is None else assigned
         self.entry = entry
         self.targets: list[_Target] = []
         self.why = ""
@@ -470,13 +503,15 @@ class ScopeFlow:
             "HSL601", v.span, f"variable ${name} is read where no path has set it", hint))
 
 
-def analyze(program: A.Program, *, predefined: set, terminating: set) -> list[Finding]:
+def analyze(program: A.Program, *, predefined: set, terminating: set,
+            found_scopes=None) -> list[Finding]:
     """Flow findings for one parsed file (its own statements; includes count as setting
-    everything)."""
+    everything).  `found_scopes`: scopes(program), when the caller has it."""
     findings: list[Finding] = []
-    declared_global, (module, *functions) = scopes(program)
+    declared_global, (module, *functions) = found_scopes or scopes(program)
     # Functions may set globals they declare `global`: count those as set from the start.
-    ScopeFlow(module[0], set(predefined) | declared_global, terminating, findings).run()
-    for fbody, entry, _ in functions:
-        ScopeFlow(fbody, entry, terminating, findings).run()
+    ScopeFlow(module.body, set(predefined) | declared_global, terminating, findings,
+              module.written).run()
+    for scope in functions:
+        ScopeFlow(scope.body, scope.entry, terminating, findings, scope.written).run()
     return findings
