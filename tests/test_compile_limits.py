@@ -224,6 +224,38 @@ def test_an_error_in_included_code_keeps_the_includer_frame(tmp_path):
     assert frames == [("<main>", "p.hsl", 2), ("h", "body.hsl", 2)]
 
 
+def test_top_level_functions_are_defined_outside_the_module_function():
+    source = ("$n = 2;\n"
+              "function f($x) { return $x < 1 ? 0 : g($x - 1) + 1; }\n"
+              "function g($x) { return f($x) + C::k(); }\n"
+              "function h() { global $n; return $n; }\n"
+              "class C { static function k() { return 10; } function m() { return f(3); } }\n"
+              "echo f(3); echo h(); echo C()->m();\n")
+    prog = hsl.compile(source)
+    module_function = prog.python_source.split("\ndef D_")[0]
+    # (CPython compiles nested functions in time proportional to the outer one's names)
+    assert module_function.count("    def ") == 1           # h(), which uses `global`
+    out = []
+    prog.run(output=out.append)
+    assert out == ["33", "2", "33"]
+
+
+@pytest.mark.slow
+def test_compiling_a_big_script_takes_time_in_proportion_to_its_size():
+    sys.path.insert(0, os.path.join(ROOT, "bench"))
+    try:
+        from big import script
+    finally:
+        sys.path.pop(0)
+    seconds = []
+    for megabytes in (1, 4):
+        source = script(megabytes)
+        start = time.process_time()
+        hsl.compile(source, "big.hsl")
+        seconds.append(time.process_time() - start)
+    assert seconds[1] / seconds[0] < 5.5, seconds        # 4 if linear; 7 before
+
+
 # ------------------------------------------------------------ item 13: linear checking
 
 @pytest.mark.parametrize("source, first", [
