@@ -1,4 +1,4 @@
-"""Compile an HSL program (AST) into Python source, then into one Python code object.
+"""Compile an HSL program (AST) into Python source (hsl.program compiles that to code).
 
 Why generate Python: a tree-walker pays a dispatch per node per evaluation; generated
 code runs as ordinary CPython bytecode, with HSL semantics supplied by the helpers in
@@ -9,8 +9,13 @@ hsl.values and hsl.runtime.  The layout of the generated source:
   them with `global`);
 * HSL functions, closures and methods become nested Python functions whose variables are
   `v_<name>`; `global $x` is `nonlocal g_x`, `closure ($x)` is `nonlocal` on the creating
-  scope's variable, which is exactly HSL's capture-by-reference;
-* every emitted line is mapped back to an HSL file:line:col (`Program.linemap`), so a
+  scope's variable, which is exactly HSL's capture-by-reference.  A top-level function or
+  method that declares no `global` is made instead by a factory outside the module
+  function, `D_<name>(R)`, and reaches the module's other names through R (CPython
+  compiles nested functions in time proportional to the enclosing function's names);
+* the statements an include brings in become one nested function per including scope
+  (`inc_<n>`), called at each include site (see Compiler.emit_inclusions);
+* every emitted line is mapped back to an HSL file:line:col (`Program.line_positions`), so a
   Python traceback through generated code gives the HSL position and HSL call stack for
   free, at no cost while nothing fails.
 

@@ -1,5 +1,11 @@
-"""Build a whole program (main file, includes, imported modules, data imports) into one
-Python code object, and run it: `Program` is what `hsl.compile()` returns."""
+"""Build a whole program (main file, includes, imported modules, data imports) into Python
+code, and run it: `Program` is what `hsl.compile()` returns.
+
+Files are read with hsl.sourcefile (regular files of at most 16 MiB).  Includes are
+resolved in place into shared inclusions (ProgramBuilder.expand_includes): a file is
+parsed at most twice and compiled once per including scope, and the program may reach at
+most MAX_INCLUDES include statements.  Import and include cycles are compile errors that
+name the chain; imports nest at most MAX_IMPORT_DEPTH modules deep."""
 from __future__ import annotations
 
 import gc
