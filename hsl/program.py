@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import gc
 import itertools
-from array import array
 import weakref
 import os
 import sys
+from array import array
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable, Optional
