@@ -77,11 +77,12 @@ def include_bomb(folder: str, fanout: int, levels: int) -> str:
     return main
 
 
-def measure(args: list, pythonpath: str, timeout: float) -> dict:
+def measure(args: list, pythonpath: str, timeout: float, cwd: str) -> dict:
+    # (`python -m` puts the working directory first on sys.path: not a checkout)
     env = dict(os.environ, PYTHONPATH=pythonpath)
     start = time.monotonic()
-    proc = subprocess.Popen([sys.executable, "-m", "hsl", *args], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen([sys.executable, "-m", "hsl", *args], env=env, cwd=cwd,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     while True:
         pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
         if pid:
@@ -94,13 +95,12 @@ def measure(args: list, pythonpath: str, timeout: float) -> dict:
                     "rss": usage.ru_maxrss / 1024, "exit": "timeout"}
         time.sleep(0.02)
     proc.returncode = os.waitstatus_to_exitcode(status)
-    proc.stderr.close()
     return {"wall": time.monotonic() - start, "cpu": usage.ru_utime + usage.ru_stime,
             "rss": usage.ru_maxrss / 1024, "exit": proc.returncode}
 
 
 def show(name: str, command: str, m: dict) -> None:
-    wall = f"{m['wall']:8.1f}" if m["wall"] is not None else "   >" + f"{m['cpu']:.0f}"[:4]
+    wall = f"{m['wall']:8.1f}" if m["wall"] is not None else f"{'timeout':>8}"
     print(f"{name:28} {command:6} {wall} {m['cpu']:8.1f} {m['rss']:9.0f}  {m['exit']}",
           flush=True)
 
@@ -109,7 +109,9 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="1,5,10", help="script sizes in MB (default 1,5,10)")
     ap.add_argument("--timeout", type=float, default=300, help="seconds per command")
-    ap.add_argument("--pythonpath", default=ROOT, help="checkout to measure (default: this)")
+    ap.add_argument("--pythonpath", default=ROOT,
+                    help="checkout to measure (default: this one); its grammar/ and stdlib/ "
+                         "come from the installed hsl")
     ap.add_argument("--keep", metavar="DIR", help="write the inputs to DIR and keep them")
     args = ap.parse_args(argv)
     folder = args.keep or tempfile.mkdtemp(prefix="hsl-big-")
@@ -122,7 +124,8 @@ def main(argv=None) -> int:
                 f.write(script(mb))
             name = f"script {os.path.getsize(path) / 1e6:.1f} MB"
             for command in ("check", "run"):
-                show(name, command, measure([command, path], args.pythonpath, args.timeout))
+                show(name, command, measure([command, path], args.pythonpath, args.timeout,
+                                            folder))
         for fanout, levels in ((10, 4), (10, 5), (10, 7)):
             sub = os.path.join(folder, f"bomb_{fanout}x{levels}")
             os.makedirs(sub, exist_ok=True)
@@ -130,7 +133,7 @@ def main(argv=None) -> int:
             name = f"include bomb {fanout}^{levels}"
             for command in ("check", "run"):
                 show(name, command, measure([command, main_file], args.pythonpath,
-                                            args.timeout))
+                                            args.timeout, folder))
     finally:
         if not args.keep:
             shutil.rmtree(folder, ignore_errors=True)

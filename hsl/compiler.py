@@ -1018,7 +1018,7 @@ class Compiler:
                         if (b := scope.vars.get(n)) is not None and not b.cell})
         if bound:
             w.emit("nonlocal " + ", ".join(bound))
-        w.emit("pass")
+        self.tick()             # (an include bomb runs within the step and time budgets)
         self.block(scope, inc.body)
         w.indent -= 1
 

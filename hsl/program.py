@@ -33,7 +33,7 @@ DEFAULT_MAX_DEPTH = 1000
 #: (a file included 10 times that includes another 10 times reaches 110).  Included
 #: statements are compiled once per including scope however often they are included;
 #: the cap bounds what they can cost when they run.
-MAX_INCLUDES = 100_000
+MAX_INCLUDES = 1_000_000
 MAX_IMPORT_DEPTH = 100      # modules importing modules (each level is a Python call)
 _program_ids = itertools.count(1)
 

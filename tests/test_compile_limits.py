@@ -170,6 +170,16 @@ def test_a_file_included_in_two_scopes_is_compiled_for_each(tmp_path):
     assert out == ["10", "12"]
 
 
+def test_included_statements_run_within_the_step_budget(tmp_path):
+    main = include_bomb(tmp_path, 10, 5)            # 111,110 include sites
+    prog = hsl.compile(open(main).read(), main)
+    with pytest.raises(HSLRuntimeError, match="execution budget"):
+        prog.run(output=lambda line: None, max_steps=50_000)
+    out = []
+    prog.run(output=out.append)
+    assert out == ["100000"]
+
+
 def test_too_many_includes_is_a_clean_error(tmp_path):
     main = include_bomb(tmp_path, 10, 7)            # 11,111,110 include sites
     start = time.monotonic()
