@@ -243,6 +243,7 @@ class Compiler:
         # Compiling a function defined outside the module function (see define): names
         # bound in the module function are reached through R; `r_refs` collects them.
         self.hoisted = False
+        self.own = ""                   # (the function being defined outside)
         self.module_names: set = set()
         self.r_refs: set = set()
         self.reaching: set = set()      # declarations that declare `global` (ScopeFacts)
@@ -596,9 +597,9 @@ class Compiler:
             self.function(scope, pyname, *args, **kw)
             return
         main, outside = self.w, self.pb.outside
-        saved = self.hoisted, outside.indent, self.module_names
+        saved = self.hoisted, outside.indent, self.own
         # (the factory's own function is a local of the factory: recursion needs no R)
-        self.w, self.hoisted, self.module_names = outside, True, self.module_names - {pyname}
+        self.w, self.hoisted, self.own = outside, True, pyname
         try:
             outside.indent = 0
             outside.pos = main.pos
@@ -608,12 +609,12 @@ class Compiler:
             outside.emit(f"return {pyname}")
         finally:
             self.w = main
-            self.hoisted, outside.indent, self.module_names = saved
+            self.hoisted, outside.indent, self.own = saved
         main.emit(f"{pyname} = D_{pyname}(R)")
 
     def name(self, pyname: str) -> str:
         """Code for a name bound in the module function, from here (see define)."""
-        if self.hoisted and pyname in self.module_names:
+        if self.hoisted and pyname in self.module_names and pyname != self.own:
             self.r_refs.add(pyname)
             return "R." + pyname
         return pyname
