@@ -418,6 +418,15 @@ class Include(Stmt):
 
 
 @_node
+class Included(Stmt):
+    """An include that hsl.program has resolved (the parser never makes one).  The
+    included statements, `inclusion.body`, belong to the including scope; they are not a
+    child node, because one inclusion is shared by every site that brings in the same
+    statements, so a walker that wants them goes in on purpose, once per inclusion."""
+    inclusion: object
+
+
+@_node
 class ImportItem(Node):
     name: str                  # identifier, or variable name without `$`
     alias: Optional[str]
@@ -488,15 +497,31 @@ class Program(Node):
     filename: str = "<string>"
 
 
-def iter_child_nodes(node: Node):
-    """Yield the direct child nodes of `node` (for generic walkers and tests)."""
-    for name in node.__dataclass_fields__:
-        if name == "span":
-            continue
+def iter_child_nodes(node: Node) -> list:
+    """The direct child nodes of `node`, in field order (for generic walkers and tests)."""
+    out = []
+    names = _CHILD_FIELDS.get(type(node))
+    for name in names if names is not None else child_fields(type(node)):
         value = getattr(node, name)
-        if isinstance(value, Node):
-            yield value
-        elif isinstance(value, list):
+        if type(value) is list:
             for item in value:
                 if isinstance(item, Node):
-                    yield item
+                    out.append(item)
+        elif isinstance(value, Node):
+            out.append(value)
+    return out
+
+
+# Fields that never hold a node (by their annotation): walkers need not look at them.
+_LEAF_TYPES = {"Span", "str", "bytes", "bool", "float", "int", "Optional[str]", "list[str]",
+               "object"}
+_CHILD_FIELDS: dict = {}
+
+
+def child_fields(cls) -> tuple:
+    """The names of the fields of node class `cls` that may hold nodes or lists of them."""
+    names = _CHILD_FIELDS.get(cls)
+    if names is None:
+        names = _CHILD_FIELDS[cls] = tuple(f.name for f in fields(cls)
+                                           if str(f.type) not in _LEAF_TYPES)
+    return names

@@ -127,9 +127,9 @@ def _subcommands() -> dict:
 def _read_source(args) -> tuple[str, str]:
     if args.code is not None:
         return args.code, "<command line>"
+    from .sourcefile import read_source_text
     try:
-        with open(args.file, "rb") as f:
-            return f.read().decode("utf-8", "surrogateescape"), args.file
+        return read_source_text(args.file), args.file
     except OSError as e:
         print_error(f"cannot read {args.file}: {e.strerror}")
         raise SystemExit(EXIT_USAGE)

@@ -1,4 +1,4 @@
-"""Compile an HSL program (AST) into Python source, then into one Python code object.
+"""Compile an HSL program (AST) into Python source (hsl.program compiles that to code).
 
 Why generate Python: a tree-walker pays a dispatch per node per evaluation; generated
 code runs as ordinary CPython bytecode, with HSL semantics supplied by the helpers in
@@ -9,8 +9,13 @@ hsl.values and hsl.runtime.  The layout of the generated source:
   them with `global`);
 * HSL functions, closures and methods become nested Python functions whose variables are
   `v_<name>`; `global $x` is `nonlocal g_x`, `closure ($x)` is `nonlocal` on the creating
-  scope's variable, which is exactly HSL's capture-by-reference;
-* every emitted line is mapped back to an HSL file:line:col (`Program.linemap`), so a
+  scope's variable, which is exactly HSL's capture-by-reference.  A top-level function or
+  method that declares no `global` is made instead by a factory outside the module
+  function, `D_<name>(R)`, and reaches the module's other names through R (CPython
+  compiles nested functions in time proportional to the enclosing function's names);
+* the statements an include brings in become one nested function per including scope
+  (`inc_<n>`), called at each include site (see Compiler.emit_inclusions);
+* every emitted line is mapped back to an HSL file:line:col (`Program.line_positions`), so a
   Python traceback through generated code gives the HSL position and HSL call stack for
   free, at no cost while nothing fails.
 
@@ -92,6 +97,20 @@ class ModuleInfo:
     is_main: bool = False
 
 
+@dataclass(eq=False)
+class Inclusion:
+    """The statements one include brings in: a parsed file whose own includes are resolved
+    (A.Included).  Every site that brings in the same statements shares one Inclusion, and
+    the compiler compiles it once per including scope, as a nested function that each site
+    calls (see Compiler.emit_inclusions)."""
+    path: str
+    file_index: int
+    body: list
+    sites: int = 0             # include sites reached inside it, its own and nested ones
+    has_once: bool = False     # an include_once inside: a later expansion may differ
+    declares: bool = False     # function or class declarations inside (nested ones too)
+
+
 class Binding:
     """How an HSL variable of a scope is reached from Python."""
     __slots__ = ("pyname", "cell", "readonly")
@@ -100,6 +119,24 @@ class Binding:
         self.pyname = pyname       # Python name (of the value, or of the cell holder)
         self.cell = cell           # True: access through `pyname.cell_contents`
         self.readonly = readonly
+
+
+class ScopeFacts:
+    """What one walk over a scope's nodes finds (Compiler.collect)."""
+
+    def __init__(self):
+        self.assigned: set = set()       # variables written
+        self.mentioned: set = set()      # variables read or written
+        self.child_globals: set = set()  # names nested functions declare `global`
+        self.globals: list = []          # the scope's own `global` statements
+        self.captured: set = set()       # captured by closures made here, or unset()
+        self.first_writes: dict = {}     # variable -> its first assignment or foreach
+        self.reaching: set = set()       # nested declarations with `global` inside
+
+    def wrote(self, name: str, node) -> None:
+        first = self.first_writes.get(name)
+        if first is None or (node.span.line, node.span.col) < (first.span.line, first.span.col):
+            self.first_writes[name] = node
 
 
 class Scope:
@@ -121,6 +158,8 @@ class Scope:
         self.captured: set[str] = set()    # names nested closures capture by reference
         # Variables certainly bound from here on: read without existence checks.
         self.definite: set[str] = set()
+        # Inclusion -> (name of its nested function, {exit kind: (file index, node)}).
+        self.inclusions: dict = {}
 
     def temp(self) -> str:
         self.temp_count += 1
@@ -197,6 +236,17 @@ class Compiler:
         self.w = program.writer
         self.file_index = 0
         self.depth = 0
+        # Compiling an inclusion's function: break, continue and return leave it with a
+        # code its call site acts on; `exits` records which ones it can return.
+        self.in_include = False
+        self.exits: dict = {}
+        # Compiling a function defined outside the module function (see define): names
+        # bound in the module function are reached through R; `r_refs` collects them.
+        self.hoisted = False
+        self.own = ""                   # (the function being defined outside)
+        self.module_names: set = set()
+        self.r_refs: set = set()
+        self.reaching: set = set()      # declarations that declare `global` (ScopeFacts)
 
     # positions ----------------------------------------------------------
     def mark(self, node: A.Node) -> str:
@@ -208,10 +258,11 @@ class Compiler:
     def error(self, node, message: str):
         raise CompileError(node, message, self.pb.files[self.file_index])
 
-    def soft_error(self, node, message: str) -> None:
+    def soft_error(self, node, message: str, file_index: Optional[int] = None) -> None:
         """An error after which compilation can go on: raised normally, only recorded
         when the builder collects every error (`hsl check`)."""
-        err = CompileError(node, message, self.pb.files[self.file_index])
+        fi = self.file_index if file_index is None else file_index
+        err = CompileError(node, message, self.pb.files[fi])
         if not self.pb.collecting:
             raise err
         self.pb.errors.append(err)
@@ -234,9 +285,12 @@ class Compiler:
         self.file_index = self.pb.file_id(mod.path)
         scope = Scope("module", mod, name="<main>" if mod.is_main else f"<module {mod.path}>")
         body = mod.program.body
-        self.check_imports_placement(body, top=True)
+        if self.pb.mentions("import"):
+            self.check_imports_placement(body, top=True)
         # Module-level functions and classes were declared when the module was loaded.
-        assigned, mentioned, globals_from_children = self.analyse_module_scope(mod, body)
+        facts = self.analyse_module_scope(mod, body)
+        assigned, mentioned, globals_from_children = \
+            facts.assigned, facts.mentioned, facts.child_globals
         readonly = self.pb.readonly if mod.is_main else set()
         for name in sorted(mentioned | assigned | globals_from_children):
             if name in mod.imported_vars:
@@ -266,11 +320,16 @@ class Compiler:
         for stmt in top_level_statements(body):
             if isinstance(stmt, (A.ImportSymbols, A.ImportAll)):
                 self.emit_import(scope, stmt)
+        self.module_names = _module_names(mod)
+        self.reaching = facts.reaching
         self.emit_declarations(scope, body)
+        self.emit_inclusions(scope, body)
+        for name in sorted(self.r_refs):      # (for the functions defined outside)
+            w.emit(f"R.{name} = {name}")
         w.emit("try:")
         w.indent += 1
         w.emit("pass")
-        self.body(scope, body, nested_captures(body) | globals_from_children)
+        self.body(scope, body, facts.captured | globals_from_children)
         w.indent -= 1
         w.emit("finally:")
         w.indent += 1
@@ -293,62 +352,80 @@ class Compiler:
         w.indent -= 1
 
     def check_imports_placement(self, body, top: bool) -> None:
-        for stmt in body:
-            if hasattr(stmt, "file_index"):     # included statements keep their level
-                self.check_imports_placement(stmt.body, top)
+        """Imports stand at the top level of a file, or of a file included there."""
+        stack = [(stmt, top, self.file_index) for stmt in reversed(body)]
+        seen = set()
+        while stack:
+            stmt, top, fi = stack.pop()
+            t = type(stmt)
+            if t is A.Included:
+                inc = stmt.inclusion
+                if (inc, top) not in seen:
+                    seen.add((inc, top))
+                    stack.extend((s, top, inc.file_index) for s in reversed(inc.body))
                 continue
-            if isinstance(stmt, (A.ImportSymbols, A.ImportAll, A.ImportData)):
+            if t is A.ImportSymbols or t is A.ImportAll or t is A.ImportData:
                 if not top:
-                    self.error(stmt, "import must be an unconditional top-level statement")
+                    raise CompileError(stmt, "import must be an unconditional top-level "
+                                             "statement", self.pb.files[fi])
+                continue
+            inner = []
             for child in A.iter_child_nodes(stmt):
                 if isinstance(child, A.Stmt):
-                    self.check_imports_placement([child], False)
+                    inner.append(child)
                 elif isinstance(child, (A.SwitchCase, A.ClassMethod, A.Constructor)):
-                    self.check_imports_placement(child.body, False)
-            if isinstance(stmt, (A.Try, A.Barrier, A.FunctionDecl)):
-                pass
+                    inner.extend(child.body)
+            stack.extend((c, False, fi) for c in reversed(inner))
 
     # ------------------------------------------------------ scope analysis
-    def analyse_module_scope(self, mod, body):
-        assigned, mentioned = set(), set()
-        globals_from_children = set()
-        self.collect(body, assigned, mentioned, globals_from_children)
-        for name in mod.imported_vars:
-            assigned.add(name)
-        for name in mod.data_vars:
-            assigned.add(name)
-        return assigned, mentioned, globals_from_children
+    def analyse_module_scope(self, mod, body) -> "ScopeFacts":
+        facts = self.collect(body, nested_globals=self.pb.mentions("global"))
+        facts.assigned.update(mod.imported_vars)
+        facts.assigned.update(mod.data_vars)
+        return facts
 
-    def collect(self, nodes, assigned: set, mentioned: set, child_globals: set) -> None:
-        """Variables written (`assigned`) and read (`mentioned`) in one scope; names that
-        nested functions declare `global` go to `child_globals`. Iterative, so deep
-        input cannot exhaust the Python stack."""
+    def collect(self, nodes, *, nested_globals: bool = False, includes: bool = True,
+                seen: Optional[set] = None, facts: Optional["ScopeFacts"] = None) -> "ScopeFacts":
+        """One walk over one scope's nodes (see ScopeFacts; added to `facts` if given),
+        included statements too (each inclusion once, or not at all with includes=False;
+        `seen`: the inclusions already collected).  With nested_globals, the names that
+        nested functions declare `global` too.  Iterative: deep input cannot exhaust the
+        Python stack."""
+        facts = ScopeFacts() if facts is None else facts
+        assigned, mentioned = facts.assigned, facts.mentioned
         stack = list(nodes)
+        seen = set() if seen is None else seen
         while stack:
             n = stack.pop()
-            if n is None or isinstance(n, (bytes, str)):
-                continue
-            if isinstance(n, list):
-                stack.extend(n)
-                continue
             t = type(n)
             if t is A.Var:
                 mentioned.add(n.name)
                 continue
+            if t is A.Included:
+                if includes and n.inclusion not in seen:
+                    seen.add(n.inclusion)
+                    stack.extend(n.inclusion.body)
+                continue
             if t is A.FunctionDecl or t is A.ClassDecl:
-                self.collect_globals_of_nested(n, child_globals)
+                if nested_globals:
+                    found = set()
+                    self.collect_globals_of_nested(n, found)
+                    if found:
+                        facts.child_globals |= found
+                        facts.reaching.add(n)
                 continue
             if t is A.FuncExpr:
-                for c in n.captures:
-                    assigned.add(c)
-                self.collect_globals_of_nested(n, child_globals)
-                for p in n.params:
-                    stack.append(p.default)
+                assigned.update(n.captures)
+                facts.captured.update(n.captures)
+                if nested_globals:
+                    self.collect_globals_of_nested(n, facts.child_globals)
+                stack.extend(p.default for p in n.params if p.default is not None)
                 continue
             if t is A.Assign or t is A.IncDec:
                 root = lvalue_root(n.target)
                 if root is not None:
                     assigned.add(root)
+                    facts.wrote(root, n)
             elif t is A.Destructure:
                 for tg in n.targets:
                     assigned.add(tg.name)
@@ -356,6 +433,7 @@ class Compiler:
                     assigned.add(n.rest)
             elif t is A.Foreach:
                 assigned.add(n.value)
+                facts.wrote(n.value, n)
                 if n.key:
                     assigned.add(n.key)
             elif t is A.Try:
@@ -365,16 +443,25 @@ class Compiler:
                     assigned.add(n.var)
             elif t is A.Global:
                 assigned.update(n.names)
+                facts.globals.append(n)
             elif t is A.ImportData:
                 assigned.add(n.var)
+            elif t is A.Unset and type(n.target) is A.Var:
+                facts.captured.add(n.target.name)
             stack.extend(A.iter_child_nodes(n))
+        return facts
 
     def collect_globals_of_nested(self, node, out: set) -> None:
         stack = [node]
+        seen = set()
         while stack:
             n = stack.pop()
             if isinstance(n, A.Global):
                 out.update(n.names)
+            elif type(n) is A.Included:
+                if n.inclusion not in seen:
+                    seen.add(n.inclusion)
+                    stack.extend(n.inclusion.body)
             elif isinstance(n, A.Node):
                 stack.extend(A.iter_child_nodes(n))
 
@@ -383,28 +470,29 @@ class Compiler:
         """Register (hoist) the named functions and classes declared in `body`."""
         table_f = scope.module.functions if scope.kind == "module" else scope.functions
         table_c = scope.module.classes if scope.kind == "module" else scope.classes
-        for stmt in iter_declarations(body):
-            self.guarded(self.declare_one, stmt, table_f, table_c)
+        for stmt, _, via in iter_declarations(body):
+            self.guarded(self.declare_one, stmt, table_f, table_c, via)
 
-    def declare_one(self, stmt, table_f: dict, table_c: dict) -> None:
+    def declare_one(self, stmt, table_f: dict, table_c: dict, via=None) -> None:
         if isinstance(stmt, A.FunctionDecl):
             if stmt.name in table_f or stmt.name in table_c:
-                self.duplicate(stmt, f"function {stmt.name}() is already declared")
+                self.duplicate(stmt, f"function {stmt.name}() is already declared", via)
             lo, hi = self.param_arity(stmt.params)
             pyname = self.pb.unique("f_" + stmt.name)
             table_f[stmt.name] = FuncInfo(stmt.name, pyname, lo, hi, stmt)
             self.pb.display_names[pyname] = stmt.name
         elif isinstance(stmt, A.ClassDecl):
             if stmt.name in table_f or stmt.name in table_c:
-                self.duplicate(stmt, f"class {stmt.name} is already declared")
+                self.duplicate(stmt, f"class {stmt.name} is already declared", via)
             ci = ClassInfo(stmt.name, self.pb.unique("c_" + stmt.name), stmt)
             self.check_class(ci, stmt)
             table_c[stmt.name] = ci
 
-    def duplicate(self, decl, message: str):
-        included = self.pb.node_include.get(id(decl))
-        if included is not None:
-            span, path = included
+    def duplicate(self, decl, message: str, via=None):
+        """`via`: (span, path) of the include, in this scope's file, that brought `decl` in;
+        the error points at it."""
+        if via is not None:
+            span, path = via
             self.error(span, f"{message} (declared again by the included file \"{path}\" "
                              f"at line {decl.span.line})")
         self.error(decl, message)
@@ -473,9 +561,10 @@ class Compiler:
 
     def emit_declarations(self, scope: Scope, body) -> None:
         """Emit the hoisted function and class definitions of a scope."""
-        for stmt in iter_declarations(body):
+        for stmt, file_index, _ in iter_declarations(body):
             saved = self.file_index
-            self.file_index = self.pb.node_file.get(id(stmt), saved)
+            if file_index is not None:
+                self.file_index = file_index
             try:
                 self.guarded(self.emit_declaration, scope, stmt)
             finally:
@@ -487,8 +576,8 @@ class Compiler:
             fi = table.get(stmt.name)
             if fi is None or fi.node is not stmt:
                 return      # a duplicate (reported when declared)
-            self.function(scope, fi.pyname, stmt.params, [], stmt.body, stmt,
-                          display=stmt.name)
+            self.define(scope, stmt, fi.pyname, stmt.params, [], stmt.body, stmt,
+                        display=stmt.name)
         elif isinstance(stmt, A.ClassDecl):
             table = scope.module.classes if scope.kind == "module" else scope.classes
             ci = table.get(stmt.name)
@@ -497,24 +586,68 @@ class Compiler:
             self.class_decl(scope, ci, stmt)
 
     # ------------------------------------------------------------ functions
+    def define(self, scope: Scope, owner, pyname: str, *args, **kw) -> None:
+        """self.function(scope, pyname, ...) for a function or method declared in `owner`.
+        At a module's top level, unless `owner` declares `global` somewhere, the function
+        is defined outside the module function, made by a factory `D_<pyname>(R)` that
+        the module function calls each run: CPython compiles each function nested in
+        another in time proportional to the outer one's variables, quadratic for a long
+        script.  Such a function reaches the module function's names through R."""
+        if scope.kind != "module" or owner in self.reaching:
+            self.function(scope, pyname, *args, **kw)
+            return
+        main, outside = self.w, self.pb.outside
+        saved = self.hoisted, outside.indent, self.own
+        # (the factory's own function is a local of the factory: recursion needs no R)
+        self.w, self.hoisted, self.own = outside, True, pyname
+        try:
+            outside.indent = 0
+            outside.pos = main.pos
+            outside.emit(f"def D_{pyname}(R):")
+            outside.indent = 1
+            self.function(scope, pyname, *args, **kw)
+            outside.emit(f"return {pyname}")
+        finally:
+            self.w = main
+            self.hoisted, outside.indent, self.own = saved
+        main.emit(f"{pyname} = D_{pyname}(R)")
+
+    def name(self, pyname: str) -> str:
+        """Code for a name bound in the module function, from here (see define)."""
+        if self.hoisted and pyname in self.module_names and pyname != self.own:
+            self.r_refs.add(pyname)
+            return "R." + pyname
+        return pyname
+
     def function(self, outer: Scope, pyname: str, params, captures, body, node,
                  display: str, cls: Optional[ClassInfo] = None, method: bool = False,
                  static: bool = False) -> None:
         """Emit `def pyname(...)` for an HSL function body."""
         if self.depth > MAX_NESTING:
             self.error(node, f"nesting too deep (limit {MAX_NESTING} levels)")
+        saved_include = self.in_include, self.exits
+        self.in_include, self.exits = False, {}
+        try:
+            self._function(outer, pyname, params, captures, body, node, display, cls,
+                           method, static)
+        finally:
+            self.in_include, self.exits = saved_include
+
+    def _function(self, outer: Scope, pyname: str, params, captures, body, node,
+                  display: str, cls: Optional[ClassInfo], method: bool, static: bool) -> None:
         self.depth += 1
         scope = Scope("function", outer.module, outer, cls=cls, static=static, name=display)
         self.pb.display_names[pyname] = display
-        assigned, mentioned, _ = set(), set(), set()
-        self.collect(body, assigned, mentioned, set())
-        for p in params:
-            if p.default is not None:
-                self.collect([p.default], set(), mentioned, set())
+        facts = self.collect(body)
+        assigned, mentioned = facts.assigned, facts.mentioned
+        mentioned |= self.collect([p.default for p in params if p.default is not None]).mentioned
         param_names = [p.name for p in params]
+        for p in params:
+            if p.name == "this":
+                self.error(p, "$this cannot be a parameter name (instance methods bind it)")
         # Global declarations and closure captures bind outer variables by reference.
         globals_declared = {}
-        for g in iter_globals(body):
+        for g in facts.globals:
             for name in g.names:
                 if name in param_names:
                     self.error(g, f"${name} is a parameter and cannot be declared global")
@@ -531,9 +664,11 @@ class Compiler:
             scope.vars[name] = Binding(ob.pyname, ob.cell, ob.readonly)
             if not ob.cell:
                 scope.nonlocals.add(ob.pyname)
-        for name, site in earlier_writes(body, globals_declared).items():
-            self.error(site, f"${name} is already a local variable; global ${name} must come "
-                             "before any use of it")
+        for name, g in globals_declared.items():
+            site = facts.first_writes.get(name)
+            if site is not None and (site.span.line, site.span.col) < (g.span.line, g.span.col):
+                self.error(site, f"${name} is already a local variable; global ${name} must "
+                                 "come before any use of it")
         for name, g in globals_declared.items():
             gb = module_scope_vars.get(name)
             if gb is None:
@@ -553,7 +688,7 @@ class Compiler:
         scope.assigned = assigned | set(param_names)
         if method and not static:
             scope.assigned.add("this")          # set on entry, like a parameter
-        scope.captured = nested_captures(body)
+        scope.captured = facts.captured
         self.declare_functions(scope, body)
 
         args = []
@@ -596,6 +731,7 @@ class Compiler:
         scope.definite = {p.name for p in params} - unsafe
         if method and not static:
             scope.definite.add("this")
+        self.emit_inclusions(scope, body)
         self.body(scope, body, unsafe)
         w.indent -= 1
         w.emit("finally:")
@@ -613,14 +749,14 @@ class Compiler:
             elif isinstance(m, A.ClassMethod):
                 if m.static:
                     fi = ci.static_methods[m.name]
-                    self.function(scope, fi.pyname, m.params, [], m.body, m, display=fi.name,
-                                  cls=ci, method=True, static=True)
+                    self.define(scope, node, fi.pyname, m.params, [], m.body, m,
+                                display=fi.name, cls=ci, method=True, static=True)
                     self.pb.display_names[fi.pyname] = f"{node.name}::{m.name}"
                     methods.append((m.name, fi.pyname, fi.min_args, fi.max_args, m.private, True))
                 else:
                     py = self.pb.unique(f"m_{node.name}_{m.name}")
-                    self.function(scope, py, m.params, [], m.body, m,
-                                  display=f"{node.name}->{m.name}", cls=ci, method=True)
+                    self.define(scope, node, py, m.params, [], m.body, m,
+                                display=f"{node.name}->{m.name}", cls=ci, method=True)
                     lo, hi = self.param_arity(m.params)
                     methods.append((m.name, py, lo, hi, m.private, False))
             elif isinstance(m, A.ClassVar):
@@ -632,8 +768,8 @@ class Compiler:
         ctor_py = "None"
         if ctor is not None:
             ctor_py = self.pb.unique(f"k_{node.name}")
-            self.function(scope, ctor_py, ctor.params, [], ctor.body, ctor,
-                          display=f"{node.name}->constructor", cls=ci, method=True)
+            self.define(scope, node, ctor_py, ctor.params, [], ctor.body, ctor,
+                        display=f"{node.name}->constructor", cls=ci, method=True)
         self.at(node)
         meth = ", ".join(f"({n!r}, {py}, {lo}, {hi!r}, {priv}, {st})"
                          for n, py, lo, hi, priv, st in methods)
@@ -702,7 +838,7 @@ class Compiler:
                     other = None
             w.indent -= extra
         elif t is A.Block:
-            self.block(scope, s.body)
+            self.nested(s, self.block, scope, s.body)
         elif t is A.Empty:
             pass
         elif t is A.While:
@@ -746,30 +882,25 @@ class Compiler:
         elif t is A.Switch:
             self.switch(scope, s)
         elif t is A.Break:
-            if not scope.breakables:
-                self.soft_error(s, "break outside of a loop or switch")
-            w.emit("break")
+            self.emit_break(scope, s)
         elif t is A.Continue:
-            loops = [b for b in scope.breakables if b[0] == "loop"]
-            if not loops:
-                self.soft_error(s, "continue outside of a loop")
-            elif scope.breakables[-1][0] == "switch":
-                # Leave every switch between here and the loop, then continue it.
-                w.emit(f"{scope.breakables[-1][1]} = True")
-                w.emit("break")
-            else:
-                w.emit("continue")
+            self.emit_continue(scope, s)
         elif t is A.Return:
             if s.value is None:
-                w.emit("return None")
+                code = "None"
             elif type(s.value) is A.Var and scope.kind == "function" \
                     and s.value.name not in scope.captured \
                     and (b := scope.vars.get(s.value.name)) is not None \
                     and not b.cell and b.pyname not in scope.nonlocals:
                 # The local dies with the call, so its array needs no copy-on-write mark.
-                w.emit(f"return ({self.expr(scope, s.value)})")
+                code = f"({self.expr(scope, s.value)})"
             else:
-                w.emit(f"return ({self.transfer(scope, s.value)})")
+                code = f"({self.transfer(scope, s.value)})"
+            if self.in_include:
+                self.exits.setdefault("return", (self.file_index, s))
+                w.emit(f"return ({code},)")
+            else:
+                w.emit(f"return {code}")
         elif t is A.Global:
             if scope.kind != "function":
                 self.error(s, "global outside of a function")
@@ -783,41 +914,149 @@ class Compiler:
             pass    # hoisted
         elif t in (A.ImportSymbols, A.ImportAll, A.ImportData):
             pass    # handled at module start
+        elif t is A.Included:
+            self.include_site(scope, s)
         elif t is A.Include:
             self.error(s, "internal: include was not expanded")
-        elif hasattr(s, "file_index"):      # an IncludedBody: another file's statements
-            saved = self.file_index
-            self.file_index = s.file_index
-            try:
-                self.block(scope, s.body)
-            finally:
-                self.file_index = saved
         else:
             self.error(s, f"unsupported statement {t.__name__}")
+
+    def emit_break(self, scope: Scope, node, file_index: Optional[int] = None) -> None:
+        """`break` here; `file_index`: of `node`, when it is not the current file (a
+        break that left an inclusion)."""
+        fi = self.file_index if file_index is None else file_index
+        if not scope.breakables:
+            self.soft_error(node, "break outside of a loop or switch", fi)
+        elif scope.breakables[-1][0] == "include":
+            self.exits.setdefault("break", (fi, node))
+            self.w.emit("return 1")
+        else:
+            self.w.emit("break")
+
+    def emit_continue(self, scope: Scope, node, file_index: Optional[int] = None) -> None:
+        fi = self.file_index if file_index is None else file_index
+        target = next((b[0] for b in reversed(scope.breakables) if b[0] != "switch"), None)
+        if target is None:
+            self.soft_error(node, "continue outside of a loop", fi)
+            return
+        if target == "include":
+            self.exits.setdefault("continue", (fi, node))
+        if scope.breakables[-1][0] == "switch":
+            # Leave every switch between here and the loop, then continue it.
+            self.w.emit(f"{scope.breakables[-1][1]} = True")
+            self.w.emit("break")
+        elif target == "include":
+            self.w.emit("return 2")
+        else:
+            self.w.emit("continue")
+
+    def include_site(self, scope: Scope, node: A.Included) -> None:
+        """Call the inclusion's function; act on the break, continue or return that may
+        have left it."""
+        entry = scope.inclusions.get(node.inclusion)
+        if entry is None:
+            return      # (collecting errors: its function did not compile, reported)
+        name, exits = entry
+        w = self.w
+        if not exits:
+            w.emit(f"{name}()")
+            return
+        t = scope.temp()
+        w.emit(f"{t} = {name}()")
+        w.emit(f"if {t} is not None:")
+        w.indent += 1
+        keyword = "if"
+        for kind, code, emit in (("break", 1, self.emit_break),
+                                 ("continue", 2, self.emit_continue)):
+            if kind in exits:
+                w.emit(f"{keyword} {t} == {code}:")
+                w.emit("    pass")
+                w.indent += 1
+                fi, where = exits[kind]
+                emit(scope, where, fi)
+                w.indent -= 1
+                keyword = "elif"
+        if "return" in exits:
+            if keyword == "elif":
+                w.emit("else:")
+                w.indent += 1
+            if self.in_include:
+                self.exits.setdefault("return", exits["return"])
+                w.emit(f"return {t}")
+            elif scope.kind == "function":
+                w.emit(f"return {t}[0]")
+            else:
+                w.emit("return None")
+            if keyword == "elif":
+                w.indent -= 1
+        w.indent -= 1
+
+    def emit_inclusions(self, scope: Scope, body) -> None:
+        """Each inclusion the scope reaches becomes one nested function, defined here and
+        called at each of its sites: included statements are compiled once per including
+        scope, however often they are included.  `nonlocal` gives them the scope's
+        variables; break, continue and return leave the function with 1, 2 or (value,)
+        for the site to act on (see include_site)."""
+        if not self.pb.has_includes:
+            return
+        saved = self.file_index, scope.breakables, self.in_include, self.exits, self.w.pos
+        try:
+            for inc in scope_inclusions(body):      # (an inclusion after those it reaches)
+                self.file_index = inc.file_index
+                scope.breakables = [("include", None)]
+                self.in_include, self.exits = True, {}
+                name = self.pb.unique("inc")
+                self.guarded(self.inclusion_function, scope, inc, name)
+                scope.inclusions[inc] = (name, self.exits)
+        finally:
+            self.file_index, scope.breakables, self.in_include, self.exits, self.w.pos = saved
+
+    def inclusion_function(self, scope: Scope, inc, name: str) -> None:
+        w = self.w
+        w.pos = (inc.file_index, 1, 1)
+        w.emit(f"def {name}():")
+        w.indent += 1
+        names = self.collect(inc.body, includes=False).mentioned
+        bound = sorted({b.pyname for n in names
+                        if (b := scope.vars.get(n)) is not None and not b.cell})
+        if bound:
+            w.emit("nonlocal " + ", ".join(bound))
+        self.tick()             # (an include bomb runs within the step and time budgets)
+        self.block(scope, inc.body)
+        w.indent -= 1
 
     def tick(self) -> None:
         self.w.emit("R.steps -= 1")
         self.w.emit("if R.steps <= 0: R.tick()")
 
-    def sub(self, scope: Scope, s) -> None:
+    def nested(self, node, fn, *args):
+        """fn(*args) one level deeper: every nesting the compiler recurses into counts, so
+        deep input is a clean error here rather than a RecursionError anywhere."""
         if self.depth > MAX_NESTING:
-            self.error(s, f"nesting too deep (limit {MAX_NESTING} levels)")
+            self.error(node, f"nesting too deep (limit {MAX_NESTING} levels)")
         self.depth += 1
+        try:
+            return fn(*args)
+        finally:
+            self.depth -= 1
+
+    def sub(self, scope: Scope, s) -> None:
         self.w.indent += 1
         self.w.emit("pass")
-        self.stmt(scope, s)
+        if type(s) is A.Block:          # (a block counts its own level)
+            self.stmt(scope, s)
+        else:
+            self.nested(s, self.stmt, scope, s)
         self.w.indent -= 1
-        self.depth -= 1
 
     def loop_body(self, scope: Scope, body) -> None:
         scope.breakables.append(("loop", None))
         try:
             self.w.emit("pass")
-            if self.depth > MAX_NESTING:
-                self.error(body, f"nesting too deep (limit {MAX_NESTING} levels)")
-            self.depth += 1
-            self.stmt(scope, body)
-            self.depth -= 1
+            if type(body) is A.Block:
+                self.stmt(scope, body)
+            else:
+                self.nested(body, self.stmt, scope, body)
         finally:
             scope.breakables.pop()
 
@@ -883,17 +1122,20 @@ class Compiler:
                 w.emit(f"if {start} <= {i}:")
                 w.indent += 1
                 w.emit("pass")
-                self.block(scope, case.body)
+                self.nested(case, self.block, scope, case.body)
                 w.indent -= 1
             w.emit("break")
         finally:
             scope.breakables.pop()
         w.indent -= 1
-        if any(b[0] == "loop" for b in scope.breakables):
-            if scope.breakables[-1][0] == "switch":
+        kinds = [b[0] for b in scope.breakables]
+        if "loop" in kinds or "include" in kinds:      # a continue may have left it
+            if kinds[-1] == "switch":
                 w.emit(f"if {cont}: {scope.breakables[-1][1]} = True; break")
-            else:
+            elif kinds[-1] == "loop":
                 w.emit(f"if {cont}: continue")
+            else:
+                w.emit(f"if {cont}: return 2")
 
     def try_stmt(self, scope: Scope, s: A.Try) -> None:
         w = self.w
@@ -902,12 +1144,12 @@ class Compiler:
         w.emit("try:")
         w.indent += 1
         w.emit("pass")
-        self.block(scope, s.body)
+        self.nested(s, self.block, scope, s.body)
         w.indent -= 1
         w.emit(f"except _Catchable as {exc}:")
         w.indent += 1
         w.emit(self.store(vb, f"R.caught({exc})"))
-        self.block(scope, s.handler)
+        self.nested(s, self.block, scope, s.handler)
         w.emit("pass")
         w.indent -= 1
 
@@ -924,7 +1166,7 @@ class Compiler:
             w.emit("    try: " + self.unset_binding(vb))
             w.emit("    except NameError: pass")
         w.emit("pass")
-        self.block(scope, s.body)
+        self.nested(s, self.block, scope, s.body)
         w.indent -= 1
         w.emit("finally:")
         w.indent += 1
@@ -938,7 +1180,9 @@ class Compiler:
     # ------------------------------------------------------------- imports
     def emit_import(self, scope: Scope, s) -> None:
         mod = scope.module
-        target = self.pb.imported[(mod.index, id(s))]
+        target = self.pb.imported.get((mod.index, id(s)))
+        if target is None:
+            return      # (collecting errors: this import failed, reported)
         m = f"_m{target.index}"
         self.at(s)
         self.w.emit(f"{m} = R.module({target.index}, {target.pyname})")
@@ -1211,7 +1455,7 @@ class Compiler:
         s = scope
         while s is not None:
             if s.cls is not None:
-                return s.cls.pyname
+                return self.name(s.cls.pyname)
             s = s.parent
         return "None"
 
@@ -1240,15 +1484,15 @@ class Compiler:
                 if fi is not None:
                     args, spread = self.args(scope, e.args, user=True)
                     if spread:
-                        return f"_call_checked({fi.pyname}, {name!r}, {fi.min_args}, {fi.max_args!r}, {args})"
+                        return f"_call_checked({self.name(fi.pyname)}, {name!r}, {fi.min_args}, {fi.max_args!r}, {args})"
                     self.check_arity(e, name, fi.min_args, fi.max_args, n)
-                    return f"{fi.pyname}({args})"
+                    return f"{self.name(fi.pyname)}({args})"
                 ci = scope.lookup_class(name)
                 if ci is not None:
                     args, spread = self.args(scope, e.args, user=True)
                     if not spread:
                         self.check_arity(e, name, ci.min_args, ci.max_args, n)
-                    return f"{ci.pyname}.new({args})"
+                    return f"{self.name(ci.pyname)}.new({args})"
             b = self.pb.builtins.get(name)
             if b is not None:
                 args, spread = self.args(scope, e.args, user=False)
@@ -1293,7 +1537,7 @@ class Compiler:
             fi = ci.static_methods.get(callee.member)
             if fi is None:
                 self.error(callee, f"undefined function {ci.name}::{callee.member}()")
-            if fi.node is not None and fi.node.private and self.class_ctx(scope) != ci.pyname:
+            if fi.node is not None and fi.node.private and self.enclosing_class(scope) is not ci:
                 self.error(callee, f"{ci.name}::{callee.member}() is private")
             args, spread = self.args(scope, e.args, user=True)
             fn = self.static_method_ref(ci, fi)
@@ -1310,7 +1554,7 @@ class Compiler:
             args, spread = self.args(scope, e.args, user=True)
             if not spread:
                 self.check_arity(e, f"{callee.scope}::{callee.member}", fi.min_args, fi.max_args, n)
-            return f"ns_{callee.scope}[{('f:' + callee.member)!r}]({args})"
+            return f"{self.name('ns_' + callee.scope)}[{('f:' + callee.member)!r}]({args})"
         bc = self.pb.builtin_classes.get(callee.scope)
         if bc is not None:
             st = bc.cls.hsl_statics.get(callee.member)
@@ -1327,8 +1571,8 @@ class Compiler:
         """Python code for a static method: its def when the class is declared in this
         module, else a lookup on the (imported) class object."""
         if ci.node is not None:
-            return fi.pyname
-        return f"{ci.pyname}.smethods[{fi.name!r}][0]"
+            return self.name(fi.pyname)
+        return f"{self.name(ci.pyname)}.smethods[{fi.name!r}][0]"
 
     def static_scope_class(self, scope: Scope, node: A.Static) -> Optional[ClassInfo]:
         if node.scope == "static":
@@ -1346,7 +1590,7 @@ class Compiler:
             if node.is_var:
                 if node.member not in ci.statics:
                     self.error(node, f"undefined variable {ci.name}::${node.member}")
-                return f"{ci.pyname}.get_static({node.member!r}, {self.class_ctx(scope)})"
+                return f"{self.name(ci.pyname)}.get_static({node.member!r}, {self.class_ctx(scope)})"
             fi = ci.static_methods.get(node.member)
             if fi is None:
                 self.error(node, f"undefined function {ci.name}::{node.member}")
@@ -1357,11 +1601,11 @@ class Compiler:
             if node.is_var:
                 if node.member not in ns.globals:
                     self.error(node, f"undefined variable {node.scope}::${node.member}")
-                return f"_cell_get(ns_{node.scope}[{('v:' + node.member)!r}])"
+                return f"_cell_get({self.name('ns_' + node.scope)}[{('v:' + node.member)!r}])"
             fi = ns.functions.get(node.member)
             if fi is None:
                 self.error(node, f"undefined function {node.scope}::{node.member}")
-            return (f"_HFunction({fi.name!r}, ns_{node.scope}[{('f:' + fi.name)!r}], "
+            return (f"_HFunction({fi.name!r}, {self.name('ns_' + node.scope)}[{('f:' + fi.name)!r}], "
                     f"{fi.min_args}, {fi.max_args!r})")
         bc = self.pb.builtin_classes.get(node.scope)
         if bc is not None and not node.is_var and node.member in bc.cls.hsl_statics:
@@ -1375,10 +1619,10 @@ class Compiler:
         if not e.builtin:
             fi = scope.lookup_function(name)
             if fi is not None:
-                return f"_HFunction({name!r}, {fi.pyname}, {fi.min_args}, {fi.max_args!r})"
+                return f"_HFunction({name!r}, {self.name(fi.pyname)}, {fi.min_args}, {fi.max_args!r})"
             ci = scope.lookup_class(name)
             if ci is not None:
-                return f"_HFunction({name!r}, {ci.pyname}.new, {ci.min_args}, {ci.max_args!r})"
+                return f"_HFunction({name!r}, {self.name(ci.pyname)}.new, {ci.min_args}, {ci.max_args!r})"
         b = self.pb.builtins.get(name)
         if b is not None:
             return f"_HFunction({name!r}, {self.pb.builtin_ref(name)}, {b.min_args!r}, {b.max_args!r})"
@@ -1463,14 +1707,14 @@ class Compiler:
                 if fi is None:
                     self.error(e, f"undefined function {e.scope}::{e.name}()")
                 self.check_arity(e, f"{e.scope}::{e.name}", fi.min_args, fi.max_args, n)
-                fn_code = f"ns_{e.scope}[{('f:' + e.name)!r}]"
+                fn_code = f"{self.name('ns_' + e.scope)}[{('f:' + e.name)!r}]"
             label = f"{e.scope}::{e.name}"
         else:
             label = e.name
             if not e.builtin:
                 fi = scope.lookup_function(e.name)
                 if fi is not None:
-                    fn_code = fi.pyname
+                    fn_code = self.name(fi.pyname)
                     self.check_arity(e, e.name, fi.min_args, fi.max_args, n)
             if fn_code is None:
                 b = self.pb.builtins.get(e.name)
@@ -1498,9 +1742,11 @@ class Compiler:
                 return "_UNSET"
             return self.soft_read(b, scope, e.name)
         if t is A.Index and e.index is not None:
-            return f"_soft_index({self.soft_expr(scope, e.target)}, {self.expr(scope, e.index)})"
+            target = self.nested(e, self.soft_expr, scope, e.target)
+            return f"_soft_index({target}, {self.expr(scope, e.index)})"
         if t is A.Prop:
-            return f"_soft_prop({self.soft_expr(scope, e.target)}, {e.name!r}, {self.class_ctx(scope)})"
+            target = self.nested(e, self.soft_expr, scope, e.target)
+            return f"_soft_prop({target}, {e.name!r}, {self.class_ctx(scope)})"
         if t is A.Static and e.is_var:
             return self.static_read(scope, e)
         return self.expr(scope, e)
@@ -1657,7 +1903,7 @@ class Compiler:
                 ns = scope.module.namespaces.get(target.scope)
                 if ns is None:
                     self.error(target, f"undefined class {target.scope}")
-                cell = f"ns_{target.scope}[{('v:' + target.member)!r}]"
+                cell = f"{self.name('ns_' + target.scope)}[{('v:' + target.member)!r}]"
                 if e.op == "=":
                     return f"_cell_set({cell}, {self.transfer(scope, e.value)})"
                 helper = BINARY_HELPERS.get(COMPOUND.get(e.op, ""), "_concat")
@@ -1665,13 +1911,14 @@ class Compiler:
             if target.member not in ci.statics:
                 self.error(target, f"undefined variable {ci.name}::${target.member}")
             ctx = self.class_ctx(scope)
+            cls = self.name(ci.pyname)
             if e.op == "=":
-                return f"{ci.pyname}.set_static({target.member!r}, {self.transfer(scope, e.value)}, {ctx})"
+                return f"{cls}.set_static({target.member!r}, {self.transfer(scope, e.value)}, {ctx})"
             if e.op == "??=":
-                return (f"{ci.pyname}.set_static_coalesce({target.member!r}, "
+                return (f"{cls}.set_static_coalesce({target.member!r}, "
                         f"lambda: {self.transfer(scope, e.value)}, {ctx})")
             helper = BINARY_HELPERS[COMPOUND[e.op]] if e.op != ".=" else "_concat"
-            return (f"{ci.pyname}.set_static({target.member!r}, {helper}({ci.pyname}.get_static("
+            return (f"{cls}.set_static({target.member!r}, {helper}({cls}.get_static("
                     f"{target.member!r}, {ctx}), {self.expr(scope, e.value)}), {ctx})")
         if t is A.Slice:
             if e.op != "=":
@@ -1697,7 +1944,7 @@ class Compiler:
             # Undefined or none variables become arrays on their first element write.
             return f"({b.pyname} := _container({self.soft_read(b, scope, node.name)}))"
         if t is A.Index:
-            parent = self.place_for_write(scope, node.target, root_code)
+            parent = self.nested(node, self.place_for_write, scope, node.target, root_code)
             if node.index is None:
                 return f"_append_container({parent})"
             return f"_child_container({parent}, {self.expr(scope, node.index)})"
@@ -1708,7 +1955,7 @@ class Compiler:
             ci = self.static_scope_class(scope, node)
             if ci is None:
                 self.error(node, f"undefined class {node.scope}")
-            return f"{ci.pyname}.static_container({node.member!r}, {self.class_ctx(scope)})"
+            return f"{self.name(ci.pyname)}.static_container({node.member!r}, {self.class_ctx(scope)})"
         if t is A.Call:
             return f"_object_container({self.expr(scope, node)})"
         self.error(node, "invalid assignment target")
@@ -1746,11 +1993,22 @@ class Compiler:
             ci = self.static_scope_class(scope, target)
             if ci is None:
                 self.error(target, f"undefined class {target.scope}")
-            return f"{ci.pyname}.incdec_static({target.member!r}, {helper}, {e.prefix}, {self.class_ctx(scope)})"
+            return f"{self.name(ci.pyname)}.incdec_static({target.member!r}, {helper}, {e.prefix}, {self.class_ctx(scope)})"
         self.error(target, f"{e.op} needs a variable, element or property")
 
 
 # ----------------------------------------------------------------- helpers
+
+def _module_names(mod: ModuleInfo) -> set:
+    """The Python names a module function binds for its functions, classes, their static
+    methods and its namespaces (see Compiler.define)."""
+    names = {fi.pyname for fi in mod.functions.values()}
+    for ci in mod.classes.values():
+        names.add(ci.pyname)
+        names.update(fi.pyname for fi in ci.static_methods.values())
+    names.update("ns_" + alias for alias in mod.namespaces)
+    return names
+
 
 def lvalue_root(node) -> Optional[str]:
     """The variable name at the root of an assignment target, if it is a variable."""
@@ -1788,81 +2046,99 @@ def param_arity_quick(params) -> tuple[int, Optional[int]]:
 
 
 def iter_declarations(body):
-    """Function and class declarations of a scope, wherever they sit in its blocks
-    (declarations are hoisted and registered regardless of control flow)."""
-    stack = list(reversed(body))
+    """(declaration, file index, via) for the function and class declarations of a scope,
+    wherever they sit in its blocks (declarations are hoisted and registered regardless of
+    control flow), included files' too: file index None is the scope's own file, `via` the
+    (span, path) of the outermost include that brought the declaration in.  An inclusion
+    reached twice declares its names twice (an error): it is walked a second time, once."""
+    stack = [(s, None, None) for s in reversed(body)]
+    seen, again = set(), set()
     while stack:
-        s = stack.pop()
+        s, fi, via = stack.pop()
         if isinstance(s, (A.FunctionDecl, A.ClassDecl)):
-            yield s
+            yield s, fi, via
             continue
         if isinstance(s, A.FuncExpr):
+            continue
+        if type(s) is A.Included:
+            inc = s.inclusion
+            if inc in seen:
+                if not inc.declares or inc in again:
+                    continue
+                again.add(inc)
+            seen.add(inc)
+            inner_via = via or (s.span, inc.path)
+            stack.extend((c, inc.file_index, inner_via) for c in reversed(inc.body))
             continue
         children = []
         for c in A.iter_child_nodes(s):
             if isinstance(c, (A.Stmt, A.SwitchCase)):
                 children.append(c)
-        stack.extend(reversed(children))
+        stack.extend((c, fi, via) for c in reversed(children))
 
 
-def earlier_writes(body, globals_declared: dict) -> dict:
-    """Names written in a function before the `global` statement that declares them."""
-    found = {}
-    stack = list(body)
+def scope_inclusions(body) -> list:
+    """The inclusions one scope reaches (not those of nested functions), each once, and
+    each after the inclusions it reaches itself."""
+    order, seen = [], set()
+    stack, pending = [iter(_direct_inclusions(body))], [None]
+    while stack:
+        inc = next(stack[-1], None)
+        if inc is None:
+            stack.pop()
+            done = pending.pop()
+            if done is not None:
+                order.append(done)
+        elif inc not in seen:
+            seen.add(inc)
+            stack.append(iter(_direct_inclusions(inc.body)))
+            pending.append(inc)
+    return order
+
+
+def _direct_inclusions(nodes) -> list:
+    found = []
+    stack = list(nodes)
     while stack:
         n = stack.pop()
-        if isinstance(n, (A.FunctionDecl, A.ClassDecl, A.FuncExpr)):
-            continue
-        name = None
-        if isinstance(n, (A.Assign, A.IncDec)):
-            name = lvalue_root(n.target)
-        elif isinstance(n, A.Foreach):
-            name = n.value
-        if name in globals_declared:
-            g = globals_declared[name]
-            if (n.span.line, n.span.col) < (g.span.line, g.span.col):
-                found.setdefault(name, n)
-        if isinstance(n, A.Node):
+        t = type(n)
+        if t is A.Included:
+            found.append(n.inclusion)
+        elif t is not A.FunctionDecl and t is not A.ClassDecl and t is not A.FuncExpr:
             stack.extend(A.iter_child_nodes(n))
     return found
 
 
-def nested_captures(body) -> set:
-    """Variables that closures created in this scope capture (or unset() helpers touch)."""
-    out = set()
+def scope_nodes(body):
+    """Every node of one scope, in no particular order, included statements too (each
+    inclusion once): nested functions, closures and classes are yielded, not entered."""
     stack = list(body)
+    seen = set()
     while stack:
         n = stack.pop()
-        if isinstance(n, A.FuncExpr):
-            out.update(n.captures)
+        t = type(n)
+        if t is A.Included:
+            if n.inclusion not in seen:
+                seen.add(n.inclusion)
+                stack.extend(n.inclusion.body)
             continue
-        if isinstance(n, A.Unset) and isinstance(n.target, A.Var):
-            out.add(n.target.name)
-        if isinstance(n, (A.FunctionDecl, A.ClassDecl)):
-            continue
-        if isinstance(n, A.Node):
+        yield n
+        if t is not A.FunctionDecl and t is not A.ClassDecl and t is not A.FuncExpr:
             stack.extend(A.iter_child_nodes(n))
-        elif isinstance(n, list):
-            stack.extend(n)
-    return out
 
 
 def top_level_statements(body):
-    """The statements of a file's top level, with included files' statements in place."""
-    for stmt in body:
-        if hasattr(stmt, "file_index") and isinstance(stmt, A.Stmt):
-            yield from top_level_statements(stmt.body)
+    """The statements of a file's top level, with included statements in place (each
+    inclusion once)."""
+    stack = list(reversed(body))
+    seen = set()
+    while stack:
+        stmt = stack.pop()
+        if type(stmt) is A.Included:
+            if stmt.inclusion not in seen:
+                seen.add(stmt.inclusion)
+                stack.extend(reversed(stmt.inclusion.body))
         else:
             yield stmt
 
 
-def iter_globals(body):
-    stack = list(body)
-    while stack:
-        s = stack.pop()
-        if isinstance(s, A.Global):
-            yield s
-            continue
-        if isinstance(s, (A.FunctionDecl, A.ClassDecl, A.FuncExpr)):
-            continue
-        stack.extend(c for c in A.iter_child_nodes(s) if isinstance(c, (A.Stmt, A.SwitchCase)))

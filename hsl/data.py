@@ -6,6 +6,7 @@ import os
 
 from . import values as V
 from .errors import ScriptError
+from .sourcefile import read_source
 
 
 def _option(options, name, default):
@@ -20,8 +21,10 @@ def load_data(path: str, spec: str, options):
     if "!" in spec.split("/")[0]:
         loader = spec.split("!", 1)[0]
     ext = loader or os.path.splitext(path)[1].lstrip(".").lower()
-    with open(path, "rb") as f:
-        data = f.read()
+    try:
+        data = read_source(path)
+    except OSError as e:
+        raise ScriptError(e.strerror or str(e)) from None
     if ext == "txt":
         if _option(options, "array", False):
             lines = data.split(b"\n")

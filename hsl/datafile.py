@@ -18,9 +18,9 @@ def read_yaml_or_json(path: str, what: str):
     """(value, text) of a YAML file, or a JSON one when the name ends in .json.
     ValueError with a message naming the file (and the position, when the parser gives
     one) when it cannot be read or parsed; `what` names the file in it ("DNS table")."""
+    from .sourcefile import read_source
     try:
-        with open(path, "rb") as f:
-            data = f.read()
+        data = read_source(path)
     except OSError as e:
         raise ValueError(f"cannot read {what} {path}: {e.strerror}") from None
     text = data.decode("utf-8", "replace")

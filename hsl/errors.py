@@ -21,10 +21,12 @@ import stat
 from dataclasses import dataclass
 from typing import Optional
 
+from .sourcefile import MAX_SOURCE_BYTES
+
 
 SHOW = 100     # characters of a source line shown under a diagnostic
 STACK_SHOWN = 20    # lines shown at each end of a long HSL call stack (repeats folded)
-MAX_SHOWN_SOURCE = 8 * 1024 * 1024     # characters of a source whose lines can be shown
+MAX_SHOWN_SOURCE = MAX_SOURCE_BYTES      # characters of a source whose lines can be shown
 
 _CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\ud800-\udfff]")
 _NAMED = {"\n": "\\n", "\r": "\\r"}

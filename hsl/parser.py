@@ -214,6 +214,19 @@ _PREFIXED = {
 
 
 def _number_value(tok: Token) -> float:
+    value = _literal_value(tok)
+    if value == _INF:       # not a double: HSL has no infinite literal
+        s = str(tok)
+        shown = s if len(s) <= 24 else s[:20] + "..."
+        raise _fail_at("syntax error: number literal '%s' is too large (the largest "
+                       "number is about 1.8e308)" % shown, tok)
+    return value
+
+
+_INF = float("inf")
+
+
+def _literal_value(tok: Token) -> float:
     s = str(tok)
     if s.isdigit():
         return float(s)
@@ -223,7 +236,7 @@ def _number_value(tok: Token) -> float:
             try:
                 return float(int(s[2:].replace("_", ""), base))
             except OverflowError:
-                return float("inf")
+                return _INF
     elif _DEC_RE.match(s):
         return float(s.replace("_", ""))
     hint = ""

@@ -1,25 +1,55 @@
-"""Build a whole program (main file, includes, imported modules, data imports) into one
-Python code object, and run it: `Program` is what `hsl.compile()` returns."""
+"""Build a whole program (main file, includes, imported modules, data imports) into Python
+code, and run it: `Program` is what `hsl.compile()` returns.
+
+Files are read with hsl.sourcefile (regular files of at most 16 MiB).  Includes are
+resolved in place into shared inclusions (ProgramBuilder.expand_includes): a file is
+parsed at most twice and compiled once per including scope, and the program may reach at
+most MAX_INCLUDES include statements.  Import and include cycles are compile errors that
+name the chain; imports nest at most MAX_IMPORT_DEPTH modules deep."""
 from __future__ import annotations
 
+import gc
 import itertools
 import weakref
 import os
 import sys
+from array import array
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable, Optional
 
 from . import ast as A
 from . import values as V
 from .builtins import index as builtin_index
-from .compiler import (Compiler, CompileError, ModuleInfo, FuncInfo, ClassInfo, Writer,
-                       top_level_statements)
+from .compiler import (MAX_NESTING, Compiler, CompileError, ModuleInfo, FuncInfo, ClassInfo,
+                       Inclusion, ScopeFacts, Writer, top_level_statements)
 from .errors import Diagnostic, Frame, HSLRuntimeError, HSLSyntaxError, ScriptError, ThrownValue
 from . import runtime as RT
+from .sourcefile import read_source_text
 
 STDLIB_DIR = os.path.join(os.path.dirname(__file__), "stdlib")
 DEFAULT_MAX_DEPTH = 1000
+#: Include sites a whole program may reach, nested ones counted each time they are reached
+#: (a file included 10 times that includes another 10 times reaches 110).  Included
+#: statements are compiled once per including scope however often they are included;
+#: the cap bounds what they can cost when they run.
+MAX_INCLUDES = 1_000_000
+MAX_IMPORT_DEPTH = 100      # modules importing modules (each level is a Python call)
 _program_ids = itertools.count(1)
+
+
+@contextmanager
+def gc_paused():
+    """Compiling makes millions of objects and no garbage cycles worth collecting: the
+    cycle collector would only walk the growing heap again and again (a third of the
+    time of a big file)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _stdlib_dir() -> str:
@@ -29,13 +59,6 @@ def _stdlib_dir() -> str:
     except Exception:
         here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         return os.path.join(here, "stdlib")
-
-
-@dataclass
-class IncludedBody(A.Stmt):
-    """Statements brought in by `include`, compiled in place with their own file."""
-    file_index: int
-    body: list
 
 
 class ProgramBuilder:
@@ -58,7 +81,9 @@ class ProgramBuilder:
         self.builtins = builtin_index.functions_for(context)
         self.builtin_classes = builtin_index.classes_for(context)
         self.writer = Writer()
+        self.outside = Writer()     # functions defined outside the module functions
         self.files: list[str] = []
+        self._file_ids: dict[str, int] = {}
         self.sources: dict[str, str] = {}
         self.modules: list[ModuleInfo] = []
         self.module_by_path: dict[str, ModuleInfo] = {}
@@ -69,9 +94,14 @@ class ProgramBuilder:
         self.display_names: dict[str, str] = {}
         self.ns_extra: dict = {}
         self._unique = itertools.count(1)
+        # Includes (see expand_includes): files included so far, each file's first
+        # inclusion and the one every later include shares, include sites reached.
         self._included_once: set[str] = set()
-        self.node_file: dict[int, int] = {}     # id(declaration) -> file index, for includes
-        self.node_include: dict[int, tuple] = {}  # id(declaration) -> (include span, path)
+        self._first: dict[str, Inclusion] = {}
+        self._later: dict[str, Inclusion] = {}
+        self._sites = 0
+        self.has_includes = False
+        self._mentions: dict = {}
         self._regex_cache: dict = {}
         # `hsl check` collects every error instead of stopping at the first; then build()
         # returns None and `errors` holds the CompileErrors.
@@ -82,9 +112,23 @@ class ProgramBuilder:
 
     # ------------------------------------------------------------ helpers
     def file_id(self, path: str) -> int:
-        if path not in self.files:
+        fid = self._file_ids.get(path)
+        if fid is None:
+            fid = self._file_ids[path] = len(self.files)
             self.files.append(path)
-        return self.files.index(path)
+        return fid
+
+    def key(self, path: str) -> str:
+        """The identity of a file: its resolved path (the main file's name may be relative)."""
+        return path if path.startswith("<") else os.path.normpath(os.path.abspath(path))
+
+    def mentions(self, word: str) -> bool:
+        """Whether any file of the program has `word` in its text: a keyword absent from
+        every file spares the walks that look for it."""
+        found = self._mentions.get(word)
+        if found is None:
+            found = self._mentions[word] = any(word in t for t in self.sources.values())
+        return found
 
     def unique(self, base: str) -> str:
         return f"{base}_{next(self._unique)}"
@@ -156,15 +200,16 @@ class ProgramBuilder:
         for c in candidates:
             if os.path.isfile(c):
                 return os.path.normpath(c)
+        for c in candidates:        # (reading it will say why it cannot be used)
+            if os.path.exists(c) and not os.path.isdir(c):
+                return os.path.normpath(c)
         self.fail(from_file, node, f"file not found: \"{spec.decode('utf-8', 'replace')}\"")
 
     def read(self, path: str, from_file: str, node) -> str:
         try:
-            with open(path, "rb") as f:
-                data = f.read()
+            text = read_source_text(path)
         except OSError as e:
             self.fail(from_file, node, f"cannot read \"{path}\": {e.strerror}")
-        text = data.decode("utf-8", "surrogateescape")
         self.sources[path] = text
         return text
 
@@ -172,81 +217,102 @@ class ProgramBuilder:
         self.sources.setdefault(path, text)
         return self.parse(text, path)
 
-    def expand_includes(self, body: list, path: str, stack: tuple) -> list:
-        """Replace include statements by the included files' statements (recursively)."""
-        out = []
-        for stmt in body:
-            if isinstance(stmt, A.Include):
-                if self.collecting:
-                    try:
-                        target = self.resolve_path(stmt.path, path, stmt)
-                    except CompileError as e:
-                        self.errors.append(e)
-                        continue
-                else:
-                    target = self.resolve_path(stmt.path, path, stmt)
-                if target in stack:
-                    self.fail(path, stmt, f"include cycle: \"{stmt.path.decode('utf-8', 'replace')}\" "
-                                          "includes itself")
-                if stmt.once and target in self._included_once:
-                    continue
-                self._included_once.add(target)
-                text = self.read(target, path, stmt)
-                prog = self.parse_file(text, target)
-                inner = self.expand_includes(prog.body, target, stack + (target,))
-                fid = self.file_id(target)
-                for decl in _declarations(inner):
-                    self.node_file.setdefault(id(decl), fid)
-                    # The outermost include wins: errors point at it in the including file.
-                    self.node_include[id(decl)] = (stmt.span, target)
-                out.append(IncludedBody(stmt.span, fid, inner))
-                continue
-            self._expand_nested(stmt, path, stack)
-            out.append(stmt)
-        return out
+    def expand_includes(self, body: list, path: str) -> None:
+        """Resolve the includes of a module's file, at any depth, in place: each becomes
+        an A.Included, or an A.Empty for an include_once of a file already included.
 
-    def _expand_nested(self, node, path, stack) -> None:
-        for name in node.__dataclass_fields__:
-            value = getattr(node, name)
-            if isinstance(value, list) and value and any(isinstance(v, A.Stmt) for v in value):
-                setattr(node, name, self.expand_includes(value, path, stack))
-            elif isinstance(value, A.Stmt):
-                if isinstance(value, A.Include):
-                    setattr(node, name, A.Block(value.span, self.expand_includes([value], path, stack)))
-                else:
-                    self._expand_nested(value, path, stack)
-            elif isinstance(value, list):
-                for v in value:
-                    if isinstance(v, (A.SwitchCase, A.ClassMethod, A.Constructor, A.FuncExpr)):
-                        self._expand_nested(v, path, stack)
-            elif isinstance(value, A.Node) and not isinstance(value, A.Stmt):
-                if isinstance(value, A.FuncExpr):
-                    self._expand_nested(value, path, stack)
+        Depth first and in source order, as include_once depends on that.  A file's first
+        include brings in a parse of its own, expanded the same way.  Every later include
+        of the file brings in the same statements, except that each include_once inside
+        is now skipped (its file was included by the first time): the same for all later
+        includes, which therefore share one Inclusion (the first one itself when nothing
+        inside is include_once).  So a file is parsed and expanded at most twice, however
+        often it is included; MAX_INCLUDES bounds the sites reached."""
+        frames = [_Expansion(self.key(path), path, None, None, body, self.sources.get(path))]
+        while frames:
+            frame = frames[-1]
+            slot = next(frame.slots, None)
+            if slot is None:
+                frames.pop()
+                if frame.inclusion is not None:
+                    frame.finish()
+                    self._place(frames[-1], frame.slot, frame.inclusion)
+                continue
+            container, where, stmt = slot
+            frame.has_once |= stmt.once
+            try:
+                target = self.resolve_path(stmt.path, frame.path, stmt)
+                if target in [f.key for f in frames]:
+                    self._include_cycle(frames, target, stmt)
+            except CompileError as e:
+                if not self.collecting:
+                    raise
+                self.errors.append(e)
+                _put(container, where, A.Empty(stmt.span))
+                continue
+            if stmt.once and target in self._included_once:
+                _put(container, where, A.Empty(stmt.span))
+                continue
+            self._included_once.add(target)
+            first = self._first.get(target)
+            shared = first if first is None or not first.has_once else self._later.get(target)
+            if shared is not None:
+                self._place(frame, slot, shared)
+                continue
+            text = self.sources.get(target)
+            if text is None:
+                text = self.read(target, frame.path, stmt)
+            inc = Inclusion(target, self.file_id(target), self.parse_file(text, target).body)
+            (self._later if first is not None else self._first)[target] = inc
+            frames.append(_Expansion(target, target, inc, slot, inc.body, text))
+
+    def _place(self, frame: "_Expansion", slot, inc: Inclusion) -> None:
+        container, where, stmt = slot
+        _put(container, where, A.Included(stmt.span, inc))
+        self.has_includes = True
+        frame.has_once |= inc.has_once
+        frame.declares |= inc.declares
+        if frame.inclusion is None:         # a module's own file: count for the program
+            self._sites += 1 + inc.sites
+            sites = self._sites
+        else:
+            frame.sites += 1 + inc.sites
+            sites = frame.sites
+        if sites > MAX_INCLUDES:
+            self.fail(frame.path, stmt, f"too many includes: the program would include "
+                                        f"files more than {MAX_INCLUDES} times in all")
+
+    def _include_cycle(self, frames: list, target: str, stmt) -> None:
+        """Report a file that includes itself, with the chain, at the first include of it."""
+        i = [f.key for f in frames].index(target)
+        steps = [f.slot[2] for f in frames[i + 1:]] + [stmt]
+        chain = " -> ".join([_short(frames[i].path)] + [_written(s.path) for s in steps])
+        self.fail(frames[i].path, steps[0], f"include cycle: {chain}")
 
     def load_module(self, path: str, program: A.Program, is_main: bool,
-                    stack: tuple) -> ModuleInfo:
+                    chain: tuple) -> ModuleInfo:
+        """`chain`: ((module key, import statement), ...) of the imports that led here."""
         index = len(self.modules)
         mod = ModuleInfo(index, path, program, f"M{index}", is_main=is_main)
         self.modules.append(mod)
-        self.module_by_path[path] = mod
-        program.body = self.expand_includes(program.body, path, (path,))
-        fid = self.file_id(path)
+        key = self.key(path)
+        self.module_by_path[key] = mod
+        self.expand_includes(program.body, path)
         comp = Compiler(self)
-        comp.file_index = fid
+        comp.file_index = self.file_id(path)
         comp.declare_functions(_ModuleScopeShim(mod), program.body)
         # Module-level variables, so importers can check `import {$x}`.
-        assigned, mentioned, _ = set(), set(), set()
-        comp.collect(program.body, assigned, mentioned, set())
-        mod.globals = set(assigned)
-        before = []
-        for stmt in top_level_statements(program.body):
+        mod.globals = set(comp.collect(program.body).assigned)
+        statements = list(top_level_statements(program.body))
+        imports = [i for i, stmt in enumerate(statements) if isinstance(stmt, _IMPORTS)]
+        written, seen = ScopeFacts(), set()     # what the statements before an import write
+        for stmt in statements[:imports[-1] + 1] if imports else ():
             if isinstance(stmt, (A.ImportSymbols, A.ImportAll)):
-                written = set()
-                comp.collect(before, written, set(), set())
-                self.guarded(self.import_module, mod, stmt, stack, written)
+                self.guarded(self.import_module, mod, stmt, chain + ((key, stmt),),
+                             written.assigned)
             elif isinstance(stmt, A.ImportData):
                 self.guarded(self.import_data, mod, stmt)
-            before.append(stmt)
+            comp.collect([stmt], seen=seen, facts=written)
         return mod
 
     def guarded(self, fn, *args) -> None:
@@ -258,34 +324,37 @@ class ProgramBuilder:
         except CompileError as e:
             self.errors.append(e)
 
-    def import_module(self, mod: ModuleInfo, stmt, stack: tuple, written: set) -> None:
-        if self.collecting:
-            try:
-                target_path = self.resolve_path(stmt.path, mod.path, stmt)
-            except CompileError as e:
-                # Go on with a module that has every name, so no error cascades from it.
-                self.errors.append(e)
-                target_path = "\0missing:" + stmt.path.decode("utf-8", "replace")
-                if target_path not in self.module_by_path:
-                    self.module_by_path[target_path] = _missing_module(target_path)
-        else:
+    def import_module(self, mod: ModuleInfo, stmt, chain: tuple, written: set) -> None:
+        """`chain` ends with this import (see load_module)."""
+        try:
             target_path = self.resolve_path(stmt.path, mod.path, stmt)
-        if target_path in stack or target_path == mod.path:
-            self.fail(mod.path, stmt, f"import cycle: \"{stmt.path.decode('utf-8', 'replace')}\"")
+            self._check_chain(mod, stmt, chain, target_path)
+        except CompileError as e:
+            if not self.collecting:
+                raise
+            # Go on with a module that has every name, so no error cascades from it.
+            self.errors.append(e)
+            target_path = "\0missing:" + stmt.path.decode("utf-8", "replace")
+            if target_path not in self.module_by_path:
+                self.module_by_path[target_path] = _missing_module(target_path)
         target = self.module_by_path.get(target_path)
         if target is None:
             text = self.read(target_path, mod.path, stmt)
             prog = self.parse_file(text, target_path)
-            target = self.load_module(target_path, prog, False, stack + (mod.path,))
+            target = self.load_module(target_path, prog, False, chain)
         self.imported[(mod.index, id(stmt))] = target
         if target not in mod.imports:
             mod.imports.append(target)
         if isinstance(stmt, A.ImportAll):
             mod.namespaces[stmt.alias] = target
             return
+        readonly = self.readonly if mod.is_main else ()
         for item in stmt.items:
             local = item.alias or item.name
             if item.is_var:
+                if local in readonly:
+                    self.fail(mod.path, item, f"${local} is read-only: an import cannot "
+                                              "bind it")
                 if item.name not in target.globals:
                     self.fail(mod.path, item, f"module \"{stmt.path.decode()}\" has no variable ${item.name}")
                 if local in mod.imported_vars:
@@ -317,12 +386,30 @@ class ProgramBuilder:
             else:
                 self.fail(mod.path, item, f"module \"{stmt.path.decode()}\" has no function or class {item.name}")
 
+    def _check_chain(self, mod: ModuleInfo, stmt, chain: tuple, target: str) -> None:
+        """An import of a module that is being loaded is a cycle: reported, with the chain,
+        at the import that starts it."""
+        keys = [k for k, _ in chain]
+        if target in keys:
+            links = chain[keys.index(target):]
+            first = self.module_by_path[links[0][0]].path
+            names = " -> ".join([_short(first)] + [_written(s.path) for _, s in links])
+            self.fail(first, links[0][1], f"import cycle: {names}")
+        if len(chain) > MAX_IMPORT_DEPTH:
+            self.fail(mod.path, stmt, f"imports nested too deeply (more than "
+                                      f"{MAX_IMPORT_DEPTH} levels)")
+
     def import_data(self, mod: ModuleInfo, stmt: A.ImportData) -> None:
         from .data import load_data
+        if mod.is_main and stmt.var in self.readonly:
+            self.fail(mod.path, stmt, f"${stmt.var} is read-only: an import cannot bind it")
         path = self.resolve_path(stmt.path, mod.path, stmt)
         options = None
         if stmt.options is not None:
-            options = _constant_value(stmt.options)
+            try:
+                options = _constant_value(stmt.options)
+            except CompileError as e:
+                self.fail(mod.path, e.span, e.message)
             if options is _NOT_CONSTANT:
                 self.fail(mod.path, stmt.options, "import options must be a constant array")
         try:
@@ -335,6 +422,10 @@ class ProgramBuilder:
 
     # ------------------------------------------------------------ building
     def build(self) -> "Program":
+        with gc_paused():
+            return self._build()
+
+    def _build(self) -> "Program":
         if self.collecting:
             return self.collect_all()
         try:
@@ -402,15 +493,72 @@ def _missing_module(path: str) -> ModuleInfo:
     return mod
 
 
-def _declarations(body):
-    """Every function/class declaration node inside `body` (any depth)."""
-    stack = list(body)
-    while stack:
-        n = stack.pop()
-        if isinstance(n, (A.FunctionDecl, A.ClassDecl)):
-            yield n
-        if isinstance(n, A.Node):
-            stack.extend(A.iter_child_nodes(n))
+_IMPORTS = (A.ImportSymbols, A.ImportAll, A.ImportData)
+
+
+class _Expansion:
+    """One file being expanded (ProgramBuilder.expand_includes): its include statements
+    still to resolve, and what it has reached so far."""
+
+    def __init__(self, key: str, path: str, inclusion: Optional[Inclusion], slot, body,
+                 text: Optional[str]):
+        self.key, self.path = key, path
+        self.inclusion = inclusion      # what it builds; None for a module's own file
+        self.slot = slot                # where the including file puts it
+        self.sites = 0
+        self.has_once = False
+        if text is not None and "include" not in text:
+            self.slots = iter(())       # (nothing to find: skip the walk)
+            self.declares = "function" in text or "class" in text
+        else:
+            self.declares = False
+            self.slots = self._include_slots(body)
+
+    def finish(self) -> None:
+        inc = self.inclusion
+        inc.sites, inc.has_once, inc.declares = self.sites, self.has_once, self.declares
+
+    def _include_slots(self, body):
+        """(container, key, node) for each include statement of the file, in source
+        order: container[key] (a list index or a field name) holds it."""
+        stack = [(body, i) for i in range(len(body) - 1, -1, -1)]
+        while stack:
+            container, where = stack.pop()
+            node = container[where] if type(container) is list else getattr(container, where)
+            t = type(node)
+            if t is A.Include:
+                yield container, where, node
+                continue
+            if t is A.FunctionDecl or t is A.ClassDecl:
+                self.declares = True
+            slots = []
+            for name in A.child_fields(t):
+                value = getattr(node, name)
+                if isinstance(value, A.Node):
+                    slots.append((node, name))
+                elif type(value) is list:
+                    slots.extend((value, i) for i, v in enumerate(value)
+                                 if isinstance(v, A.Node))
+            stack.extend(reversed(slots))
+
+
+def _put(container, where, node) -> None:
+    if type(container) is list:
+        container[where] = node
+    else:
+        setattr(container, where, node)
+
+
+def _short(path: str) -> str:
+    """A file as a cycle's chain names it: relative to the working directory when inside."""
+    if path.startswith("<"):
+        return path
+    rel = os.path.relpath(path)
+    return path if rel.startswith("..") else rel
+
+
+def _written(spec: bytes) -> str:
+    return spec.decode("utf-8", "replace")
 
 
 class _ModuleScopeShim:
@@ -426,8 +574,11 @@ class _ModuleScopeShim:
 _NOT_CONSTANT = object()
 
 
-def _constant_value(expr):
+def _constant_value(expr, depth: int = 0):
     """Evaluate a constant expression (literals and arrays of literals) at compile time."""
+    if depth > MAX_NESTING:
+        raise CompileError(expr, f"nesting too deep (limit {MAX_NESTING} levels)")
+    depth += 1
     t = type(expr)
     if t is A.Number:
         return float(expr.value)
@@ -438,22 +589,22 @@ def _constant_value(expr):
     if t is A.NoneLit:
         return None
     if t is A.Paren:
-        return _constant_value(expr.expr)
+        return _constant_value(expr.expr, depth)
     if t is A.Unary and expr.op == "-":
-        v = _constant_value(expr.operand)
+        v = _constant_value(expr.operand, depth)
         return -v if type(v) is float else _NOT_CONSTANT
     if t is A.ArrayLit:
         arr = V.HArray()
         for it in expr.items:
             if type(it.value) is A.Spread:
                 return _NOT_CONSTANT
-            v = _constant_value(it.value)
+            v = _constant_value(it.value, depth)
             if v is _NOT_CONSTANT:
                 return _NOT_CONSTANT
             if it.key is None:
                 arr.append(v)
             else:
-                k = _constant_value(it.key)
+                k = _constant_value(it.key, depth)
                 if k is _NOT_CONSTANT:
                     return _NOT_CONSTANT
                 arr.set(k, v)
@@ -473,35 +624,55 @@ class Program:
     times, from several threads at once."""
 
     def __init__(self, builder: ProgramBuilder):
-        w = builder.writer
         self.filename = builder.filename
         self.files = list(builder.files)
         self.sources = dict(builder.sources)
-        self.positions = list(w.positions)
         self.display_names = dict(builder.display_names)
         self.context = builder.context
-        self.python_source = "\n".join(w.lines) + "\n"
-        self.pyfile = f"<hsl-program-{next(_program_ids)}>"
-        try:
-            self.code = compile(self.python_source, self.pyfile, "exec")
-        except (SyntaxError, RecursionError, MemoryError) as e:
-            lineno = getattr(e, "lineno", None) or 1
-            fi, line, col = self.positions[min(lineno, len(self.positions)) - 1] \
-                if self.positions else (0, 1, 1)
-            filename = self.files[fi] if self.files else self.filename
-            raise HSLSyntaxError([Diagnostic(filename, line or 1, col or 1,
-                                             "program nested too deeply for hsl to compile "
-                                             f"({type(e).__name__}: {getattr(e, 'msg', e)})")],
-                                 self.sources.get(filename)) from None
+        # The module functions, then the functions defined outside them in pieces of
+        # about CHUNK characters: CPython's compile() needs memory for all of a piece at
+        # once.  Each piece has its own file name and positions (file index, line, col
+        # per Python line, packed).
+        self._texts: list[str] = []
+        self.line_positions: dict[str, array] = {}
+        codes = []
+        for lines, positions in [(builder.writer.lines, builder.writer.positions)] \
+                + _pieces(builder.outside.lines, builder.outside.positions):
+            pyfile = f"<hsl-program-{next(_program_ids)}>"
+            text = "\n".join(lines) + "\n"
+            packed = array("l", [n for pos in positions for n in pos])
+            codes.append(self._compile(text, pyfile, packed))
+            self._texts.append(text)
+            self.line_positions[pyfile] = packed
+        self.pyfile = next(iter(self.line_positions))
         self.consts = builder.consts
         ns = RT.namespace()
         ns.update(builder.ns_extra)
         ns["K"] = self.consts
         ns["__name__"] = "hsl_generated"
-        exec(self.code, ns)
+        for code in codes:
+            exec(code, ns)
         self.main = ns["M0"]
         self.namespace = ns
-        _LINEMAPS[self.pyfile] = self
+        for pyfile in self.line_positions:
+            _LINEMAPS[pyfile] = self
+
+    @property
+    def python_source(self) -> str:
+        return "".join(self._texts)
+
+    def _compile(self, text: str, pyfile: str, positions: array):
+        try:
+            return compile(text, pyfile, "exec")
+        except (SyntaxError, RecursionError, MemoryError) as e:
+            lineno = getattr(e, "lineno", None) or 1
+            fi, line, col = _position(positions, min(lineno, len(positions) // 3)) \
+                if positions else (0, 1, 1)
+            filename = self.files[fi] if self.files else self.filename
+            raise HSLSyntaxError([Diagnostic(filename, line or 1, col or 1,
+                                             "program nested too deeply for hsl to compile "
+                                             f"({type(e).__name__}: {getattr(e, 'msg', e)})")],
+                                 self.sources.get(filename)) from None
 
     # ------------------------------------------------------------- running
     def run(self, variables: Optional[dict] = None, output: Optional[Callable] = None, *,
@@ -624,11 +795,15 @@ class Program:
             prog = _LINEMAPS.get(code.co_filename)
             if prog is not None:
                 lineno = tb.tb_lineno
-                if 0 < lineno <= len(prog.positions):
-                    fi, line, col = prog.positions[lineno - 1]
+                positions = prog.line_positions[code.co_filename]
+                if 0 < lineno <= len(positions) // 3:
+                    fi, line, col = _position(positions, lineno)
                     name = prog.display_names.get(code.co_name, code.co_name)
                     if code.co_name.startswith("M"):
                         name = "<main>" if code.co_name == "M0" else "<module>"
+                    elif code.co_name.startswith("inc_") and out:
+                        # Included statements run in their includer's frame.
+                        name = out.pop().function
                     out.append(Frame(name, prog.files[fi], line, col))
             tb = tb.tb_next
         return out
@@ -665,6 +840,28 @@ class Program:
             return HSLRuntimeError(message, f.filename, f.line, f.column, frames, value,
                                    self.sources.get(f.filename))
         return HSLRuntimeError(message, self.filename, 0, 0, frames, value)
+
+
+CHUNK = 1 << 20
+
+
+def _pieces(lines: list, positions: list) -> list:
+    """(lines, positions) of the outside functions, split between factories (a line that
+    starts a `def` at the top level) into pieces of about CHUNK characters."""
+    out, start, size = [], 0, 0
+    for i, line in enumerate(lines):
+        if size >= CHUNK and line.startswith("def "):
+            out.append((lines[start:i], positions[start:i]))
+            start, size = i, 0
+        size += len(line) + 1
+    if start < len(lines):
+        out.append((lines[start:], positions[start:]))
+    return out
+
+
+def _position(packed: array, lineno: int) -> tuple:
+    i = 3 * (lineno - 1)
+    return packed[i], packed[i + 1], packed[i + 2]
 
 
 @dataclass

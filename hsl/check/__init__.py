@@ -49,16 +49,28 @@ def _files(path: str, exclude: list, base: str) -> list:
 
     if not os.path.isdir(path):
         return [path]
+    # Iterative (a deep tree cannot exhaust the Python stack); symbolic links to
+    # directories are not followed (no loops); unreadable directories are skipped.
     found = []
-    for root, dirs, names in os.walk(path):
-        dirs[:] = sorted(d for d in dirs if d not in (".git", ".hg", ".svn", "node_modules",
-                                                       "__pycache__"))
-        for n in sorted(names):
-            if n.endswith(".hsl"):
-                p = os.path.join(root, n)
-                if not excluded(p):
-                    found.append(p)
+    stack = [path]
+    while stack:
+        folder = stack.pop()
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError:
+            continue
+        subdirs = []
+        for e in entries:
+            if e.is_dir():
+                if not e.is_symlink() and e.name not in _SKIPPED_DIRS:
+                    subdirs.append(e.path)
+            elif e.name.endswith(".hsl") and not excluded(e.path):
+                found.append(e.path)
+        stack.extend(reversed(subdirs))
     return found
+
+
+_SKIPPED_DIRS = (".git", ".hg", ".svn", "node_modules", "__pycache__")
 
 
 def main(args) -> int:
@@ -77,7 +89,8 @@ def main(args) -> int:
             print_error(f"cannot read {args.config}")
             return EXIT_USAGE
     from ..errors import shown_source
-    from .checker import Options, check_path, finish
+    from ..sourcefile import display_source, read_source_text
+    from .checker import Options, check_source, finish
     from .contexts import PHASES
     from . import render
 
@@ -116,11 +129,13 @@ def main(args) -> int:
     diags = []
     checked = 0
     for f in dict.fromkeys(files):
-        found, text = check_path(f, options)
-        if text is None:
-            print_error(f"cannot read {f}")
+        try:
+            text = read_source_text(f)
+        except OSError as e:
+            print_error(f"cannot read {f}: {e.strerror}")
             status = EXIT_USAGE
             continue
+        found = check_source(text, f, options)
         checked += 1
         sources[f] = text
         if plugin_names:
@@ -138,7 +153,7 @@ def main(args) -> int:
         if name not in shown:
             text = None
             if _in_trees(name, trees):
-                text = sources[name] if name in sources else _read_text(name)
+                text = sources[name] if name in sources else display_source(name)
             shown[name] = shown_source(name, text)
         return shown[name]
 
@@ -158,18 +173,6 @@ def main(args) -> int:
 def _in_trees(path: str, trees: list) -> bool:
     real = os.path.realpath(path)          # (a symlink in the tree may point anywhere)
     return any(os.path.commonpath([real, t]) == t for t in trees)
-
-
-def _read_text(path: str):
-    """The text of a regular file that is small enough to be shown, else None."""
-    from ..errors import MAX_SHOWN_SOURCE
-    try:
-        if not os.path.isfile(path) or os.path.getsize(path) > MAX_SHOWN_SOURCE:
-            return None
-        with open(path, "rb") as f:
-            return f.read().decode("utf-8", "surrogateescape")
-    except OSError:
-        return None
 
 
 def _plugin_name(d, names: set) -> bool:

@@ -133,6 +133,7 @@ _COMPILE_CODES = [
     ("has no variable", "HSL503"),
     ("import cycle", "HSL504"),
     ("include cycle", "HSL504"),
+    ("too many includes", "HSL504"),
     ("import must be", "HSL504"),
     ("is already imported", "HSL504"),
     ("clashes with an existing variable", "HSL504"),
@@ -269,8 +270,9 @@ def _compile_diag(err, builder, phase: Optional[str], main_fns: set) -> Diagnost
                           "data files (messages, keys, certificates) are often kept out of "
                           "the repository; -I DIR adds a directory to look in",
                           f"data file not found: \"{path}\"")
-        hint = "paths resolve from the including file's directory, the main script's, " \
-               "the working directory and -I directories"
+        if m:
+            hint = "paths resolve from the including file's directory, the main script's, " \
+                   "the working directory and -I directories"
     elif code == "HSL102":
         hint = ("if a Halon plugin or the server provides it, pass "
                 "--allow-unknown-functions")
@@ -343,9 +345,11 @@ def _file_area(path: str) -> list:
 
 def check_source(source: str, filename: str, options: Optional[Options] = None) -> list:
     """Every diagnostic for one file's text (sorted, filtered by the options)."""
+    from ..program import gc_paused
     options = options or Options()
     try:
-        diags = _check(source, filename, options)
+        with gc_paused():
+            diags = _check(source, filename, options)
     except RecursionError:
         diags = [Diagnostic(filename, 1, 1, "input nested too deeply for the checker",
                             "error", code="HSL005")]
@@ -383,7 +387,7 @@ def finish(diags: list, options: Options) -> list:
 
 def _check(source: str, filename: str, options: Options) -> list:
     from ..parser import parse
-    from .flow import analyze
+    from .flow import analyze, scopes
     phase = phase_for(filename, options, source)
     if source.startswith("\ufeff"):
         source = source[1:]
@@ -403,10 +407,11 @@ def _check(source: str, filename: str, options: Options) -> list:
     variables = C.PHASE_VARIABLES[phase] if phase else C.ANY_PHASE_VARIABLES
     from ..builtins.index import classes_for, functions_for
     from .methods import analyze as analyze_methods
+    found_scopes = scopes(program)
     method_findings = analyze_methods(program, classes_for(phase),
-                                      user_functions | set(functions_for(phase)))
-    for f in analyze(program, predefined=set(variables),
-                     terminating=terminating - user_functions) + method_findings:
+                                      user_functions | set(functions_for(phase)), found_scopes)
+    for f in analyze(program, predefined=set(variables), terminating=terminating - user_functions,
+                     found_scopes=found_scopes) + method_findings:
         diags.append(Diagnostic(filename, f.span.line, f.span.col, f.message,
                                 severity(f.code), f.span.end_line, f.span.end_col,
                                 f.code, f.hint))
@@ -478,11 +483,9 @@ def _top_level_returns(body):
 
 def check_path(path: str, options: Optional[Options] = None) -> tuple[list, Optional[str]]:
     """Diagnostics of one file on disk, and its text (None when it cannot be read)."""
-    options = options or Options()
+    from ..sourcefile import read_source_text
     try:
-        with open(path, "rb") as f:
-            data = f.read()
+        text = read_source_text(path)
     except OSError:
         return [], None
-    text = data.decode("utf-8", "surrogateescape")
-    return check_source(text, path, options), text
+    return check_source(text, path, options or Options()), text

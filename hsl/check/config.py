@@ -39,9 +39,9 @@ def _toml(path: str) -> dict:
             import tomli as tomllib
         except ModuleNotFoundError:
             raise ConfigError(f"{path}: reading TOML needs Python 3.11 or the tomli package")
+    from ..sourcefile import read_source
     try:
-        with open(path, "rb") as f:
-            return tomllib.load(f)
+        return tomllib.loads(read_source(path).decode("utf-8"))
     except OSError as e:
         raise ConfigError(f"cannot read {path}: {e.strerror}")
     except ValueError as e:

@@ -13,6 +13,11 @@ global scope), so the warnings have no false positives on valid flows.
 Unreachable code is the first statement after `return`, `throw`, `break`, `continue`, a hook
 decision (`Accept()`, `Reject()`, `Defer()`, ... which never return), an `if`/`else` whose
 branches all end so, or a `forever` loop without `break`.
+
+Cost: linear in the scope's size times its nesting.  A state is a layer of names over the
+state it branched from (_State), so an assignment or a branch costs what it adds, not the
+size of the whole state; a scope nested deeper than MAX_DEPTH levels is given up (no
+warnings for it: the compiler reports such nesting as an error anyway).
 """
 from __future__ import annotations
 
@@ -20,22 +25,28 @@ from dataclasses import dataclass
 from typing import Optional
 
 from .. import ast as A
-from ..compiler import lvalue_root
+from ..compiler import lvalue_root, scope_nodes
 
 
 class _All(frozenset):
-    """The state after an `include`: every variable may be set."""
+    """What an `include` may assign: every variable."""
 
     def __contains__(self, name):
         return True
 
-    def __or__(self, other):
-        return self
+    def add(self, name):            # (it has every name already)
+        pass
 
-    __ror__ = __or__
+    def update(self, names):
+        pass
 
 
 ALL = _All()
+MAX_DEPTH = 150         # statement and expression levels a scope's walk goes into
+
+
+class _TooDeep(Exception):
+    pass
 
 
 @dataclass
@@ -46,38 +57,66 @@ class Finding:
     hint: str = ""
 
 
-def _union(a, b):
-    if a is None:
-        return b
-    if b is None:
-        return a
-    if a is ALL or b is ALL:
-        return ALL
-    return a | b
+class _State:
+    """The variables that may be set at a point: `names` over the state this one branched
+    from, which stays unchanged while this one is in use (a branch is merged back into it
+    when it ends).  `everything`: an include was passed, any variable may be set."""
+    __slots__ = ("names", "parent", "everything")
+
+    def __init__(self, parent: Optional["_State"] = None, names=()):
+        self.parent = parent
+        self.names = set(names)
+        self.everything = names is ALL
+
+    def __contains__(self, name) -> bool:
+        s = self
+        while s is not None:
+            if s.everything or name in s.names:
+                return True
+            s = s.parent
+        return False
+
+    def add(self, names) -> "_State":
+        if names is ALL:
+            self.everything = True
+        else:
+            self.names.update(names)
+        return self
+
+    def branch(self, names=()) -> "_State":
+        return _State(self, names)
+
+    def merge(self, *branches) -> Optional["_State"]:
+        """This state after the paths through `branches` (states branched from it, or
+        itself; None for a path that ended), or None when every path ended."""
+        live = [b for b in branches if b is not None]
+        if not live:
+            return None
+        for b in live:
+            self._absorb(b, self)
+        return self
+
+    def since(self, base: "_State") -> "_State":
+        """A branch of `base` (which this state comes from) holding what this one has
+        added to it so far."""
+        out = base.branch()
+        out._absorb(self, base)
+        return out
+
+    def _absorb(self, state: "_State", stop: "_State") -> None:
+        while state is not stop:
+            self.names |= state.names
+            self.everything |= state.everything
+            state = state.parent
 
 
 class _Target:
-    __slots__ = ("kind", "states")
+    __slots__ = ("kind", "base", "states")
 
-    def __init__(self, kind: str):
+    def __init__(self, kind: str, base: Optional[_State] = None):
         self.kind = kind            # "loop" or "switch"
-        self.states: list = []      # states at `break`s that leave this target
-
-
-def scope_nodes(nodes):
-    """The nodes of one scope: nested functions, anonymous functions and classes are
-    yielded (a closure's captures belong to this scope) but not entered."""
-    stack = list(nodes) if isinstance(nodes, list) else [nodes]
-    while stack:
-        n = stack.pop()
-        if n is None or isinstance(n, (bytes, str)):
-            continue
-        if isinstance(n, list):
-            stack.extend(n)
-            continue
-        yield n
-        if type(n) not in (A.FunctionDecl, A.ClassDecl, A.FuncExpr) and isinstance(n, A.Node):
-            stack.extend(A.iter_child_nodes(n))
+        self.base = base            # (switch) the state its cases branch from
+        self.states: list = []      # (switch) states at `break`s that leave it
 
 
 def assigned_in(nodes) -> set:
@@ -85,7 +124,7 @@ def assigned_in(nodes) -> set:
     ALL if it contains an include."""
     out: set = set()
     for n in scope_nodes(nodes):
-        if type(n) is A.Include or hasattr(n, "file_index"):
+        if type(n) is A.Include or type(n) is A.Included:
             return ALL
         out.update(written_by(n))
     return out
@@ -113,64 +152,102 @@ def written_by(n) -> list:
     return []
 
 
+class Scope:
+    """One scope of a file (see scopes()) and what one walk over its nodes found."""
+    __slots__ = ("body", "entry", "cls", "written", "writes", "calls")
+
+    def __init__(self, body: list, entry: set, cls: Optional[str]):
+        self.body = body
+        self.entry = entry          # names bound on entry (parameters, captures, $this)
+        self.cls = cls              # the class its code belongs to, if any
+        self.written = set()        # what its code may assign (assigned_in); ALL: include
+        self.writes: list = []      # (name, the `$name = ...` Assign or None) (methods.py)
+        self.calls: list = []       # `$var->name(...)` calls (methods.py)
+
+
 def scopes(program: A.Program):
-    """(names some function declares `global`, [(body, names bound on entry, class)])
-    for the file's scopes: its global scope first, then each function, anonymous
-    function, method and constructor (class: the class a method belongs to, else None;
-    anonymous functions inside methods belong to the class too)."""
+    """(names some function declares `global`, [Scope]) for the file's scopes: its global
+    scope first, then each function, anonymous function, method and constructor (the
+    class of a method, and of an anonymous function inside one, is its class).  One walk
+    over the whole file."""
     declared_global: set = set()
-    out = [(program.body, set(), None)]
-    stack = [(n, None) for n in program.body]
+    top = Scope(program.body, set(), None)
+    out = [top]
+    members = Scope([], set(), None)        # (class members outside methods: no scope)
+    stack = [(n, top, None) for n in reversed(program.body)]
     while stack:
-        n, cls = stack.pop()
-        if n is None or isinstance(n, (bytes, str)):
-            continue
-        if isinstance(n, list):
-            stack.extend((x, cls) for x in n)
-            continue
+        n, scope, cls = stack.pop()
         t = type(n)
-        if t is A.Global:
-            declared_global.update(n.names)
-        elif t is A.ClassDecl:
-            cls = n.name
+        if t is A.Include or t is A.Included:
+            scope.written = ALL
+        elif t is A.Assign and type(n.target) is A.Var:
+            scope.written.add(n.target.name)
+            scope.writes.append((n.target.name, n))
+        elif t is A.FuncExpr:       # (a closure captures by reference: it may assign)
+            scope.writes.extend((name, None) for name in n.captures)
+        else:
+            names = written_by(n)
+            if names:
+                scope.written.update(names)
+                scope.writes.extend((name, None) for name in names)
+                if t is A.Global:
+                    declared_global.update(names)
+        if t is A.Call and type(n.callee) is A.Prop and type(n.callee.target) is A.Var:
+            scope.calls.append(n)
+        inner = scope
+        if t is A.ClassDecl:
+            cls, inner = n.name, members
         elif t is A.FunctionDecl:
-            out.append((n.body, {p.name for p in n.params}, None))
+            inner = Scope(n.body, {p.name for p in n.params}, None)
         elif t is A.FuncExpr:
-            out.append((n.body, {p.name for p in n.params} | set(n.captures), cls))
-        elif t in (A.ClassMethod, A.Constructor):
-            out.append((n.body, {p.name for p in n.params} | {"this"}, cls))
-        if isinstance(n, A.Node):
-            stack.extend((c, cls) for c in A.iter_child_nodes(n))
+            inner = Scope(n.body, {p.name for p in n.params} | set(n.captures), cls)
+        elif t is A.ClassMethod or t is A.Constructor:
+            inner = Scope(n.body, {p.name for p in n.params} | {"this"}, cls)
+        if inner is not scope and inner is not members:
+            out.append(inner)
+        stack.extend((c, inner, cls) for c in reversed(A.iter_child_nodes(n)))
     return declared_global, out
 
 
-def _first_assignment(body, name: str) -> Optional[A.Span]:
-    best = None
+def _first_assignments(body) -> dict:
+    """variable -> span of its first plain or compound assignment in the scope."""
+    first: dict = {}
     for n in scope_nodes(body):
-        if type(n) in (A.Assign, A.IncDec) and lvalue_root(n.target) == name:
-            if best is None or (n.span.line, n.span.col) < (best.line, best.col):
-                best = n.span
-    return best
+        if type(n) is A.Assign or type(n) is A.IncDec:
+            name = lvalue_root(n.target)
+            if name is not None:
+                best = first.get(name)
+                if best is None or (n.span.line, n.span.col) < (best.line, best.col):
+                    first[name] = n.span
+    return first
 
 
 class ScopeFlow:
     """The walk over one scope's statements."""
 
-    def __init__(self, body: list, entry, terminating: set, findings: list):
+    def __init__(self, body: list, entry, terminating: set, findings: list,
+                 assigned=None):
         self.body = body
         self.terminating = terminating
         self.findings = findings
-        self.assigned = assigned_in(body)
+        self.assigned = assigned_in(body) if assigned is None else assigned
         self.entry = entry
         self.targets: list[_Target] = []
         self.why = ""
         self.reported: set = set()
+        self.first = None           # (_first_assignments, made when first needed)
+        self.depth = 0
+        self.loops = 0              # loops around the statement being walked
 
     def run(self) -> None:
         if self.assigned is ALL:
             # An include may set anything: variable warnings would be guesses.
             self.assigned = frozenset()
-        self.block(self.body, set(self.entry) if self.entry is not ALL else ALL)
+        found = len(self.findings)
+        try:
+            self.block(self.body, _State(None, self.entry))
+        except _TooDeep:
+            del self.findings[found:]
 
     # -------------------------------------------------------------- statements
     def block(self, body, state):
@@ -193,7 +270,34 @@ class ScopeFlow:
         self.why = why
         return None
 
+    def assigned_in_loop(self, loop) -> set:
+        # Inside another loop, that loop's state already holds all this one assigns.
+        return assigned_in([loop]) if not self.loops else ()
+
+    def loop(self, body, loop_state: _State) -> _Target:
+        target = _Target("loop")
+        self.targets.append(target)
+        self.loops += 1
+        self.stmt(body, loop_state.branch())
+        self.loops -= 1
+        self.targets.pop()
+        return target
+
+    def deeper(self, fn, *args):
+        """fn(*args), one level deeper (see MAX_DEPTH)."""
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                raise _TooDeep
+            return fn(*args)
+        finally:
+            self.depth -= 1
+
     def stmt(self, s, state):
+        return self.deeper(self._stmt, s, state)
+
+    def _stmt(self, s, state):
+        """The state after statement `s` (the same object, or None when no path goes on)."""
         t = type(s)
         if t is A.ExprStmt:
             state = self.expr(s.expr, state)
@@ -210,71 +314,63 @@ class ScopeFlow:
             return self.block(s.body, state)
         if t is A.If:
             state = self.expr(s.test, state)
-            then = self.stmt(s.then, state)
-            other = self.stmt(s.other, state) if s.other is not None else state
+            then = self.stmt(s.then, state.branch())
+            other = self.stmt(s.other, state.branch()) if s.other is not None else state
             if then is None and other is None:
                 self.why = "an if/else whose branches all end"
-            return _union(then, other)
+            return state.merge(then, other)
         if t is A.While or t is A.Forever:
-            loop_state = _union(state, assigned_in([s]))
+            # On entry the loop may already have run: what it assigns may be set.
+            loop_state = state.branch(self.assigned_in_loop(s))
             infinite = t is A.Forever
             if t is A.While:
                 loop_state = self.expr(s.test, loop_state)
                 infinite = type(s.test) is A.Bool and s.test.value is True
-            target = _Target("loop")
-            self.targets.append(target)
-            self.stmt(s.body, loop_state)
-            self.targets.pop()
+            target = self.loop(s.body, loop_state)
             if infinite and not target.states:
                 return self.end("a loop that never ends (no break)")
-            return loop_state
+            return state.merge(loop_state)
         if t is A.For:
             if s.init is not None:
                 state = self.expr(s.init, state)
-            loop_state = _union(state, assigned_in([s]))
+            loop_state = state.branch(self.assigned_in_loop(s))
             if s.test is not None:
                 loop_state = self.expr(s.test, loop_state)
-            target = _Target("loop")
-            self.targets.append(target)
-            self.stmt(s.body, loop_state)
-            self.targets.pop()
+            target = self.loop(s.body, loop_state)
             if s.step is not None:
-                self.expr(s.step, loop_state)
+                self.expr(s.step, loop_state.branch())
             if s.test is None and not target.states:
                 return self.end("a loop that never ends (no break)")
-            return loop_state
+            return state.merge(loop_state)
         if t is A.Foreach:
             state = self.expr(s.iterable, state)
-            loop_state = _union(state, assigned_in([s]))
-            target = _Target("loop")
-            self.targets.append(target)
-            self.stmt(s.body, loop_state)
-            self.targets.pop()
-            return loop_state
+            loop_state = state.branch(self.assigned_in_loop(s))
+            self.loop(s.body, loop_state)
+            return state.merge(loop_state)
         if t is A.Switch:
             state = self.expr(s.subject, state)
             for case in s.cases:
                 if case.test is not None:
                     state = self.expr(case.test, state)
-            target = _Target("switch")
+            target = _Target("switch", state)
             self.targets.append(target)
             cur = None
-            for case in s.cases:
-                entry = _union(state, cur)
-                cur = self.block(case.body, entry)
+            for case in s.cases:       # (a case falls through into the next one)
+                cur = self.block(case.body, cur if cur is not None else state.branch())
             self.targets.pop()
-            out = cur
-            for st in target.states:
-                out = _union(out, st)
+            ends = [cur] + target.states
             if not any(c.test is None for c in s.cases):
-                out = _union(out, state)
+                ends.append(state)
+            out = state.merge(*ends)
             if out is None:
                 self.why = "a switch whose cases all end"
             return out
         if t is A.Break:
-            for target in reversed(self.targets):
-                target.states.append(state)
-                break
+            if self.targets:
+                target = self.targets[-1]
+                # (a switch merges what each break's path set, as it is at the break)
+                target.states.append(state.since(target.base) if target.kind == "switch"
+                                     else True)
             return self.end("break")
         if t is A.Continue:
             return self.end("continue")
@@ -286,34 +382,32 @@ class ScopeFlow:
             self.expr(s.value, state)
             return self.end("throw")
         if t is A.Try:
-            body = self.block(s.body, state)
-            handler_entry = _union(state, assigned_in(s.body))
+            body = self.block(s.body, state.branch())
+            # The handler may start anywhere in the body.
+            handler_entry = state.branch(assigned_in(s.body) if not self.loops else ())
             if s.var:
-                handler_entry = _union(handler_entry, {s.var})
+                handler_entry.add((s.var,))
             handler = self.block(s.handler, handler_entry)
             if body is None and handler is None:
                 self.why = "a try/catch whose branches all end"
-            return _union(body, handler)
+            return state.merge(body, handler)
         if t is A.Barrier:
             state = self.expr(s.name, state)
             if s.var:
-                state = _union(state, {s.var})
+                state.add((s.var,))
             return self.block(s.body, state)
-        if t is A.Global:
-            return _union(state, set(s.names))
-        if t is A.Include or hasattr(s, "file_index"):
-            return ALL
-        if t is A.ImportData:
-            return _union(state, {s.var})
-        if t is A.ImportSymbols:
-            return _union(state, {(it.alias or it.name) for it in s.items if it.is_var})
-        return state
+        if t is A.Include or t is A.Included:
+            return state.add(ALL)
+        return state.add(written_by(s))     # global, imports
 
     # ------------------------------------------------------------- expressions
     def expr(self, e, state):
         """Walk an expression in evaluation order; returns the state after it."""
         if e is None or state is None:
             return state
+        return self.deeper(self._expr, e, state)
+
+    def _expr(self, e, state):
         t = type(e)
         if t is A.Var:
             self.read(e, state)
@@ -324,18 +418,18 @@ class ScopeFlow:
                 if e.op not in ("=", "??="):
                     self.read(target, state)
                 state = self.expr(e.value, state)
-                return _union(state, {target.name})
+                return state.add((target.name,))
             root = lvalue_root(target)
             state = self.target_parts(target, state)
             state = self.expr(e.value, state)
-            return _union(state, {root}) if root is not None else state
+            return state.add((root,)) if root is not None else state
         if t is A.IncDec:
             if type(e.target) is A.Var:
                 self.read(e.target, state)
-                return _union(state, {e.target.name})
+                return state.add((e.target.name,))
             root = lvalue_root(e.target)
             state = self.target_parts(e.target, state)
-            return _union(state, {root}) if root is not None else state
+            return state.add((root,)) if root is not None else state
         if t is A.Destructure:
             state = self.expr(e.value, state)
             for tg in e.targets:
@@ -344,7 +438,7 @@ class ScopeFlow:
             names = {tg.name for tg in e.targets}
             if e.rest:
                 names.add(e.rest)
-            return _union(state, names)
+            return state.add(names)
         if t is A.Isset or t is A.Unset:
             return self.soft(e.target, state)
         if t is A.Coalesce:
@@ -368,10 +462,10 @@ class ScopeFlow:
         if t is A.Var:
             return state
         if t is A.Index:
-            state = self.target_parts(target.target, state)
+            state = self.deeper(self.target_parts, target.target, state)
             return self.expr(target.index, state)
         if t is A.Slice:
-            state = self.target_parts(target.target, state)
+            state = self.deeper(self.target_parts, target.target, state)
             for x in (target.start, target.stop, target.step):
                 state = self.expr(x, state)
             return state
@@ -386,10 +480,10 @@ class ScopeFlow:
         if t is A.Var:
             return state
         if t is A.Index:
-            state = self.soft(e.target, state)
+            state = self.deeper(self.soft, e.target, state)
             return self.expr(e.index, state)
         if t is A.Prop:
-            return self.soft(e.target, state)
+            return self.deeper(self.soft, e.target, state)
         return self.expr(e, state)
 
     def read(self, v: A.Var, state) -> None:
@@ -399,7 +493,9 @@ class ScopeFlow:
         if name in self.reported:
             return
         self.reported.add(name)
-        first = _first_assignment(self.body, name)
+        if self.first is None:
+            self.first = _first_assignments(self.body)
+        first = self.first.get(name)
         hint = "check the spelling, or set it before this point"
         if first is not None:
             hint = f"it is first set at line {first.line}; " + hint
@@ -407,13 +503,15 @@ class ScopeFlow:
             "HSL601", v.span, f"variable ${name} is read where no path has set it", hint))
 
 
-def analyze(program: A.Program, *, predefined: set, terminating: set) -> list[Finding]:
+def analyze(program: A.Program, *, predefined: set, terminating: set,
+            found_scopes=None) -> list[Finding]:
     """Flow findings for one parsed file (its own statements; includes count as setting
-    everything)."""
+    everything).  `found_scopes`: scopes(program), when the caller has it."""
     findings: list[Finding] = []
-    declared_global, (module, *functions) = scopes(program)
+    declared_global, (module, *functions) = found_scopes or scopes(program)
     # Functions may set globals they declare `global`: count those as set from the start.
-    ScopeFlow(module[0], set(predefined) | declared_global, terminating, findings).run()
-    for fbody, entry, _ in functions:
-        ScopeFlow(fbody, entry, terminating, findings).run()
+    ScopeFlow(module.body, set(predefined) | declared_global, terminating, findings,
+              module.written).run()
+    for scope in functions:
+        ScopeFlow(scope.body, scope.entry, terminating, findings, scope.written).run()
     return findings

@@ -15,7 +15,7 @@ from typing import Optional
 
 from .. import ast as A
 from ..values import arity_message
-from .flow import Finding, scope_nodes, scopes, written_by
+from .flow import ALL, Finding, scopes
 
 # Static methods of builtin classes that return an instance of their class.
 STATIC_CONSTRUCTORS = {("X509", "String"), ("X509CRL", "String"), ("File", "String")}
@@ -68,43 +68,37 @@ def _max_args(params) -> Optional[int]:
     return None if any(p.variadic for p in params) else len(params)
 
 
-def _known_types(body, entry: set, tables: ClassMethods) -> dict:
+def _known_types(scope, entry: set, tables: ClassMethods) -> dict:
     """variable -> class, for the variables of a scope whose class is certain (`entry`:
     names bound from elsewhere: parameters, captures, globals functions may assign)."""
+    if scope.written is ALL:        # (an include may assign anything)
+        return {}
     kinds: dict = {name: _UNKNOWN for name in entry}
-    for n in scope_nodes(body):
-        t = type(n)
-        if t is A.Include or hasattr(n, "file_index"):
-            return {}
-        if t is A.Assign and type(n.target) is A.Var:
-            name = n.target.name
-            cls = None
-            if n.op == "=" and type(n.value) is A.Call:
-                cls = tables.constructor_class(n.value)
-            # one class for every assignment, else unknown
-            kinds[name] = cls if cls is not None and kinds.get(name, cls) == cls else _UNKNOWN
-            continue
-        # (a closure captures by reference: it may assign the variable)
-        for name in (n.captures if t is A.FuncExpr else written_by(n)):
-            kinds[name] = _UNKNOWN
+    for name, assign in scope.writes:
+        cls = None
+        if assign is not None and assign.op == "=" and type(assign.value) is A.Call:
+            cls = tables.constructor_class(assign.value)
+        # one class for every assignment, else unknown
+        kinds[name] = cls if cls is not None and kinds.get(name, cls) == cls else _UNKNOWN
     return {name: cls for name, cls in kinds.items() if cls is not _UNKNOWN}
 
 
-def analyze(program: A.Program, builtin_classes: dict, functions: set) -> list[Finding]:
+def analyze(program: A.Program, builtin_classes: dict, functions: set,
+            found_scopes=None) -> list[Finding]:
+    """`found_scopes`: flow.scopes(program), when the caller has it."""
     tables = ClassMethods(program, builtin_classes, functions)
     findings: list[Finding] = []
-    declared_global, all_scopes = scopes(program)
-    # A function's `global $x` may assign the file's $x.
-    all_scopes[0] = (program.body, declared_global, None)
-    for body, entry, inside in all_scopes:
-        known = _known_types(body, entry, tables)
+    declared_global, all_scopes = found_scopes or scopes(program)
+    for scope in all_scopes:
+        # A function's `global $x` may assign the file's $x.
+        entry = declared_global if scope is all_scopes[0] else scope.entry
+        inside = scope.cls
+        known = _known_types(scope, entry, tables)
         if not known:
             continue
-        for n in scope_nodes(body):
-            if type(n) is not A.Call or type(n.callee) is not A.Prop:
-                continue
+        for n in scope.calls:
             target = n.callee.target
-            if type(target) is not A.Var or target.name not in known:
+            if target.name not in known:
                 continue
             cls, name = known[target.name], n.callee.name
             methods = tables.methods(cls)

@@ -72,9 +72,9 @@ def _dns_table(path: str, text: str, table, is_json: bool) -> dict:
 def _load_cert(path: str, base: str):
     from ..builtins.x509 import x509_resource_from_pem
     full = path if os.path.isabs(path) else os.path.join(base, path)
+    from ..sourcefile import read_source
     try:
-        with open(full, "rb") as f:
-            data = f.read()
+        data = read_source(full)
     except OSError as e:
         raise SessionError(f"cannot read certificate {path}: {e.strerror}") from None
     try:

@@ -102,9 +102,9 @@ def cmd_help(engine, arg, cancel):
 
 def _read(path: str) -> str:
     from .engine import ReplError
+    from ..sourcefile import read_source_text
     try:
-        with open(path, "rb") as f:
-            return f.read().decode("utf-8", "surrogateescape")
+        return read_source_text(path)
     except OSError as e:
         raise ReplError(f"cannot read {path}: {e.strerror}") from None
 

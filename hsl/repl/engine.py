@@ -459,12 +459,11 @@ class Engine:
         sources = dict(self.sources)
         sources["<repl>"] = current
         for d in self.decls:
-            if d.origin not in sources and os.path.isfile(d.origin):
-                try:
-                    with open(d.origin, encoding="utf-8", errors="replace") as f:
-                        sources[d.origin] = f.read()
-                except OSError:
-                    pass
+            if d.origin not in sources:
+                from ..sourcefile import display_source
+                text = display_source(d.origin)
+                if text is not None:
+                    sources[d.origin] = text
         return sources
 
     @staticmethod

@@ -38,8 +38,8 @@ class ScriptLoadError(Exception):
 
 
 def _read(path: str) -> str:
-    with open(path, "rb") as f:
-        return f.read().decode("utf-8", "surrogateescape")
+    from ..sourcefile import read_source_text
+    return read_source_text(path)
 
 
 def compile_file(path: str):
