@@ -30,6 +30,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import time
 import types
 from typing import Optional
 
@@ -219,11 +220,15 @@ def total_cap() -> Optional[int]:
     return _total_cap
 
 
+LOOK_EVERY = 0.01         # seconds between two reads of the process's memory
+
+
 class Budget:
     """The memory estimate of one run (see the module docstring).  `roots()` gives what
     to measure: the runtime walks the run's own frames."""
 
-    __slots__ = ("limit", "live", "mark", "unpolled", "poll_every", "roots", "__weakref__")
+    __slots__ = ("limit", "live", "mark", "unpolled", "poll_every", "next_look", "roots",
+                 "__weakref__")
 
     def __init__(self, limit: Optional[int], roots):
         self.limit = limit                  # None: only the overall cap applies
@@ -232,6 +237,7 @@ class Budget:
         self.unpolled = 0                   # bytes announced since the last look at it
         cap = limit if limit is not None else (_total_cap or 1 << 30)
         self.poll_every = max(cap // 32, 1 << 16)
+        self.next_look = 0.0
         self.roots = roots
 
     def start(self) -> None:
@@ -250,7 +256,15 @@ class Budget:
 
     def poll(self, about_to_build: int = 0) -> None:
         """Measure again when what the run held, plus what the process has grown by
-        since, plus what it is about to build, passes a limit."""
+        since, plus what it is about to build, passes a limit.  The process's memory is
+        read at most every LOOK_EVERY seconds, unless a large value is about to be built:
+        reading it releases the interpreter lock, and a thread that releases it that
+        often keeps the threads waiting for it from ever asking it to switch (the event
+        loop of hsl serve, behind a busy worker, waited for the worker to finish)."""
+        now = time.monotonic()
+        if now < self.next_look and about_to_build < self.poll_every:
+            return
+        self.next_look = now + LOOK_EVERY
         self.unpolled = 0
         grown = process_memory() - self.mark
         if self.limit is not None and self.live + grown + about_to_build > self.limit:

@@ -118,8 +118,27 @@ def test_check_walks_a_directory_tree_deeper_than_the_recursion_limit(tmp_path):
             f.write("echo 1;\n")
     finally:
         os.close(fd)
-    r = hsl_cli("check", ".", cwd=tmp_path)
+    try:
+        r = hsl_cli("check", ".", cwd=tmp_path)
+    finally:
+        _remove_chain(tmp_path, 1200, "deep.hsl")
     assert (r.returncode, r.stdout.strip()) == (0, "no problems (1 file checked)"), r.stderr
+
+
+def _remove_chain(top, depth: int, leaf: str) -> None:
+    """Remove top/d/d/.../d/leaf deepest first (shutil.rmtree, and so pytest's clean-up
+    of old temporary directories, recurses once per level: deeper than Python allows)."""
+    fds = [os.open(top, os.O_RDONLY)]
+    try:
+        for _ in range(depth):
+            fds.append(os.open("d", os.O_RDONLY, dir_fd=fds[-1]))
+        os.unlink(leaf, dir_fd=fds[-1])
+        while len(fds) > 1:
+            os.close(fds.pop())
+            os.rmdir("d", dir_fd=fds[-1])
+    finally:
+        for fd in fds:
+            os.close(fd)
 
 
 def test_display_source_is_only_for_hsl_source(tmp_path):
