@@ -774,7 +774,7 @@ class Program:
             err = self.runtime_error(terminate, message)
         elif ex.heavy_at is not None:
             code, lineno = ex.heavy_at
-            fi, line, col = self.positions[lineno - 1]
+            fi, line, col = _position(self.line_positions[code.co_filename], lineno)
             name = self.display_names.get(code.co_name, code.co_name)
             if code.co_name.startswith("M"):
                 name = "<main>" if code.co_name == "M0" else "<module>"

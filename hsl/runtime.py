@@ -370,9 +370,9 @@ class Execution:
 
 def _hsl_frame(f, program):
     """The innermost frame of `program`'s generated code at or above `f`, and its line."""
-    name = getattr(program, "pyfile", None)
+    pieces = getattr(program, "line_positions", {})
     while f is not None:
-        if f.f_code.co_filename == name:
+        if f.f_code.co_filename in pieces:
             return f.f_code, f.f_lineno
         f = f.f_back
     return None

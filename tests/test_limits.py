@@ -241,3 +241,12 @@ def test_copying_a_big_shared_array_under_a_small_budget_is_a_clean_error():
     err = error_of('$a = array_range(0, 300000); $b = $a; $b[] = 1; $c = $a + $a;',
                    max_memory=40 * MB)
     assert err.message.startswith("memory limit exceeded")
+
+
+def test_a_late_result_from_inside_a_function_is_located_there():
+    # Top-level functions are compiled apart from the module's code (their own piece).
+    err = error_of('function g($n) {\n    return sha2("x" * $n, 256);\n}\n$x = g(200000000);',
+                   max_time=0.05)
+    assert err.message == "execution time limit exceeded"
+    assert (err.line, err.column) == (2, 12)
+    assert [f.function for f in err.stack] == ["<main>", "g"]
