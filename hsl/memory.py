@@ -221,19 +221,23 @@ def total_cap() -> Optional[int]:
 
 
 LOOK_EVERY = 0.01         # seconds between two reads of the process's memory
+BLOCK = 64                # bytes of a typical small Python object (float, short string)
 
 
 class Budget:
     """The memory estimate of one run (see the module docstring).  `roots()` gives what
     to measure: the runtime walks the run's own frames."""
 
-    __slots__ = ("limit", "live", "mark", "unpolled", "poll_every", "next_look", "roots",
-                 "__weakref__")
+    __slots__ = ("limit", "held", "own", "announced", "mark", "blocks", "unpolled",
+                 "poll_every", "next_look", "roots", "__weakref__")
 
     def __init__(self, limit: Optional[int], roots):
         self.limit = limit                  # None: only the overall cap applies
-        self.live = 0                       # what the run held at the last measurement
+        self.held = 0           # what the run could reach at the last measurement
+        self.own = 0            # the part of it that is the run's alone (not the stores)
+        self.announced = 0      # bytes announced since then (built or about to be)
         self.mark = process_memory()        # the process's memory at that time
+        self.blocks = sys.getallocatedblocks()      # and its count of Python objects
         self.unpolled = 0                   # bytes announced since the last look at it
         cap = limit if limit is not None else (_total_cap or 1 << 30)
         self.poll_every = max(cap // 32, 1 << 16)
@@ -249,25 +253,35 @@ class Budget:
             _ACTIVE.discard(self)
 
     def reserve(self, n: int) -> None:
-        """About to build about `n` bytes."""
+        """About to build about `n` bytes.  What was announced counts in full (values
+        dropped since are found out by measuring), because the process need not grow
+        while a run builds: memory freed by earlier runs is used again."""
+        self.announced += n
+        if self.limit is not None and self.held + self.announced > self.limit:
+            self.measure(n)
+            return
         self.unpolled += n
         if self.unpolled >= self.poll_every or n >= self.poll_every:
             self.poll(n)
 
     def poll(self, about_to_build: int = 0) -> None:
-        """Measure again when what the run held, plus what the process has grown by
-        since, plus what it is about to build, passes a limit.  The process's memory is
-        read at most every LOOK_EVERY seconds, unless a large value is about to be built:
-        reading it releases the interpreter lock, and a thread that releases it that
-        often keeps the threads waiting for it from ever asking it to switch (the event
-        loop of hsl serve, behind a busy worker, waited for the worker to finish)."""
+        """Measure again when what the run held, plus what it has built since (what it
+        announced, or the process's growth when that is more: small values are not
+        announced), plus what it is about to build, passes a limit.  The process's memory
+        is read at most every LOOK_EVERY seconds, unless a large value is about to be
+        built: reading it releases the interpreter lock, and a thread that releases it
+        that often keeps the threads waiting for it from ever asking it to switch (the
+        event loop of hsl serve, behind a busy worker, waited for the worker to end)."""
         now = time.monotonic()
         if now < self.next_look and about_to_build < self.poll_every:
             return
         self.next_look = now + LOOK_EVERY
         self.unpolled = 0
-        grown = process_memory() - self.mark
-        if self.limit is not None and self.live + grown + about_to_build > self.limit:
+        # Growth since the last measurement: the process's, its objects' (freed memory
+        # used again does not make the process grow) or what the run announced.
+        grown = max(process_memory() - self.mark, self.announced,
+                    (sys.getallocatedblocks() - self.blocks) * BLOCK)
+        if self.limit is not None and self.held + grown + about_to_build > self.limit:
             self.measure(about_to_build)
         elif _total_cap is not None and grown + about_to_build > self.poll_every * 8:
             self.measure(about_to_build)
@@ -279,17 +293,18 @@ class Budget:
         # The memory store and the cache are the run's too (they are every run's): a
         # value both hold counts once.
         stored = reachable_size(held_values(), seen)
-        self.live = own + stored
+        self.own, self.held = own, own + stored
+        self.announced = about_to_build
         self.mark = process_memory()
-        if self.limit is not None and self.live + about_to_build > self.limit:
+        self.blocks = sys.getallocatedblocks()
+        if self.limit is not None and self.held + about_to_build > self.limit:
             raise MemoryLimit(f"memory limit exceeded (the run would hold about "
-                              f"{_mb(self.live + about_to_build)}; its limit is "
+                              f"{_mb(self.held + about_to_build)}; its limit is "
                               f"{format_size(self.limit)})")
-        self.live = own             # the overall cap counts the stores once
         cap = _total_cap
-        if cap is not None:
+        if cap is not None:         # the stores count once, not once per run
             with _ACTIVE_LOCK:
-                total = sum(b.live for b in _ACTIVE) + stored + about_to_build
+                total = sum(b.own for b in _ACTIVE) + stored + about_to_build
             if total > cap:
                 raise MemoryLimit(f"memory limit exceeded (all runs together would hold "
                                   f"about {_mb(total)}; the limit for all runs is "

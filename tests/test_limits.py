@@ -5,6 +5,7 @@ within twice its budgets, measured from outside the process."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -219,6 +220,55 @@ def test_a_deep_recursion_shows_its_repeated_frames_once():
                                       "  <string>:1:1: in g"]
     err = error_of(RECURSE_THROUGH_SORT)
     assert "  [previous 2 lines repeated 499 more times]" in err.render().splitlines()
+
+
+def test_fold_repeats():
+    from hsl.errors import fold_repeats
+    assert fold_repeats(list("abcabcabcabx")) == ["a", "b", "c", "  [previous 3 lines repeated 2 "
+                                                  "more times]", "a", "b", "x"]
+    assert fold_repeats(list("aab")) == list("aab")        # two in a row stay as they are
+    assert fold_repeats(list("xaaaay")) == ["x", "a", "  [previous line repeated 3 more times]",
+                                            "y"]
+
+
+def test_measuring_a_run_in_the_middle_of_making_an_array_handle():
+    # The walk can meet a handle that HArray.__new__ made and that has no data yet.
+    from hsl.values import HArray
+    half_made = HArray.__new__(HArray)
+    assert memory.reachable_size([half_made, HArray.from_list([1.0])], set()) > 0
+
+
+def test_copying_a_big_shared_array_under_a_small_budget_is_a_clean_error():
+    err = error_of('$a = array_range(0, 300000); $b = $a; $b[] = 1; $c = $a + $a;',
+                   max_memory=40 * MB)
+    assert err.message.startswith("memory limit exceeded")
+
+
+def test_a_late_result_from_inside_a_function_is_located_there():
+    # Top-level functions are compiled apart from the module's code (their own piece).
+    err = error_of('function g($n) {\n    return sha2("x" * $n, 256);\n}\n$x = g(200000000);',
+                   max_time=0.05)
+    assert err.message == "execution time limit exceeded"
+    assert (err.line, err.column) == (2, 12)
+    assert [f.function for f in err.stack] == ["<main>", "g"]
+
+
+def test_a_process_with_memory_to_spare_still_holds_a_run_to_its_budget():
+    # Earlier runs left freed memory in the process (as in a long-running hsl serve): a
+    # run that builds in it does not make the process grow, and still meets its budget.
+    # One value in 64 is kept, so that no memory block of the earlier run is empty and
+    # none goes back to the system.
+    for script in ['$a = []; while (length($a) < 400000) $a[] = [1, 2];',
+                   '$a = []; $x = str_repeat("y", 3000); '
+                   'while (length($a) < 40000) $a[] = $x . $x;']:
+        earlier = hsl.compile(script).run(keep_globals=True).globals["a"]
+        kept = earlier.values()[::64]
+        del earlier
+        err = error_of(script.replace("length($a) <", "true or length($a) <"),
+                       max_memory=32 * MB)
+        held = int(re.search(r"would hold about (\d+) MB", err.message).group(1))
+        assert held <= 64, err.message           # within twice the budget
+        del kept
 
 
 def test_fold_repeats():
