@@ -269,34 +269,3 @@ def test_a_process_with_memory_to_spare_still_holds_a_run_to_its_budget():
         held = int(re.search(r"would hold about (\d+) MB", err.message).group(1))
         assert held <= 64, err.message           # within twice the budget
         del kept
-
-
-def test_fold_repeats():
-    from hsl.errors import fold_repeats
-    assert fold_repeats(list("abcabcabcabx")) == ["a", "b", "c", "  [previous 3 lines repeated 2 "
-                                                  "more times]", "a", "b", "x"]
-    assert fold_repeats(list("aab")) == list("aab")        # two in a row stay as they are
-    assert fold_repeats(list("xaaaay")) == ["x", "a", "  [previous line repeated 3 more times]",
-                                            "y"]
-
-
-def test_measuring_a_run_in_the_middle_of_making_an_array_handle():
-    # The walk can meet a handle that HArray.__new__ made and that has no data yet.
-    from hsl.values import HArray
-    half_made = HArray.__new__(HArray)
-    assert memory.reachable_size([half_made, HArray.from_list([1.0])], set()) > 0
-
-
-def test_copying_a_big_shared_array_under_a_small_budget_is_a_clean_error():
-    err = error_of('$a = array_range(0, 300000); $b = $a; $b[] = 1; $c = $a + $a;',
-                   max_memory=40 * MB)
-    assert err.message.startswith("memory limit exceeded")
-
-
-def test_a_late_result_from_inside_a_function_is_located_there():
-    # Top-level functions are compiled apart from the module's code (their own piece).
-    err = error_of('function g($n) {\n    return sha2("x" * $n, 256);\n}\n$x = g(200000000);',
-                   max_time=0.05)
-    assert err.message == "execution time limit exceeded"
-    assert (err.line, err.column) == (2, 12)
-    assert [f.function for f in err.stack] == ["<main>", "g"]
