@@ -227,6 +227,15 @@ def test_content_type_parameters_and_file_names():
     assert call(call(rel, "getParts").values()[1], "getFileName") == b"logo.png"
 
 
+def test_rfc2231_parameters():
+    m = msg(b"Content-Type: application/x; name*=iso-8859-1'fr'caf%E9.txt;\r\n"
+            b" title*0*=us-ascii'en'This%20is; title*1=\" even more\"; title*2*=%2A\r\n"
+            b"Content-Disposition: attachment; filename=\"quoted \\\"name\\\".txt\"\r\n\r\n")
+    assert call(m, "getTypeParameter", b"name") == "café.txt".encode()
+    assert call(m, "getTypeParameter", b"title") == b"This is even more*"
+    assert call(m, "getFileName") == b'quoted "name".txt'
+
+
 def test_get_type_defaults_and_lowercases():
     assert call(msg(b"Content-Type: TEXT/HTML; charset=x\r\n\r\n"), "getType") == b"text/html"
     assert call(msg(b"Content-Type: garbage\r\n\r\n"), "getType") == b"text/plain"

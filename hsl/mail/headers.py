@@ -246,8 +246,9 @@ def parse_params(value: bytes) -> tuple[bytes, dict]:
             params.setdefault(name, text)
         else:
             base, number, extended = s.groups()
+            # name*=... is one extended section; name*0=... a plain first section
             sections.setdefault(base, {}).setdefault(int(number or 0),
-                                                    (text, bool(extended)))
+                                                    (text, number is None or bool(extended)))
     for base, parts in sections.items():
         if base in params:
             continue
