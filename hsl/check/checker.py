@@ -404,7 +404,7 @@ def _check(source: str, filename: str, options: Options) -> list:
     from ..builtins.index import classes_for, functions_for
     from .methods import analyze as analyze_methods
     method_findings = analyze_methods(program, classes_for(phase),
-                                      user_functions | set(functions_for(phase)))
+                                      user_functions | set(functions_for(phase)), phase)
     for f in analyze(program, predefined=set(variables),
                      terminating=terminating - user_functions) + method_findings:
         diags.append(Diagnostic(filename, f.span.line, f.span.col, f.message,

@@ -18,7 +18,8 @@ from ..values import arity_message
 from .flow import Finding, scope_nodes, scopes, written_by
 
 # Static methods of builtin classes that return an instance of their class.
-STATIC_CONSTRUCTORS = {("X509", "String"), ("X509CRL", "String"), ("File", "String")}
+STATIC_CONSTRUCTORS = {("X509", "String"), ("X509CRL", "String"), ("File", "String"),
+                       ("MailMessage", "String"), ("MailMessage", "File")}
 _UNKNOWN = object()
 
 
@@ -59,6 +60,13 @@ class ClassMethods:
         entry = self.builtin_classes[cls]
         return {n: (lo, hi, False) for n, (_, lo, hi) in entry.cls.hsl_methods.items()}
 
+    def context(self, cls: str, name: str) -> Optional[str]:
+        """The hook a builtin method exists in (its `hsl_context`), None: everywhere."""
+        if cls in self.user:
+            return None
+        fn = self.builtin_classes[cls].cls.hsl_methods[name][0]
+        return getattr(fn, "hsl_context", None)
+
 
 def _min_args(params) -> int:
     return sum(1 for p in params if p.default is None and not p.variadic)
@@ -90,7 +98,10 @@ def _known_types(body, entry: set, tables: ClassMethods) -> dict:
     return {name: cls for name, cls in kinds.items() if cls is not _UNKNOWN}
 
 
-def analyze(program: A.Program, builtin_classes: dict, functions: set) -> list[Finding]:
+def analyze(program: A.Program, builtin_classes: dict, functions: set,
+            phase: Optional[str] = None) -> list[Finding]:
+    """Findings of the method calls of `program` checked in hook `phase` (None: a
+    script outside any hook)."""
     tables = ClassMethods(program, builtin_classes, functions)
     findings: list[Finding] = []
     declared_global, all_scopes = scopes(program)
@@ -120,6 +131,12 @@ def analyze(program: A.Program, builtin_classes: dict, functions: set) -> list[F
                 findings.append(Finding("HSL105", n.callee.span,
                                         f"{cls}->{name}() is private", "call it from "
                                         f"inside {cls}"))
+                continue
+            where = tables.context(cls, name)
+            if where is not None and where != phase:
+                findings.append(Finding("HSL302", n.callee.span,
+                                        f"{cls}->{name}() is only available in the {where} "
+                                        "hook", f"{name}() exists only in the {where} hook"))
                 continue
             if any(type(a) is A.Spread for a in n.args):
                 continue
