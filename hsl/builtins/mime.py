@@ -50,9 +50,16 @@ from .registry import builtin_class, method
 _ENCODINGS = (b"quoted-printable", b"base64", b"7bit", b"8bit", b"binary")
 
 
+_MODULES = None
+
+
 def _mail():
-    from ..mail import body, headers, model, send, source
-    return body, headers, model, send, source
+    """hsl.mail's modules (body, headers, model, send, source), imported on first use."""
+    global _MODULES
+    if _MODULES is None:
+        from ..mail import body, headers, model, send, source
+        _MODULES = body, headers, model, send, source
+    return _MODULES
 
 
 def _index(fname: str, opts: HArray):

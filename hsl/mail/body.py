@@ -30,7 +30,10 @@ def decode(body: bytes, cte: bytes) -> bytes:
         # Padding inside the text ends a run (concatenated base64): each run on its own.
         return b"".join(_b64(run) for run in body.translate(None, _NOT_B64).split(b"="))
     if cte == b"quoted-printable":
-        return binascii.a2b_qp(_QP_TRAILING.sub(b"", body))
+        if b" \n" in body or b"\t\n" in body or b" \r\n" in body or b"\t\r\n" in body \
+                or body.endswith((b" ", b"\t")):       # (the search is slow: only if needed)
+            body = _QP_TRAILING.sub(b"", body)
+        return binascii.a2b_qp(body)
     return body
 
 
