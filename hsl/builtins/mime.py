@@ -492,10 +492,11 @@ class MailMessageObject(MIMEPartObject):
     MailMessage::File(file)."""
     __slots__ = ()
 
-    @staticmethod
-    def _new(data: bytes) -> "MailMessageObject":
+    @classmethod
+    def _new(cls, data: bytes) -> "MailMessageObject":
+        """A message of `data` (a subclass, such as the EOD hook's, gets one of its own)."""
         _, _, model, _, _ = _mail()
-        obj = MailMessageObject.__new__(MailMessageObject)
+        obj = cls.__new__(cls)
         obj.msg = model.Message(data)
         obj.data = data           # (so that the memory budget counts the message)
         obj.owner, obj.part = obj, obj.msg.root
