@@ -125,6 +125,22 @@ def test_del_header_and_index():
     assert out(m) == BASIC
 
 
+def test_indexes_count_the_fields_as_received():
+    """getHeaders() numbers the fields as received; so do the indexes of the edits, so a
+    script can delete the ones it found, in any order."""
+    m = msg(b"A-R: mx; pass\r\nA-R: evil; pass\r\nA-R: mx; fail\r\nA-R: evil; x\r\n\r\n")
+    for i, value in enumerate(call(m, "getHeaders", b"a-r").values()):
+        if value.startswith(b"evil"):
+            assert call(m, "delHeader", b"A-R", opts(index=i)) == 1.0
+    assert out(m) == b"A-R: mx; pass\r\nA-R: mx; fail\r\n\r\n"
+    assert call(m, "delHeader", b"A-R", opts(index=1)) == 0.0      # deleted already
+    assert call(m, "setHeader", b"A-R", b"back", opts(index=1)) == 1.0
+    assert call(m, "renameHeader", b"a-r", b"X", opts(index=-1)) == 0.0   # deleted
+    assert call(m, "renameHeader", b"a-r", b"X", opts(index=-2)) == 1.0
+    assert out(m) == b"A-R: mx; pass\r\nA-R: back\r\nX: mx; fail\r\n\r\n"
+    assert call(m, "snapshot") == 4.0             # the calls that changed nothing are none
+
+
 def test_rename_header():
     m = msg(b"Subject: x\r\nX-Spam: yes\r\n  folded\r\nX-Spam: no\r\n\r\n")
     assert call(m, "renameHeader", b"x-spam", b"X-Old-Spam", opts(index=0)) == 1.0

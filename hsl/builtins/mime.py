@@ -16,6 +16,8 @@ Choices where the documentation is silent (UNSPECIFIED there):
   charset-normalizer detects among the usual mail charsets, else as is.
 * setHeader returns how many fields it replaced, 1 when it added the field; with an
   `index` that matches no field (while the name exists) it changes nothing and returns 0.
+  An `index` counts the fields as received (getHeaders()' numbering); without one, the
+  edits see the fields earlier edits added.
 * getType() of a part without a (valid) Content-Type is the RFC 2045 default:
   text/plain (message/rfc822 inside multipart/digest).  getFileName(): the
   Content-Disposition `filename`, else the Content-Type `name`, RFC 2231 and RFC 2047

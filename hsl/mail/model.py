@@ -10,9 +10,12 @@ the state again, `reset()` empties it.
 
 How edits combine:
 
-* Header edits act on the header block as the earlier edits left it: `setHeader` after
-  `addHeader` of the same name replaces the added field, `delHeader` removes it, and an
-  `index` counts the fields there are then.  Added fields go on top, the latest topmost.
+* Header edits without an `index` act on the header block as the earlier edits left it:
+  `setHeader` after `addHeader` (or `setHeader`) of the same name replaces the added
+  field, `delHeader` removes it.  An `index` counts the fields as received, the numbering
+  getHeaders() shows, whatever earlier edits did to them (so a script can delete the
+  fields it found, in any order).  Added fields go on top, the latest topmost.  An edit
+  that changes nothing (returns 0) is not recorded.
 * Structure edits win over edits inside what they replace: a removed or replaced part,
   or a body replaced by `setBody`, takes the edits made below it along.
 * Appending or prepending to a part that is not a multipart wraps it into a new
@@ -41,12 +44,13 @@ _CONTENT = b"content-"
 
 
 class Entry:
-    """A header field after the edits: an original `field` (None for an added one) and
-    its `text` (None: the original bytes, unchanged)."""
-    __slots__ = ("name", "field", "text")
+    """A header field after the edits: an original `field` (None for an added one), its
+    `text` (None: the original bytes, unchanged), and whether it was deleted (a deleted
+    original stays in the list, so that indexes keep counting the received fields)."""
+    __slots__ = ("name", "field", "text", "deleted")
 
     def __init__(self, name: bytes, field=None, text: Optional[bytes] = None):
-        self.name, self.field, self.text = name, field, text
+        self.name, self.field, self.text, self.deleted = name, field, text, False
 
 
 class PartEdit:
@@ -90,14 +94,19 @@ class State:
         return e.entries
 
 
+def _received(entries: list, name: bytes) -> list:
+    """The fields named `name` as received (the numbering of getHeaders())."""
+    return [e for e in entries if e.field is not None and e.field.name == name]
+
+
 def _matching(entries: list, name: bytes, index: Optional[int]) -> list:
-    """The entries named `name`; with `index`, only that one (negative: from the bottom)."""
-    found = [e for e in entries if e.name == name]
+    """Without `index`: the fields named `name` now (received ones not deleted, added
+    ones).  With `index`: the index-th field of that name as received (negative: from
+    the bottom), whatever earlier edits did to it."""
     if index is None:
-        return found
-    if -len(found) <= index < len(found):
-        return [found[index]]
-    return []
+        return [e for e in entries if e.name == name and not e.deleted]
+    received = _received(entries, name)
+    return [received[index]] if -len(received) <= index < len(received) else []
 
 
 # ---------------------------------------------------------------------------------------
@@ -105,13 +114,13 @@ def _matching(entries: list, name: bytes, index: Optional[int]) -> list:
 
 def _set(state, part, name, text, index):
     entries = state.entries(part)
+    if index is not None and not _received(entries, name):
+        index = None                     # not in the message: as without an index
     found = _matching(entries, name, index)
     for e in found:
-        e.text = text
-    if found:
+        e.name, e.text, e.deleted = name, text, False
+    if found or index is not None:
         return len(found)
-    if any(e.name == name for e in entries):
-        return 0                         # an index past the fields there are
     entries.insert(0, Entry(name, None, text))
     return 1
 
@@ -122,13 +131,15 @@ def _add(state, part, name, text):
 
 def _delete(state, part, name, index):
     entries = state.entries(part)
-    found = {id(e) for e in _matching(entries, name, index)}
-    entries[:] = [e for e in entries if id(e) not in found]
+    found = [e for e in _matching(entries, name, index) if not e.deleted]
+    for e in found:
+        e.deleted = True
+    entries[:] = [e for e in entries if not (e.deleted and e.field is None)]
     return len(found)
 
 
 def _rename(state, part, name, newname, index):
-    found = _matching(state.entries(part), name, index)
+    found = [e for e in _matching(state.entries(part), name, index) if not e.deleted]
     data = part.doc.data
     for e in found:
         rest = e.text[e.text.index(b":"):] if e.text is not None \
@@ -150,11 +161,13 @@ def _replace(state, part, entity):
     # The message itself: its own fields stay, the content fields and body are the new
     # part's.
     new = parse(entity)
-    entries = [e for e in state.entries(part) if not e.name.startswith(_CONTENT)]
-    entries[:0] = [Entry(f.name, None, _crlf(entity[f.start:f.end])) for f in new.fields]
-    edit = state.edit(part)
-    edit.entries = entries
-    edit.body = entity[new.body:]
+    entries = state.entries(part)
+    for e in entries:
+        if e.name.startswith(_CONTENT):
+            e.deleted = True
+    entries[:] = [Entry(f.name, None, _crlf(entity[f.start:f.end])) for f in new.fields] \
+        + [e for e in entries if not (e.deleted and e.field is None)]
+    state.edit(part).body = entity[new.body:]
 
 
 def _remove(state, part):
@@ -218,9 +231,12 @@ class Message:
         return self._state
 
     def modify(self, kind: str, part: Optional[Part], *args):
-        """Record and apply one modification; returns what the edit method returns."""
+        """Record and apply one modification; returns what the edit method returns.  An
+        edit that counts what it changed and changed nothing is not recorded (applying it
+        left the state as it was)."""
         result = _APPLY[kind](self.state, part, *args)
-        self.mods.append((kind, part, args))
+        if result != 0:
+            self.mods.append((kind, part, args))
         return result
 
     def snapshot(self) -> int:
@@ -244,11 +260,6 @@ class Message:
     def set_header(self, part, name: bytes, value: bytes, index=None, encode=True,
                    base64=False) -> int:
         text = new_field(_name(name), value, encode, base64)
-        if index is not None and not any(e.name == name.lower()
-                                         for e in self._view(part)):
-            index = None                    # absent: added at the top
-        if index is not None and not _matching(self._view(part), name.lower(), index):
-            return 0
         return self.modify("set", part, name.lower(), text, index)
 
     def add_header(self, part, name: bytes, value: bytes, encode=True, base64=False) -> None:
@@ -261,21 +272,16 @@ class Message:
         self.modify("add", part, name, _crlf(field))
 
     def del_header(self, part, name: bytes, index=None) -> int:
-        if not _matching(self._view(part), name.lower(), index):
-            return 0
         return self.modify("delete", part, name.lower(), index)
 
     def rename_header(self, part, name: bytes, newname: bytes, index=None) -> int:
-        _name(newname)
-        if not _matching(self._view(part), name.lower(), index):
-            return 0
-        return self.modify("rename", part, name.lower(), newname, index)
+        return self.modify("rename", part, name.lower(), _name(newname), index)
 
     def set_body(self, part, body: bytes, cte: Optional[bytes]) -> None:
         """Replace the body with `body` (already encoded) and, when `cte` is given, the
         Content-Transfer-Encoding field with it."""
-        if cte == b"7bit" and not any(e.name == b"content-transfer-encoding"
-                                      for e in self._view(part)):
+        if cte == b"7bit" and not _matching(self._view(part), b"content-transfer-encoding",
+                                            None):
             cte = None                      # 7bit is the default: no field needed
         text = new_field(b"Content-Transfer-Encoding", cte) if cte is not None else None
         self.modify("body", part, body, text)
@@ -406,6 +412,7 @@ class _Writer:
             return []
         if entries is None:
             entries = [Entry(f.name, f) for f in part.fields]
+        entries = [e for e in entries if not e.deleted]
         names = {e.name for e in entries}
         if edit.wrap is not None and part.parent is None and b"mime-version" not in names:
             top.append(b"MIME-Version: 1.0\r\n")
