@@ -3,46 +3,18 @@ options, how edits combine, snapshot/restore/reset/modifyContent, and that `get*
 reading the message as received while toString() applies the edits."""
 import pytest
 
-from hsl.builtins import CLASSES, load_all
 from hsl.errors import ScriptError
-from hsl.mail import source
-from hsl.values import from_python, to_python
+from hsl.values import to_python
 
 import mail_corpus as C
-
-load_all()
-MailMessage = CLASSES["MailMessage"].cls
-MIME = CLASSES["MIME"].cls
-
-
-def msg(data: bytes):
-    return MailMessage.hsl_statics["String"][0](data)
-
-
-def call(obj, name, *args):
-    fn, lo, hi = type(obj).hsl_methods[name]
-    assert lo <= len(args) and (hi is None or len(args) <= hi), (name, args)
-    return fn(obj, *args)
-
-
-def opts(**kw):
-    return from_python(kw)
-
-
-def parts(p):
-    return list(call(p, "getParts").values())
+from mail_helpers import MIME, call, fixed_source, msg, opts, parts  # noqa: F401
 
 
 def out(m) -> bytes:
     return call(m, "toString")
 
 
-@pytest.fixture(autouse=True)
-def fixed_source():
-    source.fix(time=1772532000.0, seed="edit-tests")
-    yield
-    source.fix()
-
+pytestmark = pytest.mark.usefixtures("fixed_source")
 
 BASIC = b"From: a@example.org\r\nSubject: hello\r\nX-A: 1\r\nX-A: 2\r\n\r\nbody\r\n"
 

@@ -2,34 +2,15 @@
 fixed clock and boundary source, and that MailMessage reads back what it built."""
 import pytest
 
-from hsl.builtins import CLASSES, load_all
 from hsl.errors import ScriptError
 from hsl.mail import source
 from hsl.values import from_python, to_python
 
 import mail_corpus as C
+from mail_helpers import MIME, call, fixed_source, msg  # noqa: F401
 
-load_all()
-MailMessage = CLASSES["MailMessage"].cls
-MIME = CLASSES["MIME"].cls
 DATE = b"Tue, 03 Mar 2026 10:00:00 +0000"
-
-
-def msg(data: bytes):
-    return MailMessage.hsl_statics["String"][0](data)
-
-
-def call(obj, name, *args):
-    fn, lo, hi = type(obj).hsl_methods[name]
-    assert lo <= len(args) and (hi is None or len(args) <= hi), (name, args)
-    return fn(obj, *args)
-
-
-@pytest.fixture(autouse=True)
-def fixed_source():
-    source.fix(time=1772532000.0, seed="mime-tests")
-    yield
-    source.fix()
+pytestmark = pytest.mark.usefixtures("fixed_source")
 
 
 def test_the_simplest_message():

@@ -6,29 +6,12 @@ import time
 
 import pytest
 
-from hsl.builtins import CLASSES, load_all
 from hsl.builtins.classes import FileObject, FileResource
 from hsl.errors import ScriptError
-from hsl.values import HArray, HRegex, from_python, to_python
+from hsl.values import HRegex, to_python
 
 import mail_corpus as C
-
-load_all()
-MailMessage = CLASSES["MailMessage"].cls
-
-
-def msg(data: bytes):
-    return MailMessage.hsl_statics["String"][0](data)
-
-
-def call(obj, name, *args):
-    fn, lo, hi = type(obj).hsl_methods[name]
-    assert lo <= len(args) and (hi is None or len(args) <= hi), (name, args)
-    return fn(obj, *args)
-
-
-def opts(**kw):
-    return from_python(kw)
+from mail_helpers import MailMessage, call, msg, opts
 
 
 def tree(part):

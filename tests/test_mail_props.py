@@ -4,23 +4,13 @@ edits after the snapshot; header edits leave bodies alone; the output parses aga
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hsl.builtins import CLASSES, load_all
 from hsl.mail import source
 from hsl.values import from_python
 
-load_all()
-MailMessage = CLASSES["MailMessage"].cls
-MIME = CLASSES["MIME"].cls
+from mail_helpers import MIME, call, msg
+
 SETTINGS = settings(max_examples=300, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
-
-
-def msg(data: bytes):
-    return MailMessage.hsl_statics["String"][0](data)
-
-
-def call(obj, name, *args):
-    return type(obj).hsl_methods[name][0](obj, *args)
 
 
 # Messages made of the pieces a parser has to tell apart, in any order.

@@ -6,42 +6,26 @@ import ssl
 import time
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, AuthResult
 
 import hsl
-from hsl.builtins import CLASSES, load_all
 from hsl.errors import ScriptError
 from hsl.values import from_python, to_python
 
 import certs
 import mail_corpus as C
+import mail_helpers
+from mail_helpers import MIME, msg
+from test_builtins_smtpclient import PASSWORD, USER, Recorder, Server
 
-load_all()
-MailMessage = CLASSES["MailMessage"].cls
-MIME = CLASSES["MIME"].cls
 
-
-class Inbox:
-    """aiosmtpd handler keeping what it receives; RCPT refuses bad* (550), later* (450);
-    DATA refuses when the message contains REJECT-ME."""
+class Inbox(Recorder):
+    """The smtp_lookup tests' Recorder (RCPT refuses bad* with 550 and later* with 450;
+    AUTH takes USER/PASSWORD), keeping the messages it receives; DATA refuses a message
+    that contains REJECT-ME."""
 
     def __init__(self):
-        self.messages, self.mails, self.logins = [], [], []
-
-    async def handle_MAIL(self, server, session, envelope, address, options):
-        self.mails.append((address, options))
-        envelope.mail_from = address
-        envelope.mail_options.extend(options)
-        return "250 2.1.0 OK"
-
-    async def handle_RCPT(self, server, session, envelope, address, options):
-        if address.startswith("bad"):
-            return "550 5.1.1 no such user"
-        if address.startswith("later"):
-            return "450 4.2.0 mailbox busy"
-        envelope.rcpt_tos.append(address)
-        return "250 2.1.5 OK"
+        super().__init__()
+        self.messages = []
 
     async def handle_DATA(self, server, session, envelope):
         if b"REJECT-ME" in envelope.original_content:
@@ -49,20 +33,6 @@ class Inbox:
         self.messages.append((envelope.mail_from, list(envelope.rcpt_tos),
                               envelope.original_content))
         return "250 2.0.0 queued as 1234"
-
-    def authenticate(self, server, session, envelope, mechanism, auth_data):
-        self.logins.append((auth_data.login, auth_data.password))
-        return AuthResult(success=auth_data.password == b"s3cret", handled=False)
-
-
-class Server(Controller):
-    def __init__(self, handler, **kw):
-        super().__init__(handler, hostname="127.0.0.1", port=0, server_hostname="mx.test",
-                         authenticator=handler.authenticate, **kw)
-
-    def _trigger_server(self):
-        self.port = self.server.sockets[0].getsockname()[1]
-        super()._trigger_server()
 
 
 @pytest.fixture(scope="module")
@@ -86,15 +56,11 @@ def tls(tmp_path_factory):
     server.stop()
 
 
-def msg(data: bytes):
-    return MailMessage.hsl_statics["String"][0](data)
-
-
 def call(obj, name, *args):
-    fn, lo, hi = type(obj).hsl_methods[name]
-    assert lo <= len(args) and (hi is None or len(args) <= hi), (name, args)
-    return fn(obj, *[from_python(a) if type(a) in (dict, list, str, int) else a
-                     for a in args])
+    """mail_helpers.call with Python values converted."""
+    return mail_helpers.call(obj, name, *[from_python(a) if type(a) in (dict, list, str,
+                                                                         bytes, int)
+                                          else a for a in args])
 
 
 def at(server, **settings):
@@ -173,10 +139,10 @@ def test_connection_failures():
 def test_auth_and_tls(plain, tls, monkeypatch, tmp_path):
     m = msg(C.SIMPLE)
     r = to_python(call(m, "send", "a@example.org", ["b@example.net"],
-                       at(plain, saslusername="user", saslpassword="s3cret")))
-    assert r["result"]["code"] == 250 and plain[1].logins[-1] == (b"user", b"s3cret")
+                       at(plain, saslusername=USER, saslpassword=PASSWORD)))
+    assert r["result"]["code"] == 250 and plain[1].mechanisms[-1] == "LOGIN"
     r = to_python(call(m, "send", "a@example.org", ["b@example.net"],
-                       at(plain, saslusername="user", saslpassword="wrong")))
+                       at(plain, saslusername=USER, saslpassword=b"wrong")))
     assert r["error"]["type"] == "smtp" and r["result"]["state"] == "AUTH"
     r = to_python(call(m, "send", "a@example.org", ["b@example.net"],
                        at(plain, tls="require")))

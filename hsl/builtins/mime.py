@@ -661,13 +661,16 @@ class MIMEObject(BuiltinObject):
         field was added)."""
         return self._set("body", string("MIME->setBody", 1, body))
 
+    def _line(self, m: str, what: str, value) -> bytes:
+        value = string(f"MIME->{m}", 1, value)
+        if b"\r" in value or b"\n" in value:
+            raise ScriptError(f"MIME->{m}() {what} must be one line")
+        return value
+
     @method()
     def setType(self, type):
         """The Content-Type (default text/plain; text/* gets charset=utf-8)."""
-        value = string("MIME->setType", 1, type)
-        if b"\r" in value or b"\n" in value:
-            raise ScriptError("MIME->setType() type must be one line")
-        return self._set("type", value)
+        return self._set("type", self._line("setType", "type", type))
 
     @method()
     def setBoundary(self, boundary):
@@ -700,10 +703,8 @@ class MIMEObject(BuiltinObject):
     @method()
     def setDisposition(self, disposition):
         """The Content-Disposition (default attachment once a file name is set)."""
-        value = string("MIME->setDisposition", 1, disposition)
-        if b"\r" in value or b"\n" in value:
-            raise ScriptError("MIME->setDisposition() disposition must be one line")
-        return self._set("disposition", value)
+        return self._set("disposition", self._line("setDisposition", "disposition",
+                                                   disposition))
 
     @method()
     def toString(self):
