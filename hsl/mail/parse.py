@@ -27,7 +27,9 @@ from .headers import FIELD_START, parse_params, unfold
 MAX_FIELDS = 100_000
 MAX_PARTS = 100_000
 MAX_DEPTH = 200
-_LINES = 20_000          # header lines read between two announcements of the work
+# Header lines or delimiters read between two announcements of the work (runtime.work:
+# about 50 units for a Python step, more than runtime.WORK in all, so the clock is read).
+_STEPS = 32_768
 
 
 class Field:
@@ -137,8 +139,10 @@ class Part:
             first = False
             pos = line_end
             lines += 1
-            if lines % _LINES == 0:          # a Python step per line: announce the work
-                _runtime.work(_LINES * 50)
+            if lines % _STEPS == 0:
+                _runtime.work(_STEPS * 50)
+                if len(fields) >= MAX_FIELDS:    # no more fields: find the end at once
+                    pos = _blank_line(data, pos, end)
         self.open_end = end > self.start and data[end - 1] != 10
         self.hend = self.body = end
         self._fields = fields
@@ -240,6 +244,8 @@ class Part:
                 break
             self.doc.parts += 1
             after, i = k - 1, -1
+            if len(delims) % _STEPS == 0:
+                _runtime.work(_STEPS * 50)
         if not delims or not delims[-1].close:
             self._error("unclosed_boundary")
         kids = self._children
@@ -280,6 +286,16 @@ class Part:
             p = stack.pop()
             yield p
             stack.extend(reversed(p.children))
+
+
+def _blank_line(data: bytes, start: int, end: int) -> int:
+    """Where the first empty line of data[start:end] starts (`start` itself when it is
+    one), or `end`."""
+    if data.startswith(b"\n", start, end) or data.startswith(b"\r\n", start, end):
+        return start
+    hits = [i + 1 for i in (data.find(b"\n\n", start, end), data.find(b"\n\r\n", start, end))
+            if i >= 0]
+    return min(hits) if hits else end
 
 
 def parse(data: bytes) -> Part:
