@@ -112,7 +112,9 @@ class Part:
                 self._fields = fields
                 return
             c = data[pos]
-            m = None if c == 32 or c == 9 else FIELD_START.match(data, pos, text_end)
+            # (a name is short: RFC 5322 lines have 998 characters at most)
+            m = None if c == 32 or c == 9 else FIELD_START.match(data, pos,
+                                                                 min(text_end, pos + 1024))
             if first and m is None and not data.startswith(b"From ", pos):
                 self._error("bad_header")              # not a header block: all body
                 self.hend = self.body = self.start
