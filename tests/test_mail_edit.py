@@ -412,3 +412,23 @@ def test_corpus_edits_round_trip_through_a_parse():
         assert call(new, "getType") == call(m, "getType"), name
         assert len(parts(new)) == len(parts(m)), name
         assert call(new, "getBody") == call(m, "getBody"), name
+
+
+def test_a_speculative_run_takes_its_edits_back():
+    """hsl serve may run a script again from the start: what an object looked like before
+    the run comes back (BuiltinObject.hsl_snapshot)."""
+    m = msg(BASIC)
+    call(m, "addHeader", b"X-Before", b"1")
+    undo = m.hsl_snapshot()
+    call(m, "addHeader", b"X-During", b"2")
+    call(m, "reset")
+    call(m, "setHeader", b"Subject", b"x")
+    undo()
+    assert out(m) == b"X-Before: 1\r\n" + BASIC
+    builder = MIME()
+    call(builder, "setBody", b"before")
+    undo = builder.hsl_snapshot()
+    call(builder, "setBody", b"during")
+    call(builder, "appendPart", MIME())
+    undo()
+    assert call(builder, "toString").endswith(b"\r\n\r\nbefore")
