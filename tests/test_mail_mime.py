@@ -236,3 +236,24 @@ def test_queue_in_the_eod_hook_gets_the_modified_message():
     assert to_python(result) == {"transaction": "id", "queue": 1}
     assert queued == [(b"X-Queued: 1\r\n" + C.SIMPLE, b"a@example.org", b"b@example.org",
                        b"mx")]
+
+
+def test_message_parts_are_never_transfer_encoded():
+    """RFC 2046 5.2.1: message/rfc822 bodies are 7bit, 8bit or binary."""
+    original = "Subject: Grüße\r\n\r\nGrüße aus Köln\r\n".encode()
+    part = MIME()
+    call(part, "setType", b"message/rfc822")
+    call(part, "setBody", original)
+    text = call(part, "toString")
+    assert b"Content-Transfer-Encoding: 8bit\r\n" in text and text.endswith(original)
+    ascii_part = MIME()
+    call(ascii_part, "setType", b"message/delivery-status")
+    call(ascii_part, "setBody", b"Action: failed\n")
+    assert b"Content-Transfer-Encoding" not in call(ascii_part, "toString")
+    m = msg(C.FORWARD)
+    fwd = call(m, "getParts").values()[1]
+    call(fwd, "setBody", original)
+    again = msg(call(m, "toString"))
+    inner = call(again, "getParts").values()[1]
+    assert call(inner, "getHeader", b"content-transfer-encoding") == b"8bit"
+    assert call(inner, "getBody") == original

@@ -373,7 +373,7 @@ class MIMEPartObject(BuiltinObject):
         body, _, _, _, _ = _mail()
         cte = opt_str(fname, opts, b"encoding")
         if cte is None:
-            cte = body.choose(data)
+            cte = body.choose(data, self.part.ctype)
         elif cte.lower() not in _ENCODINGS:
             raise ScriptError(f"{fname}() option 'encoding' must be one of "
                               f"{', '.join(e.decode() for e in _ENCODINGS)}")

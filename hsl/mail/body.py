@@ -51,14 +51,21 @@ def crlf(text: bytes) -> bytes:
     return _BARE_LF.sub(b"\r\n", text) if b"\n" in text else text
 
 
-def choose(data: bytes) -> bytes:
+def choose(data: bytes, ctype: bytes = b"") -> bytes:
     """The encoding that reads best for `data`: 7bit for short-lined ASCII text,
     quoted-printable for text that is mostly ASCII, base64 for the rest (and for
-    anything with NUL or a CR that ends no line)."""
-    if b"\0" in data or _BARE_CR.search(data):
+    anything with NUL or a CR that ends no line).  A message/* or multipart/* body
+    (`ctype`, lowercase) is never encoded (RFC 2046 5.2.1): 7bit, 8bit or binary."""
+    binary = b"\0" in data or _BARE_CR.search(data) is not None
+    long_lines = _LONG_LINE.search(data) is not None
+    if ctype.startswith((b"message/", b"multipart/")):
+        if binary or long_lines:
+            return b"binary"
+        return b"7bit" if data.isascii() else b"8bit"
+    if binary:
         return b"base64"
     unsafe = len(data) - len(data.translate(None, _UNSAFE))
-    if not unsafe and not _LONG_LINE.search(data):
+    if not unsafe and not long_lines:
         return b"7bit"
     # quoted-printable stays readable while at most a third of the bytes are escaped
     return b"quoted-printable" if unsafe * 3 <= len(data) else b"base64"

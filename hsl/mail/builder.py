@@ -84,7 +84,7 @@ class Builder:
             generated(b"Content-Type", ctype)
         data = self.body
         if not self.parts and data is not None and b"content-transfer-encoding" not in have:
-            cte = _body.choose(data)
+            cte = _body.choose(data, main)
             data = _body.encode(data, cte)
             if cte != b"7bit":
                 generated(b"Content-Transfer-Encoding", cte)
