@@ -408,7 +408,8 @@ LF_MULTIPART = lf("""
 
 MIXED_ENDINGS = (b"From: a@example.org\nSubject: mixed\r\n"
                  b"Content-Type: multipart/mixed; boundary=\"m\"\n\r\n"
-                 b"--m\r\nContent-Type: text/plain\n\nlf part\r\n--m\n\r\ncrlf part\n--m--\r\n")
+                 b"--m\r\nContent-Type: text/plain\n\nlf part\r\n--m\n\r\ncrlf part\n"
+                 b"--m--\r\n")
 
 # -- broken messages ---------------------------------------------------------------------
 

@@ -380,8 +380,8 @@ def test_1000_parts_and_100_nesting_levels():
     assert len(kids) == 1000 and call(kids[999], "getBody") == b"part 999"
     data = b"text at the bottom\r\n"
     for level in range(100):
-        data = (b"Content-Type: multipart/mixed; boundary=b%d\r\n\r\n--b%d\r\n" % (level, level)
-                + data + b"\r\n--b%d--\r\n" % level)
+        data = (b"Content-Type: multipart/mixed; boundary=b%d\r\n\r\n--b%d\r\n"
+                % (level, level) + data + b"\r\n--b%d--\r\n" % level)
     m = msg(data)
     p, depth = m, 0
     while call(p, "getParts").values():

@@ -10,7 +10,8 @@ import codecs
 import re
 from typing import Optional
 
-from ..builtins.encodings import _ENCODED_WORD, _Q_HEX, _b64decode, _utf8_chunks, mimeword_encode
+from ..builtins.encodings import (_ENCODED_WORD, _Q_HEX, _b64decode, _utf8_chunks,
+                                  mimeword_encode)
 
 WSP = b" \t"
 _FWS = b" \t\r\n"
