@@ -465,12 +465,12 @@ def _file_data(file):
         return None
 
 
-def _send(obj, fname: str, data: bytes, sender, recipients, server):
+def _send(fname: str, data: bytes, sender, recipients, server):
     _, _, _, send, _ = _mail()
     return send.send(fname, data, sender, recipients, server)
 
 
-def _queue(obj, fname: str, data_fn, sender, recipient, transportid, options):
+def _queue(fname: str, data_fn, sender, recipient, transportid, options):
     _, _, _, send, _ = _mail()
     opt_array(fname, 4, options)
     return send.queue(fname, data_fn(), sender, recipient, transportid, options)
@@ -581,14 +581,14 @@ class MailMessageObject(MIMEPartObject):
     @method()
     def send(self, sender, recipients, server):
         """Send the message (with its modifications) over SMTP; a result array."""
-        return _send(self, "MailMessage->send", self.msg.serialize(), sender, recipients,
+        return _send("MailMessage->send", self.msg.serialize(), sender, recipients,
                      server)
 
     @method()
     @_eod_only
     def queue(self, sender, recipient, transportid, options=None):
         """Queue a copy of the message (only in the eod hook)."""
-        return _queue(self, "MailMessage->queue", self.msg.serialize, sender, recipient,
+        return _queue("MailMessage->queue", self.msg.serialize, sender, recipient,
                       transportid, options)
 
     @method()
@@ -719,14 +719,14 @@ class MIMEObject(BuiltinObject):
     @method()
     def send(self, sender, recipients, server):
         """Send the message over SMTP; a result array."""
-        return _send(self, "MIME->send", self.builder.entity(top=True), sender, recipients,
+        return _send("MIME->send", self.builder.entity(top=True), sender, recipients,
                      server)
 
     @method()
     @_eod_only
     def queue(self, sender, recipient, transportid, options=None):
         """Queue the message (only in the eod hook)."""
-        return _queue(self, "MIME->queue", lambda: self.builder.entity(top=True), sender,
+        return _queue("MIME->queue", lambda: self.builder.entity(top=True), sender,
                       recipient, transportid, options)
 
     @method()
