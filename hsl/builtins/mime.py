@@ -235,13 +235,13 @@ class MIMEPartObject(BuiltinObject):
         fname = self._name("getBody")
         opts = opt_array(fname, 1, options)
         part = self.part
-        raw = part.doc.data[part.body:part.end]
+        data = part.doc.data
+        reserve_string(part.end - part.body)
         if not opt_bool(fname, opts, b"decode", True) or part.is_multipart:
-            return raw
+            return data[part.body:part.end]
         body, _, _, _, _ = _mail()
         cte = part.header(b"content-transfer-encoding")
-        reserve_string(len(raw))
-        return body.decode(raw, (cte or b"").lower())
+        return body.decode(data, part.body, part.end, (cte or b"").lower())
 
     @method()
     def getPreamble(self):

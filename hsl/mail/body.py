@@ -23,12 +23,22 @@ _LONG_LINE = re.compile(rb"[^\n]{999}")
 _UNSAFE = bytes(c for c in range(256) if c < 32 and c not in b"\t\r\n" or c >= 127)
 
 
-def decode(body: bytes, cte: bytes) -> bytes:
-    """The body without its transfer encoding `cte` (lowercase)."""
-    _runtime.work(len(body))
+def decode(data: bytes, start: int, end: int, cte: bytes) -> bytes:
+    """The body data[start:end] without its transfer encoding `cte` (lowercase)."""
+    _runtime.work(end - start)
     if cte == b"base64":
+        pad = data.find(b"=", start, end)
+        if pad < 0 or not data[pad:end].strip(b"= \t\r\n"):
+            # Padding only at the end: binascii reads the body where it lies, skipping
+            # line breaks and other characters (no copy of a large attachment).
+            try:
+                return binascii.a2b_base64(memoryview(data)[start:end])
+            except binascii.Error:
+                pass
         # Padding inside the text ends a run (concatenated base64): each run on its own.
-        return b"".join(_b64(run) for run in body.translate(None, _NOT_B64).split(b"="))
+        runs = data[start:end].translate(None, _NOT_B64).split(b"=")
+        return b"".join(_b64(run) for run in runs)
+    body = data[start:end]
     if cte == b"quoted-printable":
         if b" \n" in body or b"\t\n" in body or b" \r\n" in body or b"\t\r\n" in body \
                 or body.endswith((b" ", b"\t")):       # (the search is slow: only if needed)
