@@ -96,6 +96,11 @@ def test_odd_arguments_give_values_or_clean_errors(name, entry, capsys):
 
 # ------------------------------------------------------------------- methods
 
+_MAIL = (b"Subject: fuzz\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
+         b"Content-Type: text/plain\r\n\r\none\r\n--b\r\nContent-Type: text/plain\r\n"
+         b"Content-Transfer-Encoding: base64\r\n\r\ndHdv\r\n--b--\r\n")
+
+
 def _instances() -> dict:
     """HSL source making one instance of each builtin class, with its variables."""
     import certs
@@ -108,6 +113,9 @@ def _instances() -> dict:
         "Exception": ('Exception("boom")', {}),
         "X509": ("X509::String($pem)", {"pem": certs.to_pem(pki.leaf)}),
         "X509CRL": ("X509CRL::String($pem)", {"pem": certs.to_pem(pki.crl)}),
+        "MIME": ('MIME()->addHeader("Subject", "x")->setBody("body")', {}),
+        "MailMessage": ("MailMessage::String($mail)", {"mail": _MAIL}),
+        "MIMEPart": ("MailMessage::String($mail)->getParts()[1]", {"mail": _MAIL}),
     }
 
 

@@ -148,6 +148,7 @@ def test_the_wheel_installs_into_a_fresh_venv_and_runs_the_quick_start_example(t
         entry_points = z.read("hsl_halon-0.1.0.dist-info/entry_points.txt").decode()
     for name in ("hsl/__init__.py", "hsl/cli.py", "hsl/shell_completion.py",
                  "hsl/grammar/hsl.lark", "hsl/stdlib/helo.hsl", "hsl/data/public_suffix_list.dat",
+                 "hsl/mail/model.py",
                  "hsl_halon-0.1.0.dist-info/licenses/LICENSE"):
         assert name in names, name
     assert not any(n.startswith(("tests/", "docs/", "examples/")) for n in names)

@@ -409,7 +409,8 @@ def _check(source: str, filename: str, options: Options) -> list:
     from .methods import analyze as analyze_methods
     found_scopes = scopes(program)
     method_findings = analyze_methods(program, classes_for(phase),
-                                      user_functions | set(functions_for(phase)), found_scopes)
+                                      user_functions | set(functions_for(phase)), found_scopes,
+                                      phase)
     for f in analyze(program, predefined=set(variables), terminating=terminating - user_functions,
                      found_scopes=found_scopes) + method_findings:
         diags.append(Diagnostic(filename, f.span.line, f.span.col, f.message,

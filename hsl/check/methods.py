@@ -18,7 +18,8 @@ from ..values import arity_message
 from .flow import ALL, Finding, scopes
 
 # Static methods of builtin classes that return an instance of their class.
-STATIC_CONSTRUCTORS = {("X509", "String"), ("X509CRL", "String"), ("File", "String")}
+STATIC_CONSTRUCTORS = {("X509", "String"), ("X509CRL", "String"), ("File", "String"),
+                       ("MailMessage", "String"), ("MailMessage", "File")}
 _UNKNOWN = object()
 
 
@@ -59,6 +60,13 @@ class ClassMethods:
         entry = self.builtin_classes[cls]
         return {n: (lo, hi, False) for n, (_, lo, hi) in entry.cls.hsl_methods.items()}
 
+    def context(self, cls: str, name: str) -> Optional[str]:
+        """The hook a builtin method exists in (its `hsl_context`), None: everywhere."""
+        if cls in self.user:
+            return None
+        fn = self.builtin_classes[cls].cls.hsl_methods[name][0]
+        return getattr(fn, "hsl_context", None)
+
 
 def _min_args(params) -> int:
     return sum(1 for p in params if p.default is None and not p.variadic)
@@ -84,8 +92,10 @@ def _known_types(scope, entry: set, tables: ClassMethods) -> dict:
 
 
 def analyze(program: A.Program, builtin_classes: dict, functions: set,
-            found_scopes=None) -> list[Finding]:
-    """`found_scopes`: flow.scopes(program), when the caller has it."""
+            found_scopes=None, phase: Optional[str] = None) -> list[Finding]:
+    """Findings of the method calls of `program` checked in hook `phase` (None: a
+    script outside any hook).  `found_scopes`: flow.scopes(program), when the caller has
+    it."""
     tables = ClassMethods(program, builtin_classes, functions)
     findings: list[Finding] = []
     declared_global, all_scopes = found_scopes or scopes(program)
@@ -114,6 +124,12 @@ def analyze(program: A.Program, builtin_classes: dict, functions: set,
                 findings.append(Finding("HSL105", n.callee.span,
                                         f"{cls}->{name}() is private", "call it from "
                                         f"inside {cls}"))
+                continue
+            where = tables.context(cls, name)
+            if where is not None and where != phase:
+                findings.append(Finding("HSL302", n.callee.span,
+                                        f"{cls}->{name}() is only available in the {where} "
+                                        "hook", f"{name}() exists only in the {where} hook"))
                 continue
             if any(type(a) is A.Spread for a in n.args):
                 continue
