@@ -38,7 +38,7 @@ Choices where the documentation is silent (UNSPECIFIED there):
   the current length.  modifyContent(start, count, data) returns none.
 * queue() is only available in the eod hook: elsewhere it is a runtime error (and an
   HSL302 of hsl check on a variable known to hold a MIME or MailMessage).
-* signDKIM() and verifyDKIM() are not available yet (a clear runtime error).
+* signDKIM() and verifyDKIM(): hsl/mail/dkim.py (and arc.py for ARC) on the bytes.
 """
 from __future__ import annotations
 
@@ -482,9 +482,47 @@ def _eod_only(fn):
     return fn
 
 
-def _dkim_unavailable(fname: str):
-    raise ScriptError(f"{fname}() is not available in hsl yet: DKIM signing and "
-                      f"verification are being added")
+def _dkim_sign(fname: str, message: bytes, selector, domain, key, options):
+    """(field, options) of signDKIM on `message`: the whole DKIM-Signature (or, with
+    option arc, ARC-Message-Signature) field, ending in CRLF; (None, options) when the
+    signature cannot be made (signDKIM then returns none).  hsl.mail.dkim does the work."""
+    from ..mail import dkim
+    selector = string(fname, 1, selector)
+    domain = string(fname, 2, domain)
+    opts = dkim.SignOptions.from_hsl(fname, options)
+    try:
+        return dkim.sign(message, selector, domain, key, opts), opts
+    except dkim.DKIMError:
+        return None, opts
+
+
+def _field_value(field: bytes) -> bytes:
+    """The value of a whole field as addHeader(name, value, ["encode" => false]) writes it
+    back: after "Name: ", without the final CRLF (return_header gives this)."""
+    value = field.split(b":", 1)[1]
+    if value[:1] == b" ":
+        value = value[1:]
+    return value[:-2] if value.endswith(b"\r\n") else value
+
+
+def _dkim_verify(fname: str, message: bytes, headerfield, options) -> HArray:
+    """verifyDKIM: the one signature `headerfield` (the raw field, as getHeader(...,
+    ["field" => true]) gives it) checked on `message`.  Options timeout (per DNS query,
+    default 5) and dns_function (host -> ["result" => [txt...]] or ["error" => ...])."""
+    from ..mail import dkim
+    from ..values import HFunction
+    headerfield = string(fname, 1, headerfield)
+    opts = opt_array(fname, 2, options)
+    fn = opts.d.get(b"dns_function")
+    if fn is not None:
+        if type(fn) is not HFunction:
+            raise ScriptError(f"{fname}() option 'dns_function' must be a function "
+                              "(type error)")
+        lookup = dkim.function_lookup(fn, fname)
+    else:
+        timeout = opt_number(fname, opts, b"timeout", dkim.DEFAULT_TIMEOUT)
+        lookup = dkim.resolver_lookup(timeout)
+    return dkim.result_to_hsl(dkim.verify(message, headerfield, lookup))
 
 
 @builtin_class("MailMessage")
@@ -593,13 +631,25 @@ class MailMessageObject(MIMEPartObject):
 
     @method()
     def signDKIM(self, selector, domain, key, options=None):
-        """Add a DKIM signature (not available yet)."""
-        _dkim_unavailable("MailMessage->signDKIM")
+        """Sign the message (with its modifications) with DKIM and add the signature at
+        the top (a modification); with option return_header, return the field's value
+        instead (add it with addHeader(name, value, ["encode" => false])).  Options as
+        hooks.md §3; none when the signature cannot be made."""
+        field, opts = _dkim_sign("MailMessage->signDKIM", self.msg.serialize(), selector,
+                                 domain, key, options)
+        if field is None:
+            return None
+        if opts.return_header:
+            return _field_value(field)
+        self._msg().add_field(self.msg.root, field)
+        return self
 
     @method()
     def verifyDKIM(self, headerfield, options=None):
-        """Verify a DKIM signature (not available yet)."""
-        _dkim_unavailable("MailMessage->verifyDKIM")
+        """Verify one DKIM-Signature or ARC-Message-Signature field (name and value as
+        received) on the message as received: ["result" => pass | permerror |
+        temperror, "error" => why, "tags" => the parsed tags]."""
+        return _dkim_verify("MailMessage->verifyDKIM", self.msg.data, headerfield, options)
 
 
 @builtin_class("MIME")
@@ -731,5 +781,15 @@ class MIMEObject(BuiltinObject):
 
     @method()
     def signDKIM(self, selector, domain, key, options=None):
-        """Add a DKIM signature (not available yet)."""
-        _dkim_unavailable("MIME->signDKIM")
+        """Sign the message as it is now with DKIM and add the signature at the top (or
+        return the field's value with option return_header); none when the signature
+        cannot be made."""
+        field, opts = _dkim_sign("MIME->signDKIM", self.builder.entity(top=True), selector,
+                                 domain, key, options)
+        if field is None:
+            return None
+        if opts.return_header:
+            return _field_value(field)
+        _runtime.will_mutate(self)
+        self.builder.add_field_top(field)
+        return self
