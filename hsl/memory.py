@@ -2,28 +2,29 @@
 all runs at once (`hsl serve --max-memory-total`).
 
 Python cannot tell how much memory one thread's values take, so each run with a budget
-keeps an estimate, made of three parts:
+keeps an estimate (Budget):
 
-* `live`: the size of everything the run could reach at its last measurement: the local
+* `held`: the size of everything the run could reach at its last measurement: the local
   variables of its frames (generated code, and builtins in the middle of building a
-  result), its module instances, walked by `reachable_size()` (strings by length, arrays
-  by element, objects by property; copy-on-write data shared by several handles, and a
-  string held by several variables, counted once);
-* the growth of the process since then (`process_memory()`), read every few thousand
-  steps and whenever values of a few MB in all have been announced;
-* the size of the value about to be built, announced by code that builds large values
+  result), its module instances, and the memory store and cache (every run reaches
+  them), walked by `reachable_size()` (strings by length, arrays by element, objects by
+  property; copy-on-write data shared by several handles, and a string held by several
+  variables, counted once);
+* what it built since: the values announced by code that builds large ones
   (runtime.reserve(): string operations, arrays, builtin results whose size follows
-  from their input) before it builds it.
+  from their input) before building them, or the growth of the process (its resident
+  memory, and its count of Python objects times a typical object's size), whichever is
+  more: small values are not announced, and the process need not grow while a run
+  builds in memory that earlier runs freed;
+* the value about to be built.
 
 When the sum passes the budget, the run is measured again: if what it holds plus what it
 is about to build is over the budget, it stops with "memory limit exceeded" at its
-current line, before building it.  Growth of the process is an upper bound of the run's
-own growth (other threads only make it larger), so a run never holds much more than its
-budget: a few thousand steps' or a few MB's worth of small values.  The cap on all runs
-bounds the sum of every active run's last measurement the same way.
-
-What is counted is the values: a run's own, and those of the memory store (memory_*) and
-the cache, which every run can reach; the compiled program and its constants are not.
+current line, before building it.  The process is looked at every LOOK_EVERY seconds at
+most (and when a large value is announced), so a run never holds much more than its
+budget: what it can build in that time with values too small to be announced.  The cap
+on all runs bounds the sum of every active run's last measurement (the stores once) the
+same way.  The compiled program and its constants are not counted.
 """
 from __future__ import annotations
 
