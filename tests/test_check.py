@@ -375,6 +375,21 @@ def test_config_in_pyproject(tmp_path):
     assert run("--no-config", "x.hsl", cwd=tmp_path)[0] == 1
 
 
+def test_a_path_with_no_hsl_file_says_so_and_exits_2(tmp_path):
+    (tmp_path / "empty" / "sub").mkdir(parents=True)
+    (tmp_path / "empty" / "sub" / "notes.txt").write_text("no scripts here\n")
+    (tmp_path / "ok.hsl").write_text("echo 1;\n")
+    status, out, err = run(tmp_path / "empty")
+    assert status == 2 and f"no .hsl files in {tmp_path / 'empty'}" in err
+    status, out, err = run(tmp_path / "empty", tmp_path / "ok.hsl")   # the rest is checked
+    assert status == 2 and "(1 file checked)" in out
+    (tmp_path / "vendor").mkdir()
+    (tmp_path / "vendor" / "x.hsl").write_text("echo 1;\n")
+    (tmp_path / ".hslcheck.toml").write_text('exclude = ["vendor/*"]\n')
+    status, out, err = run("vendor", cwd=tmp_path)
+    assert status == 2 and "all excluded by the configuration" in err
+
+
 def test_real_command_line(tmp_path):
     f = tmp_path / "a.hsl"
     f.write_text(BAD)

@@ -124,7 +124,12 @@ def main(args) -> int:
             print_error(f"cannot read {p}: No such file or directory")
             status = EXIT_USAGE
             continue
-        files.extend(_files(p, exclude, base))
+        found = _files(p, exclude, base)
+        if not found:           # a path that names nothing to check is a mistake in CI
+            print_error(f"no .hsl files in {p}" + (" (all excluded by the configuration)"
+                                                   if _files(p, [], base) else ""))
+            status = EXIT_USAGE
+        files.extend(found)
     sources: dict = {}
     diags = []
     checked = 0
