@@ -10,6 +10,8 @@ import textwrap
 
 import pytest
 
+import hsl
+
 import hsl.check as check
 from hsl.check.checker import Options, check_source
 
@@ -264,16 +266,20 @@ def test_hsl602_unreachable_code():
     assert codes('function f($x) { switch ($x) { case 1: return 2; break; } }') == []
 
 
-def test_hsl701_old_generation_functions_name_the_replacement():
+def test_hsl701_old_generation_functions_are_errors_as_at_run_time_with_the_replacement():
     [d] = diags('echo strlen("abc");')
-    assert (d.code, d.severity) == ("HSL701", "warning")
-    assert d.hint == "use length($string) instead"
+    assert (d.code, d.severity) == ("HSL701", "error")
+    with pytest.raises(hsl.HSLSyntaxError) as e:         # hsl run refuses it the same way
+        hsl.compile('echo strlen("abc");', predefined=set())
+    assert e.value.message.startswith(d.message) and d.message == "undefined function strlen()"
+    assert d.hint == "use length($string) instead (strlen() is a function of an older HSL " \
+                     "generation)"
     assert codes('echo in_array(1, [1]);') == ["HSL701"]
     assert codes('function strlen($s) { return 1; }\necho strlen("x");') == []
 
 
 def test_warning_options():
-    src = 'echo strlen("abc");'
+    src = 'function f() { return 1; echo "b"; }'
     assert codes(src, no_warnings=True) == []
     [d] = diags(src, error_on_warning=True)
     assert d.severity == "error"
@@ -281,7 +287,8 @@ def test_warning_options():
 
 # ------------------------------------------------------------------ output and exit codes
 
-BAD = 'echo str_lowr("A");\necho strlen("b");\n'
+# An error, then a warning (unreachable code).
+BAD = 'echo str_lowr("A");\nfunction f() { return 1; echo "b"; }\n'
 
 
 def test_text_format(tmp_path):
@@ -319,7 +326,7 @@ def test_github_format(tmp_path):
     lines = out.splitlines()
     assert lines[0] == (f"::error file={f},line=1,col=6,title=HSL101::undefined function "
                         "str_lowr()%0Ahint: did you mean `str_lower`?")
-    assert lines[1].startswith(f"::warning file={f},line=2,col=6,title=HSL701::")
+    assert lines[1].startswith(f"::warning file={f},line=2,col=26,title=HSL602::")
     assert lines[2] == "1 error and 1 warning in 1 file (1 file checked)"
 
 
@@ -327,7 +334,7 @@ def test_exit_codes_and_summary(tmp_path):
     good = tmp_path / "good.hsl"
     good.write_text('echo "ok";\n')
     warn = tmp_path / "warn.hsl"
-    warn.write_text('echo strlen("x");\n')
+    warn.write_text('function f() { return 1; echo "b"; }\n')
     assert run(good) == (0, "no problems (1 file checked)\n", "")
     assert run(warn)[0] == 0
     assert run("--error-on-warning", warn)[0] == 1
@@ -352,7 +359,7 @@ def test_directory_recursion(tmp_path):
 
 
 def test_config_file_hslcheck_toml(tmp_path):
-    (tmp_path / "x.hsl").write_text('echo dlp("x");\necho strlen("y");\n')
+    (tmp_path / "x.hsl").write_text('echo dlp("x");\nreturn;\necho "y";\n')
     (tmp_path / "vendor").mkdir()
     (tmp_path / "vendor" / "v.hsl").write_text('echo nope();\n')
     assert run(".", cwd=tmp_path)[0] == 1
@@ -362,7 +369,7 @@ def test_config_file_hslcheck_toml(tmp_path):
     (tmp_path / ".hslcheck.toml").write_text('allow-unknown-functions = true\n'
                                              'error-on-warning = true\n')
     status, out, _ = run("x.hsl", cwd=tmp_path)
-    assert status == 1 and "HSL701" in out and "HSL101" not in out
+    assert status == 1 and "HSL602" in out and "HSL101" not in out
     (tmp_path / ".hslcheck.toml").write_text('colour = "blue"\n')
     status, _, err = run("x.hsl", cwd=tmp_path)
     assert status == 2 and "unknown key 'colour'" in err

@@ -231,9 +231,9 @@ def _compile_diag(err, builder, phase: Optional[str], main_fns: set) -> Diagnost
         name = m.group(1)
         suggestion = _SUGGEST.search(msg)
         if name in LEGACY:
-            return _coded(d, "HSL701", f"use {LEGACY[name]} instead",
-                          f"{name}() is a function of an older HSL generation, not of "
-                          "current HSL")
+            # hsl run refuses it: an error, with run's message and the replacement.
+            return _coded(d, "HSL701", f"use {LEGACY[name]} instead ({name}() is a function "
+                          "of an older HSL generation)", _SUGGEST.sub("", msg))
         if name in C.HOOK_FUNCTIONS:
             return _coded(d, "HSL302", C.hook_function_hint(name, phase),
                           f"hook function {name}() is not available "
