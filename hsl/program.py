@@ -52,6 +52,85 @@ def gc_paused():
             gc.enable()
 
 
+def search_dirs(filename: str, include_paths=(), roots=()) -> list:
+    """Where include and import paths are also looked for, after the including file's
+    directory, the main script's and the working directory, and before hsl's stdlib:
+    the -I directories, the file area of the Halon project the script is in
+    (`src/files/`), and the parent directories of the script up to the first of `roots`
+    that contains it (hsl check: the paths named on its command line; hsl run, serve and
+    the REPL: the working directory).  hsl check, run, serve and the REPL all resolve
+    paths this way."""
+    if filename.startswith("<"):
+        return [os.path.abspath(d) for d in include_paths]
+    return [os.path.abspath(d) for d in include_paths] + _file_area(filename) + \
+        _ancestors(filename, roots)
+
+
+def find_file(spec: bytes, from_file: str, main_file: str, include_paths) -> Optional[str]:
+    """The file an include or import path names, or None: relative to the including file
+    first; then, as Halon's file area would, the main script's directory and the working
+    directory; then `include_paths` (search_dirs); then hsl's own stdlib.  `extras://`
+    names a module of the stdlib."""
+    text = spec.decode("utf-8", "surrogateescape")
+    if "!" in text.split("/")[0] and not text.startswith("/"):
+        text = text.split("!", 1)[1]
+    base = os.path.dirname(os.path.abspath(from_file)) if not from_file.startswith("<") \
+        else os.getcwd()
+    if text.startswith("extras://"):
+        candidates = [os.path.join(_stdlib_dir(), text[len("extras://"):])]
+    else:
+        if text.startswith("file://"):
+            text = text[len("file://"):]
+        elif text.startswith("file:"):
+            text = text[len("file:"):]
+        roots = [base]
+        if not main_file.startswith("<"):
+            roots.append(os.path.dirname(os.path.abspath(main_file)))
+        roots += [os.getcwd(), *include_paths, _stdlib_dir()]
+        names = [text] if os.path.splitext(text)[1] else [text, text + ".hsl"]
+        candidates = []
+        for root in dict.fromkeys(roots):
+            candidates += [os.path.join(root, name) for name in names]
+    for c in candidates:
+        if os.path.isfile(c):
+            return os.path.normpath(c)
+    for c in candidates:        # (reading it will say why it cannot be used)
+        if os.path.exists(c) and not os.path.isdir(c):
+            return os.path.normpath(c)
+    return None
+
+
+def _ancestors(path: str, roots) -> list:
+    """Parent directories of `path` up to the first of `roots` containing it."""
+    out = []
+    d = os.path.dirname(os.path.abspath(path))
+    stop = None
+    for r in (os.path.abspath(r) for r in roots):
+        if d == r or d.startswith(r.rstrip(os.sep) + os.sep):
+            stop = r
+            break
+    if stop is None:
+        return out
+    while True:
+        parent = os.path.dirname(d)
+        if parent == d or not (parent == stop or parent.startswith(stop.rstrip(os.sep) + os.sep)):
+            break
+        out.append(parent)
+        d = parent
+    return out
+
+
+def _file_area(path: str) -> list:
+    """Halon's layout: the files of the file area live in src/files/."""
+    p = os.path.abspath(path).replace(os.sep, "/")
+    i = p.rfind("/src/")
+    if i >= 0:
+        area = p[:i] + "/src/files"
+        if os.path.isdir(area):
+            return [area]
+    return []
+
+
 def _stdlib_dir() -> str:
     try:
         from importlib.resources import files
@@ -64,7 +143,7 @@ def _stdlib_dir() -> str:
 class ProgramBuilder:
     def __init__(self, source: str, filename: str, *, context: Optional[str] = None,
                  readonly=(), predefined: Optional[set] = None, parse=None,
-                 trace: bool = False):
+                 trace: bool = False, include_paths=(), roots=()):
         if parse is None:
             from .parser import parse
         self.parse = parse
@@ -107,7 +186,8 @@ class ProgramBuilder:
         # returns None and `errors` holds the CompileErrors.
         self.collecting = False
         self.errors: list[CompileError] = []
-        self.include_paths: list[str] = []      # extra directories to resolve paths from
+        # Extra directories to resolve include/import paths from (see search_dirs).
+        self.include_paths: list[str] = search_dirs(filename, include_paths, roots)
         self._imported_names: set = set()       # (module, local, path, name) imported
 
     # ------------------------------------------------------------ helpers
@@ -175,35 +255,11 @@ class ProgramBuilder:
 
     # ------------------------------------------------------------ loading
     def resolve_path(self, spec: bytes, from_file: str, node) -> str:
-        text = spec.decode("utf-8", "surrogateescape")
-        if "!" in text.split("/")[0] and not text.startswith("/"):
-            text = text.split("!", 1)[1]
-        base = os.path.dirname(os.path.abspath(from_file)) if not from_file.startswith("<") \
-            else os.getcwd()
-        if text.startswith("extras://"):
-            candidates = [os.path.join(_stdlib_dir(), text[len("extras://"):])]
-        else:
-            if text.startswith("file://"):
-                text = text[len("file://"):]
-            elif text.startswith("file:"):
-                text = text[len("file:"):]
-            # Relative to the including file first; then, as Halon's file area would, the
-            # main script's directory and the working directory; then hsl's own stdlib.
-            roots = [base]
-            if not self.filename.startswith("<"):
-                roots.append(os.path.dirname(os.path.abspath(self.filename)))
-            roots += [os.getcwd(), *self.include_paths, _stdlib_dir()]
-            names = [text] if os.path.splitext(text)[1] else [text, text + ".hsl"]
-            candidates = []
-            for root in dict.fromkeys(roots):
-                candidates += [os.path.join(root, name) for name in names]
-        for c in candidates:
-            if os.path.isfile(c):
-                return os.path.normpath(c)
-        for c in candidates:        # (reading it will say why it cannot be used)
-            if os.path.exists(c) and not os.path.isdir(c):
-                return os.path.normpath(c)
-        self.fail(from_file, node, f"file not found: \"{spec.decode('utf-8', 'replace')}\"")
+        found = find_file(spec, from_file, self.filename, self.include_paths)
+        if found is None:
+            self.fail(from_file, node,
+                      f"file not found: \"{spec.decode('utf-8', 'replace')}\"")
+        return found
 
     def read(self, path: str, from_file: str, node) -> str:
         try:

@@ -24,8 +24,8 @@ def add_arguments(p) -> None:
                         "from a hooks/<phase>/ folder in the path, else none")
     p.add_argument("--format", choices=FORMATS, default=None,
                    help="output format: text (default), json or github")
-    p.add_argument("-I", dest="include", action="append", default=[], metavar="DIR",
-                   help="also resolve include/import paths from DIR (repeatable)")
+    from ..cli import add_include_argument
+    add_include_argument(p)
     p.add_argument("--allow-unknown-functions", action="store_true", default=None,
                    help="accept unknown functions, classes and extras:// modules (those "
                         "of Halon plugins or the server)")

@@ -311,38 +311,6 @@ def phase_for(path: str, options: Options, source: str = "") -> Optional[str]:
     return C.phase_from_path(path)
 
 
-def _ancestors(path: str, roots: list) -> list:
-    """Parent directories of `path` up to the first of `roots` containing it."""
-    out = []
-    d = os.path.dirname(os.path.abspath(path))
-    absroots = [os.path.abspath(r) for r in roots]
-    stop = None
-    for r in absroots:
-        if d == r or d.startswith(r.rstrip(os.sep) + os.sep):
-            stop = r
-            break
-    if stop is None:
-        return out
-    while True:
-        parent = os.path.dirname(d)
-        if parent == d or not (parent == stop or parent.startswith(stop.rstrip(os.sep) + os.sep)):
-            break
-        out.append(parent)
-        d = parent
-    # Halon's layout: files of the file area live in src/files/.
-    return out
-
-
-def _file_area(path: str) -> list:
-    p = os.path.abspath(path).replace(os.sep, "/")
-    i = p.rfind("/src/")
-    if i >= 0:
-        area = p[:i] + "/src/files"
-        if os.path.isdir(area):
-            return [area]
-    return []
-
-
 def check_source(source: str, filename: str, options: Optional[Options] = None) -> list:
     """Every diagnostic for one file's text (sorted, filtered by the options)."""
     from ..program import gc_paused
@@ -433,9 +401,8 @@ def _check(source: str, filename: str, options: Options) -> list:
 
     readonly = C.PHASE_READONLY[phase] if phase else C.ANY_PHASE_READONLY
     builder = _new_builder(source, filename, context=phase, readonly=readonly,
-                           predefined=set(variables), parse=parse_cached)
-    builder.include_paths = list(options.include_paths) + _file_area(filename) \
-        + _ancestors(filename, options.roots)
+                           predefined=set(variables), parse=parse_cached,
+                           include_paths=options.include_paths, roots=options.roots)
     if phase is not None:
         for name, (lo, hi, _) in C.PHASE_FUNCTIONS[phase].items():
             if name not in builder.builtins:

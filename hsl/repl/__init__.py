@@ -19,7 +19,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--hook", choices=["helo"], help="evaluate in this hook's context")
     parser.add_argument("--session", metavar="FILE",
                         help="HELO session settings, YAML or JSON (implies --hook helo)")
-    from ..cli import add_dns_arguments
+    from ..cli import add_dns_arguments, add_include_argument
+    add_include_argument(parser)
     add_dns_arguments(parser)
 
 
@@ -39,6 +40,7 @@ def main(args) -> int:
 
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     engine = Engine(out, err)
+    engine.include_paths = list(getattr(args, "include", []) or [])
     setup = []
     if getattr(args, "hook", None):
         setup.append(f".hook {args.hook}")

@@ -135,14 +135,15 @@ def _compile(engine, source: str, path: str):
     then `.hook helo` and `.run`."""
     from .. import HSLSyntaxError
     from ..hooks.helo import compile_helo
+    where = dict(include_paths=engine.include_paths, roots=[os.getcwd()])
     if engine.hook == "helo":
-        return compile_helo(source, path)
+        return compile_helo(source, path, **where)
     from ..program import compile_program
     try:
-        return compile_program(source, path, predefined=set())
+        return compile_program(source, path, predefined=set(), **where)
     except HSLSyntaxError:
         try:
-            compile_helo(source, path)
+            compile_helo(source, path, **where)
         except HSLSyntaxError:
             pass
         else:

@@ -185,6 +185,7 @@ class Engine:
         self.loaded: Optional[str] = None
         # (input, cursor offset of its first error) of the last input that did not compile
         self.failed_input: Optional[tuple] = None
+        self.include_paths: list = []           # -I directories (program.search_dirs)
 
     # ------------------------------------------------------------ state
     def reset(self) -> None:
@@ -232,13 +233,21 @@ class Engine:
         return index.classes_for(self.hook)
 
     # ------------------------------------------------------------ declarations
-    def extract_decls(self, program, text: str, origin: str, base_dir: Optional[str] = None):
-        """The top-level declarations of a parsed input or file, as Decls."""
+    def extract_decls(self, program, text: str, origin: str, base_dir: Optional[str] = None,
+                      main: Optional[str] = None, seen: Optional[set] = None):
+        """The top-level declarations of a parsed input or file, as Decls; for a file
+        (`base_dir` given), those of the files it includes too, found as hsl run finds
+        them (an included file that is missing or does not parse brings nothing: the
+        file's compilation has reported it)."""
         from .. import ast as A
         out = []
+        seen = set() if seen is None else seen
         for stmt in program.body:
             names: set = set()
             extra: dict = {}
+            if isinstance(stmt, A.Include) and base_dir:
+                out += self._included_decls(stmt, origin, main or origin, seen)
+                continue
             if isinstance(stmt, A.FunctionDecl):
                 kind = "function"
                 names.add("f:" + stmt.name)
@@ -275,6 +284,24 @@ class Engine:
                         stmt.span.line, **extra)
             out.append(decl)
         return out
+
+    def _included_decls(self, stmt, origin: str, main: str, seen: set) -> list:
+        from ..errors import HSLError
+        from ..parser import parse
+        from ..program import find_file, search_dirs
+        from ..sourcefile import read_source_text
+        path = find_file(stmt.path, origin, main,
+                         search_dirs(main, self.include_paths, [os.getcwd()]))
+        if path is None or path in seen:
+            return []
+        seen.add(path)
+        try:
+            text = read_source_text(path)
+            tree = parse(text, path)
+        except (OSError, HSLError):
+            return []
+        self.sources[path] = text
+        return self.extract_decls(tree, text, path, os.path.dirname(path), main, seen)
 
     def _kept_decls(self, new: list) -> list:
         """Earlier declarations not redeclared by `new` (a redefinition replaces)."""
@@ -357,7 +384,8 @@ class Engine:
         from ..program import compile_program
         try:
             program = compile_program(source, "<repl>", predefined=predefined,
-                                      parse=parse_hook, **options)
+                                      parse=parse_hook, include_paths=self.include_paths,
+                                      **options)
         except HSLSyntaxError as e:
             self._remap_syntax(e, layout, text_run)
             raise

@@ -17,6 +17,8 @@ def add_arguments(p) -> None:
     from ..cli import size_arg
     p.add_argument("--helo", required=True, metavar="SCRIPT",
                    help="the HELO hook script run on every HELO/EHLO")
+    from ..cli import add_include_argument
+    add_include_argument(p)
     p.add_argument("--listen", action="append", type=_listen, metavar="HOST:PORT",
                    help="address to listen on (repeatable; default 127.0.0.1:2525; "
                         "port 0 picks a free port, printed on stderr)")

@@ -122,6 +122,7 @@ def run(args) -> int:
         from ..memory import set_total_cap
         set_total_cap(args.max_memory_total)
         app.policy = Policy(args.helo, logger, app.metrics, deadline=args.script_timeout,
+                            include_paths=args.include,
                             max_steps=args.max_steps, workers=args.workers,
                             max_memory=args.max_memory,
                             inline_slice=args.inline_slice / 1000,

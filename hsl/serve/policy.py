@@ -42,13 +42,13 @@ def _read(path: str) -> str:
     return read_source_text(path)
 
 
-def compile_file(path: str):
+def compile_file(path: str, include_paths=()):
     try:
         source = _read(path)
     except OSError as e:
         raise ScriptLoadError(f"cannot read {path}: {e.strerror}") from None
     try:
-        return compile_helo(source, path)
+        return compile_helo(source, path, include_paths=include_paths, roots=[os.getcwd()])
     except HSLSyntaxError as e:
         raise ScriptLoadError(e.render()) from None
 
@@ -92,7 +92,7 @@ class Policy:
     def __init__(self, path: str, logger, metrics, *, deadline: float = 5.0,
                  max_steps: Optional[int] = 10_000_000, workers: int = 32,
                  inline_slice: float = 0.002, data_files: tuple = (), on_reload=None,
-                 max_memory: Optional[int] = 256 << 20):
+                 max_memory: Optional[int] = 256 << 20, include_paths=()):
         self.path = path
         # Other files the server reads (a --dns-table), watched and re-read with the
         # script: on_reload() re-reads them, logging and keeping the old data on errors.
@@ -104,7 +104,8 @@ class Policy:
         self.max_steps = max_steps or None        # 0: no step budget (the deadline only)
         self.max_memory = max_memory or None      # 0: no per-run memory limit
         self.inline_slice = inline_slice          # 0: every run on a worker thread
-        self.program = compile_file(path)          # raises ScriptLoadError
+        self.include_paths = list(include_paths)
+        self.program = compile_file(path, self.include_paths)     # raises ScriptLoadError
         self.gate = InlineGate()
         self.stamp = self._stamp()
         self.runner = ScriptRunner(max_workers=workers, deadline=deadline + GRACE)
@@ -142,7 +143,8 @@ class Policy:
             if self.on_reload is not None:
                 self.on_reload(why)
             try:
-                program = await loop.run_in_executor(None, compile_file, self.path)
+                program = await loop.run_in_executor(None, compile_file, self.path,
+                                                     self.include_paths)
             except ScriptLoadError as e:
                 self.stamp = stamp          # do not retry the same broken version
                 self.metrics.reloads["failed"] += 1
