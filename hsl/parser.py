@@ -1283,7 +1283,8 @@ def _placeholder(origin: str, children: list):
 
 
 def _parse(src: str, filename: str, recover: bool = True):
-    """Parse; returns (program or None, diagnostics)."""
+    """Parse; returns (program or None, diagnostics).  After syntax errors the program is
+    what recovery kept (the statements that parsed), when there is one."""
     tables, parser = _get_runtime()
     builder = _Builder()
     builder.reset(src, filename)
@@ -1314,7 +1315,7 @@ def _parse(src: str, filename: str, recover: bool = True):
                                     end_line=s.end_line, end_column=s.end_col))
     if diags:
         diags.sort(key=lambda d: (d.line, d.column))
-        return None, diags
+        return prog, diags
     if prog is None:                     # stopped after errors that were not reported
         return None, [Diagnostic(filename, 1, 1, "syntax error")]
     return prog, []
@@ -1340,6 +1341,18 @@ def parse(source: str, filename: str = "<string>") -> A.Program:
     """Parse HSL source text into an ast.Program, or raise HSLSyntaxError.  `source` may
     carry bytes that are not UTF-8 as "surrogateescape" decoding does (U+DC80..U+DCFF);
     any other surrogate is a syntax error."""
+    prog, diags = parse_partial(source, filename)
+    if diags:
+        text = source if isinstance(source, str) else \
+            bytes(source).decode("utf-8", "surrogateescape")
+        raise HSLSyntaxError(diags, text[1:] if text.startswith("\ufeff") else text)
+    return prog
+
+
+def parse_partial(source: str, filename: str = "<string>"):
+    """(program or None, syntax diagnostics): with errors, the program holds the
+    statements that parsed (error recovery resumes at the next statement), for hsl check
+    to run its other checks on them."""
     if not isinstance(source, str):
         if isinstance(source, (bytes, bytearray)):
             source = bytes(source).decode("utf-8", "surrogateescape")
@@ -1350,17 +1363,13 @@ def parse(source: str, filename: str = "<string>") -> A.Program:
     bad = _LONE_SURROGATE.search(source)
     if bad is not None:
         pos = bad.start()
-        raise HSLSyntaxError([Diagnostic(
+        return None, [Diagnostic(
             filename, source.count("\n", 0, pos) + 1, pos - source.rfind("\n", 0, pos),
             "syntax error: invalid character U+%04X (a lone surrogate is not text)"
-            % ord(bad.group()))], source)
+            % ord(bad.group()))]
     deep = _check_nesting(source)
     if deep is not None:
-        raise HSLSyntaxError([Diagnostic(
+        return None, [Diagnostic(
             filename, deep[0], deep[1],
-            "syntax error: brackets nested too deeply (the limit is %d levels)" % MAX_NESTING)],
-            source)
-    prog, diags = _parse(source, filename)
-    if diags:
-        raise HSLSyntaxError(diags, source)
-    return prog
+            "syntax error: brackets nested too deeply (the limit is %d levels)" % MAX_NESTING)]
+    return _parse(source, filename)

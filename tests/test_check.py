@@ -162,6 +162,23 @@ def test_hook_function_arity_is_checked_in_its_phase():
     assert codes('Reject("a", [], 3);', hook="rcptto") == ["HSL201"]
 
 
+def test_builtin_of_a_plugin_function_is_in_the_plugin_category():
+    src = 'function scan($m) { return builtin dlp_scan($m); }\necho scan("x");'
+    assert codes(src) == ["HSL101"]
+    assert codes(src, allow_unknown_functions=True) == []
+
+
+def test_a_file_with_a_syntax_error_gets_the_other_checks_on_what_parsed():
+    src = ('echo str_lowr("x");\n'           # unknown function
+           '$x = ;\n'                         # the syntax error
+           '$arguments = 1;\n'               # read-only (eod hook)
+           'echo str_lower("a", "b");\n'     # arity
+           'echo $never_set;\n')             # needs the whole file: not reported
+    found = diags(src, hook="eod")
+    assert [(d.line, d.code) for d in found] == [(1, "HSL101"), (2, "HSL001"), (3, "HSL301"),
+                                                 (4, "HSL201")]
+
+
 def test_hook_phase_from_path(tmp_path):
     f = tmp_path / "src" / "hooks" / "eod" / "default.hsl"
     f.parent.mkdir(parents=True)
@@ -169,14 +186,20 @@ def test_hook_phase_from_path(tmp_path):
     q = tmp_path / "src" / "hooks" / "queue" / "predelivery.hsl"
     q.parent.mkdir(parents=True)
     q.write_text('if ($message["retry"] > 3) Queue(["delay" => 60]);\nTry();\n')
+    # A file of the file area runs in the hooks that include it: its phase is not known,
+    # so hook functions are not errors there (issue 12 item 6)...
     lib = tmp_path / "src" / "files" / "lib.hsl"
     lib.parent.mkdir(parents=True)
-    lib.write_text('Accept();\n')
+    lib.write_text('function deny() { Reject("no"); }\nDefer();\n')
+    # ... but they are in a script of no hook.
+    tool = tmp_path / "tools" / "report.hsl"
+    tool.parent.mkdir(parents=True)
+    tool.write_text('Accept();\n')
     status, out, _ = run(tmp_path)
     assert status == 1
-    assert "lib.hsl:1:1: error: hook function Accept()" in out
-    assert "default.hsl" not in out and "predelivery.hsl" not in out
-    assert out.rstrip().endswith("1 error in 1 file (3 files checked)")
+    assert "report.hsl:1:1: error: hook function Accept()" in out
+    assert "lib.hsl" not in out and "default.hsl" not in out and "predelivery.hsl" not in out
+    assert out.rstrip().endswith("1 error in 1 file (4 files checked)")
 
 
 def test_hsl401_hsl402_break_continue_outside_loops():

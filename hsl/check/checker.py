@@ -113,6 +113,7 @@ def _new_builder(source, filename, **kw):
 
 _SUGGEST = re.compile(r" \(did you mean ([^?]+)\?\)$")
 _UNDEF_FN = re.compile(r"^undefined function ([A-Za-z_][A-Za-z0-9_]*)(\(\))?")
+_NOT_BUILTIN = re.compile(r"^builtin ([A-Za-z_][A-Za-z0-9_]*) is not a builtin function")
 _ARITY = re.compile(r"^wrong number of arguments for ([A-Za-z_][A-Za-z0-9_:]*)\(\)")
 _NOT_FOUND = re.compile(r'^file not found: "(.*)"$')
 
@@ -245,6 +246,10 @@ def _compile_diag(err, builder, phase: Optional[str], main_fns: set) -> Diagnost
             hint = ("if a Halon plugin or the server provides it, pass "
                     "--allow-unknown-functions")
         return _coded(d, "HSL101", hint, clean)
+    m = _NOT_BUILTIN.match(msg)
+    if m:           # `builtin name(...)` of a plugin's function: the plugin category
+        return _coded(d, "HSL101", "if a Halon plugin or the server provides it, pass "
+                      "--allow-unknown-functions")
     code = "HSL900"
     for fragment, c in _COMPILE_CODES:
         if fragment in msg:
@@ -354,16 +359,22 @@ def finish(diags: list, options: Options) -> list:
 
 
 def _check(source: str, filename: str, options: Options) -> list:
-    from ..parser import parse
+    from ..parser import parse, parse_partial
     from .flow import analyze, scopes
     phase = phase_for(filename, options, source)
     if source.startswith("\ufeff"):
         source = source[1:]
-    try:
-        program = parse(source, filename)
-    except HSLSyntaxError as e:
-        return [_syntax_diag(d, source) for d in e.diagnostics]
-
+    program, syntax = parse_partial(source, filename)
+    syntax_diags = [_syntax_diag(d, source) for d in syntax]
+    if program is None:
+        return syntax_diags
+    if syntax:
+        # The statements that parsed get the checks that do not depend on the rest of
+        # the file (unknown names, arity, read-only variables...); the flow checks would
+        # only report what the lost statements did.
+        return syntax_diags + [d for d in _static_checks(source, filename, options, phase,
+                                                         program, parse)
+                               if d.code not in _NEEDS_THE_WHOLE_FILE]
     diags: list = []
     user_functions = {n.name for n in program.body if isinstance(n, A.FunctionDecl)}
 
@@ -391,7 +402,23 @@ def _check(source: str, filename: str, options: Options) -> list:
             "allowed (language 6.11: the script ends normally, any value is ignored)"
             + ("; in a hook, a decision such as Accept() states the outcome" if phase else "")))
 
-    # The compiler's static checks, all of them.
+    diags.extend(_static_checks(source, filename, options, phase, program, parse,
+                                variables))
+    return diags
+
+
+# Codes whose checks need every statement of the file: not reported on the statements that
+# parsed when others did not (what the lost statements set or left would be missing).
+_NEEDS_THE_WHOLE_FILE = {"HSL103", "HSL105", "HSL601", "HSL602"}
+
+
+def _static_checks(source: str, filename: str, options: Options, phase, program, parse,
+                   variables=None) -> list:
+    """The compiler's static checks of a parsed file, with its includes and imports:
+    every error, as diagnostics."""
+    if variables is None:
+        variables = C.PHASE_VARIABLES[phase] if phase else C.ANY_PHASE_VARIABLES
+    diags: list = []
     cached = {filename: program}
 
     def parse_cached(text, path):
@@ -403,10 +430,12 @@ def _check(source: str, filename: str, options: Options) -> list:
     builder = _new_builder(source, filename, context=phase, readonly=readonly,
                            predefined=set(variables), parse=parse_cached,
                            include_paths=options.include_paths, roots=options.roots)
-    if phase is not None:
-        for name, (lo, hi, _) in C.PHASE_FUNCTIONS[phase].items():
-            if name not in builder.builtins:
-                builder.builtins[name] = _FakeFunction(name, lo, hi, phase)
+    # A file of a project's file area runs in the hooks that include it: their functions.
+    hook_functions = C.PHASE_FUNCTIONS[phase] if phase is not None else \
+        C.ANY_PHASE_FUNCTIONS if C.in_file_area(filename) else {}
+    for name, (lo, hi, _) in hook_functions.items():
+        if name not in builder.builtins:
+            builder.builtins[name] = _FakeFunction(name, lo, hi, phase)
     for name, (lo, hi) in C.ARITY_OVERRIDES.items():
         entry = builder.builtins.get(name)
         if entry is not None:

@@ -56,6 +56,20 @@ for _phase, _table in PHASE_FUNCTIONS.items():
 
 TERMINATING = {n for t in PHASE_FUNCTIONS.values() for n, v in t.items() if v[2]}
 
+# Every hook function with the widest arity any phase gives it: for a file of a Halon
+# project's file area (src/files/), which hooks include, so its phase is not known.
+ANY_PHASE_FUNCTIONS: dict[str, tuple] = {}
+for _table in PHASE_FUNCTIONS.values():
+    for _name, (_lo, _hi, _term) in _table.items():
+        _was = ANY_PHASE_FUNCTIONS.get(_name, (_lo, _hi, _term))
+        ANY_PHASE_FUNCTIONS[_name] = (min(_was[0], _lo), None if None in (_was[1], _hi)
+                                      else max(_was[1], _hi), _term)
+
+
+def in_file_area(path: str) -> bool:
+    """Whether `path` is in the file area of a Halon project (`.../src/files/...`)."""
+    return "/src/files/" in os.path.abspath(path).replace(os.sep, "/")
+
 # Core classes of builtins.md that hsl does not implement: (min, max) constructor arguments
 # and static methods (name -> (min, max)). Instance methods are not checked statically.
 HALON_CLASSES: dict[str, tuple] = {
