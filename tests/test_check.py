@@ -290,14 +290,22 @@ def test_hsl602_unreachable_code():
 
 
 def test_hsl701_old_generation_functions_are_errors_as_at_run_time_with_the_replacement():
-    [d] = diags('echo strlen("abc");')
+    [d] = diags('echo implode(",", [1]);')
     assert (d.code, d.severity) == ("HSL701", "error")
     with pytest.raises(hsl.HSLSyntaxError) as e:         # hsl run refuses it the same way
-        hsl.compile('echo strlen("abc");', predefined=set())
-    assert e.value.message.startswith(d.message) and d.message == "undefined function strlen()"
-    assert d.hint == "use length($string) instead (strlen() is a function of an older HSL " \
-                     "generation)"
-    assert codes('echo in_array(1, [1]);') == ["HSL701"]
+        hsl.compile('echo implode(",", [1]);', predefined=set())
+    assert e.value.message.startswith(d.message) and d.message == "undefined function implode()"
+    assert d.hint == "use array_join($array, $separator) (note the argument order) instead " \
+                     "(implode() is a function of an older HSL generation)"
+
+
+def test_hsl702_old_generation_functions_that_still_run_are_warnings():
+    [d] = diags('echo strlen("abc");')
+    assert (d.code, d.severity) == ("HSL702", "warning")
+    assert d.hint == "use length($string) instead"
+    assert hsl.compile('echo strlen("abc");', predefined=set()) is not None
+    assert codes('echo in_array(1, [1]) . count([1]);') == ["HSL702", "HSL702"]
+    assert codes('echo preg_match("/a/", "a");') == ["HSL701"]
     assert codes('function strlen($s) { return 1; }\necho strlen("x");') == []
 
 

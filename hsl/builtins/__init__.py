@@ -11,7 +11,7 @@ from .registry import (CLASSES, FUNCTIONS, Builtin, BuiltinClass, builtin, built
 # is skipped, so areas can land one at a time.
 AREAS = ["types", "arrays", "strings", "regex", "math", "encodings", "crypto", "time",
          "network", "dnslookup", "spf", "httpclient", "smtpclient", "mail", "server", "misc",
-         "classes", "exception", "x509", "mime"]
+         "classes", "exception", "x509", "mime", "legacy"]
 
 
 # Hook contexts register their termination functions (Accept, Reject, ...) too.

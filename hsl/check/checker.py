@@ -395,6 +395,7 @@ def _check(source: str, filename: str, options: Options) -> list:
         diags.append(Diagnostic(filename, f.span.line, f.span.col, f.message,
                                 severity(f.code), f.span.end_line, f.span.end_col,
                                 f.code, f.hint))
+    diags += _kept_legacy_calls(program, filename, user_functions)
     for r in _top_level_returns(program.body):
         diags.append(Diagnostic(
             filename, r.span.line, r.span.col, "return outside a function ends the script",
@@ -462,6 +463,26 @@ def _static_checks(source: str, filename: str, options: Options, phase, program,
                                                           "HSL503")]
     diags.extend(compiled)
     return diags
+
+
+def _kept_legacy_calls(program, filename: str, user_functions: set) -> list:
+    """HSL702 for each call of a function of an older HSL generation that HSL still runs
+    (hsl/builtins/legacy.py): it works, and the hint names what to use now."""
+    from ..builtins.index import functions_for
+    kept = {n for n, e in functions_for(None).items() if e.area == "legacy"} - user_functions
+    out = []
+    stack = [program]
+    while stack:
+        n = stack.pop()
+        if type(n) is A.Call and type(n.callee) is A.NameRef and n.callee.name in kept:
+            name = n.callee.name
+            s = n.callee.span
+            out.append(Diagnostic(filename, s.line, s.col,
+                                  f"{name}() is a function of an older HSL generation",
+                                  severity("HSL702"), s.end_line, s.end_col, "HSL702",
+                                  f"use {LEGACY[name]} instead"))
+        stack.extend(A.iter_child_nodes(n))
+    return out
 
 
 def _top_level_returns(body):

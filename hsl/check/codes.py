@@ -27,7 +27,8 @@ CODES: dict[str, tuple[str, str]] = {
     "HSL505": ("warning", "data file not found"),
     "HSL601": ("warning", "variable read where no path has set it"),
     "HSL602": ("warning", "unreachable code"),
-    "HSL701": ("error", "function of an older HSL generation"),
+    "HSL701": ("error", "function of an older HSL generation that HSL no longer has"),
+    "HSL702": ("warning", "function of an older HSL generation that HSL still runs"),
     "HSL900": ("error", "other compile-time error"),
     "HSL999": ("error", "internal error of the checker"),
 }
