@@ -71,50 +71,7 @@ def load_data(path: str, spec: str, options):
         if schema is not None:
             opts.set(b"schema", schema)
         return decode.fn(data, opts)
-    if ext in _CERTIFICATES:
-        return _certificates(data) if _option(options, "resource", False) else data
-    if ext in _KEYS:
-        return _private_key(data) if _option(options, "resource", False) else data
     raise ScriptError(f"unsupported data loader \"{ext}\"")
-
-
-# Certificates and keys, as Halon's server loads them (halon-extras modules import
-# "ca.crt", "test.key" and `"test.crt" with ["resource" => true]`): their PEM text, or
-# with option resource the certificates as a list of X509Resources (a chain file holds
-# several) and the key as a private key resource.
-_CERTIFICATES = ("crt", "pem", "cer")
-_KEYS = ("key",)
-
-
-def _certificates(data: bytes) -> V.HArray:
-    from cryptography import x509
-    from .builtins.x509 import X509Resource
-    try:
-        certs = x509.load_pem_x509_certificates(data)
-    except ValueError:
-        try:
-            certs = [x509.load_der_x509_certificate(data)]
-        except ValueError:
-            raise ScriptError("no certificate in the file (PEM or DER)") from None
-    return V.HArray.from_list([X509Resource(c) for c in certs])
-
-
-def _private_key(data: bytes):
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-    from .builtins import crypto
-    try:
-        key = serialization.load_pem_private_key(data, password=None)
-    except (ValueError, TypeError):
-        raise ScriptError("no private key in the file (PEM, not encrypted)") from None
-    except Exception as e:          # UnsupportedAlgorithm and friends
-        raise ScriptError(f"unusable private key: {e}") from None
-    for kind, resource in ((rsa.RSAPrivateKey, crypto.RSAPrivateKey),
-                           (ec.EllipticCurvePrivateKey, crypto.ECPrivateKey),
-                           (ed25519.Ed25519PrivateKey, crypto.ED25519PrivateKey)):
-        if isinstance(key, kind):
-            return resource(key)
-    raise ScriptError("unsupported kind of private key")
 
 
 def strip_json_comments(data: bytes) -> bytes:
