@@ -366,6 +366,11 @@ def test_rsa_sign_verify(rsa_key):
         F("rsa_sign", b"hello", res, opts(hash=b"whirlpool"))
     with pytest.raises(ScriptError, match="not available"):
         F("rsa_sign", b"hello", b"x", opts(id=b"key1"))
+    with pytest.raises(ScriptError, match="not available"):
+        F("rsa_sign", b"hello", b"x", opts(id=True))
+    # id false is the default, said out loud (the ARC module of halon-extras does)
+    assert F("rsa_sign", b"hello", res, opts(id=False)) == sig
+    assert F("rsa_verify", b"hello", sig, der_pkcs1, opts(id=False)) is True
     with pytest.raises(ScriptError, match="type"):
         F("rsa_sign", b"hello", 1.0)
 

@@ -333,7 +333,9 @@ def _rsa_hash(fname, opts):
 
 
 def _check_id_option(fname, opts):
-    if opts.d.get(b"id") is not None:
+    # ["id" => false] is the default said out loud (the ARC module passes
+    # ["id" => $opts["id"] ?? false]): only true names a key of the Halon PKI.
+    if opts.d.get(b"id", False) is not False:
         raise ScriptError(f"{fname}() option 'id' is not available in hsl: it names a "
                           "certificate configured in the Halon server")
 
