@@ -97,6 +97,24 @@ def test_del_header_and_index():
     assert out(m) == BASIC
 
 
+def test_del_header_keeps_what_set_header_wrote():
+    """S/MIME and PGP/MIME modules of Halon strip a signature or decrypt by copying the
+    inner part's fields with setHeader and then deleting Content-Type,
+    Content-Transfer-Encoding and Content-Disposition: the copies stay, the fields they
+    did not replace go."""
+    m = msg(b"Content-Type: application/pkcs7-mime\r\nContent-Disposition: attachment\r\n"
+            b"Subject: s\r\n\r\nMIIB\r\n")
+    call(m, "setHeader", b"content-type", b"multipart/alternative; boundary=b")
+    call(m, "setHeader", b"mime-version", b"1.0")
+    for name in (b"Content-Type", b"Content-Transfer-Encoding", b"Content-Disposition"):
+        call(m, "delHeader", name)
+    assert out(m) == (b"mime-version: 1.0\r\ncontent-type: multipart/alternative; "
+                      b"boundary=b\r\nSubject: s\r\n\r\nMIIB\r\n")
+    # an index names the field as received: that one goes, whatever wrote it
+    assert call(m, "delHeader", b"content-type", opts(index=0)) == 1.0
+    assert b"content-type" not in out(m)
+
+
 def test_indexes_count_the_fields_as_received():
     """getHeaders() numbers the fields as received; so do the indexes of the edits, so a
     script can delete the ones it found, in any order."""

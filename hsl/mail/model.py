@@ -12,7 +12,10 @@ How edits combine:
 
 * Header edits without an `index` act on the header block as the earlier edits left it:
   `setHeader` after `addHeader` (or `setHeader`) of the same name replaces the added
-  field, `delHeader` removes it.  An `index` counts the fields as received, the numbering
+  field, `delHeader` removes an added field, but not a value `setHeader` wrote: Halon's
+  S/MIME and PGP/MIME modules copy the decrypted part's fields with setHeader and then
+  delete Content-Type, Content-Transfer-Encoding and Content-Disposition, and mean the
+  copies to stay.  An `index` counts the fields as received, the numbering
   getHeaders() shows, whatever earlier edits did to them (so a script can delete the
   fields it found, in any order).  Added fields go on top, the latest topmost.  An edit
   that changes nothing (returns 0) is not recorded.
@@ -45,12 +48,14 @@ _CONTENT = b"content-"
 
 class Entry:
     """A header field after the edits: an original `field` (None for an added one), its
-    `text` (None: the original bytes, unchanged), and whether it was deleted (a deleted
-    original stays in the list, so that indexes keep counting the received fields)."""
-    __slots__ = ("name", "field", "text", "deleted")
+    `text` (None: the original bytes, unchanged), whether it was deleted (a deleted
+    original stays in the list, so that indexes keep counting the received fields) and
+    whether setHeader wrote it (then only a delHeader with an index removes it)."""
+    __slots__ = ("name", "field", "text", "deleted", "set")
 
     def __init__(self, name: bytes, field=None, text: Optional[bytes] = None):
         self.name, self.field, self.text, self.deleted = name, field, text, False
+        self.set = False
 
 
 class PartEdit:
@@ -118,10 +123,11 @@ def _set(state, part, name, text, index):
         index = None                     # not in the message: as without an index
     found = _matching(entries, name, index)
     for e in found:
-        e.name, e.text, e.deleted = name, text, False
+        e.name, e.text, e.deleted, e.set = name, text, False, True
     if found or index is not None:
         return len(found)
     entries.insert(0, Entry(name, None, text))
+    entries[0].set = True
     return 1
 
 
@@ -131,7 +137,8 @@ def _add(state, part, name, text):
 
 def _delete(state, part, name, index):
     entries = state.entries(part)
-    found = [e for e in _matching(entries, name, index) if not e.deleted]
+    found = [e for e in _matching(entries, name, index)
+             if not e.deleted and (index is not None or not e.set)]
     for e in found:
         e.deleted = True
     entries[:] = [e for e in entries if not (e.deleted and e.field is None)]
