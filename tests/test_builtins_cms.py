@@ -174,3 +174,24 @@ def test_cms_type():
     assert F("cms_type", b"junk") is None and F("cms_type", b"") is None
     with pytest.raises(ScriptError, match="cms_type.*argument 1"):
         F("cms_type", None)
+
+
+def test_messages_are_signed_and_encrypted_as_they_are():
+    """No CRLF canonicalisation: an LF message comes back byte for byte (Halon's S/MIME
+    module signs, encrypts and restores LF messages and compares the bodies)."""
+    lf = b"Content-Type: text/plain\n\nline one\nline two\n"
+    bundle = HArray.from_pairs([(b"x509", x509(PKI.leaf)),
+                                (b"privatekey", F("ec_privatekey", certs.leaf_key_pem()))])
+    opts = HArray.from_pairs([(b"detached", False)])
+    signed = F("cms_sign", lf, bundle, opts).d[b"data"]
+    assert verify(signed, None, certs_=[PKI.intermediate], data=True).d[b"data"] == lf
+    detached = F("cms_sign", lf, bundle).d[b"data"]
+    assert verify(detached, lf, certs_=[PKI.intermediate]).d[b"result"] is True
+    key = certs.new_key("rsa")
+    cert = certs.build_cert("rsa.example.com", key, PKI.root, PKI.root_key)
+    enc = F("cms_encrypt", lf, HArray.from_pairs([(b"certs", HArray.from_list([x509(cert)]))]))
+    rsa_pki = HArray.from_pairs([(b"x509", x509(cert)), (b"privatekey", F(
+        "rsa_privatekey", key.private_bytes(serialization.Encoding.PEM,
+                                            serialization.PrivateFormat.PKCS8,
+                                            serialization.NoEncryption())))])
+    assert F("cms_decrypt", enc.d[b"data"], rsa_pki).d[b"data"] == lf

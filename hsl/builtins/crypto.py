@@ -548,7 +548,11 @@ def _sign_pkcs7(fname, message, certificate, options, digest_option=b"hash"):
     if algo is None:
         raise ScriptError(f"{fname}() option '{digest_option.decode()}' must be sha1, "
                           "sha256, sha384 or sha512")
-    popts = [pkcs7.PKCS7Options.DetachedSignature] if detached else []
+    # Binary: the message is signed as it is, never turned to CRLF (Halon's S/MIME module
+    # signs LF messages and expects them back byte for byte).
+    popts = [pkcs7.PKCS7Options.Binary]
+    if detached:
+        popts.append(pkcs7.PKCS7Options.DetachedSignature)
     _large(message)
     if not detached and len(message) >= ACCOUNT:
         reserve_string(len(message))            # the signed data holds the message
@@ -671,7 +675,8 @@ def cms_encrypt(message, certificates, options=None):
             if cc is None:
                 return _failure("not an X509 certificate")
             b = b.add_recipient(cc)
-        data = b.encrypt(serialization.Encoding.DER, [])
+        # Binary: the message as it is, not turned to CRLF (see _sign_pkcs7)
+        data = b.encrypt(serialization.Encoding.DER, [pkcs7.PKCS7Options.Binary])
     except Exception as e:           # unsupported key types and the like
         return _failure(str(e))
     return _result(True, (b"data", data))
