@@ -176,6 +176,16 @@ def test_header_edits_on_a_sub_part():
 
 # ---------------------------------------------------------------------- bodies
 
+def test_set_body_with_an_identity_encoding_takes_the_data_as_it_is():
+    """Halon's S/MIME module puts a verified LF message back with ["encoding" =>
+    "7bit"] and expects its body byte for byte; chosen 7bit writes CRLF."""
+    m = msg(b"Subject: s\n\nold\n")
+    call(m, "setBody", b"line one\nline two\n", opts(encoding=b"7bit"))
+    assert call(msg(out(m)), "getBody") == b"line one\nline two\n"
+    call(m, "setBody", b"line one\nline two\n")
+    assert call(msg(out(m)), "getBody") == b"line one\r\nline two\r\n"
+
+
 def test_set_body_picks_the_encoding_and_sets_the_header():
     m = msg(C.SIMPLE)
     call(m, "setBody", b"plain ascii\nsecond line")
