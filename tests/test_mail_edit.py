@@ -276,6 +276,28 @@ def test_append_to_a_single_part_message_wraps_it():
     assert len(parts(msg(out(m)))) == 4
 
 
+def test_append_with_another_multipart_type_wraps_a_multipart():
+    """Signing a multipart/alternative message (halon-extras smime: appendPart of the
+    signature with ["type" => "multipart/signed; ..."]) wraps it: the alternative goes
+    whole into the first part, the signature after it; the same type appends."""
+    m = msg(C.LF_MULTIPART)
+    sig = MIME()
+    call(sig, "setType", b"application/pkcs7-signature")
+    call(sig, "setBody", b"SIG")
+    call(m, "appendPart", sig, opts(type='multipart/signed; protocol="application/'
+                                         'pkcs7-signature"'))
+    new = msg(out(m))
+    assert call(new, "getType") == b"multipart/signed"
+    inner, signature = parts(new)
+    assert call(inner, "getType") == call(m, "getType")
+    assert [call(p, "getBody") for p in parts(inner)] == [b"one", b"two"]
+    assert call(signature, "getBody") == b"SIG"
+    assert to_python(call(new, "getErrors")) == []
+    same = msg(C.LF_MULTIPART)
+    call(same, "appendPart", sig, opts(type=call(same, "getType")))
+    assert len(parts(msg(out(same)))) == 3
+
+
 def test_wrapping_a_part_inside_a_multipart():
     m = msg(C.NEWSLETTER)
     text = parts(m)[0]

@@ -411,17 +411,22 @@ class MIMEPartObject(BuiltinObject):
         fname = self._name(m)
         entity = _entity(fname, part)
         opts = opt_array(fname, 2, options)
-        ctype = opt_str(fname, opts, b"type", b"multipart/mixed")
+        given = opt_str(fname, opts, b"type")
+        ctype = b"multipart/mixed" if given is None else given
         if not ctype.lower().startswith(b"multipart/") or b"\n" in ctype or b"\r" in ctype:
             raise ScriptError(f"{fname}() option 'type' must be a multipart type")
-        self._msg().insert(self.part, entity, at_end, ctype)
+        # A multipart of another type is wrapped too: Halon's S/MIME module signs a
+        # multipart/alternative message with ["type" => "multipart/signed; ..."].
+        other = given is not None and \
+            given.split(b";")[0].strip().lower() != self.part.ctype
+        self._msg().insert(self.part, entity, at_end, ctype, other)
         return None
 
     @method()
     def appendPart(self, part, options=None):
         """Add a part (MIME, MIMEPart or MailMessage) last; a part that is not a
-        multipart is wrapped into a new one first (option `type`, default
-        multipart/mixed)."""
+        multipart, or a multipart of another type than option `type` names, is wrapped
+        into a new one of that type first (default multipart/mixed)."""
         return self._insert("appendPart", part, options, True)
 
     @method()
