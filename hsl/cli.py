@@ -39,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--max-memory", type=size_arg, default=None, metavar="SIZE",
                      help="stop the script when its values take more than SIZE (bytes, "
                           "or a number with K, M or G)")
+    run.add_argument("-I", dest="include", action="append", default=[], metavar="DIR",
+                     help="also resolve include/import paths, and extras:// packages "
+                          "(DIR/NAME/main.hsl), from DIR (repeatable)")
     add_dns_arguments(run)
     from .hooks.session import add_arguments
     add_arguments(run)
@@ -140,7 +143,8 @@ def cmd_run(args, source: str, filename: str) -> int:
     from .program import compile_program
     from .runtime import OutputClosed
     try:
-        program = compile_program(source, filename, predefined=set())
+        program = compile_program(source, filename, predefined=set(),
+                                  include_paths=args.include)
     except HSLSyntaxError as e:
         print(e.render(), file=sys.stderr)
         return EXIT_SCRIPT_ERROR
@@ -188,7 +192,8 @@ def cmd_run_helo(args, source: str, filename: str) -> int:
         return EXIT_USAGE
     echo = None if args.json else (lambda line: print(line, flush=True))
     try:
-        program = compile_helo(source, filename, trace=args.trace)
+        program = compile_helo(source, filename, trace=args.trace,
+                               include_paths=args.include)
     except HSLSyntaxError as e:         # nothing ran: no decision to print
         print(e.render(), file=sys.stderr)
         return EXIT_SCRIPT_ERROR

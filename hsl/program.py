@@ -64,7 +64,7 @@ def _stdlib_dir() -> str:
 class ProgramBuilder:
     def __init__(self, source: str, filename: str, *, context: Optional[str] = None,
                  readonly=(), predefined: Optional[set] = None, parse=None,
-                 trace: bool = False):
+                 trace: bool = False, include_paths=()):
         if parse is None:
             from .parser import parse
         self.parse = parse
@@ -107,7 +107,8 @@ class ProgramBuilder:
         # returns None and `errors` holds the CompileErrors.
         self.collecting = False
         self.errors: list[CompileError] = []
-        self.include_paths: list[str] = []      # extra directories to resolve paths from
+        # extra directories to resolve paths from (`-I`), extras:// packages too
+        self.include_paths: list[str] = [os.path.abspath(d) for d in include_paths]
         self._imported_names: set = set()       # (module, local, path, name) imported
 
     # ------------------------------------------------------------ helpers
@@ -181,7 +182,12 @@ class ProgramBuilder:
         base = os.path.dirname(os.path.abspath(from_file)) if not from_file.startswith("<") \
             else os.getcwd()
         if text.startswith("extras://"):
-            candidates = [os.path.join(_stdlib_dir(), text[len("extras://"):])]
+            # hsl's own modules, then packages the user supplies (a halon-extras
+            # checkout, stubs of plugin modules) in the -I directories
+            text = text[len("extras://"):]
+            names = [text] if os.path.splitext(text)[1] else [text, text + ".hsl"]
+            candidates = [os.path.join(root, name)
+                          for root in [_stdlib_dir(), *self.include_paths] for name in names]
         else:
             if text.startswith("file://"):
                 text = text[len("file://"):]
@@ -198,6 +204,8 @@ class ProgramBuilder:
             for root in dict.fromkeys(roots):
                 candidates += [os.path.join(root, name) for name in names]
         for c in candidates:
+            if os.path.isdir(c):            # a package: its main.hsl (hooks.md §4)
+                c = os.path.join(c, "main.hsl")
             if os.path.isfile(c):
                 return os.path.normpath(c)
         for c in candidates:        # (reading it will say why it cannot be used)
