@@ -378,7 +378,7 @@ def finish(diags: list, options: Options) -> list:
                 d.severity = "error"
         # (a module checked on its own and through a file that imports it is one file
         # under two names: "dmarc.hsl" and "/path/to/dmarc.hsl")
-        name = d.filename if d.filename.startswith("<") else os.path.realpath(d.filename)
+        name = d.filename if d.filename.startswith("<") else os.path.abspath(d.filename)
         key = (name, d.line, d.column, d.code, d.message)
         if key in seen:
             continue
