@@ -251,13 +251,20 @@ def test_append_and_prepend_to_a_multipart():
     assert to_python(call(new, "getErrors")) == []
 
 
-def test_append_to_a_single_part_message_wraps_it():
-    m = msg(C.SIMPLE)
+SIGNED = 'multipart/signed; protocol="application/pkcs7-signature"'
+
+
+def signature_part(body: bytes):
     sig = MIME()
     call(sig, "setType", b"application/pkcs7-signature")
-    call(sig, "setBody", b"\x30\x82signature")
-    call(m, "appendPart", sig, opts(type='multipart/signed; protocol="application/'
-                                         'pkcs7-signature"; micalg=sha-256'))
+    call(sig, "setBody", body)
+    return sig
+
+
+def test_append_to_a_single_part_message_wraps_it():
+    m = msg(C.SIMPLE)
+    call(m, "appendPart", signature_part(b"\x30\x82signature"),
+         opts(type=SIGNED + "; micalg=sha-256"))
     new = msg(out(m))
     assert call(new, "getType") == b"multipart/signed"
     assert call(new, "getTypeParameter", b"protocol") == b"application/pkcs7-signature"
@@ -281,11 +288,8 @@ def test_append_with_another_multipart_type_wraps_a_multipart():
     signature with ["type" => "multipart/signed; ..."]) wraps it: the alternative goes
     whole into the first part, the signature after it; the same type appends."""
     m = msg(C.LF_MULTIPART)
-    sig = MIME()
-    call(sig, "setType", b"application/pkcs7-signature")
-    call(sig, "setBody", b"SIG")
-    call(m, "appendPart", sig, opts(type='multipart/signed; protocol="application/'
-                                         'pkcs7-signature"'))
+    sig = signature_part(b"SIG")
+    call(m, "appendPart", sig, opts(type=SIGNED))
     new = msg(out(m))
     assert call(new, "getType") == b"multipart/signed"
     inner, signature = parts(new)
