@@ -75,7 +75,8 @@ def add_include_argument(parser) -> None:
     """-I DIR, for every command that compiles scripts (run, check, serve, repl): they all
     resolve include and import paths the same way (program.search_dirs)."""
     parser.add_argument("-I", dest="include", action="append", default=[], metavar="DIR",
-                        help="also resolve include/import paths from DIR (repeatable)")
+                        help="also resolve include/import paths, and extras:// packages "
+                             "(DIR/NAME/main.hsl), from DIR (repeatable)")
 
 
 def add_dns_arguments(parser) -> None:

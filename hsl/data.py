@@ -71,7 +71,44 @@ def load_data(path: str, spec: str, options):
         if schema is not None:
             opts.set(b"schema", schema)
         return decode.fn(data, opts)
+    if ext == "crt":
+        return _certificates(data, _option(options, "resource", False) is True)
+    if ext == "key":
+        return _private_key(data)
     raise ScriptError(f"unsupported data loader \"{ext}\"")
+
+
+def _certificates(data: bytes, resources: bool):
+    """The certificates of a PEM file: a list of X509 objects, or of X509Resources with
+    ["resource" => true] (hooks.md §4; Halon's S/MIME modules import `$cert[0]` and the
+    chain `$cert[1:]` so)."""
+    from cryptography import x509
+    from .builtins.x509 import X509Object, X509Resource
+    try:
+        certs = x509.load_pem_x509_certificates(data)
+    except ValueError:
+        raise ScriptError("invalid certificate file (PEM certificates expected)") from None
+    return V.HArray.from_list([X509Resource(c) if resources else X509Object(X509Resource(c))
+                               for c in certs])
+
+
+def _private_key(data: bytes):
+    """A PEM private key as the resource rsa_privatekey(), ec_privatekey() or
+    ed25519_privatekey() would give (Halon's S/MIME modules import the signer's key so)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+    from .builtins.crypto import ECPrivateKey, ED25519PrivateKey, RSAPrivateKey
+    try:
+        key = serialization.load_pem_private_key(data, password=None)
+    except (ValueError, TypeError):
+        raise ScriptError("invalid private key file (an unencrypted PEM key expected)") \
+            from None
+    for kind, resource in ((rsa.RSAPrivateKey, RSAPrivateKey),
+                           (ec.EllipticCurvePrivateKey, ECPrivateKey),
+                           (ed25519.Ed25519PrivateKey, ED25519PrivateKey)):
+        if isinstance(key, kind):
+            return resource(key)
+    raise ScriptError("unsupported private key type")
 
 
 def strip_json_comments(data: bytes) -> bytes:

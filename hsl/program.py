@@ -69,15 +69,20 @@ def search_dirs(filename: str, include_paths=(), roots=()) -> list:
 def find_file(spec: bytes, from_file: str, main_file: str, include_paths) -> Optional[str]:
     """The file an include or import path names, or None: relative to the including file
     first; then, as Halon's file area would, the main script's directory and the working
-    directory; then `include_paths` (search_dirs); then hsl's own stdlib.  `extras://`
-    names a module of the stdlib."""
+    directory; then `include_paths` (search_dirs); then hsl's own stdlib.  `extras://NAME`
+    names a module of hsl's stdlib, or a package the user supplies (a halon-extras
+    checkout, a stand-in for a plugin's module) in one of `include_paths`.  A directory
+    names its main.hsl (hooks.md §4)."""
     text = spec.decode("utf-8", "surrogateescape")
     if "!" in text.split("/")[0] and not text.startswith("/"):
         text = text.split("!", 1)[1]
     base = os.path.dirname(os.path.abspath(from_file)) if not from_file.startswith("<") \
         else os.getcwd()
     if text.startswith("extras://"):
-        candidates = [os.path.join(_stdlib_dir(), text[len("extras://"):])]
+        text = text[len("extras://"):]
+        names = [text] if os.path.splitext(text)[1] else [text, text + ".hsl"]
+        candidates = [os.path.join(root, name)
+                      for root in [_stdlib_dir(), *include_paths] for name in names]
     else:
         if text.startswith("file://"):
             text = text[len("file://"):]
@@ -92,6 +97,8 @@ def find_file(spec: bytes, from_file: str, main_file: str, include_paths) -> Opt
         for root in dict.fromkeys(roots):
             candidates += [os.path.join(root, name) for name in names]
     for c in candidates:
+        if os.path.isdir(c):            # a package: its main.hsl (hooks.md §4)
+            c = os.path.join(c, "main.hsl")
         if os.path.isfile(c):
             return os.path.normpath(c)
     for c in candidates:        # (reading it will say why it cannot be used)
@@ -186,7 +193,8 @@ class ProgramBuilder:
         # returns None and `errors` holds the CompileErrors.
         self.collecting = False
         self.errors: list[CompileError] = []
-        # Extra directories to resolve include/import paths from (see search_dirs).
+        # Extra directories to resolve include/import paths (and extras:// packages)
+        # from: see search_dirs.
         self.include_paths: list[str] = search_dirs(filename, include_paths, roots)
         self._imported_names: set = set()       # (module, local, path, name) imported
 

@@ -1,6 +1,8 @@
 """cms_verify(): CMS SignedData made by `cryptography` (cms_sign, detached or embedded,
 with and without signed attributes, RSA and EC signers) and by the openssl command
-(RSA-PSS, as an independent signer), checked signatures, digests and chains, tampering.
+(RSA-PSS, as an independent signer), checked signatures, digests and chains, tampering;
+and cms_type().  The results are shaped as Halon's (`result`, `signers` as
+X509Resources, `data`), as its S/MIME module reads them.
 """
 from __future__ import annotations
 
@@ -54,23 +56,30 @@ def verify(signature, message=TEXT, certs_=(), store=(PKI.root,), **options):
 
 def test_detached_signature():
     r = verify(sign())
-    assert r.d[b"verified"] is True and b"error" not in r.d and b"message" not in r.d
+    assert r.d[b"result"] is True and b"error" not in r.d and b"data" not in r.d
     signers = list(r.d[b"signers"].values())
+    assert all(type(s) is X509Resource for s in signers)
     assert [s.cert for s in signers] == [PKI.leaf]
+    assert verify(sign(), data=True).d[b"data"] == TEXT
     # cms_sign's own output, certificates from `certs` instead of embedded ones
     bundle = HArray.from_pairs([(b"x509", x509(PKI.leaf)),
                                 (b"privatekey", F("ec_privatekey", certs.leaf_key_pem()))])
-    sig = F("cms_sign", TEXT, bundle)
-    assert verify(sig).d[b"verified"] is False          # the intermediate is missing
-    assert verify(sig, certs_=[PKI.intermediate]).d[b"verified"] is True
+    signed = F("cms_sign", TEXT, bundle, HArray.from_pairs([(b"digest", b"sha384")]))
+    assert signed.d[b"result"] is True
+    sig = signed.d[b"data"]
+    assert verify(sig).d[b"result"] is False          # the intermediate is missing
+    assert verify(sig, certs_=[PKI.intermediate]).d[b"result"] is True
 
 
 def test_embedded_signature_and_pem():
     sig = sign(options=(), encoding=serialization.Encoding.PEM)
     assert sig.startswith(b"-----BEGIN PKCS7-----")
-    r = verify(sig, None)
-    assert r.d[b"verified"] is True and r.d[b"message"] == TEXT
-    assert verify(sig, TEXT).d[b"verified"] is True and b"message" not in verify(sig, TEXT).d
+    r = verify(sig, None, data=True)
+    assert r.d[b"result"] is True and r.d[b"data"] == TEXT
+    assert verify(sig, TEXT).d[b"result"] is True and b"data" not in verify(sig, TEXT).d
+    # detached false: the embedded content, whatever message is given (Halon's S/MIME
+    # module passes "")
+    assert verify(sig, b"", detached=False, data=True).d[b"data"] == TEXT
 
 
 def test_rsa_signer_without_attributes():
@@ -79,13 +88,13 @@ def test_rsa_signer_without_attributes():
     for options in ((pkcs7.PKCS7Options.DetachedSignature,),
                     (pkcs7.PKCS7Options.DetachedSignature, pkcs7.PKCS7Options.NoAttributes)):
         sig = sign(cert=cert, key=key, chain=(), options=options)
-        assert verify(sig).d[b"verified"] is True
+        assert verify(sig).d[b"result"] is True
         assert verify(sig, TEXT + b"x").d[b"error"] in (b"message digest mismatch",
                                                          b"signature failure")
 
 
 def error(r):
-    assert r.d[b"verified"] is False
+    assert r.d[b"result"] is False
     return r.d[b"error"].decode()
 
 
@@ -96,7 +105,7 @@ def test_failures():
         "certificate verify error: unable to get local issuer certificate"
     assert error(verify(sig, store=[])) == \
         "certificate verify error: unable to get local issuer certificate"
-    assert verify(sig, store=[], noverify=True).d[b"verified"] is True
+    assert verify(sig, store=[], noverify=True).d[b"result"] is True
     assert error(verify(sig, None)) == "detached signature and no message"
     assert error(verify(b"junk")) == "not a CMS SignedData structure"
     assert error(verify(sign(chain=()))) == \
@@ -148,7 +157,41 @@ def test_openssl_signatures_rsa_pss(tmp_path):
                             "-outform", "DER", *args], capture_output=True, check=True)
         embedded = "-nodetach" in args
         r = verify(p.stdout, None if embedded else TEXT)
-        assert r.d[b"verified"] is True, r.d.get(b"error")
+        assert r.d[b"result"] is True, r.d.get(b"error")
         if embedded:
-            assert r.d[b"message"] == TEXT
+            assert verify(p.stdout, None, data=True).d[b"data"] == TEXT
         assert error(verify(p.stdout, TEXT[:-1])) == "message digest mismatch"
+
+
+def test_cms_type():
+    assert F("cms_type", sign()) == b"pkcs7-signedData"
+    assert F("cms_type", sign(options=(), encoding=serialization.Encoding.PEM)) == \
+        b"pkcs7-signedData"
+    enveloped = pkcs7.PKCS7EnvelopeBuilder().set_data(TEXT).add_recipient(
+        certs.build_cert("rsa.example.com", certs.new_key("rsa"), PKI.root, PKI.root_key)
+    ).encrypt(serialization.Encoding.DER, [])
+    assert F("cms_type", enveloped) == b"pkcs7-envelopedData"
+    assert F("cms_type", b"junk") is None and F("cms_type", b"") is None
+    with pytest.raises(ScriptError, match="cms_type.*argument 1"):
+        F("cms_type", None)
+
+
+def test_messages_are_signed_and_encrypted_as_they_are():
+    """No CRLF canonicalisation: an LF message comes back byte for byte (Halon's S/MIME
+    module signs, encrypts and restores LF messages and compares the bodies)."""
+    lf = b"Content-Type: text/plain\n\nline one\nline two\n"
+    bundle = HArray.from_pairs([(b"x509", x509(PKI.leaf)),
+                                (b"privatekey", F("ec_privatekey", certs.leaf_key_pem()))])
+    opts = HArray.from_pairs([(b"detached", False)])
+    signed = F("cms_sign", lf, bundle, opts).d[b"data"]
+    assert verify(signed, None, certs_=[PKI.intermediate], data=True).d[b"data"] == lf
+    detached = F("cms_sign", lf, bundle).d[b"data"]
+    assert verify(detached, lf, certs_=[PKI.intermediate]).d[b"result"] is True
+    key = certs.new_key("rsa")
+    cert = certs.build_cert("rsa.example.com", key, PKI.root, PKI.root_key)
+    enc = F("cms_encrypt", lf, HArray.from_pairs([(b"certs", HArray.from_list([x509(cert)]))]))
+    rsa_pki = HArray.from_pairs([(b"x509", x509(cert)), (b"privatekey", F(
+        "rsa_privatekey", key.private_bytes(serialization.Encoding.PEM,
+                                            serialization.PrivateFormat.PKCS8,
+                                            serialization.NoEncryption())))])
+    assert F("cms_decrypt", enc.d[b"data"], rsa_pki).d[b"data"] == lf

@@ -291,7 +291,9 @@ def test_dkim_signature_appendix_a2():
         "b": "AuUoFEfDxTDkHlLXSZEpZj79LICEps6eda7W3deTVFOk4yAUoqOB"
              "4nujc7YopdG5dWLSdNg6xNAZpOPr+kHxt1IrE+NahM6L/LbvaHut"
              "KVdkLLkpVaVVQPzeRDI009SO2Il5Lu7rDNH6mZckBdrIx0orEtZV4bmp/YzhwvcubU4="}
-    assert list(r.d)[0] == b"v"
+    # sorted by tag name, as Halon gives it (its DMARC tests compare records read with
+    # it to arrays in that order)
+    assert list(r.d) == sorted(r.d)
     # without the field option the value part alone
     value = RFC6376_A2.split(b":", 1)[1]
     assert py(call("header_dkim_decode", value)) == py(r)

@@ -244,6 +244,16 @@ def test_include_paths_from_dash_i(tmp_path):
     assert status == 0, out
 
 
+def test_a_module_checked_directly_and_through_an_import_is_reported_once(tmp_path):
+    """A package such as halon-extras dmarc: main.hsl imports ./dmarc.hsl, and
+    `hsl check main.hsl dmarc.hsl` named the module's problems twice, under two names."""
+    (tmp_path / "main.hsl").write_text('import { f } from "./lib.hsl";\necho f();\n')
+    (tmp_path / "lib.hsl").write_text('function f() { return in_array(1, [1]); }\n')
+    status, out, _ = run("main.hsl", "lib.hsl", cwd=tmp_path)
+    assert out.count("HSL701") == 1, out
+    assert out.rstrip().endswith("1 warning in 1 file (2 files checked)")
+
+
 def test_hsl503_name_not_exported(tmp_path):
     (tmp_path / "lib.hsl").write_text('function helper() { return 1; }\n$v = 1;\n')
     f = tmp_path / "main.hsl"

@@ -78,3 +78,24 @@ def test_deep_recursion_is_a_clean_error():
     r = hsl("run", "-e", "function f($n) { return f($n + 1); } f(0);")
     assert r.returncode == 1
     assert b"call depth" in r.stderr and b"Traceback" not in r.stderr
+
+
+def test_extras_packages_from_dash_i(tmp_path):
+    """A halon-extras package (`import { dmarc } from "extras://dmarc";`): with
+    `-I DIR`, extras://NAME is DIR/NAME/main.hsl (hooks.md §4: a directory loads its
+    main.hsl), whose own imports resolve from there; hsl's own modules stay first."""
+    pkg = tmp_path / "extras" / "greeting"
+    pkg.mkdir(parents=True)
+    (pkg / "main.hsl").write_text('import { greet } from "./greet.hsl";\n')
+    (pkg / "greet.hsl").write_text('function greet($n) { return "hello $n"; }\n')
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "main.hsl").write_text('function two() { return 2; }\n')
+    f = tmp_path / "p.hsl"
+    f.write_text('import { greet } from "extras://greeting";\n'
+                 'import { helo_is_fqdn } from "extras://helo.hsl";\n'
+                 'import { two } from "lib";\n'
+                 'echo greet("mx") . " " . two() . " " . helo_is_fqdn("mx.example.com");\n')
+    r = hsl("run", "-I", str(tmp_path / "extras"), str(f))
+    assert (r.returncode, r.stdout, r.stderr) == (0, b"hello mx 2 true\n", b"")
+    r = hsl("run", str(f))
+    assert r.returncode == 1 and b'file not found: "extras://greeting"' in r.stderr

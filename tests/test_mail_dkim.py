@@ -669,7 +669,16 @@ def test_a_dns_function():
             f"{error.decode()}: key lookup failed: {error.decode()} (dns_function)"
     fn = HFunction("dns", lambda h: HArray.from_pairs([(b"result", HArray())]), 1, 1)
     assert result(whole, field, D.function_lookup(fn)).startswith("permerror: no key")
-    for bad in (None, b"v=DKIM1", HArray.from_pairs([(b"error", b"NXDOMAIN")]),
+    # Halon's own DMARC tests answer with one TXT string, and with errors of their own
+    # making: those are permerrors.
+    fn = HFunction("dns", lambda h: HArray.from_pairs(
+        [(b"result", RECORDS[h.decode()])]), 1, 1)
+    assert result(whole, field, D.function_lookup(fn)) == "pass"
+    for error in (b"permfail", b"NXDOMAIN"):
+        fn = HFunction("dns", lambda h, e=error: HArray.from_pairs([(b"error", e)]), 1, 1)
+        assert result(whole, field, D.function_lookup(fn)) == \
+            f"permerror: key lookup failed: {error.decode()} (dns_function)"
+    for bad in (None, b"v=DKIM1", HArray.from_pairs([(b"error", 1.0)]),
                 HArray.from_pairs([(b"result", HArray.from_list([1.0]))])):
         fn = HFunction("dns", lambda h, b=bad: b, 1, 1)
         with pytest.raises(ScriptError, match="verifyDKIM.*dns_function"):

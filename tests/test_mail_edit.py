@@ -97,6 +97,24 @@ def test_del_header_and_index():
     assert out(m) == BASIC
 
 
+def test_del_header_keeps_what_set_header_wrote():
+    """S/MIME and PGP/MIME modules of Halon strip a signature or decrypt by copying the
+    inner part's fields with setHeader and then deleting Content-Type,
+    Content-Transfer-Encoding and Content-Disposition: the copies stay, the fields they
+    did not replace go."""
+    m = msg(b"Content-Type: application/pkcs7-mime\r\nContent-Disposition: attachment\r\n"
+            b"Subject: s\r\n\r\nMIIB\r\n")
+    call(m, "setHeader", b"content-type", b"multipart/alternative; boundary=b")
+    call(m, "setHeader", b"mime-version", b"1.0")
+    for name in (b"Content-Type", b"Content-Transfer-Encoding", b"Content-Disposition"):
+        call(m, "delHeader", name)
+    assert out(m) == (b"mime-version: 1.0\r\ncontent-type: multipart/alternative; "
+                      b"boundary=b\r\nSubject: s\r\n\r\nMIIB\r\n")
+    # an index names the field as received: that one goes, whatever wrote it
+    assert call(m, "delHeader", b"content-type", opts(index=0)) == 1.0
+    assert b"content-type" not in out(m)
+
+
 def test_indexes_count_the_fields_as_received():
     """getHeaders() numbers the fields as received; so do the indexes of the edits, so a
     script can delete the ones it found, in any order."""
@@ -157,6 +175,16 @@ def test_header_edits_on_a_sub_part():
 
 
 # ---------------------------------------------------------------------- bodies
+
+def test_set_body_with_an_identity_encoding_takes_the_data_as_it_is():
+    """Halon's S/MIME module puts a verified LF message back with ["encoding" =>
+    "7bit"] and expects its body byte for byte; chosen 7bit writes CRLF."""
+    m = msg(b"Subject: s\n\nold\n")
+    call(m, "setBody", b"line one\nline two\n", opts(encoding=b"7bit"))
+    assert call(msg(out(m)), "getBody") == b"line one\nline two\n"
+    call(m, "setBody", b"line one\nline two\n")
+    assert call(msg(out(m)), "getBody") == b"line one\r\nline two\r\n"
+
 
 def test_set_body_picks_the_encoding_and_sets_the_header():
     m = msg(C.SIMPLE)
@@ -223,13 +251,20 @@ def test_append_and_prepend_to_a_multipart():
     assert to_python(call(new, "getErrors")) == []
 
 
-def test_append_to_a_single_part_message_wraps_it():
-    m = msg(C.SIMPLE)
+SIGNED = 'multipart/signed; protocol="application/pkcs7-signature"'
+
+
+def signature_part(body: bytes):
     sig = MIME()
     call(sig, "setType", b"application/pkcs7-signature")
-    call(sig, "setBody", b"\x30\x82signature")
-    call(m, "appendPart", sig, opts(type='multipart/signed; protocol="application/'
-                                         'pkcs7-signature"; micalg=sha-256'))
+    call(sig, "setBody", body)
+    return sig
+
+
+def test_append_to_a_single_part_message_wraps_it():
+    m = msg(C.SIMPLE)
+    call(m, "appendPart", signature_part(b"\x30\x82signature"),
+         opts(type=SIGNED + "; micalg=sha-256"))
     new = msg(out(m))
     assert call(new, "getType") == b"multipart/signed"
     assert call(new, "getTypeParameter", b"protocol") == b"application/pkcs7-signature"
@@ -246,6 +281,25 @@ def test_append_to_a_single_part_message_wraps_it():
     assert len(parts(msg(out(m)))) == 3
     call(m, "prependPart", MIME())
     assert len(parts(msg(out(m)))) == 4
+
+
+def test_append_with_another_multipart_type_wraps_a_multipart():
+    """Signing a multipart/alternative message (halon-extras smime: appendPart of the
+    signature with ["type" => "multipart/signed; ..."]) wraps it: the alternative goes
+    whole into the first part, the signature after it; the same type appends."""
+    m = msg(C.LF_MULTIPART)
+    sig = signature_part(b"SIG")
+    call(m, "appendPart", sig, opts(type=SIGNED))
+    new = msg(out(m))
+    assert call(new, "getType") == b"multipart/signed"
+    inner, signature = parts(new)
+    assert call(inner, "getType") == call(m, "getType")
+    assert [call(p, "getBody") for p in parts(inner)] == [b"one", b"two"]
+    assert call(signature, "getBody") == b"SIG"
+    assert to_python(call(new, "getErrors")) == []
+    same = msg(C.LF_MULTIPART)
+    call(same, "appendPart", sig, opts(type=call(same, "getType")))
+    assert len(parts(msg(out(same)))) == 3
 
 
 def test_wrapping_a_part_inside_a_multipart():

@@ -72,6 +72,15 @@ def test_body_encodings():
     call(own, "setBody", "raw ü".encode())
     assert call(own, "toString").endswith("\r\n\r\nraw ü".encode())
     assert call(own, "toString").count(b"Content-Transfer-Encoding") == 1
+    # an own base64 or quoted-printable field: the body is encoded so (halon-extras
+    # smime adds "Content-Transfer-Encoding: base64" and sets the DER signature)
+    for cte in (b"base64", b"quoted-printable"):
+        own = MIME()
+        call(own, "addHeader", b"Content-Transfer-Encoding", cte)
+        call(own, "setBody", b"\x30\x82\x01\xff signature=")
+        text = call(own, "toString")
+        assert call(msg(text), "getBody") == b"\x30\x82\x01\xff signature="
+        assert b"\xff" not in text and text.count(b"Content-Transfer-Encoding") == 1
 
 
 def test_types_file_names_and_dispositions():

@@ -133,6 +133,10 @@ def test_string():
         static(X509, "String", certs.leaf_pem(), b"pem")
     with pytest.raises(ScriptError, match="type"):
         static(X509, "String", certs.leaf_pem(), opts(pem=b"yes"))
+    # multiple: the whole bundle, as a list (halon-extras bimi reads a VMC chain so)
+    chain = static(X509, "String", certs.leaf_chain_pem(), opts(multiple=True))
+    assert [x.cert for x in chain.values()] == [P.leaf, P.intermediate]
+    assert static(X509, "String", b"junk", opts(multiple=True)) is None
     c = static(X509CRL, "String", certs.crl_pem())
     assert c.crl == P.crl
     assert static(X509CRL, "String", certs.to_der(P.crl), opts(pem=False)).crl == P.crl

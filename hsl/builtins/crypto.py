@@ -333,7 +333,9 @@ def _rsa_hash(fname, opts):
 
 
 def _check_id_option(fname, opts):
-    if opts.d.get(b"id") is not None:
+    # ["id" => false] is the default said out loud (the ARC module passes
+    # ["id" => $opts["id"] ?? false]): only true names a key of the Halon PKI.
+    if opts.d.get(b"id", False) is not False:
         raise ScriptError(f"{fname}() option 'id' is not available in hsl: it names a "
                           "certificate configured in the Halon server")
 
@@ -528,7 +530,7 @@ def _signer(fname, certificate):
     raise type_error(fname, 2, "an array or a string", certificate)
 
 
-def _sign_pkcs7(fname, message, certificate, options):
+def _sign_pkcs7(fname, message, certificate, options, digest_option=b"hash"):
     if type(message) is not bytes:
         raise type_error(fname, 1, "a string", message)
     opts = opt_array(fname, 3, options)
@@ -539,13 +541,18 @@ def _sign_pkcs7(fname, message, certificate, options):
     cert, key, chain = signer
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.serialization import pkcs7
-    name = opts.d.get(b"hash", b"sha256")
+    name = opts.d.get(digest_option, b"sha256")
     algo = {b"sha1": hashes.SHA1, b"sha224": hashes.SHA224, b"sha256": hashes.SHA256,
             b"sha384": hashes.SHA384, b"sha512": hashes.SHA512}.get(
-        name.lower() if type(name) is bytes else None)
+        name.lower().replace(b"-", b"") if type(name) is bytes else None)
     if algo is None:
-        raise ScriptError(f"{fname}() option 'hash' must be sha1, sha256, sha384 or sha512")
-    popts = [pkcs7.PKCS7Options.DetachedSignature] if detached else []
+        raise ScriptError(f"{fname}() option '{digest_option.decode()}' must be sha1, "
+                          "sha256, sha384 or sha512")
+    # Binary: the message is signed as it is, never turned to CRLF (Halon's S/MIME module
+    # signs LF messages and expects them back byte for byte).
+    popts = [pkcs7.PKCS7Options.Binary]
+    if detached:
+        popts.append(pkcs7.PKCS7Options.DetachedSignature)
     _large(message)
     if not detached and len(message) >= ACCOUNT:
         reserve_string(len(message))            # the signed data holds the message
@@ -565,19 +572,36 @@ def pkcs7_sign(message, certificate, options=None):
     return _sign_pkcs7("pkcs7_sign", message, certificate, options)
 
 
+# The cms_* functions answer ["result" => bool, ...] as Halon's do: its S/MIME module
+# (halon-extras/smime) reads result, data, signers and cms of them.
+
+def _result(ok: bool, *pairs) -> HArray:
+    return HArray.from_pairs([(b"result", ok), *pairs])
+
+
+def _failure(text: str) -> HArray:
+    return _result(False, (b"error", text.encode("utf-8", "replace")))
+
+
 @builtin(area=AREA)
 def cms_sign(message, certificate, options=None):
-    """CMS SignedData of `message` as DER bytes (as pkcs7_sign); none on error."""
-    return _sign_pkcs7("cms_sign", message, certificate, options)
+    """CMS SignedData of `message`: `["result" => true, "data" => DER bytes]`, or
+    `["result" => false, "error" => text]`.  `certificate` as pkcs7_sign's; options
+    `detached` (default true) and `digest` (default sha256)."""
+    der = _sign_pkcs7("cms_sign", message, certificate, options, b"digest")
+    if der is None:
+        return _failure("unusable certificate or private key")
+    return _result(True, (b"data", der))
 
 
 @builtin(area=AREA)
 def cms_verify(signature, message, certificates, options=None):
-    """Verify a CMS/PKCS#7 SignedData (DER or PEM) over `message` (none: the content it
-    embeds) against `["certs" => [X509...], "store" => [X509...]]`.  Returns
-    `["verified" => bool, "signers" => [X509...], "message" => content]` (message only
-    for embedded content), with `error` (text) when it does not verify.  Option
-    `noverify` (default false) skips checking the signers' chains against `store`."""
+    """Verify a CMS/PKCS#7 SignedData (DER or PEM) over `message` against `["certs" =>
+    [X509...], "store" => [X509...]]`: the content it embeds when `message` is none or
+    option `detached` is false.  Returns `["result" => bool, "signers" =>
+    [X509Resource...]]`, with `data` (the signed content) when option `data` is true and
+    `error` (text) when it does not verify.  Option `noverify` (default false) skips
+    checking the signers' chains against `store`."""
     if type(signature) is not bytes:
         raise type_error("cms_verify", 1, "a string", signature)
     if message is not None and type(message) is not bytes:
@@ -586,22 +610,23 @@ def cms_verify(signature, message, certificates, options=None):
         raise type_error("cms_verify", 3, "an array", certificates)
     opts = opt_array("cms_verify", 4, options)
     noverify = opt_bool("cms_verify", opts, b"noverify", False)
-    from .x509 import X509Object, X509Resource
+    if not opt_bool("cms_verify", opts, b"detached", True):
+        message = None
+    want_data = opt_bool("cms_verify", opts, b"data", False)
+    from .x509 import X509Resource
     extra = _x509_list("cms_verify", certificates, b"certs")
     store = _x509_list("cms_verify", certificates, b"store")
     from ._cms import CMSError, verify_signed_data
+
+    def signers(found):
+        return (b"signers", HArray.from_list([X509Resource(c) for c in found]))
     try:
-        content, signers = verify_signed_data(signature, message, extra,
-                                              None if noverify else store)
+        content, found = verify_signed_data(signature, message, extra,
+                                            None if noverify else store)
     except CMSError as e:
-        out = [(b"verified", False), (b"error", str(e).encode("utf-8", "replace"))]
-        return HArray.from_pairs(out + [(b"signers", HArray.from_list(
-            [X509Object(X509Resource(c)) for c in e.signers]))])
-    out = [(b"verified", True),
-           (b"signers", HArray.from_list([X509Object(X509Resource(c)) for c in signers]))]
-    if message is None:
-        out.append((b"message", content))
-    return HArray.from_pairs(out)
+        return _result(False, (b"error", str(e).encode("utf-8", "replace")),
+                       signers(e.signers))
+    return _result(True, signers(found), *([(b"data", content)] if want_data else []))
 
 
 def _x509_list(fname, certificates, key):
@@ -622,9 +647,9 @@ def _x509_list(fname, certificates, key):
 
 @builtin(area=AREA)
 def cms_encrypt(message, certificates, options=None):
-    """CMS EnvelopedData of `message` for the RSA recipients `["certs" => [X509...]]`;
-    returns `["data" => DER bytes]`, or `["error" => text]`.  Option `cipher`:
-    `aes-128-cbc` (default) or `aes-256-cbc`."""
+    """CMS EnvelopedData of `message` for the RSA recipients `["certs" => [X509...]]`:
+    `["result" => true, "data" => DER bytes]`, or `["result" => false, "error" =>
+    text]`.  Option `cipher`: `aes-128-cbc` (default) or `aes-256-cbc`."""
     if type(message) is not bytes:
         raise type_error("cms_encrypt", 1, "a string", message)
     if type(certificates) is not HArray:
@@ -635,7 +660,7 @@ def cms_encrypt(message, certificates, options=None):
     from cryptography.hazmat.primitives.serialization import pkcs7
     certs = certificates.d.get(b"certs")
     if type(certs) is not HArray or not certs.d:
-        return _error_result("no recipient certificates")
+        return _failure("no recipient certificates")
     cipher = opts.d.get(b"cipher", b"aes-128-cbc")
     if len(message) >= ACCOUNT:
         reserve_string(len(message))
@@ -644,43 +669,75 @@ def cms_encrypt(message, certificates, options=None):
         if cipher == b"aes-256-cbc":
             b = b.set_content_encryption_algorithm(algorithms.AES256)
         elif cipher != b"aes-128-cbc":
-            return _error_result("unsupported cipher")
+            return _failure("unsupported cipher")
         for c in certs.d.values():
             cc = _x509_of(c)
             if cc is None:
-                return _error_result("not an X509 certificate")
+                return _failure("not an X509 certificate")
             b = b.add_recipient(cc)
-        data = b.encrypt(serialization.Encoding.DER, [])
+        # Binary: the message as it is, not turned to CRLF (see _sign_pkcs7)
+        data = b.encrypt(serialization.Encoding.DER, [pkcs7.PKCS7Options.Binary])
     except Exception as e:           # unsupported key types and the like
-        return _error_result(str(e))
-    return HArray.from_pairs([(b"data", data)])
-
-
-def _error_result(text):
-    return HArray.from_pairs([(b"error", text.encode("utf-8", "replace"))])
+        return _failure(str(e))
+    return _result(True, (b"data", data))
 
 
 @builtin(area=AREA)
-def cms_decrypt(message, options=None):
-    """Decrypt CMS EnvelopedData (DER) with `options["certificate"]`; returns
-    `["data" => plaintext]` or `["error" => text]`."""
+def cms_decrypt(message, certificate, options=None):
+    """Decrypt CMS EnvelopedData (DER) with `certificate` (as cms_sign's: `["x509" =>
+    ..., "privatekey" => ...]` or PEM text): `["result" => true, "data" => plaintext,
+    "cms" => "signed" | "data"]` ("signed": the plaintext is a CMS SignedData, for
+    cms_verify), or `["result" => false, "error" => text]`."""
     if type(message) is not bytes:
         raise type_error("cms_decrypt", 1, "a string", message)
-    opts = opt_array("cms_decrypt", 2, options)
-    cert = opts.d.get(b"certificate")
-    if cert is None:
-        return _error_result("no certificate option")
-    signer = _signer("cms_decrypt", cert)
+    opt_array("cms_decrypt", 3, options)
+    signer = _signer("cms_decrypt", certificate)
     if signer is None:
-        return _error_result("unusable certificate or private key")
+        return _failure("unusable certificate or private key")
     from cryptography.hazmat.primitives.serialization import pkcs7
     if len(message) >= ACCOUNT:
         reserve_string(len(message))
     try:
         data = pkcs7.pkcs7_decrypt_der(message, signer[0], signer[1], [])
     except Exception as e:
-        return _error_result(str(e) or "decryption failed")
-    return HArray.from_pairs([(b"data", data)])
+        return _failure(str(e) or "decryption failed")
+    kind = b"signed" if _cms_content_type(data) == "signed_data" else b"data"
+    return _result(True, (b"data", data), (b"cms", kind))
+
+
+# asn1crypto's content type names -> OpenSSL's short names, as cms_type answers them
+_CMS_TYPES = {"data": b"pkcs7-data", "signed_data": b"pkcs7-signedData",
+              "enveloped_data": b"pkcs7-envelopedData",
+              "signed_and_enveloped_data": b"pkcs7-signedAndEnvelopedData",
+              "digested_data": b"pkcs7-digestData", "encrypted_data": b"pkcs7-encryptedData",
+              "authenticated_data": b"id-smime-ct-authData",
+              "compressed_data": b"id-smime-ct-compressedData",
+              "authenticated_enveloped_data": b"id-smime-ct-authEnvData"}
+
+
+def _cms_content_type(data: bytes):
+    """The content type of a CMS ContentInfo (DER or PEM) as asn1crypto names it
+    (a dotted OID when it has no name); None when `data` is not one."""
+    from asn1crypto import cms, pem
+    try:
+        if pem.detect(data):
+            _, _, data = pem.unarmor(data)
+        return cms.ContentInfo.load(data)["content_type"].native
+    except Exception:           # asn1crypto raises ValueError, TypeError...
+        return None
+
+
+@builtin(area=AREA)
+def cms_type(data):
+    """The content type of a CMS/PKCS#7 structure (DER or PEM) by OpenSSL's short name
+    (`pkcs7-signedData`, `pkcs7-envelopedData`, `pkcs7-data`...); none when `data` is
+    not one.  Halon's S/MIME module tells signed from encrypted messages with it."""
+    if type(data) is not bytes:
+        raise type_error("cms_type", 1, "a string", data)
+    kind = _cms_content_type(data)
+    if kind is None:
+        return None
+    return _CMS_TYPES.get(kind, kind.encode())
 
 
 # ---------------------------------------------------------------- randomness

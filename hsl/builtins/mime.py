@@ -366,7 +366,8 @@ class MIMEPartObject(BuiltinObject):
     @method()
     def setBody(self, data, options=None):
         """Replace the body with `data`, transfer-encoded as reads best (7bit,
-        quoted-printable or base64) or as option `encoding` says."""
+        quoted-printable or base64) or as option `encoding` says (7bit, 8bit or binary
+        given as the option: `data` goes in as it is)."""
         fname = self._name("setBody")
         data = string(fname, 1, data)
         opts = opt_array(fname, 2, options)
@@ -374,12 +375,17 @@ class MIMEPartObject(BuiltinObject):
         cte = opt_str(fname, opts, b"encoding")
         if cte is None:
             cte = body.choose(data, self.part.ctype)
+            data = body.encode(data, cte)
         elif cte.lower() not in _ENCODINGS:
             raise ScriptError(f"{fname}() option 'encoding' must be one of "
                               f"{', '.join(e.decode() for e in _ENCODINGS)}")
+        elif cte.lower() in (b"quoted-printable", b"base64"):
+            data = body.encode(data, cte.lower())
+        # (an identity encoding the script names keeps the line endings it gave: Halon's
+        # S/MIME module puts an LF message back with "7bit" and expects it byte for byte)
         cte = cte.lower()
         reserve_string(len(data) * 2)
-        self._msg().set_body(self.part, body.encode(data, cte), cte)
+        self._msg().set_body(self.part, data, cte)
         return None
 
     def _multipart_text(self, m: str, data, setter):
@@ -405,17 +411,22 @@ class MIMEPartObject(BuiltinObject):
         fname = self._name(m)
         entity = _entity(fname, part)
         opts = opt_array(fname, 2, options)
-        ctype = opt_str(fname, opts, b"type", b"multipart/mixed")
+        given = opt_str(fname, opts, b"type")
+        ctype = b"multipart/mixed" if given is None else given
         if not ctype.lower().startswith(b"multipart/") or b"\n" in ctype or b"\r" in ctype:
             raise ScriptError(f"{fname}() option 'type' must be a multipart type")
-        self._msg().insert(self.part, entity, at_end, ctype)
+        # A multipart of another type is wrapped too: Halon's S/MIME module signs a
+        # multipart/alternative message with ["type" => "multipart/signed; ..."].
+        other = given is not None and \
+            given.split(b";")[0].strip().lower() != self.part.ctype
+        self._msg().insert(self.part, entity, at_end, ctype, other)
         return None
 
     @method()
     def appendPart(self, part, options=None):
         """Add a part (MIME, MIMEPart or MailMessage) last; a part that is not a
-        multipart is wrapped into a new one first (option `type`, default
-        multipart/mixed)."""
+        multipart, or a multipart of another type than option `type` names, is wrapped
+        into a new one of that type first (default multipart/mixed)."""
         return self._insert("appendPart", part, options, True)
 
     @method()

@@ -12,6 +12,8 @@ Choices where builtins.md leaves things open (tested in tests/test_x509.py):
 
 * `X509::String(data [, options])` / `X509CRL::String(...)`: PEM by default (the first
   certificate/CRL of the text), DER with `pem => false`; invalid input returns none.
+  `X509::String` with `multiple => true` gives every certificate of the PEM text as a
+  list (none when there is none).
 * `subject()`/`issuer()`: list of `[shortname, value]` in certificate order (multi-valued
   RDNs flattened in their order); OpenSSL short names (`CN`, `O`, `OU`, `C`, `L`, `ST`,
   `emailAddress`, `serialNumber`, `DC`, `UID`, `SN`, `GN` ...), unknown OIDs as dotted text.
@@ -670,6 +672,14 @@ class X509Object(BuiltinObject):
     @staticmethod
     @method("String", static=True)
     def String(data, options=None):
+        # Option multiple: every certificate of the PEM text, as a list (the BIMI module
+        # of halon-extras reads a VMC chain so).
+        if opt_bool("X509::String", opt_array("X509::String", 2, options), b"multiple",
+                    False):
+            chain = _load("X509::String", data, options, _x509.load_pem_x509_certificates,
+                          None)
+            return HArray.from_list([X509Object(X509Resource(c)) for c in chain]) \
+                if chain else None
         res = _load("X509::String", data, options, x509_resource_from_pem,
                     x509_resource_from_der)
         return None if res is None else X509Object(res)

@@ -349,7 +349,10 @@ def finish(diags: list, options: Options) -> list:
                 continue
             if options.error_on_warning:
                 d.severity = "error"
-        key = (d.filename, d.line, d.column, d.code, d.message)
+        # (a module checked on its own and through a file that imports it is one file
+        # under two names: "dmarc.hsl" and "/path/to/dmarc.hsl")
+        name = d.filename if d.filename.startswith("<") else os.path.abspath(d.filename)
+        key = (name, d.line, d.column, d.code, d.message)
         if key in seen:
             continue
         seen.add(key)

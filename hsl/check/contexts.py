@@ -87,11 +87,9 @@ HALON_CLASSES: dict[str, tuple] = {
 }
 
 # Builtins that real Halon scripts call with more arguments than builtins.md (and so hsl's
-# registry) allows; the checker accepts the wider range. Evidence: halon-extras smime calls
-# cms_decrypt($body, $certificate, $options).
-ARITY_OVERRIDES: dict[str, tuple] = {
-    "cms_decrypt": (1, 3),
-}
+# registry) allows; the checker accepts the wider range.  (cms_decrypt($body,
+# $certificate, $options) of halon-extras smime was one: the registry has it now.)
+ARITY_OVERRIDES: dict[str, tuple] = {}
 
 _HOOK_PATH = re.compile(r"(?:^|/)hooks/([A-Za-z]+)/(?:(?:[^/]+/)*)?([^/]*)$")
 

@@ -12,7 +12,9 @@ the same name added by the script replaces:
   `boundary="..."` (setBoundary(), else a UUID from hsl.mail.source, chosen when the
   builder is made);
 * `Content-Transfer-Encoding:` for a body: 7bit, quoted-printable or base64, whichever
-  reads best (none when the script added its own: then the body goes out as given);
+  reads best (none when the script added its own: then the body is encoded as that
+  field says when it says base64 or quoted-printable, and goes out as given
+  otherwise);
 * `Content-Disposition:` once a file name or a disposition is set (`attachment` when
   only the file name is).
 
@@ -88,6 +90,13 @@ class Builder:
             data = _body.encode(data, cte)
             if cte != b"7bit":
                 generated(b"Content-Transfer-Encoding", cte)
+        elif not self.parts and data is not None:
+            # Halon's S/MIME modules add "Content-Transfer-Encoding: base64" and set the
+            # DER signature as the body: it is encoded as the field says.
+            own = next(t for n, t in self.fields if n == b"content-transfer-encoding")
+            cte = own.split(b":", 1)[1].strip().lower()
+            if cte in (b"base64", b"quoted-printable"):
+                data = _body.encode(data, cte)
         if self.filename is not None or self.disposition is not None:
             value = self.disposition or b"attachment"
             if self.filename is not None:

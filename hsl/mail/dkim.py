@@ -27,7 +27,7 @@ Interface (the lead wires it into MailMessage/MIME signDKIM and verifyDKIM):
         or "permerror", text).  resolver_lookup(timeout) asks the run's DNS (hsl.resolver:
         --dns-table, --dns-server, or the system's) within the run's time limit;
         function_lookup(fn, fname) calls an HSL `dns_function` (host -> ["result" => [txt]]
-        or ["error" => "temperror"|"permerror"]).  The default is resolver_lookup(5).
+        or ["error" => "temperror"|"permerror"]; any other error is a permerror).  The default is resolver_lookup(5).
 
 Line endings: the message may use CRLF, bare LF or both (hsl keeps messages byte-exact).
 Both signing and verification read every bare LF as CRLF, as the message will be on the
@@ -708,20 +708,25 @@ def resolver_lookup(timeout: float = DEFAULT_TIMEOUT) -> Callable:
 
 def function_lookup(fn: HFunction, fname: str = "verifyDKIM") -> Callable:
     """A lookup that calls the HSL function `fn(host)`: it returns ["result" => [txt...]]
-    or ["error" => "permerror" | "temperror"]; anything else is a ScriptError."""
+    (or one TXT string, as the DMARC module's tests give it) or ["error" => text]:
+    "temperror" is a temperror, any other error (Halon's modules also return made-up
+    ones such as "permfail") a permerror.  Anything else is a ScriptError."""
     def lookup(name: str) -> list:
         answer = fn(name.encode("ascii"))
         if type(answer) is HArray:
             error = answer.d.get(b"error")
-            if error in (b"permerror", b"temperror"):
-                raise KeyLookupError(error.decode(), "key lookup failed: "
-                                     f"{error.decode()} (dns_function)")
+            if type(error) is bytes:
+                result = "temperror" if error == b"temperror" else "permerror"
+                raise KeyLookupError(result, "key lookup failed: "
+                                     f"{error.decode('utf-8', 'replace')} (dns_function)")
             records = answer.d.get(b"result")
+            if type(records) is bytes:
+                return [records]
             if error is None and type(records) is HArray and \
                     all(type(r) is bytes for r in records.values()):
                 return list(records.values())
         raise ScriptError(f"{fname}() option 'dns_function' must return [\"result\" => "
-                          "[txt...]] or [\"error\" => \"permerror\" or \"temperror\"]")
+                          "[txt...]] or [\"error\" => text]")
     return lookup
 
 

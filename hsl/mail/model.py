@@ -12,13 +12,18 @@ How edits combine:
 
 * Header edits without an `index` act on the header block as the earlier edits left it:
   `setHeader` after `addHeader` (or `setHeader`) of the same name replaces the added
-  field, `delHeader` removes it.  An `index` counts the fields as received, the numbering
+  field, `delHeader` removes an added field, but not a value `setHeader` wrote: Halon's
+  S/MIME and PGP/MIME modules copy the decrypted part's fields with setHeader and then
+  delete Content-Type, Content-Transfer-Encoding and Content-Disposition, and mean the
+  copies to stay.  An `index` counts the fields as received, the numbering
   getHeaders() shows, whatever earlier edits did to them (so a script can delete the
   fields it found, in any order).  Added fields go on top, the latest topmost.  An edit
   that changes nothing (returns 0) is not recorded.
 * Structure edits win over edits inside what they replace: a removed or replaced part,
   or a body replaced by `setBody`, takes the edits made below it along.
-* Appending or prepending to a part that is not a multipart wraps it into a new
+* Appending or prepending to a part that is not a multipart, or to a multipart of
+  another type than the one given (a multipart/alternative message being signed into
+  a multipart/signed), wraps it into a new
   multipart (of the given type, with a new boundary): the content fields (`Content-*`;
   for a part inside a multipart, all its fields) move into the first inner part with the
   body, the new part goes before or after it; later appends and prepends to the same
@@ -45,12 +50,14 @@ _CONTENT = b"content-"
 
 class Entry:
     """A header field after the edits: an original `field` (None for an added one), its
-    `text` (None: the original bytes, unchanged), and whether it was deleted (a deleted
-    original stays in the list, so that indexes keep counting the received fields)."""
-    __slots__ = ("name", "field", "text", "deleted")
+    `text` (None: the original bytes, unchanged), whether it was deleted (a deleted
+    original stays in the list, so that indexes keep counting the received fields) and
+    whether setHeader wrote it (then only a delHeader with an index removes it)."""
+    __slots__ = ("name", "field", "text", "deleted", "set")
 
     def __init__(self, name: bytes, field=None, text: Optional[bytes] = None):
         self.name, self.field, self.text, self.deleted = name, field, text, False
+        self.set = False
 
 
 class PartEdit:
@@ -118,10 +125,11 @@ def _set(state, part, name, text, index):
         index = None                     # not in the message: as without an index
     found = _matching(entries, name, index)
     for e in found:
-        e.name, e.text, e.deleted = name, text, False
+        e.name, e.text, e.deleted, e.set = name, text, False, True
     if found or index is not None:
         return len(found)
     entries.insert(0, Entry(name, None, text))
+    entries[0].set = True
     return 1
 
 
@@ -131,7 +139,8 @@ def _add(state, part, name, text):
 
 def _delete(state, part, name, index):
     entries = state.entries(part)
-    found = [e for e in _matching(entries, name, index) if not e.deleted]
+    found = [e for e in _matching(entries, name, index)
+             if not e.deleted and (index is not None or not e.set)]
     for e in found:
         e.deleted = True
     entries[:] = [e for e in entries if not (e.deleted and e.field is None)]
@@ -177,7 +186,7 @@ def _remove(state, part):
 
 def _insert(state, part, entity, at_end, ctype, boundary):
     edit = state.edit(part)
-    if not part.is_multipart and edit.wrap is None:
+    if boundary is not None and edit.wrap is None:
         edit.wrap = (ctype, boundary)
     (edit.append.append if at_end else edit.prepend.append)(entity)
 
@@ -293,11 +302,14 @@ class Message:
         if part.parent is not None:
             self.modify("remove", part)
 
-    def insert(self, part, entity: bytes, at_end: bool, ctype: bytes) -> None:
-        """Append (`at_end`) or prepend a part; a part that is not a multipart becomes one
-        of type `ctype` (with a new boundary) the first time."""
+    def insert(self, part, entity: bytes, at_end: bool, ctype: bytes,
+               wrap: bool = False) -> None:
+        """Append (`at_end`) or prepend a part; a part that is not a multipart (or, with
+        `wrap`, any part) becomes one of type `ctype` (with a new boundary) the first
+        time."""
         boundary = None
-        if not part.is_multipart and self.state.parts.get(part, PartEdit()).wrap is None:
+        if (wrap or not part.is_multipart) and \
+                self.state.parts.get(part, PartEdit()).wrap is None:
             boundary = source.boundary()
         self.modify("insert", part, entity, at_end, ctype, boundary)
 
@@ -382,7 +394,7 @@ class _Writer:
             if not self._ends_line(moved):
                 out.append(b"\r\n")
             out.append(b"\r\n")
-            self.body(part, edit, out)
+            self.body(part, edit, out, inserts=False)      # (they go in the new one)
             for entity in edit.append:
                 out += [b"\r\n--" + boundary + b"\r\n", entity]
             out.append(b"\r\n--" + boundary + b"--\r\n")
@@ -443,11 +455,14 @@ class _Writer:
     def _entry(e: Entry):
         return e.text if e.text is not None else (e.field.start, e.field.end)
 
-    def body(self, part: Part, edit: PartEdit, out: list) -> None:
+    def body(self, part: Part, edit: PartEdit, out: list, inserts: bool = True) -> None:
+        """Write the body: a multipart with its parts as edited and, with `inserts`, the
+        parts prepended and appended to it."""
         if edit.body is not None:
             out.append(edit.body)
             return
-        changed = edit.prepend or edit.append or edit.preamble is not None \
+        prepend, append = (edit.prepend, edit.append) if inserts else ((), ())
+        changed = prepend or append or edit.preamble is not None \
             or edit.epilogue is not None or any(c in self.state.dirty
                                                  for c in part.children)
         if not part.is_multipart or not changed:
@@ -462,7 +477,7 @@ class _Writer:
                 out.append(edit.preamble)
         elif pre_end > pre_start:
             out.append((pre_start, pre_end))
-        for entity in edit.prepend:
+        for entity in prepend:
             out += [b"\r\n--" if len(out) > mark else b"--", boundary, b"\r\n", entity]
         children = part.children
         for n, child in enumerate(children):
@@ -474,7 +489,7 @@ class _Writer:
                 out.append(b"\r\n")
             out.append((d.start, d.end))
             self.part(child, out)
-        for entity in edit.append:
+        for entity in append:
             out += [b"\r\n--" if len(out) > mark else b"--", boundary, b"\r\n", entity]
         epilogue = part.epilogue
         if epilogue is not None:
