@@ -250,7 +250,7 @@ def test_a_module_checked_directly_and_through_an_import_is_reported_once(tmp_pa
     (tmp_path / "main.hsl").write_text('import { f } from "./lib.hsl";\necho f();\n')
     (tmp_path / "lib.hsl").write_text('function f() { return in_array(1, [1]); }\n')
     status, out, _ = run("main.hsl", "lib.hsl", cwd=tmp_path)
-    assert out.count("HSL701") == 1, out
+    assert out.count("HSL702") == 1, out
     assert out.rstrip().endswith("1 warning in 1 file (2 files checked)")
 
 
