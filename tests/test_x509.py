@@ -180,11 +180,12 @@ def test_subject_other_names():
 
 
 def test_subject_alt_name():
-    assert to_python(call(cert(P.leaf), "subject_alt_name")) == ["mail.example.com",
-                                                                "mx.example.com"]
-    assert to_python(call(cert(P.root), "subject_alt_name")) == []
+    # Keyed by type, as Halon's own modules read it (subject_alt_name()["DNS"]).
+    assert to_python(call(cert(P.leaf), "subject_alt_name")) == {
+        "DNS": ["mail.example.com", "mx.example.com"]}
+    assert to_python(call(cert(P.root), "subject_alt_name")) == {"DNS": []}
     c = certs.build_cert("x", certs.new_key(), san_ip=["10.0.0.1"], san_email=["a@b.example"])
-    assert to_python(call(cert(c), "subject_alt_name")) == []
+    assert to_python(call(cert(c), "subject_alt_name")) == {"DNS": []}
 
 
 def test_version_serial():
@@ -344,7 +345,7 @@ def test_extensions_more():
                                         "value": "04026869"}
     assert m["keyUsage"]["value"] == "Non Repudiation, Key Agreement, Encipher Only"
     assert m["extendedKeyUsage"]["value"] == "1.2.3.4.5"
-    assert to_python(call(cert(c), "subject_alt_name")) == ["a.example"]
+    assert to_python(call(cert(c), "subject_alt_name")) == {"DNS": ["a.example"]}
 
 
 def test_to_ffi_value():
@@ -604,7 +605,7 @@ def test_hsl_methods():
                                 separators=(",", ":"))
     assert json.loads(out[1]) == [["C", "SE"], ["O", "HSL Test"],
                                   ["CN", "HSL Test Intermediate CA"]]
-    assert json.loads(out[2]) == ["mail.example.com", "mx.example.com"]
+    assert json.loads(out[2]) == {"DNS": ["mail.example.com", "mx.example.com"]}
     assert out[3:7] == ["3", "0ABCDEF1", str(92 * 86400), "true"]
     assert out[7] == "true"
     assert out[8] == hashlib.sha256(certs.to_der(P.leaf)).hexdigest()

@@ -694,11 +694,13 @@ class X509Object(BuiltinObject):
 
     @method()
     def subject_alt_name(self):
+        """The DNS names of the subjectAltName extension, as ["DNS" => [names...]]:
+        Halon's own modules read them so (halon-extras authentication-results and bimi:
+        `subject_alt_name()["DNS"]`), where builtins.md says a plain list."""
         san = _ext(self.cert, _x509.SubjectAlternativeName)
-        if san is None:
-            return HArray()
-        return HArray.from_list([n.encode("utf-8")
-                                 for n in san.get_values_for_type(_x509.DNSName)])
+        names = [] if san is None else [n.encode("utf-8")
+                                        for n in san.get_values_for_type(_x509.DNSName)]
+        return HArray.from_dict_normalized({b"DNS": HArray.from_list(names)})
 
     @method()
     def version(self):
