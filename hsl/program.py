@@ -25,6 +25,7 @@ from .compiler import (MAX_NESTING, Compiler, CompileError, ModuleInfo, FuncInfo
                        Inclusion, ScopeFacts, Writer, top_level_statements)
 from .errors import Diagnostic, Frame, HSLRuntimeError, HSLSyntaxError, ScriptError, ThrownValue
 from . import runtime as RT
+from .pcre import PatternError
 from .sourcefile import read_source_text
 
 STDLIB_DIR = os.path.join(os.path.dirname(__file__), "stdlib")
@@ -237,8 +238,12 @@ class ProgramBuilder:
             return self._regex_cache[key]
         try:
             value = V.HRegex(node.pattern, node.flags)
-        except ScriptError as e:
-            comp.error(node, f"invalid regular expression: {e.message}")
+        except PatternError as e:
+            span = node.span
+            if e.offset is not None:    # PCRE2's byte offset: a column of the one-line literal
+                col = node.col + 2 + len(node.pattern[:e.offset].decode("utf-8", "replace"))
+                span = A.Span(node.line, col, node.line, col + 1)
+            comp.error(span, f"invalid regular expression: {e.reason}")
         self.consts.append(value)
         self._regex_cache[key] = len(self.consts) - 1
         return len(self.consts) - 1

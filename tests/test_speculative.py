@@ -188,8 +188,17 @@ def test_catastrophic_regex_is_preempted_at_the_slice():
     assert memory() == {}
 
 
-def test_catastrophic_regex_stops_at_a_normal_runs_time_limit():
+def test_catastrophic_regex_stops_at_pcres_match_limit_in_a_normal_run():
+    # as PCRE does, before the run's time limit
     program = hsl.compile('echo (str_repeat("a", 40) . "b") =~ #/(a|aa)+$/;')
+    started = time.monotonic()
+    with pytest.raises(hsl.HSLRuntimeError, match="match limit exceeded"):
+        program.run(output=lambda s: None, max_time=5)
+    assert time.monotonic() - started < 0.5
+
+
+def test_catastrophic_regex_stops_at_a_normal_runs_time_limit():
+    program = hsl.compile('forever { echo (str_repeat("a", 20) . "b") =~ #/(a|aa)+$/; }')
     started = time.monotonic()
     with pytest.raises(hsl.HSLRuntimeError, match="execution time limit exceeded"):
         program.run(output=lambda s: None, max_time=0.2)

@@ -1,8 +1,8 @@
 """Regular-expression builtins (builtins.md "Regular expressions"): pcre_match,
 pcre_match_all, pcre_quote, pcre_compile, pcre_replace.
 
-Patterns are compiled and matched by hsl.pcre (PCRE syntax on bytes); this module only
-shapes the results into HSL arrays.
+Patterns are compiled and matched by hsl.pcre (PCRE2 on bytes, with PCRE's match limit);
+this module only shapes the results into HSL arrays.
 
 Result shape of a match (pcre_match, and the argument of a pcre_replace callback): key 0
 is the whole match, keys 1..n the capture groups (a group that did not participate is
