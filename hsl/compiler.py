@@ -1976,6 +1976,10 @@ class Compiler:
                 cell = f"{self.name('ns_' + target.scope)}[{('v:' + target.member)!r}]"
                 if e.op == "=":
                     return f"{CELL_SET}({cell}, {self.transfer(scope, e.value)})"
+                if e.op == "??=":
+                    tmp = scope.temp()
+                    return (f"({tmp} if ({tmp} := {CELL_SOFT}({cell})) is not None and {tmp} is not {UNSET} "
+                            f"else {CELL_SET}({cell}, {self.transfer(scope, e.value)}))")
                 helper = self.compound_helper(e)
                 return f"{CELL_SET}({cell}, {helper}({CELL_GET}({cell}), {self.expr(scope, e.value)}))"
             if target.member not in ci.statics:
