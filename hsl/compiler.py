@@ -2,7 +2,8 @@
 
 Why generate Python: a tree-walker pays a dispatch per node per evaluation; generated
 code runs as ordinary CPython bytecode, with HSL semantics supplied by the helpers in
-hsl.values and hsl.runtime.  The layout of the generated source:
+hsl.values and hsl.runtime.  It calls only those of the table hsl.helpers.HELPERS, each
+named once below (UNSET, SETPROP...).  The layout of the generated source:
 
 * every HSL file compiled as a module becomes a Python function `M<n>(R, V)`; its
   global-scope variables are Python locals named `g_<name>` (cells when functions bind

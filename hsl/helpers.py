@@ -4,9 +4,12 @@ code may use besides those the compiler binds itself.
 Generated code (see hsl.compiler) runs with this table as its globals, plus what the
 program defines: `K` (its constants), `M<n>` and `D_<name>` (its module functions and the
 factories of its top-level functions), `B_<name>` and `C_<name>` (the builtin functions
-and classes it calls).  hsl.compiler names each helper through `helper()`, so that a
-misspelt or missing one stops the compiler as it is imported, not a script when it gets
-there; tests/test_contract.py checks every name the code of the conformance files uses.
+and classes it calls).  The run's state it reaches through `R` (hsl.runtime.Execution),
+the run's pre-defined variables through `V`, both arguments of the module functions.
+
+hsl.compiler names each helper once through `helper()`, so that a misspelt or missing one
+stops the compiler as it is imported, not a script when it gets there;
+tests/test_contract.py checks every global name the code of the conformance files uses.
 
 A module of its own, not part of hsl.runtime: the table reaches into hsl.values and
 hsl.pcre as well, and hsl.pcre imports hsl.runtime.

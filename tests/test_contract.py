@@ -14,6 +14,7 @@ import re
 import types
 
 import pytest
+from test_conformance import ALL_CHUNKS, EXAMPLES
 
 import hsl
 from hsl import ast as A
@@ -22,8 +23,6 @@ from hsl import runtime as RT
 from hsl.helpers import HELPERS
 from hsl.hooks.helo import compile_helo
 from hsl.program import ProgramBuilder
-
-from test_conformance import ALL_CHUNKS, EXAMPLES
 
 # Python builtins the compiler emits (`locals()` for soft reads, type tests for fast paths).
 PYTHON_BUILTINS = {"type", "locals", "len", "bytes", "float", "NameError"}
