@@ -2,7 +2,8 @@
 
 Why generate Python: a tree-walker pays a dispatch per node per evaluation; generated
 code runs as ordinary CPython bytecode, with HSL semantics supplied by the helpers in
-hsl.values and hsl.runtime.  The layout of the generated source:
+hsl.values and hsl.runtime.  It calls only those of the table hsl.helpers.HELPERS, each
+named once below (UNSET, SETPROP...).  The layout of the generated source:
 
 * every HSL file compiled as a module becomes a Python function `M<n>(R, V)`; its
   global-scope variables are Python locals named `g_<name>` (cells when functions bind
@@ -29,24 +30,93 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from . import ast as A
+from .helpers import helper
 from .values import LARGE, arity_message
 
 MAX_NESTING = 60          # HSL expression/statement nesting the generated code supports
 
+# The runtime helpers the generated code uses (hsl.helpers.HELPERS), each named once
+# here: helper() stops the import of this module if one is missing from the table.
+UNSET = helper("_UNSET")                # "not set": soft reads of what does not exist
+NOT_PASSED = helper("_D")               # default of a parameter with a default value
+HARRAY = helper("_HArray")
+HFUNCTION = helper("_HFunction")
+USER_CLASS = helper("_UserClass")
+THROWN_VALUE = helper("_ThrownValue")
+CATCHABLE = helper("_Catchable")
+SHARE = helper("_share")
+STR = helper("_str")
+TO_NUMBER = helper("_to_number")
+CONCAT = helper("_concat")
+CONCAT_MANY = helper("_concat_many")
+INTERPOLATE = helper("_interpolate")
+SLICE = helper("_slice")
+GLOBALS_OF = helper("_globals_of")
+MODULE_EXPORTS = helper("_module_exports")
+UNDEFINED = helper("_undefined")
+SOFT_GLOBAL = helper("_soft_global")
+UNHANDLED_MATCH = helper("_unhandled_match")
+CELL_GET = helper("_cell_get")
+CELL_SET = helper("_cell_set")
+CELL_SOFT = helper("_cell_soft")
+CELL_DEL = helper("_cell_del")
+CELL_CONTAINER = helper("_cell_container")
+CONTAINER = helper("_container")
+CHILD_CONTAINER = helper("_child_container")
+APPEND_CONTAINER = helper("_append_container")
+OBJECT_CONTAINER = helper("_object_container")
+APPEND = helper("_append")
+SETINDEX = helper("_setindex")
+SETINDEX_COALESCE = helper("_setindex_coalesce")
+SETINDEX_OP = helper("_setindex_op")
+SETSLICE = helper("_setslice")
+UNSET_INDEX = helper("_unset_index")
+UNSET_SLICE = helper("_unset_slice")
+INCDEC_INDEX = helper("_incdec_index")
+INDEX = helper("_index")
+SOFT_INDEX = helper("_soft_index")
+ISSET_INDEX = helper("_isset_index")
+ITER_ITEMS = helper("_iter_items")
+ITER_VALUES = helper("_iter_values")
+BUILD_ARRAY = helper("_build_array")
+SPREAD = helper("_spread")
+DESTRUCTURE_POS = helper("_destructure_pos")
+DESTRUCTURE_KEY = helper("_destructure_key")
+DESTRUCTURE_REST = helper("_destructure_rest")
+CALL_VALUE = helper("_call_value")
+CALL_CHECKED = helper("_call_checked")
+CALL_METHOD = helper("_call_method")
+NEW_BUILTIN = helper("_new_builtin")
+BUILTIN_CTOR = helper("_builtin_ctor")
+GETPROP = helper("_getprop")
+SOFT_PROP = helper("_soft_prop")
+ISSET_PROP = helper("_isset_prop")
+SETPROP = helper("_setprop")
+SETPROP_COALESCE = helper("_setprop_coalesce")
+SETPROP_OP = helper("_setprop_op")
+INCDEC_PROP = helper("_incdec_prop")
+UNSET_PROP = helper("_unset_prop")
+PROP_CONTAINER = helper("_prop_container")
+
 # Operators whose result is always a boolean (no truthiness conversion needed in `if`).
 BOOL_OPS = {"==", "!=", "===", "!==", "<", "<=", ">", ">=", "=~", "!~"}
 
-BINARY_HELPERS = {
+BINARY_HELPERS = {op: helper(name) for op, name in {
     "+": "_add", "-": "_sub", "*": "_mul", "/": "_div", "%": "_mod", "**": "_pow",
     "<<": "_shl", ">>": "_shr", ">>>": "_ushr", "&": "_band", "|": "_bor", "^": "_bxor",
     "==": "_leq", "!=": "_lne", "===": "_seq", "!==": "_sne",
     "<": "_lt", "<=": "_le", ">": "_gt", ">=": "_ge", "=~": "_rmatch", "!~": "_rnomatch",
-}
+}.items()}
+LOOSE_EQ = BINARY_HELPERS["=="]         # (switch cases and match arms compare with ==)
+UNARY_HELPERS = {"-": helper("_neg"), "+": helper("_pos"), "~": helper("_bnot")}
+INCDEC_HELPERS = {"++": helper("_inc"), "--": helper("_dec")}
 # Operators with a Python float fast path that gives the HSL result directly.
 FLOAT_FAST = {"+": "+", "-": "-", "*": "*", "<": "<", "<=": "<=", ">": ">", ">=": ">=",
               "==": "==", "!=": "!="}
-COMPOUND = {"+=": "+", "-=": "-", "*=": "*", "/=": "/", "%=": "%", "**=": "**", ".=": ".",
-            "&=": "&", "|=": "|", "^=": "^", "<<=": "<<", ">>=": ">>", ">>>=": ">>>"}
+# Compound assignment: `x OP= y` stores `x OP y`, made by the helper of OP.
+COMPOUND = {op + "=": BINARY_HELPERS[op]
+            for op in ("+", "-", "*", "/", "%", "**", "&", "|", "^", "<<", ">>", ">>>")}
+COMPOUND[".="] = CONCAT
 
 
 class CompileError(Exception):
@@ -315,7 +385,7 @@ class Compiler:
                 continue
             w.emit(f"if {name!r} in V: {b.pyname} = V[{name!r}]")
         for name, idx in mod.data_vars.items():
-            w.emit(f"g_{name} = _share(K[{idx}])")
+            w.emit(f"g_{name} = {SHARE}(K[{idx}])")
         # Imports run before the module's own statements, in source order.
         for stmt in top_level_statements(body):
             if isinstance(stmt, (A.ImportSymbols, A.ImportAll)):
@@ -334,7 +404,7 @@ class Compiler:
         w.emit("finally:")
         w.indent += 1
         if mod.is_main:
-            w.emit("if R.keep_globals: R.final_globals = _globals_of(locals())")
+            w.emit(f"if R.keep_globals: R.final_globals = {GLOBALS_OF}(locals())")
         else:
             w.emit("pass")
         w.indent -= 1
@@ -348,7 +418,7 @@ class Compiler:
                 exports.append(f"{('f:' + fname)!r}: {fi.pyname}")
             for cname, ci in mod.classes.items():
                 exports.append(f"{('c:' + cname)!r}: {ci.pyname}")
-            w.emit("return _module_exports(_cells, {" + ", ".join(exports) + "})")
+            w.emit(f"return {MODULE_EXPORTS}(_cells, {{" + ", ".join(exports) + "})")
         w.indent -= 1
 
     def check_imports_placement(self, body, top: bool) -> None:
@@ -698,7 +768,7 @@ class Compiler:
             if p.variadic:
                 args.append(f"*v_{p.name}")
             elif p.default is not None:
-                args.append(f"v_{p.name}=_D")
+                args.append(f"v_{p.name}={NOT_PASSED}")
             else:
                 args.append(f"v_{p.name}")
         w = self.w
@@ -721,10 +791,10 @@ class Compiler:
         w.indent += 1
         for p in params:
             if p.variadic:
-                w.emit(f"v_{p.name} = _HArray.from_list(v_{p.name})")
+                w.emit(f"v_{p.name} = {HARRAY}.from_list(v_{p.name})")
             elif p.default is not None:
                 self.at(p)
-                w.emit(f"if v_{p.name} is _D: v_{p.name} = ({self.expr(scope, p.default)})")
+                w.emit(f"if v_{p.name} is {NOT_PASSED}: v_{p.name} = ({self.expr(scope, p.default)})")
         self.emit_declarations(scope, body)
         w.emit("pass")
         unsafe = scope.captured | {name for name in globals_declared}
@@ -773,7 +843,7 @@ class Compiler:
         self.at(node)
         meth = ", ".join(f"({n!r}, {py}, {lo}, {hi!r}, {priv}, {st})"
                          for n, py, lo, hi, priv, st in methods)
-        w.emit(f"{ci.pyname} = _UserClass({node.name!r}, [{', '.join(ivars)}], [{meth}], "
+        w.emit(f"{ci.pyname} = {USER_CLASS}({node.name!r}, [{', '.join(ivars)}], [{meth}], "
                f"[{', '.join(statics_init)}], {ctor_py}, {ci.min_args}, {ci.max_args!r})")
 
     # ------------------------------------------------------------ statements
@@ -905,7 +975,7 @@ class Compiler:
             if scope.kind != "function":
                 self.error(s, "global outside of a function")
         elif t is A.Throw:
-            w.emit(f"raise _ThrownValue({self.transfer(scope, s.value)})")
+            w.emit(f"raise {THROWN_VALUE}({self.transfer(scope, s.value)})")
         elif t is A.Try:
             self.try_stmt(scope, s)
         elif t is A.Barrier:
@@ -1067,14 +1137,14 @@ class Compiler:
         if s.key is not None:
             kb = self.binding(scope, s.key, s, write=True)
             k, v = scope.temp(), scope.temp()
-            w.emit(f"for {k}, {v} in _iter_items({it}):")
+            w.emit(f"for {k}, {v} in {ITER_ITEMS}({it}):")
             w.indent += 1
             w.emit(self.store(kb, k))
         else:
             v = scope.temp()
-            w.emit(f"for {v} in _iter_values({it}):")
+            w.emit(f"for {v} in {ITER_VALUES}({it}):")
             w.indent += 1
-        w.emit(self.store(vb, f"({v}.share() if type({v}) is _HArray else {v})"))
+        w.emit(self.store(vb, f"({v}.share() if type({v}) is {HARRAY} else {v})"))
         self.tick()
         self.loop_body(scope, s.body)
         w.indent -= 1
@@ -1095,7 +1165,7 @@ class Compiler:
                 continue
             self.at(case)
             mark = len(w.lines)
-            test = f"_leq({subj}, {self.expr(scope, case.test)})"
+            test = f"{LOOSE_EQ}({subj}, {self.expr(scope, case.test)})"
             if self.pb.trace:
                 end = (case.test.span.end_line, case.test.span.end_col)
                 test = (f"R.tc({test}, {self.file_index}, {case.test.span.line}, "
@@ -1146,7 +1216,7 @@ class Compiler:
         w.emit("pass")
         self.nested(s, self.block, scope, s.body)
         w.indent -= 1
-        w.emit(f"except _Catchable as {exc}:")
+        w.emit(f"except {CATCHABLE} as {exc}:")
         w.indent += 1
         w.emit(self.store(vb, f"R.caught({exc})"))
         self.nested(s, self.block, scope, s.handler)
@@ -1174,7 +1244,7 @@ class Compiler:
             vb = scope.vars[s.var]
             w.emit(f"R.barrier_leave({name}, {self.soft_read(vb)})")
         else:
-            w.emit(f"R.barrier_leave({name}, _UNSET)")
+            w.emit(f"R.barrier_leave({name}, {UNSET})")
         w.indent -= 1
 
     # ------------------------------------------------------------- imports
@@ -1221,25 +1291,25 @@ class Compiler:
 
     def store_expr(self, b: Binding, value: str) -> str:
         if b.cell:
-            return f"_cell_set({b.pyname}, {value})"
+            return f"{CELL_SET}({b.pyname}, {value})"
         return f"({b.pyname} := {value})"
 
     def read(self, b: Binding) -> str:
         if b.cell:
-            return f"_cell_get({b.pyname})"
+            return f"{CELL_GET}({b.pyname})"
         return b.pyname
 
     def soft_read(self, b: Binding, scope: Optional[Scope] = None, name: str = "") -> str:
         """The variable's value, or _UNSET if it is not defined (never raises)."""
         if b.cell:
-            return f"_cell_soft({b.pyname})"
+            return f"{CELL_SOFT}({b.pyname})"
         if scope is not None and name in scope.definite:
             return b.pyname
-        return f"({b.pyname} if {b.pyname!r} in locals() else _UNSET)"
+        return f"({b.pyname} if {b.pyname!r} in locals() else {UNSET})"
 
     def unset_binding(self, b: Binding) -> str:
         if b.cell:
-            return f"_cell_del({b.pyname})"
+            return f"{CELL_DEL}({b.pyname})"
         return f"del {b.pyname}"
 
     def var_read(self, scope: Scope, node: A.Var) -> str:
@@ -1247,7 +1317,7 @@ class Compiler:
         if b is None or (scope.kind == "function" and node.name not in scope.assigned
                          and not b.cell and b.pyname.startswith("v_")):
             if scope.kind == "module" and b is None:
-                return f"_undefined({node.name!r})"
+                return f"{UNDEFINED}({node.name!r})"
             if b is None:
                 self.error(node, f"undefined variable ${node.name}")
         if scope.kind == "module" and self.pb.strict_globals and node.name not in scope.assigned \
@@ -1294,7 +1364,7 @@ class Compiler:
 
     def share_code(self, scope: Scope, code: str) -> str:
         tmp = scope.temp()
-        return f"({tmp}.share() if type({tmp} := {code}) is _HArray else {tmp})"
+        return f"({tmp}.share() if type({tmp} := {code}) is {HARRAY} else {tmp})"
 
     def expr(self, scope: Scope, e) -> str:
         while type(e) is A.Paren:       # grouping costs no nesting in the generated code
@@ -1329,14 +1399,14 @@ class Compiler:
                 if isinstance(p, bytes):
                     parts.append(qb(p))
                 else:
-                    parts.append(f"_str({self.expr(scope, p)})")
-            return m + "_interpolate((" + ", ".join(parts) + ",))"
+                    parts.append(f"{STR}({self.expr(scope, p)})")
+            return m + INTERPOLATE + "((" + ", ".join(parts) + ",))"
         if t is A.Regex:
             idx = self.pb.regex_const(e, self)
             return f"K[{idx}]"
         if t is A.Concat:
             parts = [self.expr(scope, p) for p in e.parts]
-            return m + "_concat_many((" + ", ".join(parts) + ",))"
+            return m + CONCAT_MANY + "((" + ", ".join(parts) + ",))"
         if t is A.Binary:
             return m + self.binary(scope, e)
         if t is A.Unary:
@@ -1345,7 +1415,7 @@ class Compiler:
             inner = self.expr(scope, e.operand)
             if e.op == "!":
                 return f"(not {inner})"
-            helper = {"-": "_neg", "+": "_pos", "~": "_bnot"}[e.op]
+            helper = UNARY_HELPERS[e.op]
             return f"{m}{helper}({inner})"
         if t is A.Logical:
             left, right = self.expr(scope, e.left), self.expr(scope, e.right)
@@ -1353,7 +1423,7 @@ class Compiler:
         if t is A.Coalesce:
             tmp = scope.temp()
             left = self.soft_expr(scope, e.left)
-            return (f"({tmp} if ({tmp} := {left}) is not None and {tmp} is not _UNSET "
+            return (f"({tmp} if ({tmp} := {left}) is not None and {tmp} is not {UNSET} "
                     f"else {self.expr(scope, e.right)})")
         if t is A.Cond:
             test = self.expr(scope, e.test)
@@ -1371,14 +1441,14 @@ class Compiler:
                 self.error(e, "[] can only be used as an assignment target")
             tmp = scope.temp()
             target, index = self.expr(scope, e.target), self.expr(scope, e.index)
-            return (f"{m}({tmp}.get({index}) if type({tmp} := {target}) is _HArray "
-                    f"else _index({tmp}, {index}))")
+            return (f"{m}({tmp}.get({index}) if type({tmp} := {target}) is {HARRAY} "
+                    f"else {INDEX}({tmp}, {index}))")
         if t is A.Slice:
             parts = [self.expr(scope, x) if x is not None else "None"
                      for x in (e.start, e.stop, e.step)]
-            return f"{m}_slice({self.expr(scope, e.target)}, {', '.join(parts)})"
+            return f"{m}{SLICE}({self.expr(scope, e.target)}, {', '.join(parts)})"
         if t is A.Prop:
-            return f"{m}_getprop({self.expr(scope, e.target)}, {e.name!r}, {self.class_ctx(scope)})"
+            return f"{m}{GETPROP}({self.expr(scope, e.target)}, {e.name!r}, {self.class_ctx(scope)})"
         if t is A.Static:
             return m + self.static_read(scope, e)
         if t is A.NameRef:
@@ -1437,10 +1507,10 @@ class Compiler:
 
     def array_lit(self, scope: Scope, e: A.ArrayLit) -> str:
         if not e.items:
-            return "_HArray()"
+            return HARRAY + "()"
         if all(it.key is None and type(it.value) is not A.Spread for it in e.items):
             vals = ", ".join(self.transfer(scope, it.value) for it in e.items)
-            return f"_HArray.from_list([{vals}])"
+            return f"{HARRAY}.from_list([{vals}])"
         parts = []
         for it in e.items:
             if type(it.value) is A.Spread:
@@ -1449,7 +1519,7 @@ class Compiler:
                 parts.append(f"(0, {self.transfer(scope, it.value)})")
             else:
                 parts.append(f"(1, {self.expr(scope, it.key)}, {self.transfer(scope, it.value)})")
-        return "_build_array((" + ", ".join(parts) + ",))"
+        return BUILD_ARRAY + "((" + ", ".join(parts) + ",))"
 
     def class_ctx(self, scope: Scope) -> str:
         s = scope
@@ -1465,7 +1535,7 @@ class Compiler:
         for a in args:
             if type(a) is A.Spread:
                 spread = True
-                parts.append(f"*_spread({self.expr(scope, a.value)})")
+                parts.append(f"*{SPREAD}({self.expr(scope, a.value)})")
             else:
                 parts.append(self.transfer(scope, a) if user else self.expr(scope, a))
         return ", ".join(parts), spread
@@ -1484,7 +1554,7 @@ class Compiler:
                 if fi is not None:
                     args, spread = self.args(scope, e.args, user=True)
                     if spread:
-                        return f"_call_checked({self.name(fi.pyname)}, {name!r}, {fi.min_args}, {fi.max_args!r}, {args})"
+                        return f"{CALL_CHECKED}({self.name(fi.pyname)}, {name!r}, {fi.min_args}, {fi.max_args!r}, {args})"
                     self.check_arity(e, name, fi.min_args, fi.max_args, n)
                     return f"{self.name(fi.pyname)}({args})"
                 ci = scope.lookup_class(name)
@@ -1498,7 +1568,7 @@ class Compiler:
                 args, spread = self.args(scope, e.args, user=False)
                 pyname = self.pb.builtin_ref(name)
                 if spread:
-                    return f"_call_checked({pyname}, {name!r}, {b.min_args!r}, {b.max_args!r}, {args})"
+                    return f"{CALL_CHECKED}({pyname}, {name!r}, {b.min_args!r}, {b.max_args!r}, {args})"
                 self.check_arity(e, name, b.min_args, b.max_args, n)
                 return f"{pyname}({args})"
             bc = self.pb.builtin_classes.get(name)
@@ -1507,7 +1577,7 @@ class Compiler:
                 pyname = self.pb.builtin_class_ref(name)
                 if not spread:
                     self.check_arity(e, name, bc.min_args, bc.max_args, n)
-                return f"_new_builtin({pyname}, {args})"
+                return f"{NEW_BUILTIN}({pyname}, {args})"
             if callee.builtin:
                 self.error(callee, f"builtin {name} is not a builtin function")
             self.soft_error(callee, f"undefined function {name}()" + self.pb.suggest(scope, name))
@@ -1519,18 +1589,18 @@ class Compiler:
             obj = self.expr(scope, callee.target)
             args, _ = self.args(scope, e.args, user=True)
             sep = ", " if args else ""
-            return f"_call_method({obj}, {callee.name!r}, {self.class_ctx(scope)}{sep}{args})"
+            return f"{CALL_METHOD}({obj}, {callee.name!r}, {self.class_ctx(scope)}{sep}{args})"
         f = self.expr(scope, callee)
         args, _ = self.args(scope, e.args, user=True)
         sep = ", " if args else ""
-        return f"_call_value({f}{sep}{args})"
+        return f"{CALL_VALUE}({f}{sep}{args})"
 
     def static_call(self, scope: Scope, e: A.Call, callee: A.Static) -> str:
         if callee.is_var:
             target = self.static_read(scope, callee)
             args, _ = self.args(scope, e.args, user=True)
             sep = ", " if args else ""
-            return f"_call_value({target}{sep}{args})"
+            return f"{CALL_VALUE}({target}{sep}{args})"
         n = len(e.args)
         ci = self.static_scope_class(scope, callee)
         if ci is not None:
@@ -1542,7 +1612,7 @@ class Compiler:
             args, spread = self.args(scope, e.args, user=True)
             fn = self.static_method_ref(ci, fi)
             if spread:
-                return f"_call_checked({fn}, {callee.member!r}, {fi.min_args}, {fi.max_args!r}, {args})"
+                return f"{CALL_CHECKED}({fn}, {callee.member!r}, {fi.min_args}, {fi.max_args!r}, {args})"
             self.check_arity(e, f"{ci.name}::{callee.member}", fi.min_args, fi.max_args, n)
             return f"{fn}({args})"
 
@@ -1594,24 +1664,24 @@ class Compiler:
             fi = ci.static_methods.get(node.member)
             if fi is None:
                 self.error(node, f"undefined function {ci.name}::{node.member}")
-            return (f"_HFunction({fi.name!r}, {self.static_method_ref(ci, fi)}, {fi.min_args}, "
+            return (f"{HFUNCTION}({fi.name!r}, {self.static_method_ref(ci, fi)}, {fi.min_args}, "
                     f"{fi.max_args!r})")
         ns = scope.module.namespaces.get(node.scope)
         if ns is not None:
             if node.is_var:
                 if node.member not in ns.globals:
                     self.error(node, f"undefined variable {node.scope}::${node.member}")
-                return f"_cell_get({self.name('ns_' + node.scope)}[{('v:' + node.member)!r}])"
+                return f"{CELL_GET}({self.name('ns_' + node.scope)}[{('v:' + node.member)!r}])"
             fi = ns.functions.get(node.member)
             if fi is None:
                 self.error(node, f"undefined function {node.scope}::{node.member}")
-            return (f"_HFunction({fi.name!r}, {self.name('ns_' + node.scope)}[{('f:' + fi.name)!r}], "
+            return (f"{HFUNCTION}({fi.name!r}, {self.name('ns_' + node.scope)}[{('f:' + fi.name)!r}], "
                     f"{fi.min_args}, {fi.max_args!r})")
         bc = self.pb.builtin_classes.get(node.scope)
         if bc is not None and not node.is_var and node.member in bc.cls.hsl_statics:
             _, lo, hi = bc.cls.hsl_statics[node.member]
             ref = self.pb.builtin_class_ref(node.scope)
-            return f"_HFunction({node.member!r}, {ref}.hsl_statics[{node.member!r}][0], {lo}, {hi!r})"
+            return f"{HFUNCTION}({node.member!r}, {ref}.hsl_statics[{node.member!r}][0], {lo}, {hi!r})"
         self.error(node, f"undefined class {node.scope}")
 
     def name_ref(self, scope: Scope, e: A.NameRef) -> str:
@@ -1619,17 +1689,17 @@ class Compiler:
         if not e.builtin:
             fi = scope.lookup_function(name)
             if fi is not None:
-                return f"_HFunction({name!r}, {self.name(fi.pyname)}, {fi.min_args}, {fi.max_args!r})"
+                return f"{HFUNCTION}({name!r}, {self.name(fi.pyname)}, {fi.min_args}, {fi.max_args!r})"
             ci = scope.lookup_class(name)
             if ci is not None:
-                return f"_HFunction({name!r}, {self.name(ci.pyname)}.new, {ci.min_args}, {ci.max_args!r})"
+                return f"{HFUNCTION}({name!r}, {self.name(ci.pyname)}.new, {ci.min_args}, {ci.max_args!r})"
         b = self.pb.builtins.get(name)
         if b is not None:
-            return f"_HFunction({name!r}, {self.pb.builtin_ref(name)}, {b.min_args!r}, {b.max_args!r})"
+            return f"{HFUNCTION}({name!r}, {self.pb.builtin_ref(name)}, {b.min_args!r}, {b.max_args!r})"
         bc = self.pb.builtin_classes.get(name)
         if bc is not None and not e.builtin:
             ref = self.pb.builtin_class_ref(name)
-            return f"_HFunction({name!r}, _builtin_ctor({ref}), {bc.min_args!r}, {bc.max_args!r})"
+            return f"{HFUNCTION}({name!r}, {BUILTIN_CTOR}({ref}), {bc.min_args!r}, {bc.max_args!r})"
         if e.builtin:
             self.error(e, f"builtin {name} is not a builtin function")
         self.soft_error(e, f"undefined function {name}" + self.pb.suggest(scope, name))
@@ -1644,7 +1714,7 @@ class Compiler:
                       display="anonymous function", cls=self.enclosing_class(scope))
         self.w.pos = saved_pos
         lo, hi = param_arity_quick(e.params)
-        return f"_HFunction('anonymous function', {pyname}, {lo}, {hi!r})"
+        return f"{HFUNCTION}('anonymous function', {pyname}, {lo}, {hi!r})"
 
     def enclosing_class(self, scope: Scope):
         s = scope
@@ -1664,10 +1734,10 @@ class Compiler:
                     self.error(arm, "match has more than one default arm")
                 default = arm
                 continue
-            tests = " or ".join(f"_leq({subj}, {self.expr(scope, c)})" for c in arm.conditions)
+            tests = " or ".join(f"{LOOSE_EQ}({subj}, {self.expr(scope, c)})" for c in arm.conditions)
             chain.append(f"({self.transfer(scope, arm.result)}) if ({tests}) else ")
         tail = (f"({self.transfer(scope, default.result)})" if default is not None
-                else f"_unhandled_match({subj})")
+                else f"{UNHANDLED_MATCH}({subj})")
         return f"(({subj} := {self.expr(scope, e.subject)}), " + "".join(chain) + tail + ")[1]"
 
     def destructure(self, scope: Scope, e: A.Destructure) -> str:
@@ -1678,12 +1748,12 @@ class Compiler:
             default = self.expr(scope, tg.default) if tg.default is not None else "None"
             if e.keyed:
                 key = self.expr(scope, tg.key)
-                parts.append(self.store_expr(b, f"_destructure_key({val}, {key}, lambda: {default})"))
+                parts.append(self.store_expr(b, f"{DESTRUCTURE_KEY}({val}, {key}, lambda: {default})"))
             else:
-                parts.append(self.store_expr(b, f"_destructure_pos({val}, {i}, lambda: {default})"))
+                parts.append(self.store_expr(b, f"{DESTRUCTURE_POS}({val}, {i}, lambda: {default})"))
         if e.rest is not None:
             b = self.binding(scope, e.rest, e, write=True)
-            parts.append(self.store_expr(b, f"_destructure_rest({val}, {len(e.targets)})"))
+            parts.append(self.store_expr(b, f"{DESTRUCTURE_REST}({val}, {len(e.targets)})"))
         return "(" + ", ".join(parts) + ")[0]"
 
     def cache_call(self, scope: Scope, e: A.CacheCall) -> str:
@@ -1736,17 +1806,17 @@ class Compiler:
         if t is A.Var:
             b = scope.vars.get(e.name)
             if b is None:
-                return "_soft_global(V, %r)" % e.name if scope.kind == "module" else "_UNSET"
+                return f"{SOFT_GLOBAL}(V, {e.name!r})" if scope.kind == "module" else UNSET
             if scope.kind == "function" and e.name not in scope.assigned and not b.cell \
                     and b.pyname.startswith("v_"):
-                return "_UNSET"
+                return UNSET
             return self.soft_read(b, scope, e.name)
         if t is A.Index and e.index is not None:
             target = self.nested(e, self.soft_expr, scope, e.target)
-            return f"_soft_index({target}, {self.expr(scope, e.index)})"
+            return f"{SOFT_INDEX}({target}, {self.expr(scope, e.index)})"
         if t is A.Prop:
             target = self.nested(e, self.soft_expr, scope, e.target)
-            return f"_soft_prop({target}, {e.name!r}, {self.class_ctx(scope)})"
+            return f"{SOFT_PROP}({target}, {e.name!r}, {self.class_ctx(scope)})"
         if t is A.Static and e.is_var:
             return self.static_read(scope, e)
         return self.expr(scope, e)
@@ -1754,12 +1824,12 @@ class Compiler:
     def isset(self, scope: Scope, target) -> str:
         t = type(target)
         if t is A.Var:
-            return f"({self.soft_expr(scope, target)} is not _UNSET)"
+            return f"({self.soft_expr(scope, target)} is not {UNSET})"
         if t is A.Index and target.index is not None:
-            return (f"_isset_index({self.soft_expr(scope, target.target)}, "
+            return (f"{ISSET_INDEX}({self.soft_expr(scope, target.target)}, "
                     f"{self.expr(scope, target.index)})")
         if t is A.Prop:
-            return (f"_isset_prop({self.soft_expr(scope, target.target)}, {target.name!r}, "
+            return (f"{ISSET_PROP}({self.soft_expr(scope, target.target)}, {target.name!r}, "
                     f"{self.class_ctx(scope)})")
         if t is A.Static and target.is_var:
             return "True"
@@ -1782,7 +1852,7 @@ class Compiler:
                 w.emit("    except NameError:")
                 w.emit("        return False")
             else:
-                w.emit(f"    return _cell_del({b.pyname})")
+                w.emit(f"    return {CELL_DEL}({b.pyname})")
             w.pos = saved
             return f"{helper}()"
         if t is A.Index and target.index is not None:
@@ -1790,15 +1860,15 @@ class Compiler:
             key = scope.temp()
             soft = self.soft_expr(scope, target.target)
             cont = self.place_for_write(scope, target.target)
-            return (f"(_isset_index({soft}, ({key} := {self.expr(scope, target.index)})) "
-                    f"and _unset_index({cont}, {key}))")
+            return (f"({ISSET_INDEX}({soft}, ({key} := {self.expr(scope, target.index)})) "
+                    f"and {UNSET_INDEX}({cont}, {key}))")
         if t is A.Slice:
             cont = self.place_for_write(scope, target.target)
             parts = [self.expr(scope, x) if x is not None else "None"
                      for x in (target.start, target.stop, target.step)]
-            return f"_unset_slice({cont}, {', '.join(parts)})"
+            return f"{UNSET_SLICE}({cont}, {', '.join(parts)})"
         if t is A.Prop:
-            return (f"_unset_prop({self.expr(scope, target.target)}, {target.name!r}, "
+            return (f"{UNSET_PROP}({self.expr(scope, target.target)}, {target.name!r}, "
                     f"{self.class_ctx(scope)})")
         self.error(target, "unset() needs a variable, element, slice or property")
 
@@ -1820,17 +1890,18 @@ class Compiler:
                 self.at(e)
                 w.emit(f"if type({b.pyname}) is bytes and type({tmp}) is bytes "
                        f"and len({b.pyname}) + len({tmp}) <= {LARGE}: {b.pyname} += {tmp}")
-                w.emit(f"else: {b.pyname} = _concat({self.read(b)}, {tmp})")
+                w.emit(f"else: {b.pyname} = {CONCAT}({self.read(b)}, {tmp})")
                 return
             if e.op == "??=":
                 tmp = scope.temp()
                 w.emit(f"{tmp} = {self.soft_read(b, scope, target.name)}")
-                w.emit(f"if {tmp} is None or {tmp} is _UNSET: "
+                w.emit(f"if {tmp} is None or {tmp} is {UNSET}: "
                        + self.store(b, f"({self.transfer(scope, e.value)})"))
                 return
-            helper = BINARY_HELPERS[COMPOUND[e.op]] if e.op != ".=" else "_concat"
-            if COMPOUND.get(e.op) in FLOAT_FAST and not b.cell:
-                code = self.float_fast(scope, COMPOUND[e.op], helper,
+            helper = self.compound_helper(e)
+            op = e.op[:-1]                  # ("+=": "+")
+            if op in FLOAT_FAST and not b.cell:
+                code = self.float_fast(scope, op, helper,
                                        (b.pyname, A.Var(target.span, target.name)),
                                        (self.expr(scope, e.value), e.value))
                 w.emit(self.store(b, code))
@@ -1844,15 +1915,15 @@ class Compiler:
                 # Statement form: acquire the root array once, without locals() lookups.
                 tc = scope.temp()
                 w.emit("try: " + f"{tc} = {b.pyname}")
-                w.emit(f"except NameError: {tc} = _UNSET")
-                w.emit(f"if type({tc}) is not _HArray or {tc}.shared: {b.pyname} = {tc} = _container({tc})")
+                w.emit(f"except NameError: {tc} = {UNSET}")
+                w.emit(f"if type({tc}) is not {HARRAY} or {tc}.shared: {b.pyname} = {tc} = {CONTAINER}({tc})")
                 self.at(e)
                 if type(target) is A.Index and target.index is None and type(target.target) is A.Var \
                         and e.op == "=":
                     tv = scope.temp()
                     w.emit(f"{tv} = ({self.transfer(scope, e.value)})")
-                    w.emit(f"if type({tc}) is _HArray: {tc}.append({tv})")
-                    w.emit(f"else: _append({tc}, {tv})")
+                    w.emit(f"if type({tc}) is {HARRAY}: {tc}.append({tv})")
+                    w.emit(f"else: {APPEND}({tc}, {tv})")
                     return
                 w.emit(f"_ = ({self.assign_expr(scope, e, root_code=tc)})")
                 return
@@ -1869,34 +1940,34 @@ class Compiler:
                 return self.store_expr(b, self.transfer(scope, e.value))
             if e.op == "??=":
                 tmp = scope.temp()
-                return (f"({tmp} if ({tmp} := {self.soft_read(b, scope, target.name)}) is not None and {tmp} is not _UNSET "
+                return (f"({tmp} if ({tmp} := {self.soft_read(b, scope, target.name)}) is not None and {tmp} is not {UNSET} "
                         f"else {self.store_expr(b, self.transfer(scope, e.value))})")
-            helper = BINARY_HELPERS[COMPOUND[e.op]] if e.op != ".=" else "_concat"
+            helper = self.compound_helper(e)
             return self.store_expr(b, f"{helper}({self.read(b)}, {self.expr(scope, e.value)})")
         if t is A.Index:
             cont = self.place_for_write(scope, target.target, root_code)
             if target.index is None:
                 if e.op != "=":
                     self.error(target, "[] cannot be used with a compound assignment")
-                return f"_append({cont}, {self.transfer(scope, e.value)})"
+                return f"{APPEND}({cont}, {self.transfer(scope, e.value)})"
             key = self.expr(scope, target.index)
             if e.op == "=":
-                return f"_setindex({cont}, {key}, {self.transfer(scope, e.value)})"
+                return f"{SETINDEX}({cont}, {key}, {self.transfer(scope, e.value)})"
             if e.op == "??=":
-                return (f"_setindex_coalesce({cont}, {key}, "
+                return (f"{SETINDEX_COALESCE}({cont}, {key}, "
                         f"lambda: {self.transfer(scope, e.value)})")
-            return (f"_setindex_op({cont}, {key}, {BINARY_HELPERS.get(COMPOUND[e.op], '_concat') if e.op != '.=' else '_concat'}, "
+            return (f"{SETINDEX_OP}({cont}, {key}, {self.compound_helper(e)}, "
                     f"{self.expr(scope, e.value)})")
         if t is A.Prop:
             obj = self.expr(scope, target.target)
             ctx = self.class_ctx(scope)
             if e.op == "=":
-                return f"_setprop({obj}, {target.name!r}, {self.transfer(scope, e.value)}, {ctx})"
+                return f"{SETPROP}({obj}, {target.name!r}, {self.transfer(scope, e.value)}, {ctx})"
             if e.op == "??=":
-                return (f"_setprop_coalesce({obj}, {target.name!r}, "
+                return (f"{SETPROP_COALESCE}({obj}, {target.name!r}, "
                         f"lambda: {self.transfer(scope, e.value)}, {ctx})")
-            helper = BINARY_HELPERS[COMPOUND[e.op]] if e.op != ".=" else "_concat"
-            return f"_setprop_op({obj}, {target.name!r}, {helper}, {self.expr(scope, e.value)}, {ctx})"
+            helper = self.compound_helper(e)
+            return f"{SETPROP_OP}({obj}, {target.name!r}, {helper}, {self.expr(scope, e.value)}, {ctx})"
         if t is A.Static and target.is_var:
             ci = self.static_scope_class(scope, target)
             if ci is None:
@@ -1905,9 +1976,13 @@ class Compiler:
                     self.error(target, f"undefined class {target.scope}")
                 cell = f"{self.name('ns_' + target.scope)}[{('v:' + target.member)!r}]"
                 if e.op == "=":
-                    return f"_cell_set({cell}, {self.transfer(scope, e.value)})"
-                helper = BINARY_HELPERS.get(COMPOUND.get(e.op, ""), "_concat")
-                return f"_cell_set({cell}, {helper}(_cell_get({cell}), {self.expr(scope, e.value)}))"
+                    return f"{CELL_SET}({cell}, {self.transfer(scope, e.value)})"
+                if e.op == "??=":
+                    tmp = scope.temp()
+                    return (f"({tmp} if ({tmp} := {CELL_SOFT}({cell})) is not None and {tmp} is not {UNSET} "
+                            f"else {CELL_SET}({cell}, {self.transfer(scope, e.value)}))")
+                helper = self.compound_helper(e)
+                return f"{CELL_SET}({cell}, {helper}({CELL_GET}({cell}), {self.expr(scope, e.value)}))"
             if target.member not in ci.statics:
                 self.error(target, f"undefined variable {ci.name}::${target.member}")
             ctx = self.class_ctx(scope)
@@ -1917,7 +1992,7 @@ class Compiler:
             if e.op == "??=":
                 return (f"{cls}.set_static_coalesce({target.member!r}, "
                         f"lambda: {self.transfer(scope, e.value)}, {ctx})")
-            helper = BINARY_HELPERS[COMPOUND[e.op]] if e.op != ".=" else "_concat"
+            helper = self.compound_helper(e)
             return (f"{cls}.set_static({target.member!r}, {helper}({cls}.get_static("
                     f"{target.member!r}, {ctx}), {self.expr(scope, e.value)}), {ctx})")
         if t is A.Slice:
@@ -1926,8 +2001,17 @@ class Compiler:
             cont = self.place_for_write(scope, target.target, root_code)
             parts = [self.expr(scope, x) if x is not None else "None"
                      for x in (target.start, target.stop, target.step)]
-            return f"_setslice({cont}, {', '.join(parts)}, {self.expr(scope, e.value)})"
+            return f"{SETSLICE}({cont}, {', '.join(parts)}, {self.expr(scope, e.value)})"
         self.error(target, "invalid assignment target")
+
+    def compound_helper(self, e: A.Assign) -> str:
+        """The helper that makes the new value of the compound assignment `e` from the old
+        one and the operand, whatever the target: `$x += 1` stores `_add($x, 1)`,
+        `$a[k] .= "s"` is `_setindex_op($a, k, _concat, "s")`."""
+        helper = COMPOUND.get(e.op)
+        if helper is None:
+            self.error(e, f"internal: {e.op} is not a compound assignment")
+        return helper
 
     def place_for_write(self, scope: Scope, node, root_code: Optional[str] = None) -> str:
         """A Python expression giving the container at `node`, ready to be written into
@@ -1940,16 +2024,16 @@ class Compiler:
                 return root_code
             b = self.binding(scope, node.name, node, write=True)
             if b.cell:
-                return f"_cell_container({b.pyname})"
+                return f"{CELL_CONTAINER}({b.pyname})"
             # Undefined or none variables become arrays on their first element write.
-            return f"({b.pyname} := _container({self.soft_read(b, scope, node.name)}))"
+            return f"({b.pyname} := {CONTAINER}({self.soft_read(b, scope, node.name)}))"
         if t is A.Index:
             parent = self.nested(node, self.place_for_write, scope, node.target, root_code)
             if node.index is None:
-                return f"_append_container({parent})"
-            return f"_child_container({parent}, {self.expr(scope, node.index)})"
+                return f"{APPEND_CONTAINER}({parent})"
+            return f"{CHILD_CONTAINER}({parent}, {self.expr(scope, node.index)})"
         if t is A.Prop:
-            return (f"_prop_container({self.expr(scope, node.target)}, {node.name!r}, "
+            return (f"{PROP_CONTAINER}({self.expr(scope, node.target)}, {node.name!r}, "
                     f"{self.class_ctx(scope)})")
         if t is A.Static and node.is_var:
             ci = self.static_scope_class(scope, node)
@@ -1957,7 +2041,7 @@ class Compiler:
                 self.error(node, f"undefined class {node.scope}")
             return f"{self.name(ci.pyname)}.static_container({node.member!r}, {self.class_ctx(scope)})"
         if t is A.Call:
-            return f"_object_container({self.expr(scope, node)})"
+            return f"{OBJECT_CONTAINER}({self.expr(scope, node)})"
         self.error(node, "invalid assignment target")
 
     def incdec_stmt(self, scope: Scope, e: A.IncDec) -> None:
@@ -1968,13 +2052,13 @@ class Compiler:
                 py = b.pyname
                 d = "1.0"
                 op = "+" if e.op == "++" else "-"
-                helper = "_inc" if e.op == "++" else "_dec"
+                helper = INCDEC_HELPERS[e.op]
                 self.w.emit(f"{py} = {py} {op} {d} if type({py}) is float else {helper}({py})")
                 return
         self.w.emit(f"_ = ({self.incdec_expr(scope, e)})")
 
     def incdec_expr(self, scope: Scope, e: A.IncDec) -> str:
-        helper = "_inc" if e.op == "++" else "_dec"
+        helper = INCDEC_HELPERS[e.op]
         target = e.target
         t = type(target)
         if t is A.Var:
@@ -1982,12 +2066,12 @@ class Compiler:
             if e.prefix:
                 return self.store_expr(b, f"{helper}({self.read(b)})")
             tmp = scope.temp()
-            return f"(({tmp} := _to_number({self.read(b)})), {self.store_expr(b, f'{helper}({tmp})')})[0]"
+            return f"(({tmp} := {TO_NUMBER}({self.read(b)})), {self.store_expr(b, f'{helper}({tmp})')})[0]"
         if t is A.Index and target.index is not None:
             cont = self.place_for_write(scope, target.target)
-            return f"_incdec_index({cont}, {self.expr(scope, target.index)}, {helper}, {e.prefix})"
+            return f"{INCDEC_INDEX}({cont}, {self.expr(scope, target.index)}, {helper}, {e.prefix})"
         if t is A.Prop:
-            return (f"_incdec_prop({self.expr(scope, target.target)}, {target.name!r}, {helper}, "
+            return (f"{INCDEC_PROP}({self.expr(scope, target.target)}, {target.name!r}, {helper}, "
                     f"{e.prefix}, {self.class_ctx(scope)})")
         if t is A.Static and target.is_var:
             ci = self.static_scope_class(scope, target)

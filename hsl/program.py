@@ -24,6 +24,7 @@ from .builtins import index as builtin_index
 from .compiler import (MAX_NESTING, Compiler, CompileError, ModuleInfo, FuncInfo, ClassInfo,
                        Inclusion, ScopeFacts, Writer, top_level_statements)
 from .errors import Diagnostic, Frame, HSLRuntimeError, HSLSyntaxError, ScriptError, ThrownValue
+from .helpers import HELPERS
 from . import runtime as RT
 from .pcre import PatternError
 from .sourcefile import read_source_text
@@ -715,7 +716,7 @@ class Program:
             self.line_positions[pyfile] = packed
         self.pyfile = next(iter(self.line_positions))
         self.consts = builder.consts
-        ns = RT.namespace()
+        ns = dict(HELPERS)
         ns.update(builder.ns_extra)
         ns["K"] = self.consts
         ns["__name__"] = "hsl_generated"

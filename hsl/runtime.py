@@ -3,7 +3,8 @@ call depth, module instances), the helpers for places (variables, elements, prop
 calls, user classes, and the mapping of Python exceptions back to HSL positions.
 
 The value semantics themselves (arithmetic, comparison, conversion, arrays) live in
-hsl.values; nothing here re-implements them.
+hsl.values; nothing here re-implements them.  Generated code reaches the helpers only
+through the table in hsl.helpers.
 """
 from __future__ import annotations
 
@@ -478,6 +479,12 @@ def _globals_of(scope: dict) -> dict:
 
 def _undefined(name: str):
     raise ScriptError(f"undefined variable ${name}")
+
+
+def _soft_global(variables: dict, name: str):
+    """`isset($name)` or `$name ?? ...` at a module's top level, for a variable the
+    compiler made no binding for: only the run's pre-defined variables can hold it."""
+    return variables.get(name, _UNSET)
 
 
 def _unhandled_match(value):
@@ -1006,30 +1013,3 @@ class UserClass:
         new = op(old)
         self.set_static(name, new, ctx)
         return new if prefix else old
-
-
-# ----------------------------------------------------- the generated namespace
-
-def namespace() -> dict:
-    """The Python globals every generated program runs with."""
-    from . import pcre
-    ns = {
-        "_UNSET": _UNSET, "_D": _D, "_share": _share, "_HArray": HArray,
-        "_HFunction": HFunction, "_ThrownValue": ThrownValue, "_Catchable": Exception,
-        "_UserClass": UserClass, "_str": V.to_str, "_to_number": V.to_number,
-        "_concat": V.concat, "_concat_many": V.concat_many, "_interpolate": V.interpolate,
-        "_add": V.add, "_sub": V.sub, "_mul": V.mul, "_div": V.div, "_mod": V.mod,
-        "_pow": V.power, "_neg": V.neg, "_pos": V.pos, "_bnot": V.bit_not,
-        "_band": V.bit_and, "_bor": V.bit_or, "_bxor": V.bit_xor,
-        "_shl": V.shl, "_shr": V.shr, "_ushr": V.ushr,
-        "_leq": V.loose_eq, "_lne": lambda a, b: not V.loose_eq(a, b),
-        "_seq": V.strict_eq, "_sne": lambda a, b: not V.strict_eq(a, b),
-        "_lt": V.lt, "_le": V.le, "_gt": V.gt, "_ge": V.ge,
-        "_rmatch": lambda s, p: pcre.regex_search(s, p),
-        "_rnomatch": lambda s, p: not pcre.regex_search(s, p),
-        "_slice": V.slice_get,
-    }
-    for name, value in list(globals().items()):
-        if name.startswith("_") and not name.startswith("__") and callable(value):
-            ns.setdefault(name, value)
-    return ns
