@@ -3,7 +3,9 @@ first), hook phase rules, old-generation functions and the flow warnings.
 
 The compiler (hsl.compiler) is the one place that resolves names, arities, scopes and
 imports: `hsl check` runs it in collect mode (`ProgramBuilder.collecting`), never runs
-anything, and turns its errors into coded diagnostics with hints.
+anything, and reports its errors with the code, hint and subject each one carries from
+where it was raised (as the parser's syntax errors do); no code is read back from a
+message's text.
 """
 from __future__ import annotations
 
