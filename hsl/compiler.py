@@ -1558,8 +1558,8 @@ class Compiler:
         if ci is not None:
             fi = ci.static_methods.get(callee.member)
             if fi is None:
-                self.error(callee, f"undefined function {ci.name}::{callee.member}()", code="HSL101",
-                           name=f"{ci.name}::{callee.member}")
+                self.error(callee, f"undefined function {ci.name}::{callee.member}()",
+                           code="HSL101", name=f"{ci.name}::{callee.member}")
             if fi.node is not None and fi.node.private and self.enclosing_class(scope) is not ci:
                 self.error(callee, f"{ci.name}::{callee.member}() is private")
             args, spread = self.args(scope, e.args, user=True)
@@ -1626,7 +1626,8 @@ class Compiler:
         if ns is not None:
             if node.is_var:
                 if node.member not in ns.globals:
-                    self.error(node, f"undefined variable {node.scope}::${node.member}", code="HSL103")
+                    self.error(node, f"undefined variable {node.scope}::${node.member}",
+                               code="HSL103")
                 return f"_cell_get({self.name('ns_' + node.scope)}[{('v:' + node.member)!r}])"
             fi = ns.functions.get(node.member)
             if fi is None:
@@ -1932,7 +1933,8 @@ class Compiler:
             if ci is None:
                 ns = scope.module.namespaces.get(target.scope)
                 if ns is None:
-                    self.error(target, f"undefined class {target.scope}", code="HSL102", name=target.scope)
+                    self.error(target, f"undefined class {target.scope}", code="HSL102",
+                               name=target.scope)
                 cell = f"{self.name('ns_' + target.scope)}[{('v:' + target.member)!r}]"
                 if e.op == "=":
                     return f"_cell_set({cell}, {self.transfer(scope, e.value)})"
@@ -2022,7 +2024,8 @@ class Compiler:
         if t is A.Static and target.is_var:
             ci = self.static_scope_class(scope, target)
             if ci is None:
-                self.error(target, f"undefined class {target.scope}", code="HSL102", name=target.scope)
+                self.error(target, f"undefined class {target.scope}", code="HSL102",
+                           name=target.scope)
             return f"{self.name(ci.pyname)}.incdec_static({target.member!r}, {helper}, {e.prefix}, {self.class_ctx(scope)})"
         self.error(target, f"{e.op} needs a variable, element or property")
 
