@@ -120,11 +120,24 @@ COMPOUND[".="] = CONCAT
 
 
 class CompileError(Exception):
-    def __init__(self, node_or_span, message: str, filename: Optional[str] = None):
+    """A compile-time error, as data set where it is raised: `code` (hsl/check/codes.py;
+    rewording the message never changes it), `message` as `hsl run` prints it, `hint`
+    (shown by `hsl check`) and `name`, the function, class or file path it is about (for
+    the checker's own rules: HSL701, HSL104...).  A `suggestion` (a close name) is part
+    of `message` and is the hint; `brief` is the message without it."""
+
+    def __init__(self, node_or_span, message: str, filename: Optional[str] = None, *,
+                 code: str = "HSL900", hint: str = "", name: str = "",
+                 suggestion: Optional[str] = None):
         span = node_or_span.span if isinstance(node_or_span, A.Node) else node_or_span
         self.span = span
+        self.brief = message
+        if suggestion:
+            message = f"{message} (did you mean {suggestion}?)"
+            hint = hint or f"did you mean `{suggestion}`?"
         self.message = message
         self.filename = filename
+        self.code, self.hint, self.name = code, hint, name
         super().__init__(message)
 
 
@@ -325,14 +338,16 @@ class Compiler:
     def at(self, node: A.Node) -> None:
         self.w.pos = (self.file_index, node.span.line, node.span.col)
 
-    def error(self, node, message: str):
-        raise CompileError(node, message, self.pb.files[self.file_index])
+    def error(self, node, message: str, **data):
+        """Raise a CompileError; `data`: its code, hint, name (see CompileError)."""
+        raise CompileError(node, message, self.pb.files[self.file_index], **data)
 
-    def soft_error(self, node, message: str, file_index: Optional[int] = None) -> None:
+    def soft_error(self, node, message: str, file_index: Optional[int] = None,
+                   **data) -> None:
         """An error after which compilation can go on: raised normally, only recorded
         when the builder collects every error (`hsl check`)."""
         fi = self.file_index if file_index is None else file_index
-        err = CompileError(node, message, self.pb.files[fi])
+        err = CompileError(node, message, self.pb.files[fi], **data)
         if not self.pb.collecting:
             raise err
         self.pb.errors.append(err)
@@ -437,7 +452,7 @@ class Compiler:
             if t is A.ImportSymbols or t is A.ImportAll or t is A.ImportData:
                 if not top:
                     raise CompileError(stmt, "import must be an unconditional top-level "
-                                             "statement", self.pb.files[fi])
+                                             "statement", self.pb.files[fi], code="HSL504")
                 continue
             inner = []
             for child in A.iter_child_nodes(stmt):
@@ -564,8 +579,8 @@ class Compiler:
         if via is not None:
             span, path = via
             self.error(span, f"{message} (declared again by the included file \"{path}\" "
-                             f"at line {decl.span.line})")
-        self.error(decl, message)
+                             f"at line {decl.span.line})", code="HSL501")
+        self.error(decl, message, code="HSL501")
 
     def check_class(self, ci: ClassInfo, node: A.ClassDecl) -> None:
         seen = set()
@@ -573,12 +588,12 @@ class Compiler:
         for m in node.members:
             if isinstance(m, A.Constructor):
                 if ctor is not None:
-                    self.error(m, f"class {node.name} has two constructors")
+                    self.error(m, f"class {node.name} has two constructors", code="HSL501")
                 ctor = m
                 continue
             key = m.name
             if key in seen:
-                self.error(m, f"duplicate member {key} in class {node.name}")
+                self.error(m, f"duplicate member {key} in class {node.name}", code="HSL501")
             seen.add(key)
             if isinstance(m, A.ClassVar):
                 if m.readonly and m.static:
@@ -599,7 +614,7 @@ class Compiler:
         lo, hi, seen_default, names = 0, 0, False, set()
         for i, p in enumerate(params):
             if p.name in names:
-                self.error(p, f"duplicate parameter ${p.name}")
+                self.error(p, f"duplicate parameter ${p.name}", code="HSL501")
             names.add(p.name)
             if p.variadic:
                 if i != len(params) - 1:
@@ -694,7 +709,7 @@ class Compiler:
                  static: bool = False) -> None:
         """Emit `def pyname(...)` for an HSL function body."""
         if self.depth > MAX_NESTING:
-            self.error(node, f"nesting too deep (limit {MAX_NESTING} levels)")
+            self.error(node, f"nesting too deep (limit {MAX_NESTING} levels)", code="HSL005")
         saved_include = self.in_include, self.exits
         self.in_include, self.exits = False, {}
         try:
@@ -730,7 +745,7 @@ class Compiler:
                 self.error(node, f"closure captures ${name}, which is also a parameter")
             ob = outer.vars.get(name)
             if ob is None:
-                self.error(node, f"undefined variable ${name}")
+                self.error(node, f"undefined variable ${name}", code="HSL103")
             scope.vars[name] = Binding(ob.pyname, ob.cell, ob.readonly)
             if not ob.cell:
                 scope.nonlocals.add(ob.pyname)
@@ -996,7 +1011,7 @@ class Compiler:
         break that left an inclusion)."""
         fi = self.file_index if file_index is None else file_index
         if not scope.breakables:
-            self.soft_error(node, "break outside of a loop or switch", fi)
+            self.soft_error(node, "break outside of a loop or switch", fi, code="HSL401")
         elif scope.breakables[-1][0] == "include":
             self.exits.setdefault("break", (fi, node))
             self.w.emit("return 1")
@@ -1007,7 +1022,7 @@ class Compiler:
         fi = self.file_index if file_index is None else file_index
         target = next((b[0] for b in reversed(scope.breakables) if b[0] != "switch"), None)
         if target is None:
-            self.soft_error(node, "continue outside of a loop", fi)
+            self.soft_error(node, "continue outside of a loop", fi, code="HSL402")
             return
         if target == "include":
             self.exits.setdefault("continue", (fi, node))
@@ -1103,7 +1118,7 @@ class Compiler:
         """fn(*args) one level deeper: every nesting the compiler recurses into counts, so
         deep input is a clean error here rather than a RecursionError anywhere."""
         if self.depth > MAX_NESTING:
-            self.error(node, f"nesting too deep (limit {MAX_NESTING} levels)")
+            self.error(node, f"nesting too deep (limit {MAX_NESTING} levels)", code="HSL005")
         self.depth += 1
         try:
             return fn(*args)
@@ -1154,7 +1169,7 @@ class Compiler:
         subj, start, cont = scope.temp(), scope.temp(), scope.temp()
         defaults = [i for i, c in enumerate(s.cases) if c.test is None]
         if len(defaults) > 1:
-            self.error(s.cases[defaults[1]], "switch has more than one default")
+            self.error(s.cases[defaults[1]], "switch has more than one default", code="HSL501")
         w.emit(f"{subj} = ({self.expr(scope, s.subject)})")
         fallback = defaults[0] if defaults else len(s.cases)
         w.emit(f"{start} = {fallback}")
@@ -1279,9 +1294,9 @@ class Compiler:
             if scope.kind == "module":
                 b = scope.vars[name] = Binding("g_" + name)
             else:
-                self.error(node, f"undefined variable ${name}")
+                self.error(node, f"undefined variable ${name}", code="HSL103")
         if write and b.readonly:
-            self.soft_error(node, f"${name} is read-only")
+            self.soft_error(node, f"${name} is read-only", code="HSL301")
         return b
 
     def store(self, b: Binding, value: str) -> str:
@@ -1319,10 +1334,10 @@ class Compiler:
             if scope.kind == "module" and b is None:
                 return f"{UNDEFINED}({node.name!r})"
             if b is None:
-                self.error(node, f"undefined variable ${node.name}")
+                self.error(node, f"undefined variable ${node.name}", code="HSL103")
         if scope.kind == "module" and self.pb.strict_globals and node.name not in scope.assigned \
                 and not b.cell and node.name not in scope.module.data_vars:
-            self.error(node, f"undefined variable ${node.name}")
+            self.error(node, f"undefined variable ${node.name}", code="HSL103")
         return self.read(b)
 
     # --------------------------------------------------------- expressions
@@ -1372,7 +1387,8 @@ class Compiler:
         self.depth += 1
         if self.depth > MAX_NESTING:
             self.depth = 0
-            self.error(e, f"expression nested too deeply (limit {MAX_NESTING} levels)")
+            self.error(e, f"expression nested too deeply (limit {MAX_NESTING} levels)",
+                       code="HSL005")
         try:
             return self._expr(scope, e)
         finally:
@@ -1540,9 +1556,13 @@ class Compiler:
                 parts.append(self.transfer(scope, a) if user else self.expr(scope, a))
         return ", ".join(parts), spread
 
-    def check_arity(self, node, name: str, lo: int, hi: Optional[int], n: int) -> None:
+    def check_arity(self, node, name: str, lo: int, hi: Optional[int], n: int,
+                    builtin=None) -> None:
+        """`builtin`: the registry entry of the function called, for its signature."""
         if n < lo or (hi is not None and n > hi):
-            self.soft_error(node, arity_message(name, lo, hi, n))
+            hint = f"the signature is {builtin.signature()}" \
+                if hasattr(builtin, "signature") else ""
+            self.soft_error(node, arity_message(name, lo, hi, n), code="HSL201", hint=hint)
 
     def call(self, scope: Scope, e: A.Call) -> str:
         callee = e.callee
@@ -1569,7 +1589,7 @@ class Compiler:
                 pyname = self.pb.builtin_ref(name)
                 if spread:
                     return f"{CALL_CHECKED}({pyname}, {name!r}, {b.min_args!r}, {b.max_args!r}, {args})"
-                self.check_arity(e, name, b.min_args, b.max_args, n)
+                self.check_arity(e, name, b.min_args, b.max_args, n, b)
                 return f"{pyname}({args})"
             bc = self.pb.builtin_classes.get(name)
             if bc is not None and not callee.builtin:
@@ -1579,8 +1599,10 @@ class Compiler:
                     self.check_arity(e, name, bc.min_args, bc.max_args, n)
                 return f"{NEW_BUILTIN}({pyname}, {args})"
             if callee.builtin:
-                self.error(callee, f"builtin {name} is not a builtin function")
-            self.soft_error(callee, f"undefined function {name}()" + self.pb.suggest(scope, name))
+                self.error(callee, f"builtin {name} is not a builtin function", code="HSL101",
+                           name=name)
+            self.soft_error(callee, f"undefined function {name}()", code="HSL101", name=name,
+                            suggestion=self.pb.suggest(scope, name))
             self.args(scope, e.args, user=False)     # (collecting: check the arguments too)
             return "None"
         if type(callee) is A.Static:
@@ -1606,7 +1628,8 @@ class Compiler:
         if ci is not None:
             fi = ci.static_methods.get(callee.member)
             if fi is None:
-                self.error(callee, f"undefined function {ci.name}::{callee.member}()")
+                self.error(callee, f"undefined function {ci.name}::{callee.member}()",
+                           code="HSL101", name=f"{ci.name}::{callee.member}")
             if fi.node is not None and fi.node.private and self.enclosing_class(scope) is not ci:
                 self.error(callee, f"{ci.name}::{callee.member}() is private")
             args, spread = self.args(scope, e.args, user=True)
@@ -1620,7 +1643,8 @@ class Compiler:
         if ns is not None:
             fi = ns.functions.get(callee.member)
             if fi is None:
-                self.error(callee, f"undefined function {callee.scope}::{callee.member}()")
+                self.error(callee, f"undefined function {callee.scope}::{callee.member}()",
+                           code="HSL101", name=f"{callee.scope}::{callee.member}")
             args, spread = self.args(scope, e.args, user=True)
             if not spread:
                 self.check_arity(e, f"{callee.scope}::{callee.member}", fi.min_args, fi.max_args, n)
@@ -1629,13 +1653,14 @@ class Compiler:
         if bc is not None:
             st = bc.cls.hsl_statics.get(callee.member)
             if st is None:
-                self.error(callee, f"undefined function {callee.scope}::{callee.member}()")
+                self.error(callee, f"undefined function {callee.scope}::{callee.member}()",
+                           code="HSL101", name=f"{callee.scope}::{callee.member}")
             _, lo, hi = st
             args, spread = self.args(scope, e.args, user=False)
             if not spread:
                 self.check_arity(e, f"{callee.scope}::{callee.member}", lo, hi, n)
             return f"{self.pb.builtin_class_ref(callee.scope)}.hsl_statics[{callee.member!r}][0]({args})"
-        self.error(callee, f"undefined class {callee.scope}")
+        self.error(callee, f"undefined class {callee.scope}", code="HSL102", name=callee.scope)
 
     def static_method_ref(self, ci: ClassInfo, fi: FuncInfo) -> str:
         """Python code for a static method: its def when the class is declared in this
@@ -1659,22 +1684,25 @@ class Compiler:
         if ci is not None:
             if node.is_var:
                 if node.member not in ci.statics:
-                    self.error(node, f"undefined variable {ci.name}::${node.member}")
+                    self.error(node, f"undefined variable {ci.name}::${node.member}", code="HSL103")
                 return f"{self.name(ci.pyname)}.get_static({node.member!r}, {self.class_ctx(scope)})"
             fi = ci.static_methods.get(node.member)
             if fi is None:
-                self.error(node, f"undefined function {ci.name}::{node.member}")
+                self.error(node, f"undefined function {ci.name}::{node.member}", code="HSL101",
+                           name=f"{ci.name}::{node.member}")
             return (f"{HFUNCTION}({fi.name!r}, {self.static_method_ref(ci, fi)}, {fi.min_args}, "
                     f"{fi.max_args!r})")
         ns = scope.module.namespaces.get(node.scope)
         if ns is not None:
             if node.is_var:
                 if node.member not in ns.globals:
-                    self.error(node, f"undefined variable {node.scope}::${node.member}")
+                    self.error(node, f"undefined variable {node.scope}::${node.member}",
+                               code="HSL103")
                 return f"{CELL_GET}({self.name('ns_' + node.scope)}[{('v:' + node.member)!r}])"
             fi = ns.functions.get(node.member)
             if fi is None:
-                self.error(node, f"undefined function {node.scope}::{node.member}")
+                self.error(node, f"undefined function {node.scope}::{node.member}", code="HSL101",
+                           name=f"{node.scope}::{node.member}")
             return (f"{HFUNCTION}({fi.name!r}, {self.name('ns_' + node.scope)}[{('f:' + fi.name)!r}], "
                     f"{fi.min_args}, {fi.max_args!r})")
         bc = self.pb.builtin_classes.get(node.scope)
@@ -1682,7 +1710,7 @@ class Compiler:
             _, lo, hi = bc.cls.hsl_statics[node.member]
             ref = self.pb.builtin_class_ref(node.scope)
             return f"{HFUNCTION}({node.member!r}, {ref}.hsl_statics[{node.member!r}][0], {lo}, {hi!r})"
-        self.error(node, f"undefined class {node.scope}")
+        self.error(node, f"undefined class {node.scope}", code="HSL102", name=node.scope)
 
     def name_ref(self, scope: Scope, e: A.NameRef) -> str:
         name = e.name
@@ -1701,8 +1729,9 @@ class Compiler:
             ref = self.pb.builtin_class_ref(name)
             return f"{HFUNCTION}({name!r}, {BUILTIN_CTOR}({ref}), {bc.min_args!r}, {bc.max_args!r})"
         if e.builtin:
-            self.error(e, f"builtin {name} is not a builtin function")
-        self.soft_error(e, f"undefined function {name}" + self.pb.suggest(scope, name))
+            self.error(e, f"builtin {name} is not a builtin function", code="HSL101", name=name)
+        self.soft_error(e, f"undefined function {name}", code="HSL101", name=name,
+                        suggestion=self.pb.suggest(scope, name))
         return "None"
 
     def func_expr(self, scope: Scope, e: A.FuncExpr) -> str:
@@ -1731,7 +1760,7 @@ class Compiler:
         for arm in e.arms:
             if arm.conditions is None:
                 if default is not None:
-                    self.error(arm, "match has more than one default arm")
+                    self.error(arm, "match has more than one default arm", code="HSL501")
                 default = arm
                 continue
             tests = " or ".join(f"{LOOSE_EQ}({subj}, {self.expr(scope, c)})" for c in arm.conditions)
@@ -1768,14 +1797,16 @@ class Compiler:
             if ci is not None:
                 fi = ci.static_methods.get(e.name)
                 if fi is None:
-                    self.error(e, f"undefined function {ci.name}::{e.name}()")
+                    self.error(e, f"undefined function {ci.name}::{e.name}()", code="HSL101",
+                               name=f"{ci.name}::{e.name}")
                 self.check_arity(e, f"{ci.name}::{e.name}", fi.min_args, fi.max_args, n)
                 fn_code = self.static_method_ref(ci, fi)
             else:
                 ns = scope.module.namespaces.get(e.scope)
                 fi = ns.functions.get(e.name) if ns is not None else None
                 if fi is None:
-                    self.error(e, f"undefined function {e.scope}::{e.name}()")
+                    self.error(e, f"undefined function {e.scope}::{e.name}()", code="HSL101",
+                               name=f"{e.scope}::{e.name}")
                 self.check_arity(e, f"{e.scope}::{e.name}", fi.min_args, fi.max_args, n)
                 fn_code = f"{self.name('ns_' + e.scope)}[{('f:' + e.name)!r}]"
             label = f"{e.scope}::{e.name}"
@@ -1789,8 +1820,8 @@ class Compiler:
             if fn_code is None:
                 b = self.pb.builtins.get(e.name)
                 if b is None:
-                    self.error(e, f"undefined function {e.name}()")
-                self.check_arity(e, e.name, b.min_args, b.max_args, n)
+                    self.error(e, f"undefined function {e.name}()", code="HSL101", name=e.name)
+                self.check_arity(e, e.name, b.min_args, b.max_args, n, b)
                 fn_code = self.pb.builtin_ref(e.name)
         args, _ = self.args(scope, e.args, user=True)
         key = f"{self.pb.files[self.file_index]}:{label}"
@@ -1973,7 +2004,8 @@ class Compiler:
             if ci is None:
                 ns = scope.module.namespaces.get(target.scope)
                 if ns is None:
-                    self.error(target, f"undefined class {target.scope}")
+                    self.error(target, f"undefined class {target.scope}", code="HSL102",
+                               name=target.scope)
                 cell = f"{self.name('ns_' + target.scope)}[{('v:' + target.member)!r}]"
                 if e.op == "=":
                     return f"{CELL_SET}({cell}, {self.transfer(scope, e.value)})"
@@ -1984,7 +2016,7 @@ class Compiler:
                 helper = self.compound_helper(e)
                 return f"{CELL_SET}({cell}, {helper}({CELL_GET}({cell}), {self.expr(scope, e.value)}))"
             if target.member not in ci.statics:
-                self.error(target, f"undefined variable {ci.name}::${target.member}")
+                self.error(target, f"undefined variable {ci.name}::${target.member}", code="HSL103")
             ctx = self.class_ctx(scope)
             cls = self.name(ci.pyname)
             if e.op == "=":
@@ -2038,7 +2070,7 @@ class Compiler:
         if t is A.Static and node.is_var:
             ci = self.static_scope_class(scope, node)
             if ci is None:
-                self.error(node, f"undefined class {node.scope}")
+                self.error(node, f"undefined class {node.scope}", code="HSL102", name=node.scope)
             return f"{self.name(ci.pyname)}.static_container({node.member!r}, {self.class_ctx(scope)})"
         if t is A.Call:
             return f"{OBJECT_CONTAINER}({self.expr(scope, node)})"
@@ -2076,7 +2108,8 @@ class Compiler:
         if t is A.Static and target.is_var:
             ci = self.static_scope_class(scope, target)
             if ci is None:
-                self.error(target, f"undefined class {target.scope}")
+                self.error(target, f"undefined class {target.scope}", code="HSL102",
+                           name=target.scope)
             return f"{self.name(ci.pyname)}.incdec_static({target.member!r}, {helper}, {e.prefix}, {self.class_ctx(scope)})"
         self.error(target, f"{e.op} needs a variable, element or property")
 

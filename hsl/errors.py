@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import re
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional
 
 from .sourcefile import MAX_SOURCE_BYTES
@@ -74,9 +74,19 @@ def source_lines(text: str) -> list:
     return [line[:-1] if line.endswith("\r") else line for line in lines]
 
 
+@dataclass(frozen=True)
+class Related:
+    """Another place of the same file that a diagnostic refers to (where the unclosed
+    `{` was opened)."""
+    line: int
+    column: int
+    label: str
+
+
 @dataclass
 class Diagnostic:
-    """One located message. Columns are 1-based character columns."""
+    """One located message. Columns are 1-based character columns.  `code`, `hint` and
+    `related` are set where the error is found; renderers only read them."""
     filename: str
     line: int
     column: int
@@ -84,8 +94,9 @@ class Diagnostic:
     severity: str = "error"
     end_line: int = 0
     end_column: int = 0
-    code: str = ""         # stable identifier of the check (`hsl check`: "HSL101")
+    code: str = ""         # stable identifier of the check (hsl/check/codes.py: "HSL101")
     hint: str = ""         # a suggestion shown under the message ("did you mean ...?")
+    related: list = field(default_factory=list)     # Related places, in the same file
 
     def header(self) -> str:
         if self.line <= 0:          # no position known (a run that ended late, say)

@@ -42,7 +42,7 @@ from typing import Optional
 
 from . import ast as A
 from ._lalr import Token, UnexpectedCharacters, UnexpectedInput, UnexpectedToken
-from .errors import Diagnostic, HSLSyntaxError
+from .errors import Diagnostic, HSLSyntaxError, Related
 
 __all__ = ["parse", "decode_string_literal", "MAX_NESTING", "KEYWORDS", "RESERVED_WORDS"]
 
@@ -68,10 +68,11 @@ Span = A.Span
 
 
 class _Fail(Exception):
-    """An error found while building the AST (raised from grammar callbacks)."""
+    """An error found while building the AST (raised from grammar callbacks); `code` is its
+    diagnostic code (hsl/check/codes.py)."""
 
     def __init__(self, message: str, line: int, col: int, end_line: int = 0, end_col: int = 0,
-                 recoverable: bool = True):
+                 recoverable: bool = True, code: str = "HSL001"):
         super().__init__(message)
         self.message = message
         self.line = line
@@ -79,13 +80,14 @@ class _Fail(Exception):
         self.end_line = end_line
         self.end_col = end_col
         self.recoverable = recoverable
+        self.code = code
 
 
-def _fail_at(message: str, x, recoverable: bool = True) -> _Fail:
+def _fail_at(message: str, x, recoverable: bool = True, code: str = "HSL001") -> _Fail:
     if type(x) is Token:
-        return _Fail(message, x.line, x.column, x.end_line, x.end_column, recoverable)
+        return _Fail(message, x.line, x.column, x.end_line, x.end_column, recoverable, code)
     s = x.span
-    return _Fail(message, s.line, s.col, s.end_line, s.end_col, recoverable)
+    return _Fail(message, s.line, s.col, s.end_line, s.end_col, recoverable, code)
 
 
 # ------------------------------------------------------------------ span helpers
@@ -181,7 +183,7 @@ def decode_string_literal(tok: Token):
                 what = "'\\%s'" % nxt
             raise _Fail("syntax error: invalid escape sequence %s in string "
                         "(valid escapes: \\\\ \\\" \\$ \\n \\r \\t \\xhh)" % what,
-                        line, col, line, col + 2)
+                        line, col, line, col + 2, code="HSL004")
         else:
             vname = bname if bname is not None else name
             if buf:
@@ -372,7 +374,8 @@ class _Builder:
     def block_comment(tok):
         if len(tok) < 4 or not tok.endswith("*/"):
             raise _Fail("syntax error: unterminated comment ('/*' without '*/')",
-                        tok.line, tok.column, tok.line, tok.column + 2, recoverable=False)
+                        tok.line, tok.column, tok.line, tok.column + 2, recoverable=False,
+                        code="HSL004")
         return tok
 
     # -- lists --
@@ -477,7 +480,7 @@ class _Builder:
                         s = it.span
                         raise _Fail("syntax error: more than one 'default' label in switch "
                                     "(the first is at %s)" % seen_default, s.line, s.col,
-                                    s.end_line, s.end_col)
+                                    s.end_line, s.end_col, code="HSL501")
                     seen_default = it.span
                 cases.append(A.SwitchCase(it.span, it.test, []))
             else:
@@ -547,7 +550,7 @@ class _Builder:
             if type(m) is A.Constructor:
                 if ctor is not None:
                     raise _fail_at("syntax error: class '%s' has more than one constructor"
-                                   % name, m)
+                                   % name, m, code="HSL501")
                 ctor = m
         return A.ClassDecl(_tt(c[0], c[-1]), name, members, _tspan(name_tok))
 
@@ -855,7 +858,7 @@ class _Builder:
             if a.conditions is None:
                 if seen is not None:
                     raise _fail_at("syntax error: more than one 'default' arm in match "
-                                   "(the first is at %s)" % seen.span, a)
+                                   "(the first is at %s)" % seen.span, a, code="HSL501")
                 seen = a
         return A.Match(_tt(c[0], c[-1]), c[2], arms)
 
@@ -1089,7 +1092,9 @@ def _term_names() -> dict:
     return _names_cache
 
 
-def _expected_text(expected: set, after_expr: bool) -> str:
+def _expected_text(expected: set, after_expr: bool) -> tuple[str, bool]:
+    """("expected ..." in words, whether a missing ';' is the likely error: it is the
+    first thing expected)."""
     specific, want_stmt, want_expr = _classify(expected)
     words = []
     if want_stmt:
@@ -1098,15 +1103,16 @@ def _expected_text(expected: set, after_expr: bool) -> str:
         words.append("expression")
     words.extend(_terminal_words(n) for n in specific)
     if not words:
-        return ""
+        return "", False
     if len(words) > 5:
         words = words[:5] + ["..."]
-        return "expected one of " + ", ".join(words)
+        return "expected one of " + ", ".join(words), False
+    semicolon = words[0] == "';'"
     if after_expr and words in (["';'"], ["';'", "'}'"]):
-        return "expected ';' after expression"
+        return "expected ';' after expression", True
     if len(words) == 1:
-        return "expected " + words[0]
-    return "expected " + ", ".join(words[:-1]) + " or " + words[-1]
+        return "expected " + words[0], semicolon
+    return "expected " + ", ".join(words[:-1]) + " or " + words[-1], semicolon
 
 
 _VALUE_END = frozenset(["VARIABLE", "NUMBER", "STRING", "RAWSTRING", "REGEX", "IDENT", "RPAR",
@@ -1137,29 +1143,32 @@ def _innermost_open(state) -> Optional[Token]:
     return opened[-1] if opened else None
 
 
-def _char_error(src: str, e: UnexpectedCharacters) -> tuple[str, bool]:
+def _char_error(src: str, e: UnexpectedCharacters) -> tuple[str, bool, str]:
+    """(message, safe to recover, code) of a character no token starts with."""
     pos = e.pos_in_stream
     ch = src[pos] if 0 <= pos < len(src) else ""
     if ch == '"':
-        return "syntax error: unterminated string (no closing '\"')", False
+        return "syntax error: unterminated string (no closing '\"')", False, "HSL004"
     if ch == "'":
         return ("syntax error: unterminated raw string (no closing quote with the same "
-                "delimiter, or an invalid delimiter)"), False
+                "delimiter, or an invalid delimiter)"), False, "HSL004"
     if ch in "\u201c\u201d\u201e\u201f":
-        return ("syntax error: typographic quote '%s' (use a plain '\"' for strings)" % ch), True
+        return ("syntax error: typographic quote '%s' (use a plain '\"' for strings)" % ch), \
+            True, "HSL004"
     if ch in "\u2018\u2019":
-        return ("syntax error: typographic quote '%s' (use a plain \"'\")" % ch), True
+        return ("syntax error: typographic quote '%s' (use a plain \"'\")" % ch), True, "HSL004"
     if ch == "\u00a0":
-        return "syntax error: no-break space (U+00A0) outside a string", True
+        return "syntax error: no-break space (U+00A0) outside a string", True, "HSL001"
     if ch == "#":
         if src.startswith("#/", pos):
-            return "syntax error: invalid regex literal", True
-        return "syntax error: unexpected character '#' ('#' does not start a comment; use '//')", True
+            return "syntax error: invalid regex literal", True, "HSL001"
+        return ("syntax error: unexpected character '#' ('#' does not start a comment; "
+                "use '//')"), True, "HSL001"
     if ch == "$":
-        return "syntax error: '$' must be followed by a variable name", True
+        return "syntax error: '$' must be followed by a variable name", True, "HSL001"
     if ch and (ord(ch) < 32 or ord(ch) > 126):
-        return "syntax error: unexpected character U+%04X" % ord(ch), True
-    return "syntax error: unexpected character '%s'" % ch, True
+        return "syntax error: unexpected character U+%04X" % ord(ch), True, "HSL001"
+    return "syntax error: unexpected character '%s'" % ch, True, "HSL001"
 
 
 def _accepted(e: UnexpectedToken) -> set:
@@ -1178,10 +1187,10 @@ def _diagnose(src: str, filename: str, e: Exception) -> tuple[Diagnostic, bool]:
     """Turn a parse exception into (diagnostic, safe_to_recover)."""
     if isinstance(e, _Fail):
         return Diagnostic(filename, e.line, e.col, e.message, end_line=e.end_line,
-                          end_column=e.end_col), e.recoverable
+                          end_column=e.end_col, code=e.code), e.recoverable
     if isinstance(e, UnexpectedCharacters):
-        msg, ok = _char_error(src, e)
-        return Diagnostic(filename, e.line, e.column, msg), ok
+        msg, ok, code = _char_error(src, e)
+        return Diagnostic(filename, e.line, e.column, msg, code=code), ok
     if isinstance(e, UnexpectedToken):
         tok = e.token
         state = getattr(e, "state", None)
@@ -1196,22 +1205,58 @@ def _diagnose(src: str, filename: str, e: Exception) -> tuple[Diagnostic, bool]:
                 closer, what = _OPENERS[opener.type]
                 msg = ("syntax error: unexpected end of file, missing %s to close the %s "
                        "opened at %d:%d" % (closer, what, opener.line, opener.column))
-            else:
-                exp = _expected_text(_accepted(e), after_expr)
-                msg = "syntax error: unexpected end of file" + (", " + exp if exp else "")
-            return Diagnostic(filename, line, col, msg), False
-        exp = _expected_text(_accepted(e), after_expr)
+                return Diagnostic(filename, line, col, msg, code="HSL003",
+                                  hint="unclosed `%s` opened at %d:%d"
+                                       % (opener, opener.line, opener.column),
+                                  related=[Related(opener.line, opener.column,
+                                                   "unclosed `%s`" % opener)]), False
+            exp, semicolon = _expected_text(_accepted(e), after_expr)
+            msg = "syntax error: unexpected end of file" + (", " + exp if exp else "")
+            if semicolon:
+                return _missing_semicolon(filename, line, col, msg, stack), False
+            return Diagnostic(filename, line, col, msg, code="HSL001"), False
+        exp, semicolon = _expected_text(_accepted(e), after_expr)
         msg = "syntax error: unexpected " + _token_words(tok) + (", " + exp if exp else "")
         end_line = getattr(tok, "end_line", None) or tok.line
         end_col = getattr(tok, "end_column", None) or tok.column
+        if semicolon:
+            d = _missing_semicolon(filename, tok.line, tok.column, msg, stack)
+            d.end_line, d.end_column = end_line, end_col
+            return d, True
         return Diagnostic(filename, tok.line, tok.column, msg, end_line=end_line,
-                          end_column=end_col), True
+                          end_column=end_col, code="HSL001"), True
     if isinstance(e, UnexpectedInput):
         line = getattr(e, "line", 1) or 1
         col = getattr(e, "column", 1) or 1
         return Diagnostic(filename, line if isinstance(line, int) else 1,
-                          col if isinstance(col, int) else 1, "syntax error"), False
+                          col if isinstance(col, int) else 1, "syntax error",
+                          code="HSL001"), False
     raise e
+
+
+def _missing_semicolon(filename: str, line: int, col: int, msg: str, stack) -> Diagnostic:
+    """HSL002 at line:col, with where the statement before ends (the parser's last value)
+    when that is on an earlier line."""
+    hint = "missing `;` after the previous statement"
+    related = []
+    end = _end_of(stack[-1]) if stack else None
+    if end is not None and end[0] < line:
+        hint += " (it ends at %d:%d)" % end
+        related.append(Related(end[0], end[1], "the previous statement ends here"))
+    return Diagnostic(filename, line, col, msg, code="HSL002", hint=hint, related=related)
+
+
+def _end_of(value) -> Optional[tuple[int, int]]:
+    """(line, column just after) the end of a value of the parser's stack: a token, a
+    node, or a list or tuple of them; None when it has no position."""
+    while type(value) in (list, tuple):
+        value = next((v for v in reversed(value) if v is not None), None)
+    if type(value) is Token:
+        return value.end_line, value.end_column
+    span = getattr(value, "span", None)
+    if type(span) is A.Span and span.end_line:
+        return span.end_line, span.end_col
+    return None
 
 
 def _check_nesting(src: str) -> Optional[tuple[int, int]]:
@@ -1312,12 +1357,12 @@ def _parse(src: str, filename: str, recover: bool = True):
             diags.append(Diagnostic(filename, s.line, s.col,
                                     "syntax error: '[]' (append) can only be used as "
                                     "the target of an assignment '='",
-                                    end_line=s.end_line, end_column=s.end_col))
+                                    end_line=s.end_line, end_column=s.end_col, code="HSL001"))
     if diags:
         diags.sort(key=lambda d: (d.line, d.column))
         return prog, diags
     if prog is None:                     # stopped after errors that were not reported
-        return None, [Diagnostic(filename, 1, 1, "syntax error")]
+        return None, [Diagnostic(filename, 1, 1, "syntax error", code="HSL001")]
     return prog, []
 
 
@@ -1366,10 +1411,11 @@ def parse_partial(source: str, filename: str = "<string>"):
         return None, [Diagnostic(
             filename, source.count("\n", 0, pos) + 1, pos - source.rfind("\n", 0, pos),
             "syntax error: invalid character U+%04X (a lone surrogate is not text)"
-            % ord(bad.group()))]
+            % ord(bad.group()), code="HSL001")]
     deep = _check_nesting(source)
     if deep is not None:
         return None, [Diagnostic(
             filename, deep[0], deep[1],
-            "syntax error: brackets nested too deeply (the limit is %d levels)" % MAX_NESTING)]
+            "syntax error: brackets nested too deeply (the limit is %d levels)" % MAX_NESTING,
+            code="HSL005")]
     return _parse(source, filename)

@@ -244,12 +244,13 @@ class ProgramBuilder:
             if e.offset is not None:    # PCRE2's byte offset: a column of the one-line literal
                 col = node.col + 2 + len(node.pattern[:e.offset].decode("utf-8", "replace"))
                 span = A.Span(node.line, col, node.line, col + 1)
-            comp.error(span, f"invalid regular expression: {e.reason}")
+            comp.error(span, f"invalid regular expression: {e.reason}", code="HSL900")
         self.consts.append(value)
         self._regex_cache[key] = len(self.consts) - 1
         return len(self.consts) - 1
 
-    def suggest(self, scope, name: str) -> str:
+    def suggest(self, scope, name: str) -> Optional[str]:
+        """The known function or class name closest to `name`, if one is close."""
         import difflib
         names = set(self.builtins) | set(scope.module.functions) | set(scope.module.classes)
         s = scope
@@ -257,29 +258,32 @@ class ProgramBuilder:
             names |= set(s.functions)
             s = s.parent
         close = difflib.get_close_matches(name, sorted(names), n=1, cutoff=0.75)
-        return f" (did you mean {close[0]}?)" if close else ""
+        return close[0] if close else None
 
     def exports_of(self, mod: ModuleInfo) -> set:
         return {"f:" + n for n in mod.functions} | {"c:" + n for n in mod.classes} | \
                {"v:" + n for n in mod.globals}
 
-    def fail(self, path: str, node_or_span, message: str):
+    def fail(self, path: str, node_or_span, message: str, **data):
+        """Raise a CompileError; `data`: its code, hint, name (see CompileError)."""
         span = node_or_span.span if isinstance(node_or_span, A.Node) else node_or_span
-        raise CompileError(span, message, path)
+        raise CompileError(span, message, path, **data)
 
     # ------------------------------------------------------------ loading
     def resolve_path(self, spec: bytes, from_file: str, node) -> str:
         found = find_file(spec, from_file, self.filename, self.include_paths)
         if found is None:
-            self.fail(from_file, node,
-                      f"file not found: \"{spec.decode('utf-8', 'replace')}\"")
+            written = spec.decode('utf-8', 'replace')
+            self.fail(from_file, node, f"file not found: \"{written}\"", code="HSL502",
+                      name=written, hint="paths resolve from the including file's directory, "
+                      "the main script's, the working directory and -I directories")
         return found
 
     def read(self, path: str, from_file: str, node) -> str:
         try:
             text = read_source_text(path)
         except OSError as e:
-            self.fail(from_file, node, f"cannot read \"{path}\": {e.strerror}")
+            self.fail(from_file, node, f"cannot read \"{path}\": {e.strerror}", code="HSL502")
         self.sources[path] = text
         return text
 
@@ -350,14 +354,15 @@ class ProgramBuilder:
             sites = frame.sites
         if sites > MAX_INCLUDES:
             self.fail(frame.path, stmt, f"too many includes: the program would include "
-                                        f"files more than {MAX_INCLUDES} times in all")
+                                        f"files more than {MAX_INCLUDES} times in all",
+                      code="HSL504")
 
     def _include_cycle(self, frames: list, target: str, stmt) -> None:
         """Report a file that includes itself, with the chain, at the first include of it."""
         i = [f.key for f in frames].index(target)
         steps = [f.slot[2] for f in frames[i + 1:]] + [stmt]
         chain = " -> ".join([_short(frames[i].path)] + [_written(s.path) for s in steps])
-        self.fail(frames[i].path, steps[0], f"include cycle: {chain}")
+        self.fail(frames[i].path, steps[0], f"include cycle: {chain}", code="HSL504")
 
     def load_module(self, path: str, program: A.Program, is_main: bool,
                     chain: tuple) -> ModuleInfo:
@@ -424,21 +429,24 @@ class ProgramBuilder:
             if item.is_var:
                 if local in readonly:
                     self.fail(mod.path, item, f"${local} is read-only: an import cannot "
-                                              "bind it")
+                                              "bind it", code="HSL301")
                 if item.name not in target.globals:
-                    self.fail(mod.path, item, f"module \"{stmt.path.decode()}\" has no variable ${item.name}")
+                    self.fail(mod.path, item, f"module \"{stmt.path.decode()}\" has no variable "
+                                              f"${item.name}", code="HSL503")
                 if local in mod.imported_vars:
-                    self.fail(mod.path, item, f"${local} is already imported")
+                    self.fail(mod.path, item, f"${local} is already imported", code="HSL504")
                 if local in written:
                     self.fail(mod.path, item, f"import of ${local} clashes with an existing "
-                                              f"variable ${local} (rename it with 'as')")
+                                              f"variable ${local} (rename it with 'as')",
+                              code="HSL504")
                 mod.imported_vars[local] = (target, item.name)
             elif item.name in target.functions:
                 origin = (mod.index, local, target.path, item.name)
                 if origin in self._imported_names:
                     continue        # the same function imported again: harmless
                 if local in mod.functions or local in mod.classes:
-                    self.fail(mod.path, item, f"function {local}() is already declared")
+                    self.fail(mod.path, item, f"function {local}() is already declared",
+                              code="HSL501")
                 self._imported_names.add(origin)
                 src = target.functions[item.name]
                 py = self.unique("f_" + local)
@@ -446,7 +454,7 @@ class ProgramBuilder:
                 mod.functions[local] = FuncInfo(local, py, src.min_args, src.max_args, src.node, "imported")
             elif item.name in target.classes:
                 if local in mod.functions or local in mod.classes:
-                    self.fail(mod.path, item, f"class {local} is already declared")
+                    self.fail(mod.path, item, f"class {local} is already declared", code="HSL501")
                 src = target.classes[item.name]
                 ci = ClassInfo(local, self.unique("c_" + local), None, src.min_args, src.max_args,
                                dict(src.statics), {})
@@ -454,7 +462,8 @@ class ProgramBuilder:
                     ci.static_methods[n] = fi
                 mod.classes[local] = ci
             else:
-                self.fail(mod.path, item, f"module \"{stmt.path.decode()}\" has no function or class {item.name}")
+                self.fail(mod.path, item, f"module \"{stmt.path.decode()}\" has no function or "
+                                          f"class {item.name}", code="HSL503")
 
     def _check_chain(self, mod: ModuleInfo, stmt, chain: tuple, target: str) -> None:
         """An import of a module that is being loaded is a cycle: reported, with the chain,
@@ -464,28 +473,30 @@ class ProgramBuilder:
             links = chain[keys.index(target):]
             first = self.module_by_path[links[0][0]].path
             names = " -> ".join([_short(first)] + [_written(s.path) for _, s in links])
-            self.fail(first, links[0][1], f"import cycle: {names}")
+            self.fail(first, links[0][1], f"import cycle: {names}", code="HSL504")
         if len(chain) > MAX_IMPORT_DEPTH:
             self.fail(mod.path, stmt, f"imports nested too deeply (more than "
-                                      f"{MAX_IMPORT_DEPTH} levels)")
+                                      f"{MAX_IMPORT_DEPTH} levels)", code="HSL005")
 
     def import_data(self, mod: ModuleInfo, stmt: A.ImportData) -> None:
         from .data import load_data
         if mod.is_main and stmt.var in self.readonly:
-            self.fail(mod.path, stmt, f"${stmt.var} is read-only: an import cannot bind it")
+            self.fail(mod.path, stmt, f"${stmt.var} is read-only: an import cannot bind it",
+                      code="HSL301")
         path = self.resolve_path(stmt.path, mod.path, stmt)
         options = None
         if stmt.options is not None:
             try:
                 options = _constant_value(stmt.options)
             except CompileError as e:
-                self.fail(mod.path, e.span, e.message)
+                self.fail(mod.path, e.span, e.message, code=e.code)
             if options is _NOT_CONSTANT:
                 self.fail(mod.path, stmt.options, "import options must be a constant array")
         try:
             value = load_data(path, stmt.path.decode("utf-8", "surrogateescape"), options)
         except ScriptError as e:
-            self.fail(mod.path, stmt, f"cannot import \"{stmt.path.decode('utf-8', 'replace')}\": {e.message}")
+            self.fail(mod.path, stmt, f"cannot import \"{stmt.path.decode('utf-8', 'replace')}\": "
+                                      f"{e.message}", code="HSL504")
         self.consts.append(value)
         mod.data_vars[stmt.var] = len(self.consts) - 1
         mod.globals.add(stmt.var)
@@ -510,7 +521,8 @@ class ProgramBuilder:
         except CompileError as e:
             filename = e.filename or self.filename
             raise HSLSyntaxError([Diagnostic(filename, e.span.line, e.span.col, e.message,
-                                             end_line=e.span.end_line, end_column=e.span.end_col)],
+                                             end_line=e.span.end_line, end_column=e.span.end_col,
+                                             code=e.code, hint=e.hint)],
                                  self.sources.get(filename)) from None
         return Program(self)
 
@@ -647,7 +659,7 @@ _NOT_CONSTANT = object()
 def _constant_value(expr, depth: int = 0):
     """Evaluate a constant expression (literals and arrays of literals) at compile time."""
     if depth > MAX_NESTING:
-        raise CompileError(expr, f"nesting too deep (limit {MAX_NESTING} levels)")
+        raise CompileError(expr, f"nesting too deep (limit {MAX_NESTING} levels)", code="HSL005")
     depth += 1
     t = type(expr)
     if t is A.Number:

@@ -112,8 +112,8 @@ def main(args) -> int:
         error_on_warning=bool(pick("error_on_warning", "error-on-warning", False)),
         roots=[p if os.path.isdir(p) else os.path.dirname(os.path.abspath(p))
                for p in args.paths] + [os.getcwd()],
+        plugin_functions=frozenset(settings.get("plugin-functions", [])),
     )
-    plugin_names = set(settings.get("plugin-functions", []))
     exclude = settings.get("exclude", [])
     base = settings.get("_base", os.getcwd())
 
@@ -143,8 +143,6 @@ def main(args) -> int:
         found = check_source(text, f, options)
         checked += 1
         sources[f] = text
-        if plugin_names:
-            found = [d for d in found if not _plugin_name(d, plugin_names)]
         diags.extend(found)
     diags = finish(diags, options)
     # Source lines are shown only of files in the trees named on the command line: a
@@ -178,11 +176,3 @@ def main(args) -> int:
 def _in_trees(path: str, trees: list) -> bool:
     real = os.path.realpath(path)          # (a symlink in the tree may point anywhere)
     return any(os.path.commonpath([real, t]) == t for t in trees)
-
-
-def _plugin_name(d, names: set) -> bool:
-    import re
-    if d.code not in ("HSL101", "HSL102", "HSL104"):
-        return False
-    m = re.search(r"(?:function|class|module) \"?(?:extras://)?([A-Za-z0-9_.-]+)", d.message)
-    return bool(m and m.group(1) in names)

@@ -3,7 +3,9 @@ first), hook phase rules, old-generation functions and the flow warnings.
 
 The compiler (hsl.compiler) is the one place that resolves names, arities, scopes and
 imports: `hsl check` runs it in collect mode (`ProgramBuilder.collecting`), never runs
-anything, and turns its errors into coded diagnostics with hints.
+anything, and reports its errors with the code, hint and subject each one carries from
+where it was raised (as the parser's syntax errors do); no code is read back from a
+message's text.
 """
 from __future__ import annotations
 
@@ -29,6 +31,9 @@ class Options:
     # Directories the user named: a file's include paths may also resolve from its parent
     # directories up to these (tests/x.hsl importing "file://lib.hsl" kept one level up).
     roots: list = field(default_factory=list)
+    # Plugin names (`plugin-functions`) whose unknown functions, classes and modules are
+    # accepted.
+    plugin_functions: frozenset = frozenset()
 
 
 # ------------------------------------------------------------------ builtin tables
@@ -110,184 +115,65 @@ def _new_builder(source, filename, **kw):
 
 
 # ------------------------------------------------------------------ classification
+#
+# The parser and the compiler give every error its code, hint and subject where they raise
+# it (hsl/parser.py, CompileError); here only the checker's own rules are added, by code
+# and subject, never by reading the message.
 
-_SUGGEST = re.compile(r" \(did you mean ([^?]+)\?\)$")
-_UNDEF_FN = re.compile(r"^undefined function ([A-Za-z_][A-Za-z0-9_]*)(\(\))?")
-_NOT_BUILTIN = re.compile(r"^builtin ([A-Za-z_][A-Za-z0-9_]*) is not a builtin function")
-_ARITY = re.compile(r"^wrong number of arguments for ([A-Za-z_][A-Za-z0-9_:]*)\(\)")
-_NOT_FOUND = re.compile(r'^file not found: "(.*)"$')
+_PLUGIN_HINT = "if a Halon plugin or the server provides it, pass --allow-unknown-functions"
 
-_COMPILE_CODES = [
-    ("undefined class", "HSL102"),
-    ("undefined variable", "HSL103"),
-    ("wrong number of arguments", "HSL201"),
-    ("is read-only", "HSL301"),
-    ("break outside", "HSL401"),
-    ("continue outside", "HSL402"),
-    ("is already declared", "HSL501"),
-    ("duplicate member", "HSL501"),
-    ("duplicate parameter", "HSL501"),
-    ("has two constructors", "HSL501"),
-    ("more than one default", "HSL501"),
-    ("file not found", "HSL502"),
-    ("has no function or class", "HSL503"),
-    ("has no variable", "HSL503"),
-    ("import cycle", "HSL504"),
-    ("include cycle", "HSL504"),
-    ("too many includes", "HSL504"),
-    ("import must be", "HSL504"),
-    ("is already imported", "HSL504"),
-    ("clashes with an existing variable", "HSL504"),
-    ("cannot import", "HSL504"),
-    ("cannot read", "HSL502"),
-    ("nesting too deep", "HSL005"),
-    ("nested too deeply", "HSL005"),
-]
-
-
-def _syntax_diag(d: Diagnostic, source: str) -> Diagnostic:
-    msg = d.message
-    code, hint = "HSL001", ""
-    m = re.search(r"missing '(.)' to close the (?:block|'.') opened at (\d+):(\d+)", msg)
-    if m:
-        opener = {"}": "{", ")": "(", "]": "["}.get(m.group(1), m.group(1))
-        where = f"{m.group(2)}:{m.group(3)}"
-        found = _unclosed(source)
-        if found is not None:
-            opener, where = found[0], f"{found[1]}:{found[2]}"
-        code, hint = "HSL003", f"unclosed `{opener}` opened at {where}"
-    elif re.search(r"(?<!un)expected ';'", msg):
-        code = "HSL002"
-        hint = "missing `;` after the previous statement"
-        prev = _previous_code_end(source, d.line, d.column)
-        if prev is not None and prev[0] < d.line:
-            hint += f" (it ends at {prev[0]}:{prev[1]})"
-    elif "unexpected end of file" in msg:
-        code = "HSL003"
-    elif "escape" in msg or "unterminated" in msg or "typographic quote" in msg:
-        code = "HSL004"
-    elif "nested too deeply" in msg:
-        code = "HSL005"
-    return _coded(d, code, hint)
-
-
-def _unclosed(source: str):
-    """(bracket, line, column) of the innermost bracket never closed, from a scan that
-    skips strings, comments and regex literals; None when the brackets balance."""
-    try:
-        from ..parser import _NEST_TOKENS
-    except ImportError:
-        return None
-    pairs = {")": "(", "]": "[", "}": "{"}
-    stack = []
-    for m in _NEST_TOKENS.finditer(source):
-        ch = m.group()
-        if len(ch) != 1:
-            continue
-        if ch in "([{":
-            stack.append((ch, m.start()))
-        elif stack and stack[-1][0] == pairs[ch]:
-            stack.pop()
-        else:
-            return None         # mismatched: leave it to the parser's message
-    if not stack:
-        return None
-    ch, pos = stack[-1]
-    line = source.count("\n", 0, pos) + 1
-    return ch, line, pos - source.rfind("\n", 0, pos)
-
-
-def _previous_code_end(source: str, line: int, col: int):
-    """(line, column just after) of the last code character before line:col, skipping
-    blank lines and `//` comment lines."""
-    lines = source.split("\n")
-    if not 1 <= line <= len(lines):
-        return None
-    text = lines[line - 1][:max(col - 1, 0)]
-    i = line
-    while True:
-        stripped = text.rstrip()
-        if stripped and not stripped.lstrip().startswith("//"):
-            return i, len(stripped) + 1
-        i -= 1
-        if i < 1:
-            return None
-        text = lines[i - 1]
+# The advice under an error whose raise site gave no hint of its own.
+_ADVICE = {
+    "HSL101": _PLUGIN_HINT,
+    "HSL102": _PLUGIN_HINT,
+    "HSL301": "context variables are read-only; copy it into a variable of your own",
+    "HSL401": "break leaves the innermost for, foreach, while, forever or switch",
+    "HSL402": "continue starts the next iteration of the innermost loop",
+}
 
 
 def _coded(d: Diagnostic, code: str, hint: str = "", message: Optional[str] = None,
            sev: Optional[str] = None) -> Diagnostic:
     return Diagnostic(d.filename, d.line, d.column, message or d.message,
-                      sev or severity(code), d.end_line, d.end_column, code, hint)
+                      sev or severity(code), d.end_line, d.end_column, code, hint, d.related)
 
 
-def _compile_diag(err, builder, phase: Optional[str], main_fns: set) -> Diagnostic:
+def _compile_diag(err, builder, phase: Optional[str]) -> Diagnostic:
     span = err.span
     filename = err.filename or builder.filename
-    msg = err.message
-    d = Diagnostic(filename, span.line or 1, span.col or 1, msg, "error",
+    d = Diagnostic(filename, span.line or 1, span.col or 1, err.brief, "error",
                    span.end_line, span.end_col)
-    m = _UNDEF_FN.match(msg)
-    if m:
-        name = m.group(1)
-        suggestion = _SUGGEST.search(msg)
-        if name in LEGACY:
-            # hsl run refuses it: an error, with run's message and the replacement.
-            return _coded(d, "HSL701", f"use {LEGACY[name]} instead ({name}() is a function "
-                          "of an older HSL generation)", _SUGGEST.sub("", msg))
-        if name in C.HOOK_FUNCTIONS:
-            return _coded(d, "HSL302", C.hook_function_hint(name, phase),
-                          f"hook function {name}() is not available "
-                          + (f"in the {phase} hook" if phase else "outside a hook script"))
-        clean = _SUGGEST.sub("", msg)
-        if suggestion:
-            hint = f"did you mean `{suggestion.group(1)}`?"
-        else:
-            hint = ("if a Halon plugin or the server provides it, pass "
-                    "--allow-unknown-functions")
-        return _coded(d, "HSL101", hint, clean)
-    m = _NOT_BUILTIN.match(msg)
-    if m:           # `builtin name(...)` of a plugin's function: the plugin category
-        return _coded(d, "HSL101", "if a Halon plugin or the server provides it, pass "
-                      "--allow-unknown-functions")
-    code = "HSL900"
-    for fragment, c in _COMPILE_CODES:
-        if fragment in msg:
-            code = c
-            break
-    hint = ""
-    if code == "HSL201":
-        m = _ARITY.match(msg)
-        if m:
-            entry = builder.builtins.get(m.group(1))
-            if entry is not None and hasattr(entry, "signature"):
-                hint = f"the signature is {entry.signature()}"
-    elif code == "HSL502":
-        m = _NOT_FOUND.match(msg)
-        path = m.group(1) if m else ""
-        if path.startswith("extras://") or re.fullmatch(r"[A-Za-z0-9_-]+", path):
-            return _coded(d, "HSL104",
-                          "a module of the Halon extras (installed with its plugin); "
-                          "pass --allow-unknown-functions to accept it",
-                          f"module \"{path}\" is not available here")
-        if _is_data_path(path):
-            return _coded(d, "HSL505",
-                          "data files (messages, keys, certificates) are often kept out of "
-                          "the repository; -I DIR adds a directory to look in",
-                          f"data file not found: \"{path}\"")
-        if m:
-            hint = "paths resolve from the including file's directory, the main script's, " \
-                   "the working directory and -I directories"
-    elif code == "HSL102":
-        hint = ("if a Halon plugin or the server provides it, pass "
-                "--allow-unknown-functions")
-    elif code == "HSL301":
-        hint = "context variables are read-only; copy it into a variable of your own"
-    elif code == "HSL401":
-        hint = "break leaves the innermost for, foreach, while, forever or switch"
-    elif code == "HSL402":
-        hint = "continue starts the next iteration of the innermost loop"
-    return _coded(d, code, hint)
+    code, name = err.code, err.name
+    if code == "HSL101" and name in LEGACY:
+        # hsl run refuses it: an error, with run's message and the replacement.
+        return _coded(d, "HSL701", f"use {LEGACY[name]} instead ({name}() is a function "
+                      "of an older HSL generation)")
+    if code == "HSL101" and name in C.HOOK_FUNCTIONS:
+        return _coded(d, "HSL302", C.hook_function_hint(name, phase),
+                      f"hook function {name}() is not available "
+                      + (f"in the {phase} hook" if phase else "outside a hook script"))
+    if code == "HSL502" and _is_module_path(name):
+        return _coded(d, "HSL104", "a module of the Halon extras (installed with its plugin); "
+                      "pass --allow-unknown-functions to accept it",
+                      f"module \"{name}\" is not available here")
+    if code == "HSL502" and _is_data_path(name):
+        return _coded(d, "HSL505", "data files (messages, keys, certificates) are often kept "
+                      "out of the repository; -I DIR adds a directory to look in",
+                      f"data file not found: \"{name}\"")
+    return _coded(d, code, err.hint or _ADVICE.get(code, ""))
+
+
+def _is_module_path(path: str) -> bool:
+    """An `extras://` module, or a bare-named one (`import {x} from "dlp"`)."""
+    return path.startswith("extras://") or re.fullmatch(r"[A-Za-z0-9_-]+", path) is not None
+
+
+def _plugin_name(code: str, name: str) -> str:
+    """The name that `plugin-functions` lists for a diagnostic of the plugin category."""
+    if code == "HSL104":
+        m = re.match(r"(?:extras://)?([A-Za-z0-9_.-]+)", name)
+        return m.group(1) if m else ""
+    return name
 
 
 def _is_data_path(path: str) -> bool:
@@ -367,11 +253,10 @@ def _check(source: str, filename: str, options: Options) -> list:
     phase = phase_for(filename, options, source)
     if source.startswith("\ufeff"):
         source = source[1:]
-    program, syntax = parse_partial(source, filename)
-    syntax_diags = [_syntax_diag(d, source) for d in syntax]
+    program, syntax_diags = parse_partial(source, filename)
     if program is None:
         return syntax_diags
-    if syntax:
+    if syntax_diags:
         # The statements that parsed get the checks that do not depend on the rest of
         # the file (unknown names, arity, read-only variables...); the flow checks would
         # only report what the lost statements did.
@@ -450,21 +335,22 @@ def _static_checks(source: str, filename: str, options: Options, phase, program,
     try:
         builder.build()
     except HSLSyntaxError as e:       # (the main file parsed above; an internal re-raise)
-        return [_syntax_diag(d, source) for d in e.diagnostics]
+        return list(e.diagnostics)
     except RecursionError:
         diags.append(Diagnostic(filename, 1, 1, "input nested too deeply for the checker",
                                 "error", code="HSL005"))
     except Exception as e:      # keep what was found; report the checker's own failure
         diags.append(_internal(filename, e))
-    for d in builder.syntax:
-        diags.append(_syntax_diag(d, builder.sources.get(d.filename, "")))
-    main_fns = set(builder.modules[0].functions) if builder.modules else set()
-    compiled = [_compile_diag(e, builder, phase, main_fns) for e in builder.errors]
-    if builder.incomplete or any(d.code == "HSL502" for d in compiled):
+    diags.extend(builder.syntax)
+    compiled = [(_compile_diag(e, builder, phase), e) for e in builder.errors]
+    if builder.incomplete or any(d.code == "HSL502" for d, _ in compiled):
         # Names may come from the file that could not be read: no cascades.
-        compiled = [d for d in compiled if d.code not in ("HSL101", "HSL102", "HSL103",
-                                                          "HSL503")]
-    diags.extend(compiled)
+        compiled = [(d, e) for d, e in compiled
+                    if d.code not in ("HSL101", "HSL102", "HSL103", "HSL503")]
+    plugins = options.plugin_functions
+    diags.extend(d for d, e in compiled
+                 if not (plugins and d.code in PLUGIN_CATEGORY
+                         and _plugin_name(d.code, e.name) in plugins))
     return diags
 
 
