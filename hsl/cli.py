@@ -101,11 +101,11 @@ def _dns_server(value: str) -> str:
 
 
 def configure_dns(args, table=None) -> None:
-    """Point the process-wide DNS backend (hsl.resolver) at --dns-server or --dns-table,
+    """Point the process-wide DNS backend (hsl.net.dns) at --dns-server or --dns-table,
     or else at `table` (a checked table, e.g. from a session file).  Without any of them
     the system's resolvers stay.  ValueError (its message names the file) for a table
     file that cannot be used."""
-    from . import resolver
+    from .net import dns as resolver
     if getattr(args, "dns_table", None):
         from .builtins.dnslookup import load_table_file
         resolver.configure(resolver.MockBackend(load_table_file(args.dns_table)))
