@@ -253,6 +253,16 @@ def _snippet(sources: dict, file: str, line: int, col: int, end) -> str:
     return "(" + (piece if len(piece) <= 70 else piece[:67] + "...") + ")"
 
 
+def _unsupported(error: BaseException) -> bool:
+    """Whether `error` is a library hsl is not tested with (hsl.versions); then it is
+    reported as an error, not as a crash."""
+    from .versions import UnsupportedVersion     # here, not at the top: startup time
+    if isinstance(error, UnsupportedVersion):
+        print_error(error)
+        return True
+    return False
+
+
 def _in_big_stack(fn, *args):
     """Run fn in a thread with a large stack, so deep HSL recursion cannot overflow the
     C stack before the call-depth limit is reached."""
@@ -262,6 +272,9 @@ def _in_big_stack(fn, *args):
         try:
             result.append(fn(*args))
         except BaseException as e:    # never let a Python traceback reach the user
+            if _unsupported(e):
+                result.append(EXIT_USAGE)
+                return
             print(f"hsl: internal error: {type(e).__name__}: {e}", file=sys.stderr)
             if os.environ.get("HSL_DEBUG"):
                 import traceback
@@ -282,6 +295,10 @@ def main(argv=None) -> int:
             return _subcommands()[args.command].main(args)
         except KeyboardInterrupt:
             return 130
+        except BaseException as e:
+            if _unsupported(e):
+                return EXIT_USAGE
+            raise
     if args.command == "run":
         source, filename = _read_source(args)
         if args.hook != "helo":         # a HELO run also reads its session's dns: table
