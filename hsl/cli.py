@@ -101,11 +101,11 @@ def _dns_server(value: str) -> str:
 
 
 def configure_dns(args, table=None) -> None:
-    """Point the process-wide DNS backend (hsl.resolver) at --dns-server or --dns-table,
+    """Point the process-wide DNS backend (hsl.net.dns) at --dns-server or --dns-table,
     or else at `table` (a checked table, e.g. from a session file).  Without any of them
     the system's resolvers stay.  ValueError (its message names the file) for a table
     file that cannot be used."""
-    from . import resolver
+    from .net import dns as resolver
     if getattr(args, "dns_table", None):
         from .builtins.dnslookup import load_table_file
         resolver.configure(resolver.MockBackend(load_table_file(args.dns_table)))
@@ -253,6 +253,16 @@ def _snippet(sources: dict, file: str, line: int, col: int, end) -> str:
     return "(" + (piece if len(piece) <= 70 else piece[:67] + "...") + ")"
 
 
+def _unsupported(error: BaseException) -> bool:
+    """Whether `error` is a library hsl is not tested with (hsl.versions); then it is
+    reported as an error, not as a crash."""
+    from .versions import UnsupportedVersion     # here, not at the top: startup time
+    if isinstance(error, UnsupportedVersion):
+        print_error(error)
+        return True
+    return False
+
+
 def _in_big_stack(fn, *args):
     """Run fn in a thread with a large stack, so deep HSL recursion cannot overflow the
     C stack before the call-depth limit is reached."""
@@ -262,6 +272,9 @@ def _in_big_stack(fn, *args):
         try:
             result.append(fn(*args))
         except BaseException as e:    # never let a Python traceback reach the user
+            if _unsupported(e):
+                result.append(EXIT_USAGE)
+                return
             print(f"hsl: internal error: {type(e).__name__}: {e}", file=sys.stderr)
             if os.environ.get("HSL_DEBUG"):
                 import traceback
@@ -282,6 +295,10 @@ def main(argv=None) -> int:
             return _subcommands()[args.command].main(args)
         except KeyboardInterrupt:
             return 130
+        except BaseException as e:
+            if _unsupported(e):
+                return EXIT_USAGE
+            raise
     if args.command == "run":
         source, filename = _read_source(args)
         if args.hook != "helo":         # a HELO run also reads its session's dns: table

@@ -19,7 +19,7 @@ import pytest
 def _no_real_dns():
     """No test asks real DNS by accident: lookups answer from an empty table (NXDOMAIN)
     unless a test installs its own backend (tests/test_builtins_dns.py, ...)."""
-    from hsl import resolver
+    from hsl.net import dns as resolver
     saved = resolver.backend()
     resolver.configure(resolver.MockBackend({}))
     yield

@@ -15,7 +15,7 @@ import time
 import pytest
 
 import hsl
-from hsl import resolver
+from hsl.net import dns as resolver
 from hsl.builtins import FUNCTIONS, load_all
 from hsl.errors import ScriptError
 from hsl.runtime import Preempted

@@ -19,6 +19,7 @@ import hsl
 from hsl.builtins import FUNCTIONS, load_all
 from hsl.builtins import httpclient
 from hsl.errors import HSLRuntimeError, ScriptError
+from hsl.net import tls
 from hsl.runtime import Preempted
 from hsl.values import HArray, HFunction, from_python, to_python
 
@@ -252,7 +253,7 @@ def environment(monkeypatch, pki):
     monkeypatch.setenv("SSL_CERT_DIR", pki["empty-dir"])
     monkeypatch.setattr(socket, "getaddrinfo", local_getaddrinfo)
     NAMES.clear()
-    from hsl import resolver             # the system's resolution (the patched one above)
+    from hsl.net import dns as resolver             # the system's resolution (the patched one above)
     saved = resolver.backend()
     resolver.configure(resolver.DnsPythonBackend())
     yield
@@ -616,7 +617,7 @@ def test_host_names_are_matched_against_dns_names(tls_local, tls_mail):
     ("mail.example.com", "mx.example.com", False),
 ])
 def test_wildcard_rules(pattern, host, ok):
-    assert httpclient._name_matches(pattern, host) is ok
+    assert tls.name_matches(pattern, host) is ok
 
 
 def test_untrusted_chain_fails_unless_peer_verification_is_off(tls_local, pki, monkeypatch):
@@ -861,7 +862,7 @@ def test_hsl_run_waits_for_background_requests_before_exiting(web):
 
 
 def test_host_names_come_from_the_dns_table_when_one_is_configured(web):
-    from hsl import resolver
+    from hsl.net import dns as resolver
     saved = resolver.backend()
     resolver.configure(resolver.MockBackend({
         "web.table.test": {"a": ["127.0.0.1"]},

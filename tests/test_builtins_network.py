@@ -194,6 +194,37 @@ def test_idna_roundtrip():
         assert F("idna_decode", enc) == (label + ".test").encode()
 
 
+
+def test_idna2008_contextual_and_bidi_rules():
+    """The whole of IDNA2008 (the idna package): RFC 5892's contextual rules and RFC
+    5893's Bidi rule, which hsl's own encoder did not check."""
+    # CONTEXTJ: a ZERO WIDTH JOINER only after a virama
+    assert F("idna_encode", "\u0915\u094d\u200d.in".encode()) == b"xn--11b6iy14e.in"
+    assert F("idna_encode", "a\u200db.example".encode()) is None
+    # CONTEXTO: the Catalan middle dot only between two l
+    assert F("idna_encode", "l\u00b7l.cat".encode()) == b"xn--ll-0ea.cat"
+    assert F("idna_encode", "a\u00b7l.cat".encode()) is None
+    # Arabic-Indic and extended Arabic-Indic digits do not mix
+    assert F("idna_encode", "\u0660\u06f0.example".encode()) is None
+    # Bidi: a label with right-to-left characters must not start with a Latin letter
+    assert F("idna_encode", "\u05d0\u05d1.il".encode()) == b"xn--4dbc.il"
+    assert F("idna_encode", "ab\u05d0.example".encode()) is None
+
+
+def test_ascii_labels_stay_as_written():
+    """Where hsl keeps its own rule: ASCII labels are not passed to the idna package (as
+    libidn2, the Halon server's library, does not check them), since it refuses the
+    underscore that DNS names such as _dmarc need and rewrites upper case."""
+    import idna
+    with pytest.raises(idna.IDNAError):
+        idna.encode("_dmarc.bücher.example", uts46=True)
+    assert idna.encode("Mail.Bücher.example", uts46=True) == b"mail.xn--bcher-kva.example"
+    assert F("idna_encode", "_dmarc.bücher.example".encode()) == \
+        b"_dmarc.xn--bcher-kva.example"
+    assert F("idna_encode", "Mail.Bücher.example".encode()) == b"Mail.xn--bcher-kva.example"
+    assert F("idna_decode", b"_dmarc.xn--bcher-kva.EXAMPLE") == \
+        "_dmarc.bücher.EXAMPLE".encode()
+
 # ----------------------------------------------------------------- inet_*
 
 @pytest.mark.parametrize("text,raw", [

@@ -16,7 +16,7 @@ from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP, AuthResult
 
 import hsl
-from hsl import resolver
+from hsl.net import dns as resolver
 from hsl.builtins import FUNCTIONS, load_all
 from hsl.builtins.smtpclient import _split_hostport
 from hsl.errors import ScriptError
@@ -539,7 +539,7 @@ def test_self_signed_is_not_trusted_even_with_the_test_ca(servers, trust_test_ca
 
 
 def test_sni(servers, monkeypatch):
-    from hsl import resolver             # "localhost" from the system, as in production
+    from hsl.net import dns as resolver             # "localhost" from the system, as in production
     monkeypatch.setattr(resolver, "_backend", resolver.DnsPythonBackend())
     tls, seen = servers["tls"], servers["sni"]
     assert tls_ext(tls, tls="require", tls_sni="mx.example.com")["result"] == 1
@@ -813,7 +813,7 @@ def test_hsl_run_end_to_end(servers):
 
 
 def test_a_host_name_comes_from_the_dns_table_when_one_is_configured(servers, monkeypatch):
-    from hsl import resolver
+    from hsl.net import dns as resolver
     monkeypatch.setattr(resolver, "_backend", resolver.MockBackend({
         "mx.table.test": {"a": ["127.0.0.1"]}, "down.table.test": "SERVFAIL"}))
     plain = servers["plain"][0]

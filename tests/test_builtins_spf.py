@@ -1,4 +1,4 @@
-"""spf_query: RFC 7208 check_host() on hsl.resolver, asked of a table backend only.
+"""spf_query: RFC 7208 check_host() on hsl.net.dns, asked of a table backend only.
 
 The cases are written from the RFC's rules (sections 2-7) and its Appendix B examples,
 grouped as the OpenSPF test suite groups them: initial processing, record selection,
@@ -19,7 +19,7 @@ import time
 import pytest
 
 import hsl
-from hsl import resolver
+from hsl.net import dns as resolver
 from hsl.builtins import FUNCTIONS, load_all
 from hsl.builtins import spf as spf_module
 from hsl.errors import ScriptError

@@ -5,7 +5,7 @@ messages, line endings, key forms, lookups (the run's resolver, a dns_function) 
 chunked body hashing.
 
 Keys are made here with `cryptography` (and opendkim-genkey for OpenDKIM) and published
-through a lookup function, hsl.resolver's MockBackend or tests/dns_server.py.
+through a lookup function, hsl.net.dns's MockBackend or tests/dns_server.py.
 """
 from __future__ import annotations
 
@@ -25,7 +25,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hsl import resolver, runtime
+from hsl import runtime
+from hsl.net import dns as resolver
 from hsl.errors import ScriptError
 from hsl.mail import dkim as D
 from hsl.values import HArray, HFunction

@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 import hsl
-from hsl import resolver
+from hsl.net import dns as resolver
 from hsl.mail import dkim as D
 
 dkimpy = pytest.importorskip("dkim")

@@ -1,10 +1,10 @@
-"""DNS lookups (builtins.md "DNS and network"): dns_query, on hsl.resolver.
+"""DNS lookups (builtins.md "DNS and network"): dns_query, on hsl.net.dns.
 
 `dns_query(host, options = [])` returns `["result" => [records...], "dnssec" => bool]`,
 or `["error" => NAME, "dnssec" => bool]` where NAME is one of NXDOMAIN, SERVFAIL,
 TRY_AGAIN (timeout, or no resolver answered), REFUSED, FORMERR (also: `host` is
 empty or not a valid DNS name), NOTIMP, YXDOMAIN.  A name that exists without records of
-the type (NODATA) is a success with an empty list.  Records are text as hsl.resolver formats them:
+the type (NODATA) is a success with an empty list.  Records are text as hsl.net.dns formats them:
 addresses as text, names without the final dot, MX as "10 mx.example.com", TXT as its
 strings joined, SRV as "priority weight port target", SOA as "mname rname serial refresh
 retry expire minimum", TLSA and CAA in their zone-file form.
@@ -29,7 +29,7 @@ port) are errors naming dns_query; a Unicode `host` (UTF-8) is looked up in its 
 (punycode) form, and one that has no IDNA form gives FORMERR; a host that is not UTF-8
 goes to the backend as it is (dnspython answers FORMERR for it).
 
-The lookup itself goes to the process-wide backend (hsl.resolver: dnspython, or a table
+The lookup itself goes to the process-wide backend (hsl.net.dns: dnspython, or a table
 given with `--dns-table`).  Before it, the run is marked as blocking (runtime.blocking),
 so that `hsl serve` moves a speculative run to a worker thread first.
 
@@ -41,7 +41,7 @@ from __future__ import annotations
 import ipaddress
 import math
 
-from .. import resolver as _resolver
+from ..net import dns as _resolver
 from ..errors import ScriptError
 from ..values import HArray
 from ._args import digits_value, opt_bool, opt_number, opt_str, opt_str_list, type_error
@@ -133,7 +133,7 @@ def _result(answer) -> HArray:
 # ------------------------------------------------------- command line helpers
 
 def parse_server(text: str) -> str:
-    """A resolver address as hsl.resolver takes it: "ip", "ip:port", "[ipv6]" or
+    """A resolver address as hsl.net.dns takes it: "ip", "ip:port", "[ipv6]" or
     "[ipv6]:port".  ValueError (with a message) when it is not one."""
     spec = text.strip()
     port = None

@@ -36,18 +36,19 @@ Options (`ssl_*` are accepted as aliases of the `tls_*` names; a `tls_*` one win
 * `timeout` (seconds, the whole request including redirects; none, 0 or less: no limit),
   `connect_timeout` (seconds, default 10: TCP connect, proxy CONNECT and TLS handshake;
   0 or less: 300 as curl), `max_file_size` (bytes; a longer body fails the request).
-  Every wait, name resolution included, is also bounded by the execution's time limit:
-  when that runs out during a request, the run stops with "execution time limit exceeded"
-  (it does not return none).  A cancelled run (hsl serve's `cancel`) stops with
-  "interrupted" within a quarter of a second while a name is resolved or data awaited
-  (connecting and the TLS handshake last at most until the connect timeout).
+  Every wait (name resolution, connecting, the TLS handshake, data) is a wait of
+  hsl.net: bounded by the execution's time limit too, and when that runs out during a
+  request the run stops with "execution time limit exceeded" (it does not return none);
+  a cancelled run (hsl serve's `cancel`) stops with "interrupted" within a quarter of a
+  second.
 * `redirects` (default 0: a 3xx response is returned as it is; N: follow up to N
   Location redirects of 301, 302, 303, 307, 308, more fails the request; -1 means
   unlimited and, like any number above 50, counts as 50).  301/302 turn a POST into a
   GET and 303 any method but HEAD, as curl; Authorization and Cookie headers are not sent
   to another host.
 * `tls_verify_peer` (default true): the certificate chain must verify against the system
-  trust store (OpenSSL's default paths, so SSL_CERT_FILE / SSL_CERT_DIR select it).
+  trust store (OpenSSL's default paths, so SSL_CERT_FILE / SSL_CERT_DIR select it;
+  hsl.net.tls, as for the SMTP client).
   `tls_verify_host` (default true here; the old documentation said false, curl and the
   http-background plugin say true): the certificate must name the URL's host (an IP
   address among its IP subject alternative names, a host name among its DNS ones, with a
@@ -88,15 +89,11 @@ from __future__ import annotations
 import atexit
 import base64
 from http import client as _hc     # (this module defines a function named http)
-import io
-import ipaddress
 import math
-import os
 import queue
 import re
 import socket
 import ssl
-import tempfile
 import threading
 import time
 import urllib.request
@@ -105,6 +102,8 @@ from urllib.parse import unquote_to_bytes, urljoin, urlsplit
 
 from .. import runtime as _runtime
 from ..errors import ScriptError
+from ..net import hosts, sockets, tls
+from ..net.clock import Clock
 from ..values import HArray, HFunction, to_str, type_name
 from ._args import opt_bool, opt_number, opt_str, type_error
 from ._limits import Pieces
@@ -120,7 +119,6 @@ CURL_CONNECT_TIMEOUT = 300.0    # connect_timeout 0 or less, as curl
 MAX_UNLIMITED_REDIRECTS = 50
 BACKGROUND_QUEUES = 8
 BACKGROUND_EXIT_WAIT = 60.0
-_SLICE = 0.25                   # longest blocking wait before checking for cancellation
 _MAX_HEAD = 65536               # a proxy's CONNECT response head
 
 
@@ -301,196 +299,15 @@ def _client_cert_pem(shown: bytes, value) -> bytes:
     return b"".join(p if p.endswith(b"\n") else p + b"\n" for p in out)
 
 
-def _load_cert_chain(ctx: ssl.SSLContext, pem: bytes) -> None:
-    """ssl loads client certificates from files only: use an anonymous memory file where
-    there is one, else a private temporary file removed at once."""
-    if hasattr(os, "memfd_create"):
-        try:
-            fd = os.memfd_create("hsl-http-client-cert")
-        except OSError:
-            fd = None
-        if fd is not None:
-            try:
-                os.write(fd, pem)
-                path = f"/proc/self/fd/{fd}"
-                if os.path.exists(path):
-                    ctx.load_cert_chain(path)
-                    return
-            finally:
-                os.close(fd)
-    fd, path = tempfile.mkstemp(prefix="hsl-http-")
-    try:
-        os.write(fd, pem)
-        os.close(fd)
-        fd = None
-        ctx.load_cert_chain(path)
-    finally:
-        if fd is not None:
-            os.close(fd)
-        os.unlink(path)
-
-
 # --------------------------------------------------------------------- TLS
 
-_CONTEXTS: dict = {}
-_CONTEXTS_LOCK = threading.Lock()
-
-
 def _context(verify_peer: bool, client_cert: Optional[bytes]) -> ssl.SSLContext:
-    """An SSL context; host names are checked separately (see _check_host)."""
-    key = (verify_peer, os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+    """A TLS context; host names are checked separately (tls.matches)."""
     if client_cert is None:
-        with _CONTEXTS_LOCK:
-            ctx = _CONTEXTS.get(key)
-        if ctx is not None:
-            return ctx
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname = False
-    if verify_peer:
-        ctx.verify_mode = ssl.CERT_REQUIRED
-        ctx.load_default_certs()
-    else:
-        ctx.verify_mode = ssl.CERT_NONE
-    if client_cert is not None:
-        _load_cert_chain(ctx, client_cert)
-    else:
-        with _CONTEXTS_LOCK:
-            _CONTEXTS[key] = ctx
+        return tls.context(verify_peer)
+    ctx = tls.new_context(verify_peer)
+    tls.load_client_cert(ctx, client_cert)
     return ctx
-
-
-def _name_matches(pattern: str, host: str) -> bool:
-    """RFC 6125 matching of one DNS name, a wildcard only as the whole leftmost label."""
-    pattern = pattern.lower().rstrip(".")
-    if pattern == host:
-        return True
-    if pattern.startswith("*.") and "*" not in pattern[2:]:
-        first, dot, rest = host.partition(".")
-        return bool(first) and bool(dot) and rest == pattern[2:] and rest.count(".") >= 1
-    return False
-
-
-def _check_host(der: Optional[bytes], host: str) -> None:
-    """Fail unless the peer certificate (DER) names `host`: an IP address must be among
-    its IP subject alternative names, a host name match a DNS one (the subject CN only
-    when there are no DNS names)."""
-    if not der:
-        raise _Failed("no peer certificate")
-    from cryptography import x509
-    from cryptography.x509.oid import NameOID
-    cert = x509.load_der_x509_certificate(der)
-    try:
-        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except x509.ExtensionNotFound:
-        san = None
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
-        ip = None
-    if ip is not None:
-        if san is not None and ip in san.get_values_for_type(x509.IPAddress):
-            return
-        raise _Failed("certificate does not match the host")
-    host = host.lower().rstrip(".")
-    names = san.get_values_for_type(x509.DNSName) if san is not None else []
-    if not names:
-        names = [a.value for a in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-                 if isinstance(a.value, str)]
-    if not any(_name_matches(n, host) for n in names):
-        raise _Failed("certificate does not match the host")
-
-
-# --------------------------------------------------------------- the clock
-
-class _Clock:
-    """The deadlines of one http() call: its `timeout`, the execution's time limit, and
-    (while connecting) the connect timeout.  `poll()` stops a cancelled execution."""
-
-    def __init__(self, timeout: Optional[float], execution):
-        now = time.monotonic()
-        self.request = now + timeout if timeout is not None else None
-        self.execution = execution
-        self.run = getattr(execution, "deadline", None)
-        self.phase: Optional[float] = None
-
-    def deadline(self) -> Optional[float]:
-        ds = [d for d in (self.request, self.run, self.phase) if d is not None]
-        return min(ds) if ds else None
-
-    def left(self) -> Optional[float]:
-        d = self.deadline()
-        return None if d is None else d - time.monotonic()
-
-    def poll(self) -> None:
-        cancel = getattr(self.execution, "cancel", None)
-        if cancel is not None and cancel.is_set():
-            raise _runtime.LimitExceeded("interrupted")
-
-    def run_out(self) -> bool:
-        """Whether the execution's time limit is what ended the request."""
-        return (self.run is not None and (self.request is None or self.run <= self.request)
-                and time.monotonic() >= self.run - 0.01)
-
-
-class _Conn:
-    """A connected socket whose every wait is bounded by the clock (http.client reads the
-    response through `makefile`)."""
-
-    def __init__(self, sock: socket.socket, clock: _Clock):
-        self.sock = sock
-        self.clock = clock
-
-    def _wait(self) -> float:
-        left = self.clock.left()
-        if left is not None and left <= 0:
-            raise socket.timeout("timed out")
-        return _SLICE if left is None else min(left, _SLICE)
-
-    def sendall(self, data: bytes) -> None:
-        view = memoryview(data)
-        while view:
-            self.sock.settimeout(self._wait())
-            try:
-                sent = self.sock.send(view[:262144])
-            except socket.timeout:
-                self.clock.poll()
-                continue
-            view = view[sent:]
-
-    def recv_into(self, buf) -> int:
-        while True:
-            self.sock.settimeout(self._wait())
-            try:
-                return self.sock.recv_into(buf)
-            except socket.timeout:
-                self.clock.poll()
-            except ssl.SSLWantReadError:
-                self.clock.poll()
-
-    def recv(self, n: int) -> bytes:
-        buf = bytearray(n)
-        got = self.recv_into(buf)
-        return bytes(buf[:got])
-
-    def makefile(self, mode="rb", *args, **kwargs):
-        return io.BufferedReader(_Reader(self), 65536)
-
-    def close(self) -> None:
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-
-class _Reader(io.RawIOBase):
-    def __init__(self, conn: _Conn):
-        self.conn = conn
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b) -> int:
-        return self.conn.recv_into(b)
 
 
 # -------------------------------------------------------------------- URLs
@@ -673,73 +490,20 @@ def _request_head(method: bytes, target: bytes, url: _URL, user: list, body: Opt
     return b"\r\n".join(lines) + b"\r\n\r\n", chunked
 
 
-def _addresses(host: str, port: int, clock: _Clock) -> list:
-    """[(family, sockaddr)] of `host`: from --dns-table/--dns-server when they are given
-    (hsl.resolver), else from the system.  The system resolver cannot be interrupted, so a
-    name is resolved on a helper thread while this one waits no longer than the clock
-    allows."""
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
-        pass
-    else:
-        return [(socket.AF_INET6 if ip.version == 6 else socket.AF_INET, (host, port))]
-    from .. import resolver
-    if not resolver.is_system():            # --dns-table / --dns-server answer names too
-        left = clock.left()
-        answer = resolver.addresses(host, _resolver_timeout(left))
-        if answer.error is not None:
-            raise socket.gaierror(f"cannot resolve {host}: {answer.error}")
-        return [(socket.AF_INET6 if ":" in a else socket.AF_INET, (a, port))
-                for a in answer.records]
-    box = {}
-
-    def resolve():
-        try:
-            box["result"] = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
-        except OSError as e:
-            box["error"] = e
-    t = threading.Thread(target=resolve, daemon=True, name="hsl-http-resolve")
-    t.start()
-    while t.is_alive():
-        left = clock.left()
-        if left is not None and left <= 0:
-            raise socket.timeout("resolving timed out")
-        t.join(_SLICE if left is None else min(left, _SLICE))
-        clock.poll()
-    if "error" in box:
-        raise box["error"]
-    return [(family, addr) for family, _, _, _, addr in box["result"]]
-
-
-def _resolver_timeout(left) -> float:
-    from ..resolver import DEFAULT_TIMEOUT
-    return DEFAULT_TIMEOUT if left is None else max(min(left, DEFAULT_TIMEOUT), 0.001)
-
-
-def _connect(host: str, port: int, settings: _Settings, clock: _Clock) -> socket.socket:
+def _connect(host: str, port: int, settings: _Settings, clock: Clock) -> socket.socket:
     """A TCP connection to the first address of `host` that accepts one in time."""
     error: Optional[OSError] = None
-    for family, addr in _addresses(host, port, clock):
-        sock = socket.socket(family, socket.SOCK_STREAM)
+    for _, address in hosts.addresses(host, port, clock):
         try:
-            if settings.sourceip:
-                sock.bind((settings.sourceip, 0))
-            left = clock.left()
-            if left is not None and left <= 0:
-                raise socket.timeout("timed out")
-            sock.settimeout(left)
-            sock.connect(addr)
-            return sock
+            return sockets.connect(address, clock, source=settings.sourceip)
         except OSError as e:
-            sock.close()
             error = e
             if isinstance(e, socket.timeout):
                 break
     raise error if error is not None else _Failed("no address")
 
 
-def _tunnel(conn: _Conn, url: _URL, proxy: _Proxy) -> None:
+def _tunnel(conn: sockets.Conn, url: _URL, proxy: _Proxy) -> None:
     hp = url.hostport(always_port=True)
     head = b"CONNECT " + hp + b" HTTP/1.1\r\nHost: " + hp + b"\r\n"
     if proxy.auth is not None:
@@ -757,7 +521,7 @@ def _tunnel(conn: _Conn, url: _URL, proxy: _Proxy) -> None:
 
 
 def _exchange(url: _URL, method: bytes, body: Optional[bytes], user: list,
-              settings: _Settings, clock: _Clock, follow: bool) -> _Response:
+              settings: _Settings, clock: Clock, follow: bool) -> _Response:
     """One request and its response (the body is skipped for a redirect to follow)."""
     proxy = _proxy_for(url, settings.proxy)
     clock.phase = time.monotonic() + settings.connect_timeout
@@ -765,21 +529,18 @@ def _exchange(url: _URL, method: bytes, body: Optional[bytes], user: list,
         raw = _connect(proxy.host, proxy.port, settings, clock)
     else:
         raw = _connect(url.host, url.port, settings, clock)
-    conn = _Conn(raw, clock)
+    conn = sockets.Conn(raw, clock)
     try:
         target = url.target
         if url.scheme == "https":
             if proxy is not None:
                 _tunnel(conn, url, proxy)
             ctx = _context(settings.verify_peer, settings.client_cert)
-            left = clock.left()
-            if left is not None and left <= 0:
-                raise socket.timeout("timed out")
-            raw.settimeout(left)
-            tls = ctx.wrap_socket(raw, server_hostname=url.host)
-            conn = _Conn(tls, clock)
-            if settings.verify_host:
-                _check_host(tls.getpeercert(binary_form=True), url.host)
+            secure = tls.handshake(raw, ctx, url.host, clock)
+            conn = sockets.Conn(secure, clock)
+            if settings.verify_host and not tls.matches(
+                    secure.getpeercert(binary_form=True), [url.host]):
+                raise _Failed("certificate does not match the host")
         elif proxy is not None:
             target = url.absolute()
         clock.phase = None
@@ -822,7 +583,7 @@ def _exchange(url: _URL, method: bytes, body: Optional[bytes], user: list,
 
 
 def _perform(url: _URL, body: Optional[bytes], settings: _Settings,
-             clock: _Clock) -> _Response:
+             clock: Clock) -> _Response:
     """The request with its redirects; raises one of _FAILURES when it fails."""
     method = settings.method or (b"POST" if body is not None else b"GET")
     user = list(settings.headers)
@@ -897,7 +658,7 @@ def _background(url: _URL, body: Optional[bytes], settings: _Settings) -> None:
             if attempt and settings.retry_delay:
                 time.sleep(settings.retry_delay)
             try:
-                resp = _perform(url, body, settings, _Clock(settings.timeout, None))
+                resp = _perform(url, body, settings, Clock(settings.timeout))
             except _FAILURES:
                 continue
             if 200 <= resp.status < 300:
@@ -934,14 +695,9 @@ def http(url, options=None, get=None, post=None):
     if settings.background:
         _background(parsed, body, settings)
         return True
-    clock = _Clock(settings.timeout, _runtime.current())
     try:
-        resp = _perform(parsed, body, settings, clock)
-    except _FAILURES:
-        if clock.run_out():
-            while time.monotonic() <= clock.run:
-                time.sleep(0.001)
-            _runtime.check_deadline()
+        resp = _perform(parsed, body, settings, Clock(settings.timeout))
+    except _FAILURES:               # (the run's time limit stops the run in the wait)
         return None
     if settings.extended:
         headers = HArray.from_list([

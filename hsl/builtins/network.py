@@ -10,15 +10,15 @@ dnslookup (`dns_query`), spf (`spf_query`), httpclient (`http`) and smtpclient
   no rule matches, instead of applying the list's implicit `*` rule (builtins.md: "none if
   the TLD is unknown").  Labels are matched in both Unicode and punycode form; the result
   keeps the form (lowercased) of the input.
-* `idna_encode`/`idna_decode` implement RFC 3492 punycode themselves (Python's
-  encodings.idna is IDNA2003).  Encoding follows IDNA2008 with a UTS #46 style mapping:
-  each label is NFKC-normalised and lowercased (so `ß`, `ς`, ZWJ/ZWNJ are kept, not mapped
-  to `ss`/`σ`/nothing as IDNA2003 does), then must consist of letters (Ll, Lo, Lm),
-  marks (Mn, Mc), decimal digits and `-`, must not start with a mark or start/end with
-  `-`, and must not have `--` in positions 3-4.  Symbols such as U+2603 are rejected
-  (IDNA2003 allowed them).  The contextual rules of RFC 5892 (CONTEXTJ/CONTEXTO) and the
-  Bidi rule of RFC 5893 are not checked.  ASCII labels pass through unchanged.
-  `.`, U+3002, U+FF0E and U+FF61 separate labels; an encoded label must fit 63 bytes.
+* `idna_encode`/`idna_decode` are IDNA2008 by the `idna` package (punycode by the
+  standard codec; Python's own encodings.idna is IDNA2003): a non-ASCII label is mapped
+  by UTS #46, non-transitional (so `ß`, `ς`, ZWJ/ZWNJ are kept, not mapped to
+  `ss`/`σ`/nothing as IDNA2003 does), and must then be a valid U-label: the code points
+  RFC 5892 allows (symbols such as U+2603 are rejected, IDNA2003 allowed them), with its
+  contextual rules (CONTEXTJ/CONTEXTO), the hyphen rules and the Bidi rule of RFC 5893.
+  An A-label must decode to such a U-label.  ASCII labels pass through unchanged (as in
+  libidn2: "_dmarc" stays, see idna_to_ascii).  `.`, U+3002, U+FF0E and U+FF61 separate
+  labels; an encoded label must fit 63 bytes.
 * `inet_pton`/`inet_ntop` use the C library's inet_pton/inet_ntop (as the Halon server
   does), so the text forms are exactly the system's.
 * `inet_reverse` with an empty zone returns the reversed labels without a zone.
@@ -29,7 +29,6 @@ import os
 import socket
 import threading
 import functools
-import unicodedata
 
 from .. import runtime as _runtime
 from ..values import HArray
@@ -67,108 +66,11 @@ def domain_includes(subdomain, domain, options=None):
     return len(s) > len(d) + 1 and s.endswith(d) and s[-len(d) - 1] == 0x2E
 
 
-# ------------------------------------------------------------------ punycode
-
-_BASE, _TMIN, _TMAX, _SKEW, _DAMP, _IBIAS, _INITIAL_N = 36, 1, 26, 38, 700, 72, 128
-_DIGITS = "abcdefghijklmnopqrstuvwxyz0123456789"
-
-
-def _adapt(delta: int, numpoints: int, first: bool) -> int:
-    delta = delta // _DAMP if first else delta // 2
-    delta += delta // numpoints
-    k = 0
-    while delta > ((_BASE - _TMIN) * _TMAX) // 2:
-        delta //= _BASE - _TMIN
-        k += _BASE
-    return k + (_BASE - _TMIN + 1) * delta // (delta + _SKEW)
-
-
-def punycode_encode(text: str) -> str:
-    """RFC 3492 section 6.3: the punycode of `text` (basic code points keep their case)."""
-    out = [c for c in text if ord(c) < 0x80]
-    b = h = len(out)
-    if b:
-        out.append("-")
-    n, delta, bias = _INITIAL_N, 0, _IBIAS
-    cps = [ord(c) for c in text]
-    while h < len(cps):
-        m = min(c for c in cps if c >= n)
-        delta += (m - n) * (h + 1)
-        n = m
-        for c in cps:
-            if c < n:
-                delta += 1
-            elif c == n:
-                q = delta
-                k = _BASE
-                while True:
-                    t = _TMIN if k <= bias else _TMAX if k >= bias + _TMAX else k - bias
-                    if q < t:
-                        break
-                    out.append(_DIGITS[t + (q - t) % (_BASE - t)])
-                    q = (q - t) // (_BASE - t)
-                    k += _BASE
-                out.append(_DIGITS[q])
-                bias = _adapt(delta, h + 1, h == b)
-                delta = 0
-                h += 1
-        delta += 1
-        n += 1
-    return "".join(out)
-
-
-def punycode_decode(text: str) -> str:
-    """RFC 3492 section 6.2; raises ValueError on invalid input."""
-    pos = text.rfind("-")
-    if pos > 0:
-        basic, rest = text[:pos], text[pos + 1:]
-    elif pos == 0:
-        basic, rest = "", text[1:]
-    else:
-        basic, rest = "", text
-    if any(ord(c) >= 0x80 for c in basic):
-        raise ValueError("non-basic code point before the delimiter")
-    out = list(basic)
-    n, i, bias = _INITIAL_N, 0, _IBIAS
-    j = 0
-    while j < len(rest):
-        oldi, w, k = i, 1, _BASE
-        while True:
-            if j >= len(rest):
-                raise ValueError("truncated punycode")
-            c = rest[j]
-            j += 1
-            o = ord(c)
-            if 0x30 <= o <= 0x39:
-                digit = o - 22
-            elif 0x41 <= o <= 0x5A:
-                digit = o - 0x41
-            elif 0x61 <= o <= 0x7A:
-                digit = o - 0x61
-            else:
-                raise ValueError("invalid punycode digit")
-            i += digit * w
-            t = _TMIN if k <= bias else _TMAX if k >= bias + _TMAX else k - bias
-            if digit < t:
-                break
-            w *= _BASE - t
-            k += _BASE
-            if i > 0x7FFFFFFF:
-                raise ValueError("punycode overflow")
-        bias = _adapt(i - oldi, len(out) + 1, oldi == 0)
-        n += i // (len(out) + 1)
-        i %= len(out) + 1
-        if n > 0x10FFFF or 0xD800 <= n <= 0xDFFF:
-            raise ValueError("punycode decodes to an invalid code point")
-        out.insert(i, chr(n))
-        i += 1
-    return "".join(out)
-
-
 # ---------------------------------------------------------------------- IDNA
 
 _DOTS = ("\u3002", "\uff0e", "\uff61")
-_LABEL_OK = frozenset(("Ll", "Lo", "Lm", "Mn", "Mc", "Nd"))
+_UTS46 = {"std3_rules": False, "transitional": False}   # IDNA2008: ß, ς, ZWJ are kept
+_LONGEST_NAME = 253         # a longer label is no part of any domain name
 
 
 def _split_labels(text: str) -> list:
@@ -177,36 +79,68 @@ def _split_labels(text: str) -> list:
     return text.split(".")
 
 
-def _ulabel_ok(label: str) -> bool:
-    if not label or label[0] == "-" or label[-1] == "-" or label[2:4] == "--":
-        return False
-    if unicodedata.category(label[0]) in ("Mn", "Mc", "Me"):
-        return False
-    for c in label:
-        if c == "-" or ("a" <= c <= "z") or ("0" <= c <= "9"):
+def punycode_encode(text: str) -> str:
+    """RFC 3492: the punycode of `text` (the standard codec; basic code points keep their
+    case)."""
+    return text.encode("punycode").decode("ascii")
+
+
+def punycode_decode(text: str) -> str:
+    """RFC 3492; ValueError (UnicodeError) on invalid input."""
+    return text.encode("ascii").decode("punycode")
+
+
+@functools.lru_cache(maxsize=4096)
+def _alabels(label: str):
+    """The ASCII form of one non-ASCII label (the labels it maps to, joined), or None."""
+    import idna     # here, not at the top: its tables take milliseconds to import
+    if len(label) > _LONGEST_NAME:
+        return None
+    try:
+        mapped = idna.uts46_remap(label, **_UTS46)
+    except (idna.IDNAError, UnicodeError, ValueError):
+        return None
+    out = []
+    for part in mapped.split("."):
+        if part.isascii():              # e.g. full-width ASCII letters
+            out.append(part)
             continue
-        if ord(c) < 0x80 or unicodedata.category(c) not in _LABEL_OK:
-            return False
-    return unicodedata.is_normalized("NFC", label)
+        # Its punycode has a digit for every non-basic character (and encoding takes
+        # time quadratic in the length): too long for 63 bytes with "xn--".
+        if len(part) > 59:
+            return None
+        try:
+            out.append(idna.alabel(part).decode("ascii"))
+        except (idna.IDNAError, UnicodeError, ValueError):
+            return None
+    return ".".join(out)
+
+
+@functools.lru_cache(maxsize=4096)
+def _ulabel(label: str):
+    """The Unicode form of one A-label ("xn--..."), or None when it is not valid."""
+    import idna     # here, not at the top: its tables take milliseconds to import
+    if len(label) > 63:                 # not an A-label (RFC 5890 2.3.2.1; and punycode
+        return None                     # decoding takes time quadratic in the length)
+    try:
+        u = idna.ulabel(label)
+    except (idna.IDNAError, UnicodeError, ValueError):
+        return None
+    return None if u.isascii() else u
 
 
 def idna_to_ascii(domain: str):
     """The ASCII form of a Unicode domain, or None when a label is not valid."""
     out = []
     for label in paced(_split_labels(domain)):
+        # An ASCII label is kept as it is, as libidn2 (the Halon server's) keeps it: the
+        # `idna` package would lowercase it and refuse "_" (IDNA2008 has no underscore),
+        # which DNS names such as "_dmarc.bücher.example" need.
         if label.isascii():
             out.append(label)
             continue
-        mapped = unicodedata.normalize("NFC", unicodedata.normalize("NFKC", label).lower())
-        if mapped.isascii():            # e.g. full-width ASCII letters
-            out.append(mapped)
-            continue
-        # Its punycode has a digit for every non-basic character (and punycode_encode
-        # takes time quadratic in the length): too long for 63 bytes with "xn--".
-        if len(mapped) > 59 or not _ulabel_ok(mapped):
-            return None
-        a = "xn--" + punycode_encode(mapped)
-        if len(a) > 63:
+        a = _alabels(label)
+        if a is None:
             return None
         out.append(a)
     return ".".join(out)
@@ -217,13 +151,8 @@ def idna_to_unicode(domain: str):
     out = []
     for label in paced(_split_labels(domain)):
         if label[:4].lower() == "xn--":
-            if len(label) > 63:         # not an A-label (RFC 5890 2.3.2.1; and punycode
-                return None             # decoding takes time quadratic in the length)
-            try:
-                u = punycode_decode(label[4:].lower())
-            except ValueError:
-                return None
-            if u.isascii() or not _ulabel_ok(u):
+            u = _ulabel(label)
+            if u is None:
                 return None
             out.append(u)
         else:

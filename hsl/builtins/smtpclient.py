@@ -39,21 +39,23 @@ The server argument:
   (`smtp` or `lmtp`), `mx_include`/`mx_exclude`, `timeout` (an array of SMTP state =>
   seconds) and `connect_timeout` (30 s).
 * Without `host`, smtp_lookup_rcpt connects to the MX hosts of the recipient's domain
-  (hsl.resolver, so `dns_query`'s backend), lowest preference first, filtered by
+  (hsl.net.dns, so `dns_query`'s backend), lowest preference first, filtered by
   `mx_include`/`mx_exclude`; no MX record means the domain itself (RFC 5321 5.1), a null
   MX ("0 .") or an unknown domain is -1.  The MX hosts' A then AAAA addresses are tried in
   order; only a failed connection moves on to the next address.  smtp_lookup_auth needs a
   `host` (a ScriptError otherwise: there is no recipient domain).  A `host` that is a name
   is resolved with the system resolver (getaddrinfo), or with --dns-table/--dns-server
-  when they are given (hsl.resolver), bounded by the connect timeout.
+  when they are given (hsl.net.hosts, as for http()), bounded by the connect timeout.
 * Settings that name things of a Halon installation are errors rather than silently
   ignored, since the probe would not be the session asked for: `sourceipid`,
   `tls_client_cert` (no certificate store), `xclient`, `nonlocal_source => true`.
 * Timeouts: `timeout` keys are the states above (case-insensitive; also AUTH-LOGIN,
   AUTH-LOGIN-USER and QUIT); each state not given waits at most 300 s (RFC 5321
   4.5.3.2).  Every wait, the name
-  lookups and the connect are also bounded by the execution's time left: when that runs
-  out during a probe the run stops with "execution time limit exceeded", as a loop would.
+  lookups and the connect are also bounded by the execution's time left (they are waits of
+  hsl.net, as http()'s are): when that runs out during a probe the run stops with
+  "execution time limit exceeded", as a loop would, and a cancelled run (hsl serve's
+  `cancel`) stops with "interrupted" within a quarter of a second.
   QUIT waits at most 5 s and its outcome does not change the result.  No RSET is sent:
   QUIT ends the unfinished transaction.
 
@@ -69,8 +71,9 @@ TLS (`tls`; Python's ssl, no DANE):
 * `dane` behaves as `optional` (there is no TLSA/DNSSEC check) and `dane_require` is
   always -1 ("DANE is not supported"): neither pretends to have verified anything.
 * Verification checks the chain against the system's trusted CAs (OpenSSL's default
-  paths, so SSL_CERT_FILE / SSL_CERT_DIR choose others): hsl has no certificate store of
-  its own, so `tls_default_ca` is accepted and has no effect.  Names are checked only in
+  paths, so SSL_CERT_FILE / SSL_CERT_DIR choose others; hsl.net.tls, as for http()): hsl
+  has no certificate store of its own, so `tls_default_ca` is accepted and has no
+  effect.  Names are checked only in
   the verify modes: with `tls_verify_host` the host connected to (the MX host's name when
   looked up), with `tls_verify_name` any of the names given (a leading "." accepts direct
   subdomains); certificate wildcards match one whole left-most label.
@@ -101,14 +104,14 @@ import re
 import smtplib
 import socket
 import ssl
-import threading
-import time
 import warnings
 from dataclasses import dataclass, field
 from typing import Optional
 
 from .. import runtime as _runtime
 from ..errors import ScriptError
+from ..net import dns, hosts, sockets, tls
+from ..net.clock import Clock
 from ..values import HArray, to_str, type_name
 from ._args import digits_value, type_error
 from .registry import builtin
@@ -515,46 +518,12 @@ def _timed_out(exc: BaseException) -> bool:
     return False
 
 
-# ------------------------------------------------------------------ deadline
-
-class _Clock:
-    """Timeouts bounded by the running execution's time left."""
-
-    def __init__(self):
-        self.bounded = False            # the last timeout given was the execution's
-
-    def bound(self, seconds: float) -> float:
-        left = _runtime.time_left()
-        if left is None or left > seconds:
-            self.bounded = False
-            return seconds
-        if left <= 0:
-            self.out_of_time()
-        self.bounded = True
-        return left
-
-    @staticmethod
-    def out_of_time():
-        """The execution's time is used up (or nearly): end the run as the limit does."""
-        while True:
-            left = _runtime.time_left()
-            if left is None:
-                return
-            if left > 0:
-                time.sleep(left + 0.001)
-            _runtime.check_deadline()
-
-
 # ------------------------------------------------------------------ TLS
 
 def _tls_context(fname: str, server: Server, verify: bool) -> ssl.SSLContext:
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname = False
-    if verify:
-        ctx.verify_mode = ssl.CERT_REQUIRED
-        ctx.load_default_certs()        # OpenSSL's default paths: SSL_CERT_FILE/_DIR
-    else:
-        ctx.verify_mode = ssl.CERT_NONE
+    if server.tls_protocols is None and server.tls_ciphers is None:
+        return tls.context(verify)
+    ctx = tls.new_context(verify)
     if server.tls_protocols is not None:
         low, high = _tls_versions(fname, server.tls_protocols)
         try:
@@ -574,56 +543,9 @@ def _tls_context(fname: str, server: Server, verify: bool) -> ssl.SSLContext:
     return ctx
 
 
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-        return True
-    except ValueError:
-        return False
-
-
 def _direct_child(name: str, base: str) -> bool:
     label, dot, rest = name.partition(".")
     return bool(label and dot) and rest == base
-
-
-def _cert_name_matches(cert_name: str, wanted: str) -> bool:
-    """A certificate DNS name against a wanted name (no partial wildcards; a wanted name
-    starting with "." accepts direct subdomains of it)."""
-    cert_name = cert_name.lower().rstrip(".")
-    if wanted.startswith("."):
-        base = wanted[1:]
-        if cert_name.startswith("*."):
-            return cert_name[2:] == base
-        return _direct_child(cert_name, base)
-    if cert_name.startswith("*."):
-        base = cert_name[2:]
-        return "." in base and "*" not in base and _direct_child(wanted, base)
-    return "*" not in cert_name and cert_name == wanted
-
-
-def _cert_matches(cert: dict, wanted: list) -> bool:
-    dns, ips = [], []
-    for kind, value in cert.get("subjectAltName", ()):
-        if kind == "DNS":
-            dns.append(value)
-        elif kind == "IP Address":
-            try:
-                ips.append(ipaddress.ip_address(value.strip()))
-            except ValueError:
-                pass
-    if not dns:
-        for rdn in cert.get("subject", ()):
-            for key, value in rdn:
-                if key == "commonName":
-                    dns.append(value)
-    for name in wanted:
-        if _is_ip(name):
-            if ipaddress.ip_address(name) in ips:
-                return True
-        elif any(_cert_name_matches(d, name) for d in dns):
-            return True
-    return False
 
 
 def _mx_matches(pattern: str, host: str) -> bool:
@@ -644,7 +566,7 @@ class _Client(smtplib.SMTP):
 
 class Session:
     def __init__(self, fname: str, server: Server, host: str, address: tuple,
-                 clock: _Clock, allow_tls: bool = True):
+                 clock: Clock, allow_tls: bool = True):
         self.fname = fname
         self.server = server
         self.host = host                # the name connected to (for SNI and names)
@@ -666,15 +588,12 @@ class Session:
         self.done(-1, None, message, state)
 
     def _timeout(self, state, exc):
-        if self.clock.bounded:
-            self.close()
-            self.clock.out_of_time()
+        # (A wait that reaches the run's time limit stops the run itself: see hsl.net.)
         self.error(state, f"timed out in {state}")
 
-    def settimeout(self, state: str, seconds: Optional[float] = None):
-        t = self.clock.bound(self.server.timeout(state) if seconds is None else seconds)
+    def settimeout(self, state: str):
         if self.client.sock is not None:
-            self.client.sock.settimeout(t)
+            self.client.sock.settimeout(self.server.timeout(state))
 
     def reply(self, state: str):
         """(code, text) of the next reply; a failure ends the session."""
@@ -718,15 +637,12 @@ class Session:
     # -- steps ----------------------------------------------------------------------
     def connect(self):
         """Open the connection; _ConnectFailed when none is made."""
-        t = self.clock.bound(self.server.connect_timeout)
-        src = (self.server.sourceip, 0) if self.server.sourceip else None
         try:
-            sock = socket.create_connection(self.address, timeout=t, source_address=src)
+            sock = sockets.connect(self.address, self.clock, self.server.connect_timeout,
+                                   self.server.sourceip)
         except OSError as e:
-            if _timed_out(e) and self.clock.bounded:
-                self.clock.out_of_time()
             raise _ConnectFailed(_os_error(e)) from None
-        self.client.sock = sock
+        self.client.sock = sockets.Conn(sock, self.clock)
 
     def banner(self):
         code, text = self.reply("BANNER")
@@ -779,10 +695,10 @@ class Session:
         ctx = _tls_context(self.fname, self.server, verify)
         sni = self.server.tls_sni
         if sni is True:
-            sni = None if _is_ip(self.host) else self.host
-        self.settimeout("STARTTLS")
+            sni = None if hosts.is_ip(self.host) else self.host
         try:
-            sock = ctx.wrap_socket(self.client.sock, server_hostname=sni or None)
+            sock = tls.handshake(self.client.sock.sock, ctx, sni or None, self.clock,
+                                 self.server.timeout("STARTTLS"))
         except (ssl.SSLError, OSError, ValueError) as e:
             if _timed_out(e):
                 self._timeout("STARTTLS", e)
@@ -793,16 +709,17 @@ class Session:
                 self.error("STARTTLS", "certificate verification failed: "
                            f"{e.verify_message or e.reason or e}")
             self.error("STARTTLS", f"TLS handshake failed: {getattr(e, 'reason', None) or e}")
-        self.client.sock = sock
+        self.client.sock = sockets.Conn(sock, self.clock)
         self.client.file = None
         self.tls = True
+        der = sock.getpeercert(binary_form=True)
         if self.server.capture_peer_cert:
-            self.peercert = sock.getpeercert(binary_form=True)
+            self.peercert = der
         if verify:
             wanted = list(self.server.tls_verify_names)
             if self.server.tls_verify_host:
                 wanted.append(self.host.lower().rstrip("."))
-            if wanted and not _cert_matches(sock.getpeercert() or {}, wanted):
+            if wanted and not tls.matches(der, wanted):
                 self.error("STARTTLS", "certificate name mismatch: the certificate is "
                            f"not valid for {', '.join(wanted)}")
         self.hello()
@@ -826,11 +743,7 @@ class Session:
     def quit(self):
         """QUIT without waiting long; its outcome changes nothing."""
         try:
-            left = _runtime.time_left()
-            if left is not None and left <= 0:
-                return
-            t = QUIT_TIMEOUT if left is None else max(0.001, min(QUIT_TIMEOUT, left))
-            self.client.sock.settimeout(min(t, self.server.timeout("QUIT")))
+            self.client.sock.settimeout(min(QUIT_TIMEOUT, self.server.timeout("QUIT")))
             self.client.send(b"QUIT\r\n")
             self.client.getreply()
         except Exception:
@@ -890,54 +803,21 @@ def _auth_steps(username: bytes, password: bytes):
 
 # ------------------------------------------------------------------ where to connect
 
-def _resolve_host(server: Server, clock: _Clock) -> list:
-    """Addresses of an explicitly given host: the literal, or getaddrinfo's answer
-    (waited for at most the connect timeout and the time left)."""
-    host, port = server.host, server.port
-    if _is_ip(host):
-        return [host]
-    t = clock.bound(server.connect_timeout)
-    from .. import resolver
-    if not resolver.is_system():            # --dns-table / --dns-server answer names too
-        answer = resolver.addresses(host, t)
-        if answer.error == "TRY_AGAIN" and clock.bounded:
-            clock.out_of_time()
-        if answer.error is not None:
-            raise _ConnectFailed(f"cannot resolve {host}: {answer.error}")
-        return answer.records
-    box: dict = {}
-
-    def lookup():
-        try:
-            box["infos"] = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except OSError as e:
-            box["error"] = e
-    worker = threading.Thread(target=lookup, name="hsl-smtp-getaddrinfo", daemon=True)
-    worker.start()
-    worker.join(t)
-    if worker.is_alive():
-        if clock.bounded:
-            clock.out_of_time()
-        raise _ConnectFailed(f"looking up {host} timed out")
-    if "error" in box:
-        raise _ConnectFailed(f"cannot resolve {host}: {_os_error(box['error'])}")
-    out = []
-    for info in box["infos"]:
-        if info[4][0] not in out:
-            out.append(info[4][0])
-    return out
+def _resolve_host(server: Server, clock: Clock) -> list:
+    """Addresses of an explicitly given host: the literal, or the resolver's answer
+    (waited for at most the connect timeout and the clock's deadlines)."""
+    try:
+        found = hosts.addresses(server.host, server.port, clock, server.connect_timeout)
+    except hosts.ResolveError as e:
+        raise _ConnectFailed(str(e)) from None
+    return [address[0] for _, address in found]
 
 
-def _dns(name: str, rdtype: str, clock: _Clock):
-    from .. import resolver
-    t = clock.bound(DNS_TIMEOUT)
-    answer = resolver.query(name, rdtype, timeout=t)
-    if answer.error == "TRY_AGAIN" and clock.bounded:
-        clock.out_of_time()
-    return answer
+def _dns(name: str, rdtype: str, clock: Clock):
+    return dns.lookup(name, rdtype, clock, DNS_TIMEOUT)
 
 
-def _mx_targets(fname: str, server: Server, domain: Optional[str], clock: _Clock):
+def _mx_targets(fname: str, server: Server, domain: Optional[str], clock: Clock):
     """[(host, [addresses])] for the recipient domain, or an Outcome (-1)."""
     if not domain:
         return Outcome(-1.0, None, "the recipient has no domain to look up MX for",
@@ -960,22 +840,22 @@ def _mx_targets(fname: str, server: Server, domain: Optional[str], clock: _Clock
             except ValueError:
                 continue
         mx.sort(key=lambda p: p[0])
-        hosts = [h for _, h in mx]
-        if hosts == [""]:
+        names = [h for _, h in mx]
+        if names == [""]:
             return Outcome(-1.0, None, f"{domain} accepts no mail (null MX)", "CONNECT")
-        hosts = [h for h in hosts if h]
+        names = [h for h in names if h]
     else:
-        hosts = [domain]
+        names = [domain]
     if server.mx_include:
-        hosts = [h for h in hosts if any(_mx_matches(p, h) for p in server.mx_include)]
+        names = [h for h in names if any(_mx_matches(p, h) for p in server.mx_include)]
     if server.mx_exclude:
-        hosts = [h for h in hosts if not any(_mx_matches(p, h) for p in server.mx_exclude)]
-    if not hosts:
+        names = [h for h in names if not any(_mx_matches(p, h) for p in server.mx_exclude)]
+    if not names:
         return Outcome(-1.0, None, f"no MX host of {domain} is left after mx_include/"
                        f"mx_exclude", "CONNECT")
     targets = []
-    for host in hosts:
-        if _is_ip(host):
+    for host in names:
+        if hosts.is_ip(host):
             targets.append((host, [host]))
             continue
         addresses = []
@@ -988,10 +868,8 @@ def _mx_targets(fname: str, server: Server, domain: Optional[str], clock: _Clock
 def probe(fname: str, server: Server, steps, domain: Optional[str] = None) -> Outcome:
     """Run one probe session: the first address that accepts a connection answers."""
     _runtime.blocking("smtp")
-    clock = _Clock()
-    left = _runtime.time_left()
-    if left is not None and left <= 0:  # out of time already: stop before connecting
-        clock.out_of_time()
+    clock = Clock()
+    clock.poll()                        # out of time already: stop before connecting
     if server.host is not None:
         try:
             targets = [(server.host, _resolve_host(server, clock))]

@@ -1,4 +1,4 @@
-"""SPF (RFC 7208) evaluation: spf_query, on hsl.resolver.
+"""SPF (RFC 7208) evaluation: spf_query, on hsl.net.dns.
 
 `spf_query(ip, helo, sender)` runs check_host() (RFC 7208 section 4) for the client address
 `ip` and returns `["result" => R, "reason" => TEXT]`, where R is one of pass, fail,
@@ -73,7 +73,7 @@ as "%eth0" included) is an error naming spf_query, not a result, since the SMTP 
 address is always known; a non-ASCII (UTF-8) domain is checked in its IDNA (A-label) form
 and one without an IDNA form is malformed ("none").
 
-Every lookup goes to the process-wide backend (hsl.resolver).  Before the first one the
+Every lookup goes to the process-wide backend (hsl.net.dns).  Before the first one the
 run is marked as blocking (runtime.blocking("spf")), so that `hsl serve` moves a
 speculative run to a worker thread first.
 """
@@ -86,7 +86,8 @@ import time as _time
 import urllib.parse
 from typing import NamedTuple, Optional
 
-from .. import resolver as _resolver
+from ..net import dns as _resolver
+from ..net.clock import Clock
 from .. import runtime as _runtime
 from ..errors import ScriptError
 from ..values import HArray
@@ -382,7 +383,8 @@ class _Evaluation:
         self.sender_domain = sender_domain
         self.terms = 0
         self.voids = 0
-        self.deadline = _time.monotonic() + TIME_LIMIT
+        self.clock = Clock(TIME_LIMIT)  # and the run's time limit, and cancellation
+        self.deadline = self.clock.own
         self.answers: dict = {}
         self.blocked = False
         self.ptr_names: Optional[list] = None
@@ -399,22 +401,9 @@ class _Evaluation:
             _runtime.blocking("spf")
             self.blocked = True
         _runtime.check_deadline()               # the time may be up already
-        remaining = self.deadline - _time.monotonic()
-        if remaining <= 0:
+        if self.deadline - _time.monotonic() <= 0:
             raise self._too_slow()
-        timeout = min(QUERY_TIMEOUT, remaining)
-        left = _runtime.time_left()
-        bounded = left is not None and left < timeout
-        if bounded:
-            timeout = max(left, 0.001)
-        answer = _resolver.query(name, rdtype, timeout)
-        if bounded and answer.error == "TRY_AGAIN":
-            left = _runtime.time_left()
-            if left is not None and 0 < left < 0.05:
-                # The lookup used up the time left (measured with another clock): let
-                # the deadline pass, so that the run ends as the limit says.
-                _time.sleep(left + 0.001)
-        _runtime.check_deadline()               # the time ran out during the lookup
+        answer = _resolver.lookup(name, rdtype, self.clock, QUERY_TIMEOUT)
         if answer.error == "TRY_AGAIN" and _time.monotonic() >= self.deadline:
             raise self._too_slow()
         self.answers[key] = answer

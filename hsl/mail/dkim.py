@@ -24,7 +24,7 @@ Interface (the lead wires it into MailMessage/MIME signDKIM and verifyDKIM):
         "permerror" | "temperror", "error": text (not on pass), "tags": {tag: value} (when
         the field parsed)}; result_to_hsl() makes the HSL array of it.
     lookup(name: str) -> list of TXT strings (bytes), or raises KeyLookupError("temperror"
-        or "permerror", text).  resolver_lookup(timeout) asks the run's DNS (hsl.resolver:
+        or "permerror", text).  resolver_lookup(timeout) asks the run's DNS (hsl.net.dns:
         --dns-table, --dns-server, or the system's) within the run's time limit;
         function_lookup(fn, fname) calls an HSL `dns_function` (host -> ["result" => [txt]]
         or ["error" => "temperror"|"permerror"]; any other error is a permerror).  The default is resolver_lookup(5).
@@ -694,9 +694,9 @@ def _key_from_record(tags: dict, algorithm: bytes, identity, domain: bytes):
 # -------------------------------------------------------------------- lookups
 
 def resolver_lookup(timeout: float = DEFAULT_TIMEOUT) -> Callable:
-    """A lookup on the run's DNS (hsl.resolver), each query bounded by `timeout` and by
+    """A lookup on the run's DNS (hsl.net.dns), each query bounded by `timeout` and by
     the run's time limit."""
-    from .. import resolver
+    from ..net import dns as resolver
 
     def lookup(name: str) -> list:
         answer = resolver.query_in_run(name, "txt", timeout, what="dkim")

@@ -4,7 +4,7 @@
 send(sender, recipients, server) uses the SMTP client of smtp_lookup_rcpt
 (hsl.builtins.smtpclient): the same server settings (host, port, helo, tls..., AUTH with
 saslusername/saslpassword, timeouts), the same name resolution, MX lookup and time
-limits.  The session: EHLO, STARTTLS per `tls`, AUTH, MAIL FROM (with BODY=8BITMIME for
+limits (hsl.net: a cancelled run or one out of time stops in any wait).  The session: EHLO, STARTTLS per `tls`, AUTH, MAIL FROM (with BODY=8BITMIME for
 8-bit messages, SMTPUTF8 for non-ASCII addresses, SIZE when offered), one RCPT TO per
 recipient, DATA when at least one recipient is accepted, the message (line breaks made
 CRLF, dot-stuffed), QUIT.

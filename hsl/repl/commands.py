@@ -229,7 +229,7 @@ def cmd_session(engine, arg, cancel):
         raise ReplError(str(e)) from None
     engine.settings = settings
     if settings.get("dns") is not None:
-        from .. import resolver
+        from ..net import dns as resolver
         resolver.configure(resolver.MockBackend(settings["dns"]))
     _enable_helo(engine)
     if "context" in settings:

@@ -95,5 +95,12 @@ def _metrics_addr(value: str):
 
 
 def main(args) -> int:
+    from ..versions import UnsupportedVersion, require
+    try:
+        require("aiosmtpd")             # hsl/serve/smtp.py uses aiosmtpd 1.4's internals
+    except UnsupportedVersion as e:
+        from ..cli import EXIT_USAGE, print_error
+        print_error(e)
+        return EXIT_USAGE
     from .app import run
     return run(args)

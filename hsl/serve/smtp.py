@@ -23,7 +23,7 @@ import aiosmtpd
 from aiosmtpd.smtp import SMTP, syntax
 from aiosmtpd.smtp import login_always_fail as _login_always_fail
 
-from .. import resolver
+from ..net import dns as resolver
 from ..hooks.helo import HeloSession
 from .tls import StartTLS
 

@@ -1,4 +1,5 @@
-"""DNS for the builtins that need it (dns_query, spf_query): one process-wide backend.
+"""DNS for the builtins that need it (dns_query, spf_query, DKIM, and the host names that
+http() and the SMTP client connect to): one process-wide backend.
 
 * `DnsPythonBackend` (the default) asks real resolvers through dnspython: the system's
   (/etc/resolv.conf) or the given servers ("192.0.2.53", "192.0.2.53:5353",
@@ -9,12 +10,21 @@
 Answers are records as text, the way dns_query returns them (see `format_rdata`), or an
 error name: NXDOMAIN, SERVFAIL, TRY_AGAIN (timeout, no resolver answered), REFUSED,
 FORMERR (also: a name that is not a valid DNS name), NOTIMP, YXDOMAIN.
+
+`query()` asks the backend as it is (hsl serve's own lookups); builtins use `lookup()`
+(or `query_in_run()`), which waits on an hsl.net.clock.Clock: never past the run's time
+limit, and a cancelled run stops while a name resolves.
 """
 from __future__ import annotations
 
+import socket
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Optional
+
+from .. import runtime as _runtime
+from .clock import Clock
 
 # Record types a query may ask for (dns_query's "type" option, lowercase).
 TYPES = ("a", "aaaa", "mx", "txt", "cname", "ns", "ptr", "soa", "srv", "tlsa", "caa")
@@ -45,6 +55,8 @@ class MockBackend:
                 self.table[normalize(name)] = {str(t).lower(): [str(r) for r in records]
                                                for t, records in entry.items()}
         self.queries: list = []         # (name, type) asked, in order (for tests)
+
+    BLOCKS = False                      # answers at once: no helper thread to wait on
 
     def query(self, name: str, rdtype: str, timeout: float,
               servers: Optional[list] = None) -> Answer:
@@ -93,6 +105,8 @@ def _server(spec: str):
 
 
 class DnsPythonBackend:
+    BLOCKS = True                       # waits for servers: lookup() waits in slices
+
     def __init__(self, servers: Optional[list] = None):
         self.servers = list(servers or [])
         self._resolvers: dict = {}
@@ -207,17 +221,6 @@ def is_system() -> bool:
     return isinstance(b, DnsPythonBackend) and not b.servers
 
 
-def addresses(name: str, timeout: float = DEFAULT_TIMEOUT) -> Answer:
-    """The IPv6 and IPv4 addresses of a host name (AAAA then A), for builtins that connect
-    to hosts (http, smtp_lookup_*) when lookups go to --dns-table or --dns-server rather
-    than the system (see is_system()).  An error only when neither type has an answer."""
-    v6 = query(name, "aaaa", timeout)
-    v4 = query(name, "a", timeout)
-    if v6.records or v4.records:
-        return Answer(records=v6.records + v4.records)
-    return Answer(error=v4.error or v6.error or "NXDOMAIN")
-
-
 def configure(new_backend) -> None:
     """Use `new_backend` (a MockBackend, a DnsPythonBackend with servers, ...) for every
     later query in this process."""
@@ -232,26 +235,47 @@ def query(name: str, rdtype: str = "a", timeout: float = DEFAULT_TIMEOUT,
     return backend().query(name, rdtype, timeout, servers)
 
 
+def lookup(name: str, rdtype: str, clock, timeout: float = DEFAULT_TIMEOUT,
+           servers: Optional[list] = None) -> Answer:
+    """query() bounded by `clock` (hsl.net.clock) and by `timeout` seconds: TRY_AGAIN at
+    the clock's own deadline; at the run's time limit the run stops ("execution time limit
+    exceeded") and a cancelled run stops while the name resolves ("interrupted")."""
+    clock.poll()                        # the time may be up already
+    timeout = clock.bound(timeout)
+    end = clock.deadline(timeout)
+    b = backend()
+    if not getattr(b, "BLOCKS", True):  # a table answers at once
+        answer = b.query(name, rdtype, timeout, servers)
+    else:
+        try:
+            answer = clock.call(lambda: b.query(name, rdtype, timeout, servers), end,
+                                "hsl-dns-query")
+        except socket.timeout:
+            answer = Answer(error="TRY_AGAIN")
+    if answer.error == "TRY_AGAIN" and clock.is_run(end) and end - time.monotonic() < 0.05:
+        # The lookup used up the time left (dnspython measures it with another clock):
+        # the run ends as the limit says.
+        clock.expire()
+    clock.poll()                        # the time ran out during the lookup
+    return answer
+
+
+def addresses(name: str, clock, timeout: float = DEFAULT_TIMEOUT) -> Answer:
+    """The IPv6 and IPv4 addresses of a host name (AAAA then A, both within `timeout`),
+    for connecting to a host when lookups go to --dns-table or --dns-server rather than
+    the system (see is_system()).  An error only when neither type has an answer."""
+    part = clock.limited(timeout)
+    v6 = lookup(name, "aaaa", part, timeout)
+    v4 = lookup(name, "a", part, timeout)
+    if v6.records or v4.records:
+        return Answer(records=v6.records + v4.records)
+    return Answer(error=v4.error or v6.error or "NXDOMAIN")
+
+
 def query_in_run(name: str, rdtype: str = "a", timeout: float = DEFAULT_TIMEOUT,
                  servers: Optional[list] = None, what: str = "dns") -> Answer:
-    """query() for a builtin of the running script: the run is marked as blocking (`what`
-    names the reason: hsl serve moves a speculative run to a worker first), the lookup is
-    given at most the run's time left, and a run whose time runs out before or during it
-    stops with "execution time limit exceeded" rather than getting TRY_AGAIN."""
-    import time as _time
-    from . import runtime as _runtime
+    """lookup() for a builtin of the running script on a clock of its own: the run is
+    marked as blocking first (`what` names the reason: hsl serve moves a speculative run
+    to a worker before it waits)."""
     _runtime.blocking(what)
-    _runtime.check_deadline()           # the time may be up already
-    left = _runtime.time_left()
-    bounded = left is not None and left < timeout
-    if bounded:
-        timeout = max(left, 0.001)
-    answer = query(name, rdtype, timeout, servers)
-    if bounded and answer.error == "TRY_AGAIN":
-        left = _runtime.time_left()
-        if left is not None and 0 < left < 0.05:
-            # The lookup used up the time left (dnspython measures it with another
-            # clock): let the deadline pass, so that the run ends as the limit says.
-            _time.sleep(left + 0.001)
-    _runtime.check_deadline()           # the time ran out during the lookup
-    return answer
+    return lookup(name, rdtype, Clock(), timeout, servers)
