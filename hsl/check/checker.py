@@ -389,7 +389,9 @@ def _check(source: str, filename: str, options: Options) -> list:
     variables = C.PHASE_VARIABLES[phase] if phase else C.ANY_PHASE_VARIABLES
     from ..builtins.index import classes_for, functions_for
     from .methods import analyze as analyze_methods
-    found_scopes = scopes(program)
+    from ..resolve import Resolution
+    resolution = Resolution()       # (made once: the flow checks and the compiler read it)
+    found_scopes = scopes(program, resolution)
     method_findings = analyze_methods(program, classes_for(phase),
                                       user_functions | set(functions_for(phase)), found_scopes,
                                       phase)
@@ -407,7 +409,7 @@ def _check(source: str, filename: str, options: Options) -> list:
             + ("; in a hook, a decision such as Accept() states the outcome" if phase else "")))
 
     diags.extend(_static_checks(source, filename, options, phase, program, parse,
-                                variables))
+                                variables, resolution))
     return diags
 
 
@@ -417,9 +419,9 @@ _NEEDS_THE_WHOLE_FILE = {"HSL103", "HSL105", "HSL601", "HSL602"}
 
 
 def _static_checks(source: str, filename: str, options: Options, phase, program, parse,
-                   variables=None) -> list:
+                   variables=None, resolution=None) -> list:
     """The compiler's static checks of a parsed file, with its includes and imports:
-    every error, as diagnostics."""
+    every error, as diagnostics.  `resolution`: the file's resolve.Resolution, if made."""
     if variables is None:
         variables = C.PHASE_VARIABLES[phase] if phase else C.ANY_PHASE_VARIABLES
     diags: list = []
@@ -433,7 +435,8 @@ def _static_checks(source: str, filename: str, options: Options, phase, program,
     readonly = C.PHASE_READONLY[phase] if phase else C.ANY_PHASE_READONLY
     builder = _new_builder(source, filename, context=phase, readonly=readonly,
                            predefined=set(variables), parse=parse_cached,
-                           include_paths=options.include_paths, roots=options.roots)
+                           include_paths=options.include_paths, roots=options.roots,
+                           resolution=resolution)
     # A file of a project's file area runs in the hooks that include it: their functions.
     hook_functions = C.PHASE_FUNCTIONS[phase] if phase is not None else \
         C.ANY_PHASE_FUNCTIONS if C.in_file_area(filename) else {}
