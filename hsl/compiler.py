@@ -19,6 +19,8 @@ hsl.values and hsl.runtime.  The layout of the generated source:
   Python traceback through generated code gives the HSL position and HSL call stack for
   free, at no cost while nothing fails.
 
+What each scope binds comes from the resolver (hsl.resolve: Resolution, Scope, Binding),
+which walks each scope once; the compiler turns those facts into Bindings and code.
 The static checks of the spec (section 13.1) happen here too: undefined functions and
 variables, arity of direct calls, break/continue placement, read-only variables, import
 placement, duplicate declarations.
@@ -123,7 +125,7 @@ class Compiler:
         self.own = ""                   # (the function being defined outside)
         self.module_names: set = set()
         self.r_refs: set = set()
-        self.reaching: set = set()      # declarations that declare `global` (ScopeFacts)
+        self.reaching: set = set()      # declarations that declare `global` (nested_globals)
 
     # positions ----------------------------------------------------------
     def mark(self, node: A.Node) -> str:

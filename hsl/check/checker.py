@@ -1,9 +1,10 @@
 """Check one HSL file: syntax, the compiler's static checks (all of them, not just the
 first), hook phase rules, old-generation functions and the flow warnings.
 
-The compiler (hsl.compiler) is the one place that resolves names, arities, scopes and
-imports: `hsl check` runs it in collect mode (`ProgramBuilder.collecting`), never runs
-anything, and turns its errors into coded diagnostics with hints.
+The compiler (hsl.compiler, with the resolver hsl.resolve) is the one place that resolves
+names, arities, scopes and imports: `hsl check` runs it in collect mode
+(`ProgramBuilder.collecting`), never runs anything, and turns its errors into coded
+diagnostics with hints.  The flow and method checks read the same resolution of the file.
 """
 from __future__ import annotations
 
@@ -477,9 +478,7 @@ def _kept_legacy_calls(program, filename: str, user_functions: set) -> list:
     from ..builtins.index import functions_for
     kept = {n for n, e in functions_for(None).items() if e.area == "legacy"} - user_functions
     out = []
-    stack = [program]
-    while stack:
-        n = stack.pop()
+    for n in A.walk(program):
         if type(n) is A.Call and type(n.callee) is A.NameRef and n.callee.name in kept:
             name = n.callee.name
             s = n.callee.span
@@ -487,22 +486,17 @@ def _kept_legacy_calls(program, filename: str, user_functions: set) -> list:
                                   f"{name}() is a function of an older HSL generation",
                                   severity("HSL702"), s.end_line, s.end_col, "HSL702",
                                   f"use {LEGACY[name]} instead"))
-        stack.extend(A.iter_child_nodes(n))
     return out
 
 
 def _top_level_returns(body):
-    stack = list(body)
-    while stack:
-        n = stack.pop()
-        if isinstance(n, (A.FunctionDecl, A.ClassDecl, A.FuncExpr, A.Expr)):
-            continue
-        if isinstance(n, A.Return):
-            yield n
-            continue
-        if isinstance(n, A.Node):
-            stack.extend(c for c in A.iter_child_nodes(n)
-                         if isinstance(c, (A.Stmt, A.SwitchCase)))
+    return [n for n in A.walk(body, _outside_functions) if type(n) is A.Return]
+
+
+def _outside_functions(n) -> bool:
+    """Statements a top-level `return` may be in (not functions, not expressions)."""
+    return isinstance(n, (A.Stmt, A.SwitchCase)) and type(n) is not A.FunctionDecl \
+        and type(n) is not A.ClassDecl
 
 
 def check_path(path: str, options: Optional[Options] = None) -> tuple[list, Optional[str]]:

@@ -162,13 +162,12 @@ def scopes(program: A.Program, resolution: Optional[Resolution] = None):
 class ScopeFlow:
     """The walk over one scope's statements."""
 
-    def __init__(self, body: list, entry, terminating: set, findings: list,
-                 assigned=None, facts=None):
-        self.body = body
-        self.facts = facts          # the scope's resolve.ScopeFacts (for first writes)
+    def __init__(self, scope: Scope, entry, terminating: set, findings: list):
+        self.body = scope.body
+        self.facts = scope.facts    # (for where a variable is first set)
         self.terminating = terminating
         self.findings = findings
-        self.assigned = assigned_in(body) if assigned is None else assigned
+        self.assigned = scope.written
         self.entry = entry
         self.targets: list[_Target] = []
         self.why = ""
@@ -448,9 +447,7 @@ def analyze(program: A.Program, *, predefined: set, terminating: set,
     findings: list[Finding] = []
     declared_global, (module, *functions) = found_scopes or scopes(program)
     # Functions may set globals they declare `global`: count those as set from the start.
-    ScopeFlow(module.body, set(predefined) | declared_global, terminating, findings,
-              module.written, module.facts).run()
+    ScopeFlow(module, set(predefined) | declared_global, terminating, findings).run()
     for scope in functions:
-        ScopeFlow(scope.body, scope.entry, terminating, findings, scope.written,
-                  scope.facts).run()
+        ScopeFlow(scope, scope.entry, terminating, findings).run()
     return findings
