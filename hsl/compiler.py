@@ -30,8 +30,8 @@ from __future__ import annotations
 from typing import Optional
 
 from . import ast as A
-from .resolve import (Binding, ClassInfo, FuncInfo, ModuleInfo, Scope, iter_declarations,
-                      lvalue_root, top_level_statements)
+from .resolve import (Binding, ClassInfo, FuncInfo, ModuleInfo, Scope, lvalue_root,
+                      top_level_statements)
 from .values import LARGE, arity_message
 
 MAX_NESTING = 60          # HSL expression/statement nesting the generated code supports
@@ -201,7 +201,7 @@ class Compiler:
             if isinstance(stmt, (A.ImportSymbols, A.ImportAll)):
                 self.emit_import(scope, stmt)
         self.module_names = _module_names(mod)
-        self.emit_declarations(scope, body)
+        self.emit_declarations(scope, mod.program)
         self.emit_inclusions(scope, mod.program)
         for name in sorted(self.r_refs):      # (for the functions defined outside)
             w.emit(f"R.{name} = {name}")
@@ -272,11 +272,11 @@ class Compiler:
         return names, reaching
 
     # ------------------------------------------------------ declarations
-    def declare_functions(self, scope: Scope, body) -> None:
-        """Register (hoist) the named functions and classes declared in `body`."""
+    def declare_functions(self, scope: Scope, scope_node) -> None:
+        """Register (hoist) the named functions and classes the scope declares."""
         table_f = scope.module.functions if scope.kind == "module" else scope.functions
         table_c = scope.module.classes if scope.kind == "module" else scope.classes
-        for stmt, _, via in iter_declarations(body):
+        for stmt, _, via in self.pb.resolution.declarations(scope_node):
             self.guarded(self.declare_one, stmt, table_f, table_c, via)
 
     def declare_one(self, stmt, table_f: dict, table_c: dict, via=None) -> None:
@@ -359,9 +359,9 @@ class Compiler:
         if not_constant:        # (the last one, as this check has always reported)
             self.error(not_constant[-1], "default values must be constant expressions")
 
-    def emit_declarations(self, scope: Scope, body) -> None:
+    def emit_declarations(self, scope: Scope, scope_node) -> None:
         """Emit the hoisted function and class definitions of a scope."""
-        for stmt, file_index, _ in iter_declarations(body):
+        for stmt, file_index, _ in self.pb.resolution.declarations(scope_node):
             saved = self.file_index
             if file_index is not None:
                 self.file_index = file_index
@@ -490,7 +490,7 @@ class Compiler:
         if method and not static:
             scope.assigned.add("this")          # set on entry, like a parameter
         scope.captured = facts.captured
-        self.declare_functions(scope, body)
+        self.declare_functions(scope, node)
 
         args = []
         if method and not static:
@@ -526,7 +526,7 @@ class Compiler:
             elif p.default is not None:
                 self.at(p)
                 w.emit(f"if v_{p.name} is _D: v_{p.name} = ({self.expr(scope, p.default)})")
-        self.emit_declarations(scope, body)
+        self.emit_declarations(scope, node)
         w.emit("pass")
         unsafe = scope.captured | {name for name in globals_declared}
         scope.definite = {p.name for p in params} - unsafe

@@ -374,7 +374,7 @@ class ProgramBuilder:
         self.expand_includes(program.body, path)
         comp = Compiler(self)
         comp.file_index = self.file_id(path)
-        comp.declare_functions(_ModuleScopeShim(mod), program.body)
+        comp.declare_functions(_ModuleScopeShim(mod), program)
         # Module-level variables, so importers can check `import {$x}`.
         mod.globals = set(self.resolution.facts(program, self.has_includes).assigned)
         statements = list(top_level_statements(program.body))

@@ -274,6 +274,7 @@ class Resolution:
         self._own: dict = {}            # scope node or Inclusion -> ScopeFacts
         self._facts: dict = {}          # scope node -> ScopeFacts with its inclusions'
         self._inclusions: dict = {}     # scope node -> [Inclusion]
+        self._declarations: dict = {}   # scope node -> [(declaration, file index, via)]
 
     def scope(self, node) -> ScopeFacts:
         """The facts of the statements of scope `node` itself (an A.Program, FunctionDecl,
@@ -295,6 +296,14 @@ class Resolution:
         found = self._inclusions.get(node)
         if found is None:
             found = self._inclusions[node] = scope_inclusions(_body(node))
+        return found
+
+    def declarations(self, node) -> list:
+        """(declaration, file index, via) for the functions and classes scope `node`
+        declares, included ones too (see iter_declarations; once includes are expanded)."""
+        found = self._declarations.get(node)
+        if found is None:
+            found = self._declarations[node] = list(iter_declarations(_body(node)))
         return found
 
     def facts(self, node, includes: bool) -> ScopeFacts:
