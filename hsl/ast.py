@@ -418,12 +418,28 @@ class Include(Stmt):
 
 
 @_node
+class Inclusion(Node):
+    """The statements one include brings in: a parsed file whose own includes are resolved
+    (hsl.program makes it; the parser never does).  Every site that brings in the same
+    statements shares one Inclusion, and the compiler compiles it once per including
+    scope, as a nested function that each site calls (see Compiler.emit_inclusions).
+    `span`: the whole included file."""
+    path: str
+    file_index: int
+    body: list[Stmt]
+    sites: int = 0             # include sites reached inside it, its own and nested ones
+    has_once: bool = False     # an include_once inside: a later expansion may differ
+    declares: bool = False     # function or class declarations inside (nested ones too)
+
+
+@_node
 class Included(Stmt):
     """An include that hsl.program has resolved (the parser never makes one).  The
     included statements, `inclusion.body`, belong to the including scope; they are not a
     child node, because one inclusion is shared by every site that brings in the same
-    statements, so a walker that wants them goes in on purpose, once per inclusion."""
-    inclusion: object
+    statements, so a walker that wants them goes in on purpose, once per inclusion
+    (walk(..., includes=True))."""
+    inclusion: Inclusion
 
 
 @_node
@@ -513,8 +529,9 @@ def iter_child_nodes(node: Node) -> list:
 
 
 # Fields that never hold a node (by their annotation): walkers need not look at them.
+# (Included.inclusion is a reference to a shared Inclusion, not a child: see Included.)
 _LEAF_TYPES = {"Span", "str", "bytes", "bool", "float", "int", "Optional[str]", "list[str]",
-               "object"}
+               "Inclusion"}
 _CHILD_FIELDS: dict = {}
 
 
@@ -525,3 +542,79 @@ def child_fields(cls) -> tuple:
         names = _CHILD_FIELDS[cls] = tuple(f.name for f in fields(cls)
                                            if str(f.type) not in _LEAF_TYPES)
     return names
+
+
+def walk(roots, enter=None, *, includes: bool = False):
+    """Every node of the trees under `roots` (a node or a list of nodes), depth first in
+    source order, each node before its children (as starlark-go's syntax.Walk).
+
+    `enter(node)`, when given, is called as each node is reached: when it returns a false
+    value the walk leaves out that node's children.  The statements an A.Included brings
+    in are not its children (see Included); with includes=True the walk goes into each
+    inclusion once, where it first reaches it.  Iterative: a deep tree cannot exhaust the
+    Python stack."""
+    stack = [roots] if isinstance(roots, Node) else list(reversed(roots))
+    seen = set()
+    fields_of = _CHILD_FIELDS
+    while stack:
+        node = stack.pop()
+        yield node
+        if enter is not None and not enter(node):
+            continue
+        t = type(node)
+        if t is Included:
+            if includes and node.inclusion not in seen:
+                seen.add(node.inclusion)
+                stack.extend(reversed(node.inclusion.body))
+            continue
+        if t is Interp:                 # (its parts are bytes and Var nodes)
+            stack.extend(p for p in reversed(node.parts) if type(p) is not bytes)
+            continue
+        names = fields_of.get(t)
+        for name in reversed(names if names is not None else child_fields(t)):
+            value = getattr(node, name)
+            if type(value) is list:
+                stack.extend(reversed(value))
+            elif value is not None:
+                stack.append(value)
+
+
+class Visitor:
+    """A walk (see walk) that calls `visit_<NodeClass>(node)` on each node whose class it
+    has such a method for, as ast.NodeVisitor does but without recursion: a method that
+    returns False keeps the walk out of that node's children.  Subclasses set `includes`
+    to walk into included statements."""
+    includes = False
+
+    def visit(self, roots) -> None:
+        methods = _visit_methods(type(self))
+
+        def enter(node):
+            method = methods.get(type(node))
+            return method is None or method(self, node) is not False
+
+        for _ in walk(roots, enter, includes=self.includes):
+            pass
+
+
+_VISIT_METHODS: dict = {}
+
+
+def _visit_methods(cls) -> dict:
+    """{node class: visit_ function} of a Visitor subclass (made once per subclass)."""
+    methods = _VISIT_METHODS.get(cls)
+    if methods is None:
+        methods = _VISIT_METHODS[cls] = {}
+        for node_cls in _node_classes(Node):
+            fn = getattr(cls, "visit_" + node_cls.__name__, None)
+            if fn is not None:
+                methods[node_cls] = fn
+    return methods
+
+
+def _node_classes(base) -> list:
+    out = []
+    for sub in base.__subclasses__():
+        out.append(sub)
+        out.extend(_node_classes(sub))
+    return out

@@ -20,17 +20,20 @@ named once below (UNSET, SETPROP...).  The layout of the generated source:
   Python traceback through generated code gives the HSL position and HSL call stack for
   free, at no cost while nothing fails.
 
+What each scope binds comes from the resolver (hsl.resolve: Resolution, Scope, Binding),
+which walks each scope once; the compiler turns those facts into Bindings and code.
 The static checks of the spec (section 13.1) happen here too: undefined functions and
 variables, arity of direct calls, break/continue placement, read-only variables, import
 placement, duplicate declarations.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Optional
 
 from . import ast as A
 from .helpers import helper
+from .resolve import (Binding, ClassInfo, FuncInfo, ModuleInfo, Scope, lvalue_root,
+                      top_level_statements)
 from .values import LARGE, arity_message
 
 MAX_NESTING = 60          # HSL expression/statement nesting the generated code supports
@@ -141,130 +144,6 @@ class CompileError(Exception):
         super().__init__(message)
 
 
-# ------------------------------------------------------------------ program info
-
-@dataclass
-class FuncInfo:
-    name: str                  # HSL name
-    pyname: str
-    min_args: int
-    max_args: Optional[int]
-    node: object = None
-    kind: str = "function"     # "function" or "imported"
-
-
-@dataclass
-class ClassInfo:
-    name: str
-    pyname: str
-    node: Optional[A.ClassDecl]
-    min_args: int = 0
-    max_args: Optional[int] = 0
-    statics: dict = field(default_factory=dict)        # static var name -> True
-    static_methods: dict = field(default_factory=dict)  # name -> FuncInfo
-
-
-@dataclass
-class ModuleInfo:
-    index: int
-    path: str                  # resolved file path or "<string>"
-    program: A.Program
-    pyname: str
-    functions: dict = field(default_factory=dict)   # top-level functions (incl. imported)
-    classes: dict = field(default_factory=dict)
-    globals: set = field(default_factory=set)       # names of global-scope variables
-    namespaces: dict = field(default_factory=dict)  # `import * as ns`: ns -> ModuleInfo
-    imported_vars: dict = field(default_factory=dict)  # local name -> (ModuleInfo, name)
-    data_vars: dict = field(default_factory=dict)   # local name -> constant index
-    imports: list = field(default_factory=list)     # ModuleInfo of imported modules, in order
-    is_main: bool = False
-
-
-@dataclass(eq=False)
-class Inclusion:
-    """The statements one include brings in: a parsed file whose own includes are resolved
-    (A.Included).  Every site that brings in the same statements shares one Inclusion, and
-    the compiler compiles it once per including scope, as a nested function that each site
-    calls (see Compiler.emit_inclusions)."""
-    path: str
-    file_index: int
-    body: list
-    sites: int = 0             # include sites reached inside it, its own and nested ones
-    has_once: bool = False     # an include_once inside: a later expansion may differ
-    declares: bool = False     # function or class declarations inside (nested ones too)
-
-
-class Binding:
-    """How an HSL variable of a scope is reached from Python."""
-    __slots__ = ("pyname", "cell", "readonly")
-
-    def __init__(self, pyname: str, cell: bool = False, readonly: bool = False):
-        self.pyname = pyname       # Python name (of the value, or of the cell holder)
-        self.cell = cell           # True: access through `pyname.cell_contents`
-        self.readonly = readonly
-
-
-class ScopeFacts:
-    """What one walk over a scope's nodes finds (Compiler.collect)."""
-
-    def __init__(self):
-        self.assigned: set = set()       # variables written
-        self.mentioned: set = set()      # variables read or written
-        self.child_globals: set = set()  # names nested functions declare `global`
-        self.globals: list = []          # the scope's own `global` statements
-        self.captured: set = set()       # captured by closures made here, or unset()
-        self.first_writes: dict = {}     # variable -> its first assignment or foreach
-        self.reaching: set = set()       # nested declarations with `global` inside
-
-    def wrote(self, name: str, node) -> None:
-        first = self.first_writes.get(name)
-        if first is None or (node.span.line, node.span.col) < (first.span.line, first.span.col):
-            self.first_writes[name] = node
-
-
-class Scope:
-    def __init__(self, kind: str, module: ModuleInfo, parent: Optional["Scope"] = None,
-                 cls: Optional[ClassInfo] = None, static: bool = False, name: str = ""):
-        self.kind = kind                   # "module" or "function"
-        self.module = module
-        self.parent = parent
-        self.cls = cls
-        self.static = static
-        self.name = name
-        self.vars: dict[str, Binding] = {}
-        self.functions: dict[str, FuncInfo] = {}
-        self.classes: dict[str, ClassInfo] = {}
-        self.nonlocals: set[str] = set()
-        self.temp_count = 0
-        self.breakables: list = []         # stack of ("loop"|"switch", switch_flag_name)
-        self.assigned: set[str] = set()
-        self.captured: set[str] = set()    # names nested closures capture by reference
-        # Variables certainly bound from here on: read without existence checks.
-        self.definite: set[str] = set()
-        # Inclusion -> (name of its nested function, {exit kind: (file index, node)}).
-        self.inclusions: dict = {}
-
-    def temp(self) -> str:
-        self.temp_count += 1
-        return f"_t{self.temp_count}"
-
-    def lookup_function(self, name: str) -> Optional[FuncInfo]:
-        s = self
-        while s is not None:
-            if name in s.functions:
-                return s.functions[name]
-            s = s.parent
-        return self.module.functions.get(name)
-
-    def lookup_class(self, name: str) -> Optional[ClassInfo]:
-        s = self
-        while s is not None:
-            if name in s.classes:
-                return s.classes[name]
-            s = s.parent
-        return self.module.classes.get(name)
-
-
 # ----------------------------------------------------------------- emission
 
 class Writer:
@@ -329,7 +208,7 @@ class Compiler:
         self.own = ""                   # (the function being defined outside)
         self.module_names: set = set()
         self.r_refs: set = set()
-        self.reaching: set = set()      # declarations that declare `global` (ScopeFacts)
+        self.reaching: set = set()      # declarations that declare `global` (nested_globals)
 
     # positions ----------------------------------------------------------
     def mark(self, node: A.Node) -> str:
@@ -373,9 +252,10 @@ class Compiler:
         if self.pb.mentions("import"):
             self.check_imports_placement(body, top=True)
         # Module-level functions and classes were declared when the module was loaded.
-        facts = self.analyse_module_scope(mod, body)
-        assigned, mentioned, globals_from_children = \
-            facts.assigned, facts.mentioned, facts.child_globals
+        facts = self.pb.resolution.facts(mod.program, self.pb.has_includes)
+        assigned = facts.assigned | set(mod.imported_vars) | set(mod.data_vars)
+        mentioned = facts.mentioned
+        globals_from_children, self.reaching = self.nested_globals(facts)
         readonly = self.pb.readonly if mod.is_main else set()
         for name in sorted(mentioned | assigned | globals_from_children):
             if name in mod.imported_vars:
@@ -406,9 +286,8 @@ class Compiler:
             if isinstance(stmt, (A.ImportSymbols, A.ImportAll)):
                 self.emit_import(scope, stmt)
         self.module_names = _module_names(mod)
-        self.reaching = facts.reaching
-        self.emit_declarations(scope, body)
-        self.emit_inclusions(scope, body)
+        self.emit_declarations(scope, mod.program)
+        self.emit_inclusions(scope, mod.program)
         for name in sorted(self.r_refs):      # (for the functions defined outside)
             w.emit(f"R.{name} = {name}")
         w.emit("try:")
@@ -463,99 +342,26 @@ class Compiler:
             stack.extend((c, False, fi) for c in reversed(inner))
 
     # ------------------------------------------------------ scope analysis
-    def analyse_module_scope(self, mod, body) -> "ScopeFacts":
-        facts = self.collect(body, nested_globals=self.pb.mentions("global"))
-        facts.assigned.update(mod.imported_vars)
-        facts.assigned.update(mod.data_vars)
-        return facts
-
-    def collect(self, nodes, *, nested_globals: bool = False, includes: bool = True,
-                seen: Optional[set] = None, facts: Optional["ScopeFacts"] = None) -> "ScopeFacts":
-        """One walk over one scope's nodes (see ScopeFacts; added to `facts` if given),
-        included statements too (each inclusion once, or not at all with includes=False;
-        `seen`: the inclusions already collected).  With nested_globals, the names that
-        nested functions declare `global` too.  Iterative: deep input cannot exhaust the
-        Python stack."""
-        facts = ScopeFacts() if facts is None else facts
-        assigned, mentioned = facts.assigned, facts.mentioned
-        stack = list(nodes)
-        seen = set() if seen is None else seen
-        while stack:
-            n = stack.pop()
-            t = type(n)
-            if t is A.Var:
-                mentioned.add(n.name)
-                continue
-            if t is A.Included:
-                if includes and n.inclusion not in seen:
-                    seen.add(n.inclusion)
-                    stack.extend(n.inclusion.body)
-                continue
-            if t is A.FunctionDecl or t is A.ClassDecl:
-                if nested_globals:
-                    found = set()
-                    self.collect_globals_of_nested(n, found)
-                    if found:
-                        facts.child_globals |= found
-                        facts.reaching.add(n)
-                continue
-            if t is A.FuncExpr:
-                assigned.update(n.captures)
-                facts.captured.update(n.captures)
-                if nested_globals:
-                    self.collect_globals_of_nested(n, facts.child_globals)
-                stack.extend(p.default for p in n.params if p.default is not None)
-                continue
-            if t is A.Assign or t is A.IncDec:
-                root = lvalue_root(n.target)
-                if root is not None:
-                    assigned.add(root)
-                    facts.wrote(root, n)
-            elif t is A.Destructure:
-                for tg in n.targets:
-                    assigned.add(tg.name)
-                if n.rest:
-                    assigned.add(n.rest)
-            elif t is A.Foreach:
-                assigned.add(n.value)
-                facts.wrote(n.value, n)
-                if n.key:
-                    assigned.add(n.key)
-            elif t is A.Try:
-                assigned.add(n.var)
-            elif t is A.Barrier:
-                if n.var:
-                    assigned.add(n.var)
-            elif t is A.Global:
-                assigned.update(n.names)
-                facts.globals.append(n)
-            elif t is A.ImportData:
-                assigned.add(n.var)
-            elif t is A.Unset and type(n.target) is A.Var:
-                facts.captured.add(n.target.name)
-            stack.extend(A.iter_child_nodes(n))
-        return facts
-
-    def collect_globals_of_nested(self, node, out: set) -> None:
-        stack = [node]
-        seen = set()
-        while stack:
-            n = stack.pop()
-            if isinstance(n, A.Global):
-                out.update(n.names)
-            elif type(n) is A.Included:
-                if n.inclusion not in seen:
-                    seen.add(n.inclusion)
-                    stack.extend(n.inclusion.body)
-            elif isinstance(n, A.Node):
-                stack.extend(A.iter_child_nodes(n))
+    def nested_globals(self, facts) -> tuple[set, set]:
+        """(the variables functions nested in a module scope declare `global`, the
+        declarations among them that do so): such a function may create them there."""
+        names, reaching = set(), set()
+        if not self.pb.mentions("global"):
+            return names, reaching
+        for n in facts.nested:
+            found = self.pb.resolution.declared_globals(n, self.pb.has_includes)
+            if found:
+                names |= found
+                if type(n) is not A.FuncExpr:
+                    reaching.add(n)
+        return names, reaching
 
     # ------------------------------------------------------ declarations
-    def declare_functions(self, scope: Scope, body) -> None:
-        """Register (hoist) the named functions and classes declared in `body`."""
+    def declare_functions(self, scope: Scope, scope_node) -> None:
+        """Register (hoist) the named functions and classes the scope declares."""
         table_f = scope.module.functions if scope.kind == "module" else scope.functions
         table_c = scope.module.classes if scope.kind == "module" else scope.classes
-        for stmt, _, via in iter_declarations(body):
+        for stmt, _, via in self.pb.resolution.declarations(scope_node):
             self.guarded(self.declare_one, stmt, table_f, table_c, via)
 
     def declare_one(self, stmt, table_f: dict, table_c: dict, via=None) -> None:
@@ -633,20 +439,14 @@ class Compiler:
         return lo, hi
 
     def check_constant(self, expr) -> None:
-        stack = [expr]
-        while stack:
-            n = stack.pop()
-            if isinstance(n, (A.Number, A.String, A.Bool, A.NoneLit, A.Regex)):
-                continue
-            if isinstance(n, (A.ArrayLit, A.ArrayItem, A.Unary, A.Binary, A.Concat,
-                              A.Logical, A.Coalesce, A.Cond, A.Paren, A.Spread)):
-                stack.extend(A.iter_child_nodes(n))
-                continue
-            self.error(n, "default values must be constant expressions")
+        not_constant = [n for n in A.walk(expr, _is_constant_operation)
+                        if not isinstance(n, _CONSTANT_PARTS)]
+        if not_constant:        # (the last one, as this check has always reported)
+            self.error(not_constant[-1], "default values must be constant expressions")
 
-    def emit_declarations(self, scope: Scope, body) -> None:
+    def emit_declarations(self, scope: Scope, scope_node) -> None:
         """Emit the hoisted function and class definitions of a scope."""
-        for stmt, file_index, _ in iter_declarations(body):
+        for stmt, file_index, _ in self.pb.resolution.declarations(scope_node):
             saved = self.file_index
             if file_index is not None:
                 self.file_index = file_index
@@ -723,16 +523,15 @@ class Compiler:
         self.depth += 1
         scope = Scope("function", outer.module, outer, cls=cls, static=static, name=display)
         self.pb.display_names[pyname] = display
-        facts = self.collect(body)
-        assigned, mentioned = facts.assigned, facts.mentioned
-        mentioned |= self.collect([p.default for p in params if p.default is not None]).mentioned
+        facts = self.pb.resolution.facts(node, self.pb.has_includes)
+        assigned = facts.assigned
         param_names = [p.name for p in params]
         for p in params:
             if p.name == "this":
                 self.error(p, "$this cannot be a parameter name (instance methods bind it)")
         # Global declarations and closure captures bind outer variables by reference.
         globals_declared = {}
-        for g in facts.globals:
+        for g in reversed(facts.globals):       # (the last first, as always reported)
             for name in g.names:
                 if name in param_names:
                     self.error(g, f"${name} is a parameter and cannot be declared global")
@@ -749,8 +548,9 @@ class Compiler:
             scope.vars[name] = Binding(ob.pyname, ob.cell, ob.readonly)
             if not ob.cell:
                 scope.nonlocals.add(ob.pyname)
+        first_writes = facts.first_writes() if globals_declared else {}
         for name, g in globals_declared.items():
-            site = facts.first_writes.get(name)
+            site = first_writes.get(name)
             if site is not None and (site.span.line, site.span.col) < (g.span.line, g.span.col):
                 self.error(site, f"${name} is already a local variable; global ${name} must "
                                  "come before any use of it")
@@ -768,13 +568,14 @@ class Compiler:
         for name in assigned:
             if name not in scope.vars:
                 scope.vars[name] = Binding("v_" + name)
-        if "this" in mentioned and "this" not in scope.vars:
+        if ("this" in facts.mentioned or "this" in facts.param_mentions) \
+                and "this" not in scope.vars:
             self.error(node, "$this is only available in instance methods")
         scope.assigned = assigned | set(param_names)
         if method and not static:
             scope.assigned.add("this")          # set on entry, like a parameter
         scope.captured = facts.captured
-        self.declare_functions(scope, body)
+        self.declare_functions(scope, node)
 
         args = []
         if method and not static:
@@ -810,13 +611,13 @@ class Compiler:
             elif p.default is not None:
                 self.at(p)
                 w.emit(f"if v_{p.name} is {NOT_PASSED}: v_{p.name} = ({self.expr(scope, p.default)})")
-        self.emit_declarations(scope, body)
+        self.emit_declarations(scope, node)
         w.emit("pass")
         unsafe = scope.captured | {name for name in globals_declared}
         scope.definite = {p.name for p in params} - unsafe
         if method and not static:
             scope.definite.add("this")
-        self.emit_inclusions(scope, body)
+        self.emit_inclusions(scope, node)
         self.body(scope, body, unsafe)
         w.indent -= 1
         w.emit("finally:")
@@ -1076,7 +877,7 @@ class Compiler:
                 w.indent -= 1
         w.indent -= 1
 
-    def emit_inclusions(self, scope: Scope, body) -> None:
+    def emit_inclusions(self, scope: Scope, scope_node) -> None:
         """Each inclusion the scope reaches becomes one nested function, defined here and
         called at each of its sites: included statements are compiled once per including
         scope, however often they are included.  `nonlocal` gives them the scope's
@@ -1086,7 +887,8 @@ class Compiler:
             return
         saved = self.file_index, scope.breakables, self.in_include, self.exits, self.w.pos
         try:
-            for inc in scope_inclusions(body):      # (an inclusion after those it reaches)
+            # (an inclusion after those it reaches)
+            for inc in self.pb.resolution.inclusions(scope_node):
                 self.file_index = inc.file_index
                 scope.breakables = [("include", None)]
                 self.in_include, self.exits = True, {}
@@ -1101,7 +903,7 @@ class Compiler:
         w.pos = (inc.file_index, 1, 1)
         w.emit(f"def {name}():")
         w.indent += 1
-        names = self.collect(inc.body, includes=False).mentioned
+        names = self.pb.resolution.scope(inc).mentioned
         bound = sorted({b.pyname for n in names
                         if (b := scope.vars.get(n)) is not None and not b.cell})
         if bound:
@@ -2116,6 +1918,16 @@ class Compiler:
 
 # ----------------------------------------------------------------- helpers
 
+# What a constant expression (a parameter's or a member's default) is made of.
+_CONSTANT_OPERATIONS = (A.ArrayLit, A.ArrayItem, A.Unary, A.Binary, A.Concat, A.Logical,
+                        A.Coalesce, A.Cond, A.Paren, A.Spread)
+_CONSTANT_PARTS = (A.Number, A.String, A.Bool, A.NoneLit, A.Regex) + _CONSTANT_OPERATIONS
+
+
+def _is_constant_operation(node) -> bool:
+    return isinstance(node, _CONSTANT_OPERATIONS)
+
+
 def _module_names(mod: ModuleInfo) -> set:
     """The Python names a module function binds for its functions, classes, their static
     methods and its namespaces (see Compiler.define)."""
@@ -2125,18 +1937,6 @@ def _module_names(mod: ModuleInfo) -> set:
         names.update(fi.pyname for fi in ci.static_methods.values())
     names.update("ns_" + alias for alias in mod.namespaces)
     return names
-
-
-def lvalue_root(node) -> Optional[str]:
-    """The variable name at the root of an assignment target, if it is a variable."""
-    while True:
-        t = type(node)
-        if t is A.Var:
-            return node.name
-        if t in (A.Index, A.Slice):
-            node = node.target
-        else:
-            return None
 
 
 def is_place(e) -> bool:
@@ -2160,102 +1960,3 @@ def param_arity_quick(params) -> tuple[int, Optional[int]]:
         if p.default is None:
             lo += 1
     return lo, hi
-
-
-def iter_declarations(body):
-    """(declaration, file index, via) for the function and class declarations of a scope,
-    wherever they sit in its blocks (declarations are hoisted and registered regardless of
-    control flow), included files' too: file index None is the scope's own file, `via` the
-    (span, path) of the outermost include that brought the declaration in.  An inclusion
-    reached twice declares its names twice (an error): it is walked a second time, once."""
-    stack = [(s, None, None) for s in reversed(body)]
-    seen, again = set(), set()
-    while stack:
-        s, fi, via = stack.pop()
-        if isinstance(s, (A.FunctionDecl, A.ClassDecl)):
-            yield s, fi, via
-            continue
-        if isinstance(s, A.FuncExpr):
-            continue
-        if type(s) is A.Included:
-            inc = s.inclusion
-            if inc in seen:
-                if not inc.declares or inc in again:
-                    continue
-                again.add(inc)
-            seen.add(inc)
-            inner_via = via or (s.span, inc.path)
-            stack.extend((c, inc.file_index, inner_via) for c in reversed(inc.body))
-            continue
-        children = []
-        for c in A.iter_child_nodes(s):
-            if isinstance(c, (A.Stmt, A.SwitchCase)):
-                children.append(c)
-        stack.extend((c, fi, via) for c in reversed(children))
-
-
-def scope_inclusions(body) -> list:
-    """The inclusions one scope reaches (not those of nested functions), each once, and
-    each after the inclusions it reaches itself."""
-    order, seen = [], set()
-    stack, pending = [iter(_direct_inclusions(body))], [None]
-    while stack:
-        inc = next(stack[-1], None)
-        if inc is None:
-            stack.pop()
-            done = pending.pop()
-            if done is not None:
-                order.append(done)
-        elif inc not in seen:
-            seen.add(inc)
-            stack.append(iter(_direct_inclusions(inc.body)))
-            pending.append(inc)
-    return order
-
-
-def _direct_inclusions(nodes) -> list:
-    found = []
-    stack = list(nodes)
-    while stack:
-        n = stack.pop()
-        t = type(n)
-        if t is A.Included:
-            found.append(n.inclusion)
-        elif t is not A.FunctionDecl and t is not A.ClassDecl and t is not A.FuncExpr:
-            stack.extend(A.iter_child_nodes(n))
-    return found
-
-
-def scope_nodes(body):
-    """Every node of one scope, in no particular order, included statements too (each
-    inclusion once): nested functions, closures and classes are yielded, not entered."""
-    stack = list(body)
-    seen = set()
-    while stack:
-        n = stack.pop()
-        t = type(n)
-        if t is A.Included:
-            if n.inclusion not in seen:
-                seen.add(n.inclusion)
-                stack.extend(n.inclusion.body)
-            continue
-        yield n
-        if t is not A.FunctionDecl and t is not A.ClassDecl and t is not A.FuncExpr:
-            stack.extend(A.iter_child_nodes(n))
-
-
-def top_level_statements(body):
-    """The statements of a file's top level, with included statements in place (each
-    inclusion once)."""
-    stack = list(reversed(body))
-    seen = set()
-    while stack:
-        stmt = stack.pop()
-        if type(stmt) is A.Included:
-            if stmt.inclusion not in seen:
-                seen.add(stmt.inclusion)
-                stack.extend(reversed(stmt.inclusion.body))
-        else:
-            yield stmt
-
-

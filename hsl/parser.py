@@ -1367,13 +1367,7 @@ def _parse(src: str, filename: str, recover: bool = True):
 
 
 def _reachable_ids(root) -> set:
-    seen = set()
-    stack = [root]
-    while stack:
-        n = stack.pop()
-        seen.add(id(n))
-        stack.extend(A.iter_child_nodes(n))
-    return seen
+    return {id(n) for n in A.walk(root)}
 
 
 # Surrogates that no UTF-8 decoding produces.  U+DC80..U+DCFF are the bytes that were not

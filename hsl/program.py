@@ -21,8 +21,9 @@ from typing import Callable, Optional
 from . import ast as A
 from . import values as V
 from .builtins import index as builtin_index
-from .compiler import (MAX_NESTING, Compiler, CompileError, ModuleInfo, FuncInfo, ClassInfo,
-                       Inclusion, ScopeFacts, Writer, top_level_statements)
+from .compiler import MAX_NESTING, Compiler, CompileError, Writer
+from .resolve import (ClassInfo, FuncInfo, ModuleInfo, Resolution, bound_by,
+                      top_level_statements)
 from .errors import Diagnostic, Frame, HSLRuntimeError, HSLSyntaxError, ScriptError, ThrownValue
 from .helpers import HELPERS
 from . import runtime as RT
@@ -152,7 +153,8 @@ def _stdlib_dir() -> str:
 class ProgramBuilder:
     def __init__(self, source: str, filename: str, *, context: Optional[str] = None,
                  readonly=(), predefined: Optional[set] = None, parse=None,
-                 trace: bool = False, include_paths=(), roots=()):
+                 trace: bool = False, include_paths=(), roots=(),
+                 resolution: Optional[Resolution] = None):
         if parse is None:
             from .parser import parse
         self.parse = parse
@@ -168,6 +170,8 @@ class ProgramBuilder:
         # The cached index: only the builtin areas the script uses get imported.
         self.builtins = builtin_index.functions_for(context)
         self.builtin_classes = builtin_index.classes_for(context)
+        # What each scope binds (hsl check passes the table it has made for the main file).
+        self.resolution = resolution if resolution is not None else Resolution()
         self.writer = Writer()
         self.outside = Writer()     # functions defined outside the module functions
         self.files: list[str] = []
@@ -185,8 +189,8 @@ class ProgramBuilder:
         # Includes (see expand_includes): files included so far, each file's first
         # inclusion and the one every later include shares, include sites reached.
         self._included_once: set[str] = set()
-        self._first: dict[str, Inclusion] = {}
-        self._later: dict[str, Inclusion] = {}
+        self._first: dict[str, A.Inclusion] = {}
+        self._later: dict[str, A.Inclusion] = {}
         self._sites = 0
         self.has_includes = False
         self._mentions: dict = {}
@@ -336,11 +340,12 @@ class ProgramBuilder:
             text = self.sources.get(target)
             if text is None:
                 text = self.read(target, frame.path, stmt)
-            inc = Inclusion(target, self.file_id(target), self.parse_file(text, target).body)
+            parsed = self.parse_file(text, target)
+            inc = A.Inclusion(parsed.span, target, self.file_id(target), parsed.body)
             (self._later if first is not None else self._first)[target] = inc
             frames.append(_Expansion(target, target, inc, slot, inc.body, text))
 
-    def _place(self, frame: "_Expansion", slot, inc: Inclusion) -> None:
+    def _place(self, frame: "_Expansion", slot, inc: A.Inclusion) -> None:
         container, where, stmt = slot
         _put(container, where, A.Included(stmt.span, inc))
         self.has_includes = True
@@ -375,19 +380,18 @@ class ProgramBuilder:
         self.expand_includes(program.body, path)
         comp = Compiler(self)
         comp.file_index = self.file_id(path)
-        comp.declare_functions(_ModuleScopeShim(mod), program.body)
+        comp.declare_functions(_ModuleScopeShim(mod), program)
         # Module-level variables, so importers can check `import {$x}`.
-        mod.globals = set(comp.collect(program.body).assigned)
+        mod.globals = set(self.resolution.facts(program, self.has_includes).assigned)
         statements = list(top_level_statements(program.body))
         imports = [i for i, stmt in enumerate(statements) if isinstance(stmt, _IMPORTS)]
-        written, seen = ScopeFacts(), set()     # what the statements before an import write
+        written: set = set()        # what the statements before an import bind
         for stmt in statements[:imports[-1] + 1] if imports else ():
             if isinstance(stmt, (A.ImportSymbols, A.ImportAll)):
-                self.guarded(self.import_module, mod, stmt, chain + ((key, stmt),),
-                             written.assigned)
+                self.guarded(self.import_module, mod, stmt, chain + ((key, stmt),), written)
             elif isinstance(stmt, A.ImportData):
                 self.guarded(self.import_data, mod, stmt)
-            comp.collect([stmt], seen=seen, facts=written)
+            written |= bound_by([stmt])
         return mod
 
     def guarded(self, fn, *args) -> None:
@@ -582,7 +586,7 @@ class _Expansion:
     """One file being expanded (ProgramBuilder.expand_includes): its include statements
     still to resolve, and what it has reached so far."""
 
-    def __init__(self, key: str, path: str, inclusion: Optional[Inclusion], slot, body,
+    def __init__(self, key: str, path: str, inclusion: Optional[A.Inclusion], slot, body,
                  text: Optional[str]):
         self.key, self.path = key, path
         self.inclusion = inclusion      # what it builds; None for a module's own file

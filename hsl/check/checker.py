@@ -1,11 +1,12 @@
 """Check one HSL file: syntax, the compiler's static checks (all of them, not just the
 first), hook phase rules, old-generation functions and the flow warnings.
 
-The compiler (hsl.compiler) is the one place that resolves names, arities, scopes and
-imports: `hsl check` runs it in collect mode (`ProgramBuilder.collecting`), never runs
-anything, and reports its errors with the code, hint and subject each one carries from
-where it was raised (as the parser's syntax errors do); no code is read back from a
-message's text.
+The compiler (hsl.compiler, with the resolver hsl.resolve) is the one place that resolves
+names, arities, scopes and imports: `hsl check` runs it in collect mode
+(`ProgramBuilder.collecting`), never runs anything, and reports its errors with the code,
+hint and subject each one carries from where it was raised (as the parser's syntax errors
+do); no code is read back from a message's text.  The flow and method checks read the same
+resolution of the file.
 """
 from __future__ import annotations
 
@@ -274,7 +275,9 @@ def _check(source: str, filename: str, options: Options) -> list:
     variables = C.PHASE_VARIABLES[phase] if phase else C.ANY_PHASE_VARIABLES
     from ..builtins.index import classes_for, functions_for
     from .methods import analyze as analyze_methods
-    found_scopes = scopes(program)
+    from ..resolve import Resolution
+    resolution = Resolution()       # (made once: the flow checks and the compiler read it)
+    found_scopes = scopes(program, resolution)
     method_findings = analyze_methods(program, classes_for(phase),
                                       user_functions | set(functions_for(phase)), found_scopes,
                                       phase)
@@ -292,7 +295,7 @@ def _check(source: str, filename: str, options: Options) -> list:
             + ("; in a hook, a decision such as Accept() states the outcome" if phase else "")))
 
     diags.extend(_static_checks(source, filename, options, phase, program, parse,
-                                variables))
+                                variables, resolution))
     return diags
 
 
@@ -302,9 +305,9 @@ _NEEDS_THE_WHOLE_FILE = {"HSL103", "HSL105", "HSL601", "HSL602"}
 
 
 def _static_checks(source: str, filename: str, options: Options, phase, program, parse,
-                   variables=None) -> list:
+                   variables=None, resolution=None) -> list:
     """The compiler's static checks of a parsed file, with its includes and imports:
-    every error, as diagnostics."""
+    every error, as diagnostics.  `resolution`: the file's resolve.Resolution, if made."""
     if variables is None:
         variables = C.PHASE_VARIABLES[phase] if phase else C.ANY_PHASE_VARIABLES
     diags: list = []
@@ -318,7 +321,8 @@ def _static_checks(source: str, filename: str, options: Options, phase, program,
     readonly = C.PHASE_READONLY[phase] if phase else C.ANY_PHASE_READONLY
     builder = _new_builder(source, filename, context=phase, readonly=readonly,
                            predefined=set(variables), parse=parse_cached,
-                           include_paths=options.include_paths, roots=options.roots)
+                           include_paths=options.include_paths, roots=options.roots,
+                           resolution=resolution)
     # A file of a project's file area runs in the hooks that include it: their functions.
     hook_functions = C.PHASE_FUNCTIONS[phase] if phase is not None else \
         C.ANY_PHASE_FUNCTIONS if C.in_file_area(filename) else {}
@@ -360,9 +364,7 @@ def _kept_legacy_calls(program, filename: str, user_functions: set) -> list:
     from ..builtins.index import functions_for
     kept = {n for n, e in functions_for(None).items() if e.area == "legacy"} - user_functions
     out = []
-    stack = [program]
-    while stack:
-        n = stack.pop()
+    for n in A.walk(program):
         if type(n) is A.Call and type(n.callee) is A.NameRef and n.callee.name in kept:
             name = n.callee.name
             s = n.callee.span
@@ -370,22 +372,17 @@ def _kept_legacy_calls(program, filename: str, user_functions: set) -> list:
                                   f"{name}() is a function of an older HSL generation",
                                   severity("HSL702"), s.end_line, s.end_col, "HSL702",
                                   f"use {LEGACY[name]} instead"))
-        stack.extend(A.iter_child_nodes(n))
     return out
 
 
 def _top_level_returns(body):
-    stack = list(body)
-    while stack:
-        n = stack.pop()
-        if isinstance(n, (A.FunctionDecl, A.ClassDecl, A.FuncExpr, A.Expr)):
-            continue
-        if isinstance(n, A.Return):
-            yield n
-            continue
-        if isinstance(n, A.Node):
-            stack.extend(c for c in A.iter_child_nodes(n)
-                         if isinstance(c, (A.Stmt, A.SwitchCase)))
+    return [n for n in A.walk(body, _outside_functions) if type(n) is A.Return]
+
+
+def _outside_functions(n) -> bool:
+    """Statements a top-level `return` may be in (not functions, not expressions)."""
+    return isinstance(n, (A.Stmt, A.SwitchCase)) and type(n) is not A.FunctionDecl \
+        and type(n) is not A.ClassDecl
 
 
 def check_path(path: str, options: Optional[Options] = None) -> tuple[list, Optional[str]]:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from .. import ast as A
-from ..compiler import lvalue_root, scope_nodes
+from ..resolve import Resolution, binds, lvalue_root, scope_nodes
 
 
 class _All(frozenset):
@@ -126,116 +126,53 @@ def assigned_in(nodes) -> set:
     for n in scope_nodes(nodes):
         if type(n) is A.Include or type(n) is A.Included:
             return ALL
-        out.update(written_by(n))
+        out.update(binds(n))
     return out
 
 
-def written_by(n) -> list:
-    """The variables one node writes (not looking into its children): assignment roots,
-    destructuring, foreach, catch and barrier variables, `global`, imports."""
-    t = type(n)
-    if t is A.Assign or t is A.IncDec:
-        root = lvalue_root(n.target)
-        return [root] if root is not None else []
-    if t is A.Destructure:
-        return [tg.name for tg in n.targets] + ([n.rest] if n.rest else [])
-    if t is A.Foreach:
-        return [n.value] + ([n.key] if n.key else [])
-    if t is A.Try or t is A.Barrier:
-        return [n.var] if n.var else []
-    if t is A.Global:
-        return list(n.names)
-    if t is A.ImportData:
-        return [n.var]
-    if t is A.ImportSymbols:
-        return [(it.alias or it.name) for it in n.items if it.is_var]
-    return []
-
-
 class Scope:
-    """One scope of a file (see scopes()) and what one walk over its nodes found."""
-    __slots__ = ("body", "entry", "cls", "written", "writes", "calls")
+    """One scope of a file (see scopes()), as the resolver found it."""
+    __slots__ = ("body", "entry", "cls", "facts", "written")
 
-    def __init__(self, body: list, entry: set, cls: Optional[str]):
+    def __init__(self, body: list, entry: set, cls: Optional[str], facts):
         self.body = body
         self.entry = entry          # names bound on entry (parameters, captures, $this)
         self.cls = cls              # the class its code belongs to, if any
-        self.written = set()        # what its code may assign (assigned_in); ALL: include
-        self.writes: list = []      # (name, the `$name = ...` Assign or None) (methods.py)
-        self.calls: list = []       # `$var->name(...)` calls (methods.py)
+        self.facts = facts          # its resolve.ScopeFacts: writes, calls (methods.py)
+        # What its code may assign (a closure's capture does not: it binds by reference);
+        # ALL: an include.
+        self.written = ALL if facts.includes else \
+            {name for name, n in facts.writes if type(n) is not A.FuncExpr}
 
 
-def scopes(program: A.Program):
+def scopes(program: A.Program, resolution: Optional[Resolution] = None):
     """(names some function declares `global`, [Scope]) for the file's scopes: its global
-    scope first, then each function, anonymous function, method and constructor (the
-    class of a method, and of an anonymous function inside one, is its class).  One walk
-    over the whole file."""
+    scope first, then each function, anonymous function, method and constructor (see
+    Resolution.file_scopes), resolved in `resolution` (a new table if None)."""
+    resolution = Resolution() if resolution is None else resolution
     declared_global: set = set()
-    top = Scope(program.body, set(), None)
-    out = [top]
-    members = Scope([], set(), None)        # (class members outside methods: no scope)
-    stack = [(n, top, None) for n in reversed(program.body)]
-    while stack:
-        n, scope, cls = stack.pop()
-        t = type(n)
-        if t is A.Include or t is A.Included:
-            scope.written = ALL
-        elif t is A.Assign and type(n.target) is A.Var:
-            scope.written.add(n.target.name)
-            scope.writes.append((n.target.name, n))
-        elif t is A.FuncExpr:       # (a closure captures by reference: it may assign)
-            scope.writes.extend((name, None) for name in n.captures)
-        else:
-            names = written_by(n)
-            if names:
-                scope.written.update(names)
-                scope.writes.extend((name, None) for name in names)
-                if t is A.Global:
-                    declared_global.update(names)
-        if t is A.Call and type(n.callee) is A.Prop and type(n.callee.target) is A.Var:
-            scope.calls.append(n)
-        inner = scope
-        if t is A.ClassDecl:
-            cls, inner = n.name, members
-        elif t is A.FunctionDecl:
-            inner = Scope(n.body, {p.name for p in n.params}, None)
-        elif t is A.FuncExpr:
-            inner = Scope(n.body, {p.name for p in n.params} | set(n.captures), cls)
-        elif t is A.ClassMethod or t is A.Constructor:
-            inner = Scope(n.body, {p.name for p in n.params} | {"this"}, cls)
-        if inner is not scope and inner is not members:
-            out.append(inner)
-        stack.extend((c, inner, cls) for c in reversed(A.iter_child_nodes(n)))
+    out = []
+    for node, facts, entry, cls in resolution.file_scopes(program):
+        out.append(Scope(node.body, entry, cls, facts))
+        for g in facts.globals:
+            declared_global.update(g.names)
     return declared_global, out
-
-
-def _first_assignments(body) -> dict:
-    """variable -> span of its first plain or compound assignment in the scope."""
-    first: dict = {}
-    for n in scope_nodes(body):
-        if type(n) is A.Assign or type(n) is A.IncDec:
-            name = lvalue_root(n.target)
-            if name is not None:
-                best = first.get(name)
-                if best is None or (n.span.line, n.span.col) < (best.line, best.col):
-                    first[name] = n.span
-    return first
 
 
 class ScopeFlow:
     """The walk over one scope's statements."""
 
-    def __init__(self, body: list, entry, terminating: set, findings: list,
-                 assigned=None):
-        self.body = body
+    def __init__(self, scope: Scope, entry, terminating: set, findings: list):
+        self.body = scope.body
+        self.facts = scope.facts    # (for where a variable is first set)
         self.terminating = terminating
         self.findings = findings
-        self.assigned = assigned_in(body) if assigned is None else assigned
+        self.assigned = scope.written
         self.entry = entry
         self.targets: list[_Target] = []
         self.why = ""
         self.reported: set = set()
-        self.first = None           # (_first_assignments, made when first needed)
+        self.first = None           # (first assignments, found when first needed)
         self.depth = 0
         self.loops = 0              # loops around the statement being walked
 
@@ -398,7 +335,7 @@ class ScopeFlow:
             return self.block(s.body, state)
         if t is A.Include or t is A.Included:
             return state.add(ALL)
-        return state.add(written_by(s))     # global, imports
+        return state.add(binds(s))          # global, imports
 
     # ------------------------------------------------------------- expressions
     def expr(self, e, state):
@@ -494,7 +431,7 @@ class ScopeFlow:
             return
         self.reported.add(name)
         if self.first is None:
-            self.first = _first_assignments(self.body)
+            self.first = self.facts.first_writes(foreach=False)
         first = self.first.get(name)
         hint = "check the spelling, or set it before this point"
         if first is not None:
@@ -510,8 +447,7 @@ def analyze(program: A.Program, *, predefined: set, terminating: set,
     findings: list[Finding] = []
     declared_global, (module, *functions) = found_scopes or scopes(program)
     # Functions may set globals they declare `global`: count those as set from the start.
-    ScopeFlow(module.body, set(predefined) | declared_global, terminating, findings,
-              module.written).run()
+    ScopeFlow(module, set(predefined) | declared_global, terminating, findings).run()
     for scope in functions:
-        ScopeFlow(scope.body, scope.entry, terminating, findings, scope.written).run()
+        ScopeFlow(scope, scope.entry, terminating, findings).run()
     return findings

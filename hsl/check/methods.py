@@ -82,10 +82,11 @@ def _known_types(scope, entry: set, tables: ClassMethods) -> dict:
     if scope.written is ALL:        # (an include may assign anything)
         return {}
     kinds: dict = {name: _UNKNOWN for name in entry}
-    for name, assign in scope.writes:
+    for name, n in scope.facts.writes:
         cls = None
-        if assign is not None and assign.op == "=" and type(assign.value) is A.Call:
-            cls = tables.constructor_class(assign.value)
+        if type(n) is A.Assign and type(n.target) is A.Var and n.op == "=" \
+                and type(n.value) is A.Call:
+            cls = tables.constructor_class(n.value)
         # one class for every assignment, else unknown
         kinds[name] = cls if cls is not None and kinds.get(name, cls) == cls else _UNKNOWN
     return {name: cls for name, cls in kinds.items() if cls is not _UNKNOWN}
@@ -106,7 +107,7 @@ def analyze(program: A.Program, builtin_classes: dict, functions: set,
         known = _known_types(scope, entry, tables)
         if not known:
             continue
-        for n in scope.calls:
+        for n in scope.facts.calls:
             target = n.callee.target
             if target.name not in known:
                 continue
