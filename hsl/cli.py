@@ -50,8 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def max_depth_arg(value: str) -> int:
-    """--max-depth: a call depth the script thread's stack holds (runtime.MAX_DEPTH)."""
-    from .runtime import MAX_DEPTH
+    """--max-depth: a call depth the script thread's stack holds (execution.MAX_DEPTH)."""
+    from .execution import MAX_DEPTH
     try:
         n = int(value)
     except ValueError:
@@ -147,7 +147,7 @@ def _read_source(args) -> tuple[str, str]:
 def cmd_run(args, source: str, filename: str) -> int:
     from . import HSLRuntimeError, HSLSyntaxError
     from .program import compile_program
-    from .runtime import OutputClosed
+    from .execution import OutputClosed
     try:
         program = compile_program(source, filename, predefined=set(),
                                   include_paths=args.include, roots=[os.getcwd()])
@@ -267,7 +267,7 @@ def _in_big_stack(fn, *args):
                 import traceback
                 traceback.print_exc()
 
-    from .runtime import start_script_thread
+    from .execution import start_script_thread
     start_script_thread(target).join()
     return result[0] if result else EXIT_SCRIPT_ERROR
 

@@ -16,6 +16,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Optional
 
+from . import execution as _runtime
+
 # Record types a query may ask for (dns_query's "type" option, lowercase).
 TYPES = ("a", "aaaa", "mx", "txt", "cname", "ns", "ptr", "soa", "srv", "tlsa", "caa")
 DEFAULT_TIMEOUT = 5.0
@@ -239,7 +241,6 @@ def query_in_run(name: str, rdtype: str = "a", timeout: float = DEFAULT_TIMEOUT,
     given at most the run's time left, and a run whose time runs out before or during it
     stops with "execution time limit exceeded" rather than getting TRY_AGAIN."""
     import time as _time
-    from . import runtime as _runtime
     _runtime.blocking(what)
     _runtime.check_deadline()           # the time may be up already
     left = _runtime.time_left()

@@ -103,7 +103,7 @@ import urllib.request
 from typing import Optional
 from urllib.parse import unquote_to_bytes, urljoin, urlsplit
 
-from .. import runtime as _runtime
+from .. import execution as _runtime
 from ..errors import ScriptError
 from ..values import HArray, HFunction, to_str, type_name
 from ._args import opt_bool, opt_number, opt_str, type_error

@@ -42,7 +42,7 @@ Choices where the documentation is silent (UNSPECIFIED there):
 """
 from __future__ import annotations
 
-from .. import runtime as _runtime
+from .. import execution as _execution
 from ..errors import ScriptError
 from ..values import BuiltinObject, HArray, HRegex, reserve_elements, reserve_string
 from ._args import opt_array, opt_bool, opt_number, opt_str, string, type_error
@@ -133,7 +133,7 @@ class MIMEPartObject(BuiltinObject):
 
     def _msg(self):
         """The message, about to be modified."""
-        _runtime.will_mutate(self.owner)
+        _execution.will_mutate(self.owner)
         return self.owner.msg
 
     # -- reading -------------------------------------------------------------------------
@@ -286,7 +286,7 @@ class MIMEPartObject(BuiltinObject):
         matches = _pattern_matcher(fname, pattern)
         found = []
         for p in self.part.walk():
-            _runtime.check_deadline()
+            _execution.check_deadline()
             value = key(p)
             if value is not None and matches(value):
                 found.append(MIMEPartObject._of(self.owner, p))
@@ -468,7 +468,7 @@ def _file_data(file):
         raise type_error("MailMessage::File", 1, "a File", file)
     if data is not None:
         return data
-    _runtime.blocking("reading a file")
+    _execution.blocking("reading a file")
     try:
         with open(path, "rb") as f:
             return f.read()
@@ -680,7 +680,7 @@ class MIMEObject(BuiltinObject):
         return restore
 
     def _set(self, attr: str, value):
-        _runtime.will_mutate(self)
+        _execution.will_mutate(self)
         setattr(self.builder, attr, value)
         return self
 
@@ -696,7 +696,7 @@ class MIMEObject(BuiltinObject):
         if not headers.valid_name(name):
             raise ScriptError(f"{fname}() invalid header field name "
                               f"{name.decode('utf-8', 'replace')!r}")
-        _runtime.will_mutate(self)
+        _execution.will_mutate(self)
         self.builder.add_header(name, value, opt_bool(fname, opts, b"encode", True))
         return self
 
@@ -710,7 +710,7 @@ class MIMEObject(BuiltinObject):
         entity = _entity(fname, part)
         opts = opt_array(fname, 2, options)
         ctype = opt_str(fname, opts, b"type")
-        _runtime.will_mutate(self)
+        _execution.will_mutate(self)
         if ctype is not None and self.builder.type is None:
             self.builder.type = ctype
         self.builder.parts.append(entity)
@@ -801,6 +801,6 @@ class MIMEObject(BuiltinObject):
             return None
         if opts.return_header:
             return _field_value(field)
-        _runtime.will_mutate(self)
+        _execution.will_mutate(self)
         self.builder.add_field_top(field)
         return self

@@ -31,7 +31,7 @@ import threading
 import functools
 import unicodedata
 
-from .. import runtime as _runtime
+from .. import execution as _runtime
 from ..values import HArray
 from ._args import type_error
 from ._limits import ACCOUNT, paced, reserve_string

@@ -107,7 +107,7 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Optional
 
-from .. import runtime as _runtime
+from .. import execution as _runtime
 from ..errors import ScriptError
 from ..values import HArray, to_str, type_name
 from ._args import digits_value, type_error

@@ -87,7 +87,7 @@ import urllib.parse
 from typing import NamedTuple, Optional
 
 from .. import resolver as _resolver
-from .. import runtime as _runtime
+from .. import execution as _runtime
 from ..errors import ScriptError
 from ..values import HArray
 from ._args import digits_value, type_error

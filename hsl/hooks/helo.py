@@ -16,7 +16,7 @@ from .. import values as V
 from ..builtins import _args
 from ..builtins.registry import builtin
 from ..errors import HSLRuntimeError, HSLSyntaxError, ScriptError
-from ..runtime import Terminate
+from ..execution import Terminate
 
 CONTEXT = "helo"
 READONLY = ("arguments", "connection", "transaction")
@@ -331,7 +331,7 @@ def run_helo(program, session: HeloSession, *, max_steps: Optional[int] = 10_000
              max_memory: Optional[int] = None, max_depth: int = 1000) -> HeloResult:
     """Run a compiled HELO script for one command. Never raises for script errors: they
     become a Defer (450) with `error` set.  The limits are Program.run's.  With
-    `speculative=True` the run may instead raise runtime.Preempted (see Program.run):
+    `speculative=True` the run may instead raise execution.Preempted (see Program.run):
     `max_time` is then its slice and `time_limit` the script's own limit."""
     output: list = []
 

@@ -69,7 +69,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, NamedTuple, Optional, Union
 
-from .. import runtime as _runtime
+from .. import execution as _execution
 from ..errors import ScriptError
 from ..values import HArray, HFunction, HResource, type_name
 
@@ -251,7 +251,7 @@ def body_hash(body: bytes, relaxed: bool, hashname: str, limit: Optional[int] = 
     the digest covers its first `limit` bytes (all without a limit).  Works through the
     body a megabyte at a time, so a large body is never copied whole."""
     h = hashlib.new(hashname)
-    _runtime.work(len(body))
+    _execution.work(len(body))
     total = 0
 
     def emit(data: bytes) -> None:
@@ -288,7 +288,7 @@ def body_hash(body: bytes, relaxed: bool, hashname: str, limit: Optional[int] = 
             started = True
         else:
             pending += len(chunk) // 2
-        _runtime.check_deadline()
+        _execution.check_deadline()
     if started or not relaxed:          # simple: an empty body is one CRLF
         emit(b"\r\n")
     return h.digest(), total

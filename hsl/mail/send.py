@@ -31,7 +31,7 @@ from __future__ import annotations
 import re
 from typing import Optional
 
-from .. import runtime as _runtime
+from .. import execution as _runtime
 from ..errors import ScriptError
 from ..values import HArray, type_name
 from .body import crlf

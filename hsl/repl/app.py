@@ -42,7 +42,7 @@ def _history():
 
 def run_in_thread(fn: Callable[[], None]) -> threading.Thread:
     """Start fn in a daemon thread with a large stack."""
-    from ..runtime import start_script_thread
+    from ..execution import start_script_thread
     return start_script_thread(fn, name="hsl-repl-statement")
 
 

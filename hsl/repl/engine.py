@@ -415,7 +415,7 @@ class Engine:
             return False
         self._prepared = None
         variables = self._run_variables()
-        from ..runtime import Terminate
+        from ..execution import Terminate
         output = self.write
         if prepared.quiet_imports:
             started = []

@@ -23,7 +23,7 @@ from typing import Optional
 
 from ..errors import HSLSyntaxError
 from ..hooks.helo import HeloResult, HeloSession, compile_helo, run_helo
-from ..runtime import Preempted, start_script_thread
+from ..execution import Preempted, start_script_thread
 
 # What a script error answers (runtime error, step budget, per-run deadline): a temporary
 # failure, distinct from a deliberate Defer() (450) so that it stands out in client logs.
