@@ -41,7 +41,8 @@ from itertools import accumulate
 from typing import Optional
 
 from . import ast as A
-from ._lalr import Token, UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+from ._lalr import (Parser, Token, UnexpectedCharacters, UnexpectedInput, UnexpectedToken,
+                    load_tables)
 from .errors import Diagnostic, HSLSyntaxError
 
 __all__ = ["parse", "decode_string_literal", "MAX_NESTING", "KEYWORDS", "RESERVED_WORDS"]
@@ -978,7 +979,6 @@ def _get_runtime():
         with _lock:
             rt = _runtime
             if rt is None:
-                from ._lalr import Parser, load_tables
                 tables = load_tables(_grammar_text())
                 rt = _runtime = (tables, Parser(tables, _MARKERS))
     return rt

@@ -28,6 +28,7 @@ from .compiler import (MAX_NESTING, Compiler, CompileError, ModuleInfo, FuncInfo
                        Inclusion, ScopeFacts, Writer, top_level_statements)
 from .errors import Diagnostic, Frame, HSLRuntimeError, HSLSyntaxError, ScriptError, ThrownValue
 from . import runtime as RT
+from .parser import parse as _parse
 from .pcre import PatternError
 from .sourcefile import read_source_text
 
@@ -155,9 +156,7 @@ class ProgramBuilder:
     def __init__(self, source: str, filename: str, *, context: Optional[str] = None,
                  readonly=(), predefined: Optional[set] = None, parse=None,
                  trace: bool = False, include_paths=(), roots=()):
-        if parse is None:
-            from .parser import parse
-        self.parse = parse
+        self.parse = parse if parse is not None else _parse
         self.source = source
         self.filename = filename
         self.context = context
@@ -472,7 +471,7 @@ class ProgramBuilder:
                                       f"{MAX_IMPORT_DEPTH} levels)")
 
     def import_data(self, mod: ModuleInfo, stmt: A.ImportData) -> None:
-        from .data import load_data
+        from .data import load_data     # deferred: the data loaders only for data imports
         if mod.is_main and stmt.var in self.readonly:
             self.fail(mod.path, stmt, f"${stmt.var} is read-only: an import cannot bind it")
         path = self.resolve_path(stmt.path, mod.path, stmt)

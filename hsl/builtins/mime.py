@@ -44,7 +44,8 @@ from __future__ import annotations
 
 from .. import execution as _execution
 from ..errors import ScriptError
-from ..values import BuiltinObject, HArray, HRegex, reserve_elements, reserve_string
+from ..pcre import compile_pattern
+from ..values import BuiltinObject, HArray, HFunction, HRegex, reserve_elements, reserve_string
 from ._args import opt_array, opt_bool, opt_number, opt_str, string, type_error
 from .classes import FileObject, FileResource
 from .registry import builtin_class, method
@@ -59,6 +60,7 @@ def _mail():
     """hsl.mail's modules (body, headers, model, send, source), imported on first use."""
     global _MODULES
     if _MODULES is None:
+        # deferred: the mail machinery only once a message is used
         from ..mail import body, headers, model, send, source
         _MODULES = body, headers, model, send, source
     return _MODULES
@@ -88,7 +90,6 @@ def _pattern_matcher(fname: str, pattern):
         return lambda s: pattern.compiled.search(s) is not None
     if type(pattern) is not bytes:
         raise type_error(fname, 1, "a string or a regex", pattern)
-    from ..pcre import compile_pattern
     try:
         compiled = compile_pattern(pattern, "i")
         return lambda s: compiled.search(s) is not None
@@ -497,6 +498,7 @@ def _dkim_sign(fname: str, message: bytes, selector, domain, key, options):
     """(field, options) of signDKIM on `message`: the whole DKIM-Signature (or, with
     option arc, ARC-Message-Signature) field, ending in CRLF; (None, options) when the
     signature cannot be made (signDKIM then returns none).  hsl.mail.dkim does the work."""
+    # deferred: DKIM (and its crypto) only for signDKIM/verifyDKIM
     from ..mail import dkim
     selector = string(fname, 1, selector)
     domain = string(fname, 2, domain)
@@ -520,8 +522,8 @@ def _dkim_verify(fname: str, message: bytes, headerfield, options) -> HArray:
     """verifyDKIM: the one signature `headerfield` (the raw field, as getHeader(...,
     ["field" => true]) gives it) checked on `message`.  Options timeout (per DNS query,
     default 5) and dns_function (host -> ["result" => [txt...]] or ["error" => ...])."""
+    # deferred: DKIM (and its crypto) only for signDKIM/verifyDKIM
     from ..mail import dkim
-    from ..values import HFunction
     headerfield = string(fname, 1, headerfield)
     opts = opt_array(fname, 2, options)
     fn = opts.d.get(b"dns_function")
@@ -669,6 +671,7 @@ class MIMEObject(BuiltinObject):
     __slots__ = ()
 
     def __init__(self):
+        # deferred: the MIME builder only for MIME()
         from ..mail.builder import Builder
         self.builder = Builder()
 

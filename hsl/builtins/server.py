@@ -35,7 +35,7 @@ import threading
 
 from .. import execution as _execution
 from ..shared import MEMORY, MEMORY_LOCK
-from ..values import HArray, HFunction, share, to_str
+from ..values import HArray, HFunction, format_number, share, to_str
 from ._args import type_error
 from ._limits import MANY, reserve_elements
 from .registry import builtin, unavailable
@@ -389,7 +389,6 @@ def metrics_get(name, labels):
 
 
 def _bound_key(bound: float):
-    from ..values import format_number
     return format_number(float(bound))
 
 
@@ -440,6 +439,7 @@ def server_concurrency(serverid, address=None):
         items = list(conns.items())
     if address is None:
         return float(sum(c for _, c in items))
+    # deferred: the network area only for a count by address
     from .network import inet_includes
     return float(sum(c for ip, c in items if inet_includes(ip, address)))
 

@@ -13,10 +13,16 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from .. import ast as A
+from ..builtins.index import classes_for, functions_for
 from ..errors import Diagnostic, HSLSyntaxError
+from ..parser import _NEST_TOKENS, parse, parse_partial
+from ..program import ProgramBuilder, gc_paused
+from ..sourcefile import read_source_text
 from . import contexts as C
 from .codes import PLUGIN_CATEGORY, severity
+from .flow import analyze, scopes
 from .legacy import LEGACY
+from .methods import analyze as analyze_methods
 
 
 @dataclass
@@ -68,7 +74,6 @@ class _FakeClass:
 
 
 def _builder_class():
-    from ..program import ProgramBuilder
 
     class CheckBuilder(ProgramBuilder):
         """A ProgramBuilder that collects every error and never loads builtin code."""
@@ -174,10 +179,6 @@ def _syntax_diag(d: Diagnostic, source: str) -> Diagnostic:
 def _unclosed(source: str):
     """(bracket, line, column) of the innermost bracket never closed, from a scan that
     skips strings, comments and regex literals; None when the brackets balance."""
-    try:
-        from ..parser import _NEST_TOKENS
-    except ImportError:
-        return None
     pairs = {")": "(", "]": "[", "}": "{"}
     stack = []
     for m in _NEST_TOKENS.finditer(source):
@@ -318,7 +319,6 @@ def phase_for(path: str, options: Options, source: str = "") -> Optional[str]:
 
 def check_source(source: str, filename: str, options: Optional[Options] = None) -> list:
     """Every diagnostic for one file's text (sorted, filtered by the options)."""
-    from ..program import gc_paused
     options = options or Options()
     try:
         with gc_paused():
@@ -362,8 +362,6 @@ def finish(diags: list, options: Options) -> list:
 
 
 def _check(source: str, filename: str, options: Options) -> list:
-    from ..parser import parse, parse_partial
-    from .flow import analyze, scopes
     phase = phase_for(filename, options, source)
     if source.startswith("\ufeff"):
         source = source[1:]
@@ -387,8 +385,6 @@ def _check(source: str, filename: str, options: Options) -> list:
     else:
         terminating = set(C.TERMINATING)
     variables = C.PHASE_VARIABLES[phase] if phase else C.ANY_PHASE_VARIABLES
-    from ..builtins.index import classes_for, functions_for
-    from .methods import analyze as analyze_methods
     found_scopes = scopes(program)
     method_findings = analyze_methods(program, classes_for(phase),
                                       user_functions | set(functions_for(phase)), found_scopes,
@@ -471,7 +467,6 @@ def _static_checks(source: str, filename: str, options: Options, phase, program,
 def _kept_legacy_calls(program, filename: str, user_functions: set) -> list:
     """HSL702 for each call of a function of an older HSL generation that HSL still runs
     (hsl/builtins/legacy.py): it works, and the hint names what to use now."""
-    from ..builtins.index import functions_for
     kept = {n for n, e in functions_for(None).items() if e.area == "legacy"} - user_functions
     out = []
     stack = [program]
@@ -504,7 +499,6 @@ def _top_level_returns(body):
 
 def check_path(path: str, options: Optional[Options] = None) -> tuple[list, Optional[str]]:
     """Diagnostics of one file on disk, and its text (None when it cannot be read)."""
-    from ..sourcefile import read_source_text
     try:
         text = read_source_text(path)
     except OSError:

@@ -17,6 +17,7 @@ from ..builtins import _args
 from ..builtins.registry import builtin
 from ..errors import HSLRuntimeError, HSLSyntaxError, ScriptError
 from ..execution import Terminate
+from ..program import compile_program
 
 CONTEXT = "helo"
 READONLY = ("arguments", "connection", "transaction")
@@ -319,7 +320,6 @@ def build_result(decision: Decision, session: HeloSession, context, output: list
 def compile_helo(source: str, filename: str = "<string>", **options):
     """Compile a HELO hook script: Accept/Reject/Defer exist, the context variables are
     pre-defined and read-only."""
-    from ..program import compile_program
     return compile_program(source, filename, context=CONTEXT, readonly=READONLY,
                            predefined=set(READONLY) | {"context"}, **options)
 

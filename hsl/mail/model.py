@@ -40,6 +40,7 @@ from __future__ import annotations
 from typing import Optional
 
 from .. import execution as _execution
+from ..errors import ScriptError
 from ..values import reserve_string
 from . import source
 from .headers import new_field, valid_name
@@ -351,7 +352,6 @@ class Message:
 
 def _name(name: bytes) -> bytes:
     if not valid_name(name):
-        from ..errors import ScriptError
         raise ScriptError(f"invalid header field name {name.decode('utf-8', 'replace')!r}")
     return name
 
