@@ -18,9 +18,10 @@ from ..builtins.registry import builtin
 from ..errors import HSLRuntimeError, HSLSyntaxError, ScriptError
 from ..execution import Terminate
 from ..program import compile_program
+from . import SMTP_READONLY
 
 CONTEXT = "helo"
-READONLY = ("arguments", "connection", "transaction")
+READONLY = SMTP_READONLY
 MAX_REPLY_LINE = 512          # octets per reply line, CRLF included (RFC 5321 4.5.3.1.5)
 DEFAULT_EXTENSIONS = ["PIPELINING", "SIZE 10240000", "8BITMIME", "ENHANCEDSTATUSCODES"]
 

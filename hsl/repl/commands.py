@@ -8,6 +8,7 @@ from .. import resolver
 from .. import values as V
 from ..builtins import index
 from ..errors import HSLRuntimeError, HSLSyntaxError, escape_controls
+from ..hooks import SMTP_READONLY
 from ..hooks.helo import compile_helo, run_helo
 from ..hooks.session import SessionError, build_session, load_session_file
 from ..parser import parse
@@ -329,7 +330,7 @@ def cmd_vars(engine, arg, cancel):
     lines = []
     if engine.hook:
         for name, value in engine.context_variables().items():
-            if name in ("arguments", "connection", "transaction"):
+            if name in SMTP_READONLY:
                 lines.append(f"${name} = {show(value)}   (read-only)")
     for name in sorted(engine.globals):
         lines.append(f"${name} = {show(engine.globals[name])}")

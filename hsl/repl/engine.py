@@ -43,7 +43,6 @@ from .commands import run_command, show
 
 VALUE_VAR = "__repl_value"
 MARKER = "\x00hsl-repl: input starts\x00"
-HOOK_VARS = ("arguments", "connection", "transaction")
 
 
 @dataclass
@@ -439,7 +438,7 @@ class Engine:
                 g.pop(name, None)
         g.update((k, v) for k, v in final.items() if k != VALUE_VAR)
         if self.hook:
-            for name in HOOK_VARS:
+            for name in helo.READONLY:        # the run's hook variables, not kept
                 g.pop(name, None)
         self.globals = g
 
