@@ -24,8 +24,8 @@ from . import memory
 from . import values as V
 from .builtins import index as builtin_index
 from .builtins.exception import ExceptionObject
-from .compiler import (MAX_NESTING, Compiler, CompileError, ModuleInfo, FuncInfo, ClassInfo,
-                       Inclusion, ScopeFacts, Writer, top_level_statements)
+from .compiler import (MAX_COMPILED_NESTING, Compiler, CompileError, ModuleInfo, FuncInfo,
+                       ClassInfo, Inclusion, ScopeFacts, Writer, top_level_statements)
 from .errors import Diagnostic, Frame, HSLRuntimeError, HSLSyntaxError, ScriptError, ThrownValue
 from . import runtime as RT
 from .parser import parse as _parse
@@ -647,8 +647,8 @@ _NOT_CONSTANT = object()
 
 def _constant_value(expr, depth: int = 0):
     """Evaluate a constant expression (literals and arrays of literals) at compile time."""
-    if depth > MAX_NESTING:
-        raise CompileError(expr, f"nesting too deep (limit {MAX_NESTING} levels)")
+    if depth > MAX_COMPILED_NESTING:
+        raise CompileError(expr, f"nesting too deep (limit {MAX_COMPILED_NESTING} levels)")
     depth += 1
     t = type(expr)
     if t is A.Number:
