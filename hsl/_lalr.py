@@ -627,10 +627,13 @@ def _unpack(raw: bytes, key: str):
     return data if _valid(data, key) else None
 
 
+_other_tables = cache.other_versions("hsl-parser-", ".marshal")
+_old_lark_caches = cache.other_versions("hsl-grammar-", ".lark.cache")
+
+
 def _stale(name: str) -> bool:
     """Tables of other grammar versions (and the previous parser's Lark caches)."""
-    return (name.startswith("hsl-parser-") and name.endswith(".marshal")) \
-        or (name.startswith("hsl-grammar-") and name.endswith(".lark.cache"))
+    return _other_tables(name) or _old_lark_caches(name)
 
 
 def _is(x, t) -> bool:

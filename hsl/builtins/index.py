@@ -99,7 +99,7 @@ def _load() -> dict:
     if data is None:
         data = _build()
         cache.write(name, json.dumps(data).encode(),
-                    stale=lambda n: n.startswith("builtins-") and n.endswith(".json"))
+                    stale=cache.other_versions("builtins-", ".json"))
     _index = {
         "functions": {n: FunctionEntry(n, *v) for n, v in data["functions"].items()},
         "classes": {n: ClassEntry(n, *v) for n, v in data["classes"].items()},
