@@ -687,7 +687,7 @@ class UserObject(HObject):
         self.props = {}
 
     def hsl_snapshot(self):
-        """A function that puts the properties back as they are now (runtime.will_mutate)."""
+        """A function that puts the properties back as they are now (execution.will_mutate)."""
         saved = {k: _share(v) for k, v in self.props.items()}
 
         def restore():
