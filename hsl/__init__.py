@@ -5,14 +5,14 @@
     program.run(output=print)                    # run many times, from any thread
 """
 from .errors import HSLError, HSLRuntimeError, HSLSyntaxError
-
-__version__ = "0.1.0"
+from .version import __version__
 __all__ = ["parse", "compile", "Program", "HSLError", "HSLSyntaxError", "HSLRuntimeError",
            "__version__"]
 
 
 def parse(source: str, filename: str = "<string>"):
     """Parse HSL source into an hsl.ast.Program, or raise HSLSyntaxError."""
+    # deferred: `import hsl.<any module>` runs this file
     from .parser import parse as _parse
     return _parse(source, filename)
 
@@ -23,12 +23,14 @@ def compile(source: str, filename: str = "<string>", **options):
     Options: `context` (hook context name, e.g. "helo"), `readonly` (names of read-only
     pre-defined variables), `predefined` (the set of variable names that will be
     pre-defined; when given, reading a global assigned nowhere is a compile error)."""
+    # deferred: the compiler loads only when it is used
     from .program import compile_program
     return compile_program(source, filename, **options)
 
 
 def __getattr__(name):
     if name == "Program":
+        # deferred: the compiler loads only when it is used
         from .program import Program
         return Program
     raise AttributeError(name)

@@ -42,6 +42,12 @@ import threading
 
 from . import cache
 
+# The trio _lalr, _lalr_build and _lalr_recover import each other on purpose (the one
+# import cycle in hsl, tests/test_import_graph.py): the builder and the error recovery
+# are parts of this driver that need its types, split off so that a warm start loads
+# neither (they are imported in the functions that use them, at a cache miss and at the
+# first syntax error).
+
 #: Version of the table format and of the lexer model (part of the cache key).
 FORMAT = 1
 
@@ -308,6 +314,7 @@ class Parser:
     def _recovery(self):
         rec = self._rec
         if rec is None:
+            # deferred: loaded at the first syntax error (a deliberate cycle, see above)
             from ._lalr_recover import Recovery
             rec = self._rec = Recovery(self.t, self.markers)
         return rec
@@ -620,10 +627,13 @@ def _unpack(raw: bytes, key: str):
     return data if _valid(data, key) else None
 
 
+_other_tables = cache.other_versions("hsl-parser-", ".marshal")
+_old_lark_caches = cache.other_versions("hsl-grammar-", ".lark.cache")
+
+
 def _stale(name: str) -> bool:
     """Tables of other grammar versions (and the previous parser's Lark caches)."""
-    return (name.startswith("hsl-parser-") and name.endswith(".marshal")) \
-        or (name.startswith("hsl-grammar-") and name.endswith(".lark.cache"))
+    return _other_tables(name) or _old_lark_caches(name)
 
 
 def _is(x, t) -> bool:
@@ -697,6 +707,7 @@ def load_tables(grammar_text: str, use_cache: bool = True) -> Tables:
         except re.error:                # (a pattern that is no regex: rebuild)
             tables = None
         if tables is None:
+            # deferred: Lark and the table builder only on a cache miss (see above)
             from ._lalr_build import build_tables
             data = build_tables(grammar_text)
             if use_cache:

@@ -36,7 +36,7 @@ class GrammarAssumptionError(Exception):
 
 
 def build_tables(grammar_text: str) -> dict:
-    from .versions import require
+    from .versions import require      # deferred: importlib.metadata, only to build tables
     require("lark")                     # the internals read below are those of lark 1.3
     from lark import Lark
     from lark.parsers.lalr_analysis import Shift

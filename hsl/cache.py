@@ -1,4 +1,8 @@
-"""The one cache directory of hsl (parser tables, builtin index), and safe access to it.
+"""The one cache directory of hsl, and safe access to it.  It holds the parse tables of the
+grammar (`hsl-parser-<key>.marshal`, hsl/_lalr.py) and the index of the builtins
+(`builtins-<key>.json`, hsl/builtins/index.py); each writer names its files
+prefix + key + suffix and, after writing one, removes the other versions (`stale=
+other_versions(prefix, suffix)`), so the directory keeps one file of each.
 
 Contract:
 
@@ -74,6 +78,12 @@ def read(name: str) -> Optional[bytes]:
             return f.read()
         except OSError:
             return None
+
+
+def other_versions(prefix: str, suffix: str):
+    """The `stale` test of write() for files named prefix + key + suffix: every other key
+    is an older (or another checkout's) version."""
+    return lambda name: name.startswith(prefix) and name.endswith(suffix)
 
 
 def write(name: str, data: bytes, stale=None) -> bool:

@@ -5,13 +5,19 @@ import argparse
 import os
 import sys
 
+from .errors import (HSLRuntimeError, HSLSyntaxError, escape_controls, shown_source,
+                     source_lines)
+from .execution import MAX_DEPTH, OutputClosed, start_script_thread
+from .hooks.session import SessionError, add_arguments, build_session, settings_from_args
+from .sourcefile import read_source_text
+from .version import __version__
+
 EXIT_OK, EXIT_SCRIPT_ERROR, EXIT_USAGE = 0, 1, 2
 
 
 def print_error(message) -> None:
     """`hsl: error: MESSAGE` on standard error, control characters escaped: messages carry
     file names and parts of the files hsl was given."""
-    from .errors import escape_controls
     print(f"hsl: error: {escape_controls(str(message))}", file=sys.stderr)
 
 
@@ -22,7 +28,6 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
     p = _Parser(prog="hsl", description="Run, check and explore Halon (HSL) scripts.")
     p.add_argument("--version", action="version", version=f"hsl {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -41,7 +46,6 @@ def build_parser() -> argparse.ArgumentParser:
                           "or a number with K, M or G)")
     add_include_argument(run)
     add_dns_arguments(run)
-    from .hooks.session import add_arguments
     add_arguments(run)
     for name, module in _subcommands().items():
         module.add_arguments(sub.add_parser(name, help=module.HELP,
@@ -50,8 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def max_depth_arg(value: str) -> int:
-    """--max-depth: a call depth the script thread's stack holds (runtime.MAX_DEPTH)."""
-    from .runtime import MAX_DEPTH
+    """--max-depth: a call depth the script thread's stack holds (execution.MAX_DEPTH)."""
     try:
         n = int(value)
     except ValueError:
@@ -64,7 +67,7 @@ def max_depth_arg(value: str) -> int:
 
 def size_arg(value: str) -> int:
     """A memory size option: bytes, or a number with K, M or G (powers of 1024)."""
-    from .memory import parse_size
+    from .memory import parse_size  # deferred: hsl.memory imports the runtime
     try:
         return parse_size(value)
     except ValueError as e:
@@ -93,6 +96,7 @@ def add_dns_arguments(parser) -> None:
 
 
 def _dns_server(value: str) -> str:
+    # deferred: the dns builtins only for --dns-server
     from .builtins.dnslookup import parse_server
     try:
         return parse_server(value)
@@ -105,8 +109,9 @@ def configure_dns(args, table=None) -> None:
     or else at `table` (a checked table, e.g. from a session file).  Without any of them
     the system's resolvers stay.  ValueError (its message names the file) for a table
     file that cannot be used."""
-    from .net import dns as resolver
+    from .net import dns as resolver  # deferred: only commands that run scripts use DNS
     if getattr(args, "dns_table", None):
+        # deferred: the dns builtins (and YAML) only for --dns-table
         from .builtins.dnslookup import load_table_file
         resolver.configure(resolver.MockBackend(load_table_file(args.dns_table)))
     elif getattr(args, "dns_server", None):
@@ -136,7 +141,6 @@ def _subcommands() -> dict:
 def _read_source(args) -> tuple[str, str]:
     if args.code is not None:
         return args.code, "<command line>"
-    from .sourcefile import read_source_text
     try:
         return read_source_text(args.file), args.file
     except OSError as e:
@@ -145,9 +149,7 @@ def _read_source(args) -> tuple[str, str]:
 
 
 def cmd_run(args, source: str, filename: str) -> int:
-    from . import HSLRuntimeError, HSLSyntaxError
-    from .program import compile_program
-    from .runtime import OutputClosed
+    from .program import compile_program  # deferred: the compiler only for `hsl run`
     try:
         program = compile_program(source, filename, predefined=set(),
                                   include_paths=args.include, roots=[os.getcwd()])
@@ -185,10 +187,7 @@ def cmd_run(args, source: str, filename: str) -> int:
 def cmd_run_helo(args, source: str, filename: str) -> int:
     """`hsl run --hook helo`: one simulated HELO/EHLO; the decision is the result."""
     import json
-    from . import HSLSyntaxError
-    from .errors import escape_controls
-    from .hooks.helo import compile_helo, run_helo
-    from .hooks.session import SessionError, build_session, settings_from_args
+    from .hooks.helo import compile_helo, run_helo  # deferred: the compiler only for `hsl run`
     try:
         settings = settings_from_args(args)
         session = build_session(settings)
@@ -236,7 +235,6 @@ def cmd_run_helo(args, source: str, filename: str) -> int:
 
 def _snippet(sources: dict, file: str, line: int, col: int, end) -> str:
     """The source text of a traced condition, on one line and shortened."""
-    from .errors import shown_source, source_lines
     text = shown_source(file, sources.get(file))
     if text is None:
         return ""
@@ -280,7 +278,6 @@ def _in_big_stack(fn, *args):
                 import traceback
                 traceback.print_exc()
 
-    from .runtime import start_script_thread
     start_script_thread(target).join()
     return result[0] if result else EXIT_SCRIPT_ERROR
 

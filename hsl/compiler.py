@@ -36,7 +36,10 @@ from .resolve import (Binding, ClassInfo, FuncInfo, ModuleInfo, Scope, lvalue_ro
                       top_level_statements)
 from .values import LARGE, arity_message
 
-MAX_NESTING = 60          # HSL expression/statement nesting the generated code supports
+# The deepest nesting of statements and expressions the compiler turns into Python (the
+# generated code must stay within what CPython compiles); the parser accepts deeper
+# brackets (parser.MAX_BRACKET_NESTING), reported here as "nesting too deep".
+MAX_COMPILED_NESTING = 60
 
 # The runtime helpers the generated code uses (hsl.helpers.HELPERS), each named once
 # here: helper() stops the import of this module if one is missing from the table.
@@ -508,8 +511,9 @@ class Compiler:
                  display: str, cls: Optional[ClassInfo] = None, method: bool = False,
                  static: bool = False) -> None:
         """Emit `def pyname(...)` for an HSL function body."""
-        if self.depth > MAX_NESTING:
-            self.error(node, f"nesting too deep (limit {MAX_NESTING} levels)", code="HSL005")
+        if self.depth > MAX_COMPILED_NESTING:
+            self.error(node, f"nesting too deep (limit {MAX_COMPILED_NESTING} levels)",
+                       code="HSL005")
         saved_include = self.in_include, self.exits
         self.in_include, self.exits = False, {}
         try:
@@ -919,8 +923,9 @@ class Compiler:
     def nested(self, node, fn, *args):
         """fn(*args) one level deeper: every nesting the compiler recurses into counts, so
         deep input is a clean error here rather than a RecursionError anywhere."""
-        if self.depth > MAX_NESTING:
-            self.error(node, f"nesting too deep (limit {MAX_NESTING} levels)", code="HSL005")
+        if self.depth > MAX_COMPILED_NESTING:
+            self.error(node, f"nesting too deep (limit {MAX_COMPILED_NESTING} levels)",
+                       code="HSL005")
         self.depth += 1
         try:
             return fn(*args)
@@ -1187,9 +1192,9 @@ class Compiler:
         while type(e) is A.Paren:       # grouping costs no nesting in the generated code
             e = e.expr
         self.depth += 1
-        if self.depth > MAX_NESTING:
+        if self.depth > MAX_COMPILED_NESTING:
             self.depth = 0
-            self.error(e, f"expression nested too deeply (limit {MAX_NESTING} levels)",
+            self.error(e, f"expression nested too deeply (limit {MAX_COMPILED_NESTING} levels)",
                        code="HSL005")
         try:
             return self._expr(scope, e)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from . import values as V
+from .builtins import FUNCTIONS, load_all
 from .errors import ScriptError
 from .sourcefile import read_source
 
@@ -35,7 +36,6 @@ def load_data(path: str, spec: str, options):
         return data
     if ext == "json":
         data = strip_json_comments(data)
-        from .builtins import FUNCTIONS, load_all
         load_all()
         decode = FUNCTIONS.get("json_decode")
         if decode is not None:
@@ -56,7 +56,6 @@ def load_data(path: str, spec: str, options):
         except (yaml.YAMLError, UnicodeDecodeError) as e:
             raise ScriptError(f"invalid YAML: {e}") from None
     if ext == "csv":
-        from .builtins import FUNCTIONS, load_all
         load_all()
         decode = FUNCTIONS.get("csv_decode")
         if decode is None:
@@ -83,6 +82,7 @@ def _certificates(data: bytes, resources: bool):
     ["resource" => true] (hooks.md §4; Halon's S/MIME modules import `$cert[0]` and the
     chain `$cert[1:]` so)."""
     from cryptography import x509
+    # deferred: cryptography only for .crt files
     from .builtins.x509 import X509Object, X509Resource
     try:
         certs = x509.load_pem_x509_certificates(data)
@@ -97,6 +97,7 @@ def _private_key(data: bytes):
     ed25519_privatekey() would give (Halon's S/MIME modules import the signer's key so)."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+    # deferred: cryptography only for .key files
     from .builtins.crypto import ECPrivateKey, ED25519PrivateKey, RSAPrivateKey
     try:
         key = serialization.load_pem_private_key(data, password=None)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+from .sourcefile import read_source
+
 MAX_DEPTH = 100
 MAX_ALIAS_VALUES = 100_000
 
@@ -18,7 +20,6 @@ def read_yaml_or_json(path: str, what: str):
     """(value, text) of a YAML file, or a JSON one when the name ends in .json.
     ValueError with a message naming the file (and the position, when the parser gives
     one) when it cannot be read or parsed; `what` names the file in it ("DNS table")."""
-    from .sourcefile import read_source
     try:
         data = read_source(path)
     except OSError as e:

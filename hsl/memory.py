@@ -11,7 +11,7 @@ keeps an estimate (Budget):
   property; copy-on-write data shared by several handles, and a string held by several
   variables, counted once);
 * what it built since: the values announced by code that builds large ones
-  (runtime.reserve(): string operations, arrays, builtin results whose size follows
+  (execution.reserve(): string operations, arrays, builtin results whose size follows
   from their input) before building them, or the growth of the process (its resident
   memory, and its count of Python objects times a typical object's size), whichever is
   more: small values are not announced, and the process need not grow while a run
@@ -35,6 +35,9 @@ import time
 import types
 from typing import Optional
 
+from .execution import LimitExceeded
+from .runtime import UserClass, UserObject
+from .shared import held_values
 from .values import HArray, HFunction, HObject
 
 _STATM = "/proc/self/statm"
@@ -98,7 +101,6 @@ def reachable_size(roots, seen: set) -> int:
     values, Python containers, cells, functions' closures and objects), skipping objects
     whose id is in `seen` (and adding every one it counts).  It runs when a budget is
     nearly used up, over everything a run holds: the common cases come first."""
-    from .runtime import UserClass, UserObject
     total = 0
     stack = []
     push = stack.append
@@ -202,8 +204,8 @@ def reachable_size(roots, seen: set) -> int:
 
 # ------------------------------------------------------------------ budgets
 
-class MemoryLimit(Exception):
-    """Raised by Budget.measure(); the runtime turns it into LimitExceeded."""
+class MemoryLimit(LimitExceeded):
+    """Raised by Budget.measure(): the run's budget (or the cap on all runs) ran out."""
 
 
 _ACTIVE: set = set()            # budgets of the runs in progress (for the overall cap)
@@ -226,13 +228,14 @@ BLOCK = 64                # bytes of a typical small Python object (float, short
 
 
 class Budget:
-    """The memory estimate of one run (see the module docstring).  `roots()` gives what
-    to measure: the runtime walks the run's own frames."""
+    """The memory estimate of one run (see the module docstring), made by Program.run.
+    `roots()` gives what to measure: the run (runtime.Execution) sets it to walk its own
+    frames."""
 
     __slots__ = ("limit", "held", "own", "announced", "mark", "blocks", "unpolled",
                  "poll_every", "next_look", "roots", "__weakref__")
 
-    def __init__(self, limit: Optional[int], roots):
+    def __init__(self, limit: Optional[int], roots=None):
         self.limit = limit                  # None: only the overall cap applies
         self.held = 0           # what the run could reach at the last measurement
         self.own = 0            # the part of it that is the run's alone (not the stores)
@@ -288,7 +291,6 @@ class Budget:
             self.measure(about_to_build)
 
     def measure(self, about_to_build: int) -> None:
-        from .shared import held_values
         seen: set = set()
         own = reachable_size(self.roots(), seen)
         # The memory store and the cache are the run's too (they are every run's): a

@@ -14,7 +14,7 @@ Limits.  The parser itself never recurses (the LALR driver and the builder are i
 binary operator chains are grouped by an explicit stack and `.` chains are flattened into
 one Concat), so input size and depth are bounded only by memory.  To protect the recursive
 passes downstream (compiler, printers), bracket nesting (`(`, `[`, `{` combined, outside
-strings and comments) deeper than MAX_NESTING (1000) is rejected with a clean
+strings and comments) deeper than MAX_BRACKET_NESTING (1000) is rejected with a clean
 HSLSyntaxError ("nested too deeply").  Note that long chains of other operators
 (`1 + 1 + ...`, `- - - x`, `a ? b : c ? ...`, `$a = $b = ...`) parse fine but give trees as
 deep as the chain is long; only `.` chains are flattened (into one ast.Concat).
@@ -41,13 +41,14 @@ from itertools import accumulate
 from typing import Optional
 
 from . import ast as A
-from ._lalr import Token, UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+from ._lalr import (Parser, Token, UnexpectedCharacters, UnexpectedInput, UnexpectedToken,
+                    load_tables)
 from .errors import Diagnostic, HSLSyntaxError, Related
 
-__all__ = ["parse", "decode_string_literal", "MAX_NESTING", "KEYWORDS", "RESERVED_WORDS"]
+__all__ = ["parse", "decode_string_literal", "MAX_BRACKET_NESTING", "KEYWORDS", "RESERVED_WORDS"]
 
 #: Maximum bracket nesting depth accepted by `parse` (spec requires at least 500).
-MAX_NESTING = 1000
+MAX_BRACKET_NESTING = 1000
 
 #: Maximum number of syntax errors reported for one file.
 MAX_ERRORS = 10
@@ -981,7 +982,6 @@ def _get_runtime():
         with _lock:
             rt = _runtime
             if rt is None:
-                from ._lalr import Parser, load_tables
                 tables = load_tables(_grammar_text())
                 rt = _runtime = (tables, Parser(tables, _MARKERS))
     return rt
@@ -1260,15 +1260,15 @@ def _end_of(value) -> Optional[tuple[int, int]]:
 
 
 def _check_nesting(src: str) -> Optional[tuple[int, int]]:
-    """Position of the first bracket nested deeper than MAX_NESTING, if any."""
+    """Position of the first bracket nested deeper than MAX_BRACKET_NESTING, if any."""
     # Quick bound: brackets cannot nest deeper than the number of openers.
-    if src.count("(") + src.count("[") + src.count("{") <= MAX_NESTING:
+    if src.count("(") + src.count("[") + src.count("{") <= MAX_BRACKET_NESTING:
         return None
     # C-speed pass: drop strings/comments/regexes, keep brackets, max prefix sum.
     brackets = _BRACKETS.findall(_NEST_SKIP.sub("", src))
-    if len(brackets) <= MAX_NESTING:
+    if len(brackets) <= MAX_BRACKET_NESTING:
         return None
-    if max(accumulate(map(_BRACKET_DELTA.__getitem__, brackets))) <= MAX_NESTING:
+    if max(accumulate(map(_BRACKET_DELTA.__getitem__, brackets))) <= MAX_BRACKET_NESTING:
         return None
     return _nesting_scan(src)
 
@@ -1289,7 +1289,7 @@ def _nesting_scan(src: str) -> Optional[tuple[int, int]]:
             continue
         if ch in "([{":
             depth += 1
-            if depth > MAX_NESTING:
+            if depth > MAX_BRACKET_NESTING:
                 p = m.start()
                 line = src.count("\n", 0, p) + 1
                 col = p - src.rfind("\n", 0, p)
@@ -1410,6 +1410,6 @@ def parse_partial(source: str, filename: str = "<string>"):
     if deep is not None:
         return None, [Diagnostic(
             filename, deep[0], deep[1],
-            "syntax error: brackets nested too deeply (the limit is %d levels)" % MAX_NESTING,
+            "syntax error: brackets nested too deeply (the limit is %d levels)" % MAX_BRACKET_NESTING,
             code="HSL005")]
     return _parse(source, filename)

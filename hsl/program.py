@@ -19,14 +19,18 @@ from dataclasses import dataclass
 from typing import Callable, Optional
 
 from . import ast as A
+from . import execution as EX
+from . import memory
 from . import values as V
 from .builtins import index as builtin_index
-from .compiler import MAX_NESTING, Compiler, CompileError, Writer
+from .builtins.exception import ExceptionObject
+from .compiler import MAX_COMPILED_NESTING, Compiler, CompileError, Writer
 from .resolve import (ClassInfo, FuncInfo, ModuleInfo, Resolution, bound_by,
                       top_level_statements)
 from .errors import Diagnostic, Frame, HSLRuntimeError, HSLSyntaxError, ScriptError, ThrownValue
 from .helpers import HELPERS
 from . import runtime as RT
+from .parser import parse as _parse
 from .pcre import PatternError
 from .sourcefile import read_source_text
 
@@ -155,9 +159,7 @@ class ProgramBuilder:
                  readonly=(), predefined: Optional[set] = None, parse=None,
                  trace: bool = False, include_paths=(), roots=(),
                  resolution: Optional[Resolution] = None):
-        if parse is None:
-            from .parser import parse
-        self.parse = parse
+        self.parse = parse if parse is not None else _parse
         self.source = source
         self.filename = filename
         self.context = context
@@ -483,7 +485,7 @@ class ProgramBuilder:
                                       f"{MAX_IMPORT_DEPTH} levels)", code="HSL005")
 
     def import_data(self, mod: ModuleInfo, stmt: A.ImportData) -> None:
-        from .data import load_data
+        from .data import load_data     # deferred: the data loaders only for data imports
         if mod.is_main and stmt.var in self.readonly:
             self.fail(mod.path, stmt, f"${stmt.var} is read-only: an import cannot bind it",
                       code="HSL301")
@@ -662,8 +664,9 @@ _NOT_CONSTANT = object()
 
 def _constant_value(expr, depth: int = 0):
     """Evaluate a constant expression (literals and arrays of literals) at compile time."""
-    if depth > MAX_NESTING:
-        raise CompileError(expr, f"nesting too deep (limit {MAX_NESTING} levels)", code="HSL005")
+    if depth > MAX_COMPILED_NESTING:
+        raise CompileError(expr, f"nesting too deep (limit {MAX_COMPILED_NESTING} levels)",
+                           code="HSL005")
     depth += 1
     t = type(expr)
     if t is A.Number:
@@ -772,7 +775,7 @@ class Program:
         `variables` pre-defines `$name`s (Python values are converted, HSL values pass
         through); `output` receives each echo line (a str; bytes with raw_output=True;
         default: written to stdout). Raises HSLRuntimeError on an uncaught error;
-        a hook termination (Accept/Reject/...) propagates as runtime.Terminate.
+        a hook termination (Accept/Reject/...) propagates as execution.Terminate.
         `max_steps`, `max_time` (seconds), `max_memory` (bytes, see hsl.memory) and
         `max_depth` bound the run: running out of any is an HSLRuntimeError, and so is
         finishing (or deciding) after `max_time` (a late result never counts).
@@ -780,7 +783,7 @@ class Program:
         like the budgets it is checked every few thousand steps.
         `speculative=True` makes `max_time` a slice for a run on a thread that must not
         block (see runtime.SpeculativeExecution), and `time_limit` the script's own
-        limit: the run raises runtime.Preempted when it cannot finish there; call its
+        limit: the run raises execution.Preempted when it cannot finish there; call its
         `rollback()` before running the script again."""
         if output is None:
             def output(data: bytes):
@@ -796,23 +799,27 @@ class Program:
         for name, value in (variables or {}).items():
             pre[name] = V.from_python(value)
         # Deeper than the thread's C stack holds would crash the process.
-        max_depth = min(max_depth, RT.depth_capacity())
+        max_depth = min(max_depth, EX.depth_capacity())
         if speculative:
+            # No memory budget: a speculative run cannot build a value of over
+            # values.LARGE bytes, nor run for more than its slice.
             ex = RT.SpeculativeExecution(self, emit, max_steps, max_time, max_depth,
-                                         keep_globals, cancel, max_memory,
-                                         time_limit=time_limit)
+                                         keep_globals, cancel, time_limit=time_limit)
         else:
+            budget = None
+            if max_memory or memory.total_cap() is not None:
+                budget = memory.Budget(max_memory or None)
             ex = RT.Execution(self, emit, max_steps, max_time, max_depth, keep_globals,
-                              cancel, max_memory)
+                              cancel, budget)
         needed = max_depth * 4 + 200
         if sys.getrecursionlimit() < needed:
             sys.setrecursionlimit(needed)
-        previous = RT.current()
-        RT._current.execution = ex
+        previous = EX.current()
+        EX._current.execution = ex
         ex.base_frame = sys._getframe()
         if speculative:
-            with RT._speculating_lock:
-                RT._speculating += 1
+            with EX._speculating_lock:
+                EX._speculating += 1
         if ex.memory is not None:
             ex.memory.start()
         late = None
@@ -820,32 +827,32 @@ class Program:
             self.main(ex, pre)
             if ex.finished_late():          # the result came after the time was up
                 late = self.late_error(ex, None)
-        except RT.Terminate as t:
+        except EX.Terminate as t:
             if ex.finished_late():          # a decision made after the time was up
                 raise self.late_error(ex, t) from None
             t.globals = ex.final_globals
             t.trace = ex.trace_log
             t.decision.where = self.locate(t.__traceback__)
             raise
-        except RT.OutputClosed:
+        except EX.OutputClosed:
             raise
-        except RT.Preempted as p:
+        except EX.Preempted as p:
             p.rollback = ex.rollback
             raise
-        except (ThrownValue, RT.LimitExceeded, Exception) as e:
+        except (ThrownValue, EX.LimitExceeded, Exception) as e:
             if ex.speculative and isinstance(e, RecursionError):
-                p = RT.Preempted("call depth")
+                p = EX.Preempted("call depth")
                 p.rollback = ex.rollback
                 raise p from None
             err = self.error_for(e)
             err.trace = ex.trace_log
             raise err from None
         finally:
-            RT._current.execution = previous
+            EX._current.execution = previous
             ex.base_frame = None
             if speculative:
-                with RT._speculating_lock:
-                    RT._speculating -= 1
+                with EX._speculating_lock:
+                    EX._speculating -= 1
             if ex.memory is not None:
                 ex.memory.stop()
         if late is not None:
@@ -913,7 +920,6 @@ class Program:
     def runtime_error(self, exc: BaseException, message: str) -> HSLRuntimeError:
         frames = self.frames(exc.__traceback__)
         if isinstance(exc, ThrownValue):
-            from .builtins.exception import ExceptionObject
             value = exc.value
             if isinstance(value, ExceptionObject) and value.file is not None:
                 # An Exception created by the runtime knows where it happened.

@@ -9,6 +9,7 @@ from collections import OrderedDict
 
 from . import values as V
 from .errors import ScriptError
+from .execution import on_rollback, speculative
 
 # ------------------------------------------------------------------- memory
 
@@ -37,10 +38,9 @@ class BarrierHandle:
 
     def leave(self, value) -> None:
         """Store the barrier variable (or forget it when it is unset) and release."""
-        from .runtime import _UNSET as unset
         try:
             with MEMORY_LOCK:
-                if value is unset:
+                if value is V.UNSET:
                     MEMORY.pop(("barrier", self.name), None)
                 else:
                     MEMORY[("barrier", self.name)] = V.share(value)
@@ -145,7 +145,6 @@ def _forget_if_taken_back(entries, key, entry) -> None:
     """A speculative run that is preempted is run again: the function it cached may have
     had effects that were taken back, so its entry must go too (else the second run would
     find it and skip them)."""
-    from .runtime import on_rollback, speculative
     if speculative():
         def undo():
             with _cache_lock:

@@ -7,6 +7,8 @@ shtab from hsl's own argument parser, so it always knows the current commands an
 """
 from __future__ import annotations
 
+from .cli import build_parser, print_error
+
 HELP = "print the shell completion script (bash, zsh or fish)"
 SHELLS = ("bash", "zsh", "fish")
 
@@ -37,7 +39,6 @@ def _prepare(parser, shtab) -> None:
 
 
 def main(args) -> int:
-    from .cli import build_parser, print_error
     try:
         import shtab
     except ImportError:

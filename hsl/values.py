@@ -35,7 +35,9 @@ import math
 import re
 from typing import Optional
 
+from ._pcre import compile_pattern
 from .errors import ScriptError
+from .execution import check_deadline, reserve, work
 
 __all__ = [
     "HArray", "HFunction", "HObject", "BuiltinObject", "HResource", "HRegex",
@@ -63,11 +65,27 @@ MAX_ARRAY = 1 << 26          # elements of an array a builtin or operator builds
 # speculative run (runtime.SpeculativeExecution) leaves to a worker thread.
 LARGE = 1 << 20
 # Arrays of more elements than this take long enough to go through (copy, compare, print)
-# that the work is announced first (runtime.work; about 50 units of work per element).
+# that the work is announced first (execution.work; about 50 units of work per element).
 BIG_ARRAY = 1 << 14
 # Values from this size up (bytes) are announced to the run's memory budget before they
-# are built (runtime.reserve); smaller ones are caught by the process-growth check.
+# are built (execution.reserve); smaller ones are caught by the process-growth check.
 ACCOUNT = 1 << 12
+
+
+class _Unset:
+    """The value of a variable, element or property that is not set, where reading one is
+    no error (`??`, isset(), soft reads in generated code; a barrier variable unset)."""
+
+    __slots__ = ()
+
+    def __repr__(self):
+        return "<unset>"
+
+    def __bool__(self):
+        return False
+
+
+UNSET = _Unset()
 
 
 # ---------------------------------------------------------------------------------------
@@ -121,7 +139,6 @@ def key_value(k):
 # HArray
 
 def _big_array_work(n: int) -> None:
-    from .runtime import work
     work(n * 50)
     reserve_elements(n)
 
@@ -441,7 +458,7 @@ class BuiltinObject(HObject):
 
     def hsl_snapshot(self):
         """A function that puts the object's state back as it is now: methods that change
-        the object call runtime.will_mutate(self) first, so that a speculative run can be
+        the object call execution.will_mutate(self) first, so that a speculative run can be
         taken back.  This copies the attributes, and dicts, lists and sets one level deep
         (values in them are HSL values, shared copy-on-write); override it for more."""
         saved = {}
@@ -470,22 +487,15 @@ class HResource(BuiltinObject):
         return b"resource"
 
 
-_pcre = None
-
-
 class HRegex:
     """A compiled regular expression value (`#/pattern/flags`, pcre_compile())."""
 
     __slots__ = ("pattern", "flags", "compiled")
 
     def __init__(self, pattern: bytes, flags: str = ""):
-        global _pcre
-        if _pcre is None:
-            from . import pcre as _p
-            _pcre = _p
         self.pattern = pattern
         self.flags = flags
-        self.compiled = _pcre.compile_pattern(pattern, flags)
+        self.compiled = compile_pattern(pattern, flags)
 
     def text(self) -> bytes:
         return b"#/" + self.pattern + b"/" + self.flags.encode("ascii")
@@ -685,7 +695,6 @@ class _TextOut(list):
             self.size += sum(map(len, self[self.checked:]))
             self.checked = len(self)
             reserve_string(self.size)
-            from .runtime import check_deadline
             check_deadline()
 
 
@@ -769,7 +778,6 @@ def strict_eq(a, b) -> bool:
         if len(da) != len(db):
             return False
         if len(da) > BIG_ARRAY:
-            from .runtime import work
             work(len(da) * 50)
         for (ka, va), (kb, vb) in zip(da.items(), db.items()):
             if ka != kb or type(ka) is not type(kb):
@@ -1065,11 +1073,10 @@ def ushr(a, b):
 def reserve_string(size: int) -> None:
     """Call before building a string of `size` bytes that may be large: past the string
     cap it is a (catchable) "string too large" error; from values.ACCOUNT up the size is
-    announced to the run's budgets (runtime.reserve), which may stop the run."""
+    announced to the run's budgets (execution.reserve), which may stop the run."""
     if size >= ACCOUNT:
         if size > MAX_STRING:
             raise _too_long(size)
-        from .runtime import reserve
         reserve(size + 33)
 
 
@@ -1081,7 +1088,6 @@ def reserve_elements(count: int, extra_bytes: int = 0) -> None:
         raise ScriptError(f"array too large ({count} elements; the limit is {MAX_ARRAY})")
     size = count * 100 + extra_bytes
     if size >= ACCOUNT:
-        from .runtime import reserve
         reserve(size)
 
 

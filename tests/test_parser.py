@@ -5,7 +5,7 @@ import pytest
 
 from hsl import ast as A
 from hsl.errors import HSLSyntaxError
-from hsl.parser import MAX_NESTING, decode_string_literal, parse
+from hsl.parser import MAX_BRACKET_NESTING, decode_string_literal, parse
 
 
 # ------------------------------------------------------------------ helpers
@@ -860,12 +860,12 @@ def test_long_chains_of_other_operators():
 
 
 def test_nesting_limit_is_a_clean_error():
-    d = MAX_NESTING + 1
+    d = MAX_BRACKET_NESTING + 1
     e = err("echo " + "(" * d + "1" + ")" * d + ";")
     assert "nested too deeply" in e.message
-    assert (e.line, e.column) == (1, 6 + MAX_NESTING)
+    assert (e.line, e.column) == (1, 6 + MAX_BRACKET_NESTING)
     # brackets inside strings/comments do not count
-    parse('echo "' + "(" * (MAX_NESTING + 5) + '"; // ' + "[" * (MAX_NESTING + 5))
+    parse('echo "' + "(" * (MAX_BRACKET_NESTING + 5) + '"; // ' + "[" * (MAX_BRACKET_NESTING + 5))
 
 
 def test_decode_string_literal_helper():

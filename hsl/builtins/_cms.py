@@ -79,6 +79,7 @@ def verify_signed_data(signature: bytes, message: Optional[bytes], certs: list,
         signers.append(cert)
         _check_signer(info, cert, content, content_type, signers)
         if store is not None:
+            # deferred: x509 (cryptography.x509) only to verify a chain
             from .x509 import _MESSAGES, verify_chain
             code = verify_chain(cert, store, pool)
             if code:

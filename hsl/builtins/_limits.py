@@ -4,7 +4,7 @@ A builtin that builds a result from its input computes the result's size (or an 
 bound) before it builds it and announces it: values.reserve_string(nbytes) and
 values.reserve_elements(count, extra_bytes) stop the run at its memory budget or at the
 string/array caps.  Work that grows with the input and builds nothing large (a digest, a
-search) is announced with work(units) (runtime.work: about one unit a byte for C-level
+search) is announced with work(units) (execution.work: about one unit a byte for C-level
 work, STEP units an element for Python-level work).  Either, when large, is not started
 past the deadline, moves a speculative run (hsl serve's event loop) to a worker first,
 and has the clock checked once the builtin returns.
@@ -24,7 +24,7 @@ Small inputs skip all this: callers test `len(x) >= ACCOUNT` (or `n >= MANY`, or
 """
 from __future__ import annotations
 
-from ..runtime import WORK, check_deadline, reserve, work
+from ..execution import WORK, check_deadline, reserve, work
 from ..values import (ACCOUNT, MAX_ARRAY, MAX_STRING, HArray, reserve_elements,
                       reserve_string)
 
@@ -32,7 +32,7 @@ __all__ = ["ACCOUNT", "CHUNK", "MANY", "MAX_ARRAY", "MAX_STRING", "STEP", "WORK"
            "check_deadline", "expand", "list_array", "paced", "paced_map", "pieces",
            "ranges", "reserve_elements", "reserve_string", "sort_paced", "work", "work_on"]
 
-# runtime.work() units for one element of Python-level work.
+# execution.work() units for one element of Python-level work.
 STEP = 50
 # Arrays of this many elements or more are announced (reserve_elements() counts about
 # 100 bytes an element, so this is about values.ACCOUNT).

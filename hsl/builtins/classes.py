@@ -30,7 +30,7 @@ import errno as _errno
 import io
 import unicodedata
 
-from .. import runtime as _runtime
+from .. import execution as _execution
 from ..errors import ScriptError
 from ..values import MAX_STRING, BuiltinObject, HArray, HFunction, HObject, HResource, add, share, type_name
 from ._args import type_error
@@ -135,7 +135,7 @@ class _TypedKeys(BuiltinObject):
     def delete(self, key):
         k = self._key("delete", key)
         if k in self.d:
-            _runtime.will_mutate(self)
+            _execution.will_mutate(self)
             del self.d[k]
             return True
         return False
@@ -146,7 +146,7 @@ class _TypedKeys(BuiltinObject):
 
     @method()
     def clear(self):
-        _runtime.will_mutate(self)
+        _execution.will_mutate(self)
         self.d.clear()
         return None
 
@@ -172,7 +172,7 @@ class MapObject(_TypedKeys):
     @method("set")
     def set_(self, key, value):
         k, v = self._key("set", key), self._value("set", value)
-        _runtime.will_mutate(self)
+        _execution.will_mutate(self)
         self.d[k] = share(v)
         return True
 
@@ -186,7 +186,7 @@ class MapObject(_TypedKeys):
         if k in self.d:
             value = add(self.d[k], value)
         value = self._value("merge", value)
-        _runtime.will_mutate(self)
+        _execution.will_mutate(self)
         self.d[k] = share(value)
         return True
 
@@ -210,7 +210,7 @@ class SetObject(_TypedKeys):
         k = self._key("add", key)
         if k in self.d:
             return False
-        _runtime.will_mutate(self)
+        _execution.will_mutate(self)
         self.d[k] = None
         return True
 
@@ -393,7 +393,7 @@ class FileObject(BuiltinObject):
         if data is not None:
             self.fh = io.BytesIO(data)
         else:
-            _runtime.blocking("opening a file")
+            _execution.blocking("opening a file")
             try:
                 self.fh = open(path, "rb")
             except OSError as e:
@@ -411,7 +411,7 @@ class FileObject(BuiltinObject):
     def read_file(filename):
         if type(filename) is not bytes:
             raise type_error("File::read", 1, "a string", filename)
-        _runtime.blocking("reading a file")
+        _execution.blocking("reading a file")
         try:
             with open(filename, "rb") as f:
                 return _read(f, -1)

@@ -613,10 +613,11 @@ def cms_verify(signature, message, certificates, options=None):
     if not opt_bool("cms_verify", opts, b"detached", True):
         message = None
     want_data = opt_bool("cms_verify", opts, b"data", False)
+    # deferred: x509 (cryptography.x509) only for cms_verify
     from .x509 import X509Resource
     extra = _x509_list("cms_verify", certificates, b"certs")
     store = _x509_list("cms_verify", certificates, b"store")
-    from ._cms import CMSError, verify_signed_data
+    from ._cms import CMSError, verify_signed_data  # deferred: as above
 
     def signers(found):
         return (b"signers", HArray.from_list([X509Resource(c) for c in found]))

@@ -41,9 +41,11 @@ from __future__ import annotations
 import ipaddress
 import math
 
-from ..net import dns as _resolver
+from ..datafile import read_yaml_or_json
 from ..errors import ScriptError
+from ..net import dns as _resolver
 from ..values import HArray
+from .network import idna_to_ascii
 from ._args import digits_value, opt_bool, opt_number, opt_str, opt_str_list, type_error
 from .registry import builtin
 
@@ -114,7 +116,6 @@ def _name(host: bytes):
         text = host.decode("utf-8")
     except UnicodeDecodeError:
         return host.decode("utf-8", "surrogateescape")
-    from .network import idna_to_ascii
     return idna_to_ascii(text)
 
 
@@ -172,7 +173,6 @@ def check_table(value) -> dict:
     {name: {type: [records]} or an error name}.  A single record may stand for a list
     of one; an empty entry (type: null) is no records (NODATA).  Unicode names are
     stored in their IDNA form.  TableError when something does not fit."""
-    from .network import idna_to_ascii
     if not isinstance(value, dict):
         raise TableError("a DNS table must be a mapping of names to records or an "
                          "error name", [])
@@ -241,7 +241,6 @@ def yaml_line(text: str, path: list):
 def load_table_file(path: str) -> dict:
     """Read and check a DNS table file (YAML, or JSON when it ends in .json).  ValueError
     with a message naming the file (and line) when it cannot be used."""
-    from ..datafile import read_yaml_or_json
     value, text = read_yaml_or_json(path, "DNS table")
     try:
         return check_table(value)

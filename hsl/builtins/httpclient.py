@@ -100,7 +100,7 @@ import urllib.request
 from typing import Optional
 from urllib.parse import unquote_to_bytes, urljoin, urlsplit
 
-from .. import runtime as _runtime
+from .. import execution as _execution
 from ..errors import ScriptError
 from ..net import hosts, sockets, tls
 from ..net.clock import Clock
@@ -420,7 +420,7 @@ def _collect(fn: HFunction) -> bytes:
             raise ScriptError(f"http() post function must return a string or none, got "
                               f"{type_name(chunk)} (type error)")
         parts.add(chunk)
-        _runtime.check_deadline()
+        _execution.check_deadline()
 
 
 # ----------------------------------------------------------------- proxies
@@ -685,7 +685,7 @@ def http(url, options=None, get=None, post=None):
     settings = _Settings(options)
     url = _substitute(url, get)
     body = _form(post) if type(post) is HArray else post if type(post) is bytes else None
-    _runtime.blocking("http")
+    _execution.blocking("http")
     if type(post) is HFunction:
         body = _collect(post)
     try:

@@ -20,7 +20,8 @@ import os
 from typing import Optional
 
 from .. import cache
-from . import registry
+from ..version import __version__
+from . import AREAS, HOOK_MODULES, load_all, registry
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _HOOKS = os.path.join(os.path.dirname(_HERE), "hooks")
@@ -61,7 +62,6 @@ def _loaded(module: str, table: dict, name: str):
 
 
 def _sources_key() -> str:
-    from .. import __version__
     h = hashlib.sha256(__version__.encode())
     for folder in (_HERE, _HOOKS):
         try:
@@ -76,7 +76,6 @@ def _sources_key() -> str:
 
 
 def _build() -> dict:
-    from . import load_all
     load_all()
     functions = {}
     for name, b in registry.FUNCTIONS.items():
@@ -100,7 +99,7 @@ def _load() -> dict:
     if data is None:
         data = _build()
         cache.write(name, json.dumps(data).encode(),
-                    stale=lambda n: n.startswith("builtins-") and n.endswith(".json"))
+                    stale=cache.other_versions("builtins-", ".json"))
     _index = {
         "functions": {n: FunctionEntry(n, *v) for n, v in data["functions"].items()},
         "classes": {n: ClassEntry(n, *v) for n, v in data["classes"].items()},
@@ -147,7 +146,6 @@ def _valid_entry(v: list, modules: set) -> bool:
 
 def _modules() -> set:
     """The modules that register builtins: the only ones the index may import."""
-    from . import AREAS, HOOK_MODULES
     return {f"{__package__}.{a}" for a in AREAS} | set(HOOK_MODULES)
 
 

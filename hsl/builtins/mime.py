@@ -42,9 +42,10 @@ Choices where the documentation is silent (UNSPECIFIED there):
 """
 from __future__ import annotations
 
-from .. import runtime as _runtime
+from .. import execution as _execution
 from ..errors import ScriptError
-from ..values import BuiltinObject, HArray, HRegex, reserve_elements, reserve_string
+from ..pcre import compile_pattern
+from ..values import BuiltinObject, HArray, HFunction, HRegex, reserve_elements, reserve_string
 from ._args import opt_array, opt_bool, opt_number, opt_str, string, type_error
 from .classes import FileObject, FileResource
 from .registry import builtin_class, method
@@ -59,6 +60,7 @@ def _mail():
     """hsl.mail's modules (body, headers, model, send, source), imported on first use."""
     global _MODULES
     if _MODULES is None:
+        # deferred: the mail machinery only once a message is used
         from ..mail import body, headers, model, send, source
         _MODULES = body, headers, model, send, source
     return _MODULES
@@ -88,7 +90,6 @@ def _pattern_matcher(fname: str, pattern):
         return lambda s: pattern.compiled.search(s) is not None
     if type(pattern) is not bytes:
         raise type_error(fname, 1, "a string or a regex", pattern)
-    from ..pcre import compile_pattern
     try:
         compiled = compile_pattern(pattern, "i")
         return lambda s: compiled.search(s) is not None
@@ -133,7 +134,7 @@ class MIMEPartObject(BuiltinObject):
 
     def _msg(self):
         """The message, about to be modified."""
-        _runtime.will_mutate(self.owner)
+        _execution.will_mutate(self.owner)
         return self.owner.msg
 
     # -- reading -------------------------------------------------------------------------
@@ -286,7 +287,7 @@ class MIMEPartObject(BuiltinObject):
         matches = _pattern_matcher(fname, pattern)
         found = []
         for p in self.part.walk():
-            _runtime.check_deadline()
+            _execution.check_deadline()
             value = key(p)
             if value is not None and matches(value):
                 found.append(MIMEPartObject._of(self.owner, p))
@@ -468,7 +469,7 @@ def _file_data(file):
         raise type_error("MailMessage::File", 1, "a File", file)
     if data is not None:
         return data
-    _runtime.blocking("reading a file")
+    _execution.blocking("reading a file")
     try:
         with open(path, "rb") as f:
             return f.read()
@@ -497,6 +498,7 @@ def _dkim_sign(fname: str, message: bytes, selector, domain, key, options):
     """(field, options) of signDKIM on `message`: the whole DKIM-Signature (or, with
     option arc, ARC-Message-Signature) field, ending in CRLF; (None, options) when the
     signature cannot be made (signDKIM then returns none).  hsl.mail.dkim does the work."""
+    # deferred: DKIM (and its crypto) only for signDKIM/verifyDKIM
     from ..mail import dkim
     selector = string(fname, 1, selector)
     domain = string(fname, 2, domain)
@@ -520,8 +522,8 @@ def _dkim_verify(fname: str, message: bytes, headerfield, options) -> HArray:
     """verifyDKIM: the one signature `headerfield` (the raw field, as getHeader(...,
     ["field" => true]) gives it) checked on `message`.  Options timeout (per DNS query,
     default 5) and dns_function (host -> ["result" => [txt...]] or ["error" => ...])."""
+    # deferred: DKIM (and its crypto) only for signDKIM/verifyDKIM
     from ..mail import dkim
-    from ..values import HFunction
     headerfield = string(fname, 1, headerfield)
     opts = opt_array(fname, 2, options)
     fn = opts.d.get(b"dns_function")
@@ -669,6 +671,7 @@ class MIMEObject(BuiltinObject):
     __slots__ = ()
 
     def __init__(self):
+        # deferred: the MIME builder only for MIME()
         from ..mail.builder import Builder
         self.builder = Builder()
 
@@ -680,7 +683,7 @@ class MIMEObject(BuiltinObject):
         return restore
 
     def _set(self, attr: str, value):
-        _runtime.will_mutate(self)
+        _execution.will_mutate(self)
         setattr(self.builder, attr, value)
         return self
 
@@ -696,7 +699,7 @@ class MIMEObject(BuiltinObject):
         if not headers.valid_name(name):
             raise ScriptError(f"{fname}() invalid header field name "
                               f"{name.decode('utf-8', 'replace')!r}")
-        _runtime.will_mutate(self)
+        _execution.will_mutate(self)
         self.builder.add_header(name, value, opt_bool(fname, opts, b"encode", True))
         return self
 
@@ -710,7 +713,7 @@ class MIMEObject(BuiltinObject):
         entity = _entity(fname, part)
         opts = opt_array(fname, 2, options)
         ctype = opt_str(fname, opts, b"type")
-        _runtime.will_mutate(self)
+        _execution.will_mutate(self)
         if ctype is not None and self.builder.type is None:
             self.builder.type = ctype
         self.builder.parts.append(entity)
@@ -801,6 +804,6 @@ class MIMEObject(BuiltinObject):
             return None
         if opts.return_header:
             return _field_value(field)
-        _runtime.will_mutate(self)
+        _execution.will_mutate(self)
         self.builder.add_field_top(field)
         return self

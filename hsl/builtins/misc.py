@@ -15,7 +15,7 @@ import math
 import socket
 import sys
 
-from .. import runtime as _runtime
+from .. import execution as _execution
 from ..errors import ScriptError
 from ._args import type_error
 from ._limits import ACCOUNT, reserve_string
@@ -57,7 +57,7 @@ def syslog_(priority, message):
         prio, facility = n & 7, n >> 3
     else:
         raise type_error("syslog", 1, "a string or a number", priority)
-    _runtime.blocking("syslog")
+    _execution.blocking("syslog")
     if len(message) >= ACCOUNT:
         reserve_string(4 * len(message))        # as text, and as written
     text = message.decode("utf-8", "replace")

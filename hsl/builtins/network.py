@@ -30,7 +30,7 @@ import socket
 import threading
 import functools
 
-from .. import runtime as _runtime
+from .. import execution as _execution
 from ..values import HArray
 from ._args import type_error
 from ._limits import ACCOUNT, paced, reserve_string
@@ -212,7 +212,7 @@ def _load_psl():
     global _psl
     if _psl is not None:
         return _psl
-    _runtime.blocking("loading the public suffix list")     # file I/O, once
+    _execution.blocking("loading the public suffix list")     # file I/O, once
     with _psl_lock:
         if _psl is not None:
             return _psl

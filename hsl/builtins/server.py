@@ -33,9 +33,9 @@ from __future__ import annotations
 
 import threading
 
-from .. import runtime as _rt
+from .. import execution as _execution
 from ..shared import MEMORY, MEMORY_LOCK
-from ..values import HArray, HFunction, share, to_str
+from ..values import HArray, HFunction, format_number, share, to_str
 from ._args import type_error
 from ._limits import MANY, reserve_elements
 from .registry import builtin, unavailable
@@ -63,8 +63,8 @@ class _Store:
 
     def __enter__(self):
         if not MEMORY_LOCK.acquire(blocking=False):
-            if _rt.speculative():
-                raise _rt.Preempted("memory store busy")
+            if _execution.speculative():
+                raise _execution.Preempted("memory store busy")
             MEMORY_LOCK.acquire()
 
     def __exit__(self, *exc):
@@ -84,7 +84,7 @@ def _undoable(store: dict, lock, key, before, after, delta=None) -> None:
     `before` with `after` (either may be _MISSING): restore `before` if the value is
     still the object we wrote; if another thread has changed a number since, subtract our
     `delta` instead."""
-    if not _rt.speculative():
+    if not _execution.speculative():
         return
 
     def undo():
@@ -97,7 +97,7 @@ def _undoable(store: dict, lock, key, before, after, delta=None) -> None:
                     store[key] = before
             elif delta is not None and type(now) is float:
                 store[key] = now - delta
-    _rt.on_rollback(undo)
+    _execution.on_rollback(undo)
 
 @builtin(area=AREA)
 def memory_add(key, value):
@@ -363,8 +363,8 @@ def metrics_set(name, labels, value):
                     h[2][i] += 1
                     bucket = i
                     break
-            if _rt.speculative():
-                _rt.on_rollback(lambda: _unobserve(h, value, bucket))
+            if _execution.speculative():
+                _execution.on_rollback(lambda: _unobserve(h, value, bucket))
         else:
             before = m.values.get(key, _MISSING)
             m.values[key] = after = -(-value)     # a new float object: ours (_undoable)
@@ -389,7 +389,6 @@ def metrics_get(name, labels):
 
 
 def _bound_key(bound: float):
-    from ..values import format_number
     return format_number(float(bound))
 
 
@@ -440,6 +439,7 @@ def server_concurrency(serverid, address=None):
         items = list(conns.items())
     if address is None:
         return float(sum(c for _, c in items))
+    # deferred: the network area only for a count by address
     from .network import inet_includes
     return float(sum(c for ip, c in items if inet_includes(ip, address)))
 

@@ -108,7 +108,7 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Optional
 
-from .. import runtime as _runtime
+from .. import execution as _execution
 from ..errors import ScriptError
 from ..net import dns, hosts, sockets, tls
 from ..net.clock import Clock
@@ -477,6 +477,7 @@ class Outcome:
                  (b"tls", self.tls),
                  (b"state", self.state.encode("ascii"))]
         if self.peercert is not None:
+            # deferred: cryptography, only when a server shows a certificate
             from .x509 import x509_resource_from_der
             try:
                 pairs.append((b"peercert", HArray.from_pairs(
@@ -606,7 +607,7 @@ class Session:
             if _timed_out(e):
                 self._timeout(state, e)
             self.error(state, f"connection lost in {state}: {_reply_text(e)}")
-        _runtime.check_deadline()
+        _execution.check_deadline()
         if code < 100 or code > 599:
             self.error(state, f"invalid reply in {state}: {_reply_text(msg)}")
         return code, _reply_text(msg)
@@ -867,7 +868,7 @@ def _mx_targets(fname: str, server: Server, domain: Optional[str], clock: Clock)
 
 def probe(fname: str, server: Server, steps, domain: Optional[str] = None) -> Outcome:
     """Run one probe session: the first address that accepts a connection answers."""
-    _runtime.blocking("smtp")
+    _execution.blocking("smtp")
     clock = Clock()
     clock.poll()                        # out of time already: stop before connecting
     if server.host is not None:

@@ -86,12 +86,13 @@ import time as _time
 import urllib.parse
 from typing import NamedTuple, Optional
 
+from .. import execution as _execution
 from ..net import dns as _resolver
 from ..net.clock import Clock
-from .. import runtime as _runtime
 from ..errors import ScriptError
 from ..values import HArray
 from ._args import digits_value, type_error
+from .network import idna_to_ascii
 from .registry import builtin
 
 AREA = "network"
@@ -263,7 +264,6 @@ def _identity_domain(text: str) -> str:
         text.encode("utf-8")
     except UnicodeEncodeError:                  # raw bytes that are not UTF-8
         return ""
-    from .network import idna_to_ascii
     return idna_to_ascii(text) or ""
 
 
@@ -398,9 +398,9 @@ class _Evaluation:
         if answer is not None:
             return answer
         if not self.blocked:
-            _runtime.blocking("spf")
+            _execution.blocking("spf")
             self.blocked = True
-        _runtime.check_deadline()               # the time may be up already
+        _execution.check_deadline()               # the time may be up already
         if self.deadline - _time.monotonic() <= 0:
             raise self._too_slow()
         answer = _resolver.lookup(name, rdtype, self.clock, QUERY_TIMEOUT)
@@ -726,7 +726,7 @@ def spf_query(ip, helo, sender):
     if not ascii_domain:
         return _result("none", f"{domain!r} is not a valid domain name")
 
-    _runtime.check_deadline()
+    _execution.check_deadline()
     evaluation = _Evaluation(address, helo_text, local, ascii_domain)
     try:
         result, reason, exp = evaluation.check_host(ascii_domain)

@@ -14,7 +14,7 @@ import time as _t
 
 import _strptime
 
-from .. import runtime as _runtime
+from .. import execution as _execution
 from ..errors import ScriptError
 from ..values import HArray
 from ._args import opt_bool, type_error
@@ -33,7 +33,7 @@ _DATE_DIRECTIVES = set(b"YyCGgmbBhdejUWVaAuwDFcxs")
 @builtin(area=AREA)
 def executiontime():
     """Seconds (with fraction) since the current execution started."""
-    ex = _runtime.current()
+    ex = _execution.current()
     started = getattr(ex, "started", None) if ex is not None else None
     return _t.monotonic() - (started if started is not None else _LOADED)
 
@@ -48,14 +48,14 @@ def sleep(seconds):
     start = _t.monotonic()
     if not seconds > 0.0:              # also NaN
         return 0.0
-    _runtime.blocking("sleep")
-    ex = _runtime.current()
+    _execution.blocking("sleep")
+    ex = _execution.current()
     deadline = getattr(ex, "deadline", None) if ex is not None else None
     if deadline is not None and start + seconds > deadline:
         remaining = deadline - start
         if remaining > 0:
             _t.sleep(remaining)
-        raise _runtime.LimitExceeded("execution time limit exceeded")
+        raise _execution.LimitExceeded("execution time limit exceeded")
     if seconds > 1e9:
         raise ScriptError("sleep() duration too large")
     _t.sleep(seconds)

@@ -9,6 +9,11 @@ from __future__ import annotations
 import os
 import sys
 
+from ..cli import add_include_argument, print_error
+from ..errors import shown_source
+from ..sourcefile import display_source, read_source_text
+from .contexts import PHASES
+
 HELP = "check scripts for errors without running them"
 
 FORMATS = ("text", "json", "github")
@@ -16,7 +21,6 @@ EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
 
 
 def add_arguments(p) -> None:
-    from .contexts import PHASES
     p.add_argument("paths", nargs="+", metavar="PATH",
                    help="files and directories (directories are searched for *.hsl)")
     p.add_argument("--hook", choices=PHASES, metavar="PHASE",
@@ -24,7 +28,6 @@ def add_arguments(p) -> None:
                         "from a hooks/<phase>/ folder in the path, else none")
     p.add_argument("--format", choices=FORMATS, default=None,
                    help="output format: text (default), json or github")
-    from ..cli import add_include_argument
     add_include_argument(p)
     p.add_argument("--allow-unknown-functions", action="store_true", default=None,
                    help="accept unknown functions, classes and extras:// modules (those "
@@ -74,8 +77,7 @@ _SKIPPED_DIRS = (".git", ".hg", ".svn", "node_modules", "__pycache__")
 
 
 def main(args) -> int:
-    from ..cli import print_error
-    from . import config as cfg
+    from . import config as cfg     # deferred: `hsl` imports this module at every start
     settings = {}
     if not args.no_config:
         path = args.config or cfg.find()
@@ -88,11 +90,9 @@ def main(args) -> int:
         elif args.config:
             print_error(f"cannot read {args.config}")
             return EXIT_USAGE
-    from ..errors import shown_source
-    from ..sourcefile import display_source, read_source_text
+    # deferred: the checker loads the compiler
     from .checker import Options, check_source, finish
-    from .contexts import PHASES
-    from . import render
+    from . import render  # deferred: json, only for `hsl check`
 
     def pick(name, key, default):
         value = getattr(args, name)

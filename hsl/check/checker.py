@@ -16,10 +16,17 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from .. import ast as A
+from ..builtins.index import classes_for, functions_for
 from ..errors import Diagnostic, HSLSyntaxError
+from ..parser import parse, parse_partial
+from ..program import ProgramBuilder, gc_paused
+from ..resolve import Resolution
+from ..sourcefile import read_source_text
 from . import contexts as C
 from .codes import PLUGIN_CATEGORY, severity
+from .flow import analyze, scopes
 from .legacy import LEGACY
+from .methods import analyze as analyze_methods
 
 
 @dataclass
@@ -74,7 +81,6 @@ class _FakeClass:
 
 
 def _builder_class():
-    from ..program import ProgramBuilder
 
     class CheckBuilder(ProgramBuilder):
         """A ProgramBuilder that collects every error and never loads builtin code."""
@@ -205,7 +211,6 @@ def phase_for(path: str, options: Options, source: str = "") -> Optional[str]:
 
 def check_source(source: str, filename: str, options: Optional[Options] = None) -> list:
     """Every diagnostic for one file's text (sorted, filtered by the options)."""
-    from ..program import gc_paused
     options = options or Options()
     try:
         with gc_paused():
@@ -249,8 +254,6 @@ def finish(diags: list, options: Options) -> list:
 
 
 def _check(source: str, filename: str, options: Options) -> list:
-    from ..parser import parse, parse_partial
-    from .flow import analyze, scopes
     phase = phase_for(filename, options, source)
     if source.startswith("\ufeff"):
         source = source[1:]
@@ -273,9 +276,6 @@ def _check(source: str, filename: str, options: Options) -> list:
     else:
         terminating = set(C.TERMINATING)
     variables = C.PHASE_VARIABLES[phase] if phase else C.ANY_PHASE_VARIABLES
-    from ..builtins.index import classes_for, functions_for
-    from .methods import analyze as analyze_methods
-    from ..resolve import Resolution
     resolution = Resolution()       # (made once: the flow checks and the compiler read it)
     found_scopes = scopes(program, resolution)
     method_findings = analyze_methods(program, classes_for(phase),
@@ -361,7 +361,6 @@ def _static_checks(source: str, filename: str, options: Options, phase, program,
 def _kept_legacy_calls(program, filename: str, user_functions: set) -> list:
     """HSL702 for each call of a function of an older HSL generation that HSL still runs
     (hsl/builtins/legacy.py): it works, and the hint names what to use now."""
-    from ..builtins.index import functions_for
     kept = {n for n, e in functions_for(None).items() if e.area == "legacy"} - user_functions
     out = []
     for n in A.walk(program):
@@ -387,7 +386,6 @@ def _outside_functions(n) -> bool:
 
 def check_path(path: str, options: Optional[Options] = None) -> tuple[list, Optional[str]]:
     """Diagnostics of one file on disk, and its text (None when it cannot be read)."""
-    from ..sourcefile import read_source_text
     try:
         text = read_source_text(path)
     except OSError:

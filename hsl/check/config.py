@@ -22,6 +22,8 @@ from __future__ import annotations
 import os
 from typing import Optional
 
+from ..sourcefile import read_source
+
 KEYS = {"hook": str, "include": list, "allow-unknown-functions": bool,
         "plugin-functions": list, "no-warnings": bool, "error-on-warning": bool,
         "exclude": list, "format": str}
@@ -39,7 +41,6 @@ def _toml(path: str) -> dict:
             import tomli as tomllib
         except ModuleNotFoundError:
             raise ConfigError(f"{path}: reading TOML needs Python 3.11 or the tomli package")
-    from ..sourcefile import read_source
     try:
         return tomllib.loads(read_source(path).decode("utf-8"))
     except OSError as e:

@@ -13,6 +13,8 @@ import os
 import re
 from typing import Optional
 
+from ..hooks import SMTP_READONLY
+
 # (min_args, max_args, terminates) of each hook function, per phase (builtins.md, "Hook
 # contexts").
 _SMTP = {"Accept": (0, 1, True), "Reject": (0, 2, True), "Defer": (0, 2, True)}
@@ -39,14 +41,14 @@ _SMTP_VARS = ("arguments", "connection", "transaction", "context")
 _QUEUE_VARS = ("arguments", "message", "context")
 PHASE_VARIABLES = {p: _SMTP_VARS for p in PHASES}
 PHASE_VARIABLES["predelivery"] = PHASE_VARIABLES["postdelivery"] = _QUEUE_VARS
-PHASE_READONLY = {p: ("arguments", "connection", "transaction") for p in PHASES}
+PHASE_READONLY = {p: SMTP_READONLY for p in PHASES}
 PHASE_READONLY["predelivery"] = ("arguments", "message")
 PHASE_READONLY["postdelivery"] = ("arguments", "message", "context")
 
 # Without a phase: the variables any hook may have are known (reading them is fine), and the
 # three SMTP context arrays are read-only in every context that has them.
 ANY_PHASE_VARIABLES = ("arguments", "connection", "transaction", "context", "message")
-ANY_PHASE_READONLY = ("arguments", "connection", "transaction")
+ANY_PHASE_READONLY = SMTP_READONLY
 
 # Every hook function name -> the phases that have it.
 HOOK_FUNCTIONS: dict[str, list[str]] = {}

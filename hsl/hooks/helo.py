@@ -16,10 +16,12 @@ from .. import values as V
 from ..builtins import _args
 from ..builtins.registry import builtin
 from ..errors import HSLRuntimeError, HSLSyntaxError, ScriptError
-from ..runtime import Terminate
+from ..execution import Terminate
+from ..program import compile_program
+from . import SMTP_READONLY
 
 CONTEXT = "helo"
-READONLY = ("arguments", "connection", "transaction")
+READONLY = SMTP_READONLY
 MAX_REPLY_LINE = 512          # octets per reply line, CRLF included (RFC 5321 4.5.3.1.5)
 DEFAULT_EXTENSIONS = ["PIPELINING", "SIZE 10240000", "8BITMIME", "ENHANCEDSTATUSCODES"]
 
@@ -319,7 +321,6 @@ def build_result(decision: Decision, session: HeloSession, context, output: list
 def compile_helo(source: str, filename: str = "<string>", **options):
     """Compile a HELO hook script: Accept/Reject/Defer exist, the context variables are
     pre-defined and read-only."""
-    from ..program import compile_program
     return compile_program(source, filename, context=CONTEXT, readonly=READONLY,
                            predefined=set(READONLY) | {"context"}, **options)
 
@@ -331,7 +332,7 @@ def run_helo(program, session: HeloSession, *, max_steps: Optional[int] = 10_000
              max_memory: Optional[int] = None, max_depth: int = 1000) -> HeloResult:
     """Run a compiled HELO script for one command. Never raises for script errors: they
     become a Defer (450) with `error` set.  The limits are Program.run's.  With
-    `speculative=True` the run may instead raise runtime.Preempted (see Program.run):
+    `speculative=True` the run may instead raise execution.Preempted (see Program.run):
     `max_time` is then its slice and `time_limit` the script's own limit."""
     output: list = []
 

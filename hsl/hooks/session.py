@@ -32,6 +32,8 @@ from __future__ import annotations
 
 import os
 
+from ..sourcefile import read_source
+
 KEYS = {"verb", "helo", "ehlo", "host", "remoteip", "remoteport", "remoteptr", "remoteuid",
         "localip", "localport", "serverid", "server_hostname", "extensions", "tls", "auth",
         "context", "expect", "connection_id", "transaction_id", "priority", "dns"}
@@ -42,6 +44,7 @@ class SessionError(Exception):
 
 
 def load_session_file(path: str) -> dict:
+    # deferred: `hsl` imports this module at every start; datafile only for session files
     from ..datafile import read_yaml_or_json
     try:
         value, text = read_yaml_or_json(path, "session file")
@@ -60,6 +63,7 @@ def load_session_file(path: str) -> dict:
 
 def _dns_table(path: str, text: str, table, is_json: bool) -> dict:
     """The checked `dns:` table of a session file (see builtins.dnslookup.check_table)."""
+    # deferred: `hsl` imports this module at every start; the dns builtins only for a dns: table
     from ..builtins.dnslookup import TableError, check_table, yaml_line
     try:
         return check_table(table)
@@ -70,9 +74,9 @@ def _dns_table(path: str, text: str, table, is_json: bool) -> dict:
 
 
 def _load_cert(path: str, base: str):
+    # deferred: cryptography only for a session with certificates
     from ..builtins.x509 import x509_resource_from_pem
     full = path if os.path.isabs(path) else os.path.join(base, path)
-    from ..sourcefile import read_source
     try:
         data = read_source(full)
     except OSError as e:
@@ -86,6 +90,7 @@ def _load_cert(path: str, base: str):
 def build_session(settings: dict):
     """A HeloSession from merged settings (session file first, command line on top)."""
     import ipaddress
+    # deferred: the HELO hook (and the compiler) only for a HELO run
     from .helo import HeloSession
     settings = dict(settings)
     for key in ("remoteip", "localip"):
@@ -152,7 +157,7 @@ def settings_from_args(args) -> dict:
         if value is not None:
             settings[key] = value
     if args.context is not None:
-        from ..datafile import parse_yaml_or_json
+        from ..datafile import parse_yaml_or_json   # deferred: as in load_session_file
         try:
             settings["context"] = parse_yaml_or_json(args.context, "--context", True)
         except ValueError as e:

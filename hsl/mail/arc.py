@@ -34,6 +34,7 @@ import time
 from dataclasses import replace
 from typing import Optional
 
+from ..builtins.mail import dkim_tag_list
 from . import dkim
 
 ARC_FIELDS = (b"arc-authentication-results", b"arc-message-signature", b"arc-seal")
@@ -57,7 +58,6 @@ def arc_sets(fields: list) -> dict:
             m = _AAR_INSTANCE.match(value)
             instance = m and m.group(1)
         else:
-            from ..builtins.mail import dkim_tag_list
             instance = (dkim_tag_list(value) or {}).get(b"i")
         if not instance or not instance.isdigit():
             raise _Broken(f"an {f.lname.decode()} field without an instance (i=)")
@@ -158,7 +158,6 @@ def validate(message: bytes, lookup=None, *, now: Optional[float] = None) -> dic
 
     def fail(error: str) -> dict:
         return {"cv": "fail", "instance": top, "error": error}
-    from ..builtins.mail import dkim_tag_list
     seals = {}
     for i in range(1, top + 1):
         tags = dkim_tag_list(sets[i][b"arc-seal"].partition(b":")[2])

@@ -12,7 +12,7 @@ import base64
 import binascii
 import re
 
-from .. import runtime as _runtime
+from .. import execution as _execution
 
 _NOT_B64 = bytes(c for c in range(256)
                  if not (48 <= c <= 57 or 65 <= c <= 90 or 97 <= c <= 122 or c in b"+/="))
@@ -25,7 +25,7 @@ _UNSAFE = bytes(c for c in range(256) if c < 32 and c not in b"\t\r\n" or c >= 1
 
 def decode(data: bytes, start: int, end: int, cte: bytes) -> bytes:
     """The body data[start:end] without its transfer encoding `cte` (lowercase)."""
-    _runtime.work(end - start)
+    _execution.work(end - start)
     if cte == b"base64":
         pad = data.find(b"=", start, end)
         if pad < 0 or not data[pad:end].strip(b"= \t\r\n"):
@@ -83,7 +83,7 @@ def choose(data: bytes, ctype: bytes = b"") -> bytes:
 
 def encode(data: bytes, cte: bytes) -> bytes:
     """`data` in transfer encoding `cte` (lowercase), lines ending in CRLF."""
-    _runtime.work(len(data))
+    _execution.work(len(data))
     if cte == b"base64":
         return base64.encodebytes(data).replace(b"\n", b"\r\n")
     if cte == b"quoted-printable":

@@ -69,8 +69,11 @@ import time
 from dataclasses import dataclass
 from typing import Callable, NamedTuple, Optional, Union
 
-from .. import runtime as _runtime
+from .. import execution as _execution
+from ..builtins._args import opt_array, opt_bool, opt_str, opt_str_list
+from ..builtins.mail import dkim_tag_list
 from ..errors import ScriptError
+from ..net import dns as resolver
 from ..values import HArray, HFunction, HResource, type_name
 
 # a= value -> (key type, hash)
@@ -135,7 +138,6 @@ class SignOptions:
     def from_hsl(cls, fname: str, options) -> "SignOptions":
         """The options of an HSL signDKIM call (an array or none).  ScriptError for a
         value of the wrong type or an unknown algorithm or canonicalization."""
-        from ..builtins._args import opt_array, opt_bool, opt_str, opt_str_list
         o = opt_array(fname, 4, options)
         if opt_bool(fname, o, b"id", False):
             raise _pki_error(fname)
@@ -251,7 +253,7 @@ def body_hash(body: bytes, relaxed: bool, hashname: str, limit: Optional[int] = 
     the digest covers its first `limit` bytes (all without a limit).  Works through the
     body a megabyte at a time, so a large body is never copied whole."""
     h = hashlib.new(hashname)
-    _runtime.work(len(body))
+    _execution.work(len(body))
     total = 0
 
     def emit(data: bytes) -> None:
@@ -288,7 +290,7 @@ def body_hash(body: bytes, relaxed: bool, hashname: str, limit: Optional[int] = 
             started = True
         else:
             pending += len(chunk) // 2
-        _runtime.check_deadline()
+        _execution.check_deadline()
     if started or not relaxed:          # simple: an empty body is one CRLF
         emit(b"\r\n")
     return h.digest(), total
@@ -542,7 +544,6 @@ def verify(message: bytes, field: bytes, lookup: Optional[Callable] = None, *,
     if not colon or lname not in (b"dkim-signature", b"arc-message-signature"):
         return {"result": "permerror",
                 "error": "not a DKIM-Signature or ARC-Message-Signature field"}
-    from ..builtins.mail import dkim_tag_list
     tags = dkim_tag_list(value)
     if tags is None:
         return {"result": "permerror", "error": "the signature is not a valid tag list"}
@@ -639,7 +640,6 @@ def fetch_key(selector: bytes, domain: bytes, algorithm: bytes, lookup,
         raise Failure(e.result, str(e)) from None
     if not records:
         raise permerror(f"no key for the signature ({host})")
-    from ..builtins.mail import dkim_tag_list
     problem = None
     for record in records:
         tags = dkim_tag_list(record)
@@ -696,7 +696,6 @@ def _key_from_record(tags: dict, algorithm: bytes, identity, domain: bytes):
 def resolver_lookup(timeout: float = DEFAULT_TIMEOUT) -> Callable:
     """A lookup on the run's DNS (hsl.net.dns), each query bounded by `timeout` and by
     the run's time limit."""
-    from ..net import dns as resolver
 
     def lookup(name: str) -> list:
         answer = resolver.query_in_run(name, "txt", timeout, what="dkim")

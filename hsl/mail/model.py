@@ -39,7 +39,8 @@ from __future__ import annotations
 
 from typing import Optional
 
-from .. import runtime as _runtime
+from .. import execution as _execution
+from ..errors import ScriptError
 from ..values import reserve_string
 from . import source
 from .headers import new_field, valid_name
@@ -344,14 +345,13 @@ class Message:
             pieces = _splice(pieces, state.raw)
         size = sum(len(p) if type(p) is bytes else p[1] - p[0] for p in pieces)
         reserve_string(size)
-        _runtime.work(size)
+        _execution.work(size)
         view = memoryview(self.data)
         return b"".join([p if type(p) is bytes else view[p[0]:p[1]] for p in pieces])
 
 
 def _name(name: bytes) -> bytes:
     if not valid_name(name):
-        from ..errors import ScriptError
         raise ScriptError(f"invalid header field name {name.decode('utf-8', 'replace')!r}")
     return name
 

@@ -21,14 +21,14 @@ from __future__ import annotations
 
 from typing import Optional
 
-from .. import runtime as _runtime
+from .. import execution as _execution
 from .headers import FIELD_START, parse_params, unfold
 
 MAX_FIELDS = 100_000
 MAX_PARTS = 100_000
 MAX_DEPTH = 200
-# Header lines or delimiters read between two announcements of the work (runtime.work:
-# about 50 units for a Python step, more than runtime.WORK in all, so the clock is read).
+# Header lines or delimiters read between two announcements of the work (execution.work:
+# about 50 units for a Python step, more than execution.WORK in all, so the clock is read).
 _STEPS = 32_768
 
 
@@ -142,7 +142,7 @@ class Part:
             pos = line_end
             lines += 1
             if lines % _STEPS == 0:
-                _runtime.work(_STEPS * 50)
+                _execution.work(_STEPS * 50)
                 if len(fields) >= MAX_FIELDS:    # no more fields: find the end at once
                     pos = _blank_line(data, pos, end)
         self.open_end = end > self.start and data[end - 1] != 10
@@ -211,7 +211,7 @@ class Part:
 
     def _split(self) -> None:
         data, body, end = self.doc.data, self.body, self.end
-        _runtime.work(end - body)
+        _execution.work(end - body)
         first = b"--" + self.boundary
         marker = b"\n" + first              # a delimiter starts a line
         i = body if data.startswith(first, body, end) else -1
@@ -247,7 +247,7 @@ class Part:
             self.doc.parts += 1
             after, i = k - 1, -1
             if len(delims) % _STEPS == 0:
-                _runtime.work(_STEPS * 50)
+                _execution.work(_STEPS * 50)
         if not delims or not delims[-1].close:
             self._error("unclosed_boundary")
         kids = self._children

@@ -31,7 +31,7 @@ from __future__ import annotations
 import re
 from typing import Optional
 
-from .. import runtime as _runtime
+from .. import execution as _execution
 from ..errors import ScriptError
 from ..values import HArray, type_name
 from .body import crlf
@@ -79,7 +79,7 @@ def _error_type(outcome) -> bytes:
 
 def send(fname: str, data: bytes, sender, recipients, server) -> HArray:
     """Submit `data` over SMTP; the result array of the module docstring."""
-    from ..builtins import smtpclient as smtp
+    from ..builtins import smtpclient as smtp  # deferred: smtplib, ssl: only to send
     settings = smtp.parse_server(fname, server)
     mail_from = smtp.parse_address(fname, 1, sender)
     if type(recipients) is bytes or (type(recipients) is HArray and (
@@ -154,7 +154,7 @@ def queue(fname: str, data: bytes, sender, recipient, transportid, options) -> H
     """queue() exists in the EOD hook only: there the hook gives the running execution a
     `queue_message(data, sender, recipient, transportid, options)` that queues a copy of
     the message and returns ["transaction" => id, "queue" => n]."""
-    ex = _runtime.current()
+    ex = _execution.current()
     handler: Optional[object] = getattr(ex, "queue_message", None) if ex is not None else None
     if handler is None:
         raise ScriptError(f"{fname}() is only available in the eod hook (it queues the "

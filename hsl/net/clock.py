@@ -23,7 +23,7 @@ import threading
 import time
 from typing import Callable, Optional
 
-from .. import runtime as _runtime
+from .. import execution as _execution
 
 SLICE = 0.25            # the longest a wait blocks before looking for cancellation
 
@@ -34,7 +34,7 @@ class Clock:
     def __init__(self, timeout: Optional[float] = None):
         now = time.monotonic()
         self.own = now + timeout if timeout is not None else None
-        left = _runtime.time_left()
+        left = _execution.time_left()
         self.run = now + left if left is not None else None
         self.phase: Optional[float] = None
 
@@ -71,7 +71,7 @@ class Clock:
 
     def poll(self) -> None:
         """Stop a cancelled run ("interrupted") and one whose time is up."""
-        _runtime.check_deadline()
+        _execution.check_deadline()
 
     def is_run(self, end: Optional[float]) -> bool:
         """Whether `end` (from deadline()) is the run's time limit."""
@@ -81,12 +81,12 @@ class Clock:
         """The run's time ran out in a wait: stop it as the limit does, once its deadline
         has passed by the execution's own reading of the time."""
         for _ in range(3):
-            left = _runtime.time_left()
+            left = _execution.time_left()
             if left is None:
                 return
             if left >= 0:
                 time.sleep(left + 0.001)
-            _runtime.check_deadline()
+            _execution.check_deadline()
 
     def slice(self, end: Optional[float]) -> float:
         """Seconds to block before looking again (at most SLICE) on a wait that ends at

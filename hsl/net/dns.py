@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Optional
 
-from .. import runtime as _runtime
+from .. import execution as _execution
 from .clock import Clock
 
 # Record types a query may ask for (dns_query's "type" option, lowercase).
@@ -277,5 +277,5 @@ def query_in_run(name: str, rdtype: str = "a", timeout: float = DEFAULT_TIMEOUT,
     """lookup() for a builtin of the running script on a clock of its own: the run is
     marked as blocking first (`what` names the reason: hsl serve moves a speculative run
     to a worker before it waits)."""
-    _runtime.blocking(what)
+    _execution.blocking(what)
     return lookup(name, rdtype, Clock(), timeout, servers)

@@ -7,6 +7,10 @@ hook context. With a stdin that is not a terminal, inputs are read line by line
 """
 from __future__ import annotations
 
+from ..cli import add_dns_arguments, add_include_argument, configure_dns
+from ..errors import escape_controls
+from ..version import __version__
+
 HELP = "interactive shell (REPL) with completion, history and HELO sessions"
 
 # Keep this module light: `hsl` builds every sub-command's parser at startup, so
@@ -19,15 +23,15 @@ def add_arguments(parser) -> None:
     parser.add_argument("--hook", choices=["helo"], help="evaluate in this hook's context")
     parser.add_argument("--session", metavar="FILE",
                         help="HELO session settings, YAML or JSON (implies --hook helo)")
-    from ..cli import add_dns_arguments, add_include_argument
     add_include_argument(parser)
     add_dns_arguments(parser)
 
 
 def main(args) -> int:
     import sys
+    # deferred: the REPL's modules load the compiler and prompt_toolkit
     from .engine import Engine
-    from .commands import Quit, run_command
+    from .commands import Quit, run_command  # deferred: as above
 
     def out(text: str) -> None:
         sys.stdout.write(text + "\n")
@@ -59,19 +63,16 @@ def main(args) -> int:
         except Quit:
             return 0
     # After --session (whose dns: table .session applies): the command line on top.
-    from ..cli import configure_dns
-    from ..errors import escape_controls
     try:
         configure_dns(args)
     except ValueError as e:
         err(f"hsl: error: {escape_controls(str(e))}")
         return 2
     if not interactive:
-        from .app import run_lines
+        from .app import run_lines  # deferred: prompt_toolkit
         engine.write = out
         return run_lines(engine, sys.stdin)
-    from .app import Repl
+    from .app import Repl  # deferred: prompt_toolkit
     repl = Repl(engine, write=out, write_err=err)
-    from .. import __version__
     print(f"hsl {__version__} REPL: .help for help, Ctrl-D to leave")
     return repl.loop()

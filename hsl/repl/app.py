@@ -16,6 +16,7 @@ from prompt_toolkit.key_binding import KeyBindings
 from prompt_toolkit.keys import Keys
 from prompt_toolkit.lexers import PygmentsLexer
 
+from ..execution import start_script_thread
 from .commands import Quit
 from .completion import HSLCompleter
 from .engine import Engine
@@ -42,7 +43,6 @@ def _history():
 
 def run_in_thread(fn: Callable[[], None]) -> threading.Thread:
     """Start fn in a daemon thread with a large stack."""
-    from ..runtime import start_script_thread
     return start_script_thread(fn, name="hsl-repl-statement")
 
 

@@ -1,10 +1,19 @@
-"""The REPL's dot-commands."""
+"""The REPL's dot-commands, and how the REPL shows a value."""
 from __future__ import annotations
 
 import os
 import shlex
 
-from ..errors import escape_controls
+from .. import values as V
+from ..builtins import index
+from ..errors import HSLRuntimeError, HSLSyntaxError, escape_controls
+from ..hooks import SMTP_READONLY
+from ..hooks.helo import compile_helo, run_helo
+from ..hooks.session import SessionError, build_session, load_session_file
+from ..net import dns as resolver
+from ..parser import parse
+from ..program import compile_program
+from ..sourcefile import read_source_text
 
 COMMANDS = {
     ".help": ("[NAME]", "this help, or the signature and description of a function"),
@@ -24,6 +33,32 @@ class Quit(Exception):
     """`.quit`"""
 
 
+class ReplError(Exception):
+    """An error to report to the user as is (bad dot-command argument, missing file)."""
+
+
+# ------------------------------------------------------------------ values
+
+def quote(s: bytes) -> str:
+    return V._quote(s).decode("utf-8", "backslashreplace")
+
+
+def show(value) -> str:
+    """A value in HSL notation: strings quoted, arrays in the array text form."""
+    if type(value) is bytes:
+        return quote(value)
+    if type(value) is V.HArray:
+        return V.array_text(value).decode("utf-8", "backslashreplace")
+    try:
+        text = V.to_str(value).decode("utf-8", "backslashreplace")
+    except Exception:
+        return f"<{V.type_name(value)}>"
+    cls = getattr(value, "cls", None)
+    if text == "object" and cls is not None and getattr(cls, "name", None):
+        return f"object {cls.name}"
+    return text
+
+
 def help_text() -> str:
     lines = ["Type HSL statements; an expression shows its value (the final ; is optional).",
              "Enter runs the input when it is complete; Escape Enter inserts a newline.",
@@ -34,7 +69,6 @@ def help_text() -> str:
 
 
 def run_command(engine, text: str, cancel=None) -> bool:
-    from .engine import ReplError
     parts = text.split(None, 1)
     name, arg = parts[0], (parts[1].strip() if len(parts) > 1 else "")
     matches = [c for c in COMMANDS if c.startswith(name)]
@@ -83,7 +117,6 @@ def cmd_help(engine, arg, cancel):
         lines += [f"  {name}::{m}" for m in d.static_methods]
         engine.write("\n".join(lines))
         return
-    from ..builtins import index
     entry = index.functions_for("helo").get(name)
     if entry is not None:
         doc = entry.doc or "(no description)"
@@ -101,8 +134,6 @@ def cmd_help(engine, arg, cancel):
 
 
 def _read(path: str) -> str:
-    from .engine import ReplError
-    from ..sourcefile import read_source_text
     try:
         return read_source_text(path)
     except OSError as e:
@@ -113,8 +144,6 @@ def _load(engine, path: str):
     """Compile the script at path (as .run runs it) and, if it compiles, bring its
     declarations into the session: (declarations, program).  Else show its errors,
     change nothing and return None."""
-    from .. import HSLSyntaxError
-    from ..parser import parse
     text = _read(path)
     try:
         tree = parse(text, path)
@@ -133,12 +162,9 @@ def _compile(engine, source: str, path: str):
     """The script compiled as .run runs it (raises HSLSyntaxError).  With no hook chosen
     yet, a script that compiles only as a HELO hook script is taken as one: .load it,
     then `.hook helo` and `.run`."""
-    from .. import HSLSyntaxError
-    from ..hooks.helo import compile_helo
     where = dict(include_paths=engine.include_paths, roots=[os.getcwd()])
     if engine.hook == "helo":
         return compile_helo(source, path, **where)
-    from ..program import compile_program
     try:
         return compile_program(source, path, predefined=set(), **where)
     except HSLSyntaxError:
@@ -152,7 +178,6 @@ def _compile(engine, source: str, path: str):
 
 
 def cmd_load(engine, arg, cancel):
-    from .engine import ReplError
     if not arg:
         raise ReplError(".load needs a file name")
     # The file asked for is the loaded one even when it does not compile: .run then
@@ -176,7 +201,6 @@ def cmd_load(engine, arg, cancel):
 
 
 def cmd_hook(engine, arg, cancel):
-    from .engine import ReplError
     if arg in ("", "none", "off"):
         if engine.hook:
             engine.globals.pop("context", None)
@@ -203,12 +227,9 @@ def _describe(engine) -> str:
 
 
 def _set(engine, key: str, value) -> None:
-    from ..hooks.session import SessionError
-    from .engine import ReplError
     settings = dict(engine.settings)
     settings[key] = value
     try:
-        from ..hooks.session import build_session
         build_session(dict(settings))
     except SessionError as e:
         raise ReplError(str(e)) from None
@@ -218,8 +239,6 @@ def _set(engine, key: str, value) -> None:
 
 
 def cmd_session(engine, arg, cancel):
-    from ..hooks.session import SessionError, build_session, load_session_file
-    from .engine import ReplError
     if not arg:
         raise ReplError(".session needs a file name")
     try:
@@ -229,7 +248,6 @@ def cmd_session(engine, arg, cancel):
         raise ReplError(str(e)) from None
     engine.settings = settings
     if settings.get("dns") is not None:
-        from ..net import dns as resolver
         resolver.configure(resolver.MockBackend(settings["dns"]))
     _enable_helo(engine)
     if "context" in settings:
@@ -238,7 +256,6 @@ def cmd_session(engine, arg, cancel):
 
 
 def cmd_ehlo(engine, arg, cancel):
-    from .engine import ReplError
     if not arg:
         raise ReplError(".ehlo needs a host name")
     settings = dict(engine.settings)
@@ -248,7 +265,6 @@ def cmd_ehlo(engine, arg, cancel):
 
 
 def cmd_remoteip(engine, arg, cancel):
-    from .engine import ReplError
     import ipaddress
     try:
         ipaddress.ip_address(arg)
@@ -259,8 +275,6 @@ def cmd_remoteip(engine, arg, cancel):
 
 def cmd_run(engine, arg, cancel):
     """Run the loaded script: with the helo hook as `hsl run --hook helo` does."""
-    from .. import HSLRuntimeError
-    from .engine import ReplError
     path = arg or engine.loaded
     if not path:
         raise ReplError("no script loaded (.load FILE first)")
@@ -273,7 +287,6 @@ def cmd_run(engine, arg, cancel):
     if program is None:
         raise ReplError(f"{path} is a HELO hook script: .hook helo first")
     if engine.hook == "helo":
-        from ..hooks.helo import run_helo
         result = run_helo(_Cancellable(program, cancel), engine.session(), echo=engine.write,
                           max_steps=None, max_time=None)
         if result.error:
@@ -314,11 +327,10 @@ class _Cancellable:
 
 
 def cmd_vars(engine, arg, cancel):
-    from .engine import show
     lines = []
     if engine.hook:
         for name, value in engine.context_variables().items():
-            if name in ("arguments", "connection", "transaction"):
+            if name in SMTP_READONLY:
                 lines.append(f"${name} = {show(value)}   (read-only)")
     for name in sorted(engine.globals):
         lines.append(f"${name} = {show(engine.globals[name])}")

@@ -8,7 +8,8 @@ import re
 from prompt_toolkit.completion import Completer, Completion, PathCompleter
 from prompt_toolkit.document import Document
 
-from .commands import COMMANDS
+from .. import values as V
+from .commands import COMMANDS, show
 from .lexer import CONSTANTS, KEYWORDS, WORD_OPERATORS
 
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*$")
@@ -122,7 +123,6 @@ class HSLCompleter(Completer):
         return values
 
     def _variables(self, prefix: str, buffer: str):
-        from .engine import show
         scope = self._scope()
         seen = set()
         for name in sorted(scope):
@@ -137,7 +137,6 @@ class HSLCompleter(Completer):
                 yield Completion("$" + name, -len(prefix) - 1)
 
     def _keys(self, m):
-        from .. import values as V
         value = self._scope().get(m.group(1))
         for key, number in _INDEX.findall(m.group(2)):
             if type(value) is not V.HArray:
@@ -146,7 +145,6 @@ class HSLCompleter(Completer):
         if type(value) is not V.HArray:
             return
         prefix = m.group(3)
-        from .engine import show
         for key, item in value.d.items():
             if type(key) is bytes:
                 text = key.decode("utf-8", "replace")

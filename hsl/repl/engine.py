@@ -28,9 +28,21 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
+from .. import ast as A
+from .. import values as V
+from ..builtins import index
+from ..errors import HSLError, HSLRuntimeError, HSLSyntaxError
+from ..execution import Terminate
+from ..hooks import helo
+from ..hooks.helo import build_result
+from ..hooks.session import build_session
+from ..parser import parse
+from ..program import compile_program, find_file, search_dirs
+from ..sourcefile import display_source, read_source_text
+from .commands import run_command, show
+
 VALUE_VAR = "__repl_value"
 MARKER = "\x00hsl-repl: input starts\x00"
-HOOK_VARS = ("arguments", "connection", "transaction")
 
 
 @dataclass
@@ -58,34 +70,6 @@ class Prepared:
     new_decls: list
     context: Optional[str]
     quiet_imports: bool = False     # output before MARKER comes from re-run imports
-
-
-class ReplError(Exception):
-    """An error to report to the user as is (bad dot-command argument, missing file)."""
-
-
-# ------------------------------------------------------------------ values
-
-def quote(s: bytes) -> str:
-    from .. import values as V
-    return V._quote(s).decode("utf-8", "backslashreplace")
-
-
-def show(value) -> str:
-    """A value in HSL notation: strings quoted, arrays in the array text form."""
-    from .. import values as V
-    if type(value) is bytes:
-        return quote(value)
-    if type(value) is V.HArray:
-        return V.array_text(value).decode("utf-8", "backslashreplace")
-    try:
-        text = V.to_str(value).decode("utf-8", "backslashreplace")
-    except Exception:
-        return f"<{V.type_name(value)}>"
-    cls = getattr(value, "cls", None)
-    if text == "object" and cls is not None and getattr(cls, "name", None):
-        return f"object {cls.name}"
-    return text
 
 
 # ------------------------------------------------------------------ source helpers
@@ -198,7 +182,6 @@ class Engine:
             self.globals["context"] = self.session().variables()["context"]
 
     def session(self):
-        from ..hooks.session import build_session
         return build_session(dict(self.settings))
 
     def context_variables(self) -> dict:
@@ -225,11 +208,9 @@ class Engine:
         return out
 
     def builtins(self) -> dict:
-        from ..builtins import index
         return index.functions_for(self.hook)
 
     def builtin_classes(self) -> dict:
-        from ..builtins import index
         return index.classes_for(self.hook)
 
     # ------------------------------------------------------------ declarations
@@ -239,7 +220,6 @@ class Engine:
         (`base_dir` given), those of the files it includes too, found as hsl run finds
         them (an included file that is missing or does not parse brings nothing: the
         file's compilation has reported it)."""
-        from .. import ast as A
         out = []
         seen = set() if seen is None else seen
         for stmt in program.body:
@@ -286,10 +266,6 @@ class Engine:
         return out
 
     def _included_decls(self, stmt, origin: str, main: str, seen: set) -> list:
-        from ..errors import HSLError
-        from ..parser import parse
-        from ..program import find_file, search_dirs
-        from ..sourcefile import read_source_text
         path = find_file(stmt.path, origin, main,
                          search_dirs(main, self.include_paths, [os.getcwd()]))
         if path is None or path in seen:
@@ -321,9 +297,6 @@ class Engine:
         if self._prepared is not None and self._prepared.text == text and \
                 self._prepared.context == self.hook:
             return self._prepared
-        from .. import HSLSyntaxError
-        from .. import ast as A
-        from ..parser import parse
         try:
             tree = parse(text, "<repl>")
             text_run = text
@@ -378,10 +351,8 @@ class Engine:
         predefined = set(self.globals) | {VALUE_VAR}
         options = {}
         if self.hook == "helo":
-            from ..hooks import helo
             options = dict(context=helo.CONTEXT, readonly=helo.READONLY)
             predefined |= set(helo.READONLY) | {"context"}
-        from ..program import compile_program
         try:
             program = compile_program(source, "<repl>", predefined=predefined,
                                       parse=parse_hook, include_paths=self.include_paths,
@@ -401,9 +372,7 @@ class Engine:
         if not stripped:
             return True
         if stripped.startswith("."):
-            from .commands import run_command
             return run_command(self, stripped, cancel)
-        from .. import HSLRuntimeError, HSLSyntaxError
         self.failed_input = None
         try:
             prepared = self.prepare(text)
@@ -415,7 +384,6 @@ class Engine:
             return False
         self._prepared = None
         variables = self._run_variables()
-        from ..runtime import Terminate
         output = self.write
         if prepared.quiet_imports:
             started = []
@@ -447,7 +415,6 @@ class Engine:
         return True
 
     def _run_variables(self) -> dict:
-        from .. import values as V
         variables = {}
         if self.hook:
             variables.update(self.context_variables())
@@ -471,12 +438,11 @@ class Engine:
                 g.pop(name, None)
         g.update((k, v) for k, v in final.items() if k != VALUE_VAR)
         if self.hook:
-            for name in HOOK_VARS:
+            for name in helo.READONLY:        # the run's hook variables, not kept
                 g.pop(name, None)
         self.globals = g
 
     def _show_decision(self, decision, final: dict) -> None:
-        from ..hooks.helo import build_result
         session = self.session()
         context = final.get("context", self.globals.get("context"))
         result = build_result(decision, session, context, [])
@@ -488,7 +454,6 @@ class Engine:
         sources["<repl>"] = current
         for d in self.decls:
             if d.origin not in sources:
-                from ..sourcefile import display_source
                 text = display_source(d.origin)
                 if text is not None:
                     sources[d.origin] = text

@@ -33,6 +33,7 @@ def builtin_names() -> frozenset:
     global _builtin_names
     if _builtin_names is None:
         try:
+            # deferred: Pygments loads this lexer without the rest of hsl
             from ..builtins import index
             names = set(index.functions_for("helo")) | set(index.classes_for("helo"))
         except Exception:        # highlighting must never fail

@@ -5,19 +5,19 @@ answers `451 4.3.0` and is logged server-side with its file:line:col.
 """
 from __future__ import annotations
 
+from ..cli import add_dns_arguments, add_include_argument, size_arg
+
 HELP = "run a real SMTP server in front of a HELO script"
 
 
 def _listen(value: str):
-    from .config import parse_hostport
+    from .config import parse_hostport  # deferred: `hsl` imports this module at every start
     return parse_hostport(value, default_port=2525)
 
 
 def add_arguments(p) -> None:
-    from ..cli import size_arg
     p.add_argument("--helo", required=True, metavar="SCRIPT",
                    help="the HELO hook script run on every HELO/EHLO")
-    from ..cli import add_include_argument
     add_include_argument(p)
     p.add_argument("--listen", action="append", type=_listen, metavar="HOST:PORT",
                    help="address to listen on (repeatable; default 127.0.0.1:2525; "
@@ -74,7 +74,6 @@ def add_arguments(p) -> None:
     o.add_argument("--define-metric", action="append", default=[], metavar="NAME[:KIND]",
                    help="declare a metric the script may use with metrics_* "
                         "(KIND counter, gauge or histogram; default counter; repeatable)")
-    from ..cli import add_dns_arguments
     add_dns_arguments(p)
 
 
@@ -90,17 +89,14 @@ def _milliseconds(value: str) -> float:
 
 
 def _metrics_addr(value: str):
-    from .config import parse_hostport
+    from .config import parse_hostport  # deferred: as in _listen
     return parse_hostport(value, default_port=9090)
 
 
 def main(args) -> int:
-    from ..versions import UnsupportedVersion, require
-    try:
-        require("aiosmtpd")             # hsl/serve/smtp.py uses aiosmtpd 1.4's internals
-    except UnsupportedVersion as e:
-        from ..cli import EXIT_USAGE, print_error
-        print_error(e)
-        return EXIT_USAGE
+    # deferred: importlib.metadata, and the server (asyncio, aiosmtpd, the compiler), only
+    # for `hsl serve`; cli reports an UnsupportedVersion
+    from ..versions import require
+    require("aiosmtpd")             # hsl/serve/smtp.py uses aiosmtpd 1.4's internals
     from .app import run
     return run(args)

@@ -9,11 +9,17 @@ import socket
 import sys
 from typing import Optional
 
+from ..builtins.server import define_metric, define_server
+from ..cli import configure_dns, print_error
+from ..memory import set_total_cap
 from .config import format_hostport
 from .log import Logger
+from .maildir import ensure
 from .metrics import ServerMetrics, serve_metrics
 from .policy import Policy, ScriptLoadError
 from .smtp import HSLSMTP, Connections, Handler
+from .stdio import serve_stdio
+from .tls import server_context
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 
@@ -40,13 +46,13 @@ class App:
 
     # ------------------------------------------------------------------- TLS
     def _tls_context(self, args):
-        from .tls import server_context
         return server_context(args.tls_cert, args.tls_key, args.tls_ca)
 
     def peer_certificate(self, der: bytes, chain: list, error: int) -> Optional[dict]:
         """{"x509": resource, "chain": [resources], "error": OpenSSL verify result} of a
         client certificate (`chain`: the certificates the client sent after its own)."""
         try:
+            # deferred: cryptography.x509 only for client certificates
             from ..builtins.x509 import x509_resource_from_der
         except ImportError as e:
             self.logger.error("client certificate not available to scripts", error=str(e))
@@ -70,7 +76,6 @@ class App:
 
 
 def _define_metrics(specs, logger) -> bool:
-    from ..builtins.server import define_metric
     for spec in specs:
         name, _, kind = spec.partition(":")
         try:
@@ -82,7 +87,6 @@ def _define_metrics(specs, logger) -> bool:
 
 
 def run(args) -> int:
-    from ..cli import configure_dns, print_error
     logger = Logger(args.log_format)
     if bool(args.tls_cert) != bool(args.tls_key):
         print("hsl: error: --tls-cert and --tls-key go together", file=sys.stderr)
@@ -105,7 +109,6 @@ def run(args) -> int:
         print_error(e)
         return EXIT_USAGE
     if app.maildir:
-        from .maildir import ensure
         try:
             ensure(app.maildir)
         except OSError as e:
@@ -119,7 +122,6 @@ def run(args) -> int:
                          trigger=why)
 
     try:
-        from ..memory import set_total_cap
         set_total_cap(args.max_memory_total)
         app.policy = Policy(args.helo, logger, app.metrics, deadline=args.script_timeout,
                             include_paths=args.include,
@@ -131,11 +133,9 @@ def run(args) -> int:
     except ScriptLoadError as e:
         print(str(e), file=sys.stderr)
         return EXIT_ERROR
-    from ..builtins.server import define_server
     define_server(args.serverid)
     try:
         if args.stdio:
-            from .stdio import serve_stdio
             return asyncio.run(serve_stdio(app))
         return asyncio.run(_serve(app))
     except KeyboardInterrupt:

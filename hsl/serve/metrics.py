@@ -7,6 +7,8 @@ import asyncio
 import math
 import re
 
+from ..builtins.server import metrics_snapshot
+
 _NAME_BAD = re.compile(r"[^a-zA-Z0-9_:]")
 _LABEL_BAD = re.compile(r"[^a-zA-Z0-9_]")
 SCRIPT_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0)
@@ -71,7 +73,6 @@ def _num(v) -> str:
 
 
 def render(server: ServerMetrics) -> str:
-    from ..builtins.server import metrics_snapshot
     out: list[str] = []
 
     def family(name, kind, help_text, samples):

@@ -23,7 +23,8 @@ from typing import Optional
 
 from ..errors import HSLSyntaxError
 from ..hooks.helo import HeloResult, HeloSession, compile_helo, run_helo
-from ..runtime import Preempted, start_script_thread
+from ..execution import Preempted, start_script_thread
+from ..sourcefile import read_source_text
 
 # What a script error answers (runtime error, step budget, per-run deadline): a temporary
 # failure, distinct from a deliberate Defer() (450) so that it stands out in client logs.
@@ -38,7 +39,6 @@ class ScriptLoadError(Exception):
 
 
 def _read(path: str) -> str:
-    from ..sourcefile import read_source_text
     return read_source_text(path)
 
 

@@ -23,8 +23,11 @@ import aiosmtpd
 from aiosmtpd.smtp import SMTP, syntax
 from aiosmtpd.smtp import login_always_fail as _login_always_fail
 
+from ..builtins.network import inet_reverse
+from ..builtins.server import connection_close, connection_open
 from ..net import dns as resolver
 from ..hooks.helo import HeloSession
+from .maildir import deliver
 from .tls import StartTLS
 
 MAX_COMMAND = 512            # octets, CRLF included (RFC 5321 4.5.3.1.4)
@@ -91,7 +94,6 @@ class Connections:
         if self.limit and self.active >= self.limit:
             self.metrics.connections_refused += 1
             return False
-        from ..builtins.server import connection_open
         self.active += 1
         self.metrics.connections_total += 1
         self.metrics.connections_active = self.active
@@ -99,7 +101,6 @@ class Connections:
         return True
 
     def close(self, ip: str) -> None:
-        from ..builtins.server import connection_close
         self.active -= 1
         self.metrics.connections_active = self.active
         connection_close(self.serverid, ip)
@@ -467,7 +468,6 @@ class HSLSMTP(SMTP):
     async def _lookup_ptr(self) -> None:
         ip = self.remote[0]
         if not resolver.is_system():        # --dns-table / --dns-server answer this too
-            from ..builtins.network import inet_reverse
             name = inet_reverse(ip.encode())
             if name is not None:
                 name = name.decode()
@@ -545,7 +545,6 @@ class Handler:
         if app.maildir is None:
             app.metrics.messages["discarded"] += 1
             return "250 2.0.0 OK: message accepted (discarded)"
-        from .maildir import deliver
         try:
             name = await server.loop.run_in_executor(
                 None, deliver, app.maildir, envelope, server, time.time())
