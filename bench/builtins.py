@@ -20,7 +20,7 @@ import timeit
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from hsl.builtins import FUNCTIONS, load_all  # noqa: E402
-from hsl.values import HArray, HFunction, from_python, lt, to_python, to_str  # noqa: E402
+from hsl.runtime.values import HArray, HFunction, from_python, lt, to_python, to_str  # noqa: E402
 
 LIMIT = 2.0
 
@@ -47,7 +47,7 @@ class _Key:
 
 
 def _bare_pcre():
-    from hsl import pcre
+    from hsl.runtime import regex as pcre
     pat = pcre.compile_pattern(rb"(\w+)@(\w+)\.com", "")
     subject = b"mail to someone@example.com today"
 

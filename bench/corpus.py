@@ -15,7 +15,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from hsl.errors import HSLSyntaxError  # noqa: E402
-from hsl.parser import parse  # noqa: E402
+from hsl.syntax.parser import parse  # noqa: E402
 
 
 def main(argv: list[str]) -> int:

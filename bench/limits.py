@@ -33,7 +33,7 @@ def main(argv=None) -> int:
     ap.add_argument("-k", dest="name", default="", help="only bombs whose name has this")
     ap.add_argument("--markdown", action="store_true", help="print a Markdown table")
     args = ap.parse_args(argv)
-    from hsl.memory import parse_size
+    from hsl.runtime.memory import parse_size
     memory = "0" if args.no_memory else args.max_memory
     budget = parse_size(memory) or None
     table = {"general": BOMBS, "builtins": BUILTIN_BOMBS}

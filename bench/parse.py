@@ -147,7 +147,7 @@ def main() -> int:
     args = ap.parse_args()
 
     t0 = time.perf_counter()
-    from hsl.parser import parse
+    from hsl.syntax.parser import parse
     parse("echo 1;")
     t_first = time.perf_counter() - t0
 
@@ -163,12 +163,12 @@ def main() -> int:
           f"= {nlines / best:,.0f} lines/s")
     if args.cold:
         root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-        code = ("import sys, time; t=time.perf_counter(); from hsl.parser import parse; "
+        code = ("import sys, time; t=time.perf_counter(); from hsl.syntax.parser import parse; "
                 "parse('echo 1;'); print(round((time.perf_counter()-t)*1000, 1), "
                 "'lark' in sys.modules)")
         ms, lark = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True,
                                   text=True, check=True).stdout.split()
-        print(f"fresh process: import hsl.parser + parse('echo 1;'): {ms} ms"
+        print(f"fresh process: import hsl.syntax.parser + parse('echo 1;'): {ms} ms"
               + ("  (Lark was imported: the parse tables were not cached)" if lark == "True"
                  else ""))
     return 0

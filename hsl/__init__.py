@@ -11,9 +11,9 @@ __all__ = ["parse", "compile", "Program", "HSLError", "HSLSyntaxError", "HSLRunt
 
 
 def parse(source: str, filename: str = "<string>"):
-    """Parse HSL source into an hsl.ast.Program, or raise HSLSyntaxError."""
+    """Parse HSL source into an hsl.syntax.ast.Program, or raise HSLSyntaxError."""
     # deferred: `import hsl.<any module>` runs this file
-    from .parser import parse as _parse
+    from .syntax.parser import parse as _parse
     return _parse(source, filename)
 
 

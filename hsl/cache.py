@@ -1,5 +1,5 @@
 """The one cache directory of hsl, and safe access to it.  It holds the parse tables of the
-grammar (`hsl-parser-<key>.marshal`, hsl/_lalr.py) and the index of the builtins
+grammar (`hsl-parser-<key>.marshal`, hsl/syntax/_lalr.py) and the index of the builtins
 (`builtins-<key>.json`, hsl/builtins/index.py); each writer names its files
 prefix + key + suffix and, after writing one, removes the other versions (`stale=
 other_versions(prefix, suffix)`), so the directory keeps one file of each.

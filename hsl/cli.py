@@ -7,9 +7,9 @@ import sys
 
 from .errors import (HSLRuntimeError, HSLSyntaxError, escape_controls, shown_source,
                      source_lines)
-from .execution import MAX_DEPTH, OutputClosed, start_script_thread
+from .runtime.execution import MAX_DEPTH, OutputClosed, start_script_thread
 from .hooks.session import SessionError, add_arguments, build_session, settings_from_args
-from .sourcefile import read_source_text
+from .syntax.sourcefile import read_source_text
 from .version import __version__
 
 EXIT_OK, EXIT_SCRIPT_ERROR, EXIT_USAGE = 0, 1, 2
@@ -67,7 +67,7 @@ def max_depth_arg(value: str) -> int:
 
 def size_arg(value: str) -> int:
     """A memory size option: bytes, or a number with K, M or G (powers of 1024)."""
-    from .memory import parse_size  # deferred: hsl.memory imports the runtime
+    from .runtime.memory import parse_size  # deferred: hsl.memory imports the runtime
     try:
         return parse_size(value)
     except ValueError as e:
@@ -252,9 +252,9 @@ def _snippet(sources: dict, file: str, line: int, col: int, end) -> str:
 
 
 def _unsupported(error: BaseException) -> bool:
-    """Whether `error` is a library hsl is not tested with (hsl.versions); then it is
+    """Whether `error` is a library hsl is not tested with (hsl.pins); then it is
     reported as an error, not as a crash."""
-    from .versions import UnsupportedVersion     # here, not at the top: startup time
+    from .pins import UnsupportedVersion     # here, not at the top: startup time
     if isinstance(error, UnsupportedVersion):
         print_error(error)
         return True

@@ -21,7 +21,7 @@ import stat
 from dataclasses import dataclass, field
 from typing import Optional
 
-from .sourcefile import MAX_SOURCE_BYTES
+from .syntax.sourcefile import MAX_SOURCE_BYTES
 
 
 SHOW = 100     # characters of a source line shown under a diagnostic

@@ -1,7 +1,7 @@
 """Build a whole program (main file, includes, imported modules, data imports) into Python
 code, and run it: `Program` is what `hsl.compile()` returns.
 
-Files are read with hsl.sourcefile (regular files of at most 16 MiB).  Includes are
+Files are read with hsl.syntax.sourcefile (regular files of at most 16 MiB).  Includes are
 resolved in place into shared inclusions (ProgramBuilder.expand_includes): a file is
 parsed at most twice and compiled once per including scope, and the program may reach at
 most MAX_INCLUDES include statements.  Import and include cycles are compile errors that
@@ -18,21 +18,21 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable, Optional
 
-from . import ast as A
-from . import execution as EX
-from . import memory
-from . import values as V
+from .syntax import ast as A
+from .runtime import execution as EX
+from .runtime import memory
+from .runtime import values as V
 from .builtins import index as builtin_index
 from .builtins.exception import ExceptionObject
-from .compiler import MAX_COMPILED_NESTING, Compiler, CompileError, Writer
-from .resolve import (ClassInfo, FuncInfo, ModuleInfo, Resolution, bound_by,
-                      top_level_statements)
+from .compiler.codegen import MAX_COMPILED_NESTING, Compiler, CompileError, Writer
+from .compiler.resolve import (ClassInfo, FuncInfo, ModuleInfo, Resolution, bound_by,
+                               top_level_statements)
 from .errors import Diagnostic, Frame, HSLRuntimeError, HSLSyntaxError, ScriptError, ThrownValue
-from .helpers import HELPERS
-from . import runtime as RT
-from .parser import parse as _parse
-from .pcre import PatternError
-from .sourcefile import read_source_text
+from .runtime.helpers import HELPERS
+from .runtime import ops as RT
+from .syntax.parser import parse as _parse
+from .runtime.regex import PatternError
+from .syntax.sourcefile import read_source_text
 
 STDLIB_DIR = os.path.join(os.path.dirname(__file__), "stdlib")
 DEFAULT_MAX_DEPTH = 1000
@@ -485,7 +485,8 @@ class ProgramBuilder:
                                       f"{MAX_IMPORT_DEPTH} levels)", code="HSL005")
 
     def import_data(self, mod: ModuleInfo, stmt: A.ImportData) -> None:
-        from .data import load_data     # deferred: the data loaders only for data imports
+        # deferred: the data loaders only for data imports
+        from .compiler.dataimport import load_data
         if mod.is_main and stmt.var in self.readonly:
             self.fail(mod.path, stmt, f"${stmt.var} is read-only: an import cannot bind it",
                       code="HSL301")
@@ -776,7 +777,7 @@ class Program:
         through); `output` receives each echo line (a str; bytes with raw_output=True;
         default: written to stdout). Raises HSLRuntimeError on an uncaught error;
         a hook termination (Accept/Reject/...) propagates as execution.Terminate.
-        `max_steps`, `max_time` (seconds), `max_memory` (bytes, see hsl.memory) and
+        `max_steps`, `max_time` (seconds), `max_memory` (bytes, see hsl.runtime.memory) and
         `max_depth` bound the run: running out of any is an HSLRuntimeError, and so is
         finishing (or deciding) after `max_time` (a late result never counts).
         `cancel` (a threading.Event) stops the run with an "interrupted" error when set;

@@ -30,7 +30,7 @@ def _no_real_dns():
 def fresh_store():
     """An empty memory_* store and no metrics, for tests that read them back."""
     from hsl.builtins import server
-    from hsl.shared import MEMORY, MEMORY_LOCK
+    from hsl.runtime.store import MEMORY, MEMORY_LOCK
 
     def clear():
         with MEMORY_LOCK:

@@ -6,7 +6,7 @@ import pytest
 
 from hsl.builtins import CLASSES, load_all
 from hsl.mail import source
-from hsl.values import from_python
+from hsl.runtime.values import from_python
 
 load_all()
 MailMessage = CLASSES["MailMessage"].cls

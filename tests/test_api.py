@@ -119,7 +119,7 @@ def test_program_runs_in_parallel_threads():
 def test_keep_globals_returns_the_final_global_values():
     prog = hsl.compile('$context = ["seen" => ($context["seen"] ?? 0) + 1];')
     r = prog.run(variables={"context": None}, output=lambda s: None, keep_globals=True)
-    assert hsl.values.to_python(r.globals["context"]) == {"seen": 1}
+    assert hsl.runtime.values.to_python(r.globals["context"]) == {"seen": 1}
 
 
 def test_parse_returns_an_ast_with_positions():

@@ -6,7 +6,7 @@ import pytest
 
 from hsl.builtins import FUNCTIONS, load_all
 from hsl.errors import ScriptError
-from hsl.values import HArray, HFunction, array_text, from_python as P, lt
+from hsl.runtime.values import HArray, HFunction, array_text, from_python as P, lt
 
 load_all()
 

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.serialization import pkcs7
 from hsl.builtins import FUNCTIONS, load_all
 from hsl.builtins.x509 import X509Object, X509Resource
 from hsl.errors import ScriptError
-from hsl.values import HArray
+from hsl.runtime.values import HArray
 
 sys.path.insert(0, os.path.dirname(__file__))
 import certs  # noqa: E402

@@ -8,7 +8,7 @@ import pytest
 
 from hsl.builtins import FUNCTIONS, load_all
 from hsl.errors import ScriptError
-from hsl.values import HArray
+from hsl.runtime.values import HArray
 
 load_all()
 

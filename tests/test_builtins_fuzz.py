@@ -15,7 +15,7 @@ import pytest
 
 import hsl
 from hsl.builtins import CLASSES, FUNCTIONS, load_all
-from hsl.values import HArray, HFunction
+from hsl.runtime.values import HArray, HFunction
 
 load_all()
 

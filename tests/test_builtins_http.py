@@ -20,8 +20,8 @@ from hsl.builtins import FUNCTIONS, load_all
 from hsl.builtins import httpclient
 from hsl.errors import HSLRuntimeError, ScriptError
 from hsl.net import tls
-from hsl.runtime import Preempted
-from hsl.values import HArray, HFunction, from_python, to_python
+from hsl.runtime.ops import Preempted
+from hsl.runtime.values import HArray, HFunction, from_python, to_python
 
 import certs
 

@@ -9,7 +9,7 @@ import pytest
 from hsl.builtins import FUNCTIONS, load_all
 from hsl.builtins.network import punycode_decode, punycode_encode
 from hsl.errors import ScriptError
-from hsl.values import HArray
+from hsl.runtime.values import HArray
 
 load_all()
 

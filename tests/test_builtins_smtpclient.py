@@ -20,8 +20,8 @@ from hsl.net import dns as resolver
 from hsl.builtins import FUNCTIONS, load_all
 from hsl.builtins.smtpclient import _split_hostport
 from hsl.errors import ScriptError
-from hsl.runtime import Preempted
-from hsl.values import from_python, to_python
+from hsl.runtime.ops import Preempted
+from hsl.runtime.values import from_python, to_python
 
 import certs
 

@@ -23,8 +23,8 @@ from hsl.net import dns as resolver
 from hsl.builtins import FUNCTIONS, load_all
 from hsl.builtins import spf as spf_module
 from hsl.errors import ScriptError
-from hsl.runtime import Preempted
-from hsl.values import to_python
+from hsl.runtime.ops import Preempted
+from hsl.runtime.values import to_python
 
 load_all()
 
@@ -1161,7 +1161,7 @@ def test_an_invalid_ip_is_an_error(ip):
 
 
 def test_the_result_is_an_array_of_strings():
-    from hsl.values import HArray
+    from hsl.runtime.values import HArray
     use({"example.com": "v=spf1 -all exp=why.example.com", "why.example.com": "no"})
     got = FUNCTIONS["spf_query"].fn(b"192.0.2.1", b"h", b"u@example.com")
     assert type(got) is HArray

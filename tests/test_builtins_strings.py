@@ -6,7 +6,7 @@ import pytest
 
 from hsl.builtins import FUNCTIONS, load_all
 from hsl.errors import ScriptError
-from hsl.values import HArray, from_python as P
+from hsl.runtime.values import HArray, from_python as P
 
 load_all()
 

@@ -7,10 +7,10 @@ import time
 
 import pytest
 
-from hsl import runtime as RT
+from hsl.runtime import ops as RT
 from hsl.builtins import FUNCTIONS, load_all
 from hsl.errors import ScriptError
-from hsl.values import from_python as P
+from hsl.runtime.values import from_python as P
 
 load_all()
 UTC = P({"local": False})

@@ -1,5 +1,5 @@
 """hsl's cache directory (hsl/cache.py) and what is read back from it: the builtin index
-(hsl/builtins/index.py) and the parser tables (hsl/_lalr.py).  A cache file is never
+(hsl/builtins/index.py) and the parser tables (hsl/syntax/_lalr.py).  A cache file is never
 trusted: it must be in a directory of the current user's only, and its contents must be
 well formed, else hsl builds what it needs in memory and works the same.
 
@@ -135,8 +135,8 @@ def test_no_usable_cache_directory_still_works(tmp_path):
 def tampered_tables() -> tuple:
     """(file name, tables) as hsl caches them, but whose lexer no longer knows `echo`."""
     import marshal
-    from hsl import _lalr
-    from hsl.parser import _get_runtime, _grammar_text
+    from hsl.syntax import _lalr
+    from hsl.syntax.parser import _get_runtime, _grammar_text
     name, key = _lalr.cache_key(_grammar_text())
     data = marshal.loads(marshal.dumps(_get_runtime()[0].data))
     assert data["key"] == key
@@ -158,7 +158,7 @@ def test_parser_tables_in_the_old_shared_temp_dir_are_not_used(tmp_path):
 
 
 def test_parser_tables_in_a_temp_dir_not_ours_are_not_used(tmp_path):
-    from hsl import _lalr
+    from hsl.syntax import _lalr
     name, data = tampered_tables()
     d = tmp_path / f"hsl-{UID}"
     d.mkdir()
@@ -170,8 +170,8 @@ def test_parser_tables_in_a_temp_dir_not_ours_are_not_used(tmp_path):
 
 
 def test_parser_tables_whose_hash_does_not_match_are_rebuilt(tmp_path):
-    from hsl import _lalr
-    from hsl.parser import _grammar_text
+    from hsl.syntax import _lalr
+    from hsl.syntax.parser import _grammar_text
     name, data = tampered_tables()
     packed = _lalr._pack(data)
     head = len(_lalr._MAGIC)
@@ -200,8 +200,8 @@ def test_parser_tables_whose_hash_does_not_match_are_rebuilt(tmp_path):
 ])
 def test_parser_table_values_are_checked(spoil):
     import marshal
-    from hsl import _lalr
-    from hsl.parser import _get_runtime, _grammar_text
+    from hsl.syntax import _lalr
+    from hsl.syntax.parser import _get_runtime, _grammar_text
     _, key = _lalr.cache_key(_grammar_text())
     data = marshal.loads(marshal.dumps(_get_runtime()[0].data))
     assert _lalr._unpack(_lalr._pack(data), key) == data

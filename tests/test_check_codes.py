@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-import hsl.compiler
-import hsl.parser
+import hsl.compiler.codegen
+import hsl.syntax.parser
 from hsl.check.checker import Options, check_source
 from hsl.check.codes import CODES
 from hsl.errors import Diagnostic
@@ -161,7 +161,7 @@ def test_every_code_a_raise_site_names_is_in_the_table():
 @pytest.fixture
 def reworded(monkeypatch):
     """Every message of the parser and the compiler replaced by the same text."""
-    real_init = hsl.compiler.CompileError.__init__
+    real_init = hsl.compiler.codegen.CompileError.__init__
 
     def compile_error(self, node, message, *args, **kw):
         real_init(self, node, "reworded", *args, **kw)
@@ -169,8 +169,8 @@ def reworded(monkeypatch):
     def diagnostic(filename, line, column, message, *args, **kw):
         return Diagnostic(filename, line, column, "syntax error: reworded", *args, **kw)
 
-    monkeypatch.setattr(hsl.compiler.CompileError, "__init__", compile_error)
-    monkeypatch.setattr(hsl.parser, "Diagnostic", diagnostic)
+    monkeypatch.setattr(hsl.compiler.codegen.CompileError, "__init__", compile_error)
+    monkeypatch.setattr(hsl.syntax.parser, "Diagnostic", diagnostic)
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

@@ -70,7 +70,7 @@ def test_importing_a_writable_name_under_another_name_still_works(tmp_path):
 
 def special_files(folder) -> dict:
     """Files hsl must refuse: a link to /dev/zero, a FIFO, a file just over the cap."""
-    from hsl.sourcefile import MAX_SOURCE_BYTES
+    from hsl.syntax.sourcefile import MAX_SOURCE_BYTES
     (folder / "zero.hsl").symlink_to("/dev/zero")
     os.mkfifo(folder / "fifo.hsl")
     with open(folder / "big.hsl", "wb") as f:
@@ -142,7 +142,7 @@ def _remove_chain(top, depth: int, leaf: str) -> None:
 
 
 def test_display_source_is_only_for_hsl_source(tmp_path):
-    from hsl.sourcefile import MAX_SOURCE_BYTES, display_source
+    from hsl.syntax.sourcefile import MAX_SOURCE_BYTES, display_source
     assert MAX_SOURCE_BYTES == 16 * 1024 * 1024
     special_files(tmp_path)
     (tmp_path / "ok.hsl").write_text("echo 1;\n")

@@ -1,4 +1,4 @@
-"""The compiler-runtime contract (hsl.helpers): generated code uses only the helpers of
+"""The compiler-runtime contract (hsl.runtime.helpers): generated code uses only the helpers of
 `HELPERS`, the names the compiler binds itself, and a few Python builtins.
 
 Every conformance chunk and example is compiled as `hsl run` does, with a hook context,
@@ -17,10 +17,10 @@ import pytest
 from test_conformance import ALL_CHUNKS, EXAMPLES
 
 import hsl
-from hsl import ast as A
-from hsl import compiler
-from hsl import runtime as RT
-from hsl.helpers import HELPERS
+from hsl.syntax import ast as A
+from hsl.compiler import codegen as compiler
+from hsl.runtime import ops as RT
+from hsl.runtime.helpers import HELPERS
 from hsl.hooks.helo import compile_helo
 from hsl.program import ProgramBuilder
 

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-from hsl import shared
+from hsl.runtime import store as shared
 from hsl.net import dns as resolver
 from hsl.hooks.helo import compile_helo, run_helo
 from hsl.hooks.session import build_session, load_session_file

@@ -72,7 +72,7 @@ def test_context_persists_across_commands_on_one_connection():
     for expected in (1, 2, 3):
         r = run_helo(prog, session)
         session.context = r.context
-        assert hsl.values.to_python(r.context) == {"count": expected}
+        assert hsl.runtime.values.to_python(r.context) == {"count": expected}
 
 
 def test_context_is_kept_when_a_decision_ends_the_script():
@@ -82,11 +82,11 @@ def test_context_is_kept_when_a_decision_ends_the_script():
 
 def test_a_failed_run_leaves_the_connections_context_as_it_was():
     prog = compile_helo('$context["n"] = 2; $context["list"][] = "x"; throw "boom";')
-    session = HeloSession(context=hsl.values.from_python({"n": 1, "list": []}))
+    session = HeloSession(context=hsl.runtime.values.from_python({"n": 1, "list": []}))
     r = run_helo(prog, session)
     assert r.error is not None and "boom" in r.error
-    assert hsl.values.to_python(r.context) == {"n": 1, "list": []}
-    assert hsl.values.to_python(session.context) == {"n": 1, "list": []}
+    assert hsl.runtime.values.to_python(r.context) == {"n": 1, "list": []}
+    assert hsl.runtime.values.to_python(session.context) == {"n": 1, "list": []}
 
 
 def test_hook_functions_exist_only_in_the_hook():

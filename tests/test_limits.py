@@ -14,10 +14,10 @@ import time
 import pytest
 
 import hsl
-from hsl import memory
+from hsl.runtime import memory
 from hsl.hooks.helo import HeloSession, compile_helo, run_helo
-from hsl.runtime import MAX_DEPTH, current, depth_capacity
-from hsl.values import HFunction
+from hsl.runtime.ops import MAX_DEPTH, current, depth_capacity
+from hsl.runtime.values import HFunction
 
 from bombs import BOMBS, ROOT, clean, run_isolated
 
@@ -102,7 +102,7 @@ def test_arrays_of_small_values_are_counted():
 
 
 def test_out_of_memory_is_a_clean_uncatchable_error(monkeypatch):
-    from hsl import values
+    from hsl.runtime import values
 
     def exhausted(*args):
         raise MemoryError()
@@ -233,7 +233,7 @@ def test_fold_repeats():
 
 def test_measuring_a_run_in_the_middle_of_making_an_array_handle():
     # The walk can meet a handle that HArray.__new__ made and that has no data yet.
-    from hsl.values import HArray
+    from hsl.runtime.values import HArray
     half_made = HArray.__new__(HArray)
     assert memory.reachable_size([half_made, HArray.from_list([1.0])], set()) > 0
 

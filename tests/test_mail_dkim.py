@@ -25,11 +25,11 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hsl import runtime
+from hsl.runtime import ops as runtime
 from hsl.net import dns as resolver
 from hsl.errors import ScriptError
 from hsl.mail import dkim as D
-from hsl.values import HArray, HFunction
+from hsl.runtime.values import HArray, HFunction
 
 dkimpy = pytest.importorskip("dkim")        # the test extra: dkimpy[ed25519,arc]
 sys.path.insert(0, os.path.dirname(__file__))

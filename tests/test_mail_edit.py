@@ -4,7 +4,7 @@ reading the message as received while toString() applies the edits."""
 import pytest
 
 from hsl.errors import ScriptError
-from hsl.values import to_python
+from hsl.runtime.values import to_python
 
 import mail_corpus as C
 from mail_helpers import MIME, call, fixed_source, msg, opts, parts  # noqa: F401

@@ -4,7 +4,7 @@ import pytest
 
 from hsl.errors import ScriptError
 from hsl.mail import source
-from hsl.values import from_python, to_python
+from hsl.runtime.values import from_python, to_python
 
 import mail_corpus as C
 from mail_helpers import MIME, call, fixed_source, msg  # noqa: F401
@@ -225,7 +225,7 @@ def test_queue_is_a_clear_error_and_dkim_answers_bad_input_cleanly():
 
 
 def test_queue_in_the_eod_hook_gets_the_modified_message():
-    import hsl.runtime as R
+    import hsl.runtime.ops as R
     queued = []
 
     class FakeExecution:

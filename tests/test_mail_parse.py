@@ -8,7 +8,7 @@ import pytest
 
 from hsl.builtins.classes import FileObject, FileResource
 from hsl.errors import ScriptError
-from hsl.values import HRegex, to_python
+from hsl.runtime.values import HRegex, to_python
 
 import mail_corpus as C
 from mail_helpers import MailMessage, call, msg, opts

@@ -5,7 +5,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hsl.mail import source
-from hsl.values import from_python
+from hsl.runtime.values import from_python
 
 from mail_helpers import MIME, call, msg
 

@@ -9,7 +9,7 @@ import pytest
 
 import hsl
 from hsl.errors import ScriptError
-from hsl.values import from_python, to_python
+from hsl.runtime.values import from_python, to_python
 
 import certs
 import mail_corpus as C

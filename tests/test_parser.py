@@ -1,11 +1,11 @@
-"""Unit tests of the HSL parser (hsl/parser.py, grammar/hsl.lark)."""
+"""Unit tests of the HSL parser (hsl/syntax/parser.py, grammar/hsl.lark)."""
 from __future__ import annotations
 
 import pytest
 
-from hsl import ast as A
+from hsl.syntax import ast as A
 from hsl.errors import HSLSyntaxError
-from hsl.parser import MAX_BRACKET_NESTING, decode_string_literal, parse
+from hsl.syntax.parser import MAX_BRACKET_NESTING, decode_string_literal, parse
 
 
 # ------------------------------------------------------------------ helpers
@@ -778,7 +778,7 @@ def test_error_recovery(src, expected):
 
 
 def test_error_recovery_reports_at_most_max_errors():
-    from hsl.parser import MAX_ERRORS
+    from hsl.syntax.parser import MAX_ERRORS
     src = "".join("function f%d() {\n    $x = ;\n    echo 1;\n}\n" % i for i in range(25))
     e = err(src)
     assert [(d.line, d.column) for d in e.diagnostics] == [(2 + 4 * i, 10)
@@ -900,18 +900,18 @@ def run_python(code: str, cache=None, **env) -> str:
 
 
 def test_warm_start_does_not_import_lark(tmp_path):
-    code = ("import sys, hsl.parser as P; P.parse('echo 1;'); "
+    code = ("import sys, hsl.syntax.parser as P; P.parse('echo 1;'); "
             "print('lark' in sys.modules, sorted(m for m in sys.modules if 'lalr' in m))")
     cold = run_python(code, cache=tmp_path)          # builds and caches
     assert cold.split()[0] == "True"
     assert [p.name for p in (tmp_path / "hsl").iterdir()
             if p.name.startswith("hsl-parser-")]
     warm = run_python(code, cache=tmp_path)
-    assert warm.strip() == "False ['hsl._lalr']"     # no Lark, no recovery module
+    assert warm.strip() == "False ['hsl.syntax._lalr']"     # no Lark, no recovery module
 
 
 def test_stale_or_broken_cache_is_rebuilt(tmp_path):
-    code = "import hsl.parser as P; print(len(P.parse('echo 1; echo 2;').body))"
+    code = "import hsl.syntax.parser as P; print(len(P.parse('echo 1; echo 2;').body))"
     assert run_python(code, cache=tmp_path).strip() == "2"
     d = tmp_path / "hsl"
     [cache] = [p for p in d.iterdir() if p.name.startswith("hsl-parser-")]
@@ -926,7 +926,7 @@ def test_stale_or_broken_cache_is_rebuilt(tmp_path):
 
 def test_unwritable_cache_falls_back_to_building_in_memory():
     code = ("import hsl.cache as C; C.directory = lambda: None; "
-            "import hsl.parser as P; print(len(P.parse('echo 1;').body)); "
+            "import hsl.syntax.parser as P; print(len(P.parse('echo 1;').body)); "
             "from hsl.errors import HSLSyntaxError\n"
             "try:\n    P.parse('echo !~0;')\n"
             "except HSLSyntaxError as e:\n    print(e.line, e.column)")
@@ -935,9 +935,9 @@ def test_unwritable_cache_falls_back_to_building_in_memory():
 
 def test_tables_match_a_fresh_build():
     # (Lark numbers the states differently from one process to another)
-    from hsl import _lalr
-    from hsl._lalr_build import build_tables
-    from hsl.parser import _get_runtime, _grammar_text
+    from hsl.syntax import _lalr
+    from hsl.syntax._lalr_build import build_tables
+    from hsl.syntax.parser import _get_runtime, _grammar_text
     tables, _ = _get_runtime()
     fresh = build_tables(_grammar_text())
     for k in ("terminals", "lexer"):

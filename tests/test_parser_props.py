@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from hsl import ast as A
+from hsl.syntax import ast as A
 from hsl.errors import HSLSyntaxError
-from hsl.parser import parse
+from hsl.syntax.parser import parse
 
 TOKENS = [
     # keywords
@@ -92,7 +92,7 @@ def test_valid_snippets_parse(snippets):
 
 # ---------------------------------------------------------------- the runtime against Lark
 #
-# hsl/_lalr.py replaces Lark's LALR parser and contextual lexer at run time.  These tests
+# hsl/syntax/_lalr.py replaces Lark's LALR parser and contextual lexer at run time.  These tests
 # run Lark's own parser (same grammar, same builder, `!~` always lexed) side by side and
 # check that both give the same tree, or the same first error.
 
@@ -101,8 +101,8 @@ from pathlib import Path
 
 import pytest
 
-import hsl.parser as P
-from hsl import _lalr
+import hsl.syntax.parser as P
+from hsl.syntax import _lalr
 
 ROOT = Path(__file__).resolve().parent.parent
 

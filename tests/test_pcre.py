@@ -1,13 +1,13 @@
-"""Unit tests for hsl.pcre: PCRE syntax and flags on byte strings."""
+"""Unit tests for hsl.runtime.regex: PCRE syntax and flags on byte strings."""
 import threading
 import time
 
 import pytest
 
 from hsl.errors import ScriptError
-from hsl.pcre import (Pattern, PatternError, compile_pattern, finditer, parse_pattern_value,
-                      regex_search, search, split_delimited)
-from hsl.values import HRegex
+from hsl.runtime.regex import (Pattern, PatternError, compile_pattern, finditer,
+                               parse_pattern_value, regex_search, search, split_delimited)
+from hsl.runtime.values import HRegex
 
 
 def m0(pattern, subject, flags=""):

@@ -1,14 +1,14 @@
-"""The resolver (hsl/resolve.py) and the generic AST walk (hsl/ast.py walk, Visitor): the
-order and pruning of walks, what a scope's facts hold, and that each scope is resolved
-once for the compiler and `hsl check` together."""
+"""The resolver (hsl/compiler/resolve.py) and the generic AST walk (hsl/syntax/ast.py
+walk, Visitor): the order and pruning of walks, what a scope's facts hold, and that each
+scope is resolved once for the compiler and `hsl check` together."""
 from __future__ import annotations
 
 import pytest
 
-from hsl import ast as A
-from hsl import resolve as R
+from hsl.syntax import ast as A
+from hsl.compiler import resolve as R
 from hsl.check.checker import check_source
-from hsl.parser import parse
+from hsl.syntax.parser import parse
 from hsl.program import ProgramBuilder
 
 

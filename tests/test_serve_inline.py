@@ -16,7 +16,7 @@ from hsl.serve.app import App
 from hsl.serve.log import Logger
 from hsl.serve.metrics import ServerMetrics, render
 from hsl.serve.policy import InlineGate, Policy
-from hsl.shared import MEMORY, MEMORY_LOCK
+from hsl.runtime.store import MEMORY, MEMORY_LOCK
 
 load_all()
 

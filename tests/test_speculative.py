@@ -10,9 +10,9 @@ import pytest
 import hsl
 from hsl.builtins import load_all
 from hsl.builtins import server
-from hsl.runtime import Preempted
-from hsl.shared import MEMORY, MEMORY_LOCK
-from hsl.values import HArray, HFunction
+from hsl.runtime.ops import Preempted
+from hsl.runtime.store import MEMORY, MEMORY_LOCK
+from hsl.runtime.values import HArray, HFunction
 
 load_all()
 

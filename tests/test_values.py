@@ -1,4 +1,4 @@
-"""Unit tests for hsl.values: representation, conversions and operator semantics
+"""Unit tests for hsl.runtime.values: representation, conversions and operator semantics
 (language spec sections 3, 4 and 5)."""
 import math
 
@@ -6,14 +6,14 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from hsl.errors import ScriptError
-from hsl.values import (
-    HArray, HFunction, HObject, BuiltinObject, HResource, HRegex,
-    normalize_key, key_value, share, to_bool, to_number, to_str, to_int32, format_number,
-    array_text, type_name, loose_eq, strict_eq, lt, le, gt, ge, add, sub, mul, div, mod,
-    power, neg, pos, bit_and, bit_or, bit_xor, bit_not, shl, shr, ushr, concat, concat_many,
-    format_op, index_get, index_set, index_append, write_container, slice_get, slice_set,
-    slice_delete, spread_values, array_spread, from_python, to_python,
-)
+from hsl.runtime.values import (HArray, HFunction, HObject, BuiltinObject, HResource, HRegex,
+                                normalize_key, key_value, share, to_bool, to_number, to_str,
+                                to_int32, format_number, array_text, type_name, loose_eq,
+                                strict_eq, lt, le, gt, ge, add, sub, mul, div, mod, power, neg,
+                                pos, bit_and, bit_or, bit_xor, bit_not, shl, shr, ushr, concat,
+                                concat_many, format_op, index_get, index_set, index_append,
+                                write_container, slice_get, slice_set, slice_delete, spread_values,
+                                array_spread, from_python, to_python)
 
 INF = float("inf")
 NAN = float("nan")

@@ -1,4 +1,4 @@
-"""The libraries whose internals hsl uses (hsl/versions.py): the installed versions must
+"""The libraries whose internals hsl uses (hsl/pins.py): the installed versions must
 be ones hsl is tested with, pyproject.toml pins the same ranges, and an untested version
 is a clear error where hsl would use it (the parser-table builder, hsl serve), never a
 traceback."""
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from hsl import versions
+from hsl import pins as versions
 
 try:
     import tomllib
@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_the_installed_version_is_a_tested_one(name):
     why = versions.problem(name)
     if why is not None:
-        pytest.fail(f"untested dependency: {why} (see hsl/versions.py before widening "
+        pytest.fail(f"untested dependency: {why} (see hsl/pins.py before widening "
                     f"the range)", pytrace=False)
 
 
@@ -56,7 +56,7 @@ def test_a_tested_version_is_accepted(monkeypatch):
         versions.require(name)
 
 
-FAKE = "import sys, hsl.versions as v; v.installed = lambda n: '9.0'; " \
+FAKE = "import sys, hsl.pins as v; v.installed = lambda n: '9.0'; " \
        "from hsl.cli import main; sys.exit(main(sys.argv[1:]))"
 
 

@@ -16,7 +16,7 @@ from hsl.builtins.x509 import (X509CRLResource, X509Resource, verify_chain,
                                x509_crl_resource_from_pem, x509_resource_from_der,
                                x509_resource_from_pem)
 from hsl.errors import HSLRuntimeError, ScriptError
-from hsl.values import HArray, to_python
+from hsl.runtime.values import HArray, to_python
 
 load_all()
 X509 = CLASSES["X509"].cls
@@ -93,7 +93,7 @@ def test_resources():
         x509_resource_from_pem(b"not a certificate")
     with pytest.raises(ValueError):
         x509_resource_from_der(b"\x30\x03\x02\x01\x01")
-    from hsl.values import type_name
+    from hsl.runtime.values import type_name
     assert type_name(r) == "resource"
     c = x509_crl_resource_from_pem(certs.crl_pem())
     assert isinstance(c, X509CRLResource) and type_name(c) == "resource"

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 
 from ..errors import ScriptError
-from ..values import HArray, HFunction, type_name
+from ..runtime.values import HArray, HFunction, type_name
 
 __all__ = ["type_error", "string", "number", "integer", "array", "function", "opt_array",
            "option", "opt_bool", "opt_str", "opt_number", "opt_str_list", "digits_value"]

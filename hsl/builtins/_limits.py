@@ -24,9 +24,9 @@ Small inputs skip all this: callers test `len(x) >= ACCOUNT` (or `n >= MANY`, or
 """
 from __future__ import annotations
 
-from ..execution import WORK, check_deadline, reserve, work
-from ..values import (ACCOUNT, MAX_ARRAY, MAX_STRING, HArray, reserve_elements,
-                      reserve_string)
+from ..runtime.execution import WORK, check_deadline, reserve, work
+from ..runtime.values import (ACCOUNT, MAX_ARRAY, MAX_STRING, HArray, reserve_elements,
+                              reserve_string)
 
 __all__ = ["ACCOUNT", "CHUNK", "MANY", "MAX_ARRAY", "MAX_STRING", "STEP", "WORK", "Pieces",
            "check_deadline", "expand", "list_array", "paced", "paced_map", "pieces",

@@ -12,8 +12,7 @@ from itertools import islice
 from operator import itemgetter
 
 from ..errors import ScriptError
-from ..values import (HArray, HFunction, lt, normalize_key, share, strict_eq, to_bool,
-                      to_str)
+from ..runtime.values import HArray, HFunction, lt, normalize_key, share, strict_eq, to_bool, to_str
 from ._args import opt_bool, type_error
 from ._limits import (ACCOUNT, CHUNK, MANY, check_deadline, list_array, paced_map, pieces,
                       ranges, reserve_elements, reserve_string, sort_paced, work)

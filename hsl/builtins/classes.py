@@ -30,9 +30,10 @@ import errno as _errno
 import io
 import unicodedata
 
-from .. import execution as _execution
+from ..runtime import execution as _execution
 from ..errors import ScriptError
-from ..values import MAX_STRING, BuiltinObject, HArray, HFunction, HObject, HResource, add, share, type_name
+from ..runtime.values import (MAX_STRING, BuiltinObject, HArray, HFunction, HObject, HResource,
+                              add, share, type_name)
 from ._args import type_error
 from ._limits import (ACCOUNT, CHUNK, MANY, WORK, Pieces, check_deadline, paced,
                       reserve_elements)

@@ -32,7 +32,7 @@ import uuid as _uuid
 import zlib
 
 from ..errors import ScriptError
-from ..values import HArray, HResource, type_name
+from ..runtime.values import HArray, HResource, type_name
 from ._args import digits_value, opt_array, opt_bool, type_error
 from ._limits import ACCOUNT, WORK, check_deadline, pieces, ranges, reserve_string, work
 from .registry import builtin

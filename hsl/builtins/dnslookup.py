@@ -41,10 +41,10 @@ from __future__ import annotations
 import ipaddress
 import math
 
-from ..datafile import read_yaml_or_json
+from ..inputs import read_yaml_or_json
 from ..errors import ScriptError
 from ..net import dns as _resolver
-from ..values import HArray
+from ..runtime.values import HArray
 from .network import idna_to_ascii
 from ._args import digits_value, opt_bool, opt_number, opt_str, opt_str_list, type_error
 from .registry import builtin

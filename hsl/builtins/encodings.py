@@ -21,7 +21,7 @@ import zlib
 from urllib.parse import quote_from_bytes, unquote_to_bytes
 
 from ..errors import ScriptError
-from ..values import HArray, format_number, normalize_key, type_name
+from ..runtime.values import HArray, format_number, normalize_key, type_name
 from ._args import digits_value, opt_array, opt_bool, opt_str, type_error
 from ._limits import (ACCOUNT, CHUNK, MANY, MAX_STRING, WORK, Pieces, check_deadline,
                       expand, list_array, paced, paced_map, pieces, ranges,

@@ -1,6 +1,6 @@
 """The builtin `Exception` class: thrown by the runtime for every HSL runtime error, and
 usable by scripts (`throw Exception("bad input");`)."""
-from ..values import BuiltinObject, to_str
+from ..runtime.values import BuiltinObject, to_str
 from .registry import builtin_class, method
 
 

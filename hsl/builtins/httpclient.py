@@ -100,11 +100,11 @@ import urllib.request
 from typing import Optional
 from urllib.parse import unquote_to_bytes, urljoin, urlsplit
 
-from .. import execution as _execution
+from ..runtime import execution as _execution
 from ..errors import ScriptError
 from ..net import hosts, sockets, tls
 from ..net.clock import Clock
-from ..values import HArray, HFunction, to_str, type_name
+from ..runtime.values import HArray, HFunction, to_str, type_name
 from ._args import opt_bool, opt_number, opt_str, type_error
 from ._limits import Pieces
 from .encodings import url_encode

@@ -14,7 +14,7 @@ from __future__ import annotations
 from . import arrays, strings
 from ._args import type_error
 from .registry import builtin
-from ..values import HArray
+from ..runtime.values import HArray
 
 AREA = "legacy"
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from ..errors import ScriptError
-from ..values import HArray, type_name
+from ..runtime.values import HArray, type_name
 from ._args import digits_value, opt_array, opt_bool, type_error
 from ._limits import (ACCOUNT, CHUNK, check_deadline, list_array, paced,
                       reserve_elements, reserve_string)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math as _m
 
-from ..values import power as _power
+from ..runtime.values import power as _power
 from ._args import integer, type_error
 from .registry import builtin
 

@@ -42,10 +42,11 @@ Choices where the documentation is silent (UNSPECIFIED there):
 """
 from __future__ import annotations
 
-from .. import execution as _execution
+from ..runtime import execution as _execution
 from ..errors import ScriptError
-from ..pcre import compile_pattern
-from ..values import BuiltinObject, HArray, HFunction, HRegex, reserve_elements, reserve_string
+from ..runtime.regex import compile_pattern
+from ..runtime.values import (BuiltinObject, HArray, HFunction, HRegex, reserve_elements,
+                              reserve_string)
 from ._args import opt_array, opt_bool, opt_number, opt_str, string, type_error
 from .classes import FileObject, FileResource
 from .registry import builtin_class, method

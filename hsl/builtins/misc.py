@@ -15,7 +15,7 @@ import math
 import socket
 import sys
 
-from .. import execution as _execution
+from ..runtime import execution as _execution
 from ..errors import ScriptError
 from ._args import type_error
 from ._limits import ACCOUNT, reserve_string

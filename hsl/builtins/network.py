@@ -30,8 +30,8 @@ import socket
 import threading
 import functools
 
-from .. import execution as _execution
-from ..values import HArray
+from ..runtime import execution as _execution
+from ..runtime.values import HArray
 from ._args import type_error
 from ._limits import ACCOUNT, paced, reserve_string
 from .registry import builtin

@@ -1,7 +1,7 @@
 """Regular-expression builtins (builtins.md "Regular expressions"): pcre_match,
 pcre_match_all, pcre_quote, pcre_compile, pcre_replace.
 
-Patterns are compiled and matched by hsl.pcre (PCRE2 on bytes, with PCRE's match limit);
+Patterns are compiled and matched by hsl.runtime.regex (PCRE2 on bytes, with PCRE's match limit);
 this module only shapes the results into HSL arrays.
 
 Result shape of a match (pcre_match, and the argument of a pcre_replace callback): key 0
@@ -11,8 +11,8 @@ is the whole match, keys 1..n the capture groups (a group that did not participa
 from __future__ import annotations
 
 from ..errors import ScriptError
-from ..pcre import Pattern, parse_pattern_value, split_delimited
-from ..values import HArray, HFunction, HRegex, format_number, type_name
+from ..runtime.regex import Pattern, parse_pattern_value, split_delimited
+from ..runtime.values import HArray, HFunction, HRegex, format_number, type_name
 from ._args import digits_value, type_error
 from ._limits import (CHUNK, MAX_ARRAY, WORK, Pieces, check_deadline, expand, list_array,
                       reserve_elements, work)

@@ -10,7 +10,7 @@ and REPL completion.
     def str_lower(s):
         ...
 
-Builtins receive and return HSL values (see hsl.values: float, bytes, bool, None,
+Builtins receive and return HSL values (see hsl.runtime.values: float, bytes, bool, None,
 HArray, HFunction, objects) and raise hsl.errors.ScriptError for HSL runtime errors.
 They must never modify an HArray they were given (copy-on-write relies on that).
 """
@@ -124,7 +124,7 @@ def unavailable(name: str, params: str, *, area: str, reason: str = "needs the H
 
 def builtin_class(name: Optional[str] = None, *, area: str = "classes",
                   context: Optional[str] = None):
-    """Register a Python class (a subclass of hsl.values.BuiltinObject) as an HSL class.
+    """Register a Python class (a subclass of hsl.runtime.values.BuiltinObject) as an HSL class.
     Its constructor arity is read from `__init__`."""
 
     def register(cls: type) -> type:

@@ -1,8 +1,8 @@
 """Shared memory, server state, queue and metrics (builtins.md, same section).
 
 * `memory_*`: one process-wide store shared by every execution and thread
-  (hsl.shared.MEMORY, guarded by hsl.shared.MEMORY_LOCK, a re-entrant lock, so callbacks
-  run under the lock and may call memory_* themselves).  Keys are strings; values are
+  (hsl.runtime.store.MEMORY, guarded by hsl.runtime.store.MEMORY_LOCK, a re-entrant
+  lock, so callbacks run under the lock and may call memory_* themselves).  Keys are strings; values are
   stored and returned with copy-on-write sharing, so later changes to a script's array do
   not reach the store.  Barrier variables live in the same dict under their own
   ("barrier", name) keys and do not collide with memory_* keys.
@@ -33,9 +33,9 @@ from __future__ import annotations
 
 import threading
 
-from .. import execution as _execution
-from ..shared import MEMORY, MEMORY_LOCK
-from ..values import HArray, HFunction, format_number, share, to_str
+from ..runtime import execution as _execution
+from ..runtime.store import MEMORY, MEMORY_LOCK
+from ..runtime.values import HArray, HFunction, format_number, share, to_str
 from ._args import type_error
 from ._limits import MANY, reserve_elements
 from .registry import builtin, unavailable

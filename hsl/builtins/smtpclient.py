@@ -108,11 +108,11 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Optional
 
-from .. import execution as _execution
+from ..runtime import execution as _execution
 from ..errors import ScriptError
 from ..net import dns, hosts, sockets, tls
 from ..net.clock import Clock
-from ..values import HArray, to_str, type_name
+from ..runtime.values import HArray, to_str, type_name
 from ._args import digits_value, type_error
 from .registry import builtin
 

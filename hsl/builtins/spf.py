@@ -86,11 +86,11 @@ import time as _time
 import urllib.parse
 from typing import NamedTuple, Optional
 
-from .. import execution as _execution
+from ..runtime import execution as _execution
 from ..net import dns as _resolver
 from ..net.clock import Clock
 from ..errors import ScriptError
-from ..values import HArray
+from ..runtime.values import HArray
 from ._args import digits_value, type_error
 from .network import idna_to_ascii
 from .registry import builtin

@@ -4,7 +4,7 @@ are truncated toward zero; NaN and infinities are errors."""
 from __future__ import annotations
 
 from ..errors import ScriptError
-from ..values import MAX_STRING
+from ..runtime.values import MAX_STRING
 from ._args import integer, type_error
 from ._limits import (ACCOUNT, CHUNK, WORK, list_array, pieces, ranges, reserve_elements,
                       reserve_string, work)

@@ -14,9 +14,9 @@ import time as _t
 
 import _strptime
 
-from .. import execution as _execution
+from ..runtime import execution as _execution
 from ..errors import ScriptError
-from ..values import HArray
+from ..runtime.values import HArray
 from ._args import opt_bool, type_error
 from .registry import builtin
 

@@ -3,7 +3,7 @@
 handled by the compiler, not functions."""
 from __future__ import annotations
 
-from ..values import HArray, HFunction, HObject, HResource, to_bool, to_number, to_str
+from ..runtime.values import HArray, HFunction, HObject, HResource, to_bool, to_number, to_str
 from .registry import builtin
 
 AREA = "types"

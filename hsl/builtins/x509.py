@@ -69,7 +69,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 
 from ..errors import ScriptError
-from ..values import BuiltinObject, HArray, HResource
+from ..runtime.values import BuiltinObject, HArray, HResource
 from ._args import opt_array, opt_bool, type_error
 from ._limits import (MANY, WORK, check_deadline, list_array, paced, reserve_elements,
                       work)

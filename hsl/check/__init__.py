@@ -11,7 +11,7 @@ import sys
 
 from ..cli import add_include_argument, print_error
 from ..errors import shown_source
-from ..sourcefile import display_source, read_source_text
+from ..syntax.sourcefile import display_source, read_source_text
 from .contexts import PHASES
 
 HELP = "check scripts for errors without running them"

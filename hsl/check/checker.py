@@ -1,12 +1,12 @@
 """Check one HSL file: syntax, the compiler's static checks (all of them, not just the
 first), hook phase rules, old-generation functions and the flow warnings.
 
-The compiler (hsl.compiler, with the resolver hsl.resolve) is the one place that resolves
-names, arities, scopes and imports: `hsl check` runs it in collect mode
+The compiler (hsl.compiler: the resolver, then code generation) is the one place that
+resolves names, arities, scopes and imports: `hsl check` runs it in collect mode
 (`ProgramBuilder.collecting`), never runs anything, and reports its errors with the code,
 hint and subject each one carries from where it was raised (as the parser's syntax errors
-do); no code is read back from a message's text.  The flow and method checks read the same
-resolution of the file.
+do); no code is read back from a message's text.  The flow and method checks read the
+same resolution of the file.
 """
 from __future__ import annotations
 
@@ -15,13 +15,13 @@ import re
 from dataclasses import dataclass, field
 from typing import Optional
 
-from .. import ast as A
+from ..syntax import ast as A
 from ..builtins.index import classes_for, functions_for
 from ..errors import Diagnostic, HSLSyntaxError
-from ..parser import parse, parse_partial
+from ..syntax.parser import parse, parse_partial
 from ..program import ProgramBuilder, gc_paused
-from ..resolve import Resolution
-from ..sourcefile import read_source_text
+from ..compiler.resolve import Resolution
+from ..syntax.sourcefile import read_source_text
 from . import contexts as C
 from .codes import PLUGIN_CATEGORY, severity
 from .flow import analyze, scopes
@@ -124,7 +124,7 @@ def _new_builder(source, filename, **kw):
 # ------------------------------------------------------------------ classification
 #
 # The parser and the compiler give every error its code, hint and subject where they raise
-# it (hsl/parser.py, CompileError); here only the checker's own rules are added, by code
+# it (hsl/syntax/parser.py, CompileError); here only the checker's own rules are added, by code
 # and subject, never by reading the message.
 
 _PLUGIN_HINT = "if a Halon plugin or the server provides it, pass --allow-unknown-functions"

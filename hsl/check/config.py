@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 from typing import Optional
 
-from ..sourcefile import read_source
+from ..syntax.sourcefile import read_source
 
 KEYS = {"hook": str, "include": list, "allow-unknown-functions": bool,
         "plugin-functions": list, "no-warnings": bool, "error-on-warning": bool,

@@ -24,8 +24,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from .. import ast as A
-from ..resolve import Resolution, binds, lvalue_root, scope_nodes
+from ..syntax import ast as A
+from ..compiler.resolve import Resolution, binds, lvalue_root, scope_nodes
 
 
 class _All(frozenset):

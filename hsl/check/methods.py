@@ -13,8 +13,8 @@ from __future__ import annotations
 import difflib
 from typing import Optional
 
-from .. import ast as A
-from ..values import arity_message
+from ..syntax import ast as A
+from ..runtime.values import arity_message
 from .flow import ALL, Finding, scopes
 
 # Static methods of builtin classes that return an instance of their class.

@@ -12,11 +12,11 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
-from .. import values as V
+from ..runtime import values as V
 from ..builtins import _args
 from ..builtins.registry import builtin
 from ..errors import HSLRuntimeError, HSLSyntaxError, ScriptError
-from ..execution import Terminate
+from ..runtime.execution import Terminate
 from ..program import compile_program
 from . import SMTP_READONLY
 

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import os
 
-from ..sourcefile import read_source
+from ..syntax.sourcefile import read_source
 
 KEYS = {"verb", "helo", "ehlo", "host", "remoteip", "remoteport", "remoteptr", "remoteuid",
         "localip", "localport", "serverid", "server_hostname", "extensions", "tls", "auth",
@@ -45,7 +45,7 @@ class SessionError(Exception):
 
 def load_session_file(path: str) -> dict:
     # deferred: `hsl` imports this module at every start; datafile only for session files
-    from ..datafile import read_yaml_or_json
+    from ..inputs import read_yaml_or_json
     try:
         value, text = read_yaml_or_json(path, "session file")
     except ValueError as e:
@@ -157,7 +157,7 @@ def settings_from_args(args) -> dict:
         if value is not None:
             settings[key] = value
     if args.context is not None:
-        from ..datafile import parse_yaml_or_json   # deferred: as in load_session_file
+        from ..inputs import parse_yaml_or_json   # deferred: as in load_session_file
         try:
             settings["context"] = parse_yaml_or_json(args.context, "--context", True)
         except ValueError as e:

@@ -12,7 +12,7 @@ import base64
 import binascii
 import re
 
-from .. import execution as _execution
+from ..runtime import execution as _execution
 
 _NOT_B64 = bytes(c for c in range(256)
                  if not (48 <= c <= 57 or 65 <= c <= 90 or 97 <= c <= 122 or c in b"+/="))

@@ -69,12 +69,12 @@ import time
 from dataclasses import dataclass
 from typing import Callable, NamedTuple, Optional, Union
 
-from .. import execution as _execution
+from ..runtime import execution as _execution
 from ..builtins._args import opt_array, opt_bool, opt_str, opt_str_list
 from ..builtins.mail import dkim_tag_list
 from ..errors import ScriptError
 from ..net import dns as resolver
-from ..values import HArray, HFunction, HResource, type_name
+from ..runtime.values import HArray, HFunction, HResource, type_name
 
 # a= value -> (key type, hash)
 ALGORITHMS = {b"rsa-sha256": ("rsa", "sha256"), b"rsa-sha1": ("rsa", "sha1"),

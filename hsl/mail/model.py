@@ -39,9 +39,9 @@ from __future__ import annotations
 
 from typing import Optional
 
-from .. import execution as _execution
+from ..runtime import execution as _execution
 from ..errors import ScriptError
-from ..values import reserve_string
+from ..runtime.values import reserve_string
 from . import source
 from .headers import new_field, valid_name
 from .parse import Part, parse

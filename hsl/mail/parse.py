@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from .. import execution as _execution
+from ..runtime import execution as _execution
 from .headers import FIELD_START, parse_params, unfold
 
 MAX_FIELDS = 100_000

@@ -31,9 +31,9 @@ from __future__ import annotations
 import re
 from typing import Optional
 
-from .. import execution as _execution
+from ..runtime import execution as _execution
 from ..errors import ScriptError
-from ..values import HArray, type_name
+from ..runtime.values import HArray, type_name
 from .body import crlf
 
 _ENHANCED = re.compile(r"([245])\.(\d{1,3})\.(\d{1,3})(?: |$)")

@@ -1,10 +1,10 @@
 """The clock of one network operation: an http() request, an SMTP session, a DNS lookup.
 
 A `Clock` knows the operation's own deadline (http's `timeout`, SPF's 20 seconds), the
-running execution's time limit (read through hsl.runtime's time_left()) and, for one
+running execution's time limit (read through hsl.runtime.ops's time_left()) and, for one
 phase, a shorter deadline (http's connect timeout).  Every wait in hsl.net asks it how
 long to block next (`slice(end)`): never past the earliest deadline and never more than
-SLICE seconds, looking for cancellation (hsl.runtime's check_deadline()) before each
+SLICE seconds, looking for cancellation (hsl.runtime.ops's check_deadline()) before each
 slice.  So every network builtin stops the same way:
 
 * at the run's time limit the run stops with "execution time limit exceeded" (not a
@@ -23,7 +23,7 @@ import threading
 import time
 from typing import Callable, Optional
 
-from .. import execution as _execution
+from ..runtime import execution as _execution
 
 SLICE = 0.25            # the longest a wait blocks before looking for cancellation
 

@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Optional
 
-from .. import execution as _execution
+from ..runtime import execution as _execution
 from .clock import Clock
 
 # Record types a query may ask for (dns_query's "type" option, lowercase).

@@ -16,7 +16,7 @@ from prompt_toolkit.key_binding import KeyBindings
 from prompt_toolkit.keys import Keys
 from prompt_toolkit.lexers import PygmentsLexer
 
-from ..execution import start_script_thread
+from ..runtime.execution import start_script_thread
 from .commands import Quit
 from .completion import HSLCompleter
 from .engine import Engine

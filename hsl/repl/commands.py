@@ -4,16 +4,16 @@ from __future__ import annotations
 import os
 import shlex
 
-from .. import values as V
+from ..runtime import values as V
 from ..builtins import index
 from ..errors import HSLRuntimeError, HSLSyntaxError, escape_controls
 from ..hooks import SMTP_READONLY
 from ..hooks.helo import compile_helo, run_helo
 from ..hooks.session import SessionError, build_session, load_session_file
 from ..net import dns as resolver
-from ..parser import parse
+from ..syntax.parser import parse
 from ..program import compile_program
-from ..sourcefile import read_source_text
+from ..syntax.sourcefile import read_source_text
 
 COMMANDS = {
     ".help": ("[NAME]", "this help, or the signature and description of a function"),

@@ -8,7 +8,7 @@ import re
 from prompt_toolkit.completion import Completer, Completion, PathCompleter
 from prompt_toolkit.document import Document
 
-from .. import values as V
+from ..runtime import values as V
 from .commands import COMMANDS, show
 from .lexer import CONSTANTS, KEYWORDS, WORD_OPERATORS
 

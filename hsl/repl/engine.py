@@ -28,17 +28,17 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
-from .. import ast as A
-from .. import values as V
+from ..syntax import ast as A
+from ..runtime import values as V
 from ..builtins import index
 from ..errors import HSLError, HSLRuntimeError, HSLSyntaxError
-from ..execution import Terminate
+from ..runtime.execution import Terminate
 from ..hooks import helo
 from ..hooks.helo import build_result
 from ..hooks.session import build_session
-from ..parser import parse
+from ..syntax.parser import parse
 from ..program import compile_program, find_file, search_dirs
-from ..sourcefile import display_source, read_source_text
+from ..syntax.sourcefile import display_source, read_source_text
 from .commands import run_command, show
 
 VALUE_VAR = "__repl_value"

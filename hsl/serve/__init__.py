@@ -96,7 +96,7 @@ def _metrics_addr(value: str):
 def main(args) -> int:
     # deferred: importlib.metadata, and the server (asyncio, aiosmtpd, the compiler), only
     # for `hsl serve`; cli reports an UnsupportedVersion
-    from ..versions import require
+    from ..pins import require
     require("aiosmtpd")             # hsl/serve/smtp.py uses aiosmtpd 1.4's internals
     from .app import run
     return run(args)

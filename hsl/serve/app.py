@@ -11,7 +11,7 @@ from typing import Optional
 
 from ..builtins.server import define_metric, define_server
 from ..cli import configure_dns, print_error
-from ..memory import set_total_cap
+from ..runtime.memory import set_total_cap
 from .config import format_hostport
 from .log import Logger
 from .maildir import ensure

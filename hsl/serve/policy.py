@@ -23,8 +23,8 @@ from typing import Optional
 
 from ..errors import HSLSyntaxError
 from ..hooks.helo import HeloResult, HeloSession, compile_helo, run_helo
-from ..execution import Preempted, start_script_thread
-from ..sourcefile import read_source_text
+from ..runtime.execution import Preempted, start_script_thread
+from ..syntax.sourcefile import read_source_text
 
 # What a script error answers (runtime error, step budget, per-run deadline): a temporary
 # failure, distinct from a deliberate Defer() (450) so that it stands out in client logs.

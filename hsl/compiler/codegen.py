@@ -2,8 +2,8 @@
 
 Why generate Python: a tree-walker pays a dispatch per node per evaluation; generated
 code runs as ordinary CPython bytecode, with HSL semantics supplied by the helpers in
-hsl.values and hsl.runtime.  It calls only those of the table hsl.helpers.HELPERS, each
-named once below (UNSET, SETPROP...).  The layout of the generated source:
+hsl.runtime.values and hsl.runtime.ops.  It calls only those of the table
+hsl.runtime.helpers.HELPERS, each named once below (UNSET, SETPROP...).  The layout of the generated source:
 
 * every HSL file compiled as a module becomes a Python function `M<n>(R, V)`; its
   global-scope variables are Python locals named `g_<name>` (cells when functions bind
@@ -20,7 +20,7 @@ named once below (UNSET, SETPROP...).  The layout of the generated source:
   Python traceback through generated code gives the HSL position and HSL call stack for
   free, at no cost while nothing fails.
 
-What each scope binds comes from the resolver (hsl.resolve: Resolution, Scope, Binding),
+What each scope binds comes from the resolver (hsl.compiler.resolve: Resolution, Scope, Binding),
 which walks each scope once; the compiler turns those facts into Bindings and code.
 The static checks of the spec (section 13.1) happen here too: undefined functions and
 variables, arity of direct calls, break/continue placement, read-only variables, import
@@ -30,18 +30,18 @@ from __future__ import annotations
 
 from typing import Optional
 
-from . import ast as A
-from .helpers import helper
+from ..syntax import ast as A
+from ..runtime.helpers import helper
 from .resolve import (Binding, ClassInfo, FuncInfo, ModuleInfo, Scope, lvalue_root,
                       top_level_statements)
-from .values import LARGE, arity_message
+from ..runtime.values import LARGE, arity_message
 
 # The deepest nesting of statements and expressions the compiler turns into Python (the
 # generated code must stay within what CPython compiles); the parser accepts deeper
 # brackets (parser.MAX_BRACKET_NESTING), reported here as "nesting too deep".
 MAX_COMPILED_NESTING = 60
 
-# The runtime helpers the generated code uses (hsl.helpers.HELPERS), each named once
+# The runtime helpers the generated code uses (hsl.runtime.helpers.HELPERS), each named once
 # here: helper() stops the import of this module if one is missing from the table.
 UNSET = helper("_UNSET")                # "not set": soft reads of what does not exist
 NOT_PASSED = helper("_D")               # default of a parameter with a default value

@@ -1,25 +1,25 @@
 """The contract between the compiler and the runtime: `HELPERS`, every name that generated
 code may use besides those the compiler binds itself.
 
-Generated code (see hsl.compiler) runs with this table as its globals, plus what the
+Generated code (see hsl.compiler.codegen) runs with this table as its globals, plus what the
 program defines: `K` (its constants), `M<n>` and `D_<name>` (its module functions and the
 factories of its top-level functions), `B_<name>` and `C_<name>` (the builtin functions
-and classes it calls).  The run's state it reaches through `R` (hsl.runtime.Execution),
+and classes it calls).  The run's state it reaches through `R` (hsl.runtime.ops.Execution),
 the run's pre-defined variables through `V`, both arguments of the module functions.
 
-hsl.compiler names each helper once through `helper()`, so that a misspelt or missing one
+hsl.compiler.codegen names each helper once through `helper()`, so that a misspelt or missing one
 stops the compiler as it is imported, not a script when it gets there;
 tests/test_contract.py checks every global name the code of the conformance files uses.
 
-A module of its own, not part of hsl.runtime: the table reaches into hsl.values and
-hsl.pcre as well, and hsl.pcre imports hsl.runtime.
+A module of its own, not part of hsl.runtime.ops: the table reaches into hsl.runtime.values and
+hsl.runtime.regex as well, and hsl.runtime.regex imports hsl.runtime.ops.
 """
 from __future__ import annotations
 
-from . import runtime as RT
+from . import ops as RT
 from . import values as V
-from .errors import ThrownValue
-from .pcre import regex_search
+from ..errors import ThrownValue
+from .regex import regex_search
 
 
 def _lne(a, b):
@@ -39,7 +39,7 @@ HELPERS: dict = {
     "_UNSET": RT._UNSET, "_D": RT._D, "_HArray": V.HArray, "_HFunction": V.HFunction,
     "_UserClass": RT.UserClass, "_ThrownValue": ThrownValue, "_Catchable": Exception,
     "_share": V.share, "_str": V.to_str, "_to_number": V.to_number,
-    # operators (hsl.values)
+    # operators (hsl.runtime.values)
     "_concat": V.concat, "_concat_many": V.concat_many, "_interpolate": V.interpolate,
     "_add": V.add, "_sub": V.sub, "_mul": V.mul, "_div": V.div, "_mod": V.mod,
     "_pow": V.power, "_neg": V.neg, "_pos": V.pos, "_bnot": V.bit_not,
@@ -85,5 +85,5 @@ def helper(name: str) -> str:
     is imported, as it names each helper once at its top)."""
     if name not in HELPERS:
         raise ImportError(f"generated code would use {name}, which is not in "
-                          "hsl.helpers.HELPERS")
+                          "hsl.runtime.helpers.HELPERS")
     return name

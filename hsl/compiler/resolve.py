@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
-from . import ast as A
+from ..syntax import ast as A
 
 # Nodes that make a scope of their own: the walk of a scope does not go into them.
 NESTED_SCOPES = (A.FunctionDecl, A.ClassDecl, A.FuncExpr)

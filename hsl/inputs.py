@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from .sourcefile import read_source
+from .syntax.sourcefile import read_source
 
 MAX_DEPTH = 100
 MAX_ALIAS_VALUES = 100_000

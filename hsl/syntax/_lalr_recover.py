@@ -1,11 +1,11 @@
-"""Error recovery for the LALR(1) driver of hsl/_lalr.py (imported at the first error).
+"""Error recovery for the LALR(1) driver of hsl/syntax/_lalr.py (imported at the first error).
 
 After a syntax error the driver asks `Recovery.resync` where to go on (and cuts the parser's
 stacks back accordingly); `insertion` repairs a missing `{`; `confirmed` tells whether an
 error comes far enough after the last resynchronisation to be reported (closer ones are
 taken for cascades); `is_misplaced` recognises the rest of a block that an extra `}` closed
 too early.  The rules are described in `resync`.  They rely on indentation only as a
-tie-breaker, and on terminal spellings given as `markers` (hsl/parser.py, _MARKERS).
+tie-breaker, and on terminal spellings given as `markers` (hsl/syntax/parser.py, _MARKERS).
 """
 from __future__ import annotations
 

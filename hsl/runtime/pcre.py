@@ -8,8 +8,8 @@ package's low-level module `pcre2._cy`: its high-level API always sets PCRE2_ALT
 reads `\\x{41}` as the text "x{41}") and, with UTF, PCRE2_UCP, and it cannot pass
 PCRE2_UNGREEDY or match options.
 
-This module works on byte strings and knows nothing of HSL values (hsl.values builds
-HRegex values with it); hsl.pcre is the API on HSL values, and re-exports this one:
+This module works on byte strings and knows nothing of HSL values (hsl.runtime.values builds
+HRegex values with it); hsl.runtime.regex is the API on HSL values, and re-exports this one:
 
 * ``compile_pattern(pattern: bytes, flags: str) -> Pattern`` (LRU cached, thread-safe);
   raises PatternError (a ScriptError) for an invalid pattern or an unknown flag.
@@ -52,7 +52,7 @@ from pcre2 import PatternError as _CompileFailed
 from pcre2 import _cy
 
 from . import execution as _ex
-from .errors import ScriptError
+from ..errors import ScriptError
 
 __all__ = ["Match", "Pattern", "PatternError", "compile_pattern", "split_delimited",
            "FLAG_LETTERS"]

@@ -8,7 +8,7 @@ import time
 from collections import OrderedDict
 
 from . import values as V
-from .errors import ScriptError
+from ..errors import ScriptError
 from .execution import on_rollback, speculative
 
 # ------------------------------------------------------------------- memory
@@ -154,7 +154,7 @@ def _forget_if_taken_back(entries, key, entry) -> None:
 
 
 def held_values() -> list:
-    """Everything the memory store and the cache hold (for hsl.memory: the values every
+    """Everything the memory store and the cache hold (for hsl.runtime.memory: the values every
     run can reach), as a snapshot taken under their locks."""
     with MEMORY_LOCK:
         held = [list(MEMORY.items())]

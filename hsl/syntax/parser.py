@@ -1,7 +1,7 @@
-"""The HSL parser: source text -> hsl.ast.Program.
+"""The HSL parser: source text -> hsl.syntax.ast.Program.
 
 The grammar is grammar/hsl.lark (LALR(1), contextual lexer).  Lark derives the parse tables
-from it; hsl/_lalr.py caches them (in the user's cache directory) and parses with them
+from it; hsl/syntax/_lalr.py caches them (in the user's cache directory) and parses with them
 without importing Lark at run time.  Grammar reductions call an embedded transformer
 (`_Builder`), so no parse tree is ever built: every reduction directly creates the AST node,
 with its span computed from the tokens and child nodes (1-based line/column, end exclusive).
@@ -26,7 +26,7 @@ Several independent errors are reported in one pass (at most MAX_ERRORS):
   disturb the parse: the construct is replaced by a placeholder and parsing goes on;
 * after a syntax error the parser abandons the statement, skips to the next reliable
   statement boundary (a `;` or `}` at the statement's bracket depth, or a top-level
-  declaration at the start of a line) and goes on there (hsl/_lalr_recover.py);
+  declaration at the start of a line) and goes on there (hsl/syntax/_lalr_recover.py);
   an error within the first few tokens after that point is taken for a consequence of the
   first one and not reported;
 * lexical errors that leave the rest of the file unreliable (an unterminated string or
@@ -43,7 +43,7 @@ from typing import Optional
 from . import ast as A
 from ._lalr import (Parser, Token, UnexpectedCharacters, UnexpectedInput, UnexpectedToken,
                     load_tables)
-from .errors import Diagnostic, HSLSyntaxError, Related
+from ..errors import Diagnostic, HSLSyntaxError, Related
 
 __all__ = ["parse", "decode_string_literal", "MAX_BRACKET_NESTING", "KEYWORDS", "RESERVED_WORDS"]
 
@@ -944,7 +944,7 @@ def _grammar_path() -> str:
     """grammar/hsl.lark: shipped as the hsl.grammar package (hsl/grammar/ when installed,
     the top-level grammar/ in the repository)."""
     try:
-        from . import grammar as _g          # the hsl.grammar package
+        from .. import grammar as _g          # the hsl.grammar package
         for d in _g.__path__:
             path = os.path.join(d, "hsl.lark")
             if os.path.exists(path):
@@ -953,7 +953,7 @@ def _grammar_path() -> str:
         pass
     here = os.path.dirname(os.path.abspath(__file__))
     for path in (os.path.join(here, "grammar", "hsl.lark"),
-                 os.path.join(os.path.dirname(here), "grammar", "hsl.lark")):
+                 os.path.join(os.path.dirname(os.path.dirname(here)), "grammar", "hsl.lark")):
         if os.path.exists(path):
             return path
     raise FileNotFoundError("grammar/hsl.lark not found")
@@ -964,7 +964,7 @@ def _grammar_text() -> str:
         return f.read()
 
 
-# Terminal spellings the error recovery relies on (hsl/_lalr_recover.py).
+# Terminal spellings the error recovery relies on (hsl/syntax/_lalr_recover.py).
 _MARKERS = {"stmt": "echo", "member": "constructor", "semi": ";", "lbrace": "{",
             "rbrace": "}", "lpar": "(", "rpar": ")", "lsqb": "[", "rsqb": "]", "for": "for",
             "decls": ("function", "class", "import"), "labels": ("case", "default")}

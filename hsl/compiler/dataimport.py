@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 
-from . import values as V
-from .builtins import FUNCTIONS, load_all
-from .errors import ScriptError
-from .sourcefile import read_source
+from ..runtime import values as V
+from ..builtins import FUNCTIONS, load_all
+from ..errors import ScriptError
+from ..syntax.sourcefile import read_source
 
 
 def _option(options, name, default):
@@ -83,7 +83,7 @@ def _certificates(data: bytes, resources: bool):
     chain `$cert[1:]` so)."""
     from cryptography import x509
     # deferred: cryptography only for .crt files
-    from .builtins.x509 import X509Object, X509Resource
+    from ..builtins.x509 import X509Object, X509Resource
     try:
         certs = x509.load_pem_x509_certificates(data)
     except ValueError:
@@ -98,7 +98,7 @@ def _private_key(data: bytes):
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
     # deferred: cryptography only for .key files
-    from .builtins.crypto import ECPrivateKey, ED25519PrivateKey, RSAPrivateKey
+    from ..builtins.crypto import ECPrivateKey, ED25519PrivateKey, RSAPrivateKey
     try:
         key = serialization.load_pem_private_key(data, password=None)
     except (ValueError, TypeError):

@@ -1,7 +1,7 @@
 """The LALR(1) runtime of the HSL parser: tables, lexer and parser driver.
 
 grammar/hsl.lark is the single source of truth.  Lark turns it into LALR(1) tables
-(hsl/_lalr_build.py, imported only when the tables must be built); the tables are plain data,
+(hsl/syntax/_lalr_build.py, imported only when the tables must be built); the tables are plain data,
 cached with `marshal` in hsl's cache directory (hsl/cache.py) under a name derived from a
 hash of the grammar text, the Lark version and FORMAT, so that a warm start neither imports
 Lark nor rebuilds anything (`load_tables`).  A cache file is used only if the hash of its
@@ -18,7 +18,7 @@ information), with these differences:
 * errors raised by callbacks (the `fail_type` given to `Parser.parse`) can be recovered
   from: the caller supplies a placeholder value for the failed reduction and parsing goes on;
 * after a syntax error the parser can resynchronise and go on, so several independent
-  errors are found in one pass (hsl/_lalr_recover.py, imported at the first error).
+  errors are found in one pass (hsl/syntax/_lalr_recover.py, imported at the first error).
 
 The contextual lexer.  Lark lexes, in each parser state, with only the terminals that the
 state accepts (plus the ignored ones).  For the HSL grammar this is equivalent to: match the
@@ -30,7 +30,7 @@ master regex (every regex terminal, then every punctuation string, longest first
   `:` `:` `2` `]` where `::` cannot follow);
 * when nothing acceptable matches, the token of the master regex is reported as unexpected
   (Lark's fallback to its root lexer).
-hsl/_lalr_build.py checks the properties of the grammar this relies on.
+hsl/syntax/_lalr_build.py checks the properties of the grammar this relies on.
 """
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ import re
 import sys
 import threading
 
-from . import cache
+from .. import cache
 
 # The trio _lalr, _lalr_build and _lalr_recover import each other on purpose (the one
 # import cycle in hsl, tests/test_import_graph.py): the builder and the error recovery
@@ -306,7 +306,7 @@ class Parser:
 
     def __init__(self, tables: Tables, markers: dict):
         """`markers`: terminal spellings the error recovery relies on (see
-        hsl/_lalr_recover.py, Recovery)."""
+        hsl/syntax/_lalr_recover.py, Recovery)."""
         self.t = tables
         self.markers = markers
         self._rec = None
@@ -646,7 +646,7 @@ def _strs(xs) -> bool:
 
 def _valid(data, key: str) -> bool:
     """Every part of the tables has the type and range the driver relies on (the layout
-    is described in hsl/_lalr_build.py)."""
+    is described in hsl/syntax/_lalr_build.py)."""
     if not (_is(data, dict) and data.get("key") == key and data.get("format") == FORMAT):
         return False
     actions, rules = data.get("actions"), data.get("rules")

@@ -1,6 +1,6 @@
 """The libraries whose internals hsl uses, and the versions it is tested with.
 
-* lark: hsl/_lalr_build.py reads Lark's LALR analysis (the parse table's states and
+* lark: hsl/syntax/_lalr_build.py reads Lark's LALR analysis (the parse table's states and
   Shift actions, the rules' options, the contextual lexer's root lexer and terminals) to
   build hsl's own parse tables.
 * aiosmtpd: hsl serve (hsl/serve/smtp.py) subclasses aiosmtpd's SMTP, sets the
@@ -17,7 +17,7 @@ from typing import Optional
 
 # distribution: (lowest tested version, first version not tested, what uses it)
 TESTED = {
-    "lark": ("1.3", "1.4", "hsl's parser-table builder (hsl/_lalr_build.py)"),
+    "lark": ("1.3", "1.4", "hsl's parser-table builder (hsl/syntax/_lalr_build.py)"),
     "aiosmtpd": ("1.4", "1.5", "hsl serve (hsl/serve/smtp.py)"),
 }
 

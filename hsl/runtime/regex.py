@@ -1,10 +1,10 @@
 """Regular expressions on HSL values (language spec 2.7.5, 5.9.4, 5.9.6): what `=~`, the
 pcre_* builtins and the mail classes use.  Patterns are compiled and matched by PCRE2 in
-hsl/_pcre.py (its docstring tells the flags, the limits and where hsl keeps PCRE1's
-rules); an HRegex value (hsl.values) holds a compiled pattern.
+hsl/runtime/pcre.py (its docstring tells the flags, the limits and where hsl keeps PCRE1's
+rules); an HRegex value (hsl.runtime.values) holds a compiled pattern.
 
 * ``compile_pattern``, ``Pattern``, ``Match``, ``PatternError``, ``split_delimited``,
-  ``FLAG_LETTERS``: hsl/_pcre.py's, on byte strings.
+  ``FLAG_LETTERS``: hsl/runtime/pcre.py's, on byte strings.
 * ``parse_pattern_value(p) -> Pattern``: an HRegex, a ``/body/flags`` string or a bare
   pattern string (5.9.4).
 * ``regex_search(subject, pattern) -> bool`` for ``=~``.
@@ -14,9 +14,8 @@ rules); an HRegex value (hsl.values) holds a compiled pattern.
 from __future__ import annotations
 
 from . import execution as _ex
-from ._pcre import (FLAG_LETTERS, Match, Pattern, PatternError, compile_pattern,
-                    split_delimited)
-from .errors import ScriptError
+from .pcre import FLAG_LETTERS, Match, Pattern, PatternError, compile_pattern, split_delimited
+from ..errors import ScriptError
 from .values import to_str, type_name
 
 __all__ = ["Match", "Pattern", "PatternError", "compile_pattern", "parse_pattern_value",

@@ -183,7 +183,7 @@ WORK = 1 << 20
 
 
 def reserve(nbytes: int) -> None:
-    """Called before building a value that takes about `nbytes` bytes (see hsl.memory for
+    """Called before building a value that takes about `nbytes` bytes (see hsl.runtime.memory for
     how to estimate; values.reserve_string() and values.reserve_elements() do it for
     strings and arrays): the run's memory budget may end the run here, with "memory limit
     exceeded" at its current line, before anything is built; a speculative run leaves a

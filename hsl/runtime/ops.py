@@ -3,11 +3,11 @@ call depth, module instances), the helpers for places (variables, elements, prop
 calls, user classes, and the mapping of Python exceptions back to HSL positions.
 
 The value semantics themselves (arithmetic, comparison, conversion, arrays) live in
-hsl.values; nothing here re-implements them.  Generated code reaches the helpers only
-through the table in hsl.helpers.  What builtins and values reach of the running execution
-(its deadline, budgets, speculative state) is hsl.execution, below everything here: this
-module imports the layers under it (execution, values, pcre, the stores in hsl.shared) and
-nothing above them but the builtin Exception class.
+hsl.runtime.values; nothing here re-implements them.  Generated code reaches the helpers
+only through the table in hsl.runtime.helpers.  What builtins and values reach of the
+running execution (its deadline, budgets, speculative state) is hsl.runtime.execution,
+below everything here: this module imports the layers under it (execution, values, the
+stores in hsl.runtime.store) and nothing above them but the builtin Exception class.
 """
 from __future__ import annotations
 
@@ -17,18 +17,17 @@ import time
 from typing import Callable, Optional
 
 from . import execution as _ex
-from . import pcre
-from . import shared
+from . import store
 from . import values as V
 # The Exception class a runtime error becomes (a builtin class: its module imports only
-# hsl.values and the registry).
-from .builtins.exception import ExceptionObject
-from .errors import ScriptError, ThrownValue
+# hsl.runtime.values and the registry).
+from ..builtins.exception import ExceptionObject
+from ..errors import ScriptError, ThrownValue
 from .execution import LimitExceeded, OutputClosed, Preempted, will_mutate
 from .values import HArray, HFunction, HObject, BuiltinObject, arity_message, share as _share
 
 # Parts of the execution API as tests reach them through this module (their home is
-# hsl.execution).
+# hsl.runtime.execution).
 _current, current, depth_capacity, MAX_DEPTH = \
     _ex._current, _ex.current, _ex.depth_capacity, _ex.MAX_DEPTH
 
@@ -163,14 +162,14 @@ class Execution:
         where = self.program.locate(exc.__traceback__)
         return make_exception(message, where)
 
-    # cache and barriers (process-wide, see hsl.shared)
+    # cache and barriers (process-wide, see hsl.runtime.store)
     def cache_call(self, options, key, fn, args):
-        return shared.cache_call(options, key, fn, args)
+        return store.cache_call(options, key, fn, args)
 
     def barrier_enter(self, name):
         if self.speculative:
             raise Preempted("barrier")
-        return shared.barrier_enter(V.to_str(name))
+        return store.barrier_enter(V.to_str(name))
 
     def barrier_isset(self, handle) -> bool:
         return handle.isset()

@@ -36,8 +36,8 @@ import types
 from typing import Optional
 
 from .execution import LimitExceeded
-from .runtime import UserClass, UserObject
-from .shared import held_values
+from .ops import UserClass, UserObject
+from .store import held_values
 from .values import HArray, HFunction, HObject
 
 _STATM = "/proc/self/statm"

@@ -35,8 +35,8 @@ import math
 import re
 from typing import Optional
 
-from ._pcre import compile_pattern
-from .errors import ScriptError
+from .pcre import compile_pattern
+from ..errors import ScriptError
 from .execution import check_deadline, reserve, work
 
 __all__ = [

@@ -1,4 +1,4 @@
-"""Derive the parse tables of hsl/_lalr.py from grammar/hsl.lark with Lark (cold path only).
+"""Derive the parse tables of hsl/syntax/_lalr.py from grammar/hsl.lark with Lark (cold path only).
 
 `build_tables(grammar_text)` compiles the grammar with Lark's LALR(1) analysis (the same
 options the parser always used: contextual lexer, keep_all_tokens, no placeholders) and
@@ -9,10 +9,10 @@ returns plain data (dicts, lists, tuples, strings, ints) that `marshal` can stor
 * ``rules``: ``(origin, size, callback name, expand1, splice positions)`` per rule, the
   information Lark's ParseTreeBuilder uses to call the embedded transformer.
 * ``terminals``: name -> (``"str"`` or ``"re"``, pattern), for error messages.
-* ``lexer``: the description of Lark's contextual lexer in the form hsl/_lalr.py uses
+* ``lexer``: the description of Lark's contextual lexer in the form hsl/syntax/_lalr.py uses
   (one master regex with the regex terminals first, then every punctuation string, longest
   first; keywords are identifiers looked up in a dict; the parser state decides which of the
-  candidates a state accepts, see hsl/_lalr.py).
+  candidates a state accepts, see hsl/syntax/_lalr.py).
 
 The lexer description relies on properties of the HSL grammar that this module checks (and
 refuses to build tables when they do not hold): no terminal has flags or a priority, every
@@ -32,11 +32,11 @@ ALWAYS_ACCEPT = ("!~",)
 
 
 class GrammarAssumptionError(Exception):
-    """The grammar does not fit the lexer model of hsl/_lalr.py."""
+    """The grammar does not fit the lexer model of hsl/syntax/_lalr.py."""
 
 
 def build_tables(grammar_text: str) -> dict:
-    from .versions import require      # deferred: importlib.metadata, only to build tables
+    from ..pins import require      # deferred: importlib.metadata, only to build tables
     require("lark")                     # the internals read below are those of lark 1.3
     from lark import Lark
     from lark.parsers.lalr_analysis import Shift
