@@ -17,7 +17,6 @@ p99 EHLO latency < 20 ms at concurrency 100.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import re

@@ -145,7 +145,7 @@ def _read_source(args) -> tuple[str, str]:
         return read_source_text(args.file), args.file
     except OSError as e:
         print_error(f"cannot read {args.file}: {e.strerror}")
-        raise SystemExit(EXIT_USAGE)
+        raise SystemExit(EXIT_USAGE) from None
 
 
 def cmd_run(args, source: str, filename: str) -> int:

@@ -1,6 +1,8 @@
 """Shared pytest configuration for the hsl test suite."""
 from __future__ import annotations
 
+import pytest
+
 
 def pytest_report_header(config):
     """Show which hsl the tests exercise (an editable checkout or an installed copy)."""
@@ -10,9 +12,6 @@ def pytest_report_header(config):
         return f"hsl: not importable ({type(exc).__name__}: {exc})"
     version = getattr(hsl, "__version__", "?")
     return f"hsl: {version} from {getattr(hsl, '__file__', '?')}"
-
-
-import pytest
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -6,7 +6,7 @@ import pytest
 from hsl.builtins import CLASSES, load_all
 from hsl.builtins.classes import FileResource
 from hsl.errors import ScriptError
-from hsl.runtime.values import HArray, HFunction
+from hsl.runtime.values import HArray
 
 load_all()
 

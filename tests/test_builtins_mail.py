@@ -7,7 +7,7 @@ import pytest
 
 from hsl.builtins import FUNCTIONS, load_all
 from hsl.errors import ScriptError
-from hsl.runtime.values import HArray, from_python as P, to_python
+from hsl.runtime.values import from_python as P, to_python
 
 load_all()
 

@@ -4,8 +4,7 @@ import math
 import pytest
 
 from hsl.builtins import FUNCTIONS, load_all
-from hsl.errors import ScriptError
-from hsl.runtime.values import HArray, HFunction, HRegex, HResource, from_python as P
+from hsl.runtime.values import HFunction, HRegex, HResource, from_python as P
 
 load_all()
 

@@ -151,8 +151,8 @@ ALL_CHUNKS = _collect()
 def _import_hsl():
     try:
         import hsl  # noqa: F401
-        hsl.compile  # the API this runner needs
-        hsl.HSLSyntaxError, hsl.HSLRuntimeError
+        hsl.compile  # noqa: B018 -- the API this runner needs
+        hsl.HSLSyntaxError, hsl.HSLRuntimeError  # noqa: B018
     except (ImportError, AttributeError) as exc:
         pytest.fail(f"the hsl package is not importable or lacks compile/HSLSyntaxError/"
                     f"HSLRuntimeError ({exc}); install it with: python -m pip install -e '.[test]'",

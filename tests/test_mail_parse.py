@@ -397,7 +397,7 @@ def test_1000_parts_and_100_nesting_levels():
 
 def test_hostile_nesting_and_part_counts_stay_bounded():
     deep = b"x"
-    for level in range(1000):
+    for _ in range(1000):
         deep = b"Content-Type: multipart/mixed; boundary=a\r\n\r\n--a\r\n" + deep
     m, seconds = _timed(lambda: msg(deep))
     assert call(m, "getErrors") is not None and seconds < 5

@@ -377,7 +377,7 @@ def test_tracking_pixel_and_links_per_recipient():
         echo $m->toString() === $news;
     ''', news=news)
     bob, eve = out[0], out[3]
-    for body, rcpt in ((bob, b"bob"), (eve, b"eve")):
+    for body in (bob, eve):
         assert body.startswith(b'<html><body><a href="https://t.example/c/')
         assert b"?u=https%3A%2F%2Fexample.com%2Fx" in body
         assert body.endswith('" width="1" height="1"/></body></html>'.encode()) or \

@@ -1,6 +1,12 @@
 """Unit tests of the HSL parser (hsl/syntax/parser.py, grammar/hsl.lark)."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
 import pytest
 
 from hsl.syntax import ast as A
@@ -686,14 +692,14 @@ while (false) { for (;;) { forever break; } }
 # ------------------------------------------------------------------ errors
 
 def test_error_messages_use_words():
-    e = errat("echo 1 echo 2;", 1, 8, "unexpected keyword 'echo'", "expected ';'")
-    e = errat("$a = ;", 1, 6, "unexpected ';'", "expected expression")
-    e = errat("foo(1 2);", 1, 7, "unexpected number '2'", "')'")
-    e = errat("if $a {}", 1, 4, "unexpected variable '$a'", "expected '('")
-    e = errat("function 1() {}", 1, 10, "identifier")
-    e = errat("$a = [1, 2;", 1, 11, "unexpected ';'", "']'")
-    e = errat("try {} catch {}", 1, 14, "expected '('")
-    e = errat("$x = 1 2;", 1, 8, "unexpected number")
+    errat("echo 1 echo 2;", 1, 8, "unexpected keyword 'echo'", "expected ';'")
+    errat("$a = ;", 1, 6, "unexpected ';'", "expected expression")
+    errat("foo(1 2);", 1, 7, "unexpected number '2'", "')'")
+    errat("if $a {}", 1, 4, "unexpected variable '$a'", "expected '('")
+    errat("function 1() {}", 1, 10, "identifier")
+    errat("$a = [1, 2;", 1, 11, "unexpected ';'", "']'")
+    errat("try {} catch {}", 1, 14, "expected '('")
+    errat("$x = 1 2;", 1, 8, "unexpected number")
     for src in ["echo 1 echo 2;", "}", "foo(1 2);", "a b c", "$a = [1, 2;", ")", "f(,)",
                 "echo 'x'y'x' 'y';", "class { }", "function f( {}"]:
         m = err(src).message
@@ -876,12 +882,6 @@ def test_decode_string_literal_helper():
 
 
 # ------------------------------------------------------------------ tables, cache, threads
-
-import os
-import subprocess
-import sys
-import threading
-from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 

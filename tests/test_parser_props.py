@@ -1,8 +1,16 @@
 """Property tests: the parser never fails with anything but HSLSyntaxError."""
 from __future__ import annotations
 
+import functools
+import importlib.util
+import random
+from pathlib import Path
+
+import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
+import hsl.syntax.parser as P
+from hsl.syntax import _lalr
 from hsl.syntax import ast as A
 from hsl.errors import HSLSyntaxError
 from hsl.syntax.parser import parse
@@ -95,14 +103,6 @@ def test_valid_snippets_parse(snippets):
 # hsl/syntax/_lalr.py replaces Lark's LALR parser and contextual lexer at run time.  These tests
 # run Lark's own parser (same grammar, same builder, `!~` always lexed) side by side and
 # check that both give the same tree, or the same first error.
-
-import functools
-from pathlib import Path
-
-import pytest
-
-import hsl.syntax.parser as P
-from hsl.syntax import _lalr
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -239,9 +239,6 @@ def test_runtime_matches_lark_on_real_files(path):
 # with typos injected: one typo must give exactly one diagnostic, the one a parser without
 # recovery reports; two typos far apart must give exactly those two.  Typos keep the line
 # count, so positions stay comparable.
-
-import importlib.util
-import random
 
 
 def _bench_generate():

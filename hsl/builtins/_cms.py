@@ -41,7 +41,7 @@ def _load(signature: bytes):
         if info["content_type"].native != "signed_data":
             raise CMSError("not a CMS SignedData structure")
         signed = info["content"]
-        signed.native           # parses all of it now: errors come here, not later
+        signed.native  # noqa: B018 -- parses all of it now: errors come here, not later
     except CMSError:
         raise
     except Exception:           # asn1crypto raises ValueError, TypeError...

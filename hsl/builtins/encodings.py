@@ -462,7 +462,7 @@ def _json_enc(v, esc, out: list, depth: int, indent, level: int, big: list) -> N
         try:
             out.append(esc(v.decode("utf-8")))
         except UnicodeDecodeError:
-            raise _JSONError("invalid UTF-8")
+            raise _JSONError("invalid UTF-8") from None
     elif t is float:
         if v != v or v == math.inf or v == -math.inf:
             raise _JSONError("not finite")
@@ -508,7 +508,7 @@ def _json_enc(v, esc, out: list, depth: int, indent, level: int, big: list) -> N
                     try:
                         out.append(esc(k.decode("utf-8")))
                     except UnicodeDecodeError:
-                        raise _JSONError("invalid UTF-8")
+                        raise _JSONError("invalid UTF-8") from None
                 out.append(colon)
                 _json_enc(x, esc, out, depth + 1, indent, level + 1, big)
             out.append(("" if indent is None else "\n" + indent * level) + "}")

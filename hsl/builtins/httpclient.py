@@ -324,7 +324,7 @@ class _URL:
         scheme = parts.scheme.lower()
         if scheme not in ("http", "https"):
             raise _Failed("unsupported protocol")
-        parts.port                      # ValueError for a bad port
+        parts.port  # noqa: B018 -- ValueError for a bad port
         hostport = parts.netloc.rpartition("@")[2]
         if hostport.startswith("["):
             host = hostport[1:].partition("]")[0]

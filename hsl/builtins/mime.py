@@ -313,8 +313,8 @@ class MIMEPartObject(BuiltinObject):
         `unclosed_boundary` (each once)."""
         kinds: list = []
         for p in [self.part, *self.part.walk()]:
-            p.fields
-            p.children
+            p.fields  # noqa: B018 -- parses the header block and the children now, which
+            p.children  # noqa: B018 -- records their errors
             kinds += [k for k in p.errors if k not in kinds]
         return HArray.from_list([k.encode("ascii") for k in kinds])
 

@@ -367,7 +367,7 @@ def metrics_set(name, labels, value):
                 _execution.on_rollback(lambda: _unobserve(h, value, bucket))
         else:
             before = m.values.get(key, _MISSING)
-            m.values[key] = after = -(-value)     # a new float object: ours (_undoable)
+            m.values[key] = after = -(-value)  # noqa: B002 -- a new float object: ours (_undoable)
             _metric_wrote(m, key, before, after)
         return True
 

@@ -40,13 +40,14 @@ def _toml(path: str) -> dict:
         try:
             import tomli as tomllib
         except ModuleNotFoundError:
-            raise ConfigError(f"{path}: reading TOML needs Python 3.11 or the tomli package")
+            raise ConfigError(f"{path}: reading TOML needs Python 3.11 or the tomli package") \
+                from None
     try:
         return tomllib.loads(read_source(path).decode("utf-8"))
     except OSError as e:
-        raise ConfigError(f"cannot read {path}: {e.strerror}")
+        raise ConfigError(f"cannot read {path}: {e.strerror}") from None
     except ValueError as e:
-        raise ConfigError(f"{path}: invalid TOML: {e}")
+        raise ConfigError(f"{path}: invalid TOML: {e}") from None
 
 
 def find(start: str = ".") -> Optional[str]:

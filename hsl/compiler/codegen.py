@@ -196,7 +196,9 @@ def qb(b: bytes) -> str:
 # ----------------------------------------------------------------- compiler
 
 class Compiler:
-    def __init__(self, program: "ProgramBuilder"):
+    def __init__(self, program):
+        """`program`: the hsl.program.ProgramBuilder this compiler works for (its files,
+        builtins, constants and module scopes)."""
         self.pb = program
         self.w = program.writer
         self.file_index = 0
@@ -558,7 +560,7 @@ class Compiler:
             if site is not None and (site.span.line, site.span.col) < (g.span.line, g.span.col):
                 self.error(site, f"${name} is already a local variable; global ${name} must "
                                  "come before any use of it")
-        for name, g in globals_declared.items():
+        for name in globals_declared:
             gb = module_scope_vars.get(name)
             if gb is None:
                 gb = Binding("g_" + name)

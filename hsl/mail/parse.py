@@ -260,13 +260,13 @@ class Part:
     @property
     def preamble(self) -> tuple[int, int]:
         """The preamble's span (the whole body when no delimiter was found)."""
-        self.children
+        self.children  # noqa: B018 -- finds the delimiters (lazily parsed)
         return self.body, (self.delims[0].start if self.delims else self.end)
 
     @property
     def epilogue(self) -> Optional[tuple[int, int]]:
         """The epilogue's span, None when the multipart is not closed."""
-        self.children
+        self.children  # noqa: B018 -- finds the delimiters (lazily parsed)
         if self.delims and self.delims[-1].close:
             return self.delims[-1].end, self.end
         return None
@@ -303,5 +303,5 @@ def _blank_line(data: bytes, start: int, end: int) -> int:
 def parse(data: bytes) -> Part:
     """The message as a tree of parts (its header block is read now, the rest on use)."""
     root = Part(Doc(data), 0, len(data))
-    root.fields
+    root.fields  # noqa: B018 -- reads the header block now
     return root

@@ -62,7 +62,7 @@ class HSLCompleter(Completer):
     def _command(self, text: str, event):
         parts = text.split(None, 1)
         if len(parts) == 1 and not text.endswith(" "):
-            for name, (args, help_) in COMMANDS.items():
+            for name, (_args, help_) in COMMANDS.items():
                 if name.startswith(parts[0]):
                     yield Completion(name, -len(parts[0]), display_meta=help_)
             return

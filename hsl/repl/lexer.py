@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import re
 
-from pygments.lexer import RegexLexer, bygroups, include, words
-from pygments.token import (Comment, Error, Keyword, Name, Number, Operator, Punctuation,
+from pygments.lexer import RegexLexer, bygroups, words
+from pygments.token import (Comment, Keyword, Name, Number, Operator, Punctuation,
                             String, Whitespace)
 
 __all__ = ["HSLLexer"]

@@ -281,7 +281,7 @@ def compile_pattern(pattern: bytes, flags: str = "") -> Pattern:
     try:
         return _compile(pattern, flags)
     except TypeError:
-        raise ScriptError("a regular expression pattern must be a string (type error)")
+        raise ScriptError("a regular expression pattern must be a string (type error)") from None
 
 
 _FLAGSET = frozenset(FLAG_LETTERS.encode("ascii"))

@@ -464,7 +464,7 @@ class Parser:
                                 state_stack.append(actions[state_stack[-1]][origin])
                                 value_stack.append(placeholder(origin, s))
                                 if not rec.at_boundary(state_stack):
-                                    raise _Resync(tok)  # skip the rest of the statement
+                                    raise _Resync(tok) from None  # skip the rest of the statement
                                 if is_end and state_stack[-1] == end_state:
                                     return value_stack[-1]
                                 continue

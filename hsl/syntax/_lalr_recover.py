@@ -130,7 +130,7 @@ class Recovery:
     def _indented(self, text: str, brace: Token) -> bool:
         """Does the block opened by `brace` start on a later line, indented?"""
         ls = brace.end_pos - brace.end_column + 1
-        for typ, pos, _end, line, col, _ls in self.t.scan(text, brace.end_pos, brace.end_line, ls):
+        for typ, _pos, _end, line, col, _ls in self.t.scan(text, brace.end_pos, brace.end_line, ls):
             if typ:
                 return line > brace.end_line and col > 1
         return False
@@ -185,7 +185,7 @@ class Recovery:
             b = values[inner[-1][0]]
             ls = b.end_pos - b.end_column + 1
             expected = None
-            for typ, pos, _e, line, col, _l in t.scan(text, b.end_pos, b.end_line, ls):
+            for typ, _pos, _e, line, col, _l in t.scan(text, b.end_pos, b.end_line, ls):
                 if typ:
                     if line > b.end_line and typ not in self.m_labels:
                         expected = col      # (switch bodies indent statements past labels)
