@@ -109,7 +109,10 @@ def configure_dns(args, table=None) -> None:
     or else at `table` (a checked table, e.g. from a session file).  Without any of them
     the system's resolvers stay.  ValueError (its message names the file) for a table
     file that cannot be used."""
-    from .net import dns as resolver  # deferred: only commands that run scripts use DNS
+    if not (getattr(args, "dns_table", None) or getattr(args, "dns_server", None)
+            or table is not None):
+        return                          # (the default backend: nothing to import now)
+    from .net import dns as resolver  # deferred: only runs given a DNS table or server
     if getattr(args, "dns_table", None):
         # deferred: the dns builtins (and YAML) only for --dns-table
         from .builtins.dnslookup import load_table_file
