@@ -35,7 +35,10 @@ def builtin_names() -> frozenset:
         try:
             # deferred: Pygments loads this lexer without the rest of hsl
             from ..builtins import index
-            names = set(index.functions_for("helo")) | set(index.classes_for("helo"))
+            from ..hooks.phases import RUNNABLE     # deferred: as above
+            names = set()
+            for phase in RUNNABLE:
+                names |= set(index.functions_for(phase)) | set(index.classes_for(phase))
         except Exception:        # highlighting must never fail
             names = set()
         _builtin_names = frozenset(names)
