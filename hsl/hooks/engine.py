@@ -40,7 +40,7 @@ from ..runtime import values as V
 from ..runtime.execution import Terminate
 from . import reply as R
 from .functions import Decision
-from .phases import PHASES, function_of
+from .phases import PHASES
 
 DEFAULT_EXTENSIONS = ["PIPELINING", "SIZE 10240000", "8BITMIME", "ENHANCEDSTATUSCODES"]
 DEFAULT_SENDER = "alice@client.example"          # MAIL FROM when a session gives none
@@ -469,17 +469,16 @@ def _text_of(b: Optional[bytes]) -> Optional[str]:
     return None if b is None else b.decode("utf-8", "surrogateescape")
 
 
-def _facts(phase: str, decision: Decision, session: HookSession) -> dict:
-    """What the decision leaves for later phases (the Accept options that rewrite)."""
+def _facts(phase: str, decision: Decision, session: HookSession,
+           extensions: Optional[list] = None) -> dict:
+    """What the decision leaves for later phases (the Accept options that rewrite);
+    `extensions`: the EHLO extension lines an accepted EHLO announces."""
     opts = decision.options
     if phase == "helo":
-        host = session.host
-        if decision.action == "accept" and decision.host is not None:
-            host = _text_of(decision.host)
-        extensions: list = []
-        if decision.action == "accept" and session.verb.upper() == "EHLO":
-            extensions = [_text_of(e) for e in _helo_extensions(decision, session)]
-        return {"host": host, "extensions": extensions}
+        host = opts.get("host")
+        host = session.host if host is None else host.decode("utf-8", "surrogateescape")
+        return {"host": host, "extensions": [e.decode("utf-8", "surrogateescape")
+                                             for e in extensions or ()]}
     if phase == "connect":
         return {"remoteip": _text_of(opts.get("remoteip")) or session.remoteip,
                 "remoteptr": _text_of(opts.get("remoteptr")) or session.remoteptr}
@@ -501,12 +500,16 @@ def _facts(phase: str, decision: Decision, session: HookSession) -> dict:
 
 
 def _helo_extensions(decision: Decision, session: HookSession) -> list:
-    exts = decision.extensions
+    exts = decision.options.get("extensions")
     if exts is None:
         exts = [e.encode() if isinstance(e, str) else e
                 for e in (session.extensions if session.extensions is not None
                           else DEFAULT_EXTENSIONS)]
     return list(exts)
+
+
+# phase -> decision -> the hook function that makes it
+_FUNCTIONS = {name: {f.decision: f for f in p.functions.values()} for name, p in PHASES.items()}
 
 
 def build_result(decision: Decision, session: HookSession, context, output: list,
@@ -515,7 +518,7 @@ def build_result(decision: Decision, session: HookSession, context, output: list
     """The result of `decision` in `phase`: its reply from the phase's defaults and the
     script's reason and reply_codes."""
     p = PHASES[phase]
-    spec = function_of(p, decision.action)
+    spec = _FUNCTIONS[phase][decision.action]
     code, text = spec.code, spec.text
     if error is not None and p.error_reply is not None:
         code, text = p.error_reply
@@ -525,9 +528,11 @@ def build_result(decision: Decision, session: HookSession, context, output: list
     elif decision.reason is not None:
         lines = list(decision.reason)
     else:
-        lines = [text.format(hostname=session.server_hostname).encode()]
+        lines = [text.replace("{hostname}", session.server_hostname).encode()]
+    extensions = None
     if phase == "helo" and decision.action == "accept" and session.verb.upper() == "EHLO":
-        lines += _helo_extensions(decision, session)
+        extensions = _helo_extensions(decision, session)
+        lines += extensions
     if phase == "auth" and decision.action == "reply":
         # A challenge goes out base64-encoded, on one line.
         lines = [base64.b64encode(b"\n".join(lines))]
@@ -536,8 +541,9 @@ def build_result(decision: Decision, session: HookSession, context, output: list
         enhanced = decision.enhanced or (list(spec.enhanced) if spec.enhanced else None)
     return HookResult(decision.action, code, enhanced, R.reply_texts(lines, enhanced),
                       decision.disconnect or spec.disconnect, context, output, error,
-                      decision.where, phase=phase, facts=_facts(phase, decision, session),
-                      queued=list(queued or []))
+                      decision.where, phase=phase,
+                      facts=_facts(phase, decision, session, extensions),
+                      queued=queued if queued is not None else [])
 
 
 def failure_result(phase: str, session: HookSession, code: int, enhanced: list, text: str,

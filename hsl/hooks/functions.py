@@ -33,15 +33,6 @@ class Decision:
     options: dict = field(default_factory=dict)    # the other options given (Python values)
     where: Optional[tuple] = None      # (file, line, column) of the deciding call
 
-    # The options of HELO's Accept, by the names the HELO code has always used.
-    @property
-    def host(self) -> Optional[bytes]:
-        return self.options.get("host")
-
-    @property
-    def extensions(self) -> Optional[list]:
-        return self.options.get("extensions")
-
 
 def reason_lines(fname: str, reason) -> list:
     """A reason argument as reply lines: a string (split at LF) or an array of strings."""
@@ -129,6 +120,9 @@ _OPTIONS = {"host": _string, "extensions": _strings, "sender": _address,
             "remoteptr": _string, "username": _string, "command": _string, "next": _boolean}
 
 
+_KEYS = {name: name.encode() for name in ("reason", "disconnect", "reply_codes", *_OPTIONS)}
+
+
 def decide(fname: str, reason, options, options_pos: int) -> Decision:
     """The Decision of hook function `fname` in the running program's phase."""
     ex = execution.current()
@@ -140,9 +134,11 @@ def decide(fname: str, reason, options, options_pos: int) -> Decision:
     decision = Decision(spec.decision)
     if reason is not None:
         decision.reason = reason_lines(fname, reason)
+    if options is None:
+        return decision
     opts = _args.opt_array(fname, options_pos, options)
     for name in spec.options:
-        key = name.encode()
+        key = _KEYS[name]
         if name == "disconnect":
             decision.disconnect = _args.opt_bool(fname, opts, key, False)
             continue

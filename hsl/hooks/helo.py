@@ -22,6 +22,5 @@ def compile_helo(source: str, filename: str = "<string>", **options):
     return compile_hook(CONTEXT, source, filename, **options)
 
 
-def run_helo(program, session: HookSession, **limits) -> HookResult:
-    """Run a compiled HELO script for one command (see engine.run_hook)."""
-    return run_hook(program, session, phase=CONTEXT, **limits)
+# Run a program of compile_helo() for one command (its phase is the program's).
+run_helo = run_hook

@@ -40,11 +40,6 @@ class HookFunction:
         return self.name.lower()
 
 
-def function_of(phase: "Phase", decision: str) -> HookFunction:
-    """The hook function of `phase` that makes `decision` ("accept", "pass", ...)."""
-    return phase.functions[decision.capitalize()]
-
-
 @dataclass(frozen=True)
 class Phase:
     name: str

@@ -197,7 +197,7 @@ def settings_from_args(args) -> dict:
     if args.session:
         settings = load_session_file(args.session)
     for key in ("helo", "ehlo", "remoteip", "remoteport", "remoteptr", "localip", "localport",
-                "serverid", "mail_from", "rcpt_to", "transportid", "close"):
+                "serverid", "mail_from", "rcpt_to", "transportid", "transaction_id", "close"):
         value = getattr(args, key, None)
         if value is not None:
             settings[key] = value
@@ -257,6 +257,8 @@ def add_arguments(run) -> None:
                    help="RCPT TO, repeatable: rcptto checks the last, the earlier ones "
                         "are the accepted recipients")
     g.add_argument("--transportid", metavar="ID", help="the default transport (mx)")
+    g.add_argument("--transaction-id", metavar="ID", help="$transaction[\"id\"] (default: "
+                   "a new UUID)")
     g.add_argument("--message", metavar="FILE.eml", help="the message of --hook eod")
     g.add_argument("--command", dest="proxy_command", metavar="LINE",   # (`command`: hsl's)
                    help="the command line of --hook proxy")
