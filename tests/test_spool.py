@@ -589,3 +589,13 @@ def test_remove(tmp_path):
     assert os.listdir(d) == []
     remove(c)
 
+
+def test_the_documentation_example_runs(capsys, monkeypatch, tmp_path):
+    """docs/spool.md's Python example does what the page says."""
+    import re
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    page = open(os.path.join(ROOT, "docs", "spool.md"), encoding="utf-8").read()
+    [example] = re.findall(r"^```python\n(.*?)^```", page, re.S | re.M)
+    exec(compile(example, "docs/spool.md", "exec"), {})
+    [line] = capsys.readouterr().out.splitlines()
+    assert re.fullmatch(r"\S+-0 bob@example.org b'Subject: hi\\r\\n\\r\\nHello\\r\\n'", line)
