@@ -30,6 +30,7 @@ import re
 from dataclasses import dataclass
 from typing import Optional
 
+from .builtins import index as builtin_index
 from .builtins.registry import Builtin, BuiltinClass
 from .errors import ScriptError
 from .inputs import read_located
@@ -100,6 +101,7 @@ class _Reader:
     def __init__(self, plugins: Plugins, path: str, pos):
         self.plugins, self.path, self.pos = plugins, path, pos
         self.base = os.path.dirname(os.path.abspath(path))
+        self.builtin_names = builtin_index.names()
 
     def fail(self, where: tuple, message: str, key: bool = False):
         label = ".".join(str(p) for p in where)
@@ -125,11 +127,9 @@ class _Reader:
             self.cls(name, spec, ("classes", name))
 
     def declare(self, name, where: tuple) -> tuple:
-        # deferred: the builtin index only when a plugins file is read
-        from .builtins.index import classes_for, functions_for
         if not isinstance(name, str) or not _NAME.match(name):
             self.fail(where, "a plugin name is an identifier (letters, digits, _)", key=True)
-        if name in functions_for(None) or name in classes_for(None):
+        if name in self.builtin_names:
             self.fail(where, f"{name} is a builtin of hsl, not a plugin", key=True)
         previous = self.plugins._declared.get(name)
         if previous is not None:

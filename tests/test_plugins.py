@@ -235,6 +235,7 @@ def test_arity_is_checked_when_called_indirectly(plugin_dir):
      "functions.f.min_args: give params or min_args/max_args, not both"),
     ("functions:\n  strlen: {}\n", "2:3", "functions.strlen: strlen is a builtin of hsl"),
     ("classes:\n  X509: {}\n", "2:3", "classes.X509: X509 is a builtin of hsl"),
+    ("functions:\n  Accept: {}\n", "2:3", "functions.Accept: Accept is a builtin of hsl"),
     ("functions:\n  2fast: {}\n", "2:3", "functions.2fast: a plugin name is an identifier"),
     ("functions:\n  f:\n    result: 2024-01-02\n", "3:13",
      "functions.f.result: a date is not an HSL value (quote it to have a string)"),
