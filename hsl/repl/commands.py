@@ -162,7 +162,8 @@ def _compile(engine, source: str, path: str):
     """The script compiled as .run runs it (raises HSLSyntaxError).  With no hook chosen
     yet, a script that compiles only as a HELO hook script is taken as one: .load it,
     then `.hook helo` and `.run`."""
-    where = dict(include_paths=engine.include_paths, roots=[os.getcwd()])
+    where = dict(include_paths=engine.include_paths, roots=[os.getcwd()],
+                 plugins=engine.plugins)
     if engine.hook == "helo":
         return compile_helo(source, path, **where)
     try:
