@@ -75,11 +75,29 @@ def size_arg(value: str) -> int:
 
 
 def add_include_argument(parser) -> None:
-    """-I DIR, for every command that compiles scripts (run, check, serve, repl): they all
-    resolve include and import paths the same way (program.search_dirs)."""
+    """-I DIR, --plugins FILE and --extras DIR, for every command that compiles scripts
+    (run, check, serve, repl): they all resolve include and import paths the same way
+    (program.search_dirs), and know the same plugins (hsl.plugins)."""
     parser.add_argument("-I", dest="include", action="append", default=[], metavar="DIR",
                         help="also resolve include/import paths, and extras:// packages "
                              "(DIR/NAME/main.hsl), from DIR (repeatable)")
+    parser.add_argument("--plugins", action="append", default=[], metavar="FILE",
+                        help="declare the functions and classes of Halon plugins the "
+                             "scripts use: a YAML file of canned results or HSL modules "
+                             "(docs/plugins.md; repeatable)")
+    parser.add_argument("--extras", action="append", default=[], metavar="DIR",
+                        help="also resolve extras://NAME packages (DIR/NAME.hsl, "
+                             "DIR/NAME/main.hsl) from DIR (repeatable)")
+
+
+def load_plugin_arguments(args):
+    """The hsl.plugins.Plugins of --plugins and --extras, or None without them.
+    ValueError (its message names the file and position) for one that cannot be used."""
+    files, extras = getattr(args, "plugins", None), getattr(args, "extras", None)
+    if not files and not extras:
+        return None
+    from .plugins import load_plugins  # deferred: YAML and the registry only for plugins
+    return load_plugins(files or (), extras or ())
 
 
 def add_dns_arguments(parser) -> None:
@@ -155,7 +173,8 @@ def cmd_run(args, source: str, filename: str) -> int:
     from .program import compile_program  # deferred: the compiler only for `hsl run`
     try:
         program = compile_program(source, filename, predefined=set(),
-                                  include_paths=args.include, roots=[os.getcwd()])
+                                  include_paths=args.include, roots=[os.getcwd()],
+                                  plugins=args.loaded_plugins)
     except HSLSyntaxError as e:
         print(e.render(), file=sys.stderr)
         return EXIT_SCRIPT_ERROR
@@ -202,7 +221,8 @@ def cmd_run_hook(args, source: str, filename: str) -> int:
     echo = None if args.json else (lambda line: print(line, flush=True))
     try:
         program = compile_hook(args.hook, source, filename, trace=args.trace,
-                               include_paths=args.include, roots=[os.getcwd()])
+                               include_paths=args.include, roots=[os.getcwd()],
+                               plugins=args.loaded_plugins)
     except HSLSyntaxError as e:         # nothing ran: no decision to print
         print(e.render(), file=sys.stderr)
         return EXIT_SCRIPT_ERROR
@@ -303,6 +323,11 @@ def main(argv=None) -> int:
             raise
     if args.command == "run":
         source, filename = _read_source(args)
+        try:
+            args.loaded_plugins = load_plugin_arguments(args)
+        except ValueError as e:
+            print_error(e)
+            return EXIT_USAGE
         if not args.hook:               # a hook run also reads its session's dns: table
             try:
                 configure_dns(args)

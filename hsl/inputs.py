@@ -1,4 +1,5 @@
-"""Reading the YAML or JSON that users hand to hsl (session files, DNS tables, --context):
+"""Reading the YAML or JSON that users hand to hsl (session files, DNS tables, --context,
+plugin files):
 one reader, so that every such input reports its errors the same way, with file:line:col.
 
 Inputs are bounded before they are turned into values: lists and mappings nest at most
@@ -26,6 +27,61 @@ def read_yaml_or_json(path: str, what: str):
         raise ValueError(f"cannot read {what} {path}: {e.strerror}") from None
     text = data.decode("utf-8", "replace")
     return parse_yaml_or_json(text, path, path.endswith(".json")), text
+
+
+def read_located(path: str, what: str):
+    """(value, positions) of a YAML or JSON file as read_yaml_or_json reads it, where
+    `positions` tells where each part of the value is (Positions.at), for errors about
+    the content: "plugins.yaml:4:16: ...".  JSON files have no positions."""
+    value, text = read_yaml_or_json(path, what)
+    return value, Positions(path, None if path.endswith(".json") else text)
+
+
+class Positions:
+    """Where the parts of a YAML value are.  A part is named by its path from the top:
+    mapping keys (as written) and list indexes, e.g. ("functions", "http_bulk", "result")."""
+
+    def __init__(self, where: str, text):
+        self.where = where
+        self.values: dict = {}          # path -> (line, col) of the value
+        self.keys: dict = {}            # path -> (line, col) of its key in the mapping
+        if text:
+            import yaml
+            try:
+                self._walk(yaml.compose(text, Loader=yaml.SafeLoader), (), yaml)
+            except Exception:           # (parsed once already: no positions, then)
+                pass
+
+    def _walk(self, node, path: tuple, yaml) -> None:
+        stack = [(node, path)]
+        while stack:
+            node, path = stack.pop()
+            if node is None:
+                continue
+            self.values[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+            if isinstance(node, yaml.MappingNode):
+                for k, v in node.value:
+                    sub = path + (str(k.value),)
+                    self.keys[sub] = (k.start_mark.line + 1, k.start_mark.column + 1)
+                    stack.append((v, sub))
+            elif isinstance(node, yaml.SequenceNode):
+                stack.extend((v, path + (i,)) for i, v in enumerate(node.value))
+
+    def find(self, path, key: bool = False):
+        """(line, col) of the part at `path` (of its key with key=True), or of the nearest
+        enclosing part; None when nothing is known."""
+        path = tuple(p if type(p) is int else str(p) for p in path)
+        if key and path in self.keys:
+            return self.keys[path]
+        while path not in self.values and path:
+            path = path[:-1]
+        return self.values.get(path)
+
+    def at(self, path, key: bool = False) -> str:
+        """The position "FILE:LINE:COL" of the part at `path` (see find); "FILE" when
+        nothing is known."""
+        found = self.find(path, key)
+        return f"{self.where}:{found[0]}:{found[1]}" if found else self.where
 
 
 def parse_yaml_or_json(text: str, where: str, is_json: bool):

@@ -73,13 +73,14 @@ def search_dirs(filename: str, include_paths=(), roots=()) -> list:
         _ancestors(filename, roots)
 
 
-def find_file(spec: bytes, from_file: str, main_file: str, include_paths) -> Optional[str]:
+def find_file(spec: bytes, from_file: str, main_file: str, include_paths,
+              extras=()) -> Optional[str]:
     """The file an include or import path names, or None: relative to the including file
     first; then, as Halon's file area would, the main script's directory and the working
     directory; then `include_paths` (search_dirs); then hsl's own stdlib.  `extras://NAME`
     names a module of hsl's stdlib, or a package the user supplies (a halon-extras
-    checkout, a stand-in for a plugin's module) in one of `include_paths`.  A directory
-    names its main.hsl (hooks.md §4)."""
+    checkout, a stand-in for a plugin's module) in one of `include_paths` or of `extras`
+    (--extras: for extras:// only).  A directory names its main.hsl (hooks.md §4)."""
     text = spec.decode("utf-8", "surrogateescape")
     if "!" in text.split("/")[0] and not text.startswith("/"):
         text = text.split("!", 1)[1]
@@ -89,7 +90,7 @@ def find_file(spec: bytes, from_file: str, main_file: str, include_paths) -> Opt
         text = text[len("extras://"):]
         names = [text] if os.path.splitext(text)[1] else [text, text + ".hsl"]
         candidates = [os.path.join(root, name)
-                      for root in [_stdlib_dir(), *include_paths] for name in names]
+                      for root in [_stdlib_dir(), *include_paths, *extras] for name in names]
     else:
         if text.startswith("file://"):
             text = text[len("file://"):]
@@ -158,7 +159,7 @@ class ProgramBuilder:
     def __init__(self, source: str, filename: str, *, context: Optional[str] = None,
                  readonly=(), predefined: Optional[set] = None, parse=None,
                  trace: bool = False, include_paths=(), roots=(),
-                 resolution: Optional[Resolution] = None):
+                 resolution: Optional[Resolution] = None, plugins=None):
         self.parse = parse if parse is not None else _parse
         self.source = source
         self.filename = filename
@@ -172,6 +173,17 @@ class ProgramBuilder:
         # The cached index: only the builtin areas the script uses get imported.
         self.builtins = builtin_index.functions_for(context)
         self.builtin_classes = builtin_index.classes_for(context)
+        # Plugins the user declared (hsl.plugins.Plugins, --plugins): builtins too.  Those
+        # implemented in HSL are loaded as modules when the program mentions them
+        # (load_plugins); `plugin_refs` holds the Python expression that reaches each.
+        self.plugins = plugins
+        self.plugin_refs: dict[str, str] = {}
+        if plugins is not None:
+            self.builtins.update(plugins.functions)
+            self.builtin_classes.update(plugins.classes)
+        # Undefined functions and classes met while compiling to run: reported together
+        # at the end (missing_error), as a program usually lacks several plugins at once.
+        self.missing: list[CompileError] = []
         # What each scope binds (hsl check passes the table it has made for the main file).
         self.resolution = resolution if resolution is not None else Resolution()
         self.writer = Writer()
@@ -230,11 +242,15 @@ class ProgramBuilder:
         return f"{base}_{next(self._unique)}"
 
     def builtin_ref(self, name: str) -> str:
+        if name in self.plugin_refs:
+            return self.plugin_refs[name]
         py = "B_" + name
         self.ns_extra[py] = self.builtins[name].fn
         return py
 
     def builtin_class_ref(self, name: str) -> str:
+        if name in self.plugin_refs:
+            return self.plugin_refs[name]
         py = "C_" + name
         self.ns_extra[py] = self.builtin_classes[name].cls
         return py
@@ -277,7 +293,8 @@ class ProgramBuilder:
 
     # ------------------------------------------------------------ loading
     def resolve_path(self, spec: bytes, from_file: str, node) -> str:
-        found = find_file(spec, from_file, self.filename, self.include_paths)
+        found = find_file(spec, from_file, self.filename, self.include_paths,
+                          self.plugins.extras if self.plugins is not None else ())
         if found is None:
             written = spec.decode('utf-8', 'replace')
             self.fail(from_file, node, f"file not found: \"{written}\"", code="HSL502",
@@ -520,18 +537,95 @@ class ProgramBuilder:
             main_prog = self.parse_file(self.source, self.filename)
             self.file_id(self.filename)
             self.load_module(self.filename, main_prog, True, ())
+            self.load_plugins()
             # Compile imported modules first (their exports are referenced by name only at
             # run time, so order does not matter for Python, but errors read better).
             for mod in reversed(self.modules):
                 comp = Compiler(self)
                 comp.compile_module(mod)
         except CompileError as e:
-            filename = e.filename or self.filename
-            raise HSLSyntaxError([Diagnostic(filename, e.span.line, e.span.col, e.message,
-                                             end_line=e.span.end_line, end_column=e.span.end_col,
-                                             code=e.code, hint=e.hint)],
-                                 self.sources.get(filename)) from None
+            # (undefined names met before it are reported first, as they came first)
+            raise self.syntax_error(self.missing_error() if self.missing else e) from None
+        if self.missing:
+            raise self.syntax_error(self.missing_error()) from None
         return Program(self)
+
+    def syntax_error(self, e: CompileError) -> HSLSyntaxError:
+        filename = e.filename or self.filename
+        return HSLSyntaxError([Diagnostic(filename, e.span.line, e.span.col, e.message,
+                                          end_line=e.span.end_line, end_column=e.span.end_col,
+                                          code=e.code, hint=e.hint)],
+                              self.sources.get(filename))
+
+    def missing_error(self) -> CompileError:
+        """The one error for the undefined functions and classes of a program compiled to
+        run (self.missing): the compiler's own error when it is one name and no plugins
+        were declared, else every name with its first position, as plugins to declare."""
+        first: dict = {}
+        for e in self.missing:
+            first.setdefault((e.code, e.name), e)
+        if len(first) == 1 and self.plugins is None:
+            return self.missing[0]
+        parts = []
+        for code, what in (("HSL101", "function"), ("HSL102", "class")):
+            names = [f"{name} ({_short(e.filename)}:{e.span.line}:{e.span.col}"
+                     + (f", did you mean {e.suggestion}?)" if e.suggestion else ")")
+                     for (c, name), e in first.items() if c == code]
+            if names:
+                plural = "es" if what == "class" else "s"
+                parts.append(f"undefined plugin {what}{plural if len(names) > 1 else ''}: "
+                             + ", ".join(names))
+        it = "it" if len(first) == 1 else "them"
+        where = "in a --plugins file" if self.plugins is not None else "with --plugins FILE"
+        e = self.missing[0]
+        return CompileError(e.span, "; ".join(parts) + f"; declare {it} {where}", e.filename,
+                            code=e.code, name=e.name,
+                            hint="see the plugins file format in docs/plugins.md")
+
+    def load_plugins(self) -> None:
+        """Load the modules that implement the plugins the program mentions (its files'
+        text has the name): each becomes a module of the program, and the plugin's
+        arity is its function's or class's.  A module may mention other plugins."""
+        plugins = self.plugins
+        if plugins is None or not plugins.implemented:
+            return
+        pending = dict(plugins.implemented)
+        found = True
+        while found:
+            found = False
+            for name, impl in list(pending.items()):
+                if any(name in text for text in self.sources.values()):
+                    del pending[name]
+                    found = True
+                    self.guarded(self.load_plugin, name, impl)
+
+    def load_plugin(self, name: str, impl) -> None:
+        from .builtins.registry import Builtin, BuiltinClass   # deferred: only for plugins
+        mod = self.module_by_path.get(self.key(impl.path))
+        if mod is None:
+            try:
+                text = read_source_text(impl.path)
+            except OSError as e:
+                raise _plugin_error(impl, f"plugin {name}: cannot read {impl.path}: "
+                                    f"{e.strerror}", "HSL502") from None
+            self.sources[impl.path] = text
+            mod = self.load_module(impl.path, self.parse_file(text, impl.path), False, ())
+        table = mod.functions if impl.kind == "function" else mod.classes
+        info = table.get(impl.member)
+        if info is None:
+            raise _plugin_error(impl, f"plugin {name}: {_short(impl.path)} has no "
+                                f"{impl.kind} {impl.member}", "HSL503")
+        key = ("f:" if impl.kind == "function" else "c:") + impl.member
+        ref = f"R.module({mod.index}, {mod.pyname})[{key!r}]"
+        if impl.kind == "function":
+            params = [p.name for p in info.node.params] if info.node is not None else []
+            self.builtins[name] = Builtin(name, None, params, info.min_args, info.max_args,
+                                          "plugin", doc=f"plugin, implemented by {impl.path}")
+        else:
+            ref += ".new"
+            self.builtin_classes[name] = BuiltinClass(name, self.builtin_classes[name].cls,
+                                                      info.min_args, info.max_args, "plugin")
+        self.plugin_refs[name] = ref
 
     def collect_all(self) -> None:
         """Compile everything, recording every CompileError in `self.errors` (syntax errors
@@ -543,12 +637,19 @@ class ProgramBuilder:
         except CompileError as e:
             self.errors.append(e)
             return None
+        self.load_plugins()
         for mod in reversed(self.modules):
             try:
                 Compiler(self).compile_module(mod)
             except CompileError as e:
                 self.errors.append(e)
         return None
+
+
+def _plugin_error(impl, message: str, code: str) -> CompileError:
+    """An error about a plugin's implementation, at its declaration in the plugins file."""
+    file, line, col = impl.where
+    return CompileError(A.Span(line, col, line, col + 1), message, file, code=code)
 
 
 class _Everything(dict):

@@ -16,6 +16,8 @@ from hsl.builtins import FUNCTIONS, load_all
 from hsl.check.checker import Options, check_source
 from hsl.hooks.engine import HookSession, compile_hook, run_hook
 from hsl.hooks.phases import PHASES, RUNNABLE
+from hsl.queue import spool
+from hsl.queue.spool import Copy
 from hsl.runtime.values import to_python
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -280,29 +282,32 @@ $m->queue(["localpart" => "s", "domain" => "x.example"], "b@example.net", "other
 '''
 
 
-def test_queue_records_each_copy_as_it_was_and_accept_commits_them():
+def test_queue_records_each_copy_as_it_was_and_accept_commits_them(tmp_path):
     r = hook("eod", QUEUE + "Accept();", message=MESSAGE, mail_from="s@example.org",
-             transaction_id="t-1")
+             transaction_id="t-1", ts=1700000000)
     assert r.output == ["0"] and r.decision == "accept"
     first, second = r.queued
-    assert first.data == b"X-First: 1\r\n" + MESSAGE
-    assert second.data == b"X-Second: 2\r\nX-First: 1\r\n" + MESSAGE
-    assert first.envelope == {"transaction": "t-1", "queue": 0, "sender": "s@example.org",
-                              "recipient": "a@example.net", "transportid": "mx",
-                              "metadata": {"k": "v"}, "hold": True, "jobid": "j1",
-                              "delay": 60.0, "quotas": ["q1"]}
-    assert second.envelope == {"transaction": "t-1", "queue": 1, "sender": "s@x.example",
-                               "recipient": "b@example.net", "transportid": "other",
-                               "metadata": {}, "hold": False, "jobid": None, "delay": None,
-                               "quotas": None}
-    data, envelope = first          # a plain record
-    assert data is first.data and envelope is first.envelope
+    assert first.message == b"X-First: 1\r\n" + MESSAGE
+    assert second.message == b"X-Second: 2\r\nX-First: 1\r\n" + MESSAGE
+    assert first == Copy(first.message, "t-1", "s@example.org", "a@example.net", "mx", 0,
+                         {"k": "v"}, True, "j1", 60.0, ("q1",), 1700000000.0)
+    assert second == Copy(second.message, "t-1", "s@x.example", "b@example.net", "other", 1,
+                          received=1700000000.0)
     [line1, line2] = r.to_json()["queued"]
     assert line1 == {"transaction": "t-1", "queue": 0, "sender": "s@example.org",
                      "recipient": "a@example.net", "transportid": "mx",
                      "options": {"metadata": {"k": "v"}, "hold": True, "jobid": "j1",
                                  "delay": 60.0, "quotas": ["q1"]},
-                     "size": len(first.data)}
+                     "size": len(first.message)}
+    assert line2["options"] == {}
+    # What the spool stores, as it is.
+    spool.write_copies(str(tmp_path), r.queued)
+    listing = spool.read_spool(str(tmp_path))
+    assert listing.problems == []
+    a, b = listing.entries
+    assert (a.read_message(), a.envelope["metadata"], a.envelope["ts"]) == \
+        (first.message, {"k": "v"}, 1700000000.0)
+    assert (b.envelope["recipient"], b.envelope["queue"]) == ("b@example.net", 1)
 
 
 @pytest.mark.parametrize("ending", ['Reject();', 'Defer();', 'throw "boom";', '$x = 1;'])
@@ -315,7 +320,7 @@ def test_nothing_is_queued_without_accept(ending):
 def test_queue_works_on_any_message_in_eod_and_checks_its_arguments():
     r = hook("eod", 'MailMessage::String("Subject: x\\r\\n\\r\\n")->queue("a@b", "c@d", "mx");'
              'Accept();')
-    assert [c.data for c in r.queued] == [b"Subject: x\r\n\r\n"]
+    assert [c.message for c in r.queued] == [b"Subject: x\r\n\r\n"]
     for bad, message in [('queue(1, "c@d", "mx")', "argument 1 must be a string"),
                          ('queue("a@b", "c@d", "mx", ["hold" => 1])', "hold must be a boolean"),
                          ('queue("a@b", "c@d", "mx", ["delay" => -1])', "delay must be"),

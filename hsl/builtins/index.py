@@ -158,6 +158,12 @@ def _modules() -> set:
     return {f"{__package__}.{a}" for a in AREAS} | set(HOOK_MODULES)
 
 
+def names() -> set:
+    """The name of every builtin function and class, of every context."""
+    index = _load()
+    return set(index["functions"]) | set(index["classes"])
+
+
 def functions_for(context: Optional[str]) -> dict:
     """Builtin functions visible in `context` (None: a standalone run), without importing
     their modules."""

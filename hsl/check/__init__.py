@@ -98,6 +98,13 @@ def main(args) -> int:
         value = getattr(args, name)
         return value if value is not None else settings.get(key, default)
 
+    from ..plugins import load_plugins  # deferred: as above
+    try:        # the configuration's plugins and extras, then the command line's
+        plugins = load_plugins(settings.get("plugins", []) + args.plugins,
+                               settings.get("extras", []) + args.extras)
+    except ValueError as e:
+        print_error(e)
+        return EXIT_USAGE
     fmt = pick("format", "format", "text")
     hook = pick("hook", "hook", None)
     if fmt not in FORMATS or (hook is not None and hook not in PHASES):
@@ -113,6 +120,7 @@ def main(args) -> int:
         roots=[p if os.path.isdir(p) else os.path.dirname(os.path.abspath(p))
                for p in args.paths] + [os.getcwd()],
         plugin_functions=frozenset(settings.get("plugin-functions", [])),
+        plugins=plugins,
     )
     exclude = settings.get("exclude", [])
     base = settings.get("_base", os.getcwd())

@@ -43,6 +43,8 @@ class Options:
     # Plugin names (`plugin-functions`) whose unknown functions, classes and modules are
     # accepted.
     plugin_functions: frozenset = frozenset()
+    # Declared plugins (hsl.plugins.Plugins: --plugins, --extras), known like builtins.
+    plugins: object = None
 
 
 # ------------------------------------------------------------------ builtin tables
@@ -279,9 +281,13 @@ def _check(source: str, filename: str, options: Options) -> list:
     variables = P.PHASES[phase].variables if phase else P.ANY_PHASE_VARIABLES
     resolution = Resolution()       # (made once: the flow checks and the compiler read it)
     found_scopes = scopes(program, resolution)
-    method_findings = analyze_methods(program, classes_for(phase),
-                                      user_functions | set(functions_for(phase)), found_scopes,
-                                      phase)
+    classes, functions = classes_for(phase), set(functions_for(phase))
+    if options.plugins is not None:     # (the method tables of canned plugin classes)
+        classes.update((n, c) for n, c in options.plugins.classes.items()
+                       if n not in options.plugins.implemented)
+        functions |= set(options.plugins.functions)
+    method_findings = analyze_methods(program, classes, user_functions | functions,
+                                      found_scopes, phase)
     for f in analyze(program, predefined=set(variables), terminating=terminating - user_functions,
                      found_scopes=found_scopes) + method_findings:
         diags.append(Diagnostic(filename, f.span.line, f.span.col, f.message,
@@ -323,7 +329,7 @@ def _static_checks(source: str, filename: str, options: Options, phase, program,
     builder = _new_builder(source, filename, context=phase, readonly=readonly,
                            predefined=set(variables), parse=parse_cached,
                            include_paths=options.include_paths, roots=options.roots,
-                           resolution=resolution)
+                           resolution=resolution, plugins=options.plugins)
     # A file of a project's file area runs in the hooks that include it: their functions.
     hook_functions = C.phase_functions(phase) if phase is not None else \
         C.ANY_PHASE_FUNCTIONS if C.in_file_area(filename) else {}

@@ -11,7 +11,9 @@ Keys (all optional; command-line options win over the file):
     hook = "eod"                         # phase of every checked file (else from the path)
     include = ["src/files", "lib"]       # like -I; relative to the configuration file
     allow-unknown-functions = false      # accept functions/classes/modules of plugins
-    plugin-functions = ["dlp"]           # ... or accept just these names
+    plugin-functions = ["dlp"]           # ... or accept just these names, any arity
+    plugins = ["plugins.yaml"]           # like --plugins: declared plugins (arity checked)
+    extras = ["vendor/extras"]           # like --extras: where extras:// packages are
     no-warnings = false
     error-on-warning = false
     exclude = ["vendor/*", "*.test.hsl"] # glob patterns (relative paths) not to check
@@ -25,8 +27,8 @@ from typing import Optional
 from ..syntax.sourcefile import read_source
 
 KEYS = {"hook": str, "include": list, "allow-unknown-functions": bool,
-        "plugin-functions": list, "no-warnings": bool, "error-on-warning": bool,
-        "exclude": list, "format": str}
+        "plugin-functions": list, "plugins": list, "extras": list, "no-warnings": bool,
+        "error-on-warning": bool, "exclude": list, "format": str}
 
 
 class ConfigError(Exception):
@@ -85,7 +87,8 @@ def load(path: str) -> dict:
             raise ConfigError(f"{path}: {key} must be a list of strings")
         out[key] = value
     base = os.path.dirname(os.path.abspath(path))
-    if "include" in out:
-        out["include"] = [os.path.join(base, p) for p in out["include"]]
+    for key in ("include", "plugins", "extras"):
+        if key in out:
+            out[key] = [os.path.join(base, p) for p in out[key]]
     out["_base"] = base
     return out

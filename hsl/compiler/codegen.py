@@ -125,6 +125,11 @@ COMPOUND = {op + "=": BINARY_HELPERS[op]
 COMPOUND[".="] = CONCAT
 
 
+# Codes of the undefined functions and classes that a program compiled to run reports
+# all together (ProgramBuilder.missing_error): the plugins it lacks.
+MISSING_NAMES = ("HSL101", "HSL102")
+
+
 class CompileError(Exception):
     """A compile-time error, as data set where it is raised: `code` (hsl/check/codes.py;
     rewording the message never changes it), `message` as `hsl run` prints it, `hint`
@@ -143,7 +148,7 @@ class CompileError(Exception):
             hint = hint or f"did you mean `{suggestion}`?"
         self.message = message
         self.filename = filename
-        self.code, self.hint, self.name = code, hint, name
+        self.code, self.hint, self.name, self.suggestion = code, hint, name, suggestion
         super().__init__(message)
 
 
@@ -233,6 +238,9 @@ class Compiler:
         fi = self.file_index if file_index is None else file_index
         err = CompileError(node, message, self.pb.files[fi], **data)
         if not self.pb.collecting:
+            if err.code in MISSING_NAMES and err.name:
+                self.pb.missing.append(err)     # (reported together: ProgramBuilder.missing)
+                return
             raise err
         self.pb.errors.append(err)
 
@@ -1408,10 +1416,11 @@ class Compiler:
                     self.check_arity(e, name, bc.min_args, bc.max_args, n)
                 return f"{NEW_BUILTIN}({pyname}, {args})"
             if callee.builtin:
-                self.error(callee, f"builtin {name} is not a builtin function", code="HSL101",
-                           name=name)
-            self.soft_error(callee, f"undefined function {name}()", code="HSL101", name=name,
-                            suggestion=self.pb.suggest(scope, name))
+                self.soft_error(callee, f"builtin {name} is not a builtin function",
+                                code="HSL101", name=name)
+            else:
+                self.soft_error(callee, f"undefined function {name}()", code="HSL101",
+                                name=name, suggestion=self.pb.suggest(scope, name))
             self.args(scope, e.args, user=False)     # (collecting: check the arguments too)
             return "None"
         if type(callee) is A.Static:
@@ -1469,7 +1478,10 @@ class Compiler:
             if not spread:
                 self.check_arity(e, f"{callee.scope}::{callee.member}", lo, hi, n)
             return f"{self.pb.builtin_class_ref(callee.scope)}.hsl_statics[{callee.member!r}][0]({args})"
-        self.error(callee, f"undefined class {callee.scope}", code="HSL102", name=callee.scope)
+        self.soft_error(callee, f"undefined class {callee.scope}", code="HSL102",
+                        name=callee.scope)
+        self.args(scope, e.args, user=False)
+        return "None"
 
     def static_method_ref(self, ci: ClassInfo, fi: FuncInfo) -> str:
         """Python code for a static method: its def when the class is declared in this
@@ -1519,7 +1531,8 @@ class Compiler:
             _, lo, hi = bc.cls.hsl_statics[node.member]
             ref = self.pb.builtin_class_ref(node.scope)
             return f"{HFUNCTION}({node.member!r}, {ref}.hsl_statics[{node.member!r}][0], {lo}, {hi!r})"
-        self.error(node, f"undefined class {node.scope}", code="HSL102", name=node.scope)
+        self.soft_error(node, f"undefined class {node.scope}", code="HSL102", name=node.scope)
+        return "None"
 
     def name_ref(self, scope: Scope, e: A.NameRef) -> str:
         name = e.name
@@ -1538,9 +1551,11 @@ class Compiler:
             ref = self.pb.builtin_class_ref(name)
             return f"{HFUNCTION}({name!r}, {BUILTIN_CTOR}({ref}), {bc.min_args!r}, {bc.max_args!r})"
         if e.builtin:
-            self.error(e, f"builtin {name} is not a builtin function", code="HSL101", name=name)
-        self.soft_error(e, f"undefined function {name}", code="HSL101", name=name,
-                        suggestion=self.pb.suggest(scope, name))
+            self.soft_error(e, f"builtin {name} is not a builtin function", code="HSL101",
+                            name=name)
+        else:
+            self.soft_error(e, f"undefined function {name}", code="HSL101", name=name,
+                            suggestion=self.pb.suggest(scope, name))
         return "None"
 
     def func_expr(self, scope: Scope, e: A.FuncExpr) -> str:
@@ -1629,7 +1644,10 @@ class Compiler:
             if fn_code is None:
                 b = self.pb.builtins.get(e.name)
                 if b is None:
-                    self.error(e, f"undefined function {e.name}()", code="HSL101", name=e.name)
+                    self.soft_error(e, f"undefined function {e.name}()", code="HSL101",
+                                    name=e.name)
+                    self.args(scope, e.args, user=False)
+                    return "None"
                 self.check_arity(e, e.name, b.min_args, b.max_args, n, b)
                 fn_code = self.pb.builtin_ref(e.name)
         args, _ = self.args(scope, e.args, user=True)

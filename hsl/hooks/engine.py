@@ -32,10 +32,11 @@ import base64
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Callable, NamedTuple, Optional
+from typing import Callable, Optional
 
 from ..errors import HSLRuntimeError, HSLSyntaxError, ScriptError
 from ..program import compile_program
+from ..queue.spool import Copy
 from ..runtime import values as V
 from ..runtime.execution import Terminate
 from . import reply as R
@@ -288,33 +289,25 @@ def _tls_array(tls: dict) -> V.HArray:
 
 # ------------------------------------------------------------------ queue()
 
-class QueuedCopy(NamedTuple):
-    """One copy of the message for one recipient, as queue() recorded it: the bytes as
-    toString() gave them then, and the envelope (transaction, queue, sender, recipient,
-    transportid, metadata, hold, jobid, delay, quotas).  The spool stores these."""
-    data: bytes
-    envelope: dict
-
-
 class QueueCollector:
-    """The eod hook's queue(): records copies; the engine keeps them only on Accept()."""
+    """The eod hook's queue(): records each copy (a spool.Copy: the bytes as toString()
+    gave them then, and the envelope); the engine keeps them only on Accept(), and
+    spool.write_copies() stores them."""
 
-    def __init__(self, transaction_id: str):
+    def __init__(self, transaction_id: str, ts: Optional[float] = None):
         self.transaction_id = transaction_id
+        self.ts = ts
         self.copies: list = []
 
     def __call__(self, data: bytes, sender, recipient, transportid, options) -> V.HArray:
         fname = "queue"
-        envelope = {"transaction": self.transaction_id, "queue": len(self.copies),
-                    "sender": _queue_address(fname, 1, sender),
-                    "recipient": _queue_address(fname, 2, recipient),
-                    "transportid": _text(fname, 3, transportid),
-                    "metadata": {}, "hold": False, "jobid": None, "delay": None,
-                    "quotas": None}
-        envelope.update(_queue_options(fname, options))
-        self.copies.append(QueuedCopy(data, envelope))
-        return V.from_python({"transaction": self.transaction_id,
-                              "queue": envelope["queue"]})
+        number = len(self.copies)
+        self.copies.append(Copy(data, self.transaction_id,
+                                _queue_address(fname, 1, sender),
+                                _queue_address(fname, 2, recipient),
+                                _text(fname, 3, transportid), number,
+                                received=self.ts, **_queue_options(fname, options)))
+        return V.from_python({"transaction": self.transaction_id, "queue": number})
 
 
 def _text(fname: str, pos: int, v) -> str:
@@ -366,18 +359,19 @@ def _queue_options(fname: str, options) -> dict:
         if type(quotas) is not V.HArray or not all(type(q) is bytes for q in quotas.values()):
             raise ScriptError(f"{fname}() option quotas must be an array of strings "
                               "(type error)")
-        out["quotas"] = [q.decode("utf-8", "surrogateescape") for q in quotas.values()]
+        out["quotas"] = tuple(q.decode("utf-8", "surrogateescape") for q in quotas.values())
     return out
 
 
-def copy_summary(copy: QueuedCopy) -> dict:
-    """What `hsl run --hook eod` reports of a committed copy."""
-    env = copy.envelope
-    options = {k: env[k] for k in ("metadata", "hold", "jobid", "delay", "quotas")
-               if env[k] not in (None, False, {})}
-    return {"transaction": env["transaction"], "queue": env["queue"],
-            "sender": env["sender"], "recipient": env["recipient"],
-            "transportid": env["transportid"], "options": options, "size": len(copy.data)}
+def copy_summary(copy: Copy) -> dict:
+    """What `hsl run --hook eod` reports of a committed copy: its envelope, the options
+    queue() was given, and its size."""
+    options = {"metadata": copy.metadata, "hold": copy.hold, "jobid": copy.jobid,
+               "delay": copy.delay, "quotas": list(copy.quotas)}
+    options = {k: v for k, v in options.items() if v not in ({}, False, None, 0, [])}
+    return {"transaction": copy.transaction, "queue": copy.queue, "sender": copy.sender,
+            "recipient": copy.recipient, "transportid": copy.transportid,
+            "options": options, "size": len(copy.message)}
 
 
 # --------------------------------------------------------------------- result
@@ -406,7 +400,7 @@ class HookResult:
     # What the decision means for later phases, by name (helo: host, extensions;
     # mailfrom: sender; ...); also readable as attributes (`result.host`).
     facts: dict = field(default_factory=dict)
-    queued: list = field(default_factory=list)      # eod: the committed QueuedCopy list
+    queued: list = field(default_factory=list)      # eod: the committed spool.Copy list
 
     def __getattr__(self, name):
         facts = self.__dict__.get("facts")
@@ -587,7 +581,10 @@ def run_hook(program, session: HookSession, *, max_steps: Optional[int] = 10_000
 
     variables = session.variables(phase)
     context = V.share(variables["context"])     # as it was before the run
-    collector = QueueCollector(session.transaction_id) if phase == "eod" else None
+    collector = None
+    if phase == "eod":
+        collector = QueueCollector(session.transaction_id,
+                                   variables["transaction"].get(b"ts"))
     try:
         result = program.run(variables=variables, output=out, max_steps=max_steps,
                              max_time=max_time, keep_globals=True, trace=trace,

@@ -7,7 +7,7 @@ context (any SMTP phase). With a stdin that is not a terminal, inputs are read l
 """
 from __future__ import annotations
 
-from ..cli import add_dns_arguments, add_include_argument, configure_dns
+from ..cli import add_dns_arguments, add_include_argument, configure_dns, load_plugin_arguments
 from ..errors import escape_controls
 from ..hooks.phases import RUNNABLE
 from ..version import __version__
@@ -47,6 +47,11 @@ def main(args) -> int:
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     engine = Engine(out, err)
     engine.include_paths = list(getattr(args, "include", []) or [])
+    try:
+        engine.plugins = load_plugin_arguments(args)
+    except ValueError as e:
+        err(f"hsl: error: {escape_controls(str(e))}")
+        return 2
     setup = []
     if getattr(args, "hook", None):
         setup.append(f".hook {args.hook}")

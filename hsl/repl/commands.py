@@ -173,7 +173,7 @@ def _compile(engine, source: str, path: str):
     """The script compiled as .run runs it (raises HSLSyntaxError).  With no hook chosen
     yet, a script that compiles only as a hook script is taken as one: .load it, then
     `.hook PHASE` and `.run`."""
-    where = dict(include_paths=engine.include_paths, roots=[os.getcwd()])
+    where = _where(engine)
     if engine.hook:
         return compile_hook(engine.hook, source, path, **where)
     try:
@@ -182,6 +182,12 @@ def _compile(engine, source: str, path: str):
         if _hook_phase(source, path, where) is not None:
             return None         # a hook script: it compiles, but runs only in its hook
         raise
+
+
+def _where(engine) -> dict:
+    """How the REPL's scripts find their includes, imports and plugins."""
+    return dict(include_paths=engine.include_paths, roots=[os.getcwd()],
+                plugins=engine.plugins)
 
 
 def _hook_phase(source: str, path: str, where: dict):
@@ -215,8 +221,7 @@ def cmd_load(engine, arg, cancel):
         what.append("classes " + ", ".join(classes))
     how = "; .run runs it"
     if program is None:
-        phase = _hook_phase(_read(arg), arg, dict(include_paths=engine.include_paths,
-                                                  roots=[os.getcwd()]))
+        phase = _hook_phase(_read(arg), arg, _where(engine))
         how = f"; it is a {_shown_phase(phase)} hook script: .hook {phase}, then .run runs it"
     engine.write(f"loaded {arg}" + (f" ({'; '.join(what)})" if what else "") + how)
 
@@ -325,8 +330,7 @@ def cmd_run(engine, arg, cancel):
         return False
     program = loaded[1]
     if program is None:
-        phase = _hook_phase(_read(path), path, dict(include_paths=engine.include_paths,
-                                                    roots=[os.getcwd()]))
+        phase = _hook_phase(_read(path), path, _where(engine))
         raise ReplError(f"{path} is a {_shown_phase(phase)} hook script: .hook {phase} first")
     if engine.hook:
         result = run_hook(_Cancellable(program, cancel), engine.session(), echo=engine.write,

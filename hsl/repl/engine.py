@@ -170,6 +170,7 @@ class Engine:
         # (input, cursor offset of its first error) of the last input that did not compile
         self.failed_input: Optional[tuple] = None
         self.include_paths: list = []           # -I directories (program.search_dirs)
+        self.plugins = None                     # hsl.plugins.Plugins (--plugins, --extras)
 
     # ------------------------------------------------------------ state
     def reset(self) -> None:
@@ -208,10 +209,17 @@ class Engine:
         return out
 
     def builtins(self) -> dict:
-        return index.functions_for(self.hook)
+        """The builtin functions, with the declared plugins (for completion and help)."""
+        found = index.functions_for(self.hook)
+        if self.plugins is not None:
+            found.update(self.plugins.functions)
+        return found
 
     def builtin_classes(self) -> dict:
-        return index.classes_for(self.hook)
+        found = index.classes_for(self.hook)
+        if self.plugins is not None:
+            found.update(self.plugins.classes)
+        return found
 
     # ------------------------------------------------------------ declarations
     def extract_decls(self, program, text: str, origin: str, base_dir: Optional[str] = None,
@@ -267,7 +275,8 @@ class Engine:
 
     def _included_decls(self, stmt, origin: str, main: str, seen: set) -> list:
         path = find_file(stmt.path, origin, main,
-                         search_dirs(main, self.include_paths, [os.getcwd()]))
+                         search_dirs(main, self.include_paths, [os.getcwd()]),
+                         self.plugins.extras if self.plugins is not None else ())
         if path is None or path in seen:
             return []
         seen.add(path)
@@ -357,6 +366,7 @@ class Engine:
         try:
             program = compile_program(source, "<repl>", predefined=predefined,
                                       parse=parse_hook, include_paths=self.include_paths,
+                                      plugins=self.plugins,
                                       **options)
         except HSLSyntaxError as e:
             self._remap_syntax(e, layout, text_run)
@@ -395,8 +405,10 @@ class Engine:
                 elif line == MARKER:
                     started.append(True)
         # The eod hook's queue() records copies; Accept() shows them.
-        collector = QueueCollector(variables["transaction"].get(b"id").decode()) \
-            if self.hook == "eod" else None
+        collector = None
+        if self.hook == "eod":
+            trans = variables["transaction"]
+            collector = QueueCollector(trans.get(b"id").decode(), trans.get(b"ts"))
         try:
             result = prepared.program.run(variables=variables, output=output,
                                           keep_globals=True, cancel=cancel,

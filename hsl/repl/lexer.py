@@ -35,10 +35,7 @@ def builtin_names() -> frozenset:
         try:
             # deferred: Pygments loads this lexer without the rest of hsl
             from ..builtins import index
-            from ..hooks.phases import RUNNABLE     # deferred: as above
-            names = set()
-            for phase in RUNNABLE:
-                names |= set(index.functions_for(phase)) | set(index.classes_for(phase))
+            names = index.names()
         except Exception:        # highlighting must never fail
             names = set()
         _builtin_names = frozenset(names)

@@ -10,7 +10,7 @@ import sys
 from typing import Optional
 
 from ..builtins.server import define_metric, define_server
-from ..cli import configure_dns, print_error
+from ..cli import configure_dns, load_plugin_arguments, print_error
 from ..runtime.memory import set_total_cap
 from .config import format_hostport
 from .log import Logger
@@ -105,6 +105,7 @@ def run(args) -> int:
         return EXIT_USAGE
     try:
         configure_dns(args)
+        plugins = load_plugin_arguments(args)
     except ValueError as e:
         print_error(e)
         return EXIT_USAGE
@@ -124,7 +125,7 @@ def run(args) -> int:
     try:
         set_total_cap(args.max_memory_total)
         app.policy = Policy(args.helo, logger, app.metrics, deadline=args.script_timeout,
-                            include_paths=args.include,
+                            include_paths=args.include, plugins=plugins,
                             max_steps=args.max_steps, workers=args.workers,
                             max_memory=args.max_memory,
                             inline_slice=args.inline_slice / 1000,

@@ -43,13 +43,14 @@ def _read(path: str) -> str:
     return read_source_text(path)
 
 
-def compile_file(path: str, include_paths=()):
+def compile_file(path: str, include_paths=(), plugins=None):
     try:
         source = _read(path)
     except OSError as e:
         raise ScriptLoadError(f"cannot read {path}: {e.strerror}") from None
     try:
-        return compile_helo(source, path, include_paths=include_paths, roots=[os.getcwd()])
+        return compile_helo(source, path, include_paths=include_paths, roots=[os.getcwd()],
+                            plugins=plugins)
     except HSLSyntaxError as e:
         raise ScriptLoadError(e.render()) from None
 
@@ -92,7 +93,7 @@ class Policy:
     def __init__(self, path: str, logger, metrics, *, deadline: float = 5.0,
                  max_steps: Optional[int] = 10_000_000, workers: int = 32,
                  inline_slice: float = 0.002, data_files: tuple = (), on_reload=None,
-                 max_memory: Optional[int] = 256 << 20, include_paths=()):
+                 max_memory: Optional[int] = 256 << 20, include_paths=(), plugins=None):
         self.path = path
         # Other files the server reads (a --dns-table), watched and re-read with the
         # script: on_reload() re-reads them, logging and keeping the old data on errors.
@@ -105,7 +106,8 @@ class Policy:
         self.max_memory = max_memory or None      # 0: no per-run memory limit
         self.inline_slice = inline_slice          # 0: every run on a worker thread
         self.include_paths = list(include_paths)
-        self.program = compile_file(path, self.include_paths)     # raises ScriptLoadError
+        self.plugins = plugins                    # hsl.plugins.Plugins (--plugins, --extras)
+        self.program = compile_file(path, self.include_paths, plugins)  # raises ScriptLoadError
         self.gate = InlineGate()
         self.stamp = self._stamp()
         self.runner = ScriptRunner(max_workers=workers, deadline=deadline + GRACE)
@@ -144,7 +146,7 @@ class Policy:
                 self.on_reload(why)
             try:
                 program = await loop.run_in_executor(None, compile_file, self.path,
-                                                     self.include_paths)
+                                                     self.include_paths, self.plugins)
             except ScriptLoadError as e:
                 self.stamp = stamp          # do not retry the same broken version
                 self.metrics.reloads["failed"] += 1

@@ -1,0 +1,516 @@
+"""The spool: where the copies that an EOD hook queued and committed (`queue()`, then
+`Accept()`) are kept until the queue delivers them.
+
+A message that got a 250 is never lost: `write_copies` returns only once every copy of the
+transaction is on disk (written, fsync'ed, committed, the directory fsync'ed), so the
+server sends the 250 after it; when it raises `SpoolError` nothing of the transaction is
+visible and the server answers 451 instead.
+
+Layout (one directory, created 0700 when missing; every file 0600):
+
+    SPOOL/
+      20250102T030405.123456789Z-9f3a61c2d4e5b708/     one committed transaction (a batch)
+        0.eml  0.json                                  its first copy: message, envelope
+        1.eml  1.json                                  ...
+      .tmp-20250102T030405.223456789Z-.../             a batch being written (ignored)
+
+A batch is written into a temporary directory of the spool (`.tmp-` + its id: every file
+written and fsync'ed, then the directory), then renamed to its id and the spool directory
+fsync'ed.  That one rename commits all the copies of the transaction together: a reader
+sees all of them or none, and a writer that fails or dies leaves only a `.tmp-` directory,
+which readers ignore and `sweep` removes.  Inside a batch the envelope is the commit
+marker of its copy: `remove` deletes the `.json` first, and a reader ignores an `.eml`
+without its `.json`.
+
+Batch ids are the UTC time of the write to the nanosecond plus 64 random bits: unique
+across threads, processes and restarts, safe as file names, and in time order when sorted
+as text (strictly increasing within one process).  A copy's id is its batch id, `-`, and
+its position in the batch (`...b708-0`).  Readers yield copies in commit order: batches in
+id order, copies in batch order (across processes, batch ids are in the order the writers
+started).
+
+The envelope (`N.json`), one JSON object (UTF-8, ASCII-escaped):
+
+| key | type | what |
+|---|---|---|
+| `spool` | 1 | the format version |
+| `transaction` | string | `$transaction["id"]` of the SMTP transaction |
+| `queue` | integer >= 0 | the queue number `queue()` returned (default: the position) |
+| `ts` | number | when the message was received (Unix time, `$transaction["ts"]`) |
+| `sender` | string | envelope sender, `""` for `<>` |
+| `recipient` | string | envelope recipient |
+| `transportid` | string | the transport to deliver with |
+| `metadata` | object of string -> string | `queue()`'s `metadata` (`GetMetaData()` later) |
+| `hold` | boolean | `queue()`'s `hold`: put in the hold queue |
+| `jobid` | string or null | `queue()`'s `jobid` |
+| `delay` | number >= 0 | `queue()`'s `delay`, seconds before the first attempt |
+| `quotas` | list of strings | `queue()`'s `quotas` |
+| `size` | integer >= 0 | the length of `N.eml` in bytes (a reader checks it) |
+
+Other keys are kept and passed on (later additions to format 1).  HSL strings are bytes:
+a text field given as bytes is stored as its UTF-8 reading with `surrogateescape`, so
+`value.encode("utf-8", "surrogateescape")` gives the bytes back exactly.  The message
+(`N.eml`) is the copy's bytes exactly as given (line endings, 8-bit data and all).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterator, Optional
+
+FORMAT = 1
+TEMP_PREFIX = ".tmp-"
+BATCH_ID = re.compile(r"\d{8}T\d{6}\.\d{9}Z-[0-9a-f]{16}\Z")
+COPY_FILE = re.compile(r"(0|[1-9]\d*)\.(eml|json)\Z")
+MAX_ENVELOPE = 16 << 20     # bytes: a bigger .json is not one of ours
+FILE_MODE = 0o600
+DIR_MODE = 0o700
+
+
+class SpoolError(Exception):
+    """The spool could not take a transaction (or a removal): nothing of it is visible.
+    `str()` names the directory, the step and the reason (the server's 451 text)."""
+
+    def __init__(self, directory: str, step: str, reason: str):
+        super().__init__(f"spool directory {directory}: cannot {step}: {reason}")
+        self.directory, self.step, self.reason = directory, step, reason
+
+
+@dataclass(frozen=True)
+class Copy:
+    """One queued copy: the message bytes (with the modifications made so far) and its
+    envelope.  Text fields take str or bytes (see the module docstring)."""
+    message: bytes
+    transaction: str
+    sender: str
+    recipient: str
+    transportid: str
+    queue: Optional[int] = None         # None: the copy's position in the batch
+    metadata: dict = field(default_factory=dict)
+    hold: bool = False
+    jobid: Optional[str] = None
+    delay: float = 0
+    quotas: tuple = ()
+    received: Optional[float] = None    # Unix time; None: the time of the write
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A committed copy as a reader finds it: its id, the validated envelope (the JSON
+    object) and where its message and envelope are."""
+    id: str
+    envelope: dict
+    message_path: str
+    envelope_path: str
+
+    def read_message(self) -> bytes:
+        with open(self.message_path, "rb") as f:
+            return f.read()
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A file of the spool that is not a valid entry: its path and why."""
+    path: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}"
+
+
+@dataclass
+class Listing:
+    entries: list
+    problems: list
+
+
+# ---------------------------------------------------------------------------------------
+# The envelope: one table for the writer and the reader.
+
+def _is_text(v) -> bool:
+    return isinstance(v, str)
+
+
+def _is_count(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _is_text_map(v) -> bool:
+    return isinstance(v, dict) and all(isinstance(k, str) and isinstance(x, str)
+                                       for k, x in v.items())
+
+
+def _is_text_list(v) -> bool:
+    return isinstance(v, list) and all(isinstance(x, str) for x in v)
+
+
+# key -> (check, what the value must be)
+ENVELOPE = {
+    "spool": (lambda v: type(v) is int and v == FORMAT, f"the format version {FORMAT}"),
+    "transaction": (lambda v: _is_text(v) and v != "", "a non-empty string"),
+    "queue": (_is_count, "an integer >= 0"),
+    "ts": (_is_number, "a number"),
+    "sender": (_is_text, "a string"),
+    "recipient": (_is_text, "a string"),
+    "transportid": (_is_text, "a string"),
+    "metadata": (_is_text_map, "an object of strings"),
+    "hold": (lambda v: isinstance(v, bool), "a boolean"),
+    "jobid": (lambda v: v is None or _is_text(v), "a string or null"),
+    "delay": (lambda v: _is_number(v) and v >= 0, "a number >= 0"),
+    "quotas": (_is_text_list, "a list of strings"),
+    "size": (_is_count, "an integer >= 0"),
+}
+
+
+def envelope_error(envelope) -> Optional[str]:
+    """Why `envelope` (a decoded JSON value) is not a valid envelope, or None."""
+    if not isinstance(envelope, dict):
+        return "not a spool envelope (not a JSON object)"
+    if "spool" not in envelope:
+        return "not a spool envelope (no \"spool\" key)"
+    for key, (check, what) in ENVELOPE.items():
+        if key not in envelope:
+            return f"no \"{key}\""
+        if not check(envelope[key]):
+            return f"\"{key}\" must be {what}, not {json.dumps(envelope[key])[:60]}"
+    return None
+
+
+def _text(value, what: str) -> str:
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).decode("utf-8", "surrogateescape")
+    if isinstance(value, str):
+        return value
+    raise TypeError(f"{what} must be str or bytes, not {type(value).__name__}")
+
+
+def _envelope(copy: Copy, position: int, now: float) -> dict:
+    """The JSON object of `copy`; TypeError/ValueError when a field is of the wrong kind
+    (a caller's mistake, found before anything is written)."""
+    if not isinstance(copy.message, (bytes, bytearray, memoryview)):
+        raise TypeError(f"the message must be bytes, not {type(copy.message).__name__}")
+    if not isinstance(copy.metadata, dict):
+        raise TypeError(f"metadata must be a dict, not {type(copy.metadata).__name__}")
+    if not isinstance(copy.quotas, (list, tuple)):
+        raise TypeError(f"quotas must be a list, not {type(copy.quotas).__name__}")
+    env = {
+        "spool": FORMAT,
+        "transaction": _text(copy.transaction, "transaction"),
+        "queue": position if copy.queue is None else copy.queue,
+        "ts": now if copy.received is None else copy.received,
+        "sender": _text(copy.sender, "sender"),
+        "recipient": _text(copy.recipient, "recipient"),
+        "transportid": _text(copy.transportid, "transportid"),
+        "metadata": {_text(k, "a metadata key"): _text(v, "a metadata value")
+                     for k, v in copy.metadata.items()},
+        "hold": copy.hold,
+        "jobid": None if copy.jobid is None else _text(copy.jobid, "jobid"),
+        "delay": copy.delay,
+        "quotas": [_text(q, "a quota") for q in copy.quotas],
+        "size": memoryview(copy.message).nbytes,
+    }
+    problem = envelope_error(env)
+    if problem:
+        raise ValueError(f"copy {position}: {problem}")
+    return env
+
+
+# ---------------------------------------------------------------------------------------
+# Writing
+
+_id_lock = threading.Lock()
+_last_ns = 0
+
+
+def new_batch_id() -> str:
+    """A batch id: UTC time to the nanosecond (strictly increasing in this process, even
+    when the clock steps back) and 64 random bits."""
+    global _last_ns
+    with _id_lock:
+        ns = _last_ns = max(time.time_ns(), _last_ns + 1)
+    seconds, fraction = divmod(ns, 1_000_000_000)
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(seconds))
+    return f"{stamp}.{fraction:09d}Z-{os.urandom(8).hex()}"
+
+
+def _reason(e: OSError) -> str:
+    return e.strerror or str(e)
+
+
+def _fsync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_file(dir_fd: int, name: str, data) -> None:
+    fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE,
+                 dir_fd=dir_fd)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _discard(path: str) -> None:
+    """Remove a batch directory (temporary or renamed back), as far as possible: what
+    stays is a `.tmp-` directory that readers ignore and `sweep` removes."""
+    try:
+        for name in os.listdir(path):
+            try:
+                os.unlink(os.path.join(path, name))
+            except OSError:
+                pass
+        os.rmdir(path)
+    except OSError:
+        pass
+
+
+def ensure_spool(spool_dir: str) -> None:
+    """Create the spool directory (0700, with its parents) when it is missing, durably."""
+    if os.path.isdir(spool_dir):
+        return
+    try:
+        os.makedirs(spool_dir, DIR_MODE)
+    except FileExistsError:
+        if not os.path.isdir(spool_dir):
+            raise SpoolError(spool_dir, "create it", "a file of that name exists") from None
+        return
+    except OSError as e:
+        raise SpoolError(spool_dir, "create it", _reason(e)) from None
+    try:
+        _fsync_dir(os.path.dirname(os.path.abspath(spool_dir)))
+    except OSError as e:
+        raise SpoolError(spool_dir, "create it", _reason(e)) from None
+
+
+def write_copies(spool_dir: str, copies) -> list:
+    """Commit `copies` (one transaction's) to the spool, all or none; the list of their
+    ids.  Returns once they are durable.  SpoolError (nothing visible) when the disk
+    refuses; TypeError/ValueError, before any write, when a copy is malformed."""
+    copies = list(copies)
+    if not copies:
+        return []
+    now = time.time()
+    envelopes = [_envelope(c, i, now) for i, c in enumerate(copies)]
+    ensure_spool(spool_dir)
+    batch = new_batch_id()
+    temp = os.path.join(spool_dir, TEMP_PREFIX + batch)
+    final = os.path.join(spool_dir, batch)
+    step = "create a batch directory"
+    committed = False
+    try:
+        os.mkdir(temp, DIR_MODE)
+        dir_fd = os.open(temp, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        try:
+            for i, (c, env) in enumerate(zip(copies, envelopes)):
+                step = "write a message"
+                _write_file(dir_fd, f"{i}.eml", c.message)
+                step = "write an envelope"
+                _write_file(dir_fd, f"{i}.json", json.dumps(env, allow_nan=False).encode("ascii") + b"\n")
+            step = "sync the batch directory"
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+        step = "commit the batch"
+        os.rename(temp, final)
+        committed = True
+        step = "sync the spool directory"
+        _fsync_dir(spool_dir)
+    except BaseException as e:
+        # Nothing of the batch may stay visible: renamed back first (one atomic step),
+        # then removed.
+        if committed:
+            try:
+                os.rename(final, temp)
+            except OSError:
+                _discard(final)
+        _discard(temp)
+        if isinstance(e, OSError):
+            raise SpoolError(spool_dir, step, _reason(e)) from None
+        raise
+    return [f"{batch}-{i}" for i in range(len(copies))]
+
+
+# ---------------------------------------------------------------------------------------
+# Reading
+
+def iter_entries(spool_dir: str, on_problem: Callable[[Problem], None]) -> Iterator[Entry]:
+    """The committed copies of the spool in commit order.  Each file that is not part of
+    a valid entry goes to `on_problem` (a corrupt envelope, a foreign file), and the
+    reader goes on.  Ignored: names starting with "." (batches being written), an `.eml`
+    without its `.json` (an interrupted `remove`), a file removed while reading."""
+    try:
+        names = sorted(os.listdir(spool_dir))
+    except FileNotFoundError:
+        return
+    except OSError as e:
+        on_problem(Problem(spool_dir, f"cannot list the spool: {_reason(e)}"))
+        return
+    for name in names:
+        if name.startswith("."):
+            continue
+        path = os.path.join(spool_dir, name)
+        if not BATCH_ID.match(name):
+            on_problem(Problem(path, "not a spool entry (foreign file)"))
+            continue
+        try:
+            files = os.listdir(path)
+        except FileNotFoundError:
+            continue                            # removed meanwhile
+        except NotADirectoryError:
+            on_problem(Problem(path, "not a spool entry (a file, not a batch directory)"))
+            continue
+        except OSError as e:
+            on_problem(Problem(path, f"cannot list the batch: {_reason(e)}"))
+            continue
+        positions = []
+        for f in files:
+            m = COPY_FILE.match(f)
+            if m is None:
+                on_problem(Problem(os.path.join(path, f), "not a spool file (foreign file)"))
+            elif m.group(2) == "json":
+                positions.append(int(m.group(1)))
+        for i in sorted(positions):
+            entry = _read_entry(path, name, i, on_problem)
+            if entry is not None:
+                yield entry
+
+
+def _read_entry(batch_path: str, batch: str, i: int, on_problem) -> Optional[Entry]:
+    env_path = os.path.join(batch_path, f"{i}.json")
+    eml_path = os.path.join(batch_path, f"{i}.eml")
+    try:
+        with open(env_path, "rb") as f:
+            data = f.read(MAX_ENVELOPE + 1)
+    except FileNotFoundError:
+        return None                             # removed meanwhile
+    except OSError as e:
+        on_problem(Problem(env_path, f"cannot read the envelope: {_reason(e)}"))
+        return None
+    if len(data) > MAX_ENVELOPE:
+        on_problem(Problem(env_path, f"not a spool envelope (over {MAX_ENVELOPE} bytes)"))
+        return None
+    try:
+        envelope = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        on_problem(Problem(env_path, f"not a spool envelope (not UTF-8: {e.reason} at "
+                                     f"byte {e.start})"))
+        return None
+    except ValueError as e:                     # json.JSONDecodeError
+        on_problem(Problem(env_path, f"not a spool envelope (not JSON: {e})"))
+        return None
+    except RecursionError:
+        on_problem(Problem(env_path, "not a spool envelope (nested too deeply)"))
+        return None
+    problem = envelope_error(envelope)
+    if problem:
+        on_problem(Problem(env_path, problem))
+        return None
+    try:
+        size = os.stat(eml_path).st_size
+    except FileNotFoundError:
+        if os.path.exists(env_path):            # else: removed meanwhile
+            on_problem(Problem(env_path, f"the envelope's message {i}.eml is missing"))
+        return None
+    except OSError as e:
+        on_problem(Problem(eml_path, f"cannot read the message: {_reason(e)}"))
+        return None
+    if size != envelope["size"]:
+        on_problem(Problem(eml_path, f"the message is {size} bytes, its envelope says "
+                                     f"{envelope['size']}"))
+        return None
+    return Entry(f"{batch}-{i}", envelope, eml_path, env_path)
+
+
+def read_spool(spool_dir: str) -> Listing:
+    """Every committed copy (in commit order) and every problem, at once."""
+    problems = []
+    entries = list(iter_entries(spool_dir, problems.append))
+    return Listing(entries, problems)
+
+
+def remove(entry: Entry) -> None:
+    """Take a delivered (or deleted) copy out of the spool, durably: its envelope first
+    (after that no reader sees the copy), then its message, then the batch directory
+    when it is empty.  Removing a copy already gone is not an error."""
+    batch_path = os.path.dirname(entry.envelope_path)
+    spool_dir = os.path.dirname(batch_path)
+    try:
+        try:
+            os.unlink(entry.envelope_path)
+        except FileNotFoundError:
+            pass
+        _fsync_dir(batch_path)
+    except FileNotFoundError:
+        return                                  # the batch is gone: so is the copy
+    except OSError as e:
+        raise SpoolError(spool_dir, f"remove {entry.id}", _reason(e)) from None
+    try:
+        os.unlink(entry.message_path)
+    except OSError:
+        pass                                    # an orphan .eml: ignored, swept
+    try:
+        os.rmdir(batch_path)
+    except OSError:
+        return                                  # other copies remain (or it is gone)
+    try:
+        _fsync_dir(spool_dir)
+    except OSError:
+        pass                                    # an empty batch that comes back is harmless
+
+
+def sweep(spool_dir: str, min_age: float = 3600) -> list:
+    """Remove what failed or interrupted writers and removers left: `.tmp-` directories
+    older than `min_age` seconds (younger ones may be batches being written), `.eml`
+    files without their `.json`, empty batch directories.  The paths removed."""
+    removed = []
+    try:
+        names = os.listdir(spool_dir)
+    except OSError:
+        return removed
+    now = time.time()
+    for name in names:
+        path = os.path.join(spool_dir, name)
+        if name.startswith(TEMP_PREFIX) and BATCH_ID.match(name[len(TEMP_PREFIX):]):
+            try:
+                old = now - os.stat(path).st_mtime >= min_age
+            except OSError:
+                continue
+            if old:
+                _discard(path)
+                if not os.path.exists(path):
+                    removed.append(path)
+        elif BATCH_ID.match(name) and os.path.isdir(path):
+            try:
+                files = set(os.listdir(path))
+            except OSError:
+                continue
+            for f in sorted(files):
+                m = COPY_FILE.match(f)
+                if m and m.group(2) == "eml" and f"{m.group(1)}.json" not in files:
+                    try:
+                        os.unlink(os.path.join(path, f))
+                        removed.append(os.path.join(path, f))
+                    except OSError:
+                        pass
+            try:
+                os.rmdir(path)
+                removed.append(path)
+            except OSError:
+                pass
+    return removed
