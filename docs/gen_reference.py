@@ -60,7 +60,8 @@ def _describe(lines: list, doc: str) -> None:
 def _function_lines(b) -> list:
     lines = [f"### {b.name}", "", f"`{b.signature()}`", ""]
     if b.context:
-        lines += [f"Only in the `{b.context}` hook.", ""]
+        phases = ", ".join(f"`{p}`" for p in b.context)
+        lines += [f"Only in the {phases} hook{'s' if len(b.context) > 1 else ''}.", ""]
     _describe(lines, b.doc)
     return lines
 

@@ -206,10 +206,11 @@ def cmd_run(args, source: str, filename: str) -> int:
     return EXIT_OK
 
 
-def cmd_run_helo(args, source: str, filename: str) -> int:
-    """`hsl run --hook helo`: one simulated HELO/EHLO; the decision is the result."""
+def cmd_run_hook(args, source: str, filename: str) -> int:
+    """`hsl run --hook PHASE`: one simulated command (or event) of that phase; the
+    decision is the result."""
     import json
-    from .hooks.helo import compile_helo, run_helo  # deferred: the compiler only for `hsl run`
+    from .hooks.engine import compile_hook, run_hook  # deferred: the compiler only for `hsl run`
     try:
         settings = settings_from_args(args)
         session = build_session(settings)
@@ -219,13 +220,13 @@ def cmd_run_helo(args, source: str, filename: str) -> int:
         return EXIT_USAGE
     echo = None if args.json else (lambda line: print(line, flush=True))
     try:
-        program = compile_helo(source, filename, trace=args.trace,
+        program = compile_hook(args.hook, source, filename, trace=args.trace,
                                include_paths=args.include, roots=[os.getcwd()],
                                plugins=args.loaded_plugins)
     except HSLSyntaxError as e:         # nothing ran: no decision to print
         print(e.render(), file=sys.stderr)
         return EXIT_SCRIPT_ERROR
-    result = run_helo(program, session, trace=args.trace, echo=echo,
+    result = run_hook(program, session, trace=args.trace, echo=echo,
                       max_steps=args.max_steps or 10_000_000,
                       max_time=args.max_time or 10.0, max_depth=args.max_depth,
                       max_memory=args.max_memory)
@@ -252,7 +253,8 @@ def cmd_run_helo(args, source: str, filename: str) -> int:
     if args.json:
         print(json.dumps(result.to_json(), ensure_ascii=False))
     else:
-        print(escape_controls(result.human()))
+        for line in result.human_lines():
+            print(escape_controls(line))
     return EXIT_OK
 
 
@@ -326,15 +328,15 @@ def main(argv=None) -> int:
         except ValueError as e:
             print_error(e)
             return EXIT_USAGE
-        if args.hook != "helo":         # a HELO run also reads its session's dns: table
+        if not args.hook:               # a hook run also reads its session's dns: table
             try:
                 configure_dns(args)
             except ValueError as e:
                 print_error(e)
                 return EXIT_USAGE
         try:
-            if args.hook == "helo":
-                return _in_big_stack(cmd_run_helo, args, source, filename)
+            if args.hook:
+                return _in_big_stack(cmd_run_hook, args, source, filename)
             return _in_big_stack(cmd_run, args, source, filename)
         except KeyboardInterrupt:
             return 130

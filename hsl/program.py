@@ -871,7 +871,7 @@ class Program:
             max_depth: int = DEFAULT_MAX_DEPTH, keep_globals: bool = False,
             raw_output: bool = False, trace: bool = False, cancel=None,
             speculative: bool = False, max_memory: Optional[int] = None,
-            time_limit: Optional[float] = None) -> "RunResult":
+            time_limit: Optional[float] = None, queue_message=None) -> "RunResult":
         """Run the program once.
 
         `variables` pre-defines `$name`s (Python values are converted, HSL values pass
@@ -886,7 +886,8 @@ class Program:
         `speculative=True` makes `max_time` a slice for a run on a thread that must not
         block (see runtime.SpeculativeExecution), and `time_limit` the script's own
         limit: the run raises execution.Preempted when it cannot finish there; call its
-        `rollback()` before running the script again."""
+        `rollback()` before running the script again.  `queue_message`: what queue() of a
+        message calls in this run (the eod hook's; see hsl.mail.send.queue)."""
         if output is None:
             def output(data: bytes):
                 sys.stdout.buffer.write(data + b"\n")
@@ -913,6 +914,8 @@ class Program:
                 budget = memory.Budget(max_memory or None)
             ex = RT.Execution(self, emit, max_steps, max_time, max_depth, keep_globals,
                               cancel, budget)
+        if queue_message is not None:
+            ex.queue_message = queue_message
         needed = max_depth * 4 + 200
         if sys.getrecursionlimit() < needed:
             sys.setrecursionlimit(needed)

@@ -43,13 +43,14 @@ def hsl_examples(page: str):
         expected = None
         if nxt is not None and nxt[0] == "text" and 'title="output"' in nxt[1]:
             expected = nxt[2]
-        yield body, expected, re.search(r"^\s*//\s*hook:\s*helo\b", body, re.M) is not None
+        hook = re.search(r"^\s*//\s*hook:\s*(\w+)", body, re.M)
+        yield body, expected, hook.group(1) if hook else None
 
 
 PAGES = sorted(p.relative_to(DOCS).as_posix() for p in DOCS.rglob("*.md"))
-EXAMPLES = [pytest.param(page, i, src, out, helo, id=f"{page}:{i}")
+EXAMPLES = [pytest.param(page, i, src, out, hook, id=f"{page}:{i}")
             for page in PAGES
-            for i, (src, out, helo) in enumerate(hsl_examples(page), 1)]
+            for i, (src, out, hook) in enumerate(hsl_examples(page), 1)]
 
 
 def test_the_guide_pages_have_examples_with_output():
@@ -57,22 +58,22 @@ def test_the_guide_pages_have_examples_with_output():
     assert {"language.md", "hooks.md"} <= pages
 
 
-@pytest.mark.parametrize("page, index, source, expected, helo", EXAMPLES)
+@pytest.mark.parametrize("page, index, source, expected, hook", EXAMPLES)
 def test_hsl_examples_compile_and_print_what_the_page_says(page, index, source, expected,
-                                                           helo, tmp_path, fresh_store):
+                                                           hook, tmp_path, fresh_store):
     import hsl
     name = str(DOCS / page) + f"#{index}"
-    if helo:
-        from hsl.hooks.helo import compile_helo
-        compile_helo(source, name)
+    if hook:
+        from hsl.hooks.engine import compile_hook
+        compile_hook(hook, source, name)
         if expected is None:
             return
         script = tmp_path / "example.hsl"
         script.write_text(source, encoding="utf-8")
-        args = re.search(r"^//\s*hsl run --hook helo (?:\S+) (.*)$", source, re.M)
-        assert args, "a HELO example with output names its session in a comment: " \
-                     "// hsl run --hook helo example.hsl OPTIONS"
-        r = subprocess.run([sys.executable, "-m", "hsl", "run", "--hook", "helo",
+        args = re.search(rf"^//\s*hsl run --hook {hook} (?:\S+) (.*)$", source, re.M)
+        assert args, "a hook example with output names its session in a comment: " \
+                     f"// hsl run --hook {hook} example.hsl OPTIONS"
+        r = subprocess.run([sys.executable, "-m", "hsl", "run", "--hook", hook,
                             str(script), *shlex.split(args.group(1))],
                            capture_output=True, text=True, cwd=ROOT, timeout=60)
         assert r.returncode == 0, r.stderr

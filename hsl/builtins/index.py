@@ -22,6 +22,7 @@ from typing import Optional
 from .. import cache
 from ..version import __version__
 from . import AREAS, HOOK_MODULES, load_all, registry
+from .registry import visible_in
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _HOOKS = os.path.join(os.path.dirname(_HERE), "hooks")
@@ -32,7 +33,8 @@ class FunctionEntry:
 
     def __init__(self, name, params, min_args, max_args, area, context, doc, module):
         self.name, self.params, self.min_args, self.max_args = name, params, min_args, max_args
-        self.area, self.context, self.doc, self.module = area, context, doc, module
+        self.area, self.doc, self.module = area, doc, module
+        self.context = None if context is None else tuple(context)
 
     @property
     def fn(self):
@@ -47,7 +49,8 @@ class ClassEntry:
 
     def __init__(self, name, min_args, max_args, area, context, doc, module):
         self.name, self.min_args, self.max_args = name, min_args, max_args
-        self.area, self.context, self.doc, self.module = area, context, doc, module
+        self.area, self.doc, self.module = area, doc, module
+        self.context = None if context is None else tuple(context)
 
     @property
     def cls(self):
@@ -79,12 +82,17 @@ def _build() -> dict:
     load_all()
     functions = {}
     for name, b in registry.FUNCTIONS.items():
-        functions[name] = [b.params, b.min_args, b.max_args, b.area, b.context, b.doc,
-                           b.fn.__module__]
+        functions[name] = [b.params, b.min_args, b.max_args, b.area, _listed(b.context),
+                           b.doc, b.fn.__module__]
     classes = {}
     for name, c in registry.CLASSES.items():
-        classes[name] = [c.min_args, c.max_args, c.area, c.context, c.doc, c.cls.__module__]
+        classes[name] = [c.min_args, c.max_args, c.area, _listed(c.context), c.doc,
+                         c.cls.__module__]
     return {"functions": functions, "classes": classes}
+
+
+def _listed(context: Optional[tuple]) -> Optional[list]:
+    return None if context is None else list(context)
 
 
 _index: Optional[dict] = None
@@ -140,7 +148,8 @@ def _valid_entry(v: list, modules: set) -> bool:
     """[min_args, max_args, area, context, doc, module]"""
     lo, hi, area, context, doc, module = v
     return type(lo) is int and lo >= 0 and (hi is None or (type(hi) is int and hi >= lo)) \
-        and type(area) is str and (context is None or type(context) is str) \
+        and type(area) is str \
+        and (context is None or (type(context) is list and all(map(_valid_name, context)))) \
         and type(doc) is str and module in modules
 
 
@@ -158,10 +167,8 @@ def names() -> set:
 def functions_for(context: Optional[str]) -> dict:
     """Builtin functions visible in `context` (None: a standalone run), without importing
     their modules."""
-    return {n: e for n, e in _load()["functions"].items()
-            if e.context is None or e.context == context}
+    return {n: e for n, e in _load()["functions"].items() if visible_in(e.context, context)}
 
 
 def classes_for(context: Optional[str]) -> dict:
-    return {n: e for n, e in _load()["classes"].items()
-            if e.context is None or e.context == context}
+    return {n: e for n, e in _load()["classes"].items() if visible_in(e.context, context)}

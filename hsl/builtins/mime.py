@@ -37,7 +37,9 @@ Choices where the documentation is silent (UNSPECIFIED there):
 * snapshot() ids are lengths of the modification list: restore(id) is true for 0 up to
   the current length.  modifyContent(start, count, data) returns none.
 * queue() is only available in the eod hook: elsewhere it is a runtime error (and an
-  HSL302 of hsl check on a variable known to hold a MIME or MailMessage).
+  HSL302 of hsl check on a variable known to hold a MIME or MailMessage).  The eod
+  hook's message is an EODMailMessage (made by the hook, like MailMessage not by
+  calling the class); hsl/hooks/engine.py keeps what queue() records.
 * signDKIM() and verifyDKIM(): hsl/mail/dkim.py (and arc.py for ARC) on the bytes.
 """
 from __future__ import annotations
@@ -664,6 +666,14 @@ class MailMessageObject(MIMEPartObject):
         received) on the message as received: ["result" => pass | permerror |
         temperror, "error" => why, "tags" => the parsed tags]."""
         return _dkim_verify("MailMessage->verifyDKIM", self.msg.data, headerfield, options)
+
+
+@builtin_class("EODMailMessage", context="eod")
+class EODMailMessageObject(MailMessageObject):
+    """The message of the eod hook, `$arguments["mail"]`: a MailMessage whose queue()
+    records a copy of the message as it is at that moment (its modifications so far);
+    the copies are queued only when the script ends with Accept()."""
+    __slots__ = ()
 
 
 @builtin_class("MIME")

@@ -31,7 +31,7 @@ class Builtin:
     min_args: int
     max_args: Optional[int]    # None: variadic
     area: str
-    context: Optional[str] = None      # hook context the function exists in, None = everywhere
+    context: Optional[tuple] = None    # the hook phases it exists in, None = everywhere
     doc: str = ""
 
     def signature(self) -> str:
@@ -53,7 +53,7 @@ class BuiltinClass:
     min_args: int
     max_args: Optional[int]
     area: str
-    context: Optional[str] = None
+    context: Optional[tuple] = None    # as Builtin.context
     doc: str = ""
 
 
@@ -77,16 +77,29 @@ def _arity(fn: Callable, skip: int = 0) -> tuple[list[str], int, Optional[int]]:
     return names, required, maximum
 
 
-def builtin(name: Optional[str] = None, *, area: str = "misc", context: Optional[str] = None):
+def _contexts(context) -> Optional[tuple]:
+    """A builtin's hook phases as a tuple: one phase name, several, or None (everywhere)."""
+    if context is None:
+        return None
+    return (context,) if isinstance(context, str) else tuple(context)
+
+
+def visible_in(contexts: Optional[tuple], context: Optional[str]) -> bool:
+    """Whether a builtin of `contexts` (see Builtin.context) exists in hook `context`."""
+    return contexts is None or context in contexts
+
+
+def builtin(name: Optional[str] = None, *, area: str = "misc", context=None):
     """Register the decorated Python function as the HSL builtin `name` (default: its own name,
-    with one trailing underscore removed, so `pow_` registers `pow`)."""
+    with one trailing underscore removed, so `pow_` registers `pow`).  `context`: the hook
+    phase (a name) or phases (names) it exists in; None: everywhere."""
 
     def register(fn: Callable) -> Callable:
         hsl_name = name or (fn.__name__[:-1] if fn.__name__.endswith("_") else fn.__name__)
         if hsl_name in FUNCTIONS:
             raise RuntimeError(f"builtin {hsl_name} registered twice")
         params, lo, hi = _arity(fn)
-        FUNCTIONS[hsl_name] = Builtin(hsl_name, fn, params, lo, hi, area, context,
+        FUNCTIONS[hsl_name] = Builtin(hsl_name, fn, params, lo, hi, area, _contexts(context),
                                       inspect.getdoc(fn) or "")
         fn.hsl_name = hsl_name
         return fn
@@ -95,7 +108,7 @@ def builtin(name: Optional[str] = None, *, area: str = "misc", context: Optional
 
 
 def unavailable(name: str, params: str, *, area: str, reason: str = "needs the Halon server",
-                context: Optional[str] = None) -> None:
+                context=None) -> None:
     """Register a builtin whose implementation does not exist here yet: scripts naming it
     compile, and calling it raises a clear HSL error. `params` is like "a, b, [c], [d]"
     or "a, ...rest"."""
@@ -119,11 +132,11 @@ def unavailable(name: str, params: str, *, area: str, reason: str = "needs the H
     # The index records where a builtin is defined: that is the caller's module.
     import sys
     fn.__module__ = sys._getframe(1).f_globals.get("__name__", __name__)
-    FUNCTIONS[name] = Builtin(name, fn, names, lo, hi, area, context, f"not available: {reason}")
+    FUNCTIONS[name] = Builtin(name, fn, names, lo, hi, area, _contexts(context),
+                              f"not available: {reason}")
 
 
-def builtin_class(name: Optional[str] = None, *, area: str = "classes",
-                  context: Optional[str] = None):
+def builtin_class(name: Optional[str] = None, *, area: str = "classes", context=None):
     """Register a Python class (a subclass of hsl.runtime.values.BuiltinObject) as an HSL class.
     Its constructor arity is read from `__init__`."""
 
@@ -142,7 +155,7 @@ def builtin_class(name: Optional[str] = None, *, area: str = "classes",
             _, mlo, mhi = _arity(target, skip=0 if is_static else 1)
             table = cls.hsl_statics if is_static else cls.hsl_methods
             table[mname] = (getattr(cls, attr), mlo, mhi)
-        CLASSES[hsl_name] = BuiltinClass(hsl_name, cls, lo, hi, area, context,
+        CLASSES[hsl_name] = BuiltinClass(hsl_name, cls, lo, hi, area, _contexts(context),
                                          inspect.getdoc(cls) or "")
         cls.class_name = hsl_name
         return cls
@@ -163,8 +176,8 @@ def method(name: Optional[str] = None, *, static: bool = False):
 
 def functions_for(context: Optional[str]) -> dict[str, Builtin]:
     """The builtin functions visible in `context` (None: a standalone run)."""
-    return {n: b for n, b in FUNCTIONS.items() if b.context is None or b.context == context}
+    return {n: b for n, b in FUNCTIONS.items() if visible_in(b.context, context)}
 
 
 def classes_for(context: Optional[str]) -> dict[str, BuiltinClass]:
-    return {n: c for n, c in CLASSES.items() if c.context is None or c.context == context}
+    return {n: c for n, c in CLASSES.items() if visible_in(c.context, context)}

@@ -12,7 +12,7 @@ import sys
 from ..cli import add_include_argument, print_error
 from ..errors import shown_source
 from ..syntax.sourcefile import display_source, read_source_text
-from .contexts import PHASES
+from ..hooks.phases import PHASES
 
 HELP = "check scripts for errors without running them"
 

@@ -23,6 +23,7 @@ from ..program import ProgramBuilder, gc_paused
 from ..compiler.resolve import Resolution
 from ..syntax.sourcefile import read_source_text
 from . import contexts as C
+from ..hooks import phases as P
 from .codes import PLUGIN_CATEGORY, severity
 from .flow import analyze, scopes
 from .legacy import LEGACY
@@ -206,7 +207,7 @@ def phase_for(path: str, options: Options, source: str = "") -> Optional[str]:
     if options.hook:
         return options.hook
     m = _HOOK_COMMENT.search("\n".join(source.splitlines()[:20]))
-    if m is not None and m.group(1).lower() in C.PHASE_FUNCTIONS:
+    if m is not None and m.group(1).lower() in P.PHASES:
         return m.group(1).lower()
     return C.phase_from_path(path)
 
@@ -274,10 +275,10 @@ def _check(source: str, filename: str, options: Options) -> list:
 
     # Flow warnings and top-level return, on this file's own statements.
     if phase is not None:
-        terminating = {n for n, v in C.PHASE_FUNCTIONS[phase].items() if v[2]}
+        terminating = {n for n, f in P.PHASES[phase].functions.items() if f.terminates}
     else:
-        terminating = set(C.TERMINATING)
-    variables = C.PHASE_VARIABLES[phase] if phase else C.ANY_PHASE_VARIABLES
+        terminating = set(P.TERMINATING)
+    variables = P.PHASES[phase].variables if phase else P.ANY_PHASE_VARIABLES
     resolution = Resolution()       # (made once: the flow checks and the compiler read it)
     found_scopes = scopes(program, resolution)
     classes, functions = classes_for(phase), set(functions_for(phase))
@@ -315,7 +316,7 @@ def _static_checks(source: str, filename: str, options: Options, phase, program,
     """The compiler's static checks of a parsed file, with its includes and imports:
     every error, as diagnostics.  `resolution`: the file's resolve.Resolution, if made."""
     if variables is None:
-        variables = C.PHASE_VARIABLES[phase] if phase else C.ANY_PHASE_VARIABLES
+        variables = P.PHASES[phase].variables if phase else P.ANY_PHASE_VARIABLES
     diags: list = []
     cached = {filename: program}
 
@@ -324,13 +325,13 @@ def _static_checks(source: str, filename: str, options: Options, phase, program,
             return cached.pop(path)
         return parse(text, path)
 
-    readonly = C.PHASE_READONLY[phase] if phase else C.ANY_PHASE_READONLY
+    readonly = P.PHASES[phase].readonly if phase else P.ANY_PHASE_READONLY
     builder = _new_builder(source, filename, context=phase, readonly=readonly,
                            predefined=set(variables), parse=parse_cached,
                            include_paths=options.include_paths, roots=options.roots,
                            resolution=resolution, plugins=options.plugins)
     # A file of a project's file area runs in the hooks that include it: their functions.
-    hook_functions = C.PHASE_FUNCTIONS[phase] if phase is not None else \
+    hook_functions = C.phase_functions(phase) if phase is not None else \
         C.ANY_PHASE_FUNCTIONS if C.in_file_area(filename) else {}
     for name, (lo, hi, _) in hook_functions.items():
         if name not in builder.builtins:

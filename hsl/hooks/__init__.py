@@ -1,5 +1,4 @@
-"""Hook contexts: the SMTP events a script can run in (HELO/EHLO so far)."""
-
-# The pre-defined variables of an SMTP hook that a script cannot assign (builtins.md,
-# "Hook contexts"): the one list that the HELO hook, `hsl check` and the REPL read.
-SMTP_READONLY = ("arguments", "connection", "transaction")
+"""Hook contexts: the SMTP events a script can run in.  The phases and what each has are
+one table (phases.py); the hook functions are functions.py, running one phase is
+engine.py (its replies: reply.py), simulated sessions for `hsl run` session.py; helo.py
+keeps the HELO names `hsl serve` uses."""

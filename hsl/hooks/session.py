@@ -1,5 +1,6 @@
-"""HELO sessions from the command line or from a session file (YAML or JSON), so that
-sessions can be kept as test fixtures:
+"""Hook sessions from the command line or from a session file (YAML or JSON), so that
+sessions can be kept as test fixtures.  One file describes the connection and the command
+a hook checks; each phase reads the settings it needs (hsl/hooks/engine.py says which):
 
     verb: EHLO                 # or HELO
     host: mail.example.org     # the HELO/EHLO argument
@@ -19,24 +20,37 @@ sessions can be kept as test fixtures:
       peercert: client.pem     # paths relative to the session file
       peerchain: [intermediate.pem]
       error: 0
-    auth: {mechanism: PLAIN, username: alice}
+    auth: {mechanism: PLAIN, username: alice}   # the client's AUTH; for the auth hook
+    #                            also password, or state and response (other mechanisms)
     context: {seen: 1}         # $context before this command
+    mail_from: "<alice@client.example> SIZE=2048"   # MAIL FROM (mailfrom, rcptto, eod)
+    rcpt_to: [bob@example.net, "carol@example.net NOTIFY=NEVER"]   # RCPT TO, in order:
+    #                            rcptto checks the last, the others are already accepted
+    transportid: mx            # the server's default transport
+    message: message.eml       # eod: the message (default: a small test message)
+    ts: 1700000000             # eod: $transaction["ts"] (default: now)
+    command: "MAIL FROM:<a@b>" # proxy: the command line
+    close: remote              # disconnect: who closed the connection (local, remote)
     dns:                       # answer dns_query from this table, not from real DNS
       example.org: {a: [192.0.2.10], mx: ["10 mail.example.org"]}
       broken.example: SERVFAIL # an error name; names not in the table are NXDOMAIN
     expect: {...}              # ignored by hsl run (used by fixture tests)
 
-`hsl run --dns-server`/`--dns-table` replace a session file's `dns` table.
+`hsl run --dns-server`/`--dns-table` replace a session file's `dns` table.  Paths are
+relative to the session file.
 """
 from __future__ import annotations
 
 import os
 
 from ..syntax.sourcefile import read_source
+from .phases import RUNNABLE
 
 KEYS = {"verb", "helo", "ehlo", "host", "remoteip", "remoteport", "remoteptr", "remoteuid",
         "localip", "localport", "serverid", "server_hostname", "extensions", "tls", "auth",
-        "context", "expect", "connection_id", "transaction_id", "priority", "dns"}
+        "context", "expect", "connection_id", "transaction_id", "priority", "dns",
+        "mail_from", "rcpt_to", "transportid", "message", "ts", "command", "close"}
+AUTH_KEYS = {"mechanism", "username", "password", "state", "response"}
 
 
 class SessionError(Exception):
@@ -87,11 +101,20 @@ def _load_cert(path: str, base: str):
         raise SessionError(f"{path}: not a PEM certificate ({e})") from None
 
 
+def _read_message(path: str, base: str) -> bytes:
+    full = path if os.path.isabs(path) else os.path.join(base, path)
+    try:
+        with open(full, "rb") as f:
+            return f.read()
+    except OSError as e:
+        raise SessionError(f"cannot read message {path}: {e.strerror}") from None
+
+
 def build_session(settings: dict):
-    """A HeloSession from merged settings (session file first, command line on top)."""
+    """A HookSession from merged settings (session file first, command line on top)."""
     import ipaddress
-    # deferred: the HELO hook (and the compiler) only for a HELO run
-    from .helo import HeloSession
+    # deferred: the hook engine (and the compiler) only for a hook run
+    from .engine import HookSession
     settings = dict(settings)
     for key in ("remoteip", "localip"):
         if settings.get(key) is not None:
@@ -100,7 +123,7 @@ def build_session(settings: dict):
             except ValueError:
                 raise SessionError(f"{key} must be an IP address, not {settings[key]!r}") from None
     base = settings.get("_base", os.getcwd())
-    s = HeloSession()
+    s = HookSession()
     verb = settings.get("verb")
     if settings.get("ehlo") is not None:
         verb, settings["host"] = "EHLO", settings["ehlo"]
@@ -111,7 +134,7 @@ def build_session(settings: dict):
             raise SessionError(f"verb must be HELO or EHLO, not {verb!r}")
         s.verb = str(verb).upper()
     for key in ("host", "remoteip", "remoteptr", "localip", "serverid", "server_hostname",
-                "connection_id", "transaction_id"):
+                "connection_id", "transaction_id", "mail_from", "transportid", "command"):
         if settings.get(key) is not None:
             setattr(s, key, str(settings[key]))
     for key in ("remoteport", "localport", "remoteuid", "priority"):
@@ -140,22 +163,46 @@ def build_session(settings: dict):
     if auth is not None:
         if not isinstance(auth, dict):
             raise SessionError("auth must be a mapping")
+        unknown = set(auth) - AUTH_KEYS
+        if unknown:
+            raise SessionError(f"unknown auth setting(s): {', '.join(sorted(unknown))}")
+        if auth.get("state") is not None and not isinstance(auth["state"], int):
+            raise SessionError(f"auth state must be a number, not {auth['state']!r}")
         s.auth = auth
+    rcpt = settings.get("rcpt_to")
+    if rcpt is not None:
+        rcpt = [rcpt] if isinstance(rcpt, str) else rcpt
+        if not isinstance(rcpt, list) or not all(isinstance(r, str) for r in rcpt):
+            raise SessionError("rcpt_to must be an address or a list of addresses")
+        s.rcpt_to = list(rcpt)
+    if settings.get("ts") is not None:
+        try:
+            s.ts = float(settings["ts"])
+        except (TypeError, ValueError):
+            raise SessionError(f"ts must be a number, not {settings['ts']!r}") from None
+    if settings.get("close") is not None:
+        if settings["close"] not in ("local", "remote"):
+            raise SessionError(f"close must be local or remote, not {settings['close']!r}")
+        s.close = settings["close"]
+    if settings.get("message") is not None:
+        s.message = _read_message(str(settings["message"]), base)
     if "context" in settings:
         s.context = settings["context"]
     return s
 
 
 def settings_from_args(args) -> dict:
-    """Session settings from `hsl run --hook helo` options, on top of --session."""
+    """Session settings from `hsl run --hook PHASE` options, on top of --session."""
     settings: dict = {}
     if args.session:
         settings = load_session_file(args.session)
     for key in ("helo", "ehlo", "remoteip", "remoteport", "remoteptr", "localip", "localport",
-                "serverid"):
+                "serverid", "mail_from", "rcpt_to", "transportid", "transaction_id", "close"):
         value = getattr(args, key, None)
         if value is not None:
             settings[key] = value
+    if getattr(args, "proxy_command", None) is not None:
+        settings["command"] = args.proxy_command
     if args.context is not None:
         from ..inputs import parse_yaml_or_json   # deferred: as in load_session_file
         try:
@@ -170,16 +217,21 @@ def settings_from_args(args) -> dict:
             tls["peercert"] = os.path.abspath(args.peercert)
             tls["peerchain"] = [os.path.abspath(p) for p in args.peerchain or []]
         settings["tls"] = tls
-    if args.auth_user is not None:
+    auth_opts = {"mechanism": args.auth_mechanism, "username": args.auth_user,
+                 "password": args.auth_password}
+    if any(v is not None for v in auth_opts.values()):
         auth = dict(settings.get("auth") or {"mechanism": "PLAIN"})
-        auth["username"] = args.auth_user
+        auth.update({k: v for k, v in auth_opts.items() if v is not None})
         settings["auth"] = auth
+    if args.message is not None:
+        settings["message"] = os.path.abspath(args.message)
     return settings
 
 
 def add_arguments(run) -> None:
-    g = run.add_argument_group("HELO hook session (with --hook helo)")
-    g.add_argument("--hook", choices=["helo"], help="run the script as this hook")
+    g = run.add_argument_group("hook session (with --hook PHASE)")
+    g.add_argument("--hook", choices=RUNNABLE, metavar="PHASE",
+                   help="run the script as this hook (" + ", ".join(RUNNABLE) + ")")
     g.add_argument("--session", metavar="FILE", help="session settings (YAML or JSON)")
     g.add_argument("--ehlo", metavar="HOST", help="simulate EHLO HOST (default)")
     g.add_argument("--helo", metavar="HOST", help="simulate HELO HOST")
@@ -195,7 +247,23 @@ def add_arguments(run) -> None:
     g.add_argument("--peercert", metavar="CERT.pem", help="the client's TLS certificate")
     g.add_argument("--peerchain", metavar="CERT.pem", nargs="+",
                    help="certificates the client sent after its own")
-    g.add_argument("--auth-user", metavar="USER", help="authenticated user name")
+    g.add_argument("--auth-user", metavar="USER",
+                   help="authenticated user name (for --hook auth: the AUTH command's)")
+    g.add_argument("--auth-mechanism", metavar="NAME", help="AUTH mechanism (default PLAIN)")
+    g.add_argument("--auth-password", metavar="PASSWORD", help="the AUTH command's password")
+    g.add_argument("--mail-from", metavar="ADDR",
+                   help="MAIL FROM: '<ADDR> [PARAM=VALUE...]' ('' or '<>': null sender)")
+    g.add_argument("--rcpt-to", metavar="ADDR", action="append",
+                   help="RCPT TO, repeatable: rcptto checks the last, the earlier ones "
+                        "are the accepted recipients")
+    g.add_argument("--transportid", metavar="ID", help="the default transport (mx)")
+    g.add_argument("--transaction-id", metavar="ID", help="$transaction[\"id\"] (default: "
+                   "a new UUID)")
+    g.add_argument("--message", metavar="FILE.eml", help="the message of --hook eod")
+    g.add_argument("--command", dest="proxy_command", metavar="LINE",   # (`command`: hsl's)
+                   help="the command line of --hook proxy")
+    g.add_argument("--close", choices=["local", "remote"],
+                   help="who closed the connection (--hook disconnect)")
     g.add_argument("--context", metavar="JSON", help="$context before this command")
     g.add_argument("--json", action="store_true", help="print the result as one JSON object")
     g.add_argument("--trace", action="store_true",

@@ -1,14 +1,15 @@
-"""Interactive HSL shell: try expressions, load scripts, replay HELO sessions.
+"""Interactive HSL shell: try expressions, load scripts, replay hook sessions.
 
 Variables, functions, classes and imports persist across inputs; an expression shows its
-value in HSL notation. Dot-commands (.help lists them) load scripts and set up the HELO
-hook context. With a stdin that is not a terminal, inputs are read line by line
+value in HSL notation. Dot-commands (.help lists them) load scripts and set up a hook's
+context (any SMTP phase). With a stdin that is not a terminal, inputs are read line by line
 (`echo 'echo 1+1;' | hsl repl`).
 """
 from __future__ import annotations
 
 from ..cli import add_dns_arguments, add_include_argument, configure_dns, load_plugin_arguments
 from ..errors import escape_controls
+from ..hooks.phases import RUNNABLE
 from ..version import __version__
 
 HELP = "interactive shell (REPL) with completion, history and HELO sessions"
@@ -20,9 +21,10 @@ HELP = "interactive shell (REPL) with completion, history and HELO sessions"
 def add_arguments(parser) -> None:
     parser.add_argument("file", nargs="?", metavar="FILE",
                         help="load this script first (as .load FILE)")
-    parser.add_argument("--hook", choices=["helo"], help="evaluate in this hook's context")
+    parser.add_argument("--hook", choices=RUNNABLE, metavar="PHASE",
+                        help="evaluate in this hook's context (" + ", ".join(RUNNABLE) + ")")
     parser.add_argument("--session", metavar="FILE",
-                        help="HELO session settings, YAML or JSON (implies --hook helo)")
+                        help="session settings, YAML or JSON (implies --hook helo)")
     add_include_argument(parser)
     add_dns_arguments(parser)
 

@@ -7,8 +7,8 @@ import shlex
 from ..runtime import values as V
 from ..builtins import index
 from ..errors import HSLRuntimeError, HSLSyntaxError, escape_controls
-from ..hooks import SMTP_READONLY
-from ..hooks.helo import compile_helo, run_helo
+from ..hooks.engine import compile_hook, run_hook
+from ..hooks.phases import PHASES, RUNNABLE
 from ..hooks.session import SessionError, build_session, load_session_file
 from ..net import dns as resolver
 from ..syntax.parser import parse
@@ -18,8 +18,9 @@ from ..syntax.sourcefile import read_source_text
 COMMANDS = {
     ".help": ("[NAME]", "this help, or the signature and description of a function"),
     ".load": ("FILE", "load a script's functions, classes and imports; .run runs it"),
-    ".hook": ("helo|none", "evaluate in a hook's context ($arguments, $connection, ...)"),
-    ".session": ("FILE", "HELO session settings from a YAML/JSON file (implies .hook helo)"),
+    ".hook": ("PHASE|none", "evaluate in a hook's context ($arguments, $connection, ...); "
+                            "phases: " + ", ".join(RUNNABLE)),
+    ".session": ("FILE", "session settings from a YAML/JSON file (implies .hook helo)"),
     ".ehlo": ("HOST", "simulate EHLO HOST (implies .hook helo)"),
     ".remoteip": ("IP", "the client's IP address (implies .hook helo)"),
     ".run": ("", "run the loaded script (with a hook: show its decision)"),
@@ -117,20 +118,30 @@ def cmd_help(engine, arg, cancel):
         lines += [f"  {name}::{m}" for m in d.static_methods]
         engine.write("\n".join(lines))
         return
-    entry = index.functions_for("helo").get(name)
+    entry = _builtin_entry(engine, name, index.functions_for)
     if entry is not None:
         doc = entry.doc or "(no description)"
-        where = f" (only in the {entry.context} hook)" if entry.context else ""
+        where = f" (only in the {', '.join(entry.context)} hook" \
+            f"{'s' if len(entry.context) > 1 else ''})" if entry.context else ""
         engine.write(f"{entry.signature()}{where}\n" +
                      "\n".join("  " + line for line in doc.splitlines()))
         return
-    centry = index.classes_for("helo").get(name)
+    centry = _builtin_entry(engine, name, index.classes_for)
     if centry is not None:
         engine.write(f"class {name}\n" + "\n".join(
             "  " + line for line in (centry.doc or "(no description)").splitlines()))
         return
     engine.write_err(f"no help for {name}")
     return False
+
+
+def _builtin_entry(engine, name: str, table):
+    """A builtin function or class for .help: the current hook's, else any hook's."""
+    for phase in (engine.hook,) + RUNNABLE:
+        entry = table(phase).get(name)
+        if entry is not None:
+            return entry
+    return None
 
 
 def _read(path: str) -> str:
@@ -160,22 +171,34 @@ def _load(engine, path: str):
 
 def _compile(engine, source: str, path: str):
     """The script compiled as .run runs it (raises HSLSyntaxError).  With no hook chosen
-    yet, a script that compiles only as a HELO hook script is taken as one: .load it,
-    then `.hook helo` and `.run`."""
-    where = dict(include_paths=engine.include_paths, roots=[os.getcwd()],
-                 plugins=engine.plugins)
-    if engine.hook == "helo":
-        return compile_helo(source, path, **where)
+    yet, a script that compiles only as a hook script is taken as one: .load it, then
+    `.hook PHASE` and `.run`."""
+    where = _where(engine)
+    if engine.hook:
+        return compile_hook(engine.hook, source, path, **where)
     try:
         return compile_program(source, path, predefined=set(), **where)
     except HSLSyntaxError:
-        try:
-            compile_helo(source, path, **where)
-        except HSLSyntaxError:
-            pass
-        else:
+        if _hook_phase(source, path, where) is not None:
             return None         # a hook script: it compiles, but runs only in its hook
         raise
+
+
+def _where(engine) -> dict:
+    """How the REPL's scripts find their includes, imports and plugins."""
+    return dict(include_paths=engine.include_paths, roots=[os.getcwd()],
+                plugins=engine.plugins)
+
+
+def _hook_phase(source: str, path: str, where: dict):
+    """The first phase (HELO first) whose hook script `source` can be, or None."""
+    for phase in sorted(RUNNABLE, key=lambda p: p != "helo"):
+        try:
+            compile_hook(phase, source, path, **where)
+        except HSLSyntaxError:
+            continue
+        return phase
+    return None
 
 
 def cmd_load(engine, arg, cancel):
@@ -196,8 +219,10 @@ def cmd_load(engine, arg, cancel):
         what.append("functions " + ", ".join(funcs))
     if classes:
         what.append("classes " + ", ".join(classes))
-    how = "; .run runs it" if program is not None else \
-        "; it is a HELO hook script: .hook helo, then .run runs it"
+    how = "; .run runs it"
+    if program is None:
+        phase = _hook_phase(_read(arg), arg, _where(engine))
+        how = f"; it is a {_shown_phase(phase)} hook script: .hook {phase}, then .run runs it"
     engine.write(f"loaded {arg}" + (f" ({'; '.join(what)})" if what else "") + how)
 
 
@@ -209,22 +234,41 @@ def cmd_hook(engine, arg, cancel):
         engine._prepared = None
         engine.write("no hook: plain scripts")
         return
-    if arg != "helo":
-        raise ReplError(f"unknown hook {arg!r} (hooks: helo)")
-    _enable_helo(engine)
-    engine.write(f"hook helo: {_describe(engine)}")
+    if arg not in RUNNABLE:
+        raise ReplError(f"unknown hook {arg!r} (hooks: {', '.join(RUNNABLE)})")
+    _enable(engine, arg)
+    _show_hook(engine)
 
 
-def _enable_helo(engine) -> None:
-    if engine.hook != "helo":
-        engine.hook = "helo"
+def _enable(engine, phase=None) -> None:
+    """Evaluate in hook `phase` (default: the current hook, else helo)."""
+    phase = phase or engine.hook or "helo"
+    if engine.hook != phase:
+        engine.hook = phase
         engine._prepared = None
-        engine.globals.setdefault("context", engine.session().variables()["context"])
+        engine.globals.setdefault("context", engine.context_variables()["context"])
+
+
+def _shown_phase(phase: str) -> str:
+    return "HELO" if phase == "helo" else phase
+
+
+def _show_hook(engine) -> None:
+    engine.write(f"hook {engine.hook}: {_describe(engine)}")
 
 
 def _describe(engine) -> str:
-    s = engine.session()
-    return f"{s.verb} {s.host} from {s.remoteip}"
+    """What the hook's script is checking, in a few words."""
+    s, phase = engine.session(), engine.hook
+    if phase == "helo":
+        return f"{s.verb} {s.host} from {s.remoteip}"
+    mechanism = str((s.auth or {}).get("mechanism", "PLAIN")).upper()
+    what = {"connect": "connection", "auth": f"AUTH {mechanism}",
+            "mailfrom": f"MAIL FROM:<{s.sender()[0]}>",
+            "rcptto": f"RCPT TO:<{s.recipients()[-1][0]}>",
+            "eod": f"end of DATA for {len(s.recipients())} recipient(s)",
+            "disconnect": f"disconnect ({s.close})", "proxy": s.command}[phase]
+    return f"{what} from {s.remoteip}"
 
 
 def _set(engine, key: str, value) -> None:
@@ -235,8 +279,8 @@ def _set(engine, key: str, value) -> None:
     except SessionError as e:
         raise ReplError(str(e)) from None
     engine.settings = settings
-    _enable_helo(engine)
-    engine.write(f"hook helo: {_describe(engine)}")
+    _enable(engine)
+    _show_hook(engine)
 
 
 def cmd_session(engine, arg, cancel):
@@ -250,10 +294,10 @@ def cmd_session(engine, arg, cancel):
     engine.settings = settings
     if settings.get("dns") is not None:
         resolver.configure(resolver.MockBackend(settings["dns"]))
-    _enable_helo(engine)
+    _enable(engine)
     if "context" in settings:
-        engine.globals["context"] = engine.session().variables()["context"]
-    engine.write(f"hook helo: {_describe(engine)}")
+        engine.globals["context"] = engine.context_variables()["context"]
+    _show_hook(engine)
 
 
 def cmd_ehlo(engine, arg, cancel):
@@ -275,7 +319,7 @@ def cmd_remoteip(engine, arg, cancel):
 
 
 def cmd_run(engine, arg, cancel):
-    """Run the loaded script: with the helo hook as `hsl run --hook helo` does."""
+    """Run the loaded script: with a hook as `hsl run --hook PHASE` does."""
     path = arg or engine.loaded
     if not path:
         raise ReplError("no script loaded (.load FILE first)")
@@ -286,10 +330,11 @@ def cmd_run(engine, arg, cancel):
         return False
     program = loaded[1]
     if program is None:
-        raise ReplError(f"{path} is a HELO hook script: .hook helo first")
-    if engine.hook == "helo":
-        result = run_helo(_Cancellable(program, cancel), engine.session(), echo=engine.write,
-                          max_steps=None, max_time=None)
+        phase = _hook_phase(_read(path), path, _where(engine))
+        raise ReplError(f"{path} is a {_shown_phase(phase)} hook script: .hook {phase} first")
+    if engine.hook:
+        result = run_hook(_Cancellable(program, cancel), engine.session(), echo=engine.write,
+                          max_steps=None, max_time=None, phase=engine.hook)
         if result.error:
             if result.error.endswith(": interrupted"):
                 engine.write_err("interrupted")
@@ -298,7 +343,7 @@ def cmd_run(engine, arg, cancel):
                 engine.write_err(result.exception.render(program.sources))
             else:
                 engine.write_err(escape_controls(result.error))
-        engine.write(escape_controls(result.human()))
+        engine.write("\n".join(escape_controls(line) for line in result.human_lines()))
         return result.error is None
     try:
         result = program.run(output=engine.write, keep_globals=True, cancel=cancel)
@@ -314,7 +359,7 @@ def cmd_run(engine, arg, cancel):
 
 
 class _Cancellable:
-    """A Program whose run() is interruptible (run_helo takes no cancel event)."""
+    """A Program whose run() is interruptible (run_hook takes no cancel event)."""
 
     def __init__(self, program, cancel):
         self.program, self.cancel = program, cancel
@@ -331,7 +376,7 @@ def cmd_vars(engine, arg, cancel):
     lines = []
     if engine.hook:
         for name, value in engine.context_variables().items():
-            if name in SMTP_READONLY:
+            if name in PHASES[engine.hook].readonly:
                 lines.append(f"${name} = {show(value)}   (read-only)")
     for name in sorted(engine.globals):
         lines.append(f"${name} = {show(engine.globals[name])}")

@@ -8,6 +8,7 @@ import re
 from prompt_toolkit.completion import Completer, Completion, PathCompleter
 from prompt_toolkit.document import Document
 
+from ..hooks.phases import RUNNABLE
 from ..runtime import values as V
 from .commands import COMMANDS, show
 from .lexer import CONSTANTS, KEYWORDS, WORD_OPERATORS
@@ -71,7 +72,7 @@ class HSLCompleter(Completer):
         if name in (".load", ".session", ".run"):
             yield from self.paths.get_completions(Document(arg, len(arg)), event)
         elif name == ".hook":
-            for h in ("helo", "none"):
+            for h in RUNNABLE + ("none",):
                 if h.startswith(arg):
                     yield Completion(h, -len(arg))
         elif name == ".help":

@@ -33,8 +33,8 @@ from ..runtime import values as V
 from ..builtins import index
 from ..errors import HSLError, HSLRuntimeError, HSLSyntaxError
 from ..runtime.execution import Terminate
-from ..hooks import helo
-from ..hooks.helo import build_result
+from ..hooks.engine import QueueCollector, build_result
+from ..hooks.phases import PHASES
 from ..hooks.session import build_session
 from ..syntax.parser import parse
 from ..program import compile_program, find_file, search_dirs
@@ -180,7 +180,7 @@ class Engine:
         self.count = 0
         self._prepared: Optional[Prepared] = None
         if getattr(self, "hook", None):
-            self.globals["context"] = self.session().variables()["context"]
+            self.globals["context"] = self.context_variables()["context"]
 
     def session(self):
         return build_session(dict(self.settings))
@@ -189,7 +189,7 @@ class Engine:
         """The hook's pre-defined variables (none without a hook)."""
         if not self.hook:
             return {}
-        return self.session().variables()
+        return self.session().variables(self.hook)
 
     def functions(self) -> dict:
         """User functions: name -> Decl."""
@@ -359,9 +359,10 @@ class Engine:
 
         predefined = set(self.globals) | {VALUE_VAR}
         options = {}
-        if self.hook == "helo":
-            options = dict(context=helo.CONTEXT, readonly=helo.READONLY)
-            predefined |= set(helo.READONLY) | {"context"}
+        if self.hook:
+            phase = PHASES[self.hook]
+            options = dict(context=self.hook, readonly=phase.readonly)
+            predefined |= set(phase.variables)
         try:
             program = compile_program(source, "<repl>", predefined=predefined,
                                       parse=parse_hook, include_paths=self.include_paths,
@@ -403,12 +404,19 @@ class Engine:
                     self.write(line)
                 elif line == MARKER:
                     started.append(True)
+        # The eod hook's queue() records copies; Accept() shows them.
+        collector = None
+        if self.hook == "eod":
+            trans = variables["transaction"]
+            collector = QueueCollector(trans.get(b"id").decode(), trans.get(b"ts"))
         try:
             result = prepared.program.run(variables=variables, output=output,
-                                          keep_globals=True, cancel=cancel)
+                                          keep_globals=True, cancel=cancel,
+                                          queue_message=collector)
             final = result.globals or {}
         except Terminate as t:
-            self._show_decision(t.decision, t.globals or {})
+            self._show_decision(t.decision, t.globals or {},
+                                collector.copies if collector is not None else [])
             final = t.globals or {}
         except HSLRuntimeError as e:
             if e.message == "interrupted":
@@ -448,14 +456,15 @@ class Engine:
                 g.pop(name, None)
         g.update((k, v) for k, v in final.items() if k != VALUE_VAR)
         if self.hook:
-            for name in helo.READONLY:        # the run's hook variables, not kept
+            for name in PHASES[self.hook].readonly:     # the run's hook variables, not kept
                 g.pop(name, None)
         self.globals = g
 
-    def _show_decision(self, decision, final: dict) -> None:
+    def _show_decision(self, decision, final: dict, queued: list) -> None:
         session = self.session()
         context = final.get("context", self.globals.get("context"))
-        result = build_result(decision, session, context, [])
+        result = build_result(decision, session, context, [], phase=self.hook,
+                              queued=queued if decision.action == "accept" else [])
         self.write(result.human())
 
     # ------------------------------------------------------------ errors

@@ -22,6 +22,7 @@ import time
 from typing import Optional
 
 from ..errors import HSLSyntaxError
+from ..hooks.engine import failure_result
 from ..hooks.helo import HeloResult, HeloSession, compile_helo, run_helo
 from ..runtime.execution import Preempted, start_script_thread
 from ..syntax.sourcefile import read_source_text
@@ -55,8 +56,7 @@ def compile_file(path: str, include_paths=(), plugins=None):
 
 
 def error_result(session: HeloSession, error: str) -> HeloResult:
-    return HeloResult("defer", ERROR_CODE, list(ERROR_ENHANCED), [ERROR_TEXT], False,
-                      session.host, [], session.context, [], error)
+    return failure_result("helo", session, ERROR_CODE, ERROR_ENHANCED, ERROR_TEXT, error)
 
 
 class InlineGate:
