@@ -211,6 +211,9 @@ def cmd_run_hook(args, source: str, filename: str) -> int:
     decision is the result."""
     import json
     from .hooks.engine import compile_hook, run_hook  # deferred: the compiler only for `hsl run`
+    if getattr(args, "spool", None) and args.hook != "eod":
+        print_error("--spool is for --hook eod (the copies an Accept() commits)")
+        return EXIT_USAGE
     try:
         settings = settings_from_args(args)
         session = build_session(settings)
@@ -250,12 +253,25 @@ def cmd_run_hook(args, source: str, filename: str) -> int:
         else:
             print(f"trace: no termination function was called: {result.decision} "
                   "(the hook's default)", file=sys.stderr)
+    status, spooled = EXIT_OK, []
+    if getattr(args, "spool", None) and result.queued:
+        from .queue import spool        # deferred: only a run that commits copies
+        try:
+            spooled = spool.write_copies(args.spool, result.queued)
+        except spool.SpoolError as e:    # the copies are not committed: say so, exit 1
+            print_error(e)
+            status = EXIT_SCRIPT_ERROR
     if args.json:
-        print(json.dumps(result.to_json(), ensure_ascii=False))
+        out = result.to_json()
+        if getattr(args, "spool", None):
+            out["spooled"] = spooled
+        print(json.dumps(out, ensure_ascii=False))
     else:
         for line in result.human_lines():
             print(escape_controls(line))
-    return EXIT_OK
+        for copy_id in spooled:
+            print(escape_controls(f"spooled {copy_id} in {args.spool}"))
+    return status
 
 
 def _snippet(sources: dict, file: str, line: int, col: int, end) -> str:

@@ -260,6 +260,9 @@ def add_arguments(run) -> None:
     g.add_argument("--transaction-id", metavar="ID", help="$transaction[\"id\"] (default: "
                    "a new UUID)")
     g.add_argument("--message", metavar="FILE.eml", help="the message of --hook eod")
+    g.add_argument("--spool", metavar="DIR",
+                   help="--hook eod: commit the copies an Accept() keeps to this spool "
+                        "directory (without it they are only reported)")
     g.add_argument("--command", dest="proxy_command", metavar="LINE",   # (`command`: hsl's)
                    help="the command line of --hook proxy")
     g.add_argument("--close", choices=["local", "remote"],
