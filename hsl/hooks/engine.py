@@ -148,18 +148,23 @@ def _recipient(session: HookSession, address: str, params: dict) -> V.HArray:
     return row
 
 
-def _args_connect(s: HookSession) -> V.HArray:
-    args = V.HArray()
-    args.set(b"remoteip", s.remoteip.encode())
-    args.set(b"remoteport", float(s.remoteport))
+def _set_endpoints(into: V.HArray, s: HookSession) -> V.HArray:
+    """The connection's addresses, as connect's $arguments and later $connection have
+    them (remoteip, remoteport, remoteptr, remoteuid, localip, localport, serverid)."""
+    into.set(b"remoteip", s.remoteip.encode())
+    into.set(b"remoteport", float(s.remoteport))
     if s.remoteptr is not None:
-        args.set(b"remoteptr", s.remoteptr.encode())
+        into.set(b"remoteptr", s.remoteptr.encode())
     if s.remoteuid is not None:
-        args.set(b"remoteuid", float(s.remoteuid))
-    args.set(b"localip", s.localip.encode())
-    args.set(b"localport", float(s.localport))
-    args.set(b"serverid", s.serverid.encode())
-    return args
+        into.set(b"remoteuid", float(s.remoteuid))
+    into.set(b"localip", s.localip.encode())
+    into.set(b"localport", float(s.localport))
+    into.set(b"serverid", s.serverid.encode())
+    return into
+
+
+def _args_connect(s: HookSession) -> V.HArray:
+    return _set_endpoints(V.HArray(), s)
 
 
 def _args_helo(s: HookSession) -> V.HArray:
@@ -225,15 +230,7 @@ def _connection(s: HookSession, phase: str) -> V.HArray:
     conn.set(b"priority", float(s.priority))
     if phase == "connect":
         return conn
-    conn.set(b"remoteip", s.remoteip.encode())
-    conn.set(b"remoteport", float(s.remoteport))
-    if s.remoteptr is not None:
-        conn.set(b"remoteptr", s.remoteptr.encode())
-    if s.remoteuid is not None:
-        conn.set(b"remoteuid", float(s.remoteuid))
-    conn.set(b"localip", s.localip.encode())
-    conn.set(b"localport", float(s.localport))
-    conn.set(b"serverid", s.serverid.encode())
+    _set_endpoints(conn, s)
     if phase != "helo":                 # (HELO is the command that sets it)
         helo = V.HArray()
         helo.set(b"verb", s.verb.upper().encode())
