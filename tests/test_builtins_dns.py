@@ -18,7 +18,7 @@ import hsl
 from hsl.net import dns as resolver
 from hsl.builtins import FUNCTIONS, load_all
 from hsl.errors import ScriptError
-from hsl.runtime.ops import Preempted
+from hsl.runtime.execution import Preempted
 from hsl.runtime.values import from_python, to_python
 
 from dns_server import DnsServer
@@ -193,16 +193,16 @@ def test_a_timeout_shorter_than_the_time_left_is_a_result(real):
 
 
 def test_no_lookup_once_the_time_is_up(real):
-    from hsl.runtime import ops as runtime
+    from hsl.runtime import execution, ops as runtime
     expired = runtime.Execution(None, None, None, 0.01, 100)
     time.sleep(0.02)
     before = len(real.queries)
-    runtime._current.execution = expired
+    execution._current.execution = expired
     try:
         with pytest.raises(runtime.LimitExceeded, match="execution time limit exceeded"):
             FUNCTIONS["dns_query"].fn(b"example.test")
     finally:
-        runtime._current.execution = None
+        execution._current.execution = None
     assert len(real.queries) == before
 
 

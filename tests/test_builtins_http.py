@@ -20,7 +20,7 @@ from hsl.builtins import FUNCTIONS, load_all
 from hsl.builtins import httpclient
 from hsl.errors import HSLRuntimeError, ScriptError
 from hsl.net import tls
-from hsl.runtime.ops import Preempted
+from hsl.runtime.execution import Preempted
 from hsl.runtime.values import HArray, HFunction, from_python, to_python
 
 import certs

@@ -21,7 +21,7 @@ import pytest
 import hsl
 from hsl.builtins.classes import FileResource
 from hsl.runtime.values import HArray
-from hsl.runtime.ops import Preempted
+from hsl.runtime.execution import Preempted
 
 MEMORY = 64 << 20
 # A budget stop names what the run would hold (not "the machine is out of memory").

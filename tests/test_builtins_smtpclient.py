@@ -20,7 +20,7 @@ from hsl.net import dns as resolver
 from hsl.builtins import FUNCTIONS, load_all
 from hsl.builtins.smtpclient import _split_hostport
 from hsl.errors import ScriptError
-from hsl.runtime.ops import Preempted
+from hsl.runtime.execution import Preempted
 from hsl.runtime.values import from_python, to_python
 
 import certs

@@ -23,7 +23,7 @@ from hsl.net import dns as resolver
 from hsl.builtins import FUNCTIONS, load_all
 from hsl.builtins import spf as spf_module
 from hsl.errors import ScriptError
-from hsl.runtime.ops import Preempted
+from hsl.runtime.execution import Preempted
 from hsl.runtime.values import to_python
 
 load_all()

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from hsl.runtime import ops as RT
+from hsl.runtime import execution as EX
 from hsl.builtins import FUNCTIONS, load_all
 from hsl.errors import ScriptError
 from hsl.runtime.values import from_python as P
@@ -210,12 +210,12 @@ def test_executiontime_inside_execution():
         started = time.monotonic() - 5.0
         deadline = None
         speculative = False
-    old = RT.current()
-    RT._current.execution = Ex()
+    old = EX.current()
+    EX._current.execution = Ex()
     try:
         assert 5.0 <= call("executiontime") < 6.0
     finally:
-        RT._current.execution = old
+        EX._current.execution = old
     assert call("executiontime") >= 0.0
 
 
@@ -232,14 +232,14 @@ def test_sleep_respects_deadline():
         started = time.monotonic()
         deadline = time.monotonic() + 0.1
         speculative = False
-    old = RT.current()
-    RT._current.execution = Ex()
+    old = EX.current()
+    EX._current.execution = Ex()
     t0 = time.monotonic()
     try:
-        with pytest.raises(RT.LimitExceeded):
+        with pytest.raises(EX.LimitExceeded):
             call("sleep", 30.0)
     finally:
-        RT._current.execution = old
+        EX._current.execution = old
     assert 0.05 <= time.monotonic() - t0 < 2.0
 
 

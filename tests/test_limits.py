@@ -15,7 +15,7 @@ import pytest
 import hsl
 from hsl.runtime import memory
 from hsl.hooks.helo import HeloSession, compile_helo, run_helo
-from hsl.runtime.ops import MAX_DEPTH, current, depth_capacity
+from hsl.runtime.execution import MAX_DEPTH, current, depth_capacity
 from hsl.runtime.values import HFunction
 
 from bombs import BOMBS, ROOT, clean, run_isolated

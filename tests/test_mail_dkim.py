@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hsl.runtime import ops as runtime
+from hsl.runtime import execution, ops as runtime
 from hsl.net import dns as resolver
 from hsl.errors import ScriptError
 from hsl.mail import dkim as D
@@ -633,13 +633,13 @@ def test_the_runs_time_limit_bounds_the_lookup():
 
     def run():
         ex = runtime.Execution(None, lambda b: None, None, 0.5, 100)
-        runtime._current.execution = ex
+        execution._current.execution = ex
         try:
             outcome["result"] = D.verify(whole, field, D.resolver_lookup(5))
         except runtime.LimitExceeded as e:
             outcome["limit"] = e.message
         finally:
-            runtime._current.execution = None
+            execution._current.execution = None
     with DnsServer({"rsa._domainkey.example.com": "DROP"}) as srv:
         try:
             resolver.configure(resolver.DnsPythonBackend([srv.address]))

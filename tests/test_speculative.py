@@ -10,7 +10,7 @@ import pytest
 import hsl
 from hsl.builtins import load_all
 from hsl.builtins import server
-from hsl.runtime.ops import Preempted
+from hsl.runtime.execution import Preempted
 from hsl.runtime.store import MEMORY, MEMORY_LOCK
 from hsl.runtime.values import HArray, HFunction
 

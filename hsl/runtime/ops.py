@@ -26,11 +26,6 @@ from ..errors import ScriptError, ThrownValue
 from .execution import LimitExceeded, OutputClosed, Preempted, will_mutate
 from .values import HArray, HFunction, HObject, BuiltinObject, arity_message, share as _share
 
-# Parts of the execution API as tests reach them through this module (their home is
-# hsl.runtime.execution).
-_current, current, depth_capacity, MAX_DEPTH = \
-    _ex._current, _ex.current, _ex.depth_capacity, _ex.MAX_DEPTH
-
 _UNSET = V.UNSET
 _D = object()        # "argument not passed" marker for parameters with defaults
 
