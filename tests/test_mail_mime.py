@@ -225,7 +225,7 @@ def test_queue_is_a_clear_error_and_dkim_answers_bad_input_cleanly():
 
 
 def test_queue_in_the_eod_hook_gets_the_modified_message():
-    import hsl.runtime.ops as R
+    import hsl.runtime.execution as R
     queued = []
 
     class FakeExecution:
