@@ -80,6 +80,13 @@ class HookSession:
     ts: Optional[float] = None             # eod: when DATA ended; None: now
     command: str = "NOOP"                  # proxy: the command line
     close: str = "remote"                  # disconnect: who closed ("local", "remote")
+    # A whole session's envelope (hsl/hooks/conversation.py), when set, instead of
+    # mail_from/rcpt_to: the accepted sender (address, params) and the accepted recipients
+    # (address, params, transportid); rcptto checks rcpt_to[-1] on top of them.
+    envelope: Optional[tuple] = None
+    accepted: Optional[list] = None
+    last_reply: Optional[dict] = None      # disconnect: the last reply sent (code, ...)
+    error: Optional[dict] = None           # disconnect: why the connection failed
 
     def variables(self, phase: str = "helo") -> dict:
         """The pre-defined variables of `phase`'s script."""
@@ -94,10 +101,20 @@ class HookSession:
 
     # The envelope, as the server would have recorded it.
     def sender(self) -> tuple:
+        if self.envelope is not None:
+            return self.envelope
         return parse_path(self.mail_from if self.mail_from is not None else DEFAULT_SENDER)
 
     def recipients(self) -> list:
         return [parse_path(r) for r in (self.rcpt_to or [DEFAULT_RECIPIENT])]
+
+    def recipient_rows(self, phase: str) -> list:
+        """(address, params, transportid) of the recipients $transaction lists: for
+        rcptto the ones accepted before the one it checks, for eod all of them."""
+        if self.accepted is not None:
+            return list(self.accepted)
+        rows = [(a, p, self.transportid) for a, p in self.recipients()]
+        return rows[:-1] if phase == "rcptto" else rows
 
     def message_bytes(self) -> bytes:
         if self.message is not None:
@@ -134,17 +151,17 @@ def _envelope(session: HookSession, trans: V.HArray, recipients: list) -> None:
     trans.set(b"senderaddress", _address(sender))
     trans.set(b"senderparams", V.from_python(params))
     rows = V.HArray()
-    for address, rparams in recipients:
-        rows.append(_recipient(session, address, rparams))
+    for address, rparams, transportid in recipients:
+        rows.append(_recipient(address, rparams, transportid))
     trans.set(b"recipients", rows)
 
 
-def _recipient(session: HookSession, address: str, params: dict) -> V.HArray:
+def _recipient(address: str, params: dict, transportid: str) -> V.HArray:
     row = V.HArray()
     row.set(b"recipient", address.encode())
     row.set(b"address", _address(address))
     row.set(b"params", V.from_python(params))
-    row.set(b"transportid", session.transportid.encode())
+    row.set(b"transportid", transportid.encode())
     return row
 
 
@@ -200,7 +217,7 @@ def _args_mailfrom(s: HookSession) -> V.HArray:
 
 def _args_rcptto(s: HookSession) -> V.HArray:
     address, params = s.recipients()[-1]
-    return _recipient(s, address, params)
+    return _recipient(address, params, s.transportid)
 
 
 def _args_eod(s: HookSession) -> V.HArray:
@@ -212,7 +229,12 @@ def _args_eod(s: HookSession) -> V.HArray:
 
 
 def _args_disconnect(s: HookSession) -> V.HArray:
-    return V.from_python({"close": s.close})
+    args = {"close": s.close}
+    if s.last_reply is not None:        # code, enhanced, reason (lines), state
+        args["reply"] = s.last_reply
+    if s.error is not None:             # reason, type (socket, tls), code
+        args["error"] = s.error
+    return V.from_python(args)
 
 
 def _args_proxy(s: HookSession) -> V.HArray:
@@ -254,11 +276,11 @@ def _transaction(s: HookSession, phase: str) -> V.HArray:
     trans.set(b"id", s.transaction_id.encode())
     if phase == "eod":
         trans.set(b"ts", float(s.ts if s.ts is not None else time.time()))
-        _envelope(s, trans, s.recipients())
-    elif phase == "rcptto":
-        _envelope(s, trans, s.recipients()[:-1])
-    elif phase == "proxy" and s.mail_from is not None:
-        _envelope(s, trans, [parse_path(r) for r in s.rcpt_to])
+    if phase in ("eod", "rcptto"):
+        _envelope(s, trans, s.recipient_rows(phase))
+    elif phase == "proxy" and (s.mail_from is not None or s.envelope is not None):
+        _envelope(s, trans, s.accepted if s.accepted is not None else
+                  [(*parse_path(r), s.transportid) for r in s.rcpt_to])
     return trans
 
 
