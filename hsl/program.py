@@ -547,10 +547,15 @@ class ProgramBuilder:
         if is_glob(stmt.path):
             found = find_glob(stmt.path, mod.path, self.filename, self.include_paths)
             if found is None:
-                self.fail(mod.path, stmt, f"no file matches \"{written}\"", code="HSL502",
-                          name=written, hint="a glob resolves from the including file's "
-                          "directory, the main script's, the working directory, the file "
-                          "area and -I directories")
+                # An empty array (no DKIM key yet is a state a project may be in); hsl
+                # check says so (HSL505), in case the pattern is wrong.
+                found = (None, [])
+                if self.collecting:
+                    self.errors.append(CompileError(
+                        stmt.span, f"no file matches \"{written}\"", mod.path, code="HSL502",
+                        name=written, hint="a glob resolves from the including file's "
+                        "directory, the main script's, the working directory, the file "
+                        "area and -I directories"))
             if len(found[1]) > MAX_GLOB_FILES:
                 self.fail(mod.path, stmt, f"\"{written}\" matches more than "
                           f"{MAX_GLOB_FILES} files", code="HSL504")
