@@ -88,7 +88,7 @@ def test_tree_file_area_files():
 def test_tree_hooks_compile_with_the_file_area():
     """Include and import rules of a file area (hooks.md §4): a directory's main.hsl,
     "./x.hsl" relative to the including file, a bare path from the area's root (also
-    from a subfolder of it), a glob data import keyed by file id."""
+    from a subfolder of it), file:// paths, a glob data import keyed by file id."""
     p = load_project(TREE)
     for hook in p.hooks():
         if hook.phase in ("predelivery", "postdelivery"):
@@ -101,6 +101,11 @@ def test_tree_hooks_compile_with_the_file_area():
     names = {os.path.relpath(f, p.files_dir) for f in program.files[1:]}
     assert {"modules/greylist/main.hsl", "modules/greylist/known.hsl",
             "lib/decide.hsl"} <= names
+    helo = p.servers["inbound"].hooks["helo"]
+    assert helo.source.startswith('include "file://lib/names.hsl";')
+    program = compile_hook("helo", helo.source, helo.path, include_paths=p.include_paths)
+    assert {os.path.relpath(f, p.files_dir) for f in program.files[1:]} == \
+        {"lib/names.hsl", "lib/dots.hsl"}
 
 
 def test_unused_hook_file_is_a_warning(tree):
