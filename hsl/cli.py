@@ -35,6 +35,11 @@ def build_parser() -> argparse.ArgumentParser:
     src = run.add_mutually_exclusive_group(required=True)
     src.add_argument("file", nargs="?", help="the .hsl file to run")
     src.add_argument("-e", dest="code", metavar="CODE", help="run CODE instead of a file")
+    src.add_argument("--project", metavar="DIR",
+                     help="with --hook PHASE: run that phase's hook of a Halon project tree "
+                          "(the server of --serverid; docs/projects.md)")
+    src.add_argument("--config", dest="halon_config", metavar="SMTPD-APP.YAML",
+                     help="with --hook PHASE: the same, from a packed configuration")
     run.add_argument("--max-steps", type=int, default=None, metavar="N",
                      help="stop the script after N steps (loop iterations and calls)")
     run.add_argument("--max-time", type=float, default=None, metavar="SECONDS",
@@ -338,7 +343,14 @@ def main(argv=None) -> int:
                 return EXIT_USAGE
             raise
     if args.command == "run":
-        source, filename = _read_source(args)
+        if args.project or args.halon_config:
+            try:
+                source, filename = _project_hook(args)
+            except ValueError as e:
+                print_error(e)
+                return EXIT_USAGE
+        else:
+            source, filename = _read_source(args)
         try:
             args.loaded_plugins = load_plugin_arguments(args)
         except ValueError as e:
@@ -357,6 +369,66 @@ def main(argv=None) -> int:
         except KeyboardInterrupt:
             return 130
     return EXIT_USAGE
+
+
+def _project_hook(args):
+    """(source, filename) of the hook `hsl run --project/--config --hook PHASE` runs:
+    that phase's hook of the --serverid server (or of the only one, or of "default");
+    for rcptto, the hook of the last --rcpt-to's domain when the server has
+    one.  The server's id and default transport become the session's, unless given.
+    The file area joins the -I directories; the project stays loaded (its private
+    directory, for a packed one) until hsl exits.  ValueError for what cannot be run."""
+    from .project import ProjectError, load_packed, load_project  # deferred: YAML
+    if not args.hook:
+        raise ValueError(f"{'--project' if args.project else '--config'} runs a hook: "
+                         "give --hook PHASE")
+    try:
+        project = load_project(args.project) if args.project else \
+            load_packed(args.halon_config)
+    except ProjectError as e:
+        raise ValueError(str(e)) from None
+    try:
+        for w in project.warnings:
+            print(f"hsl: warning: {escape_controls(w)}", file=sys.stderr)
+        server = _project_server(project, args.serverid, args.hook)
+        hook = server.hooks.get(args.hook)
+        if args.hook == "rcptto" and args.rcpt_to and server.rcptto_domains:
+            address = args.rcpt_to[-1].split()[0].strip("<>") if args.rcpt_to[-1].split() \
+                else ""
+            domain = address.rpartition("@")[2].lower()
+            hook = server.rcptto_domains.get(domain, hook)
+        if hook is None:
+            raise ValueError(f"{project.config}: server {server.id} has no {args.hook} hook "
+                             f"(servers[].phases.{args.hook}.hook)")
+    except BaseException:
+        project.close()
+        raise
+    args.serverid = server.id
+    if getattr(args, "transportid", None) is None and server.transport is not None:
+        args.transportid = server.transport
+    args.include = list(args.include) + project.include_paths
+    args.loaded_project = project
+    return hook.source, hook.path
+
+
+def _project_server(project, wanted, phase: str):
+    """The server `wanted` (--serverid); else the only one with a hook of `phase`, or
+    the only one, or "default"."""
+    if wanted is not None:
+        if wanted not in project.servers:
+            raise ValueError(f"{project.config}: no server {wanted} (servers: "
+                             f"{', '.join(project.servers) or 'none'})")
+        return project.servers[wanted]
+    servers = list(project.servers.values())
+    hooked = [s for s in servers if phase in s.hooks or (phase == "rcptto" and s.rcptto_domains)]
+    for choice in (hooked, servers):
+        if len(choice) == 1:
+            return choice[0]
+    if "default" in project.servers:
+        return project.servers["default"]
+    raise ValueError(f"{project.config}: several servers have {phase} hooks "
+                     f"({', '.join(s.id for s in hooked)}): choose one with --serverid ID"
+                     if hooked else f"{project.config}: no server has a hook for {phase}")
 
 
 if __name__ == "__main__":

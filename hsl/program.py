@@ -81,28 +81,16 @@ def find_file(spec: bytes, from_file: str, main_file: str, include_paths,
     names a module of hsl's stdlib, or a package the user supplies (a halon-extras
     checkout, a stand-in for a plugin's module) in one of `include_paths` or of `extras`
     (--extras: for extras:// only).  A directory names its main.hsl (hooks.md §4)."""
-    text = spec.decode("utf-8", "surrogateescape")
-    if "!" in text.split("/")[0] and not text.startswith("/"):
-        text = text.split("!", 1)[1]
-    base = os.path.dirname(os.path.abspath(from_file)) if not from_file.startswith("<") \
-        else os.getcwd()
+    text = _path_part(spec)
     if text.startswith("extras://"):
         text = text[len("extras://"):]
         names = [text] if os.path.splitext(text)[1] else [text, text + ".hsl"]
         candidates = [os.path.join(root, name)
                       for root in [_stdlib_dir(), *include_paths, *extras] for name in names]
     else:
-        if text.startswith("file://"):
-            text = text[len("file://"):]
-        elif text.startswith("file:"):
-            text = text[len("file:"):]
-        roots = [base]
-        if not main_file.startswith("<"):
-            roots.append(os.path.dirname(os.path.abspath(main_file)))
-        roots += [os.getcwd(), *include_paths, _stdlib_dir()]
         names = [text] if os.path.splitext(text)[1] else [text, text + ".hsl"]
         candidates = []
-        for root in dict.fromkeys(roots):
+        for root in _roots(from_file, main_file, include_paths) + [_stdlib_dir()]:
             candidates += [os.path.join(root, name) for name in names]
     for c in candidates:
         if os.path.isdir(c):            # a package: its main.hsl (hooks.md §4)
@@ -112,6 +100,54 @@ def find_file(spec: bytes, from_file: str, main_file: str, include_paths,
     for c in candidates:        # (reading it will say why it cannot be used)
         if os.path.exists(c) and not os.path.isdir(c):
             return os.path.normpath(c)
+    return None
+
+
+def _path_part(spec: bytes) -> str:
+    """An include or import path without its `loader!` and `file:`/`file://` prefixes."""
+    text = spec.decode("utf-8", "surrogateescape")
+    if "!" in text.split("/")[0] and not text.startswith("/"):
+        text = text.split("!", 1)[1]
+    for prefix in ("file://", "file:"):
+        if text.startswith(prefix):
+            return text[len(prefix):]
+    return text
+
+
+def _roots(from_file: str, main_file: str, include_paths) -> list:
+    """The directories a file:// path is looked for in, in order (see find_file)."""
+    roots = [os.path.dirname(os.path.abspath(from_file)) if not from_file.startswith("<")
+             else os.getcwd()]
+    if not main_file.startswith("<"):
+        roots.append(os.path.dirname(os.path.abspath(main_file)))
+    return list(dict.fromkeys(roots + [os.getcwd(), *include_paths]))
+
+
+#: Files one glob data import may load.
+MAX_GLOB_FILES = 10_000
+
+
+def is_glob(spec: bytes) -> bool:
+    """Whether a data import's path is a glob (`"txt!dkim/*.key"`, hooks.md §4)."""
+    text = _path_part(spec)
+    return not text.startswith("extras://") and any(c in text for c in "*?[")
+
+
+def find_glob(spec: bytes, from_file: str, main_file: str, include_paths):
+    """(root, ids) of a glob data import: the first directory that find_file would look
+    in where the pattern matches regular files, and those files' paths relative to it
+    (`/`-separated, sorted: the ids of a project's file area); None when nothing matches.
+    `*` and `?` stay within one folder, `**` crosses folders; hidden files match only a
+    pattern that names the dot.  CompileError-free: the caller words the errors."""
+    import glob
+    text = _path_part(spec)
+    for root in _roots(from_file, main_file, include_paths):
+        if not os.path.isdir(root):
+            continue
+        found = sorted(m for m in glob.glob(text, root_dir=root, recursive=True)
+                       if os.path.isfile(os.path.join(root, m)))
+        if found:
+            return root, [m.replace(os.sep, "/") for m in found]
     return None
 
 
@@ -503,11 +539,29 @@ class ProgramBuilder:
 
     def import_data(self, mod: ModuleInfo, stmt: A.ImportData) -> None:
         # deferred: the data loaders only for data imports
-        from .compiler.dataimport import load_data
+        from .compiler.dataimport import load_data, load_glob
         if mod.is_main and stmt.var in self.readonly:
             self.fail(mod.path, stmt, f"${stmt.var} is read-only: an import cannot bind it",
                       code="HSL301")
-        path = self.resolve_path(stmt.path, mod.path, stmt)
+        written = stmt.path.decode("utf-8", "replace")
+        if is_glob(stmt.path):
+            found = find_glob(stmt.path, mod.path, self.filename, self.include_paths)
+            if found is None:
+                # An empty array (no DKIM key yet is a state a project may be in); hsl
+                # check says so (HSL505), in case the pattern is wrong.
+                found = (None, [])
+                if self.collecting:
+                    self.errors.append(CompileError(
+                        stmt.span, f"no file matches \"{written}\"", mod.path, code="HSL502",
+                        name=written, hint="a glob resolves from the including file's "
+                        "directory, the main script's, the working directory, the file "
+                        "area and -I directories"))
+            if len(found[1]) > MAX_GLOB_FILES:
+                self.fail(mod.path, stmt, f"\"{written}\" matches more than "
+                          f"{MAX_GLOB_FILES} files", code="HSL504")
+            path = None
+        else:
+            path = self.resolve_path(stmt.path, mod.path, stmt)
         options = None
         if stmt.options is not None:
             try:
@@ -516,11 +570,13 @@ class ProgramBuilder:
                 self.fail(mod.path, e.span, e.message, code=e.code)
             if options is _NOT_CONSTANT:
                 self.fail(mod.path, stmt.options, "import options must be a constant array")
+        spec = stmt.path.decode("utf-8", "surrogateescape")
         try:
-            value = load_data(path, stmt.path.decode("utf-8", "surrogateescape"), options)
+            value = load_data(path, spec, options) if path is not None else \
+                load_glob(*found, spec, options)
         except ScriptError as e:
-            self.fail(mod.path, stmt, f"cannot import \"{stmt.path.decode('utf-8', 'replace')}\": "
-                                      f"{e.message}", code="HSL504")
+            self.fail(mod.path, stmt, f"cannot import \"{written}\": {e.message}",
+                      code="HSL504")
         self.consts.append(value)
         mod.data_vars[stmt.var] = len(self.consts) - 1
         mod.globals.add(stmt.var)

@@ -10,7 +10,7 @@ import os
 import sys
 
 from ..cli import add_include_argument, print_error
-from ..errors import shown_source
+from ..errors import escape_controls, shown_source
 from ..syntax.sourcefile import display_source, read_source_text
 from ..hooks.phases import PHASES
 
@@ -21,8 +21,11 @@ EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
 
 
 def add_arguments(p) -> None:
-    p.add_argument("paths", nargs="+", metavar="PATH",
+    p.add_argument("paths", nargs="*", metavar="PATH",
                    help="files and directories (directories are searched for *.hsl)")
+    p.add_argument("--project", action="append", default=[], metavar="DIR",
+                   help="check a Halon project tree (DIR/src/...): every hook with its "
+                        "phase, every file of src/files (docs/projects.md; repeatable)")
     p.add_argument("--hook", choices=PHASES, metavar="PHASE",
                    help="hook phase of the scripts (" + ", ".join(PHASES) + "); default: "
                         "from a hooks/<phase>/ folder in the path, else none")
@@ -38,7 +41,9 @@ def add_arguments(p) -> None:
                    help="report warnings as errors (exit 1)")
     p.add_argument("--config", metavar="FILE",
                    help="configuration file (default: .hslcheck.toml, or [tool.hsl-check] "
-                        "in pyproject.toml, in this directory or a parent)")
+                        "in pyproject.toml, in this directory or a parent); a file not "
+                        "ending in .toml is a packed Halon configuration (smtpd-app.yaml), "
+                        "checked like --project")
     p.add_argument("--no-config", action="store_true", help="ignore configuration files")
 
 
@@ -78,6 +83,13 @@ _SKIPPED_DIRS = (".git", ".hg", ".svn", "node_modules", "__pycache__")
 
 def main(args) -> int:
     from . import config as cfg     # deferred: `hsl` imports this module at every start
+    packed = []
+    if args.config is not None and not args.config.endswith(".toml"):
+        packed, args.config = [args.config], None       # (a Halon configuration)
+    if not (args.paths or args.project or packed):
+        print_error("nothing to check: give files or directories, --project DIR or "
+                    "--config smtpd-app.yaml")
+        return EXIT_USAGE
     settings = {}
     if not args.no_config:
         path = args.config or cfg.find()
@@ -138,17 +150,28 @@ def main(args) -> int:
                                                    if _files(p, [], base) else ""))
             status = EXIT_USAGE
         files.extend(found)
+    # (file, options) of each file to check: the named paths', then the projects'
+    work = [(f, options) for f in dict.fromkeys(files)]
+    projects = _load_projects(args.project, packed)
+    if projects is None:
+        return EXIT_USAGE
+    for project in projects:
+        work += _project_work(project, options)
     sources: dict = {}
     diags = []
     checked = 0
-    for f in dict.fromkeys(files):
+    done = set()
+    for f, opts in work:
+        if (f, opts.hook) in done:
+            continue
+        done.add((f, opts.hook))
         try:
             text = read_source_text(f)
         except OSError as e:
             print_error(f"cannot read {f}: {e.strerror}")
             status = EXIT_USAGE
             continue
-        found = check_source(text, f, options)
+        found = check_source(text, f, opts)
         checked += 1
         sources[f] = text
         diags.extend(found)
@@ -157,14 +180,23 @@ def main(args) -> int:
     # script under check may include any readable file, and a CI's secrets must not be
     # printed (`include "/proc/self/environ";`, `include "../../.ssh/config";`).
     trees = [os.path.realpath(p if os.path.isdir(p) else os.path.dirname(os.path.abspath(p)))
-             for p in args.paths] + [os.path.realpath(d) for d in args.include]
+             for p in args.paths] + [os.path.realpath(d) for d in args.include] + \
+        [os.path.realpath(d) for project in projects for d in _project_trees(project)]
+    real_names = {}         # the name a diagnostic shows -> the file (a packed one's copy)
+    for project in projects:
+        for d in diags:
+            name = project.shown(d.filename)
+            if name != d.filename:
+                real_names[name] = d.filename
+                d.filename = name
     shown: dict = {}
 
     def source_of(name):
         if name not in shown:
             text = None
-            if _in_trees(name, trees):
-                text = sources[name] if name in sources else display_source(name)
+            real = real_names.get(name, name)
+            if _in_trees(real, trees):
+                text = sources[real] if real in sources else display_source(real)
             shown[name] = shown_source(name, text)
         return shown[name]
 
@@ -176,9 +208,58 @@ def main(args) -> int:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         except OSError:
             pass
+    for project in projects:
+        project.close()
     if status == EXIT_OK and any(d.severity == "error" for d in diags):
         status = EXIT_ERRORS
     return status
+
+
+def _load_projects(trees: list, packed: list):
+    """The projects of --project and of a packed --config, their warnings printed; None
+    (the error printed) when one cannot be loaded."""
+    from ..project import ProjectError, load_packed, load_project  # deferred: YAML
+    projects = []
+    try:
+        for path in trees:
+            projects.append(load_project(path))
+        for path in packed:
+            projects.append(load_packed(path))
+    except ProjectError as e:
+        for project in projects:
+            project.close()
+        print_error(e)
+        return None
+    for project in projects:
+        for w in project.warnings:
+            print(f"hsl: warning: {escape_controls(w)}", file=sys.stderr)
+    return projects
+
+
+def _project_work(project, options) -> list:
+    """(file, options) for each .hsl file of a project's file area (code that any hook
+    may include), each hook with its phase, and each .hsl file of its hooks folder that
+    no server names (phase from the folder)."""
+    from dataclasses import replace
+    extra = dict(include_paths=options.include_paths + project.include_paths,
+                 roots=options.roots + [project.root])
+    # (the file area first: a file both checked and included is reported by its name
+    # in the tree, not by the path an include resolved)
+    work = [(f, replace(options, hook=None, **extra)) for f in project.area_files()]
+    work += [(h.path, replace(options, hook=h.phase, **extra)) for h in project.hooks()]
+    if not project.packed:
+        named = {os.path.abspath(h.path) for h in project.hooks()}
+        hooks = os.path.join(project.root, "src", "hooks")
+        if os.path.isdir(hooks):
+            work += [(f, replace(options, hook=None, **extra))
+                     for f in _files(hooks, [], os.getcwd()) if os.path.abspath(f) not in named]
+    return work
+
+
+def _project_trees(project) -> list:
+    """The directories of a project whose files' lines may be shown."""
+    return [project.root] + project.include_paths + [os.path.dirname(h.path)
+                                                     for h in project.hooks()]
 
 
 def _in_trees(path: str, trees: list) -> bool:

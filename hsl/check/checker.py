@@ -19,7 +19,7 @@ from ..syntax import ast as A
 from ..builtins.index import classes_for, functions_for
 from ..errors import Diagnostic, HSLSyntaxError
 from ..syntax.parser import parse, parse_partial
-from ..program import ProgramBuilder, gc_paused
+from ..program import ProgramBuilder, gc_paused, is_glob
 from ..compiler.resolve import Resolution
 from ..syntax.sourcefile import read_source_text
 from . import contexts as C
@@ -169,7 +169,8 @@ def _compile_diag(err, builder, phase: Optional[str]) -> Diagnostic:
     if code == "HSL502" and _is_data_path(name):
         return _coded(d, "HSL505", "data files (messages, keys, certificates) are often kept "
                       "out of the repository; -I DIR adds a directory to look in",
-                      f"data file not found: \"{name}\"")
+                      (f"no data file matches \"{name}\"" if is_glob(name.encode())
+                       else f"data file not found: \"{name}\""))
     return _coded(d, code, err.hint or _ADVICE.get(code, ""))
 
 

@@ -74,7 +74,28 @@ def load_data(path: str, spec: str, options):
         return _certificates(data, _option(options, "resource", False) is True)
     if ext == "key":
         return _private_key(data)
+    if ext == "eml":
+        # deferred: the mail classes only for .eml files
+        from ..builtins.mime import MailMessageObject
+        # (one object for every run, as any data import: a run that modifies it should
+        # work on MailMessage::String($mail->toString()))
+        return MailMessageObject._new(data)
     raise ScriptError(f"unsupported data loader \"{ext}\"")
+
+
+def load_glob(root: str, ids: list, spec: str, options):
+    """A glob data import (hooks.md §4): an array from each file's id (its path relative
+    to `root`, as program.find_glob found them) to its content, each file loaded as
+    load_data would (by the `loader!` prefix of `spec`, else by its own extension)."""
+    prefix = spec.split("!", 1)[0] + "!" if "!" in spec.split("/")[0] else ""
+    out = V.HArray()
+    for fid in ids:
+        try:
+            value = load_data(os.path.join(root, fid), prefix + fid, options)
+        except ScriptError as e:
+            raise ScriptError(f"{fid}: {e.message}") from None
+        out.set(fid.encode("utf-8", "surrogateescape"), value)
+    return out
 
 
 def _certificates(data: bytes, resources: bool):
