@@ -66,6 +66,9 @@ def load_session_file(path: str) -> dict:
         raise SessionError(str(e)) from None
     if not isinstance(value, dict):
         raise SessionError(f"{path}: a session file must hold a mapping of settings")
+    if "steps" in value:        # a whole session: hsl/hooks/steps.py reads and checks it
+        value["_base"] = os.path.dirname(os.path.abspath(path))
+        return value
     unknown = set(value) - KEYS
     if unknown:
         raise SessionError(f"{path}: unknown session setting(s): {', '.join(sorted(unknown))}")
