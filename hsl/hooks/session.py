@@ -1,6 +1,7 @@
 """Hook sessions from the command line or from a session file (YAML or JSON), so that
 sessions can be kept as test fixtures.  One file describes the connection and the command
-a hook checks; each phase reads the settings it needs (hsl/hooks/engine.py says which):
+a hook checks; each phase reads the settings it needs (hsl/hooks/engine.py says which).
+(A file with `steps:` is a whole session instead: hsl/hooks/steps.py reads it.)
 
     verb: EHLO                 # or HELO
     host: mail.example.org     # the HELO/EHLO argument
