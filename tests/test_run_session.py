@@ -100,6 +100,12 @@ def test_context_and_connection_id_span_the_session(tmp_path):
     assert results[-1].context == {"n": 14.0}
 
 
+def test_context_without_hooks_stays_as_the_file_gives_it(tmp_path):
+    s = session_file(tmp_path, "context: {a: 1, b: [x]}\nsteps: [ehlo: x.example]\n")
+    assert [r.context for r in run(s)] == [{"a": 1, "b": ["x"]}] * 3
+    assert [r.context for r in run(s, context={"c": True})][-1] == {"c": True}
+
+
 def test_a_rejected_mail_stops_the_transaction(tmp_path):
     s = with_hooks(tmp_path, """\
         steps:
@@ -486,6 +492,8 @@ def test_a_spool_that_cannot_take_the_copies_is_451_and_exit_1(tmp_path):
     ("steps:\n  - command: \"\"\n", "2:14", "command: give the command line"),
     ("steps: [ehlo: x]\ndns:\n  a.example: {zzz: [x]}\n", "3:", "dns:"),
     ("steps: [ehlo: x\n", "2:1", "not valid YAML"),
+    ("steps: [ehlo: x]\ncontext: {a: 2024-01-01}\n", "2:10",
+     "context: cannot convert date to an HSL value"),
 ])
 def test_bad_session_files_name_the_line(tmp_path, text, where, message):
     s = session_file(tmp_path, text)

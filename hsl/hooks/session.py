@@ -191,7 +191,11 @@ def build_session(settings: dict):
     if settings.get("message") is not None:
         s.message = _read_message(str(settings["message"]), base)
     if "context" in settings:
-        s.context = settings["context"]
+        from ..runtime import values as V   # deferred: as the engine above
+        try:
+            s.context = V.from_python(settings["context"])
+        except TypeError as e:          # (a YAML date, say)
+            raise SessionError(f"context: {e}") from None
     return s
 
 

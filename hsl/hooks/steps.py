@@ -191,7 +191,8 @@ def _options(value: dict, pos, base: str) -> dict:
             continue
         options[option] = getattr(_checked(pos, (key,), {key: value[key]}, base), key)
     if "context" in value:
-        options["context"] = value["context"]
+        options["context"] = _checked(pos, ("context",), {"context": value["context"]},
+                                      base).context
     if "maxsize" in value:
         size = value["maxsize"]
         if size is not None and (type(size) is not int or size < 0):
@@ -559,7 +560,7 @@ def run(session: SessionFile, hooks: HookTable, *, limits: Optional[Limits] = No
     is $context at the start instead of the file's."""
     conv = session.conversation(hooks)
     if context is not None:
-        conv.base.context = context
+        conv.base.context = V.from_python(context)
     runner = _Runner(conv, limits or Limits(), trace, commit)
     steps = list(session.steps)
     if not steps or steps[0].name != "connect":
