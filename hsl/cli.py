@@ -283,8 +283,9 @@ def cmd_run_session(args, source, filename) -> int:
     """`hsl run --session FILE` with a whole session (steps:): every step through every
     hook, one line per step (hsl/hooks/steps.py).  `source`: the script of
     `--hook PHASE SCRIPT`, that phase's hook instead of the file's."""
+    # deferred: the hook engine (and the compiler) only for a hook run
     from .hooks import steps
-    from .hooks.engine import compile_hook  # deferred: the compiler only for a run
+    from .hooks.engine import compile_hook  # deferred: as above
     given = [opt for opt, dest in ONE_COMMAND_OPTIONS if getattr(args, dest, None)]
     if given:
         print_error(f"{given[0]} is for a one-command session (--hook PHASE); in a whole "
@@ -340,7 +341,7 @@ def cmd_run_session(args, source, filename) -> int:
 
 def _print_session(args, results) -> int:
     import json
-    from .hooks.engine import copy_line, copy_summary
+    from .hooks.engine import copy_line, copy_summary   # deferred: as in cmd_run_session
     status = EXIT_OK
     for r in results:
         for run in r.runs:              # the diagnostics, as `hsl run` shows them

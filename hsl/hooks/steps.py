@@ -46,7 +46,8 @@ from typing import Callable, Optional
 from ..runtime import values as V
 from .conversation import (TOO_BIG, Commit, Conversation, HookTable, Prompt, ReadMessage,
                            Reply, RunHook, drive)
-from .engine import copy_summary, run_hook
+from ..syntax.sourcefile import read_source_text
+from .engine import compile_hook, copy_summary, run_hook
 from .session import SessionError, build_session
 
 # The phases a session runs (the queue's phases run later, in the queue).
@@ -404,10 +405,6 @@ def compile_hooks(session: SessionFile, overrides: Optional[dict] = None,
     script of `hsl run --hook PHASE SCRIPT`, instead of the file's).  `options` are
     compile_hook's.  SessionError for a script that cannot be read; HSLSyntaxError
     (raised as compile_hook raises it) for one that does not compile."""
-    # deferred: the compiler only for a run
-    from ..syntax.sourcefile import read_source_text
-    from .engine import compile_hook
-
     def compiled(phase: str, source: HookSource):
         try:
             text = read_source_text(source.path)
