@@ -8,7 +8,8 @@ import sys
 from .errors import (HSLRuntimeError, HSLSyntaxError, escape_controls, shown_source,
                      source_lines)
 from .runtime.execution import MAX_DEPTH, OutputClosed, start_script_thread
-from .hooks.session import SessionError, add_arguments, build_session, settings_from_args
+from .hooks.session import (SessionError, add_arguments, build_session, load_session_file,
+                            settings_from_args)
 from .syntax.sourcefile import read_source_text
 from .version import __version__
 
@@ -32,7 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"hsl {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     run = sub.add_parser("run", help="run a script")
-    src = run.add_mutually_exclusive_group(required=True)
+    # (one of them is required, except with a whole session's --session FILE: see main)
+    src = run.add_mutually_exclusive_group()
     src.add_argument("file", nargs="?", help="the .hsl file to run")
     src.add_argument("-e", dest="code", metavar="CODE", help="run CODE instead of a file")
     src.add_argument("--project", metavar="DIR",
@@ -243,21 +245,8 @@ def cmd_run_hook(args, source: str, filename: str) -> int:
     elif result.error:
         print(escape_controls(result.error), file=sys.stderr)
     if args.trace:
-        sources = dict(program.sources)
-        for entry in result.trace:
-            kind, file, line, col, value = entry
-            shown = "true" if value else "false"
-            text = _snippet(sources, file, line, col, getattr(entry, "end", None))
-            label = "case" if kind == "case" else kind
-            print(escape_controls(f"trace: {file}:{line}:{col}: {label} {text} -> {shown}"),
-                  file=sys.stderr)
-        if result.where:
-            f, line, col = result.where
-            print(escape_controls(f"trace: {f}:{line}:{col}: decided: {result.decision}"),
-                  file=sys.stderr)
-        else:
-            print(f"trace: no termination function was called: {result.decision} "
-                  "(the hook's default)", file=sys.stderr)
+        for line in trace_lines(result, program.sources):
+            print(escape_controls(f"trace: {line}"), file=sys.stderr)
     status, spooled = EXIT_OK, []
     if getattr(args, "spool", None) and result.queued:
         from .queue import spool        # deferred: only a run that commits copies
@@ -277,6 +266,178 @@ def cmd_run_hook(args, source: str, filename: str) -> int:
         for copy_id in spooled:
             print(escape_controls(f"spooled {copy_id} in {args.spool}"))
     return status
+
+
+# The options of a one-command hook run: a whole session's steps say these instead.
+ONE_COMMAND_OPTIONS = (("--ehlo", "ehlo"), ("--helo", "helo"), ("--mail-from", "mail_from"),
+                       ("--rcpt-to", "rcpt_to"), ("--message", "message"),
+                       ("--command", "proxy_command"), ("--close", "close"),
+                       ("--tls-protocol", "tls_protocol"), ("--tls-cipher", "tls_cipher"),
+                       ("--sni", "sni"), ("--peercert", "peercert"),
+                       ("--auth-user", "auth_user"), ("--auth-mechanism", "auth_mechanism"),
+                       ("--auth-password", "auth_password"),
+                       ("--transaction-id", "transaction_id"))
+# Connection facts the command line may change in a whole session: option -> Conversation's.
+SESSION_FACT_OPTIONS = {"remoteip": "remoteip", "remoteport": "remoteport",
+                        "remoteptr": "remoteptr", "localip": "localip",
+                        "localport": "localport", "serverid": "serverid",
+                        "transportid": "transportid"}
+
+
+def cmd_run_session(args, source, filename) -> int:
+    """`hsl run --session FILE` with a whole session (steps:): every step through every
+    hook, one line per step (hsl/hooks/steps.py).  `source`: the script of
+    `--hook PHASE SCRIPT`, that phase's hook instead of the file's."""
+    # deferred: the hook engine (and the compiler) only for a hook run
+    from .hooks import steps
+    from .hooks.engine import compile_hook  # deferred: as above
+    given = [opt for opt, dest in ONE_COMMAND_OPTIONS if getattr(args, dest, None)]
+    if given:
+        print_error(f"{given[0]} is for a one-command session (--hook PHASE); in a whole "
+                    "session the steps say it")
+        return EXIT_USAGE
+    try:
+        session = steps.load(args.session)
+        for option, fact in SESSION_FACT_OPTIONS.items():
+            if getattr(args, option, None) is not None:
+                checked = build_session({option: getattr(args, option)})
+                session.options[fact] = getattr(checked, option)
+        context = None
+        if args.context is not None:
+            from .inputs import parse_yaml_or_json   # deferred: YAML only for --context
+            context = parse_yaml_or_json(args.context, "--context", True)
+        configure_dns(args, session.dns)
+    except (SessionError, ValueError) as e:
+        print_error(e)
+        return EXIT_USAGE
+    options = dict(trace=args.trace, include_paths=args.include, roots=[os.getcwd()],
+                   plugins=args.loaded_plugins)
+    try:
+        overrides = {}
+        if source is not None:
+            overrides[args.hook] = compile_hook(args.hook, source, filename, **options)
+        hooks = steps.compile_hooks(session, overrides, **options)
+    except SessionError as e:
+        print_error(e)
+        return EXIT_USAGE
+    except HSLSyntaxError as e:         # nothing ran: no step to print
+        print(e.render(), file=sys.stderr)
+        return EXIT_SCRIPT_ERROR
+    commit = None
+    if args.spool:
+        from .queue import spool        # deferred: only a run that commits copies
+
+        def commit(copies):
+            try:
+                return spool.write_copies(args.spool, copies)
+            except spool.SpoolError as e:   # not committed: the client gets 451
+                return str(e)
+
+    limits = steps.Limits(args.max_steps or 10_000_000, args.max_time or 10.0,
+                          args.max_depth, args.max_memory)
+    results = steps.run(session, hooks, limits=limits, trace=args.trace, commit=commit,
+                        context=context)
+    try:
+        return _print_session(args, results)
+    except BrokenPipeError:     # the reader went away (`| head`): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_SCRIPT_ERROR
+
+
+def _print_session(args, results) -> int:
+    import json
+    from .hooks.engine import copy_line, copy_summary   # deferred: as in cmd_run_session
+    status = EXIT_OK
+    for r in results:
+        for run in r.runs:              # the diagnostics, as `hsl run` shows them
+            if run.result.exception is not None:
+                print(run.result.exception.render(run.program.sources), file=sys.stderr)
+        if r.spool_error:               # the copies are not committed: say so, exit 1
+            print_error(r.spool_error)
+            status = EXIT_SCRIPT_ERROR
+    queued = [c for r in results for c in r.queued]
+    stored = [i for r in results for i in r.stored]
+    if args.json:
+        out = []
+        for r in results:
+            step = r.to_json()
+            if args.trace:
+                step["trace"] = [line for run in r.runs
+                                 for line in trace_lines(run.result, run.program.sources)]
+            out.append(step)
+        print(json.dumps({"steps": out, "queued": [copy_summary(c) for c in queued],
+                          "stored": stored}, ensure_ascii=False))
+        return status
+    for r in results:
+        print(escape_controls(step_line(r)))
+        for line in step_details(r, args.trace):
+            print(escape_controls("    " + line))
+    for copy in queued:
+        print(escape_controls(copy_line(copy)))
+    for copy_id in stored:
+        print(escape_controls(f"spooled {copy_id} in {args.spool}"))
+    return status
+
+
+def step_line(r) -> str:
+    """One step of a whole session on one line: what the client sent, the reply, and the
+    hook that decided it."""
+    if r.step.name == "connect":
+        label = "connect"
+    elif r.step.name == "close":
+        label = f"close {r.step.close}"
+    else:
+        label = r.step.line
+    if not r.ran:
+        return f"not run: {label} (the connection is closed)"
+    text = label
+    enhanced, texts = r.reply_parts()
+    if r.code is not None:
+        text += f": {r.code}"
+        if enhanced:
+            text += " " + ".".join(str(x) for x in enhanced)
+        text += f' "{texts[0] if texts else ""}"'
+        if len(texts) > 1:
+            text += f" (+{len(texts) - 1} more line{'s' if len(texts) > 2 else ''})"
+    if r.decided is not None:
+        text += f"{'' if r.code is not None else ':'} [{r.phase}: {r.decision}]"
+    if r.disconnect and r.step.name != "close":
+        text += " and disconnect"
+    return text
+
+
+def step_details(r, trace: bool) -> list:
+    """The lines under a step: the AUTH exchange, the proxy's rewrite, the hooks' echo
+    output, their errors and (with --trace) their traces."""
+    lines = [f"{prompt} -> {answer}" for prompt, answer in r.prompts]
+    if r.rewritten is not None:
+        lines.append(f"proxy: passed on as {r.rewritten}")
+    lines += r.output
+    lines += [f"error: {e}" for e in r.errors]
+    if trace:
+        lines += [f"trace: {line}" for run in r.runs
+                  for line in trace_lines(run.result, run.program.sources)]
+    if r.spool_error:
+        lines.append(f"not stored: {r.spool_error}")
+    return lines
+
+
+def trace_lines(result, sources) -> list:
+    """A hook run's trace: each condition tested, then the call that decided."""
+    sources = dict(sources)
+    lines = []
+    for entry in result.trace:
+        kind, file, line, col, value = entry
+        shown = "true" if value else "false"
+        text = _snippet(sources, file, line, col, getattr(entry, "end", None))
+        lines.append(f"{file}:{line}:{col}: {kind} {text} -> {shown}")
+    if result.where:
+        f, line, col = result.where
+        lines.append(f"{f}:{line}:{col}: decided: {result.decision}")
+    else:
+        lines.append(f"no termination function was called: {result.decision} "
+                     "(the hook's default)")
+    return lines
 
 
 def _snippet(sources: dict, file: str, line: int, col: int, end) -> str:
@@ -328,8 +489,19 @@ def _in_big_stack(fn, *args):
     return result[0] if result else EXIT_SCRIPT_ERROR
 
 
+def _is_whole_session(path: str) -> bool:
+    """Whether session file `path` describes a whole session (steps:).  A file that cannot
+    be read is not: the run that reads it reports why."""
+    from .hooks.steps import is_whole_session   # deferred: only for --session
+    try:
+        return is_whole_session(load_session_file(path))
+    except SessionError:
+        return False
+
+
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     if args.command is None:
         build_parser().print_usage(sys.stderr)
         return EXIT_USAGE
@@ -343,26 +515,49 @@ def main(argv=None) -> int:
                 return EXIT_USAGE
             raise
     if args.command == "run":
+        whole = False
         if args.project or args.halon_config:
             try:
                 source, filename = _project_hook(args)
             except ValueError as e:
                 print_error(e)
                 return EXIT_USAGE
+        elif args.file is None and args.code is None:
+            whole = bool(args.session) and _is_whole_session(args.session)
+            if not args.session:
+                parser.error("one of the arguments file -e is required")
+            if not whole:
+                try:
+                    load_session_file(args.session)
+                except SessionError as e:
+                    print_error(e)
+                    return EXIT_USAGE
+                print_error(f"{args.session} is a one-command session: give the script "
+                            "(hsl run --hook PHASE SCRIPT --session FILE), or list the "
+                            "session's steps: and hooks: in the file (docs/sessions.md)")
+                return EXIT_USAGE
+            source = filename = None
         else:
+            whole = bool(args.session) and _is_whole_session(args.session)
             source, filename = _read_source(args)
+            if whole and not args.hook:
+                print_error(f"{args.session} is a whole session: say which hook the script "
+                            "is with --hook PHASE (or name it under hooks: in the file)")
+                return EXIT_USAGE
         try:
             args.loaded_plugins = load_plugin_arguments(args)
         except ValueError as e:
             print_error(e)
             return EXIT_USAGE
-        if not args.hook:               # a hook run also reads its session's dns: table
+        if not args.hook and not whole:     # a hook run also reads its session's dns:
             try:
                 configure_dns(args)
             except ValueError as e:
                 print_error(e)
                 return EXIT_USAGE
         try:
+            if whole:
+                return _in_big_stack(cmd_run_session, args, source, filename)
             if args.hook:
                 return _in_big_stack(cmd_run_hook, args, source, filename)
             return _in_big_stack(cmd_run, args, source, filename)

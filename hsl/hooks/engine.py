@@ -393,6 +393,16 @@ def copy_summary(copy: Copy) -> dict:
             "options": options, "size": len(copy.message)}
 
 
+def copy_line(copy: Copy) -> str:
+    """A committed copy on one line, as `hsl run` shows it."""
+    c = copy_summary(copy)
+    line = (f"queued {c['transaction']}:{c['queue']}: {c['sender'] or '<>'} -> "
+            f"{c['recipient']} via {c['transportid']} ({c['size']} bytes)")
+    if c["options"]:
+        line += " " + ", ".join(f"{k}={_shown(v)}" for k, v in c["options"].items())
+    return line
+
+
 # --------------------------------------------------------------------- result
 
 # The facts of a phase that later phases see, shown by `hsl run` after an accepted (or
@@ -453,13 +463,7 @@ class HookResult:
             for name in _SHOWN.get(self.phase, ()):
                 if self.facts.get(name) is not None:
                     lines.append(f"{name}: {self.facts[name]}")
-        for copy in self.queued:
-            c = copy_summary(copy)
-            line = (f"queued {c['transaction']}:{c['queue']}: {c['sender'] or '<>'} -> "
-                    f"{c['recipient']} via {c['transportid']} ({c['size']} bytes)")
-            if c["options"]:
-                line += " " + ", ".join(f"{k}={_shown(v)}" for k, v in c["options"].items())
-            lines.append(line)
+        lines += [copy_line(copy) for copy in self.queued]
         return lines
 
     def to_json(self) -> dict:

@@ -1,6 +1,7 @@
 """Hook sessions from the command line or from a session file (YAML or JSON), so that
 sessions can be kept as test fixtures.  One file describes the connection and the command
-a hook checks; each phase reads the settings it needs (hsl/hooks/engine.py says which):
+a hook checks; each phase reads the settings it needs (hsl/hooks/engine.py says which).
+(A file with `steps:` is a whole session instead: hsl/hooks/steps.py reads it.)
 
     verb: EHLO                 # or HELO
     host: mail.example.org     # the HELO/EHLO argument
@@ -66,6 +67,9 @@ def load_session_file(path: str) -> dict:
         raise SessionError(str(e)) from None
     if not isinstance(value, dict):
         raise SessionError(f"{path}: a session file must hold a mapping of settings")
+    if "steps" in value:        # a whole session: hsl/hooks/steps.py reads and checks it
+        value["_base"] = os.path.dirname(os.path.abspath(path))
+        return value
     unknown = set(value) - KEYS
     if unknown:
         raise SessionError(f"{path}: unknown session setting(s): {', '.join(sorted(unknown))}")
@@ -187,7 +191,11 @@ def build_session(settings: dict):
     if settings.get("message") is not None:
         s.message = _read_message(str(settings["message"]), base)
     if "context" in settings:
-        s.context = settings["context"]
+        from ..runtime import values as V   # deferred: as the engine above
+        try:
+            s.context = V.from_python(settings["context"])
+        except TypeError as e:          # (a YAML date, say)
+            raise SessionError(f"context: {e}") from None
     return s
 
 
