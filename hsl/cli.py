@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import Optional
 
 from .errors import (HSLRuntimeError, HSLSyntaxError, escape_controls, shown_source,
                      source_lines)
@@ -296,8 +297,11 @@ def cmd_run_session(args, source, filename) -> int:
         print_error(f"{given[0]} is for a one-command session (--hook PHASE); in a whole "
                     "session the steps say it")
         return EXIT_USAGE
+    server = getattr(args, "project_server", None)
     try:
         session = steps.load(args.session)
+        if server is not None and server.maxsize is not None:
+            session.options.setdefault("maxsize", server.maxsize)
         for option, fact in SESSION_FACT_OPTIONS.items():
             if getattr(args, option, None) is not None:
                 checked = build_session({option: getattr(args, option)})
@@ -313,10 +317,17 @@ def cmd_run_session(args, source, filename) -> int:
     options = dict(trace=args.trace, include_paths=args.include, roots=[os.getcwd()],
                    plugins=args.loaded_plugins)
     try:
-        overrides = {}
+        overrides, domains = {}, None
+        if server is not None:          # --project/--config: the server's hooks, all of them
+            overrides = {phase: compile_hook(phase, hook.source, hook.path, **options)
+                         for phase, hook in server.hooks.items() if phase in steps.SMTP_PHASES}
+            domains = {domain: compile_hook("rcptto", hook.source, hook.path, **options)
+                       for domain, hook in server.rcptto_domains.items()}
         if source is not None:
             overrides[args.hook] = compile_hook(args.hook, source, filename, **options)
         hooks = steps.compile_hooks(session, overrides, **options)
+        if domains is not None:
+            hooks.rcptto_domains = domains
     except SessionError as e:
         print_error(e)
         return EXIT_USAGE
@@ -516,7 +527,15 @@ def main(argv=None) -> int:
             raise
     if args.command == "run":
         whole = False
-        if args.project or args.halon_config:
+        if (args.project or args.halon_config) and args.session and \
+                _is_whole_session(args.session):
+            try:
+                _project_session(args)
+            except ValueError as e:
+                print_error(e)
+                return EXIT_USAGE
+            whole, source, filename = True, None, None
+        elif args.project or args.halon_config:
             try:
                 source, filename = _project_hook(args)
             except ValueError as e:
@@ -606,7 +625,32 @@ def _project_hook(args):
     return hook.source, hook.path
 
 
-def _project_server(project, wanted, phase: str):
+def _project_session(args) -> None:
+    """`hsl run --project DIR --session FILE` with a whole session: the steps run against
+    every SMTP hook of the project's server (--serverid, or the only one, or "default"),
+    in place of the file's hooks:.  ValueError for what cannot be run."""
+    from .project import ProjectError, load_packed, load_project  # deferred: YAML
+    try:
+        project = load_project(args.project) if args.project else \
+            load_packed(args.halon_config)
+    except ProjectError as e:
+        raise ValueError(str(e)) from None
+    try:
+        for w in project.warnings:
+            print(f"hsl: warning: {escape_controls(w)}", file=sys.stderr)
+        server = _project_server(project, args.serverid, None)
+    except BaseException:
+        project.close()
+        raise
+    args.serverid = server.id
+    if getattr(args, "transportid", None) is None and server.transport is not None:
+        args.transportid = server.transport
+    args.include = list(args.include) + project.include_paths
+    args.loaded_project = project
+    args.project_server = server
+
+
+def _project_server(project, wanted, phase: Optional[str]):
     """The server `wanted` (--serverid); else the only one with a hook of `phase`, or
     the only one, or "default"."""
     if wanted is not None:
@@ -615,12 +659,16 @@ def _project_server(project, wanted, phase: str):
                              f"{', '.join(project.servers) or 'none'})")
         return project.servers[wanted]
     servers = list(project.servers.values())
-    hooked = [s for s in servers if phase in s.hooks or (phase == "rcptto" and s.rcptto_domains)]
+    hooked = [s for s in servers if phase is not None and (
+        phase in s.hooks or (phase == "rcptto" and s.rcptto_domains))]
     for choice in (hooked, servers):
         if len(choice) == 1:
             return choice[0]
     if "default" in project.servers:
         return project.servers["default"]
+    if phase is None:
+        raise ValueError(f"{project.config}: several servers ({', '.join(project.servers)}): "
+                         "choose one with --serverid ID")
     raise ValueError(f"{project.config}: several servers have {phase} hooks "
                      f"({', '.join(s.id for s in hooked)}): choose one with --serverid ID"
                      if hooked else f"{project.config}: no server has a hook for {phase}")

@@ -5,6 +5,7 @@ a directory's main.hsl, bare paths from the area's root).  The projects under
 tests/data/projects/ are hsl's own (docs/projects.md)."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
 
@@ -429,3 +430,28 @@ def test_run_packed_config(capsys):
     code, out, err = run_cli(capsys, "run", "--config", PACKED, "--hook", "connect",
                              "--remoteip", "192.0.2.66")
     assert out.splitlines()[0] == 'reject 521 "blocked" and disconnect'
+
+
+def test_run_whole_session_against_a_project_server(capsys):
+    """hsl run --project DIR --session FILE: the steps go through every SMTP hook of the
+    server, with its per-domain rcptto hooks and its maxsize."""
+    session = os.path.join(os.path.dirname(TREE), "tree_session.yaml")
+    code, out, err = run_cli(capsys, "run", "--project", TREE, "--session", session,
+                             "--serverid", "inbound", "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    by_command = [(s["command"], s.get("phase"), s["code"]) for s in result["steps"]]
+    assert by_command[:6] == [("CONNECT", "connect", 220), ("EHLO", "helo", 250),
+                              ("MAIL", "mailfrom", 250), ("RCPT", "rcptto", 250),
+                              ("RCPT", "rcptto", 250), ("DATA", "eod", 421)]
+    rcpts = [s["reply"] for s in result["steps"] if s["command"] == "RCPT"]
+    assert rcpts == [["vip recipient"], ["ordinary recipient"]]
+    ehlo = next(s for s in result["steps"] if s["command"] == "EHLO")
+    assert "SIZE 1048576" in ehlo["reply"]
+
+
+def test_run_whole_session_needs_a_server_when_there_are_several(capsys):
+    session = os.path.join(os.path.dirname(TREE), "tree_session.yaml")
+    code, out, err = run_cli(capsys, "run", "--project", TREE, "--session", session)
+    assert code == 2
+    assert "several servers (inbound, submission): choose one with --serverid ID" in err
