@@ -50,3 +50,18 @@ def test_files_that_are_not_certificates_or_keys(pki):
         script.write_text(f'import $x from "{name}";\necho $x;\n')
         with pytest.raises(HSLSyntaxError, match="invalid (certificate|private key) file"):
             run_file(script)
+
+
+def test_assigning_a_data_import_changes_only_that_execution(tmp_path):
+    """A script may assign its data import's variable (HalonPOCLab's disclaimer module
+    does, through `global`); the next execution gets the imported value again."""
+    (tmp_path / "cfg.json").write_text('{"users": ["alice"]}')
+    script = tmp_path / "s.hsl"
+    script.write_text('import $cfg from "cfg.json";\n'
+                      'function pick() { global $cfg; $cfg = $cfg["users"]; }\n'
+                      'echo json_encode($cfg); pick(); $cfg[] = "bob"; echo json_encode($cfg);\n')
+    program = hsl.compile(script.read_text(), str(script))
+    for _ in range(2):
+        out = []
+        program.run(output=out.append)
+        assert out == ['{"users":["alice"]}', '["alice","bob"]']

@@ -274,7 +274,7 @@ class Compiler:
             if name in mod.imported_vars:
                 scope.vars[name] = Binding("ic_" + name, cell=True)
             elif name in mod.data_vars:
-                scope.vars[name] = Binding("g_" + name, readonly=True)
+                scope.vars[name] = Binding("g_" + name)
             else:
                 scope.vars[name] = Binding("g_" + name, readonly=name in readonly)
         mod.globals = {n for n, b in scope.vars.items() if not b.cell}

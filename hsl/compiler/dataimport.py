@@ -1,5 +1,6 @@
 """Loaders for data imports (`import $var from "file.json"`): the file's content becomes a
-read-only value shared by every execution."""
+read-only value shared by every execution (a script may assign the variable: each
+execution starts from the imported value again)."""
 from __future__ import annotations
 
 import os
