@@ -147,6 +147,14 @@ def test_iconv_ignore_translit():
     assert call(both, "convert", b"a\xffb") == b"ab"
 
 
+def test_iconv_empty_charset_is_the_locale_one():
+    # iconv_open(3): "" is the locale's character set (UTF-8 here); HalonPOCLab builds
+    # Iconv("utf-8", "$charset//TRANSLIT//IGNORE") for parts without a charset.
+    i = new("Iconv", b"utf-8", b"//TRANSLIT//IGNORE")
+    assert call(i, "convert", "Grüße".encode()) == "Grüße".encode()
+    assert call(new("Iconv", b"", b"ISO-8859-1"), "convert", "é".encode()) == b"\xe9"
+
+
 def test_iconv_errors_and_close():
     with pytest.raises(ScriptError, match="unknown character set"):
         new("Iconv", b"UTF-8", b"NO-SUCH-CHARSET")

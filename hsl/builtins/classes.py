@@ -251,8 +251,10 @@ def _parse_charset(cls, pos, v):
     name, *flags = text.split("//")
     flags = {f.upper() for f in flags if f}
     import codecs
+    # An empty name is the locale's character set, as iconv_open(3) has it: UTF-8 here.
+    # (Real scripts build "$charset//TRANSLIT" with a charset that may be empty.)
     try:
-        info = codecs.lookup(name.strip())
+        info = codecs.lookup(name.strip() or "utf-8")
     except (LookupError, ValueError):       # ValueError: a NUL in the name
         raise ScriptError(f"Iconv() unknown character set {name!r}") from None
     return info.name, flags
