@@ -10,7 +10,9 @@ import base64
 import os
 import shutil
 import smtplib
+import socket
 import ssl
+import struct
 import subprocess
 import time
 import urllib.request
@@ -79,7 +81,8 @@ HOOKS = {
     """,
     "disconnect": r"""
         echo "disconnect " . $connection["helo"]["host"] . " close=" . $arguments["close"]
-             . " last=" . ($arguments["reply"]["code"] ?? "none");
+             . " last=" . ($arguments["reply"]["code"] ?? "none")
+             . " error=" . ($arguments["error"]["type"] ?? "none");
     """,
 }
 
@@ -267,15 +270,21 @@ def test_vrfy_expn_noop_help(server):
 def test_disconnect_hook_runs_once_with_who_closed(server):
     with smtp(server) as s:
         s.ehlo("quitter.example")           # smtplib's context manager sends QUIT
-    server.wait_for(r'echo .*disconnect quitter.example close=local last=221')
+    server.wait_for(r'echo .*disconnect quitter.example close=local last=221 error=none')
     c = Raw(server.port)
     c.reply()
     c.cmd(b"EHLO leaver.example\r\n")
     c.cmd(b"NOOP\r\n")
     c.close()
-    server.wait_for(r'echo .*disconnect leaver.example close=remote last=250')
+    server.wait_for(r'echo .*disconnect leaver.example close=remote last=250 error=none')
+    c = Raw(server.port)
+    c.reply()
+    c.cmd(b"EHLO resetter.example\r\n")
+    c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    c.close()                               # a TCP reset
+    server.wait_for(r'echo .*disconnect resetter.example close=remote .*error=socket')
     time.sleep(0.2)
-    for host in ("quitter", "leaver"):
+    for host in ("quitter", "leaver", "resetter"):
         assert sum(f"disconnect {host}.example" in line for line in server.lines) == 1
 
 
