@@ -27,7 +27,6 @@ import re
 import random
 import socket
 import time
-import uuid
 from typing import Optional
 
 import aiosmtpd
@@ -55,9 +54,14 @@ _JUNK = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 _random = random.Random()
 
 
+_V4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))      # uuid.UUID(version=4)'s bits
+_V4_SET = (0x4000 << 64) | (0x8000 << 48)
+
+
 def new_id() -> str:
-    """A random (version 4) UUID, without a system call per id."""
-    return str(uuid.UUID(int=_random.getrandbits(128), version=4))
+    """A random (version 4) UUID, without a system call per id (nor a UUID object)."""
+    h = "%032x" % ((_random.getrandbits(128) & _V4_CLEAR) | _V4_SET)
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 class _MethodTable:
@@ -224,7 +228,8 @@ class HSLSMTP(SMTP):
             hostname=self.hostname, connection_id=self.conn_id,
             transportid=app.transportid, maxsize=app.max_size,
             starttls=app.tls_context is not None, auth_plaintext=app.auth_plaintext,
-            auth_mechanisms=app.auth_mechanisms, new_id=new_id)
+            auth_mechanisms=app.auth_mechanisms, new_id=new_id,
+            banner=f"220 {self.hostname} {self.__ident__}".encode())
 
     def connection_lost(self, error) -> None:
         if self.counted:
@@ -338,9 +343,7 @@ class HSLSMTP(SMTP):
             await self._lookup_ptr()
             conv.base.remoteptr = self.remoteptr
         reply = await self._drive(conv.connect())
-        # Without a connect hook, the server's own banner.
-        await self._write(reply.lines if conv.hooks.has("connect")
-                          else [f"220 {self.hostname} {self.__ident__}".encode()])
+        await self._write(reply.lines)
         if reply.disconnect:
             self.close_by = "local"
             return
