@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -21,15 +22,25 @@ _WITH_PRELUDE = ("import sys; exec(sys.argv.pop(1)); from hsl.cli import main; "
 
 
 class Server:
-    """`hsl serve` in a subprocess; stderr is collected line by line.  `prelude` is Python
-    code run in the server process before hsl starts (to inject faults)."""
+    """`hsl serve` in a subprocess; stderr is collected line by line.  `script_path` is
+    its --helo script (None: the hooks are in `args`); its spool is a fresh temporary
+    directory (`self.spool`) unless `args` name one.  `prelude` is Python code run in the
+    server process before hsl starts (to inject faults)."""
 
-    def __init__(self, script_path: str, *args: str, cwd: str | None = None,
+    def __init__(self, script_path: str | None, *args: str, cwd: str | None = None,
                  prelude: str | None = None):
         self.script = script_path
         start = [sys.executable, "-m", "hsl"] if prelude is None else \
             [sys.executable, "-c", _WITH_PRELUDE, prelude]
-        cmd = [*start, "serve", "--helo", script_path,
+        self._spool_dir = None
+        if "--spool" in args:
+            self.spool = args[list(args).index("--spool") + 1]
+        else:
+            self._spool_dir = tempfile.TemporaryDirectory(prefix="hsl-spool-")
+            self.spool = os.path.join(self._spool_dir.name, "spool")
+            args = (*args, "--spool", self.spool)
+        helo = ["--helo", script_path] if script_path is not None else []
+        cmd = [*start, "serve", *helo,
                "--listen", "127.0.0.1:0", "--hostname", "mx.test.example", *args]
         env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -99,6 +110,8 @@ class Server:
                 self.proc.kill()
                 self.proc.wait()
         self.proc.stdout.close()
+        if self._spool_dir is not None:
+            self._spool_dir.cleanup()
 
     def __enter__(self):
         return self

@@ -13,6 +13,7 @@ import urllib.request
 
 import pytest
 
+from hsl.queue.spool import read_spool
 from serve_helpers import ROOT, Raw, Server
 
 POLICY = r"""
@@ -223,15 +224,16 @@ def test_every_reply_after_ehlo_has_an_enhanced_status_code(server):
         c.reply()
         assert c.cmd(b"EHLO client.example\r\n")[-1] == b"250 ENHANCEDSTATUSCODES"
         assert c.cmd(b"RCPT TO:<b@example.net>\r\n") == [b"503 5.5.1 Error: need MAIL command"]
-        assert c.cmd(b"MAIL FROM:<a@example.org>\r\n") == [b"250 2.1.0 OK"]
+        # (the replies of mailfrom's and rcptto's implicit Accept(), as an explicit one's)
+        assert c.cmd(b"MAIL FROM:<a@example.org>\r\n") == [b"250 2.1.0 Sender OK"]
         assert c.cmd(b"MAIL FROM:<a@example.org>\r\n")[0].startswith(b"503 5.5.1 ")
         assert c.cmd(b"RCPT TO:<>\r\n") == [b"501 5.1.3 Bad recipient address syntax"]
-        assert c.cmd(b"RCPT TO:<b@example.net>\r\n") == [b"250 2.1.5 OK"]
+        assert c.cmd(b"RCPT TO:<b@example.net>\r\n") == [b"250 2.1.5 Recipient OK"]
         assert c.cmd(b"RCPT b@example.net\r\n")[0].startswith(b"501 5.5.4 Syntax")
         assert c.cmd(b"DATA\r\n")[0].startswith(b"354 ")
         assert c.cmd(b"Subject: x\r\n\r\nhi\r\n.\r\n")[0].startswith(b"250 2.0.0 ")
         assert c.cmd(b"VRFY someone\r\n")[0].startswith(b"252 2.0.0 ")
-        assert c.cmd(b"HELP\r\n")[0].startswith(b"250 2.0.0 ")
+        assert c.cmd(b"HELP\r\n")[0].startswith(b"214 2.0.0 ")      # RFC 5321 4.2.2
         assert c.cmd(b"RSET\r\n") == [b"250 2.0.0 OK"]
         assert c.cmd(b"QUIT\r\n") == [b"221 2.0.0 Bye"]
 
@@ -268,16 +270,21 @@ def test_maildir_keeps_the_message(tmp_path, policy_file):
 # -------------------------------------------------------------------- stdio
 
 @pytest.mark.skipif(shutil.which("swaks") is None, reason="swaks is not installed")
-def test_stdio_with_swaks_pipe(policy_file):
-    cmd = f"{sys.executable} -m hsl serve --stdio --hostname mx.test.example --helo {policy_file}"
+def test_stdio_with_swaks_pipe(policy_file, tmp_path):
+    spool = tmp_path / "spool"
+    cmd = (f"{sys.executable} -m hsl serve --stdio --hostname mx.test.example --helo "
+           f"{policy_file} --spool {spool}")
     out = subprocess.run(["swaks", "--pipe", cmd, "--to", "b@example.net",
                           "--from", "a@example.org", "--helo", "swaks.example"],
                          capture_output=True, text=True, timeout=60, cwd=ROOT,
                          env=dict(os.environ, PYTHONPATH=ROOT))
     assert out.returncode == 0, out.stdout + out.stderr
     assert "<-  250-Hello swaks.example" in out.stdout
-    assert "<-  250 2.0.0 OK: message accepted (discarded)" in out.stdout
+    # the message is queued to the spool (no eod hook: to every recipient)
+    assert "<-  250 2.0.0 Message accepted" in out.stdout
     assert "<-  221" in out.stdout
+    [entry] = read_spool(str(spool)).entries
+    assert entry.envelope["recipient"] == "b@example.net"
 
 
 @pytest.mark.skipif(shutil.which("swaks") is None, reason="swaks is not installed")
@@ -312,7 +319,8 @@ def _stdio_replies(policy_file, maildir, session: bytes) -> list:
     real pipe that is closed right after it."""
     proc = subprocess.Popen([sys.executable, "-m", "hsl", "serve", "--stdio", "--helo",
                              policy_file, "--hostname", "mx.test.example", "--maildir",
-                             str(maildir)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             str(maildir), "--spool", str(maildir) + "-spool"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, cwd=ROOT)
     proc.stdin.write(session)
     proc.stdin.close()
@@ -334,7 +342,7 @@ def test_stdio_answers_every_command_when_stdin_ends(tmp_path, policy_file, endi
         maildir = tmp_path / f"Maildir{i}"
         replies = _stdio_replies(policy_file, maildir, TRANSACTION + ending)
         assert replies[:5] == [b"220 mx.test.example ESMTP hsl", b"250-Hello pipe.example",
-                               b"250 2.1.0 OK", b"250 2.1.5 OK",
+                               b"250 2.1.0 Sender OK", b"250 2.1.5 Recipient OK",
                                b"354 End data with <CR><LF>.<CR><LF>"]
         stored = list((maildir / "new").iterdir())
         assert len(stored) == 1
@@ -347,7 +355,7 @@ def test_stdio_answers_every_command_when_stdin_ends(tmp_path, policy_file, endi
 def test_stdio_with_swaks_pipe_stores_and_says_bye(tmp_path, policy_file, pipeline):
     maildir = tmp_path / "Maildir"
     cmd = (f"{sys.executable} -m hsl serve --stdio --hostname mx.test.example "
-           f"--helo {policy_file} --maildir {maildir}")
+           f"--helo {policy_file} --maildir {maildir} --spool {tmp_path / 'spool'}")
     out = subprocess.run(["swaks", "--pipe", cmd, "--to", "b@example.net", "--from",
                           "a@example.org", "--helo", "swaks.example"]
                          + (["--pipeline"] if pipeline else []),

@@ -48,7 +48,7 @@ signal.signal(signal.SIGUSR1, _report)
 # client certificate given to the script after STARTTLS.
 FAULTS = PROBE + r"""
 import hsl.serve.app, hsl.serve.policy
-from hsl.serve.smtp import Handler, HSLSMTP
+from hsl.serve.smtp import HSLSMTP
 def _fail_when(owner, name, where, condition):
     original = getattr(owner, name)
     async def fails(self, *args):
@@ -57,12 +57,12 @@ def _fail_when(owner, name, where, condition):
         return await original(self, *args)
     setattr(owner, name, fails)
 _fail_when(hsl.serve.policy.Policy, "run", "the script's run",
-           lambda _policy, helo: helo.host == "boom.example")
-_fail_when(Handler, "handle_RCPT", "RCPT",
-           lambda _handler, _server, _session, _envelope, address, _options:
-           address.startswith("boom@"))
-_fail_when(Handler, "handle_DATA", "DATA", lambda _handler, _server, _session, envelope:
-           b"boom" in envelope.original_content)
+           lambda _policy, session, hook: hook.phase == "helo"
+           and session.host == "boom.example")
+_fail_when(HSLSMTP, "smtp_RCPT", "RCPT",
+           lambda _connection, arg: arg.startswith("TO:<boom@"))
+_fail_when(HSLSMTP, "_commit", "DATA", lambda _connection, copies:
+           any(b"boom" in copy.message for copy in copies))
 _fail_when(HSLSMTP, "_write", "writing a reply",
            lambda connection, _lines: connection.command == "VRFY")
 def _peer_fails(self, *args):
@@ -209,8 +209,8 @@ def transaction_then_half_close(port, pki):
            b"DATA\r\nSubject: kept\r\n\r\nsent half-closed\r\n.\r\nQUIT\r\n")
     c.sock.shutdown(socket.SHUT_WR)
     assert c.reply()[0] == b"250-Hello"
-    assert c.reply() == [b"250 2.1.0 OK"]
-    assert c.reply() == [b"250 2.1.5 OK"]
+    assert c.reply() == [b"250 2.1.0 Sender OK"]
+    assert c.reply() == [b"250 2.1.5 Recipient OK"]
     assert c.reply()[0].startswith(b"354 ")
     assert c.reply()[0].startswith(b"250 2.0.0 OK: stored as ")
     assert c.reply() == [b"221 2.0.0 Bye"]

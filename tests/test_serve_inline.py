@@ -143,10 +143,10 @@ def test_inline_gate_stops_trying_and_probes_now_and_then():
 def test_reload_gives_a_new_script_a_fresh_gate(tmp_path):
     policy, _ = make_policy(tmp_path, 'sleep(0.001); Accept();')
     run(policy, 10)
-    assert not policy.gate.should_try()
+    assert not policy.hooks.program("helo").gate.should_try()
     (tmp_path / "helo.hsl").write_text("Accept();")
     asyncio.run(policy.reload("test"))
-    assert policy.gate.should_try()
+    assert policy.hooks.program("helo").gate.should_try()
 
 
 # ------------------------------------------------------- connections are freed

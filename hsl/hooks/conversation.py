@@ -33,7 +33,7 @@ import binascii
 import re
 import time
 import uuid
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 from ..queue.spool import Copy
@@ -161,6 +161,7 @@ class Conversation:
                  starttls: bool = False, auth_plaintext: bool = False,
                  auth_mechanisms: tuple = ("PLAIN", "LOGIN"),
                  extensions: Optional[list] = None, context=None,
+                 banner: Optional[bytes] = None,
                  new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
                  clock: Callable[[], float] = time.time):
         self.hooks = hooks
@@ -170,7 +171,9 @@ class Conversation:
             remoteip=remoteip, remoteport=remoteport, remoteptr=remoteptr,
             remoteuid=remoteuid, localip=localip, localport=localport, serverid=serverid,
             server_hostname=hostname, connection_id=connection_id or new_id(),
-            priority=priority, transportid=transportid, context=context)
+            transaction_id="", priority=priority, transportid=transportid,
+            context=context)            # (each command's session has the transaction's id)
+        self.banner = banner            # the greeting without a connect hook (wire line)
         self.maxsize = maxsize
         self.starttls_offered = starttls
         self.auth_plaintext = auth_plaintext
@@ -180,7 +183,7 @@ class Conversation:
         self.tls: Optional[dict] = None
         self.auth: Optional[dict] = None        # mechanism, username once AUTH succeeded
         self.transaction = Transaction(new_id())
-        self.last_reply: Optional[dict] = None
+        self._last: Optional[tuple] = None      # (command, wire lines) of the last reply
         self.closed = False
         self.disconnected = False               # the disconnect hook has run
 
@@ -192,14 +195,34 @@ class Conversation:
     def _session(self, **command) -> HookSession:
         """The HookSession a phase's script sees now, with the command's own facts."""
         t = self.transaction
-        s = replace(self.base, transaction_id=t.id, tls=self.tls, auth=self.auth,
-                    envelope=t.sender, accepted=list(t.recipients), rcpt_to=[],
-                    extensions=self.extensions())
+        # A shallow copy of the base (dataclasses.replace would run __init__: several
+        # times slower, on every command).
+        s = object.__new__(HookSession)
+        s.__dict__.update(self.base.__dict__)
+        s.transaction_id, s.tls, s.auth = t.id, self.tls, self.auth
+        s.envelope, s.accepted, s.rcpt_to = t.sender, list(t.recipients), []
+        s.extensions = self.extensions()
         if self.helo is not None:
             s.verb, s.host = self.helo
         for key, value in command.items():
             setattr(s, key, value)
         return s
+
+    @property
+    def last_reply(self) -> Optional[dict]:
+        """The last reply sent, as the disconnect hook's $arguments["reply"] has it: code,
+        enhanced, reason (its lines' texts), state (the command)."""
+        if self._last is None:
+            return None
+        command, lines = self._last
+        texts = [ln[4:].decode("utf-8", "surrogateescape") for ln in lines]
+        enhanced = _ENHANCED.match(texts[-1])
+        if enhanced:
+            texts = [t[len(enhanced.group(0)):] for t in texts]
+        return {"code": int(lines[-1][:3]),
+                "enhanced": [int(x) for x in enhanced.group(1).split(".")] if enhanced
+                else None,
+                "reason": texts, "state": command}
 
     def new_transaction(self) -> None:
         self.transaction = Transaction(self.new_id())
@@ -233,16 +256,8 @@ class Conversation:
 
     def _reply(self, command: str, lines: list, disconnect: bool = False,
                result: Optional[HookResult] = None, stored=None) -> Reply:
-        if lines:       # the last reply, for the disconnect hook's $arguments["reply"]
-            texts = [ln[4:].decode("utf-8", "surrogateescape") for ln in lines]
-            enhanced = _ENHANCED.match(texts[-1])
-            if enhanced:
-                texts = [t[len(enhanced.group(0)):] for t in texts]
-            self.last_reply = {
-                "code": int(lines[-1][:3]),
-                "enhanced": [int(x) for x in enhanced.group(1).split(".")] if enhanced
-                else None,
-                "reason": texts, "state": command}
+        if lines:       # the last reply, for the disconnect hook (read in last_reply)
+            self._last = (command, lines)
         if disconnect:
             self.closed = True
         return Reply(command, lines, disconnect, result, stored or [])
@@ -263,6 +278,8 @@ class Conversation:
     # ------------------------------------------------------------- commands
     def connect(self):
         """The connection is open: the connect hook, then the banner."""
+        if self.banner is not None and not self.hooks.has("connect"):
+            return self._reply("CONNECT", [self.banner])
         result = yield from self._decide("connect", self._session())
         if result.decision == "accept" and result.error is None:
             self.base.remoteip = result.facts["remoteip"]

@@ -139,6 +139,9 @@ PHASES: dict[str, Phase] = {p.name: p for p in (
     }, on_error="Default", on_end="Default", runnable=False),
 )}
 
+# The phases of an SMTP connection (hsl serve's hooks; the queue's two are not).
+SMTP_PHASES = tuple(name for name, p in PHASES.items() if "transaction" in p.variables)
+
 # The phases `hsl run --hook` and the REPL run.
 RUNNABLE = tuple(name for name, p in PHASES.items() if p.runnable)
 

@@ -1,13 +1,16 @@
-"""Serve a HELO script on a real SMTP server (aiosmtpd): every HELO/EHLO runs the script and
-its decision is the reply; MAIL/RCPT/DATA are accepted afterwards (messages are discarded,
-or stored with --maildir).  A script error (a runtime error, or the per-run deadline)
-answers `451 4.3.0` and is logged server-side with its file:line:col.
+"""Serve hook scripts on a real SMTP server: every command goes through the SMTP
+conversation (hsl/hooks/conversation.py) and the hooks configured for its phase
+(`--hook PHASE=FILE`, `--helo FILE`, `--rcptto-domain DOMAIN=FILE`); a phase without a
+hook takes its implicit action, and eod without a hook queues the message to every
+recipient.  Accepted messages are committed to the spool (--spool, default ./hsl-spool)
+before the 250.  A script error (a runtime error, or the per-run deadline) answers
+`451 4.3.0` and is logged server-side with its file:line:col.
 """
 from __future__ import annotations
 
 from ..cli import add_dns_arguments, add_include_argument, size_arg
 
-HELP = "run a real SMTP server in front of a HELO script"
+HELP = "run a real SMTP server in front of hook scripts"
 
 
 def _listen(value: str):
@@ -15,9 +18,50 @@ def _listen(value: str):
     return parse_hostport(value, default_port=2525)
 
 
+def _phase_file(value: str):
+    """PHASE=FILE of --hook: an SMTP phase and a script."""
+    import argparse
+    from ..hooks.phases import SMTP_PHASES  # deferred: plain data, only for serve
+    phase, sep, path = value.partition("=")
+    phase = phase.strip().lower()
+    if not sep or not path:
+        raise argparse.ArgumentTypeError(f"expected PHASE=FILE, got {value!r}")
+    if phase not in SMTP_PHASES:
+        raise argparse.ArgumentTypeError(f"{phase!r} is not an SMTP hook phase (one of "
+                                         f"{', '.join(SMTP_PHASES)})")
+    return phase, path
+
+
+def _domain_file(value: str):
+    """DOMAIN=FILE of --rcptto-domain."""
+    import argparse
+    domain, sep, path = value.partition("=")
+    domain = domain.strip().lower()
+    if not sep or not domain or not path or "@" in domain:
+        raise argparse.ArgumentTypeError(f"expected DOMAIN=FILE, got {value!r}")
+    return domain, path
+
+
+def _mechanisms(value: str) -> tuple:
+    import argparse
+    import re
+    names = tuple(n.upper() for n in re.split(r"[\s,]+", value.strip()) if n)
+    if not names or not all(re.fullmatch(r"[A-Z0-9_-]{1,20}", n) for n in names):
+        raise argparse.ArgumentTypeError(f"not a list of SASL mechanisms: {value!r}")
+    return names
+
+
 def add_arguments(p) -> None:
-    p.add_argument("--helo", required=True, metavar="SCRIPT",
-                   help="the HELO hook script run on every HELO/EHLO")
+    h = p.add_argument_group("hooks (at least one)")
+    h.add_argument("--hook", action="append", type=_phase_file, default=[],
+                   metavar="PHASE=FILE",
+                   help="the hook script of an SMTP phase: connect, proxy, helo, auth, "
+                        "mailfrom, rcptto, eod or disconnect (repeatable, once per phase)")
+    h.add_argument("--helo", metavar="SCRIPT", help="the same as --hook helo=SCRIPT")
+    h.add_argument("--rcptto-domain", action="append", type=_domain_file, default=[],
+                   metavar="DOMAIN=FILE",
+                   help="the rcptto hook for recipients in DOMAIN, run instead of the "
+                        "rcptto one (repeatable)")
     add_include_argument(p)
     p.add_argument("--listen", action="append", type=_listen, metavar="HOST:PORT",
                    help="address to listen on (repeatable; default 127.0.0.1:2525; "
@@ -60,13 +104,30 @@ def add_arguments(p) -> None:
                      help="a run is first tried on the event loop for up to MS milliseconds "
                           "(it moves to a worker thread, its effects taken back, when it "
                           "runs longer, blocks or sleeps); 0: always on a worker (default 2)")
+    a = p.add_argument_group("AUTH (announced only with an auth hook)")
+    a.add_argument("--auth-mechanisms", type=_mechanisms, default=("PLAIN", "LOGIN"),
+                   metavar="LIST",
+                   help="the SASL mechanisms announced in EHLO (default \"PLAIN LOGIN\"); "
+                        "PLAIN and LOGIN are decoded for the hook, others go to it with "
+                        "334 challenges")
+    a.add_argument("--auth-plaintext", action="store_true",
+                   help="offer AUTH without TLS too (default: only after STARTTLS)")
     o = p.add_argument_group("operation")
+    o.add_argument("--spool", metavar="DIR",
+                   help="where accepted messages are committed, one .eml and one .json "
+                        "per copy (docs/spool.md); created at start (default ./hsl-spool, "
+                        "created with the first message)")
+    o.add_argument("--transport", default="mx", metavar="ID",
+                   help="the server's default transport ($arguments[\"transportid\"] of "
+                        "rcptto; default mx)")
     o.add_argument("--maildir", metavar="DIR",
-                   help="store accepted messages in this Maildir (default: discard)")
+                   help="also write each accepted message to this Maildir (compatibility "
+                        "with earlier versions; the spool is the store)")
     o.add_argument("--rdns", action="store_true",
                    help="look up the client's reverse DNS for $connection[\"remoteptr\"]")
     o.add_argument("--watch", action="store_true",
-                   help="reload the script when it changes (SIGHUP always reloads)")
+                   help="reload the hooks when one changes (SIGHUP always reloads): all "
+                        "of them, or none when one has errors")
     o.add_argument("--log-format", choices=["text", "json"], default="text",
                    help="log lines on stderr (default text)")
     o.add_argument("--metrics", type=_metrics_addr, metavar="HOST:PORT",

@@ -11,17 +11,20 @@ from typing import Optional
 
 from ..builtins.server import define_metric, define_server
 from ..cli import configure_dns, load_plugin_arguments, print_error
+from ..queue.spool import SpoolError, ensure_spool
 from ..runtime.memory import set_total_cap
 from .config import format_hostport
+from .hooks import ScriptLoadError, load_hooks
 from .log import Logger
 from .maildir import ensure
 from .metrics import ServerMetrics, serve_metrics
-from .policy import Policy, ScriptLoadError
+from .policy import Policy
 from .smtp import HSLSMTP, Connections, Handler
 from .stdio import serve_stdio
 from .tls import server_context
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+DEFAULT_SPOOL = "hsl-spool"         # without --spool: in the working directory
 
 
 class App:
@@ -35,10 +38,14 @@ class App:
         self.max_size = args.max_size or None
         self.rdns = args.rdns
         self.maildir = args.maildir
+        self.spool = args.spool or DEFAULT_SPOOL
+        self.transportid = args.transport
+        self.auth_plaintext = args.auth_plaintext
+        self.auth_mechanisms = args.auth_mechanisms
         self.connections = Connections(args.serverid, args.max_connections, self.metrics)
-        self.handler = Handler(self)
-        self.handle_hooks = {m[7:]: getattr(self.handler, m) for m in dir(self.handler)
-                             if m.startswith("handle_")}
+        self.handler = Handler()
+        self.handle_hooks: dict = {}        # aiosmtpd's handler hooks: none, see smtp.py
+        self.tasks: set = set()             # the disconnect hooks still running
         self.tls_context = self._tls_context(args) if args.tls_cert else None
         self.policy: Optional[Policy] = None
         self.loop: Optional[asyncio.AbstractEventLoop] = None
@@ -73,6 +80,35 @@ class App:
     # -------------------------------------------------------------- protocol
     def protocol(self, peer=None) -> HSLSMTP:
         return HSLSMTP(self, peer=peer)
+
+    def background(self, coroutine) -> None:
+        """Run `coroutine` (a disconnect hook) on its own; nothing waits for it."""
+        task = asyncio.ensure_future(coroutine)
+        self.tasks.add(task)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task) -> None:
+        self.tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            error = task.exception()
+            self.logger.error("session error", error=f"{type(error).__name__}: {error}")
+
+
+def hook_files(args) -> tuple:
+    """({phase: path}, {domain: path}) of --hook, --helo and --rcptto-domain; ValueError
+    for a phase given twice."""
+    phases: dict = {}
+    given = list(args.hook) + ([("helo", args.helo)] if args.helo else [])
+    for phase, path in given:
+        if phase in phases:
+            raise ValueError(f"two hooks for {phase}: {phases[phase]} and {path}")
+        phases[phase] = path
+    domains: dict = {}
+    for domain, path in args.rcptto_domain:
+        if domain in domains:
+            raise ValueError(f"two rcptto hooks for {domain}: {domains[domain]} and {path}")
+        domains[domain] = path
+    return phases, domains
 
 
 def _define_metrics(specs, logger) -> bool:
@@ -109,6 +145,20 @@ def run(args) -> int:
     except ValueError as e:
         print_error(e)
         return EXIT_USAGE
+    try:
+        phases, domains = hook_files(args)
+    except ValueError as e:
+        print_error(e)
+        return EXIT_USAGE
+    if not phases and not domains:
+        print_error("no hook to serve: give --hook PHASE=FILE (or --helo FILE)")
+        return EXIT_USAGE
+    if args.spool:                  # (the default one only once a message comes)
+        try:
+            ensure_spool(args.spool)
+        except SpoolError as e:
+            print_error(f"--spool: {e}")
+            return EXIT_USAGE
     if app.maildir:
         try:
             ensure(app.maildir)
@@ -124,8 +174,10 @@ def run(args) -> int:
 
     try:
         set_total_cap(args.max_memory_total)
-        app.policy = Policy(args.helo, logger, app.metrics, deadline=args.script_timeout,
-                            include_paths=args.include, plugins=plugins,
+        def hooks():
+            return load_hooks(phases, domains, include_paths=args.include, plugins=plugins)
+
+        app.policy = Policy(hooks, logger, app.metrics, deadline=args.script_timeout,
                             max_steps=args.max_steps, workers=args.workers,
                             max_memory=args.max_memory,
                             inline_slice=args.inline_slice / 1000,
@@ -163,8 +215,8 @@ async def _serve(app: App) -> int:
         servers.append(server)
         for sock in server.sockets:
             h, p = sock.getsockname()[:2]
-            logger.info(f"listening on {format_hostport(h, p)}", script=args.helo,
-                        hostname=app.hostname)
+            logger.info(f"listening on {format_hostport(h, p)}",
+                        hooks=app.policy.hooks.describe(), hostname=app.hostname)
     if args.metrics:
         host, port = args.metrics
         try:

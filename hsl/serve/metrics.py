@@ -1,11 +1,13 @@
 """Prometheus text exposition for `hsl serve --metrics HOST:PORT`: the server's own counters
-(connections, per-decision HELO/EHLO counts, script errors and run time) and every value
+(connections, the decisions of every phase's hook, HELO/EHLO's by verb too, queued
+copies, spool errors, script errors and run time) and every value
 the scripts set with metrics_* (hsl.builtins.server's registry)."""
 from __future__ import annotations
 
 import asyncio
 import math
 import re
+from typing import Optional
 
 from ..builtins.server import metrics_snapshot
 
@@ -21,20 +23,29 @@ class ServerMetrics:
         self.connections_total = 0
         self.connections_active = 0
         self.connections_refused = 0
-        self.decisions: dict = {}          # (verb, decision, code) -> count
+        self.decisions: dict = {}          # helo: (verb, decision, code) -> count
+        self.hook_decisions: dict = {}     # (phase, decision, code) -> count
         self.script_errors = 0
         self.script_timeouts = 0
         self.script_runs = {"loop": 0, "worker": 0}     # where runs finished
         self.script_preempted = 0
         self.reloads = {"ok": 0, "failed": 0}
-        self.messages = {"discarded": 0, "stored": 0, "failed": 0}
+        # after DATA: committed to the spool, refused by the eod hook, or not stored
+        self.messages = {"queued": 0, "refused": 0, "failed": 0}
+        self.queued_copies = 0
+        self.spool_errors = 0
         self.run_count = 0
         self.run_sum = 0.0
         self.run_buckets = [0] * len(SCRIPT_BUCKETS)
 
-    def decision(self, verb: str, decision: str, code: int, seconds: float) -> None:
-        key = (verb, decision, str(code))
-        self.decisions[key] = self.decisions.get(key, 0) + 1
+    def decision(self, phase: str, verb: str, decision: str, code: Optional[int],
+                 seconds: float) -> None:
+        code = "" if code is None else str(code)
+        key = (phase, decision, code)
+        self.hook_decisions[key] = self.hook_decisions.get(key, 0) + 1
+        if phase == "helo":
+            key = (verb, decision, code)
+            self.decisions[key] = self.decisions.get(key, 0) + 1
         self.run_count += 1
         self.run_sum += seconds
         for i, bound in enumerate(SCRIPT_BUCKETS):
@@ -91,6 +102,15 @@ def render(server: ServerMetrics) -> str:
     family("hsl_helo_decisions_total", "counter", "HELO/EHLO decisions of the script.",
            [("", (("verb", v), ("decision", d), ("code", c)), n)
             for (v, d, c), n in sorted(server.decisions.items())])
+    family("hsl_hook_decisions_total", "counter", "Decisions of the hooks, by phase.",
+           [("", (("phase", p), ("decision", d), ("code", c)), n)
+            for (p, d, c), n in sorted(server.hook_decisions.items())])
+    family("hsl_queued_copies_total", "counter",
+           "Copies of messages committed to the spool (each with a 250 after DATA).",
+           [("", (), server.queued_copies)])
+    family("hsl_spool_errors_total", "counter",
+           "Transactions the spool could not take (answered 451 4.3.0).",
+           [("", (), server.spool_errors)])
     family("hsl_script_errors_total", "counter",
            "Script runs that ended in an error (answered 451 4.3.0).",
            [("", (), server.script_errors)])
@@ -105,7 +125,8 @@ def render(server: ServerMetrics) -> str:
            "Runs tried on the event loop that moved to a worker thread (slow, blocking or "
            "large work); their in-process effects were taken back first.",
            [("", (), server.script_preempted)])
-    family("hsl_script_reloads_total", "counter", "Script reloads (SIGHUP, --watch).",
+    family("hsl_script_reloads_total", "counter",
+           "Reloads of the hooks, all at once (SIGHUP, --watch).",
            [("", (("result", k),), v) for k, v in server.reloads.items()])
     family("hsl_messages_total", "counter", "Messages received after DATA.",
            [("", (("result", k),), v) for k, v in server.messages.items()])
@@ -116,7 +137,7 @@ def render(server: ServerMetrics) -> str:
     samples.append(("_bucket", (("le", "+Inf"),), server.run_count))
     samples.append(("_sum", (), server.run_sum))
     samples.append(("_count", (), server.run_count))
-    family("hsl_script_duration_seconds", "histogram", "Time of one HELO/EHLO script run.",
+    family("hsl_script_duration_seconds", "histogram", "Time of one hook run (any phase).",
            samples)
 
     for name, metric in sorted(metrics_snapshot().items()):

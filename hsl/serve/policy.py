@@ -1,9 +1,9 @@
-"""The HELO script of `hsl serve`: compiled once at start, recompiled on SIGHUP or --watch
-(a version with errors is refused and the previous one keeps serving), and run with a
-per-run deadline.
+"""The hooks of `hsl serve` at run time: compiled once at start (hsl/serve/hooks.py),
+recompiled on SIGHUP or --watch (all of them; when one has errors the previous set keeps
+serving), and run for any phase with a per-run deadline and memory limit.
 
-Where a run happens: handing every run to a worker thread costs more than a typical HELO
-policy takes to run (a thread switch each way), so a run is first tried on the event loop
+Where a run happens: handing every run to a worker thread costs more than a typical hook
+takes to run (a thread switch each way), so a run is first tried on the event loop
 itself as a *speculative* run (runtime.SpeculativeExecution): it gets a short time slice
 (--inline-slice, default 2 ms), a low call depth, and may not block (sleep, files,
 syslog, barriers, a busy memory store, network I/O) or build very large values.
@@ -11,92 +11,79 @@ Reaching any of these preempts it: its echo output is dropped, and it is run aga
 the start on a worker thread, where only the deadline and the step budget stop it; that
 worker first takes back the try's memory_*, metrics_* and cache writes (taking them
 back may wait for the memory store's lock, which the event loop must never do).  So the event loop is never held longer than about one slice
-by a script, and a run that moves costs at most one slice of wasted work.  A script whose
-tries are mostly preempted goes straight to a worker (see InlineGate)."""
+by a script, and a run that moves costs at most one slice of wasted work.  A hook whose
+tries are mostly preempted goes straight to a worker (see hooks.InlineGate; each hook has
+its own).  Every phase runs this way, and every decision is counted and logged once with
+its phase."""
 from __future__ import annotations
 
 import asyncio
 import os
 import threading
 import time
-from typing import Optional
+from typing import Callable, Optional, Union
 
-from ..errors import HSLSyntaxError
-from ..hooks.engine import failure_result
-from ..hooks.helo import HeloResult, HeloSession, compile_helo, run_helo
+from ..hooks.engine import HookResult, HookSession, failure_result, run_hook
 from ..runtime.execution import Preempted, start_script_thread
-from ..syntax.sourcefile import read_source_text
+from .hooks import HookSet, InlineGate, ScriptLoadError, compile_file, load_hooks
+
+__all__ = ["Policy", "ScriptRunner", "InlineGate", "ScriptLoadError", "compile_file",
+           "error_result"]
 
 # What a script error answers (runtime error, step budget, per-run deadline): a temporary
 # failure, distinct from a deliberate Defer() (450) so that it stands out in client logs.
+# The greeting has no enhanced code and no 451 (RFC 5321 4.3.2): 421 there.
 ERROR_CODE = 451
 ERROR_ENHANCED = [4, 3, 0]
 ERROR_TEXT = "Temporary local problem, try again later"
 GRACE = 0.5      # seconds past the deadline before a blocked run is given up
 
 
-class ScriptLoadError(Exception):
-    pass
+def error_result(session: HookSession, error: str, phase: str = "helo") -> HookResult:
+    if phase == "connect":
+        return failure_result(phase, session, 421, [], ERROR_TEXT, error)
+    return failure_result(phase, session, ERROR_CODE, ERROR_ENHANCED, ERROR_TEXT, error)
 
 
-def _read(path: str) -> str:
-    return read_source_text(path)
-
-
-def compile_file(path: str, include_paths=(), plugins=None):
-    try:
-        source = _read(path)
-    except OSError as e:
-        raise ScriptLoadError(f"cannot read {path}: {e.strerror}") from None
-    try:
-        return compile_helo(source, path, include_paths=include_paths, roots=[os.getcwd()],
-                            plugins=plugins)
-    except HSLSyntaxError as e:
-        raise ScriptLoadError(e.render()) from None
-
-
-def error_result(session: HeloSession, error: str) -> HeloResult:
-    return failure_result("helo", session, ERROR_CODE, ERROR_ENHANCED, ERROR_TEXT, error)
-
-
-class InlineGate:
-    """Whether to try the next run on the event loop: yes while most tries finish there.
-    When most are preempted (the script sleeps, reads files, or is slow) runs go straight
-    to a worker, with one try every PROBE_EVERY runs to notice when that changes.  A try
-    that finished but overran the slice by far (a long builtin call, which the slice
-    cannot interrupt) sends runs to workers at once."""
-
-    PROBE_EVERY = 32
-    WEIGHT = 0.2
-
-    def __init__(self):
-        self.preempted_rate = 0.0        # moving average over recent tries
-        self.skipped = 0
-
-    def should_try(self) -> bool:
-        if self.preempted_rate < 0.5:
-            return True
-        self.skipped += 1
-        if self.skipped >= self.PROBE_EVERY:
-            self.skipped = 0
-            return True
-        return False
-
-    def record(self, preempted: bool) -> None:
-        self.preempted_rate += (float(preempted) - self.preempted_rate) * self.WEIGHT
-
-    def overran(self) -> None:
-        self.preempted_rate = 1.0
+def _log_fields(phase: str, session: HookSession, result: HookResult) -> dict:
+    """What a decision's log line says of the command it answered, per phase (never a
+    password, nor a proxy command line, which may carry AUTH credentials)."""
+    if phase == "helo":
+        return {"verb": session.verb, "host": session.host}
+    if phase == "auth":
+        auth = session.auth or {}
+        return {"mechanism": auth.get("mechanism"), "username": auth.get("username")}
+    if phase == "mailfrom":
+        return {"sender": session.sender()[0]}
+    if phase == "rcptto":
+        return {"recipient": session.recipients()[-1][0]}
+    if phase == "eod":
+        return {"size": len(session.message or b""), "queued": len(result.queued)}
+    if phase == "disconnect":
+        return {"close": session.close}
+    if phase == "proxy":
+        return {"command": session.command.split(" ", 1)[0].upper()}
+    return {}
 
 
 class Policy:
-    def __init__(self, path: str, logger, metrics, *, deadline: float = 5.0,
-                 max_steps: Optional[int] = 10_000_000, workers: int = 32,
-                 inline_slice: float = 0.002, data_files: tuple = (), on_reload=None,
-                 max_memory: Optional[int] = 256 << 20, include_paths=(), plugins=None):
-        self.path = path
+    """Runs the server's hooks.  `hooks` is the function that (re)builds them (raising
+    ScriptLoadError), or the path of a HELO script (`--helo FILE` alone)."""
+
+    def __init__(self, hooks: Union[str, Callable[[], HookSet]], logger, metrics, *,
+                 deadline: float = 5.0, max_steps: Optional[int] = 10_000_000,
+                 workers: int = 32, inline_slice: float = 0.002, data_files: tuple = (),
+                 on_reload=None, max_memory: Optional[int] = 256 << 20,
+                 include_paths=(), plugins=None):
+        if isinstance(hooks, str):
+            path = hooks
+
+            def hooks():
+                return load_hooks({"helo": path}, include_paths=include_paths,
+                                  plugins=plugins)
+        self.load = hooks
         # Other files the server reads (a --dns-table), watched and re-read with the
-        # script: on_reload() re-reads them, logging and keeping the old data on errors.
+        # hooks: on_reload() re-reads them, logging and keeping the old data on errors.
         self.data_files = list(data_files)
         self.on_reload = on_reload
         self.logger = logger
@@ -105,21 +92,15 @@ class Policy:
         self.max_steps = max_steps or None        # 0: no step budget (the deadline only)
         self.max_memory = max_memory or None      # 0: no per-run memory limit
         self.inline_slice = inline_slice          # 0: every run on a worker thread
-        self.include_paths = list(include_paths)
-        self.plugins = plugins                    # hsl.plugins.Plugins (--plugins, --extras)
-        self.program = compile_file(path, self.include_paths, plugins)  # raises ScriptLoadError
-        self.gate = InlineGate()
+        self.hooks: HookSet = self.load()         # raises ScriptLoadError
         self.stamp = self._stamp()
         self.runner = ScriptRunner(max_workers=workers, deadline=deadline + GRACE)
         self._reloading = False
 
     # ------------------------------------------------------------------ reload
     def _files(self) -> list:
-        files = [self.path] + self.data_files
-        for name in getattr(self.program, "sources", {}) or {}:
-            if name not in files and os.path.exists(name):
-                files.append(name)
-        return files
+        files = self.hooks.files()
+        return files + [f for f in self.data_files if f not in files]
 
     def _stamp(self):
         out = []
@@ -135,7 +116,9 @@ class Policy:
         return self._stamp() != self.stamp
 
     async def reload(self, why: str) -> bool:
-        """Recompile (off the event loop); keep the old program if the new one fails."""
+        """Recompile every hook (off the event loop) and swap them all at once; keep the
+        old ones, all of them, if any fails.  Connections already open keep the hooks they
+        started with (one version per connection); new ones get the new set."""
         if self._reloading:
             return False
         self._reloading = True
@@ -145,19 +128,17 @@ class Policy:
             if self.on_reload is not None:
                 self.on_reload(why)
             try:
-                program = await loop.run_in_executor(None, compile_file, self.path,
-                                                     self.include_paths, self.plugins)
-            except ScriptLoadError as e:
+                hooks = await loop.run_in_executor(None, self.load)
+            except (ScriptLoadError, ValueError) as e:
                 self.stamp = stamp          # do not retry the same broken version
                 self.metrics.reloads["failed"] += 1
                 self.logger.error(f"reload failed, keeping the previous version:\n{e}",
-                                  script=self.path, trigger=why)
+                                  trigger=why)
                 return False
-            self.program = program
-            self.gate = InlineGate()
+            self.hooks = hooks
             self.stamp = self._stamp()
             self.metrics.reloads["ok"] += 1
-            self.logger.info("script reloaded", script=self.path, trigger=why)
+            self.logger.info("script reloaded", hooks=hooks.describe(), trigger=why)
             return True
         finally:
             self._reloading = False
@@ -169,52 +150,57 @@ class Policy:
                 await self.reload("watch")
 
     # --------------------------------------------------------------------- run
-    def _run(self, program, session: HeloSession, echo, rollback) -> HeloResult:
+    def _run(self, hook, session: HookSession, echo, rollback) -> HookResult:
         if rollback is not None:        # a preempted try's effects go before the run
             rollback()
-        return run_helo(program, session, max_steps=self.max_steps,
-                        max_time=self.deadline, echo=echo, max_memory=self.max_memory)
+        return run_hook(hook.program, session, max_steps=self.max_steps,
+                        max_time=self.deadline, echo=echo, max_memory=self.max_memory,
+                        phase=hook.phase)
 
-    def _try_inline(self, program, session: HeloSession):
+    def _try_inline(self, hook, session: HookSession):
         """(result, None) of a speculative run on the event loop; (None, rollback) when it
         was preempted (rollback takes back its effects: call it off the loop); (None,
         None) when not tried."""
-        if self.inline_slice <= 0 or not self.gate.should_try():
+        gate = hook.gate
+        if self.inline_slice <= 0 or not gate.should_try():
             return None, None
         start = time.perf_counter()
         try:
-            result = run_helo(program, session, max_steps=self.max_steps,
+            result = run_hook(hook.program, session, max_steps=self.max_steps,
                               max_time=self.inline_slice, speculative=True,
-                              time_limit=self.deadline, max_memory=self.max_memory)
+                              time_limit=self.deadline, max_memory=self.max_memory,
+                              phase=hook.phase)
         except Preempted as p:
-            self.gate.record(True)
+            gate.record(True)
             self.metrics.script_preempted += 1
             return None, p.rollback
         except Exception as e:      # an internal error must not reach the client
-            return error_result(session, f"{self.path}: internal error: "
-                                         f"{type(e).__name__}: {e}"), None
+            return error_result(session, f"{hook.path}: internal error: "
+                                         f"{type(e).__name__}: {e}", hook.phase), None
         if time.perf_counter() - start > 5 * self.inline_slice:
-            self.gate.overran()
+            gate.overran()
         else:
-            self.gate.record(False)
+            gate.record(False)
         for line in result.output:      # echo lines are logged once the run counts
             self.logger.log("echo", conn=session.connection_id, text=line)
         return result, None
 
-    async def run(self, session: HeloSession) -> HeloResult:
-        """Run the script for one HELO/EHLO. Never raises: errors become 451 4.3.0."""
-        program = self.program
+    async def run(self, session: HookSession, hook=None) -> HookResult:
+        """Run `hook` (a hooks.Hook; default: the HELO hook) for one command.  Never
+        raises: errors become 451 4.3.0 (421 for connect)."""
+        if hook is None:
+            hook = self.hooks.program("helo")
         start = time.perf_counter()
-        result, rollback = self._try_inline(program, session)
+        result, rollback = self._try_inline(hook, session)
         if result is not None:
             self.metrics.script_runs["loop"] += 1
         else:
-            result = await self._run_on_worker(program, session, rollback)
+            result = await self._run_on_worker(hook, session, rollback)
             self.metrics.script_runs["worker"] += 1
-        return self._answer(session, result, time.perf_counter() - start)
+        return self._answer(hook, session, result, time.perf_counter() - start)
 
-    async def _run_on_worker(self, program, session: HeloSession,
-                             rollback=None) -> HeloResult:
+    async def _run_on_worker(self, hook, session: HookSession,
+                             rollback=None) -> HookResult:
         loop = asyncio.get_running_loop()
         conn = session.connection_id
         logger = self.logger
@@ -223,7 +209,7 @@ class Policy:
             logger.log("echo", conn=conn, text=line)
 
         try:
-            got = self.runner.run(loop, self._run, program, session, echo, rollback)
+            got = self.runner.run(loop, self._run, hook, session, echo, rollback)
             if type(got) is _Job:               # finished during the short wait
                 if not got.ok:
                     raise got.value
@@ -234,31 +220,34 @@ class Policy:
             if rollback is not None:        # in case the run never started (idempotent)
                 loop.run_in_executor(None, rollback)
             self.metrics.script_timeouts += 1
-            result = error_result(session, f"{self.path}: the script did not finish within "
-                                           f"{self.deadline:g}s (blocked in a builtin call?)")
+            result = error_result(session, f"{hook.path}: the script did not finish within "
+                                           f"{self.deadline:g}s (blocked in a builtin call?)",
+                                  hook.phase)
         except Exception as e:          # an internal error must not reach the client
-            result = error_result(session, f"{self.path}: internal error: "
-                                           f"{type(e).__name__}: {e}")
+            result = error_result(session, f"{hook.path}: internal error: "
+                                           f"{type(e).__name__}: {e}", hook.phase)
         return result
 
-    def _answer(self, session: HeloSession, result: HeloResult, elapsed: float) -> HeloResult:
+    def _answer(self, hook, session: HookSession, result: HookResult,
+                elapsed: float) -> HookResult:
         """Count and log one decision; a script error becomes 451 4.3.0."""
+        phase = hook.phase
         if result.error is not None:
             self.metrics.script_errors += 1
             if "time limit" in result.error:
                 self.metrics.script_timeouts += 1
-            result = error_result(session, result.error)
-        self.metrics.decision(session.verb, result.decision if result.error is None else "error",
-                              result.code, elapsed)
-        fields = {"conn": session.connection_id, "remoteip": session.remoteip, "verb": session.verb,
-                  "host": session.host, "decision": result.decision
-                  if result.error is None else "error",
-                  "code": result.code, "ms": round(elapsed * 1000, 3)}
+            result = error_result(session, result.error, phase)
+        decision = result.decision if result.error is None else "error"
+        self.metrics.decision(phase, session.verb, decision, result.code, elapsed)
+        fields = {"conn": session.connection_id, "remoteip": session.remoteip,
+                  "phase": phase, **_log_fields(phase, session, result),
+                  "decision": decision, "code": result.code,
+                  "ms": round(elapsed * 1000, 3)}
         if result.disconnect:
             fields["disconnect"] = True
         if result.error is not None:
             fields["error"] = result.error
-        self.logger.log("helo", **fields)
+        self.logger.log(phase, **fields)
         return result
 
     def close(self) -> None:

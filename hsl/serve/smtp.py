@@ -1,32 +1,44 @@
-"""The SMTP protocol of `hsl serve`: aiosmtpd's SMTP with a stricter command reader
-(line length, NUL, bare CR/LF, invalid UTF-8 and binary junk are refused with a reply and
-the session goes on), HELO/EHLO answered by the HSL script, STARTTLS through
-`tls.StartTLS`, `421 4.4.2` on idle timeout and `421 4.7.0` beyond --max-connections.
+"""The SMTP protocol of `hsl serve`: aiosmtpd's SMTP transport handling with our own
+command loop, which drives one hsl.hooks.conversation.Conversation per connection: the
+greeting, HELO/EHLO, AUTH, MAIL, RCPT, DATA, RSET, NOOP, HELP and QUIT are the
+conversation's (its protocol rules, and every configured hook through Policy.run), the
+driver does the I/O its events ask for (a 334 prompt, reading DATA, committing the queued
+copies to the spool before the 250).  Around it: a strict command reader (line length,
+NUL, bare CR/LF, invalid UTF-8 and binary junk are refused with a reply and the session
+goes on), the proxy hook's look at each command line, STARTTLS through `tls.StartTLS`,
+VRFY answered 252 (RFC 5321 3.5.3: we cannot verify, we will try) and EXPN 502 (no
+mailing lists here), `421 4.4.2` on idle timeout and `421 4.7.0` beyond
+--max-connections.
 
 The end of a connection.  Whatever ends it (QUIT, the client closing or resetting it at
 any point, a failed TLS handshake, the idle timeout, an error in any handler), the command
 loop ends, the transport is closed (aborted when its last replies cannot be written within
 CLOSE_GRACE seconds) and connection_lost() frees the connection's slot, its `$context` and
-its socket.  The end of the input is not the end of the session: the commands read before
-it are answered (aiosmtpd would cancel the command loop and lose their replies)."""
+its socket, and starts the disconnect hook (once, as a task of its own that closing does
+not wait for): `close` is "local" when the server ended the connection (after QUIT's 221,
+a decision that disconnects, the idle timeout, too many errors), "remote" when the client
+did; `error` says when a socket or TLS failure ended it.  The end of the input is not the
+end of the session: the commands read before it are answered (aiosmtpd would cancel the
+command loop and lose their replies)."""
 from __future__ import annotations
 
 import asyncio
 import re
-import time
 import random
 import socket
-import uuid
+import time
 from typing import Optional
 
 import aiosmtpd
-from aiosmtpd.smtp import SMTP, syntax
+from aiosmtpd.smtp import SMTP
 from aiosmtpd.smtp import login_always_fail as _login_always_fail
 
 from ..builtins.network import inet_reverse
 from ..builtins.server import connection_close, connection_open
+from ..hooks.conversation import (TOO_BIG, Conversation, Prompt, ReadMessage, Reply,
+                                  RunHook)
 from ..net import dns as resolver
-from ..hooks.helo import HeloSession
+from ..queue.spool import SpoolError, write_copies
 from .maildir import deliver
 from .tls import StartTLS
 
@@ -42,9 +54,14 @@ _JUNK = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 _random = random.Random()
 
 
+_V4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))      # uuid.UUID(version=4)'s bits
+_V4_SET = (0x4000 << 64) | (0x8000 << 48)
+
+
 def new_id() -> str:
-    """A random (version 4) UUID, without a system call per id."""
-    return str(uuid.UUID(int=_random.getrandbits(128), version=4))
+    """A random (version 4) UUID, without a system call per id (nor a UUID object)."""
+    h = "%032x" % ((_random.getrandbits(128) & _V4_CLEAR) | _V4_SET)
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 class _MethodTable:
@@ -121,7 +138,7 @@ class HSLSMTP(SMTP):
             self.tls_context = app.tls_context  # a pyOpenSSL context (see smtp_STARTTLS)
             self._auth_methods = {}
         self.conn_id = new_id()
-        self.context = None                 # $context, kept across HELO/EHLO (and STARTTLS)
+        self.conv: Optional[Conversation] = None    # the protocol and the hooks' state
         self.peer_override = peer           # --stdio: (ip, port) the script sees
         self.remote = ("0.0.0.0", 0)
         self.local = ("0.0.0.0", 0)
@@ -131,6 +148,10 @@ class HSLSMTP(SMTP):
         self.in_script = False
         self.ended = False                  # the command loop is to stop (QUIT, failed TLS)
         self.command = None                 # the command being answered (enhanced codes)
+        self.tls_pending = False            # TLS is up: tell the conversation first thing
+        self.close_by: Optional[str] = None     # "local" once the server ends the session
+        self.failure: Optional[dict] = None     # a TLS failure ($arguments["error"])
+        self.stored_as: Optional[str] = None    # --maildir: the file of the last message
         self._last_activity = 0.0
 
     def _fast_init(self, app) -> None:
@@ -193,16 +214,32 @@ class HSLSMTP(SMTP):
             self.local = ("127.0.0.1", 0)
         if self.app.connections.open(self.remote[0]):
             self.counted = True
+            self.conv = self._conversation()
         else:
             self.refused = True
         if self._handler_coroutine is not None:
             self._handler_coroutine.add_done_callback(self._handler_done)
 
+    def _conversation(self) -> Conversation:
+        app = self.app
+        return Conversation(
+            app.policy.hooks, remoteip=self.remote[0], remoteport=self.remote[1],
+            localip=self.local[0], localport=self.local[1], serverid=app.serverid,
+            hostname=self.hostname, connection_id=self.conn_id,
+            transportid=app.transportid, maxsize=app.max_size,
+            starttls=app.tls_context is not None, auth_plaintext=app.auth_plaintext,
+            auth_mechanisms=app.auth_mechanisms, new_id=new_id,
+            banner=f"220 {self.hostname} {self.__ident__}".encode())
+
     def connection_lost(self, error) -> None:
         if self.counted:
             self.counted = False
             self.app.connections.close(self.remote[0])
-        self.context = None
+        conv, self.conv = self.conv, None
+        if conv is not None and conv.hooks.has("disconnect") and not conv.disconnected:
+            self.app.background(_disconnect(self.app.policy, conv,
+                                            self.close_by or "remote",
+                                            self.failure or _socket_error(error)))
         if self._timeout_handle is None:      # lost before connection_made finished
             self._reset_timeout()
         super().connection_lost(error)
@@ -250,6 +287,7 @@ class HSLSMTP(SMTP):
         self._timeout_cb()
 
     def _timeout_cb(self) -> None:
+        self.close_by = "local"
         if self.transport is not None and not self.transport.is_closing():
             try:
                 self.transport.write(f"421 4.4.2 {self.hostname} Error: timeout exceeded, "
@@ -296,12 +334,20 @@ class HSLSMTP(SMTP):
 
     async def _session(self) -> None:
         if self.refused:
+            self.close_by = "local"
             await self._write([f"421 4.7.0 {self.hostname} Too many connections, "
                                "try again later".encode()])
             return
+        conv = self.conv
         if self.app.rdns:
             await self._lookup_ptr()
-        await self._write([f"220 {self.hostname} {self.__ident__}".encode()])
+            conv.base.remoteptr = self.remoteptr
+        reply = await self._drive(conv.connect())
+        await self._write(reply.lines)
+        if reply.disconnect:
+            self.close_by = "local"
+            return
+        proxy = conv.hooks.has("proxy")
         errors = 0
         reader = self._reader
         while self.transport is not None and not self.ended:
@@ -316,11 +362,25 @@ class HSLSMTP(SMTP):
                     except asyncio.LimitOverrunError as e2:
                         await reader.read(e2.consumed)
                 line = None
-            problem, command, arg = self._parse(line)
+            problem, command, arg, text = self._parse(line)
+            if proxy and problem is None:
+                self._reset_timeout()
+                try:
+                    text = await self._proxy(text)
+                except (ConnectionError, asyncio.IncompleteReadError):
+                    raise
+                except Exception as error:
+                    self._log_error(error)
+                    await self._write([b"451 4.3.0 Internal error, try again later"])
+                    continue
+                if text is None:                # the proxy hook answered
+                    continue
+                problem, command, arg, text = self._parse(text.encode() + b"\r\n")
             method = None if problem is not None else self._smtp_methods.get(command)
             if method is None:
                 errors += 1
                 if errors >= MAX_ERRORS:
+                    self.close_by = "local"
                     await self._write([b"421 4.7.0 " + self.hostname.encode()
                                        + b" Too many errors, closing connection"])
                     return
@@ -330,6 +390,9 @@ class HSLSMTP(SMTP):
             self._reset_timeout()
             self.command = command
             try:
+                if self.tls_pending:
+                    self.tls_pending = False
+                    conv.tls_started(self._tls_info() or {})
                 await method(arg)
             except (ConnectionError, asyncio.IncompleteReadError):
                 raise
@@ -338,95 +401,226 @@ class HSLSMTP(SMTP):
                 await self._write([b"451 4.3.0 Internal error, try again later"])
 
     def _parse(self, line: Optional[bytes]):
-        """(error reply or None, COMMAND, argument or None) for one raw command line."""
+        """(error reply or None, COMMAND, argument or None, the line's text) for one raw
+        command line."""
         if line is None:
-            return b"500 5.5.2 Error: line too long", None, None
+            return b"500 5.5.2 Error: line too long", None, None, None
         if not line.endswith(b"\r\n"):
-            return b"500 5.5.2 Error: bare LF in command (lines end with CRLF)", None, None
+            return (b"500 5.5.2 Error: bare LF in command (lines end with CRLF)", None, None,
+                    None)
         body = line[:-2]
         command_bytes = body.split(b" ", 1)[0].upper()
         limit = MAX_MAIL_COMMAND if command_bytes == b"MAIL" else MAX_COMMAND
         if len(line) > limit:
-            return b"500 5.5.2 Error: line too long", None, None
+            return b"500 5.5.2 Error: line too long", None, None, None
         if b"\r" in body:
-            return b"500 5.5.2 Error: bare CR in command", None, None
+            return b"500 5.5.2 Error: bare CR in command", None, None, None
         if b"\x00" in body:
-            return b"500 5.5.2 Error: NUL in command", None, None
+            return b"500 5.5.2 Error: NUL in command", None, None, None
         if _JUNK.search(body):
-            return b"500 5.5.2 Error: control characters in command", None, None
+            return b"500 5.5.2 Error: control characters in command", None, None, None
         if not body.strip():
-            return b"500 5.5.2 Error: bad syntax", None, None
+            return b"500 5.5.2 Error: bad syntax", None, None, None
         try:
             text = body.decode("utf-8")
         except UnicodeDecodeError:
-            return b"500 5.5.2 Error: invalid UTF-8 in command", None, None
+            return b"500 5.5.2 Error: invalid UTF-8 in command", None, None, None
         command, _, arg = text.partition(" ")
         if not command.isascii() or not command.isalpha():
-            return b"500 5.5.2 Error: bad syntax", None, None
+            return b"500 5.5.2 Error: bad syntax", None, None, None
         arg = arg.strip(" \t")
-        return None, command.upper(), (arg or None)
+        return None, command.upper(), (arg or None), text
+
+    # ------------------------------------------------- driving the conversation
+    async def _drive(self, step):
+        """Run one conversation step to its Reply, doing the I/O its events ask for."""
+        try:
+            event = next(step)
+            while True:
+                kind = type(event)
+                if kind is RunHook:
+                    answer = await self._run_hook(event)
+                elif kind is Prompt:
+                    answer = await self._prompt(event.lines)
+                elif kind is ReadMessage:
+                    answer = await self._read_message(event.lines)
+                else:
+                    answer = await self._commit(event.copies)
+                event = step.send(answer)
+        except StopIteration as done:
+            return done.value
+
+    async def _run_hook(self, event: RunHook):
+        self.in_script = True
+        try:
+            return await self.app.policy.run(event.session, event.program)
+        finally:
+            self.in_script = False
+            self._reset_timeout()
+
+    async def _prompt(self, lines: list) -> Optional[str]:
+        """Send a 334 prompt, read the client's answer (None: the client is gone)."""
+        await self._write(lines)
+        reader = self._reader
+        try:
+            line = await reader.readuntil(b"\n")
+        except asyncio.IncompleteReadError:
+            return None
+        except asyncio.LimitOverrunError as e:      # not a SASL response: skip it
+            await reader.read(e.consumed)
+            await _skip_line(reader)
+            return "!"
+        self._reset_timeout()
+        return line.rstrip(b"\r\n").decode("ascii", "replace")
+
+    async def _read_message(self, lines: list):
+        """Send the 354, read the message up to the lone dot: its bytes as received
+        (dot-unstuffed), TOO_BIG past --max-size (read to the end, not kept), None when the
+        client is gone before the end."""
+        await self._write(lines)
+        reader = self._reader
+        limit = self.app.max_size
+        parts: list = []
+        size = 0
+        too_big = False
+        line_start = True
+        while True:
+            try:
+                chunk = await reader.readuntil(b"\r\n")
+            except asyncio.LimitOverrunError as e:   # a long line: taken in pieces
+                chunk = await reader.read(e.consumed)
+            except asyncio.IncompleteReadError:
+                return None
+            if line_start:
+                if chunk == b".\r\n":
+                    break
+                if chunk[:1] == b".":                # RFC 5321 4.5.2
+                    chunk = chunk[1:]
+            line_start = chunk.endswith(b"\r\n")
+            self._last_activity = self.loop.time()
+            if too_big:
+                continue
+            size += len(chunk)
+            if limit and size > limit:
+                too_big = True
+                parts = []
+                continue
+            parts.append(chunk)
+        return TOO_BIG if too_big else b"".join(parts)
+
+    async def _commit(self, copies: list):
+        """Write the transaction's copies to the spool (off the event loop), and with
+        --maildir the message to the Maildir too: their ids, or why not (a str)."""
+        app = self.app
+        try:
+            ids = await self.loop.run_in_executor(None, write_copies, app.spool, copies)
+        except SpoolError as e:
+            app.metrics.spool_errors += 1
+            app.metrics.messages["failed"] += 1
+            app.logger.error("could not store a message", conn=self.conn_id, error=str(e))
+            return str(e)
+        app.metrics.queued_copies += len(ids)
+        app.metrics.messages["queued"] += 1
+        app.logger.log("queued", conn=self.conn_id, ids=" ".join(ids),
+                       size=len(copies[0].message))
+        if app.maildir is not None:
+            conv = self.conv
+            helo = conv.helo[1] if conv is not None and conv.helo else None
+            try:
+                self.stored_as = await self.loop.run_in_executor(
+                    None, deliver, app.maildir, copies, helo, self.remote[0], self.hostname,
+                    self.conn_id, time.time())
+            except OSError as e:        # queued all the same: the spool is the store
+                app.logger.error("could not write the Maildir copy", conn=self.conn_id,
+                                 error=str(e))
+            else:
+                app.logger.log("message", conn=self.conn_id, stored=self.stored_as,
+                               size=len(copies[0].message))
+        return ids
+
+    async def _answer(self, step) -> Reply:
+        """Drive a command's step, send its reply; the session ends when it says so."""
+        reply = await self._drive(step)
+        if reply.lines:
+            await self._write(reply.lines)
+        if reply.disconnect:
+            self.ended = True
+            if reply.lines:
+                self.close_by = "local"
+        return reply
+
+    async def _proxy(self, text: str) -> Optional[str]:
+        """The proxy hook's look at a command line: the line to run (perhaps rewritten),
+        or None when the hook answered it."""
+        got = await self._drive(self.conv.proxy(text))
+        if isinstance(got, Reply):
+            if got.lines:
+                await self._write(got.lines)
+            if got.disconnect:
+                self.ended = True
+                self.close_by = "local"
+            return None
+        return got[1]
+
+    # ------------------------------------------------------------- commands
+    async def smtp_HELO(self, arg: Optional[str]):
+        await self._answer(self.conv.hello("HELO", arg))
+
+    async def smtp_EHLO(self, arg: Optional[str]):
+        await self._answer(self.conv.hello("EHLO", arg))
+
+    async def smtp_AUTH(self, arg: Optional[str]):
+        await self._answer(self.conv.auth_command(arg))
+
+    async def smtp_MAIL(self, arg: Optional[str]):
+        await self._answer(self.conv.mail(arg))
+
+    async def smtp_RCPT(self, arg: Optional[str]):
+        await self._answer(self.conv.rcpt(arg))
+
+    async def smtp_DATA(self, arg: Optional[str]):
+        if arg:
+            await self._write([b"501 5.5.4 Syntax: DATA"])
+            return
+        self.stored_as = None
+        conv = self.conv
+        reply = await self._drive(conv.data())
+        lines = reply.lines
+        if self.stored_as is not None and not conv.hooks.has("eod") and reply.code == 250:
+            lines = [f"250 2.0.0 OK: stored as {self.stored_as}".encode()]   # --maildir
+        if lines:
+            await self._write(lines)
+        if reply.disconnect:
+            self.ended = True
+            if lines:
+                self.close_by = "local"
+
+    async def smtp_RSET(self, arg: Optional[str]):
+        await self._answer(self.conv.rset(arg))
+
+    async def smtp_NOOP(self, arg: Optional[str]):
+        await self._answer(self.conv.noop(arg))
+
+    async def smtp_HELP(self, arg: Optional[str]):
+        await self._answer(self.conv.help(arg))
 
     async def smtp_QUIT(self, arg: Optional[str]):
         # aiosmtpd cancels the command loop's task here; ending it normally instead spares
         # the cyclic garbage a cancelled task leaves (its CancelledError's traceback holds
         # the whole connection), which the collector would free in long full passes.
-        if arg:
-            await self.push("501 Syntax: QUIT")
+        await self._answer(self.conv.quit(arg))
+
+    async def smtp_VRFY(self, arg: Optional[str]):
+        if not arg:
+            await self._write([b"501 5.5.4 Syntax: VRFY <address>"])
             return
-        await self._write([b"221 2.0.0 Bye"])
-        self.ended = True
+        await self._write([b"252 2.0.0 Cannot VRFY user, but will accept message and "
+                           b"attempt delivery"])
 
-    # ------------------------------------------------------------- HELO/EHLO
-    @syntax("HELO hostname")
-    async def smtp_HELO(self, hostname: Optional[str]):
-        await self._hello("HELO", hostname)
-
-    @syntax("EHLO hostname")
-    async def smtp_EHLO(self, hostname: Optional[str]):
-        await self._hello("EHLO", hostname)
-
-    def extensions(self) -> list:
-        exts = ["PIPELINING"]
-        if self.data_size_limit:
-            exts.append(f"SIZE {self.data_size_limit}")
-        exts.append("8BITMIME")
-        if self.tls_context is not None and self._tls_protocol is None:
-            exts.append("STARTTLS")
-        exts.append("ENHANCEDSTATUSCODES")
-        return exts
-
-    async def _hello(self, verb: str, hostname: Optional[str]) -> None:
-        if not hostname:
-            await self._write([f"501 5.5.4 Syntax: {verb} hostname".encode()])
-            return
-        self._set_rset_state()
-        session = self.session
-        session.host_name = None            # until the script accepts
-        session.extended_smtp = False
-        helo = HeloSession(
-            verb=verb, host=hostname, remoteip=self.remote[0], remoteport=self.remote[1],
-            remoteptr=self.remoteptr, localip=self.local[0], localport=self.local[1],
-            serverid=self.app.serverid, server_hostname=self.hostname,
-            connection_id=self.conn_id, transaction_id=new_id(),
-            extensions=self.extensions(),
-            tls=self._tls_info(), context=self.context)
-        self.in_script = True
-        try:
-            result = await self.app.policy.run(helo)
-        finally:
-            self.in_script = False
-            self._reset_timeout()
-        if result.error is None:
-            self.context = result.context
-        if result.decision == "accept" and result.error is None:
-            session.host_name = result.host
-            session.extended_smtp = verb == "EHLO"
-        await self._write(result.wire_lines())
-        if result.disconnect:
-            self.ended = True
+    async def smtp_EXPN(self, arg: Optional[str]):
+        await self._write([b"502 5.5.1 Error: command not implemented"])
 
     # ------------------------------------------------------------------- TLS
-    @syntax("STARTTLS", when="tls_context")
     async def smtp_STARTTLS(self, arg: Optional[str]):
         if arg:
             await self._write([b"501 5.5.4 Syntax: STARTTLS"])
@@ -447,8 +641,11 @@ class HSLSMTP(SMTP):
         # starts a new session there (RFC 3207 4.2) and drops unencrypted input.
         if await self._tls_protocol.handshake is not None:
             self.ended = True               # logged by _tls_failed; the layer closes
+        else:                               # the conversation learns it before the next
+            self.tls_pending = True         # command (RFC 3207 4.2: a fresh start)
 
     def _tls_failed(self, reason: str) -> None:
+        self.failure = {"type": "tls", "reason": reason}
         self.app.logger.error(f"TLS handshake failed: {reason}", conn=self.conn_id,
                               remoteip=self.remote[0])
 
@@ -527,37 +724,36 @@ def _addr(value) -> Optional[tuple]:
     return None
 
 
-class Handler:
-    """aiosmtpd handler: accept recipients, keep or discard the message."""
+def _socket_error(error) -> Optional[dict]:
+    """$arguments["error"] of the disconnect hook for what connection_lost() was given."""
+    if error is None:
+        return None
+    out = {"type": "socket", "reason": getattr(error, "strerror", None) or str(error)
+           or type(error).__name__}
+    if getattr(error, "errno", None) is not None:
+        out["code"] = error.errno
+    return out
 
-    def __init__(self, app):
-        self.app = app
 
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        if address in ("", "<>"):  # RCPT TO:<> names no recipient (RFC 5321 4.1.1.3)
-            return "501 5.1.3 Bad recipient address syntax"
-        envelope.rcpt_tos.append(address)
-        envelope.rcpt_options.extend(rcpt_options)
-        return "250 2.1.5 OK"
-
-    async def handle_DATA(self, server, session, envelope):
-        app = self.app
-        if app.maildir is None:
-            app.metrics.messages["discarded"] += 1
-            return "250 2.0.0 OK: message accepted (discarded)"
+async def _skip_line(reader) -> None:
+    while True:
         try:
-            name = await server.loop.run_in_executor(
-                None, deliver, app.maildir, envelope, server, time.time())
-        except OSError as e:
-            app.metrics.messages["failed"] += 1
-            app.logger.error("could not store a message", conn=server.conn_id,
-                             error=str(e))
-            return "451 4.3.0 Could not store the message, try again later"
-        app.metrics.messages["stored"] += 1
-        app.logger.log("message", conn=server.conn_id, stored=name,
-                       size=len(envelope.original_content or b""))
-        return f"250 2.0.0 OK: stored as {name}"
+            await reader.readuntil(b"\n")
+            return
+        except asyncio.LimitOverrunError as e:
+            await reader.read(e.consumed)
 
-    async def handle_exception(self, error):
-        self.app.logger.error("session error", error=f"{type(error).__name__}: {error}")
-        return "451 4.3.0 Internal error, try again later"
+
+async def _disconnect(policy, conv: Conversation, close: str, error: Optional[dict]):
+    """The disconnect hook of a closed connection (its step only runs hooks)."""
+    step = conv.disconnect(close, error)
+    try:
+        event = next(step)
+        while True:
+            event = step.send(await policy.run(event.session, event.program))
+    except StopIteration:
+        pass
+
+
+class Handler:
+    """aiosmtpd wants an event handler; every command is the conversation's."""
