@@ -339,3 +339,15 @@ def test_script_errors_keep_context_and_defer():
 ])
 def test_parse_path_argument(arg, verb, expected):
     assert parse_path_argument(arg, verb) == expected
+
+
+def test_no_helo_in_connection_before_an_accepted_helo():
+    show = 'echo isset($connection["helo"]) ? $connection["helo"]["host"] : "no helo";'
+    c = Client({"helo": 'if ($arguments["host"] == "bad") Reject();', "disconnect": show})
+    assert c.code("connect") == 220
+    assert c.code("hello", "EHLO", "bad") == 554
+    c("disconnect")
+    c2 = Client({"disconnect": show})
+    greet(c2)
+    c2("disconnect")
+    assert c.output + c2.output == ["no helo", "client.example"]

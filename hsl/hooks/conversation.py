@@ -204,6 +204,8 @@ class Conversation:
         s.extensions = self.extensions()
         if self.helo is not None:
             s.verb, s.host = self.helo
+        else:
+            s.greeted = False           # no $connection["helo"] before an accepted HELO
         for key, value in command.items():
             setattr(s, key, value)
         return s

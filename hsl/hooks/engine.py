@@ -87,6 +87,7 @@ class HookSession:
     accepted: Optional[list] = None
     last_reply: Optional[dict] = None      # disconnect: the last reply sent (code, ...)
     error: Optional[dict] = None           # disconnect: why the connection failed
+    greeted: bool = True                   # HELO/EHLO was accepted ($connection["helo"])
 
     def variables(self, phase: str = "helo") -> dict:
         """The pre-defined variables of `phase`'s script."""
@@ -253,7 +254,7 @@ def _connection(s: HookSession, phase: str) -> V.HArray:
     if phase == "connect":
         return conn
     _set_endpoints(conn, s)
-    if phase != "helo":                 # (HELO is the command that sets it)
+    if phase != "helo" and s.greeted:   # (HELO is the command that sets it)
         helo = V.HArray()
         helo.set(b"verb", s.verb.upper().encode())
         helo.set(b"host", s.host.encode("utf-8", "surrogateescape"))
