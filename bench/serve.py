@@ -420,8 +420,10 @@ def stored_bare(store) -> int:
 def stored_hsl(spool) -> int:
     """Messages with spool entries: the transactions the committed copies belong to."""
     sys.path.insert(0, ROOT)
-    from hsl.queue.spool import iter_entries
-    return len({e.envelope["transaction"] for e in iter_entries(spool)})
+    from hsl.queue.spool import read_spool
+    if not os.path.isdir(spool):
+        return 0
+    return len({e.envelope["transaction"] for e in read_spool(spool).entries})
 
 
 def start_bare():

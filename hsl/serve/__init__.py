@@ -62,14 +62,24 @@ def add_arguments(p) -> None:
                    metavar="DOMAIN=FILE",
                    help="the rcptto hook for recipients in DOMAIN, run instead of the "
                         "rcptto one (repeatable)")
+    h.add_argument("--project", metavar="DIR",
+                   help="serve a Halon project tree: every server of its smtpd-app.yaml "
+                        "with its hooks, data.maxsize and default transport, on its "
+                        "listeners' ports on loopback (docs/projects.md)")
+    h.add_argument("--config", dest="halon_config", metavar="SMTPD-APP.YAML",
+                   help="the same, from a packed configuration")
+    h.add_argument("--bind-configured", action="store_true",
+                   help="with --project/--config: listen on the addresses smtpd.yaml gives, "
+                        "not on loopback")
     add_include_argument(p)
     p.add_argument("--listen", action="append", type=_listen, metavar="HOST:PORT",
                    help="address to listen on (repeatable; default 127.0.0.1:2525; "
                         "port 0 picks a free port, printed on stderr)")
     p.add_argument("--hostname", metavar="NAME",
                    help="the server's name in the banner and replies (default: the system's)")
-    p.add_argument("--serverid", default="inbound", metavar="ID",
-                   help="$connection[\"serverid\"] (default inbound)")
+    p.add_argument("--serverid", metavar="ID",
+                   help="$connection[\"serverid\"] (default inbound); with --project or "
+                        "--config: serve only this server of the project")
     p.add_argument("--stdio", action="store_true",
                    help="one SMTP session on stdin/stdout (swaks --pipe), no socket")
     p.add_argument("--remoteip", default="127.0.0.1", metavar="IP",

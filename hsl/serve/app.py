@@ -14,7 +14,7 @@ from ..cli import configure_dns, load_plugin_arguments, print_error
 from ..queue.spool import SpoolError, ensure_spool
 from ..runtime.memory import set_total_cap
 from .config import format_hostport
-from .hooks import ScriptLoadError, load_hooks
+from .hooks import ScriptLoadError, ServerHooks, load_hooks, load_project_hooks
 from .log import Logger
 from .maildir import ensure
 from .metrics import ServerMetrics, serve_metrics
@@ -27,13 +27,36 @@ EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 DEFAULT_SPOOL = "hsl-spool"         # without --spool: in the working directory
 
 
+class ServerView:
+    """One server of a Halon project, as its connections see it: its id, default
+    transport, DATA size limit, connection accounting and hooks; everything else (TLS,
+    logs, metrics, the policy that runs scripts) is the App's."""
+
+    def __init__(self, app: "App", serverid: str, transportid: Optional[str],
+                 max_size: Optional[int]):
+        self._app = app
+        self.serverid = serverid
+        self.transportid = transportid or app.transportid
+        self.max_size = max_size if max_size is not None else app.max_size
+        self.connections = Connections(serverid, app.args.max_connections, app.metrics)
+
+    def __getattr__(self, name):
+        return getattr(self._app, name)
+
+    def protocol(self, peer=None) -> HSLSMTP:
+        return HSLSMTP(self, peer=peer)
+
+    def server_hooks(self):
+        return self._app.policy.hooks.server(self.serverid)
+
+
 class App:
     def __init__(self, args, logger: Logger):
         self.args = args
         self.logger = logger
         self.metrics = ServerMetrics()
         self.hostname = args.hostname or socket.getfqdn() or "localhost"
-        self.serverid = args.serverid
+        self.serverid = args.serverid or "inbound"
         self.timeout = args.timeout
         self.max_size = args.max_size or None
         self.rdns = args.rdns
@@ -42,7 +65,7 @@ class App:
         self.transportid = args.transport
         self.auth_plaintext = args.auth_plaintext
         self.auth_mechanisms = args.auth_mechanisms
-        self.connections = Connections(args.serverid, args.max_connections, self.metrics)
+        self.connections = Connections(self.serverid, args.max_connections, self.metrics)
         self.handler = Handler()
         self.handle_hooks: dict = {}        # aiosmtpd's handler hooks: none, see smtp.py
         self.tasks: set = set()             # the disconnect hooks still running
@@ -81,6 +104,12 @@ class App:
     def protocol(self, peer=None) -> HSLSMTP:
         return HSLSMTP(self, peer=peer)
 
+    def server_hooks(self):
+        """The hooks a new connection to this server gets (the current ones: a reload
+        leaves connections already open with theirs)."""
+        hooks = self.policy.hooks
+        return hooks.server(self.serverid) if isinstance(hooks, ServerHooks) else hooks
+
     def background(self, coroutine) -> None:
         """Run `coroutine` (a disconnect hook) on its own; nothing waits for it."""
         task = asyncio.ensure_future(coroutine)
@@ -109,6 +138,61 @@ def hook_files(args) -> tuple:
             raise ValueError(f"two rcptto hooks for {domain}: {domains[domain]} and {path}")
         domains[domain] = path
     return phases, domains
+
+
+def _load_project(args):
+    # deferred: YAML and the project reader only for --project/--config
+    from ..project import ProjectError, load_packed, load_project
+    try:
+        return load_project(args.project) if args.project else load_packed(args.halon_config)
+    except ProjectError as e:
+        raise ValueError(str(e)) from None
+
+
+def _project_reader(args, first):
+    """The project for each (re)load: `first` at start, then read again from disk."""
+    pending = [first]
+
+    def read():
+        return pending.pop() if pending else _load_project(args)
+    return read
+
+
+def _project_servers(app: App, args) -> tuple:
+    """(project, server views, endpoints) of `hsl serve --project/--config`: every server
+    of the project (or --serverid's), each on its listeners' ports on loopback (their
+    addresses with --bind-configured); --listen gives the one server's addresses instead.
+    ValueError for what cannot be served."""
+    project = _load_project(args)
+    if args.serverid is not None:
+        if args.serverid not in project.servers:
+            raise ValueError(f"{project.config}: no server {args.serverid} (servers: "
+                             f"{', '.join(project.servers) or 'none'})")
+        chosen = [project.servers[args.serverid]]
+    else:
+        chosen = list(project.servers.values())
+    if not chosen:
+        raise ValueError(f"{project.config}: no servers to serve")
+    if args.listen and len(chosen) > 1:
+        raise ValueError(f"--listen with several servers ({', '.join(s.id for s in chosen)})"
+                         ": choose one with --serverid ID")
+    views, endpoints = [], []
+    for server in chosen:
+        view = ServerView(app, server.id, server.transport, server.maxsize)
+        views.append(view)
+        if args.listen:
+            listeners = args.listen
+        elif server.listeners:
+            listeners = [((address or "0.0.0.0") if args.bind_configured else "127.0.0.1",
+                          port) for address, port in server.listeners]
+        elif len(chosen) == 1:
+            listeners = [("127.0.0.1", 2525)]
+        else:
+            raise ValueError(f"{project.startup or project.config}: server {server.id} has no "
+                             "listeners: give them in smtpd.yaml, or serve it alone "
+                             "(--serverid) with --listen")
+        endpoints += [(view, host, port) for host, port in listeners]
+    return project, views, endpoints
 
 
 def _define_metrics(specs, logger) -> bool:
@@ -150,9 +234,25 @@ def run(args) -> int:
     except ValueError as e:
         print_error(e)
         return EXIT_USAGE
-    if not phases and not domains:
-        print_error("no hook to serve: give --hook PHASE=FILE (or --helo FILE)")
+    project = None
+    if args.project or args.halon_config:
+        if phases or domains:
+            print_error("--project/--config serve the project's hooks: --hook, --helo and "
+                        "--rcptto-domain do not go with them")
+            return EXIT_USAGE
+        try:
+            project, views, endpoints = _project_servers(app, args)
+        except ValueError as e:
+            print_error(e)
+            return EXIT_USAGE
+        for w in project.warnings:
+            logger.info(f"warning: {w}")
+    elif not phases and not domains:
+        print_error("no hook to serve: give --hook PHASE=FILE (or --helo FILE), or "
+                    "--project DIR")
         return EXIT_USAGE
+    else:
+        endpoints = [(app, host, port) for host, port in args.listen or [("127.0.0.1", 2525)]]
     if args.spool:                  # (the default one only once a message comes)
         try:
             ensure_spool(args.spool)
@@ -174,8 +274,16 @@ def run(args) -> int:
 
     try:
         set_total_cap(args.max_memory_total)
-        def hooks():
-            return load_hooks(phases, domains, include_paths=args.include, plugins=plugins)
+        if project is not None:
+            reader, serverids = _project_reader(args, project), [v.serverid for v in views]
+
+            def hooks():
+                return load_project_hooks(reader, serverids, include_paths=args.include,
+                                          plugins=plugins)
+        else:
+            def hooks():
+                return load_hooks(phases, domains, include_paths=args.include,
+                                  plugins=plugins)
 
         app.policy = Policy(hooks, logger, app.metrics, deadline=args.script_timeout,
                             max_steps=args.max_steps, workers=args.workers,
@@ -186,26 +294,28 @@ def run(args) -> int:
     except ScriptLoadError as e:
         print(str(e), file=sys.stderr)
         return EXIT_ERROR
-    define_server(args.serverid)
+    for view in {id(v): v for v, _, _ in endpoints}.values():
+        define_server(view.serverid)
     try:
         if args.stdio:
-            return asyncio.run(serve_stdio(app))
-        return asyncio.run(_serve(app))
+            return asyncio.run(serve_stdio(endpoints[0][0]))
+        return asyncio.run(_serve(app, endpoints))
     except KeyboardInterrupt:
         return 130
     finally:
         app.policy.close()
 
 
-async def _serve(app: App) -> int:
+async def _serve(app: App, endpoints: list) -> int:
+    """Listen on every (server, host, port) of `endpoints` until SIGTERM/SIGINT."""
     args = app.args
     loop = app.loop = asyncio.get_running_loop()
     logger = app.logger
     logger.attach(loop)
     servers = []
-    for host, port in args.listen or [("127.0.0.1", 2525)]:
+    for view, host, port in endpoints:
         try:
-            server = await loop.create_server(app.protocol, host, port,
+            server = await loop.create_server(view.protocol, host, port,
                                               reuse_address=True, backlog=1024)
         except OSError as e:
             logger.error(f"cannot listen on {format_hostport(host, port)}: {e.strerror}")
@@ -215,8 +325,10 @@ async def _serve(app: App) -> int:
         servers.append(server)
         for sock in server.sockets:
             h, p = sock.getsockname()[:2]
-            logger.info(f"listening on {format_hostport(h, p)}",
-                        hooks=app.policy.hooks.describe(), hostname=app.hostname)
+            hooks = view.server_hooks().describe()
+            logger.info(f"listening on {format_hostport(h, p)}", hooks=hooks,
+                        hostname=app.hostname, **({"serverid": view.serverid}
+                                                  if view is not app else {}))
     if args.metrics:
         host, port = args.metrics
         try:

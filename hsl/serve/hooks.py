@@ -145,3 +145,65 @@ def load_hooks(phases: dict, rcptto_domains: Optional[dict] = None, *,
         raise ScriptLoadError("\n".join(failures))
     return HookSet(programs, domains)
 
+
+
+class ServerHooks:
+    """The hooks of every server of a Halon project: server id -> HookSet, loaded (and
+    reloaded) as one, so that a reload swaps every server's hooks or none."""
+
+    def __init__(self, sets: dict, project=None):
+        self.sets = sets
+        self.project = project          # kept: a packed one's private file area lives on
+
+    def server(self, serverid: str) -> HookSet:
+        return self.sets[serverid]
+
+    def program(self, phase: str):
+        return None                     # (each connection asks its server's HookSet)
+
+    def files(self) -> list:
+        """The project's YAML files and every file the hooks read (a packed
+        configuration's hooks are copies of it: the configuration is what changes)."""
+        out: list = []
+        if self.project is not None:
+            out += [f for f in (self.project.config, self.project.startup)
+                    if f and os.path.exists(f)]
+            if self.project.packed:
+                return out
+        for hooks in self.sets.values():
+            out += [f for f in hooks.files() if f not in out]
+        return out
+
+    def describe(self) -> str:
+        return "; ".join(f"{sid}: {hooks.describe()}" for sid, hooks in self.sets.items())
+
+
+def load_project_hooks(load, serverids, *, include_paths=(), plugins=None) -> ServerHooks:
+    """Every SMTP hook of the servers `serverids` of the project `load()` reads (a
+    hsl.project.Project; read again on every reload, so edits to its YAML are seen):
+    ScriptLoadError when the project no longer loads or any hook fails."""
+    # deferred: YAML and the project reader only for --project/--config
+    from ..project import ProjectError
+    try:
+        project = load()
+    except ProjectError as e:
+        raise ScriptLoadError(str(e)) from None
+    sets, failures = {}, []
+    paths = list(include_paths) + project.include_paths
+    roots = [project.root, os.getcwd()]
+    for sid in serverids:
+        server = project.servers.get(sid)
+        if server is None:
+            failures.append(f"{project.config}: server {sid} is gone")
+            continue
+        phases = {phase: hook.path for phase, hook in server.hooks.items()
+                  if phase in SMTP_PHASES}
+        domains = {domain: hook.path for domain, hook in server.rcptto_domains.items()}
+        try:
+            sets[sid] = load_hooks(phases, domains, include_paths=paths, plugins=plugins,
+                                   roots=roots)
+        except ScriptLoadError as e:
+            failures.append(str(e))
+    if failures:
+        raise ScriptLoadError("\n".join(failures))
+    return ServerHooks(sets, project)

@@ -223,7 +223,7 @@ class HSLSMTP(SMTP):
     def _conversation(self) -> Conversation:
         app = self.app
         return Conversation(
-            app.policy.hooks, remoteip=self.remote[0], remoteport=self.remote[1],
+            app.server_hooks(), remoteip=self.remote[0], remoteport=self.remote[1],
             localip=self.local[0], localport=self.local[1], serverid=app.serverid,
             hostname=self.hostname, connection_id=self.conn_id,
             transportid=app.transportid, maxsize=app.max_size,
