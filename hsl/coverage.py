@@ -23,6 +23,7 @@ import threading
 from typing import Optional
 
 from .compiler.probes import FUNCTION, LINE, Probe, file_probes
+from .syntax.sourcefile import read_source_text
 
 FORMATS = ("text", "json", "lcov", "html")
 
@@ -51,7 +52,6 @@ class Coverage:
         when it does not parse."""
         # deferred: the parser only for files added this way
         from .syntax.parser import parse
-        from .syntax.sourcefile import read_source_text
         if source is None:
             source = read_source_text(path)
         probes = file_probes(parse(source, path).body)
