@@ -22,7 +22,9 @@ def compile(source: str, filename: str = "<string>", **options):
 
     Options: `context` (hook context name, e.g. "helo"), `readonly` (names of read-only
     pre-defined variables), `predefined` (the set of variable names that will be
-    pre-defined; when given, reading a global assigned nowhere is a compile error)."""
+    pre-defined; when given, reading a global assigned nowhere is a compile error),
+    `coverage` (True, or an hsl.coverage.Coverage that gets the program: count the lines,
+    functions and branches its runs execute; docs/coverage.md)."""
     # deferred: the compiler loads only when it is used
     from .program import compile_program
     return compile_program(source, filename, **options)

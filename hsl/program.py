@@ -25,6 +25,7 @@ from .runtime import values as V
 from .builtins import index as builtin_index
 from .builtins.exception import ExceptionObject
 from .compiler.codegen import MAX_COMPILED_NESTING, Compiler, CompileError, Writer
+from .compiler.probes import ProbeMap
 from .compiler.resolve import (ClassInfo, FuncInfo, ModuleInfo, Resolution, bound_by,
                                top_level_statements)
 from .errors import Diagnostic, Frame, HSLRuntimeError, HSLSyntaxError, ScriptError, ThrownValue
@@ -195,7 +196,7 @@ class ProgramBuilder:
     def __init__(self, source: str, filename: str, *, context: Optional[str] = None,
                  readonly=(), predefined: Optional[set] = None, parse=None,
                  trace: bool = False, include_paths=(), roots=(),
-                 resolution: Optional[Resolution] = None, plugins=None):
+                 resolution: Optional[Resolution] = None, plugins=None, coverage=False):
         self.parse = parse if parse is not None else _parse
         self.source = source
         self.filename = filename
@@ -206,6 +207,10 @@ class ProgramBuilder:
         self.strict_globals = predefined is not None
         self.predefined = set(predefined or ())
         self.trace = trace              # instrument conditions for `--trace`
+        # `coverage`: count lines, functions and branches (hsl.compiler.probes); a
+        # collector (hsl.coverage.Coverage) given instead of True gets the program.
+        self.probes = ProbeMap() if coverage else None
+        self.coverage = coverage
         # The cached index: only the builtin areas the script uses get imported.
         self.builtins = builtin_index.functions_for(context)
         self.builtin_classes = builtin_index.classes_for(context)
@@ -433,6 +438,8 @@ class ProgramBuilder:
         key = self.key(path)
         self.module_by_path[key] = mod
         self.expand_includes(program.body, path)
+        if self.probes is not None:
+            self.register_probes(path, program.body)
         comp = Compiler(self)
         comp.file_index = self.file_id(path)
         comp.declare_functions(_ModuleScopeShim(mod), program)
@@ -448,6 +455,14 @@ class ProgramBuilder:
                 self.guarded(self.import_data, mod, stmt)
             written |= bound_by([stmt])
         return mod
+
+    def register_probes(self, path: str, body) -> None:
+        """The coverage probes of a module's file and of every file it includes, before
+        anything is compiled (declarations of included files are compiled first)."""
+        self.probes.add_file(self.file_id(path), body)
+        for node in A.walk(body, includes=True):
+            if type(node) is A.Included:
+                self.probes.add_file(node.inclusion.file_index, node.inclusion.body)
 
     def guarded(self, fn, *args) -> None:
         if not self.collecting:
@@ -604,7 +619,10 @@ class ProgramBuilder:
             raise self.syntax_error(self.missing_error() if self.missing else e) from None
         if self.missing:
             raise self.syntax_error(self.missing_error()) from None
-        return Program(self)
+        program = Program(self)
+        if self.coverage is not True and self.coverage:
+            self.coverage.add(program)
+        return program
 
     def syntax_error(self, e: CompileError) -> HSLSyntaxError:
         filename = e.filename or self.filename
@@ -896,6 +914,11 @@ class Program:
         ns = dict(HELPERS)
         ns.update(builder.ns_extra)
         ns["K"] = self.consts
+        # Coverage (compiled with coverage=...): the probes, and a counter for each that
+        # the generated code advances as COV[i]; None when compiled without.
+        self.probes = builder.probes
+        if self.probes is not None:
+            ns["COV"] = [itertools.count() for _ in self.probes.probes]
         ns["__name__"] = "hsl_generated"
         for code in codes:
             exec(code, ns)
@@ -907,6 +930,20 @@ class Program:
     @property
     def python_source(self) -> str:
         return "".join(self._texts)
+
+    def coverage_hits(self) -> list:
+        """[((file path, Probe), hits)] of a program compiled with coverage, counted
+        over all its runs so far (hsl.coverage reads them); [] without coverage."""
+        if self.probes is None:
+            return []
+        # (an itertools.count's repr is its next value: count(N))
+        return [((self.files[fi], probe), int(repr(counter)[6:-1]))
+                for (fi, probe), counter in zip(self.probes.probes, self.namespace["COV"])]
+
+    def reset_coverage(self) -> None:
+        """Set the coverage counters back to zero."""
+        if self.probes is not None:
+            self.namespace["COV"][:] = [itertools.count() for _ in self.probes.probes]
 
     def _compile(self, text: str, pyfile: str, positions: array):
         try:

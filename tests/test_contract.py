@@ -2,7 +2,8 @@
 `HELPERS`, the names the compiler binds itself, and a few Python builtins.
 
 Every conformance chunk and example is compiled as `hsl run` does, with a hook context,
-with `--trace`, and without a known set of pre-defined variables; a few REPL inputs too.
+with `--trace`, with coverage, and without a known set of pre-defined variables; a few REPL
+inputs too.
 (`hsl check` generates code only to throw it away.)  Each global name the generated code
 loads must be one of them: a helper missing from the table fails here, not in the one
 script that reaches it.
@@ -24,11 +25,13 @@ from hsl.runtime.helpers import HELPERS
 from hsl.hooks.helo import compile_helo
 from hsl.program import ProgramBuilder
 
-# Python builtins the compiler emits (`locals()` for soft reads, type tests for fast paths).
-PYTHON_BUILTINS = {"type", "locals", "len", "bytes", "float", "NameError"}
+# Python builtins the compiler emits (`locals()` for soft reads, type tests for fast paths,
+# `next` for coverage counters).
+PYTHON_BUILTINS = {"type", "locals", "len", "bytes", "float", "NameError", "next"}
 # Names the compiler binds itself: K (constants), M<n> (module functions), D_<name>
-# (factories of top-level functions), B_<name> / C_<name> (builtin functions / classes).
-COMPILER_NAMES = re.compile(r"K|M\d+|D_\w+|[BC]_\w+")
+# (factories of top-level functions), B_<name> / C_<name> (builtin functions / classes),
+# COV (the coverage counters of a program compiled with coverage).
+COMPILER_NAMES = re.compile(r"K|M\d+|D_\w+|[BC]_\w+|COV")
 GLOBAL_OPS = {"LOAD_GLOBAL", "LOAD_NAME", "STORE_GLOBAL", "DELETE_GLOBAL", "DELETE_NAME"}
 
 
@@ -55,6 +58,8 @@ MODES = {
     "run": lambda src, path: hsl.compile(src, filename=path, predefined=set()),
     "no-predefined": lambda src, path: hsl.compile(src, filename=path),
     "trace": lambda src, path: hsl.compile(src, filename=path, predefined=set(), trace=True),
+    "coverage": lambda src, path: hsl.compile(src, filename=path, predefined=set(),
+                                              coverage=True),
     "helo": lambda src, path: compile_helo(src, path),
 }
 

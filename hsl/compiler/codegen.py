@@ -34,6 +34,7 @@ from ..syntax import ast as A
 from ..runtime.helpers import helper
 from .resolve import (Binding, ClassInfo, FuncInfo, ModuleInfo, Scope, lvalue_root,
                       top_level_statements)
+from . import probes as P
 from ..runtime.values import LARGE, arity_message
 
 # The deepest nesting of statements and expressions the compiler turns into Python (the
@@ -226,6 +227,33 @@ class Compiler:
 
     def at(self, node: A.Node) -> None:
         self.w.pos = (self.file_index, node.span.line, node.span.col)
+
+    # coverage (ProgramBuilder.probes; hsl.compiler.probes says what is counted) -------
+    def count(self, probe: P.Probe) -> str:
+        """A statement that counts `probe`: its counter is an itertools.count, which
+        counts exactly however many threads run the program."""
+        return f"next(COV[{self.pb.probes.counter(self.file_index, probe)}])"
+
+    def counted(self, probe: P.Probe, code: str) -> str:
+        """An expression that counts `probe`, then is the value of `code` (0 or X is X)."""
+        return f"({self.count(probe)} * 0 or {code})"
+
+    def loop_flag(self, scope: Scope, s) -> Optional[str]:
+        """With coverage, for a loop with entered/skipped branches: a variable that is
+        True until the loop's body is entered (set before the loop)."""
+        if self.pb.probes is None or not P.loop_counts(s):
+            return None
+        flag = scope.temp()
+        self.w.emit(f"{flag} = True")
+        return flag
+
+    def loop_entered(self, flag: Optional[str], s, kind: str) -> None:
+        if flag is not None:
+            self.w.emit(f"if {flag}: {flag} = False; {self.count(P.branch(kind, s, 'entered'))}")
+
+    def loop_skipped(self, flag: Optional[str], s, kind: str) -> None:
+        if flag is not None:
+            self.w.emit(f"if {flag}: {self.count(P.branch(kind, s, 'skipped'))}")
 
     def error(self, node, message: str, **data):
         """Raise a CompileError; `data`: its code, hint, name (see CompileError)."""
@@ -617,6 +645,8 @@ class Compiler:
         w.emit("if R.depth > R.max_depth: R.too_deep()")
         w.emit("R.steps -= 1")
         w.emit("if R.steps <= 0: R.tick()")
+        if self.pb.probes is not None:
+            w.emit(self.count(P.function_probe(node, display)))
         w.emit("try:")
         w.indent += 1
         for p in params:
@@ -705,20 +735,27 @@ class Compiler:
         w = self.w
         self.at(s)
         t = type(s)
+        cov = self.pb.probes is not None
+        if cov and isinstance(s, P.LINE_STATEMENTS):
+            w.emit(self.count(P.line_probe(s.span.line)))
         if t is A.ExprStmt:
             self.expr_stmt(scope, s.expr)
         elif t is A.Echo:
             w.emit(f"R.echo({self.expr(scope, s.expr)})")
         elif t is A.If:
             w.emit(f"if {self.cond(scope, s.test)}:")
-            self.sub(scope, s.then)
+            self.sub(scope, s.then, cov and P.branch("if", s, "then"))
             other = s.other
             extra = 0
+            last = s            # (the `if` whose else the chain is in)
             while other is not None:
                 if type(other) is A.If:
                     self.at(other)
                     mark = len(w.lines)
                     test = self.cond(scope, other.test)
+                    if cov:     # (the else of the `if` before, and the line of this one)
+                        test = self.counted(P.branch("if", last, "else"),
+                                            self.counted(P.line_probe(other.span.line), test))
                     if len(w.lines) > mark:
                         # The test defined a function: its def cannot sit before an
                         # `elif`, so continue the chain inside an `else:` block.
@@ -730,24 +767,31 @@ class Compiler:
                         w.emit(f"if {test}:")
                     else:
                         w.emit(f"elif {test}:")
-                    self.sub(scope, other.then)
+                    self.sub(scope, other.then, cov and P.branch("if", other, "then"))
+                    last = other
                     other = other.other
                 else:
                     w.emit("else:")
-                    self.sub(scope, other)
-                    other = None
+                    self.sub(scope, other, cov and P.branch("if", last, "else"))
+                    last = other = None
+            if cov and last is not None:        # (the else not written)
+                w.emit("else:")
+                w.emit("    " + self.count(P.branch("if", last, "else")))
             w.indent -= extra
         elif t is A.Block:
             self.nested(s, self.block, scope, s.body)
         elif t is A.Empty:
             pass
         elif t is A.While:
+            flag = self.loop_flag(scope, s)
             w.emit("while True:")
             w.indent += 1
             self.tick()
             w.emit(f"if not {self.cond(scope, s.test, 'while')}: break")
+            self.loop_entered(flag, s, "while")
             self.loop_body(scope, s.body)
             w.indent -= 1
+            self.loop_skipped(flag, s, "while")
         elif t is A.Forever:
             w.emit("while True:")
             w.indent += 1
@@ -758,6 +802,7 @@ class Compiler:
             if s.init is not None:
                 self.expr_stmt(scope, s.init)
             self.at(s)
+            flag = self.loop_flag(scope, s)
             if s.step is not None:
                 first = scope.temp()
                 w.emit(f"{first} = True")
@@ -775,8 +820,10 @@ class Compiler:
             if s.test is not None:
                 self.at(s.test)
                 w.emit(f"if not {self.cond(scope, s.test, 'for')}: break")
+            self.loop_entered(flag, s, "for")
             self.loop_body(scope, s.body)
             w.indent -= 1
+            self.loop_skipped(flag, s, "for")
         elif t is A.Foreach:
             self.foreach(scope, s)
         elif t is A.Switch:
@@ -942,9 +989,12 @@ class Compiler:
         finally:
             self.depth -= 1
 
-    def sub(self, scope: Scope, s) -> None:
+    def sub(self, scope: Scope, s, probe=None) -> None:
+        """`s` one level deeper (an if's then or else); `probe`: counted first."""
         self.w.indent += 1
         self.w.emit("pass")
+        if probe:
+            self.w.emit(self.count(probe))
         if type(s) is A.Block:          # (a block counts its own level)
             self.stmt(scope, s)
         else:
@@ -966,6 +1016,7 @@ class Compiler:
         w = self.w
         vb = self.binding(scope, s.value, s, write=True)
         it = self.expr(scope, s.iterable)
+        flag = self.loop_flag(scope, s)
         if s.key is not None:
             kb = self.binding(scope, s.key, s, write=True)
             k, v = scope.temp(), scope.temp()
@@ -978,8 +1029,10 @@ class Compiler:
             w.indent += 1
         w.emit(self.store(vb, f"({v}.share() if type({v}) is {HARRAY} else {v})"))
         self.tick()
+        self.loop_entered(flag, s, "foreach")
         self.loop_body(scope, s.body)
         w.indent -= 1
+        self.loop_skipped(flag, s, "foreach")
 
     def switch(self, scope: Scope, s: A.Switch) -> None:
         w = self.w
@@ -1012,6 +1065,14 @@ class Compiler:
             w.emit(f"{'if' if first else 'elif'} {test}: {start} = {i}")
             first = False
         w.indent -= extra
+        falls = {}
+        if self.pb.probes is not None:
+            # The label the switch starts at: its arms' counters are consecutive.
+            arms = P.switch_arms(s)
+            base = self.pb.probes.counter(self.file_index, arms[0])
+            w.emit(f"next(COV[{base} + {start}])")
+            falls = {i: (above, arms[len(arms) - len(P.fallthroughs(s)) + n])
+                     for n, (i, above) in enumerate(P.fallthroughs(s))}
         w.emit(f"{cont} = False")
         w.emit("while True:")
         w.indent += 1
@@ -1024,6 +1085,9 @@ class Compiler:
                 w.emit(f"if {start} <= {i}:")
                 w.indent += 1
                 w.emit("pass")
+                if i in falls:          # (started at or above the statements above)
+                    above, probe = falls[i]
+                    w.emit(f"if {start} <= {above}: {self.count(probe)}")
                 self.nested(case, self.block, scope, case.body)
                 w.indent -= 1
             w.emit("break")
@@ -1252,19 +1316,35 @@ class Compiler:
             return f"{m}{helper}({inner})"
         if t is A.Logical:
             left, right = self.expr(scope, e.left), self.expr(scope, e.right)
+            if self.pb.probes is not None:
+                return self.logical_counted(e, left, right)
             return f"(True if ({left}) {e.op} ({right}) else False)"
         if t is A.Coalesce:
             tmp = scope.temp()
             left = self.soft_expr(scope, e.left)
+            right = self.expr(scope, e.right)
+            if self.pb.probes is not None:
+                return (f"({self.counted(P.branch('coalesce', e, 'left'), tmp)} "
+                        f"if ({tmp} := {left}) is not None and {tmp} is not {UNSET} "
+                        f"else {self.counted(P.branch('coalesce', e, 'right'), right)})")
             return (f"({tmp} if ({tmp} := {left}) is not None and {tmp} is not {UNSET} "
-                    f"else {self.expr(scope, e.right)})")
+                    f"else {right})")
         if t is A.Cond:
             test = self.expr(scope, e.test)
             if e.then is None:
                 tmp = scope.temp()
-                return f"({tmp} if ({tmp} := {test}) else {self.expr(scope, e.other)})"
-            return (f"(({self.expr(scope, e.then)}) if ({test}) "
-                    f"else ({self.expr(scope, e.other)}))")
+                other = self.expr(scope, e.other)
+                if self.pb.probes is not None:
+                    tmp_code = self.counted(P.branch("cond", e, "then"), tmp)
+                    other = self.counted(P.branch("cond", e, "else"), other)
+                    return f"({tmp_code} if ({tmp} := {test}) else {other})"
+                return f"({tmp} if ({tmp} := {test}) else {other})"
+            then, other = f"({self.expr(scope, e.then)})", f"({self.expr(scope, e.other)})"
+            if self.pb.probes is not None:
+                then = self.counted(P.branch("cond", e, "then"), then)
+                other = self.counted(P.branch("cond", e, "else"), other)
+            return f"({then} if ({test}) else {other})"
+
         if t is A.ArrayLit:
             return m + self.array_lit(scope, e)
         if t is A.Call:
@@ -1305,6 +1385,15 @@ class Compiler:
         if t is A.Spread:
             self.error(e, "'...' is only allowed in calls and array literals")
         self.error(e, f"unsupported expression {t.__name__}")
+
+    def logical_counted(self, e: A.Logical, left: str, right: str) -> str:
+        """`and`/`or` that counts whether the left operand decided (short-circuit) or
+        the right one was evaluated too (both)."""
+        short = self.count(P.branch(e.op, e, "short-circuit"))
+        both = self.counted(P.branch(e.op, e, "both"), f"({right})")
+        if e.op == "and":       # (a false left: 0, still false)
+            return f"(True if (({left}) or {short} * 0) and {both} else False)"
+        return f"(True if (({left}) and {short} + 1) or {both} else False)"
 
     def binary(self, scope: Scope, e: A.Binary) -> str:
         op = e.op
@@ -1581,16 +1670,22 @@ class Compiler:
         subj = scope.temp()
         default = None
         chain = []
-        for arm in e.arms:
+        cov = self.pb.probes is not None
+        for n, arm in enumerate(e.arms):
             if arm.conditions is None:
                 if default is not None:
                     self.error(arm, "match has more than one default arm", code="HSL501")
                 default = arm
                 continue
             tests = " or ".join(f"{LOOSE_EQ}({subj}, {self.expr(scope, c)})" for c in arm.conditions)
-            chain.append(f"({self.transfer(scope, arm.result)}) if ({tests}) else ")
+            result = f"({self.transfer(scope, arm.result)})"
+            if cov:
+                result = self.counted(P.branch("match", e, f"arm {n + 1}", arm), result)
+            chain.append(f"{result} if ({tests}) else ")
         tail = (f"({self.transfer(scope, default.result)})" if default is not None
                 else f"{UNHANDLED_MATCH}({subj})")
+        if cov and default is not None:
+            tail = self.counted(P.branch("match", e, "default", default), tail)
         return f"(({subj} := {self.expr(scope, e.subject)}), " + "".join(chain) + tail + ")[1]"
 
     def destructure(self, scope: Scope, e: A.Destructure) -> str:
