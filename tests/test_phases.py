@@ -222,11 +222,22 @@ def test_script_error_and_implicit_end(phase, error, end):
     ("connect", 'Accept(["remoteip" => "not an ip"]);', "must be an IP address"),
     ("mailfrom", 'Accept(["sender" => 1]);', "sender must be a string or an array"),
     ("proxy", 'Pass(["next" => "yes"]);', "'next' must be a boolean"),
+    ("eod", 'Defer("x", ["reply_codes" => ["enhanced" => ["4", "2", "x"]]]);',
+     "enhanced must be [class, subject, detail] numbers"),
+    ("eod", 'Defer("x", ["reply_codes" => ["enhanced" => [4, 2]]]);',
+     "enhanced must be [class, subject, detail] numbers"),
 ])
 def test_bad_options_are_script_errors(phase, source, message):
     r = hook(phase, source)
     assert r.error is not None and message in r.error
     assert r.decision == PHASES[phase].on_error.lower()
+
+
+def test_enhanced_code_parts_may_be_digit_strings():
+    # tuck1s/halon-sink builds them with str_split("4.2.2", ".")
+    r = hook("eod", 'Defer("mailbox full", ["reply_codes" => ["code" => 452, '
+                    '"enhanced" => str_split("4.2.2", ".")]]);')
+    assert r.error is None and r.wire_lines() == [b"452 4.2.2 mailbox full"]
 
 
 def test_no_cr_lf_injection_in_any_phase():

@@ -63,16 +63,26 @@ def _reply_codes(fname: str, codes, decision: Decision, spec) -> None:
         decision.code = int(code)
     enhanced = codes.get(b"enhanced")
     if enhanced is not None:
-        if type(enhanced) is not V.HArray or len(enhanced) != 3 or \
-                not all(type(x) is float and x.is_integer() and x >= 0 for x in enhanced.values()):
+        values = [_code_part(x) for x in enhanced.values()] \
+            if type(enhanced) is V.HArray and len(enhanced) == 3 else [None]
+        if None in values:
             raise ScriptError(f"{fname}() reply_codes enhanced must be [class, subject, "
                               "detail] numbers (type error)")
-        values = [int(x) for x in enhanced.values()]
         reply_class = (decision.code or spec.code) // 100
         if values[0] != reply_class:
             raise ScriptError(f"{fname}() enhanced code class {values[0]} does not match "
                               f"a {reply_class}xx reply")
         decision.enhanced = values
+
+
+def _code_part(x) -> Optional[int]:
+    """One number of an enhanced code: a whole number, or a string of digits, as real
+    scripts pass them (halon-sink splits "4.2.2" with str_split)."""
+    if type(x) is float and x.is_integer() and x >= 0:
+        return int(x)
+    if type(x) is bytes and x.isdigit() and len(x) <= 3:
+        return int(x)
+    return None
 
 
 def _address(fname: str, name: str, v) -> bytes:
