@@ -314,14 +314,19 @@ def test_proxy_passes_rewrites_or_replies():
     assert reply.lines == [b"502 nope"]
 
 
-def test_script_errors_keep_context_and_defer():
+def test_script_errors_keep_context_and_get_the_servers_temporary_failure():
     c = Client({"helo": '$context["x"] = 1; Accept();',
-                "mailfrom": '$context["x"] = 2; $y = "a"; $y->foo();'})
+                "mailfrom": 'echo "before"; $context["x"] = 2; $y = "a"; $y->foo();',
+                "connect": '$y = "a"; $y->foo();'})
     c.errors_expected = True
-    greet(c)
+    assert c("connect").lines == [b"421 Temporary local problem, try again later"]
+    c("hello", "EHLO", "client.example")
     reply = c("mail", "FROM:<a@b.example>")
-    assert reply.code == 450
+    assert reply.lines == [b"451 4.3.0 Temporary local problem, try again later"]
+    assert reply.result.decision == "defer" and reply.result.output == ["before"]
+    assert reply.result.error.startswith("<string>:1:")
     assert V.to_python(c.conv.context) == {"x": 1}
+    assert c.code("rcpt", "TO:<c@d.example>") == 503         # no transaction
 
 
 @pytest.mark.parametrize("arg, verb, expected", [

@@ -573,6 +573,31 @@ def failure_result(phase: str, session: HookSession, code: int, enhanced: list, 
                       error, phase=phase, facts=_facts(phase, decision, session))
 
 
+# What a server answers when a hook fails (a runtime error, the step budget, the per-run
+# deadline): a temporary failure, distinct from a deliberate Defer() (450) so that it
+# stands out in client logs.  The greeting has no enhanced code and no 451 (RFC 5321
+# 4.3.2): 421 there.  hsl serve and hsl run --session answer it alike (the conversation
+# applies it); `hsl run --hook` shows the phase's own error action instead.
+ERROR_CODE = 451
+ERROR_ENHANCED = [4, 3, 0]
+ERROR_TEXT = "Temporary local problem, try again later"
+
+
+def script_error_result(phase: str, session: HookSession, error: str,
+                        failed: Optional[HookResult] = None) -> HookResult:
+    """The server's reply to a hook that failed with `error`.  `failed`: the run's own
+    result, given that reply in place (its echo output, trace and error stay)."""
+    if phase == "connect":
+        result = failure_result(phase, session, 421, [], ERROR_TEXT, error)
+    else:
+        result = failure_result(phase, session, ERROR_CODE, ERROR_ENHANCED, ERROR_TEXT, error)
+    if failed is None:
+        return result
+    failed.decision, failed.code, failed.enhanced = result.decision, result.code, result.enhanced
+    failed.reply, failed.disconnect = result.reply, result.disconnect
+    return failed
+
+
 # ------------------------------------------------------------------------ run
 
 def compile_hook(phase: str, source: str, filename: str = "<string>", **options):

@@ -23,26 +23,19 @@ import threading
 import time
 from typing import Callable, Optional, Union
 
-from ..hooks.engine import HookResult, HookSession, failure_result, run_hook
+from ..hooks.engine import HookResult, HookSession, run_hook, script_error_result
 from ..runtime.execution import Preempted, start_script_thread
 from .hooks import HookSet, InlineGate, ScriptLoadError, compile_file, load_hooks
 
 __all__ = ["Policy", "ScriptRunner", "InlineGate", "ScriptLoadError", "compile_file",
            "error_result"]
 
-# What a script error answers (runtime error, step budget, per-run deadline): a temporary
-# failure, distinct from a deliberate Defer() (450) so that it stands out in client logs.
-# The greeting has no enhanced code and no 451 (RFC 5321 4.3.2): 421 there.
-ERROR_CODE = 451
-ERROR_ENHANCED = [4, 3, 0]
-ERROR_TEXT = "Temporary local problem, try again later"
 GRACE = 0.5      # seconds past the deadline before a blocked run is given up
 
 
 def error_result(session: HookSession, error: str, phase: str = "helo") -> HookResult:
-    if phase == "connect":
-        return failure_result(phase, session, 421, [], ERROR_TEXT, error)
-    return failure_result(phase, session, ERROR_CODE, ERROR_ENHANCED, ERROR_TEXT, error)
+    """The server's reply to a script that failed (see engine.script_error_result)."""
+    return script_error_result(phase, session, error)
 
 
 def _log_fields(phase: str, session: HookSession, result: HookResult) -> dict:
