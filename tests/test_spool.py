@@ -290,6 +290,45 @@ def test_a_failure_at_any_step_leaves_nothing_visible(tmp_path, monkeypatch, nam
         assert os.listdir(d) == [kept.rsplit("-", 1)[0]]
 
 
+def same_bytes_copies():
+    message = b"Subject: same\r\n\r\nfor both\r\n" * 100
+    return [copy(message, recipient="r1@x"), copy(bytes(message), recipient="r2@x"),
+            copy(b"other\r\n", recipient="r3@x")]
+
+
+def test_copies_with_the_same_bytes_share_one_file(tmp_path):
+    d = str(tmp_path)
+    write_copies(d, same_bytes_copies())
+    first, second, third = only_entries(d)
+    assert os.stat(first.message_path).st_ino == os.stat(second.message_path).st_ino
+    assert os.stat(third.message_path).st_ino != os.stat(first.message_path).st_ino
+    remove(first)
+    [left, _] = only_entries(d)
+    with open(left.message_path, "rb") as f:
+        assert f.read() == same_bytes_copies()[1].message
+
+
+@pytest.mark.parametrize("code", [errno.EPERM, errno.EMLINK, errno.ENOTSUP])
+def test_a_file_system_that_cannot_link_gets_a_copy(tmp_path, monkeypatch, code):
+    d = str(tmp_path)
+    Fail(monkeypatch, "link", 0, code)
+    write_copies(d, same_bytes_copies())
+    first, second, _ = only_entries(d)
+    assert os.stat(first.message_path).st_ino != os.stat(second.message_path).st_ino
+    with open(second.message_path, "rb") as f:
+        assert f.read() == same_bytes_copies()[1].message
+
+
+def test_a_link_that_fails_otherwise_leaves_nothing_visible(tmp_path, monkeypatch):
+    d = str(tmp_path)
+    [kept] = write_copies(d, [copy()])
+    Fail(monkeypatch, "link", 0, errno.EIO)
+    with pytest.raises(SpoolError, match="cannot write a message: Input/output error"):
+        write_copies(d, same_bytes_copies())
+    assert [x.id for x in only_entries(d)] == [kept]
+    assert os.listdir(d) == [kept.rsplit("-", 1)[0]]
+
+
 @pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="names fds through /proc")
 def test_everything_is_synced_before_the_commit_and_the_commit_after(tmp_path, monkeypatch):
     d = str(tmp_path)

@@ -22,6 +22,11 @@ which readers ignore and `sweep` removes.  Inside a batch the envelope is the co
 marker of its copy: `remove` deletes the `.json` first, and a reader ignores an `.eml`
 without its `.json`.
 
+Copies of a batch with the same bytes share one file (`1.eml` a hard link to `0.eml`,
+where the file system can link): one message written and synced instead of one per
+recipient.  So a message file is never changed in place; a copy that needs other bytes is
+written anew.
+
 Batch ids are the UTC time of the write to the nanosecond plus 64 random bits: unique
 across threads, processes and restarts, safe as file names, and in time order when sorted
 as text (strictly increasing within one process).  A copy's id is its batch id, `-`, and
@@ -54,6 +59,7 @@ a text field given as bytes is stored as its UTF-8 reading with `surrogateescape
 """
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -254,16 +260,32 @@ def _fsync_dir(path: str) -> None:
         os.close(fd)
 
 
-def _write_file(dir_fd: int, name: str, data) -> None:
+def _create_file(dir_fd: int, name: str, data) -> int:
+    """Write a new file of the batch; its descriptor, to fsync once every file is written
+    (one journal commit then makes most of them durable at once)."""
     fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE,
                  dir_fd=dir_fd)
     try:
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view):]
-        os.fsync(fd)
-    finally:
+    except BaseException:
         os.close(fd)
+        raise
+    return fd
+
+
+def _link_file(dir_fd: int, source: str, name: str) -> bool:
+    """`name` as a hard link to `source` in the batch (copies with the same bytes share
+    them); False where the file system cannot link."""
+    try:
+        os.link(source, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        return True
+    except OSError as e:
+        if e.errno in (errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP,
+                       errno.EXDEV, errno.ENOSYS):
+            return False
+        raise
 
 
 def _discard(path: str) -> None:
@@ -316,15 +338,26 @@ def write_copies(spool_dir: str, copies) -> list:
     try:
         os.mkdir(temp, DIR_MODE)
         dir_fd = os.open(temp, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        fds: list = []
         try:
+            written: dict = {}          # message bytes -> the file that has them
             for i, (c, env) in enumerate(zip(copies, envelopes)):
                 step = "write a message"
-                _write_file(dir_fd, f"{i}.eml", c.message)
+                name = f"{i}.eml"
+                first = written.get(c.message)
+                if first is None or not _link_file(dir_fd, first, name):
+                    fds.append(_create_file(dir_fd, name, c.message))
+                    written.setdefault(c.message, name)
                 step = "write an envelope"
-                _write_file(dir_fd, f"{i}.json", json.dumps(env, allow_nan=False).encode("ascii") + b"\n")
-            step = "sync the batch directory"
+                fds.append(_create_file(dir_fd, f"{i}.json",
+                                        json.dumps(env, allow_nan=False).encode("ascii") + b"\n"))
+            step = "sync the batch"
+            for fd in fds:
+                os.fsync(fd)
             os.fsync(dir_fd)
         finally:
+            for fd in fds:
+                os.close(fd)
             os.close(dir_fd)
         step = "commit the batch"
         os.rename(temp, final)
