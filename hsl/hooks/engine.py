@@ -139,81 +139,87 @@ def parse_path(text: str) -> tuple:
     return address.lower(), params
 
 
+# The context arrays are built from dicts whose keys are already normal (constant names,
+# never numeric): HArray.from_dict_normalized skips the per-key normalisation of set().
+_array = V.HArray.from_dict_normalized
+
+
 def _address(address: str) -> V.HArray:
     local, at, domain = address.rpartition("@")
     if not at:
         local, domain = address, ""
-    return V.from_python({"localpart": local, "domain": domain})
+    return _array({b"localpart": local.encode("utf-8", "surrogateescape"),
+                   b"domain": domain.encode("utf-8", "surrogateescape")})
+
+
+def _params(params: dict) -> V.HArray:
+    """MAIL/RCPT parameters (names may be numeric: normalised)."""
+    return _array({V.normalize_key(k.encode("utf-8", "surrogateescape")):
+                   v.encode("utf-8", "surrogateescape") for k, v in params.items()})
 
 
 def _envelope(session: HookSession, trans: V.HArray, recipients: list) -> None:
     sender, params = session.sender()
     trans.set(b"sender", sender.encode())
     trans.set(b"senderaddress", _address(sender))
-    trans.set(b"senderparams", V.from_python(params))
-    rows = V.HArray()
-    for address, rparams, transportid in recipients:
-        rows.append(_recipient(address, rparams, transportid))
-    trans.set(b"recipients", rows)
+    trans.set(b"senderparams", _params(params))
+    trans.set(b"recipients", V.HArray.from_list(
+        [_recipient(address, rparams, transportid)
+         for address, rparams, transportid in recipients]))
 
 
 def _recipient(address: str, params: dict, transportid: str) -> V.HArray:
-    row = V.HArray()
-    row.set(b"recipient", address.encode())
-    row.set(b"address", _address(address))
-    row.set(b"params", V.from_python(params))
-    row.set(b"transportid", transportid.encode())
-    return row
+    return _array({b"recipient": address.encode(), b"address": _address(address),
+                   b"params": _params(params), b"transportid": transportid.encode()})
 
 
-def _set_endpoints(into: V.HArray, s: HookSession) -> V.HArray:
+def _endpoints(d: dict, s: HookSession) -> dict:
     """The connection's addresses, as connect's $arguments and later $connection have
     them (remoteip, remoteport, remoteptr, remoteuid, localip, localport, serverid)."""
-    into.set(b"remoteip", s.remoteip.encode())
-    into.set(b"remoteport", float(s.remoteport))
+    d[b"remoteip"] = s.remoteip.encode()
+    d[b"remoteport"] = float(s.remoteport)
     if s.remoteptr is not None:
-        into.set(b"remoteptr", s.remoteptr.encode())
+        d[b"remoteptr"] = s.remoteptr.encode()
     if s.remoteuid is not None:
-        into.set(b"remoteuid", float(s.remoteuid))
-    into.set(b"localip", s.localip.encode())
-    into.set(b"localport", float(s.localport))
-    into.set(b"serverid", s.serverid.encode())
-    return into
+        d[b"remoteuid"] = float(s.remoteuid)
+    d[b"localip"] = s.localip.encode()
+    d[b"localport"] = float(s.localport)
+    d[b"serverid"] = s.serverid.encode()
+    return d
 
 
 def _args_connect(s: HookSession) -> V.HArray:
-    return _set_endpoints(V.HArray(), s)
+    return _array(_endpoints({}, s))
 
 
 def _args_helo(s: HookSession) -> V.HArray:
-    args = V.HArray()
-    args.set(b"verb", s.verb.upper().encode())
-    args.set(b"host", s.host.encode("utf-8", "surrogateescape"))
-    if s.verb.upper() == "EHLO":
+    verb = s.verb.upper()
+    args = {b"verb": verb.encode(), b"host": s.host.encode("utf-8", "surrogateescape")}
+    if verb == "EHLO":
         exts = s.extensions if s.extensions is not None else DEFAULT_EXTENSIONS
-        args.set(b"extensions", V.from_python(list(exts)))
-    return args
+        args[b"extensions"] = V.HArray.from_list(
+            [e.encode("utf-8", "surrogateescape") if isinstance(e, str) else e for e in exts])
+    return _array(args)
 
 
 def _args_auth(s: HookSession) -> V.HArray:
     auth = s.auth or {}
     mechanism = str(auth.get("mechanism", "PLAIN")).upper()
-    args = V.HArray()
-    args.set(b"mechanism", mechanism.encode())
+    args = {b"mechanism": mechanism.encode()}
     if mechanism in ("PLAIN", "LOGIN"):     # the server decodes these two
-        args.set(b"username", str(auth.get("username") or "").encode())
-        args.set(b"password", str(auth.get("password") or "").encode())
+        args[b"username"] = str(auth.get("username") or "").encode()
+        args[b"password"] = str(auth.get("password") or "").encode()
     else:
-        args.set(b"state", float(auth.get("state") or 0))
+        args[b"state"] = float(auth.get("state") or 0)
         response = auth.get("response")
-        args.set(b"response", None if response is None else str(response).encode())
-    return args
+        args[b"response"] = None if response is None else str(response).encode()
+    return _array(args)
 
 
 def _args_mailfrom(s: HookSession) -> V.HArray:
     sender, params = s.sender()
-    return V.from_python({"sender": sender, "address": V.to_python(_address(sender)),
-                          "params": params})
+    return _array({b"sender": sender.encode(), b"address": _address(sender),
+                   b"params": _params(params)})
 
 
 def _args_rcptto(s: HookSession) -> V.HArray:
@@ -224,9 +230,7 @@ def _args_rcptto(s: HookSession) -> V.HArray:
 def _args_eod(s: HookSession) -> V.HArray:
     # deferred: the mail classes only for the eod hook
     from ..builtins.mime import EODMailMessageObject
-    args = V.HArray()
-    args.set(b"mail", EODMailMessageObject._new(s.message_bytes()))
-    return args
+    return _array({b"mail": EODMailMessageObject._new(s.message_bytes())})
 
 
 def _args_disconnect(s: HookSession) -> V.HArray:
@@ -239,7 +243,7 @@ def _args_disconnect(s: HookSession) -> V.HArray:
 
 
 def _args_proxy(s: HookSession) -> V.HArray:
-    return V.from_python({"command": s.command})
+    return _array({b"command": s.command.encode("utf-8", "surrogateescape")})
 
 
 _ARGUMENTS = {"connect": _args_connect, "helo": _args_helo, "auth": _args_auth,
@@ -248,26 +252,21 @@ _ARGUMENTS = {"connect": _args_connect, "helo": _args_helo, "auth": _args_auth,
 
 
 def _connection(s: HookSession, phase: str) -> V.HArray:
-    conn = V.HArray()
-    conn.set(b"id", s.connection_id.encode())
-    conn.set(b"priority", float(s.priority))
+    conn = {b"id": s.connection_id.encode(), b"priority": float(s.priority)}
     if phase == "connect":
-        return conn
-    _set_endpoints(conn, s)
+        return _array(conn)
+    _endpoints(conn, s)
     if phase != "helo" and s.greeted:   # (HELO is the command that sets it)
-        helo = V.HArray()
-        helo.set(b"verb", s.verb.upper().encode())
-        helo.set(b"host", s.host.encode("utf-8", "surrogateescape"))
-        conn.set(b"helo", helo)
+        conn[b"helo"] = _array({b"verb": s.verb.upper().encode(),
+                                b"host": s.host.encode("utf-8", "surrogateescape")})
     if s.tls is not None:
-        conn.set(b"tls", _tls_array(s.tls))
+        conn[b"tls"] = _tls_array(s.tls)
     if s.auth is not None and phase != "auth":
-        auth = V.HArray()
-        auth.set(b"mechanism", str(s.auth.get("mechanism", "PLAIN")).upper().encode())
+        auth = {b"mechanism": str(s.auth.get("mechanism", "PLAIN")).upper().encode()}
         if s.auth.get("username") is not None:
-            auth.set(b"username", str(s.auth["username"]).encode())
-        conn.set(b"auth", auth)
-    return conn
+            auth[b"username"] = str(s.auth["username"]).encode()
+        conn[b"auth"] = _array(auth)
+    return _array(conn)
 
 
 def _transaction(s: HookSession, phase: str) -> V.HArray:
