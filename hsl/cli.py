@@ -592,18 +592,11 @@ def _project_hook(args):
     one.  The server's id and default transport become the session's, unless given.
     The file area joins the -I directories; the project stays loaded (its private
     directory, for a packed one) until hsl exits.  ValueError for what cannot be run."""
-    from .project import ProjectError, load_packed, load_project  # deferred: YAML
     if not args.hook:
         raise ValueError(f"{'--project' if args.project else '--config'} runs a hook: "
                          "give --hook PHASE")
+    project = _open_project(args)
     try:
-        project = load_project(args.project) if args.project else \
-            load_packed(args.halon_config)
-    except ProjectError as e:
-        raise ValueError(str(e)) from None
-    try:
-        for w in project.warnings:
-            print(f"hsl: warning: {escape_controls(w)}", file=sys.stderr)
         server = _project_server(project, args.serverid, args.hook)
         hook = server.hooks.get(args.hook)
         if args.hook == "rcptto" and args.rcpt_to and server.rcptto_domains:
@@ -617,36 +610,45 @@ def _project_hook(args):
     except BaseException:
         project.close()
         raise
-    args.serverid = server.id
-    if getattr(args, "transportid", None) is None and server.transport is not None:
-        args.transportid = server.transport
-    args.include = list(args.include) + project.include_paths
-    args.loaded_project = project
+    _adopt_server(args, project, server)
     return hook.source, hook.path
 
 
-def _project_session(args) -> None:
-    """`hsl run --project DIR --session FILE` with a whole session: the steps run against
-    every SMTP hook of the project's server (--serverid, or the only one, or "default"),
-    in place of the file's hooks:.  ValueError for what cannot be run."""
+def _open_project(args):
+    """The project of --project/--config, its warnings printed; ValueError when it cannot
+    be read."""
     from .project import ProjectError, load_packed, load_project  # deferred: YAML
     try:
         project = load_project(args.project) if args.project else \
             load_packed(args.halon_config)
     except ProjectError as e:
         raise ValueError(str(e)) from None
-    try:
-        for w in project.warnings:
-            print(f"hsl: warning: {escape_controls(w)}", file=sys.stderr)
-        server = _project_server(project, args.serverid, None)
-    except BaseException:
-        project.close()
-        raise
+    for w in project.warnings:
+        print(f"hsl: warning: {escape_controls(w)}", file=sys.stderr)
+    return project
+
+
+def _adopt_server(args, project, server) -> None:
+    """The run takes `server`'s id and default transport (unless given) and the project's
+    file area; the project stays loaded (its private directory, for a packed one)."""
     args.serverid = server.id
     if getattr(args, "transportid", None) is None and server.transport is not None:
         args.transportid = server.transport
     args.include = list(args.include) + project.include_paths
     args.loaded_project = project
+
+
+def _project_session(args) -> None:
+    """`hsl run --project DIR --session FILE` with a whole session: the steps run against
+    every SMTP hook of the project's server (--serverid, or the only one, or "default"),
+    in place of the file's hooks:.  ValueError for what cannot be run."""
+    project = _open_project(args)
+    try:
+        server = _project_server(project, args.serverid, None)
+    except BaseException:
+        project.close()
+        raise
+    _adopt_server(args, project, server)
     args.project_server = server
 
 
