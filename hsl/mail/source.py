@@ -23,6 +23,8 @@ import time as _time
 import uuid as _uuid
 from typing import Optional
 
+from ..runtime import sources as _sources
+
 _lock = threading.Lock()
 _fixed_time: Optional[float] = None
 _rng: Optional[random.Random] = None
@@ -47,14 +49,14 @@ def fix(time: Optional[float] = None, seed: Optional[str] = None) -> None:
 
 def now() -> float:
     """The current Unix time, or the fixed one."""
-    return _time.time() if _fixed_time is None else _fixed_time
+    return _sources.now() if _fixed_time is None else _fixed_time
 
 
 def boundary() -> bytes:
     """A new UUID as text, for a boundary: random, or the next of the seeded sequence."""
     with _lock:
         if _rng is None:
-            value = _uuid.uuid4()
+            value = _sources.uuid4()
         else:
             value = _uuid.UUID(int=_rng.getrandbits(128), version=4)
     return str(value).encode("ascii")
