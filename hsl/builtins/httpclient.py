@@ -524,7 +524,9 @@ def _exchange(url: _URL, method: bytes, body: Optional[bytes], user: list,
               settings: _Settings, clock: Clock, follow: bool) -> _Response:
     """One request and its response (the body is skipped for a redirect to follow)."""
     if offline.http is not None:
-        return _stand_in_exchange(url, method, body, user, settings, clock)
+        answered = _stand_in_exchange(url, method, body, user, settings, clock)
+        if answered is not None:
+            return answered
     proxy = _proxy_for(url, settings.proxy)
     clock.phase = time.monotonic() + settings.connect_timeout
     if proxy is not None:
@@ -585,13 +587,16 @@ def _exchange(url: _URL, method: bytes, body: Optional[bytes], user: list,
 
 
 def _stand_in_exchange(url: _URL, method: bytes, body: Optional[bytes], user: list,
-                       settings: _Settings, clock: Clock) -> _Response:
+                       settings: _Settings, clock: Clock) -> Optional[_Response]:
     """The exchange with hsl test's stand-in (hsl.net.offline.http) instead of the
-    server: the request as it would be sent (no proxy), the response as if received."""
+    server: the request as it would be sent (no proxy), the response as if received;
+    None when the stand-in lets the request go to the server."""
     head, _ = _request_head(method, url.target, url, user, body, None)
     headers = [tuple(line.split(b": ", 1)) for line in head.split(b"\r\n")[1:] if line]
-    status, fields, content = offline.http(method, url.absolute().decode("latin-1"),
-                                           headers, body, clock)
+    answer = offline.http(method, url.absolute().decode("latin-1"), headers, body, clock)
+    if answer is None:
+        return None
+    status, fields, content = answer
     limit = settings.max_file_size
     if limit is not None and len(content) > limit:
         raise _Failed("max_file_size exceeded")

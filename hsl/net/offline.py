@@ -5,8 +5,9 @@ these for one case and put them back after.  All three are None in every other r
   redirects and background requests included, instead of connecting:
   `http(method, url, headers, body, clock)` with the request as it would go on the wire
   (method and header names and values as bytes, the URL as text, the body as bytes or
-  None) returns `(status, [(name, value)], body)`, or raises what a real exchange raises
-  when it fails (OSError, socket.timeout, ssl.SSLError): the call fails as it would.
+  None) returns `(status, [(name, value)], body)`, None when the real server is to be
+  asked, or raises what a real exchange raises when it fails (OSError, socket.timeout,
+  ssl.SSLError): the call fails as it would.
 * `smtp`: called by the SMTP client (smtp_lookup_rcpt, smtp_lookup_auth, send() of the
   mail classes; builtins/smtpclient.py) instead of resolving and connecting:
   `smtp(host, port)` (the server's host, or the recipient domain when the MX would be
