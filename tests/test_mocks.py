@@ -134,6 +134,25 @@ def test_a_seed_makes_every_random_source_repeat():
                         r"[0-9a-f]{12}", first[0])
 
 
+def test_the_mocks_win_over_a_fixed_mail_source():
+    from hsl.mail import source
+    source.fix(time=0.0, seed="fixed")
+    try:
+        fixed = source.boundary()
+        with mocks("random: {seed: 1}\ntime: {frozen: 86400}\n").installed():
+            assert source.now() == 86400.0
+            mocked = source.boundary()
+        with mocks("random: {seed: 1}\n").installed():
+            assert source.now() == 0.0
+            assert source.boundary() == mocked
+        assert mocked != fixed
+        assert source.now() == 0.0
+        source.fix(time=0.0, seed="fixed")
+        assert source.boundary() == fixed
+    finally:
+        source.fix()
+
+
 def test_hook_ids_follow_the_seed():
     m = mocks("random: {seed: x}\n")
     program = compile_hook("helo", 'echo $connection["id"];')

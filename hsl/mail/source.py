@@ -11,7 +11,9 @@ the same bytes every time:
   the text, one after the other, in the order they are asked for.
 
 Python callers (tests) use `fix(time=..., seed=...)` instead, and `fix()` with no
-arguments goes back to the environment's settings.  The environment is read when this
+arguments goes back to the environment's settings.  Unfixed, they read
+hsl.runtime.sources (the clock and random source hsl test's mocks fix; `release()` lets
+the mocks win over a fixed time or seed for one case).  The environment is read when this
 module is imported.
 """
 from __future__ import annotations
@@ -45,6 +47,25 @@ def fix(time: Optional[float] = None, seed: Optional[str] = None) -> None:
     with _lock:
         _fixed_time = time
         _rng = random.Random(seed) if seed is not None else None
+
+
+def release(time: bool, seed: bool) -> tuple:
+    """Stop fixing the time and/or the boundaries (hsl test's mocks decide them for a
+    case, through hsl.runtime.sources); returns the state before, for restore()."""
+    global _fixed_time, _rng
+    with _lock:
+        before = (_fixed_time, _rng)
+        if time:
+            _fixed_time = None
+        if seed:
+            _rng = None
+    return before
+
+
+def restore(state: tuple) -> None:
+    global _fixed_time, _rng
+    with _lock:
+        _fixed_time, _rng = state
 
 
 def now() -> float:

@@ -53,6 +53,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Optional
 
+from ..mail import source as mail_source
 from ..net import dns, offline
 from ..net.hosts import ResolveError
 from ..runtime import sources, store
@@ -611,6 +612,7 @@ class Mocks:
             if self.clock is not None:
                 clock = sources.SteppingClock(*self.clock)
             saved_sources = sources.use(clock, self.seed)
+            saved_mail = mail_source.release(clock is not None, self.seed is not None)
             backend = None
             if self.dns is not None:
                 backend = dns.MockBackend(self.dns)
@@ -631,6 +633,7 @@ class Mocks:
                 if saved_dns is not _KEEP:
                     dns.configure(saved_dns)
                 sources.restore(saved_sources)
+                mail_source.restore(saved_mail)
 
     def _unanswered(self, what: str) -> None:
         """A request no mock answers: None to let it go out, else it fails as a
