@@ -83,6 +83,13 @@ class Plugins:
         self.files.append(path)
         _Reader(self, path, pos).read(value)
 
+    def read(self, value, path: str, pos) -> None:
+        """Add declarations written inside another file (hsl test's `plugins:` mock), in
+        the plugins file's format: `path` is that file (module: paths are relative to its
+        folder) and `pos` (an inputs.Positions, or anything with its at() and find())
+        says where each part of `value` is."""
+        _Reader(self, path, pos).read(value)
+
 
 def load_plugins(files=(), extras=()) -> Optional[Plugins]:
     """The Plugins of --plugins files and --extras directories, or None without any.

@@ -7,11 +7,11 @@ callback (copy-on-write, language 3.8).
 from __future__ import annotations
 
 import math
-import random as _random
 from itertools import islice
 from operator import itemgetter
 
 from ..errors import ScriptError
+from ..runtime import sources as _sources
 from ..runtime.values import HArray, HFunction, lt, normalize_key, share, strict_eq, to_bool, to_str
 from ._args import opt_bool, type_error
 from ._limits import (ACCOUNT, CHUNK, MANY, check_deadline, list_array, paced_map, pieces,
@@ -21,7 +21,6 @@ from .registry import builtin
 AREA = "arrays"
 
 _MISSING = object()          # "optional argument not passed" (none is a valid value)
-_RNG = _random.SystemRandom()
 _MAX_ENTRIES = 2147483647    # keys are 32-bit; more entries than that cannot be keyed
 
 
@@ -225,7 +224,7 @@ def array_random(array):
     d = array.d
     if not d:
         return None
-    i = _RNG.randrange(len(d))
+    i = _sources.rng.randrange(len(d))
     if i > ACCOUNT:
         work(i)
     k = next(islice(d, i, None))
@@ -398,7 +397,7 @@ def array_shuffle(array):
     items = list(array.d.items())
     if len(items) >= MANY:
         reserve_elements(len(items))
-    randbelow = _RNG._randbelow
+    randbelow = _sources.rng._randbelow
     for r in ranges(len(items) - 1, 0, -1):     # Fisher-Yates, as random.shuffle
         for i in r:
             j = randbelow(i + 1)

@@ -25,13 +25,12 @@ from __future__ import annotations
 import hashlib
 import hmac as _hmac
 import math
-import os
-import random as _random
 import threading
 import uuid as _uuid
 import zlib
 
 from ..errors import ScriptError
+from ..runtime import sources as _sources
 from ..runtime.values import HArray, HResource, type_name
 from ._args import digits_value, opt_array, opt_bool, type_error
 from ._limits import ACCOUNT, WORK, check_deadline, pieces, ranges, reserve_string, work
@@ -742,8 +741,7 @@ def cms_type(data):
 
 
 # ---------------------------------------------------------------- randomness
-
-_sysrandom = _random.SystemRandom()
+# (hsl.runtime.sources: the system's, or a test's seeded generator)
 
 
 @builtin(area=AREA)
@@ -754,14 +752,14 @@ def random_bytes(bytes_):
     n = int(bytes_) if math.isfinite(bytes_) else -1
     if n < 0 or n > 1048576:
         raise ScriptError("random_bytes() length must be between 0 and 1048576")
-    return os.urandom(n)
+    return _sources.random_bytes(n)
 
 
 @builtin(area=AREA)
 def random_number(first=None, last=None):
     """A random integer in [first, last], or a random double in [0, 1] without arguments."""
     if first is None and last is None:
-        return _sysrandom.random()
+        return _sources.rng.random()
     if last is None:
         raise ScriptError("random_number() takes 0 or 2 arguments, 1 given")
     if type(first) is not float:
@@ -773,13 +771,13 @@ def random_number(first=None, last=None):
     lo, hi = int(first), int(last)
     if lo > hi:
         lo, hi = hi, lo
-    return float(_sysrandom.randint(lo, hi))
+    return float(_sources.rng.randint(lo, hi))
 
 
 @builtin(area=AREA)
 def uuid():
     """A random (version 4) UUID, lowercase hyphenated."""
-    return str(_uuid.uuid4()).encode("ascii")
+    return str(_sources.uuid4()).encode("ascii")
 
 
 @builtin(area=AREA)

@@ -110,7 +110,7 @@ from typing import Optional
 
 from ..runtime import execution as _execution
 from ..errors import ScriptError
-from ..net import dns, hosts, sockets, tls
+from ..net import dns, hosts, offline, sockets, tls
 from ..net.clock import Clock
 from ..runtime.values import HArray, to_str, type_name
 from ._args import digits_value, type_error
@@ -567,13 +567,14 @@ class _Client(smtplib.SMTP):
 
 class Session:
     def __init__(self, fname: str, server: Server, host: str, address: tuple,
-                 clock: Clock, allow_tls: bool = True):
+                 clock: Clock, allow_tls: bool = True, conn=None):
         self.fname = fname
         self.server = server
         self.host = host                # the name connected to (for SNI and names)
         self.address = address          # (ip, port)
         self.clock = clock
         self.allow_tls = allow_tls
+        self.conn = conn                # a stand-in's connection (hsl.net.offline.smtp)
         self.client = _Client()
         self.tls = False
         self.peercert = None
@@ -638,6 +639,9 @@ class Session:
     # -- steps ----------------------------------------------------------------------
     def connect(self):
         """Open the connection; _ConnectFailed when none is made."""
+        if self.conn is not None:
+            self.client.sock = self.conn
+            return
         try:
             sock = sockets.connect(self.address, self.clock, self.server.connect_timeout,
                                    self.server.sourceip)
@@ -871,6 +875,16 @@ def probe(fname: str, server: Server, steps, domain: Optional[str] = None) -> Ou
     _execution.blocking("smtp")
     clock = Clock()
     clock.poll()                        # out of time already: stop before connecting
+    if offline.smtp is not None:
+        host = server.host or domain or ""
+        try:
+            conn = offline.smtp(host, server.port)
+        except OSError as e:
+            return Outcome(-1.0, None, f"connection failed: {host}: {_os_error(e)}",
+                           "CONNECT")
+        if conn is not None:            # (None: no stand-in for the host, ask it)
+            return Session(fname, server, host, (host, server.port), clock,
+                           conn=conn).run(steps)
     if server.host is not None:
         try:
             targets = [(server.host, _resolve_host(server, clock))]

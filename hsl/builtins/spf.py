@@ -87,6 +87,7 @@ import urllib.parse
 from typing import NamedTuple, Optional
 
 from ..runtime import execution as _execution
+from ..runtime import sources as _sources
 from ..net import dns as _resolver
 from ..net.clock import Clock
 from ..errors import ScriptError
@@ -541,7 +542,7 @@ class _Evaluation:
             except OSError:
                 return "unknown"
         if letter == "t":
-            return str(int(_time.time()))
+            return str(int(_sources.now()))
         raise AssertionError(letter)             # the parser allows no other letter
 
     def target(self, spec: Optional[list], domain: str) -> Optional[str]:

@@ -15,6 +15,7 @@ import time as _t
 import _strptime
 
 from ..runtime import execution as _execution
+from ..runtime import sources as _sources
 from ..errors import ScriptError
 from ..runtime.values import HArray
 from ._args import opt_bool, type_error
@@ -78,7 +79,7 @@ def strftime(format, time=None, options=None):
     if type(format) is not bytes:
         raise type_error("strftime", 1, "a string", format)
     if time is None:
-        when = _t.time()
+        when = _sources.now()
     elif type(time) is float:
         when = time
     else:
@@ -142,7 +143,7 @@ def strptime(datestring, format, options=None):
     gmtoff = fields[10]
     directives = {format[m.end() - 1] for m in _DIRECTIVE.finditer(format)}
     if not directives & _DATE_DIRECTIVES:
-        today = _t.localtime() if local else _t.gmtime()
+        today = _t.localtime(_sources.now()) if local else _t.gmtime(_sources.now())
         year, month, day = today.tm_year, today.tm_mon, today.tm_mday
     try:
         if gmtoff is not None:
@@ -180,13 +181,13 @@ def strpduration(duration):
 @builtin(name="time", area=AREA)
 def time_():
     """Current Unix time in seconds with fraction."""
-    return _t.time()
+    return _sources.now()
 
 
 @builtin(area=AREA)
 def timelocal():
     """Current Unix time shifted by the local timezone offset."""
-    now = _t.time()
+    now = _sources.now()
     return now + _t.localtime(now).tm_gmtoff
 
 

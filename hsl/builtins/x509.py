@@ -69,6 +69,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 
 from ..errors import ScriptError
+from ..runtime import sources as _sources
 from ..runtime.values import BuiltinObject, HArray, HResource
 from ._args import opt_array, opt_bool, type_error
 from ._limits import (MANY, WORK, check_deadline, list_array, paced, reserve_elements,
@@ -550,7 +551,7 @@ def _crl_check(cert, issuer, crls, now, required: bool) -> int:
 def verify_chain(leaf, calist, intermediates=(), crls=(), now=None) -> int:
     """The OpenSSL X509_V_ERR code of verifying `leaf` (cryptography Certificates and
     CRLs; see the module docstring), 0 when it verifies."""
-    now = now or datetime.datetime.now(datetime.timezone.utc)
+    now = now or datetime.datetime.fromtimestamp(_sources.now(), datetime.timezone.utc)
     trusted_ders = {c.public_bytes(serialization.Encoding.DER) for c in calist}
     chain = [leaf]
     from_store = [leaf.public_bytes(serialization.Encoding.DER) in trusted_ders

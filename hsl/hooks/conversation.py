@@ -31,12 +31,11 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-import time
-import uuid
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 from ..queue.spool import Copy
+from ..runtime import sources as _sources
 from .engine import (ERROR_TEXT, HookResult, HookSession, build_result, parse_path,
                      script_error_result)
 from .functions import Decision
@@ -163,8 +162,8 @@ class Conversation:
                  auth_mechanisms: tuple = ("PLAIN", "LOGIN"),
                  extensions: Optional[list] = None, context=None,
                  banner: Optional[bytes] = None,
-                 new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
-                 clock: Callable[[], float] = time.time):
+                 new_id: Callable[[], str] = lambda: str(_sources.uuid4()),
+                 clock: Callable[[], float] = lambda: _sources.now()):
         self.hooks = hooks
         self.new_id = new_id
         self.clock = clock

@@ -29,14 +29,13 @@ After HELO, `$connection` has `helo` (verb, host), and `auth` once a user is kno
 from __future__ import annotations
 
 import base64
-import time
-import uuid
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 from ..errors import HSLRuntimeError, HSLSyntaxError, ScriptError
 from ..program import compile_program
 from ..queue.spool import Copy
+from ..runtime import sources as _sources
 from ..runtime import values as V
 from ..runtime.execution import Terminate
 from . import reply as R
@@ -63,8 +62,8 @@ class HookSession:
     localport: int = 25
     serverid: str = "inbound"
     server_hostname: str = "mx.hsl.invalid"
-    connection_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    transaction_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    connection_id: str = field(default_factory=lambda: str(_sources.uuid4()))
+    transaction_id: str = field(default_factory=lambda: str(_sources.uuid4()))
     priority: int = 0
     extensions: Optional[list] = None      # None: the default EHLO extensions
     tls: Optional[dict] = None             # protocol, cipher, keysize, sni, peercert
@@ -275,7 +274,7 @@ def _transaction(s: HookSession, phase: str) -> V.HArray:
         return trans
     trans.set(b"id", s.transaction_id.encode())
     if phase == "eod":
-        trans.set(b"ts", float(s.ts if s.ts is not None else time.time()))
+        trans.set(b"ts", float(s.ts if s.ts is not None else _sources.now()))
     if phase in ("eod", "rcptto"):
         _envelope(s, trans, s.recipient_rows(phase))
     elif phase == "proxy" and (s.mail_from is not None or s.envelope is not None):

@@ -30,11 +30,11 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-import time
 from dataclasses import replace
 from typing import Optional
 
 from ..builtins.mail import dkim_tag_list
+from ..runtime import sources as _sources
 from . import dkim
 
 ARC_FIELDS = (b"arc-authentication-results", b"arc-message-signature", b"arc-seal")
@@ -123,7 +123,7 @@ def seal(message: bytes, selector: bytes, domain: bytes, key, results: bytes, *,
     aar = b"ARC-Authentication-Results: i=%d; %s\r\n" % (instance, results)
     ams = dkim.sign(aar + message, selector, domain, key, o)
     pkey = dkim.private_key(key, o.algorithm)
-    t = int(time.time()) if timestamp is None else timestamp
+    t = int(_sources.now()) if timestamp is None else timestamp
     head = (b"ARC-Seal: i=%d; a=%s; t=%d; cv=%s;\r\n\td=%s; s=%s;\r\n\tb="
             % (instance, o.algorithm, t, cv, domain, selector))
     sets[instance] = {b"arc-authentication-results": aar, b"arc-message-signature": ams}

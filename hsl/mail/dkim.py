@@ -65,11 +65,11 @@ import binascii
 import functools
 import hashlib
 import re
-import time
 from dataclasses import dataclass
 from typing import Callable, NamedTuple, Optional, Union
 
 from ..runtime import execution as _execution
+from ..runtime import sources as _sources
 from ..builtins._args import opt_array, opt_bool, opt_str, opt_str_list
 from ..builtins.mail import dkim_tag_list
 from ..errors import ScriptError
@@ -422,7 +422,7 @@ def sign(message: bytes, selector: bytes, domain: bytes, key,
     bh, length = body_hash(body, relaxed_b, hashname)
     names = signed_names(fields, o)
 
-    now = int(time.time())
+    now = int(_sources.now())
     t = (now if o.timestamp is True else None) if type(o.timestamp) is bool else o.timestamp
     x = o.expiration
     if x is None and o.expiration_relative is not None:
@@ -595,7 +595,7 @@ def check_signature(message: bytes, field: bytes, tags: dict, arc: bool, lookup,
         if not limit.isdigit() or len(limit) > 76:
             raise permerror("bad body length (l=)")
         limit = int(limit)
-    now = time.time() if now is None else now
+    now = _sources.now() if now is None else now
     for t in (b"t", b"x"):
         if t in tags and not tags[t].isdigit():
             raise permerror(f"bad {t.decode()}= value")

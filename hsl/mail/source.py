@@ -11,7 +11,9 @@ the same bytes every time:
   the text, one after the other, in the order they are asked for.
 
 Python callers (tests) use `fix(time=..., seed=...)` instead, and `fix()` with no
-arguments goes back to the environment's settings.  The environment is read when this
+arguments goes back to the environment's settings.  Unfixed, they read
+hsl.runtime.sources (the clock and random source hsl test's mocks fix; `release()` lets
+the mocks win over a fixed time or seed for one case).  The environment is read when this
 module is imported.
 """
 from __future__ import annotations
@@ -22,6 +24,8 @@ import threading
 import time as _time
 import uuid as _uuid
 from typing import Optional
+
+from ..runtime import sources as _sources
 
 _lock = threading.Lock()
 _fixed_time: Optional[float] = None
@@ -45,16 +49,35 @@ def fix(time: Optional[float] = None, seed: Optional[str] = None) -> None:
         _rng = random.Random(seed) if seed is not None else None
 
 
+def release(time: bool, seed: bool) -> tuple:
+    """Stop fixing the time and/or the boundaries (hsl test's mocks decide them for a
+    case, through hsl.runtime.sources); returns the state before, for restore()."""
+    global _fixed_time, _rng
+    with _lock:
+        before = (_fixed_time, _rng)
+        if time:
+            _fixed_time = None
+        if seed:
+            _rng = None
+    return before
+
+
+def restore(state: tuple) -> None:
+    global _fixed_time, _rng
+    with _lock:
+        _fixed_time, _rng = state
+
+
 def now() -> float:
     """The current Unix time, or the fixed one."""
-    return _time.time() if _fixed_time is None else _fixed_time
+    return _sources.now() if _fixed_time is None else _fixed_time
 
 
 def boundary() -> bytes:
     """A new UUID as text, for a boundary: random, or the next of the seeded sequence."""
     with _lock:
         if _rng is None:
-            value = _uuid.uuid4()
+            value = _sources.uuid4()
         else:
             value = _uuid.UUID(int=_rng.getrandbits(128), version=4)
     return str(value).encode("ascii")

@@ -13,5 +13,7 @@ stops the same way at the run's time limit and when the run is cancelled:
 * hosts.py: the addresses of a host to connect to (the DNS backend when --dns-table or
   --dns-server are given, else the system's getaddrinfo);
 * sockets.py: TCP connections (connect, send, receive) on a clock;
-* tls.py: TLS contexts, the handshake on a clock, certificate-name matching.
+* tls.py: TLS contexts, the handshake on a clock, certificate-name matching;
+* offline.py: what hsl test's mocks put in the network's place (http and SMTP stand-ins,
+  the network turned off).
 """

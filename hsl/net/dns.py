@@ -221,12 +221,14 @@ def is_system() -> bool:
     return isinstance(b, DnsPythonBackend) and not b.servers
 
 
-def configure(new_backend) -> None:
+def configure(new_backend):
     """Use `new_backend` (a MockBackend, a DnsPythonBackend with servers, ...) for every
-    later query in this process."""
+    later query in this process; returns the backend it replaces (None: the default one,
+    not made yet), for putting it back."""
     global _backend
     with _backend_lock:
-        _backend = new_backend
+        old, _backend = _backend, new_backend
+    return old
 
 
 def query(name: str, rdtype: str = "a", timeout: float = DEFAULT_TIMEOUT,

@@ -12,6 +12,7 @@ import socket
 import ssl
 from typing import Optional
 
+from . import offline
 from .hosts import family
 
 
@@ -20,6 +21,7 @@ def connect(address: tuple, clock, timeout: Optional[float] = None,
     """A TCP connection to `address` ((ip, port, ...)) from `source` (an IP address to
     bind) within `timeout` seconds and the clock's deadlines: socket.timeout after
     them, OSError when the connection is refused or cannot be made."""
+    offline.check(f"connect to {address[0]} port {address[1]}")
     end = clock.deadline(timeout)
     sock = socket.socket(family(address[0]), socket.SOCK_STREAM)
     try:
