@@ -46,7 +46,7 @@ def _walk(top: str) -> list:
     for folder, dirs, files in os.walk(top):
         dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in _SKIPPED
                          and not os.path.isfile(os.path.join(folder, d, "pyvenv.cfg")))
-        out += [("file", os.path.join(folder, f)) for f in sorted(files)
+        out += [("file", os.path.normpath(os.path.join(folder, f))) for f in sorted(files)
                 if f.endswith(TEST_SUFFIXES)]
         if os.path.basename(folder) == "sessions":
             out += _legacy(folder)
@@ -58,8 +58,8 @@ def _legacy(sessions: str) -> list:
     parent = os.path.dirname(sessions)
     out = []
     for policy in sorted(os.listdir(sessions)):
-        folder = os.path.join(sessions, policy)
-        script = os.path.join(parent, policy + ".hsl")
+        folder = os.path.normpath(os.path.join(sessions, policy))
+        script = os.path.normpath(os.path.join(parent, policy + ".hsl"))
         if not os.path.isdir(folder) or not os.path.isfile(script):
             continue
         if any(os.path.isfile(os.path.join(parent, policy + s)) for s in TEST_SUFFIXES):

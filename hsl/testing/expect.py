@@ -357,6 +357,8 @@ def compare_run(expect: dict, got: dict, copies: list, label: str = "",
         else:
             ok = matches(want, actual)
         if not ok:
+            if key in ("reply", "output") and isinstance(want, str):
+                actual = "\n".join(actual or [])    # (shown as it was expected)
             out.append(Mismatch(label, key, want, actual))
     if got.get("error") is not None and "error" not in expect and not error_expected:
         out.append(Mismatch(label, "error", "<no script error>", got["error"],

@@ -129,6 +129,7 @@ def load(path: str) -> Suite:
     try:
         settings = _settings(root.get("settings"), base)
         suite.scripts = _scripts(root, base, settings)
+        mocks_for(root, None, base)         # (checked even when no case uses them)
         loader = _Loader(suite, root, base, settings)
         cases = root.get("cases")
         if cases is None or not isinstance(cases.value, list):
