@@ -689,3 +689,38 @@ def test_the_command_line_exit_codes(work):
                            env=env, cwd=work, timeout=60)
         assert r.returncode == status, r.stdout + r.stderr
         assert b"Traceback" not in r.stderr
+
+
+# ------------------------------------------------------------------ the docs
+
+def _doc_test_files():
+    """(name, folder under examples/, text) of each test file docs/testing.md shows: a
+    ```yaml block whose first line names it (`# NAME.test.yaml, beside examples/...` or
+    `# NAME.test.yaml (examples/FOLDER/)`)."""
+    import re
+    page = os.path.join(os.path.dirname(PROJECT), "..", "..", "..", "docs", "testing.md")
+    with open(page, encoding="utf-8") as f:
+        text = f.read()
+    for body in re.findall(r"^```yaml\n(.*?)^```", text, re.S | re.M):
+        head = re.match(r"# (\S+\.test\.yaml)(?: \((examples/\S*)\))?", body)
+        if head:
+            folder = (head.group(2) or "examples/")[len("examples/"):]
+            yield head.group(1), folder, body
+
+
+DOC_FILES = list(_doc_test_files())
+
+
+def test_the_docs_show_test_files():
+    assert len(DOC_FILES) >= 3
+
+
+@pytest.mark.parametrize("name,folder,text", DOC_FILES, ids=[d[0] for d in DOC_FILES])
+def test_the_docs_test_files_pass(tmp_path, monkeypatch, capsys, name, folder, text):
+    import shutil
+    examples = os.path.join(os.path.dirname(PROJECT), "..", "..", "..", "examples")
+    shutil.copytree(examples, tmp_path / "examples")
+    monkeypatch.chdir(tmp_path / "examples" / folder)
+    (tmp_path / "examples" / folder / name).write_text(text)
+    code, out, err = hsl_test(capsys, name)
+    assert code == 0, out + err

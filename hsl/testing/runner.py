@@ -149,10 +149,14 @@ class Runner:
         self.trace = trace
         self.compile_options = compile_options
         self.limits = limits or steps.Limits()
+        self._programs: dict = {}           # id(suite) -> its Programs, compiled once
 
     def run(self, suite, selected: Callable = lambda case: True) -> list:
-        programs = Programs(suite.scripts, self.compile_options)
-        programs.warm(self.trace)           # (compiling is not a case's time)
+        programs = self._programs.get(id(suite))
+        if programs is None or programs.scripts is not suite.scripts:
+            programs = self._programs[id(suite)] = Programs(suite.scripts,
+                                                            self.compile_options)
+            programs.warm(self.trace)       # (compiling is not a case's time)
         results = []
         for group in _groups(suite.cases):
             chosen = [selected(c) for c in group]
