@@ -311,6 +311,9 @@ MALFORMED = [
      "5:14", "a scenario does not nest"),
     ("script: helo.hsl\ncases:\n  - hook: eod\n    run: {}\n", "3:11",
      "the file has no eod hook to run"),
+    ("script: helo.hsl\ncases:\n  - session: [ehlo: a.example]\n", "3:5",
+     "a plain script (no hook:) runs run: cases only, not session:"),
+    ("", "1:1", "the test file is empty"),
 ]
 
 

@@ -104,6 +104,9 @@ def load_suites(paths: list):
         except InvalidTestFile as e:
             print_error(e)
             bad = True
+        except Exception as e:          # never a traceback: the file is not usable
+            print_error(f"{item[1]}: cannot load the tests ({type(e).__name__}: {e})")
+            bad = True
     if bad:
         for suite in suites:
             suite.close()

@@ -174,17 +174,11 @@ class Runner:
         return results
 
     def _run_group(self, cases: list, programs: Programs, traced: bool) -> list:
+        """Run an isolated case, or a scenario's cases in order, from a fresh state."""
         shared = _Shared()
         try:
             fresh_state()
-            out = []
-            for case in cases:
-                if case.group is None and out:  # isolated: nothing carries over
-                    shared.close()
-                    shared = _Shared()
-                    fresh_state()
-                out.append(self._run_case(case, programs, traced, shared))
-            return out
+            return [self._run_case(case, programs, traced, shared) for case in cases]
         finally:
             shared.close()
 

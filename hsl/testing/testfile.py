@@ -119,6 +119,9 @@ def load(path: str) -> Suite:
     except ValueError as e:
         raise InvalidTestFile(str(e)) from None
     root = Node(value, pos)
+    if value is None:
+        raise InvalidTestFile(f"{path}:1:1: the test file is empty: give the script(s) "
+                              "under test and cases:")
     if not isinstance(value, dict):
         root.fail("a test file is a mapping with the script(s) under test and cases:")
     for key in value:
@@ -402,6 +405,9 @@ class _Loader:
                       "of a whole session) or eod: (a message)"
                       + (f", not {' and '.join(kinds)}" if kinds else ""))
         kind = kinds[0]
+        if self.suite.scripts.plain is not None and kind != "run":
+            node.fail(f"a plain script (no hook:) runs run: cases only, not {kind}:", kind,
+                      key=True)
         name = node.value.get("name")
         if name is None:
             name = f"case {len(self.suite.cases) + 1}"
