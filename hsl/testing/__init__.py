@@ -10,6 +10,9 @@ expect.py compares what they did with their expect:, report.py writes the report
 mocks.py gives each case its mocks.  Exit status: 0 every case passed, 1 a case failed
 or was in error (or none was found, with --fail-on-empty), 2 a usage error or an
 invalid test file.
+
+`hsl` imports this package at every start (to build its parser), so everything else is
+imported where it is used ("deferred: startup time").
 """
 from __future__ import annotations
 
@@ -37,7 +40,7 @@ def add_arguments(p) -> None:
 
 def main(args) -> int:
     import re
-    from ..cli import print_error
+    from ..cli import print_error  # deferred: startup time
     selected = None
     if args.run is not None:
         try:
@@ -48,7 +51,7 @@ def main(args) -> int:
     suites, status = load_suites(args.paths or ["."])
     if status is not None:
         return status
-    from ..runtime.execution import start_script_thread
+    from ..runtime.execution import start_script_thread  # deferred: startup time
     outcome: list = []
 
     def target():
@@ -67,13 +70,13 @@ def main(args) -> int:
         print(f"hsl: internal error: {type(e).__name__}: {e}", file=sys.stderr)
         return EXIT_FAILED
     results = outcome[0]
-    from . import report
+    from . import report  # deferred: startup time
     if args.format == "json":
         sys.stdout.write(report.to_json(results))
     elif args.format == "junit":
         sys.stdout.write(report.junit(results))
     else:
-        from ..errors import escape_controls
+        from ..errors import escape_controls  # deferred: startup time
         for line in report.text(results, args.trace).splitlines():
             sys.stdout.write(escape_controls(line) + "\n")
     if not results:
@@ -88,10 +91,10 @@ def main(args) -> int:
 def load_suites(paths: list):
     """(the Suites of the test files under `paths`, None), or ([], exit status) after
     printing why they cannot run (every invalid test file is reported)."""
-    from ..cli import print_error
-    from .discover import DiscoveryError, discover
-    from .node import InvalidTestFile
-    from .testfile import legacy_suite, load
+    from ..cli import print_error  # deferred: startup time
+    from .discover import DiscoveryError, discover  # deferred: startup time
+    from .node import InvalidTestFile  # deferred: startup time
+    from .testfile import legacy_suite, load  # deferred: startup time
     try:
         found = discover(paths)
     except DiscoveryError as e:
@@ -118,7 +121,7 @@ def run_suites(suites: list, selected=None, trace: bool = False,
                compile_options=None) -> list:
     """The CaseResults of every case of `suites` (whose id `selected`, a compiled regex,
     matches), in order."""
-    from .runner import Runner
+    from .runner import Runner  # deferred: startup time
     runner = Runner(trace=trace, compile_options=compile_options)
     results = []
     for suite in suites:

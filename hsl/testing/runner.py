@@ -27,10 +27,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
+from ..builtins.server import metrics_zero
 from ..errors import HSLRuntimeError, HSLSyntaxError
 from ..hooks import steps
 from ..hooks.conversation import HookTable
 from ..hooks.engine import compile_hook, run_hook
+from ..mail import source as mail_source
+from ..net import dns as resolver
+from ..runtime import store
 from ..syntax.sourcefile import read_source_text
 from . import expect as E
 
@@ -50,12 +54,9 @@ class CaseResult:
 
 def fresh_state() -> None:
     """The state every isolated case (and every scenario) starts from."""
-    from ..builtins.server import metrics_zero
-    from ..mail import source
-    from ..runtime import store
     store.reset()
     metrics_zero()
-    source.fix()
+    mail_source.fix()
 
 
 class Programs:
@@ -295,7 +296,6 @@ class _dns:
         self.case = case
 
     def __enter__(self):
-        from ..net import dns as resolver
         self.previous = None
         table = self.case.dns
         if table is None and self.case.mocks.network:
@@ -306,7 +306,6 @@ class _dns:
 
     def __exit__(self, *exc):
         if self.previous is not None:
-            from ..net import dns as resolver
             resolver.configure(self.previous)
 
 

@@ -34,7 +34,7 @@ from ..hooks import session as one_command
 from ..hooks import steps
 from ..inputs import read_located
 from . import expect as E
-from .mocks import mocks_for
+from .mocks import Mocks, mocks_for
 from .node import InvalidTestFile, Node
 
 FILE_KEYS = ("script", "hook", "hooks", "project", "serverid", "settings", "mocks",
@@ -648,7 +648,6 @@ def _legacy_case(loader: _Loader, path: str, phase: str, group: Optional[str]) -
         case = sub.one_run(ref, phase, None)
     case.name = os.path.splitext(os.path.basename(path))[0]
     case.where, case.group, case.suite = path, group, loader.suite
-    from .mocks import Mocks
     case.mocks = Mocks()
     return case
 
