@@ -1,22 +1,15 @@
-"""The HELO hook examples (`examples/*.hsl` with a `// hook: helo` line) against their
-session fixtures.
+"""The bundled examples pass their own tests: a thin wrapper over `hsl test examples/`
+(hsl/testing; the format and the layouts are docs/testing.md).
 
-Layout of the fixtures, `examples/sessions/<policy>/`:
-
-* `<case>.yaml` — one HELO/EHLO command, a session file as `hsl run --hook helo --session`
-  reads it (format: hsl/hooks/session.py), with an `expect:` mapping;
-* `<scenario>/NN-<step>.yaml` — several commands run in file-name order against one memory
-  store (the `memory_*` keys the policies use are cleared before each scenario). Steps with
-  the same `connection_id` are commands on one connection: a step without a `context:`
-  setting starts with the `$context` the previous step on that connection ended with.
-
-`expect` names keys of `HeloResult.to_json()` (decision, code, enhanced, reply, disconnect,
-host, extensions, context, output, error); each one given must be equal, the others are not
-checked. An `expect` key that to_json() does not have fails the case.
+Every case `hsl test examples/` finds is one pytest case here (a scenario is one, run
+whole): the test files (`examples/**/*.test.yaml`) and the older fixture layout of the
+HELO examples, `examples/sessions/<policy>/` (`<case>.yaml` one command with its
+`expect:`, `<scenario>/NN-<step>.yaml` steps that share the memory store and `$context`
+per connection id).
 
 The TLS client-certificate example (examples/helo_tls_clientcert.hsl) has no committed
-fixtures: its certificates are generated at test time with tests/certs.py and its session
-files are written next to them in a temporary directory.
+tests: its certificates are generated at test time with tests/certs.py, and a test file
+for them is written next to them in a temporary directory and run by `hsl test`.
 """
 from __future__ import annotations
 
@@ -30,17 +23,16 @@ from pathlib import Path
 import pytest
 
 from hsl.runtime import store as shared
-from hsl.net import dns as resolver
 from hsl.hooks.helo import compile_helo, run_helo
-from hsl.hooks.session import build_session, load_session_file
+from hsl.hooks.session import load_session_file
+from hsl.testing import load_suites, run_suites
+from hsl.testing.report import details
+from hsl.testing.runner import Runner
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 SESSIONS = EXAMPLES / "sessions"
-RESULT_KEYS = {"decision", "code", "enhanced", "reply", "disconnect", "host", "extensions",
-               "context", "output", "error"}
-MEMORY_PREFIXES = (b"helo-rate:",)
-GENERATED_FIXTURES = {"helo_tls_clientcert"}     # sessions written at test time
+GENERATED_FIXTURES = {"helo_tls_clientcert"}     # tests written at test time
 
 
 def hook_examples() -> list[Path]:
@@ -48,91 +40,88 @@ def hook_examples() -> list[Path]:
                   if re.search(r"(?m)^// hook: helo\b", p.read_text(encoding="utf-8")))
 
 
-def clear_memory() -> None:
-    with shared.MEMORY_LOCK:
-        for key in [k for k in shared.MEMORY
-                    if isinstance(k, bytes) and k.startswith(MEMORY_PREFIXES)]:
-            del shared.MEMORY[key]
+def _suites(paths) -> list:
+    suites, status = load_suites([str(p) for p in paths])
+    assert status is None, f"hsl test cannot load {paths} (exit {status})"
+    return suites
 
 
-_programs: dict = {}
+def _assert_passed(results: list) -> None:
+    for r in results:
+        assert r.status == "PASS", "\n".join([f"{r.status} {r.case.id}"] + details(r))
 
 
-def program(policy: Path):
-    if policy not in _programs:
-        _programs[policy] = compile_helo(policy.read_text(encoding="utf-8"), str(policy))
-    return _programs[policy]
+def run_test_file(path: Path, **run) -> list:
+    """The CaseResults of `hsl test PATH`, each asserted to pass."""
+    suites = _suites([path])
+    try:
+        results = run_suites(suites, **run)
+    finally:
+        for suite in suites:
+            suite.close()
+    assert results, f"{path}: no cases"
+    _assert_passed(results)
+    return results
 
 
-def check(result, expect: dict, where: str) -> None:
-    assert isinstance(expect, dict) and expect, f"{where}: no expect: mapping"
-    unknown = set(expect) - RESULT_KEYS
-    assert not unknown, f"{where}: unknown expect key(s) {sorted(unknown)}"
-    got = result.to_json()
-    assert got["error"] is None or "error" in expect, f"{where}: script error {got['error']}"
-    for key, want in expect.items():
-        assert got[key] == want, f"{where}: {key} is {got[key]!r}, expected {want!r}"
+# ------------------------------------------------------- hsl test examples/
+
+_EXAMPLE_SUITES = _suites([EXAMPLES])
 
 
-def run_case(policy: Path, path: Path, context_by_connection: dict | None = None):
-    settings = load_session_file(str(path))
-    expect = settings.get("expect")
-    # A fixture's dns: table answers its lookups; without one, no DNS at all.
-    resolver.configure(resolver.MockBackend(settings.get("dns") or {}))
-    if context_by_connection is not None and "context" not in settings:
-        conn = settings.get("connection_id")
-        if conn in context_by_connection:
-            settings["context"] = context_by_connection[conn]
-    session = build_session(settings)
-    result = run_helo(program(policy), session)
-    if context_by_connection is not None:
-        context_by_connection[settings.get("connection_id")] = result.context
-    check(result, expect, str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path))
-    return result
+def _units() -> list:
+    """(suite, [cases]) for each isolated case and each scenario."""
+    units: list = []
+    for suite in _EXAMPLE_SUITES:
+        for case in suite.cases:
+            if case.group is not None and units and units[-1][1][0].group == case.group \
+                    and units[-1][0] is suite:
+                units[-1][1].append(case)
+            else:
+                units.append((suite, [case]))
+    return units
 
 
-# ------------------------------------------------------------ committed fixtures
+_UNITS = _units()
 
-def _fixture_params():
-    for policy in hook_examples():
-        folder = SESSIONS / policy.stem
-        if not folder.is_dir():
+
+@pytest.mark.parametrize("suite,cases", _UNITS, ids=[
+    (cases[0].id.rsplit("::", 1)[0] if cases[0].group else cases[0].id).replace(" ", "_")
+    for _, cases in _UNITS])
+def test_example(suite, cases):
+    """One case (or one scenario, whole) of `hsl test examples/`."""
+    results = Runner().run(suite, lambda c: c in cases)
+    assert len(results) == len(cases)
+    _assert_passed(results)
+
+
+def test_hsl_test_examples_with_the_cli():
+    """`hsl test examples/` passes as a command, with its summary line."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    r = subprocess.run([sys.executable, "-m", "hsl", "test", "examples/", "--fail-on-empty"],
+                       capture_output=True, env=env, timeout=120, cwd=ROOT)
+    assert r.returncode == 0, r.stdout.decode() + r.stderr.decode()
+    lines = r.stdout.decode().splitlines()
+    total = sum(len(s.cases) for s in _EXAMPLE_SUITES)
+    assert total >= 60
+    assert lines[-1].startswith(f"{total} passed, 0 failed")
+    assert all(line.startswith("PASS ") for line in lines[:-1])
+
+
+def test_every_example_has_tests():
+    """Every example script is tested: by a test file that names it, or by its
+    examples/sessions/<policy>/ fixtures (the TLS example: below, generated)."""
+    tested = set()
+    for suite in _EXAMPLE_SUITES:
+        assert suite.cases, f"{suite.shown}: no cases"
+        scripts = list(suite.scripts.hooks.values()) + [suite.scripts.plain]
+        tested |= {Path(p).resolve() for p in scripts if isinstance(p, str)}
+    for policy in sorted(EXAMPLES.rglob("*.hsl")):
+        if "stubs" in policy.parts or policy.stem in GENERATED_FIXTURES:
             continue
-        for entry in sorted(folder.iterdir()):
-            if entry.is_dir() or entry.suffix in (".yaml", ".yml", ".json"):
-                yield pytest.param(policy, entry, id=f"{policy.stem}/{entry.name}")
-
-
-@pytest.fixture(autouse=True)
-def _fresh_memory():
-    clear_memory()
-    previous = resolver.backend()
-    yield
-    resolver.configure(previous)
-    clear_memory()
-
-
-@pytest.mark.parametrize("policy,entry", list(_fixture_params()))
-def test_fixture(policy: Path, entry: Path):
-    if entry.is_dir():
-        steps = sorted(p for p in entry.iterdir() if p.suffix in (".yaml", ".yml", ".json"))
-        assert steps, f"{entry}: empty scenario"
-        contexts: dict = {}
-        for step in steps:
-            run_case(policy, step, contexts)
-    else:
-        run_case(policy, entry)
-
-
-def test_every_hook_example_has_fixtures():
-    examples = hook_examples()
-    names = {p.stem for p in examples}
+        assert policy.resolve() in tested, f"no tests for {policy.relative_to(ROOT)}"
+    names = {p.stem for p in hook_examples()}
     assert {"helo_antispoof", "helo_ratelimit", "helo_tls_clientcert", "helo_dnsbl"} <= names
-    for policy in examples:
-        if policy.stem in GENERATED_FIXTURES:
-            continue
-        folder = SESSIONS / policy.stem
-        assert folder.is_dir() and any(folder.iterdir()), f"no fixtures for {policy.name}"
     for folder in SESSIONS.iterdir():
         assert folder.name in names, f"fixtures for a missing example: {folder}"
 
@@ -167,7 +156,23 @@ def test_fixtures_run_with_the_cli():
 
 # ----------------------------------------------------------- rate limit: the window
 
-def test_ratelimit_window_expires():
+_programs: dict = {}
+
+
+def program(policy: Path):
+    if policy not in _programs:
+        _programs[policy] = compile_helo(policy.read_text(encoding="utf-8"), str(policy))
+    return _programs[policy]
+
+
+@pytest.fixture
+def fresh_memory():
+    shared.reset()
+    yield
+    shared.reset()
+
+
+def test_ratelimit_window_expires(fresh_memory):
     """Past $window seconds the count starts again (the window start is in memory)."""
     import time
     from hsl.hooks.helo import HeloSession
@@ -310,7 +315,18 @@ def tls_dir(tmp_path_factory):
                 tls["peerchain"] = ["../tls/" + c for c in tls["peerchain"]]
             settings["tls"] = tls
         (sessions / f"{case}.yaml").write_text(yaml.safe_dump(settings, sort_keys=False))
+    _write_test_file(base / "helo_tls_clientcert.test.yaml",
+                     {case: f"sessions/{case}.yaml" for case in _tls_cases({})})
     return base
+
+
+def _write_test_file(path: Path, sessions: dict) -> None:
+    """A test file of the TLS example: one run case per session file (its expect:)."""
+    import yaml
+    path.write_text(yaml.safe_dump({
+        "script": TLS_POLICY.name, "hook": "helo",
+        "cases": [{"name": name, "run": session} for name, session in sessions.items()]},
+        sort_keys=False))
 
 
 TLS_CASES = list(_tls_cases({}))
@@ -318,7 +334,9 @@ TLS_CASES = list(_tls_cases({}))
 
 @pytest.mark.parametrize("case", TLS_CASES)
 def test_tls_clientcert(tls_dir, case):
-    run_case(tls_dir / TLS_POLICY.name, tls_dir / "sessions" / f"{case}.yaml")
+    results = run_test_file(tls_dir / "helo_tls_clientcert.test.yaml",
+                            selected=re.compile(f"::{re.escape(case)}$"))
+    assert [r.case.name for r in results] == [case]
 
 
 def test_tls_clientcert_with_the_cli(tls_dir):
@@ -354,5 +372,6 @@ def test_make_test_certs_demo(tmp_path):
     (tmp_path / TLS_POLICY.name).write_text(TLS_POLICY.read_text(encoding="utf-8"),
                                             encoding="utf-8")
     assert len(sessions) == 6
-    for path in sessions:
-        run_case(tmp_path / TLS_POLICY.name, Path(path))
+    _write_test_file(tmp_path / "demo.test.yaml",
+                     {Path(p).stem: os.path.relpath(p, tmp_path) for p in sessions})
+    assert len(run_test_file(tmp_path / "demo.test.yaml")) == 6

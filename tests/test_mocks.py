@@ -530,7 +530,7 @@ def test_an_error_in_a_case_names_the_case():
 
 
 @pytest.mark.parametrize("text, message", [
-    ("clock: {frozen: 1}\n", "t.test.yaml:2:3: mocks: clock: 'clock' is not a key here "
+    ("clock: {frozen: 1}\n", "t.test.yaml:2:3: mocks: clock: 'clock' is not a mock kind "
      "(known: dns, http, smtp, time, random, memory, plugins, network)"),
     ("time: {frozen: 1, step: 2}\n", "t.test.yaml:2:9: mocks: time: frozen: or start: "
      "(with step:), not both"),

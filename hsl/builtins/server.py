@@ -257,6 +257,14 @@ def metrics_reset() -> None:
         _metrics.clear()
 
 
+def metrics_zero() -> None:
+    """Forget every metric's values; the definitions stay (a fresh server process has
+    the same metrics, all unset)."""
+    with _metrics_lock:
+        for m in _metrics.values():
+            m.values = {}
+
+
 def metrics_snapshot() -> dict:
     """Every metric as {name: {"type": kind, "values": {labels: value}}}; labels are
     tuples of (name, value) str pairs, sorted; histogram values are dicts with count, sum

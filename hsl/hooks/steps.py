@@ -138,7 +138,14 @@ def load(path: str) -> SessionFile:
         raise SessionError(str(e)) from None
     if not isinstance(value, dict) or "steps" not in value:
         raise SessionError(f"{path}: a whole session file is a mapping with steps: (a list)")
-    base = os.path.dirname(os.path.abspath(path))
+    return from_value(value, pos, os.path.dirname(os.path.abspath(path)), path)
+
+
+def from_value(value: dict, pos, base: str, path: str) -> SessionFile:
+    """Check a whole session given as a loaded mapping (with steps:) into a SessionFile:
+    `pos` tells where its parts are (inputs.Positions, or anything with its `at`), `base`
+    is the directory its paths are relative to and `path` names it.  (load() reads a
+    file into this; `hsl test` gives the sessions written inside a test file.)"""
     unknown = [k for k in value if k not in SESSION_KEYS]
     if unknown:
         key = unknown[0]

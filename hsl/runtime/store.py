@@ -162,3 +162,12 @@ def held_values() -> list:
         for bucket in _buckets.values():
             held.append(list(bucket.entries.items()))
     return held
+
+
+def reset() -> None:
+    """Forget everything the memory store, the barrier variables and the cache hold, as a
+    new server process starts (`hsl test` gives every case a fresh state this way)."""
+    with MEMORY_LOCK:
+        MEMORY.clear()
+    with _cache_lock:
+        _buckets.clear()

@@ -161,8 +161,13 @@ class _Reader:
         """{kind: (value, reader)} of this node."""
         if self.value is None:
             return {}
-        top = self.mapping(self.value, (), KINDS)
-        return {k: (v, self) for k, v in top.items()}
+        if not isinstance(self.value, dict):
+            self.fail((), "must be a mapping of mock kinds (" + ", ".join(KINDS) + ")")
+        for k in self.value:
+            if k not in KINDS:
+                self.fail((k,), f"{k!r} is not a mock kind (known: {', '.join(KINDS)})",
+                          key=True)
+        return {k: (v, self) for k, v in self.value.items()}
 
     def pattern(self, value, path: tuple, ignore_case: bool) -> Pattern:
         flags = re.IGNORECASE if ignore_case else 0
@@ -715,20 +720,59 @@ KINDS = (*_READERS, "network")
 
 
 def mocks_for(file_node, case_node, base_dir: str) -> Mocks:
-    """The Mocks of a case: the test file's `mocks:` (`file_node`) with the case's
-    (`case_node`) replacing it kind by kind.  Each node is a Located, a plain mapping or
-    None; `base_dir` is the test file's folder (body_file:, plugins files).  MockError
-    (FILE:LINE:COL: ...) when something cannot be used."""
+    """The Mocks of a case: the test file's mocks (`file_node`) with the case's
+    (`case_node`) replacing them kind by kind.  `base_dir` is the test file's folder
+    (body_file:, plugins files).  See mocks_of."""
+    return mocks_of([file_node, case_node], base_dir)
+
+
+def mocks_of(owners: list, base_dir: str) -> Mocks:
+    """The Mocks of `owners` in order (test file, scenario group, case: each later one
+    replaces the earlier ones kind by kind).  An owner is a hsl.testing.node.Node of a
+    whole mapping (its `mocks:` and `network:` keys are read; errors are
+    InvalidTestFile), a Located or a plain mapping of the `mocks:` value itself (errors
+    are MockError), or None.  Both errors start with FILE:LINE:COL."""
     kinds: dict = {}
-    for node in (file_node, case_node):
-        kinds.update(_Reader(node, base_dir).kinds())
+    network = None
+    for owner in owners:
+        if owner is not None and hasattr(owner, "child"):       # a test file's Node
+            kinds.update(_owner_kinds(owner, base_dir))
+            if isinstance(owner.value, dict) and owner.value.get("network") is not None:
+                network = owner.child("network")
+        else:
+            kinds.update(_Reader(owner, base_dir).kinds())
     mocks = Mocks()
-    for kind, (value, r) in kinds.items():
-        path = (kind,)
-        if kind == "network":
-            mocks.network = r.choice(value, path, ("allow", "deny")) == "allow"
-            continue
-        attribute, read = _READERS[kind]
-        setattr(mocks, attribute, read(value, r, path))
+    try:
+        for kind, (value, r) in kinds.items():
+            path = (kind,)
+            if kind == "network":
+                mocks.network = r.choice(value, path, ("allow", "deny")) == "allow"
+                continue
+            attribute, read = _READERS[kind]
+            setattr(mocks, attribute, read(value, r, path))
+    except MockError as e:
+        if any(o is not None and hasattr(o, "child") for o in owners):
+            from .node import InvalidTestFile   # deferred: (node imports nothing of this)
+            raise InvalidTestFile(str(e)) from None
+        raise
+    if network is not None:                     # the top-level `network:` of a test file
+        if network.value not in ("allow", "deny"):
+            network.fail("network is allow or deny (the default: a test never touches "
+                         f"the network), not {network.value!r}")
+        mocks.network = network.value == "allow"
     return mocks
+
+
+def _owner_kinds(owner, base_dir: str) -> dict:
+    """The mock kinds under a test file's (or case's) `mocks:` key."""
+    if not isinstance(owner.value, dict) or owner.value.get("mocks") is None:
+        return {}
+    node = owner.child("mocks")
+    if not isinstance(node.value, dict):
+        node.fail("mocks is a mapping of mock kinds (" + ", ".join(KINDS) + ")")
+    try:
+        return _Reader(Located(node.value, node.pos, node.path), base_dir).kinds()
+    except MockError as e:
+        from .node import InvalidTestFile       # deferred: as in mocks_of
+        raise InvalidTestFile(str(e)) from None
 
