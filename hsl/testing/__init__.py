@@ -3,7 +3,7 @@ docs/testing.md).
 
     hsl test [PATH...] [--run REGEX] [--fail-on-empty] [--format text|json|junit] [--trace]
              [--coverage [--coverage-format text|json|lcov|html] [--coverage-output PATH]
-              [--threshold N]]
+              [--threshold N]] [--update] [--watch]
 
 The stages, one module each: discover.py finds the test files under the PATHs,
 testfile.py loads and checks them (every error is FILE:LINE:COL of the YAML node at
@@ -42,6 +42,9 @@ def add_arguments(p) -> None:
     p.add_argument("--trace", action="store_true",
                    help="trace every case (conditions tested, the call that decided), "
                         "not only the failing ones")
+    p.add_argument("--update", action="store_true",
+                   help="rewrite the expect: of failing cases to what they did (only the "
+                        "failing values; comments and formatting stay)")
     p.add_argument("--coverage", action="store_true",
                    help="report the lines and branches of the scripts under test (and "
                         "every file they include or import) that the cases ran")
@@ -114,6 +117,8 @@ def main(args) -> int:
         for line in report.text(results, args.trace).splitlines():
             sys.stdout.write(escape_controls(line) + "\n")
     status = EXIT_OK if all(r.status == "PASS" for r in results) else EXIT_FAILED
+    if args.update and status != EXIT_OK:
+        status = update_files(results)
     if coverage is not None:
         covered = report_coverage(coverage, args)
         if covered is None:
@@ -127,6 +132,32 @@ def main(args) -> int:
                     + " (--fail-on-empty)")
         return EXIT_FAILED
     return status
+
+
+def update_files(results: list) -> int:
+    """--update: rewrite the failing cases' expect:, say what was rewritten (on stderr:
+    stdout is the report); EXIT_OK when every case now has its actual results."""
+    from .update import update  # deferred: startup time
+    try:
+        done = update(results)
+    except Exception as e:              # never a traceback: the files stay as they were
+        print(f"hsl: --update: cannot rewrite the test files ({type(e).__name__}: {e})",
+              file=sys.stderr)
+        return EXIT_FAILED
+    left = any(r.status == "ERROR" for r in results)
+    for d in done:
+        if d.cases:
+            print(f"updated {_shown(d.path)}: {len(d.cases)} case(s): "
+                  + ", ".join(d.cases), file=sys.stderr)
+        for case_id, why in d.skipped:
+            print(f"not updated {case_id}: {why}", file=sys.stderr)
+            left = True
+    return EXIT_FAILED if left else EXIT_OK
+
+
+def _shown(path: str) -> str:
+    rel = os.path.relpath(path)
+    return path if rel.startswith("..") else rel
 
 
 def scripts_under_test(suites: list) -> list:
