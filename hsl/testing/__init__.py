@@ -45,6 +45,9 @@ def add_arguments(p) -> None:
     p.add_argument("--update", action="store_true",
                    help="rewrite the expect: of failing cases to what they did (only the "
                         "failing values; comments and formatting stay)")
+    p.add_argument("--watch", action="store_true",
+                   help="keep running: rerun a test file when it, a script it tests or "
+                        "a file those include or import changes (Ctrl-C stops)")
     p.add_argument("--coverage", action="store_true",
                    help="report the lines and branches of the scripts under test (and "
                         "every file they include or import) that the cases ran")
@@ -73,7 +76,18 @@ def main(args) -> int:
     if args.threshold is not None and not 0 <= args.threshold <= 100:
         print_error(f"--threshold {args.threshold:g}: a percentage, 0 to 100")
         return EXIT_USAGE
-    suites, status = load_suites(args.paths or ["."])
+    if args.watch:
+        from .watch import watch  # deferred: startup time
+        return watch(lambda paths, depends: run_once(args, selected, paths, depends),
+                     args.paths or ["."])
+    return run_once(args, selected, args.paths or ["."])
+
+
+def run_once(args, selected, paths: list, depends=None) -> int:
+    """One `hsl test` run of the test files under `paths`, reported; its exit status.
+    `depends` (a dict) gets each test file's path -> the files its results depend on."""
+    from ..cli import print_error  # deferred: startup time
+    suites, status = load_suites(paths)
     if status is not None:
         return status
     coverage = None
@@ -87,7 +101,8 @@ def main(args) -> int:
     def target():
         try:
             outcome.append(run_suites(suites, selected, args.trace,
-                                      compile_options=coverage and {"coverage": coverage}))
+                                      compile_options=coverage and {"coverage": coverage},
+                                      depends=depends))
         except BaseException as e:      # never let a Python traceback reach the user
             outcome.append(e)
 
@@ -234,13 +249,16 @@ def load_suites(paths: list):
 
 
 def run_suites(suites: list, selected=None, trace: bool = False,
-               compile_options=None) -> list:
+               compile_options=None, depends=None) -> list:
     """The CaseResults of every case of `suites` (whose id `selected`, a compiled regex,
-    matches), in order."""
+    matches), in order.  `depends` (a dict, for --watch) gets each suite's path -> the
+    files it depends on: the test file, its scripts and what they include or import."""
     from .runner import Runner  # deferred: startup time
     runner = Runner(trace=trace, compile_options=compile_options)
     results = []
     for suite in suites:
         results += runner.run(suite, (lambda c: selected.search(c.id) is not None)
                               if selected is not None else (lambda c: True))
+        if depends is not None:
+            depends[suite.path] = runner.files(suite) | set(scripts_under_test([suite]))
     return results
