@@ -9,7 +9,8 @@ The stages, one module each: discover.py finds the test files under the PATHs,
 testfile.py loads and checks them (every error is FILE:LINE:COL of the YAML node at
 fault), runner.py runs the cases (each from a fresh state, or a scenario's in order),
 expect.py compares what they did with their expect:, report.py writes the report;
-mocks.py gives each case its mocks.  Exit status: 0 every case passed, 1 a case failed
+mocks.py gives each case its mocks; update.py rewrites expect: (--update), watch.py
+reruns on changes (--watch); --coverage is hsl/coverage.py's.  Exit status: 0 every case passed, 1 a case failed
 or was in error (or none was found, with --fail-on-empty), 2 a usage error or an
 invalid test file.
 
