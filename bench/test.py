@@ -4,8 +4,10 @@ HELO fixtures of examples/sessions/ and any HELO run case of a test file), and o
 whole-session cases: the test files are loaded and the scripts compiled once, then every
 case runs N times against a fresh state (memory, cache, metrics, DNS table), as
 `hsl test` runs it.  The bar: at least 500 HELO cases per second on one core.
+`--coverage` also runs them with the scripts compiled for coverage (`hsl test
+--coverage`) and prints both rates side by side with the overhead (bar: <= 2x).
 
-    python bench/test.py [-n N] [--repeat R]
+    python bench/test.py [-n N] [--repeat R] [--coverage]
 
 Each kind runs N rounds per repeat over its cases; the best repeat counts.  Loading and
 compiling are not measured (a run compiles each script once, however many cases).
@@ -61,17 +63,28 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("-n", type=int, default=20, help="rounds over the cases per repeat")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--coverage", action="store_true",
+                    help="also with coverage, side by side (the overhead)")
     args = ap.parse_args()
     os.chdir(ROOT)
     suites, status = load_suites(["examples"])
     if status is not None:
         return status
     runner = Runner()
+    covered = None
+    if args.coverage:
+        from hsl.coverage import Coverage
+        covered = Runner(compile_options={"coverage": Coverage()})
     for kind in ("helo", "session"):
         cases = cases_of(suites, kind)
         if cases:
             per_second = rate(runner, cases, args.n, args.repeat)
-            print(f"{kind}: {len(cases)} cases, {per_second:,.0f} cases/s")
+            line = f"{kind}: {len(cases)} cases, {per_second:,.0f} cases/s"
+            if covered is not None:
+                with_coverage = rate(covered, cases, args.n, args.repeat)
+                line += (f"; with --coverage {with_coverage:,.0f} cases/s "
+                         f"({per_second / with_coverage:.2f}x)")
+            print(line)
     for suite in suites:
         suite.close()
     return 0

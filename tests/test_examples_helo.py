@@ -375,3 +375,15 @@ def test_make_test_certs_demo(tmp_path):
     _write_test_file(tmp_path / "demo.test.yaml",
                      {Path(p).stem: os.path.relpath(p, tmp_path) for p in sessions})
     assert len(run_test_file(tmp_path / "demo.test.yaml")) == 6
+
+
+def test_tls_clientcert_line_coverage(tls_dir):
+    """The TLS example's generated tests run every line of it (hsl test --coverage; the
+    other examples: tests/test_hsl_test_coverage.py)."""
+    from hsl.coverage import Coverage
+    cov = Coverage()
+    run_test_file(tls_dir / "helo_tls_clientcert.test.yaml",
+                  compile_options={"coverage": cov})
+    files = cov.data().files
+    assert [Path(f.path).name for f in files] == [TLS_POLICY.name]
+    assert files[0].missing_lines == []

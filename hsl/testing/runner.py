@@ -173,6 +173,18 @@ class Runner:
             results += [r for r, c in zip(got, chosen) if c]
         return results
 
+    def files(self, suite) -> set:
+        """The files `suite`'s results depend on (absolute paths): the test file (a
+        legacy layout: its folder's files), and every file its compiled programs read."""
+        files = {os.path.abspath(suite.path)}
+        if os.path.isdir(suite.path):
+            for folder, _, names in os.walk(suite.path):
+                files |= {os.path.abspath(os.path.join(folder, n)) for n in names}
+        programs = self._programs.get(id(suite))
+        for program in (programs._compiled.values() if programs else ()):
+            files |= {os.path.abspath(p) for p in program.sources if not p.startswith("<")}
+        return files
+
     def _run_group(self, cases: list, programs: Programs, traced: bool) -> list:
         """Run an isolated case, or a scenario's cases in order, from a fresh state."""
         shared = _Shared()

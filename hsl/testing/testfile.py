@@ -87,6 +87,7 @@ class Case:
     has_context: bool = False           # the case sets $context itself
     group: Optional[str] = None         # the scenario it belongs to (None: isolated)
     suite: "Suite" = None
+    expect_path: Optional[tuple] = None     # its own expect: in the test file (--update)
 
     @property
     def id(self) -> str:
@@ -434,6 +435,8 @@ class _Loader:
             case = self.run_case(node, kind, expect)
         case.name, case.where, case.mocks, case.group = str(name), node.at(), mocks, group
         case.suite = self.suite
+        if expect is not None and isinstance(expect.value, dict):
+            case.expect_path = expect.path
         return case
 
     def _mocks(self, node: Node, group_node: Optional[Node]):

@@ -1,0 +1,149 @@
+"""`hsl test --update`: rewrite the `expect:` of failing cases to what they did, in the
+test file's own text.
+
+Only the values of the expectations that failed are replaced (and an `error:` added
+when a case failed on a script error it did not expect), each at its YAML node's
+position, so comments, key order and the formatting of everything else stay as written.
+A value keeps its style: a block list stays a block list at its indentation, a flow
+value or a scalar is written in flow style on its line.  What cannot be rewritten this
+way is reported, not guessed: an expectation of a step, of the queued copies (their
+count, headers, metadata), or one that comes from a session file the case names.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import yaml
+
+from .expect import _LOCATION, EXPECT_KEYS, _jsonable
+
+# The expectations a failure's actual value can replace (the others are descriptions
+# of copies or steps: "<3 copies>").
+UPDATABLE = tuple(k for k in EXPECT_KEYS if k not in ("queued", "metadata", "steps"))
+
+
+@dataclass
+class Updated:
+    """What --update did to one test file."""
+    path: str
+    cases: list = field(default_factory=list)       # names of the cases rewritten
+    skipped: list = field(default_factory=list)     # (case id, why) not rewritten
+
+
+def update(results: list) -> list:
+    """Rewrite the test files of the failing `results` (runner.CaseResult); the Updated
+    of each file touched or left alone."""
+    by_file: dict = {}
+    for r in results:
+        if r.status == "FAIL":
+            by_file.setdefault(r.case.suite.path, []).append(r)
+    return [_update_file(path, failed) for path, failed in by_file.items()]
+
+
+def _update_file(path: str, failed: list) -> Updated:
+    done = Updated(path)
+    with open(path, encoding="utf-8", newline="") as f:
+        text = f.read()
+    root = yaml.compose(text, Loader=yaml.SafeLoader)
+    edits = []                          # (start, end, new text)
+    for r in failed:
+        case = r.case
+        why = _why_not(r)
+        expect = _node_at(root, case.expect_path) if why is None else None
+        if why is None and not isinstance(expect, yaml.MappingNode):
+            why = "its expect: is not a mapping in the test file"
+        if why is not None:
+            done.skipped.append((case.id, why))
+            continue
+        keys = {k.value: (k, v) for k, v in expect.value}
+        for m in r.mismatches:
+            value = _jsonable(m.actual)
+            if m.key == "error" and isinstance(value, str):    # (survives moved lines)
+                value = _LOCATION.sub("", value, count=1)
+            if m.key in keys:
+                edits.append(_replaced(text, *keys[m.key], value))
+            else:                       # (an unexpected script error: expect it)
+                edits.append(_added(text, expect, m.key, value))
+        done.cases.append(case.name)
+    for start, end, new in sorted(edits, reverse=True):
+        text = text[:start] + new + text[end:]
+    if edits:
+        with open(path, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+    return done
+
+
+def _why_not(r) -> "str | None":
+    """Why a failing case cannot be rewritten, or None."""
+    for m in r.mismatches:
+        if m.label not in ("", "session"):
+            return f"{m.label}: a step's expectations are not rewritten"
+        if m.key not in UPDATABLE:
+            return f"{m.key}: the queued copies' expectations are not rewritten"
+    if r.case.expect_path is None:
+        return "it has no expect: mapping of its own in the test file"
+    return None
+
+
+def _node_at(root, path: tuple):
+    node = root
+    for part in path:
+        if isinstance(node, yaml.MappingNode):
+            node = next((v for k, v in node.value if str(k.value) == str(part)), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            node = node.value[part] if part < len(node.value) else None
+        else:
+            return None
+    return node
+
+
+def _end(text: str, node) -> int:
+    """Where the value of `node` ends: a block collection's end mark is past the
+    comments that follow it, so it ends where its last item does."""
+    while isinstance(node, (yaml.SequenceNode, yaml.MappingNode)) and not node.flow_style \
+            and node.value:
+        last = node.value[-1]
+        node = last[1] if isinstance(node, yaml.MappingNode) else last
+    end = node.end_mark.index
+    while end > node.start_mark.index and text[end - 1] in " \t\r\n":
+        end -= 1
+    return end
+
+
+def _replaced(text: str, key, node, value) -> tuple:
+    """The edit that puts `value` in the place of `node` (the value of `key`): block
+    style where the node was a block collection (indented at its column), flow style
+    otherwise (on the key's line)."""
+    end = _end(text, node)
+    block = isinstance(node, (yaml.SequenceNode, yaml.MappingNode)) and not node.flow_style
+    if not block:
+        return (node.start_mark.index, end, flow(value))
+    if isinstance(value, (list, dict)) and value:
+        dumped = yaml.safe_dump(value, default_flow_style=False, sort_keys=False,
+                                allow_unicode=True, width=10 ** 9).rstrip("\n")
+        indent = " " * node.start_mark.column
+        newline = "\r\n" if "\r\n" in text else "\n"
+        return (node.start_mark.index, end, (newline + indent).join(dumped.split("\n")))
+    colon = text.index(":", key.end_mark.index) + 1     # (a scalar: on the key's line)
+    return (colon, end, " " + flow(value))
+
+
+def flow(value) -> str:
+    """`value` on one line, in YAML flow style (a scalar as YAML writes it)."""
+    dumped = yaml.safe_dump([value], default_flow_style=True, sort_keys=False,
+                            allow_unicode=True, width=10 ** 9).strip()
+    return dumped[1:-1]                 # ([value] so a scalar is written inline)
+
+
+def _added(text: str, mapping, key: str, value) -> tuple:
+    """The edit that adds `key: value` to `mapping` (flow: before its `}`; block: a line
+    after its last entry, at its keys' column)."""
+    if mapping.flow_style:
+        end = mapping.end_mark.index - 1            # at the closing brace
+        sep = ", " if mapping.value else ""
+        return (end, end, f"{sep}{key}: {flow(value)}")
+    last_key, last_value = mapping.value[-1]
+    at = _end(text, last_value)
+    indent = " " * last_key.start_mark.column
+    newline = "\r\n" if "\r\n" in text else "\n"
+    return (at, at, f"{newline}{indent}{key}: {flow(value)}")

@@ -1,0 +1,152 @@
+"""hsl test --update (hsl/testing/update.py): a wrong expect: fails with a diff, --update
+rewrites the failing values in the file's own text (comments, order and the rest of its
+formatting stay), and the next run passes."""
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from hsl import cli
+from hsl.runtime import store
+
+HELO = """\
+if ($arguments["host"] == "mail.example.com") Accept();
+if ($arguments["host"] == "broken.example") { $x = none; $x->foo(); }
+Reject("Go away " . $arguments["host"]);
+"""
+
+# Every case but "right" is wrong; "a step" cannot be rewritten (a step's expect:).
+TEST_FILE = """\
+# tests of the HELO policy (this comment stays)
+script: helo.hsl
+hook: helo
+cases:
+  # a block mapping, a block list
+  - name: block
+    run: {ehlo: mail.example.com}
+    expect:
+      decision: reject      # this comment stays
+      code: 250             # right: untouched
+      output:
+        - wrong
+        - lines
+      # a comment after the list stays
+  - name: flow
+    run: {helo: bad.example}
+    expect: {decision: accept, code: 550, reply: nope}   # and this one
+  - name: unexpected error
+    run: {helo: broken.example}
+    expect:
+      decision: defer
+  - name: right
+    run: {helo: other.example}
+    expect: {code: 554, reply: Go away other.example}
+"""
+
+UPDATED = """\
+# tests of the HELO policy (this comment stays)
+script: helo.hsl
+hook: helo
+cases:
+  # a block mapping, a block list
+  - name: block
+    run: {ehlo: mail.example.com}
+    expect:
+      decision: accept      # this comment stays
+      code: 250             # right: untouched
+      output: []
+      # a comment after the list stays
+  - name: flow
+    run: {helo: bad.example}
+    expect: {decision: reject, code: 554, reply: Go away bad.example}   # and this one
+  - name: unexpected error
+    run: {helo: broken.example}
+    expect:
+      decision: defer
+      error: cannot call method foo() on a none (type error)
+  - name: right
+    run: {helo: other.example}
+    expect: {code: 554, reply: Go away other.example}
+"""
+
+
+@pytest.fixture(autouse=True)
+def clean_memory():
+    store.reset()
+    yield
+    store.reset()
+
+
+@pytest.fixture
+def work(tmp_path, monkeypatch):
+    (tmp_path / "helo.hsl").write_text(HELO)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def hsl_test(capsys, *args):
+    code = cli.main(["test", *map(str, args)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_update_rewrites_the_failing_values_and_keeps_the_rest(work, capsys):
+    path = work / "t.test.yaml"
+    path.write_text(TEST_FILE)
+    code, out, err = hsl_test(capsys, "t.test.yaml")
+    assert code == 1
+    assert "FAIL  t.test.yaml::block" in out
+    assert '      decision\n        expected: "reject"\n        actual:   "accept"' in out
+    assert path.read_text() == TEST_FILE            # (only --update writes)
+
+    code, out, err = hsl_test(capsys, "t.test.yaml", "--update")
+    assert code == 0, out + err
+    assert "updated t.test.yaml: 3 case(s): block, flow, unexpected error" in err
+    assert path.read_text() == UPDATED
+
+    code, out, err = hsl_test(capsys, "t.test.yaml")
+    assert code == 0, out + err
+    assert out.splitlines()[-1].startswith("4 passed, 0 failed")
+
+
+def test_a_block_list_stays_a_block_list(work, capsys):
+    path = work / "t.test.yaml"
+    path.write_text(textwrap.dedent("""\
+        script: helo.hsl
+        hook: helo
+        cases:
+          - run: {helo: bad.example}
+            expect:
+              reply:
+                - wrong
+              code: 550
+        """))
+    code, out, err = hsl_test(capsys, "--update")
+    assert code == 0, out + err
+    assert path.read_text().endswith(
+        "    expect:\n      reply:\n        - Go away bad.example\n      code: 554\n")
+    assert hsl_test(capsys)[0] == 0
+
+
+def test_what_cannot_be_rewritten_is_said_and_fails(work, capsys):
+    (work / "mailfrom.hsl").write_text("Accept();\n")
+    path = work / "t.test.yaml"
+    text = textwrap.dedent("""\
+        hooks: {helo: helo.hsl, mailfrom: mailfrom.hsl}
+        cases:
+          - name: a step
+            session:
+              - {command: "EHLO x.example", expect: {decision: accept}}
+          - name: fixed
+            hook: helo
+            run: {helo: x.example}
+            expect: {code: 250}
+        """)
+    path.write_text(text)
+    code, out, err = hsl_test(capsys, "--update")
+    assert code == 1
+    assert "not updated t.test.yaml::a step: step 0" in err
+    assert "a step's expectations are not rewritten" in err
+    assert "updated t.test.yaml: 1 case(s): fixed" in err
+    assert path.read_text() == text.replace("{code: 250}", "{code: 554}")
