@@ -129,15 +129,40 @@ def test_a_block_list_stays_a_block_list(work, capsys):
     assert hsl_test(capsys)[0] == 0
 
 
+def test_a_steps_expect_is_rewritten_where_it_is_written(work, capsys):
+    (work / "mailfrom.hsl").write_text('Reject("not you");\n')
+    path = work / "t.test.yaml"
+    text = textwrap.dedent("""\
+        hooks: {helo: helo.hsl, mailfrom: mailfrom.hsl}
+        cases:
+          - name: steps
+            session:
+              - {command: "EHLO mail.example.com", expect: {code: 554}}   # on the step
+              - mail: a@b.example
+            expect:
+              steps: {1: {code: 250}}     # under the case
+        """)
+    path.write_text(text)
+    code, out, err = hsl_test(capsys, "--update")
+    assert code == 0, out + err
+    assert path.read_text() == text.replace("expect: {code: 554}}", "expect: {code: 250}}") \
+        .replace("{1: {code: 250}}", "{1: {code: 554}}")
+    assert hsl_test(capsys)[0] == 0
+
+
 def test_what_cannot_be_rewritten_is_said_and_fails(work, capsys):
     (work / "mailfrom.hsl").write_text("Accept();\n")
     path = work / "t.test.yaml"
     text = textwrap.dedent("""\
         hooks: {helo: helo.hsl, mailfrom: mailfrom.hsl}
         cases:
-          - name: a step
+          - name: copies
             session:
-              - {command: "EHLO x.example", expect: {decision: accept}}
+              - ehlo: mail.example.com
+              - mail: a@b.example
+              - rcpt: c@d.example
+              - data: {text: "Subject: x\\n\\nhi\\n"}
+            expect: {queued: 2}
           - name: fixed
             hook: helo
             run: {helo: x.example}
@@ -146,7 +171,7 @@ def test_what_cannot_be_rewritten_is_said_and_fails(work, capsys):
     path.write_text(text)
     code, out, err = hsl_test(capsys, "--update")
     assert code == 1
-    assert "not updated t.test.yaml::a step: step 0" in err
-    assert "a step's expectations are not rewritten" in err
+    assert "not updated t.test.yaml::copies: queued: the queued copies' expectations are " \
+        "not rewritten" in err
     assert "updated t.test.yaml: 1 case(s): fixed" in err
     assert path.read_text() == text.replace("{code: 250}", "{code: 554}")

@@ -258,6 +258,7 @@ class Mismatch:
     expected: object
     actual: object
     note: str = ""
+    step: Optional[int] = None      # the index of the session step it is of, if one
 
     def lines(self) -> list:
         """The expected and the actual value one under the other, or for larger values
@@ -385,7 +386,11 @@ def compare_session(expect: dict, step_expects: dict, results: list) -> list:
                 out.append(Mismatch(label, "steps", f"<{len(wants)} RCPT expectations>",
                                     f"<{len(rs)} recipients>"))
                 continue
-            out += compare_run(w, r.to_json(), r.queued, label, expected_error)
+            found = compare_run(w, r.to_json(), r.queued, label, expected_error)
+            if not isinstance(want, list):      # (one RCPT of a list: not rewritable)
+                for m in found:
+                    m.step = index
+            out += found
     for r in results:                   # the implicit connect and close
         if r.step.implicit and r.errors and not expected_error:
             out.append(Mismatch(step_label(r), "error", "<no script error>", r.errors[-1],

@@ -88,6 +88,9 @@ class Case:
     group: Optional[str] = None         # the scenario it belongs to (None: isolated)
     suite: "Suite" = None
     expect_path: Optional[tuple] = None     # its own expect: in the test file (--update)
+    # session: step index -> the path of the expect: that step is checked against, when
+    # it is a mapping written in the test file itself (--update)
+    step_expect_paths: dict = field(default_factory=dict)
 
     @property
     def id(self) -> str:
@@ -582,11 +585,16 @@ class _Loader:
         placed = _Placed(source.pos, placed_path, owners)
         session = _from_value(merged, placed, base, source.at())
         written = len(value["steps"]) if isinstance(value["steps"], list) else 0
-        step_expects = {}
+        step_expects, step_paths = {}, {}
+        in_file = not isinstance(source.value, str)     # (not a referenced session file)
+        steps_path = source.path if isinstance(source.value, list) else \
+            source.path + ("steps",)
         for step in session.steps:
             if step.expect is not None and step.index not in step_expects:
                 step_expects[step.index] = E.step_expect(
                     Node(step.expect, placed, ("steps", step.index, "expect")))
+                if in_file and isinstance(step.expect, dict):
+                    step_paths[step.index] = steps_path + (step.index, "expect")
         file_expect = Node(value["expect"], placed, ("expect",)) if "expect" in value \
             else None
         checked = _expectations(file_expect, expect, E.SESSION)
@@ -596,8 +604,11 @@ class _Loader:
                                              f"session has {written}: 0 to {written - 1})",
                                              "steps", str(index))
             step_expects[index] = want
+            step_paths.pop(index, None)
+            if expect is not None and isinstance(want, dict):
+                step_paths[index] = expect.path + ("steps", str(index))
         return Case("", "", "session", checked, None, dns=session.dns, session=session,
-                    step_expects=step_expects,
+                    step_expects=step_expects, step_expect_paths=step_paths,
                     connection_id=session.options.get("connection_id"),
                     has_context="context" in session.options)
 

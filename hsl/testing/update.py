@@ -6,8 +6,11 @@ when a case failed on a script error it did not expect), each at its YAML node's
 position, so comments, key order and the formatting of everything else stay as written.
 A value keeps its style: a block list stays a block list at its indentation, a flow
 value or a scalar is written in flow style on its line.  What cannot be rewritten this
-way is reported, not guessed: an expectation of a step, of the queued copies (their
-count, headers, metadata), or one that comes from a session file the case names.
+way is reported, not guessed: an expectation of the queued copies (their count,
+headers, metadata), one of a step that sends several RCPTs with a list of
+expectations, or one that comes from a session file the case names.  A step's own
+`expect:` (on the step, or under the case's `expect: {steps: {N: ...}}`) is rewritten
+like a case's.
 """
 from __future__ import annotations
 
@@ -49,21 +52,29 @@ def _update_file(path: str, failed: list) -> Updated:
     for r in failed:
         case = r.case
         why = _why_not(r)
-        expect = _node_at(root, case.expect_path) if why is None else None
-        if why is None and not isinstance(expect, yaml.MappingNode):
-            why = "its expect: is not a mapping in the test file"
+        targets: dict = {}              # expect path -> its mismatches
+        if why is None:
+            for m in r.mismatches:
+                where = case.step_expect_paths.get(m.step) if m.step is not None \
+                    else case.expect_path
+                targets.setdefault(where, []).append(m)
+            for where in targets:
+                if not isinstance(_node_at(root, where), yaml.MappingNode):
+                    why = "its expect: is not a mapping in the test file"
         if why is not None:
             done.skipped.append((case.id, why))
             continue
-        keys = {k.value: (k, v) for k, v in expect.value}
-        for m in r.mismatches:
-            value = _jsonable(m.actual)
-            if m.key == "error" and isinstance(value, str):    # (survives moved lines)
-                value = _LOCATION.sub("", value, count=1)
-            if m.key in keys:
-                edits.append(_replaced(text, *keys[m.key], value))
-            else:                       # (an unexpected script error: expect it)
-                edits.append(_added(text, expect, m.key, value))
+        for where, mismatches in targets.items():
+            expect = _node_at(root, where)
+            keys = {k.value: (k, v) for k, v in expect.value}
+            for m in mismatches:
+                value = _jsonable(m.actual)
+                if m.key == "error" and isinstance(value, str):    # (survives moved lines)
+                    value = _LOCATION.sub("", value, count=1)
+                if m.key in keys:
+                    edits.append(_replaced(text, *keys[m.key], value))
+                else:                   # (an unexpected script error: expect it)
+                    edits.append(_added(text, expect, m.key, value))
         done.cases.append(case.name)
     for start, end, new in sorted(edits, reverse=True):
         text = text[:start] + new + text[end:]
@@ -76,12 +87,16 @@ def _update_file(path: str, failed: list) -> Updated:
 def _why_not(r) -> "str | None":
     """Why a failing case cannot be rewritten, or None."""
     for m in r.mismatches:
-        if m.label not in ("", "session"):
-            return f"{m.label}: a step's expectations are not rewritten"
         if m.key not in UPDATABLE:
             return f"{m.key}: the queued copies' expectations are not rewritten"
-    if r.case.expect_path is None:
-        return "it has no expect: mapping of its own in the test file"
+        if m.step is not None:
+            if m.step not in r.case.step_expect_paths:
+                return (f"{m.label}: its expect: is not a mapping of its own in the test "
+                        "file (a session file's, or one of a list of RCPTs')")
+        elif m.label not in ("", "session"):
+            return f"{m.label}: this step's expectations are not rewritten"
+        elif r.case.expect_path is None:
+            return "it has no expect: mapping of its own in the test file"
     return None
 
 
