@@ -766,3 +766,26 @@ def test_plugins_mocks_belong_to_the_file(work, capsys):
     code, out, err = hsl_test(capsys, "t.test.yaml")
     assert code == 2
     assert "t.test.yaml:5:13: plugins: mocks belong to the whole test file" in err
+
+
+def test_every_case_starts_from_the_same_random_sequence(work, capsys):
+    """The random source is part of a case's clean state: isolated cases draw the same
+    values, a scenario's cases go on with one sequence, a random: mock reseeds."""
+    import json
+    (work / "r.hsl").write_text('echo uuid();\nAccept();\n')
+    (work / "t.test.yaml").write_text(
+        "script: r.hsl\nhook: helo\ncases:\n"
+        "  - run: {ehlo: a.example}\n"
+        "  - run: {ehlo: a.example}\n"
+        "  - scenario: two in a row\n"
+        "    cases:\n"
+        "      - run: {ehlo: a.example}\n"
+        "      - run: {ehlo: a.example}\n"
+        "  - run: {ehlo: a.example}\n"
+        "    mocks: {random: {seed: 7}}\n")
+    code, out, err = hsl_test(capsys, "--format", "json", "t.test.yaml")
+    assert code == 0, err
+    got = [c["actual"]["output"][0] for c in json.loads(out)["cases"]]
+    assert got[0] == got[1] == got[2]           # each from the start of the sequence
+    assert got[3] != got[2]                     # the scenario's second draw
+    assert got[4] not in got[:4]                # its own seed

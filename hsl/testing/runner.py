@@ -33,7 +33,7 @@ from ..hooks import steps
 from ..hooks.conversation import HookTable
 from ..hooks.engine import compile_hook, run_hook
 from ..mail import source as mail_source
-from ..runtime import store
+from ..runtime import sources, store
 from ..syntax.sourcefile import read_source_text
 from . import expect as E
 
@@ -49,6 +49,9 @@ class CaseResult:
     message: Optional[str] = None       # ERROR: why the case could not run
     trace: list = field(default_factory=list)           # trace lines
     actual: object = None               # what the case did (JSON-able)
+
+
+SEED = 0    # the random source every isolated case and scenario starts from
 
 
 def fresh_state() -> None:
@@ -188,10 +191,14 @@ class Runner:
     def _run_group(self, cases: list, programs: Programs, traced: bool) -> list:
         """Run an isolated case, or a scenario's cases in order, from a fresh state."""
         shared = _Shared()
+        # The same random sequence for every isolated case and scenario, and for the run
+        # again with a trace (a `random:` mock reseeds its case on top).
+        seeded = sources.use(None, SEED)
         try:
             fresh_state()
             return [self._run_case(case, programs, traced, shared) for case in cases]
         finally:
+            sources.restore(seeded)
             shared.close()
 
     def _run_case(self, case, programs: Programs, traced: bool, shared: _Shared):
