@@ -12,8 +12,8 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from hsl import cli
-from hsl.runtime import store
+from hsl_test_helpers import clean_memory, hsl_test, working_folder  # noqa: F401
+
 
 HELO = """\
 $host = $arguments["host"];
@@ -46,20 +46,10 @@ PROJECT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "proj
                        "tree")
 
 
-@pytest.fixture(autouse=True)
-def clean_memory():
-    store.reset()
-    yield
-    store.reset()
-
-
 @pytest.fixture
 def work(tmp_path, monkeypatch):
     """A folder with the scripts, as the working directory."""
-    (tmp_path / "helo.hsl").write_text(HELO)
-    (tmp_path / "eod.hsl").write_text(EOD)
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
+    return working_folder(tmp_path, monkeypatch, {"helo.hsl": HELO, "eod.hsl": EOD})
 
 
 def write(folder, name: str, text: str):
@@ -68,11 +58,6 @@ def write(folder, name: str, text: str):
     path.write_text(textwrap.dedent(text))
     return path
 
-
-def hsl_test(capsys, *args):
-    code = cli.main(["test", *map(str, args)])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def helo_file(folder, cases: str, name: str = "t.test.yaml", head: str = ""):

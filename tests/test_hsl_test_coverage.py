@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from hsl import cli
-from hsl.runtime import store
+from hsl_test_helpers import clean_memory, hsl_test, working_folder  # noqa: F401
+
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -46,26 +46,11 @@ cases:
 """
 
 
-@pytest.fixture(autouse=True)
-def clean_memory():
-    store.reset()
-    yield
-    store.reset()
-
-
 @pytest.fixture
 def work(tmp_path, monkeypatch):
-    (tmp_path / "lib.hsl").write_text(LIB)
-    (tmp_path / "p.hsl").write_text(POLICY)
-    (tmp_path / "p.test.yaml").write_text(TEST_FILE)
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
+    return working_folder(tmp_path, monkeypatch,
+                          {"lib.hsl": LIB, "p.hsl": POLICY, "p.test.yaml": TEST_FILE})
 
-
-def hsl_test(capsys, *args):
-    code = cli.main(["test", *map(str, args)])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_text_report_follows_the_test_report(work, capsys):

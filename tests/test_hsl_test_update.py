@@ -7,8 +7,8 @@ import textwrap
 
 import pytest
 
-from hsl import cli
-from hsl.runtime import store
+from hsl_test_helpers import clean_memory, hsl_test, working_folder  # noqa: F401
+
 
 HELO = """\
 if ($arguments["host"] == "mail.example.com") Accept();
@@ -71,24 +71,10 @@ cases:
 """
 
 
-@pytest.fixture(autouse=True)
-def clean_memory():
-    store.reset()
-    yield
-    store.reset()
-
-
 @pytest.fixture
 def work(tmp_path, monkeypatch):
-    (tmp_path / "helo.hsl").write_text(HELO)
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
+    return working_folder(tmp_path, monkeypatch, {"helo.hsl": HELO})
 
-
-def hsl_test(capsys, *args):
-    code = cli.main(["test", *map(str, args)])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_update_rewrites_the_failing_values_and_keeps_the_rest(work, capsys):
