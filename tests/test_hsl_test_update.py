@@ -139,25 +139,24 @@ def test_a_steps_expect_is_rewritten_where_it_is_written(work, capsys):
 def test_what_cannot_be_rewritten_is_said_and_fails(work, capsys):
     (work / "mailfrom.hsl").write_text("Accept();\n")
     path = work / "t.test.yaml"
-    text = textwrap.dedent("""\
-        hooks: {helo: helo.hsl, mailfrom: mailfrom.hsl}
-        cases:
-          - name: copies
-            session:
-              - ehlo: mail.example.com
-              - mail: a@b.example
-              - rcpt: c@d.example
-              - data: {text: "Subject: x\\n\\nhi\\n"}
-            expect: {queued: 2}
-          - name: fixed
-            hook: helo
-            run: {helo: x.example}
-            expect: {code: 250}
-        """)
+    session = ("    session:\n"
+               "      - ehlo: mail.example.com\n"
+               "      - mail: a@b.example\n"
+               "      - rcpt: c@d.example\n"
+               "      - data: {text: \"Subject: x\\n\\nhi\\n\"}\n")
+    text = ("hooks: {helo: helo.hsl, mailfrom: mailfrom.hsl}\ncases:\n"
+            "  - name: count\n" + session + "    expect: {queued: 2}\n"
+            "  - name: recipients\n" + session
+            + "    expect: {queued: {count: 3, recipients: [x@y.example]}}\n"
+            "  - name: headers\n" + session + "    expect: {queued: {headers: {X-Tag: true}}}\n"
+            "  - name: fixed\n    hook: helo\n    run: {helo: x.example}\n"
+            "    expect: {code: 250}\n")
     path.write_text(text)
     code, out, err = hsl_test(capsys, "--update")
     assert code == 1
-    assert "not updated t.test.yaml::copies: queued: the queued copies' expectations are " \
-        "not rewritten" in err
-    assert "updated t.test.yaml: 1 case(s): fixed" in err
-    assert path.read_text() == text.replace("{code: 250}", "{code: 554}")
+    assert "not updated t.test.yaml::headers: header X-Tag: the expectations of " \
+        "each queued copy (headers, metadata, copies:) are not rewritten" in err
+    assert "updated t.test.yaml: 3 case(s): count, recipients, fixed" in err
+    assert path.read_text() == text.replace("{code: 250}", "{code: 554}") \
+        .replace("{queued: 2}", "{queued: 1}") \
+        .replace("{count: 3, recipients: [x@y.example]}", "{count: 1, recipients: [c@d.example]}")

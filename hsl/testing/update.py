@@ -6,8 +6,9 @@ when a case failed on a script error it did not expect), each at its YAML node's
 position, so comments, key order and the formatting of everything else stay as written.
 A value keeps its style: a block list stays a block list at its indentation, a flow
 value or a scalar is written in flow style on its line.  What cannot be rewritten this
-way is reported, not guessed: an expectation of the queued copies (their count,
-headers, metadata), one of a step that sends several RCPTs with a list of
+way is reported, not guessed: an expectation of each queued copy (its headers,
+metadata, `copies:`; the copies' count and their lists of recipients, senders and
+transports are rewritten), one of a step that sends several RCPTs with a list of
 expectations, or one that comes from a session file the case names.  A step's own
 `expect:` (on the step, or under the case's `expect: {steps: {N: ...}}`) is rewritten
 like a case's.
@@ -23,6 +24,9 @@ from .expect import _LOCATION, EXPECT_KEYS, _jsonable
 # The expectations a failure's actual value can replace (the others are descriptions
 # of copies or steps: "<3 copies>").
 UPDATABLE = tuple(k for k in EXPECT_KEYS if k not in ("queued", "metadata", "steps"))
+# Of the queued copies' expectations: their count (`queued: N`, `queued: {count: N}`) and
+# the lists of their recipients, senders and transports.
+QUEUED = ("queued", "queued recipients", "queued senders", "queued transportids")
 
 
 @dataclass
@@ -64,17 +68,26 @@ def _update_file(path: str, failed: list) -> Updated:
         if why is not None:
             done.skipped.append((case.id, why))
             continue
+        mine = []                       # this case's edits: all of them, or none
         for where, mismatches in targets.items():
             expect = _node_at(root, where)
             keys = {k.value: (k, v) for k, v in expect.value}
             for m in mismatches:
+                if m.key in QUEUED:
+                    mine.append(_queued_edit(text, keys, m))
+                    continue
                 value = _jsonable(m.actual)
                 if m.key == "error" and isinstance(value, str):    # (survives moved lines)
                     value = _LOCATION.sub("", value, count=1)
                 if m.key in keys:
-                    edits.append(_replaced(text, *keys[m.key], value))
+                    mine.append(_replaced(text, *keys[m.key], value))
                 else:                   # (an unexpected script error: expect it)
-                    edits.append(_added(text, expect, m.key, value))
+                    mine.append(_added(text, expect, m.key, value))
+        if None in mine:
+            done.skipped.append((case.id, "queued: its copies' expectations are not written "
+                                 "as a count or lists of recipients, senders or transports"))
+            continue
+        edits += mine
         done.cases.append(case.name)
     for start, end, new in sorted(edits, reverse=True):
         text = text[:start] + new + text[end:]
@@ -87,8 +100,11 @@ def _update_file(path: str, failed: list) -> Updated:
 def _why_not(r) -> "str | None":
     """Why a failing case cannot be rewritten, or None."""
     for m in r.mismatches:
-        if m.key not in UPDATABLE:
-            return f"{m.key}: the queued copies' expectations are not rewritten"
+        if m.key in QUEUED and (m.key != "queued" or m.note == "count"):
+            pass
+        elif m.key not in UPDATABLE:
+            return (f"{m.key}: the expectations of each queued copy (headers, metadata, "
+                    "copies:) are not rewritten")
         if m.step is not None:
             if m.step not in r.case.step_expect_paths:
                 return (f"{m.label}: its expect: is not a mapping of its own in the test "
@@ -98,6 +114,29 @@ def _why_not(r) -> "str | None":
         elif r.case.expect_path is None:
             return "it has no expect: mapping of its own in the test file"
     return None
+
+
+def _queued_edit(text: str, keys: dict, m):
+    """The edit of a queued-copies expectation that failed: its count, or its list of
+    recipients, senders or transports; None when the file does not say it that way."""
+    if "queued" not in keys:
+        return None
+    key, node = keys["queued"]
+    if m.key == "queued":
+        count = len(m.actual) if isinstance(m.actual, list) else 0
+        if isinstance(node, yaml.ScalarNode):
+            return _replaced(text, key, node, count)
+        target = "count"
+        value = count
+    else:
+        target = m.key.split(" ", 1)[1]
+        value = _jsonable(m.actual)
+    if not isinstance(node, yaml.MappingNode):
+        return None
+    inner = {k.value: (k, v) for k, v in node.value}
+    if target not in inner:
+        return None
+    return _replaced(text, *inner[target], value)
 
 
 def _node_at(root, path: tuple):
