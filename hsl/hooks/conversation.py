@@ -36,7 +36,7 @@ from typing import Callable, Optional
 
 from ..queue.spool import Copy
 from ..runtime import sources as _sources
-from .engine import (ERROR_TEXT, HookResult, HookSession, build_result, parse_path,
+from .engine import (HookResult, HookSession, build_result, parse_path,
                      script_error_result)
 from .functions import Decision
 
@@ -275,9 +275,7 @@ class Conversation:
         result = yield RunHook(phase, program, session)
         if result.error is None:
             self.base.context = result.context
-        elif result.reply != [ERROR_TEXT]:
-            # A failed hook gets the server's own temporary failure (hsl serve's driver
-            # gives it already; hsl run --session's gets it here).
+        else:       # a failed hook gets the server's own temporary failure
             result = script_error_result(phase, session, result.error, result)
         return result
 

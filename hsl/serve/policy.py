@@ -27,15 +27,9 @@ from ..hooks.engine import HookResult, HookSession, run_hook, script_error_resul
 from ..runtime.execution import Preempted, start_script_thread
 from .hooks import HookSet, InlineGate, ScriptLoadError, compile_file, load_hooks
 
-__all__ = ["Policy", "ScriptRunner", "InlineGate", "ScriptLoadError", "compile_file",
-           "error_result"]
+__all__ = ["Policy", "ScriptRunner", "InlineGate", "ScriptLoadError", "compile_file"]
 
 GRACE = 0.5      # seconds past the deadline before a blocked run is given up
-
-
-def error_result(session: HookSession, error: str, phase: str = "helo") -> HookResult:
-    """The server's reply to a script that failed (see engine.script_error_result)."""
-    return script_error_result(phase, session, error)
 
 
 def _log_fields(phase: str, session: HookSession, result: HookResult) -> dict:
@@ -168,8 +162,8 @@ class Policy:
             self.metrics.script_preempted += 1
             return None, p.rollback
         except Exception as e:      # an internal error must not reach the client
-            return error_result(session, f"{hook.path}: internal error: "
-                                         f"{type(e).__name__}: {e}", hook.phase), None
+            return script_error_result(hook.phase, session, f"{hook.path}: internal error: "
+                                       f"{type(e).__name__}: {e}"), None
         if time.perf_counter() - start > 5 * self.inline_slice:
             gate.overran()
         else:
@@ -213,12 +207,12 @@ class Policy:
             if rollback is not None:        # in case the run never started (idempotent)
                 loop.run_in_executor(None, rollback)
             self.metrics.script_timeouts += 1
-            result = error_result(session, f"{hook.path}: the script did not finish within "
-                                           f"{self.deadline:g}s (blocked in a builtin call?)",
-                                  hook.phase)
+            result = script_error_result(
+                hook.phase, session, f"{hook.path}: the script did not finish within "
+                f"{self.deadline:g}s (blocked in a builtin call?)")
         except Exception as e:          # an internal error must not reach the client
-            result = error_result(session, f"{hook.path}: internal error: "
-                                           f"{type(e).__name__}: {e}", hook.phase)
+            result = script_error_result(hook.phase, session, f"{hook.path}: internal error: "
+                                         f"{type(e).__name__}: {e}")
         return result
 
     def _answer(self, hook, session: HookSession, result: HookResult,
@@ -229,7 +223,7 @@ class Policy:
             self.metrics.script_errors += 1
             if "time limit" in result.error:
                 self.metrics.script_timeouts += 1
-            result = error_result(session, result.error, phase)
+            result = script_error_result(phase, session, result.error, result)
         decision = result.decision if result.error is None else "error"
         self.metrics.decision(phase, session.verb, decision, result.code, elapsed)
         fields = {"conn": session.connection_id, "remoteip": session.remoteip,
