@@ -732,6 +732,16 @@ def mocks_of(owners: list, base_dir: str) -> Mocks:
     whole mapping (its `mocks:` and `network:` keys are read; errors are
     InvalidTestFile), a Located or a plain mapping of the `mocks:` value itself (errors
     are MockError), or None.  Both errors start with FILE:LINE:COL."""
+    try:
+        return _mocks_of(owners, base_dir)
+    except MockError as e:
+        if any(o is not None and hasattr(o, "child") for o in owners):
+            from .node import InvalidTestFile   # deferred: (node imports nothing of this)
+            raise InvalidTestFile(str(e)) from None
+        raise
+
+
+def _mocks_of(owners: list, base_dir: str) -> Mocks:
     kinds: dict = {}
     network = None
     for owner in owners:
@@ -742,19 +752,13 @@ def mocks_of(owners: list, base_dir: str) -> Mocks:
         else:
             kinds.update(_Reader(owner, base_dir).kinds())
     mocks = Mocks()
-    try:
-        for kind, (value, r) in kinds.items():
-            path = (kind,)
-            if kind == "network":
-                mocks.network = r.choice(value, path, ("allow", "deny")) == "allow"
-                continue
-            attribute, read = _READERS[kind]
-            setattr(mocks, attribute, read(value, r, path))
-    except MockError as e:
-        if any(o is not None and hasattr(o, "child") for o in owners):
-            from .node import InvalidTestFile   # deferred: (node imports nothing of this)
-            raise InvalidTestFile(str(e)) from None
-        raise
+    for kind, (value, r) in kinds.items():
+        path = (kind,)
+        if kind == "network":
+            mocks.network = r.choice(value, path, ("allow", "deny")) == "allow"
+            continue
+        attribute, read = _READERS[kind]
+        setattr(mocks, attribute, read(value, r, path))
     if network is not None:                     # the top-level `network:` of a test file
         if network.value not in ("allow", "deny"):
             network.fail("network is allow or deny (the default: a test never touches "
@@ -770,9 +774,5 @@ def _owner_kinds(owner, base_dir: str) -> dict:
     node = owner.child("mocks")
     if not isinstance(node.value, dict):
         node.fail("mocks is a mapping of mock kinds (" + ", ".join(KINDS) + ")")
-    try:
-        return _Reader(Located(node.value, node.pos, node.path), base_dir).kinds()
-    except MockError as e:
-        from .node import InvalidTestFile       # deferred: as in mocks_of
-        raise InvalidTestFile(str(e)) from None
+    return _Reader(Located(node.value, node.pos, node.path), base_dir).kinds()
 
