@@ -47,13 +47,21 @@ def test_project_server_hooks_domains_maxsize_transport():
 
 
 def test_packed_config_serves():
+    """The packed configuration's hooks (and their files, from its scripting.files) run:
+    its eod hook queues to every recipient, its maxsize (4096) is announced."""
     srv = Server(None, "--config", PACKED)
     try:
         with smtplib.SMTP("127.0.0.1", srv.port, timeout=10) as c:
-            assert c.ehlo("client.example.net")[0] == 250
+            code, text = c.ehlo("client.example.net")
+            assert code == 250 and b"SIZE 4096" in text
             c.mail("someone@example.net")
             c.rcpt("user@example.com")
-            assert c.data(MESSAGE)[0] in (250, 421, 550)
+            assert c.data(MESSAGE) == (250, b"2.0.0 Message accepted")
+        [entry] = read_spool(srv.spool).entries
+        assert (entry.envelope["sender"], entry.envelope["recipient"],
+                entry.envelope["transportid"]) == ("someone@example.net", "user@example.com",
+                                                   "mx")
+        srv.wait_for(r'echo .*text="iVBORw0KGgoA//4="')
     finally:
         srv.stop()
 
