@@ -11,7 +11,8 @@ Layout (one directory, created 0700 when missing; every file 0600):
     SPOOL/
       20250102T030405.123456789Z-9f3a61c2d4e5b708/     one committed transaction (a batch)
         0.eml  0.json                                  its first copy: message, envelope
-        1.eml  1.json                                  ...
+        1.eml  1.json  1.state                         ... (.state: its queue state,
+                                                       written by hsl/queue/store.py)
       .tmp-20250102T030405.223456789Z-.../             a batch being written (ignored)
 
 A batch is written into a temporary directory of the spool (`.tmp-` + its id: every file
@@ -52,7 +53,10 @@ The envelope (`N.json`), one JSON object (UTF-8, ASCII-escaped):
 | `quotas` | list of strings | `queue()`'s `quotas` |
 | `size` | integer >= 0 | the length of `N.eml` in bytes (a reader checks it) |
 
-Other keys are kept and passed on (later additions to format 1).  HSL strings are bytes:
+| `dsn_of` | string (optional) | a DSN's: the id of the copy it reports on (hsl/queue/store.py) |
+
+Other keys are kept and passed on (later additions to format 1; a writer gives them as
+`Copy.extra`).  HSL strings are bytes:
 a text field given as bytes is stored as its UTF-8 reading with `surrogateescape`, so
 `value.encode("utf-8", "surrogateescape")` gives the bytes back exactly.  The message
 (`N.eml`) is the copy's bytes exactly as given (line endings, 8-bit data and all).
@@ -72,7 +76,7 @@ from typing import Callable, Iterator, Optional
 FORMAT = 1
 TEMP_PREFIX = ".tmp-"
 BATCH_ID = re.compile(r"\d{8}T\d{6}\.\d{9}Z-[0-9a-f]{16}\Z")
-COPY_FILE = re.compile(r"(0|[1-9]\d*)\.(eml|json)\Z")
+COPY_FILE = re.compile(r"(0|[1-9]\d*)\.(eml|json|state)\Z")   # .state: hsl/queue/store.py
 MAX_ENVELOPE = 16 << 20     # bytes: a bigger .json is not one of ours
 FILE_MODE = 0o600
 DIR_MODE = 0o700
@@ -103,6 +107,7 @@ class Copy:
     delay: float = 0
     quotas: tuple = ()
     received: Optional[float] = None    # Unix time; None: the time of the write
+    extra: dict = field(default_factory=dict)   # more envelope keys (`dsn_of`), JSON values
 
 
 @dataclass(frozen=True)
@@ -224,6 +229,11 @@ def _envelope(copy: Copy, position: int, now: float) -> dict:
         "quotas": [_text(q, "a quota") for q in copy.quotas],
         "size": memoryview(copy.message).nbytes,
     }
+    clash = set(copy.extra) & set(env)
+    if clash:
+        raise ValueError(f"copy {position}: extra envelope keys {sorted(clash)} are "
+                         "format keys")
+    env.update(copy.extra)
     problem = envelope_error(env)
     if problem:
         raise ValueError(f"copy {position}: {problem}")
@@ -413,6 +423,8 @@ def iter_entries(spool_dir: str, on_problem: Callable[[Problem], None]) -> Itera
             continue
         positions = []
         for f in files:
+            if f.startswith("."):
+                continue                        # a state file being written (store.py)
             m = COPY_FILE.match(f)
             if m is None:
                 on_problem(Problem(os.path.join(path, f), "not a spool file (foreign file)"))
@@ -480,7 +492,8 @@ def read_spool(spool_dir: str) -> Listing:
 def remove(entry: Entry) -> None:
     """Take a delivered (or deleted) copy out of the spool, durably: its envelope first
     (after that no reader sees the copy), then its message, then the batch directory
-    when it is empty.  Removing a copy already gone is not an error."""
+    when it is empty (with the copy's queue state, `N.state`, if any).  Removing a copy
+    already gone is not an error."""
     batch_path = os.path.dirname(entry.envelope_path)
     spool_dir = os.path.dirname(batch_path)
     try:
@@ -493,10 +506,11 @@ def remove(entry: Entry) -> None:
         return                                  # the batch is gone: so is the copy
     except OSError as e:
         raise SpoolError(spool_dir, f"remove {entry.id}", _reason(e)) from None
-    try:
-        os.unlink(entry.message_path)
-    except OSError:
-        pass                                    # an orphan .eml: ignored, swept
+    for path in (entry.message_path, entry.envelope_path[:-len("json")] + "state"):
+        try:
+            os.unlink(path)
+        except OSError:
+            pass                                # an orphan .eml or .state: swept
     try:
         os.rmdir(batch_path)
     except OSError:
@@ -510,7 +524,7 @@ def remove(entry: Entry) -> None:
 def sweep(spool_dir: str, min_age: float = 3600) -> list:
     """Remove what failed or interrupted writers and removers left: `.tmp-` directories
     older than `min_age` seconds (younger ones may be batches being written), `.eml`
-    files without their `.json`, empty batch directories.  The paths removed."""
+    and `.state` files without their `.json`, empty batch directories.  The paths removed."""
     removed = []
     try:
         names = os.listdir(spool_dir)
@@ -535,7 +549,7 @@ def sweep(spool_dir: str, min_age: float = 3600) -> list:
                 continue
             for f in sorted(files):
                 m = COPY_FILE.match(f)
-                if m and m.group(2) == "eml" and f"{m.group(1)}.json" not in files:
+                if m and m.group(2) != "json" and f"{m.group(1)}.json" not in files:
                     try:
                         os.unlink(os.path.join(path, f))
                         removed.append(os.path.join(path, f))
