@@ -964,7 +964,8 @@ class Program:
             max_depth: int = DEFAULT_MAX_DEPTH, keep_globals: bool = False,
             raw_output: bool = False, trace: bool = False, cancel=None,
             speculative: bool = False, max_memory: Optional[int] = None,
-            time_limit: Optional[float] = None, queue_message=None) -> "RunResult":
+            time_limit: Optional[float] = None, queue_message=None,
+            queue_entry=None) -> "RunResult":
         """Run the program once.
 
         `variables` pre-defines `$name`s (Python values are converted, HSL values pass
@@ -1009,6 +1010,8 @@ class Program:
                               cancel, budget)
         if queue_message is not None:
             ex.queue_message = queue_message
+        if queue_entry is not None:
+            ex.queue_entry = queue_entry        # the queue hooks' state (hsl/hooks/delivery.py)
         needed = max_depth * 4 + 200
         if sys.getrecursionlimit() < needed:
             sys.setrecursionlimit(needed)

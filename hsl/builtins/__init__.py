@@ -15,7 +15,7 @@ AREAS = ["types", "arrays", "strings", "regex", "math", "encodings", "crypto", "
 
 
 # Hook contexts register their termination functions (Accept, Reject, ...) too.
-HOOK_MODULES = ["hsl.hooks.functions"]
+HOOK_MODULES = ["hsl.hooks.functions", "hsl.hooks.delivery"]
 
 
 def load_all() -> None:

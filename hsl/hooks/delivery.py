@@ -1,0 +1,355 @@
+"""The queue's two hook contexts, predelivery and postdelivery (hooks.md §1, §2;
+builtins.md "predelivery", "postdelivery"): their variables, their functions and a run
+of either on one queue entry.
+
+    run_predelivery(program, entry)                         -> QueueDecision
+    run_postdelivery(program, entry, attempt, action=...)   -> QueueDecision
+
+`entry` is an `EntryView`: the fields of a queued copy, built from the queue's entry
+(hsl/queue/store.py) or from a test fixture, so this module does not depend on the queue.
+
+Variables: `$message` (read-only: `id` transaction/queue, `ts`, `serverid`, `sender`,
+`senderaddress`, `recipient`, `recipientaddress`, `transportid`, `jobid`, `priority`,
+`size`, `file` original/modified as FileResources, `dsn` envid/ret/notify/orcpt when the
+copy has them), `$arguments` (read-only; predelivery `retry`; postdelivery `retry`,
+`expired`, `action` (absent after a delivery), `attempt`, `dsn`) and `$context`:
+predelivery's is writable and handed to postdelivery of the same pickup, where it is
+read-only and absent when predelivery did not run.
+
+Functions (ordinary builtins, so a script may wrap them and reach them with `builtin`):
+`Try`, `Queue`, `Bounce`, `Delete` (predelivery), `Queue`, `Bounce`, `Delete`, `Default`
+(postdelivery) end the script with their decision; `SetMetaData(array)` replaces the
+entry's metadata (string keys and values) and `GetMetaData()` returns it.  Options are
+checked by type (a wrong one is a runtime error naming the function and option) and
+unknown ones ignored, as everywhere.  `Queue`, `Bounce` and `Delete` after a successful
+delivery are runtime errors.  A script error takes the phase's error action
+(predelivery: `Queue(["delay" => 300, "increment_retry" => false])`, postdelivery:
+`Default()`), with `error` set; an implicit end is `Try()` / `Default()`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+from ..builtins import _args
+from ..builtins.classes import FileResource
+from ..builtins.registry import builtin
+from ..errors import HSLRuntimeError, ScriptError
+from ..runtime import execution
+from ..runtime import values as V
+from ..runtime.execution import Terminate
+from .functions import Decision
+from .phases import PHASES
+
+QUEUE_PHASES = ("predelivery", "postdelivery")
+TLS_MODES = {b"disabled", b"optional", b"optional_verify", b"dane", b"dane_require",
+             b"require", b"require_verify"}
+ERROR_OPTIONS = {"predelivery": {"delay": 300, "increment_retry": False}, "postdelivery": {}}
+
+
+# -- option readers: value -> Python value, or a ScriptError naming the option --------
+
+def _fail(fname, name, expected, v):
+    raise ScriptError(f"{fname}() option {name} must be {expected}, got "
+                      f"{V.type_name(v)} (type error)")
+
+
+def _str(fname, name, v):
+    return v.decode("utf-8", "surrogateescape") if type(v) is bytes else \
+        _fail(fname, name, "a string", v)
+
+
+def _num(fname, name, v):
+    if type(v) is not float or v < 0:
+        _fail(fname, name, "a number >= 0", v)
+    return int(v) if v.is_integer() else v
+
+
+def _bool(fname, name, v):
+    return v if type(v) is bool else _fail(fname, name, "a boolean", v)
+
+
+def _strs(fname, name, v):
+    if type(v) is not V.HArray or not all(type(x) is bytes for x in v.values()):
+        _fail(fname, name, "an array of strings", v)
+    return [x.decode("utf-8", "surrogateescape") for x in v.values()]
+
+
+def _array(fname, name, v):
+    return V.to_python(v) if type(v) is V.HArray else _fail(fname, name, "an array", v)
+
+
+def _address(fname, name, v):
+    if type(v) is V.HArray:
+        local, domain = v.get(b"localpart"), v.get(b"domain")
+        if type(local) is bytes and type(domain) is bytes:
+            v = local + b"@" + domain if domain else local
+    return _str(fname, name, v) if type(v) is bytes else \
+        _fail(fname, name, "a string or [localpart, domain]", v)
+
+
+def _tls(fname, name, v):
+    if type(v) is not bytes or v not in TLS_MODES:
+        raise ScriptError(f"{fname}() option tls must be one of "
+                          f"{', '.join(sorted(m.decode() for m in TLS_MODES))}")
+    return v.decode()
+
+
+def _protocol(fname, name, v):
+    if v not in (b"smtp", b"lmtp"):
+        raise ScriptError(f"{fname}() option protocol must be smtp or lmtp")
+    return v.decode()
+
+
+def _sourceip(fname, name, v):
+    return _str(fname, name, v) if type(v) is bytes else _array(fname, name, v)
+
+
+def _timeouts(fname, name, v):
+    if type(v) is not V.HArray or not all(type(k) is bytes and type(x) is float and x > 0
+                                          for k, x in v.items()):
+        _fail(fname, name, "an array of SMTP state => seconds", v)
+    return {k.decode().upper(): x for k, x in v.items()}
+
+
+def _plugin(fname, name, v):
+    if type(v) is not V.HArray or type(v.get(b"id")) is not bytes:
+        raise ScriptError(f"{fname}() option plugin must be an array with an id")
+    return V.to_python(v)
+
+
+def _dsn(fname, name, v):
+    if type(v) is not V.HArray:
+        _fail(fname, name, "an array", v)
+    out = {}
+    for key in ("subject", "from_name"):
+        if v.get(key.encode()) is not None:
+            out[key] = _str(fname, f"dsn {key}", v.get(key.encode()))
+    headers = v.get(b"headers")
+    if headers is not None:
+        if type(headers) is not V.HArray or not all(type(x) is bytes and type(k) is bytes
+                                                   for k, x in headers.items()):
+            _fail(fname, "dsn headers", "an array of name => string", headers)
+        out["headers"] = V.to_python(headers)
+    return out
+
+
+_TRY = {"host": _str, "port": _num, "sender": _address, "recipient": _address,
+        "helo": _str, "sourceip": _sourceip, "sourceip_random": _bool,
+        "nonlocal_source": _bool, "saslusername": _str, "saslpassword": _str, "tls": _tls,
+        "tls_sni": _str, "tls_protocols": _str, "tls_ciphers": _str,
+        "tls_verify_host": _bool, "tls_verify_name": _strs, "tls_default_ca": _bool,
+        "tls_client_cert": _array, "xclient": _array, "protocol": _protocol,
+        "mx_include": _strs, "mx_exclude": _strs, "jobid": _str, "timeout": _timeouts,
+        "connect_timeout": _num, "chunking": _bool, "pooling": _bool, "plugin": _plugin}
+_QUEUE = {"hold": _bool, "delay": _num, "reason": _str, "increment_retry": _bool,
+          "reset_retry": _bool, "transportid": _str, "quotas": _strs}
+OPTIONS = {"Try": _TRY, "Queue": _QUEUE, "Bounce": {"dsn": _dsn, "reason": _str},
+           "Delete": {"reason": _str}, "Default": {}}
+
+
+# -- the entry and the decision --------------------------------------------------------
+
+@dataclass
+class EntryView:
+    """A queued copy as the queue hooks see it."""
+    transaction: str
+    queue: int
+    sender: str
+    recipient: str
+    transportid: str
+    message: bytes
+    ts: float = 0.0
+    serverid: str = ""
+    jobid: Optional[str] = None
+    priority: int = 0
+    metadata: dict = field(default_factory=dict)
+    retry: int = 0
+    dsn: dict = field(default_factory=dict)         # envid, ret, notify, orcpt
+
+    @classmethod
+    def from_entry(cls, entry, message: bytes, serverid: str = "") -> "EntryView":
+        """From a QueueEntry (hsl/queue/store.py)."""
+        e = entry.envelope
+        return cls(e["transaction"], e["queue"], e["sender"], e["recipient"],
+                   entry.transportid, message, e["ts"], serverid, e.get("jobid"),
+                   e.get("priority", 0), dict(entry.metadata), entry.retry,
+                   dict(e.get("dsn") or {}))
+
+    def message_array(self) -> V.HArray:
+        def address(a: str) -> dict:
+            local, at, domain = a.rpartition("@")
+            return {"localpart": local if at else a, "domain": domain if at else ""}
+        file = FileResource(data=self.message)
+        m = {"id": {"transaction": self.transaction, "queue": self.queue},
+             "ts": self.ts, "serverid": self.serverid,
+             "sender": self.sender, "senderaddress": address(self.sender),
+             "recipient": self.recipient, "recipientaddress": address(self.recipient),
+             "transportid": self.transportid, "priority": self.priority,
+             "size": len(self.message)}
+        if self.jobid is not None:
+            m["jobid"] = self.jobid
+        if self.dsn:
+            m["dsn"] = self.dsn
+        out = V.from_python(m)
+        out.set(b"file", V.HArray.from_dict_normalized({b"original": file,
+                                                         b"modified": file}))
+        return out
+
+
+@dataclass
+class QueueDecision:
+    action: str                         # try, queue, bounce, delete, default
+    options: dict = field(default_factory=dict)
+    metadata: Optional[dict] = None     # set by SetMetaData()
+    context: object = None              # $context at the end (predelivery's goes on)
+    output: list = field(default_factory=list)
+    error: Optional[str] = None         # file:line:col: message of a script error
+    where: Optional[tuple] = None       # the deciding call
+    trace: list = field(default_factory=list)
+
+
+class _HookState:
+    """What the queue functions of one run share (the running execution's queue_entry)."""
+
+    def __init__(self, phase: str, metadata: dict, delivered: bool):
+        self.phase = phase
+        self.metadata = dict(metadata)
+        self.changed = False
+        self.delivered = delivered
+
+
+def _state(fname: str) -> _HookState:
+    ex = execution.current()
+    state = getattr(ex, "queue_entry", None) if ex is not None else None
+    if state is None:
+        raise ScriptError(f"{fname}() is only available in the predelivery and "
+                          "postdelivery hooks")
+    return state
+
+
+def _decide(fname: str, options) -> Decision:
+    state = _state(fname)
+    if fname not in PHASES[state.phase].functions:
+        raise ScriptError(f"{fname}() is not available in the {state.phase} hook")
+    if state.delivered and fname in ("Queue", "Bounce", "Delete"):
+        raise ScriptError(f"{fname}() after a successful delivery: the message was "
+                          "delivered")
+    decision = Decision(fname.lower())
+    if options is not None:
+        opts = _args.opt_array(fname, 1, options)
+        for name, read in OPTIONS[fname].items():
+            value = _args.option(opts, name.encode())
+            if value is not None:
+                decision.options[name] = read(fname, name, value)
+    return decision
+
+
+@builtin("Try", area="hook", context="predelivery")
+def Try(options=None):
+    """Deliver now, with these options over the transport's settings."""
+    raise Terminate(_decide("Try", options))
+
+
+@builtin("Queue", area="hook", context=QUEUE_PHASES)
+def Queue(options=None):
+    """Retry later (delay, hold, transportid, increment_retry, reset_retry...)."""
+    raise Terminate(_decide("Queue", options))
+
+
+@builtin("Bounce", area="hook", context=QUEUE_PHASES)
+def Bounce(options=None):
+    """Give up: a DSN to the sender (dsn: subject, from_name, headers)."""
+    raise Terminate(_decide("Bounce", options))
+
+
+@builtin("Delete", area="hook", context=QUEUE_PHASES)
+def Delete(options=None):
+    """Give up without a DSN."""
+    raise Terminate(_decide("Delete", options))
+
+
+@builtin("Default", area="hook", context="postdelivery")
+def Default():
+    """Apply $arguments["action"], the queue's own decision."""
+    raise Terminate(_decide("Default", None))
+
+
+@builtin("SetMetaData", area="hook", context=QUEUE_PHASES)
+def SetMetaData(metadata):
+    """Replace the entry's metadata (string keys and values; kept across retries)."""
+    state = _state("SetMetaData")
+    if type(metadata) is not V.HArray or not all(
+            type(k) is bytes and type(v) is bytes for k, v in metadata.items()):
+        raise ScriptError("SetMetaData() expects an array of string keys and values "
+                          "(type error)")
+    state.metadata = {k.decode("utf-8", "surrogateescape"): v.decode("utf-8",
+                                                                     "surrogateescape")
+                      for k, v in metadata.items()}
+    state.changed = True
+    return None
+
+
+@builtin("GetMetaData", area="hook", context=QUEUE_PHASES)
+def GetMetaData():
+    """The entry's metadata: from queue() in the EOD hook, then SetMetaData()."""
+    return V.from_python(_state("GetMetaData").metadata)
+
+
+# -- running ---------------------------------------------------------------------------
+
+def _run(program, phase: str, entry: EntryView, arguments: dict, context,
+         delivered: bool, *, max_time: float, trace: bool) -> QueueDecision:
+    p = PHASES[phase]
+    output: list = []
+    state = _HookState(phase, entry.metadata, delivered)
+    args = V.from_python({k: v for k, v in arguments.items() if not isinstance(v, V.HArray)})
+    for k, v in arguments.items():
+        if isinstance(v, V.HArray):
+            args.set(k.encode(), v)
+    variables = {"arguments": args, "message": entry.message_array()}
+    if context is not None:
+        variables["context"] = context
+    elif phase == "predelivery":
+        variables["context"] = V.HArray()
+    before = variables.get("context")
+    try:
+        result = program.run(variables=variables, output=output.append, max_time=max_time,
+                             keep_globals=True, trace=trace, queue_entry=state)
+        decision = Decision(p.on_end.lower())
+        final = result.globals or {}
+        trace_log = result.trace
+    except Terminate as t:
+        decision, final, trace_log = t.decision, t.globals or {}, t.trace
+    except HSLRuntimeError as e:
+        return QueueDecision(p.on_error.lower(), dict(ERROR_OPTIONS[phase]),
+                             state.metadata if state.changed else None, before, output,
+                             f"{e.filename}:{e.line}:{e.column}: {e.message}",
+                             (e.filename, e.line, e.column), getattr(e, "trace", []) or [])
+    context_out = final.get("context", before) if phase == "predelivery" else before
+    return QueueDecision(decision.action, decision.options,
+                         state.metadata if state.changed else None, context_out, output,
+                         None, decision.where, trace_log or [])
+
+
+def run_predelivery(program, entry: EntryView, *, max_time: float = 10.0,
+                    trace: bool = False) -> QueueDecision:
+    return _run(program, "predelivery", entry, {"retry": entry.retry}, None, False,
+                max_time=max_time, trace=trace)
+
+
+def run_postdelivery(program, entry: EntryView, attempt: Optional[V.HArray], *,
+                     action: Optional[str], expired: bool = False, context=None,
+                     dsn: Optional[dict] = None, max_time: float = 10.0,
+                     trace: bool = False) -> QueueDecision:
+    """`action` None: the copy was delivered (`Queue`, `Bounce`, `Delete` are then
+    errors).  `context`: predelivery's $context (None: predelivery did not run)."""
+    arguments: dict = {"retry": entry.retry, "expired": expired}
+    if action is not None:
+        arguments["action"] = action
+    if attempt is not None:
+        arguments["attempt"] = attempt
+    if dsn:
+        arguments["dsn"] = dsn
+    return _run(program, "postdelivery", entry, arguments, context, action is None,
+                max_time=max_time, trace=trace)

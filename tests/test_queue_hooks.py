@@ -1,0 +1,130 @@
+"""The predelivery and postdelivery contexts (hsl/hooks/delivery.py)."""
+import pytest
+
+from hsl.errors import HSLSyntaxError
+from hsl.hooks.delivery import EntryView, run_postdelivery, run_predelivery
+from hsl.hooks.engine import compile_hook
+from hsl.runtime.values import from_python, to_python
+
+MESSAGE = b"Subject: t\r\n\r\nhello\r\n"
+
+
+def entry(**kw):
+    base = dict(transaction="tx1", queue=0, sender="alice@example.com",
+                recipient="Bob@example.org", transportid="mx", message=MESSAGE,
+                ts=1767225600.0, serverid="inbound", metadata={"tenant": "t1"}, retry=2)
+    return EntryView(**{**base, **kw})
+
+
+def pre(source, e=None):
+    return run_predelivery(compile_hook("predelivery", source, "pre.hsl"), e or entry())
+
+
+def post(source, e=None, attempt=None, **kw):
+    kw.setdefault("action", "QUEUE")
+    return run_postdelivery(compile_hook("postdelivery", source, "post.hsl"), e or entry(),
+                            from_python(attempt) if attempt is not None else None, **kw)
+
+
+def test_message_and_arguments():
+    d = pre('echo $message["id"]["transaction"] . $message["id"]["queue"] . '
+            '$message["recipientaddress"]["domain"] . $message["senderaddress"]["localpart"] . '
+            '$message["size"] . $message["serverid"] . $message["transportid"] . '
+            '$arguments["retry"]; echo File($message["file"]["original"])->read();')
+    assert d.output == ["tx10example.orgalice" + str(len(MESSAGE)) + "inboundmx2",
+                        MESSAGE.decode()]
+    assert d.action == "try" and d.error is None        # the implicit end
+
+
+def test_try_options_are_read_and_checked():
+    d = pre('Try(["host" => "10.0.0.1", "port" => 2525, "tls" => "require_verify", '
+            '"tls_verify_name" => ["mx.example.org"], "timeout" => ["data" => 60], '
+            '"sender" => ["localpart" => "b", "domain" => "example.com"], "x" => 1]);')
+    assert d.action == "try" and d.where == ("pre.hsl", 1, 1)
+    assert d.options == {"host": "10.0.0.1", "port": 2525, "tls": "require_verify",
+                         "tls_verify_name": ["mx.example.org"], "timeout": {"DATA": 60},
+                         "sender": "b@example.com"}
+
+
+@pytest.mark.parametrize("call,message", [
+    ('Try(["port" => "25"])', "Try() option port must be a number >= 0, got string"),
+    ('Try(["tls" => "sometimes"])', "Try() option tls must be one of"),
+    ('Try(["protocol" => "x"])', "Try() option protocol must be smtp or lmtp"),
+    ('Queue(["delay" => -1])', "Queue() option delay must be a number >= 0"),
+    ('Queue(["hold" => 1])', "Queue() option hold must be a boolean"),
+    ('Bounce(["dsn" => ["headers" => ["X" => 1]]])', "Bounce() option dsn headers"),
+    ('SetMetaData(["a" => 1])', "SetMetaData() expects an array of string keys"),
+])
+def test_bad_options_are_script_errors_with_the_error_action(call, message):
+    d = pre(call + ";")
+    assert message in d.error and d.error.startswith("pre.hsl:1:1: ")
+    assert (d.action, d.options) == ("queue", {"delay": 300, "increment_retry": False})
+
+
+def test_queue_bounce_delete_in_predelivery():
+    assert pre('Queue(["delay" => 60, "hold" => true, "transportid" => "slow", '
+               '"reset_retry" => true]);').options == {
+        "delay": 60, "hold": True, "transportid": "slow", "reset_retry": True}
+    d = pre('Bounce(["dsn" => ["subject" => "gone", "headers" => ["X-A" => "1"]]]);')
+    assert (d.action, d.options) == ("bounce", {"dsn": {"subject": "gone",
+                                                        "headers": {"X-A": "1"}}})
+    assert pre("Delete();").action == "delete"
+
+
+def test_default_is_postdelivery_only():
+    with pytest.raises(HSLSyntaxError):
+        compile_hook("predelivery", "Default();", "pre.hsl")
+    with pytest.raises(HSLSyntaxError):
+        compile_hook("postdelivery", "Try();", "post.hsl")
+
+
+def test_metadata_get_set():
+    d = pre('$m = GetMetaData(); echo $m["tenant"]; SetMetaData(["tenant" => "t2"]); '
+            'echo GetMetaData()["tenant"];')
+    assert d.output == ["t1", "t2"] and d.metadata == {"tenant": "t2"}
+    assert pre("Try();").metadata is None      # unchanged
+
+
+def test_context_goes_from_pre_to_post_and_is_read_only_there():
+    d = pre('$context["route"] = "a"; Try();')
+    assert to_python(d.context) == {"route": "a"}
+    p = post('echo $context["route"]; Default();', context=d.context)
+    assert p.output == ["a"] and p.action == "default"
+    with pytest.raises(HSLSyntaxError):
+        compile_hook("postdelivery", '$context["x"] = 1;', "post.hsl")
+    assert post('echo isset($context) ? "set" : "unset";').output == ["unset"]
+
+
+def test_postdelivery_arguments_and_override():
+    attempt = {"result": {"code": 451, "enhanced": [4, 2, 0], "reason": ["later"],
+                          "state": "RCPT"}, "error": {"temporary": True, "type": "smtp",
+                                                      "message": "451 later"}}
+    p = post('echo $arguments["action"] . $arguments["retry"] . '
+             '$arguments["attempt"]["result"]["code"] . ($arguments["expired"] ? "y" : "n"); '
+             'Queue(["delay" => 5]);', attempt=attempt)
+    assert p.output == ["QUEUE2451n"] and (p.action, p.options) == ("queue", {"delay": 5})
+    assert post("echo 1;").action == "default"                  # implicit end
+    assert post("$x = 1 / []; Queue();").action == "default"    # script error
+    assert post("$x = 1 / [];").error.startswith("post.hsl:1:")
+
+
+def test_after_a_delivery_queue_bounce_delete_are_errors():
+    for call in ("Queue()", "Bounce()", "Delete()"):
+        p = post(call + ";", action=None, attempt={"result": {"code": 250}})
+        assert p.action == "default"
+        assert "after a successful delivery" in p.error
+    p = post('echo isset($arguments["action"]) ? "a" : "none"; Default();', action=None)
+    assert p.output == ["none"] and p.error is None
+
+
+def test_hook_functions_can_be_wrapped_and_reached_with_builtin():
+    d = pre('function Try($o = []) { echo "wrapped"; builtin Try(["port" => 2526]); } '
+            'Try();')
+    assert d.output == ["wrapped"] and d.options == {"port": 2526}
+
+
+def test_outside_the_queue_hooks_they_do_not_exist():
+    from hsl.hooks.delivery import _state
+    from hsl.errors import ScriptError
+    with pytest.raises(ScriptError, match="only available in the predelivery"):
+        _state("GetMetaData")
