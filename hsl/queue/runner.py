@@ -1,0 +1,287 @@
+"""The queue runner: for each due entry, predelivery, one delivery attempt, postdelivery,
+and the outcome applied to the spool.
+
+    due entry --> predelivery --Try--> attempt --> postdelivery --> apply
+                      |                               ^
+                      +--Queue/Bounce/Delete----------+
+
+One entry's pickup (`_pickup`, on a worker thread):
+
+1. predelivery runs (without a hook: `Try()`); `SetMetaData()` is kept.
+2. `Try()` makes one attempt with the transport's settings and `Try`'s options over
+   them (hsl/queue/deliver.py).  A delivered copy is recorded done at once, before
+   anything else runs, so a crash after the recipient's 250 never delivers it again.
+   `Queue()`, `Bounce()` and `Delete()` skip the attempt.
+3. The default action: none after a delivery; QUEUE for a temporary failure until the
+   transport group's retry count is used up, then BOUNCE with `expired`; BOUNCE for a
+   permanent failure (DELETE instead when no DSN is due: hooks.md §2); predelivery's
+   own decision when it skipped the attempt.  UNSPECIFIED: postdelivery runs after every
+   pickup, also after predelivery's Queue() (action "QUEUE", no `attempt`).
+4. postdelivery runs (without a hook: `Default()`) and may override the action.
+5. Applied: QUEUE writes the entry's new state (retry counter, next attempt from the
+   schedule or `delay`, hold, transportid) and, where the schedule's interval says
+   `notify`, queues a delayed DSN; BOUNCE queues a failure DSN to the sender (none for
+   the null sender or where NOTIFY says so), then removes the entry; DELETE removes it.
+
+The loop (`QueueRunner.run`) hands due entries to a pool of `concurrency` threads, at
+most `per_destination` of them to one destination at a time, picks up new spool batches
+as `hsl serve` writes them, and sleeps until the next entry is due.  With a virtual clock
+(tests, `--clock virtual`) waiting jumps the clock instead, and the run ends when nothing
+is left but held entries; with `once` every entry due at the start is picked up once.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+from . import deliver, dsn as dsn_mod
+from ..hooks import delivery as hooks_mod
+from .clock import WallClock
+from .schedule import Routing
+
+log = logging.getLogger("hsl.queue")
+
+POLL = 1.0      # seconds between looks for new batches when waiting on the wall clock
+
+
+@dataclass
+class Outcome:
+    """What one pickup did, for the log line, metrics and `hsl test`."""
+    id: str
+    recipient: str
+    transportid: str
+    destination: str
+    action: str                         # delivered, queue, bounce, delete, hold
+    retry: int
+    next: Optional[float] = None        # the next attempt (queue)
+    attempt: Optional[dict] = None      # Attempt.to_json()
+    duration: Optional[float] = None    # seconds the attempt took
+    error: Optional[str] = None         # a hook's script error
+    dsn: Optional[str] = None           # "failed"/"delayed" when a DSN was queued
+    output: list = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if v not in (None, [])}
+
+
+@dataclass
+class QueueHooks:
+    """The compiled pre- and postdelivery programs (None: no hook)."""
+    predelivery: object = None
+    postdelivery: object = None
+
+
+class QueueRunner:
+    def __init__(self, queue, routing: Optional[Routing] = None,
+                 hooks: Optional[QueueHooks] = None, *, clock=None, concurrency: int = 10,
+                 per_destination: Optional[int] = None, hostname: str = "localhost",
+                 serverid: str = "",
+                 on_outcome: Optional[Callable[[Outcome], None]] = None, metrics=None):
+        self.queue = queue
+        self.routing = routing or Routing()
+        self.hooks = hooks or QueueHooks()
+        self.clock = clock or WallClock()
+        self.concurrency = max(1, concurrency)
+        self.per_destination = per_destination or self.concurrency
+        self.hostname = hostname
+        self.serverid = serverid
+        self.on_outcome = on_outcome
+        self.metrics = metrics
+        self.stop = threading.Event()
+        self.wake = threading.Event()       # set when a pickup finishes or stop is asked
+        self._busy: dict = {}               # destination -> pickups running
+        self._lock = threading.Lock()
+
+    # -- the loop -----------------------------------------------------------------
+
+    def run(self, once: bool = False) -> list:
+        """Run until stopped (wall clock), until nothing but held entries is left
+        (virtual clock), or (`once`) until every entry due at the start was picked up
+        once.  Returns the outcomes."""
+        outcomes: list = []
+        seen: set = set()
+        running: dict = {}          # future -> entry id
+        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="hsl-queue") as pool:
+            while not self.stop.is_set():
+                now = self.clock.now()
+                entries = self.queue.due(now)
+                started = False
+                for entry in entries:
+                    if len(running) >= self.concurrency:
+                        break
+                    if entry.id in running.values() or (once and entry.id in seen):
+                        continue
+                    destination = self.routing.transport(entry.transportid).destination
+                    with self._lock:
+                        if self._busy.get(destination, 0) >= self.per_destination:
+                            continue
+                        self._busy[destination] = self._busy.get(destination, 0) + 1
+                    seen.add(entry.id)
+                    running[pool.submit(self._pickup, entry, destination)] = entry.id
+                    started = True
+                if running:
+                    done, _ = wait(list(running), timeout=POLL, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        running.pop(future)
+                        outcome = future.result()
+                        if outcome is not None:
+                            outcomes.append(outcome)
+                    continue
+                if started:
+                    continue
+                if once:
+                    break
+                upcoming = self.queue.next_due()
+                if upcoming is None:
+                    if self.clock.virtual:
+                        break
+                    self.clock.wait(POLL, self.stop)
+                    continue
+                if self.clock.virtual:
+                    self.clock.advance(max(0.0, upcoming - now))
+                else:
+                    self.clock.wait(min(POLL, max(0.0, upcoming - now)), self.stop)
+        return outcomes
+
+    # -- one pickup ---------------------------------------------------------------
+
+    def _pickup(self, entry, destination: str) -> Optional[Outcome]:
+        try:
+            return self._attempt(entry, destination)
+        except Exception as e:     # a bug must not stop the queue; the entry stays queued
+            log.exception("queue: pickup of %s failed: %s", entry.id, e)
+            return None
+        finally:
+            with self._lock:
+                self._busy[destination] -= 1
+            self.wake.set()
+
+    def _attempt(self, entry, destination: str) -> Outcome:
+        transport = self.routing.transport(entry.transportid)
+        schedule = transport.schedule
+        message = entry.message_bytes()
+        view = hooks_mod.EntryView.from_entry(entry, message, serverid=self.serverid)
+        outcome = Outcome(entry.id, entry.recipient, entry.transportid, destination,
+                          "", entry.retry)
+        pre = None
+        if entry.state.get("bounce"):
+            pre = hooks_mod.QueueDecision("bounce")     # hsl queue bounce ID
+        elif self.hooks.predelivery is not None:
+            pre = hooks_mod.run_predelivery(self.hooks.predelivery, view)
+            outcome.output += pre.output
+            if pre.error:
+                outcome.error = pre.error
+            if pre.metadata is not None:
+                view.metadata = dict(pre.metadata)
+        decided = pre.action if pre is not None else "try"
+        options = dict(pre.options) if pre is not None else {}
+        attempt = None
+        expired = False
+        if decided == "try":
+            settings = {**transport.settings, **options}
+            started = time.monotonic()
+            attempt = deliver.attempt(message, entry.sender, entry.recipient, settings)
+            outcome.duration = time.monotonic() - started
+            outcome.attempt = attempt.to_json()
+            if attempt.delivered:
+                self.queue.remove(entry)        # recorded before anything else runs
+                action = None
+            elif attempt.temporary and not schedule.expired(entry.retry + 1):
+                action = "QUEUE"
+            else:
+                expired = attempt.temporary
+                action = "BOUNCE" if dsn_mod.dsn_due(entry.envelope, "failed") else "DELETE"
+        else:
+            action = decided.upper()
+        post = None
+        if self.hooks.postdelivery is not None:
+            post = hooks_mod.run_postdelivery(
+                self.hooks.postdelivery, view,
+                attempt.to_hsl() if attempt is not None else None,
+                action=action, expired=expired,
+                context=pre.context if pre is not None and pre.context is not None
+                else None)
+            outcome.output += post.output
+            if post.error:
+                outcome.error = post.error
+            if post.metadata is not None:
+                view.metadata = dict(post.metadata)
+            if post.action != "default":     # (never after a delivery: delivery.py)
+                action, options = post.action.upper(), dict(post.options)
+        if action is None:
+            outcome.action = "delivered"
+        else:
+            self._apply(entry, action, options, outcome, view, attempt, expired, transport)
+        self._report(outcome)
+        return outcome
+
+    def _apply(self, entry, action: str, options: dict, outcome: Outcome, view, attempt,
+               expired: bool, transport) -> None:
+        now = self.clock.now()
+        outcome.action = action.lower()
+        if action == "QUEUE":
+            previous = retry = entry.retry      # (update() changes entry.retry)
+            if options.get("reset_retry"):
+                retry = 0
+            elif options.get("increment_retry", True):
+                retry += 1
+            delay = options.get("delay")
+            if delay is None:
+                delay = transport.schedule.delay(retry)
+            fields = {"retry": retry, "next": now + float(delay),
+                      "metadata": view.metadata, "last": _last(attempt, options)}
+            if options.get("hold"):
+                fields["hold"] = True
+                outcome.action = "hold"
+            if options.get("transportid"):
+                fields["transportid"] = options["transportid"]
+            self.queue.update(entry, **fields)
+            outcome.retry, outcome.next = retry, fields["next"]
+            if transport.schedule.notify(retry) and retry > previous \
+                    and dsn_mod.dsn_due(entry.envelope, "delayed"):
+                self._send_dsn(entry, "delayed", attempt, options, transport, now)
+                outcome.dsn = "delayed"
+        elif action == "BOUNCE":
+            if dsn_mod.dsn_due(entry.envelope, "failed"):
+                self._send_dsn(entry, "failed", attempt, options, transport, now,
+                               expired=expired, original=True)
+                outcome.dsn = "failed"
+            self.queue.remove(entry)
+        elif action == "DELETE":
+            self.queue.remove(entry)
+
+    def _send_dsn(self, entry, kind: str, attempt, options: dict, transport, now: float,
+                  expired: bool = False, original: bool = False) -> None:
+        """Commit a DSN to the spool; a bounce's names its original (store.py)."""
+        copy = dsn_mod.dsn_copy(entry.envelope, entry.message_bytes(), action=kind,
+                                attempt=attempt.to_json() if attempt is not None else None,
+                                expired=expired, options=options.get("dsn") or {},
+                                reporting_mta=self.hostname, now=now,
+                                transportid=transport.dsn_transport,
+                                original_id=entry.id if original else None)
+        self.queue.add([copy])
+
+    def _report(self, outcome: Outcome) -> None:
+        """One log line per pickup, the metrics, the caller's callback."""
+        if self.metrics is not None:
+            self.metrics.attempt(outcome)
+        log.info("queue: %s", json.dumps(outcome.to_json(), default=str))
+        if self.on_outcome is not None:
+            self.on_outcome(outcome)
+
+
+def _last(attempt, options: dict) -> str:
+    """A short text of why an entry waits, for hsl queue list/show."""
+    if attempt is None:
+        return "queued by a hook" + (f": {options['reason']}" if options.get("reason")
+                                     else "")
+    got = attempt.to_json()
+    result, error = got.get("result") or {}, got.get("error") or {}
+    if result.get("code"):
+        return f"{result['code']} " + " ".join(result.get("reason") or [])
+    return error.get("message", "")

@@ -1,0 +1,182 @@
+"""The queue runner (hsl/queue/runner.py, `hsl queue run`): predelivery, a real attempt
+against local SMTP servers, postdelivery, and the outcome applied to the spool; retries
+on a virtual clock; bounces that arrive as RFC 3464 reports."""
+import email
+import email.policy
+import os
+import subprocess
+import sys
+
+import pytest
+
+from hsl.hooks.engine import compile_hook
+from hsl.queue import spool
+from hsl.queue.clock import VirtualClock
+from hsl.queue.runner import QueueHooks, QueueRunner
+from hsl.queue.schedule import Routing
+from hsl.queue.store import Queue
+from test_builtins_smtpclient import Server
+from test_mail_send import Inbox
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MESSAGE = b"From: a@example.com\r\nSubject: q\r\nMessage-ID: <q1@example.com>\r\n\r\nhi\r\n"
+
+
+@pytest.fixture
+def sink():
+    inbox = Inbox()         # RCPT: bad* 550, later* 450; DATA: REJECT-ME 554
+    server = Server(inbox, auth_require_tls=False)
+    server.start()
+    yield server, inbox
+    server.stop()
+
+
+def commit(d, *recipients, sender="a@example.com", **kw):
+    return spool.write_copies(d, [spool.Copy(MESSAGE, "tx", sender, r, "mx", **kw)
+                                  for r in recipients])
+
+
+def runner(d, server, pre=None, post=None, groups=None, clock=None, **kw):
+    clock = clock or VirtualClock(2_000_000_000)
+    hooks = QueueHooks(pre and compile_hook("predelivery", pre, "pre.hsl"),
+                       post and compile_hook("postdelivery", post, "post.hsl"))
+    queue = Queue.open(d, clock=clock.now)
+    routing = Routing(groups, {"mx": {"host": "127.0.0.1", "port": server.port,
+                                      "connect_timeout": 5}})
+    return QueueRunner(queue, routing, hooks, clock=clock, hostname="mx.test", **kw), queue
+
+
+def reports(inbox):
+    return [email.message_from_bytes(m[2], policy=email.policy.default)
+            for m in inbox.messages if m[0] in ("", "<>")]   # aiosmtpd keeps "<>"
+
+
+def test_one_pass_delivers_retries_and_bounces(sink, tmp_path):
+    server, inbox = sink
+    d = str(tmp_path / "sp")
+    ok, later, bad = commit(d, "ok@example.org", "later@example.org", "bad@example.org")
+    r, q = runner(d, server)
+    outcomes = {o.id: o for o in r.run(once=True)}
+    assert outcomes[ok].action == "delivered"
+    assert outcomes[later].action == "queue" and outcomes[later].retry == 1
+    assert outcomes[later].next == 2_000_000_000 + 60           # the first interval
+    assert outcomes[bad].action == "bounce" and outcomes[bad].dsn == "failed"
+    # the message arrived exactly; the bounce went to the sender as a report
+    assert ("a@example.com", ["ok@example.org"], MESSAGE) in inbox.messages
+    (report,) = reports(inbox)
+    assert report.get_content_type() == "multipart/report"
+    status = report.get_payload()[1].get_payload()[1]
+    assert status["Final-Recipient"] == "rfc822; bad@example.org"
+    assert (status["Action"], status["Status"]) == ("failed", "5.1.1")
+    assert "Diagnostic-Code" in status
+    # only the retried copy is left, with its state
+    (left,) = q.entries()
+    assert (left.id, left.retry, left.state["last"]) == (later, 1, "450 mailbox busy")
+    q.close()
+
+
+def test_retries_follow_the_schedule_on_the_virtual_clock_until_expiry(sink, tmp_path):
+    server, inbox = sink
+    d = str(tmp_path / "sp")
+    (later,) = commit(d, "later@example.org")
+    groups = [{"id": "default", "retry": {"count": 5, "intervals": [
+        {"interval": 10}, {"interval": 100, "notify": True}, {"interval": 1000}]},
+        "transports": [{"id": "mx"}]}]
+    clock = VirtualClock(2_000_000_000)
+    r, q = runner(d, server, groups=groups, clock=clock,
+                  post='echo $arguments["retry"] . " " . $arguments["action"] . " " . '
+                       '($arguments["expired"] ? "expired" : "");')
+    outcomes = [o for o in r.run() if o.id == later]
+    assert [o.action for o in outcomes] == ["queue"] * 4 + ["bounce"]
+    assert [o.output[0].strip() for o in outcomes] == [
+        "0 QUEUE", "1 QUEUE", "2 QUEUE", "3 QUEUE", "4 BOUNCE expired"]
+    steps = [o.next - 2_000_000_000 for o in outcomes[:4]]
+    assert steps == [10, 110, 1110, 2110]       # 10, 100, 1000, then the last repeats
+    kinds = [rep.get_payload()[1].get_payload()[1]["Action"] for rep in reports(inbox)]
+    assert kinds == ["delayed", "failed"]        # notify on the second interval, then
+    assert q.entries() == []                     # the bounce; nothing left
+    q.close()
+
+
+def test_predelivery_decides_and_postdelivery_overrides(sink, tmp_path):
+    server, inbox = sink
+    d = str(tmp_path / "sp")
+    held, bounced, kept = commit(d, "hold@example.org", "skip@example.org",
+                                 "bad@example.org", metadata={"k": "v"})
+    pre = '''
+        $r = $message["recipient"];
+        if ($r == "hold@example.org" and $arguments["retry"] == 0) Queue(["hold" => true, "reason" => "review"]);
+        if ($r == "skip@example.org") Bounce(["dsn" => ["subject" => "Skipped " . GetMetaData()["k"]]]);
+        $context["seen"] = "yes";
+        SetMetaData(["k" => "w"]);
+        Try();
+    '''
+    post = '''
+        if (($arguments["attempt"]["result"]["code"] ?? 0) == 550 and $context["seen"] == "yes")
+            Queue(["delay" => 5]);
+    '''
+    r, q = runner(d, server, pre=pre, post=post)
+    outcomes = {o.id: o for o in r.run(once=True)}
+    assert outcomes[held].action == "hold" and q.get(held).hold
+    assert q.get(held).state["last"] == "queued by a hook: review"
+    assert outcomes[bounced].action == "bounce" and outcomes[bounced].attempt is None
+    assert outcomes[kept].action == "queue" and q.get(kept).metadata == {"k": "w"}
+    (report,) = reports(inbox)
+    assert report["Subject"] == "Skipped v"
+    # the held entry waits until released
+    r.clock.advance(5)
+    assert [o.id for o in r.run(once=True)] == [kept]
+    q.release(held)
+    assert {o.id: o.action for o in r.run(once=True)}[held] == "delivered"
+    q.close()
+
+
+def test_no_dsn_for_the_null_sender_and_an_operator_bounce(sink, tmp_path):
+    server, inbox = sink
+    d = str(tmp_path / "sp")
+    (null,) = commit(d, "bad@example.org", sender="")
+    (asked,) = commit(d, "later@example.org")
+    r, q = runner(d, server)
+    q.request_bounce(asked)
+    outcomes = {o.id: o for o in r.run(once=True)}
+    assert outcomes[null].action == "delete" and outcomes[null].dsn is None
+    assert outcomes[asked].action == "bounce" and outcomes[asked].attempt is None
+    assert [m[1] for m in inbox.messages] == [["a@example.com"]]    # only asked's DSN
+    assert q.entries() == []
+    q.close()
+
+
+def test_a_hook_error_takes_the_error_action(sink, tmp_path):
+    server, inbox = sink
+    d = str(tmp_path / "sp")
+    (one,) = commit(d, "ok@example.org")
+    r, q = runner(d, server, pre="$x = 1 / [];")
+    (o,) = r.run(once=True)
+    assert o.action == "queue" and o.error.startswith("pre.hsl:1:")
+    assert o.next == 2_000_000_000 + 300 and q.get(one).retry == 0    # not counted
+    assert inbox.messages == []
+    q.close()
+
+
+def test_cli_run_and_the_lock(sink, tmp_path):
+    server, inbox = sink
+    d = str(tmp_path / "sp")
+    ok, bad = commit(d, "ok@example.org", "bad@example.org")
+    post = tmp_path / "post.hsl"
+    post.write_text('echo "action " . ($arguments["action"] ?? "none");\n')
+    env = {**os.environ, "PYTHONPATH": ROOT}
+    cmd = [sys.executable, "-m", "hsl", "queue", "run", "--once", "--spool", d,
+           "--transport", f"mx=127.0.0.1:{server.port}", "--postdelivery", str(post),
+           "--hostname", "mx.test"]
+    with Queue.open(d):
+        locked = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=60)
+    assert locked.returncode == 2 and "another process owns it" in locked.stderr
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=60)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert f"{ok}  ok@example.org  delivered  250 queued as 1234" in lines
+    assert f"{bad}  bad@example.org  bounce  550 no such user  (failed DSN queued)" in lines
+    assert "    action none" in lines and "    action BOUNCE" in lines
+    bad_transport = subprocess.run(cmd[:-6] + ["--transport", "mx"], capture_output=True,
+                                   text=True, env=env, timeout=60)
+    assert bad_transport.returncode == 2 and "expected ID=HOST:PORT" in bad_transport.stderr
