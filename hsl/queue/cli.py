@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 import time
 
 from ..cli import print_error
@@ -172,8 +173,13 @@ def _run(args) -> int:
                 raise QueueError(str(e)) from None
     clock = VirtualClock() if args.clock == "virtual" else WallClock()
     log = open(args.log_json, "a") if args.log_json else None
+    lock = threading.Lock()         # pickups finish on several threads
 
     def report(outcome):
+        with lock:
+            _report(outcome)
+
+    def _report(outcome):
         record = {"event": "attempt", **outcome.to_json()}
         if args.json:
             print(json.dumps(record, default=str), flush=True)

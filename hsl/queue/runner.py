@@ -107,18 +107,27 @@ class QueueRunner:
         seen: set = set()
         running: dict = {}          # future -> entry id
         with ThreadPoolExecutor(self.concurrency, thread_name_prefix="hsl-queue") as pool:
+            pending: list = []          # due entries of the last scan, not yet started
+            scanned = float("-inf")
             while not self.stop.is_set():
                 now = self.clock.now()
-                entries = self.queue.due(now)
+                # Scanning the spool costs a read per entry: scan again only when the
+                # last scan's due entries are all started, or every POLL seconds.
+                if not pending or time.monotonic() - scanned >= POLL:
+                    pending = self.queue.due(now)
+                    scanned = time.monotonic()
+                entries, pending = pending, []
                 started = False
-                for entry in entries:
+                for i, entry in enumerate(entries):
                     if len(running) >= self.concurrency:
+                        pending += entries[i:]
                         break
                     if entry.id in running.values() or (once and entry.id in seen):
                         continue
                     destination = self.routing.transport(entry.transportid).destination
                     with self._lock:
                         if self._busy.get(destination, 0) >= self.per_destination:
+                            pending.append(entry)
                             continue
                         self._busy[destination] = self._busy.get(destination, 0) + 1
                     seen.add(entry.id)
