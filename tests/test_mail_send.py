@@ -44,14 +44,20 @@ def plain():
     server.stop()
 
 
-@pytest.fixture(scope="module")
-def tls(tmp_path_factory):
+def start_tls_server(tmp_path_factory, **kw):
+    """An Inbox server offering STARTTLS with the test PKI's leaf: (server, inbox, pki)."""
     pki = certs.write_pki(tmp_path_factory.mktemp("pki"))
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(pki["leaf-chain.pem"], pki["leaf.key"])
     inbox = Inbox()
-    server = Server(inbox, tls_context=ctx)
+    server = Server(inbox, tls_context=ctx, **kw)
     server.start()
+    return server, inbox, pki
+
+
+@pytest.fixture(scope="module")
+def tls(tmp_path_factory):
+    server, inbox, _ = start_tls_server(tmp_path_factory)
     yield server, inbox
     server.stop()
 

@@ -2,15 +2,12 @@
 LMTP servers on 127.0.0.1: accepted, refused at RCPT (temporary and permanent), refused
 after DATA, no server, a dropped connection, TLS required and a certificate for the wrong
 name, LMTP, and settings hsl cannot honour."""
-import ssl
-
 import pytest
 from aiosmtpd.lmtp import LMTP
 
-import certs
 from hsl.queue.deliver import attempt
 from test_builtins_smtpclient import Scripted, Server
-from test_mail_send import Inbox
+from test_mail_send import Inbox, start_tls_server
 
 MESSAGE = b"From: a@example.com\r\nSubject: queued\r\n\r\nbody\r\n.leading dot\r\n"
 
@@ -26,12 +23,7 @@ def sink():
 
 @pytest.fixture(scope="module")
 def tls_sink(tmp_path_factory):
-    pki = certs.write_pki(tmp_path_factory.mktemp("pki"))
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(pki["leaf-chain.pem"], pki["leaf.key"])
-    inbox = Inbox()
-    server = Server(inbox, tls_context=ctx, require_starttls=True)
-    server.start()
+    server, inbox, pki = start_tls_server(tmp_path_factory, require_starttls=True)
     yield server, inbox, pki
     server.stop()
 
