@@ -180,3 +180,24 @@ def test_cli_run_and_the_lock(sink, tmp_path):
     bad_transport = subprocess.run(cmd[:-6] + ["--transport", "mx"], capture_output=True,
                                    text=True, env=env, timeout=60)
     assert bad_transport.returncode == 2 and "expected ID=HOST:PORT" in bad_transport.stderr
+
+
+def test_per_destination_limit_and_an_internal_failure_waits(sink, tmp_path, monkeypatch):
+    server, inbox = sink
+    d = str(tmp_path / "sp")
+    ids = commit(d, "a1@example.org", "a2@example.org", "b1@example.net")
+    r, q = runner(d, server, concurrency=4, per_destination=1)
+    assert [r._destination(e) for e in q.entries()] == [f"127.0.0.1:{server.port}"] * 3
+    r.routing = Routing()           # MX delivery: counted per recipient domain
+    assert [r._destination(e) for e in q.entries()] == [
+        "mx:example.org", "mx:example.org", "mx:example.net"]
+    from hsl.queue import deliver
+
+    def broken(*a, **kw):
+        raise RuntimeError("boom")
+    monkeypatch.setattr(deliver, "attempt", broken)
+    assert r.run(once=True) == []
+    for e in q.entries():
+        assert e.next == 2_000_000_000 + 300 and e.state["last"] == "internal error: boom"
+    assert [e.id for e in q.entries()] == ids and inbox.messages == []
+    q.close()

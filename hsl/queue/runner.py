@@ -24,7 +24,8 @@ One entry's pickup (`_pickup`, on a worker thread):
    the null sender or where NOTIFY says so), then removes the entry; DELETE removes it.
 
 The loop (`QueueRunner.run`) hands due entries to a pool of `concurrency` threads, at
-most `per_destination` of them to one destination at a time, picks up new spool batches
+most `per_destination` of them to one destination (a transport's fixed next hop, else
+the recipient's domain) at a time, picks up new spool batches
 as `hsl serve` writes them, and sleeps until the next entry is due.  With a virtual clock
 (tests, `--clock virtual`) waiting jumps the clock instead, and the run ends when nothing
 is left but held entries; with `once` every entry due at the start is picked up once.
@@ -47,6 +48,7 @@ from .schedule import Routing
 log = logging.getLogger("hsl.queue")
 
 POLL = 1.0      # seconds between looks for new batches when waiting on the wall clock
+ERROR_DELAY = 300   # seconds an entry waits after a pickup failed inside hsl (a bug)
 
 
 @dataclass
@@ -124,7 +126,7 @@ class QueueRunner:
                         break
                     if entry.id in running.values() or (once and entry.id in seen):
                         continue
-                    destination = self.routing.transport(entry.transportid).destination
+                    destination = self._destination(entry)
                     with self._lock:
                         if self._busy.get(destination, 0) >= self.per_destination:
                             pending.append(entry)
@@ -159,11 +161,24 @@ class QueueRunner:
 
     # -- one pickup ---------------------------------------------------------------
 
+    def _destination(self, entry) -> str:
+        """What the per-destination limit counts: the fixed next hop, else the
+        recipient's domain (its MX hosts)."""
+        destination = self.routing.transport(entry.transportid).destination
+        if destination == "mx":
+            destination = "mx:" + entry.recipient.rpartition("@")[2].lower()
+        return destination
+
     def _pickup(self, entry, destination: str) -> Optional[Outcome]:
         try:
             return self._attempt(entry, destination)
-        except Exception as e:     # a bug must not stop the queue; the entry stays queued
+        except Exception as e:     # a bug must not stop the queue: the entry waits
             log.exception("queue: pickup of %s failed: %s", entry.id, e)
+            try:
+                self.queue.update(entry, next=self.clock.now() + ERROR_DELAY,
+                                  last=f"internal error: {e}")
+            except Exception:
+                pass                # (gone, or the disk refuses: it stays due)
             return None
         finally:
             with self._lock:
