@@ -201,3 +201,27 @@ def test_per_destination_limit_and_an_internal_failure_waits(sink, tmp_path, mon
         assert e.next == 2_000_000_000 + 300 and e.state["last"] == "internal error: boom"
     assert [e.id for e in q.entries()] == ids and inbox.messages == []
     q.close()
+
+
+def test_cli_run_with_a_project_uses_its_queue_hooks_and_schedule(sink, tmp_path):
+    server, inbox = sink
+    d = str(tmp_path / "sp")
+    ok, later = commit(d, "ok@example.org", "later@example.org")
+    with Queue.open(d) as q:
+        q.update(q.get(later), retry=1, next=0)     # its second failure comes next
+    env = {**os.environ, "PYTHONPATH": ROOT}
+    project = os.path.join(ROOT, "tests", "data", "projects", "tree")
+    r = subprocess.run([sys.executable, "-m", "hsl", "queue", "run", "--once", "--json",
+                        "--spool", d, "--project", project, "--clock", "virtual",
+                        "--transport", f"mx=127.0.0.1:{server.port}"],
+                       capture_output=True, text=True, env=env, timeout=60)
+    assert r.returncode == 0, r.stderr
+    import json
+    rows = {row["id"]: row for row in map(json.loads, r.stdout.splitlines())}
+    assert rows[ok]["action"] == "delivered" and rows[later]["action"] == "queue"
+    left = Queue(d).get(later)
+    # the project's group: after the second failure its second interval, 600 s (the
+    # built-in schedule's is 300)
+    assert left.id == later and left.retry == 2
+    assert 599 <= left.next - left.envelope["ts"] <= 620
+    assert rows[later]["dsn"] == "delayed"          # that interval notifies
