@@ -270,6 +270,55 @@ def cmd_run_hook(args, source: str, filename: str) -> int:
     return status
 
 
+def cmd_run_queue_hook(args, source: str, filename: str) -> int:
+    """`hsl run --hook predelivery|postdelivery --entry FILE`: the hook once on one queue
+    entry; its decision is the result."""
+    import json
+    from .hooks import delivery
+    from .hooks.engine import compile_hook
+    if not args.entry:
+        print_error(f"--hook {args.hook} needs --entry FILE (a spool envelope or a YAML "
+                    "fixture of the queue entry)")
+        return EXIT_USAGE
+    try:
+        view, facts = delivery.load_entry_file(args.entry)
+    except delivery.EntryFileError as e:
+        print_error(e)
+        return EXIT_USAGE
+    try:
+        program = compile_hook(args.hook, source, filename, trace=args.trace,
+                               include_paths=args.include, roots=[os.getcwd()],
+                               plugins=args.loaded_plugins)
+    except HSLSyntaxError as e:
+        print(e.render(), file=sys.stderr)
+        return EXIT_SCRIPT_ERROR
+    limits = {"max_time": args.max_time or 10.0, "trace": args.trace}
+    if args.hook == "predelivery":
+        d = delivery.run_predelivery(program, view, **limits)
+    else:
+        from .runtime.values import from_python
+        d = delivery.run_postdelivery(
+            program, view, from_python(facts["attempt"]) if facts["attempt"] else None,
+            action=facts["action"], expired=facts["expired"],
+            context=from_python(facts["context"]) if facts["context"] is not None
+            else None, **limits)
+    if args.json:
+        print(json.dumps(delivery.decision_json(d), ensure_ascii=False, default=str))
+        return EXIT_OK
+    for line in d.output:
+        print(escape_controls(line))
+    if d.error:
+        print(escape_controls(d.error), file=sys.stderr)
+    if args.trace:
+        for step in d.trace:
+            print(escape_controls(f"trace: {step}"), file=sys.stderr)
+    options = f" {json.dumps(d.options, sort_keys=True)}" if d.options else ""
+    print(escape_controls(f"{args.hook}: {d.action.capitalize()}(){options}"))
+    if d.metadata is not None:
+        print(escape_controls(f"metadata: {json.dumps(d.metadata, sort_keys=True)}"))
+    return EXIT_OK
+
+
 # The options of a one-command hook run: a whole session's steps say these instead.
 ONE_COMMAND_OPTIONS = (("--ehlo", "ehlo"), ("--helo", "helo"), ("--mail-from", "mail_from"),
                        ("--rcpt-to", "rcpt_to"), ("--message", "message"),
@@ -578,6 +627,8 @@ def main(argv=None) -> int:
         try:
             if whole:
                 return _in_big_stack(cmd_run_session, args, source, filename)
+            if args.hook in ("predelivery", "postdelivery"):
+                return _in_big_stack(cmd_run_queue_hook, args, source, filename)
             if args.hook:
                 return _in_big_stack(cmd_run_hook, args, source, filename)
             return _in_big_stack(cmd_run, args, source, filename)

@@ -128,3 +128,71 @@ def test_outside_the_queue_hooks_they_do_not_exist():
     from hsl.errors import ScriptError
     with pytest.raises(ScriptError, match="only available in the predelivery"):
         _state("GetMetaData")
+
+
+def hsl_run(*args, cwd):
+    import os
+    import subprocess
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return subprocess.run([sys.executable, "-m", "hsl", "run", *args], capture_output=True,
+                          text=True, cwd=cwd, env={**os.environ, "PYTHONPATH": root},
+                          timeout=60)
+
+
+def test_hsl_run_postdelivery_on_a_fixture(tmp_path):
+    (tmp_path / "mail.eml").write_bytes(MESSAGE)
+    (tmp_path / "entry.yaml").write_text(
+        "sender: alice@example.com\nrecipient: bob@example.org\nmessage: mail.eml\n"
+        "retry: 3\nmetadata: {tenant: t1}\naction: QUEUE\ncontext: {route: a}\n"
+        "attempt: {result: {code: 451, enhanced: [4, 2, 0], reason: [busy], "
+        "state: RCPT}}\n")
+    (tmp_path / "post.hsl").write_text(
+        'echo $arguments["attempt"]["result"]["code"] . " " . $context["route"] . " " . '
+        '$arguments["retry"] . " " . $message["size"];\n'
+        'SetMetaData(["tenant" => "t2"]);\nQueue(["delay" => 600]);\n')
+    r = hsl_run("--hook", "postdelivery", "--entry", "entry.yaml", "post.hsl", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == [f"451 a 3 {len(MESSAGE)}",
+                                     'postdelivery: Queue() {"delay": 600}',
+                                     'metadata: {"tenant": "t2"}']
+    r = hsl_run("--hook", "postdelivery", "--entry", "entry.yaml", "--json", "post.hsl",
+                cwd=tmp_path)
+    import json
+    assert json.loads(r.stdout)["decision"] == "queue"
+
+
+def test_hsl_run_predelivery_on_a_spool_envelope(tmp_path):
+    from hsl.queue import spool
+    (cid,) = spool.write_copies(str(tmp_path / "sp"), [spool.Copy(
+        MESSAGE, "tx9", "alice@example.com", "bob@example.org", "mx",
+        metadata={"k": "v"})])
+    (entry,) = spool.read_spool(str(tmp_path / "sp")).entries
+    (tmp_path / "pre.hsl").write_text(
+        'echo $message["id"]["transaction"] . " " . GetMetaData()["k"]; '
+        'Try(["port" => 2525]);\n')
+    r = hsl_run("--hook", "predelivery", "--entry", entry.envelope_path, "pre.hsl",
+                cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["tx9 v", 'predelivery: Try() {"port": 2525}']
+
+
+@pytest.mark.parametrize("text,message", [
+    ("recipient: b@example.org\n", "entry.yaml: sender: required"),
+    ("sender: a\nrecipient: b\nactoin: QUEUE\n", "entry.yaml: actoin: unknown key"),
+    ("sender: a\nrecipient: b\naction: RETRY\n", "entry.yaml: action: must be QUEUE"),
+    ("sender: a\nrecipient: b\nretry: -1\n", "entry.yaml: retry: must be a number >= 0"),
+    ("sender: a\nrecipient: b\nmessage: nope.eml\n", "entry.yaml: message: cannot read"),
+    ("[1, 2]\n", "entry.yaml: expected a mapping"),
+])
+def test_bad_entry_files_name_the_node(tmp_path, text, message):
+    (tmp_path / "entry.yaml").write_text(text)
+    (tmp_path / "h.hsl").write_text("Default();\n")
+    r = hsl_run("--hook", "postdelivery", "--entry", "entry.yaml", "h.hsl", cwd=tmp_path)
+    assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr
+
+
+def test_hsl_run_queue_hook_needs_an_entry(tmp_path):
+    (tmp_path / "h.hsl").write_text("Try();\n")
+    r = hsl_run("--hook", "predelivery", "h.hsl", cwd=tmp_path)
+    assert r.returncode == 2 and "needs --entry FILE" in r.stderr

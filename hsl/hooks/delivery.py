@@ -353,3 +353,124 @@ def run_postdelivery(program, entry: EntryView, attempt: Optional[V.HArray], *,
         arguments["dsn"] = dsn
     return _run(program, "postdelivery", entry, arguments, context, action is None,
                 max_time=max_time, trace=trace)
+
+
+# -- hsl run --hook predelivery|postdelivery --entry FILE ------------------------------
+
+class EntryFileError(ValueError):
+    """A queue entry file that cannot be used; the text names the file and the node."""
+
+
+def _node(path: str, where: str, message: str) -> EntryFileError:
+    return EntryFileError(f"{path}: {where}: {message}" if where else f"{path}: {message}")
+
+
+def load_entry_file(path: str) -> tuple:
+    """(EntryView, postdelivery facts) of a queue entry file: a spool envelope (`N.json`,
+    its `N.eml` beside it) or a YAML fixture:
+
+        sender: alice@example.com        recipient: bob@example.org   (both required)
+        transportid: mx                  metadata: {k: v}      retry: 0
+        message: mail.eml                (a path, relative to the fixture; or
+        message_text: "Subject: ..."      the message itself)
+        # postdelivery only:
+        attempt: {result: {code: 451, enhanced: [4, 2, 0], reason: [...], state: RCPT}}
+        action: QUEUE                    (QUEUE, BOUNCE, DELETE; absent: delivered)
+        expired: false     context: {...}     dsn: {...}
+    """
+    import json
+    import os
+    import yaml
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise EntryFileError(f"cannot read {path}: {e.strerror}") from None
+    base = os.path.dirname(path)
+    if path.endswith(".json"):
+        try:
+            env = json.loads(data.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as e:
+            raise _node(path, "", f"not a spool envelope ({e})") from None
+        from ..queue.spool import envelope_error
+        problem = envelope_error(env)
+        if problem:
+            raise _node(path, "", problem)
+        eml = path[:-len("json")] + "eml"
+        try:
+            with open(eml, "rb") as f:
+                message = f.read()
+        except OSError as e:
+            raise EntryFileError(f"cannot read {eml}: {e.strerror}") from None
+        return EntryView(env["transaction"], env["queue"], env["sender"], env["recipient"],
+                         env["transportid"], message, env["ts"], "", env.get("jobid"),
+                         0, dict(env["metadata"]), 0, dict(env.get("dsn") or {})), {}
+    try:
+        doc = yaml.safe_load(data.decode("utf-8"))
+    except (UnicodeDecodeError, yaml.YAMLError) as e:
+        raise _node(path, "", f"not YAML ({e})") from None
+    if not isinstance(doc, dict):
+        raise _node(path, "", "expected a mapping of the entry's fields")
+    known = {"sender", "recipient", "transportid", "metadata", "retry", "message",
+             "message_text", "transaction", "queue", "ts", "serverid", "jobid", "priority",
+             "dsn", "attempt", "action", "expired", "context"}
+    for key in doc:
+        if key not in known:
+            raise _node(path, str(key), f"unknown key (one of {', '.join(sorted(known))})")
+
+    def text(key, default=None, required=False):
+        v = doc.get(key, default)
+        if v is None and required:
+            raise _node(path, key, "required")
+        if v is not None and not isinstance(v, str):
+            raise _node(path, key, "must be a string")
+        return v
+
+    def number(key, default):
+        v = doc.get(key, default)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
+            raise _node(path, key, "must be a number >= 0")
+        return v
+
+    metadata = doc.get("metadata") or {}
+    if not isinstance(metadata, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
+        raise _node(path, "metadata", "must map strings to strings")
+    if "message" in doc and "message_text" in doc:
+        raise _node(path, "message", "give message (a file) or message_text, not both")
+    if "message" in doc:
+        name = os.path.join(base, text("message"))
+        try:
+            with open(name, "rb") as f:
+                message = f.read()
+        except OSError as e:
+            raise _node(path, "message", f"cannot read {name}: {e.strerror}") from None
+    else:
+        message = (text("message_text") or "Subject: test\r\n\r\ntest\r\n").encode()
+    for key in ("dsn", "attempt", "context"):
+        if key in doc and not isinstance(doc[key], dict):
+            raise _node(path, key, "must be a mapping")
+    action = text("action")
+    if action is not None and action not in ("QUEUE", "BOUNCE", "DELETE"):
+        raise _node(path, "action", "must be QUEUE, BOUNCE or DELETE (absent: delivered)")
+    if not isinstance(doc.get("expired", False), bool):
+        raise _node(path, "expired", "must be true or false")
+    view = EntryView(text("transaction", "fixture"), int(number("queue", 0)),
+                     text("sender", required=True), text("recipient", required=True),
+                     text("transportid", "mx"), message, float(number("ts", 0)),
+                     text("serverid", ""), text("jobid"), int(number("priority", 0)),
+                     dict(metadata), int(number("retry", 0)), dict(doc.get("dsn") or {}))
+    facts = {"action": action, "expired": doc.get("expired", False),
+             "attempt": doc.get("attempt"), "context": doc.get("context")}
+    return view, facts
+
+
+def decision_json(d: QueueDecision) -> dict:
+    out = {"decision": d.action, "options": d.options, "output": d.output}
+    if d.metadata is not None:
+        out["metadata"] = d.metadata
+    if d.context is not None:
+        out["context"] = V.to_python(d.context)
+    if d.error:
+        out["error"] = d.error
+    return out

@@ -238,8 +238,12 @@ def settings_from_args(args) -> dict:
 
 def add_arguments(run) -> None:
     g = run.add_argument_group("hook session (with --hook PHASE)")
-    g.add_argument("--hook", choices=RUNNABLE, metavar="PHASE",
-                   help="run the script as this hook (" + ", ".join(RUNNABLE) + ")")
+    queue = ("predelivery", "postdelivery")
+    g.add_argument("--hook", choices=RUNNABLE + queue, metavar="PHASE",
+                   help="run the script as this hook (" + ", ".join(RUNNABLE + queue) + ")")
+    g.add_argument("--entry", metavar="FILE",
+                   help="with --hook predelivery/postdelivery: the queue entry (a spool "
+                        "envelope .json or a YAML fixture; docs/queue.md)")
     g.add_argument("--session", metavar="FILE", help="session settings (YAML or JSON)")
     g.add_argument("--ehlo", metavar="HOST", help="simulate EHLO HOST (default)")
     g.add_argument("--helo", metavar="HOST", help="simulate HELO HOST")
