@@ -274,8 +274,8 @@ def cmd_run_queue_hook(args, source: str, filename: str) -> int:
     """`hsl run --hook predelivery|postdelivery --entry FILE`: the hook once on one queue
     entry; its decision is the result."""
     import json
-    from .hooks import delivery
-    from .hooks.engine import compile_hook
+    from .hooks import delivery  # deferred: the compiler only for `hsl run`
+    from .hooks.engine import compile_hook  # deferred: as above
     if not args.entry:
         print_error(f"--hook {args.hook} needs --entry FILE (a spool envelope or a YAML "
                     "fixture of the queue entry)")
@@ -296,7 +296,7 @@ def cmd_run_queue_hook(args, source: str, filename: str) -> int:
     if args.hook == "predelivery":
         d = delivery.run_predelivery(program, view, **limits)
     else:
-        from .runtime.values import from_python
+        from .runtime.values import from_python  # deferred: as above
         d = delivery.run_postdelivery(
             program, view, from_python(facts["attempt"]) if facts["attempt"] else None,
             action=facts["action"], expired=facts["expired"],

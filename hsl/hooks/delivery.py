@@ -392,7 +392,7 @@ def load_entry_file(path: str) -> tuple:
             env = json.loads(data.decode("utf-8"))
         except (UnicodeDecodeError, ValueError) as e:
             raise _node(path, "", f"not a spool envelope ({e})") from None
-        from ..queue.spool import envelope_error
+        from ..queue.spool import envelope_error  # deferred: only for a spool envelope
         problem = envelope_error(env)
         if problem:
             raise _node(path, "", problem)

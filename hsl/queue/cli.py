@@ -139,15 +139,15 @@ def _outcome_line(o) -> str:
 
 def _run(args) -> int:
     import socket
-    from ..serve.hooks import ScriptLoadError, compile_file
-    from .clock import VirtualClock, WallClock
-    from .runner import QueueHooks, QueueRunner
-    from .schedule import Routing, RoutingError, parse_transport_option
+    from ..serve.hooks import ScriptLoadError, compile_file  # deferred: not for list/show
+    from .clock import VirtualClock, WallClock  # deferred: as above
+    from .runner import QueueHooks, QueueRunner  # deferred: as above
+    from .schedule import Routing, RoutingError, parse_transport_option  # deferred: as above
     groups: list = []
     paths = {"predelivery": args.predelivery, "postdelivery": args.postdelivery}
     include_paths: list = []
     if args.project or args.halon_config:
-        from ..project import ProjectError, load_packed, load_project
+        from ..project import ProjectError, load_packed, load_project  # deferred: YAML
         try:
             project = load_project(args.project) if args.project else \
                 load_packed(args.halon_config)
