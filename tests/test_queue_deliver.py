@@ -124,7 +124,8 @@ def test_lmtp(sink):
 
 @pytest.mark.parametrize("options,word", [({"sourceip": ["ip1"]}, "sourceip"),
                                           ({"sourceip": "198.51.100.7"}, "198.51.100.7"),
-                                          ({"tls": "bogus"}, "bogus")])
+                                          ({"tls": "bogus"}, "bogus"),
+                                          ({"plugin": {"id": "p"}}, "plugin")])
 def test_settings_hsl_cannot_honour_are_config_errors(sink, options, word):
     server, _ = sink
     before = len(sink[1].messages)

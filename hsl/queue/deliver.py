@@ -78,6 +78,9 @@ def attempt(message: bytes, sender: str, recipient: str, options: dict) -> Attem
     options = dict(options)
     sender = options.pop("sender", sender)
     recipient = options.pop("recipient", recipient)
+    if options.get("plugin") is not None:
+        return _config_error("plugin: delivery through a plugin is not supported yet",
+                             started)
     source = options.get("sourceip")
     if source is not None and not isinstance(source, str):
         # Try()'s list form names source addresses of a Halon host's configuration
