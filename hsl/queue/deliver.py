@@ -21,7 +21,8 @@ The result is postdelivery's `$arguments["attempt"]`: `result` (the deciding rep
 (`tls` `started`: whether the session was TLS-protected) and `duration` (seconds).  A setting hsl cannot honour here is a `config` error
 of the attempt, never a silent plain delivery: `sourceip` is an address of this
 machine (Try's list of configuration ids is refused); `dane` falls back and
-`dane_require` fails as smtp_lookup_rcpt documents.
+`dane_require` fails as smtp_lookup_rcpt documents; `plugin` (delivery through a
+plugin) is not supported yet.
 """
 from __future__ import annotations
 
