@@ -50,22 +50,28 @@ def wire(data: bytes) -> bytes:
     return _DOT.sub(b"..", data)
 
 
+def split_reply(text: str) -> tuple:
+    """(enhanced code as three ints or None, the lines without their enhanced codes) of
+    a reply's text (lines joined by "\n", without the reply code)."""
+    enhanced = None
+    reason = []
+    for line in text.split("\n") if text else []:
+        m = _ENHANCED.match(line)
+        if m:
+            enhanced = enhanced or [int(x) for x in m.groups()]
+            line = line[m.end():]
+        reason.append(line)
+    return enhanced, reason
+
+
 def reply_fields(code: int, text: str, state: str) -> dict:
     """A reply as postdelivery's `attempt.result` has it: code, enhanced (when the
     first line has one), reason (the lines without codes), state (when given)."""
-    lines = text.split("\n") if text else []
-    enhanced = None
-    reason = []
-    for line in lines:
-        m = _ENHANCED.match(line)
-        if m:
-            enhanced = enhanced or [float(x) for x in m.groups()]
-            line = line[m.end():]
-        reason.append(line.encode("utf-8", "surrogateescape"))
+    enhanced, reason = split_reply(text)
     d = {b"code": float(code)}
     if enhanced:
-        d[b"enhanced"] = HArray.from_list(enhanced)
-    d[b"reason"] = HArray.from_list(reason)
+        d[b"enhanced"] = HArray.from_list([float(x) for x in enhanced])
+    d[b"reason"] = HArray.from_list([r.encode("utf-8", "surrogateescape") for r in reason])
     if state:
         d[b"state"] = state.encode("ascii")
     return d

@@ -437,11 +437,13 @@ class Session:
         return self.reply(state)
 
     def expect(self, state: str, line: bytes, ok=(200, 299), on_rcptto=False):
-        """Send `line`; a 2xx (or `ok`) reply returns it, 5xx ends with 0, others -1."""
+        """Send `line`; a 2xx (or `ok`) reply returns it, 5xx ends with 0, others -1 (a
+        reply that neither accepts nor refuses, such as 250 to DATA, is kind protocol)."""
         code, text = self.command(state, line)
         if ok[0] <= code <= ok[1]:
             return code, text
-        self.done(0 if 500 <= code <= 599 else -1, code, text, state, on_rcptto)
+        self.done(0 if 500 <= code <= 599 else -1, code, text, state, on_rcptto,
+                  None if 400 <= code <= 599 else "protocol")
 
     def close(self):
         try:
