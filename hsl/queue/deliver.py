@@ -49,6 +49,9 @@ postdelivery's `$arguments["attempt"]`:
   selector, type, "hex"], ...]] when DANE applied);
 * `duration`: seconds the attempt took.
 
+`plugin_attempt(plugin_id, canned)` is `Try(["plugin" => ...])`'s attempt: a canned
+outcome (hsl has no delivery plugins), with `plugin` => ["id" => ...] and no connection.
+
 `to_json()` gives the same as plain JSON values (the peer certificate as its SHA-256
 fingerprint: `peercert.x509` is {"sha256": hex}), plus `delivered`.
 """
@@ -83,6 +86,7 @@ class Attempt:
     facts: Optional[smtp.Facts] = None
     connection_id: str = ""
     duration: float = 0.0
+    plugin: Optional[str] = None    # the plugin that made it (plugin_attempt)
 
     @property
     def destination(self) -> Optional[str]:
@@ -146,6 +150,8 @@ class Attempt:
             conn["tls"] = tls
             out["connection"] = conn
         out["duration"] = self.duration
+        if self.plugin is not None:
+            out["plugin"] = {"id": self.plugin}
         return out
 
     def to_hsl(self) -> HArray:
@@ -286,3 +292,62 @@ def _address(text: str, pos: int) -> smtp.Address:
     except ScriptError as e:
         raise _ConfigError(f"the queued copy's {'sender' if pos == 1 else 'recipient'} "
                            f"is not valid: {e}") from None
+
+
+# ------------------------------------------------------------------ plugins
+
+def plugin_attempt(plugin_id: str, canned: Optional[dict], *,
+                   connection_id: Optional[str] = None) -> Attempt:
+    """`Try(["plugin" => ["id" => plugin_id]])`: hsl has no delivery plugins, so the
+    outcome is `canned` (from the --plugins file, read by the caller):
+    {"result": {"code", "enhanced"?, "reason"? (a string or a list), "state"?}} (a 2xx
+    code delivers, a 4xx or 5xx fails with type smtp) or {"error": {"message",
+    "temporary"? (default true)}} (type plugin).  None, or anything else, is a failure
+    of type plugin (temporary) that says what is missing.  The attempt array has no
+    `connection`, and `plugin` => ["id" => plugin_id]."""
+    cid = connection_id or uuid.uuid4().hex
+    a = Attempt(False, True, connection_id=cid, plugin=plugin_id)
+    try:
+        _canned(a, plugin_id, canned)
+    except _ConfigError as e:
+        a.code = a.state = None
+        a.reply = ""
+        a.delivered, a.temporary = False, True
+        a.error_type, a.error_message = "plugin", str(e)
+    return a
+
+
+def _canned(a: Attempt, plugin_id: str, canned) -> None:
+    where = f"the canned outcome of plugin {plugin_id!r}"
+    if not isinstance(canned, dict) or not ({"result", "error"} & set(canned)):
+        raise _ConfigError(f"{where} is missing (give result: or error:)")
+    result, error = canned.get("result"), canned.get("error")
+    if result is not None:
+        if not isinstance(result, dict) or type(result.get("code")) is not int \
+                or not 200 <= result["code"] <= 599:
+            raise _ConfigError(f"{where}: result needs a code (200-599)")
+        reason = result.get("reason", [])
+        reason = [reason] if isinstance(reason, str) else reason
+        enhanced = result.get("enhanced")
+        if not (isinstance(reason, list) and all(isinstance(r, str) for r in reason)):
+            raise _ConfigError(f"{where}: result reason must be a string or a list of "
+                               f"strings")
+        if enhanced is not None and not (isinstance(enhanced, list) and len(enhanced) == 3
+                                         and all(type(n) is int for n in enhanced)):
+            raise _ConfigError(f"{where}: result enhanced must be three numbers")
+        lines = list(reason) or [""]
+        if enhanced:
+            lines[0] = ".".join(map(str, enhanced)) + (" " + lines[0] if lines[0] else "")
+        a.code, a.reply = result["code"], "\n".join(lines)
+        a.state = str(result.get("state", "EOD"))
+        a.delivered = 200 <= a.code <= 299
+        a.temporary = False if a.delivered else a.code < 500
+        if not a.delivered:
+            a.error_type, a.error_message = "smtp", a.reply
+        return
+    if not isinstance(error, dict) or not isinstance(error.get("message"), str):
+        raise _ConfigError(f"{where}: error needs a message")
+    temporary = error.get("temporary", True)
+    if type(temporary) is not bool:
+        raise _ConfigError(f"{where}: error temporary must be true or false")
+    a.temporary, a.error_type, a.error_message = temporary, "plugin", error["message"]
