@@ -1,13 +1,14 @@
 """Sending a message: `send()` of MIME and MailMessage (one SMTP submission), and
 `queue()`, which exists only in the EOD hook.
 
-send(sender, recipients, server) uses the SMTP client of smtp_lookup_rcpt
-(hsl.builtins.smtpclient): the same server settings (host, port, helo, tls..., AUTH with
-saslusername/saslpassword, timeouts), the same name resolution, MX lookup and time
-limits (hsl.net: a cancelled run or one out of time stops in any wait).  The session: EHLO, STARTTLS per `tls`, AUTH, MAIL FROM (with BODY=8BITMIME for
-8-bit messages, SMTPUTF8 for non-ASCII addresses, SIZE when offered), one RCPT TO per
-recipient, DATA when at least one recipient is accepted, the message (line breaks made
-CRLF, dot-stuffed), QUIT.
+send(sender, recipients, server) uses the SMTP client of smtp_lookup_rcpt and of the
+queue's deliveries (hsl.net.smtp; settings read by hsl.builtins.smtpclient): the same
+server settings (host, port, helo, tls..., AUTH with saslusername/saslpassword,
+timeouts), the same name resolution, MX lookup and time limits (hsl.net: a cancelled run
+or one out of time stops in any wait).  The session (hsl.net.smtp.transaction): EHLO,
+STARTTLS per `tls`, AUTH, MAIL FROM (with BODY=8BITMIME for 8-bit messages, SMTPUTF8 for
+non-ASCII addresses, SIZE when offered), one RCPT TO per recipient, DATA when at least
+one recipient is accepted, the message (line breaks made CRLF, dot-stuffed), QUIT.
 
 The result (the shape of postdelivery's `$arguments["attempt"]`, builtins.md):
 
@@ -15,9 +16,10 @@ The result (the shape of postdelivery's `$arguments["attempt"]`, builtins.md):
   `enhanced` (list of three numbers, when the reply has an enhanced code), `reason`
   (list of the reply's lines, without codes), `state` (the command it answered:
   "MAIL", "RCPT", "DATA", "EOD" for the reply to the message itself...);
-* `error`, when the message was not accepted: `temporary` (true for a 4xx reply and for
-  failures without a reply), `message`, `type` ("smtp" for a refusing reply, "network",
-  "tls", "dns");
+* `error`, when the message was not accepted: `temporary` (false for a 5xx reply and
+  for a domain that does not exist or takes no mail, see hsl.net.smtp), `message`,
+  `type` ("smtp" for a refusing reply, "network", "tls", "dane", "dns", "protocol",
+  "config");
 * `tls`: whether the session was TLS-protected;
 * `recipients`: the reply to each RCPT TO, in order: `recipient`, `code`, `enhanced`,
   `reason` (hsl's addition: the documentation leaves partial acceptance open).
@@ -48,38 +50,37 @@ def wire(data: bytes) -> bytes:
     return _DOT.sub(b"..", data)
 
 
-def _reply(code: int, text: str, state: str) -> dict:
-    lines = text.split("\n") if text else []
+def split_reply(text: str) -> tuple:
+    """(enhanced code as three ints or None, the lines without their enhanced codes) of
+    a reply's text (lines joined by "\n", without the reply code)."""
     enhanced = None
     reason = []
-    for line in lines:
+    for line in text.split("\n") if text else []:
         m = _ENHANCED.match(line)
         if m:
-            enhanced = enhanced or [float(x) for x in m.groups()]
+            enhanced = enhanced or [int(x) for x in m.groups()]
             line = line[m.end():]
-        reason.append(line.encode("utf-8", "surrogateescape"))
+        reason.append(line)
+    return enhanced, reason
+
+
+def reply_fields(code: int, text: str, state: str) -> dict:
+    """A reply as postdelivery's `attempt.result` has it: code, enhanced (when the
+    first line has one), reason (the lines without codes), state (when given)."""
+    enhanced, reason = split_reply(text)
     d = {b"code": float(code)}
     if enhanced:
-        d[b"enhanced"] = HArray.from_list(enhanced)
-    d[b"reason"] = HArray.from_list(reason)
+        d[b"enhanced"] = HArray.from_list([float(x) for x in enhanced])
+    d[b"reason"] = HArray.from_list([r.encode("utf-8", "surrogateescape") for r in reason])
     if state:
         d[b"state"] = state.encode("ascii")
     return d
 
 
-def _error_type(outcome) -> bytes:
-    if outcome.code is not None:
-        return b"smtp"
-    if outcome.state == "STARTTLS":
-        return b"tls"
-    if "lookup" in outcome.message or "resolve" in outcome.message:
-        return b"dns"
-    return b"network"
-
-
 def send(fname: str, data: bytes, sender, recipients, server) -> HArray:
     """Submit `data` over SMTP; the result array of the module docstring."""
     from ..builtins import smtpclient as smtp  # deferred: smtplib, ssl: only to send
+    from ..net import smtp as client  # deferred: as above
     settings = smtp.parse_server(fname, server)
     mail_from = smtp.parse_address(fname, 1, sender)
     if type(recipients) is bytes or (type(recipients) is HArray and (
@@ -93,58 +94,31 @@ def send(fname: str, data: bytes, sender, recipients, server) -> HArray:
         raise ScriptError(f"{fname}() needs at least one recipient")
     domain = None
     if settings.host is None:
-        domains = {smtp._domain(r.text) for r in rcpts}
+        domains = {client.domain_of(r.text) for r in rcpts}
         if len(domains) != 1:
             raise ScriptError(f"{fname}() without a host sends to the MX of the "
                               f"recipients' domain: the recipients must have one domain")
         domain = domains.pop()
     payload = wire(data)
     answers: list = []
-
-    def steps(s):
-        if s.server.saslusername is not None:
-            s.auth(s.server.saslusername, s.server.saslpassword)
-        params = list(mail_from.params)
-        if s.esmtp:
-            if not payload.isascii() and "8bitmime" in s.features:
-                params.append(b"BODY=8BITMIME")
-            addresses = mail_from.text + b"".join(r.text for r in rcpts)
-            if not addresses.isascii() and "smtputf8" in s.features:
-                params.append(b"SMTPUTF8")
-            if "size" in s.features:
-                params.append(b"SIZE=%d" % len(payload))
-        line = b"MAIL FROM:<" + mail_from.text + b">"
-        s.expect("MAIL", b" ".join([line] + params) if s.esmtp else line)
-        accepted = 0
-        code = text = None
-        for r in rcpts:
-            line = b"RCPT TO:<" + r.text + b">"
-            code, text = s.command("RCPT", b" ".join([line] + r.params) if s.esmtp else line)
-            answers.append((r.text, code, text))
-            accepted += 200 <= code <= 299
-        if not accepted:
-            s.done(0 if 500 <= code <= 599 else -1, code, text, "RCPT", True)
-        s.expect("DATA", b"DATA", ok=(354, 354))
-        code, text = s.command("EOD", payload + b".")
-        s.done(1 if 200 <= code <= 299 else 0 if 500 <= code <= 599 else -1, code, text,
-               "EOD")
-
-    outcome = smtp.probe(fname, settings, steps, domain)
+    outcome = client.probe(fname, settings,
+                           lambda s: client.transaction(s, mail_from, rcpts, payload, answers),
+                           domain)
     out = {}
     if outcome.code is not None:
-        out[b"result"] = HArray.from_dict_normalized(_reply(outcome.code, outcome.message,
-                                                            outcome.state))
+        out[b"result"] = HArray.from_dict_normalized(reply_fields(outcome.code,
+                                                                  outcome.message,
+                                                                  outcome.state))
     if outcome.result != 1:
-        temporary = outcome.code is None or 400 <= outcome.code <= 499
         out[b"error"] = HArray.from_dict_normalized({
-            b"temporary": temporary,
+            b"temporary": outcome.temporary,
             b"message": outcome.message.encode("utf-8", "surrogateescape"),
-            b"type": _error_type(outcome)})
+            b"type": outcome.kind.encode("ascii")})
     out[b"tls"] = outcome.tls
     rows = []
     for address, code, text in answers:
         row = {b"recipient": address}
-        row.update(_reply(code, text, ""))
+        row.update(reply_fields(code, text, ""))
         rows.append(HArray.from_dict_normalized(row))
     out[b"recipients"] = HArray.from_list(rows)
     return HArray.from_dict_normalized(out)

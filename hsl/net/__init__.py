@@ -14,6 +14,8 @@ stops the same way at the run's time limit and when the run is cancelled:
   --dns-server are given, else the system's getaddrinfo);
 * sockets.py: TCP connections (connect, send, receive) on a clock;
 * tls.py: TLS contexts, the handshake on a clock, certificate-name matching;
+* smtp.py: the SMTP client (one session: MX lookup, STARTTLS and DANE, AUTH, the
+  transaction) of smtp_lookup_*, send() and the queue's deliveries (hsl/queue/deliver.py);
 * offline.py: what hsl test's mocks put in the network's place (http and SMTP stand-ins,
   the network turned off).
 """

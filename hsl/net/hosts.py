@@ -17,7 +17,13 @@ from . import dns
 
 
 class ResolveError(OSError):
-    """The name has no address, or none came in time (the message says which)."""
+    """The name has no address, or none came in time (the message says which).
+    `kind`: "nxdomain" (no such name), "nodata" (no address) or "other" (the lookup
+    failed or timed out), as a delivery attempt's `error.dns` classifies it."""
+
+    def __init__(self, message: str, kind: str = "other"):
+        super().__init__(message)
+        self.kind = kind
 
 
 def is_ip(host: str) -> bool:
@@ -41,7 +47,8 @@ def addresses(host: str, port: int, clock, timeout: Optional[float] = None) -> l
         answer = dns.addresses(host, clock, dns.DEFAULT_TIMEOUT if timeout is None
                                else timeout)
         if answer.error is not None:
-            raise ResolveError(f"cannot resolve {host}: {answer.error}")
+            raise ResolveError(f"cannot resolve {host}: {answer.error}",
+                               "nxdomain" if answer.error == "NXDOMAIN" else "other")
         return [(family(a), (a, port)) for a in dict.fromkeys(answer.records)]
     try:
         infos = clock.call(lambda: socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM),
@@ -49,8 +56,11 @@ def addresses(host: str, port: int, clock, timeout: Optional[float] = None) -> l
     except socket.timeout:
         raise ResolveError(f"looking up {host} timed out") from None
     except OSError as e:
+        code = e.errno if isinstance(e, socket.gaierror) else None
+        kind = ("nxdomain" if code == socket.EAI_NONAME
+                else "nodata" if code == getattr(socket, "EAI_NODATA", None) else "other")
         raise ResolveError(f"cannot resolve {host}: "
-                           f"{e.strerror or str(e) or type(e).__name__}") from None
+                           f"{e.strerror or str(e) or type(e).__name__}", kind) from None
     out = {}
     for fam, _, _, _, addr in infos:
         out.setdefault(addr[0], (fam, addr))

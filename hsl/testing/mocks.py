@@ -582,7 +582,7 @@ _ERRORS: dict = {
     "timeout": lambda host: socket.timeout("timed out"),
     "refused": lambda host: ConnectionRefusedError(errno.ECONNREFUSED, "Connection refused"),
     "tls": lambda host: ssl.SSLError(1, "certificate verify failed (hsl test)"),
-    "dns": lambda host: ResolveError(f"cannot resolve {host}: NXDOMAIN"),
+    "dns": lambda host: ResolveError(f"cannot resolve {host}: NXDOMAIN", "nxdomain"),
 }
 
 
