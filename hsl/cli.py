@@ -152,7 +152,8 @@ def configure_dns(args, table=None) -> None:
 # Other commands live in their own packages; each exposes HELP, add_arguments(parser) and
 # main(args) -> exit code, and keeps its top-level imports light (startup time matters).
 SUBCOMMANDS = {"check": "hsl.check", "serve": "hsl.serve", "repl": "hsl.repl",
-               "test": "hsl.testing", "completion": "hsl.shell_completion"}
+               "test": "hsl.testing", "queue": "hsl.queue.cli",
+               "completion": "hsl.shell_completion"}
 
 
 def _subcommands() -> dict:

@@ -156,6 +156,17 @@ def test_hold_release_and_their_state(tmp_path):
         assert q.get(a).hold is False
 
 
+def test_a_state_that_undoes_the_envelope_is_kept(tmp_path):
+    """Released from the envelope's hold, metadata emptied: read back as set, not as the
+    envelope says."""
+    d, [a] = spool_with(tmp_path, copy(hold=True, metadata={"k": "v"}))
+    with Queue.open(d, clock=Clock()) as q:
+        q.update(q.release(a), metadata={})
+    with Queue.open(d, clock=Clock()) as q:
+        e = q.get(a)
+        assert (e.hold, e.metadata, e.state) == (False, {}, "queued")
+
+
 def test_new_batches_are_found_by_refresh(tmp_path):
     d, [a] = spool_with(tmp_path)
     with Queue.open(d, clock=Clock()) as q:

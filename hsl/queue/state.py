@@ -13,16 +13,17 @@ never a mix; what it may leave is a temporary file, which the queue's owner remo
 A copy without a state file has its initial state: no retries, due at `ts + delay`, held
 when its envelope says `hold`, the envelope's metadata and transport.
 
-`N.state.json`, one JSON object (keys absent = their default):
+`N.state.json`, one JSON object (written with every key; a key absent or null reads as
+the initial state's):
 
 | key | type | what |
 |---|---|---|
 | `retry` | integer >= 0 | the attempts counted so far |
-| `next` | number | Unix time of the next attempt (absent: `ts + delay`) |
+| `next` | number or null | Unix time of the next attempt (absent: `ts + delay`) |
 | `hold` | boolean | in the hold queue: not attempted until released |
 | `metadata` | object of strings | `GetMetaData()`; `SetMetaData()` replaces it |
-| `transportid` | string | the transport to use instead of the envelope's |
-| `last` | object | the last attempt: `time` (number), `outcome` (string) |
+| `transportid` | string or null | the transport to use instead of the envelope's |
+| `last` | object or null | the last attempt: `time` (number), `outcome` (string) |
 | `bounce` | boolean | an operator asked for a bounce: the runner bounces it next |
 | `delayed` | integer >= 0 | delayed DSNs sent so far |
 
@@ -49,9 +50,10 @@ class QueueError(Exception):
 class StateError(QueueError):
     """A state file that cannot be read or written; `str()` names the file and why."""
 
-    def __init__(self, path: str, reason: str):
+    def __init__(self, path: str, reason: str, *, writing: bool = False):
         super().__init__(f"{path}: {reason}")
         self.path, self.reason = path, reason
+        self.writing = writing          # the disk refused a write (else: a bad file)
 
 
 def _is_last(v) -> bool:
@@ -100,13 +102,9 @@ class State:
         return replace(self, **values)
 
     def to_json(self) -> dict:
-        """The JSON object of the state file (defaults left out)."""
-        out = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if value != f.default and not (f.name == "metadata" and value == {}):
-                out[f.name] = value
-        return out
+        """The JSON object of the state file: every field (a field left out would read
+        back as the envelope's, as `hold` and `metadata` do, not as this state's)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 def field_error(key: str, value) -> Optional[str]:
@@ -212,4 +210,5 @@ def _write_atomically(path: str, text: str) -> None:
             os.unlink(temp)
         except OSError:
             pass
-        raise StateError(path, f"cannot write the queue state: {e.strerror or e}") from None
+        raise StateError(path, f"cannot write the queue state: {e.strerror or e}",
+                         writing=True) from None
