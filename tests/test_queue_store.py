@@ -535,3 +535,14 @@ def test_a_kill_at_any_step_leaves_old_or_new_never_torn(tmp_path):
         r = _crash_run(d, 10 ** 9)
         assert r.returncode == 0, r.stderr
         assert _check_spool(d, originals, {}) == set(originals)
+
+
+def test_an_entry_of_another_queue_is_refused(tmp_path):
+    d, [a] = spool_with(tmp_path)
+    with Queue.open(d, clock=Clock()) as q:
+        stale = q.get(a)
+    with Queue.open(d, clock=Clock()) as q:
+        for act in (lambda: q.update(stale, retry=1), lambda: q.mark_done(stale, "x")):
+            with pytest.raises(QueueError, match="not one this queue read"):
+                act()
+        assert q.get(a).retry == 0

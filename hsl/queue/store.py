@@ -325,6 +325,11 @@ class Queue:
             raise QueueError(f"spool directory {self.spool_dir}: cannot {what}: opened "
                              "read-only (without the lock)")
 
+    def _mine(self, entry: QueueEntry) -> None:
+        if self._entries.get(entry.id) is not entry:
+            raise QueueError(f"queue entry {entry.id} is not one this queue read (get it "
+                             "again with get())")
+
     def update(self, entry: QueueEntry, **values) -> QueueEntry:
         """Set state fields of `entry` (state.FIELDS: retry, next, hold, metadata,
         transportid, last, bounce, delayed) durably; the entry, updated.  ValueError for
@@ -332,9 +337,10 @@ class Queue:
         disk and in `entry` stay the old one), QueueError for a finished entry."""
         with self._mutex:
             self._owned(f"change {entry.id}")
-            if entry.done or self._entries.get(entry.id) is not entry:
+            if entry.done:
                 raise QueueError(f"queue entry {entry.id} is finished (delivered, bounced "
                                  "or deleted)")
+            self._mine(entry)
             new = entry.saved.changed(**values)
             write_state(state_path(entry.spool_entry.envelope_path), new)
             entry.saved = new
@@ -353,6 +359,7 @@ class Queue:
             self._owned(f"finish {entry.id}")
             if entry.done:
                 raise QueueError(f"queue entry {entry.id} is already finished")
+            self._mine(entry)
             dsn_id = None
             if dsn is not None:
                 extra = dict(dsn.extra, **{DSN_OF: entry.id})
