@@ -1,124 +1,228 @@
-"""hsl queue: look at and act on the queue in a spool directory (the copies that
-`hsl serve` and `hsl run --hook eod --spool DIR` committed).
+"""hsl queue: look at and act on the queue of a spool (the copies hsl serve and hsl run
+--hook eod --spool commit; docs/queue.md).
 
-    hsl queue list [--json]        every entry: id, recipient, transport, retry, next, state
-    hsl queue show ID              one entry: its envelope, queue state and message size
-    hsl queue hold ID              into the hold queue (never picked up until released)
-    hsl queue release ID           out of the hold queue, due now
-    hsl queue delete ID            out of the queue, no DSN
-    hsl queue bounce ID            bounced by the queue runner at its next pass
-    hsl queue run [--once]         deliver: predelivery, one attempt, postdelivery, apply
+    hsl queue list [--json] [--spool DIR]
+    hsl queue show ID [--json] [--spool DIR]
+    hsl queue hold ID | release ID | delete ID | bounce ID [--spool DIR]
 
-`--spool DIR` (default ./hsl-spool, as hsl serve).  Changes take the spool's lock, so they
-fail clearly while another process owns the spool.
+list and show only read; the others take the spool's lock, so they fail (exit 1) while
+another process owns the spool.  Exit status: 0 done, 1 the spool is owned by another
+process or refused a change, 2 a usage error, an unknown id, a missing spool or a file of
+it that cannot be read (named in the message).
 """
 from __future__ import annotations
 
+import argparse
 import json
-import sys
 import threading
 import time
 
 from ..cli import print_error
-from .store import Queue, QueueError
+from ..errors import escape_controls
+from . import spool
+from .state import QueueError, StateError
+from .store import Queue, QueueLocked
 
-HELP = "list and act on the queue of a spool directory"
-EXIT_USAGE = 2
+HELP = "list, show, hold, release, delete or bounce the entries of the queue"
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+DEFAULT_SPOOL = "./hsl-spool"           # as hsl serve
 
-ACTIONS = ("hold", "release", "delete", "bounce")
+
+def _add_spool(p) -> None:
+    p.add_argument("--spool", metavar="DIR", default=DEFAULT_SPOOL,
+                   help=f"the spool directory (default {DEFAULT_SPOOL}, as hsl serve)")
+
+
+def _add_list(p) -> None:
+    p.add_argument("--json", action="store_true", help="print the entries as JSON")
+    _add_spool(p)
+
+
+def _add_show(p) -> None:
+    p.add_argument("id", metavar="ID", help="the entry's id (hsl queue list shows them)")
+    p.add_argument("--json", action="store_true", help="print the entry as JSON")
+    _add_spool(p)
+
+
+def _add_id(p) -> None:
+    p.add_argument("id", metavar="ID", help="the entry's id (hsl queue list shows them)")
+    _add_spool(p)
 
 
 def add_arguments(p) -> None:
-    sub = p.add_subparsers(dest="queue_command", metavar="ACTION")
-    sub.required = True
-    lst = sub.add_parser("list", help="list the queued entries")
-    lst.add_argument("--json", action="store_true", help="one JSON object per entry")
-    show = sub.add_parser("show", help="show one entry")
-    show.add_argument("id", help="the entry id (hsl queue list)")
-    for name, text in (("hold", "put an entry in the hold queue"),
-                       ("release", "release a held entry, due now"),
-                       ("delete", "remove an entry without a DSN"),
-                       ("bounce", "have the queue runner bounce an entry")):
-        a = sub.add_parser(name, help=text)
-        a.add_argument("id", help="the entry id (hsl queue list)")
-    run = sub.add_parser("run", help="deliver the due entries (predelivery, attempt, "
-                                     "postdelivery), retrying on the schedule")
-    run.add_argument("--once", action="store_true",
-                     help="pick up every entry due now once, then exit")
-    src = run.add_mutually_exclusive_group()
-    src.add_argument("--project", metavar="DIR",
-                     help="a Halon project: its queue hooks and transportgroups")
-    src.add_argument("--config", dest="halon_config", metavar="SMTPD-APP.YAML",
-                     help="the same, from a packed configuration")
-    run.add_argument("--predelivery", metavar="FILE", help="the predelivery hook")
-    run.add_argument("--postdelivery", metavar="FILE", help="the postdelivery hook")
-    run.add_argument("--transport", action="append", default=[], metavar="ID=HOST:PORT",
-                     help="deliver transport ID to HOST:PORT (lmtp://HOST:PORT for LMTP); "
-                          "repeatable")
-    run.add_argument("--concurrency", type=int, default=10, metavar="N",
-                     help="attempts at once (default 10)")
-    run.add_argument("--per-destination", type=int, default=None, metavar="N",
-                     help="attempts at once to one destination (default: --concurrency)")
-    run.add_argument("--clock", choices=("wall", "virtual"), default="wall",
-                     help="virtual: waiting jumps to the next due entry, and the run ends "
-                          "when only held entries are left (tests)")
-    run.add_argument("--hostname", default=None,
-                     help="the name DSNs are reported by (default: this host's name)")
-    run.add_argument("--json", action="store_true", help="one JSON object per attempt")
-    run.add_argument("--log-json", metavar="FILE",
-                     help="also append one JSON object per attempt to FILE")
-    for a in sub.choices.values():
-        a.add_argument("--spool", default="hsl-spool", metavar="DIR",
-                       help="the spool directory (default: ./hsl-spool)")
-
-
-def _when(t: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
-
-
-def _line(e: dict) -> str:
-    state = e["state"] + (", bounce asked" if e.get("bounce") else "")
-    sender = e["sender"] or "<>"
-    return (f"{e['id']}  {sender} -> {e['recipient']}  transport {e['transportid']}  "
-            f"{e['size']} bytes  retry {e['retry']}  next {_when(e['next'])}  {state}")
+    p.formatter_class = argparse.RawDescriptionHelpFormatter    # keep the synopsis
+    p.set_defaults(queue_command=None)
+    sub = p.add_subparsers(dest="queue_command", metavar="ACTION",
+                           parser_class=type(p))
+    for name, (help_text, add, _) in ACTIONS.items():
+        add(sub.add_parser(name, help=help_text, description=help_text))
 
 
 def main(args) -> int:
+    if args.queue_command is None:
+        print_error("hsl queue needs an action: " + ", ".join(ACTIONS))
+        return EXIT_USAGE
     try:
-        return _main(args)
+        return ACTIONS[args.queue_command][2](args)
+    except QueueLocked as e:
+        print_error(e)
+        return EXIT_FAILED
+    except (spool.SpoolError, StateError) as e:
+        print_error(e)
+        return EXIT_FAILED if isinstance(e, spool.SpoolError) or e.writing else EXIT_USAGE
     except QueueError as e:
         print_error(e)
         return EXIT_USAGE
 
 
-def _main(args) -> int:
-    action = args.queue_command
-    if action == "run":
-        return _run(args)
-    if action in ("list", "show"):
-        queue = Queue.open(args.spool, lock=False)
-        entries = queue.entries()
-        for problem in queue.problems:
-            print_error(f"skipped {problem}")
-        if action == "list":
-            for entry in entries:
-                e = entry.to_json()
-                print(json.dumps(e, sort_keys=True) if args.json else _line(e))
-            if not args.json:
-                held = sum(1 for e in entries if e.hold)
-                print(f"{len(entries)} queued ({held} held)", file=sys.stderr)
-            return 0
-        entry = queue.get(args.id)
-        print(json.dumps({**entry.to_json(), "envelope": entry.envelope},
-                         indent=2, sort_keys=True))
-        return 0
-    with Queue.open(args.spool) as queue:
-        entry = getattr(queue, "request_bounce" if action == "bounce" else action)(args.id)
-    done = {"hold": "held", "release": "released", "delete": "deleted",
-            "bounce": "will be bounced at the queue's next pass"}[action]
-    print(f"{entry.id}: {done}")
-    return 0
+# ---------------------------------------------------------------------------------------
+# The actions
 
+def _open(args, *, lock: bool):
+    return Queue.open(args.spool, clock=time.time, lock=lock)
+
+
+def _report_problems(queue) -> int:
+    """Each file of the spool that is not a valid entry, as an error; the exit status."""
+    for problem in queue.problems:
+        print_error(problem)
+    return EXIT_USAGE if queue.problems else EXIT_OK
+
+
+def cmd_list(args) -> int:
+    q = _open(args, lock=False)
+    entries = q.entries()
+    if args.json:
+        print(json.dumps({"spool": args.spool, "entries": [e.to_json() for e in entries],
+                          "problems": [{"path": p.path, "reason": p.reason}
+                                       for p in q.problems]}, indent=2))
+        return _report_problems(q)
+    if not entries:
+        print(escape_controls(f"no entries in spool {args.spool}"))
+        return _report_problems(q)
+    rows = [("ID", "STATE", "RETRY", "NEXT", "TRANSPORT", "SENDER", "RECIPIENT")]
+    for e in entries:
+        state = "bounce" if e.bounce and not e.done else e.state
+        rows.append((e.id, state, str(e.retry), _when(e.next), e.transportid,
+                     e.sender or "<>", e.recipient))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    for r in rows:
+        line = "  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1]
+        print(escape_controls(line))
+    counts = {}
+    for e in entries:
+        counts[e.state] = counts.get(e.state, 0) + 1
+    summary = ", ".join(f"{n} {s}" for s, n in counts.items())
+    print(f"{len(entries)} {'entry' if len(entries) == 1 else 'entries'}: {summary}")
+    return _report_problems(q)
+
+
+def cmd_show(args) -> int:
+    e = _open(args, lock=False).get(args.id)
+    if args.json:
+        print(json.dumps(e.to_json(), indent=2))
+        return EXIT_OK
+    last = e.last
+    fields = [
+        ("id", e.id), ("state", e.state),
+        ("sender", e.sender or "<>"), ("recipient", e.recipient),
+        ("transport", e.transportid), ("transaction", e.envelope["transaction"]),
+        ("received", _when(e.ts)), ("size", f"{e.size} bytes"),
+        ("retry", str(e.retry)), ("next", _when(e.next)),
+        ("hold", _yes(e.hold)), ("bounce", "asked for" if e.bounce else "no"),
+        ("jobid", e.jobid if e.jobid is not None else "-"),
+        ("metadata", ", ".join(f"{k}={v}" for k, v in e.metadata.items()) or "-"),
+        ("last", f"{_when(last['time'])} {last['outcome']}" if last else "-"),
+        ("message", e.spool_entry.message_path),
+    ]
+    if e.dsn_of is not None:
+        fields.insert(4, ("dsn of", e.dsn_of))
+    width = max(len(k) for k, _ in fields)
+    for key, value in fields:
+        print(escape_controls(f"{key.ljust(width)}  {value}"))
+    return EXIT_OK
+
+
+def _change(verb: str, change):
+    def command(args) -> int:
+        with _open(args, lock=True) as q:
+            message = change(q, args.id)
+        print(escape_controls(f"{verb} {args.id}{message or ''}"))
+        return EXIT_OK
+    return command
+
+
+def _hold(q, entry_id):
+    q.hold(entry_id)
+
+
+def _release(q, entry_id):
+    q.release(entry_id)
+
+
+def _delete(q, entry_id):
+    q.delete(entry_id)
+
+
+def _bounce(q, entry_id):
+    q.request_bounce(entry_id)
+    return " (hsl queue run bounces it next)"
+
+
+# action -> (help, add its arguments, run it).
+ACTIONS = {
+    "list": ("list the entries of the queue", _add_list, cmd_list),
+    "show": ("show one entry: its envelope and queue state", _add_show, cmd_show),
+    "hold": ("put an entry in the hold queue (not attempted until released)", _add_id,
+             _change("held", _hold)),
+    "release": ("take an entry out of the hold queue", _add_id,
+                _change("released", _release)),
+    "delete": ("take an entry out of the queue, without a DSN", _add_id,
+               _change("deleted", _delete)),
+    "bounce": ("bounce an entry: a DSN to its sender, when the queue runs next", _add_id,
+               _change("bounce requested for", _bounce)),
+    "run": ("deliver the due entries (predelivery, one attempt, postdelivery), retrying "
+            "on the schedule", lambda p: _add_run(p), lambda a: _run(a)),
+}
+
+
+def _when(t: float) -> str:
+    try:
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+    except (OverflowError, OSError, ValueError):
+        return repr(t)
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "no"
+
+
+def _add_run(p) -> None:
+    p.add_argument("--once", action="store_true",
+                     help="pick up every entry due now once, then exit")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--project", metavar="DIR",
+                     help="a Halon project: its queue hooks and transportgroups")
+    src.add_argument("--config", dest="halon_config", metavar="SMTPD-APP.YAML",
+                     help="the same, from a packed configuration")
+    p.add_argument("--predelivery", metavar="FILE", help="the predelivery hook")
+    p.add_argument("--postdelivery", metavar="FILE", help="the postdelivery hook")
+    p.add_argument("--transport", action="append", default=[], metavar="ID=HOST:PORT",
+                     help="deliver transport ID to HOST:PORT (lmtp://HOST:PORT for LMTP); "
+                          "repeatable")
+    p.add_argument("--concurrency", type=int, default=10, metavar="N",
+                     help="attempts at once (default 10)")
+    p.add_argument("--per-destination", type=int, default=None, metavar="N",
+                     help="attempts at once to one destination (default: --concurrency)")
+    p.add_argument("--clock", choices=("wall", "virtual"), default="wall",
+                     help="virtual: waiting jumps to the next due entry, and the run ends "
+                          "when only held entries are left (tests)")
+    p.add_argument("--hostname", default=None,
+                     help="the name DSNs are reported by (default: this host's name)")
+    p.add_argument("--json", action="store_true", help="one JSON object per attempt")
+    p.add_argument("--log-json", metavar="FILE",
+                     help="also append one JSON object per attempt to FILE")
+    _add_spool(p)
 
 def _outcome_line(o) -> str:
     text = f"{o.id}  {o.recipient}  {o.action}"

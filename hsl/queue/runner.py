@@ -116,6 +116,7 @@ class QueueRunner:
                 # Scanning the spool costs a read per entry: scan again only when the
                 # last scan's due entries are all started, or every POLL seconds.
                 if not pending or time.monotonic() - scanned >= POLL:
+                    self.queue.refresh()        # batches hsl serve committed meanwhile
                     pending = self.queue.due(now)
                     scanned = time.monotonic()
                 entries, pending = pending, []
@@ -147,7 +148,7 @@ class QueueRunner:
                     continue
                 if once:
                     break
-                upcoming = self.queue.next_due()
+                upcoming = self._next_due()
                 if upcoming is None:
                     if self.clock.virtual:
                         break
@@ -160,6 +161,12 @@ class QueueRunner:
         return outcomes
 
     # -- one pickup ---------------------------------------------------------------
+
+    def _next_due(self) -> Optional[float]:
+        """When the next entry that is not held becomes due (None: there is none)."""
+        self.queue.refresh()
+        times = [e.next for e in self.queue.entries() if not e.done and not e.hold]
+        return min(times) if times else None
 
     def _destination(self, entry) -> str:
         """What the per-destination limit counts: the fixed next hop, else the
@@ -175,8 +182,9 @@ class QueueRunner:
         except Exception as e:     # a bug must not stop the queue: the entry waits
             log.exception("queue: pickup of %s failed: %s", entry.id, e)
             try:
-                self.queue.update(entry, next=self.clock.now() + ERROR_DELAY,
-                                  last=f"internal error: {e}")
+                now = self.clock.now()
+                self.queue.update(entry, next=now + ERROR_DELAY,
+                                  last={"time": now, "outcome": f"internal error: {e}"})
             except Exception:
                 pass                # (gone, or the disk refuses: it stays due)
             return None
@@ -193,7 +201,7 @@ class QueueRunner:
         outcome = Outcome(entry.id, entry.recipient, entry.transportid, destination,
                           "", entry.retry)
         pre = None
-        if entry.state.get("bounce"):
+        if entry.bounce:
             pre = hooks_mod.QueueDecision("bounce")     # hsl queue bounce ID
         elif self.hooks.predelivery is not None:
             pre = hooks_mod.run_predelivery(self.hooks.predelivery, view)
@@ -213,7 +221,7 @@ class QueueRunner:
             outcome.duration = time.monotonic() - started
             outcome.attempt = attempt.to_json()
             if attempt.delivered:
-                self.queue.remove(entry)        # recorded before anything else runs
+                self.queue.mark_done(entry, "delivered")    # before anything else runs
                 action = None
             elif attempt.temporary and not schedule.expired(entry.retry + 1):
                 action = "QUEUE"
@@ -258,7 +266,8 @@ class QueueRunner:
             if delay is None:
                 delay = transport.schedule.delay(retry)
             fields = {"retry": retry, "next": now + float(delay),
-                      "metadata": view.metadata, "last": _last(attempt, options)}
+                      "metadata": view.metadata,
+                      "last": {"time": now, "outcome": _last(attempt, options)}}
             if options.get("hold"):
                 fields["hold"] = True
                 outcome.action = "hold"
@@ -268,27 +277,27 @@ class QueueRunner:
             outcome.retry, outcome.next = retry, fields["next"]
             if transport.schedule.notify(retry) and retry > previous \
                     and dsn_mod.dsn_due(entry.envelope, "delayed"):
-                self._send_dsn(entry, "delayed", attempt, options, transport, now)
+                self.queue.notify_delayed(entry, self._dsn(entry, "delayed", attempt,
+                                                           options, transport, now))
                 outcome.dsn = "delayed"
         elif action == "BOUNCE":
+            report = None
             if dsn_mod.dsn_due(entry.envelope, "failed"):
-                self._send_dsn(entry, "failed", attempt, options, transport, now,
-                               expired=expired, original=True)
+                report = self._dsn(entry, "failed", attempt, options, transport, now,
+                                   expired=expired)
                 outcome.dsn = "failed"
-            self.queue.remove(entry)
+            self.queue.mark_done(entry, "bounced", dsn=report)  # the DSN, then the marker
         elif action == "DELETE":
-            self.queue.remove(entry)
+            self.queue.mark_done(entry, "deleted")
 
-    def _send_dsn(self, entry, kind: str, attempt, options: dict, transport, now: float,
-                  expired: bool = False, original: bool = False) -> None:
-        """Commit a DSN to the spool; a bounce's names its original (store.py)."""
-        copy = dsn_mod.dsn_copy(entry.envelope, entry.message_bytes(), action=kind,
+    def _dsn(self, entry, kind: str, attempt, options: dict, transport, now: float,
+             expired: bool = False):
+        """The DSN's spool copy (the store commits it and names the original)."""
+        return dsn_mod.dsn_copy(entry.envelope, entry.message_bytes(), action=kind,
                                 attempt=attempt.to_json() if attempt is not None else None,
                                 expired=expired, options=options.get("dsn") or {},
                                 reporting_mta=self.hostname, now=now,
-                                transportid=transport.dsn_transport,
-                                original_id=entry.id if original else None)
-        self.queue.add([copy])
+                                transportid=transport.dsn_transport)
 
     def _report(self, outcome: Outcome) -> None:
         """One log line per pickup, the metrics, the caller's callback."""

@@ -11,8 +11,7 @@ Layout (one directory, created 0700 when missing; every file 0600):
     SPOOL/
       20250102T030405.123456789Z-9f3a61c2d4e5b708/     one committed transaction (a batch)
         0.eml  0.json                                  its first copy: message, envelope
-        1.eml  1.json  1.state                         ... (.state: its queue state,
-                                                       written by hsl/queue/store.py)
+        1.eml  1.json                                  ...
       .tmp-20250102T030405.223456789Z-.../             a batch being written (ignored)
 
 A batch is written into a temporary directory of the spool (`.tmp-` + its id: every file
@@ -53,13 +52,17 @@ The envelope (`N.json`), one JSON object (UTF-8, ASCII-escaped):
 | `quotas` | list of strings | `queue()`'s `quotas` |
 | `size` | integer >= 0 | the length of `N.eml` in bytes (a reader checks it) |
 
-| `dsn_of` | string (optional) | a DSN's: the id of the copy it reports on (hsl/queue/store.py) |
-
 Other keys are kept and passed on (later additions to format 1; a writer gives them as
-`Copy.extra`).  HSL strings are bytes:
+`Copy.extra`, such as the queue's `dsn_of`).  HSL strings are bytes:
 a text field given as bytes is stored as its UTF-8 reading with `surrogateescape`, so
 `value.encode("utf-8", "surrogateescape")` gives the bytes back exactly.  The message
 (`N.eml`) is the copy's bytes exactly as given (line endings, 8-bit data and all).
+
+The queue keeps two more files beside a copy (hsl/queue/state.py): `N.state.json`, its
+mutable queue state (retries, next attempt, hold), and `N.done`, the marker that the copy
+was delivered, bounced or deleted and only has to be removed.  Readers accept them and
+names starting with "." in a batch (their temporary files); `remove` deletes them after
+the envelope; `sweep` deletes them when their envelope is gone.
 """
 from __future__ import annotations
 
@@ -76,7 +79,8 @@ from typing import Callable, Iterator, Optional
 FORMAT = 1
 TEMP_PREFIX = ".tmp-"
 BATCH_ID = re.compile(r"\d{8}T\d{6}\.\d{9}Z-[0-9a-f]{16}\Z")
-COPY_FILE = re.compile(r"(0|[1-9]\d*)\.(eml|json|state)\Z")   # .state: hsl/queue/store.py
+COPY_FILE = re.compile(r"(0|[1-9]\d*)\.(eml|json|state\.json|done)\Z")
+COMPANIONS = ("eml", "state.json", "done")     # removed after a copy's envelope (.json)
 MAX_ENVELOPE = 16 << 20     # bytes: a bigger .json is not one of ours
 FILE_MODE = 0o600
 DIR_MODE = 0o700
@@ -107,7 +111,7 @@ class Copy:
     delay: float = 0
     quotas: tuple = ()
     received: Optional[float] = None    # Unix time; None: the time of the write
-    extra: dict = field(default_factory=dict)   # more envelope keys (`dsn_of`), JSON values
+    extra: dict = field(default_factory=dict)   # other envelope keys (JSON values)
 
 
 @dataclass(frozen=True)
@@ -213,6 +217,11 @@ def _envelope(copy: Copy, position: int, now: float) -> dict:
         raise TypeError(f"metadata must be a dict, not {type(copy.metadata).__name__}")
     if not isinstance(copy.quotas, (list, tuple)):
         raise TypeError(f"quotas must be a list, not {type(copy.quotas).__name__}")
+    if not isinstance(copy.extra, dict):
+        raise TypeError(f"extra must be a dict, not {type(copy.extra).__name__}")
+    clash = sorted(k for k in copy.extra if k in ENVELOPE)
+    if clash:
+        raise ValueError(f"copy {position}: extra key \"{clash[0]}\" is an envelope field")
     env = {
         "spool": FORMAT,
         "transaction": _text(copy.transaction, "transaction"),
@@ -228,12 +237,8 @@ def _envelope(copy: Copy, position: int, now: float) -> dict:
         "delay": copy.delay,
         "quotas": [_text(q, "a quota") for q in copy.quotas],
         "size": memoryview(copy.message).nbytes,
+        **copy.extra,
     }
-    clash = set(copy.extra) & set(env)
-    if clash:
-        raise ValueError(f"copy {position}: extra envelope keys {sorted(clash)} are "
-                         "format keys")
-    env.update(copy.extra)
     problem = envelope_error(env)
     if problem:
         raise ValueError(f"copy {position}: {problem}")
@@ -330,6 +335,13 @@ def ensure_spool(spool_dir: str) -> None:
         raise SpoolError(spool_dir, "create it", _reason(e)) from None
 
 
+def _encode(envelope: dict) -> bytes:
+    try:
+        return json.dumps(envelope, allow_nan=False).encode("ascii") + b"\n"
+    except (TypeError, ValueError) as e:        # an extra value that is not JSON
+        raise ValueError(f"the envelope cannot be written as JSON: {e}") from None
+
+
 def write_copies(spool_dir: str, copies) -> list:
     """Commit `copies` (one transaction's) to the spool, all or none; the list of their
     ids.  Returns once they are durable.  SpoolError (nothing visible) when the disk
@@ -339,6 +351,8 @@ def write_copies(spool_dir: str, copies) -> list:
         return []
     now = time.time()
     envelopes = [_envelope(c, i, now) for i, c in enumerate(copies)]
+    for env in envelopes:
+        _encode(env)                            # refused before any write
     ensure_spool(spool_dir)
     batch = new_batch_id()
     temp = os.path.join(spool_dir, TEMP_PREFIX + batch)
@@ -359,8 +373,7 @@ def write_copies(spool_dir: str, copies) -> list:
                     fds.append(_create_file(dir_fd, name, c.message))
                     written.setdefault(c.message, name)
                 step = "write an envelope"
-                fds.append(_create_file(dir_fd, f"{i}.json",
-                                        json.dumps(env, allow_nan=False).encode("ascii") + b"\n"))
+                fds.append(_create_file(dir_fd, f"{i}.json", _encode(env)))
             step = "sync the batch"
             for fd in fds:
                 os.fsync(fd)
@@ -407,33 +420,42 @@ def iter_entries(spool_dir: str, on_problem: Callable[[Problem], None]) -> Itera
     for name in names:
         if name.startswith("."):
             continue
-        path = os.path.join(spool_dir, name)
         if not BATCH_ID.match(name):
-            on_problem(Problem(path, "not a spool entry (foreign file)"))
+            on_problem(Problem(os.path.join(spool_dir, name),
+                               "not a spool entry (foreign file)"))
             continue
-        try:
-            files = os.listdir(path)
-        except FileNotFoundError:
-            continue                            # removed meanwhile
-        except NotADirectoryError:
-            on_problem(Problem(path, "not a spool entry (a file, not a batch directory)"))
-            continue
-        except OSError as e:
-            on_problem(Problem(path, f"cannot list the batch: {_reason(e)}"))
-            continue
-        positions = []
-        for f in files:
-            if f.startswith("."):
-                continue                        # a state file being written (store.py)
-            m = COPY_FILE.match(f)
-            if m is None:
-                on_problem(Problem(os.path.join(path, f), "not a spool file (foreign file)"))
-            elif m.group(2) == "json":
-                positions.append(int(m.group(1)))
-        for i in sorted(positions):
-            entry = _read_entry(path, name, i, on_problem)
-            if entry is not None:
-                yield entry
+        yield from iter_batch(spool_dir, name, on_problem)
+
+
+def iter_batch(spool_dir: str, batch: str, on_problem: Callable[[Problem], None]
+               ) -> Iterator[Entry]:
+    """The committed copies of one batch (a name of the spool directory), in batch order;
+    problems as for `iter_entries`.  A batch only loses copies once committed, so a
+    reader that has read it need not read it again."""
+    path = os.path.join(spool_dir, batch)
+    try:
+        files = os.listdir(path)
+    except FileNotFoundError:
+        return                                  # removed meanwhile
+    except NotADirectoryError:
+        on_problem(Problem(path, "not a spool entry (a file, not a batch directory)"))
+        return
+    except OSError as e:
+        on_problem(Problem(path, f"cannot list the batch: {_reason(e)}"))
+        return
+    positions = []
+    for f in files:
+        if f.startswith("."):
+            continue                            # a temporary file of the queue's state
+        m = COPY_FILE.match(f)
+        if m is None:
+            on_problem(Problem(os.path.join(path, f), "not a spool file (foreign file)"))
+        elif m.group(2) == "json":
+            positions.append(int(m.group(1)))
+    for i in sorted(positions):
+        entry = _read_entry(path, batch, i, on_problem)
+        if entry is not None:
+            yield entry
 
 
 def _read_entry(batch_path: str, batch: str, i: int, on_problem) -> Optional[Entry]:
@@ -491,9 +513,8 @@ def read_spool(spool_dir: str) -> Listing:
 
 def remove(entry: Entry) -> None:
     """Take a delivered (or deleted) copy out of the spool, durably: its envelope first
-    (after that no reader sees the copy), then its message, then the batch directory
-    when it is empty (with the copy's queue state, `N.state`, if any).  Removing a copy
-    already gone is not an error."""
+    (after that no reader sees the copy), then its message and queue files, then the
+    batch directory when it is empty.  Removing a copy already gone is not an error."""
     batch_path = os.path.dirname(entry.envelope_path)
     spool_dir = os.path.dirname(batch_path)
     try:
@@ -506,11 +527,12 @@ def remove(entry: Entry) -> None:
         return                                  # the batch is gone: so is the copy
     except OSError as e:
         raise SpoolError(spool_dir, f"remove {entry.id}", _reason(e)) from None
-    for path in (entry.message_path, entry.envelope_path[:-len("json")] + "state"):
+    stem = entry.envelope_path[:-len("json")]
+    for suffix in COMPANIONS:
         try:
-            os.unlink(path)
+            os.unlink(stem + suffix)
         except OSError:
-            pass                                # an orphan .eml or .state: swept
+            pass                                # an orphan: ignored, swept
     try:
         os.rmdir(batch_path)
     except OSError:
@@ -523,8 +545,9 @@ def remove(entry: Entry) -> None:
 
 def sweep(spool_dir: str, min_age: float = 3600) -> list:
     """Remove what failed or interrupted writers and removers left: `.tmp-` directories
-    older than `min_age` seconds (younger ones may be batches being written), `.eml`
-    and `.state` files without their `.json`, empty batch directories.  The paths removed."""
+    and temporary files in batches older than `min_age` seconds (younger ones may be
+    being written), `.eml`, `.state.json` and `.done` files without their `.json`, empty
+    batch directories.  The paths removed."""
     removed = []
     try:
         names = os.listdir(spool_dir)
@@ -549,7 +572,13 @@ def sweep(spool_dir: str, min_age: float = 3600) -> list:
                 continue
             for f in sorted(files):
                 m = COPY_FILE.match(f)
-                if m and m.group(2) != "json" and f"{m.group(1)}.json" not in files:
+                orphan = m and m.group(2) != "json" and f"{m.group(1)}.json" not in files
+                if f.startswith("."):
+                    try:
+                        orphan = now - os.stat(os.path.join(path, f)).st_mtime >= min_age
+                    except OSError:
+                        continue
+                if orphan:
                     try:
                         os.unlink(os.path.join(path, f))
                         removed.append(os.path.join(path, f))

@@ -1,134 +1,91 @@
-"""The queue over the spool: each committed copy (hsl/queue/spool.py) is a queue entry,
-and what the queue learns about it (attempts, the next one, hold, metadata, a new
-transport) lives beside it in `N.state`.
+"""The queue over the spool: every committed copy (hsl/queue/spool.py) with its queue state
+(hsl/queue/state.py), and the only code that changes that state or takes a copy out.
 
-The message (`N.eml`, perhaps a hard link shared by copies) and the envelope (`N.json`)
-are never changed.  `N.state` is one JSON object, replaced atomically (written to
-`.N.state.tmp` in the batch directory, fsync'ed, renamed over, the directory fsync'ed),
-so a crash at any moment leaves the old state or the new one, never a torn one:
+    q = Queue.open("hsl-spool", clock=time.time)     # owns the spool until q.close()
+    for entry in q.due():
+        ...                                           # attempt it (the runner)
+        q.update(entry, retry=entry.retry + 1, next=q.now() + 600)
+        q.mark_done(entry, "delivered: 250 2.0.0 Ok")
 
-| key | type | what |
-|---|---|---|
-| `retry` | integer >= 0 | attempts that failed and were retried (`$arguments["retry"]`) |
-| `next` | number | Unix time of the next attempt (absent: received + the envelope's `delay`) |
-| `hold` | boolean | in the hold queue: never due until released |
-| `metadata` | object of string -> string | replaces the envelope's (`SetMetaData()`) |
-| `transportid` | string | replaces the envelope's (`Queue(["transportid" => ...])`) |
-| `bounce` | boolean | an operator asked for a bounce (`hsl queue bounce`) |
-| `last` | string | the last outcome, for `hsl queue list/show` |
+**One owner.**  `Queue.open` takes an exclusive `flock` on `SPOOL/.lock` (and writes its
+pid there): a second owner gets `QueueLocked`, naming the spool and the pid holding it.
+Writers of new batches (`hsl serve`, `hsl run --hook eod --spool`) need no lock.  A queue
+opened with `lock=False` only reads (`hsl queue list`, `show`): it changes nothing, and
+shows a copy that recovery would finish as "done".
 
-An entry leaves the queue by `spool.remove` (its envelope is unlinked first: from then
-on no reader sees it), and only after a delivery, a delete, or a bounce whose DSN is
-committed.  A DSN is a new spool batch whose envelope has `dsn_of`: the id of the copy it
-reports on.  The original is removed after it; when a crash comes in between, opening
-the queue finishes the job (an original named by a live entry's `dsn_of` is removed), so
-a bounce is never lost and never sent twice.
+**Nothing lost, nothing twice.**  A copy leaves the spool only through `mark_done`: its
+DSN, if any, is committed first (a new copy whose envelope says `"dsn_of": "<id>"`), then
+the marker `N.done` is written durably, then the copy is removed.  A crash between any two
+of these steps is finished by the next owner's recovery, on open:
+- a copy with `N.done` is removed (it was delivered, bounced or deleted: never attempted
+  again);
+- a copy named by a live copy's `dsn_of` is marked done and removed (its bounce was
+  queued: it is not bounced again);
+- a copy named by a live delayed DSN's `dsn_delayed_of` counts that DSN in `delayed`;
+- temporary files of interrupted state writes are removed.
 
-One process owns a spool at a time: `Queue.open(lock=True)` takes an exclusive
-`flock` on `SPOOL/.lock` (it holds the owner's pid) and fails with `QueueLocked` when
-another process has it.  Reading (`hsl queue list`, `show`) needs no lock.
+The clock is the caller's (`clock()` -> Unix time): a runner on a virtual clock walks a
+copy through its retries without waiting.  A Queue is safe to use from several threads.
 """
 from __future__ import annotations
 
-import errno
 import fcntl
-import json
 import os
+import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import replace
 from typing import Callable, Optional
 
 from . import spool
+from .state import (QueueError, State, StateError, done_path, read_done, read_state,
+                    state_path, write_done, write_state)
 
 LOCK_FILE = ".lock"
-STATE_KEYS = {"retry", "next", "hold", "metadata", "transportid", "bounce", "last"}
+DSN_OF = "dsn_of"                       # envelope key of a bounce: the copy it reports on
+DSN_DELAYED_OF = "dsn_delayed_of"       # ... of a delayed DSN, and its number:
+DSN_NOTICE = "dsn_notice"
 
-
-class QueueError(Exception):
-    """A queue operation that cannot be done; the text names the spool, entry or file."""
+__all__ = ["Queue", "QueueEntry", "QueueError", "QueueLocked", "UnknownEntry",
+           "StateError", "DSN_OF", "DSN_DELAYED_OF", "DSN_NOTICE"]
 
 
 class QueueLocked(QueueError):
-    pass
+    """Another process owns the spool."""
+
+    def __init__(self, spool_dir: str, pid: Optional[int]):
+        holder = f"process {pid}" if pid else "another process"
+        super().__init__(f"spool directory {spool_dir} is in use by {holder} (a running "
+                         "hsl queue run or hsl serve --queue): one process owns a spool "
+                         "at a time")
+        self.spool_dir, self.pid = spool_dir, pid
 
 
-def _state_path(entry: spool.Entry) -> str:
-    return entry.envelope_path[:-len("json")] + "state"
+class UnknownEntry(QueueError):
+    def __init__(self, spool_dir: str, entry_id: str):
+        super().__init__(f"no queue entry {entry_id} in spool directory {spool_dir} "
+                         "(hsl queue list shows the ids)")
+        self.spool_dir, self.id = spool_dir, entry_id
 
 
-def _state_error(state) -> Optional[str]:
-    if not isinstance(state, dict):
-        return "not a queue state (not a JSON object)"
-    for key, value in state.items():
-        if key == "retry" and not (type(value) is int and value >= 0):
-            return "retry must be a whole number >= 0"
-        if key == "next" and not (type(value) in (int, float) and value == value):
-            return "next must be a number"
-        if key in ("hold", "bounce") and type(value) is not bool:
-            return f"{key} must be true or false"
-        if key == "metadata" and not (isinstance(value, dict) and all(
-                isinstance(k, str) and isinstance(v, str) for k, v in value.items())):
-            return "metadata must map strings to strings"
-        if key in ("transportid", "last") and not isinstance(value, str):
-            return f"{key} must be a string"
-    return None
-
-
-def read_state(entry: spool.Entry) -> dict:
-    """The entry's queue state ({} when it has none yet).  QueueError for a corrupt one."""
-    path = _state_path(entry)
-    try:
-        with open(path, "rb") as f:
-            data = f.read(spool.MAX_ENVELOPE + 1)
-    except FileNotFoundError:
-        return {}
-    except OSError as e:
-        raise QueueError(f"{path}: cannot read the queue state: {e.strerror}") from None
-    try:
-        state = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError) as e:
-        raise QueueError(f"{path}: not a queue state ({e})") from None
-    problem = _state_error(state)
-    if problem:
-        raise QueueError(f"{path}: {problem}")
-    return state
-
-
-def write_state(entry: spool.Entry, state: dict) -> None:
-    """Replace the entry's state atomically and durably."""
-    problem = _state_error(state)
-    if problem:
-        raise ValueError(problem)
-    path = _state_path(entry)
-    batch = os.path.dirname(path)
-    tmp = os.path.join(batch, "." + os.path.basename(path) + ".tmp")
-    data = json.dumps(state, ensure_ascii=True, sort_keys=True).encode()
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, spool.FILE_MODE)
-        try:
-            os.write(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-        spool._fsync_dir(batch)
-    except OSError as e:
-        raise QueueError(f"{path}: cannot write the queue state: {e.strerror}") from None
-
-
-@dataclass
 class QueueEntry:
-    """A queued copy: the spool entry and its queue state."""
-    entry: spool.Entry
-    state: dict = field(default_factory=dict)
+    """One queued copy: its spool entry (envelope, message file) and its queue state.
+    The queue replaces `saved` when it writes a new state; read the rest as properties."""
+
+    def __init__(self, entry: spool.Entry, saved: State, done: bool = False):
+        self.spool_entry = entry
+        self.saved = saved
+        self.done = done                # finished: waiting only to be removed
+
+    def __repr__(self) -> str:
+        return f"<QueueEntry {self.id} {self.state} {self.recipient!r}>"
 
     @property
     def id(self) -> str:
-        return self.entry.id
+        return self.spool_entry.id
 
     @property
     def envelope(self) -> dict:
-        return self.entry.envelope
+        return self.spool_entry.envelope
 
     @property
     def sender(self) -> str:
@@ -140,189 +97,393 @@ class QueueEntry:
 
     @property
     def transportid(self) -> str:
-        return self.state.get("transportid", self.envelope["transportid"])
+        """The transport to deliver with: the state's override, else the envelope's."""
+        return self.saved.transportid if self.saved.transportid is not None \
+            else self.envelope["transportid"]
 
     @property
     def metadata(self) -> dict:
-        return self.state.get("metadata", self.envelope["metadata"])
+        return self.saved.metadata
 
     @property
     def retry(self) -> int:
-        return self.state.get("retry", 0)
-
-    @property
-    def hold(self) -> bool:
-        return self.state.get("hold", self.envelope["hold"])
+        return self.saved.retry
 
     @property
     def next(self) -> float:
-        return self.state.get("next", self.envelope["ts"] + self.envelope["delay"])
+        """When the next attempt is due: the state's `next`, else `ts + delay`."""
+        return self.saved.next if self.saved.next is not None \
+            else self.envelope["ts"] + self.envelope["delay"]
+
+    @property
+    def hold(self) -> bool:
+        return self.saved.hold
+
+    @property
+    def bounce(self) -> bool:
+        return self.saved.bounce
+
+    @property
+    def delayed(self) -> int:
+        return self.saved.delayed
+
+    @property
+    def last(self) -> Optional[dict]:
+        return self.saved.last
+
+    @property
+    def ts(self) -> float:
+        return self.envelope["ts"]
 
     @property
     def size(self) -> int:
         return self.envelope["size"]
 
-    def message_bytes(self) -> bytes:
-        return self.entry.read_message()
+    @property
+    def jobid(self) -> Optional[str]:
+        return self.envelope["jobid"]
 
-    def due(self, now: float) -> bool:
-        return not self.hold and (self.state.get("bounce", False) or self.next <= now)
+    @property
+    def dsn_of(self) -> Optional[str]:
+        """The id of the copy this one is the bounce of (None: not a bounce)."""
+        value = self.envelope.get(DSN_OF)
+        return value if isinstance(value, str) else None
+
+    @property
+    def state(self) -> str:
+        """queued, held or done."""
+        return "done" if self.done else "held" if self.hold else "queued"
+
+    def message_bytes(self) -> bytes:
+        return self.spool_entry.read_message()
+
+    def is_due(self, now: float) -> bool:
+        """Whether an attempt (or the bounce asked for) is due at `now`."""
+        return not self.done and (self.bounce or (not self.hold and self.next <= now))
 
     def to_json(self) -> dict:
-        e = self.envelope
-        out = {"id": self.id, "transaction": e["transaction"], "sender": self.sender,
-               "recipient": self.recipient, "transportid": self.transportid,
-               "size": self.size, "received": e["ts"], "retry": self.retry,
-               "next": self.next, "state": "held" if self.hold else "queued",
-               "metadata": self.metadata, "jobid": e.get("jobid")}
-        for key in ("bounce", "last"):
-            if key in self.state:
-                out[key] = self.state[key]
-        if "dsn_of" in e:
-            out["dsn_of"] = e["dsn_of"]
+        """The entry as `hsl queue list --json` shows it."""
+        env = self.envelope
+        out = {"id": self.id, "state": self.state, "transaction": env["transaction"],
+               "queue": env["queue"], "sender": self.sender, "recipient": self.recipient,
+               "transportid": self.transportid, "ts": self.ts, "size": self.size,
+               "jobid": self.jobid, "quotas": list(env["quotas"]), "retry": self.retry,
+               "next": self.next, "hold": self.hold, "bounce": self.bounce,
+               "delayed": self.delayed, "metadata": dict(self.metadata), "last": self.last,
+               "message": self.spool_entry.message_path}
+        if self.dsn_of is not None:
+            out["dsn_of"] = self.dsn_of
         return out
 
 
-class Queue:
-    """The entries of one spool directory.  Entries are read fresh from the spool each
-    time (`entries()`), so copies another process commits (hsl serve) show up."""
+def _order(entry_id: str):
+    batch, _, position = entry_id.rpartition("-")
+    return batch, int(position)
 
-    def __init__(self, spool_dir: str, clock: Callable[[], float] = time.time):
+
+class Queue:
+    """The queue of one spool directory; `Queue.open` makes one."""
+
+    def __init__(self, spool_dir: str, clock: Callable[[], float], lock_fd: Optional[int]):
         self.spool_dir = spool_dir
-        self.clock = clock
-        self.problems: list = []
-        self._lock_fd: Optional[int] = None
+        self.now = clock
+        self.problems: list = []        # spool.Problem: files that are not valid entries
+        self._lock_fd = lock_fd
+        self._mutex = threading.RLock()
+        self._entries: dict = {}        # id -> QueueEntry (live or done-not-yet-removed)
+        self._broken: dict = {}         # id -> (spool.Entry, StateError): unreadable state
+        self._seen: set = set()         # names of the spool directory already read
+
+    # -- opening and closing ---------------------------------------------------------
 
     @classmethod
     def open(cls, spool_dir: str, *, clock: Callable[[], float] = time.time,
              lock: bool = True, create: bool = False) -> "Queue":
-        if create:
-            spool.ensure_spool(spool_dir)
-        elif not os.path.isdir(spool_dir):
-            raise QueueError(f"spool directory {spool_dir}: no such directory")
-        queue = cls(spool_dir, clock)
-        if lock:
-            queue._take_lock()
-            queue.recover()
-        return queue
-
-    def _take_lock(self) -> None:
-        path = os.path.join(self.spool_dir, LOCK_FILE)
+        """The queue of `spool_dir`, read and (with `lock`) owned and recovered.
+        QueueError when the directory is missing (unless `create`) or not a directory;
+        QueueLocked when another process owns it."""
+        if create and lock:
+            try:
+                spool.ensure_spool(spool_dir)
+            except spool.SpoolError as e:
+                raise QueueError(str(e)) from None
+        if not os.path.exists(spool_dir):
+            raise QueueError(f"spool directory {spool_dir} does not exist (hsl serve and "
+                             "hsl run --hook eod --spool DIR create it; --spool DIR "
+                             "chooses another)")
+        if not os.path.isdir(spool_dir):
+            raise QueueError(f"spool directory {spool_dir} is not a directory")
+        fd = _take_lock(spool_dir) if lock else None
+        q = cls(spool_dir, clock, fd)
         try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, spool.FILE_MODE)
-        except OSError as e:
-            raise QueueError(f"spool directory {self.spool_dir}: cannot open {LOCK_FILE}: "
-                             f"{e.strerror}") from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as e:
-            holder = os.read(fd, 32).decode("ascii", "replace").strip()
-            os.close(fd)
-            if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
-                who = f" (pid {holder})" if holder.isdigit() else ""
-                raise QueueLocked(f"spool directory {self.spool_dir}: another process owns "
-                                  f"it{who}; one queue runs a spool at a time") from None
-            raise QueueError(f"spool directory {self.spool_dir}: cannot lock: "
-                             f"{e.strerror}") from None
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
-        self._lock_fd = fd
+            q.refresh()
+            if lock:
+                q._recover()
+        except BaseException:
+            q.close()
+            raise
+        return q
 
     def close(self) -> None:
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)         # releases the flock
-            self._lock_fd = None
+        """Give up the ownership (the lock); the Queue is not to be used after."""
+        fd, self._lock_fd = self._lock_fd, None
+        if fd is not None:
+            os.close(fd)                # closing the descriptor releases the flock
 
-    def __enter__(self):
+    def __enter__(self) -> "Queue":
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc) -> None:
         self.close()
 
-    # -- reading --------------------------------------------------------------------
+    @property
+    def owner(self) -> bool:
+        """Whether this queue holds the spool's lock (and may change it)."""
+        return self._lock_fd is not None
+
+    # -- reading ---------------------------------------------------------------------
+
+    def refresh(self) -> list:
+        """Read the batches committed since the last read (a committed batch only loses
+        copies, so known ones are not read again); the new entries.  An owner also
+        retries removing finished copies whose removal failed."""
+        with self._mutex:
+            try:
+                names = sorted(os.listdir(self.spool_dir))
+            except OSError as e:
+                raise QueueError(f"spool directory {self.spool_dir}: cannot list it: "
+                                 f"{e.strerror or e}") from None
+            new = []
+            for name in names:
+                if name.startswith(".") or name in self._seen:
+                    continue
+                self._seen.add(name)
+                if not spool.BATCH_ID.match(name):
+                    self.problems.append(spool.Problem(os.path.join(self.spool_dir, name),
+                                                       "not a spool entry (foreign file)"))
+                    continue
+                for entry in spool.iter_batch(self.spool_dir, name, self.problems.append):
+                    qe = self._load(entry)
+                    if qe is not None:
+                        new.append(qe)
+            self._seen &= set(names)    # forget batches gone
+            if self.owner:
+                for qe in [e for e in self._entries.values() if e.done]:
+                    self._remove(qe)
+            else:                       # a reader shows what recovery would finish
+                bounced = self._bounced()
+                for qe in self._entries.values():
+                    qe.done = qe.done or qe.id in bounced
+            return new
+
+    def _bounced(self) -> set:
+        """The ids of the copies whose bounce is queued (a live copy's `dsn_of`)."""
+        return {e.dsn_of for e in self._entries.values()
+                if not e.done and e.dsn_of is not None}
+
+    def _load(self, entry: spool.Entry) -> Optional[QueueEntry]:
+        try:
+            saved = read_state(state_path(entry.envelope_path), entry.envelope)
+        except StateError as e:
+            self._broken[entry.id] = (entry, e)
+            self.problems.append(spool.Problem(e.path, e.reason))
+            return None
+        done = read_done(done_path(entry.envelope_path)) is not None
+        qe = QueueEntry(entry, saved, done)
+        self._entries[entry.id] = qe
+        return qe
 
     def entries(self) -> list:
-        """Every queued entry in commit order.  Spool files that are not valid entries
-        and corrupt state files are collected in `problems` and skipped."""
-        self.problems = []
-        out = []
-        for entry in spool.iter_entries(self.spool_dir, self.problems.append):
-            try:
-                state = read_state(entry)
-            except QueueError as e:
-                self.problems.append(spool.Problem(_state_path(entry), str(e).split(": ", 1)[1]))
-                continue
-            out.append(QueueEntry(entry, state))
-        return out
+        """Every entry read (queued, held, and for a reader, done), in commit order."""
+        with self._mutex:
+            return sorted(self._entries.values(), key=lambda e: _order(e.id))
 
     def get(self, entry_id: str) -> QueueEntry:
-        for entry in self.entries():
-            if entry.id == entry_id:
-                return entry
-        raise QueueError(f"spool directory {self.spool_dir}: no queued entry {entry_id!r}")
+        """The entry `entry_id`; UnknownEntry when there is none, StateError (naming the
+        file) when its state file is not valid."""
+        with self._mutex:
+            if entry_id in self._broken:
+                raise self._broken[entry_id][1]
+            try:
+                return self._entries[entry_id]
+            except KeyError:
+                raise UnknownEntry(self.spool_dir, entry_id) from None
 
     def due(self, now: Optional[float] = None) -> list:
-        now = self.clock() if now is None else now
-        return [e for e in self.entries() if e.due(now)]
+        """The entries to attempt at `now` (default: the clock): not done, not held, their
+        next attempt at or before `now` (or a bounce asked for, held or not); the
+        earliest due first, then in commit order."""
+        now = self.now() if now is None else now
+        with self._mutex:
+            due = [e for e in self._entries.values() if e.is_due(now)]
+        return sorted(due, key=lambda e: (min(e.next, now), _order(e.id)))
 
-    def next_due(self) -> Optional[float]:
-        """When the next entry that is not held becomes due (None: there is none)."""
-        times = [e.next for e in self.entries() if not e.hold]
-        return min(times) if times else None
+    # -- changing --------------------------------------------------------------------
 
-    # -- changing -------------------------------------------------------------------
+    def _owned(self, what: str) -> None:
+        if not self.owner:
+            raise QueueError(f"spool directory {self.spool_dir}: cannot {what}: opened "
+                             "read-only (without the lock)")
 
-    def update(self, entry: QueueEntry, **fields) -> QueueEntry:
-        unknown = set(fields) - STATE_KEYS
-        if unknown:
-            raise TypeError(f"unknown queue state keys {sorted(unknown)}")
-        state = {**entry.state, **fields}
-        for key in [k for k, v in state.items() if v is None]:
-            del state[key]
-        write_state(entry.entry, state)
-        entry.state = state
-        return entry
+    def _mine(self, entry: QueueEntry) -> None:
+        if self._entries.get(entry.id) is not entry:
+            raise QueueError(f"queue entry {entry.id} is not one this queue read (get it "
+                             "again with get())")
 
-    def remove(self, entry: QueueEntry) -> None:
-        """The entry leaves the queue (delivered, deleted, or bounced with its DSN
-        committed)."""
-        try:
-            spool.remove(entry.entry)
-        except spool.SpoolError as e:
-            raise QueueError(str(e)) from None
+    def update(self, entry: QueueEntry, **values) -> QueueEntry:
+        """Set state fields of `entry` (state.FIELDS: retry, next, hold, metadata,
+        transportid, last, bounce, delayed) durably; the entry, updated.  ValueError for
+        an unknown field or a wrong value, StateError when the disk refuses (the state on
+        disk and in `entry` stay the old one), QueueError for a finished entry."""
+        with self._mutex:
+            self._owned(f"change {entry.id}")
+            if entry.done:
+                raise QueueError(f"queue entry {entry.id} is finished (delivered, bounced "
+                                 "or deleted)")
+            self._mine(entry)
+            new = entry.saved.changed(**values)
+            write_state(state_path(entry.spool_entry.envelope_path), new)
+            entry.saved = new
+            return entry
 
-    def add(self, copies: list) -> list:
-        """Commit new copies (DSNs) to the spool; their ids."""
-        try:
-            batch = spool.write_copies(self.spool_dir, copies)
-        except spool.SpoolError as e:
-            raise QueueError(str(e)) from None
-        return batch
+    def mark_done(self, entry: QueueEntry, why: str, *,
+                  dsn: Optional[spool.Copy] = None) -> Optional[str]:
+        """Finish `entry` (delivered, bounced or deleted; `why` is kept in its marker for
+        people): commit its bounce `dsn` first, if given (its envelope gets `dsn_of`),
+        then write the marker, then remove the copy.  The DSN's id, or None.  After the
+        marker (or the DSN) is on disk the entry is never attempted again, even if the
+        removal fails (then recovery, or the next refresh, removes it).  SpoolError or
+        StateError when the DSN or the marker could not be written: then nothing
+        changed, unless the DSN was committed, which finishes the entry all the same."""
+        with self._mutex:
+            self._owned(f"finish {entry.id}")
+            if entry.done:
+                raise QueueError(f"queue entry {entry.id} is already finished")
+            self._mine(entry)
+            dsn_id = None
+            if dsn is not None:
+                extra = dict(dsn.extra, **{DSN_OF: entry.id})
+                [dsn_id] = spool.write_copies(self.spool_dir, [_with_extra(dsn, extra)])
+                entry.done = True       # its bounce is queued: recovery finishes it
+            write_done(done_path(entry.spool_entry.envelope_path), self.now(), why)
+            entry.done = True
+            self._remove(entry)
+            return dsn_id
+
+    def notify_delayed(self, entry: QueueEntry, dsn: spool.Copy) -> str:
+        """Queue a delayed DSN for `entry` and count it in `delayed`; the DSN's id.  The
+        DSN's envelope names the entry and the notice's number, so a crash between the
+        two steps is finished by recovery (counted, not sent again)."""
+        with self._mutex:
+            self._owned(f"notify the sender of {entry.id}")
+            notice = entry.delayed + 1
+            extra = dict(dsn.extra, **{DSN_DELAYED_OF: entry.id, DSN_NOTICE: notice})
+            [dsn_id] = spool.write_copies(self.spool_dir, [_with_extra(dsn, extra)])
+            self.update(entry, delayed=notice)
+            return dsn_id
 
     def hold(self, entry_id: str) -> QueueEntry:
+        """Put the entry in the hold queue: not attempted until released."""
         return self.update(self.get(entry_id), hold=True)
 
     def release(self, entry_id: str) -> QueueEntry:
-        """Out of the hold queue and due now."""
-        return self.update(self.get(entry_id), hold=False, next=self.clock())
-
-    def delete(self, entry_id: str) -> QueueEntry:
-        entry = self.get(entry_id)
-        self.remove(entry)
-        return entry
+        """Take the entry out of the hold queue: attempted at its next retry time (at
+        once when that has passed)."""
+        return self.update(self.get(entry_id), hold=False)
 
     def request_bounce(self, entry_id: str) -> QueueEntry:
-        """The runner bounces it at its next pass (held or not)."""
-        return self.update(self.get(entry_id), bounce=True, hold=False)
+        """Ask for a bounce: the runner bounces the entry next (held or not)."""
+        return self.update(self.get(entry_id), bounce=True)
 
-    def recover(self) -> list:
-        """Finish bounces a crash interrupted: remove every original whose DSN is
-        committed.  The ids removed."""
-        entries = self.entries()
-        reported = {e.envelope.get("dsn_of") for e in entries} - {None}
-        done = []
-        for entry in entries:
-            if entry.id in reported:
-                self.remove(entry)
-                done.append(entry.id)
-        return done
+    def delete(self, entry_id: str) -> None:
+        """Take the entry out of the queue without a DSN.  An entry whose state file is
+        not valid can be deleted too (the way out for an operator)."""
+        with self._mutex:
+            self._owned(f"delete {entry_id}")
+            if entry_id in self._broken:
+                entry, _ = self._broken.pop(entry_id)
+                write_done(done_path(entry.envelope_path), self.now(), "deleted")
+                spool.remove(entry)
+                return
+            self.mark_done(self.get(entry_id), "deleted")
+
+    # -- recovery and removal -----------------------------------------------------------
+
+    def _remove(self, entry: QueueEntry) -> None:
+        try:
+            spool.remove(entry.spool_entry)
+        except spool.SpoolError:
+            return                      # stays done in memory: removed on a later try
+        self._entries.pop(entry.id, None)
+
+    def _recover(self) -> None:
+        """Finish what a crash interrupted (see the module docstring)."""
+        with self._mutex:
+            self._remove_temporary_files()
+            live = [e for e in self._entries.values() if not e.done]
+            bounced = self._bounced()
+            for entry_id in bounced & set(self._broken):
+                self.delete(entry_id)
+            notices: dict = {}
+            for e in live:
+                of, n = e.envelope.get(DSN_DELAYED_OF), e.envelope.get(DSN_NOTICE)
+                if isinstance(of, str) and isinstance(n, int) and not isinstance(n, bool):
+                    notices[of] = max(notices.get(of, 0), n)
+            for e in live:
+                if e.id in bounced:
+                    self.mark_done(e, "bounced (recovered: its DSN was queued)")
+                elif notices.get(e.id, 0) > e.delayed:
+                    self.update(e, delayed=notices[e.id])
+            for e in [e for e in self._entries.values() if e.done]:
+                self._remove(e)
+
+    def _remove_temporary_files(self) -> None:
+        """Temporary files of state writes a crash interrupted (only the owner writes
+        them, and this process is the owner now)."""
+        for name in self._seen:
+            if not spool.BATCH_ID.match(name):
+                continue
+            batch = os.path.join(self.spool_dir, name)
+            try:
+                files = os.listdir(batch)
+            except OSError:
+                continue
+            for f in files:
+                if f.startswith("."):
+                    try:
+                        os.unlink(os.path.join(batch, f))
+                    except OSError:
+                        pass
+
+
+def _with_extra(copy: spool.Copy, extra: dict) -> spool.Copy:
+    return replace(copy, extra=extra)
+
+
+def _take_lock(spool_dir: str) -> int:
+    """An exclusive flock on SPOOL/.lock, with this process's pid written in it; the
+    descriptor.  QueueLocked when another process has it."""
+    path = os.path.join(spool_dir, LOCK_FILE)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, spool.FILE_MODE)
+    except OSError as e:
+        raise QueueError(f"spool directory {spool_dir}: cannot open its lock file "
+                         f"{LOCK_FILE}: {e.strerror or e}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as e:
+        try:
+            text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+        except OSError:
+            text = ""
+        os.close(fd)
+        if isinstance(e, BlockingIOError):
+            raise QueueLocked(spool_dir, int(text) if text.isdigit() else None) from None
+        raise QueueError(f"spool directory {spool_dir}: cannot lock {LOCK_FILE}: "
+                         f"{e.strerror or e}") from None
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+    except OSError:
+        pass                            # the pid is only for the message of a second owner
+    return fd
