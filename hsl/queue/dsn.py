@@ -42,6 +42,7 @@ import os
 import re
 from typing import Optional
 
+from ..mail.body import crlf
 from . import spool
 
 ACTIONS = {"failed": "FAILURE", "delayed": "DELAY"}
@@ -108,10 +109,6 @@ def _header_block(message: bytes) -> bytes:
     return message
 
 
-def _crlf(data: bytes) -> bytes:
-    return re.sub(rb"\r?\n", b"\r\n", data)
-
-
 def _date(t: float) -> str:
     return email.utils.formatdate(t, usegmt=True)
 
@@ -176,7 +173,7 @@ def build_dsn(envelope: dict, message: bytes, *, action: str = "failed",
         per_recipient.append(f"Diagnostic-Code: smtp; {reply}")
     per_recipient.append(f"Last-Attempt-Date: {_date(now)}")
 
-    original = _crlf(message)
+    original = crlf(message)
     eight_bit = any(b > 127 for b in original)
     if ret == "FULL" and not eight_bit:
         returned = [b"Content-Type: message/rfc822", b"", original.rstrip(b"\r\n")]
