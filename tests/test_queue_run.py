@@ -174,10 +174,17 @@ def test_cli_run_and_the_lock(sink, tmp_path):
     assert locked.returncode == 1 and "one process owns a spool" in locked.stderr
     r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=60)
     assert r.returncode == 0, r.stderr
-    lines = r.stdout.splitlines()
-    assert f"{ok}  ok@example.org  delivered  250 queued as 1234" in lines
-    assert f"{bad}  bad@example.org  bounce  550 no such user  (failed DSN queued)" in lines
-    assert "    action none" in lines and "    action BOUNCE" in lines
+    # one line per attempt in hsl serve's log style (after the timestamp), the hooks'
+    # echo under it
+    lines = [line.split(" ", 1)[1] for line in r.stdout.splitlines()]
+    dest = f"dest=127.0.0.1:{server.port}"
+    assert f"hsl queue: attempt id={ok} rcpt=ok@example.org {dest} outcome=delivered " \
+           "code=250 enhanced=2.0.0 reason=\"queued as 1234\" retry=0 next=done" in lines
+    assert f"hsl queue: attempt id={bad} rcpt=bad@example.org {dest} outcome=bounced " \
+           "code=550 enhanced=5.1.1 reason=\"no such user\" retry=0 next=bounced " \
+           "dsn=failed" in lines
+    assert f"hsl queue: echo id={ok} text=\"action none\"" in lines
+    assert f"hsl queue: echo id={bad} text=\"action BOUNCE\"" in lines
     bad_transport = subprocess.run(cmd[:-6] + ["--transport", "mx"], capture_output=True,
                                    text=True, env=env, timeout=60)
     assert bad_transport.returncode == 2 and "expected ID=HOST:PORT" in bad_transport.stderr

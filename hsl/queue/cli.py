@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import threading
+import signal
+import sys
 import time
 
 from ..cli import print_error
@@ -197,59 +198,118 @@ def _yes(flag: bool) -> str:
     return "yes" if flag else "no"
 
 
+def _route(value: str) -> tuple:
+    """ID=HOST:PORT of --transport: (id, settings)."""
+    from .schedule import RoutingError, parse_transport_option  # deferred: only for run
+    try:
+        return parse_transport_option(value)
+    except RoutingError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _at_least_one(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return n
+
+
+def _metrics_address(value: str):
+    from ..serve.config import parse_hostport  # deferred: only for --metrics
+    return parse_hostport(value, default_port=9090)
+
+
+# The queue runner's options, shared by `hsl queue run` and `hsl serve --queue` (the
+# hooks, the next hops, concurrency, the attempt log): flag -> argparse keywords.
+# --project/--config, --hostname, --spool, --metrics, DNS and plugins are options of
+# both commands already, with the same meaning.
+RUNNER_OPTIONS = {
+    "--predelivery": dict(metavar="FILE", help="the predelivery hook (default: the "
+                          "project's; without one: Try())"),
+    "--postdelivery": dict(metavar="FILE", help="the postdelivery hook (default: the "
+                           "project's; without one: Default())"),
+    "--transport": dict(dest="routes", action="append", type=_route, default=[],
+                        metavar="ID=HOST:PORT",
+                        help="deliver transport ID to HOST:PORT (lmtp://HOST:PORT for "
+                             "LMTP) instead of its configured next hop or MX; repeatable"),
+    "--concurrency": dict(type=_at_least_one, default=10, metavar="N",
+                          help="delivery attempts at once (default 10)"),
+    "--per-destination": dict(type=_at_least_one, default=None, metavar="N",
+                              help="attempts at once to one destination (default: "
+                                   "--concurrency)"),
+    "--log-json": dict(metavar="FILE",
+                       help="also append one JSON object per delivery attempt to FILE"),
+}
+
+
+def add_runner_options(group, skip=()) -> None:
+    """RUNNER_OPTIONS on an argparse parser or group, but those in `skip`."""
+    for flag, keywords in RUNNER_OPTIONS.items():
+        if flag not in skip:
+            group.add_argument(flag, **keywords)
+
+
 def _add_run(p) -> None:
+    # deferred: the hsl run options only for hsl queue run
+    from ..cli import add_dns_arguments, add_include_argument
     p.add_argument("--once", action="store_true",
-                     help="pick up every entry due now once, then exit")
+                   help="pick up every entry due now once, then exit")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--project", metavar="DIR",
                      help="a Halon project: its queue hooks and transportgroups")
     src.add_argument("--config", dest="halon_config", metavar="SMTPD-APP.YAML",
                      help="the same, from a packed configuration")
-    p.add_argument("--predelivery", metavar="FILE", help="the predelivery hook")
-    p.add_argument("--postdelivery", metavar="FILE", help="the postdelivery hook")
-    p.add_argument("--transport", action="append", default=[], metavar="ID=HOST:PORT",
-                     help="deliver transport ID to HOST:PORT (lmtp://HOST:PORT for LMTP); "
-                          "repeatable")
-    p.add_argument("--concurrency", type=int, default=10, metavar="N",
-                     help="attempts at once (default 10)")
-    p.add_argument("--per-destination", type=int, default=None, metavar="N",
-                     help="attempts at once to one destination (default: --concurrency)")
+    add_runner_options(p)
     p.add_argument("--clock", choices=("wall", "virtual"), default="wall",
-                     help="virtual: waiting jumps to the next due entry, and the run ends "
-                          "when only held entries are left (tests)")
+                   help="virtual: waiting jumps to the next due entry, and the run ends "
+                        "when only held entries are left (tests)")
     p.add_argument("--hostname", default=None,
-                     help="the name DSNs are reported by (default: this host's name)")
-    p.add_argument("--json", action="store_true", help="one JSON object per attempt")
-    p.add_argument("--log-json", metavar="FILE",
-                     help="also append one JSON object per attempt to FILE")
+                   help="the name DSNs are reported by (default: this host's name)")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON object per attempt (default: one text line)")
+    p.add_argument("--metrics", type=_metrics_address, metavar="HOST:PORT",
+                   help="serve the queue's Prometheus metrics over HTTP at this address")
+    add_include_argument(p)
+    add_dns_arguments(p)
     _add_spool(p)
 
-def _outcome_line(o) -> str:
-    text = f"{o.id}  {o.recipient}  {o.action}"
-    if o.next is not None:
-        text += f" (retry {o.retry}, next {_when(o.next)})"
-    if o.attempt is not None:
-        result, error = o.attempt.get("result") or {}, o.attempt.get("error") or {}
-        if result.get("code"):
-            text += f"  {result['code']} " + " ".join(result.get("reason") or [])
-        elif error:
-            text += "  " + error.get("message", "")
-    if o.dsn:
-        text += f"  ({o.dsn} DSN queued)"
-    if o.error:
-        text += f"  [hook error: {o.error}]"
-    return text
+
+def load_runner_config(args, project=None, plugins=None) -> tuple:
+    """(Routing, QueueHooks) of the runner options in `args` and the project's
+    transportgroups and queue hooks (`project`: a loaded hsl.project.Project, or None).
+    QueueError (naming the file) for a hook that does not load."""
+    from ..serve.hooks import ScriptLoadError, compile_file  # deferred: the compiler
+    from .runner import QueueHooks  # deferred: as above
+    from .schedule import Routing  # deferred: as above
+    groups: list = []
+    paths = {"predelivery": args.predelivery, "postdelivery": args.postdelivery}
+    include_paths = list(getattr(args, "include", None) or ())
+    if project is not None:
+        groups = project.transportgroups
+        include_paths += project.include_paths
+        for name, hook in project.queue_hooks.items():
+            paths[name] = paths[name] or hook.path
+    programs = {}
+    for phase, path in paths.items():
+        if path:
+            try:
+                programs[phase] = compile_file(path, phase, include_paths, plugins=plugins)
+            except ScriptLoadError as e:
+                raise QueueError(str(e)) from None
+    return (Routing(groups, dict(args.routes)),
+            QueueHooks(programs.get("predelivery"), programs.get("postdelivery")))
 
 
 def _run(args) -> int:
     import socket
-    from ..serve.hooks import ScriptLoadError, compile_file  # deferred: not for list/show
+    from ..cli import configure_dns, load_plugin_arguments  # deferred: not for list/show
+    from .log import AttemptLog  # deferred: as above
     from .clock import VirtualClock, WallClock  # deferred: as above
-    from .runner import QueueHooks, QueueRunner  # deferred: as above
-    from .schedule import Routing, RoutingError, parse_transport_option  # deferred: as above
-    groups: list = []
-    paths = {"predelivery": args.predelivery, "postdelivery": args.postdelivery}
-    include_paths: list = []
+    from .runner import QueueRunner  # deferred: as above
+    project = None
     if args.project or args.halon_config:
         from ..project import ProjectError, load_packed, load_project  # deferred: YAML
         try:
@@ -257,57 +317,51 @@ def _run(args) -> int:
                 load_packed(args.halon_config)
         except ProjectError as e:
             raise QueueError(str(e)) from None
-        groups = project.transportgroups
-        include_paths = project.include_paths
-        for name, hook in project.queue_hooks.items():
-            paths[name] = paths[name] or hook.path
     try:
-        overrides = dict(parse_transport_option(t) for t in args.transport)
-    except RoutingError as e:
+        configure_dns(args)
+        plugins = load_plugin_arguments(args)
+    except ValueError as e:
         raise QueueError(str(e)) from None
-    if args.concurrency < 1 or (args.per_destination is not None and
-                                args.per_destination < 1):
-        raise QueueError("--concurrency and --per-destination must be at least 1")
-    programs = {}
-    for phase, path in paths.items():
-        if path:
-            try:
-                programs[phase] = compile_file(path, phase, include_paths)
-            except ScriptLoadError as e:
-                raise QueueError(str(e)) from None
+    routing, hooks = load_runner_config(args, project, plugins)
     clock = VirtualClock() if args.clock == "virtual" else WallClock()
-    log = open(args.log_json, "a") if args.log_json else None
-    lock = threading.Lock()         # pickups finish on several threads
-
-    def report(outcome):
-        with lock:
-            _report(outcome)
-
-    def _report(outcome):
-        record = {"event": "attempt", **outcome.to_json()}
-        if args.json:
-            print(json.dumps(record, default=str), flush=True)
-        else:
-            print(_outcome_line(outcome), flush=True)
-            for line in outcome.output:         # the hooks' echo
-                print(f"    {line}", flush=True)
-        if log is not None:
-            log.write(json.dumps(record, default=str) + "\n")
-
-    try:
-        with Queue.open(args.spool, clock=clock.now, create=True) as queue:
-            runner = QueueRunner(queue, Routing(groups, overrides),
-                                 QueueHooks(programs.get("predelivery"),
-                                            programs.get("postdelivery")),
-                                 clock=clock, concurrency=args.concurrency,
-                                 per_destination=args.per_destination,
-                                 hostname=args.hostname or socket.getfqdn(),
-                                 on_outcome=report)
-            try:
-                runner.run(once=args.once)
-            except KeyboardInterrupt:
-                runner.stop.set()
-    finally:
-        if log is not None:
+    from ..serve.log import Logger  # deferred: as above
+    log = AttemptLog(Logger("json" if args.json else "text", sys.stdout, name="hsl queue"),
+                     args.log_json)
+    with Queue.open(args.spool, clock=clock.now, create=True) as queue:
+        from .metrics import QueueMetrics  # deferred: as above
+        metrics = QueueMetrics(queue)
+        runner = QueueRunner(queue, routing, hooks, clock=clock,
+                             concurrency=args.concurrency,
+                             per_destination=args.per_destination,
+                             hostname=args.hostname or socket.getfqdn(),
+                             on_outcome=log.attempt, metrics=metrics)
+        metrics.runner = runner
+        endpoint = None
+        previous = _stop_on_signals(runner)
+        try:
+            if args.metrics:
+                from .metrics import serve_in_thread  # deferred: as above
+                try:
+                    endpoint = serve_in_thread(*args.metrics, metrics)
+                except OSError as e:
+                    raise QueueError(f"--metrics: cannot listen on "
+                                     f"{args.metrics[0]}:{args.metrics[1]}: "
+                                     f"{e.strerror or e}") from None
+                print(f"metrics on http://{endpoint.address}/metrics", file=sys.stderr,
+                      flush=True)
+            runner.run(once=args.once)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            if endpoint is not None:
+                endpoint.close()
             log.close()
     return 0
+
+
+def _stop_on_signals(runner) -> dict:
+    """SIGTERM and SIGINT stop the runner after the attempts in flight (their outcomes
+    applied); the handlers they had before."""
+    def stop(signum, frame):
+        runner.shutdown()
+    return {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}

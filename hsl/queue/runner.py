@@ -26,7 +26,8 @@ One entry's pickup (`_pickup`, on a worker thread):
 The loop (`QueueRunner.run`) hands due entries to a pool of `concurrency` threads, at
 most `per_destination` of them to one destination (a transport's fixed next hop, else
 the recipient's domain) at a time, picks up new spool batches
-as `hsl serve` writes them, and sleeps until the next entry is due.  With a virtual clock
+as `hsl serve` writes them (at once when it calls `notify()`, else within POLL), and
+sleeps until the next entry is due; `shutdown()` stops it after the pickups in flight.  With a virtual clock
 (tests, `--clock virtual`) waiting jumps the clock instead, and the run ends when nothing
 is left but held entries; with `once` every entry due at the start is picked up once.
 """
@@ -36,7 +37,7 @@ import json
 import logging
 import threading
 import time
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
@@ -66,9 +67,22 @@ class Outcome:
     error: Optional[str] = None         # a hook's script error
     dsn: Optional[str] = None           # "failed"/"delayed" when a DSN was queued
     output: list = field(default_factory=list)
+    queued: Optional[float] = None      # when the copy was received (its envelope's ts)
+    time: Optional[float] = None        # when the pickup finished (the runner's clock)
+
+    @property
+    def result(self) -> str:
+        """What became of the entry, for logs and metrics (RESULTS)."""
+        return RESULTS.get(self.action, self.action)
 
     def to_json(self) -> dict:
         return {k: v for k, v in self.__dict__.items() if v not in (None, [])}
+
+
+# Outcome.action -> what became of the entry: the log line's outcome= and the
+# hsl_queue_attempts_total label
+RESULTS = {"delivered": "delivered", "queue": "deferred", "hold": "held",
+           "bounce": "bounced", "delete": "deleted"}
 
 
 @dataclass
@@ -95,9 +109,22 @@ class QueueRunner:
         self.on_outcome = on_outcome
         self.metrics = metrics
         self.stop = threading.Event()
-        self.wake = threading.Event()       # set when a pickup finishes or stop is asked
+        self.wake = threading.Event()       # a pickup finished, new copies, or stop
+        self.in_flight: set = set()         # ids of the entries being picked up now
+        self._fresh = threading.Event()     # new copies were committed: scan at once
         self._busy: dict = {}               # destination -> pickups running
         self._lock = threading.Lock()
+
+    def notify(self) -> None:
+        """New copies were committed to the spool (hsl serve --queue): scan it now
+        instead of at the next poll.  Safe from any thread."""
+        self._fresh.set()
+        self.wake.set()
+
+    def shutdown(self) -> None:
+        """Stop starting pickups; run() returns once those in flight are finished."""
+        self.stop.set()
+        self.wake.set()
 
     # -- the loop -----------------------------------------------------------------
 
@@ -115,7 +142,9 @@ class QueueRunner:
                 now = self.clock.now()
                 # Scanning the spool costs a read per entry: scan again only when the
                 # last scan's due entries are all started, or every POLL seconds.
-                if not pending or time.monotonic() - scanned >= POLL:
+                if not pending or self._fresh.is_set() or \
+                        time.monotonic() - scanned >= POLL:
+                    self._fresh.clear()
                     self.queue.refresh()        # batches hsl serve committed meanwhile
                     pending = self.queue.due(now)
                     scanned = time.monotonic()
@@ -134,11 +163,15 @@ class QueueRunner:
                             continue
                         self._busy[destination] = self._busy.get(destination, 0) + 1
                     seen.add(entry.id)
-                    running[pool.submit(self._pickup, entry, destination)] = entry.id
+                    future = pool.submit(self._pickup, entry, destination)
+                    future.add_done_callback(lambda _: self.wake.set())
+                    running[future] = entry.id
                     started = True
                 if running:
-                    done, _ = wait(list(running), timeout=POLL, return_when=FIRST_COMPLETED)
-                    for future in done:
+                    # a pickup finishing or new copies (notify) end the wait
+                    self.wake.wait(POLL)
+                    self.wake.clear()
+                    for future in [f for f in running if f.done()]:
                         running.pop(future)
                         outcome = future.result()
                         if outcome is not None:
@@ -152,13 +185,19 @@ class QueueRunner:
                 if upcoming is None:
                     if self.clock.virtual:
                         break
-                    self.clock.wait(POLL, self.stop)
+                    self._sleep(POLL)
                     continue
                 if self.clock.virtual:
                     self.clock.advance(max(0.0, upcoming - now))
                 else:
-                    self.clock.wait(min(POLL, max(0.0, upcoming - now)), self.stop)
+                    self._sleep(min(POLL, max(0.0, upcoming - now)))
         return outcomes
+
+    def _sleep(self, seconds: float) -> None:
+        """Wait on the wall clock until `seconds` pass, or notify() or shutdown()."""
+        if not self._fresh.is_set():
+            self.clock.wait(seconds, self.wake)
+        self.wake.clear()
 
     # -- one pickup ---------------------------------------------------------------
 
@@ -177,6 +216,7 @@ class QueueRunner:
         return destination
 
     def _pickup(self, entry, destination: str) -> Optional[Outcome]:
+        self.in_flight.add(entry.id)
         try:
             return self._attempt(entry, destination)
         except Exception as e:     # a bug must not stop the queue: the entry waits
@@ -189,9 +229,9 @@ class QueueRunner:
                 pass                # (gone, or the disk refuses: it stays due)
             return None
         finally:
+            self.in_flight.discard(entry.id)
             with self._lock:
                 self._busy[destination] -= 1
-            self.wake.set()
 
     def _attempt(self, entry, destination: str) -> Outcome:
         transport = self.routing.transport(entry.transportid)
@@ -199,7 +239,7 @@ class QueueRunner:
         message = entry.message_bytes()
         view = hooks_mod.EntryView.from_entry(entry, message, serverid=self.serverid)
         outcome = Outcome(entry.id, entry.recipient, entry.transportid, destination,
-                          "", entry.retry)
+                          "", entry.retry, queued=entry.ts)
         pre = None
         if entry.bounce:
             pre = hooks_mod.QueueDecision("bounce")     # hsl queue bounce ID
@@ -301,6 +341,7 @@ class QueueRunner:
 
     def _report(self, outcome: Outcome) -> None:
         """One log line per pickup, the metrics, the caller's callback."""
+        outcome.time = self.clock.now()
         if self.metrics is not None:
             self.metrics.attempt(outcome)
         log.info("queue: %s", json.dumps(outcome.to_json(), default=str))

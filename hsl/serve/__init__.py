@@ -8,6 +8,8 @@ before the 250.  A script error (a runtime error, or the per-run deadline) answe
 """
 from __future__ import annotations
 
+import argparse
+
 from ..cli import add_dns_arguments, add_include_argument, size_arg
 
 HELP = "run a real SMTP server in front of hook scripts"
@@ -127,9 +129,11 @@ def add_arguments(p) -> None:
                    help="where accepted messages are committed, one .eml and one .json "
                         "per copy (docs/spool.md); created at start (default ./hsl-spool, "
                         "created with the first message)")
-    o.add_argument("--transport", default="mx", metavar="ID",
-                   help="the server's default transport ($arguments[\"transportid\"] of "
-                        "rcptto; default mx)")
+    o.add_argument("--transport", action=_TransportAction, default="mx",
+                   metavar="ID | ID=HOST:PORT",
+                   help="ID: the server's default transport ($arguments[\"transportid\"] "
+                        "of rcptto; default mx); ID=HOST:PORT (with --queue): deliver "
+                        "transport ID there, as hsl queue run --transport (repeatable)")
     o.add_argument("--maildir", metavar="DIR",
                    help="also write each accepted message to this Maildir (compatibility "
                         "with earlier versions; the spool is the store)")
@@ -145,7 +149,33 @@ def add_arguments(p) -> None:
     o.add_argument("--define-metric", action="append", default=[], metavar="NAME[:KIND]",
                    help="declare a metric the script may use with metrics_* "
                         "(KIND counter, gauge or histogram; default counter; repeatable)")
+    q = p.add_argument_group("queue (--queue: deliver what is received, as hsl queue run "
+                             "on the same --spool)")
+    q.add_argument("--queue", action="store_true",
+                   help="run the queue in this process: each copy the eod hook queues is "
+                        "delivered through the predelivery and postdelivery hooks (the "
+                        "project's, or these options'), retried on its schedule")
+    # deferred: (hsl imports hsl.queue.cli at every start anyway)
+    from ..queue.cli import add_runner_options
+    add_runner_options(q, skip=("--transport",))   # (--transport above takes both)
+    p.set_defaults(routes=[])
     add_dns_arguments(p)
+
+
+class _TransportAction(argparse.Action):
+    """--transport ID sets the default transport; --transport ID=HOST:PORT routes a
+    transport for the queue (hsl queue run's option: its parser, its `routes`)."""
+
+    def __call__(self, parser, namespace, value, option_string=None):
+        if "=" not in value:
+            setattr(namespace, self.dest, value)
+            return
+        from ..queue.cli import RUNNER_OPTIONS  # deferred: only for a route
+        try:
+            route = RUNNER_OPTIONS["--transport"]["type"](value)
+        except argparse.ArgumentTypeError as e:
+            raise argparse.ArgumentError(self, str(e)) from None
+        namespace.routes = [*namespace.routes, route]
 
 
 def _milliseconds(value: str) -> float:

@@ -4,14 +4,18 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
 import signal
 import socket
 import sys
+import threading
 from typing import Optional
 
 from ..builtins.server import define_metric, define_server
 from ..cli import configure_dns, load_plugin_arguments, print_error
 from ..queue.spool import SpoolError, ensure_spool
+from ..queue.state import QueueError
+from ..queue.store import Queue, QueueLocked
 from ..runtime.memory import set_total_cap
 from .config import format_hostport
 from .hooks import ScriptLoadError, ServerHooks, load_hooks, load_project_hooks
@@ -73,6 +77,8 @@ class App:
         self.policy: Optional[Policy] = None
         self.loop: Optional[asyncio.AbstractEventLoop] = None
         self.on_connection_lost = None
+        self.on_queued = None               # called with the ids of each committed batch
+        self.queue: Optional[QueueService] = None
 
     # ------------------------------------------------------------------- TLS
     def _tls_context(self, args):
@@ -121,6 +127,70 @@ class App:
         if not task.cancelled() and task.exception() is not None:
             error = task.exception()
             self.logger.error("session error", error=f"{type(error).__name__}: {error}")
+
+
+class QueueService:
+    """`hsl serve --queue`: the queue runner (hsl/queue/runner.py) over the server's
+    spool, on a thread of its own, so that delivery never holds the event loop.
+
+    The runner is thread-based (a blocking SMTP client, hook runs on its pool's
+    threads), so it runs as in `hsl queue run`: its loop on one thread, its attempts on
+    `--concurrency` more.  The server tells it about each committed batch (`committed`,
+    from smtp.py's commit): it scans the spool at once instead of at its next poll.
+    Stopping: `shutdown()` asks the runner to start nothing more; `join()` waits for the
+    attempts in flight (each bounded by its timeouts) to finish and be applied; the
+    spool's lock is released last (`close()`)."""
+
+    def __init__(self, queue, runner, attempt_log, metrics):
+        self.queue, self.runner, self.log, self.metrics = queue, runner, attempt_log, metrics
+        self.thread: Optional[threading.Thread] = None
+        self.error: Optional[BaseException] = None
+        self.on_stopped = None          # called (on the runner's thread) when run() ends
+
+    def start(self) -> None:
+        self.thread = threading.Thread(target=self._run, name="hsl-queue-runner")
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            self.runner.run()
+        except BaseException as e:      # (the spool went away): the server stops too
+            self.error = e
+        finally:
+            if self.on_stopped is not None:
+                self.on_stopped()
+
+    def committed(self, ids) -> None:
+        self.runner.notify()
+
+    def shutdown(self) -> None:
+        self.runner.shutdown()
+
+    def join(self) -> None:
+        if self.thread is not None:
+            self.thread.join()
+
+    def close(self) -> None:
+        self.log.close()
+        self.queue.close()
+
+
+def _queue_service(app: App, args, project, plugins) -> QueueService:
+    """The QueueService of --queue, its spool opened and locked; QueueError (a usage
+    error, or QueueLocked when another process owns the spool)."""
+    from ..queue.cli import load_runner_config  # deferred: the queue only for --queue
+    from ..queue.log import AttemptLog  # deferred: as above
+    from ..queue.metrics import QueueMetrics  # deferred: as above
+    from ..queue.runner import QueueRunner  # deferred: as above
+    routing, hooks = load_runner_config(args, project, plugins)
+    queue = Queue.open(app.spool, create=True)
+    log = AttemptLog(app.logger, args.log_json)
+    metrics = QueueMetrics(queue)
+    runner = QueueRunner(queue, routing, hooks, concurrency=args.concurrency,
+                         per_destination=args.per_destination, hostname=app.hostname,
+                         serverid=app.serverid, on_outcome=log.attempt, metrics=metrics)
+    metrics.runner = runner
+    return QueueService(queue, runner, log, metrics)
 
 
 def hook_files(args) -> tuple:
@@ -234,6 +304,17 @@ def run(args) -> int:
     except ValueError as e:
         print_error(e)
         return EXIT_USAGE
+    if not args.queue:
+        given = [flag for flag, value in (("--predelivery", args.predelivery),
+                                          ("--postdelivery", args.postdelivery),
+                                          ("--transport ID=HOST:PORT", args.routes),
+                                          ("--log-json", args.log_json)) if value]
+        if given:
+            print_error(f"{', '.join(given)}: options of the queue, which runs with --queue")
+            return EXIT_USAGE
+    elif args.stdio:
+        print_error("--queue does not go with --stdio (one session, no queue to run)")
+        return EXIT_USAGE
     project = None
     if args.project or args.halon_config:
         if phases or domains:
@@ -296,6 +377,14 @@ def run(args) -> int:
         return EXIT_ERROR
     for view in {id(v): v for v, _, _ in endpoints}.values():
         define_server(view.serverid)
+    if args.queue:
+        try:
+            app.queue = _queue_service(app, args, project, plugins)
+        except QueueError as e:
+            app.policy.close()
+            print_error(e)
+            return EXIT_ERROR if isinstance(e, QueueLocked) else EXIT_USAGE
+        app.on_queued = app.queue.committed
     try:
         if args.stdio:
             return asyncio.run(serve_stdio(endpoints[0][0]))
@@ -303,6 +392,10 @@ def run(args) -> int:
     except KeyboardInterrupt:
         return 130
     finally:
+        if app.queue is not None:       # (stopped already, unless the loop failed)
+            app.queue.shutdown()
+            app.queue.join()
+            app.queue.close()
         app.policy.close()
 
 
@@ -332,7 +425,8 @@ async def _serve(app: App, endpoints: list) -> int:
     if args.metrics:
         host, port = args.metrics
         try:
-            msrv = await serve_metrics(host, port, app.metrics)
+            msrv = await serve_metrics(host, port, app.metrics,
+                                       [app.queue.metrics] if app.queue else [])
         except OSError as e:
             logger.error(f"cannot listen on {format_hostport(host, port)}: {e.strerror}")
             return EXIT_ERROR
@@ -343,6 +437,11 @@ async def _serve(app: App, endpoints: list) -> int:
 
     stop = asyncio.Event()
     tasks = []
+    service = app.queue
+    if service is not None:
+        service.on_stopped = lambda: loop.call_soon_threadsafe(stop.set)
+        service.start()
+        logger.info("queue running", spool=app.spool, concurrency=args.concurrency)
 
     def hup():
         tasks.append(loop.create_task(app.policy.reload("SIGHUP")))
@@ -365,5 +464,39 @@ async def _serve(app: App, endpoints: list) -> int:
         s.close()
     for t in tasks:
         t.cancel()
+    status = EXIT_OK
+    if service is not None:
+        status = await _stop_queue(app, loop)
     logger.flush()
+    return status
+
+
+async def _stop_queue(app: App, loop) -> int:
+    """Stop the runner after its attempts in flight (a second SIGTERM/SIGINT exits at
+    once: the entries in flight keep their last state on disk and are attempted again
+    by the next run).  The exit status: EXIT_ERROR when the runner had failed."""
+    service, logger = app.queue, app.logger
+    service.shutdown()
+    if service.runner.in_flight:
+        logger.info("waiting for the delivery attempts in flight",
+                    attempts=len(service.runner.in_flight))
+
+    def now():
+        logger.info("stopped with delivery attempts in flight: they stay queued",
+                    attempts=len(service.runner.in_flight))
+        logger.flush()
+        os._exit(EXIT_ERROR)       # (the state on disk is whole: the store's writes)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            loop.add_signal_handler(sig, now)
+        except (NotImplementedError, RuntimeError, ValueError):
+            pass
+    await loop.run_in_executor(None, service.join)
+    service.close()
+    app.queue = None
+    if service.error is not None:
+        logger.error("the queue stopped", error=f"{type(service.error).__name__}: "
+                                               f"{service.error}")
+        return EXIT_ERROR
+    logger.info("queue stopped", spool=app.spool)
     return EXIT_OK

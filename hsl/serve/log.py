@@ -27,8 +27,9 @@ def _quote(value) -> str:
 
 
 class Logger:
-    def __init__(self, fmt: str = "text", stream=None):
+    def __init__(self, fmt: str = "text", stream=None, name: str = "hsl serve"):
         self.fmt = fmt
+        self.name = name + ":"          # the text lines' tag (hsl queue run: "hsl queue")
         self.stream = stream if stream is not None else sys.stderr
         self.lock = threading.Lock()
         self.loop = None
@@ -57,7 +58,7 @@ class Logger:
                 record["message"] = message
             record.update(fields)
             return json.dumps(record, ensure_ascii=True, default=str)
-        parts = [self._timestamp(now), "hsl serve:", event]
+        parts = [self._timestamp(now), self.name, event]
         if message:
             # Multi-line messages (compiler diagnostics) stay readable but indented, so
             # that no line can pass for a log record of its own.

@@ -1,7 +1,8 @@
 """Prometheus text exposition for `hsl serve --metrics HOST:PORT`: the server's own counters
 (connections, the decisions of every phase's hook, HELO/EHLO's by verb too, queued
-copies, spool errors, script errors and run time) and every value
-the scripts set with metrics_* (hsl.builtins.server's registry)."""
+copies, spool errors, script errors and run time), the queue's with --queue (and for
+`hsl queue run --metrics`: hsl/queue/metrics.py), and every value the scripts set with
+metrics_* (hsl.builtins.server's registry)."""
 from __future__ import annotations
 
 import asyncio
@@ -83,7 +84,22 @@ def _num(v) -> str:
     return str(int(v)) if v.is_integer() and abs(v) < 1e15 else repr(v)
 
 
-def render(server: ServerMetrics) -> str:
+def histogram_samples(buckets, counts, total: int, total_sum: float) -> list:
+    """The _bucket, _sum and _count samples of a histogram: `counts[i]` observations fell
+    in (buckets[i-1], buckets[i]] (not cumulative)."""
+    cumulative, samples = 0, []
+    for bound, count in zip(buckets, counts):
+        cumulative += count
+        samples.append(("_bucket", (("le", _num(bound)),), cumulative))
+    samples.append(("_bucket", (("le", "+Inf"),), total))
+    samples.append(("_sum", (), total_sum))
+    samples.append(("_count", (), total))
+    return samples
+
+
+def render(server: Optional[ServerMetrics], others=()) -> str:
+    """The exposition of `server` (None: none), then of each of `others` (objects whose
+    families() yields (name, kind, help, samples)), then of the scripts' metrics."""
     out: list[str] = []
 
     def family(name, kind, help_text, samples):
@@ -92,6 +108,16 @@ def render(server: ServerMetrics) -> str:
         for suffix, labels, value in samples:
             out.append(f"{name}{suffix}{_labels(labels)} {_num(value)}")
 
+    if server is not None:
+        _server_families(server, family)
+    for other in others:
+        for args in other.families():
+            family(*args)
+    _script_families(family)
+    return "\n".join(out) + "\n"
+
+
+def _server_families(server: ServerMetrics, family) -> None:
     family("hsl_connections_total", "counter", "SMTP connections accepted.",
            [("", (), server.connections_total)])
     family("hsl_connections_active", "gauge", "SMTP connections open now.",
@@ -130,16 +156,12 @@ def render(server: ServerMetrics) -> str:
            [("", (("result", k),), v) for k, v in server.reloads.items()])
     family("hsl_messages_total", "counter", "Messages received after DATA.",
            [("", (("result", k),), v) for k, v in server.messages.items()])
-    cumulative, samples = 0, []
-    for bound, count in zip(SCRIPT_BUCKETS, server.run_buckets):
-        cumulative += count
-        samples.append(("_bucket", (("le", _num(bound)),), cumulative))
-    samples.append(("_bucket", (("le", "+Inf"),), server.run_count))
-    samples.append(("_sum", (), server.run_sum))
-    samples.append(("_count", (), server.run_count))
     family("hsl_script_duration_seconds", "histogram", "Time of one hook run (any phase).",
-           samples)
+           histogram_samples(SCRIPT_BUCKETS, server.run_buckets, server.run_count,
+                             server.run_sum))
 
+
+def _script_families(family) -> None:
     for name, metric in sorted(metrics_snapshot().items()):
         pname = metric_name(name)
         kind = metric["type"]
@@ -154,10 +176,10 @@ def render(server: ServerMetrics) -> str:
             else:
                 samples.append(("", labels, value))
         family(pname, kind, f"HSL script metric {_escape(name)}.", samples)
-    return "\n".join(out) + "\n"
 
 
-async def serve_metrics(host: str, port: int, server: ServerMetrics):
+async def serve_metrics(host: str, port: int, server: Optional[ServerMetrics],
+                        others=()):
     """A minimal HTTP/1.0 endpoint: GET /metrics (or /) -> the exposition text."""
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
@@ -170,7 +192,7 @@ async def serve_metrics(host: str, port: int, server: ServerMetrics):
                 status, body, ctype = "404 Not Found", b"not found\n", "text/plain"
             else:
                 status = "200 OK"
-                body = render(server).encode()
+                body = render(server, others).encode()
                 ctype = "text/plain; version=0.0.4; charset=utf-8"
             head = (f"HTTP/1.0 {status}\r\nContent-Type: {ctype}\r\n"
                     f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode()

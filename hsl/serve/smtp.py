@@ -521,6 +521,8 @@ class HSLSMTP(SMTP):
             return str(e)
         app.metrics.queued_copies += len(ids)
         app.metrics.messages["queued"] += 1
+        if app.on_queued is not None:       # hsl serve --queue: deliver them now
+            app.on_queued(ids)
         app.logger.log("queued", conn=self.conn_id, ids=" ".join(ids),
                        size=len(copies[0].message))
         if app.maildir is not None:
