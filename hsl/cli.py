@@ -301,7 +301,9 @@ def cmd_run_queue_hook(args, source: str, filename: str) -> int:
             program, view, from_python(facts["attempt"]) if facts["attempt"] else None,
             action=facts["action"], expired=facts["expired"],
             context=from_python(facts["context"]) if facts["context"] is not None
-            else None, **limits)
+            else None, grouping=facts["grouping"],
+            dsn=delivery.dsn_arguments(facts["attempt"], facts["action"], facts["expired"]),
+            **limits)
     if args.json:
         print(json.dumps(delivery.decision_json(d), ensure_ascii=False, default=str))
         return EXIT_OK

@@ -38,7 +38,8 @@ def tz():
 
 
 @pytest.mark.parametrize("name, args, pos", [
-    ("strftime", (1.0,), 1), ("strftime", (b"%Y", b"0"), 2), ("strftime", (b"%Y", 0.0, b"x"), 3),
+    ("strftime", (1.0,), 1), ("strftime", (b"%Y", b"0x"), 2), ("strftime", (b"%Y", b""), 2),
+    ("strftime", (b"%Y", True), 2), ("strftime", (b"%Y", 0.0, b"x"), 3),
     ("strptime", (1.0, b"%Y"), 1), ("strptime", (b"2000", None), 2),
     ("strptime", (b"2000", b"%Y", b"x"), 3), ("strpduration", (90.0,), 1), ("sleep", (b"1",), 1),
 ])
@@ -47,6 +48,14 @@ def test_type_errors(name, args, pos):
         call(name, *args)
     assert name + "()" in e.value.message and "type" in e.value.message \
         and f"argument {pos}" in e.value.message
+
+
+def test_strftime_takes_a_numeric_string_as_its_time():
+    # metadata holds strings: a receipt time kept there is formatted as it is
+    assert call("strftime", b"%Y-%m-%d %H:%M:%S", b"1796219822.8462732", UTC) == \
+        b"2026-12-02 13:57:02"
+    assert call("strftime", b"%Y", b" 0 ", UTC) == call("strftime", b"%Y", 0.0, UTC)
+    assert call("strftime", b"%Y", b"-1e3", UTC) == b"1969"
 
 
 def test_option_type_error():

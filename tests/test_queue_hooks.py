@@ -196,3 +196,48 @@ def test_hsl_run_queue_hook_needs_an_entry(tmp_path):
     (tmp_path / "h.hsl").write_text("Try();\n")
     r = hsl_run("--hook", "predelivery", "h.hsl", cwd=tmp_path)
     assert r.returncode == 2 and "needs --entry FILE" in r.stderr
+
+
+def test_hsl_run_postdelivery_on_a_spool_envelope_is_after_a_delivery(tmp_path):
+    # (it was an internal error: a spool envelope has no postdelivery facts)
+    from hsl.queue import spool
+    spool.write_copies(str(tmp_path / "sp"), [spool.Copy(
+        MESSAGE, "tx9", "alice@example.com", "bob@example.org", "mx")])
+    (entry,) = spool.read_spool(str(tmp_path / "sp")).entries
+    (tmp_path / "post.hsl").write_text(
+        'echo ($arguments["action"] ?? "delivered") . " " . isset($arguments["dsn"]);\n')
+    r = hsl_run("--hook", "postdelivery", "--entry", entry.envelope_path, "post.hsl",
+                cwd=tmp_path)
+    assert (r.returncode, r.stderr) == (0, "")
+    assert r.stdout.splitlines() == ["delivered false", "postdelivery: Default()"]
+
+
+def test_hsl_run_postdelivery_gets_the_dsn_of_its_attempt_and_a_grouping(tmp_path):
+    # what bounce lists match: $arguments["dsn"]["diagnosticcode"], grouping and state
+    (tmp_path / "entry.yaml").write_text(
+        "sender: alice@example.com\nrecipient: bob@example.org\naction: BOUNCE\n"
+        "grouping: '&google'\n"
+        "attempt: {result: {code: 550, enhanced: [5, 7, 1], "
+        "reason: [Email quota exceeded.], state: EOD}}\n")
+    (tmp_path / "post.hsl").write_text(
+        '$d = $arguments["dsn"];\n'
+        'echo $d["action"] . "|" . $d["status"] . "|" . $d["diagnostictype"] . "|" . '
+        '$d["diagnosticcode"] . "|" . $arguments["grouping"] . "|" . '
+        '$arguments["attempt"]["result"]["state"];\n'
+        'if ($d["diagnosticcode"] =~ #/^550 5\\.7\\.1 Email quota exceeded\\./i) Delete();\n')
+    r = hsl_run("--hook", "postdelivery", "--entry", "entry.yaml", "post.hsl", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == [
+        "failed|5.7.1|smtp|550 5.7.1 Email quota exceeded.|&google|EOD",
+        "postdelivery: Delete()"]
+    (tmp_path / "entry.yaml").write_text(
+        "sender: a@example.com\nrecipient: b@example.org\naction: QUEUE\n"
+        "attempt: {error: {temporary: true, type: network, message: connection refused}}\n")
+    (tmp_path / "post.hsl").write_text(
+        'echo json_encode($arguments["dsn"]) . " " . isset($arguments["grouping"]);\n')
+    r = hsl_run("--hook", "postdelivery", "--entry", "entry.yaml", "post.hsl", cwd=tmp_path)
+    assert r.stdout.splitlines()[0] == \
+        '{"action":"delayed","status":"4.4.1","diagnosticcode":"connection refused"} false'
+    (tmp_path / "entry.yaml").write_text("sender: a\nrecipient: b\ngrouping: 1\n")
+    r = hsl_run("--hook", "postdelivery", "--entry", "entry.yaml", "post.hsl", cwd=tmp_path)
+    assert r.returncode == 2 and "entry.yaml: grouping: must be a string" in r.stderr

@@ -234,3 +234,19 @@ def test_cli_run_with_a_project_uses_its_queue_hooks_and_schedule(sink, tmp_path
     assert left.id == later and left.retry == 2
     assert 599 <= left.next - left.envelope["ts"] <= 620
     assert rows[later]["dsn"] == "delayed"          # that interval notifies
+
+
+def test_postdelivery_gets_the_dsn_arguments_of_each_attempt(sink, tmp_path):
+    server, inbox = sink
+    d = str(tmp_path / "sp")
+    ok, later, bad = commit(d, "ok@example.org", "later@example.org", "bad@example.org")
+    r, q = runner(d, server, post='echo json_encode($arguments["dsn"]);')
+    import json
+    got = {o.id: json.loads(o.output[0]) for o in r.run(once=True)}
+    assert got[ok] == {"action": "delivered", "status": "2.0.0", "diagnostictype": "smtp",
+                       "diagnosticcode": "250 2.0.0 queued as 1234"}
+    assert got[later] == {"action": "delayed", "status": "4.2.0", "diagnostictype": "smtp",
+                          "diagnosticcode": "450 4.2.0 mailbox busy"}
+    assert got[bad] == {"action": "failed", "status": "5.1.1", "diagnostictype": "smtp",
+                        "diagnosticcode": "550 5.1.1 no such user"}
+    q.close()

@@ -26,6 +26,7 @@ AREA = "time"
 _LOADED = _t.monotonic()       # fallback start for executiontime() outside an execution
 _MAX_RESULT = 100              # strftime result limit in bytes (builtins.md)
 _MAX_FORMAT = 4096             # strptime format limit in bytes (see strptime)
+_NUMERIC = _re.compile(rb"\s*[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?\s*")
 _DIRECTIVE = _re.compile(rb"%[-_0^#]*([0-9]*)[EO]?[A-Za-z%+]")
 # strptime directives that set (part of) the date; a format without any is "time only"
 _DATE_DIRECTIVES = set(b"YyCGgmbBhdejUWVaAuwDFcxs")
@@ -82,6 +83,11 @@ def strftime(format, time=None, options=None):
         when = _sources.now()
     elif type(time) is float:
         when = time
+    elif type(time) is bytes and _NUMERIC.fullmatch(time):
+        # UNSPECIFIED: a numeric string is taken as its number.  Metadata holds only
+        # strings, and real queue hooks format a receipt time kept there (SUNET
+        # web-logui's postdelivery: strftime($rotate, GetMetaData()["receivedtime"])).
+        when = float(time)
     else:
         raise type_error("strftime", 2, "a number", time)
     local = True

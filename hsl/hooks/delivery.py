@@ -340,11 +340,15 @@ def run_predelivery(program, entry: EntryView, *, max_time: float = 10.0,
 
 def run_postdelivery(program, entry: EntryView, attempt: Optional[V.HArray], *,
                      action: Optional[str], expired: bool = False, context=None,
-                     dsn: Optional[dict] = None, max_time: float = 10.0,
-                     trace: bool = False) -> QueueDecision:
+                     dsn: Optional[dict] = None, grouping: Optional[str] = None,
+                     max_time: float = 10.0, trace: bool = False) -> QueueDecision:
     """`action` None: the copy was delivered (`Queue`, `Bounce`, `Delete` are then
-    errors).  `context`: predelivery's $context (None: predelivery did not run)."""
+    errors).  `context`: predelivery's $context (None: predelivery did not run).  `dsn`:
+    `$arguments["dsn"]` (dsn_arguments()); `grouping`: the queue grouping's id (hsl has
+    no groupings of its own: given by a fixture)."""
     arguments: dict = {"retry": entry.retry, "expired": expired}
+    if grouping is not None:
+        arguments["grouping"] = grouping
     if action is not None:
         arguments["action"] = action
     if attempt is not None:
@@ -355,6 +359,38 @@ def run_postdelivery(program, entry: EntryView, attempt: Optional[V.HArray], *,
                 max_time=max_time, trace=trace)
 
 
+def dsn_arguments(attempt: Optional[dict], action: Optional[str],
+                  expired: bool = False) -> Optional[dict]:
+    """postdelivery's `$arguments["dsn"]` of an attempt (its to_json() form): `action`
+    (`delivered`, `delayed` for QUEUE, `failed` for BOUNCE/DELETE), `status` (the
+    enhanced code, else the reply's class or what RFC 3463 says of the failure) and, with
+    a reply, `diagnostictype` `smtp` and `diagnosticcode` "550 5.1.1 text" (what bounce
+    lists match); without one, `diagnosticcode` is the error's message.  None without an
+    attempt.  UNSPECIFIED: Halon's exact values for non-SMTP failures."""
+    if attempt is None:
+        return None
+    kind = "delivered" if action is None else "delayed" if action == "QUEUE" else "failed"
+    result, error = attempt.get("result") or {}, attempt.get("error") or {}
+    enhanced = result.get("enhanced")
+    out: dict = {"action": kind}
+    if enhanced and len(enhanced) == 3:
+        out["status"] = ".".join(str(int(n)) for n in enhanced)
+    elif result.get("code"):
+        out["status"] = f"{int(result['code']) // 100}.0.0"
+    else:
+        out["status"] = "4.4.1" if kind == "delayed" else "5.4.7" if expired else "5.4.4"
+    if result.get("code"):
+        words = [str(result["code"])]
+        if enhanced:
+            words.append(".".join(str(int(n)) for n in enhanced))
+        words += result.get("reason") or []
+        out["diagnostictype"] = "smtp"
+        out["diagnosticcode"] = " ".join(words)
+    elif error.get("message"):
+        out["diagnosticcode"] = error["message"]
+    return out
+
+
 # -- hsl run --hook predelivery|postdelivery --entry FILE ------------------------------
 
 class EntryFileError(ValueError):
@@ -363,6 +399,11 @@ class EntryFileError(ValueError):
 
 def _node(path: str, where: str, message: str) -> EntryFileError:
     return EntryFileError(f"{path}: {where}: {message}" if where else f"{path}: {message}")
+
+
+# postdelivery's facts of an entry file without them (a spool envelope): delivered
+NO_FACTS = {"action": None, "expired": False, "attempt": None, "context": None,
+            "grouping": None}
 
 
 def load_entry_file(path: str) -> tuple:
@@ -376,7 +417,8 @@ def load_entry_file(path: str) -> tuple:
         # postdelivery only:
         attempt: {result: {code: 451, enhanced: [4, 2, 0], reason: [...], state: RCPT}}
         action: QUEUE                    (QUEUE, BOUNCE, DELETE; absent: delivered)
-        expired: false     context: {...}     dsn: {...}
+        expired: false     context: {...}     dsn: {...}   ($message["dsn"])
+        grouping: "&google"              ($arguments["grouping"])
     """
     import json
     import os
@@ -404,7 +446,8 @@ def load_entry_file(path: str) -> tuple:
             raise EntryFileError(f"cannot read {eml}: {e.strerror}") from None
         return EntryView(env["transaction"], env["queue"], env["sender"], env["recipient"],
                          env["transportid"], message, env["ts"], "", env.get("jobid"),
-                         0, dict(env["metadata"]), 0, dict(env.get("dsn") or {})), {}
+                         0, dict(env["metadata"]), 0, dict(env.get("dsn") or {})), \
+            dict(NO_FACTS)
     try:
         doc = yaml.safe_load(data.decode("utf-8"))
     except (UnicodeDecodeError, yaml.YAMLError) as e:
@@ -413,7 +456,7 @@ def load_entry_file(path: str) -> tuple:
         raise _node(path, "", "expected a mapping of the entry's fields")
     known = {"sender", "recipient", "transportid", "metadata", "retry", "message",
              "message_text", "transaction", "queue", "ts", "serverid", "jobid", "priority",
-             "dsn", "attempt", "action", "expired", "context"}
+             "dsn", "attempt", "action", "expired", "context", "grouping"}
     for key in doc:
         if key not in known:
             raise _node(path, str(key), f"unknown key (one of {', '.join(sorted(known))})")
@@ -461,7 +504,8 @@ def load_entry_file(path: str) -> tuple:
                      text("serverid", ""), text("jobid"), int(number("priority", 0)),
                      dict(metadata), int(number("retry", 0)), dict(doc.get("dsn") or {}))
     facts = {"action": action, "expired": doc.get("expired", False),
-             "attempt": doc.get("attempt"), "context": doc.get("context")}
+             "attempt": doc.get("attempt"), "context": doc.get("context"),
+             "grouping": text("grouping")}
     return view, facts
 
 

@@ -277,7 +277,8 @@ class QueueRunner:
                 attempt.to_hsl() if attempt is not None else None,
                 action=action, expired=expired,
                 context=pre.context if pre is not None and pre.context is not None
-                else None)
+                else None,
+                dsn=hooks_mod.dsn_arguments(outcome.attempt, action, expired))
             outcome.output += post.output
             if post.error:
                 outcome.error = post.error

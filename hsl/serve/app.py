@@ -482,6 +482,8 @@ async def _stop_queue(app: App, loop) -> int:
                     attempts=len(service.runner.in_flight))
 
     def now():
+        if not service.runner.in_flight:
+            return                  # (about to stop anyway: a signal twice is one)
         logger.info("stopped with delivery attempts in flight: they stay queued",
                     attempts=len(service.runner.in_flight))
         logger.flush()
