@@ -282,7 +282,8 @@ def cmd_run_queue_hook(args, source: str, filename: str) -> int:
         return EXIT_USAGE
     try:
         view, facts = delivery.load_entry_file(args.entry)
-    except delivery.EntryFileError as e:
+        configure_dns(args)     # (not done for hook runs: a session may bring its own)
+    except (delivery.EntryFileError, ValueError) as e:
         print_error(e)
         return EXIT_USAGE
     try:

@@ -46,7 +46,22 @@ def test_try_options_are_read_and_checked():
                          "sender": "b@example.com"}
 
 
+def test_try_takes_every_tls_mode_of_the_client_and_a_boolean_sni():
+    # what the MTA-STS extra's predelivery gives (they were false script errors)
+    d = pre('Try(["tls" => "dane_fallback_require_verify", "tls_sni" => true, '
+            '"tls_verify_host" => true, "tls_default_ca" => true]);')
+    assert d.error is None and d.options == {
+        "tls": "dane_fallback_require_verify", "tls_sni": True, "tls_verify_host": True,
+        "tls_default_ca": True}
+    assert pre('Try(["tls_sni" => "mx.example.org"]);').options == {
+        "tls_sni": "mx.example.org"}
+    from hsl.hooks.delivery import TLS_MODES
+    from hsl.net import smtp
+    assert TLS_MODES == {m.encode() for m in smtp.TLS_MODES}       # one set of modes
+
+
 @pytest.mark.parametrize("call,message", [
+    ('Try(["tls_sni" => 1])', "Try() option tls_sni must be a boolean or a string"),
     ('Try(["port" => "25"])', "Try() option port must be a number >= 0, got string"),
     ('Try(["tls" => "sometimes"])', "Try() option tls must be one of"),
     ('Try(["protocol" => "x"])', "Try() option protocol must be smtp or lmtp"),
@@ -241,3 +256,18 @@ def test_hsl_run_postdelivery_gets_the_dsn_of_its_attempt_and_a_grouping(tmp_pat
     (tmp_path / "entry.yaml").write_text("sender: a\nrecipient: b\ngrouping: 1\n")
     r = hsl_run("--hook", "postdelivery", "--entry", "entry.yaml", "post.hsl", cwd=tmp_path)
     assert r.returncode == 2 and "entry.yaml: grouping: must be a string" in r.stderr
+
+
+def test_hsl_run_queue_hooks_answer_dns_from_the_table(tmp_path):
+    (tmp_path / "entry.yaml").write_text("sender: a@example.com\nrecipient: b@sts.example\n")
+    (tmp_path / "dns.yaml").write_text('_mta-sts.sts.example: {TXT: ["v=STSv1; id=1;"]}\n')
+    (tmp_path / "pre.hsl").write_text(
+        'echo dns_query("_mta-sts." . $message["recipientaddress"]["domain"], '
+        '["type" => "txt"])["result"][0];\n')
+    r = hsl_run("--hook", "predelivery", "--entry", "entry.yaml", "--dns-table", "dns.yaml",
+                "pre.hsl", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["v=STSv1; id=1;", "predelivery: Try()"]
+    r = hsl_run("--hook", "postdelivery", "--entry", "entry.yaml", "--dns-table", "no.yaml",
+                "pre.hsl", cwd=tmp_path)
+    assert r.returncode == 2 and "cannot read DNS table no.yaml" in r.stderr

@@ -42,8 +42,11 @@ from .functions import Decision
 from .phases import PHASES
 
 QUEUE_PHASES = ("predelivery", "postdelivery")
+# Try's tls modes: those of the SMTP client (hsl.net.smtp.TLS_MODES, too heavy to import
+# here; a test keeps the two equal)
 TLS_MODES = {b"disabled", b"optional", b"optional_verify", b"dane", b"dane_require",
-             b"require", b"require_verify"}
+             b"dane_fallback_require", b"dane_fallback_require_verify", b"require",
+             b"require_verify"}
 ERROR_OPTIONS = {"predelivery": {"delay": 300, "increment_retry": False}, "postdelivery": {}}
 
 
@@ -86,6 +89,12 @@ def _address(fname, name, v):
             v = local + b"@" + domain if domain else local
     return _str(fname, name, v) if type(v) is bytes else \
         _fail(fname, name, "a string or [localpart, domain]", v)
+
+
+def _sni(fname, name, v):
+    """tls_sni: true (the host connected to) or a name."""
+    return v if type(v) is bool else _str(fname, name, v) if type(v) is bytes else \
+        _fail(fname, name, "a boolean or a string", v)
 
 
 def _tls(fname, name, v):
@@ -137,7 +146,7 @@ def _dsn(fname, name, v):
 _TRY = {"host": _str, "port": _num, "sender": _address, "recipient": _address,
         "helo": _str, "sourceip": _sourceip, "sourceip_random": _bool,
         "nonlocal_source": _bool, "saslusername": _str, "saslpassword": _str, "tls": _tls,
-        "tls_sni": _str, "tls_protocols": _str, "tls_ciphers": _str,
+        "tls_sni": _sni, "tls_protocols": _str, "tls_ciphers": _str,
         "tls_verify_host": _bool, "tls_verify_name": _strs, "tls_default_ca": _bool,
         "tls_client_cert": _array, "xclient": _array, "protocol": _protocol,
         "mx_include": _strs, "mx_exclude": _strs, "jobid": _str, "timeout": _timeouts,
