@@ -475,6 +475,8 @@ class ProgramBuilder:
 
     def import_module(self, mod: ModuleInfo, stmt, chain: tuple, written: set) -> None:
         """`chain` ends with this import (see load_module)."""
+        if self._from_plugin(mod, stmt):
+            return
         try:
             target_path = self.resolve_path(stmt.path, mod.path, stmt)
             self._check_chain(mod, stmt, chain, target_path)
@@ -538,6 +540,21 @@ class ProgramBuilder:
             else:
                 self.fail(mod.path, item, f"module \"{stmt.path.decode()}\" has no function or "
                                           f"class {item.name}", code="HSL503")
+
+    def _from_plugin(self, mod: ModuleInfo, stmt) -> bool:
+        """Whether `stmt` imports declared plugins (--plugins) from the extras:// module
+        their plugin comes with (`import { bounce_list } from "extras://bounce-list";`)
+        when no package of that name is on disk: the plugin is the host's, so the names
+        stay the declared plugins' (builtins) and the import binds nothing."""
+        if self.plugins is None or not isinstance(stmt, A.ImportSymbols) or \
+                not stmt.path.startswith(b"extras://"):
+            return False
+        declared = self.plugins.names()
+        if not stmt.items or any(item.is_var or item.name not in declared or
+                                 item.alias not in (None, item.name) for item in stmt.items):
+            return False
+        return find_file(stmt.path, mod.path, self.filename, self.include_paths,
+                         self.plugins.extras) is None
 
     def _check_chain(self, mod: ModuleInfo, stmt, chain: tuple, target: str) -> None:
         """An import of a module that is being loaded is a cycle: reported, with the chain,

@@ -148,6 +148,25 @@ def test_cache_memoises_static_and_plain_function_calls():
     assert out == ["computed", "42", "42", "squared", "25", "25"]
 
 
+def test_cache_ttl_function_none_keeps_the_entry_and_zero_does_not_store():
+    out = run("""
+        function look($x) { echo "looked"; return $x; }
+        function keep($x) {
+            return cache ["namespace" => "api-ttl", "ttl_function" => function ($v) {
+                return none; }] look($x);
+        }
+        function skip($x) {
+            return cache ["namespace" => "api-ttl0", "ttl_function" => function ($v) {
+                return 0; }] look($x);
+        }
+        echo keep("a");
+        echo keep("a");
+        echo skip("b");
+        echo skip("b");
+    """)
+    assert out == ["looked", "a", "a", "looked", "b", "looked", "b"]
+
+
 def test_include_paths_fall_back_to_the_main_script_directory(tmp_path):
     (tmp_path / "lib.hsl").write_text('function helper() { return "found"; }\n')
     sub = tmp_path / "tests"

@@ -360,6 +360,35 @@ def test_extras_resolve_from_extras_dirs(tmp_path):
     assert (r.returncode, r.stderr) == (2, b"hsl: error: --extras nowhere: not a directory\n")
 
 
+def test_declared_plugins_import_from_their_extras_module(plugin_dir):
+    # halon-extras plugins (bounce-list, bounce-normalizer, ...) are imported from the
+    # extras:// module they install: with no package on disk, the declared names serve
+    (plugin_dir / "policy.hsl").write_text(
+        'import { ip_list_lookup, LDAP } from "extras://ip-list";\n'
+        'echo ip_list_lookup("blocklist", "192.0.2.1") . " " . '
+        'LDAP("ldap://x")->bind("admin", "secret");\n')
+    r = hsl("run", "--plugins", "plugins.yaml", "policy.hsl", cwd=plugin_dir)
+    assert (r.returncode, r.stdout, r.stderr) == (0, b"true true\n", b"")
+    r = hsl("check", "--plugins", "plugins.yaml", "policy.hsl", cwd=plugin_dir)
+    assert r.returncode == 0, r.stdout
+    # a name that is not a declared plugin, or renamed, still needs the package
+    for line in ('import { ip_list_lookup, nope } from "extras://ip-list";\n',
+                 'import { ip_list_lookup as lookup } from "extras://ip-list";\n'):
+        (plugin_dir / "policy.hsl").write_text(line)
+        r = hsl("run", "--plugins", "plugins.yaml", "policy.hsl", cwd=plugin_dir)
+        assert r.returncode == 1 and b'file not found: "extras://ip-list"' in r.stderr
+    # a package on disk wins over the declaration
+    (plugin_dir / "vendor").mkdir()
+    (plugin_dir / "vendor" / "ip-list.hsl").write_text(
+        'function ip_list_lookup($l, $ip) { return "package"; }\n')
+    (plugin_dir / "policy.hsl").write_text(
+        'import { ip_list_lookup } from "extras://ip-list";\n'
+        'echo ip_list_lookup("blocklist", "192.0.2.1");\n')
+    r = hsl("run", "--plugins", "plugins.yaml", "--extras", "vendor", "policy.hsl",
+            cwd=plugin_dir)
+    assert (r.returncode, r.stdout) == (0, b"package\n"), r.stderr
+
+
 # ------------------------------------------------------------------ hsl check
 
 BUILTIN_WRAPPERS = """\

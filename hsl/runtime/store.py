@@ -66,6 +66,7 @@ class _Bucket:
 
 
 _buckets: dict = {}
+_FOREVER = float("inf")         # the TTL of an entry that never expires
 _cache_lock = threading.Lock()
 
 
@@ -126,7 +127,10 @@ def cache_call(options, fn_key: str, fn, args):
             ttl = V.to_number(over)
     ttl_function = _opt(options, "ttl_function", None)
     if ttl_function is not None:
-        ttl = V.to_number(ttl_function(value))
+        got = ttl_function(value)
+        # UNSPECIFIED: none is "no expiry" (the bounce-classifier extra's default TTL for
+        # good lookups is none, documented as "no TTL expiration"), not 0 ("do not store")
+        ttl = _FOREVER if got is None else V.to_number(got)
     if ttl > 0:
         with _cache_lock:
             entries = bucket.entries
