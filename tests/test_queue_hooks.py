@@ -46,6 +46,17 @@ def test_try_options_are_read_and_checked():
                          "sender": "b@example.com"}
 
 
+def test_bounce_dsn_headers_as_name_value_lines_or_a_map():
+    # the list form is a real predelivery hook's (HalonPOCLab); it was a false type error
+    d = pre('Bounce(["dsn" => ["subject" => "CUSTOM", "from_name" => "Postmaster", '
+            '"headers" => ["X-Halon-Custom-DSN: enabled", "X-B:two "]]]);')
+    assert d.error is None and d.action == "bounce"
+    assert d.options == {"dsn": {"subject": "CUSTOM", "from_name": "Postmaster", "headers": {
+        "X-Halon-Custom-DSN": "enabled", "X-B": "two"}}}
+    d = pre('Bounce(["dsn" => ["headers" => ["no colon here"]]]);')
+    assert "dsn headers: 'no colon here' is not a \"Name: value\" line" in d.error
+
+
 def test_try_takes_every_tls_mode_of_the_client_and_a_boolean_sni():
     # what the MTA-STS extra's predelivery gives (they were false script errors)
     d = pre('Try(["tls" => "dane_fallback_require_verify", "tls_sni" => true, '

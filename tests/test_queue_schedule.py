@@ -74,3 +74,13 @@ def test_bad_transport_options_are_named(text):
 def test_plain_host_and_bare_ipv6():
     assert parse_transport_option("a=mail.example") == ("a", {"host": "mail.example"})
     assert parse_transport_option("a=::1") == ("a", {"host": "::1"})
+
+
+def test_sourceip_by_address_family_leaves_the_default_source():
+    # `sourceip: {ipv6: false}` (the sink and POC projects' transports) chooses addresses
+    # by id and family, which hsl does not have: it was a config error of every attempt
+    r = Routing([{"id": "default", "transports": [
+        {"id": "mx", "connection": {"sourceip": {"ipv6": False}}},
+        {"id": "fixed", "connection": {"sourceip": ["192.0.2.1"]}}]}])
+    assert "sourceip" not in r.transport("mx").settings
+    assert r.transport("fixed").settings == {"sourceip": ["192.0.2.1"]}

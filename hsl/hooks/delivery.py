@@ -136,10 +136,30 @@ def _dsn(fname, name, v):
             out[key] = _str(fname, f"dsn {key}", v.get(key.encode()))
     headers = v.get(b"headers")
     if headers is not None:
-        if type(headers) is not V.HArray or not all(type(x) is bytes and type(k) is bytes
-                                                   for k, x in headers.items()):
-            _fail(fname, "dsn headers", "an array of name => string", headers)
-        out["headers"] = V.to_python(headers)
+        out["headers"] = _dsn_headers(fname, headers)
+    return out
+
+
+def _dsn_headers(fname, headers) -> dict:
+    """dsn headers: an array of name => value, or a list of "Name: value" lines (Halon's
+    form for header lists, as http()'s headers option; real predelivery hooks use it)."""
+    if type(headers) is not V.HArray:
+        _fail(fname, "dsn headers", "an array of name => string or \"Name: value\" strings",
+              headers)
+    out = {}
+    for k, x in headers.items():
+        if type(x) is not bytes:
+            _fail(fname, "dsn headers", "an array of name => string or \"Name: value\" "
+                  "strings", headers)
+        if type(k) is bytes:
+            out[k.decode("utf-8", "surrogateescape")] = x.decode("utf-8", "surrogateescape")
+            continue
+        name, colon, value = x.partition(b":")
+        if not colon or not name.strip():
+            raise ScriptError(f"{fname}() option dsn headers: {x.decode('utf-8', 'replace')!r}"
+                              " is not a \"Name: value\" line")
+        out[name.strip().decode("utf-8", "surrogateescape")] = \
+            value.strip().decode("utf-8", "surrogateescape")
     return out
 
 

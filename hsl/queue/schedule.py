@@ -89,7 +89,11 @@ def _settings(connection: dict, session: dict) -> dict:
         out["host"] = str(connection["server"])
     if connection.get("port") is not None:
         out["port"] = int(connection["port"])
-    if connection.get("sourceip") is not None:
+    # `sourceip: {ipv4: [ids], ipv6: false}` picks the environment's addresses by id and
+    # family: hsl has no address ids, so the mapping form leaves the machine's default
+    # source (UNSPECIFIED); a list of addresses is kept, and checked by the attempt.
+    if connection.get("sourceip") is not None and not isinstance(connection["sourceip"],
+                                                                 dict):
         out["sourceip"] = connection["sourceip"]
     for key in ("helo", "protocol"):
         if session.get(key) is not None:
