@@ -129,3 +129,39 @@ def test_hsl_queue_run_serves_its_metrics(sink, tmp_path):
         proc.stderr.close()
     with Queue.open(d) as q:                    # the lock is released
         assert sorted(e.id for e in q.entries()) == [later, held]
+
+
+def test_a_pickup_failing_inside_hsl_is_an_error_line_without_a_traceback(
+        sink, tmp_path, monkeypatch):
+    import io
+    from hsl.queue import deliver
+    from hsl.queue.log import AttemptLog
+    from hsl.serve.log import Logger
+    server, inbox = sink
+    d = str(tmp_path / "sp")
+    (one,) = commit(d, "a@example.org")
+    r, q = runner(d, server)
+
+    def broken(*a, **kw):
+        raise RuntimeError("boom")
+    monkeypatch.setattr(deliver, "attempt", broken)
+    out = io.StringIO()
+    log = AttemptLog(Logger("text", out, name="hsl queue"))
+    try:
+        assert r.run(once=True) == []
+    finally:
+        log.close()
+        q.close()
+    (line,) = out.getvalue().splitlines()
+    assert line.split(" ", 1)[1] == \
+        f"hsl queue: error queue: pickup of {one} failed: RuntimeError: boom"
+    assert "Traceback" not in out.getvalue()
+
+
+def test_a_log_json_file_that_cannot_be_opened_is_an_error(tmp_path):
+    env = {**os.environ, "PYTHONPATH": ROOT}
+    r = subprocess.run([sys.executable, "-m", "hsl", "queue", "run", "--once", "--spool",
+                        str(tmp_path / "sp"), "--log-json", str(tmp_path / "no" / "x.jsonl")],
+                       capture_output=True, text=True, env=env, timeout=60)
+    assert r.returncode == 2 and "--log-json" in r.stderr and "No such file" in r.stderr
+    assert "Traceback" not in r.stderr

@@ -14,9 +14,12 @@ JSON object to FILE as well, in either form.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from typing import Optional
+
+from .state import QueueError
 
 
 
@@ -57,12 +60,22 @@ def fields(outcome) -> dict:
 
 class AttemptLog:
     """Writes each pickup's line to a hsl.serve.log.Logger (and with `json_path`, its
-    JSON object to that file); `attempt` is the runner's on_outcome callback."""
+    JSON object to that file); `attempt` is the runner's on_outcome callback.  While it
+    is open, the runner's own errors (a pickup that failed inside hsl) are error lines of
+    the same log, without a Python traceback.  QueueError when `json_path` cannot be
+    opened."""
 
     def __init__(self, logger, json_path: Optional[str] = None):
         self.logger = logger
-        self._file = open(json_path, "a") if json_path else None   # noqa: SIM115
+        try:
+            self._file = open(json_path, "a") if json_path else None   # noqa: SIM115
+        except OSError as e:
+            raise QueueError(f"--log-json {json_path}: {e.strerror or e}") from None
         self._lock = threading.Lock()       # pickups finish on several threads
+        self._handler = _ToLogger(logger)
+        runner_log = logging.getLogger("hsl.queue")
+        runner_log.addHandler(self._handler)
+        runner_log.propagate = False        # (not to Python's last-resort stderr)
 
     def attempt(self, outcome) -> None:
         summary = fields(outcome)
@@ -83,6 +96,19 @@ class AttemptLog:
                 self._file.flush()
 
     def close(self) -> None:
+        logging.getLogger("hsl.queue").removeHandler(self._handler)
+        logging.getLogger("hsl.queue").propagate = True
         if self._file is not None:
             self._file.close()
             self._file = None
+
+
+class _ToLogger(logging.Handler):
+    """The runner's warnings and errors (Python logging) as lines of the Logger."""
+
+    def __init__(self, logger):
+        super().__init__(logging.WARNING)
+        self.logger = logger
+
+    def emit(self, record) -> None:
+        self.logger.error(record.getMessage())

@@ -220,7 +220,8 @@ class QueueRunner:
         try:
             return self._attempt(entry, destination)
         except Exception as e:     # a bug must not stop the queue: the entry waits
-            log.exception("queue: pickup of %s failed: %s", entry.id, e)
+            log.exception("queue: pickup of %s failed: %s: %s", entry.id,
+                          type(e).__name__, e)
             try:
                 now = self.clock.now()
                 self.queue.update(entry, next=now + ERROR_DELAY,

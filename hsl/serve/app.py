@@ -183,8 +183,12 @@ def _queue_service(app: App, args, project, plugins) -> QueueService:
     from ..queue.metrics import QueueMetrics  # deferred: as above
     from ..queue.runner import QueueRunner  # deferred: as above
     routing, hooks = load_runner_config(args, project, plugins)
-    queue = Queue.open(app.spool, create=True)
     log = AttemptLog(app.logger, args.log_json)
+    try:
+        queue = Queue.open(app.spool, create=True)
+    except QueueError:
+        log.close()
+        raise
     metrics = QueueMetrics(queue)
     runner = QueueRunner(queue, routing, hooks, concurrency=args.concurrency,
                          per_destination=args.per_destination, hostname=app.hostname,
