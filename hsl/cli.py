@@ -651,6 +651,8 @@ def _project_hook(args):
         raise ValueError(f"{'--project' if args.project else '--config'} runs a hook: "
                          "give --hook PHASE")
     project = _open_project(args)
+    if args.hook in ("predelivery", "postdelivery"):
+        return _project_queue_hook(args, project)
     try:
         server = _project_server(project, args.serverid, args.hook)
         hook = server.hooks.get(args.hook)
@@ -666,6 +668,23 @@ def _project_hook(args):
         project.close()
         raise
     _adopt_server(args, project, server)
+    return hook.source, hook.path
+
+
+def _project_queue_hook(args, project):
+    """(source, filename) of the project's predelivery or postdelivery hook (one pair for
+    every server; the queue's entries are of no server in particular)."""
+    hook = project.queue_hooks.get(args.hook)
+    if hook is None or (args.serverid is not None and args.serverid not in project.servers):
+        project.close()
+        if hook is None:
+            raise ValueError(f"{project.config}: the project has no {args.hook} hook "
+                             f"(src/hooks/queue/{args.hook}.hsl, or scripting.hooks."
+                             f"{args.hook})")
+        raise ValueError(f"{project.config}: no server {args.serverid} (servers: "
+                         f"{', '.join(project.servers) or 'none'})")
+    args.include = list(args.include) + project.include_paths
+    args.loaded_project = project
     return hook.source, hook.path
 
 

@@ -282,3 +282,30 @@ def test_hsl_run_queue_hooks_answer_dns_from_the_table(tmp_path):
     r = hsl_run("--hook", "postdelivery", "--entry", "entry.yaml", "--dns-table", "no.yaml",
                 "pre.hsl", cwd=tmp_path)
     assert r.returncode == 2 and "cannot read DNS table no.yaml" in r.stderr
+
+
+def test_hsl_run_project_runs_the_projects_queue_hooks(tmp_path):
+    # (they are src/hooks/queue/*.hsl, one pair for every server: it asked for
+    # servers[].phases.postdelivery.hook and failed)
+    import os
+    import shutil
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    project = tmp_path / "tree"
+    shutil.copytree(os.path.join(root, "tests", "data", "projects", "tree"), project)
+    (project / "src" / "hooks" / "queue" / "postdelivery.hsl").write_text(
+        'echo "post " . $arguments["action"] . " " . $arguments["dsn"]["status"];\n')
+    (tmp_path / "entry.yaml").write_text(
+        "sender: a@example.com\nrecipient: b@example.org\naction: QUEUE\n"
+        "attempt: {result: {code: 451, enhanced: [4, 3, 0], reason: [later], state: RCPT}}\n")
+    r = hsl_run("--project", "tree", "--hook", "postdelivery", "--entry", "entry.yaml",
+                cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["post QUEUE 4.3.0", "postdelivery: Default()"]
+    r = hsl_run("--project", "tree", "--hook", "predelivery", "--entry", "entry.yaml",
+                cwd=tmp_path)
+    assert (r.returncode, r.stdout) == (0, "predelivery: Try()\n"), r.stderr
+    os.unlink(project / "src" / "hooks" / "queue" / "predelivery.hsl")
+    r = hsl_run("--project", "tree", "--hook", "predelivery", "--entry", "entry.yaml",
+                cwd=tmp_path)
+    assert r.returncode == 2 and "the project has no predelivery hook " \
+        "(src/hooks/queue/predelivery.hsl, or scripting.hooks.predelivery)" in r.stderr
