@@ -165,3 +165,31 @@ def test_a_log_json_file_that_cannot_be_opened_is_an_error(tmp_path):
                        capture_output=True, text=True, env=env, timeout=60)
     assert r.returncode == 2 and "--log-json" in r.stderr and "No such file" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_sigterm_lets_hsl_queue_run_finish_the_attempt_in_flight(tmp_path):
+    from test_serve_queue import Flaky
+    inbox = Flaky(stall=2.0)
+    server = Server(inbox, auth_require_tls=False)
+    server.start()
+    d = str(tmp_path / "sp")
+    (one,) = commit(d, "ok@example.org")
+    env = {**os.environ, "PYTHONPATH": ROOT}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hsl", "queue", "run", "--spool", d,
+         "--transport", f"mx=127.0.0.1:{server.port}"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert inbox.arrived.wait(30)            # DATA sent, the reply 2 s away
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0, err
+        assert f"attempt id={one} rcpt=ok@example.org" in out and "outcome=delivered" in out
+        assert len(inbox.messages) == 1
+        with Queue.open(d) as q:                 # the lock is released, nothing left
+            assert q.entries() == []
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+        server.stop()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import time
@@ -361,7 +362,12 @@ def _run(args) -> int:
 
 def _stop_on_signals(runner) -> dict:
     """SIGTERM and SIGINT stop the runner after the attempts in flight (their outcomes
-    applied); the handlers they had before."""
+    applied); a second one while attempts are in flight exits at once (they keep their
+    last state on disk, as hsl serve --queue).  The handlers they had before."""
     def stop(signum, frame):
+        if runner.stop.is_set() and runner.in_flight:
+            print(f"hsl queue: stopped with {len(runner.in_flight)} delivery attempts in "
+                  "flight: they stay queued", file=sys.stderr, flush=True)
+            os._exit(EXIT_FAILED)
         runner.shutdown()
     return {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
