@@ -164,8 +164,28 @@ def write_state(path: str, state: State) -> None:
 
 
 def write_done(path: str, when: float, why: str) -> None:
-    """Write the done marker `path`, durably, before the copy is removed."""
-    _write_atomically(path, json.dumps({"time": when, "why": why}, allow_nan=False))
+    """Write the done marker `path`, durably, before the copy is removed.  Its existence
+    is what counts (read_done), so one fsync of the directory makes it durable; its text
+    is for people and may be lost in a crash.  StateError when the disk refuses: then
+    there is no marker (the copy stays queued)."""
+    directory = os.path.dirname(path)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, FILE_MODE)
+        try:
+            view = memoryview((json.dumps({"time": when, "why": why}, allow_nan=False)
+                               + "\n").encode("ascii"))
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
+        _fsync_dir(directory)
+    except OSError as e:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+        raise StateError(path, f"cannot write the done marker: {e.strerror or e}",
+                         writing=True) from None
 
 
 def read_done(path: str) -> Optional[dict]:
