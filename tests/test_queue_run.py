@@ -227,3 +227,18 @@ def test_cli_run_with_a_project_uses_its_queue_hooks_and_schedule(sink, tmp_path
     assert left.id == later and left.retry == 2
     assert 599 <= left.next - left.envelope["ts"] <= 620
     assert rows[later]["dsn"] == "delayed"          # that interval notifies
+
+
+def test_pooling_delivers_a_run_over_one_connection_and_quits_at_the_end(sink, tmp_path):
+    server, inbox = sink
+    d = str(tmp_path / "sp")
+    ids = commit(d, "p1@example.org", "p2@example.org", "p3@example.org")
+    r, q = runner(d, server, pre='Try(["pooling" => true]);', concurrency=1)
+    hellos, quits = len(inbox.hellos), inbox.quits
+    outcomes = r.run(once=True)
+    assert sorted(o.id for o in outcomes if o.action == "delivered") == sorted(ids)
+    assert [o.attempt["connection"]["transactions"] for o in outcomes] == [1, 2, 3]
+    assert len(inbox.hellos) == hellos + 1
+    assert inbox.quits == quits + 1                 # the pooled connection, at the end
+    assert q.entries() == []
+    q.close()

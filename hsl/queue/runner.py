@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 from . import deliver, dsn as dsn_mod
+from ..net import smtp
 from ..hooks import delivery as hooks_mod
 from .clock import WallClock
 from .schedule import Routing
@@ -98,6 +99,7 @@ class QueueRunner:
         self.wake = threading.Event()       # set when a pickup finishes or stop is asked
         self._busy: dict = {}               # destination -> pickups running
         self._lock = threading.Lock()
+        self.pool = smtp.Pool()             # connections kept for Try's "pooling"
 
     # -- the loop -----------------------------------------------------------------
 
@@ -105,6 +107,12 @@ class QueueRunner:
         """Run until stopped (wall clock), until nothing but held entries is left
         (virtual clock), or (`once`) until every entry due at the start was picked up
         once.  Returns the outcomes."""
+        try:
+            return self._run(once)
+        finally:
+            self.pool.close()               # QUIT the connections kept
+
+    def _run(self, once: bool) -> list:
         outcomes: list = []
         seen: set = set()
         running: dict = {}          # future -> entry id
@@ -113,6 +121,7 @@ class QueueRunner:
             scanned = float("-inf")
             while not self.stop.is_set():
                 now = self.clock.now()
+                self.pool.close_idle()
                 # Scanning the spool costs a read per entry: scan again only when the
                 # last scan's due entries are all started, or every POLL seconds.
                 if not pending or time.monotonic() - scanned >= POLL:
@@ -217,7 +226,8 @@ class QueueRunner:
         if decided == "try":
             settings = {**transport.settings, **options}
             started = time.monotonic()
-            attempt = deliver.attempt(message, entry.sender, entry.recipient, settings)
+            attempt = deliver.attempt(message, entry.sender, entry.recipient, settings,
+                                      pool=self.pool)
             outcome.duration = time.monotonic() - started
             outcome.attempt = attempt.to_json()
             if attempt.delivered:
