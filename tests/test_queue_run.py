@@ -242,3 +242,36 @@ def test_pooling_delivers_a_run_over_one_connection_and_quits_at_the_end(sink, t
     assert inbox.quits == quits + 1                 # the pooled connection, at the end
     assert q.entries() == []
     q.close()
+
+
+def test_attempts_at_once_stay_within_both_limits_while_pickups_overlap(sink, tmp_path,
+                                                                        monkeypatch):
+    import threading
+    import time
+    from hsl.queue import deliver
+    server, _ = sink
+    d = str(tmp_path / "sp")
+    commit(d, *[f"u{i}@example.org" for i in range(6)],
+           *[f"v{i}@example.net" for i in range(6)])
+    lock = threading.Lock()
+    now = {"all": 0, "example.org": 0, "example.net": 0}
+    most = dict(now)
+
+    def slow(message, sender, recipient, options, **kw):
+        domain = recipient.rpartition("@")[2]
+        with lock:
+            for key in ("all", domain):
+                now[key] += 1
+                most[key] = max(most[key], now[key])
+        time.sleep(0.05)
+        with lock:
+            now["all"] -= 1
+            now[domain] -= 1
+        return deliver.Attempt(True, False, code=250, reply="2.0.0 ok", state="EOD")
+    monkeypatch.setattr(deliver, "attempt", slow)
+    r, q = runner(d, server, post="Default();", concurrency=3, per_destination=2)
+    r.routing = Routing()               # MX delivery: limited per recipient domain
+    outcomes = r.run(once=True)
+    assert [o.action for o in outcomes] == ["delivered"] * 12
+    assert most == {"all": 3, "example.org": 2, "example.net": 2}
+    q.close()

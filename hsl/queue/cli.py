@@ -5,8 +5,9 @@
     hsl queue show ID [--json] [--spool DIR]
     hsl queue hold ID | release ID | delete ID | bounce ID [--spool DIR]
 
-list and show only read; the others take the spool's lock, so they fail (exit 1) while
-another process owns the spool.  Exit status: 0 done, 1 the spool is owned by another
+list and show only read; the others take the spool's lock, or, while a running queue
+(hsl queue run, hsl serve --queue) owns the spool, ask that process through its control
+channel (hsl/queue/control.py); with no owner answering they fail (exit 1).  Exit status: 0 done, 1 the spool is owned by another
 process or refused a change, 2 a usage error, an unknown id, a missing spool or a file of
 it that cannot be read (named in the message).
 """
@@ -19,7 +20,8 @@ import time
 
 from ..cli import print_error
 from ..errors import escape_controls
-from . import spool
+from . import control, spool
+from .control import ControlServer
 from .state import QueueError, StateError
 from .store import Queue, QueueLocked
 
@@ -143,11 +145,22 @@ def cmd_show(args) -> int:
     return EXIT_OK
 
 
-def _change(verb: str, change):
+def _change(verb: str, change, action: str, message: str = ""):
+    """An action that changes an entry: on the queue itself, or (when a running queue
+    owns the spool) through that process's control channel (hsl/queue/control.py)."""
     def command(args) -> int:
-        with _open(args, lock=True) as q:
-            message = change(q, args.id)
-        print(escape_controls(f"{verb} {args.id}{message or ''}"))
+        try:
+            with _open(args, lock=True) as q:
+                change(q, args.id)
+        except QueueLocked as locked:
+            try:
+                reply = control.request(args.spool, action, args.id)
+            except control.ControlUnavailable:
+                raise locked from None
+            if not reply["ok"]:
+                print_error(str(reply.get("error", "refused")))
+                return EXIT_USAGE if reply.get("usage") else EXIT_FAILED
+        print(escape_controls(f"{verb} {args.id}{message}"))
         return EXIT_OK
     return command
 
@@ -166,7 +179,6 @@ def _delete(q, entry_id):
 
 def _bounce(q, entry_id):
     q.request_bounce(entry_id)
-    return " (hsl queue run bounces it next)"
 
 
 # action -> (help, add its arguments, run it).
@@ -174,13 +186,14 @@ ACTIONS = {
     "list": ("list the entries of the queue", _add_list, cmd_list),
     "show": ("show one entry: its envelope and queue state", _add_show, cmd_show),
     "hold": ("put an entry in the hold queue (not attempted until released)", _add_id,
-             _change("held", _hold)),
+             _change("held", _hold, "hold")),
     "release": ("take an entry out of the hold queue", _add_id,
-                _change("released", _release)),
+                _change("released", _release, "release")),
     "delete": ("take an entry out of the queue, without a DSN", _add_id,
-               _change("deleted", _delete)),
+               _change("deleted", _delete, "delete")),
     "bounce": ("bounce an entry: a DSN to its sender, when the queue runs next", _add_id,
-               _change("bounce requested for", _bounce)),
+               _change("bounce requested for", _bounce, "bounce",
+                       " (hsl queue run bounces it next)")),
     "run": ("deliver the due entries (predelivery, one attempt, postdelivery), retrying "
             "on the schedule", lambda p: _add_run(p), lambda a: _run(a)),
 }
@@ -304,9 +317,19 @@ def _run(args) -> int:
                                  hostname=args.hostname or socket.getfqdn(),
                                  on_outcome=report)
             try:
+                control = ControlServer(queue, busy=runner.busy).start()
+            except OSError as e:
+                control = None
+                print_error(f"hsl queue run: no control channel in {args.spool} "
+                            f"({e.strerror or e}): hsl queue hold, release, delete and "
+                            "bounce cannot reach this run")
+            try:
                 runner.run(once=args.once)
             except KeyboardInterrupt:
                 runner.stop.set()
+            finally:
+                if control is not None:
+                    control.close()
     finally:
         if log is not None:
             log.close()

@@ -23,9 +23,11 @@ One entry's pickup (`_pickup`, on a worker thread):
    `notify`, queues a delayed DSN; BOUNCE queues a failure DSN to the sender (none for
    the null sender or where NOTIFY says so), then removes the entry; DELETE removes it.
 
-The loop (`QueueRunner.run`) hands due entries to a pool of `concurrency` threads, at
-most `per_destination` of them to one destination (a transport's fixed next hop, else
-the recipient's domain) at a time, picks up new spool batches
+The loop (`QueueRunner.run`) makes at most `concurrency` attempts at once, at most
+`per_destination` of them to one destination (a transport's fixed next hop, else the
+recipient's domain).  A few more pickups than that are under way (OVERLAP): their hooks
+and spool writes run while other pickups' attempts wait on the network, and each waits
+for a free attempt slot before it connects.  It picks up new spool batches
 as `hsl serve` writes them, and sleeps until the next entry is due.  With a virtual clock
 (tests, `--clock virtual`) waiting jumps the clock instead, and the run ends when nothing
 is left but held entries; with `once` every entry due at the start is picked up once.
@@ -36,6 +38,7 @@ import json
 import logging
 import threading
 import time
+from contextlib import contextmanager
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Callable, Optional
@@ -50,6 +53,11 @@ log = logging.getLogger("hsl.queue")
 
 POLL = 1.0      # seconds between looks for new batches when waiting on the wall clock
 ERROR_DELAY = 300   # seconds an entry waits after a pickup failed inside hsl (a bug)
+
+
+def overlap(limit: int) -> int:
+    """Pickups under way beyond `limit` attempts: one, or a quarter more."""
+    return max(1, limit // 4)
 
 
 @dataclass
@@ -99,7 +107,11 @@ class QueueRunner:
         self.wake = threading.Event()       # set when a pickup finishes or stop is asked
         self._busy: dict = {}               # destination -> pickups running
         self._lock = threading.Lock()
+        # Attempt slots: all of them, and per destination (made when first needed).
+        self._slots = threading.BoundedSemaphore(self.concurrency)
+        self._destination_slots: dict = {}
         self.pool = smtp.Pool()             # connections kept for Try's "pooling"
+        self._attempting: set = set()       # ids of the entries picked up now
 
     # -- the loop -----------------------------------------------------------------
 
@@ -116,7 +128,9 @@ class QueueRunner:
         outcomes: list = []
         seen: set = set()
         running: dict = {}          # future -> entry id
-        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="hsl-queue") as pool:
+        pickups = self.concurrency + overlap(self.concurrency)
+        per_destination = self.per_destination + overlap(self.per_destination)
+        with ThreadPoolExecutor(pickups, thread_name_prefix="hsl-queue") as pool:
             pending: list = []          # due entries of the last scan, not yet started
             scanned = float("-inf")
             while not self.stop.is_set():
@@ -131,18 +145,20 @@ class QueueRunner:
                 entries, pending = pending, []
                 started = False
                 for i, entry in enumerate(entries):
-                    if len(running) >= self.concurrency:
+                    if len(running) >= pickups:
                         pending += entries[i:]
                         break
                     if entry.id in running.values() or (once and entry.id in seen):
                         continue
                     destination = self._destination(entry)
                     with self._lock:
-                        if self._busy.get(destination, 0) >= self.per_destination:
+                        if self._busy.get(destination, 0) >= per_destination:
                             pending.append(entry)
                             continue
                         self._busy[destination] = self._busy.get(destination, 0) + 1
                     seen.add(entry.id)
+                    with self._lock:
+                        self._attempting.add(entry.id)
                     running[pool.submit(self._pickup, entry, destination)] = entry.id
                     started = True
                 if running:
@@ -200,7 +216,25 @@ class QueueRunner:
         finally:
             with self._lock:
                 self._busy[destination] -= 1
+                self._attempting.discard(entry.id)
             self.wake.set()
+
+    @contextmanager
+    def _attempt_slot(self, destination: str):
+        """Wait for a free attempt slot for `destination` (its own first, so that a
+        pickup waiting for a busy destination holds none of the others)."""
+        with self._lock:
+            mine = self._destination_slots.get(destination)
+            if mine is None:
+                mine = self._destination_slots[destination] = \
+                    threading.BoundedSemaphore(self.per_destination)
+        with mine, self._slots:
+            yield
+
+    def busy(self, entry_id: str) -> bool:
+        """Whether `entry_id` is being picked up now (the control channel asks)."""
+        with self._lock:
+            return entry_id in self._attempting
 
     def _attempt(self, entry, destination: str) -> Outcome:
         transport = self.routing.transport(entry.transportid)
@@ -225,10 +259,11 @@ class QueueRunner:
         expired = False
         if decided == "try":
             settings = {**transport.settings, **options}
-            started = time.monotonic()
-            attempt = deliver.attempt(message, entry.sender, entry.recipient, settings,
-                                      pool=self.pool)
-            outcome.duration = time.monotonic() - started
+            with self._attempt_slot(destination):
+                started = time.monotonic()
+                attempt = deliver.attempt(message, entry.sender, entry.recipient,
+                                          settings, pool=self.pool)
+                outcome.duration = time.monotonic() - started
             outcome.attempt = attempt.to_json()
             if attempt.delivered:
                 self.queue.mark_done(entry, "delivered")    # before anything else runs
