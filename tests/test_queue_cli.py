@@ -304,7 +304,7 @@ def test_actions_reach_a_running_queue_through_its_control_channel(tmp_path):
         assert r.stderr == f"hsl: error: no queue entry no-such-id in spool directory {d} " \
                            "(hsl queue list shows the ids)\n"
     finally:
-        runner.send_signal(signal.SIGINT)
+        runner.send_signal(signal.SIGTERM)
         out, err = runner.communicate(timeout=60)
     assert runner.returncode == 0, err
     assert "Traceback" not in err

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import threading
 import time
 
@@ -323,11 +324,15 @@ def _run(args) -> int:
                 print_error(f"hsl queue run: no control channel in {args.spool} "
                             f"({e.strerror or e}): hsl queue hold, release, delete and "
                             "bounce cannot reach this run")
+            # SIGTERM stops the run as SIGINT does: attempts under way finish, the
+            # control socket and the connections kept are closed.
+            previous = signal.signal(signal.SIGTERM, lambda *_: runner.stop.set())
             try:
                 runner.run(once=args.once)
             except KeyboardInterrupt:
                 runner.stop.set()
             finally:
+                signal.signal(signal.SIGTERM, previous)
                 if control is not None:
                     control.close()
     finally:
