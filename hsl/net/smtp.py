@@ -649,31 +649,27 @@ class Session:
     def run(self, steps, keep: bool = False) -> Outcome:
         """The session's outcome; _ConnectFailed (no connection) and _PlainRetry pass.
         With `keep`, a session that can take another transaction stays open (`kept`)."""
-        self.kept = False
-        try:
-            self.connect()
-            try:
-                self.banner()
-                self.hello()
-                self.starttls()
-                outcome = steps(self)
-            except _Done as d:
-                outcome = d.outcome
-            return self._finish(outcome, keep)
-        finally:
-            if not self.kept:
-                self.close()
+        def opening_then(session):
+            session.banner()
+            session.hello()
+            session.starttls()
+            return steps(session)
+        self.connect()
+        return self._converse(opening_then, keep)
 
     def reuse(self, steps, clock: Clock) -> Outcome:
         """Another transaction on this pooled session (see probe)."""
         self.clock = self.client.sock.clock = clock
+        return self._converse(steps, True)
+
+    def _converse(self, steps, keep: bool) -> Outcome:
         self.kept = False
         try:
             try:
                 outcome = steps(self)
             except _Done as d:
                 outcome = d.outcome
-            return self._finish(outcome, True)
+            return self._finish(outcome, keep)
         finally:
             if not self.kept:
                 self.close()
