@@ -7,9 +7,10 @@
 
 list and show only read; the others take the spool's lock, or, while a running queue
 (hsl queue run, hsl serve --queue) owns the spool, ask that process through its control
-channel (hsl/queue/control.py); with no owner answering they fail (exit 1).  Exit status: 0 done, 1 the spool is owned by another
-process or refused a change, 2 a usage error, an unknown id, a missing spool or a file of
-it that cannot be read (named in the message).
+channel (hsl/queue/control.py); with no owner answering they fail (exit 1).  Exit
+status: 0 done, 1 the spool is owned by another process or refused a change, 2 a usage
+error, an unknown id, a missing spool or a file of it that cannot be read (named in the
+message).
 """
 from __future__ import annotations
 
