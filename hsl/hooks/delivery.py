@@ -131,6 +131,12 @@ def _dsn(fname, name, v):
                                                    for k, x in headers.items()):
             _fail(fname, "dsn headers", "an array of name => string", headers)
         out["headers"] = V.to_python(headers)
+    # no header injection: the report's fields are one line each
+    texts = [(f"dsn {k}", out[k]) for k in ("subject", "from_name") if k in out]
+    texts += [(f"dsn headers {k!r}", f"{k}{x}") for k, x in out.get("headers", {}).items()]
+    for what, text in texts:
+        if any(c in text for c in "\r\n\0"):
+            raise ScriptError(f"{fname}() option {what} must not contain CR, LF or NUL")
     return out
 
 

@@ -293,11 +293,18 @@ class QueueRunner:
     def _dsn(self, entry, kind: str, attempt, options: dict, transport, now: float,
              expired: bool = False):
         """The DSN's spool copy (the store commits it and names the original)."""
-        return dsn_mod.dsn_copy(entry.envelope, entry.message_bytes(), action=kind,
-                                attempt=attempt.to_json() if attempt is not None else None,
-                                expired=expired, options=options.get("dsn") or {},
-                                reporting_mta=self.hostname, now=now,
-                                transportid=transport.dsn_transport)
+        build = dict(action=kind, expired=expired,
+                     attempt=attempt.to_json() if attempt is not None else None,
+                     reporting_mta=self.hostname, now=now,
+                     transportid=transport.dsn_transport,
+                     retry_until=transport.schedule.until(entry.retry, now)
+                     if kind == "delayed" else None)
+        try:
+            return dsn_mod.dsn_copy(entry.envelope, entry.message_bytes(),
+                                    options=options.get("dsn") or {}, **build)
+        except ValueError as e:     # Bounce()'s dsn options: the report without them
+            log.warning("queue: %s: DSN options not used: %s", entry.id, e)
+            return dsn_mod.dsn_copy(entry.envelope, entry.message_bytes(), **build)
 
     def _report(self, outcome: Outcome) -> None:
         """One log line per pickup, the metrics, the caller's callback."""
