@@ -9,7 +9,9 @@ One entry's pickup (`_pickup`, on a worker thread):
 
 1. predelivery runs (without a hook: `Try()`); `SetMetaData()` is kept.
 2. `Try()` makes one attempt with the transport's settings and `Try`'s options over
-   them (hsl/queue/deliver.py).  A delivered copy is recorded done at once, before
+   them (hsl/queue/deliver.py); `Try(["plugin" => ["id" => ...]])` takes the canned
+   outcome of that delivery plugin (`delivery_plugins`, from --plugins) instead, an
+   undeclared id a config error of the attempt.  A delivered copy is recorded done at once, before
    anything else runs, so a crash after the recipient's 250 never delivers it again.
    `Queue()`, `Bounce()` and `Delete()` skip the attempt.
 3. The default action: none after a delivery; QUEUE for a temporary failure until the
@@ -83,7 +85,8 @@ class QueueRunner:
                  hooks: Optional[QueueHooks] = None, *, clock=None, concurrency: int = 10,
                  per_destination: Optional[int] = None, hostname: str = "localhost",
                  serverid: str = "",
-                 on_outcome: Optional[Callable[[Outcome], None]] = None, metrics=None):
+                 on_outcome: Optional[Callable[[Outcome], None]] = None, metrics=None,
+                 delivery_plugins: Optional[dict] = None):
         self.queue = queue
         self.routing = routing or Routing()
         self.hooks = hooks or QueueHooks()
@@ -94,6 +97,8 @@ class QueueRunner:
         self.serverid = serverid
         self.on_outcome = on_outcome
         self.metrics = metrics
+        # Try(["plugin" => ...]): plugin id -> canned outcomes (hsl.plugins, --plugins)
+        self.delivery_plugins = delivery_plugins or {}
         self.stop = threading.Event()
         self.wake = threading.Event()       # set when a pickup finishes or stop is asked
         self._busy: dict = {}               # destination -> pickups running
@@ -217,7 +222,10 @@ class QueueRunner:
         if decided == "try":
             settings = {**transport.settings, **options}
             started = time.monotonic()
-            attempt = deliver.attempt(message, entry.sender, entry.recipient, settings)
+            if settings.get("plugin") is not None:
+                attempt = self._plugin_attempt(entry, settings["plugin"])
+            else:
+                attempt = deliver.attempt(message, entry.sender, entry.recipient, settings)
             outcome.duration = time.monotonic() - started
             outcome.attempt = attempt.to_json()
             if attempt.delivered:
@@ -251,6 +259,21 @@ class QueueRunner:
             self._apply(entry, action, options, outcome, view, attempt, expired, transport)
         self._report(outcome)
         return outcome
+
+    def _plugin_attempt(self, entry, plugin: dict):
+        """The canned attempt of a delivery plugin: its outcome for this attempt (the
+        retry counter picks one of `attempts`, the last repeats).  An undeclared id is a
+        config error of the attempt (temporary: the entry is requeued), logged."""
+        pid = str(plugin.get("id"))
+        outcomes = self.delivery_plugins.get(pid)
+        if not outcomes:
+            a = deliver.plugin_attempt(pid, {"error": {"message": ""}})
+            a.error_type = "config"
+            a.error_message = (f"Try() option plugin: no delivery plugin {pid!r} is "
+                               "declared (a --plugins file declares them under delivery:)")
+            log.warning("queue: %s: %s", entry.id, a.error_message)
+            return a
+        return deliver.plugin_attempt(pid, outcomes[min(entry.retry, len(outcomes) - 1)])
 
     def _apply(self, entry, action: str, options: dict, outcome: Outcome, view, attempt,
                expired: bool, transport) -> None:
