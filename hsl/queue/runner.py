@@ -42,7 +42,7 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
-from . import deliver, dsn as dsn_mod
+from . import deliver, dsn as dsn_mod, policy as policy_mod
 from ..hooks import delivery as hooks_mod
 from .clock import WallClock
 from .schedule import Routing
@@ -86,7 +86,7 @@ class QueueRunner:
                  per_destination: Optional[int] = None, hostname: str = "localhost",
                  serverid: str = "",
                  on_outcome: Optional[Callable[[Outcome], None]] = None, metrics=None,
-                 delivery_plugins: Optional[dict] = None):
+                 delivery_plugins: Optional[dict] = None, policies=None):
         self.queue = queue
         self.routing = routing or Routing()
         self.hooks = hooks or QueueHooks()
@@ -99,6 +99,11 @@ class QueueRunner:
         self.metrics = metrics
         # Try(["plugin" => ...]): plugin id -> canned outcomes (hsl.plugins, --plugins)
         self.delivery_plugins = delivery_plugins or {}
+        # queue_suspend/queue_policy/queue_quota (hsl/queue/policy.py): without a table
+        # of its own the runner binds the process's, so other hooks reach it too
+        self.policies = policies if policies is not None else policy_mod.TABLE
+        self._blocked: dict = {}            # entry id -> when a suspension/rate ends
+        self._connections: dict = {}        # entry id -> its last attempt's connection
         self.stop = threading.Event()
         self.wake = threading.Event()       # set when a pickup finishes or stop is asked
         self._busy: dict = {}               # destination -> pickups running
@@ -110,6 +115,14 @@ class QueueRunner:
         """Run until stopped (wall clock), until nothing but held entries is left
         (virtual clock), or (`once`) until every entry due at the start was picked up
         once.  Returns the outcomes."""
+        self.policies.bind(self.clock.now, self.queue)      # the run's clock and quotas
+        try:
+            return self._loop(once)
+        finally:
+            if self.policies is policy_mod.TABLE:
+                self.policies.bind(time.time)      # (the queue may be closed after)
+
+    def _loop(self, once: bool) -> list:
         outcomes: list = []
         seen: set = set()
         running: dict = {}          # future -> entry id
@@ -132,14 +145,25 @@ class QueueRunner:
                         break
                     if entry.id in running.values() or (once and entry.id in seen):
                         continue
+                    facts = self._facts(entry)
+                    until = self.policies.blocked(facts)
+                    if until is not None:           # suspended: due when that ends
+                        self._blocked[entry.id] = until
+                        continue
                     destination = self._destination(entry)
                     with self._lock:
                         if self._busy.get(destination, 0) >= self.per_destination:
                             pending.append(entry)
                             continue
+                        token, until = self.policies.acquire(facts)
+                        if token is None:   # a policy: its rate's time, or a pickup's end
+                            if until is not None:
+                                self._blocked[entry.id] = until
+                            continue
                         self._busy[destination] = self._busy.get(destination, 0) + 1
+                    self._blocked.pop(entry.id, None)
                     seen.add(entry.id)
-                    running[pool.submit(self._pickup, entry, destination)] = entry.id
+                    running[pool.submit(self._pickup, entry, destination, token)] = entry.id
                     started = True
                 if running:
                     done, _ = wait(list(running), timeout=POLL, return_when=FIRST_COMPLETED)
@@ -170,7 +194,8 @@ class QueueRunner:
     def _next_due(self) -> Optional[float]:
         """When the next entry that is not held becomes due (None: there is none)."""
         self.queue.refresh()
-        times = [e.next for e in self.queue.entries() if not e.done and not e.hold]
+        times = [max(e.next, self._blocked.get(e.id, e.next))
+                 for e in self.queue.entries() if not e.done and not e.hold]
         return min(times) if times else None
 
     def _destination(self, entry) -> str:
@@ -181,7 +206,12 @@ class QueueRunner:
             destination = "mx:" + entry.recipient.rpartition("@")[2].lower()
         return destination
 
-    def _pickup(self, entry, destination: str) -> Optional[Outcome]:
+    def _facts(self, entry) -> dict:
+        """What suspensions and policies match the entry on (hsl/queue/policy.py)."""
+        return policy_mod.entry_facts(entry, self.routing.transport(entry.transportid),
+                                      self._connections.get(entry.id))
+
+    def _pickup(self, entry, destination: str, token=None) -> Optional[Outcome]:
         try:
             return self._attempt(entry, destination)
         except Exception as e:     # a bug must not stop the queue: the entry waits
@@ -194,6 +224,7 @@ class QueueRunner:
                 pass                # (gone, or the disk refuses: it stays due)
             return None
         finally:
+            self.policies.release(token)
             with self._lock:
                 self._busy[destination] -= 1
             self.wake.set()
@@ -209,7 +240,8 @@ class QueueRunner:
         if entry.bounce:
             pre = hooks_mod.QueueDecision("bounce")     # hsl queue bounce ID
         elif self.hooks.predelivery is not None:
-            pre = hooks_mod.run_predelivery(self.hooks.predelivery, view)
+            pre = hooks_mod.run_predelivery(self.hooks.predelivery, view,
+                                            policies=self.policies)
             outcome.output += pre.output
             if pre.error:
                 outcome.error = pre.error
@@ -228,6 +260,10 @@ class QueueRunner:
                 attempt = deliver.attempt(message, entry.sender, entry.recipient, settings)
             outcome.duration = time.monotonic() - started
             outcome.attempt = attempt.to_json()
+            if attempt.facts is not None:       # remotemx/remoteip/localip for policies
+                f = attempt.facts
+                self._connections[entry.id] = {"remotemx": f.remotemx,
+                                               "remoteip": f.remoteip, "localip": f.localip}
             if attempt.delivered:
                 self.queue.mark_done(entry, "delivered")    # before anything else runs
                 action = None
@@ -245,7 +281,7 @@ class QueueRunner:
                 attempt.to_hsl() if attempt is not None else None,
                 action=action, expired=expired,
                 context=pre.context if pre is not None and pre.context is not None
-                else None)
+                else None, policies=self.policies)
             outcome.output += post.output
             if post.error:
                 outcome.error = post.error
@@ -257,6 +293,9 @@ class QueueRunner:
             outcome.action = "delivered"
         else:
             self._apply(entry, action, options, outcome, view, attempt, expired, transport)
+        if entry.done:
+            self._connections.pop(entry.id, None)
+            self._blocked.pop(entry.id, None)
         self._report(outcome)
         return outcome
 
