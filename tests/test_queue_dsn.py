@@ -370,3 +370,19 @@ def test_bounce_dsn_options_with_a_line_break_are_a_runtime_error(utf8_sink, tmp
     assert o.action == "queue" and "must not contain CR, LF or NUL" in o.error
     assert inbox.messages == []
     q.close()
+
+
+def test_an_ascii_original_with_an_overlong_line_is_returned_encoded():
+    original = b"Subject: long\r\n\r\n" + b"z" * 1500 + b"\r\n"
+    data = dsn.build_dsn({**ENVELOPE, "dsn": {"ret": "FULL"}}, original,
+                         attempt=REFUSED, now=NOW)
+    check_report(data, "failed")                # (no line over 998)
+    part = parse(data).children[2]
+    assert part.ctype == b"message/global"
+    assert base64.b64decode(data[part.body:part.end]) == original
+    headers = b"Subject: " + b"h" * 1200 + b"\r\n\r\nbody\r\n"
+    data = dsn.build_dsn(ENVELOPE, headers, attempt=REFUSED, now=NOW)
+    check_report(data, "failed")
+    part = parse(data).children[2]
+    assert part.ctype == b"text/rfc822-headers"
+    assert base64.b64decode(data[part.body:part.end]) == headers[:-len(b"\r\nbody\r\n")]

@@ -18,7 +18,8 @@ builds, with the mail package's MIME builder (hsl/mail/builder.py), a
    RET=FULL the whole message as message/rfc822.  An original with 8-bit bytes (an
    SMTPUTF8 or 8BITMIME message) comes back as message/global (RFC 6533 §3; with
    RET=HDRS and 8-bit headers, message/global-headers): as 8bit when its lines are
-   fit for it, else base64 (NUL, a lone CR, a line over 998 bytes).
+   fit for it, else base64 (NUL, a lone CR, a line over 998 bytes: an ASCII original
+   like that is message/global too, the one message type that may be encoded).
 
 The envelope's `dsn` is as the client gave it in MAIL FROM / RCPT TO (RFC 3461):
 `envid` and `orcpt` xtext-encoded; they are decoded for the report (`+HH`, and for an
@@ -190,24 +191,21 @@ def _original_recipient(orcpt: str, glob: bool) -> tuple:
 def _returned(original: bytes, ret: str) -> Builder:
     """The third part: the original's headers, or all of it (RET=FULL)."""
     part = Builder()
-    eight_bit = not original.isascii()
+    data = original if ret == "FULL" else _header_block(original)
+    unfit = _UNSAFE_8BIT.search(data) is not None   # not even for 8bit
     if ret == "FULL":
-        part.type = b"message/global" if eight_bit else b"message/rfc822"
-        data = original
-        if eight_bit and _UNSAFE_8BIT.search(data):
-            # message/global may be encoded (RFC 6533 §3): base64 keeps it intact
-            part.add_header(b"Content-Transfer-Encoding", b"base64")
-        part.body = data
-        return part
-    headers = _header_block(original)
-    part.type = b"message/global-headers" if not headers.isascii() \
-        else b"text/rfc822-headers"
-    if not headers.isascii():
-        part.add_header(b"Content-Transfer-Encoding",
-                        b"base64" if _UNSAFE_8BIT.search(headers) else b"8bit")
+        # message/rfc822 cannot be encoded (RFC 2046 5.2.1); message/global can
+        part.type = b"message/global" if unfit or not data.isascii() \
+            else b"message/rfc822"
     else:
-        part.add_header(b"Content-Transfer-Encoding", b"7bit")
-    part.body = headers
+        part.type = b"text/rfc822-headers" if data.isascii() \
+            else b"message/global-headers"
+    if unfit:
+        part.add_header(b"Content-Transfer-Encoding", b"base64")
+    elif ret != "FULL":     # (headers are not text to re-encode for reading)
+        part.add_header(b"Content-Transfer-Encoding",
+                        b"7bit" if data.isascii() else b"8bit")
+    part.body = data
     return part
 
 
