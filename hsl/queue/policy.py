@@ -19,7 +19,8 @@ it is an address).
 * A **suspension** matches an entry when each of its fields equals the entry's fact
   (hosts and domains compare without case; a fact the entry does not have never
   matches); until its ttl passes (on the run's clock) the runner does not pick matching
-  entries up, and they become due when it ends.  Suspending the same fields again
+  entries up, and they become due when it ends (an operator's `hsl queue bounce` is not
+  held back).  Suspending the same fields again
   refreshes the ttl (and the tag), unless `update` is false: then it is left as it was.
 * A **policy** counts attempts per counter: the values of its `fields` for the entries
   its `condition` (fields => values, matched as a suspension) matches.  `concurrency` N:

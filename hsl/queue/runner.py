@@ -11,8 +11,9 @@ One entry's pickup (`_pickup`, on a worker thread):
 2. `Try()` makes one attempt with the transport's settings and `Try`'s options over
    them (hsl/queue/deliver.py); `Try(["plugin" => ["id" => ...]])` takes the canned
    outcome of that delivery plugin (`delivery_plugins`, from --plugins) instead, an
-   undeclared id a config error of the attempt.  A delivered copy is recorded done at once, before
-   anything else runs, so a crash after the recipient's 250 never delivers it again.
+   undeclared id a config error of the attempt.  A delivered copy is recorded done at
+   once, before anything else runs, so a crash after the recipient's 250 never delivers
+   it again.
    `Queue()`, `Bounce()` and `Delete()` skip the attempt.
 3. The default action: none after a delivery; QUEUE for a temporary failure until the
    transport group's retry count is used up, then BOUNCE with `expired`; BOUNCE for a
@@ -27,7 +28,9 @@ One entry's pickup (`_pickup`, on a worker thread):
 
 The loop (`QueueRunner.run`) hands due entries to a pool of `concurrency` threads, at
 most `per_destination` of them to one destination (a transport's fixed next hop, else
-the recipient's domain) at a time, picks up new spool batches
+the recipient's domain) at a time, none that a suspension of the queue-policy table
+(hsl/queue/policy.py, the queue_* builtins) matches and none beyond a policy's
+concurrency or rate (they become due when that ends), picks up new spool batches
 as `hsl serve` writes them, and sleeps until the next entry is due.  With a virtual clock
 (tests, `--clock virtual`) waiting jumps the clock instead, and the run ends when nothing
 is left but held entries; with `once` every entry due at the start is picked up once.
@@ -146,7 +149,7 @@ class QueueRunner:
                     if entry.id in running.values() or (once and entry.id in seen):
                         continue
                     facts = self._facts(entry)
-                    until = self.policies.blocked(facts)
+                    until = None if entry.bounce else self.policies.blocked(facts)
                     if until is not None:           # suspended: due when that ends
                         self._blocked[entry.id] = until
                         continue
