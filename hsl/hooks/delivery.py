@@ -131,6 +131,12 @@ def _dsn(fname, name, v):
                                                    for k, x in headers.items()):
             _fail(fname, "dsn headers", "an array of name => string", headers)
         out["headers"] = V.to_python(headers)
+    # no header injection: the report's fields are one line each
+    texts = [(f"dsn {k}", out[k]) for k in ("subject", "from_name") if k in out]
+    texts += [(f"dsn headers {k!r}", f"{k}{x}") for k, x in out.get("headers", {}).items()]
+    for what, text in texts:
+        if any(c in text for c in "\r\n\0"):
+            raise ScriptError(f"{fname}() option {what} must not contain CR, LF or NUL")
     return out
 
 
@@ -212,11 +218,12 @@ class QueueDecision:
 class _HookState:
     """What the queue functions of one run share (the running execution's queue_entry)."""
 
-    def __init__(self, phase: str, metadata: dict, delivered: bool):
+    def __init__(self, phase: str, metadata: dict, delivered: bool, policies=None):
         self.phase = phase
         self.metadata = dict(metadata)
         self.changed = False
         self.delivered = delivered
+        self.policies = policies    # the queue_* builtins' table (hsl/queue/policy.py)
 
 
 def _state(fname: str) -> _HookState:
@@ -299,10 +306,10 @@ def GetMetaData():
 # -- running ---------------------------------------------------------------------------
 
 def _run(program, phase: str, entry: EntryView, arguments: dict, context,
-         delivered: bool, *, max_time: float, trace: bool) -> QueueDecision:
+         delivered: bool, *, max_time: float, trace: bool, policies=None) -> QueueDecision:
     p = PHASES[phase]
     output: list = []
-    state = _HookState(phase, entry.metadata, delivered)
+    state = _HookState(phase, entry.metadata, delivered, policies)
     args = V.from_python({k: v for k, v in arguments.items() if not isinstance(v, V.HArray)})
     for k, v in arguments.items():
         if isinstance(v, V.HArray):
@@ -333,15 +340,16 @@ def _run(program, phase: str, entry: EntryView, arguments: dict, context,
 
 
 def run_predelivery(program, entry: EntryView, *, max_time: float = 10.0,
-                    trace: bool = False) -> QueueDecision:
+                    trace: bool = False, policies=None) -> QueueDecision:
+    """`policies`: the table the queue_* builtins act on (None: the process's)."""
     return _run(program, "predelivery", entry, {"retry": entry.retry}, None, False,
-                max_time=max_time, trace=trace)
+                max_time=max_time, trace=trace, policies=policies)
 
 
 def run_postdelivery(program, entry: EntryView, attempt: Optional[V.HArray], *,
                      action: Optional[str], expired: bool = False, context=None,
                      dsn: Optional[dict] = None, max_time: float = 10.0,
-                     trace: bool = False) -> QueueDecision:
+                     trace: bool = False, policies=None) -> QueueDecision:
     """`action` None: the copy was delivered (`Queue`, `Bounce`, `Delete` are then
     errors).  `context`: predelivery's $context (None: predelivery did not run)."""
     arguments: dict = {"retry": entry.retry, "expired": expired}
@@ -352,7 +360,7 @@ def run_postdelivery(program, entry: EntryView, attempt: Optional[V.HArray], *,
     if dsn:
         arguments["dsn"] = dsn
     return _run(program, "postdelivery", entry, arguments, context, action is None,
-                max_time=max_time, trace=trace)
+                max_time=max_time, trace=trace, policies=policies)
 
 
 # -- hsl run --hook predelivery|postdelivery --entry FILE ------------------------------

@@ -20,7 +20,7 @@ import signal
 import threading
 import time
 
-from ..cli import print_error
+from ..cli import add_include_argument, load_plugin_arguments, print_error
 from ..errors import escape_controls
 from . import control, spool
 from .control import ControlServer
@@ -234,6 +234,7 @@ def _add_run(p) -> None:
                           "when only held entries are left (tests)")
     p.add_argument("--hostname", default=None,
                      help="the name DSNs are reported by (default: this host's name)")
+    add_include_argument(p)         # -I, --plugins (also delivery plugins), --extras
     p.add_argument("--json", action="store_true", help="one JSON object per attempt")
     p.add_argument("--log-json", metavar="FILE",
                      help="also append one JSON object per attempt to FILE")
@@ -283,11 +284,16 @@ def _run(args) -> int:
     if args.concurrency < 1 or (args.per_destination is not None and
                                 args.per_destination < 1):
         raise QueueError("--concurrency and --per-destination must be at least 1")
+    try:
+        plugins = load_plugin_arguments(args)
+    except ValueError as e:
+        raise QueueError(str(e)) from None
+    include_paths = list(include_paths) + list(args.include)
     programs = {}
     for phase, path in paths.items():
         if path:
             try:
-                programs[phase] = compile_file(path, phase, include_paths)
+                programs[phase] = compile_file(path, phase, include_paths, plugins)
             except ScriptLoadError as e:
                 raise QueueError(str(e)) from None
     clock = VirtualClock() if args.clock == "virtual" else WallClock()
@@ -317,7 +323,8 @@ def _run(args) -> int:
                                  clock=clock, concurrency=args.concurrency,
                                  per_destination=args.per_destination,
                                  hostname=args.hostname or socket.getfqdn(),
-                                 on_outcome=report)
+                                 on_outcome=report,
+                                 delivery_plugins=plugins.delivery if plugins else None)
             try:
                 control = ControlServer(queue, busy=runner.busy).start()
             except OSError as e:

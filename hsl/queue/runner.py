@@ -9,8 +9,11 @@ One entry's pickup (`_pickup`, on a worker thread):
 
 1. predelivery runs (without a hook: `Try()`); `SetMetaData()` is kept.
 2. `Try()` makes one attempt with the transport's settings and `Try`'s options over
-   them (hsl/queue/deliver.py).  A delivered copy is recorded done at once, before
-   anything else runs, so a crash after the recipient's 250 never delivers it again.
+   them (hsl/queue/deliver.py); `Try(["plugin" => ["id" => ...]])` takes the canned
+   outcome of that delivery plugin (`delivery_plugins`, from --plugins) instead, an
+   undeclared id a config error of the attempt.  A delivered copy is recorded done at
+   once, before anything else runs, so a crash after the recipient's 250 never delivers
+   it again.
    `Queue()`, `Bounce()` and `Delete()` skip the attempt.
 3. The default action: none after a delivery; QUEUE for a temporary failure until the
    transport group's retry count is used up, then BOUNCE with `expired`; BOUNCE for a
@@ -25,9 +28,12 @@ One entry's pickup (`_pickup`, on a worker thread):
 
 The loop (`QueueRunner.run`) makes at most `concurrency` attempts at once, at most
 `per_destination` of them to one destination (a transport's fixed next hop, else the
-recipient's domain).  A few more pickups than that are under way (OVERLAP): their hooks
-and spool writes run while other pickups' attempts wait on the network, and each waits
-for a free attempt slot before it connects.  It picks up new spool batches
+recipient's domain), none that a suspension of the queue-policy table
+(hsl/queue/policy.py, the queue_* builtins) matches and none beyond a policy's
+concurrency or rate (they become due when that ends).  A few more pickups than that are
+under way (`overlap`): their hooks and spool writes run while other pickups' attempts
+wait on the network, and each waits for a free attempt slot before it connects.  It
+picks up new spool batches
 as `hsl serve` writes them, and sleeps until the next entry is due.  With a virtual clock
 (tests, `--clock virtual`) waiting jumps the clock instead, and the run ends when nothing
 is left but held entries; with `once` every entry due at the start is picked up once.
@@ -38,12 +44,11 @@ import json
 import logging
 import threading
 import time
-from contextlib import contextmanager
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
-from . import deliver, dsn as dsn_mod
+from . import deliver, dsn as dsn_mod, policy as policy_mod
 from ..net import smtp
 from ..hooks import delivery as hooks_mod
 from .clock import WallClock
@@ -53,6 +58,7 @@ log = logging.getLogger("hsl.queue")
 
 POLL = 1.0      # seconds between looks for new batches when waiting on the wall clock
 ERROR_DELAY = 300   # seconds an entry waits after a pickup failed inside hsl (a bug)
+SKIPPED = object()  # a pickup that a suspension stopped before any hook ran
 
 
 def overlap(limit: int) -> int:
@@ -92,7 +98,8 @@ class QueueRunner:
                  hooks: Optional[QueueHooks] = None, *, clock=None, concurrency: int = 10,
                  per_destination: Optional[int] = None, hostname: str = "localhost",
                  serverid: str = "",
-                 on_outcome: Optional[Callable[[Outcome], None]] = None, metrics=None):
+                 on_outcome: Optional[Callable[[Outcome], None]] = None, metrics=None,
+                 delivery_plugins: Optional[dict] = None, policies=None):
         self.queue = queue
         self.routing = routing or Routing()
         self.hooks = hooks or QueueHooks()
@@ -103,6 +110,13 @@ class QueueRunner:
         self.serverid = serverid
         self.on_outcome = on_outcome
         self.metrics = metrics
+        # Try(["plugin" => ...]): plugin id -> canned outcomes (hsl.plugins, --plugins)
+        self.delivery_plugins = delivery_plugins or {}
+        # queue_suspend/queue_policy/queue_quota (hsl/queue/policy.py): without a table
+        # of its own the runner binds the process's, so other hooks reach it too
+        self.policies = policies if policies is not None else policy_mod.TABLE
+        self._blocked: dict = {}            # entry id -> when a suspension/rate ends
+        self._connections: dict = {}        # entry id -> its last attempt's connection
         self.stop = threading.Event()
         self.wake = threading.Event()       # set when a pickup finishes or stop is asked
         self._busy: dict = {}               # destination -> pickups running
@@ -119,12 +133,15 @@ class QueueRunner:
         """Run until stopped (wall clock), until nothing but held entries is left
         (virtual clock), or (`once`) until every entry due at the start was picked up
         once.  Returns the outcomes."""
+        self.policies.bind(self.clock.now, self.queue)      # the run's clock and quotas
         try:
-            return self._run(once)
+            return self._loop(once)
         finally:
             self.pool.close()               # QUIT the connections kept
+            if self.policies is policy_mod.TABLE:
+                self.policies.bind(time.time)      # (the queue may be closed after)
 
-    def _run(self, once: bool) -> list:
+    def _loop(self, once: bool) -> list:
         outcomes: list = []
         seen: set = set()
         running: dict = {}          # future -> entry id
@@ -150,23 +167,36 @@ class QueueRunner:
                         break
                     if entry.id in running.values() or (once and entry.id in seen):
                         continue
+                    facts = self._facts(entry)
+                    until = None if entry.bounce else self.policies.blocked(facts)
+                    if until is not None:           # suspended: due when that ends
+                        self._blocked[entry.id] = until
+                        continue
                     destination = self._destination(entry)
                     with self._lock:
                         if self._busy.get(destination, 0) >= per_destination:
                             pending.append(entry)
                             continue
+                        token, until = self.policies.acquire(facts)
+                        if token is None:   # a policy: its rate's time, or a pickup's end
+                            if until is not None:
+                                self._blocked[entry.id] = until
+                            continue
                         self._busy[destination] = self._busy.get(destination, 0) + 1
+                    self._blocked.pop(entry.id, None)
                     seen.add(entry.id)
                     with self._lock:
                         self._attempting.add(entry.id)
-                    running[pool.submit(self._pickup, entry, destination)] = entry.id
+                    running[pool.submit(self._pickup, entry, destination, token)] = entry.id
                     started = True
                 if running:
                     done, _ = wait(list(running), timeout=POLL, return_when=FIRST_COMPLETED)
                     for future in done:
-                        running.pop(future)
+                        entry_id = running.pop(future)
                         outcome = future.result()
-                        if outcome is not None:
+                        if outcome is SKIPPED:
+                            seen.discard(entry_id)      # (due again when it ends)
+                        elif outcome is not None:
                             outcomes.append(outcome)
                     continue
                 if started:
@@ -190,7 +220,8 @@ class QueueRunner:
     def _next_due(self) -> Optional[float]:
         """When the next entry that is not held becomes due (None: there is none)."""
         self.queue.refresh()
-        times = [e.next for e in self.queue.entries() if not e.done and not e.hold]
+        times = [max(e.next, self._blocked.get(e.id, e.next))
+                 for e in self.queue.entries() if not e.done and not e.hold]
         return min(times) if times else None
 
     def _destination(self, entry) -> str:
@@ -201,9 +232,22 @@ class QueueRunner:
             destination = "mx:" + entry.recipient.rpartition("@")[2].lower()
         return destination
 
-    def _pickup(self, entry, destination: str) -> Optional[Outcome]:
+    def _facts(self, entry) -> dict:
+        """What suspensions and policies match the entry on (hsl/queue/policy.py)."""
+        return policy_mod.entry_facts(entry, self.routing.transport(entry.transportid),
+                                      self._connections.get(entry.id))
+
+    def _pickup(self, entry, destination: str, token=None) -> Optional[Outcome]:
+        # The attempt slot is held from here until postdelivery has decided (so that what
+        # a hook does, a queue_suspend() say, is seen by the next pickup); the spool
+        # writes that apply the decision happen after it is given back.
+        release = self._take_slot(destination)
         try:
-            return self._attempt(entry, destination)
+            until = None if entry.bounce else self.policies.blocked(self._facts(entry))
+            if until is not None:       # suspended while it waited for its slot
+                self._blocked[entry.id] = until
+                return SKIPPED
+            return self._attempt(entry, destination, release)
         except Exception as e:     # a bug must not stop the queue: the entry waits
             log.exception("queue: pickup of %s failed: %s", entry.id, e)
             try:
@@ -214,29 +258,39 @@ class QueueRunner:
                 pass                # (gone, or the disk refuses: it stays due)
             return None
         finally:
+            release()
+            self.policies.release(token)
             with self._lock:
                 self._busy[destination] -= 1
                 self._attempting.discard(entry.id)
             self.wake.set()
 
-    @contextmanager
-    def _attempt_slot(self, destination: str):
+    def _take_slot(self, destination: str) -> Callable[[], None]:
         """Wait for a free attempt slot for `destination` (its own first, so that a
-        pickup waiting for a busy destination holds none of the others)."""
+        pickup waiting for a busy destination holds none of the others); the function
+        that gives it back (once)."""
         with self._lock:
             mine = self._destination_slots.get(destination)
             if mine is None:
                 mine = self._destination_slots[destination] = \
                     threading.BoundedSemaphore(self.per_destination)
-        with mine, self._slots:
-            yield
+        mine.acquire()
+        self._slots.acquire()
+        held = [True]
+
+        def release() -> None:
+            if held:
+                held.clear()
+                self._slots.release()
+                mine.release()
+        return release
 
     def busy(self, entry_id: str) -> bool:
         """Whether `entry_id` is being picked up now (the control channel asks)."""
         with self._lock:
             return entry_id in self._attempting
 
-    def _attempt(self, entry, destination: str) -> Outcome:
+    def _attempt(self, entry, destination: str, release: Callable[[], None]) -> Outcome:
         transport = self.routing.transport(entry.transportid)
         schedule = transport.schedule
         message = entry.message_bytes()
@@ -247,7 +301,8 @@ class QueueRunner:
         if entry.bounce:
             pre = hooks_mod.QueueDecision("bounce")     # hsl queue bounce ID
         elif self.hooks.predelivery is not None:
-            pre = hooks_mod.run_predelivery(self.hooks.predelivery, view)
+            pre = hooks_mod.run_predelivery(self.hooks.predelivery, view,
+                                            policies=self.policies)
             outcome.output += pre.output
             if pre.error:
                 outcome.error = pre.error
@@ -259,14 +314,21 @@ class QueueRunner:
         expired = False
         if decided == "try":
             settings = {**transport.settings, **options}
-            with self._attempt_slot(destination):
-                started = time.monotonic()
+            started = time.monotonic()
+            if settings.get("plugin") is not None:
+                attempt = self._plugin_attempt(entry, settings["plugin"])
+            else:
                 attempt = deliver.attempt(message, entry.sender, entry.recipient,
                                           settings, pool=self.pool)
-                outcome.duration = time.monotonic() - started
+            outcome.duration = time.monotonic() - started
             outcome.attempt = attempt.to_json()
+            if attempt.facts is not None:       # remotemx/remoteip/localip for policies
+                f = attempt.facts
+                self._connections[entry.id] = {"remotemx": f.remotemx,
+                                               "remoteip": f.remoteip, "localip": f.localip}
             if attempt.delivered:
-                self.queue.mark_done(entry, "delivered")    # before anything else runs
+                # Done before anything else runs; its files go after postdelivery.
+                self.queue.mark_done(entry, "delivered", remove=False)
                 action = None
             elif attempt.temporary and not schedule.expired(entry.retry + 1):
                 action = "QUEUE"
@@ -282,7 +344,7 @@ class QueueRunner:
                 attempt.to_hsl() if attempt is not None else None,
                 action=action, expired=expired,
                 context=pre.context if pre is not None and pre.context is not None
-                else None)
+                else None, policies=self.policies)
             outcome.output += post.output
             if post.error:
                 outcome.error = post.error
@@ -290,12 +352,32 @@ class QueueRunner:
                 view.metadata = dict(post.metadata)
             if post.action != "default":     # (never after a delivery: delivery.py)
                 action, options = post.action.upper(), dict(post.options)
+        release()
         if action is None:
             outcome.action = "delivered"
+            self.queue.remove_finished(entry)
         else:
             self._apply(entry, action, options, outcome, view, attempt, expired, transport)
+        if entry.done:
+            self._connections.pop(entry.id, None)
+            self._blocked.pop(entry.id, None)
         self._report(outcome)
         return outcome
+
+    def _plugin_attempt(self, entry, plugin: dict):
+        """The canned attempt of a delivery plugin: its outcome for this attempt (the
+        retry counter picks one of `attempts`, the last repeats).  An undeclared id is a
+        config error of the attempt (temporary: the entry is requeued), logged."""
+        pid = str(plugin.get("id"))
+        outcomes = self.delivery_plugins.get(pid)
+        if not outcomes:
+            a = deliver.plugin_attempt(pid, {"error": {"message": ""}})
+            a.error_type = "config"
+            a.error_message = (f"Try() option plugin: no delivery plugin {pid!r} is "
+                               "declared (a --plugins file declares them under delivery:)")
+            log.warning("queue: %s: %s", entry.id, a.error_message)
+            return a
+        return deliver.plugin_attempt(pid, outcomes[min(entry.retry, len(outcomes) - 1)])
 
     def _apply(self, entry, action: str, options: dict, outcome: Outcome, view, attempt,
                expired: bool, transport) -> None:
@@ -338,11 +420,18 @@ class QueueRunner:
     def _dsn(self, entry, kind: str, attempt, options: dict, transport, now: float,
              expired: bool = False):
         """The DSN's spool copy (the store commits it and names the original)."""
-        return dsn_mod.dsn_copy(entry.envelope, entry.message_bytes(), action=kind,
-                                attempt=attempt.to_json() if attempt is not None else None,
-                                expired=expired, options=options.get("dsn") or {},
-                                reporting_mta=self.hostname, now=now,
-                                transportid=transport.dsn_transport)
+        build = dict(action=kind, expired=expired,
+                     attempt=attempt.to_json() if attempt is not None else None,
+                     reporting_mta=self.hostname, now=now,
+                     transportid=transport.dsn_transport,
+                     retry_until=transport.schedule.until(entry.retry, now)
+                     if kind == "delayed" else None)
+        try:
+            return dsn_mod.dsn_copy(entry.envelope, entry.message_bytes(),
+                                    options=options.get("dsn") or {}, **build)
+        except ValueError as e:     # Bounce()'s dsn options: the report without them
+            log.warning("queue: %s: DSN options not used: %s", entry.id, e)
+            return dsn_mod.dsn_copy(entry.envelope, entry.message_bytes(), **build)
 
     def _report(self, outcome: Outcome) -> None:
         """One log line per pickup, the metrics, the caller's callback."""

@@ -63,6 +63,10 @@ class Schedule:
         (only the listed intervals notify, not the repeats of the last one)."""
         return 1 <= retry <= len(self.intervals) and self.intervals[retry - 1][1]
 
+    def until(self, retry: int, now: float) -> float:
+        """When the last attempt is due, `retry` failures in (Will-Retry-Until)."""
+        return now + sum(self.delay(k) for k in range(max(retry, 1), self.count))
+
     def expired(self, retry: int) -> bool:
         return retry >= self.count
 

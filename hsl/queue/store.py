@@ -355,10 +355,11 @@ class Queue:
             return entry
 
     def mark_done(self, entry: QueueEntry, why: str, *,
-                  dsn: Optional[spool.Copy] = None) -> Optional[str]:
+                  dsn: Optional[spool.Copy] = None, remove: bool = True) -> Optional[str]:
         """Finish `entry` (delivered, bounced or deleted; `why` is kept in its marker for
         people): commit its bounce `dsn` first, if given (its envelope gets `dsn_of`),
-        then write the marker, then remove the copy.  The DSN's id, or None.  After the
+        then write the marker, then remove the copy (with `remove` false: later, by
+        `remove_finished` or the next refresh).  The DSN's id, or None.  After the
         marker (or the DSN) is on disk the entry is never attempted again, even if the
         removal fails (then recovery, or the next refresh, removes it).  SpoolError or
         StateError when the DSN or the marker could not be written: then nothing
@@ -379,8 +380,15 @@ class Queue:
                 entry.done = True       # its bounce is queued: recovery finishes it
             write_done(done_path(entry.spool_entry.envelope_path), self.now(), why)
             entry.done = True
-        self._remove(entry)
+        if remove:
+            self._remove(entry)
         return dsn_id
+
+    def remove_finished(self, entry: QueueEntry) -> None:
+        """Take the files of a finished entry out of the spool (see mark_done)."""
+        if not entry.done:
+            raise QueueError(f"queue entry {entry.id} is not finished")
+        self._remove(entry)
 
     def notify_delayed(self, entry: QueueEntry, dsn: spool.Copy) -> str:
         """Queue a delayed DSN for `entry` and count it in `delayed`; the DSN's id.  The
