@@ -312,10 +312,8 @@ def cmd_run_queue_hook(args, source: str, filename: str) -> int:
     if args.trace:
         for step in d.trace:
             print(escape_controls(f"trace: {step}"), file=sys.stderr)
-    options = f" {json.dumps(d.options, sort_keys=True)}" if d.options else ""
-    print(escape_controls(f"{args.hook}: {d.action.capitalize()}(){options}"))
-    if d.metadata is not None:
-        print(escape_controls(f"metadata: {json.dumps(d.metadata, sort_keys=True)}"))
+    for line in delivery.decision_lines(args.hook, d):
+        print(escape_controls(line))
     return EXIT_OK
 
 
@@ -648,6 +646,8 @@ def _project_hook(args):
         raise ValueError(f"{'--project' if args.project else '--config'} runs a hook: "
                          "give --hook PHASE")
     project = _open_project(args)
+    if args.hook in ("predelivery", "postdelivery"):
+        return _project_queue_hook(args, project)
     try:
         server = _project_server(project, args.serverid, args.hook)
         hook = server.hooks.get(args.hook)
@@ -663,6 +663,20 @@ def _project_hook(args):
         project.close()
         raise
     _adopt_server(args, project, server)
+    return hook.source, hook.path
+
+
+def _project_queue_hook(args, project):
+    """(source, filename) of the project's queue hook `args.hook` (one global pair, not a
+    server's); the file area joins the -I directories."""
+    hook = project.queue_hooks.get(args.hook)
+    if hook is None:
+        project.close()
+        where = f"scripting.hooks.{args.hook}" if project.packed else \
+            f"src/hooks/queue/{args.hook}.hsl"
+        raise ValueError(f"{project.config}: the project has no {args.hook} hook ({where})")
+    args.include = list(args.include) + project.include_paths
+    args.loaded_project = project
     return hook.source, hook.path
 
 

@@ -178,12 +178,26 @@ def test_hsl_run_predelivery_on_a_spool_envelope(tmp_path):
 
 
 @pytest.mark.parametrize("text,message", [
-    ("recipient: b@example.org\n", "entry.yaml: sender: required"),
-    ("sender: a\nrecipient: b\nactoin: QUEUE\n", "entry.yaml: actoin: unknown key"),
-    ("sender: a\nrecipient: b\naction: RETRY\n", "entry.yaml: action: must be QUEUE"),
-    ("sender: a\nrecipient: b\nretry: -1\n", "entry.yaml: retry: must be a number >= 0"),
-    ("sender: a\nrecipient: b\nmessage: nope.eml\n", "entry.yaml: message: cannot read"),
-    ("[1, 2]\n", "entry.yaml: expected a mapping"),
+    ("recipient: b@example.org\n", "entry.yaml:1:1: sender is required"),
+    ("sender: a\nrecipient: b\nactoin: QUEUE\n", "entry.yaml:3:1: actoin: unknown key"),
+    ("sender: a\nrecipient: b\naction: RETRY\n", "entry.yaml:3:9: action: must be QUEUE"),
+    ("sender: a\nrecipient: b\nretry: -1\n", "entry.yaml:3:8: retry: must be a number >= 0"),
+    ("sender: a\nrecipient: b\nmessage: nope.eml\n", "entry.yaml:3:10: message: cannot read"),
+    ("[1, 2]\n", "entry.yaml:1:1: expected a mapping"),
+    ("sender: a\nrecipient: b\nmetadata:\n  k: 1\n",
+     "entry.yaml:4:6: metadata.k: must map strings to strings"),
+    ("sender: a\nrecipient: b\nattempt: {result: {code: 45}}\n",
+     "entry.yaml:3:26: attempt.result.code: must be a reply code (200-599)"),
+    ("sender: a\nrecipient: b\nattempt:\n  result: {code: 451, enhanced: [4, 2]}\n",
+     "entry.yaml:4:33: attempt.result.enhanced: must be [class, subject, detail]"),
+    ("sender: a\nrecipient: b\nattempt:\n  error: {type: bogus}\n",
+     "entry.yaml:4:17: attempt.error.type: must be one of config, dns"),
+    ("sender: a\nrecipient: b\nattempt: {}\n",
+     "entry.yaml:3:10: attempt: an attempt has a result: (the server's reply) or an error:"),
+    ("sender: a\nrecipient: b\nattempt: {reslt: {code: 250}}\n",
+     "entry.yaml:3:11: attempt.reslt: unknown key (one of result, error"),
+    ("sender: a\nrecipient: b\ndsn: {notfy: NEVER}\n", "entry.yaml:3:7: dsn.notfy: unknown key"),
+    ("sender: a\nrecipient: [b\n", "entry.yaml:3:1: not valid YAML"),
 ])
 def test_bad_entry_files_name_the_node(tmp_path, text, message):
     (tmp_path / "entry.yaml").write_text(text)
@@ -196,3 +210,38 @@ def test_hsl_run_queue_hook_needs_an_entry(tmp_path):
     (tmp_path / "h.hsl").write_text("Try();\n")
     r = hsl_run("--hook", "predelivery", "h.hsl", cwd=tmp_path)
     assert r.returncode == 2 and "needs --entry FILE" in r.stderr
+
+
+def test_hsl_run_project_queue_hooks(tmp_path):
+    root = tmp_path / "proj"
+    (root / "src" / "config").mkdir(parents=True)
+    (root / "src" / "config" / "smtpd-app.yaml").write_text(
+        "servers: [{id: default, transport: mx}]\n")
+    (root / "src" / "files").mkdir(parents=True)
+    (root / "src" / "files" / "route.hsl").write_text(
+        'function route($domain) { return $domain == "example.org" ? "10.0.0.7" : none; }\n')
+    (root / "src" / "hooks" / "queue").mkdir(parents=True)
+    (root / "src" / "hooks" / "queue" / "predelivery.hsl").write_text(
+        'include "route.hsl";\nTry(["host" => route($message["recipientaddress"]["domain"])]);\n')
+    (root / "src" / "hooks" / "queue" / "notes.hsl").write_text("echo 1;\n")
+    (tmp_path / "entry.yaml").write_text("sender: a@example.com\nrecipient: b@example.org\n")
+    r = hsl_run("--project", "proj", "--hook", "predelivery", "--entry", "entry.yaml",
+                cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ['predelivery: Try() {"host": "10.0.0.7"}']
+    assert "notes.hsl: not a queue hook (the queue runs predelivery.hsl and " \
+           "postdelivery.hsl): not used" in r.stderr
+    r = hsl_run("--project", "proj", "--hook", "postdelivery", "--entry", "entry.yaml",
+                cwd=tmp_path)
+    assert r.returncode == 2 and "the project has no postdelivery hook " \
+        "(src/hooks/queue/postdelivery.hsl)" in r.stderr
+    # a packed configuration's scripting.hooks.postdelivery
+    (tmp_path / "smtpd-app.yaml").write_text(
+        "servers: [{id: default}]\nscripting:\n  hooks:\n    postdelivery: |\n"
+        "      echo $arguments[\"action\"];\n      Delete();\n")
+    (tmp_path / "post.yaml").write_text("sender: a@example.com\nrecipient: b@example.org\n"
+                                        "action: BOUNCE\nattempt: {result: {code: 550}}\n")
+    r = hsl_run("--config", "smtpd-app.yaml", "--hook", "postdelivery", "--entry",
+                "post.yaml", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["BOUNCE", "postdelivery: Delete()"]
