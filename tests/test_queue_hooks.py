@@ -47,7 +47,7 @@ def test_try_options_are_read_and_checked():
 
 
 @pytest.mark.parametrize("call,message", [
-    ('Try(["port" => "25"])', "Try() option port must be a number >= 0, got string"),
+    ('Try(["port" => "25"])', "Try() option port must be a port number (1-65535), got string"),
     ('Try(["tls" => "sometimes"])', "Try() option tls must be one of"),
     ('Try(["protocol" => "x"])', "Try() option protocol must be smtp or lmtp"),
     ('Queue(["delay" => -1])', "Queue() option delay must be a number >= 0"),

@@ -64,6 +64,15 @@ def _num(fname, name, v):
     return int(v) if v.is_integer() else v
 
 
+def _port(fname, name, v):
+    if type(v) is not float:
+        _fail(fname, name, "a port number (1-65535)", v)
+    if not v.is_integer() or not 1 <= v <= 65535:
+        raise ScriptError(f"{fname}() option {name} must be a port number (1-65535), got "
+                          f"{V.to_str(v).decode()}")
+    return int(v)
+
+
 def _bool(fname, name, v):
     return v if type(v) is bool else _fail(fname, name, "a boolean", v)
 
@@ -101,14 +110,15 @@ def _protocol(fname, name, v):
 
 
 def _sourceip(fname, name, v):
-    return _str(fname, name, v) if type(v) is bytes else _array(fname, name, v)
+    return _str(fname, name, v) if type(v) is bytes else V.to_python(v) \
+        if type(v) is V.HArray else _fail(fname, name, "a string or an array", v)
 
 
 def _timeouts(fname, name, v):
     if type(v) is not V.HArray or not all(type(k) is bytes and type(x) is float and x > 0
                                           for k, x in v.items()):
         _fail(fname, name, "an array of SMTP state => seconds", v)
-    return {k.decode().upper(): x for k, x in v.items()}
+    return {k.decode().upper(): int(x) if x.is_integer() else x for k, x in v.items()}
 
 
 def _plugin(fname, name, v):
@@ -133,7 +143,7 @@ def _dsn(fname, name, v):
     return out
 
 
-_TRY = {"host": _str, "port": _num, "sender": _address, "recipient": _address,
+_TRY = {"host": _str, "port": _port, "sender": _address, "recipient": _address,
         "helo": _str, "sourceip": _sourceip, "sourceip_random": _bool,
         "nonlocal_source": _bool, "saslusername": _str, "saslpassword": _str, "tls": _tls,
         "tls_sni": _str, "tls_protocols": _str, "tls_ciphers": _str,
