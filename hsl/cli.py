@@ -274,6 +274,7 @@ def cmd_run_queue_hook(args, source: str, filename: str) -> int:
     """`hsl run --hook predelivery|postdelivery --entry FILE`: the hook once on one queue
     entry; its decision is the result."""
     import json
+    from types import SimpleNamespace
     from .hooks import delivery  # deferred: the compiler only for `hsl run`
     from .hooks.engine import compile_hook  # deferred: as above
     if not args.entry:
@@ -297,9 +298,14 @@ def cmd_run_queue_hook(args, source: str, filename: str) -> int:
         d = delivery.run_predelivery(program, view, **limits)
     else:
         from .runtime.values import from_python  # deferred: as above
+        action, expired = facts["action"], facts["expired"]
+        if action is None and facts["attempt"]:     # (the queue's own decision)
+            action, derived = delivery.default_action(view, facts["attempt"],
+                                                      _queue_schedule(args, view))
+            expired = expired or derived
         d = delivery.run_postdelivery(
             program, view, from_python(facts["attempt"]) if facts["attempt"] else None,
-            action=facts["action"], expired=facts["expired"],
+            action=action, expired=expired,
             context=from_python(facts["context"]) if facts["context"] is not None
             else None, **limits)
     if args.json:
@@ -309,12 +315,22 @@ def cmd_run_queue_hook(args, source: str, filename: str) -> int:
         print(escape_controls(line))
     if d.error:
         print(escape_controls(d.error), file=sys.stderr)
-    if args.trace:
-        for step in d.trace:
-            print(escape_controls(f"trace: {step}"), file=sys.stderr)
+    if args.trace:          # (as hsl run --hook PHASE --trace shows an SMTP hook's)
+        shown = SimpleNamespace(trace=d.trace, where=d.where, decision=d.action)
+        for line in trace_lines(shown, program.sources):
+            print(escape_controls(f"trace: {line}"), file=sys.stderr)
     for line in delivery.decision_lines(args.hook, d):
         print(escape_controls(line))
     return EXIT_OK
+
+
+def _queue_schedule(args, view):
+    """The retry schedule of the entry's transport: the project's transport groups
+    (--project, --config), else the built-in one."""
+    from .queue.schedule import Routing  # deferred: only for a derived action
+    project = getattr(args, "loaded_project", None)
+    groups = project.transportgroups if project is not None else None
+    return Routing(groups).transport(view.transportid).schedule
 
 
 # The options of a one-command hook run: a whole session's steps say these instead.

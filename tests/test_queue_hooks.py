@@ -245,3 +245,60 @@ def test_hsl_run_project_queue_hooks(tmp_path):
                 "post.yaml", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines() == ["BOUNCE", "postdelivery: Delete()"]
+
+
+def test_hsl_run_postdelivery_takes_the_queues_own_action_from_the_attempt(tmp_path):
+    (tmp_path / "post.hsl").write_text(
+        'echo ($arguments["action"] ?? "delivered") . " " . $arguments["expired"];\n')
+
+    def run(text, *extra):
+        (tmp_path / "entry.yaml").write_text("sender: alice@example.com\n"
+                                             "recipient: bob@example.org\n" + text)
+        return hsl_run("--hook", "postdelivery", "--entry", "entry.yaml", *extra,
+                       "post.hsl", cwd=tmp_path)
+
+    def first(r):
+        assert r.returncode == 0, r.stderr
+        return r.stdout.splitlines()[0]
+
+    assert first(run("attempt: {result: {code: 451, state: RCPT}}\n")) == "QUEUE false"
+    assert first(run("attempt: {error: {temporary: true, message: refused}}\n")) == \
+        "QUEUE false"
+    assert first(run("attempt: {result: {code: 550, state: RCPT}}\n")) == "BOUNCE false"
+    assert first(run("dsn: {notify: NEVER}\nattempt: {result: {code: 550}}\n")) == \
+        "DELETE false"
+    assert first(run("attempt: {result: {code: 250, state: DATA}}\n")) == "delivered false"
+    assert first(run("")) == "delivered false"
+    # the built-in schedule: 30 attempts, then the copy expires
+    assert first(run("retry: 29\nattempt: {result: {code: 451}}\n")) == "BOUNCE true"
+    # an action given is the one postdelivery sees; none after a 2xx
+    assert first(run("action: DELETE\nattempt: {result: {code: 451}}\n")) == "DELETE false"
+    r = run("action: QUEUE\nattempt: {result: {code: 250}}\n")
+    assert r.returncode == 2 and "entry.yaml:3:9: action: the attempt delivered the copy" \
+        in r.stderr
+    # a project's transport group gives the schedule
+    root = tmp_path / "proj"
+    (root / "src" / "config").mkdir(parents=True)
+    (root / "src" / "config" / "smtpd-app.yaml").write_text(
+        "servers: [{id: default}]\ntransportgroups:\n  - id: default\n"
+        "    retry: {count: 2}\n    transports: [{id: mx}]\n")
+    (root / "src" / "hooks" / "queue").mkdir(parents=True)
+    (root / "src" / "hooks" / "queue" / "postdelivery.hsl").write_text(
+        (tmp_path / "post.hsl").read_text())
+    (tmp_path / "entry.yaml").write_text("sender: a@example.com\nrecipient: b@example.org\n"
+                                         "retry: 1\nattempt: {result: {code: 451}}\n")
+    r = hsl_run("--project", "proj", "--hook", "postdelivery", "--entry", "entry.yaml",
+                cwd=tmp_path)
+    assert first(r) == "BOUNCE true"
+
+
+def test_hsl_run_queue_hook_trace(tmp_path):
+    (tmp_path / "entry.yaml").write_text("sender: a@example.com\nrecipient: b@example.org\n")
+    (tmp_path / "pre.hsl").write_text('if ($arguments["retry"] > 2) Delete();\n'
+                                      'Try(["port" => 2525]);\n')
+    r = hsl_run("--hook", "predelivery", "--entry", "entry.yaml", "--trace", "pre.hsl",
+                cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.splitlines() == [
+        'trace: pre.hsl:1:5: if ($arguments["retry"] > 2) -> false',
+        "trace: pre.hsl:2:1: decided: try"]

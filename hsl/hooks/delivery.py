@@ -384,6 +384,38 @@ def run_postdelivery(program, entry: EntryView, attempt: Optional[V.HArray], *,
                 max_time=max_time, trace=trace)
 
 
+def attempt_outcome(attempt: Optional[dict]) -> tuple:
+    """(delivered, temporary) of an attempt given as Python values (a fixture's
+    `attempt:`, or Attempt.to_json()): delivered with a 2xx reply to the message and no
+    error; temporary as its error says, else with a 4xx reply."""
+    result = (attempt or {}).get("result") or {}
+    error = (attempt or {}).get("error")
+    code = result.get("code")
+    if not error and isinstance(code, int) and 200 <= code <= 299:
+        return True, False
+    if isinstance(error, dict) and isinstance(error.get("temporary"), bool):
+        return False, error["temporary"]
+    return False, isinstance(code, int) and 400 <= code <= 499 or not code
+
+
+def default_action(view: EntryView, attempt: Optional[dict], schedule=None) -> tuple:
+    """(action, expired) the queue decides after `attempt` (hooks.md §2), as
+    postdelivery's $arguments["action"] says it: None after a delivery; QUEUE for a
+    temporary failure until the retry count (of `schedule`, a hsl.queue.schedule.Schedule;
+    default the built-in one) is used up, then BOUNCE with expired; BOUNCE for a
+    permanent failure; DELETE instead of BOUNCE when no DSN is due."""
+    from ..queue import dsn as dsn_mod        # deferred: the queue only for a derived one
+    from ..queue.schedule import Schedule     # deferred: as above
+    delivered, temporary = attempt_outcome(attempt)
+    if delivered:
+        return None, False
+    schedule = schedule or Schedule()
+    if temporary and not schedule.expired(view.retry + 1):
+        return "QUEUE", False
+    envelope = {"sender": view.sender, "dsn": view.dsn}
+    return ("BOUNCE" if dsn_mod.dsn_due(envelope, "failed") else "DELETE"), temporary
+
+
 # -- hsl run --hook predelivery|postdelivery --entry FILE ------------------------------
 
 class EntryFileError(ValueError):
@@ -434,7 +466,9 @@ def load_entry_file(path: str) -> tuple:
             raise EntryFileError(f"cannot read {eml}: {e.strerror}") from None
         return EntryView(env["transaction"], env["queue"], env["sender"], env["recipient"],
                          env["transportid"], message, env["ts"], "", env.get("jobid"),
-                         0, dict(env["metadata"]), 0, dict(env.get("dsn") or {})), {}
+                         0, dict(env["metadata"]), 0, dict(env.get("dsn") or {})), \
+            {"action": None, "expired": False, "attempt": None, "context": None,
+             "given": set()}
     from ..inputs import read_located  # deferred: YAML only for a fixture
     try:
         doc, pos = read_located(path, "queue entry")
@@ -454,7 +488,9 @@ def entry_from_fixture(doc, at, base: str) -> tuple:
         # postdelivery only:
         attempt: {result: {code: 451, enhanced: [4, 2, 0], reason: [...], state: RCPT}}
                  (or error: {temporary, message, type, dns}; connection, duration)
-        action: QUEUE                    (QUEUE, BOUNCE, DELETE; absent: delivered)
+        action: QUEUE      (QUEUE, BOUNCE, DELETE; absent: the queue's own, from the
+                           attempt (default_action); none after a delivery or without
+                           an attempt)
         expired: false     context: {...}
 
     `at(*path, key=False)` gives "FILE:LINE:COL" of a part of it: every EntryFileError
@@ -518,7 +554,11 @@ def entry_from_fixture(doc, at, base: str) -> tuple:
         _check_attempt(doc["attempt"], fail)
     action = text("action")
     if action is not None and action not in ACTIONS:
-        fail("must be QUEUE, BOUNCE or DELETE (absent: delivered)", "action")
+        fail("must be QUEUE, BOUNCE or DELETE (absent: what the queue decides after the "
+             "attempt)", "action")
+    if action is not None and "attempt" in doc and attempt_outcome(doc["attempt"])[0]:
+        fail("the attempt delivered the copy (a 2xx reply): there is no action after a "
+             "delivery", "action")
     if not isinstance(doc.get("expired", False), bool):
         fail("must be true or false", "expired")
     view = EntryView(text("transaction", "fixture"), int(number("queue", 0)),
