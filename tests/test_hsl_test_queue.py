@@ -464,3 +464,27 @@ def test_malformed_transportgroups_and_entry_files(work, capsys):
     code, _, err = hsl_test(capsys, "q.test.yaml")
     assert code == 2 and err.startswith("hsl: error: "), err
     assert "bad.yaml:4:18: attempt.result.code: must be a reply code (200-599)" in err
+
+
+def test_watch_knows_the_entry_files_a_case_reads(work):
+    from hsl.testing import testfile
+    from hsl.testing.runner import Runner
+    write(work, "entries/e.yaml", "sender: a@example.com\nrecipient: b@example.net\n"
+                                  "message: ../m.eml\n")
+    (work / "m.eml").write_bytes(b"Subject: s\r\n\r\nx\r\n")
+    (work / "inline.eml").write_bytes(b"Subject: i\r\n\r\nx\r\n")
+    path = queue_file(work, """\
+        - hook: postdelivery
+          entry: entries/e.yaml
+        - hook: predelivery
+          entry: {sender: a@example.com, recipient: b@example.net, message: inline.eml}
+        """)
+    suite = testfile.load(str(path))
+    try:
+        runner = Runner()
+        runner.run(suite)
+        files = runner.files(suite)
+    finally:
+        suite.close()
+    assert {str(work / "entries" / "e.yaml"), str(work / "m.eml"), str(work / "inline.eml"),
+            str(work / "pre.hsl"), str(work / "post.hsl")} <= files

@@ -184,6 +184,8 @@ class Runner:
         if os.path.isdir(suite.path):
             for folder, _, names in os.walk(suite.path):
                 files |= {os.path.abspath(os.path.join(folder, n)) for n in names}
+        for case in suite.cases:
+            files |= set(case.inputs)
         programs = self._programs.get(id(suite))
         for program in (programs._compiled.values() if programs else ()):
             files |= {os.path.abspath(p) for p in program.sources if not p.startswith("<")}

@@ -111,6 +111,7 @@ class Case:
     step_expect_paths: dict = field(default_factory=dict)
     entry: object = None                # delivery.EntryView (kinds entry, pickup)
     entry_facts: dict = field(default_factory=dict)     # its attempt, action, context...
+    inputs: list = field(default_factory=list)  # files it reads (an entry file; --watch)
 
     @property
     def id(self) -> str:
@@ -651,6 +652,19 @@ class _Loader:
                           + ("both" if queue_hooks else "none"))
         source = node.child(kind)
         view, facts = self._entry(source)
+        inputs, fixture, base = [], source.value, self.base
+        if isinstance(source.value, str):
+            path = os.path.abspath(os.path.join(self.base, source.value))
+            inputs = [path] + ([path[:-len("json")] + "eml"] if path.endswith(".json")
+                               else [])
+            fixture, base = None, os.path.dirname(path)
+            if not path.endswith(".json"):
+                try:
+                    fixture = read_located(path, "queue entry")[0]
+                except ValueError:
+                    pass
+        if isinstance(fixture, dict) and isinstance(fixture.get("message"), str):
+            inputs.append(os.path.abspath(os.path.join(base, fixture["message"])))
         not_here = {"predelivery": ("attempt", "action", "expired", "context"),
                     "pickup": ("action", "expired", "context")}.get(phase, ())
         for key in not_here:
@@ -664,7 +678,8 @@ class _Loader:
                     where.fail(message, key, key=True)
                 source.fail(message)
         checked = _expectations(None, expect, E.QUEUE if phase != "pickup" else E.PICKUP)
-        return Case("", "", kind, checked, None, phase=phase, entry=view, entry_facts=facts)
+        return Case("", "", kind, checked, None, phase=phase, entry=view, entry_facts=facts,
+                    inputs=inputs)
 
     def _entry(self, source: Node) -> tuple:
         if isinstance(source.value, str) and source.value:
