@@ -488,3 +488,33 @@ def test_watch_knows_the_entry_files_a_case_reads(work):
         suite.close()
     assert {str(work / "entries" / "e.yaml"), str(work / "m.eml"), str(work / "inline.eml"),
             str(work / "pre.hsl"), str(work / "post.hsl")} <= files
+
+
+def test_update_rewrites_a_queue_cases_own_keys(work, capsys):
+    path = queue_file(work, """\
+        - name: rewritten
+          hook: predelivery
+          entry: {sender: a@example.com, recipient: b@relay.example}
+          expect:
+            options: {host: 10.0.0.1}   # the old relay
+            metadata: {}
+            action: try
+        - name: left alone
+          hook: postdelivery
+          entry:
+            sender: a@example.com
+            recipient: b@example.net
+            retry: 1
+            attempt: {result: {code: 451, enhanced: [4, 3, 0], state: RCPT}}
+          expect: {dsn: {status: 4.4.1}}
+        """)
+    code, out, err = hsl_test(capsys, "q.test.yaml", "--update")
+    assert code == 1
+    assert "updated q.test.yaml: 1 case(s): rewritten" in out + err
+    assert "not updated q.test.yaml::left alone: dsn status: the parts of a DSN are not " \
+        "rewritten" in out + err
+    text = path.read_text()
+    assert "options: {host: 10.0.0.7, tls: require}   # the old relay" in text
+    assert "metadata: {route: relay}" in text and "dsn: {status: 4.4.1}" in text
+    code, out, _ = hsl_test(capsys, "q.test.yaml", "--run", "rewritten")
+    assert code == 0, out
