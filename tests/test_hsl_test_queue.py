@@ -425,6 +425,12 @@ MALFORMED = [
      "the predelivery hook runs on a queued copy: make the case entry:"),
     ("- pickup: {sender: a, recipient: b}\n  hook: predelivery\n", "4:11",
      "a pickup: runs both queue hooks"),
+    ("- run: {ehlo: a.example}\n", "3:5",
+     "the file's hooks (predelivery, postdelivery) run on a queued copy: make the case "
+     "entry:"),
+    ("- eod: {text: x}\n", "3:5", "the file has no eod hook to run"),
+    ("- session: [ehlo: a.example]\n  expect: {action: queue}\n", "4:14",
+     "action is not an expectation of a whole session"),
     ("- hook: postdelivery\n  entry: nope.yaml\n", "4:12", "no such queue entry file nope.yaml"),
     ("- hook: postdelivery\n  entry: [a]\n", "4:12", "the queued copy: a mapping"),
     ("- hook: postdelivery\n  entry: {sender: a, recipient: b}\n  expect: {code: 250}\n",

@@ -550,6 +550,11 @@ class _Loader:
                           "(the copy) or pickup: (a whole pickup)")
         else:
             phase = scripts.default_phase()
+            if phase is None and scripts.plain is None and scripts.hooks and \
+                    not scripts.smtp_hooks():
+                node.fail(f"the file's hooks ({', '.join(scripts.hooks)}) run on a queued "
+                          "copy: make the case entry: (one hook) or pickup: (a whole "
+                          "pickup)")
             if phase is None and scripts.plain is None:
                 node.fail("say which hook this case runs (hook: PHASE): the file has "
                           + (f"several ({', '.join(scripts.hooks)})" if scripts.hooks
