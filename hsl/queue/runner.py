@@ -326,15 +326,11 @@ class QueueRunner:
                 f = attempt.facts
                 self._connections[entry.id] = {"remotemx": f.remotemx,
                                                "remoteip": f.remoteip, "localip": f.localip}
-            if attempt.delivered:
+            # The default action (hooks.md §2): one rule for the runner and hsl test.
+            action, expired = hooks_mod.default_action(view, outcome.attempt, schedule)
+            if action is None:
                 # Done before anything else runs; its files go after postdelivery.
                 self.queue.mark_done(entry, "delivered", remove=False)
-                action = None
-            elif attempt.temporary and not schedule.expired(entry.retry + 1):
-                action = "QUEUE"
-            else:
-                expired = attempt.temporary
-                action = "BOUNCE" if dsn_mod.dsn_due(entry.envelope, "failed") else "DELETE"
         else:
             action = decided.upper()
         post = None
