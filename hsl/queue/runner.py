@@ -380,14 +380,7 @@ class QueueRunner:
         now = self.clock.now()
         outcome.action = action.lower()
         if action == "QUEUE":
-            previous = retry = entry.retry      # (update() changes entry.retry)
-            if options.get("reset_retry"):
-                retry = 0
-            elif options.get("increment_retry", True):
-                retry += 1
-            delay = options.get("delay")
-            if delay is None:
-                delay = transport.schedule.delay(retry)
+            retry, delay, notify = transport.schedule.requeue(entry.retry, options)
             fields = {"retry": retry, "next": now + float(delay),
                       "metadata": view.metadata,
                       "last": {"time": now, "outcome": _last(attempt, options)}}
@@ -398,8 +391,7 @@ class QueueRunner:
                 fields["transportid"] = options["transportid"]
             self.queue.update(entry, **fields)
             outcome.retry, outcome.next = retry, fields["next"]
-            if transport.schedule.notify(retry) and retry > previous \
-                    and dsn_mod.dsn_due(entry.envelope, "delayed"):
+            if notify and dsn_mod.dsn_due(entry.envelope, "delayed"):
                 self.queue.notify_delayed(entry, self._dsn(entry, "delayed", attempt,
                                                            options, transport, now))
                 outcome.dsn = "delayed"

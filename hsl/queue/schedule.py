@@ -70,6 +70,17 @@ class Schedule:
     def expired(self, retry: int) -> bool:
         return retry >= self.count
 
+    def requeue(self, retry: int, options: dict) -> tuple:
+        """(retry counter, seconds to wait, whether a delayed DSN is due by the schedule)
+        of `Queue(options)` on an entry `retry` failures in: `reset_retry`, else
+        `increment_retry` (default true); `delay`, else the schedule's interval."""
+        new = 0 if options.get("reset_retry") else \
+            retry + 1 if options.get("increment_retry", True) else retry
+        delay = options.get("delay")
+        if delay is None:
+            delay = self.delay(new)
+        return new, delay, self.notify(new) and new > retry
+
 
 @dataclass(frozen=True)
 class Transport:

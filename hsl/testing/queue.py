@@ -122,20 +122,14 @@ def _outcome(action: Optional[str], view, options: dict, metadata: dict, transpo
            "dsn": None}
     schedule = transport.schedule
     if action == "QUEUE":
-        retry = view.retry
-        if options.get("reset_retry"):
-            retry = 0
-        elif options.get("increment_retry", True):
-            retry += 1
-        delay = options.get("delay")
-        out["next_retry"] = delay if delay is not None else _whole(schedule.delay(retry))
+        retry, delay, notify = schedule.requeue(view.retry, options)
+        out["next_retry"] = _whole(delay)
         out["retry"] = retry
         if options.get("hold"):
             out["action"] = "hold"
         if options.get("transportid"):
             out["transportid"] = options["transportid"]
-        if schedule.notify(retry) and retry > view.retry and \
-                dsn_mod.dsn_due(envelope, "delayed"):
+        if notify and dsn_mod.dsn_due(envelope, "delayed"):
             out["dsn"] = _dsn(envelope, view.message, "delayed", attempt, {}, False,
                               transport)
     elif action == "BOUNCE" and dsn_mod.dsn_due(envelope, "failed"):
