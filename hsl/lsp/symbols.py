@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -52,6 +53,8 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _NESTED = (A.FunctionDecl, A.ClassDecl, A.FuncExpr)
 #: Files scanned for references and workspace symbols in one workspace folder.
 MAX_WORKSPACE_FILES = 5000
+#: Seconds between two walks of the workspace folders for new files.
+WALK_EVERY = 2.0
 _SKIP_DIRS = {"node_modules", "__pycache__", "venv", ".venv"}
 
 
@@ -494,11 +497,24 @@ class Index:
         self._cache: dict = {}          # path -> (stamp, FileIndex)
         self._reach: Optional[dict] = None
         self._memo: dict = {}           # (path, key, kind) -> workspace key
-        self._files: Optional[list] = None    # workspace_files(), for one request
+        self._files: Optional[list] = None    # the paths of the last walk (see refresh)
+        self._request_files: Optional[list] = None    # workspace_files(), this request
+        self._walked = 0.0
 
     def refresh(self) -> "Index":
-        """Start a request: files on disk are looked at again."""
-        self._files = None
+        """Start a request: every file indexed is looked at again (its buffer's version,
+        or its size and time on disk), and the workspace folders are walked again when
+        the last walk is older than WALK_EVERY seconds."""
+        for path in list(self._cache):
+            if self.file(path) is None:          # (deleted)
+                del self._cache[path]
+                self._reach = None
+                self._memo.clear()
+        now = time.monotonic()
+        if now - self._walked > WALK_EVERY:
+            self._files = None
+            self._walked = now
+        self._request_files = None
         return self
 
     # -- files
@@ -543,6 +559,7 @@ class Index:
         self._cache[path] = (stamp, fi)
         self._reach = None
         self._memo.clear()
+        self._request_files = None
         return fi
 
     def for_document(self, doc) -> FileIndex:
@@ -552,13 +569,9 @@ class Index:
             fi = FileIndex(path, doc.source, [], self.roots())
         return fi
 
-    def workspace_files(self) -> list:
-        """The .hsl files of the workspace folders, open documents, and the files they
-        include or import (all indexed)."""
-        if self._files is not None:
-            return self._files
+    def _walk(self) -> list:
+        """The .hsl files of the workspace folders (at most MAX_WORKSPACE_FILES each)."""
         paths = []
-        seen = set()
         for root in self.roots():
             count = 0
             for folder, dirs, files in os.walk(root):
@@ -567,12 +580,22 @@ class Index:
                     if f.endswith(".hsl") and count < MAX_WORKSPACE_FILES:
                         paths.append(os.path.normpath(os.path.join(folder, f)))
                         count += 1
+        return paths
+
+    def workspace_files(self) -> list:
+        """The .hsl files of the workspace folders, open documents, and the files they
+        include or import (all indexed)."""
+        if self._request_files is not None:
+            return self._request_files
+        if self._files is None:
+            self._files = self._walk()
+        paths = list(self._files)
         for doc in list(self.ws.text_documents.values()):
             if doc.uri.startswith("file:"):
                 paths.append(os.path.normpath(doc.path))
-        out = []
+        out, seen = [], set()
         while paths:
-            p = paths.pop(0)
+            p = paths.pop()
             if p in seen:
                 continue
             seen.add(p)
@@ -583,7 +606,8 @@ class Index:
             for occ in fi.includes + [o for _, o in fi.imports]:
                 if occ.target and occ.target.endswith(".hsl") and occ.target not in seen:
                     paths.append(os.path.normpath(occ.target))
-        self._files = out
+        out.sort(key=lambda f: f.path)
+        self._request_files = out
         return out
 
     def files_around(self, fi: FileIndex) -> list:
@@ -1052,9 +1076,9 @@ def document_links(ws, doc, params=None) -> list:
     out = []
     for o in fi.occs:
         if o.kind == "path" and o.target:
+            # (no tooltip: a client must say it supports them)
             out.append(T.DocumentLink(range=_to_range(fi.lines, ws.position_codec, o.span),
-                                      target=from_fs_path(o.target),
-                                      tooltip=o.target))
+                                      target=from_fs_path(o.target)))
     return out
 
 
