@@ -382,6 +382,17 @@ def test_include_folders_of_hslcheck_toml(project):
     assert defs(ws, doc, T.Position(1, 1)) == [(U(os.path.join(root, "vendor/util.hsl")), 0, 9)]
 
 
+def test_include_folders_given_by_the_server(project):
+    root, ws, f = project
+    write(root, "other/dep.hsl", "function dep() {}\n")
+    text = 'include "dep.hsl";\ndep();\n'
+    path = write(root, "src/hooks/eod/d.hsl", text)
+    doc = open_doc(ws, path, text)
+    assert defs(ws, doc, T.Position(1, 1)) == []
+    S.configure(ws, include_paths=[os.path.join(root, "other")])      # hsl lsp -I other
+    assert defs(ws, doc, T.Position(1, 1)) == [(U(os.path.join(root, "other/dep.hsl")), 0, 9)]
+
+
 def test_folding_ranges(project):
     root, ws, f = project
     text = textwrap.dedent("""\

@@ -53,7 +53,7 @@ def _settings(path: str) -> tuple:
         return {}, None
 
 
-def _options(path: str, roots: list):
+def _options(path: str, roots: list, include_paths=()):
     from ..check.checker import Options
     from ..plugins import load_plugins
     settings, _ = _settings(path)
@@ -62,7 +62,7 @@ def _options(path: str, roots: list):
     except (ValueError, OSError):
         plugins = None
     return Options(hook=settings.get("hook"),
-                   include_paths=list(settings.get("include", [])),
+                   include_paths=list(include_paths) + list(settings.get("include", [])),
                    allow_unknown_functions=bool(settings.get("allow-unknown-functions")),
                    no_warnings=bool(settings.get("no-warnings")),
                    roots=list(roots),
@@ -73,15 +73,17 @@ def _options(path: str, roots: list):
 _CHECKED: dict = {}      # path -> (text, diagnostics): the last document checked
 
 
-def check_document(path: str, text: str, roots=()) -> list:
-    """The checker's diagnostics of `text` (the file `path`), as `hsl check` gives them."""
+def check_document(path: str, text: str, roots=(), include_paths=()) -> list:
+    """The checker's diagnostics of `text` (the file `path`), as `hsl check` gives them
+    (`include_paths`: the server's -I folders)."""
     from ..check.checker import check_source
     settings, config = _settings(path)
-    stamp = (text, tuple(_mtime(p) for p in [config, *settings.get("plugins", [])]))
+    stamp = (text, tuple(include_paths),
+             tuple(_mtime(p) for p in [config, *settings.get("plugins", [])]))
     got = _CHECKED.get(path)
     if got is not None and got[0] == stamp:
         return got[1]
-    diags = [d for d in check_source(text, path, _options(path, list(roots)))
+    diags = [d for d in check_source(text, path, _options(path, list(roots), include_paths))
              if d.filename == path or os.path.abspath(d.filename) == os.path.abspath(path)]
     _CHECKED.clear()             # (one entry: the document being edited)
     _CHECKED[path] = (stamp, diags)
@@ -394,7 +396,7 @@ def code_actions(ws, doc, params: T.CodeActionParams) -> list:
     start, _ = _at(doc, params.range.start)
     end, _ = _at(doc, params.range.end)
     out = []
-    for d in check_document(fi.path, fi.text, roots):
+    for d in check_document(fi.path, fi.text, roots, idx.include_paths):
         span = _span_of(d)
         if not _overlaps(span, start - 1, end - 1):
             continue

@@ -45,7 +45,7 @@ from ..syntax.parser import KEYWORDS, RESERVED_WORDS, parse_partial
 from ..syntax.sourcefile import read_source_text
 from .tokens import HOOK_VARIABLES, Tokens, tok_span
 
-__all__ = ["FileIndex", "Index", "index_for", "definition", "references", "prepare_rename",
+__all__ = ["FileIndex", "Index", "index_for", "configure", "definition", "references", "prepare_rename",
            "rename", "document_symbols", "workspace_symbols", "document_links",
            "folding_ranges", "visible_user_names", "RenameError", "register"]
 
@@ -500,6 +500,7 @@ class Index:
         self._files: Optional[list] = None    # the paths of the last walk (see refresh)
         self._request_files: Optional[list] = None    # workspace_files(), this request
         self._walked = 0.0
+        self.include_paths: list = []   # the server's -I folders (see configure)
 
     def refresh(self) -> "Index":
         """Start a request: every file indexed is looked at again (its buffer's version,
@@ -555,7 +556,7 @@ class Index:
                 text = read_source_text(path)
             except OSError:
                 return None
-        fi = FileIndex(path, text, _settings_for(path), self.roots())
+        fi = FileIndex(path, text, self.include_paths + _settings_for(path), self.roots())
         self._cache[path] = (stamp, fi)
         self._reach = None
         self._memo.clear()
@@ -566,7 +567,7 @@ class Index:
         path = os.path.normpath(doc.path)
         fi = self.file(path)
         if fi is None:              # (a document without a file: index its text)
-            fi = FileIndex(path, doc.source, [], self.roots())
+            fi = FileIndex(path, doc.source, self.include_paths, self.roots())
         return fi
 
     def _walk(self) -> list:
@@ -781,6 +782,19 @@ class Index:
 _FAMILY = {"var": "var", "name": "name", "member": "member", "ns": "ns"}
 
 _INDEXES: dict = {}
+
+
+def configure(workspace, include_paths=()) -> None:
+    """Give the index of `workspace` the server's -I folders (looked in before those of
+    `.hslcheck.toml`'s `include`, as `hsl check -I` does)."""
+    idx = index_for(workspace)
+    paths = [os.path.abspath(p) for p in include_paths]
+    if paths != idx.include_paths:
+        idx.include_paths = paths
+        idx._cache.clear()
+        idx._reach = None
+        idx._memo.clear()
+        idx._request_files = None
 
 
 def index_for(workspace) -> Index:
