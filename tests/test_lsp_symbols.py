@@ -269,6 +269,13 @@ def test_rename_refuses_bad_names(project):
         S.rename(ws, doc, T.RenameParams(tdi(doc), pos_of(EOD, "local("), "other"))
     with pytest.raises(S.RenameError):
         S.rename(ws, doc, T.RenameParams(tdi(doc), pos_of(EOD, "length("), "size"))
+    # two variables of one scope would become one
+    with pytest.raises(S.RenameError, match="already a variable"):
+        S.rename(ws, doc, T.RenameParams(tdi(doc), pos_of(EOD, "$b = $a"), "$f"))
+    with pytest.raises(S.RenameError, match="already a variable"):
+        S.rename(ws, doc, T.RenameParams(tdi(doc), pos_of(EOD, "$box ="), "$out"))
+    # ... but a name of another scope is free
+    assert S.rename(ws, doc, T.RenameParams(tdi(doc), pos_of(EOD, "$b = $a"), "$out"))
 
 
 def test_unsaved_text_is_what_is_indexed(project):

@@ -230,11 +230,12 @@ class FileIndex:
                 scope.classes_of.setdefault(n.target.name, n.value.callee.name)
         nested = []
         toks = self.toks
+        binding = _binding_ids(nodes)
         for n in nodes:
             t = type(n)
             if t is A.Var:
                 if n.name:
-                    self._var(scope, n.name, n.span, self._binding(n, nodes))
+                    self._var(scope, n.name, n.span, id(n) in binding)
             elif t is A.FunctionDecl:
                 occ = self._name(scope, n.name, toks.find(n.name_span, "IDENT", n.name)
                                  if n.name_span.line else None, decl=True)
@@ -298,26 +299,6 @@ class FileIndex:
             elif t in (A.ImportSymbols, A.ImportAll, A.ImportData):
                 self._import(n, scope)
         return nested
-
-    def _binding(self, v: A.Var, nodes) -> bool:
-        return id(v) in self._binding_ids(nodes)
-
-    def _binding_ids(self, nodes) -> set:
-        cached = getattr(self, "_bind_cache", None)
-        if cached is not None and cached[0] is nodes:
-            return cached[1]
-        ids = set()
-        for n in nodes:
-            if type(n) is A.Assign or type(n) is A.IncDec:
-                if type(n) is A.Assign and n.op not in ("=", "??="):
-                    continue
-                node = n.target
-                while type(node) in (A.Index, A.Slice):
-                    node = node.target
-                if type(node) is A.Var and lvalue_root(n.target) == node.name:
-                    ids.add(id(node))
-        self._bind_cache = (nodes, ids)
-        return ids
 
     def _params(self, scope: _Scope, params) -> None:
         for p in params:
@@ -459,6 +440,22 @@ class FileIndex:
             elif s.line > line:
                 break
         return best
+
+
+def _binding_ids(nodes) -> set:
+    """ids of the Var nodes that `=` (or `??=`, `++`, `--`) binds among `nodes`: the
+    root variable of an assignment target (`$a`, `$a[1]`, `$a[]`)."""
+    ids = set()
+    for n in nodes:
+        if type(n) is A.Assign and n.op not in ("=", "??="):
+            continue
+        if type(n) is A.Assign or type(n) is A.IncDec:
+            node = n.target
+            while type(node) in (A.Index, A.Slice):
+                node = node.target
+            if type(node) is A.Var and lvalue_root(n.target) == node.name:
+                ids.add(id(node))
+    return ids
 
 
 def _parse(text: str, path: str):
@@ -808,10 +805,6 @@ def index_for(workspace) -> Index:
 
 # ------------------------------------------------------------------ positions
 
-def _codec(doc_or_ws):
-    return doc_or_ws.position_codec
-
-
 def _to_range(lines: list, codec, span: A.Span) -> T.Range:
     el, ec = (span.end_line, span.end_col) if span.end_line else (span.line, span.col)
     return T.Range(codec.position_to_client_units(lines, T.Position(span.line - 1, span.col - 1)),
@@ -939,6 +932,15 @@ def rename(ws, doc, params: T.RenameParams) -> Optional[T.WorkspaceEdit]:
     if occ.kind == "var" and new in HOOK_VARIABLES:
         raise RenameError(f"${new} is a hook variable")
     found = idx.occurrences(fi, occ)
+    if occ.kind == "var":
+        # the new name must not be a variable of the same scope already
+        for f in {id(f): f for f, _ in found}.values():
+            for o in f.occs:
+                if o.kind == "var" and o.name == new:
+                    k = idx.resolve(f, o)
+                    if (len(key) == 4 and k == key[:3] + (new,)) or \
+                            (len(key) == 3 and k[:1] == ("var",) and len(k) == 3):
+                        raise RenameError(f"${new} is already a variable there")
     if occ.kind == "name":
         for f in {id(f): f for f, _ in found}.values():
             if new in f.functions:
