@@ -148,7 +148,8 @@ def test_through_a_workspace_document(tmp_path):
     lib = tmp_path / "lib.hsl"
     lib.write_text("function helper() {}\nclass Thing {}\n")
     main = tmp_path / "main.hsl"
-    text = 'include "lib.hsl";\nhelper(); Thing(); length("");\n'
+    text = ('include "lib.hsl";\nhelper(); Thing(); length("");\n'
+            'function f() { return $arguments; }\necho $arguments;\n')
     main.write_text(text)
     ws = Workspace(from_fs_path(str(tmp_path)))
     uri = from_fs_path(str(main))
@@ -159,3 +160,6 @@ def test_through_a_workspace_document(tmp_path):
     assert (1, 0, "helper", "function", set()) in got
     assert (1, 10, "Thing", "class", set()) in got
     assert (1, 19, "length", "function", {"defaultLibrary"}) in got
+    # a function's own $arguments is not the hook's (it sees no globals)
+    assert (2, 22, "$arguments", "variable", set()) in got
+    assert (3, 5, "$arguments", "variable", {"readonly", "defaultLibrary"}) in got

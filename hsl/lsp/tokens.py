@@ -302,12 +302,14 @@ def _interp_vars(program: Optional[A.Program]) -> list:
 
 def semantic_tokens(text: str, program: Optional[A.Program] = None, *, toks=None,
                     extra_funcs=(), extra_classes=(), line_range=None,
-                    encode=None) -> list:
+                    encode=None, hook_at=None) -> list:
     """The LSP semantic-token data (five integers per token, relative positions) of
     `text`, whose AST is `program` (parsed here, with recovery, when None) and whose
     Tokens are `toks` (lexed here when None).
     `line_range`: (first, last) 0-based lines to cover (a range request); `encode(line,
-    col0, text)` converts a column to the client's units (default: UTF-16)."""
+    col0, text)` converts a column to the client's units (default: UTF-16).  `hook_at`:
+    the (line, col) of the variables that are the hook's (the symbol index knows: a
+    function's own `$arguments` is not); by default every variable of such a name."""
     if program is None:
         program, _ = parse_partial(text)
     if text.startswith("\ufeff"):
@@ -345,9 +347,10 @@ def semantic_tokens(text: str, program: Optional[A.Program] = None, *, toks=None
             if got is not None:
                 add(t.line - 1, t.col - 1, len(t.text), got[0], got[1])
             else:
-                name = t.text[1:]
-                mods = ("readonly", "defaultLibrary") if name in HOOK_VARIABLES else ()
-                add(t.line - 1, t.col - 1, len(t.text), "variable", mods)
+                hook = (t.line, t.col) in hook_at if hook_at is not None \
+                    else t.text[1:] in HOOK_VARIABLES
+                add(t.line - 1, t.col - 1, len(t.text), "variable",
+                    ("readonly", "defaultLibrary") if hook else ())
         elif t.type == "IDENT":
             got = names.get((t.line, t.col))
             if got is not None:
@@ -423,9 +426,12 @@ def _for_document(ws, doc, line_range=None) -> T.SemanticTokens:
     from . import symbols
     fi = symbols.index_for(ws).for_document(doc)
     funcs, classes = symbols.visible_user_names(ws, doc)
+    hook_at = {(o.span.line, o.span.col) for o in fi.occs if o.kind == "var"
+               and o.key[:1] == ("hook",)}
     return T.SemanticTokens(data=semantic_tokens(
         fi.text, fi.program, toks=fi.toks, extra_funcs=funcs, extra_classes=classes,
-        line_range=line_range, encode=_encoder(fi.lines, ws.position_codec)))
+        line_range=line_range, encode=_encoder(fi.lines, ws.position_codec),
+        hook_at=hook_at if fi.program is not None else None))
 
 
 def full(ws, doc, params: T.SemanticTokensParams) -> T.SemanticTokens:
