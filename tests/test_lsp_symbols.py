@@ -241,6 +241,22 @@ def test_rename_a_captured_variable_renames_both_scopes(project):
                                    (7, 44, 45, "kept")]}
 
 
+def test_closures_and_destructuring(project):
+    root, ws, f = project
+    text = ("function outer($v) {\n"
+            "    $g = function () { return function () closure ($v) { return $v; }; };\n"
+            "    [...$rest] = [1];\n"
+            "    return $rest;\n"
+            "}\n")
+    path = write(root, "src/files/cl.hsl", text)
+    doc = open_doc(ws, path, text)
+    # the inner closure captures the outer function's $v?  No: the middle function has
+    # no `closure`, so the inner one captures the middle function's $v (a new variable)
+    got = refs(ws, doc, pos_of(text, "$v) {"))
+    assert got == [(U(path), 0, 15)]
+    assert defs(ws, doc, pos_of(text, "$rest;")) == [(U(path), 2, 8)]
+
+
 def test_prepare_rename_refuses_builtins_keywords_and_hook_variables(project):
     root, ws, f = project
     doc = open_doc(ws, f["eod"])

@@ -248,7 +248,8 @@ class FileIndex:
                 inner = _Scope("closure", n, scope)
                 inner.captures.update(n.captures)
                 self._params(inner, n.params)
-                kw = toks.find(n.span, "CLOSURE")
+                # (its own `closure` comes before its body: the first in its span)
+                kw = toks.find(n.span, "CLOSURE") if n.captures else None
                 if kw is not None:
                     for ct in self._tokens_between(kw, "LBRACE", n.span):
                         if ct.type == "VARIABLE":
@@ -283,8 +284,9 @@ class FileIndex:
                 self._var_tok(scope, n.name, toks.find(n.span, "VARIABLE", "$" + n.name), True)
             elif t is A.Destructure:
                 if n.rest:
-                    after = n.targets[-1].span if n.targets else n.span
-                    self._var_tok(scope, n.rest, self._after(after, n.span, "VARIABLE"), True)
+                    vt = self._after(n.targets[-1].span, n.span, "VARIABLE") if n.targets \
+                        else toks.find(n.span, "VARIABLE", "$" + n.rest)
+                    self._var_tok(scope, n.rest, vt, True)
             elif t is A.NameRef:
                 if not n.builtin and n.name:
                     self._name(scope, n.name, toks.find(n.span, "IDENT", n.name, last=True))
