@@ -257,6 +257,24 @@ def test_closures_and_destructuring(project):
     assert defs(ws, doc, pos_of(text, "$rest;")) == [(U(path), 2, 8)]
 
 
+def test_members_through_functions_and_aliases(project):
+    root, ws, f = project
+    write(root, "src/files/k.hsl", "class Kit { function go() {} }\n")
+    text = ('import { Kit as K } from "file:k.hsl";\n'
+            "function make() { return 1; }\n"
+            "$k = K();\n$k->go();\n"
+            "$m = make();\n$m->go();\n")
+    path = write(root, "src/hooks/eod/m.hsl", text)
+    doc = open_doc(ws, path, text)
+    kit = (U(os.path.join(root, "src/files/k.hsl")), 0, 21)
+    # K is `Kit as K`: its method is Kit's
+    assert defs(ws, doc, pos_of(text, "go();")) == [kit]
+    # make() is a function, not a class: $m's class is not known, so every go()
+    assert defs(ws, doc, pos_of(text, "go();", 1)) == [kit]
+    got = refs(ws, doc, pos_of(text, "go();"))
+    assert (U(path), 3, 4) in got and kit in got
+
+
 def test_prepare_rename_refuses_builtins_keywords_and_hook_variables(project):
     root, ws, f = project
     doc = open_doc(ws, f["eod"])

@@ -106,6 +106,7 @@ class FileIndex:
         self.namespaces: dict = {}      # ns alias -> path or None
         self.global_vars: set = set()   # variables mentioned in the global scope
         self.global_names: set = set()  # functions/classes mentioned at global level
+        self.local_classes: set = set()  # ids of classes declared inside functions
         self.include_paths = list(include_paths)
         self.roots = list(roots)
         if self.program is not None:
@@ -223,6 +224,8 @@ class FileIndex:
             if t is A.FunctionDecl or t is A.ClassDecl:
                 if scope.kind != "file":
                     scope.decls[n.name] = ("local", self.path, id(n), n.name)
+                    if t is A.ClassDecl:
+                        self.local_classes.add(id(n))
             elif t is A.Global:
                 scope.globals.update(n.names)
             elif t is A.Assign and type(n.target) is A.Var and type(n.value) is A.Call \
@@ -672,6 +675,10 @@ class Index:
         key = occ.key
         if occ.kind == "member":
             cls = self._key(fi, occ.cls, "name", _depth) if occ.cls else None
+            if cls is not None and cls[:2] == ("name", "alias"):
+                cls = self._alias_target(cls)
+            if cls is not None and not self._is_class(fi, cls):
+                cls = None          # (`$v = f()`: f is a function, $v of unknown class)
             return ("member", cls, occ.name)
         return self._key(fi, key, occ.kind, _depth)
 
@@ -720,6 +727,28 @@ class Index:
         if kind == "name" and not any(name in (self.file(p) or fi).functions for p in files):
             return ("builtin", name)
         return (kind, files[0], name)
+
+    def _alias_target(self, key: tuple) -> Optional[tuple]:
+        """The module's symbol that the alias `key` (of `import { x as y }`) names."""
+        f = self.file(key[2])
+        table = (f.import_vars if key[0] == "var" else f.import_names) if f else {}
+        target, orig, _ = table.get(key[3], (None, None, None))
+        mod = self.file(target) if target else None
+        return self._key(mod, ("g", orig), key[0]) if mod is not None else None
+
+    def _is_class(self, fi: FileIndex, key: tuple) -> bool:
+        """Whether the workspace key of a name is a class (a builtin one too)."""
+        if key[0] == "builtin":
+            from .tokens import _builtin_names
+            return key[1] in _builtin_names()[1]
+        if key[0] == "local":
+            f = self.file(key[1])
+            return f is not None and key[2] in f.local_classes
+        if key[0] == "name" and len(key) == 3:
+            # (key[1]: a file of the name's component, where it is declared)
+            return any(key[2] in f.classes for f in
+                       filter(None, map(self.file, self.component(key[1], key[2], "name"))))
+        return False
 
     def definitions(self, fi: FileIndex, occ: Occ) -> list:
         """(FileIndex, Occ) of where the symbol of `occ` is declared or first bound."""
@@ -774,7 +803,7 @@ class Index:
             # what "find references" is for)
             for f in self._files_of(fi, key):
                 out += [(f, o) for o in f.occs if o.kind == "member" and o.name == occ.name
-                        and o.cls is None]
+                        and self.resolve(f, o)[1] is None]
         return out
 
 
@@ -857,8 +886,7 @@ def definition(ws, doc, params: T.DefinitionParams) -> Optional[list]:
         target, orig, _ = table.get(key[3], (None, None, None))
         mod = idx.file(target) if target else None
         if mod is not None:
-            o = Occ(occ.kind, orig, occ.span, ("g", orig))
-            defs = idx.definitions(mod, o)
+            defs = idx.definitions(mod, Occ(occ.kind, orig, occ.span, ("g", orig)))
             if defs:
                 return [_location(ws, f2, o2.span) for f2, o2 in defs]
     defs = idx.definitions(fi, occ)
