@@ -28,8 +28,11 @@ from typing import Optional
 from lsprotocol import types as T
 from pygls.uris import from_fs_path
 
-from ..check import legacy
+from ..builtins import index as builtin_index
+from ..check import config as check_config, legacy
+from ..check.checker import Options, check_source
 from ..errors import Diagnostic
+from ..plugins import load_plugins
 from ..syntax import ast as A
 from .symbols import FileIndex, _at, _to_range, index_for
 
@@ -45,17 +48,14 @@ _PARAM = re.compile(r"\$[A-Za-z_][A-Za-z0-9_]*\Z")
 
 def _settings(path: str) -> tuple:
     """(settings dict, configuration file or None) that apply to `path`."""
-    from ..check import config
     try:
-        found = config.find(os.path.dirname(os.path.abspath(path)))
-        return (config.load(found) if found else {}), found
-    except (config.ConfigError, OSError):
+        found = check_config.find(os.path.dirname(os.path.abspath(path)))
+        return (check_config.load(found) if found else {}), found
+    except (check_config.ConfigError, OSError):
         return {}, None
 
 
 def _options(path: str, roots: list, include_paths=()):
-    from ..check.checker import Options
-    from ..plugins import load_plugins
     settings, _ = _settings(path)
     try:
         plugins = load_plugins(settings.get("plugins", []), settings.get("extras", []))
@@ -76,7 +76,6 @@ _CHECKED: dict = {}      # path -> (text, diagnostics): the last document checke
 def check_document(path: str, text: str, roots=(), include_paths=()) -> list:
     """The checker's diagnostics of `text` (the file `path`), as `hsl check` gives them
     (`include_paths`: the server's -I folders)."""
-    from ..check.checker import check_source
     settings, config = _settings(path)
     stamp = (text, tuple(include_paths),
              tuple(_mtime(p) for p in [config, *settings.get("plugins", [])]))
@@ -203,8 +202,7 @@ def legacy_rewrite(name: str, args: list) -> Optional[str]:
 
 
 def _optional_from(fname: str, n: int) -> bool:
-    from ..builtins import index
-    e = index.functions_for(None).get(fname)
+    e = builtin_index.functions_for(None).get(fname)
     return e is not None and e.min_args <= n
 
 

@@ -39,15 +39,23 @@ from typing import Optional
 from lsprotocol import types as T
 from pygls.uris import from_fs_path, to_fs_path
 
+from ..builtins import index as builtin_index
+from ..check import config as check_config
 from ..compiler.resolve import lvalue_root
+from ..hooks.phases import ANY_PHASE_VARIABLES, PHASES
+from ..program import find_file, is_glob, search_dirs
 from ..syntax import ast as A
 from ..syntax.parser import KEYWORDS, RESERVED_WORDS, parse_partial
 from ..syntax.sourcefile import read_source_text
-from .tokens import HOOK_VARIABLES, Tokens, tok_span
+from .lexer import Tokens, tok_span
+
+#: The variables the hooks predefine (in a file's global scope).
+HOOK_VARIABLES = frozenset(ANY_PHASE_VARIABLES)
 
 __all__ = ["FileIndex", "Index", "index_for", "configure", "definition", "references", "prepare_rename",
            "rename", "document_symbols", "workspace_symbols", "document_links",
-           "folding_ranges", "visible_user_names", "RenameError", "register"]
+           "folding_ranges", "visible_user_names", "builtin_names", "RenameError",
+           "register"]
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _NESTED = (A.FunctionDecl, A.ClassDecl, A.FuncExpr)
@@ -56,6 +64,20 @@ MAX_WORKSPACE_FILES = 5000
 #: Seconds between two walks of the workspace folders for new files.
 WALK_EVERY = 2.0
 _SKIP_DIRS = {"node_modules", "__pycache__", "venv", ".venv"}
+
+
+_BUILTINS = None
+
+
+def builtin_names() -> tuple:
+    """(builtin function names, builtin class names), of every hook context."""
+    global _BUILTINS
+    if _BUILTINS is None:
+        classes = set(builtin_index.classes_for(None))
+        for phase in PHASES:
+            classes |= set(builtin_index.classes_for(phase))
+        _BUILTINS = (frozenset(builtin_index.names() - classes), frozenset(classes))
+    return _BUILTINS
 
 
 class RenameError(ValueError):
@@ -115,7 +137,6 @@ class FileIndex:
     # ------------------------------------------------------------- building
 
     def _resolve_path(self, spec: bytes) -> Optional[str]:
-        from ..program import find_file, is_glob, search_dirs
         try:
             if is_glob(spec):
                 return None
@@ -482,11 +503,10 @@ def _parse(text: str, path: str):
 
 def _settings_for(path: str) -> list:
     """The include folders of the `.hslcheck.toml` (or pyproject) that applies to `path`."""
-    from ..check import config
     try:
-        found = config.find(os.path.dirname(path))
-        return config.load(found).get("include", []) if found else []
-    except (config.ConfigError, OSError):
+        found = check_config.find(os.path.dirname(path))
+        return check_config.load(found).get("include", []) if found else []
+    except (check_config.ConfigError, OSError):
         return []
 
 
@@ -739,8 +759,7 @@ class Index:
     def _is_class(self, fi: FileIndex, key: tuple) -> bool:
         """Whether the workspace key of a name is a class (a builtin one too)."""
         if key[0] == "builtin":
-            from .tokens import _builtin_names
-            return key[1] in _builtin_names()[1]
+            return key[1] in builtin_names()[1]
         if key[0] == "local":
             f = self.file(key[1])
             return f is not None and key[2] in f.local_classes

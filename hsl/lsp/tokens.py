@@ -1,114 +1,22 @@
-"""Semantic tokens for `hsl lsp` (highlighting in editors without a TextMate grammar), and
-the token scanner the other LSP features use to find names the AST keeps without a span.
+"""Semantic tokens for `hsl lsp` (highlighting in editors without a TextMate grammar).
 
-`lex(text)` runs the grammar's own lexer (the compiled root lexer of the parse tables,
-hsl/syntax/_lalr.py: every terminal, longest spellings first) over the text, keeping the
-comments the parser ignores.  `semantic_tokens(text, ...)` classifies those tokens with
-the parser's AST (which identifier is a function, a class, a method...): the lexer says
-what a token is, the tree says what a name means.
+`semantic_tokens(text, ...)` classifies the tokens of hsl/lsp/lexer.py (the grammar's own
+lexer, comments kept) with the parser's AST (which identifier is a function, a class, a
+method...): the lexer says what a token is, the tree says what a name means.
 """
 from __future__ import annotations
 
-from bisect import bisect_left
-from typing import NamedTuple, Optional
+from typing import Optional
 
 from lsprotocol import types as T
 
 from ..syntax import ast as A
 from ..syntax.parser import parse_partial
+from . import symbols
+from .lexer import Tok, Tokens, lex
+from .symbols import HOOK_VARIABLES, builtin_names as _builtin_names
 
-__all__ = ["Tok", "lex", "LEGEND", "semantic_tokens", "register"]
-
-
-class Tok(NamedTuple):
-    type: str          # terminal name ("VARIABLE", "IDENT", "IF", "LINE_COMMENT", ...)
-    start: int         # character offsets into the text
-    end: int
-    line: int          # 1-based, as AST spans
-    col: int
-    text: str
-
-
-def _tables():
-    from ..syntax.parser import _get_runtime   # (the parser's loaded tables, shared)
-    return _get_runtime()[0]
-
-
-def lex(text: str) -> list:
-    """Every token of `text` but whitespace, comments included, in order.  A character
-    where no token starts is skipped; an unterminated string or raw string ends the
-    list (the rest of the file is not reliable)."""
-    if text.startswith("\ufeff"):     # (the parser drops it: columns count without it)
-        text = text[1:]
-    t = _tables()
-    match = t.master.match
-    punct, keywords, ident = t.punct, t.keywords, t.ident
-    out = []
-    pos, line, ls, n = 0, 1, 0, len(text)
-    while pos < n:
-        m = match(text, pos)
-        if m is None:
-            ch = text[pos]
-            if ch in "\"'":
-                break
-            if ch == "\n":
-                line += 1
-                ls = pos + 1
-            pos += 1
-            continue
-        typ = m.lastgroup
-        end = m.end()
-        value = m.group()
-        if typ == "__PUNCT__":
-            typ = punct[value]
-        elif typ == ident:
-            typ = keywords.get(value, typ)
-        if typ != "WS":
-            out.append(Tok(typ, pos, end, line, pos - ls + 1, value))
-        k = value.count("\n")
-        if k:
-            line += k
-            ls = text.rindex("\n", pos, end) + 1
-        if end == pos:           # (no terminal matches empty, but never loop)
-            end += 1
-        pos = end
-    return out
-
-
-class Tokens:
-    """The tokens of one text with lookups by (line, col)."""
-
-    def __init__(self, text: str):
-        self.toks = lex(text)
-        self._keys = [(t.line, t.col) for t in self.toks]
-
-    def index_at(self, line: int, col: int) -> int:
-        """Index of the first token starting at or after (line, col)."""
-        return bisect_left(self._keys, (line, col))
-
-    def within(self, span: A.Span):
-        """The tokens inside `span`, in order."""
-        toks = self.toks
-        i = self.index_at(span.line, span.col)
-        end = (span.end_line, span.end_col)
-        while i < len(toks) and (toks[i].line, toks[i].col) < end:
-            yield toks[i]
-            i += 1
-
-    def find(self, span: A.Span, typ: str, text: Optional[str] = None, last: bool = False):
-        """The first (or last) token of type `typ` (and spelling `text`) inside `span`."""
-        found = None
-        for t in self.within(span):
-            if t.type == typ and (text is None or t.text == text):
-                if not last:
-                    return t
-                found = t
-        return found
-
-
-def tok_span(t: Tok) -> A.Span:
-    """The span of a token that lies on one line (names, `$variables`)."""
-    return A.Span(t.line, t.col, t.line, t.col + len(t.text))
+__all__ = ["lex", "LEGEND", "semantic_tokens", "register", "TOKEN_TYPES", "TOKEN_MODIFIERS"]
 
 
 # ------------------------------------------------------------------ the legend
@@ -127,10 +35,6 @@ _NOT_OPERATORS = {"COMMA", "SEMICOLON", "LPAR", "RPAR", "LBRACE", "RBRACE", "LSQ
                   "COLON"}
 _WORD_OPERATORS = {"AND", "OR", "NOT"}
 
-#: The variables the hooks predefine (hook variables: read-only where the phase says so).
-from ..hooks.phases import ANY_PHASE_VARIABLES as HOOK_VARIABLES  # noqa: E402
-
-
 def _user_names(program: Optional[A.Program]) -> tuple:
     """(function names, class names) the file declares (at any depth)."""
     funcs, classes = set(), set()
@@ -145,22 +49,6 @@ def _user_names(program: Optional[A.Program]) -> tuple:
                     if not it.is_var:
                         funcs.add(it.alias or it.name)
     return funcs, classes
-
-
-_BUILTINS = None
-
-
-def _builtin_names() -> tuple:
-    """(builtin function names, builtin class names) of every hook context."""
-    global _BUILTINS
-    if _BUILTINS is None:
-        from ..builtins import index
-        from ..hooks.phases import PHASES
-        classes = set(index.classes_for(None))
-        for phase in PHASES:
-            classes |= set(index.classes_for(phase))
-        _BUILTINS = (frozenset(index.names() - classes), frozenset(classes))
-    return _BUILTINS
 
 
 class _Classifier(A.Visitor):
@@ -423,7 +311,6 @@ def _encoder(lines: list, codec):
 def _for_document(ws, doc, line_range=None) -> T.SemanticTokens:
     """The tokens of an open document, from the symbol index's parse of it (one parse
     serves every feature) with the user names of the files it includes or imports."""
-    from . import symbols
     fi = symbols.index_for(ws).for_document(doc)
     funcs, classes = symbols.visible_user_names(ws, doc)
     hook_at = {(o.span.line, o.span.col) for o in fi.occs if o.kind == "var"
