@@ -342,6 +342,16 @@ def test_half_typed_code_with_an_unclosed_brace(project):
     assert names == ["helper2"]
 
 
+def test_an_error_inside_an_unclosed_block(project):
+    root, ws, f = project
+    # a syntax error, then the end of the file inside the function's block
+    text = "function helper3($p) {\n    $q = function x() {};\n    return $p;\n"
+    path = write(root, "src/hooks/eod/typing2.hsl", text)
+    doc = open_doc(ws, path, text)
+    assert S.FileIndex(path, text).program is not None
+    assert defs(ws, doc, pos_of(text, "$p;")) == [(U(path), 0, 17)]
+
+
 def test_garbage_gives_nothing_not_an_error(project):
     root, ws, f = project
     for text in ["\x00\xff}}}{{", "function (", "'unterminated", "$", "class {", ""]:

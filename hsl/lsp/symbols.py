@@ -22,8 +22,9 @@ the including file's folder, the -I folders of `.hslcheck.toml`'s `include`, the
 project's src/files, parent folders up to the workspace folder, hsl's stdlib).
 
 A file with syntax errors is indexed from what the parser kept (error recovery resumes at
-the next statement); a file that ends inside an unclosed `{` is parsed again with the
-missing `}` added at its end, so half-typed code keeps its symbols.
+the next statement); a file that ends inside an unclosed `{` (where the parser keeps
+nothing) is parsed again with the missing `}` added at its end, so half-typed code keeps
+its symbols.
 
 The feature functions take a pygls Workspace and TextDocument plus the lsprotocol params,
 and return lsprotocol types; register(server) adds the handlers.
@@ -486,8 +487,9 @@ def _binding_ids(nodes) -> set:
 
 def _parse(text: str, path: str):
     program, diags = parse_partial(text, path)
-    if program is None and diags and diags[-1].code == "HSL003":
-        # an unclosed `{` at the end (half-typed code): parse again with it closed
+    if program is None and diags and diags[0].code not in ("HSL005",):
+        # an unclosed `{` at the end (half-typed code; the parser keeps nothing when the
+        # file ends inside a block after an error): parse again with the blocks closed
         depth = 0
         for t in Tokens(text).toks:
             if t.type == "LBRACE":
