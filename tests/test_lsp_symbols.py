@@ -444,6 +444,20 @@ def test_include_folders_given_by_the_server(project):
     assert defs(ws, doc, T.Position(1, 1)) == [(U(os.path.join(root, "other/dep.hsl")), 0, 9)]
 
 
+@pytest.mark.parametrize("encoding, col", [(T.PositionEncodingKind.Utf16, 12),
+                                           (T.PositionEncodingKind.Utf8, 15),
+                                           (T.PositionEncodingKind.Utf32, 11)])
+def test_positions_in_the_clients_encoding(tmp_path, encoding, col):
+    text = '$e = "\U0001F600é"; $v = 1;\necho $v;\n'
+    path = write(str(tmp_path), "p.hsl", text)
+    ws = Workspace(from_fs_path(str(tmp_path)), position_encoding=encoding)
+    doc = open_doc(ws, path, text)
+    # $v on line 0 is at character 11; the emoji is 2 UTF-16 units, 4 UTF-8 bytes, é 2 bytes
+    assert defs(ws, doc, T.Position(1, 6)) == [(U(path), 0, col)]
+    got = refs(ws, doc, T.Position(0, col + 1))
+    assert got == [(U(path), 0, col), (U(path), 1, 5)]
+
+
 def test_folding_ranges(project):
     root, ws, f = project
     text = textwrap.dedent("""\

@@ -163,3 +163,11 @@ def test_through_a_workspace_document(tmp_path):
     # a function's own $arguments is not the hook's (it sees no globals)
     assert (2, 22, "$arguments", "variable", set()) in got
     assert (3, 5, "$arguments", "variable", {"readonly", "defaultLibrary"}) in got
+
+
+def test_a_range_of_the_kept_full_tokens_equals_a_range_request():
+    # the server keeps the full tokens of a text and cuts ranges out of them
+    src = SRC * 3
+    full = K.semantic_tokens(src)
+    for r in [(0, 3), (5, 9), (2, 2), (100, 200), (0, 10 ** 6), (12, 30)]:
+        assert K._lines_only(full, r) == K.semantic_tokens(src, line_range=r), r

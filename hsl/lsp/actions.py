@@ -110,7 +110,7 @@ def _overlaps(s: A.Span, line0a: int, line0b: int) -> bool:
 def _lsp_diag(fi: FileIndex, ws, d: Diagnostic, sent: list) -> T.Diagnostic:
     """The client's diagnostic for `d` when it sent one (same code and start), else one
     made here (the client links the action to it)."""
-    rng = _to_range(fi.lines, ws.position_codec, _span_of(d))
+    rng = _to_range(fi, ws, _span_of(d))
     for s in sent:
         if str(s.code) == d.code and s.range.start == rng.start:
             return s
@@ -138,7 +138,7 @@ def _source(fi: FileIndex, span: A.Span) -> str:
 
 def _edit(ws, fi: FileIndex, span: A.Span, text: str) -> T.WorkspaceEdit:
     return T.WorkspaceEdit(changes={from_fs_path(fi.path): [
-        T.TextEdit(range=_to_range(fi.lines, ws.position_codec, span), new_text=text)]})
+        T.TextEdit(range=_to_range(fi, ws, span), new_text=text)]})
 
 
 def _did_you_mean(ws, fi: FileIndex, d: Diagnostic, diag: T.Diagnostic) -> Optional[T.CodeAction]:

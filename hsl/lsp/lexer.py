@@ -102,3 +102,46 @@ class Tokens:
 def tok_span(t: Tok) -> A.Span:
     """The span of a token that lies on one line (names, `$variables`)."""
     return A.Span(t.line, t.col, t.line, t.col + len(t.text))
+
+
+class Columns:
+    """Character columns of `lines` in the client's units (LSP position encodings:
+    "utf-16", the default, "utf-8" or "utf-32"), fast for the usual line where they are
+    the same (no character beyond the BMP for UTF-16, ASCII for UTF-8)."""
+
+    def __init__(self, lines: list, encoding=None):
+        self.lines = lines
+        enc = str(getattr(encoding, "value", encoding) or "utf-16").lower()
+        self.encoding = enc if enc in ("utf-8", "utf-16", "utf-32") else "utf-16"
+        self._plain: dict = {}
+
+    def client(self, line0: int, col0: int) -> int:
+        """The client's column of character column `col0` (0-based) of line `line0`."""
+        if self.encoding == "utf-32" or line0 >= len(self.lines):
+            return col0
+        plain = self._plain.get(line0)
+        text = self.lines[line0]
+        if plain is None:
+            plain = self._plain[line0] = text.isascii() or (
+                self.encoding == "utf-16" and all(ord(c) <= 0xFFFF for c in text))
+        if plain:
+            return col0
+        prefix = text[:col0]
+        if self.encoding == "utf-8":
+            return len(prefix.encode("utf-8", "surrogatepass"))
+        return col0 + sum(1 for c in prefix if ord(c) > 0xFFFF)
+
+    def server(self, line0: int, units: int) -> int:
+        """The character column (0-based) of the client's column `units` of `line0`."""
+        if self.encoding == "utf-32" or line0 >= len(self.lines):
+            return units
+        text = self.lines[line0]
+        if self.client(line0, len(text)) == len(text):
+            return min(units, len(text))
+        n = 0
+        for i, c in enumerate(text):
+            if n >= units:
+                return i
+            n += (len(c.encode("utf-8", "surrogatepass")) if self.encoding == "utf-8"
+                  else 2 if ord(c) > 0xFFFF else 1)
+        return len(text)

@@ -48,7 +48,7 @@ from ..program import find_file, is_glob, search_dirs
 from ..syntax import ast as A
 from ..syntax.parser import KEYWORDS, RESERVED_WORDS, parse_partial
 from ..syntax.sourcefile import read_source_text
-from .lexer import Tokens, tok_span
+from .lexer import Columns, Tokens, tok_span
 
 #: The variables the hooks predefine (in a file's global scope).
 HOOK_VARIABLES = frozenset(ANY_PHASE_VARIABLES)
@@ -132,6 +132,8 @@ class FileIndex:
         self.local_classes: set = set()  # ids of classes declared inside functions
         self.include_paths = list(include_paths)
         self.roots = list(roots)
+        self.columns: dict = {}         # position encoding -> Columns (see columns())
+        self.results: dict = {}         # what a feature made of this text (tokens), by key
         if self.program is not None:
             self._build()
 
@@ -857,22 +859,31 @@ def index_for(workspace) -> Index:
 
 # ------------------------------------------------------------------ positions
 
-def _to_range(lines: list, codec, span: A.Span) -> T.Range:
+def columns(f: FileIndex, ws) -> Columns:
+    """The Columns of a file's lines in the workspace's position encoding (kept)."""
+    enc = getattr(ws, "position_encoding", None)
+    cols = f.columns.get(enc)
+    if cols is None:
+        cols = f.columns[enc] = Columns(f.lines, enc)
+    return cols
+
+
+def _to_range(f: FileIndex, ws, span: A.Span) -> T.Range:
+    cols = columns(f, ws)
     el, ec = (span.end_line, span.end_col) if span.end_line else (span.line, span.col)
-    return T.Range(codec.position_to_client_units(lines, T.Position(span.line - 1, span.col - 1)),
-                   codec.position_to_client_units(lines, T.Position(el - 1, ec - 1)))
+    return T.Range(T.Position(span.line - 1, cols.client(span.line - 1, span.col - 1)),
+                   T.Position(el - 1, cols.client(el - 1, ec - 1)))
 
 
 def _at(doc, position: T.Position) -> tuple:
     """(line, col), 1-based characters, of a client position in `doc`."""
     lines = doc.source.split("\n")
-    p = doc.position_codec.position_from_client_units(lines, T.Position(position.line,
-                                                                        position.character))
-    return p.line + 1, p.character + 1
+    enc = getattr(doc.position_codec, "encoding", None)
+    return position.line + 1, Columns(lines, enc).server(position.line, position.character) + 1
 
 
 def _location(ws, f: FileIndex, span: A.Span) -> T.Location:
-    return T.Location(uri=from_fs_path(f.path), range=_to_range(f.lines, ws.position_codec, span))
+    return T.Location(uri=from_fs_path(f.path), range=_to_range(f, ws, span))
 
 
 def _occ_at(ws, doc, position) -> tuple:
@@ -964,7 +975,7 @@ def prepare_rename(ws, doc, params: T.PrepareRenameParams):
     if _renamable(idx, fi, occ) is None:
         return None
     span = _name_span(fi, occ)
-    return T.PrepareRenamePlaceholder(range=_to_range(fi.lines, ws.position_codec, span),
+    return T.PrepareRenamePlaceholder(range=_to_range(fi, ws, span),
                                       placeholder=occ.name)
 
 
@@ -1005,7 +1016,7 @@ def rename(ws, doc, params: T.RenameParams) -> Optional[T.WorkspaceEdit]:
             continue
         seen.add(k)
         changes.setdefault(from_fs_path(f.path), []).append(
-            T.TextEdit(range=_to_range(f.lines, ws.position_codec, span), new_text=new))
+            T.TextEdit(range=_to_range(f, ws, span), new_text=new))
     return T.WorkspaceEdit(changes=changes)
 
 
@@ -1018,10 +1029,8 @@ def document_symbols(ws, doc, params=None) -> list:
     fi = idx.for_document(doc)
     if fi.program is None:
         return []
-    codec = ws.position_codec
-
     def rng(span):
-        return _to_range(fi.lines, codec, span)
+        return _to_range(fi, ws, span)
 
     def name_span(node) -> A.Span:
         ns = getattr(node, "name_span", A.NOSPAN)
@@ -1132,8 +1141,7 @@ def workspace_symbols(ws, params: T.WorkspaceSymbolParams) -> list:
             out.append(T.WorkspaceSymbol(
                 name=o.name if not (o.kind == "member" and kind == T.SymbolKind.Property)
                 else "$" + o.name, kind=kind, container_name=container,
-                location=T.Location(uri=uri, range=_to_range(f.lines, ws.position_codec,
-                                                             o.span))))
+                location=T.Location(uri=uri, range=_to_range(f, ws, o.span))))
     return out
 
 
@@ -1144,7 +1152,7 @@ def document_links(ws, doc, params=None) -> list:
     for o in fi.occs:
         if o.kind == "path" and o.target:
             # (no tooltip: a client must say it supports them)
-            out.append(T.DocumentLink(range=_to_range(fi.lines, ws.position_codec, o.span),
+            out.append(T.DocumentLink(range=_to_range(fi, ws, o.span),
                                       target=from_fs_path(o.target)))
     return out
 

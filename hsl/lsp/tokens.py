@@ -13,7 +13,7 @@ from lsprotocol import types as T
 from ..syntax import ast as A
 from ..syntax.parser import parse_partial
 from . import symbols
-from .lexer import Tok, Tokens, lex
+from .lexer import Columns, Tok, Tokens, lex
 from .symbols import HOOK_VARIABLES, builtin_names as _builtin_names
 
 __all__ = ["lex", "LEGEND", "semantic_tokens", "register", "TOKEN_TYPES", "TOKEN_MODIFIERS"]
@@ -208,9 +208,7 @@ def semantic_tokens(text: str, program: Optional[A.Program] = None, *, toks=None
     inside_strings = _interp_vars(program)
     lines = text.split("\n")
     if encode is None:
-        def encode(line0, col0):
-            s = lines[line0][:col0] if line0 < len(lines) else ""
-            return col0 + sum(1 for ch in s if ord(ch) > 0xFFFF)
+        encode = Columns(lines).client
     pieces = []          # (line0, col0, length in chars, type, mods)
 
     def add(line0, col0, length, typ, mods=()):
@@ -300,25 +298,49 @@ def _string_with_vars(t: Tok, var_spans: list, add, add_multiline) -> None:
 
 # ------------------------------------------------------------------ the server side
 
-def _encoder(lines: list, codec):
-    def encode(line0, col0):
-        if line0 >= len(lines):
-            return col0
-        return codec.position_to_client_units(lines, T.Position(line0, col0)).character
-    return encode
-
-
 def _for_document(ws, doc, line_range=None) -> T.SemanticTokens:
     """The tokens of an open document, from the symbol index's parse of it (one parse
     serves every feature) with the user names of the files it includes or imports."""
     fi = symbols.index_for(ws).for_document(doc)
     funcs, classes = symbols.visible_user_names(ws, doc)
-    hook_at = {(o.span.line, o.span.col) for o in fi.occs if o.kind == "var"
-               and o.key[:1] == ("hook",)}
-    return T.SemanticTokens(data=semantic_tokens(
-        fi.text, fi.program, toks=fi.toks, extra_funcs=funcs, extra_classes=classes,
-        line_range=line_range, encode=_encoder(fi.lines, ws.position_codec),
-        hook_at=hook_at if fi.program is not None else None))
+    key = ("semantic tokens", frozenset(funcs), frozenset(classes),
+           getattr(ws, "position_encoding", None))
+    data = fi.results.get(key)
+    if data is None:            # (kept: the same text gives the same tokens)
+        hook_at = {(o.span.line, o.span.col) for o in fi.occs if o.kind == "var"
+                   and o.key[:1] == ("hook",)}
+        data = fi.results[key] = semantic_tokens(
+            fi.text, fi.program, toks=fi.toks, extra_funcs=funcs, extra_classes=classes,
+            encode=symbols.columns(fi, ws).client,
+            hook_at=hook_at if fi.program is not None else None)
+    if line_range is not None:
+        data = _lines_only(data, line_range)
+    return T.SemanticTokens(data=data)
+
+
+def _lines_only(data: list, line_range: tuple) -> list:
+    """The tokens of `data` on lines line_range[0]..line_range[1], re-encoded (the first
+    token's position relative to the start of the document)."""
+    out: list = []
+    line = col = 0
+    prev_line = prev_col = None
+    first, last = line_range
+    for i in range(0, len(data), 5):
+        dl, dc = data[i], data[i + 1]
+        line, col = (line + dl, dc) if dl else (line, col + dc)
+        if line < first:
+            continue
+        if line > last:
+            break
+        if prev_line is None:
+            out += [line, col]
+        elif line == prev_line:
+            out += [0, col - prev_col]
+        else:
+            out += [line - prev_line, col]
+        out += data[i + 2:i + 5]
+        prev_line, prev_col = line, col
+    return out
 
 
 def full(ws, doc, params: T.SemanticTokensParams) -> T.SemanticTokens:
