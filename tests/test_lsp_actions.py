@@ -65,7 +65,7 @@ class Project:
         path = write(os.path.join(self.root, rel), text)
         return path
 
-    def actions(self, path, line=None):
+    def actions(self, path, line=None, edits=(True, True)):
         with open(path) as f:
             text = f.read()
         uri = from_fs_path(path)
@@ -77,7 +77,7 @@ class Project:
                       T.Position(line if line is not None else last, 0))
         return X.code_actions(self.ws, doc, T.CodeActionParams(
             text_document=T.TextDocumentIdentifier(uri), range=rng,
-            context=T.CodeActionContext(diagnostics=[])))
+            context=T.CodeActionContext(diagnostics=[])), edits)
 
     def codes(self, path):
         with open(path) as f:
@@ -99,8 +99,13 @@ def only(actions, start):
 def test_did_you_mean_a_function(project):
     path = project.hook('echo str_uper("x");\n')
     assert project.codes(path) == ["HSL101"]
-    a = only(project.actions(path), "Replace str_uper with str_upper")
+    got = project.actions(path)
+    a = only(got, "Replace str_uper with str_upper")
     assert a.kind == T.CodeActionKind.QuickFix and a.diagnostics[0].code == "HSL101"
+    assert a.is_preferred
+    # a plugin may have that name too: offered second, not preferred
+    assert [x.title for x in got] == ["Replace str_uper with str_upper",
+                                      "Declare str_uper as a plugin function in plugins.yaml"]
     apply(a.edit)
     assert open(path).read() == 'echo str_upper("x");\n'
     assert project.codes(path) == []
@@ -179,6 +184,21 @@ def test_declare_into_the_configured_plugins_file(project):
                     "classes:\n    LDAP: {}\n")
     with open(os.path.join(project.root, ".hslcheck.toml")) as f:
         assert f.read() == 'plugins = ["conf/plugins.yaml"]\n'
+    assert project.codes(path) == []
+
+
+def test_declare_within_what_the_client_can_edit(project):
+    path = project.hook("dlp_scan();\n")
+    # a client that cannot create files gets no action that needs to
+    assert not [a for a in project.actions(path, edits=(True, False)) if "Declare" in a.title]
+    assert not [a for a in project.actions(path, edits=(False, False)) if "Declare" in a.title]
+    write(os.path.join(project.root, ".hslcheck.toml"), 'plugins = ["plugins.yaml"]\n')
+    write(os.path.join(project.root, "plugins.yaml"), "functions:\n  known: {}\n")
+    # files that exist: plain `changes` for a client without documentChanges
+    a = only(project.actions(path, edits=(False, False)), "Declare dlp_scan")
+    assert a.edit.document_changes is None and list(a.edit.changes) == [
+        from_fs_path(os.path.join(project.root, "plugins.yaml"))]
+    apply(a.edit)
     assert project.codes(path) == []
 
 

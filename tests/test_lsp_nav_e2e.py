@@ -155,7 +155,8 @@ async def test_code_action(client: LanguageClient, project):
     got = await client.text_document_code_action_async(T.CodeActionParams(
         text_document=doc(eod), range=T.Range(T.Position(2, 6), T.Position(2, 6)),
         context=T.CodeActionContext(diagnostics=[])))
-    assert [a.title for a in got] == ["Replace str_uper with str_upper"]
+    assert [a.title for a in got] == ["Replace str_uper with str_upper",
+                                      "Declare str_uper as a plugin function in plugins.yaml"]
     assert got[0].edit.changes[eod][0].new_text == "str_upper"
 
 

@@ -315,7 +315,7 @@ def _params_for(call: Optional[A.Call]) -> Optional[list]:
 
 
 def _declare(ws, fi: FileIndex, d: Diagnostic, diag: T.Diagnostic, roots: list,
-             kind: str) -> Optional[T.CodeAction]:
+             kind: str, edits: tuple = (True, True)) -> Optional[T.CodeAction]:
     refs = [n for n in _nodes_at(fi, d.line, d.column, A.NameRef)
             if (n.span.line, n.span.col) == (d.line, d.column)]
     if not refs:
@@ -370,9 +370,16 @@ def _declare(ws, fi: FileIndex, d: Diagnostic, diag: T.Diagnostic, roots: list,
                     return None
             changes.append(_text_edit(from_fs_path(config), line, 0, setting))
     what = "plugin function" if kind == "function" else "plugin class"
+    document_changes, create = edits
+    creates = any(isinstance(c, T.CreateFile) for c in changes)
+    if creates and not (document_changes and create):
+        return None                   # (the client cannot create files)
+    if document_changes:
+        edit = T.WorkspaceEdit(document_changes=changes)
+    else:
+        edit = T.WorkspaceEdit(changes={c.text_document.uri: list(c.edits) for c in changes})
     return T.CodeAction(title=f"Declare {name} as a {what} in {os.path.basename(target)}",
-                        kind=T.CodeActionKind.QuickFix, diagnostics=[diag],
-                        edit=T.WorkspaceEdit(document_changes=changes))
+                        kind=T.CodeActionKind.QuickFix, diagnostics=[diag], edit=edit)
 
 
 def _text_edit(uri: str, line: int, col: int, text: str) -> T.TextDocumentEdit:
@@ -384,7 +391,10 @@ def _text_edit(uri: str, line: int, col: int, text: str) -> T.TextDocumentEdit:
 
 # ------------------------------------------------------------------ the feature
 
-def code_actions(ws, doc, params: T.CodeActionParams) -> list:
+def code_actions(ws, doc, params: T.CodeActionParams, edits: tuple = (True, True)) -> list:
+    """The quick fixes for the diagnostics in `params.range`.  `edits`: whether the client
+    takes `documentChanges` and whether it can create files in them (its
+    workspace.workspaceEdit capabilities)."""
     if params.context.only and not any(
             str(k).startswith(str(T.CodeActionKind.QuickFix)) for k in params.context.only):
         return []
@@ -405,12 +415,10 @@ def code_actions(ws, doc, params: T.CodeActionParams) -> list:
             action = make(ws, fi, d, diag)
             if action is not None:
                 out.append(action)
-        if d.code == "HSL101" and not _MEAN.search(d.hint or ""):
-            action = _declare(ws, fi, d, diag, roots, "function")
-            if action is not None:
-                out.append(action)
-        elif d.code == "HSL102" and not _MEAN.search(d.hint or ""):
-            action = _declare(ws, fi, d, diag, roots, "class")
+        # (beside a "did you mean": a name close to a builtin may still be a plugin's)
+        if d.code in ("HSL101", "HSL102"):
+            action = _declare(ws, fi, d, diag, roots,
+                              "function" if d.code == "HSL101" else "class", edits)
             if action is not None:
                 out.append(action)
     return out
@@ -421,5 +429,14 @@ def register(server) -> None:
                     T.CodeActionOptions(code_action_kinds=[T.CodeActionKind.QuickFix]))
     def _code_actions(ls, params: T.CodeActionParams):
         doc = ls.workspace.get_text_document(params.text_document.uri)
-        return code_actions(ls.workspace, doc, params)
+        return code_actions(ls.workspace, doc, params, _edit_support(ls))
+
+
+def _edit_support(ls) -> tuple:
+    """(documentChanges, create) of the client's workspace.workspaceEdit capabilities."""
+    caps = getattr(getattr(ls.client_capabilities, "workspace", None), "workspace_edit", None)
+    if caps is None:
+        return False, False
+    ops = caps.resource_operations or []
+    return bool(caps.document_changes), T.ResourceOperationKind.Create in ops
 
