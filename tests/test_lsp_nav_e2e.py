@@ -46,7 +46,9 @@ async def client(lsp_client: LanguageClient, project):
     lsp_client.init_result = await lsp_client.initialize_session(T.InitializeParams(
         capabilities=T.ClientCapabilities(
             text_document=T.TextDocumentClientCapabilities(
-                rename=T.RenameClientCapabilities(prepare_support=True)),
+                rename=T.RenameClientCapabilities(prepare_support=True),
+                document_symbol=T.DocumentSymbolClientCapabilities(
+                    hierarchical_document_symbol_support=True)),
             workspace=T.WorkspaceClientCapabilities(workspace_edit=T.WorkspaceEditClientCapabilities(
                 document_changes=True, resource_operations=[T.ResourceOperationKind.Create]))),
         root_uri=from_fs_path(str(root)),

@@ -397,6 +397,15 @@ def test_document_symbols_are_hierarchical(project):
     assert box.selection_range.start == T.Position(10, 6)
 
 
+def test_flat_symbols_for_clients_without_hierarchy(project):
+    root, ws, f = project
+    doc = open_doc(ws, f["eod"])
+    flat = S.flat_symbols(S.document_symbols(ws, doc), doc.uri)
+    add = next(s for s in flat if s.name == "add")
+    assert add.container_name == "Box" and add.kind == T.SymbolKind.Method
+    assert add.location.range.start == T.Position(12, 13)
+
+
 def test_workspace_symbols(project):
     root, ws, f = project
     got = S.workspace_symbols(ws, T.WorkspaceSymbolParams(query="hlp"))

@@ -1099,6 +1099,17 @@ def document_symbols(ws, doc, params=None) -> list:
     return symbols
 
 
+def flat_symbols(symbols: list, uri: str, container: Optional[str] = None) -> list:
+    """DocumentSymbols as the flat SymbolInformation list of clients without
+    hierarchical document symbols."""
+    out = []
+    for s in symbols:
+        out.append(T.SymbolInformation(name=s.name, kind=s.kind, container_name=container,
+                                       location=T.Location(uri=uri, range=s.selection_range)))
+        out += flat_symbols(s.children or [], uri, s.name)
+    return out
+
+
 def _declarations(body) -> list:
     """The function and class declarations of one scope's statements (in blocks too),
     not those of nested scopes."""
@@ -1251,7 +1262,12 @@ def register(server) -> None:
 
     @server.feature(T.TEXT_DOCUMENT_DOCUMENT_SYMBOL)
     def _document_symbols(ls, params: T.DocumentSymbolParams):
-        return document_symbols(ls.workspace, doc_of(ls, params), params)
+        got = document_symbols(ls.workspace, doc_of(ls, params), params)
+        caps = getattr(getattr(ls.client_capabilities, "text_document", None),
+                       "document_symbol", None)
+        if caps is not None and caps.hierarchical_document_symbol_support:
+            return got
+        return flat_symbols(got, params.text_document.uri)
 
     @server.feature(T.WORKSPACE_SYMBOL)
     def _workspace_symbols(ls, params: T.WorkspaceSymbolParams):
