@@ -15,7 +15,13 @@ a key saying what it refers to.  Keys follow HSL's scoping (language.md §7, §9
   that both include a library is one variable only if the library mentions `$x`;
 * an imported name is the module's symbol (`import { f }`), or, with `as`, a local
   alias; `import * as ns` makes `ns::f()` the module's f;
-* nested functions and classes declared in a function are local to it.
+* nested functions and classes declared in a function are local to it;
+* a member is ("member", class key, name) when the class is certain enough (`$this`,
+  `Class::`, a variable assigned `Class(...)` in the scope), else ("member", None, name):
+  its definitions are then every member of that name.
+
+Not modelled: an include inside a function body (its file's top level is taken for the
+global scope, where nearly every include is).
 
 Include and import paths resolve as `hsl check` resolves them (hsl.program.find_file:
 the including file's folder, the -I folders of `.hslcheck.toml`'s `include`, the Halon
@@ -53,10 +59,10 @@ from .lexer import Columns, Tokens, tok_span
 #: The variables the hooks predefine (in a file's global scope).
 HOOK_VARIABLES = frozenset(ANY_PHASE_VARIABLES)
 
-__all__ = ["FileIndex", "Index", "index_for", "configure", "definition", "references", "prepare_rename",
-           "rename", "document_symbols", "workspace_symbols", "document_links",
-           "folding_ranges", "visible_user_names", "builtin_names", "RenameError",
-           "register"]
+__all__ = ["FileIndex", "Index", "index_for", "configure", "definition", "references",
+           "prepare_rename", "rename", "document_symbols", "flat_symbols",
+           "workspace_symbols", "document_links", "folding_ranges", "visible_user_names",
+           "builtin_names", "columns", "RenameError", "register"]
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _NESTED = (A.FunctionDecl, A.ClassDecl, A.FuncExpr)
