@@ -13,7 +13,9 @@ the same spool contents (N copies of a 10 KB message, written fresh for each run
 hsl.queue.spool.write_copies) and the sink counts what it received: a run that
 delivers fewer than N copies is reported as a failure.  Bars (issue 17): hsl at
 concurrency 1 >= 1.0x the plain loop, at 50 >= 5x.  Also reports hsl's p50/p99 per
-attempt (from its --json log).
+attempt (from its --json log).  The predelivery hook asks for connection pooling
+(`Try(["pooling" => true])`), as a policy for a busy next hop would; the plain loop
+connects for every copy, as a script with smtplib.sendmail does.
 """
 from __future__ import annotations
 
@@ -107,7 +109,7 @@ if (str_lower($recipient) == "drop@example.org") {
     Delete();
 }
 $context["route"] = $transport;
-Try(["timeout" => ["DATA" => 60, "EOD" => 120]]);
+Try(["timeout" => ["DATA" => 60, "EOD" => 120], "pooling" => true]);
 """
 
 POSTDELIVERY = """\

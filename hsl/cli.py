@@ -274,6 +274,7 @@ def cmd_run_queue_hook(args, source: str, filename: str) -> int:
     """`hsl run --hook predelivery|postdelivery --entry FILE`: the hook once on one queue
     entry; its decision is the result."""
     import json
+    from types import SimpleNamespace
     from .hooks import delivery  # deferred: the compiler only for `hsl run`
     from .hooks.engine import compile_hook  # deferred: as above
     if not args.entry:
@@ -298,13 +299,17 @@ def cmd_run_queue_hook(args, source: str, filename: str) -> int:
         d = delivery.run_predelivery(program, view, **limits)
     else:
         from .runtime.values import from_python  # deferred: as above
+        action, expired = facts["action"], facts["expired"]
+        if action is None and facts["attempt"]:     # (the queue's own decision)
+            action, derived = delivery.default_action(view, facts["attempt"],
+                                                      _queue_schedule(args, view))
+            expired = expired or derived
         d = delivery.run_postdelivery(
             program, view, from_python(facts["attempt"]) if facts["attempt"] else None,
-            action=facts["action"], expired=facts["expired"],
+            action=action, expired=expired,
             context=from_python(facts["context"]) if facts["context"] is not None
             else None, grouping=facts["grouping"],
-            dsn=delivery.dsn_arguments(facts["attempt"], facts["action"], facts["expired"]),
-            **limits)
+            dsn=delivery.dsn_arguments(facts["attempt"], action, expired), **limits)
     if args.json:
         print(json.dumps(delivery.decision_json(d), ensure_ascii=False, default=str))
         return EXIT_OK
@@ -312,14 +317,22 @@ def cmd_run_queue_hook(args, source: str, filename: str) -> int:
         print(escape_controls(line))
     if d.error:
         print(escape_controls(d.error), file=sys.stderr)
-    if args.trace:
-        for step in d.trace:
-            print(escape_controls(f"trace: {step}"), file=sys.stderr)
-    options = f" {json.dumps(d.options, sort_keys=True)}" if d.options else ""
-    print(escape_controls(f"{args.hook}: {d.action.capitalize()}(){options}"))
-    if d.metadata is not None:
-        print(escape_controls(f"metadata: {json.dumps(d.metadata, sort_keys=True)}"))
+    if args.trace:          # (as hsl run --hook PHASE --trace shows an SMTP hook's)
+        shown = SimpleNamespace(trace=d.trace, where=d.where, decision=d.action)
+        for line in trace_lines(shown, program.sources):
+            print(escape_controls(f"trace: {line}"), file=sys.stderr)
+    for line in delivery.decision_lines(args.hook, d):
+        print(escape_controls(line))
     return EXIT_OK
+
+
+def _queue_schedule(args, view):
+    """The retry schedule of the entry's transport: the project's transport groups
+    (--project, --config), else the built-in one."""
+    from .queue.schedule import Routing  # deferred: only for a derived action
+    project = getattr(args, "loaded_project", None)
+    groups = project.transportgroups if project is not None else None
+    return Routing(groups).transport(view.transportid).schedule
 
 
 # The options of a one-command hook run: a whole session's steps say these instead.
@@ -672,17 +685,14 @@ def _project_hook(args):
 
 
 def _project_queue_hook(args, project):
-    """(source, filename) of the project's predelivery or postdelivery hook (one pair for
-    every server; the queue's entries are of no server in particular)."""
+    """(source, filename) of the project's queue hook `args.hook` (one global pair, not a
+    server's); the file area joins the -I directories."""
     hook = project.queue_hooks.get(args.hook)
-    if hook is None or (args.serverid is not None and args.serverid not in project.servers):
+    if hook is None:
         project.close()
-        if hook is None:
-            raise ValueError(f"{project.config}: the project has no {args.hook} hook "
-                             f"(src/hooks/queue/{args.hook}.hsl, or scripting.hooks."
-                             f"{args.hook})")
-        raise ValueError(f"{project.config}: no server {args.serverid} (servers: "
-                         f"{', '.join(project.servers) or 'none'})")
+        where = f"scripting.hooks.{args.hook}" if project.packed else \
+            f"src/hooks/queue/{args.hook}.hsl"
+        raise ValueError(f"{project.config}: the project has no {args.hook} hook ({where})")
     args.include = list(args.include) + project.include_paths
     args.loaded_project = project
     return hook.source, hook.path

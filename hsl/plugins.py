@@ -18,11 +18,23 @@ directories of `extras://` packages (`--extras DIR`).  docs/plugins.md describes
           search: {params: [base, "[filter]"], result: []}
       Redis: {module: stubs/redis.hsl, class: Redis}
 
+    delivery:                               # Try(["plugin" => ["id" => ...]]) in
+      http-deliver:                         # predelivery: a canned outcome
+        result: {code: 250, enhanced: [2, 0, 0], reason: queued}
+      flaky:                                # one per attempt (the retry counter);
+        attempts:                           # the last repeats
+          - error: {message: backend down, temporary: true}
+          - result: {code: 250}
+
 A declared function is a registry.Builtin of area "plugin" and a class a
 registry.BuiltinClass: the compiler, `hsl check`, the REPL and its completion treat them
 as builtins (arity checked, reachable with `builtin NAME`).  One implemented in HSL is
 compiled into the program that mentions it, as a module (ProgramBuilder.load_plugins).
-Every error in the file is a ValueError whose message starts with FILE:LINE:COL."""
+A delivery plugin is only its outcomes (`Plugins.delivery`: id -> a list of
+{"result": {code, enhanced?, reason?, state?}} or {"error": {message, temporary?}}),
+which the queue runner makes the attempt of `Try(["plugin" => ...])` (hsl/queue/deliver.py
+plugin_attempt).  Every error in the file is a ValueError whose message starts with
+FILE:LINE:COL."""
 from __future__ import annotations
 
 import os
@@ -46,6 +58,10 @@ CANNED_KEYS = ("result", "results")
 FUNCTION_KEYS = ARITY_KEYS + CANNED_KEYS + ("module", "function")
 METHOD_KEYS = ARITY_KEYS + CANNED_KEYS
 CLASS_KEYS = ARITY_KEYS + ("methods", "module", "class")
+OUTCOME_KEYS = ("result", "error")
+DELIVERY_KEYS = OUTCOME_KEYS + ("attempts",)
+RESULT_KEYS = ("code", "enhanced", "reason", "state")
+ERROR_KEYS = ("message", "temporary")
 
 
 @dataclass
@@ -66,6 +82,7 @@ class Plugins:
         self.classes: dict[str, BuiltinClass] = {}
         self.implemented: dict[str, Implementation] = {}
         self.extras: list[str] = []
+        self.delivery: dict[str, list] = {}     # delivery plugin id -> its outcomes
         self.files: list[str] = []          # the plugin files read
         self._declared: dict[str, str] = {}  # name -> where it is declared
 
@@ -125,13 +142,68 @@ class _Reader:
         return value
 
     def read(self, value) -> None:
-        top = self.mapping(value, (), ("functions", "classes"))
+        top = self.mapping(value, (), ("functions", "classes", "delivery"))
         if value is None or not top:
-            self.fail((), "a plugins file declares functions: and/or classes:")
+            self.fail((), "a plugins file declares functions:, classes: and/or delivery:")
         for name, spec in self.mapping(top.get("functions"), ("functions",), None).items():
             self.function(name, spec, ("functions", name))
         for name, spec in self.mapping(top.get("classes"), ("classes",), None).items():
             self.cls(name, spec, ("classes", name))
+        for pid, spec in self.mapping(top.get("delivery"), ("delivery",), None).items():
+            self.delivery(pid, spec, ("delivery", pid))
+
+    def delivery(self, pid, spec, where: tuple) -> None:
+        """A delivery plugin: `result:` or `error:`, or `attempts:`, a list of them."""
+        if not isinstance(pid, str) or not pid:
+            self.fail(where, "a delivery plugin id is a string", key=True)
+        if pid in self.plugins.delivery:
+            self.fail(where, f"delivery plugin {pid!r} is already declared", key=True)
+        spec = self.mapping(spec, where, DELIVERY_KEYS)
+        if "attempts" in spec:
+            if set(spec) & set(OUTCOME_KEYS):
+                self.fail(where + ("attempts",), "give attempts: or result:/error:, not "
+                          "both", key=True)
+            attempts = spec["attempts"]
+            if not isinstance(attempts, list) or not attempts:
+                self.fail(where + ("attempts",), "must be a list of {result: ...} or "
+                          "{error: ...}")
+            outcomes = [self.outcome(a, where + ("attempts", i))
+                        for i, a in enumerate(attempts)]
+        else:
+            outcomes = [self.outcome(spec, where)]
+        self.plugins.delivery[pid] = outcomes
+
+    def outcome(self, spec, where: tuple) -> dict:
+        spec = self.mapping(spec, where, OUTCOME_KEYS)
+        if len(spec) != 1:
+            self.fail(where, "an outcome is result: {code, enhanced, reason, state} or "
+                      "error: {message, temporary}")
+        if "result" in spec:
+            r = self.mapping(spec["result"], where + ("result",), RESULT_KEYS)
+            code = r.get("code")
+            if type(code) is not int or not 200 <= code <= 599:
+                self.fail(where + ("result", "code"), "must be a reply code (200-599)")
+            enhanced = r.get("enhanced")
+            if enhanced is not None and not (
+                    isinstance(enhanced, list) and len(enhanced) == 3
+                    and all(type(n) is int and n >= 0 for n in enhanced)):
+                self.fail(where + ("result", "enhanced"), "must be three numbers, "
+                          "[5, 1, 1]")
+            reason = r.get("reason", [])
+            if isinstance(reason, str):
+                reason = [reason]
+            if not isinstance(reason, list) or not all(isinstance(x, str) for x in reason):
+                self.fail(where + ("result", "reason"), "must be a string or a list of "
+                          "strings")
+            if "state" in r and not isinstance(r["state"], str):
+                self.fail(where + ("result", "state"), "must be an SMTP state (EOD, RCPT...)")
+            return {"result": {**r, "reason": reason}}
+        e = self.mapping(spec["error"], where + ("error",), ERROR_KEYS)
+        if not isinstance(e.get("message"), str):
+            self.fail(where + ("error", "message"), "required: the error's text")
+        if type(e.get("temporary", True)) is not bool:
+            self.fail(where + ("error", "temporary"), "must be true or false")
+        return {"error": dict(e)}
 
     def declare(self, name, where: tuple) -> tuple:
         if not isinstance(name, str) or not _NAME.match(name):

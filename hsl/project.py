@@ -41,6 +41,7 @@ import weakref
 from dataclasses import dataclass, field
 from typing import Optional
 
+from .hooks.phases import QUEUE_PHASES
 from .inputs import read_located
 from .syntax.sourcefile import read_source, read_source_text
 
@@ -48,8 +49,9 @@ from .syntax.sourcefile import read_source, read_source_text
 HOOK_PHASES = ("connect", "proxy", "helo", "auth", "mailfrom", "rcptto", "eod", "disconnect")
 #: The phases of `servers[].phases` that take settings but no hook.
 SETTING_PHASES = ("data",)
-#: The queue's hooks: one global pair, src/hooks/queue/<name>.hsl.
-QUEUE_HOOKS = ("predelivery", "postdelivery")
+#: The queue's hooks (the phase table's queue phases): one global pair,
+#: src/hooks/queue/<phase>.hsl.
+QUEUE_HOOKS = QUEUE_PHASES
 
 _ID = re.compile(r"[^/\\\x00]+\Z")
 
@@ -549,6 +551,13 @@ class _Loader:
                 if name.endswith(".hsl") and os.path.abspath(path) not in used:
                     p.warnings.append(f"{path}: no server's phases.{phase}.hook names "
                                       f"{name[:-4]}: not used")
+        queue = os.path.join(self.hooks_dir, "queue")
+        if os.path.isdir(queue):
+            for name in sorted(os.listdir(queue)):
+                if name.endswith(".hsl") and name[:-4] not in QUEUE_HOOKS:
+                    p.warnings.append(f"{os.path.join(queue, name)}: not a queue hook (the "
+                                      f"queue runs {' and '.join(h + '.hsl' for h in QUEUE_HOOKS)}"
+                                      "): not used")
 
 
 def _label(where: tuple) -> str:

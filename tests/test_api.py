@@ -211,12 +211,12 @@ def test_a_run_can_be_cancelled_from_another_thread():
 
 
 def test_unavailable_builtins_compile_and_fail_cleanly_when_called():
-    prog = hsl.compile('echo "before"; echo queue_quota("outbound");')
+    prog = hsl.compile('echo "before"; echo FFIFunction("libc.so.6", "getpid");')
     out = []
     with pytest.raises(HSLRuntimeError) as ei:
         prog.run(output=out.append)
     assert out == ["before"]
-    assert "queue_quota() is not available" in ei.value.message
+    assert "FFIFunction() is not available" in ei.value.message
 
 
 def test_compiled_programs_can_be_freed():

@@ -158,6 +158,82 @@ def test_hsl302_hook_functions_outside_their_hook():
     assert codes('function Accept() { return 1; }\nAccept();') == []
 
 
+@pytest.mark.parametrize("phase", ["predelivery", "postdelivery"])
+def test_queue_hooks_are_checked_by_their_phase(phase):
+    pre = phase == "predelivery"
+    # $message and $arguments are read-only in both; $context only in postdelivery.
+    for stmt in ('$message = 1;', '$message["recipient"] = "x";', '$arguments = [];',
+                 'unset($arguments["retry"]);'):
+        assert codes(stmt, hook=phase) == ["HSL301"], stmt
+    assert codes('$context["route"] = "a";', hook=phase) == ([] if pre else ["HSL301"])
+    [d] = diags('$message["x"] = 1;', hook=phase)
+    assert (d.line, d.column, d.message) == (1, 1, "$message is read-only")
+    # the variables of the queue, and no SMTP ones
+    assert codes('echo $message["id"]["queue"] . $arguments["retry"] . $context;',
+                 hook=phase) == []
+    assert codes('echo $transaction["id"];', hook=phase) == ["HSL103"]
+    assert codes('echo $connection["remoteip"];', hook=phase) == ["HSL103"]
+    # hook functions by phase: Try only before, Default only after an attempt
+    both = 'SetMetaData(GetMetaData());\nif (1) Queue(["delay" => 60]);\n' \
+           'if (1) Bounce(["dsn" => ["subject" => "x"]]);\nDelete(["reason" => "x"]);\n'
+    assert codes(both, hook=phase) == []
+    [d] = diags('Default();' if pre else 'Try();', hook=phase)
+    assert d.code == "HSL302" and d.message == (
+        f"hook function {'Default' if pre else 'Try'}() is not available in the {phase} "
+        "hook")
+    assert d.hint == ("Default() exists only in the postdelivery hook" if pre else
+                      "Try() exists only in the predelivery hook")
+    assert codes('Try();' if pre else 'Default();', hook=phase) == []
+    [d] = diags('Accept();', hook=phase)
+    assert d.code == "HSL302" and "connect, helo, auth, mailfrom, rcptto, eod" in d.hint
+    # wrong arity, each with its signature
+    for call, signature in (('SetMetaData();', "SetMetaData($metadata)"),
+                            ('GetMetaData(1);', "GetMetaData()"),
+                            ('Queue([], 1);', "Queue([$options])"),
+                            ('Bounce([], 1);', "Bounce([$options])"),
+                            ('Delete([], 1);', "Delete([$options])"),
+                            ('Try([], 1);' if pre else 'Default(1);',
+                             "Try([$options])" if pre else "Default()")):
+        [d] = diags(call, hook=phase)
+        assert d.code == "HSL201" and d.hint == f"the signature is {signature}", call
+    # the deciding functions end the script; Set/GetMetaData do not
+    assert [(d.line, d.code) for d in diags(
+        'SetMetaData([]);\nGetMetaData();\nQueue();\necho 1;\n', hook=phase)] == \
+        [(4, "HSL602")]
+
+
+def test_queue_hook_files_get_their_phase_from_the_path_and_the_project(tmp_path):
+    # outside a project: hooks/queue/<phase>.hsl
+    for phase in ("predelivery", "postdelivery"):
+        f = tmp_path / "loose" / "hooks" / "queue" / f"{phase}.hsl"
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_text('$context = 1;\nTry();\n')
+    status, out, _ = run(tmp_path / "loose")
+    assert status == 1
+    lines = [line for line in out.splitlines() if ": error: " in line]
+    assert lines == [
+        f"{tmp_path}/loose/hooks/queue/postdelivery.hsl:1:1: error: $context is read-only "
+        "[HSL301]",
+        f"{tmp_path}/loose/hooks/queue/postdelivery.hsl:2:1: error: hook function Try() is "
+        "not available in the postdelivery hook [HSL302]"]
+    # a project: its queue hooks (tree files, or the packed scripting.hooks) by phase
+    root = tmp_path / "proj"
+    (root / "src" / "config").mkdir(parents=True)
+    (root / "src" / "config" / "smtpd-app.yaml").write_text(
+        "servers: [{id: default}]\nscripting:\n  hooks:\n    postdelivery: |\n"
+        "      Try();\n")
+    (root / "src" / "hooks" / "queue").mkdir(parents=True)
+    (root / "src" / "hooks" / "queue" / "predelivery.hsl").write_text(
+        '$message["x"] = 1;\nDefault();\n')
+    status, out, _ = run("--project", str(root))
+    errors = [line.split(": error: ")[1] for line in out.splitlines() if ": error: " in line]
+    assert status == 1 and errors == [      # (src/config/... sorts first)
+        "hook function Try() is not available in the postdelivery hook [HSL302]",
+        "$message is read-only [HSL301]",
+        "hook function Default() is not available in the predelivery hook [HSL302]"]
+    assert "smtpd-app.yaml#hooks/queue/postdelivery.hsl:1:1: error: hook function Try()" in out
+
+
 def test_hook_function_arity_is_checked_in_its_phase():
     assert codes('Reject("a", [], 3);', hook="rcptto") == ["HSL201"]
 

@@ -15,7 +15,8 @@ from hsl.builtins import index
 from hsl.builtins import FUNCTIONS, load_all
 from hsl.check.checker import Options, check_source
 from hsl.hooks.engine import HookSession, compile_hook, run_hook
-from hsl.hooks.phases import PHASES, RUNNABLE
+from hsl.hooks.delivery import EntryView, run_postdelivery, run_predelivery
+from hsl.hooks.phases import PHASES, QUEUE_PHASES, RUNNABLE, SMTP_PHASES
 from hsl.queue import spool
 from hsl.queue.spool import Copy
 from hsl.runtime.values import to_python
@@ -26,6 +27,21 @@ MESSAGE = b"Subject: hello\r\nFrom: <a@client.example>\r\n\r\nHi there.\r\n"
 
 def hook(phase, source, **session):
     return run_hook(compile_hook(phase, source, "hook.hsl"), HookSession(**session))
+
+
+def queue_hook(phase, source, context=None):
+    """One run of a queue hook on a queued copy (postdelivery: after a 451)."""
+    program = compile_hook(phase, source, "hook.hsl")
+    view = EntryView("t-1", 0, "s@example.org", "a@example.net", "mx", MESSAGE)
+    if phase == "predelivery":
+        return run_predelivery(program, view)
+    return run_postdelivery(program, view, None, action="QUEUE", context=context)
+
+
+def test_every_phase_is_runnable_smtp_and_queue():
+    assert set(RUNNABLE) == set(PHASES) == set(SMTP_PHASES) | set(QUEUE_PHASES)
+    assert QUEUE_PHASES == ("predelivery", "postdelivery")
+    assert not set(SMTP_PHASES) & set(QUEUE_PHASES)
 
 
 # ---------------------------------------------------------------------- the table
@@ -129,9 +145,11 @@ def test_disconnect_and_proxy_arguments():
     assert r.output == ["s@x.example"]
 
 
-@pytest.mark.parametrize("phase", RUNNABLE)
-@pytest.mark.parametrize("stmt", ['$arguments["x"] = 1;', '$connection = [];',
-                                  'unset($transaction["id"]);'])
+READ_ONLY = [(phase, stmt % name) for phase in RUNNABLE for name in PHASES[phase].readonly
+             for stmt in ('$%s["x"] = 1;', '$%s = [];', 'unset($%s["id"]);')]
+
+
+@pytest.mark.parametrize("phase,stmt", READ_ONLY)
 def test_context_arrays_are_read_only_at_compile_time_in_every_phase(phase, stmt):
     with pytest.raises(HSLSyntaxError) as ei:
         compile_hook(phase, stmt)
@@ -139,10 +157,38 @@ def test_context_arrays_are_read_only_at_compile_time_in_every_phase(phase, stmt
     assert "HSL301" in [d.code for d in check_source(stmt, "t.hsl", Options(hook=phase))]
 
 
-@pytest.mark.parametrize("phase", RUNNABLE)
+def test_each_phase_has_its_own_read_only_arrays():
+    for phase in SMTP_PHASES:
+        assert PHASES[phase].readonly == ("arguments", "connection", "transaction")
+    assert PHASES["predelivery"].readonly == ("arguments", "message")
+    assert PHASES["postdelivery"].readonly == ("arguments", "message", "context")
+    # $connection is no variable of the queue: assigning it is a plain variable there.
+    for phase in QUEUE_PHASES:
+        assert check_source("$connection = [];", "t.hsl", Options(hook=phase)) == []
+
+
+@pytest.mark.parametrize("phase", [p for p in RUNNABLE if "context" not in
+                                   PHASES[p].readonly])
 def test_context_is_writable_and_kept_in_every_phase(phase):
-    r = hook(phase, '$context = ["n" => ($context["n"] ?? 0) + 1];', context={"n": 1})
+    src = '$context = ["n" => ($context["n"] ?? 0) + 1];'
+    if phase in QUEUE_PHASES:
+        d = queue_hook(phase, src)      # predelivery: a fresh $context for each pickup
+        assert d.error is None and to_python(d.context) == {"n": 1}
+        # ... which postdelivery of the same pickup reads (and cannot write)
+        post = queue_hook("postdelivery", 'echo $context["n"];', context=d.context)
+        assert post.output == ["1"] and post.error is None
+        return
+    r = hook(phase, src, context={"n": 1})
     assert to_python(r.context) == {"n": 2}
+
+
+def _decided(phase, source):
+    """(output, decision, error, where) of one run of any phase."""
+    if phase in QUEUE_PHASES:
+        d = queue_hook(phase, source)
+        return d.output, d.action, d.error, d.where
+    r = hook(phase, source)
+    return r.output, r.decision, r.error, r.where
 
 
 # ---------------------------------------------------------------------- decisions
@@ -267,16 +313,19 @@ def test_a_user_function_overrides_a_hook_function_and_reaches_it_with_builtin(p
     name = next(iter(PHASES[phase].functions))
     src = (f'function {name}(...$a) {{ echo "mine"; builtin {name}(...$a); }}\n'
            f'{name}();\necho "not reached";\n')
-    r = hook(phase, src)
-    assert r.output == ["mine"] and r.error is None
-    assert r.decision == name.lower() and r.where == ("hook.hsl", 1, 33 + len(name))
+    output, decision, error, where = _decided(phase, src)
+    assert output == ["mine"] and error is None
+    assert decision == name.lower() and where == ("hook.hsl", 1, 33 + len(name))
 
 
 def test_decisions_cannot_be_caught_in_any_phase():
     for phase in RUNNABLE:
-        name = next(iter(PHASES[phase].functions))
-        r = hook(phase, f'try {{ {name}(); }} catch ($e) {{ echo "caught"; }}')
-        assert r.output == [] and r.decision == name.lower()
+        for name, spec in PHASES[phase].functions.items():
+            if not spec.terminates or spec.min_args:
+                continue
+            output, decision, error, _ = _decided(
+                phase, f'try {{ {name}(); }} catch ($e) {{ echo "caught"; }}')
+            assert (output, decision, error) == ([], name.lower(), None), (phase, name)
 
 
 # ---------------------------------------------------------------------- eod queue()
@@ -350,8 +399,8 @@ def test_queue_outside_eod_is_hsl302_at_compile_time(phase):
     assert [(d.code, d.line) for d in check_source(src, "t.hsl", Options(hook=phase))] == \
         [("HSL302", 2)]
     assert check_source(src, "t.hsl", Options(hook="eod")) == []
-    r = hook(phase, src)
-    assert "only available in the eod hook" in r.error
+    error = _decided(phase, src)[2]
+    assert "only available in the eod hook" in error
 
 
 # ---------------------------------------------------------------------- the REPL

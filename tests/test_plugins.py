@@ -250,8 +250,8 @@ def test_arity_is_checked_when_called_indirectly(plugin_dir):
      "classes.C.methods.get.colour: unknown key"),
     ("functions:\n  f: {}\nclasses:\n  f: {}\n", "4:3", "classes.f: f is already declared at "),
     ("functions: [a, b]\n", "1:12", "functions: must be a mapping"),
-    ("funktions: {}\n", "1:1", "funktions: unknown key (known: functions, classes)"),
-    ("", None, "a plugins file declares functions: and/or classes:"),
+    ("funktions: {}\n", "1:1", "funktions: unknown key (known: functions, classes, delivery)"),
+    ("", None, "a plugins file declares functions:, classes: and/or delivery:"),
     ("functions: {f: [}\n", "1:17", "not valid YAML"),
 ])
 def test_errors_in_the_file_have_positions(tmp_path, text, where, message):

@@ -262,3 +262,83 @@ def test_a_change_the_disk_refuses_exits_1(spool_dir, capsys, monkeypatch):
     monkeypatch.undo()
     with Queue.open(d, lock=False) as q:
         assert q.get(a).hold is False
+
+
+# ------------------------------------------------------------------ the control channel
+
+def test_actions_reach_a_running_queue_through_its_control_channel(tmp_path):
+    # `hsl queue run` owns the spool; hold, release, bounce and delete go to it over
+    # SPOOL/.control and it changes its own queue.  Entries are due in an hour, so the
+    # runner only waits (no SMTP server is needed).
+    import signal
+    import time
+    d = str(tmp_path / "spool")
+    a, b = write_copies(d, [Copy(MESSAGE, "tx", "alice@example.com", f"{r}@example.org",
+                                 "mx", delay=3600) for r in ("one", "two")])
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    runner = subprocess.Popen([sys.executable, "-m", "hsl", "queue", "run", "--spool", d],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env=env, cwd=ROOT)
+    try:
+        for _ in range(300):
+            if os.path.exists(os.path.join(d, ".control")):
+                break
+            time.sleep(0.05)
+        assert os.path.exists(os.path.join(d, ".control")), runner.stderr.read()
+
+        def run(*argv):
+            return subprocess.run([sys.executable, "-m", "hsl", "queue", *argv, "--spool", d],
+                                  capture_output=True, text=True, env=env, cwd=ROOT,
+                                  timeout=60)
+        r = run("hold", a)
+        assert (r.returncode, r.stdout, r.stderr) == (0, f"held {a}\n", "")
+        assert Queue.open(d, lock=False).get(a).hold is True
+        r = run("release", a)
+        assert (r.returncode, r.stdout) == (0, f"released {a}\n")
+        assert Queue.open(d, lock=False).get(a).hold is False
+        r = run("delete", b)
+        assert (r.returncode, r.stdout) == (0, f"deleted {b}\n")
+        assert [e.id for e in Queue.open(d, lock=False).entries()] == [a]
+        r = run("hold", "no-such-id")
+        assert r.returncode == 2 and r.stdout == ""
+        assert r.stderr == f"hsl: error: no queue entry no-such-id in spool directory {d} " \
+                           "(hsl queue list shows the ids)\n"
+    finally:
+        runner.send_signal(signal.SIGTERM)
+        out, err = runner.communicate(timeout=60)
+    assert runner.returncode == 0, err
+    assert "Traceback" not in err
+    assert not os.path.exists(os.path.join(d, ".control"))     # removed when it stops
+
+
+def test_the_control_server_refuses_what_it_should(spool_dir):
+    from hsl.queue.control import ControlServer, request
+    d, (a, b) = spool_dir
+    with Queue.open(d) as q, ControlServer(q, busy=lambda entry_id: entry_id == a).start():
+        # an entry being attempted can be held, not deleted or bounced
+        assert request(d, "hold", a) == {"ok": True}
+        for action in ("delete", "bounce"):
+            reply = request(d, action, a)
+            assert reply == {"ok": False, "usage": False,
+                             "error": f"queue entry {a} is being attempted right now: "
+                                      "try again when the attempt is over"}
+        assert request(d, "run", b) == {"ok": False, "usage": True,
+                                        "error": "unknown control action 'run'"}
+        assert request(d, "delete", b) == {"ok": True}
+        assert request(d, "delete", b)["usage"] is True         # gone now
+        assert q.get(a).hold is True
+        server = ControlServer(q)
+        for line in (b"not json", b"[1, 2]", b'{"action": "hold"}', b"\xff"):
+            assert server.answer(line)["ok"] is False
+
+
+def test_without_an_owner_answering_the_lock_error_stays(spool_dir, capsys):
+    # A socket file left behind by a killed owner: nobody answers, so the action takes
+    # the lock itself (free now) and works.
+    import socket as socket_mod
+    d, (a, _) = spool_dir
+    stale = socket_mod.socket(socket_mod.AF_UNIX)
+    stale.bind(os.path.join(d, ".control"))
+    stale.close()
+    status, out, err = hsl(capsys, "queue", "hold", a, "--spool", d)
+    assert (status, out, err) == (0, f"held {a}\n", "")

@@ -7,6 +7,7 @@ import hashlib
 import socket
 import ssl
 import threading
+import time
 
 import pytest
 from aiosmtpd.lmtp import LMTP
@@ -15,6 +16,7 @@ from cryptography.hazmat.primitives import serialization
 
 from hsl.builtins.x509 import X509Resource
 from hsl.net import dns as resolver
+from hsl.net import smtp
 from hsl.queue.deliver import Attempt, attempt, plugin_attempt
 from hsl.runtime.values import to_python
 
@@ -701,3 +703,105 @@ def test_plugin_outcomes_that_are_not_given_right(canned, message):
     out = shape(plugin_attempt("p", canned))
     assert out["error"]["type"] == "plugin" and message in out["error"]["message"]
     assert "result" not in out
+
+
+# ------------------------------------------------------------------ connection pooling
+
+def pooled(pool, port, **kw):
+    return attempt(MESSAGE, kw.pop("sender", "alice@example.org"),
+                   kw.pop("recipient", "bob@example.net"),
+                   {"host": "127.0.0.1", "port": port, "helo": HELO, "pooling": True, **kw},
+                   pool=pool)
+
+
+def test_pooling_carries_the_next_transaction_on_the_same_connection(sinks):
+    server, sink = sinks["plain"]
+    pool = smtp.Pool()
+    hellos = len(sink.hellos)
+    first = pooled(pool, server.port, recipient="one@example.net")
+    second = pooled(pool, server.port, recipient="two@example.net")
+    assert first.delivered and second.delivered
+    assert len(sink.hellos) == hellos + 1                   # one connection, one EHLO
+    c1, c2 = first.to_json()["connection"], second.to_json()["connection"]
+    assert (c1["transactions"], c2["transactions"]) == (1, 2)
+    assert c1["id"] == c2["id"]                             # the connection's own id
+    assert sink.messages[-2:] == [("alice@example.org", ["one@example.net"], MESSAGE),
+                                  ("alice@example.org", ["two@example.net"], MESSAGE)]
+    quits = sink.quits
+    pool.close()
+    assert sink.quits == quits + 1                          # QUIT when the pool closes
+
+
+def test_without_pooling_each_attempt_connects(sinks):
+    server, sink = sinks["plain"]
+    pool = smtp.Pool()
+    hellos = len(sink.hellos)
+    for _ in range(2):
+        a = attempt(MESSAGE, "alice@example.org", "bob@example.net",
+                    {"host": "127.0.0.1", "port": server.port, "helo": HELO}, pool=pool)
+        assert a.delivered and a.to_json()["connection"]["transactions"] == 1
+    assert len(sink.hellos) == hellos + 2
+
+
+def test_a_refused_transaction_is_reset_before_the_next(sinks):
+    server, sink = sinks["plain"]
+    pool = smtp.Pool()
+    hellos = len(sink.hellos)
+    refused = pooled(pool, server.port, recipient="later@example.net")
+    assert (refused.delivered, refused.to_json()["result"]["code"]) == (False, 450)
+    ok = pooled(pool, server.port, recipient="ok@example.net")
+    assert ok.delivered and ok.to_json()["connection"]["transactions"] == 2
+    assert len(sink.hellos) == hellos + 1
+    # RSET dropped the refused transaction: only the new recipient got the message
+    assert sink.messages[-1] == ("alice@example.org", ["ok@example.net"], MESSAGE)
+    pool.close()
+
+
+def test_pooled_tls_connections_are_reused_verified(sinks, trust_test_ca):
+    server, sink = sinks["tls"]
+    pool = smtp.Pool()
+    hellos = len(sink.hellos)
+    options = {"tls": "require_verify", "tls_verify_name": ["mail.example.com"]}
+    for n in (1, 2):
+        a = pooled(pool, server.port, **options)
+        assert a.delivered, a.to_json()
+        c = a.to_json()["connection"]
+        assert (c["transactions"], c["tls"]["started"]) == (n, True)
+    assert len(sink.hellos) == hellos + 2                   # EHLO, then again after TLS
+    pool.close()
+
+
+@pytest.mark.parametrize("detected", [True, False])
+def test_a_pooled_connection_the_server_closed_is_replaced(detected, monkeypatch):
+    # The server drops idle connections after 0.3 s.  Found closed before use (alive()),
+    # or only when MAIL FROM gets no answer: either way a new connection delivers.
+    inbox = Sink()
+    server = Server(inbox, ident="test sink", timeout=0.3)
+    server.start()
+    try:
+        pool = smtp.Pool()
+        assert pooled(pool, server.port).delivered
+        time.sleep(0.8)
+        if not detected:
+            monkeypatch.setattr(smtp.Session, "alive", lambda self: True)
+        a = pooled(pool, server.port, recipient="again@example.net")
+        assert a.delivered, a.to_json()
+        assert a.to_json()["connection"]["transactions"] == 1      # a new connection
+        assert len(inbox.hellos) == 2
+        assert inbox.messages[-1] == ("alice@example.org", ["again@example.net"], MESSAGE)
+        pool.close()
+    finally:
+        server.stop()
+
+
+def test_idle_pooled_connections_are_closed(sinks):
+    server, sink = sinks["plain"]
+    pool = smtp.Pool(idle=0.0)
+    assert pooled(pool, server.port).delivered
+    quits = sink.quits
+    pool.close_idle()
+    assert sink.quits == quits + 1
+    hellos = len(sink.hellos)
+    assert pooled(pool, server.port).delivered              # nothing left: connects
+    assert len(sink.hellos) == hellos + 1
+    pool.close()

@@ -73,7 +73,7 @@ def test_try_takes_every_tls_mode_of_the_client_and_a_boolean_sni():
 
 @pytest.mark.parametrize("call,message", [
     ('Try(["tls_sni" => 1])', "Try() option tls_sni must be a boolean or a string"),
-    ('Try(["port" => "25"])', "Try() option port must be a number >= 0, got string"),
+    ('Try(["port" => "25"])', "Try() option port must be a port number (1-65535), got string"),
     ('Try(["tls" => "sometimes"])', "Try() option tls must be one of"),
     ('Try(["protocol" => "x"])', "Try() option protocol must be smtp or lmtp"),
     ('Queue(["delay" => -1])', "Queue() option delay must be a number >= 0"),
@@ -204,12 +204,26 @@ def test_hsl_run_predelivery_on_a_spool_envelope(tmp_path):
 
 
 @pytest.mark.parametrize("text,message", [
-    ("recipient: b@example.org\n", "entry.yaml: sender: required"),
-    ("sender: a\nrecipient: b\nactoin: QUEUE\n", "entry.yaml: actoin: unknown key"),
-    ("sender: a\nrecipient: b\naction: RETRY\n", "entry.yaml: action: must be QUEUE"),
-    ("sender: a\nrecipient: b\nretry: -1\n", "entry.yaml: retry: must be a number >= 0"),
-    ("sender: a\nrecipient: b\nmessage: nope.eml\n", "entry.yaml: message: cannot read"),
-    ("[1, 2]\n", "entry.yaml: expected a mapping"),
+    ("recipient: b@example.org\n", "entry.yaml:1:1: sender is required"),
+    ("sender: a\nrecipient: b\nactoin: QUEUE\n", "entry.yaml:3:1: actoin: unknown key"),
+    ("sender: a\nrecipient: b\naction: RETRY\n", "entry.yaml:3:9: action: must be QUEUE"),
+    ("sender: a\nrecipient: b\nretry: -1\n", "entry.yaml:3:8: retry: must be a number >= 0"),
+    ("sender: a\nrecipient: b\nmessage: nope.eml\n", "entry.yaml:3:10: message: cannot read"),
+    ("[1, 2]\n", "entry.yaml:1:1: expected a mapping"),
+    ("sender: a\nrecipient: b\nmetadata:\n  k: 1\n",
+     "entry.yaml:4:6: metadata.k: must map strings to strings"),
+    ("sender: a\nrecipient: b\nattempt: {result: {code: 45}}\n",
+     "entry.yaml:3:26: attempt.result.code: must be a reply code (200-599)"),
+    ("sender: a\nrecipient: b\nattempt:\n  result: {code: 451, enhanced: [4, 2]}\n",
+     "entry.yaml:4:33: attempt.result.enhanced: must be [class, subject, detail]"),
+    ("sender: a\nrecipient: b\nattempt:\n  error: {type: bogus}\n",
+     "entry.yaml:4:17: attempt.error.type: must be one of config, dns"),
+    ("sender: a\nrecipient: b\nattempt: {}\n",
+     "entry.yaml:3:10: attempt: an attempt has a result: (the server's reply) or an error:"),
+    ("sender: a\nrecipient: b\nattempt: {reslt: {code: 250}}\n",
+     "entry.yaml:3:11: attempt.reslt: unknown key (one of result, error"),
+    ("sender: a\nrecipient: b\ndsn: {notfy: NEVER}\n", "entry.yaml:3:7: dsn.notfy: unknown key"),
+    ("sender: a\nrecipient: [b\n", "entry.yaml:3:1: not valid YAML"),
 ])
 def test_bad_entry_files_name_the_node(tmp_path, text, message):
     (tmp_path / "entry.yaml").write_text(text)
@@ -266,7 +280,7 @@ def test_hsl_run_postdelivery_gets_the_dsn_of_its_attempt_and_a_grouping(tmp_pat
         '{"action":"delayed","status":"4.4.1","diagnosticcode":"connection refused"} false'
     (tmp_path / "entry.yaml").write_text("sender: a\nrecipient: b\ngrouping: 1\n")
     r = hsl_run("--hook", "postdelivery", "--entry", "entry.yaml", "post.hsl", cwd=tmp_path)
-    assert r.returncode == 2 and "entry.yaml: grouping: must be a string" in r.stderr
+    assert r.returncode == 2 and "entry.yaml:3:11: grouping: must be a string" in r.stderr
 
 
 def test_hsl_run_queue_hooks_answer_dns_from_the_table(tmp_path):
@@ -308,4 +322,96 @@ def test_hsl_run_project_runs_the_projects_queue_hooks(tmp_path):
     r = hsl_run("--project", "tree", "--hook", "predelivery", "--entry", "entry.yaml",
                 cwd=tmp_path)
     assert r.returncode == 2 and "the project has no predelivery hook " \
-        "(src/hooks/queue/predelivery.hsl, or scripting.hooks.predelivery)" in r.stderr
+        "(src/hooks/queue/predelivery.hsl)" in r.stderr
+
+
+def test_hsl_run_project_queue_hooks(tmp_path):
+    root = tmp_path / "proj"
+    (root / "src" / "config").mkdir(parents=True)
+    (root / "src" / "config" / "smtpd-app.yaml").write_text(
+        "servers: [{id: default, transport: mx}]\n")
+    (root / "src" / "files").mkdir(parents=True)
+    (root / "src" / "files" / "route.hsl").write_text(
+        'function route($domain) { return $domain == "example.org" ? "10.0.0.7" : none; }\n')
+    (root / "src" / "hooks" / "queue").mkdir(parents=True)
+    (root / "src" / "hooks" / "queue" / "predelivery.hsl").write_text(
+        'include "route.hsl";\nTry(["host" => route($message["recipientaddress"]["domain"])]);\n')
+    (root / "src" / "hooks" / "queue" / "notes.hsl").write_text("echo 1;\n")
+    (tmp_path / "entry.yaml").write_text("sender: a@example.com\nrecipient: b@example.org\n")
+    r = hsl_run("--project", "proj", "--hook", "predelivery", "--entry", "entry.yaml",
+                cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ['predelivery: Try() {"host": "10.0.0.7"}']
+    assert "notes.hsl: not a queue hook (the queue runs predelivery.hsl and " \
+           "postdelivery.hsl): not used" in r.stderr
+    r = hsl_run("--project", "proj", "--hook", "postdelivery", "--entry", "entry.yaml",
+                cwd=tmp_path)
+    assert r.returncode == 2 and "the project has no postdelivery hook " \
+        "(src/hooks/queue/postdelivery.hsl)" in r.stderr
+    # a packed configuration's scripting.hooks.postdelivery
+    (tmp_path / "smtpd-app.yaml").write_text(
+        "servers: [{id: default}]\nscripting:\n  hooks:\n    postdelivery: |\n"
+        "      echo $arguments[\"action\"];\n      Delete();\n")
+    (tmp_path / "post.yaml").write_text("sender: a@example.com\nrecipient: b@example.org\n"
+                                        "action: BOUNCE\nattempt: {result: {code: 550}}\n")
+    r = hsl_run("--config", "smtpd-app.yaml", "--hook", "postdelivery", "--entry",
+                "post.yaml", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["BOUNCE", "postdelivery: Delete()"]
+
+
+def test_hsl_run_postdelivery_takes_the_queues_own_action_from_the_attempt(tmp_path):
+    (tmp_path / "post.hsl").write_text(
+        'echo ($arguments["action"] ?? "delivered") . " " . $arguments["expired"];\n')
+
+    def run(text, *extra):
+        (tmp_path / "entry.yaml").write_text("sender: alice@example.com\n"
+                                             "recipient: bob@example.org\n" + text)
+        return hsl_run("--hook", "postdelivery", "--entry", "entry.yaml", *extra,
+                       "post.hsl", cwd=tmp_path)
+
+    def first(r):
+        assert r.returncode == 0, r.stderr
+        return r.stdout.splitlines()[0]
+
+    assert first(run("attempt: {result: {code: 451, state: RCPT}}\n")) == "QUEUE false"
+    assert first(run("attempt: {error: {temporary: true, message: refused}}\n")) == \
+        "QUEUE false"
+    assert first(run("attempt: {result: {code: 550, state: RCPT}}\n")) == "BOUNCE false"
+    assert first(run("dsn: {notify: NEVER}\nattempt: {result: {code: 550}}\n")) == \
+        "DELETE false"
+    assert first(run("attempt: {result: {code: 250, state: DATA}}\n")) == "delivered false"
+    assert first(run("")) == "delivered false"
+    # the built-in schedule: 30 attempts, then the copy expires
+    assert first(run("retry: 29\nattempt: {result: {code: 451}}\n")) == "BOUNCE true"
+    # an action given is the one postdelivery sees; none after a 2xx
+    assert first(run("action: DELETE\nattempt: {result: {code: 451}}\n")) == "DELETE false"
+    r = run("action: QUEUE\nattempt: {result: {code: 250}}\n")
+    assert r.returncode == 2 and "entry.yaml:3:9: action: the attempt delivered the copy" \
+        in r.stderr
+    # a project's transport group gives the schedule
+    root = tmp_path / "proj"
+    (root / "src" / "config").mkdir(parents=True)
+    (root / "src" / "config" / "smtpd-app.yaml").write_text(
+        "servers: [{id: default}]\ntransportgroups:\n  - id: default\n"
+        "    retry: {count: 2}\n    transports: [{id: mx}]\n")
+    (root / "src" / "hooks" / "queue").mkdir(parents=True)
+    (root / "src" / "hooks" / "queue" / "postdelivery.hsl").write_text(
+        (tmp_path / "post.hsl").read_text())
+    (tmp_path / "entry.yaml").write_text("sender: a@example.com\nrecipient: b@example.org\n"
+                                         "retry: 1\nattempt: {result: {code: 451}}\n")
+    r = hsl_run("--project", "proj", "--hook", "postdelivery", "--entry", "entry.yaml",
+                cwd=tmp_path)
+    assert first(r) == "BOUNCE true"
+
+
+def test_hsl_run_queue_hook_trace(tmp_path):
+    (tmp_path / "entry.yaml").write_text("sender: a@example.com\nrecipient: b@example.org\n")
+    (tmp_path / "pre.hsl").write_text('if ($arguments["retry"] > 2) Delete();\n'
+                                      'Try(["port" => 2525]);\n')
+    r = hsl_run("--hook", "predelivery", "--entry", "entry.yaml", "--trace", "pre.hsl",
+                cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.splitlines() == [
+        'trace: pre.hsl:1:5: if ($arguments["retry"] > 2) -> false',
+        "trace: pre.hsl:2:1: decided: try"]

@@ -250,3 +250,137 @@ def test_postdelivery_gets_the_dsn_arguments_of_each_attempt(sink, tmp_path):
     assert got[bad] == {"action": "failed", "status": "5.1.1", "diagnostictype": "smtp",
                         "diagnosticcode": "550 5.1.1 no such user"}
     q.close()
+
+
+def test_pooling_delivers_a_run_over_one_connection_and_quits_at_the_end(sink, tmp_path):
+    server, inbox = sink
+    d = str(tmp_path / "sp")
+    ids = commit(d, "p1@example.org", "p2@example.org", "p3@example.org")
+    r, q = runner(d, server, pre='Try(["pooling" => true]);', concurrency=1)
+    hellos, quits = len(inbox.hellos), inbox.quits
+    outcomes = r.run(once=True)
+    assert sorted(o.id for o in outcomes if o.action == "delivered") == sorted(ids)
+    assert [o.attempt["connection"]["transactions"] for o in outcomes] == [1, 2, 3]
+    assert len(inbox.hellos) == hellos + 1
+    assert inbox.quits == quits + 1                 # the pooled connection, at the end
+    assert q.entries() == []
+    q.close()
+
+
+def test_attempts_at_once_stay_within_both_limits_while_pickups_overlap(sink, tmp_path,
+                                                                        monkeypatch):
+    import threading
+    import time
+    from hsl.queue import deliver
+    server, _ = sink
+    d = str(tmp_path / "sp")
+    commit(d, *[f"u{i}@example.org" for i in range(6)],
+           *[f"v{i}@example.net" for i in range(6)])
+    lock = threading.Lock()
+    now = {"all": 0, "example.org": 0, "example.net": 0}
+    most = dict(now)
+
+    def slow(message, sender, recipient, options, **kw):
+        domain = recipient.rpartition("@")[2]
+        with lock:
+            for key in ("all", domain):
+                now[key] += 1
+                most[key] = max(most[key], now[key])
+        time.sleep(0.05)
+        with lock:
+            now["all"] -= 1
+            now[domain] -= 1
+        return deliver.Attempt(True, False, code=250, reply="2.0.0 ok", state="EOD")
+    monkeypatch.setattr(deliver, "attempt", slow)
+    r, q = runner(d, server, post="Default();", concurrency=3, per_destination=2)
+    r.routing = Routing()               # MX delivery: limited per recipient domain
+    outcomes = r.run(once=True)
+    assert [o.action for o in outcomes] == ["delivered"] * 12
+    assert most == {"all": 3, "example.org": 2, "example.net": 2}
+    q.close()
+
+
+POST_ECHO = '''
+    $a = $arguments["attempt"] ?? [];
+    echo json_encode(["action" => $arguments["action"] ?? "none",
+                      "retry" => $arguments["retry"],
+                      "result" => $a["result"] ?? "none",
+                      "error" => $a["error"] ?? "none",
+                      "tls" => $a["connection"]["tls"]["started"] ?? "none"]);
+'''
+
+
+def test_every_kind_of_outcome_reaches_postdelivery(sink, tmp_path, monkeypatch):
+    # One copy per kind of next hop, each on its own transport: accept, tempfail,
+    # permfail, drop the connection, stall past a timeout, require TLS (not used: 530),
+    # present a certificate for the wrong name, speak LMTP.  postdelivery echoes what
+    # it was given.
+    import json
+    import ssl as ssl_mod
+    import certs
+    from aiosmtpd.lmtp import LMTP
+    from test_queue_deliver import Raw
+    server, inbox = sink
+    pki = certs.write_pki(str(tmp_path / "pki"))
+    monkeypatch.setenv("SSL_CERT_FILE", pki["ca.pem"])     # trusted: only the name is wrong
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    ctx = ssl_mod.SSLContext(ssl_mod.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(pki["leaf-chain.pem"], pki["leaf.key"])
+    tls_server = Server(Inbox(), tls_context=ctx, require_starttls=True)
+    lmtp_server = Server(Inbox(), smtp_class=LMTP)
+    drop, stall = Raw(drop=(b"DATA",)), Raw(stall=(b"MAIL",))
+    for s in (tls_server, lmtp_server):
+        s.start()
+    local = {"host": "127.0.0.1", "connect_timeout": 5}
+    overrides = {
+        "ok": {**local, "port": server.port},
+        "drop": {**local, "port": drop.port},
+        "stall": {**local, "port": stall.port, "timeout": {"MAIL": 0.5}},
+        "plaintext": {**local, "port": tls_server.port},
+        "wrongname": {**local, "port": tls_server.port, "tls": "require_verify",
+                      "tls_verify_name": ["mx.other.test"]},
+        "lmtp": {**local, "port": lmtp_server.port, "protocol": "lmtp"},
+    }
+    d = str(tmp_path / "sp")
+    cases = [("ok", "ok@example.org"), ("ok", "later@example.org"),
+             ("ok", "bad@example.org"), ("drop", "d@example.org"),
+             ("stall", "s@example.org"), ("plaintext", "p@example.org"),
+             ("wrongname", "w@example.org"), ("lmtp", "l@example.org")]
+    ids = [spool.write_copies(d, [spool.Copy(MESSAGE, "tx", "a@example.com", r, tid)])[0]
+           for tid, r in cases]
+    clock = VirtualClock(2_000_000_000)
+    queue = Queue.open(d, clock=clock.now)
+    hooks = QueueHooks(None, compile_hook("postdelivery", POST_ECHO, "post.hsl"))
+    r = QueueRunner(queue, Routing(None, overrides), hooks, clock=clock, concurrency=4,
+                    hostname="mx.test")
+    try:
+        got = {o.id: json.loads(o.output[0]) for o in r.run(once=True)}
+    finally:
+        queue.close()
+        for s in (tls_server, lmtp_server):
+            s.stop()
+        drop.close()
+        stall.close()
+    seen = [got[i] for i in ids]
+    ok, later, bad, dropped, stalled, plaintext, wrongname, lmtp = seen
+    assert ok == {"action": "none", "retry": 0, "error": "none", "tls": False,
+                  "result": {"code": 250, "enhanced": [2, 0, 0],
+                             "reason": ["queued as 1234"], "state": "EOD"}}
+    assert (later["action"], later["result"]["code"], later["result"]["state"]) == \
+        ("QUEUE", 450, "RCPT")
+    assert later["error"] == {"temporary": True, "message": "4.2.0 mailbox busy",
+                              "type": "smtp"}
+    assert (bad["action"], bad["result"]["code"], bad["error"]["temporary"]) == \
+        ("BOUNCE", 550, False)
+    assert dropped["action"] == "QUEUE" and dropped["result"] == "none"
+    assert dropped["error"]["type"] == "network"
+    assert dropped["error"]["message"].startswith("connection lost in DATA")
+    assert stalled["action"] == "QUEUE"
+    assert stalled["error"] == {"temporary": True, "message": "timed out in MAIL",
+                                "type": "network"}
+    assert (plaintext["action"], plaintext["result"]["code"]) == ("BOUNCE", 530)
+    assert wrongname["action"] == "QUEUE" and wrongname["error"]["type"] == "tls"
+    assert wrongname["error"]["message"] == "certificate name mismatch: the certificate " \
+                                            "is not valid for mx.other.test"
+    assert lmtp["action"] == "none" and lmtp["result"]["code"] == 250
+    assert ("a@example.com", ["ok@example.org"], MESSAGE) in inbox.messages

@@ -221,6 +221,96 @@ def test_hook_run_shows_decision(tmp_path):
     assert cli.stdout.strip() == 'reject 554 "numeric HELO not welcome"'
 
 
+def test_queue_hooks_at_the_prompt_with_the_default_entry():
+    e, out = engine()
+    assert e.execute(".hook predelivery")
+    assert out.lines[-1] == ("hook predelivery: bob@example.org from <alice@client.example> "
+                             "via mx, retry 0")
+    assert e.execute('$message["recipientaddress"]["domain"] . " " . $arguments["retry"]')
+    assert out.lines[-1] == '"example.org 0"'
+    assert not e.execute('$message["x"] = 1;') and "$message is read-only" in out.text
+    assert not e.execute("Default();") and "undefined function Default()" in out.text
+    assert e.execute('$context["route"] = "a";')
+    assert e.execute('SetMetaData(["tenant" => "t1"]);')
+    assert e.execute("GetMetaData()") and out.lines[-1] == '["tenant"=>"t1"]'
+    assert e.execute('Try(["host" => "10.0.0.1", "tls" => "require"]);')
+    assert out.lines[-1] == 'predelivery: Try() {"host": "10.0.0.1", "tls": "require"}'
+    assert not e.execute('Try(["tls" => "sometimes"]);')
+    assert "Try() option tls must be one of" in out.text
+    # postdelivery of the same pickup: predelivery's $context, read-only; the 451
+    assert e.execute(".hook postdelivery")
+    assert out.lines[-1].endswith("via mx, retry 0, after 451 (QUEUE)")
+    assert e.execute('$context["route"] . " " . $arguments["action"] . " " . '
+                     '$arguments["attempt"]["result"]["code"]')
+    assert out.lines[-1] == '"a QUEUE 451"'
+    assert not e.execute("$context = 1;") and "$context is read-only" in out.lines[-3]
+    assert e.execute("GetMetaData()") and out.lines[-1] == '["tenant"=>"t1"]'
+    assert e.execute('Queue(["delay" => 60, "transportid" => "slow"]);')
+    assert out.lines[-1] == 'postdelivery: Queue() {"delay": 60, "transportid": "slow"}'
+    assert e.execute("Default();") and out.lines[-1] == "postdelivery: Default()"
+    assert not e.execute("Try();")
+    assert e.execute(".hook helo") and e.execute('$connection["remoteip"]')
+    assert out.lines[-1] == '"192.0.2.10"'
+
+
+def test_queue_hooks_complete_message_and_arguments_keys():
+    e, _ = engine()
+    c = HSLCompleter(e)
+
+    def complete(text):
+        return {x.text: x.display_meta_text for x in c.get_completions(Document(text), None)}
+
+    assert {"predelivery", "postdelivery"} <= set(complete(".hook "))
+    e.execute(".hook predelivery")
+    keys = set(complete('$message["'))
+    assert {'recipient"]', 'senderaddress"]', 'transportid"]', 'file"]', 'size"]',
+            'id"]'} <= keys
+    assert set(complete('$message["id"]["')) == {'transaction"]', 'queue"]'}
+    assert set(complete('$arguments["')) == {'retry"]'}
+    assert complete("Tr")["Try"] == "Try([$options])"
+    assert "Default" not in complete("Defa")
+    e.execute(".hook postdelivery")
+    assert set(complete('$arguments["')) == {'retry"]', 'expired"]', 'action"]', 'attempt"]'}
+    assert set(complete('$arguments["attempt"]["result"]["')) == {
+        'code"]', 'enhanced"]', 'reason"]', 'state"]'}
+    assert "Default" in complete("Defa") and "Try" not in complete("Tr")
+
+
+def test_queue_hook_entry_file_and_run(tmp_path):
+    (tmp_path / "entry.yaml").write_text(
+        "sender: carol@example.com\nrecipient: dan@example.net\ntransportid: out\n"
+        "retry: 4\nmetadata: {tenant: t9}\nattempt:\n  error: {temporary: true, "
+        "message: connection refused, type: network}\naction: QUEUE\n")
+    (tmp_path / "pre.hsl").write_text(
+        'echo GetMetaData()["tenant"];\n$context = ["seen" => $arguments["retry"]];\n'
+        'if ($arguments["retry"] > 3) Queue(["delay" => 3600]);\n')
+    (tmp_path / "post.hsl").write_text(
+        'echo $context["seen"] . " " . $arguments["attempt"]["error"]["type"];\n'
+        'Bounce();\n')
+    e, out = engine()
+    assert e.execute(f".entry {tmp_path / 'entry.yaml'}")
+    assert out.lines[-1] == ("hook predelivery: dan@example.net from <carol@example.com> via "
+                             "out, retry 4")
+    assert e.execute(f".load {tmp_path / 'pre.hsl'}") and e.execute(".run")
+    assert out.lines[-2:] == ["t9", 'predelivery: Queue() {"delay": 3600}']
+    assert e.execute(".hook postdelivery")
+    assert out.lines[-1].endswith("after connection refused (QUEUE)")
+    assert e.execute(f".run {tmp_path / 'post.hsl'}")
+    assert out.lines[-2:] == ["4 network", "postdelivery: Bounce()"]
+    # Same decision text as `hsl run --hook postdelivery --entry`.
+    (tmp_path / "ctx.yaml").write_text((tmp_path / "entry.yaml").read_text()
+                                       + "context: {seen: 4}\n")
+    cli = subprocess.run([sys.executable, "-m", "hsl", "run", "--hook", "postdelivery",
+                          "--entry", str(tmp_path / "ctx.yaml"), str(tmp_path / "post.hsl")],
+                         capture_output=True, text=True)
+    assert cli.stdout.splitlines() == ["4 network", "postdelivery: Bounce()"]
+    # A bad entry file names the node; the entry in use stays.
+    (tmp_path / "bad.yaml").write_text("sender: a\nrecipient: b\nretry: many\n")
+    assert not e.execute(f".entry {tmp_path / 'bad.yaml'}")
+    assert out.lines[-1] == f"error: {tmp_path / 'bad.yaml'}:3:8: retry: must be a number >= 0"
+    assert e.queue_entry()[0].recipient == "dan@example.net"
+
+
 # ------------------------------------------------------------------ the application
 
 class Driver:

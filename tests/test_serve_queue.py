@@ -168,6 +168,13 @@ def test_a_tempfail_is_retried_and_a_second_owner_is_refused(hooks, tmp_path):
             assert second.returncode == 1
             assert f"is in use by process {srv.proc.pid} (a running hsl queue run or " \
                    "hsl serve --queue)" in second.stderr
+            # the changing hsl queue commands reach the server through its control socket
+            entry = re.search(r"attempt id=(\S+)", deferred).group(1)
+            for verb, done in (("hold", "held"), ("release", "released")):
+                r = subprocess.run([sys.executable, "-m", "hsl", "queue", verb, entry,
+                                    "--spool", srv.spool], capture_output=True, text=True,
+                                   timeout=60, env={**os.environ, "PYTHONPATH": ROOT})
+                assert (r.returncode, r.stdout) == (0, f"{done} {entry}\n"), r.stderr
             srv.wait_for(r"attempt .*outcome=delivered", timeout=30)
             assert len(inbox.messages) == 1 and inbox.messages[0][2] == MESSAGE
             wait_until(lambda: live_entries(srv.spool) == [])

@@ -19,7 +19,11 @@
 * `server_concurrency`: connection counts reported by the embedding application through
   `connection_open(serverid, ip)` / `connection_close(serverid, ip)`; a server id never
   reported (or declared with `define_server`) is unknown and gives none.
-* `queue_*`: not available (they need the Halon server's queue).
+* `queue_*`: suspensions, delivery policies and quotas over the queue-policy table
+  (hsl/queue/policy.py): the table of the `hsl queue run` whose pre- or postdelivery
+  hook is running, else the process's (which `hsl serve --queue`'s runner uses; in
+  `hsl run` it lives in memory for the run and every quota is 0).  A speculative run
+  that would change the table is preempted (it runs again for real).
 
 A speculative run (hsl serve tries a script on its event loop first, see
 runtime.SpeculativeExecution) registers how to take back each write it makes here; when
@@ -35,10 +39,12 @@ import threading
 
 from ..runtime import execution as _execution
 from ..runtime.store import MEMORY, MEMORY_LOCK
-from ..runtime.values import HArray, HFunction, format_number, share, to_str
+from ..queue import policy as _policy
+from ..runtime.values import HArray, HFunction, format_number, from_python, share, to_str
+from . import _args
 from ._args import type_error
 from ._limits import MANY, reserve_elements
-from .registry import builtin, unavailable
+from .registry import builtin
 
 AREA = "server"
 _MISSING = object()
@@ -453,10 +459,115 @@ def server_concurrency(serverid, address=None):
 
 
 # -------------------------------------------------------------------- queue
+# Over the queue-policy table (hsl/queue/policy.py): the one of the queue run whose hook
+# is running, else the process's (hsl run: in memory, every quota 0).
 
-_QUEUE = "needs the Halon server's queue"
-unavailable("queue_suspend", "fields, ttl, [options]", area=AREA, reason=_QUEUE)
-unavailable("queue_policy", "fields, condition, policy, ttl, [options]", area=AREA,
-            reason=_QUEUE)
-unavailable("queue_policy_delete", "id", area=AREA, reason=_QUEUE)
-unavailable("queue_quota", "name", area=AREA, reason=_QUEUE)
+def _table():
+    ex = _execution.current()
+    state = getattr(ex, "queue_entry", None) if ex is not None else None
+    table = getattr(state, "policies", None)
+    return table if table is not None else _policy.TABLE
+
+
+def _changes(fname: str) -> None:
+    # a speculative run must not change the queue's pickup: it runs again for real
+    if _execution.speculative():
+        raise _execution.Preempted(f"{fname}() changes the queue")
+
+
+def _ttl(fname, pos, ttl):
+    ttl = _args.number(fname, pos, ttl)
+    return ttl if ttl > 0 and ttl != float("inf") else None
+
+
+def _field_values(fname, pos, fields):
+    """{field: value} of an array of field => string, or None (an unknown field, a
+    value that is not a string)."""
+    fields = _args.array(fname, pos, fields)
+    out = {}
+    for k, v in fields.items():
+        name = k.decode("utf-8", "replace") if type(k) is bytes else None
+        if name not in _policy.FIELDS or type(v) is not bytes:
+            return None
+        out[name] = v.decode("utf-8", "surrogateescape")
+    return out
+
+
+@builtin(area=AREA)
+def queue_suspend(fields, ttl, options=None):
+    """Stop the pickup of queued messages matching `fields` (transportid, localip,
+    remoteip, remotemx, recipientdomain, jobid, grouping, tenantid => value) for `ttl`
+    seconds; options tag, update (default true: refresh an existing one).  The
+    suspension (with its id), or none on error."""
+    opts = _args.opt_array("queue_suspend", 3, options)
+    tag = _args.opt_str("queue_suspend", opts, b"tag")
+    update = _args.opt_bool("queue_suspend", opts, b"update", True)
+    wanted = _field_values("queue_suspend", 1, fields)
+    ttl = _ttl("queue_suspend", 2, ttl)
+    if not wanted or ttl is None:
+        return None
+    _changes("queue_suspend")
+    return from_python(_table().suspend(
+        wanted, ttl, tag=tag.decode("utf-8", "replace") if tag is not None else None,
+        update=update))
+
+
+@builtin(area=AREA)
+def queue_policy(fields, condition, policy, ttl, options=None):
+    """Limit the delivery of queued messages per counter `fields` (a list of field
+    names), for those matching `condition` (field => value), with `policy`
+    concurrency (attempts at once) and/or rate ([messages, seconds]), and tag, for `ttl`
+    seconds; option update (default true).  The policy (with its id), or none on
+    error."""
+    fname = "queue_policy"
+    opts = _args.opt_array(fname, 5, options)
+    update = _args.opt_bool(fname, opts, b"update", True)
+    names = [v.decode("utf-8", "replace") if type(v) is bytes else None
+             for v in _args.array(fname, 1, fields).values()]
+    wanted = _field_values(fname, 2, condition)
+    policy = _args.array(fname, 3, policy)
+    ttl = _ttl(fname, 4, ttl)
+    if not names or any(n not in _policy.FIELDS for n in names) or wanted is None \
+            or ttl is None:
+        return None
+    limits: dict = {}
+    concurrency = policy.get(b"concurrency")
+    if concurrency is not None:
+        if type(concurrency) is not float or concurrency < 1 \
+                or not concurrency.is_integer():
+            return None
+        limits["concurrency"] = int(concurrency)
+    rate = policy.get(b"rate")
+    if rate is not None:
+        pair = list(rate.values()) if type(rate) is HArray else []
+        if len(pair) != 2 or not all(type(x) is float and 0 < x < float("inf")
+                                     for x in pair):
+            return None
+        limits["rate"] = (int(pair[0]) if pair[0].is_integer() else pair[0], pair[1])
+    if not limits:
+        return None
+    tag = policy.get(b"tag")
+    if tag is not None:
+        if type(tag) is not bytes:
+            return None
+        limits["tag"] = tag.decode("utf-8", "replace")
+    _changes(fname)
+    return from_python(_table().policy(names, wanted, limits, ttl, update=update))
+
+
+@builtin(area=AREA)
+def queue_policy_delete(id):
+    """Remove the policy `id` (queue_policy()'s); whether it was there."""
+    pid = _args.string("queue_policy_delete", 1, id)
+    _changes("queue_policy_delete")
+    return _table().delete_policy(pid.decode("utf-8", "replace"))
+
+
+@builtin(area=AREA)
+def queue_quota(name):
+    """The usage of quota `name` (EOD's queue() option quotas): ["count" => queued
+    messages, "bytes" => their total size]."""
+    name = _args.string("queue_quota", 1, name)
+    got = _table().quota(name.decode("utf-8", "surrogateescape"))
+    return HArray.from_pairs([(b"count", float(got["count"])),
+                              (b"bytes", float(got["bytes"]))])

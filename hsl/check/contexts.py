@@ -13,7 +13,7 @@ import os
 import re
 from typing import Optional
 
-from ..hooks.phases import HOOK_FUNCTIONS, PHASES, widest_arity
+from ..hooks.phases import HOOK_FUNCTIONS, PHASES, QUEUE_PHASES, widest_arity
 
 # Every hook function with the widest arity any phase gives it: for a file of a Halon
 # project's file area (src/files/), which hooks include, so its phase is not known.
@@ -61,7 +61,7 @@ def phase_from_path(path: str) -> Optional[str]:
         return None
     folder, name = m.group(1).lower(), os.path.splitext(m.group(2))[0].lower()
     if folder == "queue":
-        return name if name in ("predelivery", "postdelivery") else None
+        return name if name in QUEUE_PHASES else None
     return folder if folder in PHASES else None
 
 

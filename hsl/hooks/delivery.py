@@ -39,9 +39,8 @@ from ..runtime import execution
 from ..runtime import values as V
 from ..runtime.execution import Terminate
 from .functions import Decision
-from .phases import PHASES
+from .phases import PHASES, QUEUE_PHASES
 
-QUEUE_PHASES = ("predelivery", "postdelivery")
 # Try's tls modes: those of the SMTP client (hsl.net.smtp.TLS_MODES, too heavy to import
 # here; a test keeps the two equal)
 TLS_MODES = {b"disabled", b"optional", b"optional_verify", b"dane", b"dane_require",
@@ -66,6 +65,15 @@ def _num(fname, name, v):
     if type(v) is not float or v < 0:
         _fail(fname, name, "a number >= 0", v)
     return int(v) if v.is_integer() else v
+
+
+def _port(fname, name, v):
+    if type(v) is not float:
+        _fail(fname, name, "a port number (1-65535)", v)
+    if not v.is_integer() or not 1 <= v <= 65535:
+        raise ScriptError(f"{fname}() option {name} must be a port number (1-65535), got "
+                          f"{V.to_str(v).decode()}")
+    return int(v)
 
 
 def _bool(fname, name, v):
@@ -111,14 +119,15 @@ def _protocol(fname, name, v):
 
 
 def _sourceip(fname, name, v):
-    return _str(fname, name, v) if type(v) is bytes else _array(fname, name, v)
+    return _str(fname, name, v) if type(v) is bytes else V.to_python(v) \
+        if type(v) is V.HArray else _fail(fname, name, "a string or an array", v)
 
 
 def _timeouts(fname, name, v):
     if type(v) is not V.HArray or not all(type(k) is bytes and type(x) is float and x > 0
                                           for k, x in v.items()):
         _fail(fname, name, "an array of SMTP state => seconds", v)
-    return {k.decode().upper(): x for k, x in v.items()}
+    return {k.decode().upper(): int(x) if x.is_integer() else x for k, x in v.items()}
 
 
 def _plugin(fname, name, v):
@@ -137,6 +146,12 @@ def _dsn(fname, name, v):
     headers = v.get(b"headers")
     if headers is not None:
         out["headers"] = _dsn_headers(fname, headers)
+    # no header injection: the report's fields are one line each
+    texts = [(f"dsn {k}", out[k]) for k in ("subject", "from_name") if k in out]
+    texts += [(f"dsn headers {k!r}", f"{k}{x}") for k, x in out.get("headers", {}).items()]
+    for what, text in texts:
+        if any(c in text for c in "\r\n\0"):
+            raise ScriptError(f"{fname}() option {what} must not contain CR, LF or NUL")
     return out
 
 
@@ -163,7 +178,7 @@ def _dsn_headers(fname, headers) -> dict:
     return out
 
 
-_TRY = {"host": _str, "port": _num, "sender": _address, "recipient": _address,
+_TRY = {"host": _str, "port": _port, "sender": _address, "recipient": _address,
         "helo": _str, "sourceip": _sourceip, "sourceip_random": _bool,
         "nonlocal_source": _bool, "saslusername": _str, "saslpassword": _str, "tls": _tls,
         "tls_sni": _sni, "tls_protocols": _str, "tls_ciphers": _str,
@@ -241,11 +256,12 @@ class QueueDecision:
 class _HookState:
     """What the queue functions of one run share (the running execution's queue_entry)."""
 
-    def __init__(self, phase: str, metadata: dict, delivered: bool):
+    def __init__(self, phase: str, metadata: dict, delivered: bool, policies=None):
         self.phase = phase
         self.metadata = dict(metadata)
         self.changed = False
         self.delivered = delivered
+        self.policies = policies    # the queue_* builtins' table (hsl/queue/policy.py)
 
 
 def _state(fname: str) -> _HookState:
@@ -327,11 +343,17 @@ def GetMetaData():
 
 # -- running ---------------------------------------------------------------------------
 
-def _run(program, phase: str, entry: EntryView, arguments: dict, context,
-         delivered: bool, *, max_time: float, trace: bool) -> QueueDecision:
-    p = PHASES[phase]
-    output: list = []
-    state = _HookState(phase, entry.metadata, delivered)
+def hook_state(phase: str, entry: EntryView, delivered: bool = False,
+               policies=None) -> _HookState:
+    """What a run's queue functions share: pass it as Program.run(queue_entry=...).
+    `policies`: the table the queue_* builtins act on (None: the process's)."""
+    return _HookState(phase, entry.metadata, delivered, policies)
+
+
+def queue_variables(phase: str, entry: EntryView, arguments: dict, context) -> dict:
+    """The pre-defined variables of a queue hook run: $arguments (from `arguments`,
+    Python values or HArrays), $message, and $context (predelivery: `context` or a new
+    array; postdelivery: `context`, absent when None)."""
     args = V.from_python({k: v for k, v in arguments.items() if not isinstance(v, V.HArray)})
     for k, v in arguments.items():
         if isinstance(v, V.HArray):
@@ -341,6 +363,32 @@ def _run(program, phase: str, entry: EntryView, arguments: dict, context,
         variables["context"] = context
     elif phase == "predelivery":
         variables["context"] = V.HArray()
+    return variables
+
+
+def post_arguments(entry: EntryView, attempt, action: Optional[str], expired: bool = False,
+                   dsn: Optional[dict] = None, grouping: Optional[str] = None) -> dict:
+    """postdelivery's $arguments; `action` None: the copy was delivered.  `dsn`:
+    `$arguments["dsn"]` (dsn_arguments()); `grouping`: the queue grouping's id (hsl has
+    no groupings of its own: a fixture gives it)."""
+    arguments: dict = {"retry": entry.retry, "expired": expired}
+    if grouping is not None:
+        arguments["grouping"] = grouping
+    if action is not None:
+        arguments["action"] = action
+    if attempt is not None:
+        arguments["attempt"] = attempt
+    if dsn:
+        arguments["dsn"] = dsn
+    return arguments
+
+
+def _run(program, phase: str, entry: EntryView, arguments: dict, context,
+         delivered: bool, *, max_time: float, trace: bool, policies=None) -> QueueDecision:
+    p = PHASES[phase]
+    output: list = []
+    state = hook_state(phase, entry, delivered, policies)
+    variables = queue_variables(phase, entry, arguments, context)
     before = variables.get("context")
     try:
         result = program.run(variables=variables, output=output.append, max_time=max_time,
@@ -362,30 +410,54 @@ def _run(program, phase: str, entry: EntryView, arguments: dict, context,
 
 
 def run_predelivery(program, entry: EntryView, *, max_time: float = 10.0,
-                    trace: bool = False) -> QueueDecision:
+                    trace: bool = False, policies=None) -> QueueDecision:
+    """`policies`: the table the queue_* builtins act on (None: the process's)."""
     return _run(program, "predelivery", entry, {"retry": entry.retry}, None, False,
-                max_time=max_time, trace=trace)
+                max_time=max_time, trace=trace, policies=policies)
 
 
 def run_postdelivery(program, entry: EntryView, attempt: Optional[V.HArray], *,
                      action: Optional[str], expired: bool = False, context=None,
                      dsn: Optional[dict] = None, grouping: Optional[str] = None,
-                     max_time: float = 10.0, trace: bool = False) -> QueueDecision:
+                     max_time: float = 10.0, trace: bool = False,
+                     policies=None) -> QueueDecision:
     """`action` None: the copy was delivered (`Queue`, `Bounce`, `Delete` are then
-    errors).  `context`: predelivery's $context (None: predelivery did not run).  `dsn`:
-    `$arguments["dsn"]` (dsn_arguments()); `grouping`: the queue grouping's id (hsl has
-    no groupings of its own: given by a fixture)."""
-    arguments: dict = {"retry": entry.retry, "expired": expired}
-    if grouping is not None:
-        arguments["grouping"] = grouping
-    if action is not None:
-        arguments["action"] = action
-    if attempt is not None:
-        arguments["attempt"] = attempt
-    if dsn:
-        arguments["dsn"] = dsn
+    errors).  `context`: predelivery's $context (None: predelivery did not run)."""
+    arguments = post_arguments(entry, attempt, action, expired, dsn, grouping)
     return _run(program, "postdelivery", entry, arguments, context, action is None,
-                max_time=max_time, trace=trace)
+                max_time=max_time, trace=trace, policies=policies)
+
+
+def attempt_outcome(attempt: Optional[dict]) -> tuple:
+    """(delivered, temporary) of an attempt given as Python values (a fixture's
+    `attempt:`, or Attempt.to_json()): delivered with a 2xx reply to the message and no
+    error; temporary as its error says, else with a 4xx reply."""
+    result = (attempt or {}).get("result") or {}
+    error = (attempt or {}).get("error")
+    code = result.get("code")
+    if not error and isinstance(code, int) and 200 <= code <= 299:
+        return True, False
+    if isinstance(error, dict) and isinstance(error.get("temporary"), bool):
+        return False, error["temporary"]
+    return False, isinstance(code, int) and 400 <= code <= 499 or not code
+
+
+def default_action(view: EntryView, attempt: Optional[dict], schedule=None) -> tuple:
+    """(action, expired) the queue decides after `attempt` (hooks.md §2), as
+    postdelivery's $arguments["action"] says it: None after a delivery; QUEUE for a
+    temporary failure until the retry count (of `schedule`, a hsl.queue.schedule.Schedule;
+    default the built-in one) is used up, then BOUNCE with expired; BOUNCE for a
+    permanent failure; DELETE instead of BOUNCE when no DSN is due."""
+    from ..queue import dsn as dsn_mod        # deferred: the queue only for a derived one
+    from ..queue.schedule import Schedule     # deferred: as above
+    delivered, temporary = attempt_outcome(attempt)
+    if delivered:
+        return None, False
+    schedule = schedule or Schedule()
+    if temporary and not schedule.expired(view.retry + 1):
+        return "QUEUE", False
+    envelope = {"sender": view.sender, "dsn": view.dsn}
+    return ("BOUNCE" if dsn_mod.dsn_due(envelope, "failed") else "DELETE"), temporary
 
 
 def dsn_arguments(attempt: Optional[dict], action: Optional[str],
@@ -430,35 +502,30 @@ def _node(path: str, where: str, message: str) -> EntryFileError:
     return EntryFileError(f"{path}: {where}: {message}" if where else f"{path}: {message}")
 
 
-# postdelivery's facts of an entry file without them (a spool envelope): delivered
-NO_FACTS = {"action": None, "expired": False, "attempt": None, "context": None,
-            "grouping": None}
+ENTRY_KEYS = ("sender", "recipient", "transportid", "metadata", "retry", "message",
+              "message_text", "transaction", "queue", "ts", "serverid", "jobid", "priority",
+              "dsn", "attempt", "action", "expired", "context", "grouping")
+ACTIONS = ("QUEUE", "BOUNCE", "DELETE")
+_ATTEMPT_KEYS = ("result", "error", "connection", "duration", "plugin")
+_RESULT_KEYS = ("code", "enhanced", "reason", "state")
+_ERROR_KEYS = ("temporary", "message", "type", "dns")
+ERROR_TYPES = ("config", "dns", "network", "dane", "protocol", "smtp", "tls", "plugin")
+DNS_KINDS = ("other", "nxdomain", "nullmx", "ipfamily", "nodata", "excluded")
 
 
 def load_entry_file(path: str) -> tuple:
     """(EntryView, postdelivery facts) of a queue entry file: a spool envelope (`N.json`,
-    its `N.eml` beside it) or a YAML fixture:
-
-        sender: alice@example.com        recipient: bob@example.org   (both required)
-        transportid: mx                  metadata: {k: v}      retry: 0
-        message: mail.eml                (a path, relative to the fixture; or
-        message_text: "Subject: ..."      the message itself)
-        # postdelivery only:
-        attempt: {result: {code: 451, enhanced: [4, 2, 0], reason: [...], state: RCPT}}
-        action: QUEUE                    (QUEUE, BOUNCE, DELETE; absent: delivered)
-        expired: false     context: {...}     dsn: {...}   ($message["dsn"])
-        grouping: "&google"              ($arguments["grouping"])
-    """
+    its `N.eml` beside it) or a YAML fixture (see entry_from_fixture).  EntryFileError,
+    naming the file (and for a fixture FILE:LINE:COL of the node), for a bad one."""
     import json
     import os
-    import yaml
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError as e:
-        raise EntryFileError(f"cannot read {path}: {e.strerror}") from None
     base = os.path.dirname(path)
     if path.endswith(".json"):
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except OSError as e:
+            raise EntryFileError(f"cannot read {path}: {e.strerror}") from None
         try:
             env = json.loads(data.decode("utf-8"))
         except (UnicodeDecodeError, ValueError) as e:
@@ -476,66 +543,167 @@ def load_entry_file(path: str) -> tuple:
         return EntryView(env["transaction"], env["queue"], env["sender"], env["recipient"],
                          env["transportid"], message, env["ts"], "", env.get("jobid"),
                          0, dict(env["metadata"]), 0, dict(env.get("dsn") or {})), \
-            dict(NO_FACTS)
+            {"action": None, "expired": False, "attempt": None, "context": None,
+             "grouping": None, "given": set()}
+    from ..inputs import read_located  # deferred: YAML only for a fixture
     try:
-        doc = yaml.safe_load(data.decode("utf-8"))
-    except (UnicodeDecodeError, yaml.YAMLError) as e:
-        raise _node(path, "", f"not YAML ({e})") from None
+        doc, pos = read_located(path, "queue entry")
+    except ValueError as e:
+        raise EntryFileError(str(e)) from None
+    return entry_from_fixture(doc, lambda *sub, key=False: pos.at(sub, key), base)
+
+
+def entry_from_fixture(doc, at, base: str) -> tuple:
+    """(EntryView, postdelivery facts) of a queue entry fixture, the mapping
+
+        sender: alice@example.com        recipient: bob@example.org   (both required)
+        transportid: mx                  metadata: {k: v}      retry: 0
+        message: mail.eml                (a path, relative to `base`; or
+        message_text: "Subject: ..."      the message itself)
+        transaction, queue, ts, serverid, jobid, priority, dsn: {envid, ret, notify, orcpt}
+        # postdelivery only:
+        attempt: {result: {code: 451, enhanced: [4, 2, 0], reason: [...], state: RCPT}}
+                 (or error: {temporary, message, type, dns}; connection, duration)
+        action: QUEUE      (QUEUE, BOUNCE, DELETE; absent: the queue's own, from the
+                           attempt (default_action); none after a delivery or without
+                           an attempt)
+        expired: false     context: {...}
+        grouping: "&google"              ($arguments["grouping"])
+
+    `at(*path, key=False)` gives "FILE:LINE:COL" of a part of it: every EntryFileError
+    starts with the place of the node at fault.  Facts: action, expired, attempt,
+    context (None when not given) and which of them the fixture gave (`given`)."""
+    import os
+
+    def fail(message, *sub, key=False):
+        label = ".".join(str(s) for s in sub)
+        raise EntryFileError(f"{at(*sub, key=key)}: " + (f"{label}: " if label else "")
+                             + message)
+
     if not isinstance(doc, dict):
-        raise _node(path, "", "expected a mapping of the entry's fields")
-    known = {"sender", "recipient", "transportid", "metadata", "retry", "message",
-             "message_text", "transaction", "queue", "ts", "serverid", "jobid", "priority",
-             "dsn", "attempt", "action", "expired", "context", "grouping"}
+        fail("expected a mapping of the entry's fields (sender, recipient, ...)")
     for key in doc:
-        if key not in known:
-            raise _node(path, str(key), f"unknown key (one of {', '.join(sorted(known))})")
+        if key not in ENTRY_KEYS:
+            fail(f"unknown key (one of {', '.join(sorted(ENTRY_KEYS))})", key, key=True)
 
     def text(key, default=None, required=False):
         v = doc.get(key, default)
         if v is None and required:
-            raise _node(path, key, "required")
+            fail(f"{key} is required", *(() if key not in doc else (key,)))
         if v is not None and not isinstance(v, str):
-            raise _node(path, key, "must be a string")
+            fail("must be a string", key)
         return v
 
     def number(key, default):
         v = doc.get(key, default)
         if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
-            raise _node(path, key, "must be a number >= 0")
+            fail("must be a number >= 0", key)
         return v
 
     metadata = doc.get("metadata") or {}
-    if not isinstance(metadata, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
-        raise _node(path, "metadata", "must map strings to strings")
+    if not isinstance(metadata, dict):
+        fail("must map strings to strings", "metadata")
+    for k, v in metadata.items():
+        if not isinstance(k, str) or not isinstance(v, str):
+            fail("must map strings to strings", "metadata", str(k))
     if "message" in doc and "message_text" in doc:
-        raise _node(path, "message", "give message (a file) or message_text, not both")
+        fail("give message (a file) or message_text, not both", "message_text", key=True)
     if "message" in doc:
         name = os.path.join(base, text("message"))
         try:
             with open(name, "rb") as f:
                 message = f.read()
         except OSError as e:
-            raise _node(path, "message", f"cannot read {name}: {e.strerror}") from None
+            fail(f"cannot read {name}: {e.strerror}", "message")
     else:
-        message = (text("message_text") or "Subject: test\r\n\r\ntest\r\n").encode()
+        message = (text("message_text") or "Subject: test\r\n\r\ntest\r\n").encode(
+            "utf-8", "surrogateescape")
     for key in ("dsn", "attempt", "context"):
         if key in doc and not isinstance(doc[key], dict):
-            raise _node(path, key, "must be a mapping")
+            fail("must be a mapping", key)
+    dsn = doc.get("dsn") or {}
+    for key, v in dsn.items():
+        if key not in ("envid", "ret", "notify", "orcpt"):
+            fail("unknown key (one of envid, notify, orcpt, ret)", "dsn", key, key=True)
+        if not isinstance(v, (str, list)):
+            fail("must be a string" + (" or a list" if key == "notify" else ""), "dsn", key)
+    if "attempt" in doc:
+        _check_attempt(doc["attempt"], fail)
     action = text("action")
-    if action is not None and action not in ("QUEUE", "BOUNCE", "DELETE"):
-        raise _node(path, "action", "must be QUEUE, BOUNCE or DELETE (absent: delivered)")
+    if action is not None and action not in ACTIONS:
+        fail("must be QUEUE, BOUNCE or DELETE (absent: what the queue decides after the "
+             "attempt)", "action")
+    if action is not None and "attempt" in doc and attempt_outcome(doc["attempt"])[0]:
+        fail("the attempt delivered the copy (a 2xx reply): there is no action after a "
+             "delivery", "action")
     if not isinstance(doc.get("expired", False), bool):
-        raise _node(path, "expired", "must be true or false")
+        fail("must be true or false", "expired")
     view = EntryView(text("transaction", "fixture"), int(number("queue", 0)),
                      text("sender", required=True), text("recipient", required=True),
                      text("transportid", "mx"), message, float(number("ts", 0)),
                      text("serverid", ""), text("jobid"), int(number("priority", 0)),
-                     dict(metadata), int(number("retry", 0)), dict(doc.get("dsn") or {}))
+                     dict(metadata), int(number("retry", 0)), dict(dsn))
     facts = {"action": action, "expired": doc.get("expired", False),
              "attempt": doc.get("attempt"), "context": doc.get("context"),
-             "grouping": text("grouping")}
+             "grouping": text("grouping"),
+             "given": {k for k in ("action", "expired", "attempt", "context") if k in doc}}
     return view, facts
+
+
+def _check_attempt(attempt: dict, fail) -> None:
+    """The shape of a fixture's `attempt:` (postdelivery's $arguments["attempt"])."""
+    for key in attempt:
+        if key not in _ATTEMPT_KEYS:
+            fail(f"unknown key (one of {', '.join(_ATTEMPT_KEYS)})", "attempt", key,
+                 key=True)
+    if "result" not in attempt and "error" not in attempt:
+        fail("an attempt has a result: (the server's reply) or an error:", "attempt")
+    for part, keys in (("result", _RESULT_KEYS), ("error", _ERROR_KEYS)):
+        if part not in attempt:
+            continue
+        value = attempt[part]
+        if not isinstance(value, dict):
+            fail("must be a mapping of " + ", ".join(keys), "attempt", part)
+        for key in value:
+            if key not in keys:
+                fail(f"unknown key (one of {', '.join(keys)})", "attempt", part, key,
+                     key=True)
+    result = attempt.get("result") or {}
+    code = result.get("code")
+    if "result" in attempt and (type(code) is not int or not 200 <= code <= 599):
+        fail("must be a reply code (200-599)", "attempt", "result",
+             *(("code",) if "code" in result else ()))
+    enhanced = result.get("enhanced")
+    if enhanced is not None and not (isinstance(enhanced, list) and len(enhanced) == 3 and
+                                     all(type(x) is int for x in enhanced)):
+        fail("must be [class, subject, detail]", "attempt", "result", "enhanced")
+    reason = result.get("reason")
+    if reason is not None and not (isinstance(reason, list) and
+                                   all(isinstance(x, str) for x in reason)):
+        fail("must be a list of lines", "attempt", "result", "reason")
+    if result.get("state") is not None and not isinstance(result["state"], str):
+        fail("must be a string (the SMTP state: RCPT, DATA, ...)", "attempt", "result",
+             "state")
+    error = attempt.get("error") or {}
+    if "temporary" in error and not isinstance(error["temporary"], bool):
+        fail("must be true or false", "attempt", "error", "temporary")
+    if "message" in error and not isinstance(error["message"], str):
+        fail("must be a string", "attempt", "error", "message")
+    if "type" in error and error["type"] not in ERROR_TYPES:
+        fail("must be one of " + ", ".join(ERROR_TYPES), "attempt", "error", "type")
+    if "dns" in error and error["dns"] not in DNS_KINDS:
+        fail("must be one of " + ", ".join(DNS_KINDS), "attempt", "error", "dns")
+
+
+def decision_lines(phase: str, d: QueueDecision) -> list:
+    """What `hsl run --hook PHASE` prints of a decision, after the output:
+    `predelivery: Try() {"host": ...}`, then `metadata: {...}` when SetMetaData() ran."""
+    import json
+    options = f" {json.dumps(d.options, sort_keys=True)}" if d.options else ""
+    lines = [f"{phase}: {d.action.capitalize()}(){options}"]
+    if d.metadata is not None:
+        lines.append(f"metadata: {json.dumps(d.metadata, sort_keys=True)}")
+    return lines
 
 
 def decision_json(d: QueueDecision) -> dict:

@@ -50,7 +50,7 @@ class Phase:
     on_end: str                     # the function an implicit end amounts to
     error_reply: Optional[tuple] = None     # (code, text) of a script error, when not
     #                                         on_error's defaults
-    runnable: bool = True           # hsl run --hook, the REPL (the queue phases: not yet)
+    runnable: bool = True           # hsl run --hook, hsl test, the REPL run it
 
 
 def _refusals(reject: int, defer: int, enhanced: bool = True) -> dict:
@@ -131,18 +131,21 @@ PHASES: dict[str, Phase] = {p.name: p for p in (
     Phase("predelivery", _QUEUE_VARS, ("arguments", "message"), {
         **{n: _queue_function(n) for n in ("Try", "Queue", "Bounce", "Delete")},
         **_QUEUE_META,
-    }, on_error="Queue", on_end="Try", runnable=False),
+    }, on_error="Queue", on_end="Try"),
     Phase("postdelivery", _QUEUE_VARS, ("arguments", "message", "context"), {
         **{n: _queue_function(n) for n in ("Queue", "Bounce", "Delete")},
         "Default": _queue_function("Default", 0, 0),
         **_QUEUE_META,
-    }, on_error="Default", on_end="Default", runnable=False),
+    }, on_error="Default", on_end="Default"),
 )}
 
 # The phases of an SMTP connection (hsl serve's hooks; the queue's two are not).
 SMTP_PHASES = tuple(name for name, p in PHASES.items() if "transaction" in p.variables)
+# The queue's phases: around a delivery attempt of one queued copy ($message, no
+# $connection); hsl/hooks/delivery.py runs them.
+QUEUE_PHASES = tuple(name for name, p in PHASES.items() if "message" in p.variables)
 
-# The phases `hsl run --hook` and the REPL run.
+# The phases `hsl run --hook`, `hsl test` and the REPL run.
 RUNNABLE = tuple(name for name, p in PHASES.items() if p.runnable)
 
 # Every hook function name -> the phases that have it.

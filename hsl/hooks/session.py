@@ -238,9 +238,8 @@ def settings_from_args(args) -> dict:
 
 def add_arguments(run) -> None:
     g = run.add_argument_group("hook session (with --hook PHASE)")
-    queue = ("predelivery", "postdelivery")
-    g.add_argument("--hook", choices=RUNNABLE + queue, metavar="PHASE",
-                   help="run the script as this hook (" + ", ".join(RUNNABLE + queue) + ")")
+    g.add_argument("--hook", choices=RUNNABLE, metavar="PHASE",
+                   help="run the script as this hook (" + ", ".join(RUNNABLE) + ")")
     g.add_argument("--entry", metavar="FILE",
                    help="with --hook predelivery/postdelivery: the queue entry (a spool "
                         "envelope .json or a YAML fixture; docs/queue.md)")

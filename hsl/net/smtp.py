@@ -17,6 +17,11 @@ outcome an `Outcome`, and every caller turns that into its own result.
   `state`), what kind of failure it was (`kind`: smtp, network, tls, dane, dns,
   protocol, config; `dns`: other, nxdomain, nullmx, ipfamily, nodata, excluded) and the
   facts of the connection (`conn`: a `Facts`, None when no address was tried).
+* `probe(..., pool=Pool())` keeps a session whose transaction ended with a reply (after
+  RSET when it did not reach the end of the message) open in the pool, instead of QUIT,
+  and the next probe to the same address with the same settings uses it (`Facts.
+  transactions` counts on); a pooled connection found closed is replaced by a new one
+  without the caller seeing it.
 
 Where to connect (`mx_targets`): the MX hosts of the domain (hsl.net.dns, so --dns-table
 and --dns-server answer), lowest preference first, filtered by `mx_include` /
@@ -62,11 +67,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+import select
 import smtplib
 import socket
 import ssl
+import threading
+import time
+import uuid
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Optional
 
 from ..errors import ScriptError
@@ -79,6 +88,11 @@ DEFAULT_TIMEOUT = 300.0          # RFC 5321 4.5.3.2: initial greeting, MAIL, RCP
 DEFAULT_CONNECT_TIMEOUT = 30.0
 QUIT_TIMEOUT = 5.0
 DNS_TIMEOUT = 5.0
+# Connection pooling (the queue's Try "pooling"; UNSPECIFIED: Halon does not document its
+# limits): an idle session is kept this many seconds, and used for at most this many
+# transactions.
+POOL_IDLE = 5.0
+POOL_TRANSACTIONS = 100
 
 DANE_MODES = ("dane", "dane_require", "dane_fallback_require",
               "dane_fallback_require_verify")
@@ -190,6 +204,7 @@ class Facts:
     remotemx: str                       # the host connected to (MX host name, or host)
     remoteip: str
     port: int
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)   # the connection's
     connected: bool = False
     localip: Optional[str] = None
     helo: Optional[str] = None
@@ -388,6 +403,8 @@ class Session:
         self.peercert = None
         self.features: dict = {}
         self.esmtp = False
+        self.authenticated = False      # AUTH done (a pooled session does not again)
+        self.kept = False               # left open for a pool by the last run/reuse
         self.facts = Facts(host, address[0], address[1])
 
     # -- plumbing -------------------------------------------------------------------
@@ -629,24 +646,136 @@ class Session:
         except Exception:
             pass
 
-    def run(self, steps) -> Outcome:
-        """The session's outcome; _ConnectFailed (no connection) and _PlainRetry pass."""
+    def run(self, steps, keep: bool = False) -> Outcome:
+        """The session's outcome; _ConnectFailed (no connection) and _PlainRetry pass.
+        With `keep`, a session that can take another transaction stays open (`kept`)."""
+        def opening_then(session):
+            session.banner()
+            session.hello()
+            session.starttls()
+            return steps(session)
+        self.connect()
+        return self._converse(opening_then, keep)
+
+    def reuse(self, steps, clock: Clock) -> Outcome:
+        """Another transaction on this pooled session (see probe)."""
+        self.clock = self.client.sock.clock = clock
+        return self._converse(steps, True)
+
+    def _converse(self, steps, keep: bool) -> Outcome:
+        self.kept = False
         try:
-            self.connect()
             try:
-                self.banner()
-                self.hello()
-                self.starttls()
                 outcome = steps(self)
             except _Done as d:
                 outcome = d.outcome
-            if self.client.sock is not None:
-                self.quit()
-            if outcome.conn is None:
-                outcome.conn = self.facts
-            return outcome
+            return self._finish(outcome, keep)
         finally:
-            self.close()
+            if not self.kept:
+                self.close()
+
+    def _finish(self, outcome: Outcome, keep: bool) -> Outcome:
+        if self.client.sock is not None:
+            if keep and self._reusable(outcome):
+                self.kept = True
+            else:
+                self.quit()
+        # A snapshot: a pooled session's facts go on changing on another thread.
+        outcome.conn = replace(self.facts) if outcome.conn in (None, self.facts) \
+            else outcome.conn
+        return outcome
+
+    def _reusable(self, outcome: Outcome) -> bool:
+        """Whether another transaction can follow on this connection: the last one
+        ended with a reply to MAIL, RCPT, DATA or the message (not 421: the server is
+        closing), and (unless it was the message's) a 250 to RSET."""
+        if outcome.kind != "smtp" or outcome.code == 421 or \
+                outcome.state not in ("MAIL", "RCPT", "DATA", "EOD") or \
+                self.facts.transactions >= POOL_TRANSACTIONS:
+            return False
+        if outcome.state == "EOD":
+            return True
+        try:
+            code, _ = self.command("RSET", b"RSET")
+        except _Done:
+            return False
+        return 200 <= code <= 299
+
+    def alive(self) -> bool:
+        """Whether an idle pooled connection is still open and silent (a server that
+        closed it, or said 421 meanwhile, makes it unusable)."""
+        if self.client.sock is None:
+            return False
+        raw = self.client.sock.sock
+        try:
+            readable, _, _ = select.select([raw], [], [], 0)
+        except (OSError, ValueError):
+            return False
+        if not readable:
+            return True
+        if isinstance(raw, ssl.SSLSocket):
+            raw.settimeout(0)           # (Conn sets the timeout again before each wait)
+            try:
+                raw.recv(1)
+            except ssl.SSLWantReadError:
+                return True             # a TLS record without data (a session ticket)
+            except (OSError, ssl.SSLError):
+                pass
+        return False                    # end of file, or data nobody asked for
+
+
+class Pool:
+    """Idle SMTP sessions, for the next transaction to the same address with the same
+    settings.  Safe to use from several threads: a session taken is the taker's."""
+
+    def __init__(self, idle: float = POOL_IDLE):
+        self.idle = idle
+        self._sessions: dict = {}       # key -> [(session, idle since)]
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(server: Server, host: str, address: tuple) -> tuple:
+        return (address, host, server.helo, server.sourceip, server.tls,
+                server.tls_sni, server.tls_verify_host, tuple(server.tls_verify_names),
+                server.tls_protocols, server.tls_ciphers, server.capture_peer_cert,
+                server.saslusername, server.saslpassword, server.lmtp)
+
+    def take(self, key: tuple) -> Optional[Session]:
+        now = time.monotonic()
+        while True:
+            with self._lock:
+                idle = self._sessions.get(key)
+                if not idle:
+                    return None
+                session, since = idle.pop()
+            if now - since < self.idle and session.alive():
+                return session
+            session.quit()
+            session.close()
+
+    def give(self, key: tuple, session: Session) -> None:
+        with self._lock:
+            self._sessions.setdefault(key, []).append((session, time.monotonic()))
+
+    def close_idle(self) -> None:
+        """QUIT the sessions idle longer than `idle` seconds."""
+        self._close(lambda since: time.monotonic() - since >= self.idle)
+
+    def close(self) -> None:
+        """QUIT every idle session."""
+        self._close(lambda since: True)
+
+    def _close(self, due) -> None:
+        with self._lock:
+            closing = []
+            for key, idle in list(self._sessions.items()):
+                closing += [s for s, since in idle if due(since)]
+                idle[:] = [(s, since) for s, since in idle if not due(since)]
+                if not idle:
+                    del self._sessions[key]
+        for session in closing:
+            session.quit()
+            session.close()
 
 
 def _os_error(e: OSError) -> str:
@@ -665,8 +794,9 @@ def transaction(s: Session, sender: Address, recipients: list, payload: bytes,
     message `payload` (as `wire()` makes it) and its final dot; ends the session with the
     reply to the message (state EOD; LMTP: the first reply that is not 2xx, else the
     last, one per accepted recipient)."""
-    if s.server.saslusername is not None:
+    if s.server.saslusername is not None and not s.authenticated:
         s.auth(s.server.saslusername, s.server.saslpassword)
+        s.authenticated = True
     params = list(sender.params)
     if s.esmtp:
         if not payload.isascii() and "8bitmime" in s.features:
@@ -789,8 +919,9 @@ def _family_filter(server: Server, targets: list):
 
 
 def probe(fname: str, server: Server, steps, domain: Optional[str] = None,
-          clock: Optional[Clock] = None) -> Outcome:
-    """Run one session: the first address that accepts a connection answers."""
+          clock: Optional[Clock] = None, pool: Optional[Pool] = None) -> Outcome:
+    """Run one session: the first address that accepts a connection answers (with a
+    `pool`: a pooled session to it, else a new one, kept in the pool after)."""
     _execution.blocking("smtp")
     clock = clock or Clock()
     clock.poll()                        # out of time already: stop before connecting
@@ -826,10 +957,18 @@ def probe(fname: str, server: Server, steps, domain: Optional[str] = None,
             failures.append(f"{target.host}: no address")
         for ip in target.addresses:
             address = (ip, server.port)
+            if pool is not None:
+                outcome = _pooled(pool, Pool.key(server, target.host, address), steps,
+                                  clock)
+                if outcome is not None:
+                    return outcome
             session = Session(fname, server, target.host, address, clock,
                               secure=target.secure)
             try:
-                return session.run(steps)
+                outcome = session.run(steps, keep=pool is not None)
+                if session.kept:
+                    pool.give(Pool.key(server, target.host, address), session)
+                return outcome
             except _PlainRetry:
                 session = Session(fname, server, target.host, address, clock,
                                   allow_tls=False, secure=target.secure)
@@ -844,6 +983,24 @@ def probe(fname: str, server: Server, steps, domain: Optional[str] = None,
     if last is None:                    # no address at all: the MX hosts' DNS
         return Outcome(-1.0, None, message, "CONNECT", kind="dns", dns="other")
     return Outcome(-1.0, None, message, "CONNECT", conn=last)
+
+
+def _pooled(pool: Pool, key: tuple, steps, clock: Clock) -> Optional[Outcome]:
+    """The outcome of `steps` on a pooled session for `key`; None when there is none.  A
+    pooled connection that fails before MAIL FROM got an answer (the server closed it
+    while it was idle) is dropped and the next one (or a new one) is used."""
+    while True:
+        session = pool.take(key)
+        if session is None:
+            return None
+        sent = session.facts.transactions
+        outcome = session.reuse(steps, clock)
+        if outcome.state == "MAIL" and outcome.code in (None, 421) and \
+                session.facts.transactions == sent + 1:
+            continue                    # (it closed on us: not this copy's failure)
+        if session.kept:
+            pool.give(key, session)
+        return outcome
 
 
 def _show(address: tuple) -> str:

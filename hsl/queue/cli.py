@@ -5,10 +5,12 @@
     hsl queue show ID [--json] [--spool DIR]
     hsl queue hold ID | release ID | delete ID | bounce ID [--spool DIR]
 
-list and show only read; the others take the spool's lock, so they fail (exit 1) while
-another process owns the spool.  Exit status: 0 done, 1 the spool is owned by another
-process or refused a change, 2 a usage error, an unknown id, a missing spool or a file of
-it that cannot be read (named in the message).
+list and show only read; the others take the spool's lock, or, while a running queue
+(hsl queue run, hsl serve --queue) owns the spool, ask that process through its control
+channel (hsl/queue/control.py); with no owner answering they fail (exit 1).  Exit
+status: 0 done, 1 the spool is owned by another process or refused a change, 2 a usage
+error, an unknown id, a missing spool or a file of it that cannot be read (named in the
+message).
 """
 from __future__ import annotations
 
@@ -19,9 +21,10 @@ import signal
 import sys
 import time
 
-from ..cli import print_error
+from ..cli import add_include_argument, load_plugin_arguments, print_error
 from ..errors import escape_controls
-from . import spool
+from . import control, spool
+from .control import ControlServer
 from .state import QueueError, StateError
 from .store import Queue, QueueLocked
 
@@ -145,11 +148,22 @@ def cmd_show(args) -> int:
     return EXIT_OK
 
 
-def _change(verb: str, change):
+def _change(verb: str, change, action: str, message: str = ""):
+    """An action that changes an entry: on the queue itself, or (when a running queue
+    owns the spool) through that process's control channel (hsl/queue/control.py)."""
     def command(args) -> int:
-        with _open(args, lock=True) as q:
-            message = change(q, args.id)
-        print(escape_controls(f"{verb} {args.id}{message or ''}"))
+        try:
+            with _open(args, lock=True) as q:
+                change(q, args.id)
+        except QueueLocked as locked:
+            try:
+                reply = control.request(args.spool, action, args.id)
+            except control.ControlUnavailable:
+                raise locked from None
+            if not reply["ok"]:
+                print_error(str(reply.get("error", "refused")))
+                return EXIT_USAGE if reply.get("usage") else EXIT_FAILED
+        print(escape_controls(f"{verb} {args.id}{message}"))
         return EXIT_OK
     return command
 
@@ -168,7 +182,6 @@ def _delete(q, entry_id):
 
 def _bounce(q, entry_id):
     q.request_bounce(entry_id)
-    return " (hsl queue run bounces it next)"
 
 
 # action -> (help, add its arguments, run it).
@@ -176,13 +189,14 @@ ACTIONS = {
     "list": ("list the entries of the queue", _add_list, cmd_list),
     "show": ("show one entry: its envelope and queue state", _add_show, cmd_show),
     "hold": ("put an entry in the hold queue (not attempted until released)", _add_id,
-             _change("held", _hold)),
+             _change("held", _hold, "hold")),
     "release": ("take an entry out of the hold queue", _add_id,
-                _change("released", _release)),
+                _change("released", _release, "release")),
     "delete": ("take an entry out of the queue, without a DSN", _add_id,
-               _change("deleted", _delete)),
+               _change("deleted", _delete, "delete")),
     "bounce": ("bounce an entry: a DSN to its sender, when the queue runs next", _add_id,
-               _change("bounce requested for", _bounce)),
+               _change("bounce requested for", _bounce, "bounce",
+                       " (hsl queue run bounces it next)")),
     "run": ("deliver the due entries (predelivery, one attempt, postdelivery), retrying "
             "on the schedule", lambda p: _add_run(p), lambda a: _run(a)),
 }
@@ -254,8 +268,7 @@ def add_runner_options(group, skip=()) -> None:
 
 
 def _add_run(p) -> None:
-    # deferred: the hsl run options only for hsl queue run
-    from ..cli import add_dns_arguments, add_include_argument
+    from ..cli import add_dns_arguments  # deferred: the DNS options only for run
     p.add_argument("--once", action="store_true",
                    help="pick up every entry due now once, then exit")
     src = p.add_mutually_exclusive_group()
@@ -273,7 +286,7 @@ def _add_run(p) -> None:
                    help="print one JSON object per attempt (default: one text line)")
     p.add_argument("--metrics", type=_metrics_address, metavar="HOST:PORT",
                    help="serve the queue's Prometheus metrics over HTTP at this address")
-    add_include_argument(p)
+    add_include_argument(p)         # -I, --plugins (also delivery plugins), --extras
     add_dns_arguments(p)
     _add_spool(p)
 
@@ -306,7 +319,7 @@ def load_runner_config(args, project=None, plugins=None) -> tuple:
 
 def _run(args) -> int:
     import socket
-    from ..cli import configure_dns, load_plugin_arguments  # deferred: not for list/show
+    from ..cli import configure_dns  # deferred: not for list/show
     from .log import AttemptLog  # deferred: as above
     from .clock import VirtualClock, WallClock  # deferred: as above
     from .runner import QueueRunner  # deferred: as above
@@ -326,8 +339,10 @@ def _run(args) -> int:
     routing, hooks = load_runner_config(args, project, plugins)
     clock = VirtualClock() if args.clock == "virtual" else WallClock()
     from ..serve.log import Logger  # deferred: as above
-    log = AttemptLog(Logger("json" if args.json else "text", sys.stdout, name="hsl queue"),
-                     args.log_json)
+    form = "json" if args.json else "text"
+    # attempts on stdout (one line or object each), the runner's own errors on stderr
+    log = AttemptLog(Logger(form, sys.stdout, name="hsl queue"), args.log_json,
+                     errors=Logger(form, sys.stderr, name="hsl queue"))
     with Queue.open(args.spool, clock=clock.now, create=True) as queue:
         from .metrics import QueueMetrics  # deferred: as above
         metrics = QueueMetrics(queue)
@@ -335,8 +350,10 @@ def _run(args) -> int:
                              concurrency=args.concurrency,
                              per_destination=args.per_destination,
                              hostname=args.hostname or socket.getfqdn(),
-                             on_outcome=log.attempt, metrics=metrics)
+                             on_outcome=log.attempt, metrics=metrics,
+                             delivery_plugins=plugins.delivery if plugins else None)
         metrics.runner = runner
+        control = start_control(queue, runner, print_error)
         endpoint = None
         previous = _stop_on_signals(runner)
         try:
@@ -356,8 +373,22 @@ def _run(args) -> int:
                 signal.signal(sig, handler)
             if endpoint is not None:
                 endpoint.close()
+            if control is not None:
+                control.close()
             log.close()
     return 0
+
+
+def start_control(queue, runner, report):
+    """The control channel of a running queue (hsl/queue/control.py): hsl queue hold,
+    release, delete and bounce reach this process through it, and a change wakes the
+    runner.  None (said through `report`) when it cannot listen."""
+    try:
+        return ControlServer(queue, busy=runner.busy, on_change=runner.notify).start()
+    except OSError as e:
+        report(f"no control channel in {queue.spool_dir} ({e.strerror or e}): hsl queue "
+               "hold, release, delete and bounce cannot reach this run")
+        return None
 
 
 def _stop_on_signals(runner) -> dict:

@@ -15,7 +15,8 @@ STARTTLS, AUTH, MAIL, RCPT, DATA, EOD, QUIT), `connect_timeout`, `sender` and
 `recipient` (overrides: a string, or {"localpart", "domain"} / {"address"}, with
 "params").  They are read exactly as smtp_lookup_rcpt reads its server array (the same
 checks and messages, hsl.builtins.smtpclient.parse_server); keys that only matter to
-other parts of the queue (jobid, pooling, chunking, ...) are ignored.  `sourceip` is an
+other parts of the queue (jobid, chunking, ...) are ignored; `pooling` true keeps the
+connection in the caller's `pool` (hsl.net.smtp.Pool).  `sourceip` is an
 address, or a list of addresses or {"address", "helo"} (the first is used, its `helo`
 replacing `helo`); it must be an address of this machine.  `plugin` is not an SMTP
 attempt: see the queue runner.
@@ -247,15 +248,17 @@ def settings(options: Optional[dict]) -> tuple:
 # ------------------------------------------------------------------ the attempt
 
 def attempt(message: bytes, sender: str, recipient: str, options: Optional[dict] = None,
-            *, deadline: Optional[float] = None,
-            connection_id: Optional[str] = None) -> Attempt:
+            *, deadline: Optional[float] = None, connection_id: Optional[str] = None,
+            pool: Optional[smtp.Pool] = None) -> Attempt:
     """Deliver `message` from `sender` to `recipient` (envelope addresses as the spool has
     them: text, surrogateescape for raw bytes) once, as `options` say; never raises for
     a failed delivery or bad options (see the module docstring).  `deadline`: seconds
     the whole attempt may take at most; `connection_id`: the connection's `id` (default:
-    a random one)."""
+    a random one); `pool`: where connections are kept between attempts when `options`
+    has `pooling` true (a pooled connection keeps its `id`)."""
     start = time.monotonic()
     cid = connection_id or uuid.uuid4().hex
+    pool = pool if (options or {}).get("pooling") else None
     try:
         server, mail_from, rcpt_to = settings(options)
         if mail_from is None:
@@ -270,7 +273,7 @@ def attempt(message: bytes, sender: str, recipient: str, options: Optional[dict]
     answers: list = []
     try:
         outcome = smtp.probe(WHERE, server, lambda s: smtp.transaction(
-            s, mail_from, [rcpt_to], payload, answers), domain, Clock(deadline))
+            s, mail_from, [rcpt_to], payload, answers), domain, Clock(deadline), pool)
     except ScriptError as e:            # the network is off (hsl test), a bad TLS setting
         return Attempt(False, True, error_type="config", error_message=str(e),
                        connection_id=cid, duration=time.monotonic() - start)
@@ -280,7 +283,8 @@ def attempt(message: bytes, sender: str, recipient: str, options: Optional[dict]
                    state=outcome.state if outcome.code else None,
                    error_type=None if delivered else outcome.kind,
                    error_message=None if delivered else outcome.message,
-                   dns=outcome.dns, facts=outcome.conn, connection_id=cid,
+                   dns=outcome.dns, facts=outcome.conn,
+                   connection_id=connection_id or (outcome.conn.id if outcome.conn else cid),
                    duration=time.monotonic() - start)
 
 

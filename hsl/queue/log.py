@@ -61,18 +61,18 @@ def fields(outcome) -> dict:
 class AttemptLog:
     """Writes each pickup's line to a hsl.serve.log.Logger (and with `json_path`, its
     JSON object to that file); `attempt` is the runner's on_outcome callback.  While it
-    is open, the runner's own errors (a pickup that failed inside hsl) are error lines of
-    the same log, without a Python traceback.  QueueError when `json_path` cannot be
-    opened."""
+    is open, the runner's own warnings and errors (a pickup that failed inside hsl, an
+    undeclared delivery plugin) are lines of `errors` (default: the same log), without a
+    Python traceback.  QueueError when `json_path` cannot be opened."""
 
-    def __init__(self, logger, json_path: Optional[str] = None):
+    def __init__(self, logger, json_path: Optional[str] = None, errors=None):
         self.logger = logger
         try:
             self._file = open(json_path, "a") if json_path else None   # noqa: SIM115
         except OSError as e:
             raise QueueError(f"--log-json {json_path}: {e.strerror or e}") from None
         self._lock = threading.Lock()       # pickups finish on several threads
-        self._handler = _ToLogger(logger)
+        self._handler = _ToLogger(errors if errors is not None else logger)
         runner_log = logging.getLogger("hsl.queue")
         runner_log.addHandler(self._handler)
         runner_log.propagate = False        # (not to Python's last-resort stderr)
@@ -111,4 +111,5 @@ class _ToLogger(logging.Handler):
         self.logger = logger
 
     def emit(self, record) -> None:
-        self.logger.error(record.getMessage())
+        self.logger.log("error" if record.levelno >= logging.ERROR else "warning",
+                        record.getMessage())

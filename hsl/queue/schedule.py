@@ -63,8 +63,23 @@ class Schedule:
         (only the listed intervals notify, not the repeats of the last one)."""
         return 1 <= retry <= len(self.intervals) and self.intervals[retry - 1][1]
 
+    def until(self, retry: int, now: float) -> float:
+        """When the last attempt is due, `retry` failures in (Will-Retry-Until)."""
+        return now + sum(self.delay(k) for k in range(max(retry, 1), self.count))
+
     def expired(self, retry: int) -> bool:
         return retry >= self.count
+
+    def requeue(self, retry: int, options: dict) -> tuple:
+        """(retry counter, seconds to wait, whether a delayed DSN is due by the schedule)
+        of `Queue(options)` on an entry `retry` failures in: `reset_retry`, else
+        `increment_retry` (default true); `delay`, else the schedule's interval."""
+        new = 0 if options.get("reset_retry") else \
+            retry + 1 if options.get("increment_retry", True) else retry
+        delay = options.get("delay")
+        if delay is None:
+            delay = self.delay(new)
+        return new, delay, self.notify(new) and new > retry
 
 
 @dataclass(frozen=True)

@@ -536,11 +536,8 @@ def remove(entry: Entry) -> None:
     try:
         os.rmdir(batch_path)
     except OSError:
-        return                                  # other copies remain (or it is gone)
-    try:
-        _fsync_dir(spool_dir)
-    except OSError:
-        pass                                    # an empty batch that comes back is harmless
+        pass                                    # other copies remain (or it is gone)
+    # (No fsync of the spool directory: an empty batch that comes back is harmless.)
 
 
 def sweep(spool_dir: str, min_age: float = 3600) -> list:

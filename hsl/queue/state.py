@@ -164,8 +164,18 @@ def write_state(path: str, state: State) -> None:
 
 
 def write_done(path: str, when: float, why: str) -> None:
-    """Write the done marker `path`, durably, before the copy is removed."""
-    _write_atomically(path, json.dumps({"time": when, "why": why}, allow_nan=False))
+    """Write the done marker `path`, durably, before the copy is removed.  Its existence
+    is what counts (read_done), so one fsync of the directory makes it durable; its text
+    is for people and may be lost in a crash.  StateError when the disk refuses: then
+    there is no marker (the copy stays queued)."""
+    try:
+        _write_file(path, json.dumps({"time": when, "why": why}, allow_nan=False),
+                    fsync=False)
+        _fsync_dir(os.path.dirname(path))
+    except OSError as e:
+        _unlink_quietly(path)
+        raise StateError(path, f"cannot write the done marker: {e.strerror or e}",
+                         writing=True) from None
 
 
 def read_done(path: str) -> Optional[dict]:
@@ -191,24 +201,32 @@ def temporary_name(path: str) -> str:
     return os.path.join(directory, f".{name}.tmp-{os.getpid()}")
 
 
+def _write_file(path: str, text: str, fsync: bool) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, FILE_MODE)
+    try:
+        view = memoryview((text + "\n").encode("ascii"))
+        while view:
+            view = view[os.write(fd, view):]
+        if fsync:
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _unlink_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
 def _write_atomically(path: str, text: str) -> None:
-    directory = os.path.dirname(path)
     temp = temporary_name(path)
     try:
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, FILE_MODE)
-        try:
-            view = memoryview((text + "\n").encode("ascii"))
-            while view:
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        _write_file(temp, text, fsync=True)
         os.rename(temp, path)
-        _fsync_dir(directory)
+        _fsync_dir(os.path.dirname(path))
     except OSError as e:
-        try:
-            os.unlink(temp)
-        except OSError:
-            pass
+        _unlink_quietly(temp)
         raise StateError(path, f"cannot write the queue state: {e.strerror or e}",
                          writing=True) from None

@@ -75,6 +75,10 @@ class QueueEntry:
         self.spool_entry = entry
         self.saved = saved
         self.done = done                # finished: waiting only to be removed
+        # Held while this entry's files are written, so that the queue's own mutex
+        # (its index of entries) is not held across fsyncs: pickups of different
+        # entries then write and fsync at the same time.
+        self.lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"<QueueEntry {self.id} {self.state} {self.recipient!r}>"
@@ -335,31 +339,40 @@ class Queue:
         transportid, last, bounce, delayed) durably; the entry, updated.  ValueError for
         an unknown field or a wrong value, StateError when the disk refuses (the state on
         disk and in `entry` stay the old one), QueueError for a finished entry."""
+        finished = QueueError(f"queue entry {entry.id} is finished (delivered, bounced "
+                              "or deleted)")
         with self._mutex:
             self._owned(f"change {entry.id}")
             if entry.done:
-                raise QueueError(f"queue entry {entry.id} is finished (delivered, bounced "
-                                 "or deleted)")
+                raise finished
             self._mine(entry)
+        with entry.lock:
+            if entry.done:
+                raise finished
             new = entry.saved.changed(**values)
             write_state(state_path(entry.spool_entry.envelope_path), new)
             entry.saved = new
             return entry
 
     def mark_done(self, entry: QueueEntry, why: str, *,
-                  dsn: Optional[spool.Copy] = None) -> Optional[str]:
+                  dsn: Optional[spool.Copy] = None, remove: bool = True) -> Optional[str]:
         """Finish `entry` (delivered, bounced or deleted; `why` is kept in its marker for
         people): commit its bounce `dsn` first, if given (its envelope gets `dsn_of`),
-        then write the marker, then remove the copy.  The DSN's id, or None.  After the
+        then write the marker, then remove the copy (with `remove` false: later, by
+        `remove_finished` or the next refresh).  The DSN's id, or None.  After the
         marker (or the DSN) is on disk the entry is never attempted again, even if the
         removal fails (then recovery, or the next refresh, removes it).  SpoolError or
         StateError when the DSN or the marker could not be written: then nothing
         changed, unless the DSN was committed, which finishes the entry all the same."""
+        finished = QueueError(f"queue entry {entry.id} is already finished")
         with self._mutex:
             self._owned(f"finish {entry.id}")
             if entry.done:
-                raise QueueError(f"queue entry {entry.id} is already finished")
+                raise finished
             self._mine(entry)
+        with entry.lock:
+            if entry.done:
+                raise finished
             dsn_id = None
             if dsn is not None:
                 extra = dict(dsn.extra, **{DSN_OF: entry.id})
@@ -367,8 +380,15 @@ class Queue:
                 entry.done = True       # its bounce is queued: recovery finishes it
             write_done(done_path(entry.spool_entry.envelope_path), self.now(), why)
             entry.done = True
+        if remove:
             self._remove(entry)
-            return dsn_id
+        return dsn_id
+
+    def remove_finished(self, entry: QueueEntry) -> None:
+        """Take the files of a finished entry out of the spool (see mark_done)."""
+        if not entry.done:
+            raise QueueError(f"queue entry {entry.id} is not finished")
+        self._remove(entry)
 
     def notify_delayed(self, entry: QueueEntry, dsn: spool.Copy) -> str:
         """Queue a delayed DSN for `entry` and count it in `delayed`; the DSN's id.  The
@@ -376,11 +396,12 @@ class Queue:
         two steps is finished by recovery (counted, not sent again)."""
         with self._mutex:
             self._owned(f"notify the sender of {entry.id}")
-            notice = entry.delayed + 1
-            extra = dict(dsn.extra, **{DSN_DELAYED_OF: entry.id, DSN_NOTICE: notice})
-            [dsn_id] = spool.write_copies(self.spool_dir, [_with_extra(dsn, extra)])
-            self.update(entry, delayed=notice)
-            return dsn_id
+            self._mine(entry)
+        notice = entry.delayed + 1
+        extra = dict(dsn.extra, **{DSN_DELAYED_OF: entry.id, DSN_NOTICE: notice})
+        [dsn_id] = spool.write_copies(self.spool_dir, [_with_extra(dsn, extra)])
+        self.update(entry, delayed=notice)
+        return dsn_id
 
     def hold(self, entry_id: str) -> QueueEntry:
         """Put the entry in the hold queue: not attempted until released."""
@@ -411,10 +432,11 @@ class Queue:
 
     def _remove(self, entry: QueueEntry) -> None:
         try:
-            spool.remove(entry.spool_entry)
+            spool.remove(entry.spool_entry)     # (removing twice is harmless)
         except spool.SpoolError:
             return                      # stays done in memory: removed on a later try
-        self._entries.pop(entry.id, None)
+        with self._mutex:
+            self._entries.pop(entry.id, None)
 
     def _recover(self) -> None:
         """Finish what a crash interrupted (see the module docstring)."""

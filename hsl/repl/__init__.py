@@ -2,7 +2,7 @@
 
 Variables, functions, classes and imports persist across inputs; an expression shows its
 value in HSL notation. Dot-commands (.help lists them) load scripts and set up a hook's
-context (any SMTP phase). With a stdin that is not a terminal, inputs are read line by line
+context (any phase; the queue's on a queued copy). With a stdin that is not a terminal, inputs are read line by line
 (`echo 'echo 1+1;' | hsl repl`).
 """
 from __future__ import annotations

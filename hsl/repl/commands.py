@@ -8,7 +8,8 @@ from ..runtime import values as V
 from ..builtins import index
 from ..errors import HSLRuntimeError, HSLSyntaxError, escape_controls
 from ..hooks.engine import compile_hook, run_hook
-from ..hooks.phases import PHASES, RUNNABLE
+from ..hooks import delivery
+from ..hooks.phases import PHASES, QUEUE_PHASES, RUNNABLE
 from ..hooks.session import SessionError, build_session, load_session_file
 from ..net import dns as resolver
 from ..syntax.parser import parse
@@ -21,6 +22,8 @@ COMMANDS = {
     ".hook": ("PHASE|none", "evaluate in a hook's context ($arguments, $connection, ...); "
                             "phases: " + ", ".join(RUNNABLE)),
     ".session": ("FILE", "session settings from a YAML/JSON file (implies .hook helo)"),
+    ".entry": ("FILE", "the queued copy of the queue hooks: a spool envelope or a YAML "
+                       "fixture, as hsl run --entry (implies .hook predelivery)"),
     ".ehlo": ("HOST", "simulate EHLO HOST (implies .hook helo)"),
     ".remoteip": ("IP", "the client's IP address (implies .hook helo)"),
     ".run": ("", "run the loaded script (with a hook: show its decision)"),
@@ -241,12 +244,22 @@ def cmd_hook(engine, arg, cancel):
 
 
 def _enable(engine, phase=None) -> None:
-    """Evaluate in hook `phase` (default: the current hook, else helo)."""
+    """Evaluate in hook `phase` (default: the current hook, else helo).  $context is the
+    connection's in the SMTP phases; in the queue it is one pickup's: predelivery starts
+    a new one, which postdelivery then reads."""
     phase = phase or engine.hook or "helo"
     if engine.hook != phase:
+        before = engine.hook
+        if before == "predelivery" and phase == "postdelivery":
+            engine.queue_context = engine.globals.get("context")
+        if (before in QUEUE_PHASES) != (phase in QUEUE_PHASES) or phase == "predelivery":
+            engine.globals.pop("context", None)
         engine.hook = phase
         engine._prepared = None
-        engine.globals.setdefault("context", engine.context_variables()["context"])
+        if "context" in PHASES[phase].readonly:
+            engine.globals.pop("context", None)
+        else:
+            engine.globals.setdefault("context", engine.context_variables()["context"])
 
 
 def _shown_phase(phase: str) -> str:
@@ -259,7 +272,20 @@ def _show_hook(engine) -> None:
 
 def _describe(engine) -> str:
     """What the hook's script is checking, in a few words."""
-    s, phase = engine.session(), engine.hook
+    phase = engine.hook
+    if phase in QUEUE_PHASES:
+        view, facts = engine.queue_entry()
+        what = f"{view.recipient} from <{view.sender}> via {view.transportid}, retry " \
+               f"{view.retry}"
+        if phase == "postdelivery":
+            result = (facts.get("attempt") or {}).get("result") or {}
+            error = (facts.get("attempt") or {}).get("error") or {}
+            outcome = f"{result['code']}" if result.get("code") else \
+                error.get("message", "no attempt")
+            what += ", after " + (f"{outcome} ({facts['action']})" if facts.get("action")
+                                  else f"{outcome} (delivered)")
+        return what
+    s = engine.session()
     if phase == "helo":
         return f"{s.verb} {s.host} from {s.remoteip}"
     mechanism = str((s.auth or {}).get("mechanism", "PLAIN")).upper()
@@ -300,6 +326,19 @@ def cmd_session(engine, arg, cancel):
     _show_hook(engine)
 
 
+def cmd_entry(engine, arg, cancel):
+    if not arg:
+        raise ReplError(".entry needs a file name")
+    try:
+        engine.entry = delivery.load_entry_file(arg)
+    except delivery.EntryFileError as e:
+        raise ReplError(str(e)) from None
+    engine.queue_context = None
+    engine._prepared = None
+    _enable(engine, engine.hook if engine.hook in QUEUE_PHASES else "predelivery")
+    _show_hook(engine)
+
+
 def cmd_ehlo(engine, arg, cancel):
     if not arg:
         raise ReplError(".ehlo needs a host name")
@@ -332,6 +371,8 @@ def cmd_run(engine, arg, cancel):
     if program is None:
         phase = _hook_phase(_read(path), path, _where(engine))
         raise ReplError(f"{path} is a {_shown_phase(phase)} hook script: .hook {phase} first")
+    if engine.hook in QUEUE_PHASES:
+        return _run_queue_hook(engine, _Cancellable(program, cancel))
     if engine.hook:
         result = run_hook(_Cancellable(program, cancel), engine.session(), echo=engine.write,
                           max_steps=None, max_time=None, phase=engine.hook)
@@ -356,6 +397,34 @@ def cmd_run(engine, arg, cancel):
     # The script's variables become the session's, to inspect them.
     engine.globals.update(result.globals or {})
     engine._prepared = None
+
+
+def _run_queue_hook(engine, program) -> bool:
+    """.run in a queue hook: the loaded script once on the entry, as hsl run --hook
+    PHASE --entry does; predelivery's $context goes on to a later postdelivery .run."""
+    view, facts = engine.queue_entry()
+    if engine.hook == "predelivery":
+        d = delivery.run_predelivery(program, view, max_time=None)
+        if d.context is not None:       # (the pickup's $context, for postdelivery)
+            engine.globals["context"] = d.context
+    else:
+        attempt = facts.get("attempt")
+        d = delivery.run_postdelivery(
+            program, view, V.from_python(attempt) if attempt else None,
+            action=facts.get("action"), expired=facts.get("expired", False),
+            context=engine.post_context(), max_time=None)
+    for line in d.output:
+        engine.write(escape_controls(line))
+    if d.error:
+        if d.error.endswith(": interrupted"):
+            engine.write_err("interrupted")
+            return False
+        engine.write_err(escape_controls(d.error))
+    if d.metadata is not None:
+        view.metadata = dict(d.metadata)
+    engine.write("\n".join(escape_controls(line)
+                           for line in delivery.decision_lines(engine.hook, d)))
+    return d.error is None
 
 
 class _Cancellable:

@@ -34,12 +34,25 @@ from ..builtins import index
 from ..errors import HSLError, HSLRuntimeError, HSLSyntaxError
 from ..runtime.execution import Terminate
 from ..hooks.engine import QueueCollector, build_result
-from ..hooks.phases import PHASES
+from ..hooks import delivery
+from ..hooks.phases import PHASES, QUEUE_PHASES
 from ..hooks.session import build_session
 from ..syntax.parser import parse
 from ..program import compile_program, find_file, search_dirs
 from ..syntax.sourcefile import display_source, read_source_text
 from .commands import run_command, show
+
+# The queued copy `.hook predelivery|postdelivery` runs on until `.entry FILE` gives one
+# (the fixture format of `hsl run --entry`); postdelivery sees a 451 on RCPT.
+DEFAULT_ENTRY = {
+    "transaction": "repl", "sender": "alice@client.example",
+    "recipient": "bob@example.org", "transportid": "mx", "serverid": "repl",
+    "message_text": "From: <alice@client.example>\r\nTo: <bob@example.org>\r\n"
+                    "Subject: hello\r\n\r\nHi Bob.\r\n",
+    "action": "QUEUE",
+    "attempt": {"result": {"code": 451, "enhanced": [4, 2, 0],
+                           "reason": ["Mailbox busy, try again later"], "state": "RCPT"}},
+}
 
 VALUE_VAR = "__repl_value"
 MARKER = "\x00hsl-repl: input starts\x00"
@@ -171,6 +184,8 @@ class Engine:
         self.failed_input: Optional[tuple] = None
         self.include_paths: list = []           # -I directories (program.search_dirs)
         self.plugins = None                     # hsl.plugins.Plugins (--plugins, --extras)
+        self.entry: Optional[tuple] = None      # (EntryView, facts) of `.entry FILE`
+        self.queue_context = None               # $context predelivery ended with
 
     # ------------------------------------------------------------ state
     def reset(self) -> None:
@@ -189,7 +204,35 @@ class Engine:
         """The hook's pre-defined variables (none without a hook)."""
         if not self.hook:
             return {}
+        if self.hook in QUEUE_PHASES:
+            view, facts = self.queue_entry()
+            if self.hook == "predelivery":
+                return delivery.queue_variables("predelivery", view, {"retry": view.retry},
+                                                None)
+            return delivery.queue_variables("postdelivery", view, self.post_arguments(),
+                                            self.post_context())
         return self.session().variables(self.hook)
+
+    def queue_entry(self) -> tuple:
+        """(EntryView, facts) of the queued copy the queue hooks run on."""
+        if self.entry is None:
+            self.entry = delivery.entry_from_fixture(dict(DEFAULT_ENTRY),
+                                                     lambda *a, **k: "<default entry>", ".")
+        return self.entry
+
+    def post_arguments(self) -> dict:
+        view, facts = self.queue_entry()
+        attempt = facts.get("attempt")
+        return delivery.post_arguments(view, V.from_python(attempt) if attempt else None,
+                                       facts.get("action"), facts.get("expired", False))
+
+    def post_context(self):
+        """postdelivery's $context: what predelivery ended with in this REPL, else the
+        entry's `context:`, else none (predelivery did not run)."""
+        if self.queue_context is not None:
+            return V.share(self.queue_context)
+        context = self.queue_entry()[1].get("context")
+        return V.from_python(context) if context is not None else None
 
     def functions(self) -> dict:
         """User functions: name -> Decl."""
@@ -405,18 +448,27 @@ class Engine:
                 elif line == MARKER:
                     started.append(True)
         # The eod hook's queue() records copies; Accept() shows them.
-        collector = None
+        collector = state = None
         if self.hook == "eod":
             trans = variables["transaction"]
             collector = QueueCollector(trans.get(b"id").decode(), trans.get(b"ts"))
+        elif self.hook in QUEUE_PHASES:     # (Try(), SetMetaData()... read it)
+            view, facts = self.queue_entry()
+            state = delivery.hook_state(self.hook, view, self.hook == "postdelivery"
+                                        and facts.get("action") is None)
         try:
             result = prepared.program.run(variables=variables, output=output,
                                           keep_globals=True, cancel=cancel,
-                                          queue_message=collector)
+                                          queue_message=collector, queue_entry=state)
             final = result.globals or {}
         except Terminate as t:
-            self._show_decision(t.decision, t.globals or {},
-                                collector.copies if collector is not None else [])
+            if state is not None:
+                self._show_queue_decision(t.decision, state)
+                if state.changed:
+                    self.queue_entry()[0].metadata = dict(state.metadata)
+            else:
+                self._show_decision(t.decision, t.globals or {},
+                                    collector.copies if collector is not None else [])
             final = t.globals or {}
         except HSLRuntimeError as e:
             if e.message == "interrupted":
@@ -425,6 +477,8 @@ class Engine:
             self._remap_runtime(e, prepared)
             self.write_err(e.render(self._sources(text)))
             return False
+        if state is not None and state.changed:     # (kept, as across retries)
+            self.queue_entry()[0].metadata = dict(state.metadata)
         self._commit(prepared, final)
         if prepared.shows_value and VALUE_VAR in final:
             value = final[VALUE_VAR]
@@ -459,6 +513,11 @@ class Engine:
             for name in PHASES[self.hook].readonly:     # the run's hook variables, not kept
                 g.pop(name, None)
         self.globals = g
+
+    def _show_queue_decision(self, decision, state) -> None:
+        d = delivery.QueueDecision(decision.action, decision.options,
+                                   state.metadata if state.changed else None)
+        self.write("\n".join(delivery.decision_lines(self.hook, d)))
 
     def _show_decision(self, decision, final: dict, queued: list) -> None:
         session = self.session()

@@ -141,8 +141,9 @@ class QueueService:
     attempts in flight (each bounded by its timeouts) to finish and be applied; the
     spool's lock is released last (`close()`)."""
 
-    def __init__(self, queue, runner, attempt_log, metrics):
+    def __init__(self, queue, runner, attempt_log, metrics, control=None):
         self.queue, self.runner, self.log, self.metrics = queue, runner, attempt_log, metrics
+        self.control = control          # hsl queue hold/release/... reach it through it
         self.thread: Optional[threading.Thread] = None
         self.error: Optional[BaseException] = None
         self.on_stopped = None          # called (on the runner's thread) when run() ends
@@ -171,6 +172,8 @@ class QueueService:
             self.thread.join()
 
     def close(self) -> None:
+        if self.control is not None:
+            self.control.close()
         self.log.close()
         self.queue.close()
 
@@ -178,7 +181,7 @@ class QueueService:
 def _queue_service(app: App, args, project, plugins) -> QueueService:
     """The QueueService of --queue, its spool opened and locked; QueueError (a usage
     error, or QueueLocked when another process owns the spool)."""
-    from ..queue.cli import load_runner_config  # deferred: the queue only for --queue
+    from ..queue.cli import load_runner_config, start_control  # deferred: for --queue
     from ..queue.log import AttemptLog  # deferred: as above
     from ..queue.metrics import QueueMetrics  # deferred: as above
     from ..queue.runner import QueueRunner  # deferred: as above
@@ -192,9 +195,11 @@ def _queue_service(app: App, args, project, plugins) -> QueueService:
     metrics = QueueMetrics(queue)
     runner = QueueRunner(queue, routing, hooks, concurrency=args.concurrency,
                          per_destination=args.per_destination, hostname=app.hostname,
-                         serverid=app.serverid, on_outcome=log.attempt, metrics=metrics)
+                         serverid=app.serverid, on_outcome=log.attempt, metrics=metrics,
+                         delivery_plugins=plugins.delivery if plugins else None)
     metrics.runner = runner
-    return QueueService(queue, runner, log, metrics)
+    control = start_control(queue, runner, app.logger.error)
+    return QueueService(queue, runner, log, metrics, control)
 
 
 def hook_files(args) -> tuple:

@@ -7,8 +7,8 @@ docs/testing.md).
 
 The stages, one module each: discover.py finds the test files under the PATHs,
 testfile.py loads and checks them (every error is FILE:LINE:COL of the YAML node at
-fault), runner.py runs the cases (each from a fresh state, or a scenario's in order),
-expect.py compares what they did with their expect:, report.py writes the report;
+fault), runner.py runs the cases (each from a fresh state, or a scenario's in order; a queue
+case's hooks and the queue's next step: queue.py), expect.py compares what they did with their expect:, report.py writes the report;
 mocks.py gives each case its mocks; update.py rewrites expect: (--update), watch.py
 reruns on changes (--watch); --coverage is hsl/coverage.py's.  Exit status: 0 every case passed, 1 a case failed
 or was in error (or none was found, with --fail-on-empty), 2 a usage error or an

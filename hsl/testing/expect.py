@@ -27,15 +27,22 @@ from typing import Optional
 from .node import Node
 
 # Which expectations may say what: a run of one hook (or of a plain script), a step of a
-# session, a whole session.
+# session, a whole session; a queue hook on a queued copy (an entry: case), a whole
+# pickup, and one hook of a pickup (its predelivery: or postdelivery:).
 RUN, PLAIN, STEP, SESSION = "run", "plain", "step", "session"
+QUEUE, PICKUP, QHOOK = "queue", "pickup", "queue hook"
 _R, _RS, _RSS, _ALL = {RUN}, {RUN, STEP}, {RUN, STEP, SESSION}, {RUN, PLAIN, STEP, SESSION}
+_QH, _QO, _QALL = {QUEUE, QHOOK}, {QUEUE, PICKUP}, {QUEUE, PICKUP, QHOOK}
 EXPECT_KEYS = {
-    "decision": _RS, "code": _RS, "enhanced": _RS, "reply": _RS, "disconnect": _RS,
-    "context": _RSS, "output": _ALL, "error": _ALL, "queued": _RSS, "metadata": _RSS,
+    "decision": _RS | _QH, "code": _RS, "enhanced": _RS, "reply": _RS, "disconnect": _RS,
+    "context": _RSS | _QH, "output": _ALL | _QALL, "error": _ALL | _QALL, "queued": _RSS,
+    "metadata": _RSS | _QALL,
+    # a queue hook's decision, and what the queue does with the entry after it
+    "options": _QH, "action": _QO, "retry": _QO, "next_retry": _QO, "dsn": _QO,
+    "predelivery": {PICKUP}, "postdelivery": {PICKUP},
     # what a run's decision leaves for later phases (engine.HookResult.facts)
     "host": _R, "extensions": _R, "remoteip": _R, "remoteptr": _R, "username": _R,
-    "sender": _R, "recipient": _R, "transportid": _R, "next": _R,
+    "sender": _R, "recipient": _R, "transportid": _R | _QO, "next": _R,
     "command": {RUN, STEP},         # proxy: the command passed on; a step: its verb
     # a step's own (steps.StepResult.to_json)
     "ran": {STEP}, "phase": {STEP}, "argument": {STEP}, "proxied": {STEP}, "prompts": {STEP},
@@ -45,6 +52,8 @@ QUEUED_KEYS = ("count", "recipients", "senders", "transportids", "headers", "met
                "copies")
 COPY_KEYS = ("sender", "recipient", "transportid", "headers", "metadata", "hold", "jobid",
              "delay", "quotas", "size")
+QUEUE_ACTIONS = ("delivered", "try", "queue", "hold", "bounce", "delete")
+DSN_KEYS = ("action", "status", "to", "subject", "diagnostic", "transportid")
 
 
 class Regex:
@@ -91,7 +100,10 @@ def checked(node: Optional[Node], kind: str) -> dict:
 
 
 _KIND_TEXT = {RUN: "a hook run", PLAIN: "a plain script (output, error)",
-              STEP: "a session step", SESSION: "a whole session"}
+              STEP: "a session step", SESSION: "a whole session",
+              QUEUE: "a queue hook's case (entry:)", PICKUP: "a whole pickup (expect it "
+              "of one hook under predelivery: or postdelivery:)",
+              QHOOK: "one hook of a pickup"}
 _WHERE_INSTEAD = {(k, SESSION): " (expect it on a step: on the step itself, or under "
                   "expect: steps: {INDEX: ...})" for k in EXPECT_KEYS if STEP in EXPECT_KEYS[k]}
 
@@ -235,7 +247,39 @@ def step_expect(node: Optional[Node]):
     return checked(node, STEP)
 
 
+def _options(node: Node):
+    if not isinstance(node.value, dict):
+        node.fail("options map each of the decision's options to its value (all of them: "
+                  "{} for none)")
+    return _plain(node)
+
+
+def _dsn(node: Node):
+    value = node.value
+    if value in (None, False):
+        return None
+    if not isinstance(value, dict):
+        node.fail("dsn is false (no DSN is sent) or a mapping of " + ", ".join(DSN_KEYS))
+    for key in value:
+        if key not in DSN_KEYS:
+            node.fail(f"{key!r} is not a part of a DSN; the parts are: "
+                      + ", ".join(DSN_KEYS), key, key=True)
+    out = _plain(node)
+    if "status" in out and isinstance(out["status"], str) and \
+            not re.fullmatch(r"[245]\.\d{1,3}\.\d{1,3}", out["status"]):
+        node.fail(f"status must be an enhanced status code like 5.1.1, not {out['status']!r}",
+                  "status")
+    return out
+
+
 _CHECKERS = {
+    "options": _options, "dsn": _dsn,
+    "action": _typed(lambda v: v in QUEUE_ACTIONS, "one of " + ", ".join(QUEUE_ACTIONS)),
+    "retry": _typed(lambda v: type(v) is int and v >= 0, "the retry counter (0 or more)"),
+    "next_retry": _typed(lambda v: v is None or (type(v) in (int, float) and v >= 0),
+                         "the seconds to the next attempt (or none)"),
+    "predelivery": lambda node: checked(node, QHOOK),
+    "postdelivery": lambda node: checked(node, QHOOK),
     "decision": _typed(lambda v: isinstance(v, str), "a decision name (accept, reject, "
                        "defer, ...)"),
     "code": _typed(lambda v: v is None or (type(v) is int and 200 <= v <= 599),
@@ -531,3 +575,70 @@ def _compare_copies(key: str, want, copies: list, label: str) -> list:
         if i < len(want.get("copies", ())):
             out += _compare_copy(want["copies"][i], c, where)
     return out
+
+
+# ------------------------------------------------------------------ the queue
+
+_HOOK_KEYS = ("decision", "options", "context", "output", "error", "metadata")
+
+
+def compare_queue(expect: dict, got: dict, phase: str) -> list:
+    """The Mismatches of a queue case (`got`: hsl.testing.queue.run_queue_case's
+    result; `phase`: the hook of an entry: case, or "pickup").  A script error of either
+    hook is a mismatch unless the expectations (the case's, or that hook's) name it."""
+    out = []
+    hooks = [p for p in ("predelivery", "postdelivery") if p in got]
+    for key, want in expect.items():
+        if key in ("predelivery", "postdelivery"):
+            if key not in got:
+                out.append(Mismatch(key, "ran", "<the hook ran>", "<not run>"))
+                continue
+            out += _compare_hook(want, got[key], key, "error" in expect)
+        elif phase != "pickup" and key in _HOOK_KEYS and key != "metadata":
+            out += _compare_hook({key: want}, got[phase], "", True)
+        elif key == "output":
+            actual = [line for p in hooks for line in got[p]["output"]]
+            if not _text_lines(want, actual):
+                out.append(Mismatch("", key, want, actual, "both hooks'"))
+        elif key == "error":
+            errors = [got[p]["error"] for p in hooks if got[p]["error"]]
+            actual = "\n".join(errors) if errors else None
+            if not _error_matches(want, actual):
+                out.append(Mismatch("", key, want, actual, "either hook's"))
+        elif key == "dsn":
+            out += _compare_dsn(want, got.get("dsn"))
+        elif not matches(want, got.get(key)):
+            out.append(Mismatch("", key, want, got.get(key)))
+    for p in hooks:
+        sub = expect.get(p, {}) if phase == "pickup" else expect
+        if got[p]["error"] is not None and "error" not in expect and "error" not in sub:
+            out.append(Mismatch(p if phase == "pickup" else "", "error",
+                                "<no script error>", got[p]["error"],
+                                "expect error: to make it part of the test"))
+    return out
+
+
+def _compare_hook(want: dict, got: dict, label: str, error_expected: bool) -> list:
+    out = []
+    for key, value in want.items():
+        actual = got.get(key)
+        if key == "output":
+            ok = _text_lines(value, actual or [])
+            if not ok and isinstance(value, str):
+                actual = "\n".join(actual or [])
+        elif key == "error":
+            ok = _error_matches(value, actual)
+        else:
+            ok = matches(value, actual)
+        if not ok:
+            out.append(Mismatch(label, key, value, actual))
+    return out
+
+
+def _compare_dsn(want, actual) -> list:
+    if want is None:
+        return [] if actual is None else [Mismatch("", "dsn", "<no DSN>", actual)]
+    if actual is None:
+        return [Mismatch("", "dsn", want, "<no DSN>")]
+    return [Mismatch("", f"dsn {key}", value, actual.get(key))
+            for key, value in want.items() if not matches(value, actual.get(key))]

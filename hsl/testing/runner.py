@@ -32,6 +32,7 @@ from ..errors import HSLRuntimeError, HSLSyntaxError
 from ..hooks import steps
 from ..hooks.conversation import HookTable
 from ..hooks.engine import compile_hook, run_hook
+from ..hooks.phases import QUEUE_PHASES
 from ..mail import source as mail_source
 from ..runtime import sources, store
 from ..syntax.sourcefile import read_source_text
@@ -107,7 +108,7 @@ class Programs:
         """The hooks of a session case: the file's, and the session file's own for the
         phases the file has none of."""
         hooks = dict(session.hooks)
-        hooks.update(self.scripts.hooks)
+        hooks.update(self.scripts.smtp_hooks())     # (a session runs no queue hook)
         domains = dict(session.rcptto_domains)
         domains.update(self.scripts.rcptto_domains)
 
@@ -183,6 +184,8 @@ class Runner:
         if os.path.isdir(suite.path):
             for folder, _, names in os.walk(suite.path):
                 files |= {os.path.abspath(os.path.join(folder, n)) for n in names}
+        for case in suite.cases:
+            files |= set(case.inputs)
         programs = self._programs.get(id(suite))
         for program in (programs._compiled.values() if programs else ()):
             files |= {os.path.abspath(p) for p in program.sources if not p.startswith("<")}
@@ -207,6 +210,8 @@ class Runner:
             with _installed(case):
                 if case.kind == "session":
                     result = self._session(case, programs, traced, shared)
+                elif case.kind in ("entry", "pickup"):
+                    result = self._queue(case, programs, traced)
                 elif case.phase is None:
                     result = self._plain(case, programs, traced)
                 else:
@@ -242,6 +247,29 @@ class Runner:
         return CaseResult(case, FAIL if mismatches else PASS, 0.0, mismatches, None,
                           trace, got)
 
+    def _queue(self, case, programs: Programs, traced: bool):
+        """An entry: or pickup: case (hsl/testing/queue.py)."""
+        from . import queue as Q    # deferred: the queue's parts only for queue cases
+        scripts = programs.scripts
+        wanted = QUEUE_PHASES if case.phase == "pickup" else (case.phase,)
+        compiled = {p: programs.get(p, scripts.hooks[p], traced)
+                    for p in wanted if p in scripts.hooks}
+        try:
+            got, ran = Q.run_queue_case(case.phase, compiled, copy.copy(case.entry),
+                                        case.entry_facts, scripts.routing(),
+                                        limits=self.limits, trace=traced)
+        except Q.NeedsAttempt as e:
+            return CaseResult(case, ERROR, 0.0, message=str(e))
+        mismatches = E.compare_queue(case.expect, got, case.phase)
+        trace = []
+        if traced:
+            for d, program in ran:
+                lines = _trace_lines(_Traced(d), program.sources)
+                trace += lines if len(ran) == 1 else \
+                    [f"{program.context}:"] + ["  " + line for line in lines]
+        return CaseResult(case, FAIL if mismatches else PASS, 0.0, mismatches, None,
+                          trace, got)
+
     def _plain(self, case, programs: Programs, traced: bool):
         program = programs.get(None, programs.scripts.plain, traced)
         output: list = []
@@ -273,6 +301,13 @@ class Runner:
         got = {"steps": [r.to_json() for r in results]}
         return CaseResult(case, FAIL if mismatches else PASS, 0.0, mismatches, None, trace,
                           got)
+
+
+class _Traced:
+    """A queue hook's decision as trace_lines reads a hook run's result."""
+
+    def __init__(self, d):
+        self.trace, self.where, self.decision = d.trace, d.where, d.action
 
 
 def _session_trace(results: list) -> list:

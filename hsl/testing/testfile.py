@@ -16,6 +16,9 @@ fault.
         expect: {decision: reject, code: 554}
       - session: [ehlo: x.example, {mail: a@b.example, expect: {code: 250}}]
       - eod: {message: message.eml, mail_from: a@b.example, rcpt_to: [c@d.example]}
+      - entry: {sender: a@b.example, recipient: c@d.example, attempt: {...}}
+        hook: postdelivery                  # one queue hook on a queued copy
+      - pickup: entry.yaml                  # predelivery, the attempt, postdelivery
       - scenario: rate limit    # a group of cases that share state, in order
         cases: [...]
 
@@ -30,16 +33,21 @@ import re
 from dataclasses import dataclass, field
 from typing import Optional
 
+from ..hooks import delivery
 from ..hooks import session as one_command
 from ..hooks import steps
+from ..hooks.phases import QUEUE_PHASES
 from ..inputs import read_located
 from . import expect as E
 from .mocks import Mocks, mocks_for, mocks_of
 from .node import InvalidTestFile, Node
 
 FILE_KEYS = ("script", "hook", "hooks", "project", "serverid", "settings", "mocks",
-             "network", "scenario", "cases")
-CASE_KINDS = ("run", "session", "eod")
+             "network", "scenario", "transportgroups", "cases")
+CASE_KINDS = ("run", "session", "eod", "entry", "pickup")
+QUEUE_KINDS = ("entry", "pickup")
+# The hooks hsl test runs: a session's (SMTP) and a queued copy's.
+TEST_PHASES = steps.SMTP_PHASES + QUEUE_PHASES
 CASE_KEYS = ("name",) + CASE_KINDS + ("hook", "expect", "mocks", "network")
 GROUP_KEYS = ("scenario", "cases", "mocks", "network")
 # What the scripts compile with, besides the connection facts of settings:.
@@ -64,9 +72,19 @@ class Scripts:
     plugins: object = None              # hsl.plugins.Plugins
     project: object = None              # hsl.project.Project, to close
     defaults: dict = field(default_factory=dict)    # facts a project's server sets
+    transportgroups: list = field(default_factory=list)    # the queue cases' routing
 
-    def default_phase(self) -> Optional[str]:
-        return next(iter(self.hooks)) if len(self.hooks) == 1 else None
+    def default_phase(self, queue: bool = False) -> Optional[str]:
+        """The only hook of the kind a case runs (SMTP, or with `queue` the queue's)."""
+        found = [p for p in self.hooks if (p in QUEUE_PHASES) == queue]
+        return found[0] if len(found) == 1 else None
+
+    def smtp_hooks(self) -> dict:
+        return {p: h for p, h in self.hooks.items() if p not in QUEUE_PHASES}
+
+    def routing(self):
+        from ..queue.schedule import Routing  # deferred: only for queue cases
+        return Routing(self.transportgroups)
 
 
 @dataclass
@@ -91,6 +109,9 @@ class Case:
     # session: step index -> the path of the expect: that step is checked against, when
     # it is a mapping written in the test file itself (--update)
     step_expect_paths: dict = field(default_factory=dict)
+    entry: object = None                # delivery.EntryView (kinds entry, pickup)
+    entry_facts: dict = field(default_factory=dict)     # its attempt, action, context...
+    inputs: list = field(default_factory=list)  # files it reads (an entry file; --watch)
 
     @property
     def id(self) -> str:
@@ -136,6 +157,11 @@ def load(path: str) -> Suite:
     try:
         settings = _settings(root.get("settings"), base)
         suite.scripts = _scripts(root, base, settings)
+        if "transportgroups" in value:
+            if suite.scripts.project is not None:
+                root.fail("transportgroups: a project: has its own (in its smtpd-app.yaml)",
+                          "transportgroups", key=True)
+            suite.scripts.transportgroups = _transportgroups(root.child("transportgroups"))
         file_mocks = mocks_for(root, None, base)    # (checked even when no case uses them)
         if file_mocks.plugins is not None:  # plugins are known when the scripts compile
             if suite.scripts.plugins is not None:
@@ -305,9 +331,66 @@ def _scripts(root: Node, base: str, settings: _Settings) -> Scripts:
 
 
 def _phase(node: Node, key: bool = False) -> str:
-    if node.value not in steps.SMTP_PHASES:
+    if node.value not in TEST_PHASES:
         node.fail(f"{node.value!r} is not a hook phase hsl test runs; the phases are: "
-                  + ", ".join(steps.SMTP_PHASES), key=key)
+                  + ", ".join(TEST_PHASES), key=key)
+    return node.value
+
+
+def _transportgroups(node: Node) -> list:
+    """transportgroups: as a project's smtpd-app.yaml has them (hooks.md §5): the queue
+    cases' retry schedules, DSN transports and transports."""
+    def mapping(n: Node, what: str) -> dict:
+        if not isinstance(n.value, dict):
+            n.fail(f"{what} is a mapping")
+        return n.value
+
+    def number(n: Node) -> None:
+        if isinstance(n.value, bool) or not isinstance(n.value, int) or n.value < 0:
+            n.fail("must be a whole number of at least 0")
+
+    if not isinstance(node.value, list):
+        node.fail("transportgroups is a list of groups ({id, retry: {count, intervals}, "
+                  "dsn: {transport}, transports: [{id}]})")
+    for i in range(len(node.value)):
+        group = node.child(i)
+        mapping(group, "a transport group")
+        for key in group.value:
+            if key not in ("id", "retry", "dsn", "transports", "connection", "session"):
+                group.fail(_unknown(key, ("id", "retry", "dsn", "transports", "connection",
+                                          "session"), "a transport group"), key, key=True)
+        if not isinstance(group.value.get("id"), str) or not group.value["id"]:
+            group.fail("a transport group needs an id (a string)",
+                       *(("id",) if "id" in group.value else ()))
+        retry = group.get("retry")
+        if retry is not None:
+            mapping(retry, "retry")
+            if "count" in retry.value:
+                number(retry.child("count"))
+            intervals = retry.get("intervals")
+            if intervals is not None:
+                if not isinstance(intervals.value, list):
+                    intervals.fail("intervals is a list of {interval: SECONDS, notify: "
+                                   "true|false}")
+                for j in range(len(intervals.value)):
+                    step = intervals.child(j)
+                    mapping(step, "an interval")
+                    if "interval" not in step.value:
+                        step.fail("needs an interval (seconds)")
+                    number(step.child("interval"))
+                    if not isinstance(step.value.get("notify", False), bool):
+                        step.fail("must be true or false", "notify")
+        dsn = group.get("dsn")
+        if dsn is not None and not isinstance(mapping(dsn, "dsn").get("transport", ""), str):
+            dsn.fail("must be a transport id", "transport")
+        transports = group.get("transports")
+        if transports is not None:
+            if not isinstance(transports.value, list):
+                transports.fail("transports is a list of {id: ...}")
+            for j in range(len(transports.value)):
+                t = transports.child(j)
+                if not isinstance(mapping(t, "a transport").get("id"), str):
+                    t.fail("a transport needs an id (a string)")
     return node.value
 
 
@@ -343,6 +426,8 @@ def _project(root: Node, base: str, scripts: Scripts) -> None:
         node.fail(f"the project has several servers ({', '.join(servers)}): choose one "
                   "with serverid:")
     scripts.hooks = {p: h for p, h in server.hooks.items() if p in steps.SMTP_PHASES}
+    scripts.hooks.update(project.queue_hooks)       # (one global pair, every server's)
+    scripts.transportgroups = list(project.transportgroups)
     scripts.rcptto_domains = dict(server.rcptto_domains)
     scripts.include_paths += project.include_paths
     scripts.defaults = {"serverid": server.id}
@@ -403,15 +488,16 @@ class _Loader:
 
     def case(self, node: Node, group: Optional[str], group_node: Optional[Node]) -> Case:
         if not isinstance(node.value, dict):
-            node.fail("a case is a mapping with one of run:, session:, eod: (and name:, "
-                      "expect:)")
+            node.fail("a case is a mapping with one of run:, session:, eod:, entry:, "
+                      "pickup: (and name:, expect:)")
         for key in node.value:
             if key not in CASE_KEYS:
                 node.fail(_unknown(key, CASE_KEYS, "a case"), key, key=True)
         kinds = [k for k in CASE_KINDS if k in node.value]
         if len(kinds) != 1:
             node.fail("a case is one of run: (one run of the hook), session: (the steps "
-                      "of a whole session) or eod: (a message)"
+                      "of a whole session), eod: (a message), entry: (a queue hook on a "
+                      "queued copy) or pickup: (predelivery, the attempt, postdelivery)"
                       + (f", not {' and '.join(kinds)}" if kinds else ""))
         kind = kinds[0]
         if self.suite.scripts.plain is not None and kind != "run":
@@ -434,6 +520,8 @@ class _Loader:
                 node.fail("hook: is for a run: case (a session runs every hook)", "hook",
                           key=True)
             case = self.session_case(node.child("session"), expect)
+        elif kind in QUEUE_KINDS:
+            case = self.queue_case(node, kind, expect)
         else:
             case = self.run_case(node, kind, expect)
         case.name, case.where, case.mocks, case.group = str(name), node.at(), mocks, group
@@ -457,8 +545,16 @@ class _Loader:
             phase = "eod"
         elif hook is not None:
             phase = _phase(hook)
+            if phase in QUEUE_PHASES:
+                hook.fail(f"the {phase} hook runs on a queued copy: make the case entry: "
+                          "(the copy) or pickup: (a whole pickup)")
         else:
             phase = scripts.default_phase()
+            if phase is None and scripts.plain is None and scripts.hooks and \
+                    not scripts.smtp_hooks():
+                node.fail(f"the file's hooks ({', '.join(scripts.hooks)}) run on a queued "
+                          "copy: make the case entry: (one hook) or pickup: (a whole "
+                          "pickup)")
             if phase is None and scripts.plain is None:
                 node.fail("say which hook this case runs (hook: PHASE): the file has "
                           + (f"several ({', '.join(scripts.hooks)})" if scripts.hooks
@@ -529,6 +625,84 @@ class _Loader:
         if case.connection_id is not None:
             case.connection_id = str(case.connection_id)
         return case
+
+    # ------------------------------------------------------------ a queued copy
+
+    def queue_case(self, node: Node, kind: str, expect: Optional[Node]) -> Case:
+        """entry: (one queue hook, hook: which) or pickup: (predelivery, the attempt,
+        postdelivery) on a queued copy: a fixture mapping or a file (a YAML fixture or a
+        spool envelope, as hsl run --entry takes them)."""
+        scripts = self.suite.scripts
+        hook = node.get("hook")
+        queue_hooks = [p for p in scripts.hooks if p in QUEUE_PHASES]
+        if kind == "pickup":
+            if hook is not None:
+                hook.fail("a pickup: runs both queue hooks; hook: is for an entry: case")
+            if not queue_hooks:
+                node.fail("the file has no predelivery or postdelivery hook to run")
+            phase = "pickup"
+        elif hook is not None:
+            phase = _phase(hook)
+            if phase not in QUEUE_PHASES:
+                hook.fail(f"an entry: case runs a queue hook (predelivery, postdelivery), "
+                          f"not {phase}")
+            if phase not in scripts.hooks:
+                hook.fail(f"the file has no {phase} hook to run (its hooks: "
+                          f"{', '.join(scripts.hooks) or 'none'})")
+        else:
+            phase = scripts.default_phase(queue=True)
+            if phase is None:
+                node.fail("say which queue hook this case runs (hook: predelivery or "
+                          "postdelivery): the file has "
+                          + ("both" if queue_hooks else "none"))
+        source = node.child(kind)
+        view, facts = self._entry(source)
+        inputs, fixture, base = [], source.value, self.base
+        if isinstance(source.value, str):
+            path = os.path.abspath(os.path.join(self.base, source.value))
+            inputs = [path] + ([path[:-len("json")] + "eml"] if path.endswith(".json")
+                               else [])
+            fixture, base = None, os.path.dirname(path)
+            if not path.endswith(".json"):
+                try:
+                    fixture = read_located(path, "queue entry")[0]
+                except ValueError:
+                    pass
+        if isinstance(fixture, dict) and isinstance(fixture.get("message"), str):
+            inputs.append(os.path.abspath(os.path.join(base, fixture["message"])))
+        not_here = {"predelivery": ("attempt", "action", "expired", "context"),
+                    "pickup": ("action", "expired", "context")}.get(phase, ())
+        for key in not_here:
+            if key in facts["given"]:
+                where = source if isinstance(source.value, dict) else None
+                message = (f"{key}: is the queue's own in a pickup (predelivery, then "
+                           "the attempt's outcome, decide it)" if phase == "pickup" else
+                           f"{key}: is for postdelivery (predelivery runs before the "
+                           "attempt)")
+                if where is not None:
+                    where.fail(message, key, key=True)
+                source.fail(message)
+        checked = _expectations(None, expect, E.QUEUE if phase != "pickup" else E.PICKUP)
+        return Case("", "", kind, checked, None, phase=phase, entry=view, entry_facts=facts,
+                    inputs=inputs)
+
+    def _entry(self, source: Node) -> tuple:
+        if isinstance(source.value, str) and source.value:
+            path = os.path.join(self.base, source.value)
+            if not os.path.isfile(path):
+                source.fail(f"no such queue entry file {source.value} ({path})")
+            try:
+                return delivery.load_entry_file(path)
+            except delivery.EntryFileError as e:
+                raise InvalidTestFile(str(e)) from None
+        if not isinstance(source.value, dict):
+            source.fail("the queued copy: a mapping (sender, recipient, ...; docs/queue.md) "
+                        "or the name of an entry file")
+        try:
+            return delivery.entry_from_fixture(
+                source.value, lambda *sub, key=False: source.at(*sub, key=key), self.base)
+        except delivery.EntryFileError as e:
+            raise InvalidTestFile(str(e)) from None
 
     def _referenced(self, node: Node):
         """(the Node of a session file a case names, its directory)."""

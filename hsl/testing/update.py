@@ -99,9 +99,14 @@ def _update_file(path: str, failed: list) -> Updated:
 
 def _why_not(r) -> "str | None":
     """Why a failing case cannot be rewritten, or None."""
+    queue_case = r.case.kind in ("entry", "pickup")
     for m in r.mismatches:
         if m.key in QUEUED and (m.key != "queued" or m.note == "count"):
             pass
+        elif queue_case and m.key.startswith("dsn "):
+            return f"{m.key}: the parts of a DSN are not rewritten"
+        elif queue_case and m.key == "metadata":
+            pass                        # (the entry's metadata: one mapping, rewritable)
         elif m.key not in UPDATABLE:
             return (f"{m.key}: the expectations of each queued copy (headers, metadata, "
                     "copies:) are not rewritten")
@@ -110,7 +115,9 @@ def _why_not(r) -> "str | None":
                 return (f"{m.label}: its expect: is not a mapping of its own in the test "
                         "file (a session file's, or one of a list of RCPTs')")
         elif m.label not in ("", "session"):
-            return f"{m.label}: this step's expectations are not rewritten"
+            return f"{m.label}: " + ("a pickup's hook expectations are not rewritten"
+                                     if queue_case else
+                                     "this step's expectations are not rewritten")
         elif r.case.expect_path is None:
             return "it has no expect: mapping of its own in the test file"
     return None
