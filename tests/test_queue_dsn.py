@@ -290,6 +290,9 @@ def test_the_dsn_copy_goes_to_the_sender_and_names_its_original(tmp_path):
                         original_id="B-0", attempt=REFUSED, now=NOW)
     assert (copy.sender, copy.recipient, copy.transportid) == ("", "alice@example.com",
                                                                "bounces")
+    # a message of its own: not the original's transaction id (logs key on it)
+    import uuid
+    assert copy.transaction != ENVELOPE["transaction"] and uuid.UUID(copy.transaction)
     (cid,) = spool.write_copies(str(tmp_path), [copy])
     (entry,) = spool.read_spool(str(tmp_path)).entries
     assert entry.id == cid and entry.envelope["dsn_of"] == "B-0"

@@ -315,8 +315,11 @@ def build_dsn(envelope: dict, message: bytes, *, action: str = "failed",
 def dsn_copy(envelope: dict, message: bytes, *, action: str, transportid: str,
              original_id: Optional[str] = None, **build) -> spool.Copy:
     """The DSN as a spool copy: from the null sender to the original's sender, through
-    `transportid` (the transport group's dsn.transport)."""
+    `transportid` (the transport group's dsn.transport).  A new message, so a
+    transaction id of its own ($message["id"] in its queue hooks: logs keyed on it, as
+    web-logui's, must not take it for the original)."""
+    from ..runtime import sources  # deferred: only when a DSN is made
     data = build_dsn(envelope, message, action=action, **build)
     extra = {"dsn_of": original_id} if original_id else {}
-    return spool.Copy(data, envelope["transaction"], "", envelope["sender"], transportid,
+    return spool.Copy(data, str(sources.uuid4()), "", envelope["sender"], transportid,
                       extra=extra)
