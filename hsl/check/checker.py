@@ -18,7 +18,7 @@ from typing import Optional
 from ..syntax import ast as A
 from ..builtins.index import classes_for, functions_for
 from ..errors import Diagnostic, HSLSyntaxError
-from ..syntax.parser import parse, parse_partial
+from ..syntax.parser import declarations, parse, parse_partial
 from ..program import ProgramBuilder, gc_paused, is_glob
 from ..compiler.resolve import Resolution
 from ..syntax.sourcefile import read_source_text
@@ -269,7 +269,8 @@ def _check(source: str, filename: str, options: Options) -> list:
         # the file (unknown names, arity, read-only variables...); the flow checks would
         # only report what the lost statements did.
         return syntax_diags + [d for d in _static_checks(source, filename, options, phase,
-                                                         program, parse)
+                                                         program, parse,
+                                                         lost=_lost_names(source, program))
                                if d.code not in _NEEDS_THE_WHOLE_FILE]
     diags: list = []
     user_functions = {n.name for n in program.body if isinstance(n, A.FunctionDecl)}
@@ -307,15 +308,25 @@ def _check(source: str, filename: str, options: Options) -> list:
     return diags
 
 
+def _lost_names(source: str, program) -> Optional[set]:
+    """The names that statements lost to syntax errors may have declared (functions,
+    classes, imports), or None (anything) when an include was lost."""
+    names, includes = declarations(source)
+    kept = sum(1 for n in A.walk(program) if type(n) is A.Include)
+    return None if includes > kept else names
+
+
 # Codes whose checks need every statement of the file: not reported on the statements that
 # parsed when others did not (what the lost statements set or left would be missing).
 _NEEDS_THE_WHOLE_FILE = {"HSL103", "HSL105", "HSL601", "HSL602"}
 
 
 def _static_checks(source: str, filename: str, options: Options, phase, program, parse,
-                   variables=None, resolution=None) -> list:
+                   variables=None, resolution=None, lost: Optional[set] = frozenset()) -> list:
     """The compiler's static checks of a parsed file, with its includes and imports:
-    every error, as diagnostics.  `resolution`: the file's resolve.Resolution, if made."""
+    every error, as diagnostics.  `resolution`: the file's resolve.Resolution, if made.
+    `lost`: the names that statements lost to syntax errors may declare (None: any
+    name), which are not reported unknown."""
     if variables is None:
         variables = P.PHASES[phase].variables if phase else P.ANY_PHASE_VARIABLES
     diags: list = []
@@ -359,6 +370,10 @@ def _static_checks(source: str, filename: str, options: Options, phase, program,
         # Names may come from the file that could not be read: no cascades.
         compiled = [(d, e) for d, e in compiled
                     if d.code not in ("HSL101", "HSL102", "HSL103", "HSL503")]
+    if lost is None or lost:
+        compiled = [(d, e) for d, e in compiled
+                    if not (d.code in ("HSL101", "HSL102") and d.filename == filename
+                            and (lost is None or e.name in lost))]
     plugins = options.plugin_functions
     diags.extend(d for d, e in compiled
                  if not (plugins and d.code in PLUGIN_CATEGORY

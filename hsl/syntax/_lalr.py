@@ -497,7 +497,7 @@ class Parser:
                     return None
                 if type(e) is UnexpectedToken and token is not None:
                     ins = rec.insertion(e, token, text)
-                    if ins is not None:         # repair: a missing `{` goes in here
+                    if ins is not None:         # repair: a missing `{` or `;` goes in here
                         tok = ins
                         pos, line, ls = token.start_pos, token.line, \
                             token.start_pos - token.column + 1

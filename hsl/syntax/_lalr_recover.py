@@ -91,23 +91,33 @@ class Recovery:
     def insertion(self, e: "UnexpectedToken", token: Token, text: str) -> Optional[Token]:
         """A token to insert before `token` to repair the error `e`: a `{` where nothing
         else can come (a function, class, try or catch body), no `{` follows on the line
-        and `token` can follow it."""
-        if token.type == "$END" or e.accepts != {self.m_lbrace}:
+        and `token` can follow it; or a `;` where one can end the statement, `token`
+        starts a later line and can follow it (the `;` missing at the end of a line: the
+        statement on the next line is kept)."""
+        if token.type == "$END":
             return None
-        ls = token.start_pos - token.column + 1
-        for typ, _p, _e, line, _c, _l in self.t.scan(text, token.start_pos, token.line, ls):
-            if line != token.line:
-                break
-            if typ == self.m_lbrace:
-                return None             # the `{` is there, after something extra
+        if e.accepts == {self.m_lbrace}:
+            ls = token.start_pos - token.column + 1
+            for typ, _p, _e, line, _c, _l in self.t.scan(text, token.start_pos, token.line, ls):
+                if line != token.line:
+                    break
+                if typ == self.m_lbrace:
+                    return None             # the `{` is there, after something extra
+            missing = self.m_lbrace
+        elif self.m_semi in e.accepts and token.type != self.m_semi \
+                and text[token.start_pos - token.column + 1:token.start_pos].strip() == "" \
+                and text.rfind("\n", 0, token.start_pos) > 0:
+            missing = self.m_semi
+        else:
+            return None
         stack = list(e.state.state_stack)
-        if not self.t.shifts(stack, self.m_lbrace):
+        if not self.t.shifts(stack, missing):
             return None
-        # the stack after shifting `{`, then: can `token` follow?
+        # the stack after shifting the missing token, then: can `token` follow?
         actions = self.t.actions
         rules = self.t.rules
         while True:
-            a = actions[stack[-1]][self.m_lbrace]
+            a = actions[stack[-1]][missing]
             if a >= 0:
                 stack.append(a)
                 break
@@ -118,7 +128,7 @@ class Recovery:
         if not self.t.shifts(stack, token.type):
             return None
         p = token.start_pos
-        return Token(self.m_lbrace, "", p, token.line, token.column, token.line, token.column, p)
+        return Token(missing, "", p, token.line, token.column, token.line, token.column, p)
 
     def at_boundary(self, stack: list) -> bool:
         """Can a statement or class member start right here?"""

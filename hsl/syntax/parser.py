@@ -1376,6 +1376,43 @@ def _reachable_ids(root) -> set:
 _LONE_SURROGATE = re.compile("[\ud800-\udc7f\udd00-\udfff]")
 
 
+def declarations(source: str) -> tuple[set, int]:
+    """(every name the text declares as a function or class or imports (`import {a, b as
+    c}`), the number of `include`/`include_once` keywords), by its tokens, whether or not
+    the statements parse: after a syntax error, what the lost statements declared (hsl
+    check must not call those names undefined)."""
+    tables, _ = _get_runtime()
+    found: set = set()
+    includes = 0
+    prev = None
+    in_import = 0           # 1: after `import`, 2: inside its braces
+    pos, n = 0, len(source)
+    while pos < n:
+        resume = n
+        for typ, start, end, _l, _c, _ls in tables.scan(source, pos, 1, 0):
+            if typ == "!":              # an unterminated string: go on after its quote
+                resume = start + 1
+                break
+            if not typ:
+                continue
+            if typ == "IDENT" and prev in ("FUNCTION", "CLASS"):
+                found.add(source[start:end])
+            elif typ == "IMPORT":
+                in_import = 1
+            elif typ in ("INCLUDE", "INCLUDE_ONCE"):
+                includes += 1
+            elif in_import == 1:
+                in_import = 2 if typ == "LBRACE" else 0
+            elif in_import == 2:
+                if typ == "IDENT":
+                    found.add(source[start:end])
+                elif typ not in ("COMMA", "AS"):
+                    in_import = 0
+            prev = typ
+        pos = resume
+    return found, includes
+
+
 def parse(source: str, filename: str = "<string>") -> A.Program:
     """Parse HSL source text into an ast.Program, or raise HSLSyntaxError.  `source` may
     carry bytes that are not UTF-8 as "surrogateescape" decoding does (U+DC80..U+DCFF);
