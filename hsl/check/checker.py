@@ -45,6 +45,9 @@ class Options:
     plugin_functions: frozenset = frozenset()
     # Declared plugins (hsl.plugins.Plugins: --plugins, --extras), known like builtins.
     plugins: object = None
+    # Texts that stand for files on disk (path -> text): an editor's unsaved buffers,
+    # read by includes and imports instead of the files (hsl lsp).
+    overlay: dict = field(default_factory=dict)
 
 
 # ------------------------------------------------------------------ builtin tables
@@ -94,6 +97,13 @@ def _builder_class():
         def builtin_class_ref(self, name: str) -> str:
             return "C_" + name
 
+        def read(self, path: str, from_file: str, node) -> str:
+            text = self.overlay.get(path)
+            if text is None:
+                return super().read(path, from_file, node)
+            self.sources[path] = text
+            return text
+
         def parse_file(self, text: str, path: str):
             self.sources.setdefault(path, text)
             try:
@@ -113,12 +123,13 @@ def _builder_class():
 _BUILDER = None
 
 
-def _new_builder(source, filename, **kw):
+def _new_builder(source, filename, overlay=None, **kw):
     global _BUILDER
     if _BUILDER is None:
         _BUILDER = _builder_class()
     b = _BUILDER(source, filename, **kw)
     b.collecting = True
+    b.overlay = overlay or {}
     b.syntax = []
     b.incomplete = False
     return b
@@ -213,12 +224,15 @@ def phase_for(path: str, options: Options, source: str = "") -> Optional[str]:
     return C.phase_from_path(path)
 
 
-def check_source(source: str, filename: str, options: Optional[Options] = None) -> list:
-    """Every diagnostic for one file's text (sorted, filtered by the options)."""
+def check_source(source: str, filename: str, options: Optional[Options] = None,
+                 sources: Optional[dict] = None) -> list:
+    """Every diagnostic for one file's text (sorted, filtered by the options).  `sources`,
+    when given, receives path -> text of every file the check read (the file itself, its
+    includes and imports at any depth)."""
     options = options or Options()
     try:
         with gc_paused():
-            diags = _check(source, filename, options)
+            diags = _check(source, filename, options, sources)
     except RecursionError:
         diags = [Diagnostic(filename, 1, 1, "input nested too deeply for the checker",
                             "error", code="HSL005")]
@@ -257,7 +271,7 @@ def finish(diags: list, options: Options) -> list:
     return out
 
 
-def _check(source: str, filename: str, options: Options) -> list:
+def _check(source: str, filename: str, options: Options, sources: Optional[dict]) -> list:
     phase = phase_for(filename, options, source)
     if source.startswith("\ufeff"):
         source = source[1:]
@@ -270,7 +284,8 @@ def _check(source: str, filename: str, options: Options) -> list:
         # only report what the lost statements did.
         return syntax_diags + [d for d in _static_checks(source, filename, options, phase,
                                                          program, parse,
-                                                         lost=_lost_names(source, program))
+                                                         lost=_lost_names(source, program),
+                                                         sources=sources)
                                if d.code not in _NEEDS_THE_WHOLE_FILE]
     diags: list = []
     user_functions = {n.name for n in program.body if isinstance(n, A.FunctionDecl)}
@@ -304,7 +319,7 @@ def _check(source: str, filename: str, options: Options) -> list:
             + ("; in a hook, a decision such as Accept() states the outcome" if phase else "")))
 
     diags.extend(_static_checks(source, filename, options, phase, program, parse,
-                                variables, resolution))
+                                variables, resolution, sources=sources))
     return diags
 
 
@@ -322,7 +337,8 @@ _NEEDS_THE_WHOLE_FILE = {"HSL103", "HSL105", "HSL601", "HSL602"}
 
 
 def _static_checks(source: str, filename: str, options: Options, phase, program, parse,
-                   variables=None, resolution=None, lost: Optional[set] = frozenset()) -> list:
+                   variables=None, resolution=None, lost: Optional[set] = frozenset(),
+                   sources: Optional[dict] = None) -> list:
     """The compiler's static checks of a parsed file, with its includes and imports:
     every error, as diagnostics.  `resolution`: the file's resolve.Resolution, if made.
     `lost`: the names that statements lost to syntax errors may declare (None: any
@@ -341,7 +357,8 @@ def _static_checks(source: str, filename: str, options: Options, phase, program,
     builder = _new_builder(source, filename, context=phase, readonly=readonly,
                            predefined=set(variables), parse=parse_cached,
                            include_paths=options.include_paths, roots=options.roots,
-                           resolution=resolution, plugins=options.plugins)
+                           resolution=resolution, plugins=options.plugins,
+                           overlay=options.overlay)
     # A file of a project's file area runs in the hooks that include it: their functions.
     hook_functions = C.phase_functions(phase) if phase is not None else \
         C.ANY_PHASE_FUNCTIONS if C.in_file_area(filename) else {}
@@ -364,6 +381,8 @@ def _static_checks(source: str, filename: str, options: Options, phase, program,
                                 "error", code="HSL005"))
     except Exception as e:      # keep what was found; report the checker's own failure
         diags.append(_internal(filename, e))
+    if sources is not None:
+        sources.update(builder.sources)
     diags.extend(builder.syntax)
     compiled = [(_compile_diag(e, builder, phase), e) for e in builder.errors]
     if builder.incomplete or any(d.code == "HSL502" for d, _ in compiled):
