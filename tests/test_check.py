@@ -205,6 +205,17 @@ def test_names_declared_by_statements_lost_to_a_syntax_error_are_not_unknown():
     assert codes('include "lib.hsl" +;\necho libf();\necho other();\n') == ["HSL002"]
 
 
+def test_text_that_ends_mid_statement_keeps_the_statements_before_it():
+    # as while it is typed: what is open at the end is closed, the statements before the
+    # unfinished one are checked
+    from hsl.syntax.parser import parse_partial
+    for tail in ('$x = ', 'if (', 'str_lo', 'foo(1, [2', 'function g( '):
+        src = 'echo str_lowr("x");\nfunction f() {\n  echo 1;\n' + tail
+        program, errors = parse_partial(src, "t.hsl")
+        assert program is not None and len(errors) == 1, tail
+        assert ("HSL101", 1) in [(d.code, d.line) for d in diags(src)], tail
+
+
 def test_hook_phase_from_path(tmp_path):
     f = tmp_path / "src" / "hooks" / "eod" / "default.hsl"
     f.parent.mkdir(parents=True)

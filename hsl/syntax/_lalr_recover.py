@@ -34,6 +34,7 @@ class Recovery:
                         bv[markers["lbrace"]]: bv[markers["rbrace"]]}
         self.m_lbrace = bv[markers["lbrace"]]
         self.m_lpar = bv[markers["lpar"]]
+        self.m_lsqb = bv[markers["lsqb"]]
         self.closers = {v: k for k, v in self.openers.items()}
         self.m_decls = frozenset(bv[k] for k in markers["decls"])
         self.m_labels = frozenset(bv[k] for k in markers["labels"])
@@ -129,6 +130,31 @@ class Recovery:
             return None
         p = token.start_pos
         return Token(missing, "", p, token.line, token.column, token.line, token.column, p)
+
+    def end_insertion(self, e: "UnexpectedToken", pstate: ParserState) -> Optional[Token]:
+        """A token to feed at the end of the text (error `e` at the end): a closing `)`,
+        `]` or `}` the state can take, else a `;` (never two in a row: that would not
+        end); else the failed statement is abandoned (the stacks of `pstate` cut back to
+        where a statement starts) and the end is fed again."""
+        stack = pstate.state_stack
+        values = pstate.value_stack
+        last = values[-1] if values and type(values[-1]) is Token else None
+        for typ in (self.openers[self.m_lpar], self.openers[self.m_lsqb], self.m_rbrace,
+                    self.m_semi):
+            if typ == self.m_semi and last is not None and last.type == self.m_semi \
+                    and last.value == "":
+                continue
+            if typ in e.accepts and self.t.shifts(list(stack), typ):
+                tok = e.token
+                return Token(typ, "", tok.start_pos, tok.line, tok.column, tok.end_line,
+                             tok.end_column, tok.end_pos)
+        levels = self._levels(stack)
+        if levels and levels[0][0] < len(stack) - 1:
+            top = levels[0][0]
+            del stack[top + 1:]
+            del values[top:]
+            return e.token
+        return None
 
     def at_boundary(self, stack: list) -> bool:
         """Can a statement or class member start right here?"""

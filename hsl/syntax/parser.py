@@ -1198,6 +1198,8 @@ def _diagnose(src: str, filename: str, e: Exception) -> tuple[Diagnostic, bool]:
         after_expr = bool(stack) and (isinstance(stack[-1], A.Expr) or (
             type(stack[-1]) is Token and stack[-1].type in _VALUE_END))
         if tok.type == "$END":
+            # (recoverable: the driver closes what is open at the end, to keep the
+            # statements before it)
             n = src.count("\n")
             line, col = n + 1, len(src) - src.rfind("\n")
             opener = _innermost_open(state)
@@ -1209,12 +1211,12 @@ def _diagnose(src: str, filename: str, e: Exception) -> tuple[Diagnostic, bool]:
                                   hint="unclosed `%s` opened at %d:%d"
                                        % (opener, opener.line, opener.column),
                                   related=[Related(opener.line, opener.column,
-                                                   "unclosed `%s`" % opener)]), False
+                                                   "unclosed `%s`" % opener)]), True
             exp, semicolon = _expected_text(_accepted(e), after_expr)
             msg = "syntax error: unexpected end of file" + (", " + exp if exp else "")
             if semicolon:
-                return _missing_semicolon(filename, line, col, msg, stack), False
-            return Diagnostic(filename, line, col, msg, code="HSL001"), False
+                return _missing_semicolon(filename, line, col, msg, stack), True
+            return Diagnostic(filename, line, col, msg, code="HSL001"), True
         exp, semicolon = _expected_text(_accepted(e), after_expr)
         msg = "syntax error: unexpected " + _token_words(tok) + (", " + exp if exp else "")
         end_line = getattr(tok, "end_line", None) or tok.line
