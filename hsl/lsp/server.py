@@ -1,0 +1,57 @@
+"""The language server: make_server() builds a pygls LanguageServer and lets each feature
+module register its handlers.  Shared state hangs on the server: `hsl_documents` (the
+analyses, documents.py) and `hsl_answer` (how every request is answered).
+
+Requests are answered for the document's current text (a request made on an older
+version gets the answer for the newest: the editor re-asks when it needs to); a request
+the client cancels ($/cancelRequest) before its answer is ready gets the protocol's
+RequestCancelled error; a failure of our own code answers an empty result (logged),
+never an error response or a dead server.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from lsprotocol import types as T
+from pygls.lsp.server import LanguageServer
+
+from ..version import __version__
+from . import completion, diagnostics, hover, signature
+from .documents import Documents
+
+# Each module's register(server) adds its handlers.
+FEATURE_MODULES = (diagnostics, completion, signature, hover)
+
+_log = logging.getLogger(__name__)
+
+
+def make_server() -> LanguageServer:
+    # Full sync: the editor sends the whole text, so no edit can be applied at positions
+    # the client and the server count differently (lines split at U+2028, say).
+    server = LanguageServer("hsl", __version__,
+                            text_document_sync_kind=T.TextDocumentSyncKind.Full)
+    server.hsl_documents = Documents(server)
+
+    docs = server.hsl_documents
+
+    async def answer(uri: str, compute, empty):
+        """`compute(analysis)` for a request on document `uri`: the last analysis made
+        of it (any version: the answer is for the current text, which compute reads),
+        or the first one, awaited (a $/cancelRequest meanwhile cancels the request)."""
+        await asyncio.sleep(0)
+        try:
+            a = docs.latest(uri)
+            if a is None:
+                a = await docs.analysis_async(uri)
+            return compute(a)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            _log.exception("hsl lsp: a request on %s failed", uri)
+            return empty
+
+    server.hsl_answer = answer
+    for module in FEATURE_MODULES:
+        module.register(server)
+    return server

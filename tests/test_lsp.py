@@ -1,0 +1,397 @@
+"""`hsl lsp` end to end (issue 18): a real LSP client (pytest-lsp) launches
+`python -m hsl lsp` over stdio and drives it on a Halon project the tests write
+(src/hooks/<phase>/, src/files/): initialize, open/change/close, diagnostics (of
+dependents too, with the include chain), completion, hover, signature help,
+cancellation, robustness and shutdown."""
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+
+import pytest
+import pytest_lsp
+from lsprotocol import types as T
+from pygls.uris import from_fs_path
+from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ENV = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+
+LIB = '''\
+// Reject a sender that is on the list.
+// Returns true when it did.
+function block_listed($sender, $list = []) {
+    return false;
+}
+'''
+EOD = '''\
+include "lib.hsl";
+if (block_listed($transaction["sender"])) Reject("listed");
+$mail = $arguments["mail"];
+Accept();
+'''
+
+
+def write_project(root) -> dict:
+    paths = {
+        "lib": root / "src" / "files" / "lib.hsl",
+        "eod": root / "src" / "hooks" / "eod" / "inbound.hsl",
+        "rcpt": root / "src" / "hooks" / "rcptto" / "inbound.hsl",
+    }
+    for p in paths.values():
+        p.parent.mkdir(parents=True, exist_ok=True)
+    paths["lib"].write_text(LIB)
+    paths["eod"].write_text(EOD)
+    paths["rcpt"].write_text('Accept();\n')
+    return paths
+
+
+def make_client() -> LanguageClient:
+    """pytest-lsp's client, which also keeps every publishDiagnostics with its version."""
+    from pytest_lsp.client import DEFAULT_CLIENT_FEATURES, register_lsp_features
+    from pygls.protocol import default_converter
+    c = LanguageClient(converter_factory=default_converter)
+    c.published = {}        # uri -> [(version, diagnostics)] in the order received
+
+    def publish(ls, params: T.PublishDiagnosticsParams):     # (pygls passes `ls`)
+        ls.published.setdefault(params.uri, []).append((params.version, params.diagnostics))
+        ls.diagnostics[params.uri] = params.diagnostics
+
+    register_lsp_features(c, dict(DEFAULT_CLIENT_FEATURES,
+                                  **{T.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS: publish}))
+    return c
+
+
+CONFIG = ClientServerConfig(server_command=[sys.executable, "-m", "hsl", "lsp"],
+                            server_env=ENV, client_factory=make_client)
+
+
+@pytest_lsp.fixture(config=CONFIG)
+async def client(lsp_client: LanguageClient, tmp_path):
+    write_project(tmp_path)
+    lsp_client.init_result = await lsp_client.initialize_session(T.InitializeParams(
+        capabilities=client_capabilities("visual-studio-code"),
+        root_uri=from_fs_path(str(tmp_path)),
+        workspace_folders=[T.WorkspaceFolder(from_fs_path(str(tmp_path)), "project")]))
+    yield
+    await lsp_client.shutdown_session()
+
+
+def uri(path) -> str:
+    return from_fs_path(str(path))
+
+
+def open_doc(client, path, text=None, version=1) -> str:
+    u = uri(path)
+    client.text_document_did_open(T.DidOpenTextDocumentParams(T.TextDocumentItem(
+        u, "hsl", version, text if text is not None else path.read_text())))
+    return u
+
+
+def change(client, u, text, version):
+    client.text_document_did_change(T.DidChangeTextDocumentParams(
+        T.VersionedTextDocumentIdentifier(version=version, uri=u),
+        [T.TextDocumentContentChangeWholeDocument(text=text)]))
+
+
+async def diagnostics_for(client, u, version=None, timeout=10.0) -> list:
+    """The diagnostics published for `u` of `version` (the last such publish, awaited if
+    none came yet); without a version, the next publish for `u`."""
+    seen = len(client.published.get(u, []))
+
+    def found():
+        got = client.published.get(u, [])
+        if version is None:
+            return list(got[seen][1]) if len(got) > seen else None
+        for v, items in reversed(got):
+            if v == version:
+                return list(items)
+        return None
+
+    async def wait():
+        while (result := found()) is None:
+            await client.wait_for_notification(T.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+        return result
+    return await asyncio.wait_for(wait(), timeout)
+
+
+async def diagnostics_until(client, u, pred, timeout=10.0) -> list:
+    """The first diagnostics published for `u` from now on that satisfy `pred`."""
+    async def wait():
+        while True:
+            got = await diagnostics_for(client, u, timeout=timeout)
+            if pred(got):
+                return got
+    return await asyncio.wait_for(wait(), timeout)
+
+
+def project(tmp_path) -> dict:
+    return {
+        "lib": tmp_path / "src" / "files" / "lib.hsl",
+        "eod": tmp_path / "src" / "hooks" / "eod" / "inbound.hsl",
+        "rcpt": tmp_path / "src" / "hooks" / "rcptto" / "inbound.hsl",
+    }
+
+
+def pos(text: str, marker: str, after: bool = True) -> T.Position:
+    """The position just after (or at) the first `marker` in `text`."""
+    i = text.index(marker) + (len(marker) if after else 0)
+    line = text.count("\n", 0, i)
+    return T.Position(line, i - (text.rfind("\n", 0, i) + 1))
+
+
+# ------------------------------------------------------------------ lifecycle
+
+@pytest.mark.asyncio
+async def test_initialize_advertises_the_features(client: LanguageClient, tmp_path):
+    caps = client.init_result.capabilities
+    assert client.init_result.server_info.name == "hsl"
+    assert "$" in caps.completion_provider.trigger_characters
+    assert "(" in caps.signature_help_provider.trigger_characters
+    assert caps.hover_provider
+    assert caps.document_formatting_provider is None      # (there is no hsl fmt)
+    u = open_doc(client, project(tmp_path)["eod"])
+    assert await diagnostics_for(client, u) == []
+
+
+@pytest.mark.asyncio
+async def test_open_change_close(client: LanguageClient, tmp_path):
+    p = project(tmp_path)["eod"]
+    u = open_doc(client, p)
+    assert await diagnostics_for(client, u, 1) == []
+    text = EOD.replace("Accept();", 'echo str_lowr("x");\nAccept();')
+    change(client, u, text, 2)
+    [d] = await diagnostics_for(client, u, 2)
+    assert (d.code, d.range.start.line, d.range.start.character) == ("HSL101", 3, 5)
+    assert d.message.startswith("undefined function str_lowr()")
+    assert "hint: did you mean `str_lower`?" in d.message
+    assert d.source == "hsl" and d.severity == T.DiagnosticSeverity.Error
+    client.text_document_did_close(T.DidCloseTextDocumentParams(T.TextDocumentIdentifier(u)))
+    assert await diagnostics_for(client, u) == []
+
+
+@pytest.mark.asyncio
+async def test_diagnostics_match_hsl_check_and_run_beside_a_syntax_error(client, tmp_path):
+    p = project(tmp_path)["eod"]
+    text = ('$limit = 10\n'                              # the missing `;`
+            'if ($limit > 5) echo str_lowr("X");\n'
+            '$arguments = 1;\n')                         # read-only in eod
+    u = open_doc(client, p, text)
+    found = await diagnostics_for(client, u, 1)
+    assert [(d.code, d.range.start.line + 1, d.range.start.character + 1) for d in found] == \
+        [("HSL002", 2, 1), ("HSL101", 2, 22), ("HSL301", 3, 1)]
+    p.write_text(text)
+    import subprocess
+    out = subprocess.run([sys.executable, "-m", "hsl", "check", str(p)], env=ENV,
+                         capture_output=True, text=True, cwd=tmp_path).stdout
+    for d in found:
+        assert d.message.split("\nhint:")[0] in out
+
+
+@pytest.mark.asyncio
+async def test_the_hook_phase_comes_from_the_path(client, tmp_path):
+    # Accept() with a reason is fine in eod; Try() is not a function of rcptto
+    u = open_doc(client, project(tmp_path)["rcpt"], 'Try();\n')
+    [d] = await diagnostics_for(client, u, 1)
+    assert d.code == "HSL302" and "rcptto" in d.message
+
+
+@pytest.mark.asyncio
+async def test_dependents_are_republished_with_the_include_chain(client, tmp_path):
+    paths = project(tmp_path)
+    hook = open_doc(client, paths["eod"])
+    assert await diagnostics_for(client, hook, 1) == []
+    lib = open_doc(client, paths["lib"])
+    await diagnostics_for(client, lib, 1)
+    # An unsaved edit of the included file: the hook that includes it is checked again.
+    broken = LIB + 'function count_it() { return str_lower(); }\n'
+    change(client, lib, broken, 2)
+    found = await diagnostics_until(client, hook, lambda ds: any(d.code == "HSL201" for d in ds))
+    [d] = [d for d in found if d.code == "HSL201"]
+    # shown on the hook's include statement, the place in lib.hsl as related information
+    assert d.range.start.line == 0
+    assert d.message.startswith("wrong number of arguments for str_lower()")
+    [rel] = d.related_information
+    assert rel.location.uri == lib and rel.location.range.start.line == 5
+    # and the lib itself has it too
+    assert [x.code for x in client.diagnostics[lib]] == ["HSL201"]
+
+
+@pytest.mark.asyncio
+async def test_include_chain_through_two_files(client, tmp_path):
+    paths = project(tmp_path)
+    mid = tmp_path / "src" / "files" / "mid.hsl"
+    mid.write_text('include "lib.hsl";\n')
+    paths["lib"].write_text(LIB + 'echo str_lower();\n')
+    u = open_doc(client, paths["eod"], 'include "mid.hsl";\nAccept();\n')
+    [d] = await diagnostics_for(client, u, 1)
+    assert d.code == "HSL201" and d.range.start.line == 0
+    assert [r.location.uri for r in d.related_information] == [uri(paths["lib"]), uri(mid)]
+    assert "included from mid.hsl" in d.related_information[1].message
+
+
+@pytest.mark.asyncio
+async def test_hslcheck_toml_settings_apply(client, tmp_path):
+    (tmp_path / ".hslcheck.toml").write_text('allow-unknown-functions = true\n')
+    u = open_doc(client, tmp_path / "tool.hsl", 'echo http_bulk("x");\necho str_lowr(1);\n')
+    assert await diagnostics_for(client, u, 1) == []
+
+
+# ------------------------------------------------------------------ completion
+
+async def complete(client, u, p) -> dict:
+    got = await client.text_document_completion_async(T.CompletionParams(
+        T.TextDocumentIdentifier(u), p))
+    items = got.items if isinstance(got, T.CompletionList) else got
+    return {i.label: i for i in items}
+
+
+@pytest.mark.asyncio
+async def test_completion_of_names(client, tmp_path):
+    text = EOD + 'str_lo'
+    u = open_doc(client, project(tmp_path)["eod"], text)
+    await diagnostics_for(client, u, 1)
+    items = await complete(client, u, pos(text, "str_lo"))
+    assert items["str_lower"].detail == "str_lower($string)"
+    assert "str_lower" in items and "Accept" not in items
+    items = await complete(client, u, pos(EOD, "block_", after=True))
+    assert items["block_listed"].detail == "block_listed($sender, [$list])"
+    assert "Reject a sender" in items["block_listed"].documentation.value
+    # hook functions of the phase (eod), not of others
+    text2 = EOD + 'Re'
+    change(client, u, text2, 2)
+    items = await complete(client, u, pos(text2, "\nRe"))
+    assert "Reject" in items and "Reply" not in items
+    # snippets and keywords
+    text3 = EOD + 'fore'
+    change(client, u, text3, 3)
+    items = await complete(client, u, pos(text3, "\nfore"))
+    assert items["foreach"].kind in (T.CompletionItemKind.Keyword, T.CompletionItemKind.Snippet)
+
+
+@pytest.mark.asyncio
+async def test_completion_of_hook_variable_keys_and_variables(client, tmp_path):
+    text = '$x = $transaction["'
+    u = open_doc(client, project(tmp_path)["eod"], text)
+    items = await complete(client, u, pos(text, '["'))
+    assert {"id", "ts", "sender", "recipients"} <= set(items)
+    assert items["ts"].detail == "number"
+    rcpt = open_doc(client, project(tmp_path)["rcpt"], '$arguments["')
+    items = await complete(client, rcpt, T.Position(0, 12))
+    assert set(items) == {"recipient", "address", "params", "transportid"}
+    text = ('function f($param) {\n  $local = 1;\n  echo $\n}\n$top = 2;\necho $;\n')
+    change(client, u, text, 2)
+    await diagnostics_for(client, u, 2)
+    items = await complete(client, u, pos(text, "echo $"))
+    assert {"$param", "$local"} <= set(items) and "$top" not in items
+    # at the top level: its variables and the phase's pre-defined ones
+    items = await complete(client, u, pos(text, "\necho $"))
+    assert {"$top", "$arguments", "$transaction", "$connection", "$context"} <= set(items)
+    assert "$param" not in items and "$message" not in items
+
+
+@pytest.mark.asyncio
+async def test_completion_of_methods_when_the_class_is_certain(client, tmp_path):
+    text = ('class Box { function get() { return 1; } function put($x) { } }\n'
+            '$b = Box();\n$b->\n')
+    u = open_doc(client, tmp_path / "m.hsl", text)
+    await diagnostics_for(client, u, 1)
+    items = await complete(client, u, pos(text, "$b->"))
+    assert set(items) == {"get", "put"}
+    assert items["put"].detail == "put($x)"
+
+
+# ------------------------------------------------------------------ hover, signatures
+
+async def hover(client, u, p):
+    return await client.text_document_hover_async(T.HoverParams(T.TextDocumentIdentifier(u), p))
+
+
+@pytest.mark.asyncio
+async def test_hover(client, tmp_path):
+    u = open_doc(client, project(tmp_path)["eod"])
+    await diagnostics_for(client, u, 1)
+    h = await hover(client, u, pos(EOD, "block_l"))
+    assert "block_listed($sender, [$list])" in h.contents.value
+    assert "Reject a sender that is on the list." in h.contents.value
+    h = await hover(client, u, pos(EOD, '$transaction["se'))
+    assert 'sender' in h.contents.value and "string" in h.contents.value
+    h = await hover(client, u, pos(EOD, "Acc"))
+    assert "Accept(" in h.contents.value and "eod" in h.contents.value
+    text = EOD + 'echo str_lower("A");\n'
+    change(client, u, text, 2)
+    h = await hover(client, u, pos(text, "str_lo"))
+    assert "str_lower($string)" in h.contents.value
+    assert await hover(client, u, T.Position(0, 2)) is None      # (`include`)
+
+
+@pytest.mark.asyncio
+async def test_signature_help(client, tmp_path):
+    text = EOD + 'block_listed("a", '
+    u = open_doc(client, project(tmp_path)["eod"], text)
+    await diagnostics_for(client, u, 1)
+    got = await client.text_document_signature_help_async(T.SignatureHelpParams(
+        T.TextDocumentIdentifier(u), pos(text, '"a", ')))
+    assert got.signatures[0].label == "block_listed($sender, [$list])"
+    assert got.active_parameter == 1
+    text2 = 'echo str_replace("a", str_lower(), '
+    change(client, u, text2, 2)
+    got = await client.text_document_signature_help_async(T.SignatureHelpParams(
+        T.TextDocumentIdentifier(u), pos(text2, "(), ")))
+    assert got.signatures[0].label.startswith("str_replace(") and got.active_parameter == 2
+
+
+# ------------------------------------------------------------------ robustness
+
+@pytest.mark.asyncio
+async def test_any_text_gets_diagnostics_or_nothing(client, tmp_path):
+    f = tmp_path / "self.hsl"
+    f.write_text('include "self.hsl";\n')
+    u = open_doc(client, f)
+    [d] = await diagnostics_for(client, u, 1)
+    assert d.code == "HSL504" and "include cycle" in d.message
+    for version, text in enumerate([
+            "\x00\x01\x02\xff\ufffd binary", "function (", "{" * 5000, "$x = \"" * 50,
+            "echo 1;\n" * 40000, "\u2028\u2029\x0c\r\r\n", "", "😀$x = 1;😀 foo(😀);"], 2):
+        change(client, u, text, version)
+        await diagnostics_for(client, u, version, timeout=30)
+        items = await complete(client, u, T.Position(0, 3))
+        assert isinstance(items, dict)
+        await hover(client, u, T.Position(0, 1))
+    # the server is alive and well
+    change(client, u, 'echo str_lowr(1);\n', 99)
+    [d] = await diagnostics_for(client, u, 99)
+    assert d.code == "HSL101"
+
+
+@pytest.mark.asyncio
+async def test_cancelled_request_gets_the_protocols_answer(client, tmp_path):
+    from pygls.exceptions import JsonRpcRequestCancelled
+    u = open_doc(client, project(tmp_path)["eod"])
+    await diagnostics_for(client, u, 1)
+    # A request on a big file just opened waits for its first check: cancelled meanwhile.
+    big = open_doc(client, tmp_path / "big.hsl", 'echo str_lower("abc") + 1;\n' * 30000)
+    fut = asyncio.ensure_future(client.protocol.send_request_async(
+        T.TEXT_DOCUMENT_COMPLETION, T.CompletionParams(T.TextDocumentIdentifier(big),
+                                                       T.Position(1, 4)), msg_id="to-cancel"))
+    await asyncio.sleep(0.3)        # (the request is on its way first)
+    client.protocol.notify(T.CANCEL_REQUEST, T.CancelParams(id="to-cancel"))
+    with pytest.raises(JsonRpcRequestCancelled):
+        await asyncio.wait_for(fut, 60)
+    await diagnostics_for(client, big, 1, timeout=60)
+    # the server goes on
+    h = await hover(client, u, pos(EOD, "Acc"))
+    assert "Accept(" in h.contents.value
+
+
+@pytest.mark.asyncio
+async def test_a_request_on_a_stale_version_is_answered(client, tmp_path):
+    u = open_doc(client, project(tmp_path)["eod"])
+    change(client, u, EOD + "str_lo", 2)
+    change(client, u, EOD + "str_lower(", 3)
+    # asked at once, before any check of version 3: answered for the current text
+    got = await client.text_document_signature_help_async(T.SignatureHelpParams(
+        T.TextDocumentIdentifier(u), T.Position(4, 10)))
+    assert got.signatures[0].label == "str_lower($string)"
+    assert (await diagnostics_for(client, u, 3))  # (str_lower( is a syntax error)
