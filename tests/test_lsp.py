@@ -359,10 +359,11 @@ async def test_any_text_gets_diagnostics_or_nothing(client, tmp_path):
         items = await complete(client, u, T.Position(0, 3))
         assert isinstance(items, dict)
         await hover(client, u, T.Position(0, 1))
-    # the server is alive and well
+    # the server is alive and well, and nothing of ours failed on the way
     change(client, u, 'echo str_lowr(1);\n', 99)
     [d] = await diagnostics_for(client, u, 99)
     assert d.code == "HSL101"
+    assert [m.message for m in client.log_messages if m.type == T.MessageType.Error] == []
 
 
 @pytest.mark.asyncio
@@ -395,3 +396,59 @@ async def test_a_request_on_a_stale_version_is_answered(client, tmp_path):
         T.TextDocumentIdentifier(u), T.Position(4, 10)))
     assert got.signatures[0].label == "str_lower($string)"
     assert (await diagnostics_for(client, u, 3))  # (str_lower( is a syntax error)
+
+
+# ------------------------------------------------------------------ random edits
+
+_FRAGMENTS = ['$x', '$arguments["', '$transaction["sender"]', '(', ')', '{', '}', '[', ']',
+              '"', "'", ';', ',', '\n', ' ', 'function f($a) {', 'class C {', 'include "lib.hsl";',
+              'import { block_listed } from "lib.hsl";', '->', '::', 'echo ', 'str_lower(',
+              'block_listed(', 'Accept();', 'if (', 'foreach ($x as $y)', '/*', '*/', '//',
+              '\x00', '\ufffd', '😀', '\r\n', '\u2028', '#/a+/', 'X509::String(']
+
+
+def _edit_sequences(count: int) -> list:
+    """Random edit sequences drawn by hypothesis: each edit (offset fraction, how many
+    characters to delete, what to insert) and a request position."""
+    from hypothesis import HealthCheck, given, settings, strategies as st
+    insert = st.one_of(st.sampled_from(_FRAGMENTS), st.text(max_size=6))
+    edit = st.tuples(st.floats(0, 1), st.integers(0, 8), insert,
+                     st.integers(0, 40), st.integers(0, 60))
+    found = []
+
+    @settings(max_examples=count, database=None, deadline=None,
+              suppress_health_check=list(HealthCheck))
+    @given(st.lists(edit, min_size=1, max_size=15))
+    def draw(edits):
+        found.append(edits)
+    draw()
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.asyncio
+async def test_random_edits_never_fail_a_request(client, tmp_path):
+    u = open_doc(client, project(tmp_path)["eod"])
+    await diagnostics_for(client, u, 1)
+    version = 1
+    for edits in _edit_sequences(60):
+        text = EOD
+        for where, delete, insert, line, char in edits:
+            i = int(where * len(text))
+            text = text[:i] + insert + text[i + delete:]
+            version += 1
+            change(client, u, text, version)
+            p = T.Position(line, char)
+            doc = T.TextDocumentIdentifier(u)
+            # every request gets an answer, never an error response (one would raise here)
+            got = await client.text_document_completion_async(T.CompletionParams(doc, p))
+            assert got is not None, edits
+            await client.text_document_hover_async(T.HoverParams(doc, p))
+            await client.text_document_signature_help_async(T.SignatureHelpParams(doc, p))
+        # and the text's diagnostics come, for the last version
+        await diagnostics_for(client, u, version, timeout=30)
+    change(client, u, 'echo str_lowr(1);\n', version + 1)
+    [d] = await diagnostics_for(client, u, version + 1)
+    assert d.code == "HSL101"
+    # nothing of ours failed on the way (it would be logged to the client)
+    assert [m.message for m in client.log_messages if m.type == T.MessageType.Error] == []

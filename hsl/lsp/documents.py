@@ -184,7 +184,7 @@ class Documents:
         got = self._running.get(key)
         if got is None:
             a = self._prepare(uri, doc.source, doc.version)
-            loop = asyncio.get_running_loop()
+            loop = self.server.hsl_loop = asyncio.get_running_loop()
             running = loop.run_in_executor(self._executor, _run_checks, a)
             got = self._running[key] = (running, a)
             running.add_done_callback(lambda _f: self._running.pop(key, None))

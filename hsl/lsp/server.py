@@ -54,4 +54,31 @@ def make_server() -> LanguageServer:
     server.hsl_answer = answer
     for module in FEATURE_MODULES:
         module.register(server)
+    logging.getLogger("hsl.lsp").addHandler(_ClientLog(server))
     return server
+
+
+class _ClientLog(logging.Handler):
+    """Our own failures (logged, then answered with nothing) also go to the editor's log
+    of the server (window/logMessage), from whichever thread logs them."""
+
+    def __init__(self, server):
+        super().__init__(logging.WARNING)
+        self.server = server
+
+    def emit(self, record) -> None:
+        try:
+            text = self.format(record)
+            kind = T.MessageType.Error if record.levelno >= logging.ERROR else \
+                T.MessageType.Warning
+            params = T.LogMessageParams(kind, text)
+            try:
+                asyncio.get_running_loop()
+            except RuntimeError:        # (the checker's thread: send from the loop's)
+                loop = getattr(self.server, "hsl_loop", None)
+                if loop is not None:
+                    loop.call_soon_threadsafe(self.server.window_log_message, params)
+                return
+            self.server.window_log_message(params)
+        except Exception:       # (logging must never fail the server)
+            pass
