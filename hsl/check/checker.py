@@ -225,14 +225,15 @@ def phase_for(path: str, options: Options, source: str = "") -> Optional[str]:
 
 
 def check_source(source: str, filename: str, options: Optional[Options] = None,
-                 sources: Optional[dict] = None) -> list:
+                 sources: Optional[dict] = None, parsed: Optional[list] = None) -> list:
     """Every diagnostic for one file's text (sorted, filtered by the options).  `sources`,
     when given, receives path -> text of every file the check read (the file itself, its
-    includes and imports at any depth)."""
+    includes and imports at any depth); `parsed` receives the file's A.Program (after
+    syntax errors, what parsed), its includes resolved in place (A.Included)."""
     options = options or Options()
     try:
         with gc_paused():
-            diags = _check(source, filename, options, sources)
+            diags = _check(source, filename, options, sources, parsed)
     except RecursionError:
         diags = [Diagnostic(filename, 1, 1, "input nested too deeply for the checker",
                             "error", code="HSL005")]
@@ -271,13 +272,16 @@ def finish(diags: list, options: Options) -> list:
     return out
 
 
-def _check(source: str, filename: str, options: Options, sources: Optional[dict]) -> list:
+def _check(source: str, filename: str, options: Options, sources: Optional[dict],
+           parsed: Optional[list] = None) -> list:
     phase = phase_for(filename, options, source)
     if source.startswith("\ufeff"):
         source = source[1:]
     program, syntax_diags = parse_partial(source, filename)
     if program is None:
         return syntax_diags
+    if parsed is not None:
+        parsed.append(program)
     if syntax_diags:
         # The statements that parsed get the checks that do not depend on the rest of
         # the file (unknown names, arity, read-only variables...); the flow checks would

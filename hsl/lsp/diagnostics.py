@@ -160,6 +160,7 @@ class _Chains:
         self.a = a
         self.documents = documents
         self._edges: dict = {}
+        self._bodies: dict = {}         # path -> statements of an included file
 
     def edges(self, path: str) -> list:
         """(target path, the statement's span) of each include/import of a file read."""
@@ -167,14 +168,23 @@ class _Chains:
             return self._edges[path]
         a = self.a
         out = []
-        text = a.text if path == os.path.abspath(a.path) else a.sources.get(path)
-        program = a.program if path == os.path.abspath(a.path) else \
-            self.documents.program_of(path, text) if text is not None else None
-        if program is not None:
+        if path == os.path.abspath(a.path):
+            body = a.program.body if a.program is not None else None
+        elif path in self._bodies:
+            body = self._bodies[path]
+        else:
+            text = a.sources.get(path)
+            program = self.documents.program_of(path, text) if text is not None else None
+            body = program.body if program is not None else None
+        if body is not None:
             dirs = search_dirs(a.path, a.options.include_paths, a.options.roots)
             extras = a.options.plugins.extras if a.options.plugins is not None else ()
-            for n in A.walk(program):
-                if isinstance(n, _LINKS):
+            for n in A.walk(body):
+                if type(n) is A.Included:       # (an include the check resolved)
+                    target = os.path.abspath(n.inclusion.path)
+                    self._bodies.setdefault(target, n.inclusion.body)
+                    out.append((target, n.span))
+                elif isinstance(n, _LINKS):
                     try:
                         found = find_file(n.path, path, a.path, dirs, extras)
                     except (OSError, ValueError):

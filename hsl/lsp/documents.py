@@ -310,9 +310,10 @@ def _run_checks(a: Analysis) -> None:
     try:
         a.phase = phase_for(a.path, a.options, a.text)
         sources: dict = {}
-        a.diagnostics = check_source(a.text, a.path, a.options, sources)
+        parsed: list = []
+        a.diagnostics = check_source(a.text, a.path, a.options, sources, parsed)
         a.sources = sources
-        a.program = parse_partial(a.text, a.path)[0]
+        a.program = parsed[0] if parsed else None
     except Exception:       # (check_source reports its own failures; this is the parse)
         _log.exception("hsl lsp: analysing %s failed", a.uri)
         a.program = None

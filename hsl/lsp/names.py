@@ -135,23 +135,28 @@ class Names:
         dirs = search_dirs(a.path, a.options.include_paths, a.options.roots)
         extras = a.options.plugins.extras if a.options.plugins is not None else ()
         seen = set()
-        todo = [(os.path.abspath(a.path), a.program, a.text)]
+        # (path, statements, text): the checked program has its includes resolved in
+        # place (A.Included); an imported module's parse has them as A.Include
+        todo = [(os.path.abspath(a.path), a.program.body, a.text)]
         while todo:
-            path, program, text = todo.pop()
-            if path in seen or program is None:
+            path, body, text = todo.pop()
+            if path in seen or body is None:
                 continue
             seen.add(path)
-            for n in A.walk(program, _not_in_bodies):
+            for n in A.walk(body, _not_in_bodies):
                 t = type(n)
                 if t is A.FunctionDecl or t is A.ClassDecl:
                     out.setdefault(n.name, UserDecl(n.name, n, path, text))
+                elif t is A.Included:
+                    target = os.path.abspath(n.inclusion.path)
+                    todo.append((target, n.inclusion.body, a.sources.get(target, "")))
                 elif t is A.Include or t is A.ImportSymbols:
                     target = self._file(n.path, path, a.path, dirs, extras)
                     if target is None:
                         continue
                     tpath, tprogram, ttext = target
                     if t is A.Include:
-                        todo.append(target)
+                        todo.append((tpath, tprogram.body if tprogram else None, ttext))
                         continue
                     decls = {d.name: d for d in tprogram.body
                              if type(d) in (A.FunctionDecl, A.ClassDecl)} if tprogram else {}
