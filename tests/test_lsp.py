@@ -58,8 +58,14 @@ def make_client() -> LanguageClient:
         ls.published.setdefault(params.uri, []).append((params.version, params.diagnostics))
         ls.diagnostics[params.uri] = params.diagnostics
 
+    c.registrations = []
+
+    def register(ls, params: T.RegistrationParams):        # (as editors do: accept it)
+        ls.registrations.extend(params.registrations)
+
     register_lsp_features(c, dict(DEFAULT_CLIENT_FEATURES,
-                                  **{T.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS: publish}))
+                                  **{T.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS: publish,
+                                     T.CLIENT_REGISTER_CAPABILITY: register}))
     return c
 
 
@@ -153,6 +159,11 @@ async def test_initialize_advertises_the_features(client: LanguageClient, tmp_pa
     assert caps.document_formatting_provider is None      # (there is no hsl fmt)
     u = open_doc(client, project(tmp_path)["eod"])
     assert await diagnostics_for(client, u) == []
+    # and it asked to hear of .hsl files and settings changed on disk
+    [r] = client.registrations
+    assert r.method == T.WORKSPACE_DID_CHANGE_WATCHED_FILES
+    assert {w["globPattern"] for w in r.register_options["watchers"]} == {
+        "**/*.hsl", "**/.hslcheck.toml", "**/pyproject.toml"}
 
 
 @pytest.mark.asyncio
@@ -229,6 +240,18 @@ async def test_include_chain_through_two_files(client, tmp_path):
     assert d.code == "HSL201" and d.range.start.line == 0
     assert [r.location.uri for r in d.related_information] == [uri(paths["lib"]), uri(mid)]
     assert "included from mid.hsl" in d.related_information[1].message
+
+
+@pytest.mark.asyncio
+async def test_a_change_on_disk_rechecks_the_files_that_read_it(client, tmp_path):
+    paths = project(tmp_path)
+    hook = open_doc(client, paths["eod"])
+    assert await diagnostics_for(client, hook, 1) == []
+    paths["lib"].write_text(LIB + 'echo str_lower();\n')
+    client.workspace_did_change_watched_files(T.DidChangeWatchedFilesParams(
+        [T.FileEvent(uri(paths["lib"]), T.FileChangeType.Changed)]))
+    [d] = await diagnostics_for(client, hook)
+    assert d.code == "HSL201" and d.range.start.line == 0
 
 
 @pytest.mark.asyncio
@@ -452,3 +475,49 @@ async def test_random_edits_never_fail_a_request(client, tmp_path):
     assert d.code == "HSL101"
     # nothing of ours failed on the way (it would be logged to the client)
     assert [m.message for m in client.log_messages if m.type == T.MessageType.Error] == []
+
+
+# ------------------------------------------------------------------ the command
+
+def test_tcp_address_must_be_host_and_port():
+    import subprocess
+    r = subprocess.run([sys.executable, "-m", "hsl", "lsp", "--tcp", "nonsense"], env=ENV,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "--tcp wants HOST:PORT" in r.stderr
+
+
+def test_tcp_serves_the_protocol():
+    import json
+    import socket
+    import subprocess
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "hsl", "lsp", "--tcp", f"127.0.0.1:{port}"],
+                            env=ENV, stderr=subprocess.DEVNULL)
+    try:
+        import time
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                conn = socket.create_connection(("127.0.0.1", port), timeout=30)
+                break
+            except OSError:
+                assert time.monotonic() < deadline and proc.poll() is None
+                time.sleep(0.1)
+        with conn:
+            body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+                               "params": {"processId": None, "rootUri": None,
+                                          "capabilities": {}}}).encode()
+            conn.sendall(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+            data = b""
+            while b"\r\n\r\n" not in data or len(data.split(b"\r\n\r\n", 1)[1]) < int(
+                    data.split(b"Content-Length: ")[1].split(b"\r\n")[0]):
+                chunk = conn.recv(65536)
+                assert chunk
+                data += chunk
+            reply = json.loads(data.split(b"\r\n\r\n", 1)[1])
+            assert reply["id"] == 1 and reply["result"]["serverInfo"]["name"] == "hsl"
+    finally:
+        proc.kill()
+        proc.wait()

@@ -16,7 +16,7 @@ def add_arguments(p) -> None:
 
 
 def main(args) -> int:
-    from ..cli import print_error
+    from ..cli import print_error      # deferred: hsl.cli imports this package
     host = port = None
     if args.tcp:
         host, _, port_text = args.tcp.rpartition(":")

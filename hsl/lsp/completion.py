@@ -19,6 +19,7 @@ from __future__ import annotations
 from lsprotocol import types as T
 
 from ..builtins.registry import member_signatures
+from ..check.flow import Scope
 from ..check.methods import ClassMethods, known_types
 from ..compiler.resolve import Resolution
 from ..hooks import phases as P
@@ -197,7 +198,6 @@ def class_of(names: Names, var: str, before: str, pos: T.Position):
                 node, facts, entry, _cls = scope
                 tables = ClassMethods(a.program, names.builtin_classes(),
                                       set(names.builtins()) | set(names.user()))
-                from ..check.flow import Scope
                 known = known_types(Scope(node.body, entry, _cls, facts), entry, tables)
                 if var in known:
                     return known[var]

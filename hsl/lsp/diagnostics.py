@@ -20,6 +20,7 @@ from pygls.uris import from_fs_path
 from ..errors import Diagnostic
 from ..program import find_file, search_dirs
 from ..syntax import ast as A
+from ..syntax.sourcefile import display_source
 from .documents import Analysis, Lines, path_of
 
 #: Seconds between the last change and the check.
@@ -139,7 +140,6 @@ def lsp_diagnostic(d: Diagnostic, lines: Lines, at: Optional[T.Range] = None,
 def _place(d: Diagnostic, documents) -> T.DiagnosticRelatedInformation:
     text = documents.overlay().get(os.path.abspath(d.filename))
     if text is None:
-        from ..syntax.sourcefile import display_source
         text = display_source(d.filename) or ""
     lines = Lines(text, documents.units)
     return T.DiagnosticRelatedInformation(
@@ -238,6 +238,23 @@ def register(server) -> None:
         publisher.clear(uri)
         # the files that read it now read it from disk
         publisher.file_changed(path_of(uri))
+
+    @server.feature(T.INITIALIZED)
+    async def initialized(ls, params: T.InitializedParams):
+        # Ask to hear of changes on disk (a `git checkout`, another editor): .hsl files
+        # and the settings, when the client lets a server register for them.
+        try:
+            caps = server.client_capabilities.workspace.did_change_watched_files
+            if not caps or not caps.dynamic_registration:
+                return
+            await server.client_register_capability_async(T.RegistrationParams([
+                T.Registration("hsl-watch", T.WORKSPACE_DID_CHANGE_WATCHED_FILES,
+                               T.DidChangeWatchedFilesRegistrationOptions([
+                                   T.FileSystemWatcher(glob_pattern=g) for g in (
+                                       "**/*.hsl", "**/.hslcheck.toml", "**/pyproject.toml")
+                               ]))]))
+        except Exception:       # (a client that refuses: no watching, nothing else lost)
+            _log.info("hsl lsp: no file watching", exc_info=True)
 
     @server.feature(T.WORKSPACE_DID_CHANGE_WATCHED_FILES)
     def did_change_watched(ls, params: T.DidChangeWatchedFilesParams):

@@ -24,8 +24,10 @@ from typing import Optional
 from lsprotocol import types as T
 from pygls.uris import to_fs_path
 
+from ..check import config as cfg
 from ..check.checker import Options, check_source, phase_for
 from ..errors import Diagnostic
+from ..hooks.phases import PHASES
 from ..syntax import ast as A
 from ..syntax.parser import parse_partial
 
@@ -236,7 +238,6 @@ class Documents:
 
     def options_for(self, path: str, uri: str = "") -> Options:
         """The checker's options for a file, as `hsl check` on it would have them."""
-        from ..check import config as cfg
         folder = os.path.dirname(path)
         settings = self._settings.get(folder)
         if settings is None:
@@ -264,14 +265,13 @@ class Documents:
                 roots.append(p)
         plugins = None
         if settings.get("plugins") or settings.get("extras"):
-            from ..plugins import load_plugins
+            from ..plugins import load_plugins     # deferred: YAML, only for declared plugins
             try:
                 plugins = load_plugins(settings.get("plugins", []), settings.get("extras", []))
             except ValueError as e:
                 self.server.window_log_message(T.LogMessageParams(
                     T.MessageType.Warning, f"hsl: {e}"))
         hook = settings.get("hook")
-        from ..hooks.phases import PHASES
         return Options(
             hook=hook if hook in PHASES else None,
             include_paths=include,

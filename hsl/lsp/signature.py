@@ -9,6 +9,7 @@ from typing import Optional
 
 from lsprotocol import types as T
 
+from .completion import class_of, members
 from .names import Names
 
 #: How far back (characters) the open call is looked for.
@@ -68,7 +69,6 @@ def help_at(documents, uri: str, pos: T.Position, a=None) -> Optional[T.Signatur
     var, scope, name = m.groups()
     names = Names(a, documents)
     if var is not None or scope is not None:
-        from .completion import class_of, members
         cls = scope if scope is not None else class_of(names, var, text[:offset], pos)
         if cls is None:
             return None
