@@ -288,7 +288,8 @@ def _check(source: str, filename: str, options: Options, sources: Optional[dict]
         # only report what the lost statements did.
         return syntax_diags + [d for d in _static_checks(source, filename, options, phase,
                                                          program, parse,
-                                                         lost=_lost_names(source, program),
+                                                         lost=lambda: _lost_names(source,
+                                                                                  program),
                                                          sources=sources)
                                if d.code not in _NEEDS_THE_WHOLE_FILE]
     diags: list = []
@@ -341,12 +342,12 @@ _NEEDS_THE_WHOLE_FILE = {"HSL103", "HSL105", "HSL601", "HSL602"}
 
 
 def _static_checks(source: str, filename: str, options: Options, phase, program, parse,
-                   variables=None, resolution=None, lost: Optional[set] = frozenset(),
+                   variables=None, resolution=None, lost=None,
                    sources: Optional[dict] = None) -> list:
     """The compiler's static checks of a parsed file, with its includes and imports:
     every error, as diagnostics.  `resolution`: the file's resolve.Resolution, if made.
-    `lost`: the names that statements lost to syntax errors may declare (None: any
-    name), which are not reported unknown."""
+    `lost`: after syntax errors, a function that gives the names the statements lost to
+    them may declare (None: any name), which are not reported unknown."""
     if variables is None:
         variables = P.PHASES[phase].variables if phase else P.ANY_PHASE_VARIABLES
     diags: list = []
@@ -393,10 +394,11 @@ def _static_checks(source: str, filename: str, options: Options, phase, program,
         # Names may come from the file that could not be read: no cascades.
         compiled = [(d, e) for d, e in compiled
                     if d.code not in ("HSL101", "HSL102", "HSL103", "HSL503")]
-    if lost is None or lost:
+    if lost is not None and any(d.code in ("HSL101", "HSL102") for d, _ in compiled):
+        names = lost()          # (a scan of the whole text: only when it matters)
         compiled = [(d, e) for d, e in compiled
                     if not (d.code in ("HSL101", "HSL102") and d.filename == filename
-                            and (lost is None or e.name in lost))]
+                            and (names is None or e.name in names))]
     plugins = options.plugin_functions
     diags.extend(d for d, e in compiled
                  if not (plugins and d.code in PLUGIN_CATEGORY

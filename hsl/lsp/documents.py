@@ -128,6 +128,7 @@ class Documents:
     def __init__(self, server):
         self.server = server
         self._cache: dict = {}          # uri -> Analysis
+        self._parsed_ok: dict = {}      # uri -> its last Analysis with a program
         self._parsed: dict = {}         # path -> (text, program) of files read
         self._settings: dict = {}       # directory -> settings
         self._running: dict = {}        # (uri, version, text id) -> future of its check
@@ -156,6 +157,7 @@ class Documents:
 
     def forget(self, uri: str) -> None:
         self._cache.pop(uri, None)
+        self._parsed_ok.pop(uri, None)
 
     # ---------------------------------------------------------------- analysis
     def analysis(self, uri: str) -> Optional[Analysis]:
@@ -169,7 +171,7 @@ class Documents:
             return cached
         a = self._prepare(uri, doc.source, doc.version)
         _run_checks(a)
-        self._cache[uri] = a
+        self._store(uri, a)
         return a
 
     async def analysis_async(self, uri: str) -> Optional[Analysis]:
@@ -194,7 +196,7 @@ class Documents:
         await asyncio.shield(running)
         doc = self.document(uri)
         if doc is not None and doc.version == a.version and doc.source is a.text:
-            self._cache[uri] = a
+            self._store(uri, a)
         return a
 
     def _current(self, uri: str, doc) -> Optional[Analysis]:
@@ -204,8 +206,18 @@ class Documents:
         return None
 
     def latest(self, uri: str) -> Optional[Analysis]:
-        """The last analysis made of the document, of whatever version (None if none)."""
-        return self._cache.get(uri)
+        """The last analysis made of the document, of whatever version (None if none);
+        if nothing of that version parsed (an unterminated string...), the last one
+        whose statements parsed, for the names it declares."""
+        a = self._cache.get(uri)
+        if a is not None and a.program is None:
+            return self._parsed_ok.get(uri, a)
+        return a
+
+    def _store(self, uri: str, a: Analysis) -> None:
+        self._cache[uri] = a
+        if a.program is not None:
+            self._parsed_ok[uri] = a
 
     def invalidate(self, path: str) -> list:
         """Drop the analyses that read `path` (it changed); the URIs of the open documents
