@@ -291,6 +291,14 @@ async def test_completion_of_names(client, tmp_path):
     change(client, u, text3, 3)
     items = await complete(client, u, pos(text3, "\nfore"))
     assert items["foreach"].kind in (T.CompletionItemKind.Keyword, T.CompletionItemKind.Snippet)
+    # a text that parses to nothing (an unterminated string) still completes the names of
+    # the last one that parsed
+    text4 = EOD + 'block_\necho "'
+    change(client, u, text4, 4)
+    [d] = await diagnostics_for(client, u, 4)
+    assert d.code == "HSL004"
+    items = await complete(client, u, pos(text4, "\nblock_"))
+    assert "block_listed" in items
 
 
 @pytest.mark.asyncio

@@ -1,7 +1,8 @@
-"""`hsl lsp`: a language server (LSP over stdio, or TCP for debugging) that editors start
-to get hsl check's diagnostics as the user types, completion, signature help and hover
-(docs/lsp.md).  The server is built by hsl.lsp.server.make_server(); each feature area is
-a module of this package with a register(server)."""
+"""`hsl lsp`: the language server that editors start (LSP over standard input and
+output; --tcp for debugging the server): hsl check's diagnostics as you type,
+completion, signature help and hover.  Editor setups: docs/lsp.md."""
+# The server is built by hsl.lsp.server.make_server(); each feature area is a module of
+# this package with a register(server).
 from __future__ import annotations
 
 HELP = "language server for editors (LSP over stdio)"
