@@ -293,7 +293,7 @@ async def test_completion_of_names(client, tmp_path):
     assert items["foreach"].kind in (T.CompletionItemKind.Keyword, T.CompletionItemKind.Snippet)
     # a text that parses to nothing (an unterminated string) still completes the names of
     # the last one that parsed
-    text4 = EOD + 'block_\necho "'
+    text4 = EOD + 'block_;\necho "'
     change(client, u, text4, 4)
     [d] = await diagnostics_for(client, u, 4)
     assert d.code == "HSL004"
