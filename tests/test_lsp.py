@@ -243,6 +243,24 @@ async def test_include_chain_through_two_files(client, tmp_path):
 
 
 @pytest.mark.asyncio
+async def test_a_file_that_imports_a_changed_module_is_rechecked(client, tmp_path):
+    paths = project(tmp_path)
+    mod = tmp_path / "src" / "files" / "score.hsl"
+    mod.write_text('function score($x) { return 1; }\n')
+    hook = open_doc(client, paths["eod"], 'import { score } from "score.hsl";\n'
+                                          'echo score(1);\nAccept();\n')
+    assert await diagnostics_for(client, hook, 1) == []
+    m = open_doc(client, mod)
+    await diagnostics_for(client, m, 1)
+    change(client, m, 'function score($x) { return str_lowr($x); }\n', 2)
+    found = await diagnostics_until(client, hook, lambda ds: any(d.code == "HSL101" for d in ds))
+    [d] = found
+    assert d.range.start.line == 0 and d.message.startswith("undefined function str_lowr()")
+    [rel] = d.related_information
+    assert rel.location.uri == m and rel.location.range.start.character == 28
+
+
+@pytest.mark.asyncio
 async def test_a_change_on_disk_rechecks_the_files_that_read_it(client, tmp_path):
     paths = project(tmp_path)
     hook = open_doc(client, paths["eod"])
