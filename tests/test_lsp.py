@@ -503,6 +503,16 @@ async def test_random_edits_never_fail_a_request(client, tmp_path):
     assert [m.message for m in client.log_messages if m.type == T.MessageType.Error] == []
 
 
+@pytest.mark.asyncio
+async def test_shutdown_then_exit_ends_the_server(client, tmp_path):
+    u = open_doc(client, project(tmp_path)["eod"])
+    await diagnostics_for(client, u, 1)
+    assert await client.shutdown_async(None) is None
+    client.exit(None)
+    assert await asyncio.wait_for(client._server.wait(), 30) == 0
+    client.capabilities = None      # (the fixture's own shutdown has nothing left to do)
+
+
 # ------------------------------------------------------------------ the command
 
 def test_tcp_address_must_be_host_and_port():
