@@ -415,6 +415,20 @@ async def test_any_text_gets_diagnostics_or_nothing(client, tmp_path):
     assert [m.message for m in client.log_messages if m.type == T.MessageType.Error] == []
 
 
+@pytest.mark.slow
+@pytest.mark.asyncio
+async def test_a_text_too_big_to_analyse_gets_no_diagnostics(client, tmp_path):
+    from hsl.lsp.documents import MAX_TEXT
+    text = 'echo str_lowr("x");\n' * (MAX_TEXT // 20 + 10)
+    u = open_doc(client, tmp_path / "huge.hsl", text)
+    assert await diagnostics_for(client, u, 1, timeout=120) == []
+    items = await complete(client, u, T.Position(0, 8))
+    assert "str_lower" in items
+    change(client, u, 'echo str_lowr("x");\n', 2)
+    [d] = await diagnostics_for(client, u, 2, timeout=60)
+    assert d.code == "HSL101"
+
+
 @pytest.mark.asyncio
 async def test_cancelled_request_gets_the_protocols_answer(client, tmp_path):
     from pygls.exceptions import JsonRpcRequestCancelled
