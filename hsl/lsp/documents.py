@@ -131,7 +131,8 @@ class Documents:
         self._parsed_ok: dict = {}      # uri -> its last Analysis with a program
         self._parsed: dict = {}         # path -> (text, program) of files read
         self._settings: dict = {}       # directory -> settings
-        self._running: dict = {}        # (uri, version, text id) -> future of its check
+        self._running: dict = {}        # (uri, version, text id, epoch) -> (future, analysis)
+        self._epoch = 0                 # +1 at each change of a file analyses may read
         # One thread checks (the checker is not made to run twice at once); the event
         # loop answers requests from the analyses made so far meanwhile.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hsl-check")
@@ -184,7 +185,8 @@ class Documents:
         cached = self._current(uri, doc)
         if cached is not None:
             return cached
-        key = (uri, doc.version, id(doc.source))
+        # (a check started before a file it read changed is not the current one)
+        key = (uri, doc.version, id(doc.source), self._epoch)
         got = self._running.get(key)
         if got is None:
             a = self._prepare(uri, doc.source, doc.version)
@@ -195,7 +197,8 @@ class Documents:
         running, a = got
         await asyncio.shield(running)
         doc = self.document(uri)
-        if doc is not None and doc.version == a.version and doc.source is a.text:
+        if doc is not None and doc.version == a.version and doc.source is a.text \
+                and key[3] == self._epoch:
             self._store(uri, a)
         return a
 
@@ -223,6 +226,7 @@ class Documents:
         """Drop the analyses that read `path` (it changed); the URIs of the open documents
         whose analysis read it, other than its own."""
         path = os.path.abspath(path)
+        self._epoch += 1
         hit = []
         for uri, a in list(self._cache.items()):
             if os.path.abspath(a.path) != path and path in a.read_paths():
