@@ -153,7 +153,7 @@ def configure_dns(args, table=None) -> None:
 # main(args) -> exit code, and keeps its top-level imports light (startup time matters).
 SUBCOMMANDS = {"check": "hsl.check", "serve": "hsl.serve", "repl": "hsl.repl",
                "test": "hsl.testing", "completion": "hsl.shell_completion",
-               "queue": "hsl.queue.cli"}
+               "queue": "hsl.queue.cli", "lsp": "hsl.lsp"}
 
 
 def _subcommands() -> dict:

@@ -255,6 +255,43 @@ def test_a_file_with_a_syntax_error_gets_the_other_checks_on_what_parsed():
                                                  (4, "HSL201")]
 
 
+def test_hsl_check_reports_an_unknown_function_beside_a_missing_semicolon(tmp_path):
+    f = tmp_path / "policy.hsl"
+    f.write_text('$limit = 10\n'                       # the missing `;`
+                 'if ($limit > 5) echo str_lowr("X");\n'
+                 'echo strlen("a", "b");\n')
+    status, out, _ = run(f)
+    assert status == 1
+    headers = [line for line in out.splitlines() if line.startswith(str(f))]
+    assert headers == [
+        f"{f}:2:1: error: syntax error: unexpected keyword 'if', expected ';' after "
+        "expression [HSL002]",
+        f"{f}:2:22: error: undefined function str_lowr() [HSL101]",
+        f"{f}:3:6: error: wrong number of arguments for strlen(): expected 1, got 2 [HSL201]",
+    ]
+
+
+def test_names_declared_by_statements_lost_to_a_syntax_error_are_not_unknown():
+    # While the parameters are typed, the calls of the function are not errors...
+    assert codes('function f($a,) { return 1; }\necho f(1);\necho g();\n') == \
+        ["HSL001", "HSL101"]
+    assert codes('class K { function m( }\n$k = K();\n') == ["HSL001"]
+    assert codes('import { lib } from "x.hsl" +;\necho lib();\n') == ["HSL002"]
+    # ... and a lost include may have declared anything.
+    assert codes('include "lib.hsl" +;\necho libf();\necho other();\n') == ["HSL002"]
+
+
+def test_text_that_ends_mid_statement_keeps_the_statements_before_it():
+    # as while it is typed: what is open at the end is closed, the statements before the
+    # unfinished one are checked
+    from hsl.syntax.parser import parse_partial
+    for tail in ('$x = ', 'if (', 'str_lo', 'foo(1, [2', 'function g( '):
+        src = 'echo str_lowr("x");\nfunction f() {\n  echo 1;\n' + tail
+        program, errors = parse_partial(src, "t.hsl")
+        assert program is not None and len(errors) == 1, tail
+        assert ("HSL101", 1) in [(d.code, d.line) for d in diags(src)], tail
+
+
 def test_hook_phase_from_path(tmp_path):
     f = tmp_path / "src" / "hooks" / "eod" / "default.hsl"
     f.parent.mkdir(parents=True)

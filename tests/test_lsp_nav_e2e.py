@@ -1,7 +1,6 @@
 """The navigation, semantic-token and code-action features through a real LSP client over
-stdio (pytest-lsp) against a pygls server that registers them (tests/lsp_nav_server.py;
-hsl/lsp/server.py's make_server() at the merge): a Halon project with hooks and
-src/files, open/change/close, unsaved edits seen by the next request."""
+stdio (pytest-lsp) against `hsl lsp` itself: a Halon project with hooks and src/files,
+open/change/close, unsaved edits seen by the next request."""
 from __future__ import annotations
 
 import os
@@ -39,7 +38,7 @@ def project(tmp_path_factory):
 
 
 @pytest_lsp.fixture(config=ClientServerConfig(
-    server_command=[sys.executable, os.path.join(HERE, "lsp_nav_server.py")],
+    server_command=[sys.executable, "-m", "hsl", "lsp"],
     server_env={**os.environ, "PYTHONPATH": ROOT}))
 async def client(lsp_client: LanguageClient, project):
     root, files = project

@@ -181,3 +181,34 @@ def functions_for(context: Optional[str]) -> dict[str, Builtin]:
 
 def classes_for(context: Optional[str]) -> dict[str, BuiltinClass]:
     return {n: c for n, c in CLASSES.items() if visible_in(c.context, context)}
+
+
+def method_signature(name: str, entry) -> str:
+    """A builtin class method's signature from its Python parameters (`entry`: a
+    (function, min, max) of a class's hsl_methods or hsl_statics)."""
+    try:
+        fn, lo, hi = entry
+        params = [p for p in inspect.signature(fn).parameters.values()
+                  if p.name not in ("self", "cls")]
+    except (TypeError, ValueError):
+        return name + "()"
+    shown = []
+    for p in params:
+        if p.kind is inspect.Parameter.VAR_POSITIONAL:
+            shown.append(f"...${p.name}")
+        elif p.default is not inspect.Parameter.empty:
+            shown.append(f"[${p.name}]")
+        elif p.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD):
+            shown.append(f"${p.name}")
+    return f"{name}({', '.join(shown)})"
+
+
+def member_signatures(entry, static: bool) -> dict:
+    """name -> signature of the methods (or static methods) of a builtin class entry
+    (registry or index); {} when its class cannot be loaded."""
+    try:
+        cls = entry.cls
+    except Exception:       # (a class whose module fails to import: nothing to offer)
+        return {}
+    table = getattr(cls, "hsl_statics" if static else "hsl_methods", {})
+    return {n: method_signature(n, e) for n, e in table.items()}

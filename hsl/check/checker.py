@@ -18,7 +18,7 @@ from typing import Optional
 from ..syntax import ast as A
 from ..builtins.index import classes_for, functions_for
 from ..errors import Diagnostic, HSLSyntaxError
-from ..syntax.parser import parse, parse_partial
+from ..syntax.parser import declarations, parse, parse_partial
 from ..program import ProgramBuilder, gc_paused, is_glob
 from ..compiler.resolve import Resolution
 from ..syntax.sourcefile import read_source_text
@@ -45,6 +45,9 @@ class Options:
     plugin_functions: frozenset = frozenset()
     # Declared plugins (hsl.plugins.Plugins: --plugins, --extras), known like builtins.
     plugins: object = None
+    # Texts that stand for files on disk (path -> text): an editor's unsaved buffers,
+    # read by includes and imports instead of the files (hsl lsp).
+    overlay: dict = field(default_factory=dict)
 
 
 # ------------------------------------------------------------------ builtin tables
@@ -94,6 +97,13 @@ def _builder_class():
         def builtin_class_ref(self, name: str) -> str:
             return "C_" + name
 
+        def read(self, path: str, from_file: str, node) -> str:
+            text = self.overlay.get(path)
+            if text is None:
+                return super().read(path, from_file, node)
+            self.sources[path] = text
+            return text
+
         def parse_file(self, text: str, path: str):
             self.sources.setdefault(path, text)
             try:
@@ -113,12 +123,13 @@ def _builder_class():
 _BUILDER = None
 
 
-def _new_builder(source, filename, **kw):
+def _new_builder(source, filename, overlay=None, **kw):
     global _BUILDER
     if _BUILDER is None:
         _BUILDER = _builder_class()
     b = _BUILDER(source, filename, **kw)
     b.collecting = True
+    b.overlay = overlay or {}
     b.syntax = []
     b.incomplete = False
     return b
@@ -213,12 +224,16 @@ def phase_for(path: str, options: Options, source: str = "") -> Optional[str]:
     return C.phase_from_path(path)
 
 
-def check_source(source: str, filename: str, options: Optional[Options] = None) -> list:
-    """Every diagnostic for one file's text (sorted, filtered by the options)."""
+def check_source(source: str, filename: str, options: Optional[Options] = None,
+                 sources: Optional[dict] = None, parsed: Optional[list] = None) -> list:
+    """Every diagnostic for one file's text (sorted, filtered by the options).  `sources`,
+    when given, receives path -> text of every file the check read (the file itself, its
+    includes and imports at any depth); `parsed` receives the file's A.Program (after
+    syntax errors, what parsed), its includes resolved in place (A.Included)."""
     options = options or Options()
     try:
         with gc_paused():
-            diags = _check(source, filename, options)
+            diags = _check(source, filename, options, sources, parsed)
     except RecursionError:
         diags = [Diagnostic(filename, 1, 1, "input nested too deeply for the checker",
                             "error", code="HSL005")]
@@ -257,19 +272,25 @@ def finish(diags: list, options: Options) -> list:
     return out
 
 
-def _check(source: str, filename: str, options: Options) -> list:
+def _check(source: str, filename: str, options: Options, sources: Optional[dict],
+           parsed: Optional[list] = None) -> list:
     phase = phase_for(filename, options, source)
     if source.startswith("\ufeff"):
         source = source[1:]
     program, syntax_diags = parse_partial(source, filename)
     if program is None:
         return syntax_diags
+    if parsed is not None:
+        parsed.append(program)
     if syntax_diags:
         # The statements that parsed get the checks that do not depend on the rest of
         # the file (unknown names, arity, read-only variables...); the flow checks would
         # only report what the lost statements did.
         return syntax_diags + [d for d in _static_checks(source, filename, options, phase,
-                                                         program, parse)
+                                                         program, parse,
+                                                         lost=lambda: _lost_names(source,
+                                                                                  program),
+                                                         sources=sources)
                                if d.code not in _NEEDS_THE_WHOLE_FILE]
     diags: list = []
     user_functions = {n.name for n in program.body if isinstance(n, A.FunctionDecl)}
@@ -303,8 +324,16 @@ def _check(source: str, filename: str, options: Options) -> list:
             + ("; in a hook, a decision such as Accept() states the outcome" if phase else "")))
 
     diags.extend(_static_checks(source, filename, options, phase, program, parse,
-                                variables, resolution))
+                                variables, resolution, sources=sources))
     return diags
+
+
+def _lost_names(source: str, program) -> Optional[set]:
+    """The names that statements lost to syntax errors may have declared (functions,
+    classes, imports), or None (anything) when an include was lost."""
+    names, includes = declarations(source)
+    kept = sum(1 for n in A.walk(program) if type(n) is A.Include)
+    return None if includes > kept else names
 
 
 # Codes whose checks need every statement of the file: not reported on the statements that
@@ -313,9 +342,12 @@ _NEEDS_THE_WHOLE_FILE = {"HSL103", "HSL105", "HSL601", "HSL602"}
 
 
 def _static_checks(source: str, filename: str, options: Options, phase, program, parse,
-                   variables=None, resolution=None) -> list:
+                   variables=None, resolution=None, lost=None,
+                   sources: Optional[dict] = None) -> list:
     """The compiler's static checks of a parsed file, with its includes and imports:
-    every error, as diagnostics.  `resolution`: the file's resolve.Resolution, if made."""
+    every error, as diagnostics.  `resolution`: the file's resolve.Resolution, if made.
+    `lost`: after syntax errors, a function that gives the names the statements lost to
+    them may declare (None: any name), which are not reported unknown."""
     if variables is None:
         variables = P.PHASES[phase].variables if phase else P.ANY_PHASE_VARIABLES
     diags: list = []
@@ -330,7 +362,8 @@ def _static_checks(source: str, filename: str, options: Options, phase, program,
     builder = _new_builder(source, filename, context=phase, readonly=readonly,
                            predefined=set(variables), parse=parse_cached,
                            include_paths=options.include_paths, roots=options.roots,
-                           resolution=resolution, plugins=options.plugins)
+                           resolution=resolution, plugins=options.plugins,
+                           overlay=options.overlay)
     # A file of a project's file area runs in the hooks that include it: their functions.
     hook_functions = C.phase_functions(phase) if phase is not None else \
         C.ANY_PHASE_FUNCTIONS if C.in_file_area(filename) else {}
@@ -353,12 +386,19 @@ def _static_checks(source: str, filename: str, options: Options, phase, program,
                                 "error", code="HSL005"))
     except Exception as e:      # keep what was found; report the checker's own failure
         diags.append(_internal(filename, e))
+    if sources is not None:
+        sources.update(builder.sources)
     diags.extend(builder.syntax)
     compiled = [(_compile_diag(e, builder, phase), e) for e in builder.errors]
     if builder.incomplete or any(d.code == "HSL502" for d, _ in compiled):
         # Names may come from the file that could not be read: no cascades.
         compiled = [(d, e) for d, e in compiled
                     if d.code not in ("HSL101", "HSL102", "HSL103", "HSL503")]
+    if lost is not None and any(d.code in ("HSL101", "HSL102") for d, _ in compiled):
+        names = lost()          # (a scan of the whole text: only when it matters)
+        compiled = [(d, e) for d, e in compiled
+                    if not (d.code in ("HSL101", "HSL102") and d.filename == filename
+                            and (names is None or e.name in names))]
     plugins = options.plugin_functions
     diags.extend(d for d, e in compiled
                  if not (plugins and d.code in PLUGIN_CATEGORY

@@ -76,7 +76,7 @@ def _max_args(params) -> Optional[int]:
     return None if any(p.variadic for p in params) else len(params)
 
 
-def _known_types(scope, entry: set, tables: ClassMethods) -> dict:
+def known_types(scope, entry: set, tables: ClassMethods) -> dict:
     """variable -> class, for the variables of a scope whose class is certain (`entry`:
     names bound from elsewhere: parameters, captures, globals functions may assign)."""
     if scope.written is ALL:        # (an include may assign anything)
@@ -104,7 +104,7 @@ def analyze(program: A.Program, builtin_classes: dict, functions: set,
         # A function's `global $x` may assign the file's $x.
         entry = declared_global if scope is all_scopes[0] else scope.entry
         inside = scope.cls
-        known = _known_types(scope, entry, tables)
+        known = known_types(scope, entry, tables)
         if not known:
             continue
         for n in scope.facts.calls:

@@ -174,3 +174,142 @@ def widest_arity(name: str) -> tuple:
     found = [PHASES[p].functions[name] for p in HOOK_FUNCTIONS[name]]
     return (min(f.min_args for f in found), max(f.max_args for f in found),
             found[0].terminates)
+
+
+# ------------------------------------------------------------------ context variable keys
+#
+# The keys of the pre-defined arrays per phase (builtins.md "Hook contexts", hooks.md §2),
+# for completion and hover (hsl lsp).  Nested arrays list their keys in the meaning.
+
+@dataclass(frozen=True)
+class Key:
+    name: str
+    type: str
+    meaning: str
+    optional: bool = False          # absent (not none) when the information is missing
+
+
+def _keys(*rows) -> tuple:
+    return tuple(Key(*r) for r in rows)
+
+
+_ENDPOINTS = _keys(
+    ("remoteip", "string", "the client's IP address"),
+    ("remoteport", "number", "the client's TCP port"),
+    ("remoteptr", "string", "verified reverse DNS (FCrDNS) name of the client", True),
+    ("remoteuid", "number", "the peer's user id on a UNIX socket", True),
+    ("localip", "string", "the server's IP address"),
+    ("localport", "number", "the server's port"),
+    ("serverid", "string", "the id of the listening server"),
+)
+_CONNECTION = _keys(
+    ("id", "string", "the connection id"),
+    ("priority", "number", "the connection priority"),
+) + _ENDPOINTS + _keys(
+    ("helo", "array", "`verb` (\"HELO\"/\"EHLO\") and `host` of the client's HELO/EHLO", True),
+    ("tls", "array", "once STARTTLS (or implicit TLS) succeeded: `protocol`, `cipher`, "
+     "`keysize`, `sni`, `peercert` (`x509`, `chain`, `error`)", True),
+    ("auth", "array", "after AUTH: `mechanism` (uppercase) and `username`", True),
+)
+_ADDRESS = "`localpart` and `domain`"
+_ENVELOPE = _keys(
+    ("id", "string", "the transaction id"),
+    ("sender", "string", "the envelope sender (lowercase, \"\" for <>)"),
+    ("senderaddress", "array", "the sender's " + _ADDRESS),
+    ("senderparams", "array", "the MAIL FROM parameters (uppercase keys)"),
+    ("recipients", "array", "the recipients accepted so far, each `recipient`, `address`, "
+     "`params`, `transportid`"),
+)
+_MESSAGE = _keys(
+    ("id", "array", "`transaction` (string) and `queue` (number)"),
+    ("ts", "number", "when the message was received (Unix time)"),
+    ("serverid", "string", "the id of the server that received it"),
+    ("sender", "string", "the envelope sender"),
+    ("senderaddress", "array", "the sender's " + _ADDRESS),
+    ("recipient", "string", "the envelope recipient"),
+    ("recipientaddress", "array", "the recipient's " + _ADDRESS),
+    ("transportid", "string", "the transport"),
+    ("tenantid", "string", "the tenant id"),
+    ("jobid", "string", "the job id"),
+    ("priority", "number", "the queue priority"),
+    ("size", "number", "the message size in bytes"),
+    ("file", "array", "`original` and `modified` (File resources)"),
+    ("dsn", "array", "`envid`, `ret`, `notify`, `orcpt`"),
+)
+
+#: phase -> variable name (without `$`) -> its keys.
+KEYS: dict[str, dict[str, tuple]] = {
+    "connect": {"arguments": _ENDPOINTS + _keys(
+        ("remoteptrresult", "array", "the forward and reverse lookup results", True),
+        ("proxyip", "string", "the proxy's IP (PROXY protocol)", True),
+        ("proxytlv", "string", "PROXY protocol TLVs (hex)", True)),
+        "connection": _CONNECTION[:2], "transaction": _ENVELOPE[:1]},
+    "helo": {"arguments": _keys(
+        ("verb", "string", "\"HELO\" or \"EHLO\" (uppercase)"),
+        ("host", "string", "the argument the client gave (any text, may be empty)"),
+        ("extensions", "array", "the EHLO extension lines the server will announce (EHLO "
+         "only)", True)),
+        "connection": tuple(k for k in _CONNECTION if k.name != "helo"),
+        "transaction": _ENVELOPE[:1]},
+    "auth": {"arguments": _keys(
+        ("mechanism", "string", "the SASL mechanism (uppercase)"),
+        ("username", "string", "the user name (PLAIN and LOGIN)", True),
+        ("password", "string", "the password (PLAIN and LOGIN)", True),
+        ("state", "number", "0, then +1 after each Reply() (other mechanisms)", True),
+        ("response", "string", "the client's decoded response, or none (other mechanisms)",
+         True)),
+        "connection": tuple(k for k in _CONNECTION if k.name != "auth"),
+        "transaction": _ENVELOPE[:1]},
+    "mailfrom": {"arguments": _keys(
+        ("sender", "string", "the envelope sender (lowercase, \"\" for <>)"),
+        ("address", "array", "the sender's " + _ADDRESS),
+        ("params", "array", "the ESMTP parameters (uppercase keys, e.g. SIZE)")),
+        "connection": _CONNECTION, "transaction": _ENVELOPE[:1]},
+    "rcptto": {"arguments": _keys(
+        ("recipient", "string", "the envelope recipient (lowercase)"),
+        ("address", "array", "the recipient's " + _ADDRESS),
+        ("params", "array", "the ESMTP parameters (uppercase keys, e.g. NOTIFY)"),
+        ("transportid", "string", "the transport that would be used")),
+        "connection": _CONNECTION, "transaction": _ENVELOPE},
+    "eod": {"arguments": _keys(
+        ("mail", "EODMailMessage", "the message: a MailMessage with queue()"),
+        ("metadata", "any", "submitted through the HTTP API only", True),
+        ("http", "array", "HTTP API only", True)),
+        "connection": _CONNECTION,
+        "transaction": _ENVELOPE[:1] + _keys(("ts", "number", "when DATA ended (Unix time)"))
+        + _ENVELOPE[1:]},
+    "disconnect": {"arguments": _keys(
+        ("close", "string", "\"local\" or \"remote\""),
+        ("reply", "array", "the last reply: `code`, `enhanced`, `reason`, `state`", True),
+        ("error", "array", "`reason`, `type` (socket, tls), `code`", True)),
+        "connection": _CONNECTION, "transaction": ()},
+    "proxy": {"arguments": _keys(("command", "string", "the whole command line")),
+              "connection": _CONNECTION, "transaction": _ENVELOPE},
+    "predelivery": {"arguments": _keys(
+        ("retry", "number", "the retry count"),
+        ("queue", "array", "`plugin` -> `return`", True)),
+        "message": _MESSAGE},
+    "postdelivery": {"arguments": _keys(
+        ("retry", "number", "the retry count"),
+        ("expired", "boolean", "the retries are used up"),
+        ("action", "string", "\"DELETE\", \"BOUNCE\" or \"QUEUE\" (absent after a "
+         "successful delivery)", True),
+        ("grouping", "string", "the grouping"),
+        ("policy", "array", "`tags`, `policies`"),
+        ("attempt", "array", "`result` (`code`, `enhanced`, `reason`, `state`), `error` "
+         "(`temporary`, `message`, `type`, `dns`), `connection`, `duration`, `plugin`", True),
+        ("dsn", "array", "`action`, `id`, `status`, `diagnostictype`, `diagnosticcode`", True),
+        ("queue", "array", "`plugin`", True)),
+        "message": _MESSAGE},
+}
+
+
+def variable_keys(phase: Optional[str], variable: str) -> tuple:
+    """The keys of `$variable` in `phase` (None: of any phase, each name once)."""
+    if phase is not None:
+        return KEYS.get(phase, {}).get(variable, ())
+    seen: dict = {}
+    for table in KEYS.values():
+        for k in table.get(variable, ()):
+            seen.setdefault(k.name, k)
+    return tuple(seen.values())

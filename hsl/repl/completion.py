@@ -3,30 +3,15 @@ classes, variables in scope, array keys after `["`, methods after `->` and `::`,
 dot-commands and their arguments."""
 from __future__ import annotations
 
-import re
-
 from prompt_toolkit.completion import Completer, Completion, PathCompleter
 from prompt_toolkit.document import Document
 
+from ..builtins.registry import member_signatures, method_signature
 from ..hooks.phases import RUNNABLE
 from ..runtime import values as V
+from ..syntax.cursor import (ALL_KEYWORDS, BUFFER_CLASSES, BUFFER_FUNCS, BUFFER_VARS,
+                             assigned_class, first_line, typing_at)
 from .commands import COMMANDS, show
-from .lexer import CONSTANTS, KEYWORDS, WORD_OPERATORS
-
-_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*$")
-_VAR = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)?$")
-_KEYS = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)((?:\[\s*(?:\"[^\"]*\"|[0-9]+)\s*\])*)"
-                   r"\[\s*\"([^\"]*)$")
-_ARROW = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)->([A-Za-z_][A-Za-z0-9_]*)?$")
-_STATIC = re.compile(r"\b([A-Za-z_][A-Za-z0-9_]*)::([A-Za-z_][A-Za-z0-9_]*)?$")
-_INDEX = re.compile(r"\[\s*(?:\"([^\"]*)\"|([0-9]+))\s*\]")
-_BUFFER_VARS = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
-_BUFFER_FUNCS = re.compile(r"\bfunction\s+([A-Za-z_][A-Za-z0-9_]*)\s*\(([^)]*)\)")
-_BUFFER_CLASSES = re.compile(r"\bclass\s+([A-Za-z_][A-Za-z0-9_]*)")
-
-
-def _first_line(doc: str) -> str:
-    return doc.strip().splitlines()[0] if doc and doc.strip() else ""
 
 
 class HSLCompleter(Completer):
@@ -39,25 +24,19 @@ class HSLCompleter(Completer):
         if document.text.lstrip().startswith(".") and "\n" not in before:
             yield from self._command(before.lstrip(), complete_event)
             return
-        m = _KEYS.search(before)
-        if m:
-            yield from self._keys(m)
+        t = typing_at(before)
+        if t is None:
             return
-        m = _ARROW.search(before)
-        if m:
-            yield from self._methods(m.group(1), m.group(2) or "", before)
-            return
-        m = _STATIC.search(before)
-        if m:
-            yield from self._statics(m.group(1), m.group(2) or "")
-            return
-        m = _VAR.search(before)
-        if m:
-            yield from self._variables(m.group(1) or "", document.text)
-            return
-        m = _WORD.search(before)
-        if m and (m.start() == 0 or before[m.start() - 1] not in "$>:"):
-            yield from self._names(m.group(), document.text)
+        if t.kind == "keys":
+            yield from self._keys(t)
+        elif t.kind == "method":
+            yield from self._methods(t.var, t.prefix, before)
+        elif t.kind == "static":
+            yield from self._statics(t.var, t.prefix)
+        elif t.kind == "variable":
+            yield from self._variables(t.prefix, document.text)
+        else:
+            yield from self._names(t.prefix, document.text)
 
     # ------------------------------------------------------------ kinds
     def _command(self, text: str, event):
@@ -89,7 +68,7 @@ class HSLCompleter(Completer):
             if name.startswith(prefix) and name not in seen:
                 seen.add(name)
                 yield Completion(name, -len(prefix), display_meta=decl.signature or "function")
-        for name, params in _BUFFER_FUNCS.findall(buffer):
+        for name, params in BUFFER_FUNCS.findall(buffer):
             if name.startswith(prefix) and name not in seen:
                 seen.add(name)
                 yield Completion(name, -len(prefix), display_meta=f"{name}({params.strip()})")
@@ -97,7 +76,7 @@ class HSLCompleter(Completer):
             if name.startswith(prefix) and name not in seen:
                 seen.add(name)
                 yield Completion(name, -len(prefix), display_meta="class " + decl.signature)
-        for name in _BUFFER_CLASSES.findall(buffer):
+        for name in BUFFER_CLASSES.findall(buffer):
             if name.startswith(prefix) and name not in seen:
                 seen.add(name)
                 yield Completion(name, -len(prefix), display_meta="class")
@@ -111,9 +90,9 @@ class HSLCompleter(Completer):
             if name.startswith(prefix) and name not in seen:
                 seen.add(name)
                 yield Completion(name, -len(prefix),
-                                 display_meta="class " + _first_line(classes[name].doc))
+                                 display_meta="class " + first_line(classes[name].doc))
         if keywords:
-            for word in sorted(KEYWORDS + CONSTANTS + WORD_OPERATORS + ("function", "class")):
+            for word in ALL_KEYWORDS:
                 if word.startswith(prefix) and word not in seen and prefix:
                     seen.add(word)
                     yield Completion(word, -len(prefix), display_meta="keyword")
@@ -132,20 +111,20 @@ class HSLCompleter(Completer):
                 text = show(scope[name])
                 yield Completion("$" + name, -len(prefix) - 1,
                                  display_meta=text if len(text) <= 40 else text[:37] + "...")
-        for name in sorted(set(_BUFFER_VARS.findall(buffer))):
+        for name in sorted(set(BUFFER_VARS.findall(buffer))):
             if name.startswith(prefix) and name not in seen and name != prefix:
                 seen.add(name)
                 yield Completion("$" + name, -len(prefix) - 1)
 
-    def _keys(self, m):
-        value = self._scope().get(m.group(1))
-        for key, number in _INDEX.findall(m.group(2)):
+    def _keys(self, t):
+        value = self._scope().get(t.var)
+        for key in t.path:
             if type(value) is not V.HArray:
                 return
-            value = value.get(key.encode() if not number else float(number))
+            value = value.get(key.encode() if type(key) is str else key)
         if type(value) is not V.HArray:
             return
-        prefix = m.group(3)
+        prefix = t.prefix
         for key, item in value.d.items():
             if type(key) is bytes:
                 text = key.decode("utf-8", "replace")
@@ -157,7 +136,7 @@ class HSLCompleter(Completer):
     def _methods(self, var: str, prefix: str, before: str = ""):
         value = self._scope().get(var)
         if value is None:           # not set yet: the class of its assignment typed so far
-            methods = self._class_members(_assigned_class(var, before), static=False)
+            methods = self._class_members(assigned_class(var, before), static=False)
             yield from _members(methods, prefix)
             return
         cls = getattr(value, "cls", None)
@@ -174,7 +153,7 @@ class HSLCompleter(Completer):
                     methods[name] = "property"
         else:
             for name, entry in getattr(type(value), "hsl_methods", {}).items():
-                methods[name] = _method_sig(name, entry)
+                methods[name] = method_signature(name, entry)
         yield from _members(methods, prefix)
 
     def _statics(self, cls_name: str, prefix: str):
@@ -190,44 +169,10 @@ class HSLCompleter(Completer):
         entry = self.engine.builtin_classes().get(cls_name)
         if entry is None:
             return {}
-        try:
-            cls = entry.cls
-        except Exception:
-            return {}
-        table = getattr(cls, "hsl_statics" if static else "hsl_methods", {})
-        return {n: _method_sig(n, e) for n, e in table.items()}
+        return member_signatures(entry, static)
 
 
 def _members(items: dict, prefix: str):
     for name in sorted(items):
         if name.startswith(prefix):
             yield Completion(name, -len(prefix), display_meta=items[name])
-
-
-def _assigned_class(var: str, text: str):
-    """The class of the last `$var = Name(...)` (or `Name::String(...)`) in `text`."""
-    found = None
-    for m in re.finditer(r"\$" + re.escape(var) + r"\s*=\s*([A-Za-z_][A-Za-z0-9_]*)"
-                         r"(?:::String)?\s*\(", text):
-        found = m.group(1)
-    return found
-
-
-def _method_sig(name: str, entry) -> str:
-    """A builtin class method's signature from its Python parameters."""
-    import inspect
-    try:
-        fn, lo, hi = entry
-        params = [p for p in inspect.signature(fn).parameters.values()
-                  if p.name not in ("self", "cls")]
-    except (TypeError, ValueError):
-        return name + "()"
-    shown = []
-    for p in params:
-        if p.kind is inspect.Parameter.VAR_POSITIONAL:
-            shown.append(f"...${p.name}")
-        elif p.default is not inspect.Parameter.empty:
-            shown.append(f"[${p.name}]")
-        elif p.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD):
-            shown.append(f"${p.name}")
-    return f"{name}({', '.join(shown)})"

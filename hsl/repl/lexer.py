@@ -17,13 +17,7 @@ from pygments.token import (Comment, Keyword, Name, Number, Operator, Punctuatio
 
 __all__ = ["HSLLexer"]
 
-KEYWORDS = ("if", "else", "for", "foreach", "as", "while", "forever", "switch", "case",
-            "default", "try", "catch", "barrier", "return", "break", "continue", "global",
-            "throw", "include", "include_once", "import", "from", "with", "echo", "match",
-            "cache", "builtin", "closure", "constructor", "private", "static", "readonly",
-            "isset", "unset", "array")
-CONSTANTS = ("true", "false", "none")
-WORD_OPERATORS = ("and", "or", "not")
+from ..syntax.cursor import CONSTANTS, KEYWORDS, WORD_OPERATORS  # noqa: E402 (re-exported)
 
 _builtin_names = None
 

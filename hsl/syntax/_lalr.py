@@ -51,6 +51,9 @@ from .. import cache
 #: Version of the table format and of the lexer model (part of the cache key).
 FORMAT = 1
 
+#: Tokens that may be inserted at the end of the text to close what is open there.
+MAX_END_INSERTIONS = 256
+
 #: Successful shifts needed after a resynchronisation before errors are reported again.
 CONFIRM_TOKENS = 3
 
@@ -357,6 +360,7 @@ class Parser:
         resumed = -1            # offset where parsing resumed after the last resync
         resyncs = 0
         reported = 0            # errors reported so far
+        closing = 0             # tokens inserted at the end of the text
 
         while True:
             try:
@@ -490,14 +494,27 @@ class Parser:
                         report = False      # the rest of a block closed too early
                     if report:
                         reported += 1
-                    if not on_error(e, report) or is_end:
+                    if not on_error(e, report):
                         return None
+                    if is_end:
+                        # Text that ends mid-statement (as while it is typed): close what
+                        # is open, so the statements before it are kept.
+                        ins = rec.end_insertion(e, pstate) \
+                            if type(e) is UnexpectedToken and closing < MAX_END_INSERTIONS \
+                            else None
+                        if ins is None:
+                            return None
+                        closing += 1
+                        tok = ins
+                        is_end = ins.type == "$END"
+                        resumed = n
+                        continue
                 resyncs += 1
                 if resyncs > MAX_RESYNCS:
                     return None
                 if type(e) is UnexpectedToken and token is not None:
                     ins = rec.insertion(e, token, text)
-                    if ins is not None:         # repair: a missing `{` goes in here
+                    if ins is not None:         # repair: a missing `{` or `;` goes in here
                         tok = ins
                         pos, line, ls = token.start_pos, token.line, \
                             token.start_pos - token.column + 1

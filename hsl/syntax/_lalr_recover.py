@@ -34,6 +34,7 @@ class Recovery:
                         bv[markers["lbrace"]]: bv[markers["rbrace"]]}
         self.m_lbrace = bv[markers["lbrace"]]
         self.m_lpar = bv[markers["lpar"]]
+        self.m_lsqb = bv[markers["lsqb"]]
         self.closers = {v: k for k, v in self.openers.items()}
         self.m_decls = frozenset(bv[k] for k in markers["decls"])
         self.m_labels = frozenset(bv[k] for k in markers["labels"])
@@ -91,23 +92,33 @@ class Recovery:
     def insertion(self, e: "UnexpectedToken", token: Token, text: str) -> Optional[Token]:
         """A token to insert before `token` to repair the error `e`: a `{` where nothing
         else can come (a function, class, try or catch body), no `{` follows on the line
-        and `token` can follow it."""
-        if token.type == "$END" or e.accepts != {self.m_lbrace}:
+        and `token` can follow it; or a `;` where one can end the statement, `token`
+        starts a later line and can follow it (the `;` missing at the end of a line: the
+        statement on the next line is kept)."""
+        if token.type == "$END":
             return None
-        ls = token.start_pos - token.column + 1
-        for typ, _p, _e, line, _c, _l in self.t.scan(text, token.start_pos, token.line, ls):
-            if line != token.line:
-                break
-            if typ == self.m_lbrace:
-                return None             # the `{` is there, after something extra
+        if e.accepts == {self.m_lbrace}:
+            ls = token.start_pos - token.column + 1
+            for typ, _p, _e, line, _c, _l in self.t.scan(text, token.start_pos, token.line, ls):
+                if line != token.line:
+                    break
+                if typ == self.m_lbrace:
+                    return None             # the `{` is there, after something extra
+            missing = self.m_lbrace
+        elif self.m_semi in e.accepts and token.type != self.m_semi \
+                and text[token.start_pos - token.column + 1:token.start_pos].strip() == "" \
+                and text.rfind("\n", 0, token.start_pos) > 0:
+            missing = self.m_semi
+        else:
+            return None
         stack = list(e.state.state_stack)
-        if not self.t.shifts(stack, self.m_lbrace):
+        if not self.t.shifts(stack, missing):
             return None
-        # the stack after shifting `{`, then: can `token` follow?
+        # the stack after shifting the missing token, then: can `token` follow?
         actions = self.t.actions
         rules = self.t.rules
         while True:
-            a = actions[stack[-1]][self.m_lbrace]
+            a = actions[stack[-1]][missing]
             if a >= 0:
                 stack.append(a)
                 break
@@ -118,7 +129,32 @@ class Recovery:
         if not self.t.shifts(stack, token.type):
             return None
         p = token.start_pos
-        return Token(self.m_lbrace, "", p, token.line, token.column, token.line, token.column, p)
+        return Token(missing, "", p, token.line, token.column, token.line, token.column, p)
+
+    def end_insertion(self, e: "UnexpectedToken", pstate: ParserState) -> Optional[Token]:
+        """A token to feed at the end of the text (error `e` at the end): a closing `)`,
+        `]` or `}` the state can take, else a `;` (never two in a row: that would not
+        end); else the failed statement is abandoned (the stacks of `pstate` cut back to
+        where a statement starts) and the end is fed again."""
+        stack = pstate.state_stack
+        values = pstate.value_stack
+        last = values[-1] if values and type(values[-1]) is Token else None
+        for typ in (self.openers[self.m_lpar], self.openers[self.m_lsqb], self.m_rbrace,
+                    self.m_semi):
+            if typ == self.m_semi and last is not None and last.type == self.m_semi \
+                    and last.value == "":
+                continue
+            if typ in e.accepts and self.t.shifts(list(stack), typ):
+                tok = e.token
+                return Token(typ, "", tok.start_pos, tok.line, tok.column, tok.end_line,
+                             tok.end_column, tok.end_pos)
+        levels = self._levels(stack)
+        if levels and levels[0][0] < len(stack) - 1:
+            top = levels[0][0]
+            del stack[top + 1:]
+            del values[top:]
+            return e.token
+        return None
 
     def at_boundary(self, stack: list) -> bool:
         """Can a statement or class member start right here?"""

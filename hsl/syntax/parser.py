@@ -1198,6 +1198,8 @@ def _diagnose(src: str, filename: str, e: Exception) -> tuple[Diagnostic, bool]:
         after_expr = bool(stack) and (isinstance(stack[-1], A.Expr) or (
             type(stack[-1]) is Token and stack[-1].type in _VALUE_END))
         if tok.type == "$END":
+            # (recoverable: the driver closes what is open at the end, to keep the
+            # statements before it)
             n = src.count("\n")
             line, col = n + 1, len(src) - src.rfind("\n")
             opener = _innermost_open(state)
@@ -1209,12 +1211,12 @@ def _diagnose(src: str, filename: str, e: Exception) -> tuple[Diagnostic, bool]:
                                   hint="unclosed `%s` opened at %d:%d"
                                        % (opener, opener.line, opener.column),
                                   related=[Related(opener.line, opener.column,
-                                                   "unclosed `%s`" % opener)]), False
+                                                   "unclosed `%s`" % opener)]), True
             exp, semicolon = _expected_text(_accepted(e), after_expr)
             msg = "syntax error: unexpected end of file" + (", " + exp if exp else "")
             if semicolon:
-                return _missing_semicolon(filename, line, col, msg, stack), False
-            return Diagnostic(filename, line, col, msg, code="HSL001"), False
+                return _missing_semicolon(filename, line, col, msg, stack), True
+            return Diagnostic(filename, line, col, msg, code="HSL001"), True
         exp, semicolon = _expected_text(_accepted(e), after_expr)
         msg = "syntax error: unexpected " + _token_words(tok) + (", " + exp if exp else "")
         end_line = getattr(tok, "end_line", None) or tok.line
@@ -1374,6 +1376,43 @@ def _reachable_ids(root) -> set:
 # UTF-8 in a file decoded with "surrogateescape" (as hsl reads files): they stand for
 # those bytes in strings and comments.
 _LONE_SURROGATE = re.compile("[\ud800-\udc7f\udd00-\udfff]")
+
+
+def declarations(source: str) -> tuple[set, int]:
+    """(every name the text declares as a function or class or imports (`import {a, b as
+    c}`), the number of `include`/`include_once` keywords), by its tokens, whether or not
+    the statements parse: after a syntax error, what the lost statements declared (hsl
+    check must not call those names undefined)."""
+    tables, _ = _get_runtime()
+    found: set = set()
+    includes = 0
+    prev = None
+    in_import = 0           # 1: after `import`, 2: inside its braces
+    pos, n = 0, len(source)
+    while pos < n:
+        resume = n
+        for typ, start, end, _l, _c, _ls in tables.scan(source, pos, 1, 0):
+            if typ == "!":              # an unterminated string: go on after its quote
+                resume = start + 1
+                break
+            if not typ:
+                continue
+            if typ == "IDENT" and prev in ("FUNCTION", "CLASS"):
+                found.add(source[start:end])
+            elif typ == "IMPORT":
+                in_import = 1
+            elif typ in ("INCLUDE", "INCLUDE_ONCE"):
+                includes += 1
+            elif in_import == 1:
+                in_import = 2 if typ == "LBRACE" else 0
+            elif in_import == 2:
+                if typ == "IDENT":
+                    found.add(source[start:end])
+                elif typ not in ("COMMA", "AS"):
+                    in_import = 0
+            prev = typ
+        pos = resume
+    return found, includes
 
 
 def parse(source: str, filename: str = "<string>") -> A.Program:
