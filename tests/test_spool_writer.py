@@ -1,5 +1,5 @@
 """The spool's group commit (hsl/queue/spool.py SpoolWriter, what `hsl serve` writes with):
-the transactions waiting are committed together with one sync, yet each keeps what
+the transactions waiting are committed together (their fsyncs at once), yet each keeps what
 `write_copies` promises: its files and directories durable before its rename, the spool
 directory synced before its future resolves, all or none of its copies, a failure that
 names the step and leaves nothing of it visible, and the other transactions of the group
@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -19,10 +20,6 @@ from hsl.queue import spool
 from hsl.queue.spool import Copy, SpoolError, SpoolWriter, read_spool
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-HAVE_SYNCFS = spool._syncfs_function() is not None
-MODES = [pytest.param(False, id="fsync"),
-         pytest.param(True, id="syncfs", marks=pytest.mark.skipif(
-             not HAVE_SYNCFS, reason="no syncfs with error reporting here"))]
 
 
 def copy(n, message=b"Subject: hi\r\n\r\nbody\r\n", **kw):
@@ -47,10 +44,9 @@ def entries(d):
     return listing.entries
 
 
-@pytest.mark.parametrize("syncfs", MODES)
-def test_a_group_commits_every_transaction_in_submission_order(tmp_path, syncfs):
+def test_a_group_commits_every_transaction_in_submission_order(tmp_path):
     d = str(tmp_path / "spool")
-    writer = SpoolWriter(d, syncfs=syncfs)
+    writer = SpoolWriter(d)
     try:
         writer.write([copy(0)])                 # the spool exists; one group of one
         futures = group(writer, [transaction(n) for n in range(1, 11)])
@@ -66,31 +62,24 @@ def test_a_group_commits_every_transaction_in_submission_order(tmp_path, syncfs)
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="names fds through /proc")
-@pytest.mark.parametrize("syncfs", MODES)
 def test_each_batch_is_durable_before_its_rename_and_the_spool_after(tmp_path,
-                                                                     monkeypatch, syncfs):
+                                                                     monkeypatch):
     d = str(tmp_path)
-    writer = SpoolWriter(d, syncfs=syncfs)
+    writer = SpoolWriter(d)
     writer.write([copy(0)])
-    events = []
+    events = []                 # (the fsyncs run on several threads: appended atomically)
     real_fsync, real_rename = os.fsync, os.rename
 
     def fsync(fd):
-        events.append(("fsync", os.path.relpath(os.readlink(f"/proc/self/fd/{fd}"), d)))
+        path = os.path.relpath(os.readlink(f"/proc/self/fd/{fd}"), d)
         real_fsync(fd)
+        events.append(("fsync", path))
 
     def rename(a, b):
         events.append(("rename", os.path.relpath(a, d), os.path.relpath(b, d)))
         real_rename(a, b)
     monkeypatch.setattr(os, "fsync", fsync)
     monkeypatch.setattr(os, "rename", rename)
-    if syncfs:
-        real_syncfs = writer.syncfs
-
-        def recorded(fd):
-            events.append(("syncfs",))
-            return real_syncfs(fd)
-        writer.syncfs = recorded
     try:
         a, b = [f.result(10) for f in group(writer, [[copy(1), copy(1, b"x")],
                                                      [copy(2)]])]
@@ -98,15 +87,13 @@ def test_each_batch_is_durable_before_its_rename_and_the_spool_after(tmp_path,
         writer.close()
     ba, bb = a[0].rsplit("-", 1)[0], b[0].rsplit("-", 1)[0]
     ta, tb = spool.TEMP_PREFIX + ba, spool.TEMP_PREFIX + bb
-    if syncfs:
-        assert events == [("syncfs",), ("rename", ta, ba), ("rename", tb, bb),
-                          ("fsync", ".")]
-    else:
-        assert events == [("fsync", f"{ta}/0.eml"), ("fsync", f"{ta}/0.json"),
-                          ("fsync", f"{ta}/1.eml"), ("fsync", f"{ta}/1.json"),
-                          ("fsync", ta), ("rename", ta, ba),
-                          ("fsync", f"{tb}/0.eml"), ("fsync", f"{tb}/0.json"),
-                          ("fsync", tb), ("rename", tb, bb), ("fsync", ".")]
+    synced = {("fsync", p) for p in (f"{ta}/0.eml", f"{ta}/0.json", f"{ta}/1.eml",
+                                     f"{ta}/1.json", ta, f"{tb}/0.eml", f"{tb}/0.json",
+                                     tb)}
+    # every file and directory of the group synced (once), then the renames in order,
+    # then the spool directory
+    assert set(events[:8]) == synced and len(events) == 11
+    assert events[8:] == [("rename", ta, ba), ("rename", tb, bb), ("fsync", ".")]
 
 
 class Fail:
@@ -114,11 +101,14 @@ class Fail:
 
     def __init__(self, monkeypatch, name, at=None, code=errno.EIO):
         self.real, self.at, self.code, self.calls = getattr(os, name), at, code, 0
+        self.lock = threading.Lock()        # the group's fsyncs run on several threads
         monkeypatch.setattr(os, name, self)
 
     def __call__(self, *a, **kw):
-        self.calls += 1
-        if self.calls - 1 == self.at:
+        with self.lock:
+            self.calls += 1
+            this = self.calls - 1
+        if this == self.at:
             raise OSError(self.code, os.strerror(self.code))
         return self.real(*a, **kw)
 
@@ -129,7 +119,7 @@ def three_transactions():
 
 def calls_in_a_group(tmp_path, name):
     d = str(tmp_path / "count")
-    writer = SpoolWriter(d, syncfs=False)
+    writer = SpoolWriter(d)
     writer.write([copy(0)])
     with pytest.MonkeyPatch.context() as mp:
         counter = Fail(mp, name)
@@ -147,7 +137,7 @@ def test_a_failure_fails_only_the_batch_it_touched(tmp_path, monkeypatch, name, 
     assert n >= 1
     for at in range(n):
         d = str(tmp_path / f"{name}{at}")
-        writer = SpoolWriter(d, syncfs=False)
+        writer = SpoolWriter(d)
         [kept] = writer.write([copy(0)])
         with monkeypatch.context() as mp:
             Fail(mp, name, at, code)
@@ -170,18 +160,23 @@ def test_a_failure_fails_only_the_batch_it_touched(tmp_path, monkeypatch, name, 
                                                 for i in [kept] + committed})
 
 
-@pytest.mark.skipif(not HAVE_SYNCFS, reason="no syncfs with error reporting here")
-def test_a_failed_syncfs_falls_back_to_each_file(tmp_path, monkeypatch):
+def test_an_interrupted_sync_fails_its_batch_and_the_writer_goes_on(tmp_path, monkeypatch):
     d = str(tmp_path)
-    writer = SpoolWriter(d, syncfs=True)
-    writer.syncfs = lambda fd: -1
-    counter = Fail(monkeypatch, "fsync")
+    writer = SpoolWriter(d)
+    [kept] = writer.write([copy(0)])
+
+    def interrupted(fd):
+        raise KeyboardInterrupt
+    with monkeypatch.context() as mp:
+        mp.setattr(os, "fsync", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            writer.write([copy(1)])
     try:
-        ids = [f.result(10) for f in group(writer, three_transactions())]
+        [later] = writer.write([copy(2)])
     finally:
         writer.close()
-    assert counter.calls == (4 + 1) + (2 + 1) + (3 + 1) + 1    # files, dirs, the spool
-    assert [e.id for e in entries(d)] == [i for t in ids for i in t]
+    assert [e.id for e in entries(d)] == [kept, later]
+    assert sorted(os.listdir(d)) == sorted(i.rsplit("-", 1)[0] for i in (kept, later))
 
 
 def test_a_malformed_copy_fails_alone_before_any_write(tmp_path):
