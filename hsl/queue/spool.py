@@ -31,8 +31,9 @@ Batch ids are the UTC time of the write to the nanosecond plus 64 random bits: u
 across threads, processes and restarts, safe as file names, and in time order when sorted
 as text (strictly increasing within one process).  A copy's id is its batch id, `-`, and
 its position in the batch (`...b708-0`).  Readers yield copies in commit order: batches in
-id order, copies in batch order (across processes, batch ids are in the order the writers
-started).
+id order, copies in batch order (batch ids are in the order the writers started: across
+processes, and across the threads of one, a batch may be committed after one with a later
+id, so a reader that lists the spool again must look at every name it has not seen).
 
 The envelope (`N.json`), one JSON object (UTF-8, ASCII-escaped):
 
@@ -458,8 +459,10 @@ def _fsync_error(fd: int) -> Optional[BaseException]:
 
 
 class SpoolWriter:
-    """Group commit: `write_copies` for a server with many transactions in flight.  One
-    thread takes every transaction waiting (up to MAX_GROUP) and commits them together:
+    """Group commit: `write_copies` for a server with many transactions in flight.  A
+    writer thread takes every transaction waiting (up to MAX_GROUP) and commits them
+    together (WRITERS threads: a group that comes while one is being synced starts at
+    once, and its fsyncs join the next journal commit):
     each batch written in its temporary directory as `write_copies` does, then every
     file and directory of the group fsync'ed at once (SYNC_THREADS threads: the file
     system's journal makes concurrent fsyncs one commit, where one after another each
@@ -467,8 +470,8 @@ class SpoolWriter:
     fsync of the spool directory for all the renames.  Only then is each transaction's
     future resolved: the same durability, format and all-or-none as `write_copies`, and
     a failure fails only the batches it touched (a failed final sync takes back the
-    whole group).  Under load a transaction waits at most for the group before it, and
-    the disk does about two commits per group, not five per message.  (syncfs(2) would
+    whole group).  Under load the disk does about two commits per group, not five per
+    message.  (syncfs(2) would
     make the group durable in one call too, but it flushes every other writer's data on
     the file system as well: slower, and unbounded when they write a lot.)
 
@@ -477,7 +480,8 @@ class SpoolWriter:
         writer.close()                  # commits what was submitted, then stops"""
 
     MAX_GROUP = 64
-    SYNC_THREADS = 16
+    WRITERS = 2             # groups committed at once (a new one need not wait for the last)
+    SYNC_THREADS = 8        # (more threads: more GIL handoffs that delay the event loop)
 
     def __init__(self, spool_dir: str):
         self.spool_dir = spool_dir
@@ -488,9 +492,10 @@ class SpoolWriter:
         self._cond = threading.Condition()
         self._pending: list = []
         self._closed = False
-        self._thread = threading.Thread(target=self._run, name="hsl-spool-writer",
-                                        daemon=True)
-        self._thread.start()
+        self._threads = [threading.Thread(target=self._run, name=f"hsl-spool-writer-{i}",
+                                          daemon=True) for i in range(self.WRITERS)]
+        for t in self._threads:
+            t.start()
 
     def submit(self, copies) -> "concurrent.futures.Future":
         """A future of the copies' ids, resolved once they are durable; its exception is
@@ -515,8 +520,9 @@ class SpoolWriter:
         """Commit what was submitted, then stop the thread."""
         with self._cond:
             self._closed = True
-            self._cond.notify()
-        self._thread.join()
+            self._cond.notify_all()
+        for t in self._threads:
+            t.join()
         self._sync_pool.shutdown()
 
     def _run(self) -> None:
