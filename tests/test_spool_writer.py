@@ -20,6 +20,10 @@ from hsl.queue import spool
 from hsl.queue.spool import Copy, SpoolError, SpoolWriter, read_spool
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HAVE_SYNCFS = spool._syncfs_function() is not None
+MODES = [pytest.param(False, id="fsync"),
+         pytest.param(True, id="syncfs", marks=pytest.mark.skipif(
+             not HAVE_SYNCFS, reason="no syncfs(2) with error reporting here"))]
 
 
 def copy(n, message=b"Subject: hi\r\n\r\nbody\r\n", **kw):
@@ -44,9 +48,10 @@ def entries(d):
     return listing.entries
 
 
-def test_a_group_commits_every_transaction_in_submission_order(tmp_path):
+@pytest.mark.parametrize("syncfs", MODES)
+def test_a_group_commits_every_transaction_in_submission_order(tmp_path, syncfs):
     d = str(tmp_path / "spool")
-    writer = SpoolWriter(d)
+    writer = SpoolWriter(d, syncfs=syncfs)
     try:
         writer.write([copy(0)])                 # the spool exists; one group of one
         futures = group(writer, [transaction(n) for n in range(1, 11)])
@@ -62,10 +67,11 @@ def test_a_group_commits_every_transaction_in_submission_order(tmp_path):
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="names fds through /proc")
+@pytest.mark.parametrize("syncfs", MODES)
 def test_each_batch_is_durable_before_its_rename_and_the_spool_after(tmp_path,
-                                                                     monkeypatch):
+                                                                     monkeypatch, syncfs):
     d = str(tmp_path)
-    writer = SpoolWriter(d)
+    writer = SpoolWriter(d, syncfs=syncfs)
     writer.write([copy(0)])
     events = []                 # (the fsyncs run on several threads: appended atomically)
     real_fsync, real_rename = os.fsync, os.rename
@@ -80,6 +86,14 @@ def test_each_batch_is_durable_before_its_rename_and_the_spool_after(tmp_path,
         real_rename(a, b)
     monkeypatch.setattr(os, "fsync", fsync)
     monkeypatch.setattr(os, "rename", rename)
+    if syncfs:
+        real_syncfs = writer.syncfs
+
+        def recorded(fd):
+            result = real_syncfs(fd)
+            events.append(("syncfs", os.path.relpath(os.readlink(f"/proc/self/fd/{fd}"), d)))
+            return result
+        writer.syncfs = recorded
     try:
         a, b = [f.result(10) for f in group(writer, [[copy(1), copy(1, b"x")],
                                                      [copy(2)]])]
@@ -87,13 +101,17 @@ def test_each_batch_is_durable_before_its_rename_and_the_spool_after(tmp_path,
         writer.close()
     ba, bb = a[0].rsplit("-", 1)[0], b[0].rsplit("-", 1)[0]
     ta, tb = spool.TEMP_PREFIX + ba, spool.TEMP_PREFIX + bb
+    renames = [("rename", ta, ba), ("rename", tb, bb), ("fsync", ".")]
+    if syncfs:      # one syncfs, through the group's first directory, then the renames
+        assert events == [("syncfs", ta)] + renames
+        return
     synced = {("fsync", p) for p in (f"{ta}/0.eml", f"{ta}/0.json", f"{ta}/1.eml",
                                      f"{ta}/1.json", ta, f"{tb}/0.eml", f"{tb}/0.json",
                                      tb)}
     # every file and directory of the group synced (once), then the renames in order,
     # then the spool directory
     assert set(events[:8]) == synced and len(events) == 11
-    assert events[8:] == [("rename", ta, ba), ("rename", tb, bb), ("fsync", ".")]
+    assert events[8:] == renames
 
 
 class Fail:
@@ -119,7 +137,7 @@ def three_transactions():
 
 def calls_in_a_group(tmp_path, name):
     d = str(tmp_path / "count")
-    writer = SpoolWriter(d)
+    writer = SpoolWriter(d, syncfs=False)
     writer.write([copy(0)])
     with pytest.MonkeyPatch.context() as mp:
         counter = Fail(mp, name)
@@ -137,7 +155,7 @@ def test_a_failure_fails_only_the_batch_it_touched(tmp_path, monkeypatch, name, 
     assert n >= 1
     for at in range(n):
         d = str(tmp_path / f"{name}{at}")
-        writer = SpoolWriter(d)
+        writer = SpoolWriter(d, syncfs=False)
         [kept] = writer.write([copy(0)])
         with monkeypatch.context() as mp:
             Fail(mp, name, at, code)
@@ -162,7 +180,7 @@ def test_a_failure_fails_only_the_batch_it_touched(tmp_path, monkeypatch, name, 
 
 def test_an_interrupted_sync_fails_its_batch_and_the_writer_goes_on(tmp_path, monkeypatch):
     d = str(tmp_path)
-    writer = SpoolWriter(d)
+    writer = SpoolWriter(d, syncfs=False)
     [kept] = writer.write([copy(0)])
 
     def interrupted(fd):
@@ -177,6 +195,20 @@ def test_an_interrupted_sync_fails_its_batch_and_the_writer_goes_on(tmp_path, mo
         writer.close()
     assert [e.id for e in entries(d)] == [kept, later]
     assert sorted(os.listdir(d)) == sorted(i.rsplit("-", 1)[0] for i in (kept, later))
+
+
+@pytest.mark.skipif(not HAVE_SYNCFS, reason="no syncfs(2) with error reporting here")
+def test_a_failed_syncfs_falls_back_to_each_file(tmp_path, monkeypatch):
+    d = str(tmp_path)
+    writer = SpoolWriter(d, syncfs=True)
+    writer.syncfs = lambda fd: -1
+    counter = Fail(monkeypatch, "fsync")
+    try:
+        ids = [f.result(10) for f in group(writer, three_transactions())]
+    finally:
+        writer.close()
+    assert counter.calls == (4 + 1) + (2 + 1) + (3 + 1) + 1    # files, dirs, the spool
+    assert [e.id for e in entries(d)] == [i for t in ids for i in t]
 
 
 def test_a_malformed_copy_fails_alone_before_any_write(tmp_path):
