@@ -71,7 +71,7 @@ def test_a_group_commits_every_transaction_in_submission_order(tmp_path, syncfs)
 def test_each_batch_is_durable_before_its_rename_and_the_spool_after(tmp_path,
                                                                      monkeypatch, syncfs):
     d = str(tmp_path)
-    writer = SpoolWriter(d, syncfs=syncfs)
+    writer = SpoolWriter(d, syncfs=syncfs or None)     # fsync: syncfs too, if it is there
     writer.write([copy(0)])
     events = []                 # (the fsyncs run on several threads: appended atomically)
     real_fsync, real_rename = os.fsync, os.rename
@@ -86,6 +86,7 @@ def test_each_batch_is_durable_before_its_rename_and_the_spool_after(tmp_path,
         real_rename(a, b)
     monkeypatch.setattr(os, "fsync", fsync)
     monkeypatch.setattr(os, "rename", rename)
+    writer.SYNCFS_GROUP = 2 if syncfs else 3
     if syncfs:
         real_syncfs = writer.syncfs
 
@@ -105,6 +106,7 @@ def test_each_batch_is_durable_before_its_rename_and_the_spool_after(tmp_path,
     if syncfs:      # one syncfs, through the group's first directory, then the renames
         assert events == [("syncfs", ta)] + renames
         return
+    # (a group smaller than SYNCFS_GROUP is fsync'ed even where syncfs is there)
     synced = {("fsync", p) for p in (f"{ta}/0.eml", f"{ta}/0.json", f"{ta}/1.eml",
                                      f"{ta}/1.json", ta, f"{tb}/0.eml", f"{tb}/0.json",
                                      tb)}
@@ -202,6 +204,7 @@ def test_a_failed_syncfs_falls_back_to_each_file(tmp_path, monkeypatch):
     d = str(tmp_path)
     writer = SpoolWriter(d, syncfs=True)
     writer.syncfs = lambda fd: -1
+    writer.SYNCFS_GROUP = 1
     counter = Fail(monkeypatch, "fsync")
     try:
         ids = [f.result(10) for f in group(writer, three_transactions())]

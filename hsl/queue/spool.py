@@ -490,14 +490,16 @@ class SpoolWriter:
     format and all-or-none as `write_copies`, and a failure fails only the batches it
     touched (a failed final sync takes back the whole group).
 
-    Durable at once: by one syncfs(2) of the spool's file system where it reports
-    write-back errors (Linux 5.8 on), else (or when it fails) by fsyncs of every file
-    and directory of the group at once on SYNC_THREADS threads (the journal makes
+    Durable at once: a group of SYNCFS_GROUP batches or more by one syncfs(2) of the
+    spool's file system where it reports write-back errors (Linux 5.8 on); a smaller
+    one, or when syncfs is not to be had or fails, by fsyncs of every file and
+    directory of the group at once on SYNC_THREADS threads (the journal makes
     concurrent fsyncs one commit).  syncfs costs the kernel a third of the CPU of the
     fsyncs (measured: 0.15-0.2 against 0.5-0.65 ms per two-copy message) and is faster
     while the file system is ours, but it writes out every other writer's dirty data
-    too: slower (tens to hundreds of ms) when they write a lot.  `syncfs=False` keeps
-    to the fsyncs.
+    too: slower (tens to hundreds of ms) when they write a lot, which a lone message
+    (a quiet server) should not wait for, and a large group shares.  `syncfs=False`
+    keeps to the fsyncs.
 
         writer = SpoolWriter(spool_dir)
         ids = await asyncio.wrap_future(writer.submit(copies))
@@ -506,6 +508,7 @@ class SpoolWriter:
     MAX_GROUP = 64
     WRITERS = 2             # groups committed at once (a new one need not wait for the last)
     SYNC_THREADS = 8        # (more threads: more GIL handoffs that delay the event loop)
+    SYNCFS_GROUP = 4        # smaller groups: fsyncs (a lone message waits for no one else's)
 
     def __init__(self, spool_dir: str, syncfs: Optional[bool] = None):
         """`syncfs`: None, syncfs(2) where it reports errors, else the fsyncs; False, the
@@ -594,7 +597,8 @@ class SpoolWriter:
         fds = [fd for _, batch in written for fd in (*batch.fds, batch.dir_fd)]
         # syncfs reports a write-back error that came after its descriptor was opened:
         # the first batch's directory, opened before any file of the group was written.
-        if self.syncfs is not None and self.syncfs(written[0][1].dir_fd) == 0:
+        if self.syncfs is not None and len(written) >= self.SYNCFS_GROUP \
+                and self.syncfs(written[0][1].dir_fd) == 0:
             failures = dict.fromkeys(fds)       # all of the file system is on disk
         else:                                   # (a failed syncfs: each fd says its own)
             failures = dict(zip(fds, self._sync_pool.map(_fsync_error, fds)))
