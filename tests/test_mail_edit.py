@@ -420,6 +420,27 @@ def test_snapshot_restore_reset():
     assert call(m, "delHeader", b"nothing") == 0.0 and call(m, "snapshot") == 0.0
 
 
+def test_to_string_again_after_any_edit_or_restore_has_the_edits_of_now():
+    """toString() of an unchanged message gives the bytes it gave (not rebuilt for each
+    queue()); any edit, restore or rollback since gives the message as it is now."""
+    m = msg(BASIC)
+    call(m, "addHeader", b"X-1", b"1")
+    first = out(m)
+    assert out(m) is first
+    s1 = call(m, "snapshot")
+    call(m, "addHeader", b"X-2", b"2")
+    assert out(m) == b"X-2: 2\r\n" + first
+    call(m, "restore", s1)
+    assert out(m) == first
+    call(m, "setHeader", b"X-1", b"one")       # as many edits as before, other ones
+    assert out(m) == b"X-1: one\r\n" + BASIC
+    undo = m.hsl_snapshot()
+    call(m, "delHeader", b"subject")
+    assert b"Subject" not in out(m)
+    undo()                                      # a preempted run's rollback
+    assert out(m) == b"X-1: one\r\n" + BASIC
+
+
 def test_modify_content_splices_the_original():
     m = msg(BASIC)
     start = BASIC.index(b"hello")

@@ -532,3 +532,18 @@ def test_a_fault_before_the_greeting_closes_and_frees_everything(script, pki):
                 assert c.closed(timeout=5)
         _run(srv, pki, fails_before_the_greeting, rounds=4, served=False)
         srv.wait_for(r"session error .*injected fault in the reverse lookup")
+
+
+def test_the_first_run_on_a_worker_opens_no_descriptor(tmp_path):
+    """A run that moves to a worker thread measures the process's memory; the descriptor
+    it reads that from is opened at start, not by the first such run (which made the
+    server look as if a session had leaked one)."""
+    helo = tmp_path / "helo.hsl"
+    helo.write_text('sleep(0.01);\nAccept();\n')     # sleeping: preempted, on a worker
+    with Server(str(helo)) as srv:
+        before = _fds_back_to(srv, 0, timeout=0.5)
+        for _ in range(3):
+            c = _hello(srv.port)
+            assert c.cmd(b"QUIT\r\n")[0].startswith(b"221")
+            c.close()
+        assert _fds_back_to(srv, before) <= before

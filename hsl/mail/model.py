@@ -229,6 +229,7 @@ class Message:
         self.root = parse(data)
         self.mods: list = []
         self._state: Optional[State] = None
+        self._serialized = None     # (state, len(mods), bytes) of the last serialize()
 
     # -- the modification list -------------------------------------------------------------
     @property
@@ -339,6 +340,13 @@ class Message:
         if not self.mods:
             return self.data if part is self.root else self.data[part.start:part.end]
         state = self.state
+        # The whole message again, unchanged since (queue() of each recipient): the same
+        # bytes.  The state only changes by modify(), which records the edit (mods grow),
+        # or is dropped (a new state object).
+        cached = self._serialized
+        if part is self.root and cached is not None and cached[0] is state \
+                and cached[1] == len(self.mods):
+            return cached[2]
         pieces: list = []
         _Writer(self.data, state).part(part, pieces)
         if state.raw:
@@ -347,7 +355,10 @@ class Message:
         reserve_string(size)
         _execution.work(size)
         view = memoryview(self.data)
-        return b"".join([p if type(p) is bytes else view[p[0]:p[1]] for p in pieces])
+        out = b"".join([p if type(p) is bytes else view[p[0]:p[1]] for p in pieces])
+        if part is self.root:
+            self._serialized = (state, len(self.mods), out)
+        return out
 
 
 def _name(name: bytes) -> bytes:

@@ -31,8 +31,9 @@ Batch ids are the UTC time of the write to the nanosecond plus 64 random bits: u
 across threads, processes and restarts, safe as file names, and in time order when sorted
 as text (strictly increasing within one process).  A copy's id is its batch id, `-`, and
 its position in the batch (`...b708-0`).  Readers yield copies in commit order: batches in
-id order, copies in batch order (across processes, batch ids are in the order the writers
-started).
+id order, copies in batch order (batch ids are in the order the writers started: across
+processes, and across the threads of one, a batch may be committed after one with a later
+id, so a reader that lists the spool again must look at every name it has not seen).
 
 The envelope (`N.json`), one JSON object (UTF-8, ASCII-escaped):
 
@@ -66,11 +67,14 @@ the envelope; `sweep` deletes them when their envelope is gone.
 """
 from __future__ import annotations
 
+import concurrent.futures
 import errno
 import json
 import math
 import os
+import platform
 import re
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -342,6 +346,85 @@ def _encode(envelope: dict) -> bytes:
         raise ValueError(f"the envelope cannot be written as JSON: {e}") from None
 
 
+class _Batch:
+    """One transaction's batch on its way into the spool: `write` (its temporary
+    directory and files, not yet synced), `sync`, `close`, `commit` (the rename); `undo`
+    after a failure at any step takes back what is visible.  `step` names the step under
+    way (SpoolError's text)."""
+
+    def __init__(self, spool_dir: str, copies: list):
+        self.spool_dir, self.copies = spool_dir, copies
+        now = time.time()
+        self.envelopes = [_envelope(c, i, now) for i, c in enumerate(copies)]
+        self.encoded = [_encode(env) for env in self.envelopes]    # refused before writing
+        self.batch = ""
+        self.temp = self.final = ""
+        self.step = "create a batch directory"
+        self.committed = False
+        self.dir_fd = -1
+        self.fds: list = []
+
+    def ids(self) -> list:
+        return [f"{self.batch}-{i}" for i in range(len(self.copies))]
+
+    def write(self) -> None:
+        self.batch = new_batch_id()
+        self.temp = os.path.join(self.spool_dir, TEMP_PREFIX + self.batch)
+        self.final = os.path.join(self.spool_dir, self.batch)
+        self.step = "create a batch directory"
+        os.mkdir(self.temp, DIR_MODE)
+        self.dir_fd = dir_fd = os.open(self.temp, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        written: dict = {}          # message bytes -> the file that has them
+        for i, (c, data) in enumerate(zip(self.copies, self.encoded)):
+            self.step = "write a message"
+            name = f"{i}.eml"
+            first = written.get(c.message)
+            if first is None or not _link_file(dir_fd, first, name):
+                self.fds.append(_create_file(dir_fd, name, c.message))
+                written.setdefault(c.message, name)
+            self.step = "write an envelope"
+            self.fds.append(_create_file(dir_fd, f"{i}.json", data))
+
+    def sync(self) -> None:
+        self.step = "sync the batch"
+        for fd in self.fds:
+            os.fsync(fd)
+        os.fsync(self.dir_fd)
+
+    def close(self) -> None:
+        fds, self.fds = self.fds, []
+        if self.dir_fd >= 0:
+            fds.append(self.dir_fd)
+            self.dir_fd = -1
+        for fd in fds:
+            os.close(fd)
+
+    def commit(self) -> None:
+        self.step = "commit the batch"
+        os.rename(self.temp, self.final)
+        self.committed = True
+
+    def undo(self) -> None:
+        """Nothing of the batch may stay visible: renamed back first (one atomic step),
+        then removed."""
+        try:
+            self.close()
+        except OSError:
+            pass
+        if not self.temp:
+            return
+        if self.committed:
+            try:
+                os.rename(self.final, self.temp)
+            except OSError:
+                _discard(self.final)
+        _discard(self.temp)
+
+    def error(self, e: BaseException) -> BaseException:
+        return SpoolError(self.spool_dir, self.step, _reason(e)) if isinstance(e, OSError) \
+            else e
+
+
 def write_copies(spool_dir: str, copies) -> list:
     """Commit `copies` (one transaction's) to the spool, all or none; the list of their
     ids.  Returns once they are durable.  SpoolError (nothing visible) when the disk
@@ -349,57 +432,204 @@ def write_copies(spool_dir: str, copies) -> list:
     copies = list(copies)
     if not copies:
         return []
-    now = time.time()
-    envelopes = [_envelope(c, i, now) for i, c in enumerate(copies)]
-    for env in envelopes:
-        _encode(env)                            # refused before any write
+    batch = _Batch(spool_dir, copies)
     ensure_spool(spool_dir)
-    batch = new_batch_id()
-    temp = os.path.join(spool_dir, TEMP_PREFIX + batch)
-    final = os.path.join(spool_dir, batch)
-    step = "create a batch directory"
-    committed = False
     try:
-        os.mkdir(temp, DIR_MODE)
-        dir_fd = os.open(temp, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-        fds: list = []
         try:
-            written: dict = {}          # message bytes -> the file that has them
-            for i, (c, env) in enumerate(zip(copies, envelopes)):
-                step = "write a message"
-                name = f"{i}.eml"
-                first = written.get(c.message)
-                if first is None or not _link_file(dir_fd, first, name):
-                    fds.append(_create_file(dir_fd, name, c.message))
-                    written.setdefault(c.message, name)
-                step = "write an envelope"
-                fds.append(_create_file(dir_fd, f"{i}.json", _encode(env)))
-            step = "sync the batch"
-            for fd in fds:
-                os.fsync(fd)
-            os.fsync(dir_fd)
+            batch.write()
+            batch.sync()
         finally:
-            for fd in fds:
-                os.close(fd)
-            os.close(dir_fd)
-        step = "commit the batch"
-        os.rename(temp, final)
-        committed = True
-        step = "sync the spool directory"
+            batch.close()
+        batch.commit()
+        batch.step = "sync the spool directory"
         _fsync_dir(spool_dir)
     except BaseException as e:
-        # Nothing of the batch may stay visible: renamed back first (one atomic step),
-        # then removed.
-        if committed:
+        batch.undo()
+        error = batch.error(e)
+        if error is e:
+            raise
+        raise error from None
+    return batch.ids()
+
+
+def _syncfs_function():
+    """libc's syncfs(2) where it reports write-back errors (Linux 5.8 and later), else
+    None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        version = tuple(int(x) for x in platform.release().split("-")[0].split(".")[:2])
+        if version < (5, 8):
+            return None
+        import ctypes
+        function = ctypes.CDLL(None, use_errno=True).syncfs
+    except (ValueError, OSError, AttributeError):
+        return None
+    function.argtypes = [ctypes.c_int]
+    function.restype = ctypes.c_int
+    return function
+
+
+def _fsync_error(fd: int) -> Optional[BaseException]:
+    try:
+        os.fsync(fd)
+    except BaseException as e:          # raised by the batch it belongs to
+        return e
+    return None
+
+
+class SpoolWriter:
+    """Group commit: `write_copies` for a server with many transactions in flight.  A
+    writer thread takes every transaction waiting (up to MAX_GROUP) and commits them
+    together (WRITERS threads: a group that comes while one is being synced starts at
+    once, and its syncs join the next journal commit):
+    each batch written in its temporary directory as `write_copies` does, then all the
+    files and directories of the group made durable at once, then each batch whose
+    files are durable renamed, then one fsync of the spool directory for all the
+    renames.  Only then is each transaction's future resolved: the same durability,
+    format and all-or-none as `write_copies`, and a failure fails only the batches it
+    touched (a failed final sync takes back the whole group).
+
+    Durable at once: a group of SYNCFS_GROUP batches or more by one syncfs(2) of the
+    spool's file system where it reports write-back errors (Linux 5.8 on); a smaller
+    one, or when syncfs is not to be had or fails, by fsyncs of every file and
+    directory of the group at once on SYNC_THREADS threads (the journal makes
+    concurrent fsyncs one commit).  syncfs costs the kernel a third of the CPU of the
+    fsyncs (measured: 0.15-0.2 against 0.5-0.65 ms per two-copy message) and is faster
+    while the file system is ours, but it writes out every other writer's dirty data
+    too: slower (tens to hundreds of ms) when they write a lot, which a lone message
+    (a quiet server) should not wait for, and a large group shares.  `syncfs=False`
+    keeps to the fsyncs.
+
+        writer = SpoolWriter(spool_dir)
+        ids = await asyncio.wrap_future(writer.submit(copies))
+        writer.close()                  # commits what was submitted, then stops"""
+
+    MAX_GROUP = 64
+    WRITERS = 2             # groups committed at once (a new one need not wait for the last)
+    SYNC_THREADS = 8        # (more threads: more GIL handoffs that delay the event loop)
+    SYNCFS_GROUP = 4        # smaller groups: fsyncs (a lone message waits for no one else's)
+
+    def __init__(self, spool_dir: str, syncfs: Optional[bool] = None):
+        """`syncfs`: None, syncfs(2) where it reports errors, else the fsyncs; False, the
+        fsyncs; True, syncfs(2) (OSError where it is not to be had)."""
+        self.spool_dir = spool_dir
+        self.syncfs = _syncfs_function() if syncfs is not False else None
+        if syncfs and self.syncfs is None:
+            raise OSError(errno.ENOSYS, "syncfs(2) with error reporting is not available")
+        self._sync_pool = concurrent.futures.ThreadPoolExecutor(
+            self.SYNC_THREADS, thread_name_prefix="hsl-spool-sync")
+        self.groups = 0                 # groups committed, and their batches (for tests)
+        self.batches = 0
+        self._cond = threading.Condition()
+        self._pending: list = []
+        self._closed = False
+        self._threads = [threading.Thread(target=self._run, name=f"hsl-spool-writer-{i}",
+                                          daemon=True) for i in range(self.WRITERS)]
+        for t in self._threads:
+            t.start()
+
+    def submit(self, copies) -> "concurrent.futures.Future":
+        """A future of the copies' ids, resolved once they are durable; its exception is
+        SpoolError (nothing visible), or TypeError/ValueError for a malformed copy."""
+        future: concurrent.futures.Future = concurrent.futures.Future()
+        copies = list(copies)
+        if not copies:
+            future.set_result([])
+            return future
+        with self._cond:
+            if self._closed:
+                raise RuntimeError("the spool writer is closed")
+            self._pending.append((future, copies))
+            self._cond.notify()
+        return future
+
+    def write(self, copies) -> list:
+        """`write_copies` through the writer (blocking)."""
+        return self.submit(copies).result()
+
+    def close(self) -> None:
+        """Commit what was submitted, then stop the thread."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        for t in self._threads:
+            t.join()
+        self._sync_pool.shutdown()
+
+    def _run(self) -> None:
+        cond = self._cond
+        while True:
+            with cond:
+                while not self._pending and not self._closed:
+                    cond.wait()
+                if not self._pending:
+                    return
+                group = self._pending[:self.MAX_GROUP]
+                del self._pending[:self.MAX_GROUP]
             try:
-                os.rename(final, temp)
-            except OSError:
-                _discard(final)
-        _discard(temp)
-        if isinstance(e, OSError):
-            raise SpoolError(spool_dir, step, _reason(e)) from None
-        raise
-    return [f"{batch}-{i}" for i in range(len(copies))]
+                self._commit(group)
+            except BaseException as e:          # a bug: no transaction may wait forever
+                for future, _ in group:
+                    if not future.done():
+                        future.set_exception(e)
+
+    def _commit(self, group: list) -> None:
+        written = []
+        for future, copies in group:
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                batch = _Batch(self.spool_dir, copies)
+            except BaseException as e:              # a malformed copy: nothing written
+                future.set_exception(e)
+                continue
+            try:
+                ensure_spool(self.spool_dir)
+                batch.write()
+            except BaseException as e:
+                batch.undo()
+                future.set_exception(batch.error(e))
+                continue
+            written.append((future, batch))
+        if not written:
+            return
+        fds = [fd for _, batch in written for fd in (*batch.fds, batch.dir_fd)]
+        # syncfs reports a write-back error that came after its descriptor was opened:
+        # the first batch's directory, opened before any file of the group was written.
+        if self.syncfs is not None and len(written) >= self.SYNCFS_GROUP \
+                and self.syncfs(written[0][1].dir_fd) == 0:
+            failures = dict.fromkeys(fds)       # all of the file system is on disk
+        else:                                   # (a failed syncfs: each fd says its own)
+            failures = dict(zip(fds, self._sync_pool.map(_fsync_error, fds)))
+        committed = []
+        for future, batch in written:
+            try:
+                batch.step = "sync the batch"
+                for fd in (*batch.fds, batch.dir_fd):
+                    if failures[fd] is not None:
+                        raise failures[fd]
+                batch.close()
+                batch.commit()
+            except BaseException as e:
+                batch.undo()
+                future.set_exception(batch.error(e))
+                continue
+            committed.append((future, batch))
+        if not committed:
+            return
+        try:
+            _fsync_dir(self.spool_dir)
+        except BaseException as e:
+            for future, batch in committed:
+                batch.step = "sync the spool directory"
+                batch.undo()
+                future.set_exception(batch.error(e))
+            return
+        self.groups += 1
+        self.batches += len(committed)
+        for future, batch in committed:
+            future.set_result(batch.ids())
 
 
 # ---------------------------------------------------------------------------------------

@@ -97,7 +97,15 @@ def start_script_thread(target, *, name: Optional[str] = None, daemon: bool = Tr
 
 
 def depth_capacity() -> int:
-    """The deepest HSL call depth the current thread's C stack holds."""
+    """The deepest HSL call depth the current thread's C stack holds (computed once per
+    thread: it is asked on every run)."""
+    capacity = getattr(_current, "depth_capacity", None)
+    if capacity is None:
+        capacity = _current.depth_capacity = _depth_capacity()
+    return capacity
+
+
+def _depth_capacity() -> int:
     stack = getattr(_current, "stack_size", None)
     if stack is None:
         # The main thread, or a thread hsl did not start: the system's stack limit

@@ -45,6 +45,18 @@ _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 _statm_fd: Optional[int] = None
 
 
+def _open_statm() -> Optional[int]:
+    try:
+        return os.open(_STATM, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return None
+
+
+# Opened once, at import: opened by the first run that measures memory instead, a
+# server's descriptor count would grow by one at some request (a leak to whoever counts).
+_statm_fd = _open_statm()
+
+
 def process_memory() -> int:
     """The process's resident memory in bytes (Linux), or its peak resident memory where
     the current figure cannot be read cheaply (macOS): either only grows as the process

@@ -120,6 +120,8 @@ def normalize_key(k):
             raise ScriptError("invalid array key (number %s)" % format_number(k).decode())
         return ((int(k) + 2147483648) % 4294967296) - 2147483648
     if t is bytes:
+        if k and k[0] > 57:             # not a digit nor "-": itself (the usual key)
+            return k
         return _norm_bytes_key(k)
     if t is bool:
         return 1 if k else 0
@@ -225,7 +227,10 @@ class HArray:
     # -- readers --------------------------------------------------------------------
     def get(self, key):
         """The value at HSL key `key`, or None when absent."""
-        if type(key) is float and -2147483649.0 < key < 2147483648.0:
+        t = type(key)
+        if t is bytes and key and key[0] > 57:      # a name: its own normal form
+            return self.d.get(key)
+        if t is float and -2147483649.0 < key < 2147483648.0:
             return self.d.get(int(key))
         return self.d.get(normalize_key(key))
 

@@ -13,7 +13,7 @@ from typing import Optional
 
 from ..builtins.server import define_metric, define_server
 from ..cli import configure_dns, load_plugin_arguments, print_error
-from ..queue.spool import SpoolError, ensure_spool
+from ..queue.spool import SpoolError, SpoolWriter, ensure_spool
 from ..queue.state import QueueError
 from ..queue.store import Queue, QueueLocked
 from ..runtime.memory import set_total_cap
@@ -79,6 +79,19 @@ class App:
         self.on_connection_lost = None
         self.on_queued = None               # called with the ids of each committed batch
         self.queue: Optional[QueueService] = None
+        self._spool_writer: Optional[SpoolWriter] = None
+
+    def spool_writer(self) -> SpoolWriter:
+        """The writer that commits queued copies to the spool (started on first use: the
+        default spool directory is made only once a message comes)."""
+        if self._spool_writer is None:
+            self._spool_writer = SpoolWriter(self.spool)
+        return self._spool_writer
+
+    def close_spool(self) -> None:
+        """Commit what was submitted to the spool, and stop its writer."""
+        if self._spool_writer is not None:
+            self._spool_writer.close()
 
     # ------------------------------------------------------------------- TLS
     def _tls_context(self, args):
@@ -406,6 +419,7 @@ def run(args) -> int:
             app.queue.join()
             app.queue.close()
         app.policy.close()
+        app.close_spool()
 
 
 async def _serve(app: App, endpoints: list) -> int:

@@ -35,10 +35,11 @@ from aiosmtpd.smtp import login_always_fail as _login_always_fail
 
 from ..builtins.network import inet_reverse
 from ..builtins.server import connection_close, connection_open
-from ..hooks.conversation import (TOO_BIG, Conversation, Prompt, ReadMessage, Reply,
+from ..hooks.conversation import (Conversation, Prompt, ReadMessage, Reply,
                                   RunHook)
 from ..net import dns as resolver
-from ..queue.spool import SpoolError, write_copies
+from ..queue.spool import SpoolError
+from .dataread import read_message
 from .maildir import deliver
 from .tls import StartTLS
 
@@ -478,42 +479,18 @@ class HSLSMTP(SMTP):
         (dot-unstuffed), TOO_BIG past --max-size (read to the end, not kept), None when the
         client is gone before the end."""
         await self._write(lines)
-        reader = self._reader
-        limit = self.app.max_size
-        parts: list = []
-        size = 0
-        too_big = False
-        line_start = True
-        while True:
-            try:
-                chunk = await reader.readuntil(b"\r\n")
-            except asyncio.LimitOverrunError as e:   # a long line: taken in pieces
-                chunk = await reader.read(e.consumed)
-            except asyncio.IncompleteReadError:
-                return None
-            if line_start:
-                if chunk == b".\r\n":
-                    break
-                if chunk[:1] == b".":                # RFC 5321 4.5.2
-                    chunk = chunk[1:]
-            line_start = chunk.endswith(b"\r\n")
-            self._last_activity = self.loop.time()
-            if too_big:
-                continue
-            size += len(chunk)
-            if limit and size > limit:
-                too_big = True
-                parts = []
-                continue
-            parts.append(chunk)
-        return TOO_BIG if too_big else b"".join(parts)
+        return await read_message(self._reader, self.app.max_size, self._touch)
+
+    def _touch(self) -> None:
+        self._last_activity = self.loop.time()
 
     async def _commit(self, copies: list):
-        """Write the transaction's copies to the spool (off the event loop), and with
+        """Write the transaction's copies to the spool (the spool writer's thread commits
+        them with the other transactions waiting, see spool.SpoolWriter), and with
         --maildir the message to the Maildir too: their ids, or why not (a str)."""
         app = self.app
         try:
-            ids = await self.loop.run_in_executor(None, write_copies, app.spool, copies)
+            ids = await asyncio.wrap_future(app.spool_writer().submit(copies))
         except SpoolError as e:
             app.metrics.spool_errors += 1
             app.metrics.messages["failed"] += 1

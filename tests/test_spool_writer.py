@@ -1,0 +1,274 @@
+"""The spool's group commit (hsl/queue/spool.py SpoolWriter, what `hsl serve` writes with):
+the transactions waiting are committed together (their fsyncs at once), yet each keeps what
+`write_copies` promises: its files and directories durable before its rename, the spool
+directory synced before its future resolves, all or none of its copies, a failure that
+names the step and leaves nothing of it visible, and the other transactions of the group
+unharmed (but a failed final sync takes back the whole group)."""
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from hsl.queue import spool
+from hsl.queue.spool import Copy, SpoolError, SpoolWriter, read_spool
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HAVE_SYNCFS = spool._syncfs_function() is not None
+MODES = [pytest.param(False, id="fsync"),
+         pytest.param(True, id="syncfs", marks=pytest.mark.skipif(
+             not HAVE_SYNCFS, reason="no syncfs(2) with error reporting here"))]
+
+
+def copy(n, message=b"Subject: hi\r\n\r\nbody\r\n", **kw):
+    return Copy(message, f"tx{n}", "a@example.com", f"r{n}@example.org", "mx", **kw)
+
+
+def transaction(n):
+    """Two copies with the same bytes (linked) and a third with others."""
+    return [copy(n), copy(n), copy(n, b"other\r\n")]
+
+
+def group(writer, transactions):
+    """Submit every transaction while the writer is held, so that they form one group;
+    their futures."""
+    with writer._cond:
+        return [writer.submit(t) for t in transactions]
+
+
+def entries(d):
+    listing = read_spool(d)
+    assert listing.problems == []
+    return listing.entries
+
+
+@pytest.mark.parametrize("syncfs", MODES)
+def test_a_group_commits_every_transaction_in_submission_order(tmp_path, syncfs):
+    d = str(tmp_path / "spool")
+    writer = SpoolWriter(d, syncfs=syncfs)
+    try:
+        writer.write([copy(0)])                 # the spool exists; one group of one
+        futures = group(writer, [transaction(n) for n in range(1, 11)])
+        ids = [f.result(10) for f in futures]
+    finally:
+        writer.close()
+    assert (writer.groups, writer.batches) == (2, 11)
+    got = entries(d)
+    assert [e.id for e in got[1:]] == [i for t in ids for i in t]
+    assert [e.envelope["transaction"] for e in got] == ["tx0"] + [
+        f"tx{n}" for n in range(1, 11) for _ in range(3)]
+    assert all(e.read_message() == b"other\r\n" for e in got[3::3])
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="names fds through /proc")
+@pytest.mark.parametrize("syncfs", MODES)
+def test_each_batch_is_durable_before_its_rename_and_the_spool_after(tmp_path,
+                                                                     monkeypatch, syncfs):
+    d = str(tmp_path)
+    writer = SpoolWriter(d, syncfs=syncfs or None)     # fsync: syncfs too, if it is there
+    writer.write([copy(0)])
+    events = []                 # (the fsyncs run on several threads: appended atomically)
+    real_fsync, real_rename = os.fsync, os.rename
+
+    def fsync(fd):
+        path = os.path.relpath(os.readlink(f"/proc/self/fd/{fd}"), d)
+        real_fsync(fd)
+        events.append(("fsync", path))
+
+    def rename(a, b):
+        events.append(("rename", os.path.relpath(a, d), os.path.relpath(b, d)))
+        real_rename(a, b)
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "rename", rename)
+    writer.SYNCFS_GROUP = 2 if syncfs else 3
+    if syncfs:
+        real_syncfs = writer.syncfs
+
+        def recorded(fd):
+            result = real_syncfs(fd)
+            events.append(("syncfs", os.path.relpath(os.readlink(f"/proc/self/fd/{fd}"), d)))
+            return result
+        writer.syncfs = recorded
+    try:
+        a, b = [f.result(10) for f in group(writer, [[copy(1), copy(1, b"x")],
+                                                     [copy(2)]])]
+    finally:
+        writer.close()
+    ba, bb = a[0].rsplit("-", 1)[0], b[0].rsplit("-", 1)[0]
+    ta, tb = spool.TEMP_PREFIX + ba, spool.TEMP_PREFIX + bb
+    renames = [("rename", ta, ba), ("rename", tb, bb), ("fsync", ".")]
+    if syncfs:      # one syncfs, through the group's first directory, then the renames
+        assert events == [("syncfs", ta)] + renames
+        return
+    # (a group smaller than SYNCFS_GROUP is fsync'ed even where syncfs is there)
+    synced = {("fsync", p) for p in (f"{ta}/0.eml", f"{ta}/0.json", f"{ta}/1.eml",
+                                     f"{ta}/1.json", ta, f"{tb}/0.eml", f"{tb}/0.json",
+                                     tb)}
+    # every file and directory of the group synced (once), then the renames in order,
+    # then the spool directory
+    assert set(events[:8]) == synced and len(events) == 11
+    assert events[8:] == renames
+
+
+class Fail:
+    """os.NAME whose `at`-th call (0-based) raises OSError(code); counts calls."""
+
+    def __init__(self, monkeypatch, name, at=None, code=errno.EIO):
+        self.real, self.at, self.code, self.calls = getattr(os, name), at, code, 0
+        self.lock = threading.Lock()        # the group's fsyncs run on several threads
+        monkeypatch.setattr(os, name, self)
+
+    def __call__(self, *a, **kw):
+        with self.lock:
+            self.calls += 1
+            this = self.calls - 1
+        if this == self.at:
+            raise OSError(self.code, os.strerror(self.code))
+        return self.real(*a, **kw)
+
+
+def three_transactions():
+    return [[copy(1), copy(1, b"x" * 5000)], [copy(2)], [copy(3), copy(3)]]
+
+
+def calls_in_a_group(tmp_path, name):
+    d = str(tmp_path / "count")
+    writer = SpoolWriter(d, syncfs=False)
+    writer.write([copy(0)])
+    with pytest.MonkeyPatch.context() as mp:
+        counter = Fail(mp, name)
+        for f in group(writer, three_transactions()):
+            f.result(10)
+    writer.close()
+    return counter.calls
+
+
+@pytest.mark.parametrize("name, code", [
+    ("fsync", errno.EIO), ("write", errno.ENOSPC), ("open", errno.EACCES),
+    ("rename", errno.EXDEV), ("mkdir", errno.EDQUOT), ("link", errno.EIO)])
+def test_a_failure_fails_only_the_batch_it_touched(tmp_path, monkeypatch, name, code):
+    n = calls_in_a_group(tmp_path, name)
+    assert n >= 1
+    for at in range(n):
+        d = str(tmp_path / f"{name}{at}")
+        writer = SpoolWriter(d, syncfs=False)
+        [kept] = writer.write([copy(0)])
+        with monkeypatch.context() as mp:
+            Fail(mp, name, at, code)
+            futures = group(writer, three_transactions())
+            outcomes = [f.exception(10) or f.result() for f in futures]
+        writer.close()
+        failed = [o for o in outcomes if isinstance(o, BaseException)]
+        if name in ("fsync", "open") and at == n - 1:   # the spool directory's sync:
+            assert len(failed) == 3                     # the whole group
+        else:
+            assert len(failed) == 1
+        for e in failed:
+            assert isinstance(e, SpoolError)
+            assert str(e).startswith(f"spool directory {d}: cannot ")
+            assert str(e).endswith(": " + os.strerror(code))
+        # what committed is whole; nothing of a failed batch, no temporary left
+        committed = [i for o in outcomes if isinstance(o, list) for i in o]
+        assert [e.id for e in entries(d)] == [kept] + committed
+        assert sorted(os.listdir(d)) == sorted({i.rsplit("-", 1)[0]
+                                                for i in [kept] + committed})
+
+
+def test_an_interrupted_sync_fails_its_batch_and_the_writer_goes_on(tmp_path, monkeypatch):
+    d = str(tmp_path)
+    writer = SpoolWriter(d, syncfs=False)
+    [kept] = writer.write([copy(0)])
+
+    def interrupted(fd):
+        raise KeyboardInterrupt
+    with monkeypatch.context() as mp:
+        mp.setattr(os, "fsync", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            writer.write([copy(1)])
+    try:
+        [later] = writer.write([copy(2)])
+    finally:
+        writer.close()
+    assert [e.id for e in entries(d)] == [kept, later]
+    assert sorted(os.listdir(d)) == sorted(i.rsplit("-", 1)[0] for i in (kept, later))
+
+
+@pytest.mark.skipif(not HAVE_SYNCFS, reason="no syncfs(2) with error reporting here")
+def test_a_failed_syncfs_falls_back_to_each_file(tmp_path, monkeypatch):
+    d = str(tmp_path)
+    writer = SpoolWriter(d, syncfs=True)
+    writer.syncfs = lambda fd: -1
+    writer.SYNCFS_GROUP = 1
+    counter = Fail(monkeypatch, "fsync")
+    try:
+        ids = [f.result(10) for f in group(writer, three_transactions())]
+    finally:
+        writer.close()
+    assert counter.calls == (4 + 1) + (2 + 1) + (3 + 1) + 1    # files, dirs, the spool
+    assert [e.id for e in entries(d)] == [i for t in ids for i in t]
+
+
+def test_a_malformed_copy_fails_alone_before_any_write(tmp_path):
+    d = str(tmp_path)
+    writer = SpoolWriter(d)
+    try:
+        good, bad = group(writer, [[copy(1)], [copy(2, metadata=["not", "a", "dict"])]])
+        assert isinstance(bad.exception(10), TypeError)
+        ids = good.result(10)
+    finally:
+        writer.close()
+    assert [e.id for e in entries(d)] == ids
+
+
+def test_close_commits_what_was_submitted(tmp_path):
+    d = str(tmp_path)
+    writer = SpoolWriter(d)
+    futures = group(writer, [[copy(n)] for n in range(20)])
+    writer.close()
+    assert all(f.done() for f in futures)
+    assert len(entries(d)) == 20
+    with pytest.raises(RuntimeError):
+        writer.submit([copy(21)])
+
+
+KILLED = """
+import sys
+from hsl.queue.spool import Copy, SpoolWriter
+w = SpoolWriter(sys.argv[1])
+n = 0
+while True:
+    fs = [w.submit([Copy(b"m" * 3000, "t%d" % (n + i), "s", "r@x", "mx"),
+                    Copy(b"other", "t%d" % (n + i), "s", "q@x", "mx")]) for i in range(8)]
+    for f in fs:
+        print(f.result()[0], flush=True)
+    n += 8
+"""
+
+
+def test_a_writer_killed_at_any_moment_leaves_whole_transactions(tmp_path):
+    d = str(tmp_path / "spool")
+    p = subprocess.Popen([sys.executable, "-c", KILLED, d], stdout=subprocess.PIPE,
+                         env=dict(os.environ, PYTHONPATH=ROOT), text=True)
+    try:
+        reported = []
+        deadline = time.monotonic() + 60
+        while len(reported) < 40 and time.monotonic() < deadline:
+            reported.append(p.stdout.readline().strip())
+        os.kill(p.pid, signal.SIGKILL)
+    finally:
+        p.wait()
+        rest = p.stdout.read().split()
+        p.stdout.close()
+    got = entries(d)
+    by_tx: dict = {}
+    for e in got:
+        by_tx.setdefault(e.envelope["transaction"], []).append(e.envelope["recipient"])
+    assert all(r == ["r@x", "q@x"] for r in by_tx.values())      # all or none
+    ids = {e.id for e in got}
+    assert {i for i in reported + rest if i} <= ids               # every reported id is there
