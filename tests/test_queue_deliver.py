@@ -805,3 +805,27 @@ def test_idle_pooled_connections_are_closed(sinks):
     assert pooled(pool, server.port).delivered              # nothing left: connects
     assert len(sink.hellos) == hellos + 1
     pool.close()
+
+
+def test_pooling_in_halons_delivery_settings_form(sinks):
+    # ["enabled" => true, "transactions" => N, "timeout" => idle seconds], as Halon's
+    # delivery settings give pooling: at most N transactions on one connection.
+    server, sink = sinks["plain"]
+    pool = smtp.Pool()
+    hellos = len(sink.hellos)
+    limit = {"enabled": True, "transactions": 2, "timeout": 30}
+    counts = [pooled(pool, server.port, pooling=limit).to_json()["connection"]["transactions"]
+              for _ in range(3)]
+    assert counts == [1, 2, 1] and len(sink.hellos) == hellos + 2
+    pool.close()
+    hellos = len(sink.hellos)
+    for options in ({"enabled": False}, {"timeout": 30}):       # not enabled: no pool
+        for _ in range(2):
+            assert pooled(pool, server.port, pooling=options).delivered
+    assert len(sink.hellos) == hellos + 4
+    idle_none = {"enabled": True, "timeout": 0}                  # kept 0 s: never reused
+    hellos = len(sink.hellos)
+    for _ in range(2):
+        assert pooled(pool, server.port, pooling=idle_none).delivered
+    assert len(sink.hellos) == hellos + 2
+    pool.close()

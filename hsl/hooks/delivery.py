@@ -136,6 +136,26 @@ def _plugin(fname, name, v):
     return V.to_python(v)
 
 
+def _pooling(fname, name, v):
+    """true/false, or Halon's delivery-settings form ["enabled" => bool, "timeout" =>
+    idle seconds, "transactions" => per connection, "evictable" => bool (accepted)]."""
+    if type(v) is bool:
+        return v
+    if type(v) is not V.HArray:
+        _fail(fname, name, "a boolean or an array", v)
+    out = {"enabled": False}
+    for key, read in (("enabled", _bool), ("timeout", _num), ("evictable", _bool)):
+        if v.get(key.encode()) is not None:
+            out[key] = read(fname, f"{name} {key}", v.get(key.encode()))
+    transactions = v.get(b"transactions")
+    if transactions is not None:
+        if type(transactions) is not float or transactions < 1 or \
+                not transactions.is_integer():
+            _fail(fname, f"{name} transactions", "a whole number >= 1", transactions)
+        out["transactions"] = int(transactions)
+    return out
+
+
 def _dsn(fname, name, v):
     if type(v) is not V.HArray:
         _fail(fname, name, "an array", v)
@@ -185,7 +205,7 @@ _TRY = {"host": _str, "port": _port, "sender": _address, "recipient": _address,
         "tls_verify_host": _bool, "tls_verify_name": _strs, "tls_default_ca": _bool,
         "tls_client_cert": _array, "xclient": _array, "protocol": _protocol,
         "mx_include": _strs, "mx_exclude": _strs, "jobid": _str, "timeout": _timeouts,
-        "connect_timeout": _num, "chunking": _bool, "pooling": _bool, "plugin": _plugin}
+        "connect_timeout": _num, "chunking": _bool, "pooling": _pooling, "plugin": _plugin}
 _QUEUE = {"hold": _bool, "delay": _num, "reason": _str, "increment_retry": _bool,
           "reset_retry": _bool, "transportid": _str, "quotas": _strs}
 OPTIONS = {"Try": _TRY, "Queue": _QUEUE, "Bounce": {"dsn": _dsn, "reason": _str},

@@ -405,6 +405,8 @@ class Session:
         self.esmtp = False
         self.authenticated = False      # AUTH done (a pooled session does not again)
         self.kept = False               # left open for a pool by the last run/reuse
+        self.pool_idle: Optional[float] = None      # pooled: seconds kept idle (None:
+        self.pool_transactions = POOL_TRANSACTIONS  # the pool's), transactions at most
         self.facts = Facts(host, address[0], address[1])
 
     # -- plumbing -------------------------------------------------------------------
@@ -691,7 +693,7 @@ class Session:
         closing), and (unless it was the message's) a 250 to RSET."""
         if outcome.kind != "smtp" or outcome.code == 421 or \
                 outcome.state not in ("MAIL", "RCPT", "DATA", "EOD") or \
-                self.facts.transactions >= POOL_TRANSACTIONS:
+                self.facts.transactions >= self.pool_transactions:
             return False
         if outcome.state == "EOD":
             return True
@@ -748,7 +750,7 @@ class Pool:
                 if not idle:
                     return None
                 session, since = idle.pop()
-            if now - since < self.idle and session.alive():
+            if now - since < self._idle(session) and session.alive():
                 return session
             session.quit()
             session.close()
@@ -757,20 +759,23 @@ class Pool:
         with self._lock:
             self._sessions.setdefault(key, []).append((session, time.monotonic()))
 
+    def _idle(self, session: Session) -> float:
+        return self.idle if session.pool_idle is None else session.pool_idle
+
     def close_idle(self) -> None:
-        """QUIT the sessions idle longer than `idle` seconds."""
-        self._close(lambda since: time.monotonic() - since >= self.idle)
+        """QUIT the sessions idle longer than their idle time."""
+        self._close(lambda s, since: time.monotonic() - since >= self._idle(s))
 
     def close(self) -> None:
         """QUIT every idle session."""
-        self._close(lambda since: True)
+        self._close(lambda s, since: True)
 
     def _close(self, due) -> None:
         with self._lock:
             closing = []
             for key, idle in list(self._sessions.items()):
-                closing += [s for s, since in idle if due(since)]
-                idle[:] = [(s, since) for s, since in idle if not due(since)]
+                closing += [s for s, since in idle if due(s, since)]
+                idle[:] = [(s, since) for s, since in idle if not due(s, since)]
                 if not idle:
                     del self._sessions[key]
         for session in closing:
@@ -919,9 +924,11 @@ def _family_filter(server: Server, targets: list):
 
 
 def probe(fname: str, server: Server, steps, domain: Optional[str] = None,
-          clock: Optional[Clock] = None, pool: Optional[Pool] = None) -> Outcome:
+          clock: Optional[Clock] = None, pool: Optional[Pool] = None,
+          pool_limits: tuple = (None, POOL_TRANSACTIONS)) -> Outcome:
     """Run one session: the first address that accepts a connection answers (with a
-    `pool`: a pooled session to it, else a new one, kept in the pool after)."""
+    `pool`: a pooled session to it, else a new one, kept in the pool after, for at most
+    `pool_limits` (idle seconds, None: the pool's; transactions))."""
     _execution.blocking("smtp")
     clock = clock or Clock()
     clock.poll()                        # out of time already: stop before connecting
@@ -959,11 +966,12 @@ def probe(fname: str, server: Server, steps, domain: Optional[str] = None,
             address = (ip, server.port)
             if pool is not None:
                 outcome = _pooled(pool, Pool.key(server, target.host, address), steps,
-                                  clock)
+                                  clock, pool_limits)
                 if outcome is not None:
                     return outcome
             session = Session(fname, server, target.host, address, clock,
                               secure=target.secure)
+            session.pool_idle, session.pool_transactions = pool_limits
             try:
                 outcome = session.run(steps, keep=pool is not None)
                 if session.kept:
@@ -985,7 +993,8 @@ def probe(fname: str, server: Server, steps, domain: Optional[str] = None,
     return Outcome(-1.0, None, message, "CONNECT", conn=last)
 
 
-def _pooled(pool: Pool, key: tuple, steps, clock: Clock) -> Optional[Outcome]:
+def _pooled(pool: Pool, key: tuple, steps, clock: Clock,
+            pool_limits: tuple) -> Optional[Outcome]:
     """The outcome of `steps` on a pooled session for `key`; None when there is none.  A
     pooled connection that fails before MAIL FROM got an answer (the server closed it
     while it was idle) is dropped and the next one (or a new one) is used."""
@@ -994,6 +1003,7 @@ def _pooled(pool: Pool, key: tuple, steps, clock: Clock) -> Optional[Outcome]:
         if session is None:
             return None
         sent = session.facts.transactions
+        session.pool_idle, session.pool_transactions = pool_limits
         outcome = session.reuse(steps, clock)
         if outcome.state == "MAIL" and outcome.code in (None, 421) and \
                 session.facts.transactions == sent + 1:

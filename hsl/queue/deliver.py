@@ -15,8 +15,9 @@ STARTTLS, AUTH, MAIL, RCPT, DATA, EOD, QUIT), `connect_timeout`, `sender` and
 `recipient` (overrides: a string, or {"localpart", "domain"} / {"address"}, with
 "params").  They are read exactly as smtp_lookup_rcpt reads its server array (the same
 checks and messages, hsl.builtins.smtpclient.parse_server); keys that only matter to
-other parts of the queue (jobid, chunking, ...) are ignored; `pooling` true keeps the
-connection in the caller's `pool` (hsl.net.smtp.Pool).  `sourceip` is an
+other parts of the queue (jobid, chunking, ...) are ignored; `pooling` (true, or
+{"enabled", "timeout", "transactions"}: `pool_limits`) keeps the connection in the
+caller's `pool` (hsl.net.smtp.Pool).  `sourceip` is an
 address, or a list of addresses or {"address", "helo"} (the first is used, its `helo`
 replacing `helo`); it must be an address of this machine.  `plugin` is not an SMTP
 attempt: see the queue runner.
@@ -255,10 +256,11 @@ def attempt(message: bytes, sender: str, recipient: str, options: Optional[dict]
     a failed delivery or bad options (see the module docstring).  `deadline`: seconds
     the whole attempt may take at most; `connection_id`: the connection's `id` (default:
     a random one); `pool`: where connections are kept between attempts when `options`
-    has `pooling` true (a pooled connection keeps its `id`)."""
+    has `pooling` (a pooled connection keeps its `id`)."""
     start = time.monotonic()
     cid = connection_id or uuid.uuid4().hex
-    pool = pool if (options or {}).get("pooling") else None
+    limits = pool_limits((options or {}).get("pooling"))
+    pool = pool if limits is not None else None
     try:
         server, mail_from, rcpt_to = settings(options)
         if mail_from is None:
@@ -273,7 +275,8 @@ def attempt(message: bytes, sender: str, recipient: str, options: Optional[dict]
     answers: list = []
     try:
         outcome = smtp.probe(WHERE, server, lambda s: smtp.transaction(
-            s, mail_from, [rcpt_to], payload, answers), domain, Clock(deadline), pool)
+            s, mail_from, [rcpt_to], payload, answers), domain, Clock(deadline), pool,
+            limits or (None, smtp.POOL_TRANSACTIONS))
     except ScriptError as e:            # the network is off (hsl test), a bad TLS setting
         return Attempt(False, True, error_type="config", error_message=str(e),
                        connection_id=cid, duration=time.monotonic() - start)
@@ -286,6 +289,16 @@ def attempt(message: bytes, sender: str, recipient: str, options: Optional[dict]
                    dns=outcome.dns, facts=outcome.conn,
                    connection_id=connection_id or (outcome.conn.id if outcome.conn else cid),
                    duration=time.monotonic() - start)
+
+
+def pool_limits(pooling) -> Optional[tuple]:
+    """(idle seconds or None, transactions) of Try's `pooling` (true, or ["enabled" =>
+    true, "timeout" => ..., "transactions" => ...]); None: no pooling."""
+    if pooling is True:
+        return None, smtp.POOL_TRANSACTIONS
+    if isinstance(pooling, dict) and pooling.get("enabled"):
+        return pooling.get("timeout"), pooling.get("transactions", smtp.POOL_TRANSACTIONS)
+    return None
 
 
 def _address(text: str, pos: int) -> smtp.Address:
