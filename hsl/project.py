@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import os
 import re
 import shutil
@@ -101,6 +102,7 @@ class Project:
     files_dir: Optional[str] = None
     include_paths: list = field(default_factory=list)
     transportgroups: list = field(default_factory=list)
+    queue_grouping: Optional[dict] = None   # queues.grouping, checked (hsl/queue/grouping.py)
     warnings: list = field(default_factory=list)
     _shown: dict = field(default_factory=dict, repr=False)  # private copy -> name to show
     _cleanup: object = field(default=None, repr=False)
@@ -261,6 +263,7 @@ class _Loader:
         scripting = self.scripting(app)
         self.app_servers(app)
         self.transportgroups(app)
+        self.queues(app)
         self.files(scripting)
         self.attach_hooks(scripting)
         if p.startup is not None:
@@ -336,6 +339,33 @@ class _Loader:
                                             str(domain).lower()))
                 else:
                     self.wanted.append((server, phase, self.ident(hook, hw), hw, None))
+
+    def queues(self, app: dict) -> None:
+        """queues.grouping: `default` (recipientdomain or remotemx) and `groupings` (id,
+        remotemx patterns, remoteip addresses or networks)."""
+        where = ("queues", "grouping")
+        grouping = self.mapping(self.mapping(app.get("queues"), ("queues",)).get("grouping"),
+                                where)
+        if not grouping:
+            return
+        default = grouping.get("default")
+        if default is not None and default not in ("recipientdomain", "remotemx"):
+            self.fail(where + ("default",), "must be recipientdomain or remotemx")
+        for i, group in enumerate(self.sequence(grouping.get("groupings"),
+                                                where + ("groupings",))):
+            gw = where + ("groupings", i)
+            group = self.mapping(group, gw)
+            self.text(group.get("id"), gw + ("id",))
+            for j, pattern in enumerate(self.sequence(group.get("remotemx"),
+                                                      gw + ("remotemx",))):
+                self.text(pattern, gw + ("remotemx", j))
+            for j, network in enumerate(self.sequence(group.get("remoteip"),
+                                                      gw + ("remoteip",))):
+                try:
+                    ipaddress.ip_network(str(network), strict=False)
+                except ValueError:
+                    self.fail(gw + ("remoteip", j), "must be an IP address or network")
+        self.project.queue_grouping = grouping
 
     def transportgroups(self, app: dict) -> None:
         groups = self.sequence(app.get("transportgroups"), ("transportgroups",))

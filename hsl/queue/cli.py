@@ -298,11 +298,14 @@ def load_runner_config(args, project=None, plugins=None) -> tuple:
     from ..serve.hooks import ScriptLoadError, compile_file  # deferred: the compiler
     from .runner import QueueHooks  # deferred: as above
     from .schedule import Routing  # deferred: as above
+    from .grouping import Grouping  # deferred: as above
     groups: list = []
+    grouping = Grouping()
     paths = {"predelivery": args.predelivery, "postdelivery": args.postdelivery}
     include_paths = list(getattr(args, "include", None) or ())
     if project is not None:
         groups = project.transportgroups
+        grouping = Grouping.from_config(project.queue_grouping)
         include_paths += project.include_paths
         for name, hook in project.queue_hooks.items():
             paths[name] = paths[name] or hook.path
@@ -313,7 +316,7 @@ def load_runner_config(args, project=None, plugins=None) -> tuple:
                 programs[phase] = compile_file(path, phase, include_paths, plugins=plugins)
             except ScriptLoadError as e:
                 raise QueueError(str(e)) from None
-    return (Routing(groups, dict(args.routes)),
+    return (Routing(groups, dict(args.routes), grouping),
             QueueHooks(programs.get("predelivery"), programs.get("postdelivery")))
 
 

@@ -278,8 +278,20 @@ class QueueRunner:
 
     def _facts(self, entry) -> dict:
         """What suspensions and policies match the entry on (hsl/queue/policy.py)."""
-        return policy_mod.entry_facts(entry, self.routing.transport(entry.transportid),
-                                      self._connections.get(entry.id))
+        transport = self.routing.transport(entry.transportid)
+        facts = policy_mod.entry_facts(entry, transport, self._connections.get(entry.id))
+        if facts.get("grouping") is None:       # (before an attempt: the fixed next hop)
+            facts["grouping"] = self._grouping(entry, facts.get("remotemx"),
+                                               facts.get("remoteip"))
+        return facts
+
+    def _grouping(self, entry, remotemx, remoteip):
+        """The copy's queue grouping (hsl/queue/grouping.py; the envelope's wins)."""
+        given = entry.envelope.get("grouping")
+        if isinstance(given, str) and given:
+            return given
+        return self.routing.grouping.of(entry.recipient.rpartition("@")[2].lower(),
+                                        remotemx, remoteip)
 
     def _pickup(self, entry, destination: str, token=None) -> Optional[Outcome]:
         # The attempt slot is held from here until postdelivery has decided (so that what
@@ -369,8 +381,9 @@ class QueueRunner:
             outcome.attempt = attempt.to_json()
             if attempt.facts is not None:       # remotemx/remoteip/localip for policies
                 f = attempt.facts
-                self._connections[entry.id] = {"remotemx": f.remotemx,
-                                               "remoteip": f.remoteip, "localip": f.localip}
+                self._connections[entry.id] = {
+                    "remotemx": f.remotemx, "remoteip": f.remoteip, "localip": f.localip,
+                    "grouping": self._grouping(entry, f.remotemx, f.remoteip)}
             # The default action (hooks.md §2): one rule for the runner and hsl test.
             action, expired = hooks_mod.default_action(view, outcome.attempt, schedule)
             if action is None:
@@ -386,7 +399,8 @@ class QueueRunner:
                 action=action, expired=expired,
                 context=pre.context if pre is not None and pre.context is not None
                 else None, policies=self.policies,
-                dsn=hooks_mod.dsn_arguments(outcome.attempt, action, expired))
+                dsn=hooks_mod.dsn_arguments(outcome.attempt, action, expired),
+                grouping=self._facts(entry).get("grouping"))
             outcome.output += post.output
             if post.error:
                 outcome.error = post.error
