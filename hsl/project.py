@@ -103,6 +103,7 @@ class Project:
     include_paths: list = field(default_factory=list)
     transportgroups: list = field(default_factory=list)
     queue_grouping: Optional[dict] = None   # queues.grouping, checked (hsl/queue/grouping.py)
+    queue_policies: list = field(default_factory=list)  # smtpd-policy.yaml's, checked
     warnings: list = field(default_factory=list)
     _shown: dict = field(default_factory=dict, repr=False)  # private copy -> name to show
     _cleanup: object = field(default=None, repr=False)
@@ -264,6 +265,11 @@ class _Loader:
         self.app_servers(app)
         self.transportgroups(app)
         self.queues(app)
+        policies = os.path.join(os.path.dirname(p.config), "smtpd-policy.yaml")
+        if os.path.isfile(policies):
+            app_place = self.file, self.pos     # (errors below name smtpd-app.yaml again)
+            self.policies(self.read(policies, "policy configuration"))
+            self.file, self.pos = app_place
         self.files(scripting)
         self.attach_hooks(scripting)
         if p.startup is not None:
@@ -366,6 +372,46 @@ class _Loader:
                 except ValueError:
                     self.fail(gw + ("remoteip", j), "must be an IP address or network")
         self.project.queue_grouping = grouping
+
+    def policies(self, config: dict) -> None:
+        """smtpd-policy.yaml: policies[] with fields, conditions[] (if, then) and default;
+        limits are concurrency (a whole number), rate ("N/SECONDS"), tag, properties."""
+        from .queue.policy import FIELDS     # deferred: the queue only for a project's
+        items = self.sequence(config.get("policies"), ("policies",))
+        for i, item in enumerate(items):
+            where = ("policies", i)
+            item = self.mapping(item, where)
+            fields = self.sequence(item.get("fields"), where + ("fields",))
+            for j, name in enumerate(fields):
+                if name not in FIELDS:
+                    self.fail(where + ("fields", j), "must be one of " + ", ".join(FIELDS))
+            for j, cond in enumerate(self.sequence(item.get("conditions"),
+                                                   where + ("conditions",))):
+                cw = where + ("conditions", j)
+                cond = self.mapping(cond, cw)
+                for name, value in self.mapping(cond.get("if"), cw + ("if",)).items():
+                    if name not in fields:
+                        self.fail(cw + ("if", name), "is not one of the policy's fields",
+                                  key=True)
+                    for v in value if isinstance(value, list) else [value]:
+                        self.text(v if isinstance(v, str) else None, cw + ("if", name))
+                self.limits(cond.get("then"), cw + ("then",))
+            if item.get("default") is not None:
+                self.limits(item["default"], where + ("default",))
+        self.project.queue_policies = items
+
+    def limits(self, value, where: tuple) -> None:
+        limits = self.mapping(value, where)
+        if limits.get("concurrency") is not None:
+            self.number(limits["concurrency"], where + ("concurrency",), 1)
+        rate = limits.get("rate")
+        if rate is not None and not (isinstance(rate, str) and
+                                     re.fullmatch(r"\d+(\.\d+)?/\d+(\.\d+)?", rate)
+                                     and float(rate.partition("/")[2]) > 0):
+            self.fail(where + ("rate",), 'must be "MESSAGES/SECONDS" (as "30/60")')
+        if limits.get("tag") is not None:
+            self.text(limits["tag"], where + ("tag",))
+        self.mapping(limits.get("properties"), where + ("properties",))
 
     def transportgroups(self, app: dict) -> None:
         groups = self.sequence(app.get("transportgroups"), ("transportgroups",))

@@ -125,3 +125,86 @@ def test_hsl_queue_run_takes_the_projects_grouping(tree):
     routing, _ = load_runner_config(args, load_project(str(tree)), None)
     assert routing.grouping.of("gmail.com", "aspmx.l.google.com") == "&google"
     assert routing.grouping.of("example.net", "mx.example.net") == "example.net"
+
+
+# ------------------------------------------------------------------ static policies
+
+POLICY_YAML = """
+policies:
+  - fields: [grouping]
+    conditions:
+      - if:
+          grouping: "&local"
+        then:
+          concurrency: 1
+          rate: 2/100
+          tag: slow
+          properties:
+            backoff-ttl: 3600
+    default:
+      concurrency: 5
+"""
+
+
+def test_a_project_gives_its_static_policies(tree):
+    (tree / "src" / "config" / "smtpd-policy.yaml").write_text(POLICY_YAML)
+    project = load_project(str(tree))
+    assert project.queue_policies[0]["fields"] == ["grouping"]
+
+
+@pytest.mark.parametrize("old, new, message", [
+    ("fields: [grouping]", "fields: [sender]",
+     ":3:14: policies[0].fields[0]: must be one of transportid, localip, remoteip, "
+     "remotemx, recipientdomain, jobid, grouping, tenantid"),
+    ("rate: 2/100", "rate: fast", ':9:17: policies[0].conditions[0].then.rate: must be '
+                                  '"MESSAGES/SECONDS" (as "30/60")'),
+    ("concurrency: 5", "concurrency: 0",
+     ":14:20: policies[0].default.concurrency: must be a whole number of at least 1"),
+    ('grouping: "&local"', 'remotemx: "x"',
+     ":6:11: policies[0].conditions[0].if.remotemx: is not one of the policy's fields"),
+])
+def test_a_wrong_policy_names_its_node(tree, old, new, message):
+    path = tree / "src" / "config" / "smtpd-policy.yaml"
+    path.write_text(POLICY_YAML.replace(old, new))
+    with pytest.raises(ProjectError) as e:
+        load_project(str(tree))
+    assert str(e.value) == str(path) + message
+
+
+def test_static_policies_limit_pickups_and_reach_postdelivery(sink, tmp_path):
+    # rate 2/100 for the &local grouping: two copies at once, the next 100 s later;
+    # postdelivery sees the policy applied with its properties and tag, and the dynamic
+    # policy a hook added on the same fields.
+    import json
+    server, inbox = sink
+    d = str(tmp_path / "sp")
+    ids = [spool.write_copies(d, [spool.Copy(MESSAGE, "tx", "a@example.com", r, "mx")])[0]
+           for r in ("p1@example.org", "p2@example.org", "p3@example.org")]
+    import yaml
+    static = yaml.safe_load(POLICY_YAML)["policies"]
+    grouping = Grouping.from_config({"groupings": [{"id": "local",
+                                                    "remoteip": ["127.0.0.0/8"]}]})
+    routing = Routing(None, {"mx": {"host": "127.0.0.1", "port": server.port}}, grouping,
+                      static)
+    post = '''
+        queue_policy(["grouping"], ["grouping" => "&local"], ["concurrency" => 3, "tag" => "backoff"], 10000);
+        echo json_encode($arguments["policy"]);
+    '''
+    clock = VirtualClock(2_000_000_000)
+    table = policy.PolicyTable()
+    queue = Queue.open(d, clock=clock.now)
+    r = QueueRunner(queue, routing, QueueHooks(None, compile_hook("postdelivery", post,
+                                                                   "post.hsl")),
+                    clock=clock, concurrency=3, policies=table)
+    seen = []
+    r.on_outcome = lambda o: seen.append((clock.now() - 2_000_000_000, o.id,
+                                          json.loads(o.output[0])))
+    r.run()
+    queue.close()
+    assert sorted(t for t, _, _ in seen) == [0, 0, 100]
+    assert {i for _, i, _ in seen} == set(ids) and len(inbox.messages) == 3
+    last = max(seen, key=lambda s: s[0])[2]
+    assert last == {"tags": ["slow", "backoff"], "policies": [{
+        "fields": ["grouping"], "properties": {"backoff-ttl": 3600},
+        "dynamic": [{"id": last["policies"][0]["dynamic"][0]["id"], "tag": "backoff"}],
+        "tags": ["slow", "backoff"]}]}

@@ -387,13 +387,17 @@ def queue_variables(phase: str, entry: EntryView, arguments: dict, context) -> d
 
 
 def post_arguments(entry: EntryView, attempt, action: Optional[str], expired: bool = False,
-                   dsn: Optional[dict] = None, grouping: Optional[str] = None) -> dict:
+                   dsn: Optional[dict] = None, grouping: Optional[str] = None,
+                   policy: Optional[dict] = None) -> dict:
     """postdelivery's $arguments; `action` None: the copy was delivered.  `dsn`:
-    `$arguments["dsn"]` (dsn_arguments()); `grouping`: the queue grouping's id (hsl has
-    no groupings of its own: a fixture gives it)."""
+    `$arguments["dsn"]` (dsn_arguments()); `grouping`: the copy's queue grouping
+    (hsl/queue/grouping.py); `policy`: the pickup policies applied (["tags", "policies"],
+    hsl/queue/policy.py)."""
     arguments: dict = {"retry": entry.retry, "expired": expired}
     if grouping is not None:
         arguments["grouping"] = grouping
+    if policy is not None:
+        arguments["policy"] = policy
     if action is not None:
         arguments["action"] = action
     if attempt is not None:
@@ -439,11 +443,11 @@ def run_predelivery(program, entry: EntryView, *, max_time: float = 10.0,
 def run_postdelivery(program, entry: EntryView, attempt: Optional[V.HArray], *,
                      action: Optional[str], expired: bool = False, context=None,
                      dsn: Optional[dict] = None, grouping: Optional[str] = None,
-                     max_time: float = 10.0, trace: bool = False,
-                     policies=None) -> QueueDecision:
+                     policy: Optional[dict] = None, max_time: float = 10.0,
+                     trace: bool = False, policies=None) -> QueueDecision:
     """`action` None: the copy was delivered (`Queue`, `Bounce`, `Delete` are then
     errors).  `context`: predelivery's $context (None: predelivery did not run)."""
-    arguments = post_arguments(entry, attempt, action, expired, dsn, grouping)
+    arguments = post_arguments(entry, attempt, action, expired, dsn, grouping, policy)
     return _run(program, "postdelivery", entry, arguments, context, action is None,
                 max_time=max_time, trace=trace, policies=policies)
 

@@ -301,11 +301,13 @@ def load_runner_config(args, project=None, plugins=None) -> tuple:
     from .grouping import Grouping  # deferred: as above
     groups: list = []
     grouping = Grouping()
+    static_policies: list = []
     paths = {"predelivery": args.predelivery, "postdelivery": args.postdelivery}
     include_paths = list(getattr(args, "include", None) or ())
     if project is not None:
         groups = project.transportgroups
         grouping = Grouping.from_config(project.queue_grouping)
+        static_policies = project.queue_policies
         include_paths += project.include_paths
         for name, hook in project.queue_hooks.items():
             paths[name] = paths[name] or hook.path
@@ -316,7 +318,7 @@ def load_runner_config(args, project=None, plugins=None) -> tuple:
                 programs[phase] = compile_file(path, phase, include_paths, plugins=plugins)
             except ScriptLoadError as e:
                 raise QueueError(str(e)) from None
-    return (Routing(groups, dict(args.routes), grouping),
+    return (Routing(groups, dict(args.routes), grouping, static_policies),
             QueueHooks(programs.get("predelivery"), programs.get("postdelivery")))
 
 

@@ -28,6 +28,14 @@ it is an address).
   many started in any `seconds`, the next one waits until the oldest is that old.  The
   same fields and condition again replace its limits and ttl (unless `update` is
   false).
+* **Static policies** (a project's `smtpd-policy.yaml`, `load_static`): each one a counter
+  over its `fields` (none: one counter for everything); the first of its `conditions`
+  whose `if` matches the entry (each field: a value or a list of values; hosts and
+  domains also `*.domain`) gives its limits (`then`), else its `default`; limits are
+  `concurrency`, `rate` ("N/SECONDS"), `tag` and `properties`, and are enforced as a
+  dynamic policy's.  postdelivery's `$arguments["policy"]` (`applied`) lists the static
+  policies that applied to the attempt (`fields`, `properties`, `tags` and `dynamic`:
+  the dynamic policies on the same fields that matched) and every tag.
 * A **quota** is the count and bytes of the queued entries (not done) whose `quotas`
   (EOD's queue() option) name it, from the queue the table is bound to (`bind_queue`).
 
@@ -111,10 +119,57 @@ def _matches(wanted: dict, facts: dict) -> bool:
     return True
 
 
+@dataclass
+class StaticPolicy:
+    fields: tuple
+    conditions: tuple                       # ((if: {field: (values,)}, Limits), ...)
+    default: Optional["Limits"] = None
+    running: dict = field(default_factory=dict)
+    started: dict = field(default_factory=dict)
+
+    def limits(self, facts: dict) -> Optional["Limits"]:
+        for wanted, limits in self.conditions:
+            if all(any(_value_matches(name, v, facts.get(name)) for v in values)
+                   for name, values in wanted.items()):
+                return limits
+        return self.default
+
+
+@dataclass(frozen=True)
+class Limits:
+    concurrency: Optional[int] = None
+    rate: Optional[tuple] = None            # (messages, seconds)
+    tag: Optional[str] = None
+    properties: dict = field(default_factory=dict)
+
+
+def _value_matches(name: str, pattern: str, fact) -> bool:
+    if fact is None:
+        return False
+    fact = _norm(name, str(fact))
+    pattern = _norm(name, pattern)
+    if pattern.startswith("*.") and name in _NO_CASE:
+        return fact.endswith(pattern[1:])
+    return fact == pattern
+
+
+def limits_of(spec: Optional[dict]) -> Optional[Limits]:
+    """Limits of a checked `then`/`default` mapping (hsl.project checks them)."""
+    if spec is None:
+        return None
+    rate = spec.get("rate")
+    if isinstance(rate, str):
+        messages, _, seconds = rate.partition("/")
+        rate = (float(messages), float(seconds))
+    return Limits(spec.get("concurrency"), rate, spec.get("tag"),
+                  dict(spec.get("properties") or {}))
+
+
 class PolicyTable:
     def __init__(self, clock: Callable[[], float] = time.time):
         self.clock = clock
         self._lock = threading.Lock()
+        self._static: tuple = ()            # StaticPolicy, from smtpd-policy.yaml
         self._suspensions: dict = {}        # frozenset(fields) -> Suspension
         self._policies: dict = {}           # id -> Policy
         self._ids = itertools.count(1)
@@ -126,6 +181,20 @@ class PolicyTable:
         """Use the run's clock, and its queue for quotas (None: every quota is 0)."""
         self.clock = clock
         self._quota = None if queue is None else (lambda name: _quota_of(queue, name))
+
+    def load_static(self, policies) -> None:
+        """The static policies (checked `smtpd-policy.yaml` items: fields, conditions,
+        default), replacing those loaded before."""
+        static = []
+        for item in policies or ():
+            conditions = tuple(
+                ({k: tuple(v if isinstance(v, list) else [v]) for k, v in
+                  (c.get("if") or {}).items()}, limits_of(c.get("then") or {}))
+                for c in item.get("conditions") or ())
+            static.append(StaticPolicy(tuple(item.get("fields") or ()), conditions,
+                                       limits_of(item.get("default"))))
+        with self._lock:
+            self._static = tuple(static)
 
     # -- what the builtins do ---------------------------------------------------------
 
@@ -193,26 +262,53 @@ class PolicyTable:
         with self._lock:
             self._expire(now)
             counted = []
-            for p in self._policies.values():
-                if not _matches(p.condition, facts):
-                    continue
+            limited = [(p, p) for p in self._policies.values() if _matches(p.condition, facts)]
+            for sp in self._static:
+                limits = sp.limits(facts)
+                if limits is not None:
+                    limited.append((sp, limits))
+            for p, limits in limited:
                 counter = tuple(_norm(f, str(facts.get(f))) for f in p.fields)
-                if p.concurrency is not None and \
-                        p.running.get(counter, 0) >= p.concurrency:
+                if limits.concurrency is not None and \
+                        p.running.get(counter, 0) >= limits.concurrency:
                     return None, None
-                if p.rate is not None:
-                    messages, seconds = p.rate
+                if limits.rate is not None:
+                    messages, seconds = limits.rate
                     starts = p.started.setdefault(counter, deque())
                     while starts and starts[0] <= now - seconds:
                         starts.popleft()
                     if len(starts) >= messages:
                         return None, starts[0] + seconds
-                counted.append((p, counter))
-            for p, counter in counted:
+                counted.append((p, counter, limits))
+            for p, counter, limits in counted:
                 p.running[counter] = p.running.get(counter, 0) + 1
-                if p.rate is not None:
+                if limits.rate is not None:
                     p.started[counter].append(now)
-            return counted, None
+            return [(p, counter) for p, counter, _ in counted], None
+
+    def applied(self, token, facts: dict) -> dict:
+        """postdelivery's `$arguments["policy"]` for a pickup's `token`: the static
+        policies that applied, each with the dynamic ones on its fields that matched."""
+        token = token or []
+        dynamic = [p for p, _ in token if isinstance(p, Policy)]
+        policies, tags = [], []
+        for sp, _ in token:
+            if not isinstance(sp, StaticPolicy):
+                continue
+            limits = sp.limits(facts) or Limits()
+            mine = [d for d in dynamic if d.fields == sp.fields]
+            own = [t for t in [limits.tag] + [d.tag for d in mine] if t is not None]
+            entry = {"fields": list(sp.fields), "properties": dict(limits.properties),
+                     "dynamic": [{"id": d.id, **({"tag": d.tag} if d.tag else {})}
+                                 for d in mine]}
+            if own:
+                entry["tags"] = own
+            policies.append(entry)
+            tags += [t for t in own if t not in tags]
+        for d in dynamic:
+            if d.tag is not None and d.tag not in tags:
+                tags.append(d.tag)
+        return {"tags": tags, "policies": policies}
 
     def release(self, token) -> None:
         with self._lock:

@@ -166,6 +166,8 @@ class QueueRunner:
         (virtual clock), or (`once`) until every entry due at the start was picked up
         once.  Returns the outcomes."""
         self.policies.bind(self.clock.now, self.queue)      # the run's clock and quotas
+        if self.routing.policies:
+            self.policies.load_static(self.routing.policies)
         try:
             return self._loop(once)
         finally:
@@ -303,7 +305,7 @@ class QueueRunner:
             if until is not None:       # suspended while it waited for its slot
                 self._blocked[entry.id] = until
                 return SKIPPED
-            return self._attempt(entry, destination, release)
+            return self._attempt(entry, destination, release, token)
         except Exception as e:     # a bug must not stop the queue: the entry waits
             log.exception("queue: pickup of %s failed: %s: %s", entry.id,
                           type(e).__name__, e)
@@ -347,7 +349,8 @@ class QueueRunner:
         with self._lock:
             return entry_id in self._attempting
 
-    def _attempt(self, entry, destination: str, release: Callable[[], None]) -> Outcome:
+    def _attempt(self, entry, destination: str, release: Callable[[], None],
+                 token=None) -> Outcome:
         transport = self.routing.transport(entry.transportid)
         schedule = transport.schedule
         message = entry.message_bytes()
@@ -393,6 +396,7 @@ class QueueRunner:
             action = decided.upper()
         post = None
         if self.hooks.postdelivery is not None:
+            facts = self._facts(entry)
             post = hooks_mod.run_postdelivery(
                 self.hooks.postdelivery, view,
                 attempt.to_hsl() if attempt is not None else None,
@@ -400,7 +404,9 @@ class QueueRunner:
                 context=pre.context if pre is not None and pre.context is not None
                 else None, policies=self.policies,
                 dsn=hooks_mod.dsn_arguments(outcome.attempt, action, expired),
-                grouping=self._facts(entry).get("grouping"))
+                grouping=facts.get("grouping"),
+                policy=self.policies.applied(token, facts) if attempt is not None
+                else None)
             outcome.output += post.output
             if post.error:
                 outcome.error = post.error

@@ -170,12 +170,14 @@ def parse_transport_option(text: str) -> tuple:
 
 class Routing:
     """Transport ids -> Transport, from a project's transportgroups and --transport; and
-    the project's queue grouping (`grouping`: a hsl.queue.grouping.Grouping)."""
+    the project's queue grouping (`grouping`: a hsl.queue.grouping.Grouping) and static
+    policies (`policies`: smtpd-policy.yaml's items, for PolicyTable.load_static)."""
 
     def __init__(self, transportgroups: Optional[list] = None,
-                 overrides: Optional[dict] = None, grouping=None):
+                 overrides: Optional[dict] = None, grouping=None, policies=None):
         from .grouping import Grouping   # (plain data: no cost)
         self.grouping = grouping if grouping is not None else Grouping()
+        self.policies = list(policies or ())
         self._transports: dict = {}
         self._default_group = (DEFAULT_GROUP, Schedule(), DEFAULT_TRANSPORT)
         first = True
