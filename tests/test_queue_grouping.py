@@ -208,3 +208,46 @@ def test_static_policies_limit_pickups_and_reach_postdelivery(sink, tmp_path):
         "fields": ["grouping"], "properties": {"backoff-ttl": 3600},
         "dynamic": [{"id": last["policies"][0]["dynamic"][0]["id"], "tag": "backoff"}],
         "tags": ["slow", "backoff"]}]}
+
+
+def test_a_hook_puts_a_sub_queue_in_backoff_from_the_policy_properties(sink, tmp_path):
+    # As halon-extras/backoff does (our own hook): the static policy's properties come as
+    # text, and queue_policy() takes them as they are (a str_split() rate, a "3600" ttl);
+    # the next attempt sees the dynamic policy on the same fields, with its tag.
+    import json
+    server, inbox = sink
+    d = str(tmp_path / "sp")
+    spool.write_copies(d, [spool.Copy(MESSAGE, "tx", "a@example.com", "later@example.org",
+                                      "mx")])           # the sink says 450 to later*
+    static = [{"fields": ["grouping"], "default": {"concurrency": 5, "properties": {
+        "backoff-rate": "10/3600", "backoff-ttl": 3600, "backoff-concurrency": 2,
+        "backoff-suspendable": True}}}]
+    grouping = Grouping.from_config({"groupings": [{"id": "local",
+                                                    "remoteip": ["127.0.0.0/8"]}]})
+    routing = Routing(None, {"mx": {"host": "127.0.0.1", "port": server.port}}, grouping,
+                      static)
+    post = '''
+        $p = $arguments["policy"]["policies"][0];
+        echo json_encode([$p["properties"]["backoff-suspendable"], $p["dynamic"], $arguments["policy"]["tags"]]);
+        if (!array_includes("backoff", $arguments["policy"]["tags"])) {
+            $r = queue_policy($p["fields"], ["grouping" => $arguments["grouping"]],
+                              ["rate" => str_split($p["properties"]["backoff-rate"], "/"),
+                               "concurrency" => $p["properties"]["backoff-concurrency"],
+                               "tag" => "backoff"],
+                              $p["properties"]["backoff-ttl"]);
+            echo $r ? "enabled" : "refused";
+        }
+        if ($arguments["retry"] >= 1) Delete();
+    '''
+    clock = VirtualClock(2_000_000_000)
+    queue = Queue.open(d, clock=clock.now)
+    r = QueueRunner(queue, routing, QueueHooks(None, compile_hook("postdelivery", post,
+                                                                   "post.hsl")),
+                    clock=clock, concurrency=1, policies=policy.PolicyTable())
+    outputs = [o.output for o in r.run()]
+    queue.close()
+    first, second = outputs
+    assert json.loads(first[0]) == ["true", [], []] and first[1] == "enabled"
+    props, dynamic, tags = json.loads(second[0])
+    assert props == "true" and tags == ["backoff"]
+    assert [d["tag"] for d in dynamic] == ["backoff"] and len(second) == 1

@@ -476,8 +476,23 @@ def _changes(fname: str) -> None:
 
 
 def _ttl(fname, pos, ttl):
-    ttl = _args.number(fname, pos, ttl)
-    return ttl if ttl > 0 and ttl != float("inf") else None
+    # A numeric string too: halon-extras/backoff passes a policy's property ("3600")
+    ttl = _numeric(ttl) if type(ttl) is bytes else _args.number(fname, pos, ttl)
+    return ttl if ttl is not None and 0 < ttl != float("inf") else None
+
+
+def _numeric(v):
+    """A number, or a string that is one (backoff's str_split() rate, a property), as a
+    float; None for anything else."""
+    if type(v) is float:
+        return v
+    if type(v) is bytes:
+        try:
+            x = float(v.decode("ascii"))
+        except (UnicodeDecodeError, ValueError):
+            return None
+        return x if x == x else None    # (not NaN)
+    return None
 
 
 def _field_values(fname, pos, fields):
@@ -533,14 +548,14 @@ def queue_policy(fields, condition, policy, ttl, options=None):
     limits: dict = {}
     concurrency = policy.get(b"concurrency")
     if concurrency is not None:
-        if type(concurrency) is not float or concurrency < 1 \
-                or not concurrency.is_integer():
+        concurrency = _numeric(concurrency)
+        if concurrency is None or concurrency < 1 or not concurrency.is_integer():
             return None
         limits["concurrency"] = int(concurrency)
     rate = policy.get(b"rate")
     if rate is not None:
-        pair = list(rate.values()) if type(rate) is HArray else []
-        if len(pair) != 2 or not all(type(x) is float and 0 < x < float("inf")
+        pair = [_numeric(x) for x in rate.values()] if type(rate) is HArray else []
+        if len(pair) != 2 or not all(x is not None and 0 < x < float("inf")
                                      for x in pair):
             return None
         limits["rate"] = (int(pair[0]) if pair[0].is_integer() else pair[0], pair[1])

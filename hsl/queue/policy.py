@@ -34,8 +34,11 @@ it is an address).
   domains also `*.domain`) gives its limits (`then`), else its `default`; limits are
   `concurrency`, `rate` ("N/SECONDS"), `tag` and `properties`, and are enforced as a
   dynamic policy's.  postdelivery's `$arguments["policy"]` (`applied`) lists the static
-  policies that applied to the attempt (`fields`, `properties`, `tags` and `dynamic`:
-  the dynamic policies on the same fields that matched) and every tag.
+  policies that applied to the attempt (`fields`, `properties` as text, `tags` and
+  `dynamic`: the dynamic policies on the same fields that matched) and every tag.
+  UNSPECIFIED from the docs, shown by halon-extras/backoff: property values reach the
+  script as strings, and queue_policy()/queue_suspend() take numeric strings for a ttl,
+  a rate's numbers and a concurrency.
 * A **quota** is the count and bytes of the queued entries (not done) whose `quotas`
   (EOD's queue() option) name it, from the queue the table is bound to (`bind_queue`).
 
@@ -151,6 +154,16 @@ def _value_matches(name: str, pattern: str, fact) -> bool:
     if pattern.startswith("*.") and name in _NO_CASE:
         return fact.endswith(pattern[1:])
     return fact == pattern
+
+
+def _property(value) -> str:
+    """A property as scripts get it: text (halon-extras/backoff compares
+    str_lower($p["backoff-suspendable"]) with "true" and passes "3600" as a ttl)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def limits_of(spec: Optional[dict]) -> Optional[Limits]:
@@ -298,7 +311,8 @@ class PolicyTable:
             limits = sp.limits(facts) or Limits()
             mine = [d for d in dynamic if d.fields == sp.fields]
             own = [t for t in [limits.tag] + [d.tag for d in mine] if t is not None]
-            entry = {"fields": list(sp.fields), "properties": dict(limits.properties),
+            entry = {"fields": list(sp.fields),
+                     "properties": {k: _property(v) for k, v in limits.properties.items()},
                      "dynamic": [{"id": d.id, **({"tag": d.tag} if d.tag else {})}
                                  for d in mine]}
             if own:
