@@ -205,7 +205,7 @@ def test_static_policies_limit_pickups_and_reach_postdelivery(sink, tmp_path):
     assert {i for _, i, _ in seen} == set(ids) and len(inbox.messages) == 3
     last = max(seen, key=lambda s: s[0])[2]
     assert last == {"tags": ["slow", "backoff"], "policies": [{
-        "fields": ["grouping"], "properties": {"backoff-ttl": 3600},
+        "fields": ["grouping"], "properties": {"backoff-ttl": "3600"},
         "dynamic": [{"id": last["policies"][0]["dynamic"][0]["id"], "tag": "backoff"}],
         "tags": ["slow", "backoff"]}]}
 
