@@ -251,3 +251,34 @@ def test_a_hook_puts_a_sub_queue_in_backoff_from_the_policy_properties(sink, tmp
     props, dynamic, tags = json.loads(second[0])
     assert props == "true" and tags == ["backoff"]
     assert [d["tag"] for d in dynamic] == ["backoff"] and len(second) == 1
+
+
+def test_tenantid_goes_from_queue_to_message_and_policy_facts(sink, tmp_path):
+    # EOD's queue() takes tenantid (hsl run --hook eod --spool); the queue hooks see it as
+    # $message["tenantid"], and a suspension by tenantid holds the copy.
+    import subprocess
+    import sys
+    d = str(tmp_path / "sp")
+    eod = tmp_path / "eod.hsl"
+    eod.write_text('$arguments["mail"]->queue("a@example.com", "t@example.org", "mx", '
+                   '["tenantid" => "acme"]);\nAccept();\n')
+    r = subprocess.run([sys.executable, "-m", "hsl", "run", "--hook", "eod", "--spool", d,
+                        str(eod)], capture_output=True, text=True, cwd=ROOT,
+                       env={**os.environ, "PYTHONPATH": ROOT}, timeout=60)
+    assert r.returncode == 0, r.stderr
+    (entry,) = spool.read_spool(d).entries
+    assert entry.envelope["tenantid"] == "acme"
+    server, inbox = sink
+    pre = 'echo $message["tenantid"]; queue_suspend(["tenantid" => "acme"], 300); Try();'
+    clock = VirtualClock(2_000_000_000)
+    queue = Queue.open(d, clock=clock.now)
+    table = policy.PolicyTable()
+    routing = Routing(None, {"mx": {"host": "127.0.0.1", "port": server.port}})
+    runner = QueueRunner(queue, routing, QueueHooks(compile_hook("predelivery", pre,
+                                                                  "pre.hsl"), None),
+                         clock=clock, policies=table)
+    (o,) = runner.run(once=True)
+    assert o.output == ["acme"] and o.action == "delivered"
+    queue.close()
+    assert table.blocked({"tenantid": "acme"}) is not None
+    assert table.blocked({"tenantid": "other"}) is None

@@ -230,6 +230,7 @@ class EntryView:
     metadata: dict = field(default_factory=dict)
     retry: int = 0
     dsn: dict = field(default_factory=dict)         # envid, ret, notify, orcpt
+    tenantid: Optional[str] = None
 
     @classmethod
     def from_entry(cls, entry, message: bytes, serverid: str = "") -> "EntryView":
@@ -238,7 +239,7 @@ class EntryView:
         return cls(e["transaction"], e["queue"], e["sender"], e["recipient"],
                    entry.transportid, message, e["ts"], serverid, e.get("jobid"),
                    e.get("priority", 0), dict(entry.metadata), entry.retry,
-                   dict(e.get("dsn") or {}))
+                   dict(e.get("dsn") or {}), e.get("tenantid"))
 
     def message_array(self) -> V.HArray:
         def address(a: str) -> dict:
@@ -253,6 +254,8 @@ class EntryView:
              "size": len(self.message)}
         if self.jobid is not None:
             m["jobid"] = self.jobid
+        if self.tenantid is not None:
+            m["tenantid"] = self.tenantid
         if self.dsn:
             m["dsn"] = self.dsn
         out = V.from_python(m)
@@ -528,7 +531,7 @@ def _node(path: str, where: str, message: str) -> EntryFileError:
 
 ENTRY_KEYS = ("sender", "recipient", "transportid", "metadata", "retry", "message",
               "message_text", "transaction", "queue", "ts", "serverid", "jobid", "priority",
-              "dsn", "attempt", "action", "expired", "context", "grouping")
+              "dsn", "attempt", "action", "expired", "context", "grouping", "tenantid")
 ACTIONS = ("QUEUE", "BOUNCE", "DELETE")
 _ATTEMPT_KEYS = ("result", "error", "connection", "duration", "plugin")
 _RESULT_KEYS = ("code", "enhanced", "reason", "state")
@@ -566,7 +569,8 @@ def load_entry_file(path: str) -> tuple:
             raise EntryFileError(f"cannot read {eml}: {e.strerror}") from None
         return EntryView(env["transaction"], env["queue"], env["sender"], env["recipient"],
                          env["transportid"], message, env["ts"], "", env.get("jobid"),
-                         0, dict(env["metadata"]), 0, dict(env.get("dsn") or {})), \
+                         0, dict(env["metadata"]), 0, dict(env.get("dsn") or {}),
+                         env.get("tenantid")), \
             {"action": None, "expired": False, "attempt": None, "context": None,
              "grouping": None, "given": set()}
     from ..inputs import read_located  # deferred: YAML only for a fixture
@@ -666,7 +670,7 @@ def entry_from_fixture(doc, at, base: str) -> tuple:
                      text("sender", required=True), text("recipient", required=True),
                      text("transportid", "mx"), message, float(number("ts", 0)),
                      text("serverid", ""), text("jobid"), int(number("priority", 0)),
-                     dict(metadata), int(number("retry", 0)), dict(dsn))
+                     dict(metadata), int(number("retry", 0)), dict(dsn), text("tenantid"))
     facts = {"action": action, "expired": doc.get("expired", False),
              "attempt": doc.get("attempt"), "context": doc.get("context"),
              "grouping": text("grouping"),

@@ -347,7 +347,8 @@ def _queue_address(fname: str, pos: int, v) -> str:
 
 
 def _queue_options(fname: str, options) -> dict:
-    """The options of queue() (hooks.md §2): metadata, hold, jobid, quotas, delay."""
+    """The options of queue() (hooks.md §2): metadata, hold, jobid, quotas, delay; and
+    tenantid (builtins.md's $message of the queue hooks has it: kept in the envelope)."""
     out: dict = {}
     if options is None:
         return out
@@ -366,6 +367,8 @@ def _queue_options(fname: str, options) -> dict:
         out["hold"] = get(b"hold")
     if get(b"jobid") is not None:
         out["jobid"] = _text(fname, 4, get(b"jobid"))
+    if get(b"tenantid") is not None:
+        out["extra"] = {"tenantid": _text(fname, 4, get(b"tenantid"))}
     if get(b"delay") is not None:
         delay = get(b"delay")
         if type(delay) is not float or not delay >= 0:
@@ -385,7 +388,8 @@ def copy_summary(copy: Copy) -> dict:
     """What `hsl run --hook eod` reports of a committed copy: its envelope, the options
     queue() was given, and its size."""
     options = {"metadata": copy.metadata, "hold": copy.hold, "jobid": copy.jobid,
-               "delay": copy.delay, "quotas": list(copy.quotas)}
+               "tenantid": copy.extra.get("tenantid"), "delay": copy.delay,
+               "quotas": list(copy.quotas)}
     options = {k: v for k, v in options.items() if v not in ({}, False, None, 0, [])}
     return {"transaction": copy.transaction, "queue": copy.queue, "sender": copy.sender,
             "recipient": copy.recipient, "transportid": copy.transportid,
