@@ -389,18 +389,24 @@ class Session(asyncio.Protocol):
 
 """
 
-CLIENT_FULL = SESSION_FULL + r"""
-async def worker(stop, out):
+# One session, counted (both clients below run it).
+SESSION_ONE = SESSION_FULL + r"""
+async def one(out):
     loop = asyncio.get_running_loop()
+    done = loop.create_future()
+    try:
+        await loop.create_connection(lambda: Session(done, out), "127.0.0.1", port)
+        ok = await asyncio.wait_for(done, 30)
+    except (OSError, asyncio.TimeoutError):
+        ok = False
+    if ok: out["sessions"] += 1
+    else: out["failed"] += 1
+"""
+
+CLIENT_FULL = SESSION_ONE + r"""
+async def worker(stop, out):
     while time.perf_counter() < stop:
-        done = loop.create_future()
-        try:
-            await loop.create_connection(lambda: Session(done, out), "127.0.0.1", port)
-            ok = await asyncio.wait_for(done, 30)
-        except (OSError, asyncio.TimeoutError):
-            ok = False
-        if ok: out["sessions"] += 1
-        else: out["failed"] += 1
+        await one(out)
 
 async def main():
     out = {"failed": 0, "sessions": 0, "accepted": 0, "lat": []}
@@ -414,19 +420,8 @@ asyncio.run(main())
 # Open loop: sessions start at a fixed rate (evenly spaced), whatever the server's pace,
 # with at most `conc` in flight; a start due while `conc` are in flight is not made and is
 # counted as late (the server did not keep up with the rate).
-CLIENT_PACED = SESSION_FULL + r"""
+CLIENT_PACED = SESSION_ONE + r"""
 rate = float(sys.argv[4])
-
-async def one(out):
-    loop = asyncio.get_running_loop()
-    done = loop.create_future()
-    try:
-        await loop.create_connection(lambda: Session(done, out), "127.0.0.1", port)
-        ok = await asyncio.wait_for(done, 30)
-    except (OSError, asyncio.TimeoutError):
-        ok = False
-    if ok: out["sessions"] += 1
-    else: out["failed"] += 1
 
 async def main():
     out = {"failed": 0, "sessions": 0, "accepted": 0, "late": 0, "lat": []}
