@@ -34,37 +34,12 @@ def lex(text: str) -> list:
     if text.startswith("\ufeff"):     # (the parser drops it: columns count without it)
         text = text[1:]
     t = _tables()
-    match = t.master.match
-    punct, keywords, ident = t.punct, t.keywords, t.ident
     out = []
-    pos, line, ls, n = 0, 1, 0, len(text)
-    while pos < n:
-        m = match(text, pos)
-        if m is None:
-            ch = text[pos]
-            if ch in "\"'":
-                break
-            if ch == "\n":
-                line += 1
-                ls = pos + 1
-            pos += 1
-            continue
-        typ = m.lastgroup
-        end = m.end()
-        value = m.group()
-        if typ == "__PUNCT__":
-            typ = punct[value]
-        elif typ == ident:
-            typ = keywords.get(value, typ)
-        if typ != "WS":
-            out.append(Tok(typ, pos, end, line, pos - ls + 1, value))
-        k = value.count("\n")
-        if k:
-            line += k
-            ls = text.rindex("\n", pos, end) + 1
-        if end == pos:           # (no terminal matches empty, but never loop)
-            end += 1
-        pos = end
+    for typ, start, end, line, col, _ls in t.scan(text, 0, 1, 0, keep=t.ignore - {"WS"}):
+        if typ == "!":
+            break                   # an unterminated string: the rest is not reliable
+        if typ:                     # ("": a character where no token starts)
+            out.append(Tok(typ, start, end, line, col, text[start:end]))
     return out
 
 

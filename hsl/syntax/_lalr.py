@@ -242,14 +242,15 @@ class Tables:
 
     # -- lexing outside the parser (recovery)
 
-    def scan(self, text: str, pos: int, line: int, ls: int):
+    def scan(self, text: str, pos: int, line: int, ls: int, keep: frozenset = frozenset()):
         """Tokens from `pos` with the root lexer (every terminal): yields
         (type, start, end, line, column, line_start_after) and ("", start, ...) for a
         character where no token starts; stops at the end or at a token that could not be
-        lexed (yields ("!", start, ...))."""
+        lexed (yields ("!", start, ...)).  Ignored terminals are skipped, but those in
+        `keep` (comments, for the language server)."""
         match = self.master.match
         n = len(text)
-        ignore = self.ignore
+        ignore = self.ignore - keep
         newline = self.newline
         while pos < n:
             m = match(text, pos)
