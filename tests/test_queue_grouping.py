@@ -21,6 +21,7 @@ from test_mail_send import Inbox
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TREE = os.path.join(ROOT, "tests", "data", "projects", "tree")
 MESSAGE = b"From: a@example.com\r\nSubject: g\r\n\r\nhi\r\n"
+T0 = 2_000_000_000
 GROUPING = """
 queues:
   grouping:
@@ -86,6 +87,20 @@ def sink():
     server.stop()
 
 
+def run_queue(d, routing, *, pre=None, post=None, concurrency=1, table=None, once=False):
+    """Run the queue of spool `d` on a virtual clock from T0 with these hooks; (the
+    outcomes, [(seconds after T0, entry id, echo output)] in the order they ended)."""
+    clock = VirtualClock(T0)
+    hooks = QueueHooks(pre and compile_hook("predelivery", pre, "pre.hsl"),
+                       post and compile_hook("postdelivery", post, "post.hsl"))
+    with Queue.open(d, clock=clock.now) as queue:
+        r = QueueRunner(queue, routing, hooks, clock=clock, concurrency=concurrency,
+                        policies=table if table is not None else policy.PolicyTable())
+        seen = []
+        r.on_outcome = lambda o: seen.append((clock.now() - T0, o.id, o.output))
+        return r.run(once=once), seen
+
+
 def test_postdelivery_gets_the_grouping_and_suspensions_match_it(sink, tmp_path):
     server, inbox = sink
     d = str(tmp_path / "sp")
@@ -100,16 +115,7 @@ def test_postdelivery_gets_the_grouping_and_suspensions_match_it(sink, tmp_path)
         echo $arguments["grouping"];
         queue_suspend(["grouping" => $arguments["grouping"]], 600);
     '''
-    clock = VirtualClock(2_000_000_000)
-    table = policy.PolicyTable()
-    queue = Queue.open(d, clock=clock.now)
-    r = QueueRunner(queue, routing, QueueHooks(None, compile_hook("postdelivery", post,
-                                                                   "post.hsl")),
-                    clock=clock, concurrency=1, policies=table)
-    seen = []
-    r.on_outcome = lambda o: seen.append((clock.now() - 2_000_000_000, o.id, o.output))
-    r.run()
-    queue.close()
+    _, seen = run_queue(d, routing, post=post)
     # the first is delivered to 127.0.0.1: grouping &local, which it then suspends, so
     # the second waits for the suspension's end
     assert seen == [(0, first, ["&local"]), (600, second, ["&local"])]
@@ -190,17 +196,8 @@ def test_static_policies_limit_pickups_and_reach_postdelivery(sink, tmp_path):
         queue_policy(["grouping"], ["grouping" => "&local"], ["concurrency" => 3, "tag" => "backoff"], 10000);
         echo json_encode($arguments["policy"]);
     '''
-    clock = VirtualClock(2_000_000_000)
-    table = policy.PolicyTable()
-    queue = Queue.open(d, clock=clock.now)
-    r = QueueRunner(queue, routing, QueueHooks(None, compile_hook("postdelivery", post,
-                                                                   "post.hsl")),
-                    clock=clock, concurrency=3, policies=table)
-    seen = []
-    r.on_outcome = lambda o: seen.append((clock.now() - 2_000_000_000, o.id,
-                                          json.loads(o.output[0])))
-    r.run()
-    queue.close()
+    _, ended = run_queue(d, routing, post=post, concurrency=3)
+    seen = [(t, i, json.loads(out[0])) for t, i, out in ended]
     assert sorted(t for t, _, _ in seen) == [0, 0, 100]
     assert {i for _, i, _ in seen} == set(ids) and len(inbox.messages) == 3
     last = max(seen, key=lambda s: s[0])[2]
@@ -239,13 +236,8 @@ def test_a_hook_puts_a_sub_queue_in_backoff_from_the_policy_properties(sink, tmp
         }
         if ($arguments["retry"] >= 1) Delete();
     '''
-    clock = VirtualClock(2_000_000_000)
-    queue = Queue.open(d, clock=clock.now)
-    r = QueueRunner(queue, routing, QueueHooks(None, compile_hook("postdelivery", post,
-                                                                   "post.hsl")),
-                    clock=clock, concurrency=1, policies=policy.PolicyTable())
-    outputs = [o.output for o in r.run()]
-    queue.close()
+    outcomes, _ = run_queue(d, routing, post=post)
+    outputs = [o.output for o in outcomes]
     first, second = outputs
     assert json.loads(first[0]) == ["true", [], []] and first[1] == "enabled"
     props, dynamic, tags = json.loads(second[0])
@@ -270,15 +262,9 @@ def test_tenantid_goes_from_queue_to_message_and_policy_facts(sink, tmp_path):
     assert entry.envelope["tenantid"] == "acme"
     server, inbox = sink
     pre = 'echo $message["tenantid"]; queue_suspend(["tenantid" => "acme"], 300); Try();'
-    clock = VirtualClock(2_000_000_000)
-    queue = Queue.open(d, clock=clock.now)
     table = policy.PolicyTable()
     routing = Routing(None, {"mx": {"host": "127.0.0.1", "port": server.port}})
-    runner = QueueRunner(queue, routing, QueueHooks(compile_hook("predelivery", pre,
-                                                                  "pre.hsl"), None),
-                         clock=clock, policies=table)
-    (o,) = runner.run(once=True)
+    (o,), _ = run_queue(d, routing, pre=pre, table=table, once=True)
     assert o.output == ["acme"] and o.action == "delivered"
-    queue.close()
     assert table.blocked({"tenantid": "acme"}) is not None
     assert table.blocked({"tenantid": "other"}) is None
