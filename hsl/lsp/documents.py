@@ -26,7 +26,6 @@ from pygls.uris import to_fs_path
 
 from ..check import config as cfg
 from ..check.checker import Options, check_source, phase_for
-from ..errors import Diagnostic
 from ..hooks.phases import PHASES
 from ..syntax import ast as A
 from ..syntax.parser import parse_partial
@@ -95,10 +94,6 @@ class Lines:
         return T.Range(start, end)
 
 
-def utf16_units(s: str) -> int:
-    return len(s.encode("utf-16-le", "surrogatepass")) // 2
-
-
 @dataclass
 class Analysis:
     """One version of one document, checked."""
@@ -162,20 +157,6 @@ class Documents:
         self._parsed_ok.pop(uri, None)
 
     # ---------------------------------------------------------------- analysis
-    def analysis(self, uri: str) -> Optional[Analysis]:
-        """The analysis of the open document's current version, made now if stale (in
-        this thread: for tests and tools; the server awaits `analysis_async`)."""
-        doc = self.document(uri)
-        if doc is None:
-            return None
-        cached = self._current(uri, doc)
-        if cached is not None:
-            return cached
-        a = self._prepare(uri, doc.source, doc.version)
-        _run_checks(a)
-        self._store(uri, a)
-        return a
-
     async def analysis_async(self, uri: str) -> Optional[Analysis]:
         """The analysis of the open document's current version; a stale one is remade in
         the checker's thread (the server answers other requests meanwhile).  One check
@@ -352,6 +333,3 @@ def project_root(path: str) -> Optional[str]:
             return os.sep.join(parts[:i]) or os.sep
     return None
 
-
-def diagnostic_key(d: Diagnostic) -> tuple:
-    return (d.filename, d.line, d.column, d.code, d.message)
