@@ -205,7 +205,6 @@ class Facts:
     remoteip: str
     port: int
     id: str = field(default_factory=lambda: uuid.uuid4().hex)   # the connection's
-    connected: bool = False
     localip: Optional[str] = None
     helo: Optional[str] = None
     greet: Optional[str] = None         # the banner's text, lines joined by "\n"
@@ -475,14 +474,12 @@ class Session:
         """Open the connection; _ConnectFailed when none is made."""
         if self.conn is not None:
             self.client.sock = self.conn
-            self.facts.connected = True
             return
         try:
             sock = sockets.connect(self.address, self.clock, self.server.connect_timeout,
                                    self.server.sourceip)
         except OSError as e:
             raise _ConnectFailed(_os_error(e)) from None
-        self.facts.connected = True
         try:
             self.facts.localip = sock.getsockname()[0]
         except OSError:
