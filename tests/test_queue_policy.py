@@ -229,3 +229,13 @@ def test_hsl_queue_run_hooks_reach_the_table(busy, tmp_path):
     # the 421 suspended d1: its other entry is not picked up in this pass, d2's is
     assert [(row["id"], row["action"]) for row in rows] == [(first, "queue"),
                                                             (other, "delivered")]
+
+
+def test_numeric_strings_follow_numbers_rules():
+    # queue_policy()/queue_suspend() read numeric strings by number()'s rules (4.2), the
+    # one place HSL turns text into numbers: not by Python's float().
+    from hsl.runtime.values import numeric
+    assert [numeric(v) for v in (b"3600", b" 10 ", b"0x10", b"1.5e2", 7.0)] == \
+        [3600.0, 10.0, 16.0, 150.0, 7.0]
+    assert [numeric(v) for v in (b"inf", b"nan", b"1_000", b"ten", b"", True, None)] == \
+        [None] * 7

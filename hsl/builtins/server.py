@@ -40,7 +40,8 @@ import threading
 from ..runtime import execution as _execution
 from ..runtime.store import MEMORY, MEMORY_LOCK
 from ..queue import policy as _policy
-from ..runtime.values import HArray, HFunction, format_number, from_python, share, to_str
+from ..runtime.values import (HArray, HFunction, format_number, from_python, numeric, share,
+                              to_str)
 from . import _args
 from ._args import type_error
 from ._limits import MANY, reserve_elements
@@ -477,22 +478,8 @@ def _changes(fname: str) -> None:
 
 def _ttl(fname, pos, ttl):
     # A numeric string too: halon-extras/backoff passes a policy's property ("3600")
-    ttl = _numeric(ttl) if type(ttl) is bytes else _args.number(fname, pos, ttl)
+    ttl = numeric(ttl) if type(ttl) is bytes else _args.number(fname, pos, ttl)
     return ttl if ttl is not None and 0 < ttl != float("inf") else None
-
-
-def _numeric(v):
-    """A number, or a string that is one (backoff's str_split() rate, a property), as a
-    float; None for anything else."""
-    if type(v) is float:
-        return v
-    if type(v) is bytes:
-        try:
-            x = float(v.decode("ascii"))
-        except (UnicodeDecodeError, ValueError):
-            return None
-        return x if x == x else None    # (not NaN)
-    return None
 
 
 def _field_values(fname, pos, fields):
@@ -548,13 +535,13 @@ def queue_policy(fields, condition, policy, ttl, options=None):
     limits: dict = {}
     concurrency = policy.get(b"concurrency")
     if concurrency is not None:
-        concurrency = _numeric(concurrency)
+        concurrency = numeric(concurrency)
         if concurrency is None or concurrency < 1 or not concurrency.is_integer():
             return None
         limits["concurrency"] = int(concurrency)
     rate = policy.get(b"rate")
     if rate is not None:
-        pair = [_numeric(x) for x in rate.values()] if type(rate) is HArray else []
+        pair = [numeric(x) for x in rate.values()] if type(rate) is HArray else []
         if len(pair) != 2 or not all(x is not None and 0 < x < float("inf")
                                      for x in pair):
             return None

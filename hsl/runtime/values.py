@@ -590,6 +590,16 @@ def _str_to_number(s: bytes) -> float:
     return -x if sign == b"-" else x
 
 
+def numeric(v) -> Optional[float]:
+    """A number, or a string that reads as one by number()'s rules (4.2) as that number;
+    None for anything else (for builtins that take "a number or a numeric string")."""
+    if type(v) is float:
+        return v
+    if type(v) is bytes and (v.isdigit() or _NUM_RE.match(v)):
+        return _str_to_number(v)
+    return None
+
+
 def to_number(v) -> float:
     """number(v) (4.2): never fails; arrays/objects/functions give 0."""
     t = type(v)
