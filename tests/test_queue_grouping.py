@@ -268,3 +268,14 @@ def test_tenantid_goes_from_queue_to_message_and_policy_facts(sink, tmp_path):
     assert o.output == ["acme"] and o.action == "delivered"
     assert table.blocked({"tenantid": "acme"}) is not None
     assert table.blocked({"tenantid": "other"}) is None
+
+
+def test_policy_conditions_match_hosts_as_groupings_do():
+    table = policy.PolicyTable()
+    table.load_static([{"fields": ["remotemx"], "conditions": [
+        {"if": {"remotemx": ["*.example.com", "mx.other.test"]}, "then": {"concurrency": 1}}]}])
+    (static,) = table._static
+    assert static.limits({"remotemx": "MX1.Example.com"}).concurrency == 1
+    assert static.limits({"remotemx": "mx.other.test"}).concurrency == 1
+    assert static.limits({"remotemx": "example.com"}) is None     # below the domain only
+    assert static.limits({}) is None

@@ -56,7 +56,7 @@ class Grouping:
         mx = (remotemx or "").lower().rstrip(".")
         ip = _address(remoteip)
         for g in self.groups:
-            if mx and any(_host_matches(p, mx) for p in g.remotemx):
+            if mx and any(host_matches(p, mx) for p in g.remotemx):
                 return "&" + g.id
             if ip is not None and any(ip.version == n.version and ip in n
                                       for n in g.remoteip):
@@ -68,7 +68,9 @@ class Grouping:
         return None
 
 
-def _host_matches(pattern: str, host: str) -> bool:
+def host_matches(pattern: str, host: str) -> bool:
+    """A host or domain against a pattern of the queue configuration (both lowercase):
+    the name itself, or `*.domain` for any name below it (groupings and policies)."""
     if pattern.startswith("*."):
         return host.endswith(pattern[1:])
     return host == pattern

@@ -64,6 +64,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
+from .grouping import host_matches
+
 FIELDS = ("transportid", "localip", "remoteip", "remotemx", "recipientdomain", "jobid",
           "grouping", "tenantid")
 _NO_CASE = {"remotemx", "recipientdomain"}
@@ -149,11 +151,8 @@ class Limits:
 def _value_matches(name: str, pattern: str, fact) -> bool:
     if fact is None:
         return False
-    fact = _norm(name, str(fact))
-    pattern = _norm(name, pattern)
-    if pattern.startswith("*.") and name in _NO_CASE:
-        return fact.endswith(pattern[1:])
-    return fact == pattern
+    fact, pattern = _norm(name, str(fact)), _norm(name, pattern)
+    return host_matches(pattern, fact) if name in _NO_CASE else fact == pattern
 
 
 def _property(value) -> str:
