@@ -278,8 +278,8 @@ def cmd_run_queue_hook(args, source: str, filename: str) -> int:
     from .hooks import delivery  # deferred: the compiler only for `hsl run`
     from .hooks.engine import compile_hook  # deferred: as above
     if not args.entry:
-        print_error(f"--hook {args.hook} needs --entry FILE (a spool envelope or a YAML "
-                    "fixture of the queue entry)")
+        print_error(f"--hook {args.hook} needs --entry FILE (a spool copy, SPOOL/BATCH-N, "
+                    "or a YAML fixture of the queue entry)")
         return EXIT_USAGE
     try:
         view, facts = delivery.load_entry_file(args.entry)

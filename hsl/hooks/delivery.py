@@ -541,32 +541,22 @@ DNS_KINDS = ("other", "nxdomain", "nullmx", "ipfamily", "nodata", "excluded")
 
 
 def load_entry_file(path: str) -> tuple:
-    """(EntryView, postdelivery facts) of a queue entry file: a spool envelope (`N.json`,
-    its `N.eml` beside it) or a YAML fixture (see entry_from_fixture).  EntryFileError,
-    naming the file (and for a fixture FILE:LINE:COL of the node), for a bad one."""
-    import json
+    """(EntryView, postdelivery facts) of a queue entry file: a spool copy (its id in its
+    spool, `SPOOL/BATCH-N`, or `SPOOL/BATCH` for a batch of one copy) or a YAML fixture
+    (see entry_from_fixture).  EntryFileError, naming the file (and for a fixture
+    FILE:LINE:COL of the node), for a bad one."""
     import os
     base = os.path.dirname(path)
-    if path.endswith(".json"):
+    from ..queue.spool import copy_batch, open_copy  # deferred: only for a spool copy
+    if copy_batch(path) is not None:
         try:
-            with open(path, "rb") as f:
-                data = f.read()
+            copy = open_copy(path)
+            message = copy.read_message()
         except OSError as e:
             raise EntryFileError(f"cannot read {path}: {e.strerror}") from None
-        try:
-            env = json.loads(data.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError) as e:
-            raise _node(path, "", f"not a spool envelope ({e})") from None
-        from ..queue.spool import envelope_error  # deferred: only for a spool envelope
-        problem = envelope_error(env)
-        if problem:
-            raise _node(path, "", problem)
-        eml = path[:-len("json")] + "eml"
-        try:
-            with open(eml, "rb") as f:
-                message = f.read()
-        except OSError as e:
-            raise EntryFileError(f"cannot read {eml}: {e.strerror}") from None
+        except ValueError as e:
+            raise EntryFileError(str(e)) from None
+        env = copy.envelope
         return EntryView(env["transaction"], env["queue"], env["sender"], env["recipient"],
                          env["transportid"], message, env["ts"], "", env.get("jobid"),
                          0, dict(env["metadata"]), 0, dict(env.get("dsn") or {}),

@@ -242,7 +242,7 @@ def add_arguments(run) -> None:
                    help="run the script as this hook (" + ", ".join(RUNNABLE) + ")")
     g.add_argument("--entry", metavar="FILE",
                    help="with --hook predelivery/postdelivery: the queue entry (a spool "
-                        "envelope .json or a YAML fixture; docs/queue.md)")
+                        "copy, SPOOL/BATCH-N, or a YAML fixture; docs/queue.md)")
     g.add_argument("--session", metavar="FILE", help="session settings (YAML or JSON)")
     g.add_argument("--ehlo", metavar="HOST", help="simulate EHLO HOST (default)")
     g.add_argument("--helo", metavar="HOST", help="simulate HELO HOST")

@@ -138,7 +138,8 @@ def cmd_show(args) -> int:
         ("jobid", e.jobid if e.jobid is not None else "-"),
         ("metadata", ", ".join(f"{k}={v}" for k, v in e.metadata.items()) or "-"),
         ("last", f"{_when(last['time'])} {last['outcome']}" if last else "-"),
-        ("message", e.spool_entry.message_path),
+        ("batch", f"{e.spool_entry.path} (its message: {e.size} bytes at byte "
+                  f"{e.spool_entry.offset})"),
     ]
     if e.dsn_of is not None:
         fields.insert(4, ("dsn of", e.dsn_of))

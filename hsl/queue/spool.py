@@ -6,26 +6,30 @@ transaction is on disk (written, fsync'ed, committed, the directory fsync'ed), s
 server sends the 250 after it; when it raises `SpoolError` nothing of the transaction is
 visible and the server answers 451 instead.
 
-Layout (one directory, created 0700 when missing; every file 0600):
+Layout (format 2: one directory, created 0700 when missing; every file 0600):
 
     SPOOL/
-      20250102T030405.123456789Z-9f3a61c2d4e5b708/     one committed transaction (a batch)
-        0.eml  0.json                                  its first copy: message, envelope
-        1.eml  1.json                                  ...
-      .tmp-20250102T030405.223456789Z-.../             a batch being written (ignored)
+      20250102T030405.123456789Z-9f3a61c2d4e5b708          one committed transaction
+      20250102T030405.123456789Z-9f3a61c2d4e5b708.1.done   the queue's files of its copies
+      .tmp-20250102T030405.223456789Z-...                  a transaction being written
 
-A batch is written into a temporary directory of the spool (`.tmp-` + its id: every file
-written and fsync'ed, then the directory), then renamed to its id and the spool directory
-fsync'ed.  That one rename commits all the copies of the transaction together: a reader
-sees all of them or none, and a writer that fails or dies leaves only a `.tmp-` directory,
-which readers ignore and `sweep` removes.  Inside a batch the envelope is the commit
-marker of its copy: `remove` deletes the `.json` first, and a reader ignores an `.eml`
-without its `.json`.
+One file per transaction (a *batch*), as an MTA keeps one queue file per message: its
+first line is a JSON object, `{"spool": 2, "copies": [ENVELOPE, ...]}`, and the rest is the
+copies' message bytes, each copy's at its envelope's `offset` (from the end of that line)
+for `size` bytes; copies with the same bytes (one per recipient, as a rule) share them.
+A batch is written to `.tmp-` + its id, fsync'ed, renamed to its id, and the spool
+directory fsync'ed: that rename commits every copy of the transaction at once (a reader
+sees all of them or none), and a writer that fails or dies leaves only a `.tmp-` file,
+which readers ignore and `sweep` removes.  A batch file is never changed once committed.
+(One file is one inode to allocate and one to sync per message: a directory of a file per
+copy and an envelope per copy cost four of each, the larger part of a spool write.)
 
-Copies of a batch with the same bytes share one file (`1.eml` a hard link to `0.eml`,
-where the file system can link): one message written and synced instead of one per
-recipient.  So a message file is never changed in place; a copy that needs other bytes is
-written anew.
+The queue keeps its own files of a copy beside its batch (hsl/queue/state.py):
+`BATCH.N.state.json`, its mutable queue state, and `BATCH.N.done`, the marker that copy N
+was delivered, bounced or deleted.  Readers skip a copy with a done marker; once every copy
+of a batch has one, `remove` deletes the batch file (durably), then the queue's files.
+Names starting with "." are temporary files (skipped by readers, removed by `sweep`); a
+batch *directory* is format 1 (hsl before format 2), reported and left alone.
 
 Batch ids are the UTC time of the write to the nanosecond plus 64 random bits: unique
 across threads, processes and restarts, safe as file names, and in time order when sorted
@@ -35,11 +39,10 @@ id order, copies in batch order (batch ids are in the order the writers started:
 processes, and across the threads of one, a batch may be committed after one with a later
 id, so a reader that lists the spool again must look at every name it has not seen).
 
-The envelope (`N.json`), one JSON object (UTF-8, ASCII-escaped):
+An envelope (each item of `copies`), one JSON object (UTF-8, ASCII-escaped):
 
 | key | type | what |
 |---|---|---|
-| `spool` | 1 | the format version |
 | `transaction` | string | `$transaction["id"]` of the SMTP transaction |
 | `queue` | integer >= 0 | the queue number `queue()` returned (default: the position) |
 | `ts` | number | when the message was received (Unix time, `$transaction["ts"]`) |
@@ -51,19 +54,14 @@ The envelope (`N.json`), one JSON object (UTF-8, ASCII-escaped):
 | `jobid` | string or null | `queue()`'s `jobid` |
 | `delay` | number >= 0 | `queue()`'s `delay`, seconds before the first attempt |
 | `quotas` | list of strings | `queue()`'s `quotas` |
-| `size` | integer >= 0 | the length of `N.eml` in bytes (a reader checks it) |
+| `offset` | integer >= 0 | where the copy's message starts, after the first line |
+| `size` | integer >= 0 | the length of the copy's message in bytes |
 
-Other keys are kept and passed on (later additions to format 1; a writer gives them as
+Other keys are kept and passed on (later additions to format 2; a writer gives them as
 `Copy.extra`, such as the queue's `dsn_of`).  HSL strings are bytes:
 a text field given as bytes is stored as its UTF-8 reading with `surrogateescape`, so
-`value.encode("utf-8", "surrogateescape")` gives the bytes back exactly.  The message
-(`N.eml`) is the copy's bytes exactly as given (line endings, 8-bit data and all).
-
-The queue keeps two more files beside a copy (hsl/queue/state.py): `N.state.json`, its
-mutable queue state (retries, next attempt, hold), and `N.done`, the marker that the copy
-was delivered, bounced or deleted and only has to be removed.  Readers accept them and
-names starting with "." in a batch (their temporary files); `remove` deletes them after
-the envelope; `sweep` deletes them when their envelope is gone.
+`value.encode("utf-8", "surrogateescape")` gives the bytes back exactly.  The message is
+the copy's bytes exactly as given (line endings, 8-bit data and all).
 """
 from __future__ import annotations
 
@@ -80,12 +78,16 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, Optional
 
-FORMAT = 1
+FORMAT = 2
 TEMP_PREFIX = ".tmp-"
-BATCH_ID = re.compile(r"\d{8}T\d{6}\.\d{9}Z-[0-9a-f]{16}\Z")
-COPY_FILE = re.compile(r"(0|[1-9]\d*)\.(eml|json|state\.json|done)\Z")
-COMPANIONS = ("eml", "state.json", "done")     # removed after a copy's envelope (.json)
-MAX_ENVELOPE = 16 << 20     # bytes: a bigger .json is not one of ours
+_ID = r"\d{8}T\d{6}\.\d{9}Z-[0-9a-f]{16}"
+BATCH_ID = re.compile(_ID + r"\Z")
+STATE_SUFFIX = ".state.json"    # the queue's files of copy N of a batch: BATCH.N + suffix
+DONE_SUFFIX = ".done"
+COMPANION = re.compile(rf"({_ID})\.(0|[1-9]\d*)(\.state\.json|\.done)\Z")
+# a state write in progress (hsl/queue/state.py's temporary_name): ".BATCH.N.state.json.tmp-PID"
+STATE_TEMPORARY = re.compile(rf"\.{_ID}\.(0|[1-9]\d*)\.state\.json\.tmp-\d+\Z")
+MAX_ENVELOPE = 16 << 20     # bytes: a bigger first line (or state file) is not one of ours
 FILE_MODE = 0o600
 DIR_MODE = 0o700
 
@@ -121,15 +123,27 @@ class Copy:
 @dataclass(frozen=True)
 class Entry:
     """A committed copy as a reader finds it: its id, the validated envelope (the JSON
-    object) and where its message and envelope are."""
+    object), its batch file and its place there."""
     id: str
     envelope: dict
-    message_path: str
-    envelope_path: str
+    path: str           # the batch file
+    position: int       # the copy's place in the batch (N of its id)
+    offset: int         # where its message starts in the file
+    copies: int         # how many copies the batch has
+
+    @property
+    def stem(self) -> str:
+        """The start of the names of the queue's files of this copy: `BATCH.N`."""
+        return f"{self.path}.{self.position}"
 
     def read_message(self) -> bytes:
-        with open(self.message_path, "rb") as f:
-            return f.read()
+        size = self.envelope["size"]
+        with open(self.path, "rb") as f:
+            data = os.pread(f.fileno(), size, self.offset)
+        if len(data) != size:           # (a reader checked the size: changed since)
+            raise OSError(errno.EIO, f"{self.path}: the batch is shorter than its copy "
+                                     f"{self.position}'s message")
+        return data
 
 
 @dataclass(frozen=True)
@@ -174,7 +188,6 @@ def _is_text_list(v) -> bool:
 
 # key -> (check, what the value must be)
 ENVELOPE = {
-    "spool": (lambda v: type(v) is int and v == FORMAT, f"the format version {FORMAT}"),
     "transaction": (lambda v: _is_text(v) and v != "", "a non-empty string"),
     "queue": (_is_count, "an integer >= 0"),
     "ts": (_is_number, "a number"),
@@ -186,6 +199,7 @@ ENVELOPE = {
     "jobid": (lambda v: v is None or _is_text(v), "a string or null"),
     "delay": (lambda v: _is_number(v) and v >= 0, "a number >= 0"),
     "quotas": (_is_text_list, "a list of strings"),
+    "offset": (_is_count, "an integer >= 0"),
     "size": (_is_count, "an integer >= 0"),
 }
 
@@ -194,8 +208,6 @@ def envelope_error(envelope) -> Optional[str]:
     """Why `envelope` (a decoded JSON value) is not a valid envelope, or None."""
     if not isinstance(envelope, dict):
         return "not a spool envelope (not a JSON object)"
-    if "spool" not in envelope:
-        return "not a spool envelope (no \"spool\" key)"
     for key, (check, what) in ENVELOPE.items():
         if key not in envelope:
             return f"no \"{key}\""
@@ -212,11 +224,17 @@ def _text(value, what: str) -> str:
     raise TypeError(f"{what} must be str or bytes, not {type(value).__name__}")
 
 
-def _envelope(copy: Copy, position: int, now: float) -> dict:
-    """The JSON object of `copy`; TypeError/ValueError when a field is of the wrong kind
-    (a caller's mistake, found before anything is written)."""
+def _message(copy: Copy) -> memoryview:
+    """The copy's message as bytes; TypeError when it is not bytes."""
     if not isinstance(copy.message, (bytes, bytearray, memoryview)):
         raise TypeError(f"the message must be bytes, not {type(copy.message).__name__}")
+    return memoryview(copy.message).cast("B")
+
+
+def _envelope(copy: Copy, position: int, now: float, offset: int, size: int) -> dict:
+    """The JSON object of `copy`, whose message is `size` bytes at `offset`; TypeError or
+    ValueError when a field is of the wrong kind (a caller's mistake, found before
+    anything is written)."""
     if not isinstance(copy.metadata, dict):
         raise TypeError(f"metadata must be a dict, not {type(copy.metadata).__name__}")
     if not isinstance(copy.quotas, (list, tuple)):
@@ -227,7 +245,6 @@ def _envelope(copy: Copy, position: int, now: float) -> dict:
     if clash:
         raise ValueError(f"copy {position}: extra key \"{clash[0]}\" is an envelope field")
     env = {
-        "spool": FORMAT,
         "transaction": _text(copy.transaction, "transaction"),
         "queue": position if copy.queue is None else copy.queue,
         "ts": now if copy.received is None else copy.received,
@@ -240,7 +257,8 @@ def _envelope(copy: Copy, position: int, now: float) -> dict:
         "jobid": None if copy.jobid is None else _text(copy.jobid, "jobid"),
         "delay": copy.delay,
         "quotas": [_text(q, "a quota") for q in copy.quotas],
-        "size": memoryview(copy.message).nbytes,
+        "offset": offset,
+        "size": size,
         **copy.extra,
     }
     problem = envelope_error(env)
@@ -279,44 +297,21 @@ def _fsync_dir(path: str) -> None:
         os.close(fd)
 
 
-def _create_file(dir_fd: int, name: str, data) -> int:
-    """Write a new file of the batch; its descriptor, to fsync once every file is written
-    (one journal commit then makes most of them durable at once)."""
-    fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE,
-                 dir_fd=dir_fd)
+def _write_all(fd: int, parts: list) -> None:
+    """Write every buffer of `parts` to `fd`, in as few system calls as it takes."""
+    views = [v for v in parts if v.nbytes]
+    while views:
+        n = os.writev(fd, views[:1024])
+        while n:
+            if n >= views[0].nbytes:
+                n -= views.pop(0).nbytes
+            else:
+                views[0], n = views[0][n:], 0
+
+
+def _unlink_quietly(path: str) -> None:
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
-
-
-def _link_file(dir_fd: int, source: str, name: str) -> bool:
-    """`name` as a hard link to `source` in the batch (copies with the same bytes share
-    them); False where the file system cannot link."""
-    try:
-        os.link(source, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
-        return True
-    except OSError as e:
-        if e.errno in (errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP,
-                       errno.EXDEV, errno.ENOSYS):
-            return False
-        raise
-
-
-def _discard(path: str) -> None:
-    """Remove a batch directory (temporary or renamed back), as far as possible: what
-    stays is a `.tmp-` directory that readers ignore and `sweep` removes."""
-    try:
-        for name in os.listdir(path):
-            try:
-                os.unlink(os.path.join(path, name))
-            except OSError:
-                pass
-        os.rmdir(path)
+        os.unlink(path)
     except OSError:
         pass
 
@@ -339,30 +334,39 @@ def ensure_spool(spool_dir: str) -> None:
         raise SpoolError(spool_dir, "create it", _reason(e)) from None
 
 
-def _encode(envelope: dict) -> bytes:
+def _encode(header: dict) -> bytes:
     try:
-        return json.dumps(envelope, allow_nan=False).encode("ascii") + b"\n"
+        return json.dumps(header, allow_nan=False).encode("ascii") + b"\n"
     except (TypeError, ValueError) as e:        # an extra value that is not JSON
         raise ValueError(f"the envelope cannot be written as JSON: {e}") from None
 
 
 class _Batch:
-    """One transaction's batch on its way into the spool: `write` (its temporary
-    directory and files, not yet synced), `sync`, `close`, `commit` (the rename); `undo`
-    after a failure at any step takes back what is visible.  `step` names the step under
-    way (SpoolError's text)."""
+    """One transaction's batch on its way into the spool: `write` (its temporary file,
+    not yet synced), `sync`, `close`, `commit` (the rename); `undo` after a failure at
+    any step takes back what is visible.  `step` names the step under way (SpoolError's
+    text)."""
 
     def __init__(self, spool_dir: str, copies: list):
         self.spool_dir, self.copies = spool_dir, copies
         now = time.time()
-        self.envelopes = [_envelope(c, i, now) for i, c in enumerate(copies)]
-        self.encoded = [_encode(env) for env in self.envelopes]    # refused before writing
+        self.bodies: list = []          # the distinct messages, in the order written
+        envelopes, end = [], 0
+        for i, c in enumerate(copies):
+            message = _message(c)
+            offset = next((o for body, o in self.bodies if body == message), None)
+            if offset is None:          # (copies with the same bytes share them)
+                offset = end
+                self.bodies.append((message, offset))
+                end += message.nbytes
+            envelopes.append(_envelope(c, i, now, offset, message.nbytes))
+        self.envelopes = envelopes
+        self.header = _encode({"spool": FORMAT, "copies": envelopes})  # refused first
         self.batch = ""
         self.temp = self.final = ""
-        self.step = "create a batch directory"
+        self.step = "write the message"
         self.committed = False
-        self.dir_fd = -1
-        self.fds: list = []
+        self.fd = -1
 
     def ids(self) -> list:
         return [f"{self.batch}-{i}" for i in range(len(self.copies))]
@@ -371,36 +375,22 @@ class _Batch:
         self.batch = new_batch_id()
         self.temp = os.path.join(self.spool_dir, TEMP_PREFIX + self.batch)
         self.final = os.path.join(self.spool_dir, self.batch)
-        self.step = "create a batch directory"
-        os.mkdir(self.temp, DIR_MODE)
-        self.dir_fd = dir_fd = os.open(self.temp, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-        written: dict = {}          # message bytes -> the file that has them
-        for i, (c, data) in enumerate(zip(self.copies, self.encoded)):
-            self.step = "write a message"
-            name = f"{i}.eml"
-            first = written.get(c.message)
-            if first is None or not _link_file(dir_fd, first, name):
-                self.fds.append(_create_file(dir_fd, name, c.message))
-                written.setdefault(c.message, name)
-            self.step = "write an envelope"
-            self.fds.append(_create_file(dir_fd, f"{i}.json", data))
+        self.step = "write the message"
+        self.fd = os.open(self.temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC,
+                          FILE_MODE)
+        _write_all(self.fd, [memoryview(self.header)] + [m for m, _ in self.bodies])
 
     def sync(self) -> None:
-        self.step = "sync the batch"
-        for fd in self.fds:
-            os.fsync(fd)
-        os.fsync(self.dir_fd)
+        self.step = "sync the message"
+        os.fsync(self.fd)
 
     def close(self) -> None:
-        fds, self.fds = self.fds, []
-        if self.dir_fd >= 0:
-            fds.append(self.dir_fd)
-            self.dir_fd = -1
-        for fd in fds:
+        fd, self.fd = self.fd, -1
+        if fd >= 0:
             os.close(fd)
 
     def commit(self) -> None:
-        self.step = "commit the batch"
+        self.step = "commit the message"
         os.rename(self.temp, self.final)
         self.committed = True
 
@@ -417,8 +407,8 @@ class _Batch:
             try:
                 os.rename(self.final, self.temp)
             except OSError:
-                _discard(self.final)
-        _discard(self.temp)
+                _unlink_quietly(self.final)
+        _unlink_quietly(self.temp)
 
     def error(self, e: BaseException) -> BaseException:
         return SpoolError(self.spool_dir, self.step, _reason(e)) if isinstance(e, OSError) \
@@ -483,19 +473,18 @@ class SpoolWriter:
     writer thread takes every transaction waiting (up to MAX_GROUP) and commits them
     together (WRITERS threads: a group that comes while one is being synced starts at
     once, and its syncs join the next journal commit):
-    each batch written in its temporary directory as `write_copies` does, then all the
-    files and directories of the group made durable at once, then each batch whose
-    files are durable renamed, then one fsync of the spool directory for all the
-    renames.  Only then is each transaction's future resolved: the same durability,
+    each batch written to its temporary file as `write_copies` does, then all the files
+    of the group made durable at once, then each batch whose file is durable renamed,
+    then one fsync of the spool directory for all the renames.  Only then is each transaction's future resolved: the same durability,
     format and all-or-none as `write_copies`, and a failure fails only the batches it
     touched (a failed final sync takes back the whole group).
 
     Durable at once: a group of SYNCFS_GROUP batches or more by one syncfs(2) of the
     spool's file system where it reports write-back errors (Linux 5.8 on); a smaller
-    one, or when syncfs is not to be had or fails, by fsyncs of every file and
-    directory of the group at once on SYNC_THREADS threads (the journal makes
-    concurrent fsyncs one commit).  syncfs costs the kernel a third of the CPU of the
-    fsyncs (measured: 0.15-0.2 against 0.5-0.65 ms per two-copy message) and is faster
+    one, or when syncfs is not to be had or fails, by fsyncs of every file of the group
+    at once on SYNC_THREADS threads (the journal makes concurrent fsyncs one commit).
+    syncfs costs the kernel less CPU than the fsyncs (measured with format 1's four
+    files a message: 0.15-0.2 against 0.5-0.65 ms per two-copy message) and is faster
     while the file system is ours, but it writes out every other writer's dirty data
     too: slower (tens to hundreds of ms) when they write a lot, which a lone message
     (a quiet server) should not wait for, and a large group shares.  `syncfs=False`
@@ -594,21 +583,20 @@ class SpoolWriter:
             written.append((future, batch))
         if not written:
             return
-        fds = [fd for _, batch in written for fd in (*batch.fds, batch.dir_fd)]
+        fds = [batch.fd for _, batch in written]
         # syncfs reports a write-back error that came after its descriptor was opened:
-        # the first batch's directory, opened before any file of the group was written.
+        # the first batch's file, opened before any byte of the group was written.
         if self.syncfs is not None and len(written) >= self.SYNCFS_GROUP \
-                and self.syncfs(written[0][1].dir_fd) == 0:
+                and self.syncfs(written[0][1].fd) == 0:
             failures = dict.fromkeys(fds)       # all of the file system is on disk
         else:                                   # (a failed syncfs: each fd says its own)
             failures = dict(zip(fds, self._sync_pool.map(_fsync_error, fds)))
         committed = []
         for future, batch in written:
             try:
-                batch.step = "sync the batch"
-                for fd in (*batch.fds, batch.dir_fd):
-                    if failures[fd] is not None:
-                        raise failures[fd]
+                batch.step = "sync the message"
+                if failures[batch.fd] is not None:
+                    raise failures[batch.fd]
                 batch.close()
                 batch.commit()
             except BaseException as e:
@@ -636,10 +624,12 @@ class SpoolWriter:
 # Reading
 
 def iter_entries(spool_dir: str, on_problem: Callable[[Problem], None]) -> Iterator[Entry]:
-    """The committed copies of the spool in commit order.  Each file that is not part of
-    a valid entry goes to `on_problem` (a corrupt envelope, a foreign file), and the
-    reader goes on.  Ignored: names starting with "." (batches being written), an `.eml`
-    without its `.json` (an interrupted `remove`), a file removed while reading."""
+    """The committed copies of the spool not yet finished, in commit order.  Each file
+    that is not part of a valid entry goes to `on_problem` (a corrupt batch, a foreign
+    file, a format-1 batch directory), and the reader goes on.  Skipped: names starting
+    with "." (batches being written, temporary files), the queue's files of the copies,
+    a copy with a done marker (finished, waiting for the rest of its batch), a batch
+    removed while reading."""
     try:
         names = sorted(os.listdir(spool_dir))
     except FileNotFoundError:
@@ -647,172 +637,219 @@ def iter_entries(spool_dir: str, on_problem: Callable[[Problem], None]) -> Itera
     except OSError as e:
         on_problem(Problem(spool_dir, f"cannot list the spool: {_reason(e)}"))
         return
+    listed = set(names)
     for name in names:
-        if name.startswith("."):
+        if name.startswith(".") or COMPANION.match(name):
             continue
         if not BATCH_ID.match(name):
             on_problem(Problem(os.path.join(spool_dir, name),
                                "not a spool entry (foreign file)"))
             continue
-        yield from iter_batch(spool_dir, name, on_problem)
+        yield from iter_batch(spool_dir, name, on_problem,
+                              finished=lambda i, name=name: f"{name}.{i}{DONE_SUFFIX}" in listed)
 
 
-def iter_batch(spool_dir: str, batch: str, on_problem: Callable[[Problem], None]
-               ) -> Iterator[Entry]:
-    """The committed copies of one batch (a name of the spool directory), in batch order;
-    problems as for `iter_entries`.  A batch only loses copies once committed, so a
-    reader that has read it need not read it again."""
+def _is_finished(path: str, position: int) -> bool:
+    return os.path.exists(f"{path}.{position}{DONE_SUFFIX}")
+
+
+def iter_batch(spool_dir: str, batch: str, on_problem: Callable[[Problem], None], *,
+               finished: Optional[Callable[[int], bool]] = None,
+               include_done: bool = False) -> Iterator[Entry]:
+    """The copies of one batch (a name of the spool directory), in batch order, but those
+    with a done marker (`finished(position)` says which; by default, whether its marker
+    exists), unless `include_done`; problems as for `iter_entries`.  A batch never
+    changes once committed, so a reader that has read it need not read it again."""
     path = os.path.join(spool_dir, batch)
-    try:
-        files = os.listdir(path)
-    except FileNotFoundError:
-        return                                  # removed meanwhile
-    except NotADirectoryError:
-        on_problem(Problem(path, "not a spool entry (a file, not a batch directory)"))
+    read = read_batch(path, on_problem)
+    if read is None:
         return
-    except OSError as e:
-        on_problem(Problem(path, f"cannot list the batch: {_reason(e)}"))
-        return
-    positions = []
-    for f in files:
-        if f.startswith("."):
-            continue                            # a temporary file of the queue's state
-        m = COPY_FILE.match(f)
-        if m is None:
-            on_problem(Problem(os.path.join(path, f), "not a spool file (foreign file)"))
-        elif m.group(2) == "json":
-            positions.append(int(m.group(1)))
-    for i in sorted(positions):
-        entry = _read_entry(path, batch, i, on_problem)
-        if entry is not None:
-            yield entry
+    envelopes, start = read
+    if finished is None:
+        finished = lambda i: _is_finished(path, i)      # noqa: E731
+    for i, env in enumerate(envelopes):
+        if include_done or not finished(i):
+            yield Entry(f"{batch}-{i}", env, path, i, start + env["offset"], len(envelopes))
 
 
-def _read_entry(batch_path: str, batch: str, i: int, on_problem) -> Optional[Entry]:
-    env_path = os.path.join(batch_path, f"{i}.json")
-    eml_path = os.path.join(batch_path, f"{i}.eml")
+def read_batch(path: str, on_problem: Callable[[Problem], None]) -> Optional[tuple]:
+    """(envelopes, where the messages start) of the batch file `path`, validated: its
+    first line, and every copy's message within the file; None, after telling
+    `on_problem`, when it is not a valid batch (None alone when it is gone)."""
     try:
-        with open(env_path, "rb") as f:
-            data = f.read(MAX_ENVELOPE + 1)
+        f = open(path, "rb")
     except FileNotFoundError:
         return None                             # removed meanwhile
+    except IsADirectoryError:
+        on_problem(Problem(path, f"a spool batch of format 1 (a directory): this hsl "
+                                 f"reads format {FORMAT} (left as it is: deliver it with "
+                                 "the hsl that wrote it)"))
+        return None
     except OSError as e:
-        on_problem(Problem(env_path, f"cannot read the envelope: {_reason(e)}"))
+        on_problem(Problem(path, f"cannot read the batch: {_reason(e)}"))
         return None
-    if len(data) > MAX_ENVELOPE:
-        on_problem(Problem(env_path, f"not a spool envelope (over {MAX_ENVELOPE} bytes)"))
+    with f:
+        try:
+            head = f.read(1 << 16)
+            end = head.find(b"\n")
+            while end < 0 and len(head) <= MAX_ENVELOPE:
+                more = f.read(1 << 20)
+                if not more:
+                    break
+                head += more
+                end = head.find(b"\n")
+            size = os.fstat(f.fileno()).st_size
+        except OSError as e:
+            on_problem(Problem(path, f"cannot read the batch: {_reason(e)}"))
+            return None
+    if end < 0 or end > MAX_ENVELOPE:
+        on_problem(Problem(path, "not a spool batch (no first line of at most "
+                                 f"{MAX_ENVELOPE} bytes)"))
         return None
-    try:
-        envelope = json.loads(data.decode("utf-8"))
-    except UnicodeDecodeError as e:
-        on_problem(Problem(env_path, f"not a spool envelope (not UTF-8: {e.reason} at "
-                                     f"byte {e.start})"))
-        return None
-    except ValueError as e:                     # json.JSONDecodeError
-        on_problem(Problem(env_path, f"not a spool envelope (not JSON: {e})"))
-        return None
-    except RecursionError:
-        on_problem(Problem(env_path, "not a spool envelope (nested too deeply)"))
-        return None
-    problem = envelope_error(envelope)
+    problem, envelopes = _header(head[:end])
     if problem:
-        on_problem(Problem(env_path, problem))
+        on_problem(Problem(path, problem))
         return None
+    body = size - (end + 1)
+    for i, env in enumerate(envelopes):
+        if env["offset"] + env["size"] > body:
+            on_problem(Problem(path, f"copy {i}'s message ends at byte "
+                                     f"{env['offset'] + env['size']} of the messages, "
+                                     f"which are {body} bytes"))
+            return None
+    return envelopes, end + 1
+
+
+def _header(line: bytes) -> tuple:
+    """(problem, envelopes) of a batch's first line: the problem is None or why it is not
+    a valid one."""
     try:
-        size = os.stat(eml_path).st_size
-    except FileNotFoundError:
-        if os.path.exists(env_path):            # else: removed meanwhile
-            on_problem(Problem(env_path, f"the envelope's message {i}.eml is missing"))
-        return None
-    except OSError as e:
-        on_problem(Problem(eml_path, f"cannot read the message: {_reason(e)}"))
-        return None
-    if size != envelope["size"]:
-        on_problem(Problem(eml_path, f"the message is {size} bytes, its envelope says "
-                                     f"{envelope['size']}"))
-        return None
-    return Entry(f"{batch}-{i}", envelope, eml_path, env_path)
+        header = json.loads(line.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        return f"not a spool batch (not UTF-8: {e.reason} at byte {e.start})", None
+    except ValueError as e:                     # json.JSONDecodeError
+        return f"not a spool batch (not JSON: {e})", None
+    except RecursionError:
+        return "not a spool batch (nested too deeply)", None
+    if not isinstance(header, dict) or "spool" not in header:
+        return "not a spool batch (no {\"spool\": ...} first line)", None
+    if header["spool"] != FORMAT or type(header["spool"]) is not int:
+        return (f"a spool batch of format {json.dumps(header['spool'])[:20]}: this hsl "
+                f"reads format {FORMAT}"), None
+    copies = header.get("copies")
+    if not isinstance(copies, list) or not copies:
+        return "\"copies\" must be a non-empty list of envelopes", None
+    for i, env in enumerate(copies):
+        problem = envelope_error(env)
+        if problem:
+            return f"copy {i}: {problem}", None
+    return None, copies
 
 
 def read_spool(spool_dir: str) -> Listing:
-    """Every committed copy (in commit order) and every problem, at once."""
+    """Every committed copy not yet finished (in commit order) and every problem, at
+    once."""
     problems = []
     entries = list(iter_entries(spool_dir, problems.append))
     return Listing(entries, problems)
 
 
-def remove(entry: Entry) -> None:
-    """Take a delivered (or deleted) copy out of the spool, durably: its envelope first
-    (after that no reader sees the copy), then its message and queue files, then the
-    batch directory when it is empty.  Removing a copy already gone is not an error."""
-    batch_path = os.path.dirname(entry.envelope_path)
-    spool_dir = os.path.dirname(batch_path)
+def _copy_name(path: str) -> Optional[tuple]:
+    """(batch file, position or None) of a path naming a spool copy, else None."""
+    directory, name = os.path.split(path)
+    if BATCH_ID.match(name):
+        return path, None
+    batch, _, position = name.rpartition("-")
+    if BATCH_ID.match(batch) and position.isdigit():
+        return os.path.join(directory, batch), position
+    return None
+
+
+def copy_batch(path: str) -> Optional[str]:
+    """The batch file of the spool copy `path` names (`SPOOL/BATCH-N`, or `SPOOL/BATCH`),
+    None when it does not name one (a fixture, say)."""
+    named = _copy_name(path)
+    return named[0] if named else None
+
+
+def open_copy(path: str) -> Entry:
+    """The copy a path names, for `hsl run --entry`: `SPOOL/BATCH-N` (a copy id in its
+    spool), or `SPOOL/BATCH`, a batch of one copy.  ValueError saying why not."""
+    problems: list = []
+    named = _copy_name(path)
+    if named is None:
+        raise ValueError(f"{path}: not a spool copy (SPOOL/BATCH-N, or SPOOL/BATCH)")
+    batch_path, position = named
+    directory, batch = os.path.split(batch_path)
+    name = os.path.basename(path)
+    read = read_batch(batch_path, problems.append)
+    if read is None:
+        raise ValueError(str(problems[0]) if problems else f"{path}: no such spool batch")
+    envelopes, start = read
+    if position is None:
+        if len(envelopes) != 1:
+            raise ValueError(f"{path}: the batch has {len(envelopes)} copies: name one, "
+                             f"{name}-0 to {name}-{len(envelopes) - 1}")
+        position = "0"
+    i = int(position)
+    if i >= len(envelopes):
+        raise ValueError(f"{path}: the batch has {len(envelopes)} copies (0 to "
+                         f"{len(envelopes) - 1})")
+    env = envelopes[i]
+    return Entry(f"{batch}-{i}", env, os.path.join(directory, batch), i,
+                 start + env["offset"], len(envelopes))
+
+
+def remove(entry: Entry) -> bool:
+    """Take a finished copy (its done marker written, hsl/queue/state.py) out of the
+    spool: nothing while another copy of its batch is not finished; once none is, the
+    batch file, durably (after that no reader sees any of them), then the queue's files
+    of every copy.  True when the batch is gone.  Removing twice is harmless."""
+    spool_dir = os.path.dirname(entry.path)
+    if not all(i == entry.position or _is_finished(entry.path, i)
+               for i in range(entry.copies)):
+        return False
     try:
         try:
-            os.unlink(entry.envelope_path)
+            os.unlink(entry.path)
         except FileNotFoundError:
             pass
-        _fsync_dir(batch_path)
-    except FileNotFoundError:
-        return                                  # the batch is gone: so is the copy
+        _fsync_dir(spool_dir)       # else a crash could bring the batch back unmarked
     except OSError as e:
         raise SpoolError(spool_dir, f"remove {entry.id}", _reason(e)) from None
-    stem = entry.envelope_path[:-len("json")]
-    for suffix in COMPANIONS:
-        try:
-            os.unlink(stem + suffix)
-        except OSError:
-            pass                                # an orphan: ignored, swept
-    try:
-        os.rmdir(batch_path)
-    except OSError:
-        pass                                    # other copies remain (or it is gone)
-    # (No fsync of the spool directory: an empty batch that comes back is harmless.)
+    for i in range(entry.copies):
+        for suffix in (STATE_SUFFIX, DONE_SUFFIX):
+            _unlink_quietly(f"{entry.path}.{i}{suffix}")
+    return True
 
 
 def sweep(spool_dir: str, min_age: float = 3600) -> list:
-    """Remove what failed or interrupted writers and removers left: `.tmp-` directories
-    and temporary files in batches older than `min_age` seconds (younger ones may be
-    being written), `.eml`, `.state.json` and `.done` files without their `.json`, empty
-    batch directories.  The paths removed."""
+    """Remove what failed or interrupted writers and removers left: `.tmp-` batches and
+    temporary state files older than `min_age` seconds (younger ones may be being
+    written), the queue's files of a batch that is gone.  The paths removed.  (A
+    format-1 batch directory is left alone.)"""
     removed = []
     try:
         names = os.listdir(spool_dir)
     except OSError:
         return removed
-    now = time.time()
+    listed, now = set(names), time.time()
     for name in names:
         path = os.path.join(spool_dir, name)
-        if name.startswith(TEMP_PREFIX) and BATCH_ID.match(name[len(TEMP_PREFIX):]):
+        companion = COMPANION.match(name)
+        if companion:
+            gone = companion.group(1) not in listed
+        elif (name.startswith(TEMP_PREFIX) and BATCH_ID.match(name[len(TEMP_PREFIX):])) \
+                or STATE_TEMPORARY.match(name):
             try:
-                old = now - os.stat(path).st_mtime >= min_age
+                gone = now - os.stat(path).st_mtime >= min_age and os.path.isfile(path)
             except OSError:
                 continue
-            if old:
-                _discard(path)
-                if not os.path.exists(path):
-                    removed.append(path)
-        elif BATCH_ID.match(name) and os.path.isdir(path):
+        else:
+            continue
+        if gone:
             try:
-                files = set(os.listdir(path))
-            except OSError:
-                continue
-            for f in sorted(files):
-                m = COPY_FILE.match(f)
-                orphan = m and m.group(2) != "json" and f"{m.group(1)}.json" not in files
-                if f.startswith("."):
-                    try:
-                        orphan = now - os.stat(os.path.join(path, f)).st_mtime >= min_age
-                    except OSError:
-                        continue
-                if orphan:
-                    try:
-                        os.unlink(os.path.join(path, f))
-                        removed.append(os.path.join(path, f))
-                    except OSError:
-                        pass
-            try:
-                os.rmdir(path)
+                os.unlink(path)
                 removed.append(path)
             except OSError:
                 pass

@@ -1,11 +1,11 @@
-"""The queue's mutable state of a spooled copy, kept beside it (the copy's `.eml` and
-`.json` are never changed; hsl/queue/spool.py):
+"""The queue's mutable state of a spooled copy, kept beside its batch (the batch file is
+never changed; hsl/queue/spool.py):
 
-    SPOOL/<batch>/N.state.json     retries, next attempt, hold, metadata, ... (this table)
-    SPOOL/<batch>/N.done           the copy is finished (delivered, bounced, deleted):
+    SPOOL/<batch>.N.state.json     retries, next attempt, hold, metadata, ... (this table)
+    SPOOL/<batch>.N.done           copy N is finished (delivered, bounced, deleted):
                                    it is never attempted again, only removed
 
-Both are written atomically and durably: a temporary file in the batch directory (its
+Both are written atomically and durably: a temporary file in the spool directory (its
 name starts with "." so spool readers skip it), written, fsync'ed, renamed over the old
 file, the directory fsync'ed.  A crash at any moment leaves the old state or the new one,
 never a mix; what it may leave is a temporary file, which the queue's owner removes.
@@ -36,11 +36,8 @@ import os
 from dataclasses import dataclass, field, fields, replace
 from typing import Optional
 
-from .spool import (FILE_MODE, MAX_ENVELOPE, _fsync_dir, _is_count, _is_number,
-                    _is_text_map)
-
-STATE_SUFFIX = ".state.json"
-DONE_SUFFIX = ".done"
+from .spool import (DONE_SUFFIX, FILE_MODE, MAX_ENVELOPE, STATE_SUFFIX, Entry, _fsync_dir,
+                    _is_count, _is_number, _is_text_map, _unlink_quietly)
 
 
 class QueueError(Exception):
@@ -117,13 +114,14 @@ def field_error(key: str, value) -> Optional[str]:
     return None
 
 
-def state_path(envelope_path: str) -> str:
-    """`N.state.json` of the copy whose envelope is `N.json`."""
-    return envelope_path[:-len(".json")] + STATE_SUFFIX
+def state_path(entry: Entry) -> str:
+    """`BATCH.N.state.json` of the spool copy `entry`."""
+    return entry.stem + STATE_SUFFIX
 
 
-def done_path(envelope_path: str) -> str:
-    return envelope_path[:-len(".json")] + DONE_SUFFIX
+def done_path(entry: Entry) -> str:
+    """`BATCH.N.done` of the spool copy `entry`."""
+    return entry.stem + DONE_SUFFIX
 
 
 def read_state(path: str, envelope: dict) -> State:
@@ -211,13 +209,6 @@ def _write_file(path: str, text: str, fsync: bool) -> None:
             os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def _unlink_quietly(path: str) -> None:
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
 
 
 def _write_atomically(path: str, text: str) -> None:

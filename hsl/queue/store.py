@@ -15,9 +15,9 @@ shows a copy that recovery would finish as "done".
 
 **Nothing lost, nothing twice.**  A copy leaves the spool only through `mark_done`: its
 DSN, if any, is committed first (a new copy whose envelope says `"dsn_of": "<id>"`), then
-the marker `N.done` is written durably, then the copy is removed.  A crash between any two
+the marker `BATCH.N.done` is written durably, then the copy is removed.  A crash between any two
 of these steps is finished by the next owner's recovery, on open:
-- a copy with `N.done` is removed (it was delivered, bounced or deleted: never attempted
+- a copy with its done marker is removed (it was delivered, bounced or deleted: never attempted
   again);
 - a copy named by a live copy's `dsn_of` is marked done and removed (its bounce was
   queued: it is not bounced again);
@@ -174,7 +174,7 @@ class QueueEntry:
                "jobid": self.jobid, "quotas": list(env["quotas"]), "retry": self.retry,
                "next": self.next, "hold": self.hold, "bounce": self.bounce,
                "delayed": self.delayed, "metadata": dict(self.metadata), "last": self.last,
-               "message": self.spool_entry.message_path}
+               "batch": self.spool_entry.path}
         if self.dsn_of is not None:
             out["dsn_of"] = self.dsn_of
         return out
@@ -262,11 +262,14 @@ class Queue:
                 if name.startswith(".") or name in self._seen:
                     continue
                 self._seen.add(name)
+                if spool.COMPANION.match(name):
+                    continue                # a copy's state or done marker (read below)
                 if not spool.BATCH_ID.match(name):
                     self.problems.append(spool.Problem(os.path.join(self.spool_dir, name),
                                                        "not a spool entry (foreign file)"))
                     continue
-                for entry in spool.iter_batch(self.spool_dir, name, self.problems.append):
+                for entry in spool.iter_batch(self.spool_dir, name, self.problems.append,
+                                              include_done=True):
                     qe = self._load(entry)
                     if qe is not None:
                         new.append(qe)
@@ -287,12 +290,12 @@ class Queue:
 
     def _load(self, entry: spool.Entry) -> Optional[QueueEntry]:
         try:
-            saved = read_state(state_path(entry.envelope_path), entry.envelope)
+            saved = read_state(state_path(entry), entry.envelope)
         except StateError as e:
             self._broken[entry.id] = (entry, e)
             self.problems.append(spool.Problem(e.path, e.reason))
             return None
-        done = read_done(done_path(entry.envelope_path)) is not None
+        done = read_done(done_path(entry)) is not None
         qe = QueueEntry(entry, saved, done)
         self._entries[entry.id] = qe
         return qe
@@ -350,7 +353,7 @@ class Queue:
             if entry.done:
                 raise finished
             new = entry.saved.changed(**values)
-            write_state(state_path(entry.spool_entry.envelope_path), new)
+            write_state(state_path(entry.spool_entry), new)
             entry.saved = new
             return entry
 
@@ -378,7 +381,7 @@ class Queue:
                 extra = dict(dsn.extra, **{DSN_OF: entry.id})
                 [dsn_id] = spool.write_copies(self.spool_dir, [_with_extra(dsn, extra)])
                 entry.done = True       # its bounce is queued: recovery finishes it
-            write_done(done_path(entry.spool_entry.envelope_path), self.now(), why)
+            write_done(done_path(entry.spool_entry), self.now(), why)
             entry.done = True
         if remove:
             self._remove(entry)
@@ -423,7 +426,7 @@ class Queue:
             self._owned(f"delete {entry_id}")
             if entry_id in self._broken:
                 entry, _ = self._broken.pop(entry_id)
-                write_done(done_path(entry.envelope_path), self.now(), "deleted")
+                write_done(done_path(entry), self.now(), "deleted")
                 spool.remove(entry)
                 return
             self.mark_done(self.get(entry_id), "deleted")
@@ -462,20 +465,16 @@ class Queue:
     def _remove_temporary_files(self) -> None:
         """Temporary files of state writes a crash interrupted (only the owner writes
         them, and this process is the owner now)."""
-        for name in self._seen:
-            if not spool.BATCH_ID.match(name):
-                continue
-            batch = os.path.join(self.spool_dir, name)
-            try:
-                files = os.listdir(batch)
-            except OSError:
-                continue
-            for f in files:
-                if f.startswith("."):
-                    try:
-                        os.unlink(os.path.join(batch, f))
-                    except OSError:
-                        pass
+        try:
+            names = os.listdir(self.spool_dir)
+        except OSError:
+            return
+        for name in names:
+            if spool.STATE_TEMPORARY.match(name):
+                try:
+                    os.unlink(os.path.join(self.spool_dir, name))
+                except OSError:
+                    pass
 
 
 def _with_extra(copy: spool.Copy, extra: dict) -> spool.Copy:

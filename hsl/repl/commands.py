@@ -22,8 +22,8 @@ COMMANDS = {
     ".hook": ("PHASE|none", "evaluate in a hook's context ($arguments, $connection, ...); "
                             "phases: " + ", ".join(RUNNABLE)),
     ".session": ("FILE", "session settings from a YAML/JSON file (implies .hook helo)"),
-    ".entry": ("FILE", "the queued copy of the queue hooks: a spool envelope or a YAML "
-                       "fixture, as hsl run --entry (implies .hook predelivery)"),
+    ".entry": ("FILE", "the queued copy of the queue hooks: a spool copy (SPOOL/BATCH-N) "
+                       "or a YAML fixture, as hsl run --entry (implies .hook predelivery)"),
     ".ehlo": ("HOST", "simulate EHLO HOST (implies .hook helo)"),
     ".remoteip": ("IP", "the client's IP address (implies .hook helo)"),
     ".run": ("", "run the loaded script (with a hook: show its decision)"),

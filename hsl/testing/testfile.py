@@ -38,6 +38,7 @@ from ..hooks import session as one_command
 from ..hooks import steps
 from ..hooks.phases import QUEUE_PHASES
 from ..inputs import read_located
+from ..queue.spool import copy_batch
 from . import expect as E
 from .mocks import Mocks, mocks_for, mocks_of
 from .node import InvalidTestFile, Node
@@ -631,7 +632,7 @@ class _Loader:
     def queue_case(self, node: Node, kind: str, expect: Optional[Node]) -> Case:
         """entry: (one queue hook, hook: which) or pickup: (predelivery, the attempt,
         postdelivery) on a queued copy: a fixture mapping or a file (a YAML fixture or a
-        spool envelope, as hsl run --entry takes them)."""
+        spool copy, as hsl run --entry takes them)."""
         scripts = self.suite.scripts
         hook = node.get("hook")
         queue_hooks = [p for p in scripts.hooks if p in QUEUE_PHASES]
@@ -660,10 +661,10 @@ class _Loader:
         inputs, fixture, base = [], source.value, self.base
         if isinstance(source.value, str):
             path = os.path.abspath(os.path.join(self.base, source.value))
-            inputs = [path] + ([path[:-len("json")] + "eml"] if path.endswith(".json")
-                               else [])
+            batch = copy_batch(path)
+            inputs = [batch or path]
             fixture, base = None, os.path.dirname(path)
-            if not path.endswith(".json"):
+            if batch is None:
                 try:
                     fixture = read_located(path, "queue entry")[0]
                 except ValueError:
