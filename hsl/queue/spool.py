@@ -9,20 +9,22 @@ visible and the server answers 451 instead.
 Layout (format 2: one directory, created 0700 when missing; every file 0600):
 
     SPOOL/
-      20250102T030405.123456789Z-9f3a61c2d4e5b708          one committed transaction
+      20250102T030405.123456789Z-9f3a61c2d4e5b708          a committed batch
       20250102T030405.123456789Z-9f3a61c2d4e5b708.1.done   the queue's files of its copies
-      .tmp-20250102T030405.223456789Z-...                  a transaction being written
+      .tmp-20250102T030405.223456789Z-...                  a batch being written
 
-One file per transaction (a *batch*), as an MTA keeps one queue file per message: its
-first line is a JSON object, `{"spool": 2, "copies": [ENVELOPE, ...]}`, and the rest is the
-copies' message bytes, each copy's at its envelope's `offset` (from the end of that line)
-for `size` bytes; copies with the same bytes (one per recipient, as a rule) share them.
-A batch is written to `.tmp-` + its id, fsync'ed, renamed to its id, and the spool
-directory fsync'ed: that rename commits every copy of the transaction at once (a reader
-sees all of them or none), and a writer that fails or dies leaves only a `.tmp-` file,
-which readers ignore and `sweep` removes.  A batch file is never changed once committed.
-(One file is one inode to allocate and one to sync per message: a directory of a file per
-copy and an envelope per copy cost four of each, the larger part of a spool write.)
+One file (a *batch*) per transaction, or per group of transactions committed together
+(SpoolWriter), as an MTA keeps one queue file per message: its first line is a JSON
+object, `{"spool": 2, "copies": [ENVELOPE, ...]}`, and the rest is the copies' message
+bytes, each copy's at its envelope's `offset` (from the end of that line) for `size`
+bytes; copies of a transaction with the same bytes (one per recipient, as a rule) share
+them.  A batch is written to `.tmp-` + its id, fsync'ed, renamed to its id, and the spool
+directory fsync'ed: that rename commits every copy in it at once (a reader sees all of a
+transaction's copies or none), and a writer that fails or dies leaves only a `.tmp-`
+file, which readers ignore and `sweep` removes.  A batch file is never changed once
+committed.  (One file is one inode to allocate and one file to sync for many copies: a
+directory with a file per copy and an envelope per copy, format 1, cost four of each per
+message, the larger part of a spool write.)
 
 The queue keeps its own files of a copy beside its batch (hsl/queue/state.py):
 `BATCH.N.state.json`, its mutable queue state, and `BATCH.N.done`, the marker that copy N
@@ -70,9 +72,7 @@ import errno
 import json
 import math
 import os
-import platform
 import re
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -335,33 +335,50 @@ def ensure_spool(spool_dir: str) -> None:
 
 
 def _encode(header: dict) -> bytes:
-    try:
-        return json.dumps(header, allow_nan=False).encode("ascii") + b"\n"
-    except (TypeError, ValueError) as e:        # an extra value that is not JSON
-        raise ValueError(f"the envelope cannot be written as JSON: {e}") from None
+    return json.dumps(header, allow_nan=False).encode("ascii") + b"\n"
 
 
-class _Batch:
-    """One transaction's batch on its way into the spool: `write` (its temporary file,
-    not yet synced), `sync`, `close`, `commit` (the rename); `undo` after a failure at
-    any step takes back what is visible.  `step` names the step under way (SpoolError's
-    text)."""
+class _Transaction:
+    """One transaction's copies, checked before anything is written (TypeError or
+    ValueError for a malformed one: a caller's mistake): their envelopes, each `offset`
+    counted from the start of this transaction's messages, and the distinct messages
+    (copies with the same bytes share one)."""
 
-    def __init__(self, spool_dir: str, copies: list):
-        self.spool_dir, self.copies = spool_dir, copies
-        now = time.time()
-        self.bodies: list = []          # the distinct messages, in the order written
-        envelopes, end = [], 0
+    def __init__(self, copies: list, now: float):
+        self.bodies: list = []          # (bytes, offset) of each distinct message
+        self.envelopes: list = []
+        self.size = 0
         for i, c in enumerate(copies):
             message = _message(c)
             offset = next((o for body, o in self.bodies if body == message), None)
-            if offset is None:          # (copies with the same bytes share them)
-                offset = end
+            if offset is None:
+                offset = self.size
                 self.bodies.append((message, offset))
-                end += message.nbytes
-            envelopes.append(_envelope(c, i, now, offset, message.nbytes))
-        self.envelopes = envelopes
-        self.header = _encode({"spool": FORMAT, "copies": envelopes})  # refused first
+                self.size += message.nbytes
+            self.envelopes.append(_envelope(c, i, now, offset, message.nbytes))
+            if c.extra:
+                try:
+                    json.dumps(c.extra, allow_nan=False)
+                except (TypeError, ValueError) as e:     # an extra value that is not JSON
+                    raise ValueError(f"the envelope cannot be written as JSON: {e}") \
+                        from None
+
+
+class _Batch:
+    """A batch file on its way into the spool, with the copies of one transaction or
+    more (a SpoolWriter group): `write` (its temporary file, not yet synced), `sync`,
+    `close`, `commit` (the rename); `undo` after a failure at any step takes back what
+    is visible.  `step` names the step under way (SpoolError's text)."""
+
+    def __init__(self, spool_dir: str, transactions: list):
+        self.spool_dir, self.transactions = spool_dir, transactions
+        envelopes, self.bodies, base = [], [], 0
+        for t in transactions:
+            for env in t.envelopes:
+                envelopes.append(dict(env, offset=base + env["offset"]))
+            self.bodies += [body for body, _ in t.bodies]
+            base += t.size
+        self.header = _encode({"spool": FORMAT, "copies": envelopes})
         self.batch = ""
         self.temp = self.final = ""
         self.step = "write the message"
@@ -369,7 +386,12 @@ class _Batch:
         self.fd = -1
 
     def ids(self) -> list:
-        return [f"{self.batch}-{i}" for i in range(len(self.copies))]
+        """The ids of each transaction's copies (a list per transaction)."""
+        out, first = [], 0
+        for t in self.transactions:
+            out.append([f"{self.batch}-{first + i}" for i in range(len(t.envelopes))])
+            first += len(t.envelopes)
+        return out
 
     def write(self) -> None:
         self.batch = new_batch_id()
@@ -378,7 +400,7 @@ class _Batch:
         self.step = "write the message"
         self.fd = os.open(self.temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC,
                           FILE_MODE)
-        _write_all(self.fd, [memoryview(self.header)] + [m for m, _ in self.bodies])
+        _write_all(self.fd, [memoryview(self.header)] + self.bodies)
 
     def sync(self) -> None:
         self.step = "sync the message"
@@ -393,6 +415,26 @@ class _Batch:
         self.step = "commit the message"
         os.rename(self.temp, self.final)
         self.committed = True
+
+    def store(self) -> None:
+        """Every step: the batch is durable and visible when it returns; nothing of it
+        is visible when it raises (SpoolError for what the disk refused)."""
+        try:
+            ensure_spool(self.spool_dir)
+            try:
+                self.write()
+                self.sync()
+            finally:
+                self.close()
+            self.commit()
+            self.step = "sync the spool directory"
+            _fsync_dir(self.spool_dir)
+        except BaseException as e:
+            self.undo()
+            error = self.error(e)
+            if error is e:
+                raise
+            raise error from None
 
     def undo(self) -> None:
         """Nothing of the batch may stay visible: renamed back first (one atomic step),
@@ -422,73 +464,23 @@ def write_copies(spool_dir: str, copies) -> list:
     copies = list(copies)
     if not copies:
         return []
-    batch = _Batch(spool_dir, copies)
-    ensure_spool(spool_dir)
-    try:
-        try:
-            batch.write()
-            batch.sync()
-        finally:
-            batch.close()
-        batch.commit()
-        batch.step = "sync the spool directory"
-        _fsync_dir(spool_dir)
-    except BaseException as e:
-        batch.undo()
-        error = batch.error(e)
-        if error is e:
-            raise
-        raise error from None
-    return batch.ids()
-
-
-def _syncfs_function():
-    """libc's syncfs(2) where it reports write-back errors (Linux 5.8 and later), else
-    None."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        version = tuple(int(x) for x in platform.release().split("-")[0].split(".")[:2])
-        if version < (5, 8):
-            return None
-        import ctypes
-        function = ctypes.CDLL(None, use_errno=True).syncfs
-    except (ValueError, OSError, AttributeError):
-        return None
-    function.argtypes = [ctypes.c_int]
-    function.restype = ctypes.c_int
-    return function
-
-
-def _fsync_error(fd: int) -> Optional[BaseException]:
-    try:
-        os.fsync(fd)
-    except BaseException as e:          # raised by the batch it belongs to
-        return e
-    return None
+    batch = _Batch(spool_dir, [_Transaction(copies, time.time())])
+    batch.store()
+    return batch.ids()[0]
 
 
 class SpoolWriter:
     """Group commit: `write_copies` for a server with many transactions in flight.  A
-    writer thread takes every transaction waiting (up to MAX_GROUP) and commits them
-    together (WRITERS threads: a group that comes while one is being synced starts at
-    once, and its syncs join the next journal commit):
-    each batch written to its temporary file as `write_copies` does, then all the files
-    of the group made durable at once, then each batch whose file is durable renamed,
-    then one fsync of the spool directory for all the renames.  Only then is each transaction's future resolved: the same durability,
-    format and all-or-none as `write_copies`, and a failure fails only the batches it
-    touched (a failed final sync takes back the whole group).
-
-    Durable at once: a group of SYNCFS_GROUP batches or more by one syncfs(2) of the
-    spool's file system where it reports write-back errors (Linux 5.8 on); a smaller
-    one, or when syncfs is not to be had or fails, by fsyncs of every file of the group
-    at once on SYNC_THREADS threads (the journal makes concurrent fsyncs one commit).
-    syncfs costs the kernel less CPU than the fsyncs (measured with format 1's four
-    files a message: 0.15-0.2 against 0.5-0.65 ms per two-copy message) and is faster
-    while the file system is ours, but it writes out every other writer's dirty data
-    too: slower (tens to hundreds of ms) when they write a lot, which a lone message
-    (a quiet server) should not wait for, and a large group shares.  `syncfs=False`
-    keeps to the fsyncs.
+    writer thread takes every transaction waiting (up to MAX_GROUP) and commits them as
+    one batch file: written, fsync'ed, renamed, the spool directory fsync'ed, as
+    `write_copies` does for one.  Only then is each transaction's future resolved: the
+    same durability and format, all or none for each transaction (and for its group: a
+    disk that refuses the file fails every transaction of it; a malformed copy fails
+    only its own, before anything is written).  WRITERS threads: a group that comes
+    while one is being synced starts at once.  So under load a file and a sync serve
+    many messages, where one per message would make the file system's costs the
+    server's limit (making a file costs about a millisecond of kernel CPU on ext4
+    without a journal, more while many were made in the last seconds).
 
         writer = SpoolWriter(spool_dir)
         ids = await asyncio.wrap_future(writer.submit(copies))
@@ -496,19 +488,10 @@ class SpoolWriter:
 
     MAX_GROUP = 64
     WRITERS = 2             # groups committed at once (a new one need not wait for the last)
-    SYNC_THREADS = 8        # (more threads: more GIL handoffs that delay the event loop)
-    SYNCFS_GROUP = 4        # smaller groups: fsyncs (a lone message waits for no one else's)
 
-    def __init__(self, spool_dir: str, syncfs: Optional[bool] = None):
-        """`syncfs`: None, syncfs(2) where it reports errors, else the fsyncs; False, the
-        fsyncs; True, syncfs(2) (OSError where it is not to be had)."""
+    def __init__(self, spool_dir: str):
         self.spool_dir = spool_dir
-        self.syncfs = _syncfs_function() if syncfs is not False else None
-        if syncfs and self.syncfs is None:
-            raise OSError(errno.ENOSYS, "syncfs(2) with error reporting is not available")
-        self._sync_pool = concurrent.futures.ThreadPoolExecutor(
-            self.SYNC_THREADS, thread_name_prefix="hsl-spool-sync")
-        self.groups = 0                 # groups committed, and their batches (for tests)
+        self.groups = 0                 # groups committed, and their transactions (for tests)
         self.batches = 0
         self._cond = threading.Condition()
         self._pending: list = []
@@ -538,13 +521,12 @@ class SpoolWriter:
         return self.submit(copies).result()
 
     def close(self) -> None:
-        """Commit what was submitted, then stop the thread."""
+        """Commit what was submitted, then stop the threads."""
         with self._cond:
             self._closed = True
             self._cond.notify_all()
         for t in self._threads:
             t.join()
-        self._sync_pool.shutdown()
 
     def _run(self) -> None:
         cond = self._cond
@@ -564,60 +546,27 @@ class SpoolWriter:
                         future.set_exception(e)
 
     def _commit(self, group: list) -> None:
-        written = []
+        now, waiting = time.time(), []
         for future, copies in group:
             if not future.set_running_or_notify_cancel():
                 continue
             try:
-                batch = _Batch(self.spool_dir, copies)
+                waiting.append((future, _Transaction(copies, now)))
             except BaseException as e:              # a malformed copy: nothing written
                 future.set_exception(e)
-                continue
-            try:
-                ensure_spool(self.spool_dir)
-                batch.write()
-            except BaseException as e:
-                batch.undo()
-                future.set_exception(batch.error(e))
-                continue
-            written.append((future, batch))
-        if not written:
+        if not waiting:
             return
-        fds = [batch.fd for _, batch in written]
-        # syncfs reports a write-back error that came after its descriptor was opened:
-        # the first batch's file, opened before any byte of the group was written.
-        if self.syncfs is not None and len(written) >= self.SYNCFS_GROUP \
-                and self.syncfs(written[0][1].fd) == 0:
-            failures = dict.fromkeys(fds)       # all of the file system is on disk
-        else:                                   # (a failed syncfs: each fd says its own)
-            failures = dict(zip(fds, self._sync_pool.map(_fsync_error, fds)))
-        committed = []
-        for future, batch in written:
-            try:
-                batch.step = "sync the message"
-                if failures[batch.fd] is not None:
-                    raise failures[batch.fd]
-                batch.close()
-                batch.commit()
-            except BaseException as e:
-                batch.undo()
-                future.set_exception(batch.error(e))
-                continue
-            committed.append((future, batch))
-        if not committed:
-            return
+        batch = _Batch(self.spool_dir, [t for _, t in waiting])
         try:
-            _fsync_dir(self.spool_dir)
+            batch.store()
         except BaseException as e:
-            for future, batch in committed:
-                batch.step = "sync the spool directory"
-                batch.undo()
-                future.set_exception(batch.error(e))
+            for future, _ in waiting:
+                future.set_exception(e)
             return
         self.groups += 1
-        self.batches += len(committed)
-        for future, batch in committed:
-            future.set_result(batch.ids())
+        self.batches += len(waiting)
+        for (future, _), ids in zip(waiting, batch.ids()):
+            future.set_result(ids)
 
 
 # ---------------------------------------------------------------------------------------
