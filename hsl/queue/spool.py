@@ -419,6 +419,12 @@ class _Batch:
     def store(self) -> None:
         """Every step: the batch is durable and visible when it returns; nothing of it
         is visible when it raises (SpoolError for what the disk refused)."""
+        if len(self.header) > MAX_ENVELOPE:     # readers would not take it
+            copies = sum(len(t.envelopes) for t in self.transactions)
+            raise SpoolError(self.spool_dir, "write the message",
+                             f"the envelopes of its {copies} copies take "
+                             f"{len(self.header)} bytes, more than a batch holds "
+                             f"({MAX_ENVELOPE})")
         try:
             ensure_spool(self.spool_dir)
             try:
@@ -487,6 +493,7 @@ class SpoolWriter:
         writer.close()                  # commits what was submitted, then stops"""
 
     MAX_GROUP = 64
+    GROUP_HEADER = 1 << 20  # bytes: a group whose envelopes take more is split in two files
     WRITERS = 2             # groups committed at once (a new one need not wait for the last)
 
     def __init__(self, spool_dir: str):
@@ -554,9 +561,16 @@ class SpoolWriter:
                 waiting.append((future, _Transaction(copies, now)))
             except BaseException as e:              # a malformed copy: nothing written
                 future.set_exception(e)
-        if not waiting:
-            return
+        if waiting:
+            self._store(waiting)
+
+    def _store(self, waiting: list) -> None:
         batch = _Batch(self.spool_dir, [t for _, t in waiting])
+        if len(batch.header) > self.GROUP_HEADER and len(waiting) > 1:
+            half = len(waiting) // 2        # (many recipients, or much metadata)
+            self._store(waiting[:half])
+            self._store(waiting[half:])
+            return
         try:
             batch.store()
         except BaseException as e:
@@ -749,14 +763,16 @@ def open_copy(path: str) -> Entry:
                  start + env["offset"], len(envelopes))
 
 
-def remove(entry: Entry) -> bool:
+def remove(entry: Entry, finished: Optional[Callable[[int], bool]] = None) -> bool:
     """Take a finished copy (its done marker written, hsl/queue/state.py) out of the
-    spool: nothing while another copy of its batch is not finished; once none is, the
-    batch file, durably (after that no reader sees any of them), then the queue's files
-    of every copy.  True when the batch is gone.  Removing twice is harmless."""
+    spool: nothing while another copy of its batch is not finished (`finished(position)`
+    says which are; by default, whether its marker exists); once none is, the batch file,
+    durably (after that no reader sees any of them), then the queue's files of every
+    copy.  True when the batch is gone.  Removing twice is harmless."""
     spool_dir = os.path.dirname(entry.path)
-    if not all(i == entry.position or _is_finished(entry.path, i)
-               for i in range(entry.copies)):
+    if finished is None:
+        finished = lambda i: _is_finished(entry.path, i)    # noqa: E731
+    if not all(i == entry.position or finished(i) for i in range(entry.copies)):
         return False
     try:
         try:

@@ -196,6 +196,9 @@ class Queue:
         self._mutex = threading.RLock()
         self._entries: dict = {}        # id -> QueueEntry (live or done-not-yet-removed)
         self._broken: dict = {}         # id -> (spool.Entry, StateError): unreadable state
+        # batch file -> the positions of its copies not finished (with no done marker): a
+        # batch goes once none is left (so a removal need not look at every sibling)
+        self._unfinished: dict = {}
         self._seen: set = set()         # names of the spool directory already read
 
     # -- opening and closing ---------------------------------------------------------
@@ -289,13 +292,15 @@ class Queue:
                 if not e.done and e.dsn_of is not None}
 
     def _load(self, entry: spool.Entry) -> Optional[QueueEntry]:
+        done = read_done(done_path(entry)) is not None
+        if not done:
+            self._unfinished.setdefault(entry.path, set()).add(entry.position)
         try:
             saved = read_state(state_path(entry), entry.envelope)
         except StateError as e:
             self._broken[entry.id] = (entry, e)
             self.problems.append(spool.Problem(e.path, e.reason))
             return None
-        done = read_done(done_path(entry)) is not None
         qe = QueueEntry(entry, saved, done)
         self._entries[entry.id] = qe
         return qe
@@ -427,19 +432,32 @@ class Queue:
             if entry_id in self._broken:
                 entry, _ = self._broken.pop(entry_id)
                 write_done(done_path(entry), self.now(), "deleted")
-                spool.remove(entry)
+                self._remove_copy(entry)
                 return
             self.mark_done(self.get(entry_id), "deleted")
 
     # -- recovery and removal -----------------------------------------------------------
 
     def _remove(self, entry: QueueEntry) -> None:
-        try:
-            spool.remove(entry.spool_entry)     # (removing twice is harmless)
-        except spool.SpoolError:
-            return                      # stays done in memory: removed on a later try
+        if self._remove_copy(entry.spool_entry):
+            with self._mutex:
+                self._entries.pop(entry.id, None)
+
+    def _remove_copy(self, entry: spool.Entry) -> bool:
+        """Take a finished copy (its done marker written) out of the spool: its batch
+        goes with the last of its copies.  False when the disk refused (the copy stays
+        done: removed on a later try)."""
         with self._mutex:
-            self._entries.pop(entry.id, None)
+            left = self._unfinished.get(entry.path, set())
+            left.discard(entry.position)
+            if left:
+                return True             # the batch stays for its other copies
+            self._unfinished.pop(entry.path, None)
+        try:
+            spool.remove(entry, finished=lambda i: True)
+        except spool.SpoolError:
+            return False
+        return True
 
     def _recover(self) -> None:
         """Finish what a crash interrupted (see the module docstring)."""
