@@ -293,6 +293,8 @@ class Queue:
 
     def _load(self, entry: spool.Entry) -> Optional[QueueEntry]:
         done = read_done(done_path(entry)) is not None
+        if done and not self.owner:
+            return None         # finished: its batch waits for its other copies
         if not done:
             self._unfinished.setdefault(entry.path, set()).add(entry.position)
         try:
