@@ -504,6 +504,23 @@ def test_temporaries_companions_and_finished_copies_are_skipped(tmp_path):
     assert [e.id for e in only_entries(d)] == [a, c]
 
 
+def test_names_with_other_digits_are_foreign(tmp_path):
+    """Ids and positions are ASCII digits: a name spelt with other digits is a foreign
+    file, reported, and never swept as a companion."""
+    d = str(tmp_path)
+    [a] = write_copies(d, [copy()])
+    batch = a.rsplit("-", 1)[0]
+    names = [batch.replace("2", "\u0662"), f"{batch}.1\u0661.done", f"{batch}.01.done"]
+    for name in names:
+        open(os.path.join(d, name), "w").close()
+    listing = read_spool(d)
+    assert [e.id for e in listing.entries] == [a]
+    assert sorted(p.path for p in listing.problems) == sorted(os.path.join(d, n)
+                                                              for n in names)
+    os.unlink(os.path.join(d, batch))
+    assert sweep(d, min_age=0) == []
+
+
 def test_sweep(tmp_path):
     d = str(tmp_path)
     hour_ago = time.time() - 7200
@@ -830,8 +847,10 @@ def test_open_copy_refuses(tmp_path):
                                f"{name}-1")
     with pytest.raises(ValueError, match=r"the batch has 2 copies \(0 to 1\)"):
         spool.open_copy(batch + "-2")
+    # one spelling of a copy's id: not "-01", not another script's digits
     for path in (os.path.join(d, "entry.yaml"), os.path.join(d, "0.json"), batch + "-x",
-                 batch + "-"):
+                 batch + "-", batch + "-01", batch + "-\u00b2", batch + "-\u0661",
+                 os.path.join(d, name.replace("2", "\u0662")) + "-0"):
         assert spool.copy_batch(path) is None
         with pytest.raises(ValueError, match="not a spool copy"):
             spool.open_copy(path)
