@@ -289,13 +289,16 @@ class Queue:
                 if not e.done and e.dsn_of is not None}
 
     def _load(self, entry: spool.Entry) -> Optional[QueueEntry]:
+        done = read_done(done_path(entry)) is not None
         try:
             saved = read_state(state_path(entry), entry.envelope)
         except StateError as e:
-            self._broken[entry.id] = (entry, e)
-            self.problems.append(spool.Problem(e.path, e.reason))
-            return None
-        done = read_done(done_path(entry)) is not None
+            if not done:
+                self._broken[entry.id] = (entry, e)
+                self.problems.append(spool.Problem(e.path, e.reason))
+                return None
+            # a broken copy deleted: its state stays until its batch goes, never read
+            saved = State.initial(entry.envelope)
         qe = QueueEntry(entry, saved, done)
         self._entries[entry.id] = qe
         return qe
