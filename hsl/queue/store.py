@@ -10,8 +10,9 @@
 **One owner.**  `Queue.open` takes an exclusive `flock` on `SPOOL/.lock` (and writes its
 pid there): a second owner gets `QueueLocked`, naming the spool and the pid holding it.
 Writers of new batches (`hsl serve`, `hsl run --hook eod --spool`) need no lock.  A queue
-opened with `lock=False` only reads (`hsl queue list`, `show`): it changes nothing, and
-shows a copy that recovery would finish as "done".
+opened with `lock=False` only reads (`hsl queue list`, `show`): it changes nothing, skips
+a copy with its done marker (as the spool's readers do: its batch may stay for days, for
+its other copies), and shows a copy that recovery would finish as "done".
 
 **Nothing lost, nothing twice.**  A copy leaves the spool only through `mark_done`: its
 DSN, if any, is committed first (a new copy whose envelope says `"dsn_of": "<id>"`), then
@@ -290,6 +291,8 @@ class Queue:
 
     def _load(self, entry: spool.Entry) -> Optional[QueueEntry]:
         done = read_done(done_path(entry)) is not None
+        if done and not self.owner:
+            return None     # finished (its batch stays for its other copies): as gone
         try:
             saved = read_state(state_path(entry), entry.envelope)
         except StateError as e:
