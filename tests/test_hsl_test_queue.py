@@ -183,7 +183,7 @@ def test_postdelivery_alone_the_action_from_the_attempt_and_the_schedule(work, c
     passes(capsys, "q.test.yaml", 7)
 
 
-def test_an_entry_file_a_spool_envelope_and_the_default_hook(work, capsys):
+def test_an_entry_file_a_spool_copy_and_the_default_hook(work, capsys):
     from hsl.queue import spool
     write(work, "entries/busy.yaml", """\
         sender: a@example.com
@@ -196,14 +196,13 @@ def test_an_entry_file_a_spool_envelope_and_the_default_hook(work, capsys):
     (cid,) = spool.write_copies(str(work / "spool"), [spool.Copy(
         b"Subject: t\r\n\r\nx\r\n", "tx9", "c@example.com", "d@relay.example", "mx",
         metadata={"k": "v"})])
-    (entry,) = spool.read_spool(str(work / "spool")).entries
-    envelope = os.path.relpath(entry.envelope_path, work)
+    envelope = os.path.join("spool", cid)       # a spool copy: SPOOL/BATCH-N
     write(work, "post-only.test.yaml", f"""\
         hooks: {{postdelivery: post.hsl}}
         cases:
           - entry: entries/busy.yaml
             expect: {{action: queue, retry: 2, next_retry: 300}}
-          - name: a spool envelope (no attempt in it, so delivered)
+          - name: a spool copy (no attempt in it, so delivered)
             entry: {envelope}
             expect: {{output: post delivered -, action: delivered, metadata: {{k: v}}}}
           - name: a pickup of it tries (no predelivery hook), so it needs an attempt
@@ -218,6 +217,26 @@ def test_an_entry_file_a_spool_envelope_and_the_default_hook(work, capsys):
           expect: {{metadata: {{k: v, route: relay}}, options: {{host: 10.0.0.7, tls: require}}}}
         """)
     passes(capsys, "q.test.yaml", 1)
+
+
+@pytest.mark.parametrize("name, error", [
+    ("{batch}-2", "the batch has 2 copies (0 to 1)"),
+    ("{batch}", "the batch has 2 copies: name one, {batch}-0 to {batch}-1"),
+    ("20250102T030405.123456789Z-9f3a61c2d4e5b708-0", "no such queue entry file spool/"),
+])
+def test_an_entry_that_names_no_spool_copy(work, capsys, name, error):
+    from hsl.queue import spool
+    ids = spool.write_copies(str(work / "spool"), [
+        spool.Copy(b"x", "tx9", "c@example.com", f"{r}@relay.example", "mx")
+        for r in "de"])
+    batch = ids[0].rsplit("-", 1)[0]
+    queue_file(work, f"""\
+        - hook: postdelivery
+          entry: spool/{name.format(batch=batch)}
+        """)
+    code, out, err = hsl_test(capsys, "q.test.yaml")
+    assert code == 2 and err.startswith("hsl: error: "), err
+    assert error.format(batch=batch) in err and "Traceback" not in err
 
 
 # ------------------------------------------------------------------- pickups
@@ -473,17 +492,22 @@ def test_malformed_transportgroups_and_entry_files(work, capsys):
 
 
 def test_watch_knows_the_entry_files_a_case_reads(work):
+    from hsl.queue import spool
     from hsl.testing import testfile
     from hsl.testing.runner import Runner
     write(work, "entries/e.yaml", "sender: a@example.com\nrecipient: b@example.net\n"
                                   "message: ../m.eml\n")
     (work / "m.eml").write_bytes(b"Subject: s\r\n\r\nx\r\n")
     (work / "inline.eml").write_bytes(b"Subject: i\r\n\r\nx\r\n")
-    path = queue_file(work, """\
+    (cid,) = spool.write_copies(str(work / "spool"), [spool.Copy(
+        b"Subject: t\r\n\r\nx\r\n", "tx9", "c@example.com", "d@relay.example", "mx")])
+    path = queue_file(work, f"""\
         - hook: postdelivery
           entry: entries/e.yaml
         - hook: predelivery
-          entry: {sender: a@example.com, recipient: b@example.net, message: inline.eml}
+          entry: {{sender: a@example.com, recipient: b@example.net, message: inline.eml}}
+        - hook: postdelivery
+          entry: spool/{cid}
         """)
     suite = testfile.load(str(path))
     try:
@@ -493,7 +517,8 @@ def test_watch_knows_the_entry_files_a_case_reads(work):
     finally:
         suite.close()
     assert {str(work / "entries" / "e.yaml"), str(work / "m.eml"), str(work / "inline.eml"),
-            str(work / "pre.hsl"), str(work / "post.hsl")} <= files
+            str(work / "pre.hsl"), str(work / "post.hsl"),
+            str(work / "spool" / cid.rsplit("-", 1)[0])} <= files    # its batch file
 
 
 def test_update_rewrites_a_queue_cases_own_keys(work, capsys):

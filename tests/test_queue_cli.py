@@ -69,7 +69,7 @@ def test_list_json(spool_dir, capsys):
         "transportid": "mx", "ts": T0, "size": len(MESSAGE), "jobid": None, "quotas": [],
         "retry": 0, "next": T0, "hold": False, "bounce": False, "delayed": 0,
         "metadata": {"tenant": "acme"}, "last": None,
-        "message": os.path.join(d, a.rsplit("-", 1)[0], "0.eml")}
+        "batch": os.path.join(d, a.rsplit("-", 1)[0])}
     assert (second["id"], second["state"], second["next"], second["jobid"]) == \
         (b, "held", T0 + 60, "job-7")
 
@@ -87,13 +87,18 @@ def test_show(spool_dir, capsys):
     status, out, err = hsl(capsys, "queue", "show", a, "--spool", d)
     assert (status, err) == (0, "")
     fields = dict(line.split(None, 1) for line in out.splitlines())
+    batch = os.path.join(d, a.rsplit("-", 1)[0])
+    with open(batch, "rb") as f:
+        start = len(f.readline())           # the messages follow the first line
     assert fields == {
         "id": a, "state": "queued", "sender": "alice@example.com",
         "recipient": "bob@example.org", "transport": "mx", "transaction": "tx-1",
         "received": "2025-01-02T03:04:05Z", "size": f"{len(MESSAGE)} bytes",
         "retry": "0", "next": "2025-01-02T03:04:05Z", "hold": "no", "bounce": "no",
         "jobid": "-", "metadata": "tenant=acme", "last": "-",
-        "message": os.path.join(d, a.rsplit("-", 1)[0], "0.eml")}
+        "batch": f"{batch} (its message: {len(MESSAGE)} bytes at byte {start})"}
+    with open(batch, "rb") as f:            # where the message is, as it says
+        assert f.read()[start:] == MESSAGE  # (both copies' bytes, stored once)
     status, out, _ = hsl(capsys, "queue", "show", b, "--json", "--spool", d)
     assert status == 0 and json.loads(out)["sender"] == "" and json.loads(out)["hold"]
 
@@ -128,7 +133,10 @@ def test_hold_release_bounce_delete(spool_dir, capsys):
     assert out.splitlines()[1].split()[1] == "bounce"
     assert hsl(capsys, "queue", "delete", b, "--spool", d) == (0, f"deleted {b}\n", "")
     assert [e.id for e in read_spool(d).entries] == [a]
-    assert not os.path.exists(os.path.join(d, b.rsplit("-", 1)[0], "1.eml"))
+    assert os.path.exists(os.path.join(d, b.rsplit("-", 1)[0] + ".1.done"))
+    assert [e.id for e in Queue.open(d, lock=False).entries()] == [a]
+    assert hsl(capsys, "queue", "delete", a, "--spool", d) == (0, f"deleted {a}\n", "")
+    assert [n for n in os.listdir(d) if not n.startswith(".")] == []    # the batch too
 
 
 @pytest.mark.parametrize("action", ["show", "hold", "release", "delete", "bounce"])
@@ -153,7 +161,7 @@ def test_a_missing_spool(tmp_path, capsys, monkeypatch, action):
 def test_a_corrupt_state_file(spool_dir, capsys):
     d, (a, b) = spool_dir
     [first, _] = read_spool(d).entries
-    path = state.state_path(first.envelope_path)
+    path = state.state_path(first)
     with open(path, "w") as f:
         f.write('{"retry": "many"}')
     status, out, err = hsl(capsys, "queue", "list", "--spool", d)

@@ -1,4 +1,6 @@
 """The predelivery and postdelivery contexts (hsl/hooks/delivery.py)."""
+import os
+
 import pytest
 
 from hsl.errors import HSLSyntaxError
@@ -188,19 +190,32 @@ def test_hsl_run_postdelivery_on_a_fixture(tmp_path):
     assert json.loads(r.stdout)["decision"] == "queue"
 
 
-def test_hsl_run_predelivery_on_a_spool_envelope(tmp_path):
+def test_hsl_run_predelivery_on_a_spool_copy(tmp_path):
     from hsl.queue import spool
-    (cid,) = spool.write_copies(str(tmp_path / "sp"), [spool.Copy(
-        MESSAGE, "tx9", "alice@example.com", "bob@example.org", "mx",
-        metadata={"k": "v"})])
-    (entry,) = spool.read_spool(str(tmp_path / "sp")).entries
+    ids = spool.write_copies(str(tmp_path / "sp"), [
+        spool.Copy(b"Subject: first\r\n\r\n", "tx9", "alice@example.com",
+                   "bob@example.org", "mx"),
+        spool.Copy(MESSAGE, "tx9", "alice@example.com", "carol@example.org", "mx",
+                   metadata={"k": "v"})])
     (tmp_path / "pre.hsl").write_text(
-        'echo $message["id"]["transaction"] . " " . GetMetaData()["k"]; '
+        'echo $message["id"]["transaction"] . " " . GetMetaData()["k"] . " " . '
+        '$message["recipient"] . " " . $message["size"] . " " . '
+        '(File($message["file"]["original"])->read() == "Subject: t\\r\\n\\r\\nhello\\r\\n"); '
         'Try(["port" => 2525]);\n')
-    r = hsl_run("--hook", "predelivery", "--entry", entry.envelope_path, "pre.hsl",
+    r = hsl_run("--hook", "predelivery", "--entry", os.path.join("sp", ids[1]), "pre.hsl",
                 cwd=tmp_path)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.splitlines() == ["tx9 v", 'predelivery: Try() {"port": 2525}']
+    assert r.stdout.splitlines() == [f"tx9 v carol@example.org {len(MESSAGE)} true",
+                                     'predelivery: Try() {"port": 2525}']
+    # the batch alone names no copy when it has two: the error names them
+    batch = ids[0].rsplit("-", 1)[0]
+    r = hsl_run("--hook", "predelivery", "--entry", os.path.join("sp", batch), "pre.hsl",
+                cwd=tmp_path)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert f"the batch has 2 copies: name one, {batch}-0 to {batch}-1" in r.stderr
+    r = hsl_run("--hook", "predelivery", "--entry", os.path.join("sp", batch + "-2"),
+                "pre.hsl", cwd=tmp_path)
+    assert r.returncode == 2 and "the batch has 2 copies (0 to 1)" in r.stderr
 
 
 @pytest.mark.parametrize("text,message", [
@@ -238,16 +253,16 @@ def test_hsl_run_queue_hook_needs_an_entry(tmp_path):
     assert r.returncode == 2 and "needs --entry FILE" in r.stderr
 
 
-def test_hsl_run_postdelivery_on_a_spool_envelope_is_after_a_delivery(tmp_path):
-    # (it was an internal error: a spool envelope has no postdelivery facts)
+def test_hsl_run_postdelivery_on_a_spool_copy_is_after_a_delivery(tmp_path):
+    # (it was an internal error: a spool copy has no postdelivery facts)
     from hsl.queue import spool
-    spool.write_copies(str(tmp_path / "sp"), [spool.Copy(
+    (cid,) = spool.write_copies(str(tmp_path / "sp"), [spool.Copy(
         MESSAGE, "tx9", "alice@example.com", "bob@example.org", "mx")])
-    (entry,) = spool.read_spool(str(tmp_path / "sp")).entries
     (tmp_path / "post.hsl").write_text(
         'echo ($arguments["action"] ?? "delivered") . " " . isset($arguments["dsn"]);\n')
-    r = hsl_run("--hook", "postdelivery", "--entry", entry.envelope_path, "post.hsl",
-                cwd=tmp_path)
+    # a batch of one copy: its batch file names it
+    r = hsl_run("--hook", "postdelivery", "--entry",
+                os.path.join("sp", cid.rsplit("-", 1)[0]), "post.hsl", cwd=tmp_path)
     assert (r.returncode, r.stderr) == (0, "")
     assert r.stdout.splitlines() == ["delivered false", "postdelivery: Default()"]
 

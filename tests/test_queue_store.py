@@ -83,7 +83,7 @@ def test_updates_are_kept_across_reopening(tmp_path):
         assert (e.retry, e.next, e.metadata, e.transportid, e.last) == \
             (3, T0 + 600, {"x": "y"}, "relay", {"time": T0, "outcome": "451 4.7.1 try later"})
         assert e.envelope["metadata"] == {"k": "v"}                  # the envelope stays
-    with open(state.state_path(e.spool_entry.envelope_path)) as f:
+    with open(state.state_path(e.spool_entry)) as f:
         assert json.load(f)["retry"] == 3
 
 
@@ -205,17 +205,24 @@ def test_a_missing_spool(tmp_path):
 # Finishing: done markers, DSNs, recovery
 
 def test_a_finished_copy_leaves_with_all_its_files(tmp_path):
-    d, [a, b] = spool_with(tmp_path, copy("a@x"), copy("b@x"))   # b.eml links a.eml
+    d, [a, b] = spool_with(tmp_path, copy("a@x"), copy("b@x"))   # one batch, one message
+    batch = b.rsplit("-", 1)[0]
     with Queue.open(d, clock=Clock()) as q:
         q.update(q.get(a), retry=2)
+        q.update(q.get(b), retry=1)
         assert q.mark_done(q.get(a), "delivered: 250 ok") is None
         assert [e.id for e in q.entries()] == [b]
         with pytest.raises(UnknownEntry):
             q.get(a)
-        assert q.get(b).message_bytes() == MESSAGE                # the shared file stays
-        batch = b.rsplit("-", 1)[0]
-        assert files_of(d) == [".lock", f"{batch}/1.eml", f"{batch}/1.json"]
-        q.delete(b)
+        assert q.get(b).message_bytes() == MESSAGE                # the batch stays
+        assert files_of(d) == [".lock", batch, f"{batch}.0.done", f"{batch}.0.state.json",
+                               f"{batch}.1.state.json"]
+    # a reader (hsl queue list) does not show a as "done" while b keeps their batch
+    with Queue.open(d, clock=Clock(), lock=False) as q:
+        assert [(e.id, e.state) for e in q.entries()] == [(b, "queued")]
+    with Queue.open(d, clock=Clock()) as q:                # a's marker keeps it finished
+        assert [e.id for e in q.entries()] == [b] and q.get(b).retry == 1
+        q.delete(b)                                        # the last copy: all of it goes
         assert files_of(d) == [".lock"] and q.entries() == []
 
 
@@ -247,13 +254,49 @@ def test_recovery_removes_a_copy_with_its_done_marker(tmp_path):
     d, [a, b] = spool_with(tmp_path, copy("a@x"), copy("b@x"))
     with Queue.open(d, clock=Clock()) as q:
         e = q.get(a)
-    state.write_done(state.done_path(e.spool_entry.envelope_path), T0, "delivered")
-    with Queue.open(d, clock=Clock(), lock=False) as q:        # a reader only shows it
-        assert [(x.id, x.state) for x in q.entries()] == [(a, "done"), (b, "queued")]
+    state.write_done(state.done_path(e.spool_entry), T0, "delivered")
+    with Queue.open(d, clock=Clock(), lock=False) as q:        # a reader skips it
+        assert [(x.id, x.state) for x in q.entries()] == [(b, "queued")]
         assert [x.id for x in q.due()] == [b]
+        with pytest.raises(UnknownEntry):
+            q.get(a)
     with Queue.open(d, clock=Clock()) as q:
         assert [x.id for x in q.entries()] == [b]
     assert [x.id for x in spool.read_spool(d).entries] == [b]
+    assert os.path.exists(state.done_path(e.spool_entry))     # until b finishes too
+
+
+def test_recovery_removes_a_batch_whose_last_copy_was_marked(tmp_path):
+    """A crash between the last copy's done marker and the unlink of its batch."""
+    d, [a, b] = spool_with(tmp_path, copy("a@x"), copy("b@x"))
+    [c] = write_copies(d, [copy("c@x")])
+    with Queue.open(d, clock=Clock()) as q:
+        q.update(q.get(a), retry=1)
+        ea, eb = q.get(a).spool_entry, q.get(b).spool_entry
+    for e in (ea, eb):
+        state.write_done(state.done_path(e), T0, "delivered")
+    with Queue.open(d, clock=Clock(), lock=False) as q:        # a reader changes nothing
+        assert [(x.id, x.state) for x in q.entries()] == [(c, "queued")]
+    assert os.path.exists(ea.path) and os.path.exists(state.state_path(ea))
+    with Queue.open(d, clock=Clock()) as q:
+        assert [x.id for x in q.entries()] == [c] and q.problems == []
+    assert files_of(d) == [".lock", c.rsplit("-", 1)[0]]      # the batch, its companions
+
+
+def test_a_format_1_batch_is_a_problem_the_queue_leaves_alone(tmp_path):
+    d, [a] = spool_with(tmp_path)
+    old = os.path.join(d, spool.new_batch_id())
+    os.mkdir(old)
+    for name in ("0.eml", "0.json", "0.done"):
+        with open(os.path.join(old, name), "w") as f:
+            f.write("{}")
+    for lock in (False, True):
+        with Queue.open(d, clock=Clock(), lock=lock) as q:
+            assert [p.path for p in q.problems] == [old]
+            assert "format 1" in q.problems[0].reason
+            assert [e.id for e in q.entries()] == [a]
+            q.refresh()
+    assert sorted(os.listdir(old)) == ["0.done", "0.eml", "0.json"]
 
 
 def test_recovery_finishes_a_copy_whose_dsn_was_queued(tmp_path):
@@ -304,7 +347,7 @@ def test_delayed_dsns_are_counted_once(tmp_path):
 def test_the_owner_removes_temporary_state_files_and_readers_skip_them(tmp_path):
     d, [a] = spool_with(tmp_path)
     with Queue.open(d, clock=Clock()) as q:
-        path = state.state_path(q.get(a).spool_entry.envelope_path)
+        path = state.state_path(q.get(a).spool_entry)
     temp = state.temporary_name(path)
     with open(temp, "w") as f:
         f.write('{"retry": 9')                             # a write a crash cut short
@@ -326,7 +369,7 @@ def test_the_owner_removes_temporary_state_files_and_readers_skip_them(tmp_path)
 def test_a_corrupt_state_file_is_a_problem_naming_it(tmp_path, content, reason):
     d, [a, b] = spool_with(tmp_path, copy("a@x"), copy("b@x"))
     with Queue.open(d, clock=Clock()) as q:
-        path = state.state_path(q.get(a).spool_entry.envelope_path)
+        path = state.state_path(q.get(a).spool_entry)
     with open(path, "wb") as f:
         f.write(content)
     for lock in (False, True):
@@ -338,9 +381,15 @@ def test_a_corrupt_state_file_is_a_problem_naming_it(tmp_path, content, reason):
             assert str(info.value).startswith(f"{path}: {reason}")
     with Queue.open(d, clock=Clock()) as q:                # the way out: delete it
         q.delete(a)
-    with Queue.open(d, clock=Clock()) as q:
-        assert q.problems == [] and [e.id for e in q.entries()] == [b]
-    assert not os.path.exists(path)
+    for lock in (False, True):      # its state stays beside the batch, no problem now
+        with Queue.open(d, clock=Clock(), lock=lock) as q:
+            assert q.problems == [] and [e.id for e in q.entries()] == [b]
+            with pytest.raises(UnknownEntry):
+                q.get(a)
+    assert os.path.exists(path)
+    with Queue.open(d, clock=Clock()) as q:                # gone with its batch
+        q.delete(b)
+    assert not os.path.exists(path) and files_of(d) == [".lock"]
 
 
 def test_a_reader_cannot_change_anything(tmp_path):
@@ -350,22 +399,24 @@ def test_a_reader_cannot_change_anything(tmp_path):
         for act in (q.hold, q.release, q.delete, q.request_bounce):
             with pytest.raises(QueueError, match="opened read-only"):
                 act(a)
-    assert files_of(d) == [f"{a.rsplit('-', 1)[0]}/0.{x}" for x in ("eml", "json")]
+    assert files_of(d) == [a.rsplit("-", 1)[0]]
 
 
 def test_spool_remove_and_sweep_know_the_queue_files(tmp_path):
     d, [a, b] = spool_with(tmp_path, copy("a@x"), copy("b@x"))
     ea, eb = spool.read_spool(d).entries
     for e in (ea, eb):
-        state.write_state(state.state_path(e.envelope_path), state.State(retry=1))
-    state.write_done(state.done_path(ea.envelope_path), T0, "delivered")
+        state.write_state(state.state_path(e), state.State(retry=1))
+    state.write_done(state.done_path(ea), T0, "delivered")
     assert spool.read_spool(d).problems == []
-    spool.remove(ea)
-    os.unlink(eb.envelope_path)                            # a remove cut short
+    assert [e.id for e in spool.read_spool(d).entries] == [b]
+    assert spool.remove(ea) is False                       # b is not finished
+    assert spool.sweep(d, min_age=0) == []                 # nothing is left over yet
+    state.write_done(state.done_path(eb), T0, "delivered")
+    os.unlink(eb.path)                                     # a remove cut short
     removed = spool.sweep(d)
-    assert sorted(removed) == sorted([eb.message_path,
-                                      state.state_path(eb.envelope_path),
-                                      os.path.dirname(eb.envelope_path)])
+    assert sorted(removed) == sorted([state.state_path(ea), state.done_path(ea),
+                                      state.state_path(eb), state.done_path(eb)])
     assert os.listdir(d) == []
 
 
@@ -466,7 +517,7 @@ CRASHER = textwrap.dedent("""
                 os.kill(os.getpid(), signal.SIGKILL)
             return real(*a, **kw)
         return call
-    for name in ("open", "write", "fsync", "rename", "unlink", "rmdir", "mkdir", "link"):
+    for name in ("open", "write", "writev", "fsync", "rename", "unlink", "mkdir"):
         setattr(os, name, counted(getattr(os, name)))
     for e in [e for e in q.entries() if e.dsn_of is None]:
         for i in range(1, 4):

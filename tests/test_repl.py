@@ -309,6 +309,16 @@ def test_queue_hook_entry_file_and_run(tmp_path):
     assert not e.execute(f".entry {tmp_path / 'bad.yaml'}")
     assert out.lines[-1] == f"error: {tmp_path / 'bad.yaml'}:3:8: retry: must be a number >= 0"
     assert e.queue_entry()[0].recipient == "dan@example.net"
+    # A spool copy, by its id in its spool (SPOOL/BATCH-N).
+    from hsl.queue import spool
+    ids = spool.write_copies(str(tmp_path / "sp"), [
+        spool.Copy(b"x", "tx", "erin@example.com", f"{r}@example.net", "mx")
+        for r in ("frank", "grace")])
+    assert e.execute(f".entry {tmp_path / 'sp' / ids[1]}")
+    assert e.queue_entry()[0].recipient == "grace@example.net"
+    batch = tmp_path / "sp" / ids[0].rsplit("-", 1)[0]
+    assert not e.execute(f".entry {batch}")         # two copies: which?
+    assert out.lines[-1].startswith(f"error: {batch}: the batch has 2 copies: name one")
 
 
 # ------------------------------------------------------------------ the application

@@ -37,6 +37,16 @@ def scratch():
     return tempfile.TemporaryDirectory(dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
 
 
+def first_line(path):
+    with open(path, "rb") as f:
+        return f.readline()
+
+
+def header_of(path):
+    """The JSON object on the first line of a batch file."""
+    return json.loads(first_line(path))
+
+
 def only_entries(d):
     """The entries of spool `d`, asserting it has no problems."""
     listing = read_spool(d)
@@ -91,19 +101,22 @@ def test_envelope_fields(tmp_path):
     ])
     first, second = only_entries(d)
     assert first.envelope == {
-        "spool": 1, "transaction": TX, "queue": 7, "ts": 1700000000.25, "sender": "",
+        "transaction": TX, "queue": 7, "ts": 1700000000.25, "sender": "",
         "recipient": "postmaster@example.org", "transportid": "inbound",
         "metadata": {"tenant": "acme", "score": "1.5"}, "hold": True,
         "jobid": "campaign-42", "delay": 300, "quotas": ["per-domain", "global"],
-        "size": len(copy().message)}
+        "offset": 0, "size": len(copy().message)}
     # the defaults: queue number = position, received = the time of the write
     env = second.envelope
     assert (env["queue"], env["metadata"], env["hold"], env["jobid"], env["delay"],
             env["quotas"]) == (1, {}, False, None, 0, [])
     assert before <= env["ts"] <= time.time()
-    # the envelope on disk is the same JSON object
-    with open(second.envelope_path, "rb") as f:
-        assert json.loads(f.read()) == env
+    # (the two copies have the same bytes: stored once)
+    assert env["offset"] == 0 and env["size"] == len(copy().message)
+    # the envelopes on disk are the same JSON objects, on the batch's first line
+    assert first.path == second.path and (first.position, second.position) == (0, 1)
+    assert first.copies == second.copies == 2
+    assert header_of(second.path) == {"spool": 2, "copies": [first.envelope, env]}
 
 
 @settings(max_examples=60, deadline=None)
@@ -122,8 +135,7 @@ def test_byte_strings_come_back_exactly(sender, transaction, metadata):
         assert back(env["transaction"]) == transaction
         assert back(env["recipient"]) == b"r\xff@x"
         assert {back(k): back(v) for k, v in env["metadata"].items()} == metadata
-        with open(entry.envelope_path, "rb") as f:
-            f.read().decode("ascii")        # escaped: the file is plain ASCII
+        first_line(entry.path).decode("ascii")     # escaped: the first line is ASCII
 
 
 @pytest.mark.parametrize("bad, kind", [
@@ -269,8 +281,8 @@ def calls_in_a_write(name):
 
 
 @pytest.mark.parametrize("name, code", [
-    ("fsync", errno.EIO), ("write", errno.ENOSPC), ("open", errno.EACCES),
-    ("rename", errno.EXDEV), ("mkdir", errno.EDQUOT)])
+    ("fsync", errno.EIO), ("writev", errno.ENOSPC), ("open", errno.EACCES),
+    ("rename", errno.EXDEV)])
 def test_a_failure_at_any_step_leaves_nothing_visible(tmp_path, monkeypatch, name, code):
     n = calls_in_a_write(name)
     assert n >= 1
@@ -290,81 +302,95 @@ def test_a_failure_at_any_step_leaves_nothing_visible(tmp_path, monkeypatch, nam
         assert os.listdir(d) == [kept.rsplit("-", 1)[0]]
 
 
+def test_a_spool_that_cannot_be_created_leaves_nothing(tmp_path, monkeypatch):
+    d = str(tmp_path / "var" / "spool")
+    with monkeypatch.context() as mp:
+        counter = Fail(mp, "mkdir")
+        write_copies(str(tmp_path / "count" / "spool"), [copy()])
+    assert counter.calls == 2                       # var/spool's parent, then the spool
+    for at in range(counter.calls):
+        with monkeypatch.context() as mp:
+            Fail(mp, "mkdir", at, errno.EDQUOT)
+            with pytest.raises(SpoolError, match=f"spool directory {d}: cannot create "
+                                                 f"it: {os.strerror(errno.EDQUOT)}"):
+                write_copies(d, two_copies())
+        assert not os.path.exists(d)
+        assert read_spool(d).entries == []
+
+
 def same_bytes_copies():
     message = b"Subject: same\r\n\r\nfor both\r\n" * 100
-    return [copy(message, recipient="r1@x"), copy(bytes(message), recipient="r2@x"),
-            copy(b"other\r\n", recipient="r3@x")]
+    return [copy(message, recipient="r1@x"), copy(b"other\r\n", recipient="r2@x"),
+            copy(bytes(message), recipient="r3@x"), copy(message[:-2], recipient="r4@x")]
 
 
-def test_copies_with_the_same_bytes_share_one_file(tmp_path):
+def test_copies_with_the_same_bytes_share_one_stretch_of_the_file(tmp_path):
     d = str(tmp_path)
-    write_copies(d, same_bytes_copies())
-    first, second, third = only_entries(d)
-    assert os.stat(first.message_path).st_ino == os.stat(second.message_path).st_ino
-    assert os.stat(third.message_path).st_ino != os.stat(first.message_path).st_ino
-    remove(first)
-    [left, _] = only_entries(d)
-    with open(left.message_path, "rb") as f:
-        assert f.read() == same_bytes_copies()[1].message
-
-
-@pytest.mark.parametrize("code", [errno.EPERM, errno.EMLINK, errno.ENOTSUP])
-def test_a_file_system_that_cannot_link_gets_a_copy(tmp_path, monkeypatch, code):
-    d = str(tmp_path)
-    Fail(monkeypatch, "link", 0, code)
-    write_copies(d, same_bytes_copies())
-    first, second, _ = only_entries(d)
-    assert os.stat(first.message_path).st_ino != os.stat(second.message_path).st_ino
-    with open(second.message_path, "rb") as f:
-        assert f.read() == same_bytes_copies()[1].message
-
-
-def test_a_link_that_fails_otherwise_leaves_nothing_visible(tmp_path, monkeypatch):
-    d = str(tmp_path)
-    [kept] = write_copies(d, [copy()])
-    Fail(monkeypatch, "link", 0, errno.EIO)
-    with pytest.raises(SpoolError, match="cannot write a message: Input/output error"):
-        write_copies(d, same_bytes_copies())
-    assert [x.id for x in only_entries(d)] == [kept]
-    assert os.listdir(d) == [kept.rsplit("-", 1)[0]]
+    given = same_bytes_copies()
+    write_copies(d, given)
+    entries = only_entries(d)
+    same, other, same_again, prefix = entries
+    assert len({e.path for e in entries}) == 1
+    # the same bytes (r1, r3; not the same object) are stored once; different ones
+    # (another message, or a prefix of the same) get their own stretch, in copy order
+    assert [(e.envelope["offset"], e.envelope["size"]) for e in entries] == [
+        (0, 2700), (2700, 7), (0, 2700), (2707, 2698)]
+    with open(same.path, "rb") as f:
+        assert f.read() == first_line(same.path) + given[0].message + b"other\r\n" + \
+            given[3].message
+    assert same.offset == same_again.offset == len(first_line(same.path))
+    # each copy reads its exact bytes
+    assert [e.read_message() for e in entries] == [c.message for c in given]
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="names fds through /proc")
-def test_everything_is_synced_before_the_commit_and_the_commit_after(tmp_path, monkeypatch):
+def test_the_batch_is_written_and_synced_before_the_commit_and_the_spool_after(tmp_path,
+                                                                               monkeypatch):
     d = str(tmp_path)
     write_copies(d, [copy()])
     events = []
-    real_fsync, real_rename = os.fsync, os.rename
+    real_fsync, real_rename, real_writev = os.fsync, os.rename, os.writev
+
+    def name(fd):
+        return os.path.relpath(os.readlink(f"/proc/self/fd/{fd}"), d)
+
+    def writev(fd, buffers):
+        events.append(("writev", name(fd)))
+        return real_writev(fd, buffers)
 
     def fsync(fd):
-        events.append(("fsync", os.path.relpath(os.readlink(f"/proc/self/fd/{fd}"), d)))
+        events.append(("fsync", name(fd)))
         real_fsync(fd)
 
     def rename(a, b):
         events.append(("rename", os.path.relpath(a, d), os.path.relpath(b, d)))
         real_rename(a, b)
+    monkeypatch.setattr(os, "writev", writev)
     monkeypatch.setattr(os, "fsync", fsync)
     monkeypatch.setattr(os, "rename", rename)
     [qid, _] = write_copies(d, two_copies())
     batch = qid.rsplit("-", 1)[0]
     temp = spool.TEMP_PREFIX + batch
-    assert events == [("fsync", f"{temp}/0.eml"), ("fsync", f"{temp}/0.json"),
-                      ("fsync", f"{temp}/1.eml"), ("fsync", f"{temp}/1.json"),
-                      ("fsync", temp), ("rename", temp, batch), ("fsync", ".")]
+    writes = [e for e in events if e[0] == "writev"]
+    assert writes and set(writes) == {("writev", temp)}
+    assert events[len(writes):] == [("fsync", temp), ("rename", temp, batch),
+                                    ("fsync", ".")]
 
 
 def test_the_steps_are_named(tmp_path, monkeypatch):
     d = str(tmp_path)
     steps = {}
-    for name in ("write", "rename"):
+    for name in ("writev", "fsync", "rename"):
         with monkeypatch.context() as mp:
             Fail(mp, name, 0, errno.ENOSPC)
             with pytest.raises(SpoolError) as info:
                 write_copies(d, [copy()])
         steps[name] = str(info.value)
+    full = f"spool directory {d}: cannot "
     assert steps == {
-        "write": f"spool directory {d}: cannot write a message: No space left on device",
-        "rename": f"spool directory {d}: cannot commit the batch: No space left on device"}
+        "writev": full + "write the message: No space left on device",
+        "fsync": full + "sync the message: No space left on device",
+        "rename": full + "commit the message: No space left on device"}
 
 
 def test_a_failed_final_sync_takes_the_batch_back(tmp_path, monkeypatch):
@@ -434,11 +460,9 @@ def test_files_are_private_and_the_spool_is_created_0700(tmp_path):
     finally:
         os.umask(old)
     assert stat.S_IMODE(d.stat().st_mode) == 0o700
-    [batch] = d.iterdir()
-    assert stat.S_IMODE(batch.stat().st_mode) == 0o700
-    files = sorted(p.name for p in batch.iterdir())
-    assert files == ["0.eml", "0.json", "1.eml", "1.json"]
-    assert {stat.S_IMODE((batch / f).stat().st_mode) for f in files} == {0o600}
+    [batch] = d.iterdir()                   # one file for the transaction
+    assert batch.is_file() and spool.BATCH_ID.match(batch.name)
+    assert stat.S_IMODE(batch.stat().st_mode) == 0o600
 
 
 def test_an_existing_spool_keeps_its_mode(tmp_path):
@@ -452,98 +476,157 @@ def test_an_existing_spool_keeps_its_mode(tmp_path):
 # ---------------------------------------------------------------------------------------
 # The reader: skips what is not committed, reports what is not ours
 
-def test_temporary_batches_and_orphan_messages_are_skipped(tmp_path):
+def mark_done(entry):
+    """The queue's done marker of `entry` (hsl/queue/state.py writes it so)."""
+    with open(entry.stem + spool.DONE_SUFFIX, "w") as f:
+        f.write('{"time": 0, "why": "delivered"}')
+
+
+def test_temporaries_companions_and_finished_copies_are_skipped(tmp_path):
     d = str(tmp_path)
     [a] = write_copies(d, [copy(recipient="a@x")])
-    # a writer died mid-batch: its temporary directory, with a whole copy in it
+    # a writer died mid-batch: its temporary file, its first line whole
     temp = os.path.join(d, spool.TEMP_PREFIX + spool.new_batch_id())
-    os.mkdir(temp)
-    for name, data in (("0.eml", b"x"), ("0.json", b"{}"), ("1.eml", b"half")):
-        with open(os.path.join(temp, name), "wb") as f:
-            f.write(data)
-    # a remove was interrupted between the envelope and the message
+    with open(os.path.join(d, a.rsplit("-", 1)[0]), "rb") as f, open(temp, "wb") as t:
+        t.write(f.read()[:-3])
     b, c = write_copies(d, [copy(recipient="b@x"), copy(recipient="c@x")])
-    entries = only_entries(d)
-    os.unlink(entries[1].envelope_path)
+    eb = only_entries(d)[1]
+    # the queue's files: a state (and its temporary), a copy finished before its batch
+    with open(eb.stem + spool.STATE_SUFFIX, "w") as f:
+        f.write('{"retry": 1}')
+    with open(os.path.join(d, f".{os.path.basename(eb.stem)}.state.json.tmp-99"), "w") as f:
+        f.write('{"retry"')
+    mark_done(eb)
+    # and the companions of a batch whose removal was interrupted (the batch gone)
+    gone = spool.new_batch_id()
+    for name in (f"{gone}.0.state.json", f"{gone}.0.done"):
+        open(os.path.join(d, name), "w").close()
     assert [e.id for e in only_entries(d)] == [a, c]
+
+
+def test_names_with_other_digits_are_foreign(tmp_path):
+    """Ids and positions are ASCII digits: a name spelt with other digits is a foreign
+    file, reported, and never swept as a companion."""
+    d = str(tmp_path)
+    [a] = write_copies(d, [copy()])
+    batch = a.rsplit("-", 1)[0]
+    names = [batch.replace("2", "\u0662"), f"{batch}.1\u0661.done", f"{batch}.01.done"]
+    for name in names:
+        open(os.path.join(d, name), "w").close()
+    listing = read_spool(d)
+    assert [e.id for e in listing.entries] == [a]
+    assert sorted(p.path for p in listing.problems) == sorted(os.path.join(d, n)
+                                                              for n in names)
+    os.unlink(os.path.join(d, batch))
+    assert sweep(d, min_age=0) == []
 
 
 def test_sweep(tmp_path):
     d = str(tmp_path)
-    old_temp = os.path.join(d, spool.TEMP_PREFIX + spool.new_batch_id())
-    young_temp = os.path.join(d, spool.TEMP_PREFIX + spool.new_batch_id())
-    for t in (old_temp, young_temp):
-        os.makedirs(t)
-        open(os.path.join(t, "0.eml"), "wb").close()
-    os.utime(old_temp, (time.time() - 7200, time.time() - 7200))
-    write_copies(d, [copy(recipient="gone@x")])
-    [gone] = only_entries(d)
-    os.unlink(gone.envelope_path)                  # an interrupted remove
-    write_copies(d, [copy(recipient="b@x"), copy(recipient="c@x")])
-    b, c = only_entries(d)
-    os.unlink(b.envelope_path)
+    hour_ago = time.time() - 7200
+
+    def made(name, old):
+        path = os.path.join(d, name)
+        with open(path, "w") as f:
+            f.write("{")
+        if old:
+            os.utime(path, (hour_ago, hour_ago))
+        return path
+    old_temp = made(spool.TEMP_PREFIX + spool.new_batch_id(), True)
+    young_temp = made(spool.TEMP_PREFIX + spool.new_batch_id(), False)
+    [b, c] = write_copies(d, [copy(recipient="b@x"), copy(recipient="c@x")])
+    eb, ec = only_entries(d)
+    stem = os.path.basename(eb.stem)
+    old_state_temp = made(f".{stem}.state.json.tmp-1234", True)
+    young_state_temp = made(f".{stem}.state.json.tmp-1235", False)
+    kept = [made(f"{stem}.state.json", True), made(f"{stem}.done", True)]   # its batch is here
+    gone = spool.new_batch_id()                     # an interrupted remove's leftovers
+    leftovers = [made(f"{gone}.0.state.json", False), made(f"{gone}.1.done", False)]
+    format_1 = os.path.join(d, spool.new_batch_id())
+    os.mkdir(format_1)
+    open(os.path.join(format_1, "0.json"), "w").close()
+    os.utime(format_1, (hour_ago, hour_ago))
+    foreign = made("README", True)
     removed = sweep(d)
-    assert sorted(removed) == sorted([old_temp, gone.message_path,
-                                      os.path.dirname(gone.message_path), b.message_path])
-    assert sorted(os.listdir(d)) == sorted([os.path.basename(young_temp),
-                                            os.path.basename(os.path.dirname(c.message_path))])
-    assert [e.id for e in only_entries(d)] == [c.id]
+    assert sorted(removed) == sorted([old_temp, old_state_temp] + leftovers)
+    assert sorted(os.listdir(d)) == sorted(os.path.basename(p) for p in [
+        young_temp, young_state_temp, eb.path, format_1, foreign] + kept)
+    assert os.listdir(format_1) == ["0.json"]       # format 1: left alone
+    assert sweep(d) == []
+    assert [e.id for e in read_spool(d).entries] == [c]
 
 
 def corrupt(d, how):
-    """Write one good transaction, then break its first copy (or the spool) as `how`
-    says; the path the problem must name."""
+    """Write two good transactions, then break the second (or the spool) as `how` says;
+    the path the problem must name."""
+    write_copies(d, [copy(recipient="good@x")])
     write_copies(d, [copy(b"12345", recipient="first@x"), copy(recipient="second@x")])
-    first = read_spool(d).entries[0]
-    batch = os.path.dirname(first.envelope_path)
+    first = read_spool(d).entries[1]
+    messages = open(first.path, "rb").read()[first.offset - first.envelope["offset"]:]
 
-    def envelope(value):
-        with open(first.envelope_path, "wb") as f:
-            f.write(value if isinstance(value, bytes) else json.dumps(value).encode())
-        return first.envelope_path
+    def batch(value, rest=messages):
+        """The batch with `value` (bytes or a JSON value) as its first line."""
+        line = value if isinstance(value, bytes) else json.dumps(value).encode()
+        with open(first.path, "wb") as f:
+            f.write(line + b"\n" + rest)
+        return first.path
 
-    good = dict(first.envelope)
+    good = header_of(first.path)
+    envelope = dict(good["copies"][0])
+    if how == "no first line":
+        with open(first.path, "wb") as f:
+            f.write(b"{\"spool\": 2, \"copies\": []")
+        return first.path
     if how == "not json":
-        return envelope(b"{\"spool\": 1, ")
+        return batch(b"{\"spool\": 2, ")
     if how == "not utf-8":
-        return envelope(b"{\"spool\": 1, \"sender\": \"\xff\"}")
+        return batch(b"{\"spool\": 2, \"copies\": [{\"sender\": \"\xff\"}]}")
     if how == "not an object":
-        return envelope([1, 2])
+        return batch([1, 2])
     if how == "foreign json":
-        return envelope({"name": "some other program"})
+        return batch({"name": "some other program"})
+    if how == "older version":
+        return batch(dict(good, spool=1))
     if how == "newer version":
-        return envelope(dict(good, spool=2))
+        return batch(dict(good, spool=3))
+    if how == "no copies":
+        return batch({"spool": 2})
+    if how == "copies not a list":
+        return batch(dict(good, copies=envelope))
     if how == "missing key":
-        del good["recipient"]
-        return envelope(good)
+        del envelope["recipient"]
+        return batch(dict(good, copies=[envelope, good["copies"][1]]))
     if how == "wrong type":
-        return envelope(dict(good, hold="no"))
+        return batch(dict(good, copies=[dict(envelope, hold="no"), good["copies"][1]]))
     if how == "metadata not strings":
-        return envelope(dict(good, metadata={"k": 1}))
+        return batch(dict(good, copies=[good["copies"][0],
+                                        dict(envelope, metadata={"k": 1})]))
+    if how == "offset not a count":
+        return batch(dict(good, copies=[dict(envelope, offset=-1), good["copies"][1]]))
     if how == "deeply nested":
-        return envelope(b"[" * 100_000 + b"]" * 100_000)
-    if how == "truncated message":
-        with open(first.message_path, "wb") as f:
-            f.write(b"123")
-        return first.message_path
-    if how == "message missing":
-        os.unlink(first.message_path)
-        return first.envelope_path
+        return batch(b"[" * 100_000 + b"]" * 100_000)
+    if how == "truncated messages":
+        return batch(json.dumps(good).encode(), messages[:-1])
     if how == "foreign file in the spool":
         path = os.path.join(d, "README")
-    elif how == "foreign file in a batch":
-        path = os.path.join(batch, "notes.txt")
     elif how == "a file named like a batch":
         path = os.path.join(d, spool.new_batch_id())
+    elif how == "a format-1 batch directory":
+        path = os.path.join(d, spool.new_batch_id())
+        os.mkdir(path)
+        with open(os.path.join(path, "0.json"), "w") as f:
+            f.write(json.dumps(dict(envelope, spool=1)))
+        return path
     with open(path, "w") as f:
         f.write("hello")
     return path
 
 
-CORRUPTIONS = ["not json", "not utf-8", "not an object", "foreign json", "newer version",
-               "missing key", "wrong type", "metadata not strings", "deeply nested",
-               "truncated message", "message missing", "foreign file in the spool",
-               "foreign file in a batch", "a file named like a batch"]
+CORRUPTIONS = ["no first line", "not json", "not utf-8", "not an object", "foreign json",
+               "older version", "newer version", "no copies", "copies not a list",
+               "missing key", "wrong type", "metadata not strings", "offset not a count",
+               "deeply nested", "truncated messages", "foreign file in the spool",
+               "a file named like a batch", "a format-1 batch directory"]
 
 
 @pytest.mark.parametrize("how", CORRUPTIONS)
@@ -555,44 +638,59 @@ def test_corrupt_and_foreign_files_are_reported_with_their_path(tmp_path, how):
     reason = listing.problems[0].reason
     assert reason and "Traceback" not in reason
     assert str(listing.problems[0]) == f"{path}: {reason}"
-    # the good copies are still read
-    expected = ["second@x"] if "file" not in how else ["first@x", "second@x"]
+    # the good copies are still read (a broken batch loses its copies, not others')
+    expected = ["good@x"] if "file" not in how and "directory" not in how \
+        else ["good@x", "first@x", "second@x"]
     assert [e.envelope["recipient"] for e in listing.entries] == expected
 
 
 def test_problem_texts(tmp_path):
     texts = {}
-    for how in ("not json", "newer version", "wrong type", "truncated message",
-                "message missing", "foreign file in the spool"):
+    for how in ("no first line", "not json", "not utf-8", "older version", "no copies",
+                "wrong type", "truncated messages", "foreign file in the spool",
+                "a format-1 batch directory"):
         d = str(tmp_path / how.replace(" ", "-"))
         corrupt(d, how)
         texts[how] = read_spool(d).problems[0].reason
     assert texts == {
-        "not json": "not a spool envelope (not JSON: Expecting property name enclosed in "
+        "no first line": f"not a spool batch (no first line of at most "
+                         f"{spool.MAX_ENVELOPE} bytes)",
+        "not json": "not a spool batch (not JSON: Expecting property name enclosed in "
                     "double quotes: line 1 column 14 (char 13))",
-        "newer version": "\"spool\" must be the format version 1, not 2",
-        "wrong type": "\"hold\" must be a boolean, not \"no\"",
-        "truncated message": "the message is 3 bytes, its envelope says 5",
-        "message missing": "the envelope's message 0.eml is missing",
+        "not utf-8": "not a spool batch (not UTF-8: invalid start byte at byte 36)",
+        "older version": "a spool batch of format 1: this hsl reads format 2",
+        "no copies": "\"copies\" must be a non-empty list of envelopes",
+        "wrong type": "copy 0: \"hold\" must be a boolean, not \"no\"",
+        "truncated messages": "copy 1's message ends at byte 26 of the messages, which "
+                              "are 25 bytes",
         "foreign file in the spool": "not a spool entry (foreign file)",
+        "a format-1 batch directory": "a spool batch of format 1 (a directory): this hsl "
+                                      "reads format 2 (left as it is: deliver it with the "
+                                      "hsl that wrote it)",
     }
 
 
+VALUES = st.none() | st.booleans() | st.integers(-3, 40) | st.text() \
+    | st.lists(st.text(max_size=3), max_size=2)
+
+
 @settings(max_examples=80, deadline=None)
-@given(st.one_of(st.binary(max_size=300),
-                 st.dictionaries(st.sampled_from(sorted(spool.ENVELOPE)),
-                                 st.none() | st.booleans() | st.integers() | st.text()
-                                 | st.lists(st.text(max_size=3), max_size=2),
-                                 max_size=len(spool.ENVELOPE))
-                 .map(lambda e: json.dumps(e).encode())))
-def test_any_envelope_file_is_an_entry_or_a_problem(data):
+@given(st.one_of(
+    st.binary(max_size=300),
+    st.tuples(st.dictionaries(st.sampled_from(sorted(spool.ENVELOPE)), VALUES,
+                              max_size=len(spool.ENVELOPE)),
+              st.binary(max_size=40))
+    .map(lambda e: json.dumps({"spool": 2, "copies": [e[0]]}).encode() + b"\n" + e[1])))
+def test_any_batch_file_is_an_entry_or_a_problem(data):
     with scratch() as d:
         write_copies(d, [copy(b"")])
         [entry] = only_entries(d)
-        with open(entry.envelope_path, "wb") as f:
+        with open(entry.path, "wb") as f:
             f.write(data)
         listing = read_spool(d)
         assert len(listing.entries) + len(listing.problems) == 1
+        for e in listing.entries:               # within the file: its bytes are there
+            assert len(e.read_message()) == e.envelope["size"]
 
 
 def test_a_missing_spool_is_empty(tmp_path):
@@ -612,21 +710,157 @@ def test_iter_entries_streams(tmp_path):
 # ---------------------------------------------------------------------------------------
 # Removing
 
+def companions(d):
+    return sorted(n for n in os.listdir(d) if spool.COMPANION.match(n))
+
+
 def test_remove(tmp_path):
     d = str(tmp_path)
-    write_copies(d, [copy(recipient="a@x"), copy(recipient="b@x")])
-    [later] = write_copies(d, [copy(recipient="c@x")])
-    a, b, c = only_entries(d)
-    remove(a)
-    assert [e.id for e in only_entries(d)] == [b.id, c.id]
-    assert not os.path.exists(a.message_path)
-    remove(a)                                  # already gone: fine
-    remove(b)
-    assert not os.path.exists(os.path.dirname(b.envelope_path))   # the empty batch too
+    write_copies(d, [copy(recipient="a@x")])
+    [later] = write_copies(d, [copy(recipient="b@x")])
+    a, b = only_entries(d)
+    with open(a.stem + spool.STATE_SUFFIX, "w") as f:
+        f.write('{"retry": 1}')
+    mark_done(a)
+    assert [e.id for e in only_entries(d)] == [later]      # done: skipped at once
+    assert remove(a) is True
+    assert not os.path.exists(a.path) and companions(d) == []
     assert [e.id for e in only_entries(d)] == [later]
-    remove(c)
+    remove(a)                                  # already gone: harmless
+    mark_done(b)
+    assert remove(b) is True
     assert os.listdir(d) == []
-    remove(c)
+    remove(b)
+    assert os.listdir(d) == []
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="names fds through /proc")
+def test_a_batch_whose_copies_finish_one_at_a_time(tmp_path, monkeypatch):
+    """The batch file stays until the last copy's done marker; then it goes, durably
+    (the spool directory synced before anything else goes), then every companion."""
+    d = str(tmp_path)
+    ids = write_copies(d, [copy(recipient=f"r{i}@x") for i in range(3)])
+    entries = only_entries(d)
+    for e in entries:
+        with open(e.stem + spool.STATE_SUFFIX, "w") as f:
+            f.write('{"retry": 1}')
+    for e, left in ((entries[0], ids[1:]), (entries[2], ids[1:2])):
+        mark_done(e)
+        assert remove(e) is False
+        assert os.path.isfile(e.path) and os.path.exists(e.stem + spool.DONE_SUFFIX)
+        assert [x.id for x in only_entries(d)] == left
+    assert len(companions(d)) == 5             # three states, two done markers
+    assert [x.read_message() for x in only_entries(d)] == [copy().message]
+    events = []
+    real_unlink, real_fsync = os.unlink, os.fsync
+
+    def unlink(path):
+        events.append(("unlink", os.path.basename(path)))
+        real_unlink(path)
+
+    def fsync(fd):
+        events.append(("fsync", os.path.relpath(os.readlink(f"/proc/self/fd/{fd}"), d)))
+        real_fsync(fd)
+    monkeypatch.setattr(os, "unlink", unlink)
+    monkeypatch.setattr(os, "fsync", fsync)
+    mark_done(entries[1])
+    assert remove(entries[1]) is True
+    monkeypatch.undo()
+    batch = os.path.basename(entries[1].path)
+    assert events[:2] == [("unlink", batch), ("fsync", ".")]
+    assert sorted(events[2:]) == sorted(("unlink", f"{batch}.{i}{suffix}") for i in range(3)
+                                        for suffix in (spool.STATE_SUFFIX, spool.DONE_SUFFIX))
+    assert os.listdir(d) == []
+
+
+def test_a_removal_the_disk_refuses_keeps_the_done_markers(tmp_path, monkeypatch):
+    d = str(tmp_path)
+    write_copies(d, [copy()])
+    [a] = only_entries(d)
+    mark_done(a)
+    with monkeypatch.context() as mp:
+        Fail(mp, "fsync", 0, errno.EIO)
+        with pytest.raises(SpoolError, match=f"spool directory {d}: cannot remove {a.id}: "
+                                             "Input/output error"):
+            remove(a)
+    assert os.path.exists(a.stem + spool.DONE_SUFFIX)      # a retry knows it is done
+    assert remove(a) is True and os.listdir(d) == []
+
+
+def format_1_batch(d):
+    """A batch directory as hsl before format 2 wrote them."""
+    path = os.path.join(d, spool.new_batch_id())
+    os.makedirs(path)
+    for name, data in (("0.eml", b"Subject: old\r\n\r\n"), ("0.json", b"{\"spool\": 1}")):
+        with open(os.path.join(path, name), "wb") as f:
+            f.write(data)
+    hour_ago = time.time() - 7200
+    for name in ("0.eml", "0.json", "."):
+        os.utime(os.path.join(path, name), (hour_ago, hour_ago))
+    return path
+
+
+def test_a_format_1_batch_is_reported_and_never_removed(tmp_path):
+    d = str(tmp_path)
+    old = format_1_batch(d)
+    [new] = write_copies(d, [copy()])
+    listing = read_spool(d)
+    assert [e.id for e in listing.entries] == [new]
+    assert [p.path for p in listing.problems] == [old]
+    assert "format 1" in listing.problems[0].reason
+    assert sweep(d, min_age=0) == []
+    assert sorted(os.listdir(old)) == ["0.eml", "0.json"]
+
+
+# ---------------------------------------------------------------------------------------
+# A copy by its name (hsl run --entry SPOOL/BATCH-N)
+
+def test_open_copy(tmp_path):
+    d = str(tmp_path)
+    [one] = write_copies(d, [copy(b"one\r\n", recipient="one@x")])
+    several = write_copies(d, [copy(b"a\r\n", recipient="a@x"),
+                               copy(b"b\r\n", recipient="b@x")])
+    batch = several[0].rsplit("-", 1)[0]
+    by_id = os.path.join(d, several[1])
+    e = spool.open_copy(by_id)
+    assert (e.id, e.position, e.copies, e.path) == (several[1], 1, 2,
+                                                    os.path.join(d, batch))
+    assert e.envelope["recipient"] == "b@x" and e.read_message() == b"b\r\n"
+    assert e == only_entries(d)[2]
+    assert spool.copy_batch(by_id) == os.path.join(d, batch)
+    # a batch of one copy by its batch id
+    lone = spool.open_copy(os.path.join(d, one.rsplit("-", 1)[0]))
+    assert lone.id == one and lone.read_message() == b"one\r\n"
+    # a finished copy is still a copy (a hook can be run on it)
+    mark_done(e)
+    assert spool.open_copy(by_id).id == several[1]
+
+
+def test_open_copy_refuses(tmp_path):
+    d = str(tmp_path)
+    ids = write_copies(d, [copy(recipient="a@x"), copy(recipient="b@x")])
+    batch = os.path.join(d, ids[0].rsplit("-", 1)[0])
+    name = os.path.basename(batch)
+    with pytest.raises(ValueError) as info:
+        spool.open_copy(batch)
+    assert str(info.value) == (f"{batch}: the batch has 2 copies: name one, {name}-0 to "
+                               f"{name}-1")
+    with pytest.raises(ValueError, match=r"the batch has 2 copies \(0 to 1\)"):
+        spool.open_copy(batch + "-2")
+    # one spelling of a copy's id: not "-01", not another script's digits
+    for path in (os.path.join(d, "entry.yaml"), os.path.join(d, "0.json"), batch + "-x",
+                 batch + "-", batch + "-01", batch + "-\u00b2", batch + "-\u0661",
+                 os.path.join(d, name.replace("2", "\u0662")) + "-0"):
+        assert spool.copy_batch(path) is None
+        with pytest.raises(ValueError, match="not a spool copy"):
+            spool.open_copy(path)
+    missing = os.path.join(d, spool.new_batch_id())
+    with pytest.raises(ValueError, match="no such spool batch"):
+        spool.open_copy(missing + "-0")
+    with open(batch, "wb") as f:                    # a broken batch: its problem
+        f.write(b"hello")
+    with pytest.raises(ValueError, match=f"{batch}: not a spool batch"):
+        spool.open_copy(batch + "-0")
 
 
 def test_the_documentation_example_runs(capsys, monkeypatch, tmp_path):

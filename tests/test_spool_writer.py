@@ -31,7 +31,7 @@ def copy(n, message=b"Subject: hi\r\n\r\nbody\r\n", **kw):
 
 
 def transaction(n):
-    """Two copies with the same bytes (linked) and a third with others."""
+    """Two copies with the same bytes (stored once) and a third with others."""
     return [copy(n), copy(n), copy(n, b"other\r\n")]
 
 
@@ -103,17 +103,14 @@ def test_each_batch_is_durable_before_its_rename_and_the_spool_after(tmp_path,
     ba, bb = a[0].rsplit("-", 1)[0], b[0].rsplit("-", 1)[0]
     ta, tb = spool.TEMP_PREFIX + ba, spool.TEMP_PREFIX + bb
     renames = [("rename", ta, ba), ("rename", tb, bb), ("fsync", ".")]
-    if syncfs:      # one syncfs, through the group's first directory, then the renames
+    if syncfs:      # one syncfs, through the group's first batch file, then the renames
         assert events == [("syncfs", ta)] + renames
         return
     # (a group smaller than SYNCFS_GROUP is fsync'ed even where syncfs is there)
-    synced = {("fsync", p) for p in (f"{ta}/0.eml", f"{ta}/0.json", f"{ta}/1.eml",
-                                     f"{ta}/1.json", ta, f"{tb}/0.eml", f"{tb}/0.json",
-                                     tb)}
-    # every file and directory of the group synced (once), then the renames in order,
-    # then the spool directory
-    assert set(events[:8]) == synced and len(events) == 11
-    assert events[8:] == renames
+    # every batch file of the group synced (once), then the renames in order, then the
+    # spool directory
+    assert sorted(events[:2]) == [("fsync", ta), ("fsync", tb)] and len(events) == 5
+    assert events[2:] == renames
 
 
 class Fail:
@@ -150,8 +147,8 @@ def calls_in_a_group(tmp_path, name):
 
 
 @pytest.mark.parametrize("name, code", [
-    ("fsync", errno.EIO), ("write", errno.ENOSPC), ("open", errno.EACCES),
-    ("rename", errno.EXDEV), ("mkdir", errno.EDQUOT), ("link", errno.EIO)])
+    ("fsync", errno.EIO), ("writev", errno.ENOSPC), ("open", errno.EACCES),
+    ("rename", errno.EXDEV)])
 def test_a_failure_fails_only_the_batch_it_touched(tmp_path, monkeypatch, name, code):
     n = calls_in_a_group(tmp_path, name)
     assert n >= 1
@@ -178,6 +175,26 @@ def test_a_failure_fails_only_the_batch_it_touched(tmp_path, monkeypatch, name, 
         assert [e.id for e in entries(d)] == [kept] + committed
         assert sorted(os.listdir(d)) == sorted({i.rsplit("-", 1)[0]
                                                 for i in [kept] + committed})
+
+
+def test_a_spool_that_cannot_be_created_fails_the_group_and_the_writer_goes_on(
+        tmp_path, monkeypatch):
+    d = str(tmp_path / "spool")
+    writer = SpoolWriter(d, syncfs=False)
+    try:
+        with monkeypatch.context() as mp:
+            Fail(mp, "mkdir", 0, errno.EDQUOT)
+            outcomes = [f.exception(10) for f in group(writer, three_transactions())]
+        # the first finds no spool and cannot make it; the others try again and do
+        assert isinstance(outcomes[0], SpoolError)
+        assert str(outcomes[0]) == (f"spool directory {d}: cannot create it: "
+                                    f"{os.strerror(errno.EDQUOT)}")
+        assert outcomes[1:] == [None, None]
+        [later] = writer.write([copy(4)])
+    finally:
+        writer.close()
+    assert [e.envelope["transaction"] for e in entries(d)] == ["tx2", "tx3", "tx3", "tx4"]
+    assert later in {e.id for e in entries(d)}
 
 
 def test_an_interrupted_sync_fails_its_batch_and_the_writer_goes_on(tmp_path, monkeypatch):
@@ -210,7 +227,7 @@ def test_a_failed_syncfs_falls_back_to_each_file(tmp_path, monkeypatch):
         ids = [f.result(10) for f in group(writer, three_transactions())]
     finally:
         writer.close()
-    assert counter.calls == (4 + 1) + (2 + 1) + (3 + 1) + 1    # files, dirs, the spool
+    assert counter.calls == 3 + 1          # the batch files, the spool
     assert [e.id for e in entries(d)] == [i for t in ids for i in t]
 
 

@@ -80,13 +80,15 @@ from typing import Callable, Iterator, Optional
 
 FORMAT = 2
 TEMP_PREFIX = ".tmp-"
-_ID = r"\d{8}T\d{6}\.\d{9}Z-[0-9a-f]{16}"
+_ID = r"[0-9]{8}T[0-9]{6}\.[0-9]{9}Z-[0-9a-f]{16}"     # (not \d: it takes any script's digits)
+_POSITION = r"(0|[1-9][0-9]*)"                          # one spelling of each position
 BATCH_ID = re.compile(_ID + r"\Z")
 STATE_SUFFIX = ".state.json"    # the queue's files of copy N of a batch: BATCH.N + suffix
 DONE_SUFFIX = ".done"
-COMPANION = re.compile(rf"({_ID})\.(0|[1-9]\d*)(\.state\.json|\.done)\Z")
+COMPANION = re.compile(rf"({_ID})\.{_POSITION}(\.state\.json|\.done)\Z")
 # a state write in progress (hsl/queue/state.py's temporary_name): ".BATCH.N.state.json.tmp-PID"
-STATE_TEMPORARY = re.compile(rf"\.{_ID}\.(0|[1-9]\d*)\.state\.json\.tmp-\d+\Z")
+STATE_TEMPORARY = re.compile(rf"\.{_ID}\.{_POSITION}\.state\.json\.tmp-[0-9]+\Z")
+COPY_NAME = re.compile(rf"({_ID})(?:-{_POSITION})?\Z")
 MAX_ENVELOPE = 16 << 20     # bytes: a bigger first line (or state file) is not one of ours
 FILE_MODE = 0o600
 DIR_MODE = 0o700
@@ -720,12 +722,10 @@ def read_spool(spool_dir: str) -> Listing:
 def _copy_name(path: str) -> Optional[tuple]:
     """(batch file, position or None) of a path naming a spool copy, else None."""
     directory, name = os.path.split(path)
-    if BATCH_ID.match(name):
-        return path, None
-    batch, _, position = name.rpartition("-")
-    if BATCH_ID.match(batch) and position.isdigit():
-        return os.path.join(directory, batch), position
-    return None
+    named = COPY_NAME.match(name)
+    if named is None:
+        return None
+    return os.path.join(directory, named.group(1)), named.group(2)
 
 
 def copy_batch(path: str) -> Optional[str]:

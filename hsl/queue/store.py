@@ -10,8 +10,9 @@
 **One owner.**  `Queue.open` takes an exclusive `flock` on `SPOOL/.lock` (and writes its
 pid there): a second owner gets `QueueLocked`, naming the spool and the pid holding it.
 Writers of new batches (`hsl serve`, `hsl run --hook eod --spool`) need no lock.  A queue
-opened with `lock=False` only reads (`hsl queue list`, `show`): it changes nothing, and
-shows a copy that recovery would finish as "done".
+opened with `lock=False` only reads (`hsl queue list`, `show`): it changes nothing, skips
+a copy with its done marker (as the spool's readers do: its batch may stay for days, for
+its other copies), and shows a copy that recovery would finish as "done".
 
 **Nothing lost, nothing twice.**  A copy leaves the spool only through `mark_done`: its
 DSN, if any, is committed first (a new copy whose envelope says `"dsn_of": "<id>"`), then
@@ -294,15 +295,18 @@ class Queue:
     def _load(self, entry: spool.Entry) -> Optional[QueueEntry]:
         done = read_done(done_path(entry)) is not None
         if done and not self.owner:
-            return None         # finished: its batch waits for its other copies
+            return None     # finished (its batch stays for its other copies): as gone
         if not done:
             self._unfinished.setdefault(entry.path, set()).add(entry.position)
         try:
             saved = read_state(state_path(entry), entry.envelope)
         except StateError as e:
-            self._broken[entry.id] = (entry, e)
-            self.problems.append(spool.Problem(e.path, e.reason))
-            return None
+            if not done:
+                self._broken[entry.id] = (entry, e)
+                self.problems.append(spool.Problem(e.path, e.reason))
+                return None
+            # a broken copy deleted: its state stays until its batch goes, never read
+            saved = State.initial(entry.envelope)
         qe = QueueEntry(entry, saved, done)
         self._entries[entry.id] = qe
         return qe

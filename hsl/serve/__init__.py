@@ -126,9 +126,9 @@ def add_arguments(p) -> None:
                    help="offer AUTH without TLS too (default: only after STARTTLS)")
     o = p.add_argument_group("operation")
     o.add_argument("--spool", metavar="DIR",
-                   help="where accepted messages are committed, one .eml and one .json "
-                        "per copy (docs/spool.md); created at start (default ./hsl-spool, "
-                        "created with the first message)")
+                   help="where accepted messages are committed, one file per "
+                        "transaction (docs/spool.md); created at start (default "
+                        "./hsl-spool, created with the first message)")
     o.add_argument("--transport", action=_TransportAction, default="mx",
                    metavar="ID | ID=HOST:PORT",
                    help="ID: the server's default transport ($arguments[\"transportid\"] "

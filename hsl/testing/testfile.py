@@ -690,7 +690,7 @@ class _Loader:
     def _entry(self, source: Node) -> tuple:
         if isinstance(source.value, str) and source.value:
             path = os.path.join(self.base, source.value)
-            if not os.path.isfile(path):
+            if not os.path.isfile(copy_batch(path) or path):   # (a copy: its batch file)
                 source.fail(f"no such queue entry file {source.value} ({path})")
             try:
                 return delivery.load_entry_file(path)
