@@ -12,11 +12,12 @@ import signal
 import subprocess
 import sys
 import textwrap
+from dataclasses import replace
 
 import pytest
 
 from hsl.queue import spool, state
-from hsl.queue.spool import Copy, write_copies
+from hsl.queue.spool import Copy, SpoolWriter, write_copies
 from hsl.queue.store import (DSN_OF, Queue, QueueError, QueueLocked, StateError,
                              UnknownEntry)
 
@@ -224,6 +225,30 @@ def test_a_finished_copy_leaves_with_all_its_files(tmp_path):
         assert [e.id for e in q.entries()] == [b] and q.get(b).retry == 1
         q.delete(b)                                        # the last copy: all of it goes
         assert files_of(d) == [".lock"] and q.entries() == []
+
+
+def test_a_group_file_stays_until_every_transaction_in_it_is_finished(tmp_path):
+    """hsl serve's SpoolWriter puts the transactions it commits together in one file: the
+    queue finishes them one by one and removes the file with the last copy of any."""
+    d = str(tmp_path / "spool")
+    writer = SpoolWriter(d)
+    with writer._cond:                          # (held: the two form one group)
+        first = writer.submit([copy("a@x"), copy("b@x")])
+        second = writer.submit([replace(copy("c@x"), transaction="tx-2")])
+    [a, b], [c] = first.result(10), second.result(10)
+    writer.close()
+    batch = a.rsplit("-", 1)[0]
+    assert c == f"{batch}-2"
+    with Queue.open(d, clock=Clock()) as q:
+        q.mark_done(q.get(a), "delivered")
+        q.mark_done(q.get(b), "delivered")      # tx-1 is finished; tx-2 keeps the file
+        assert files_of(d) == [".lock", batch, f"{batch}.0.done", f"{batch}.1.done"]
+        assert [e.id for e in q.entries()] == [c]
+        assert q.get(c).message_bytes() == MESSAGE
+    with Queue.open(d, clock=Clock()) as q:
+        assert [e.id for e in q.entries()] == [c]
+        q.mark_done(q.get(c), "delivered")
+        assert files_of(d) == [".lock"]
 
 
 def test_a_finished_entry_cannot_be_changed(tmp_path):

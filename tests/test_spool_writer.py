@@ -1,9 +1,9 @@
 """The spool's group commit (hsl/queue/spool.py SpoolWriter, what `hsl serve` writes with):
-the transactions waiting are committed together (their fsyncs at once), yet each keeps what
-`write_copies` promises: its files and directories durable before its rename, the spool
-directory synced before its future resolves, all or none of its copies, a failure that
-names the step and leaves nothing of it visible, and the other transactions of the group
-unharmed (but a failed final sync takes back the whole group)."""
+the transactions waiting are committed together, as one batch file (one file to make and
+sync for all of them), yet each keeps what `write_copies` promises: the file durable
+before its rename, the spool directory synced before its future resolves, all or none of
+its copies, a failure that names the step and leaves nothing of it visible (a disk that
+refuses the file fails every transaction of the group; a malformed copy only its own)."""
 from __future__ import annotations
 
 import errno
@@ -20,10 +20,6 @@ from hsl.queue import spool
 from hsl.queue.spool import Copy, SpoolError, SpoolWriter, read_spool
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-HAVE_SYNCFS = spool._syncfs_function() is not None
-MODES = [pytest.param(False, id="fsync"),
-         pytest.param(True, id="syncfs", marks=pytest.mark.skipif(
-             not HAVE_SYNCFS, reason="no syncfs(2) with error reporting here"))]
 
 
 def copy(n, message=b"Subject: hi\r\n\r\nbody\r\n", **kw):
@@ -48,10 +44,13 @@ def entries(d):
     return listing.entries
 
 
-@pytest.mark.parametrize("syncfs", MODES)
-def test_a_group_commits_every_transaction_in_submission_order(tmp_path, syncfs):
+def batch_of(copy_id):
+    return copy_id.rsplit("-", 1)[0]
+
+
+def test_a_group_commits_every_transaction_in_submission_order_in_one_file(tmp_path):
     d = str(tmp_path / "spool")
-    writer = SpoolWriter(d, syncfs=syncfs)
+    writer = SpoolWriter(d)
     try:
         writer.write([copy(0)])                 # the spool exists; one group of one
         futures = group(writer, [transaction(n) for n in range(1, 11)])
@@ -59,21 +58,28 @@ def test_a_group_commits_every_transaction_in_submission_order(tmp_path, syncfs)
     finally:
         writer.close()
     assert (writer.groups, writer.batches) == (2, 11)
+    assert len({batch_of(i) for t in ids for i in t}) == 1       # one file for the group
+    assert len(os.listdir(d)) == 2
     got = entries(d)
     assert [e.id for e in got[1:]] == [i for t in ids for i in t]
     assert [e.envelope["transaction"] for e in got] == ["tx0"] + [
         f"tx{n}" for n in range(1, 11) for _ in range(3)]
+    # each transaction's copies keep their queue numbers, and each its own bytes
+    assert [e.envelope["queue"] for e in got[1:4]] == [0, 1, 2]
+    assert all(e.read_message() == b"Subject: hi\r\n\r\nbody\r\n" for e in got[1::3])
     assert all(e.read_message() == b"other\r\n" for e in got[3::3])
+    # the same bytes are stored once per transaction, not once per copy
+    assert got[1].offset == got[2].offset != got[3].offset
+    assert len({e.offset for e in got[1:]}) == 20
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="names fds through /proc")
-@pytest.mark.parametrize("syncfs", MODES)
-def test_each_batch_is_durable_before_its_rename_and_the_spool_after(tmp_path,
-                                                                     monkeypatch, syncfs):
+def test_the_group_file_is_durable_before_its_rename_and_the_spool_after(tmp_path,
+                                                                         monkeypatch):
     d = str(tmp_path)
-    writer = SpoolWriter(d, syncfs=syncfs or None)     # fsync: syncfs too, if it is there
+    writer = SpoolWriter(d)
     writer.write([copy(0)])
-    events = []                 # (the fsyncs run on several threads: appended atomically)
+    events = []
     real_fsync, real_rename = os.fsync, os.rename
 
     def fsync(fd):
@@ -86,31 +92,15 @@ def test_each_batch_is_durable_before_its_rename_and_the_spool_after(tmp_path,
         real_rename(a, b)
     monkeypatch.setattr(os, "fsync", fsync)
     monkeypatch.setattr(os, "rename", rename)
-    writer.SYNCFS_GROUP = 2 if syncfs else 3
-    if syncfs:
-        real_syncfs = writer.syncfs
-
-        def recorded(fd):
-            result = real_syncfs(fd)
-            events.append(("syncfs", os.path.relpath(os.readlink(f"/proc/self/fd/{fd}"), d)))
-            return result
-        writer.syncfs = recorded
     try:
         a, b = [f.result(10) for f in group(writer, [[copy(1), copy(1, b"x")],
                                                      [copy(2)]])]
     finally:
         writer.close()
-    ba, bb = a[0].rsplit("-", 1)[0], b[0].rsplit("-", 1)[0]
-    ta, tb = spool.TEMP_PREFIX + ba, spool.TEMP_PREFIX + bb
-    renames = [("rename", ta, ba), ("rename", tb, bb), ("fsync", ".")]
-    if syncfs:      # one syncfs, through the group's first batch file, then the renames
-        assert events == [("syncfs", ta)] + renames
-        return
-    # (a group smaller than SYNCFS_GROUP is fsync'ed even where syncfs is there)
-    # every batch file of the group synced (once), then the renames in order, then the
-    # spool directory
-    assert sorted(events[:2]) == [("fsync", ta), ("fsync", tb)] and len(events) == 5
-    assert events[2:] == renames
+    batch = batch_of(a[0])
+    assert batch_of(b[0]) == batch
+    temp = spool.TEMP_PREFIX + batch
+    assert events == [("fsync", temp), ("rename", temp, batch), ("fsync", ".")]
 
 
 class Fail:
@@ -136,7 +126,7 @@ def three_transactions():
 
 def calls_in_a_group(tmp_path, name):
     d = str(tmp_path / "count")
-    writer = SpoolWriter(d, syncfs=False)
+    writer = SpoolWriter(d)
     writer.write([copy(0)])
     with pytest.MonkeyPatch.context() as mp:
         counter = Fail(mp, name)
@@ -149,57 +139,87 @@ def calls_in_a_group(tmp_path, name):
 @pytest.mark.parametrize("name, code", [
     ("fsync", errno.EIO), ("writev", errno.ENOSPC), ("open", errno.EACCES),
     ("rename", errno.EXDEV)])
-def test_a_failure_fails_only_the_batch_it_touched(tmp_path, monkeypatch, name, code):
+def test_a_disk_that_refuses_the_group_file_fails_its_transactions_and_leaves_nothing(
+        tmp_path, monkeypatch, name, code):
     n = calls_in_a_group(tmp_path, name)
     assert n >= 1
     for at in range(n):
         d = str(tmp_path / f"{name}{at}")
-        writer = SpoolWriter(d, syncfs=False)
+        writer = SpoolWriter(d)
         [kept] = writer.write([copy(0)])
         with monkeypatch.context() as mp:
             Fail(mp, name, at, code)
             futures = group(writer, three_transactions())
             outcomes = [f.exception(10) or f.result() for f in futures]
-        writer.close()
-        failed = [o for o in outcomes if isinstance(o, BaseException)]
-        if name in ("fsync", "open") and at == n - 1:   # the spool directory's sync:
-            assert len(failed) == 3                     # the whole group
-        else:
-            assert len(failed) == 1
-        for e in failed:
+        try:
+            [later] = writer.write([copy(4)])           # the writer goes on
+        finally:
+            writer.close()
+        assert len(outcomes) == 3
+        for e in outcomes:
             assert isinstance(e, SpoolError)
             assert str(e).startswith(f"spool directory {d}: cannot ")
             assert str(e).endswith(": " + os.strerror(code))
-        # what committed is whole; nothing of a failed batch, no temporary left
-        committed = [i for o in outcomes if isinstance(o, list) for i in o]
-        assert [e.id for e in entries(d)] == [kept] + committed
-        assert sorted(os.listdir(d)) == sorted({i.rsplit("-", 1)[0]
-                                                for i in [kept] + committed})
+        # nothing of the group, no temporary left; what was committed before and after is
+        assert [e.id for e in entries(d)] == [kept, later]
+        assert sorted(os.listdir(d)) == sorted({batch_of(kept), batch_of(later)})
 
 
 def test_a_spool_that_cannot_be_created_fails_the_group_and_the_writer_goes_on(
         tmp_path, monkeypatch):
     d = str(tmp_path / "spool")
-    writer = SpoolWriter(d, syncfs=False)
+    writer = SpoolWriter(d)
     try:
         with monkeypatch.context() as mp:
             Fail(mp, "mkdir", 0, errno.EDQUOT)
             outcomes = [f.exception(10) for f in group(writer, three_transactions())]
-        # the first finds no spool and cannot make it; the others try again and do
-        assert isinstance(outcomes[0], SpoolError)
-        assert str(outcomes[0]) == (f"spool directory {d}: cannot create it: "
-                                    f"{os.strerror(errno.EDQUOT)}")
-        assert outcomes[1:] == [None, None]
-        [later] = writer.write([copy(4)])
+        for e in outcomes:
+            assert isinstance(e, SpoolError)
+            assert str(e) == (f"spool directory {d}: cannot create it: "
+                              f"{os.strerror(errno.EDQUOT)}")
+        [later] = writer.write([copy(4)])       # the next one makes it
     finally:
         writer.close()
-    assert [e.envelope["transaction"] for e in entries(d)] == ["tx2", "tx3", "tx3", "tx4"]
-    assert later in {e.id for e in entries(d)}
+    assert [e.id for e in entries(d)] == [later]
+
+
+def test_a_group_whose_envelopes_are_large_is_split_in_files(tmp_path):
+    d = str(tmp_path)
+    writer = SpoolWriter(d)
+    writer.GROUP_HEADER = 1         # every transaction in a file of its own
+    try:
+        ids = [f.result(10) for f in group(writer, three_transactions())]
+    finally:
+        writer.close()
+    assert len({batch_of(t[0]) for t in ids}) == 3
+    assert all(len({batch_of(i) for i in t}) == 1 for t in ids)     # never a transaction
+    assert [e.id for e in entries(d)] == [i for t in ids for i in t]
+    assert (writer.groups, writer.batches) == (3, 3)
+
+
+def test_envelopes_past_what_a_reader_takes_are_refused_before_the_250(tmp_path,
+                                                                       monkeypatch):
+    d = str(tmp_path)
+    monkeypatch.setattr(spool, "MAX_ENVELOPE", 600)
+    many = [copy(1, metadata={"k": "v" * 100}) for _ in range(4)]
+    with pytest.raises(SpoolError, match=r"cannot write the message: the envelopes of "
+                                         r"its 4 copies take \d+ bytes, more than a batch "
+                                         r"holds \(600\)"):
+        spool.write_copies(d, many)
+    writer = SpoolWriter(d)
+    try:
+        big, small = group(writer, [many, [copy(2)]])
+        assert isinstance(big.exception(10), SpoolError)
+        [kept] = small.result(10)          # (split from it: committed alone)
+    finally:
+        writer.close()
+    assert [e.id for e in entries(d)] == [kept]
+    assert os.listdir(d) == [batch_of(kept)]
 
 
 def test_an_interrupted_sync_fails_its_batch_and_the_writer_goes_on(tmp_path, monkeypatch):
     d = str(tmp_path)
-    writer = SpoolWriter(d, syncfs=False)
+    writer = SpoolWriter(d)
     [kept] = writer.write([copy(0)])
 
     def interrupted(fd):
@@ -214,21 +234,6 @@ def test_an_interrupted_sync_fails_its_batch_and_the_writer_goes_on(tmp_path, mo
         writer.close()
     assert [e.id for e in entries(d)] == [kept, later]
     assert sorted(os.listdir(d)) == sorted(i.rsplit("-", 1)[0] for i in (kept, later))
-
-
-@pytest.mark.skipif(not HAVE_SYNCFS, reason="no syncfs(2) with error reporting here")
-def test_a_failed_syncfs_falls_back_to_each_file(tmp_path, monkeypatch):
-    d = str(tmp_path)
-    writer = SpoolWriter(d, syncfs=True)
-    writer.syncfs = lambda fd: -1
-    writer.SYNCFS_GROUP = 1
-    counter = Fail(monkeypatch, "fsync")
-    try:
-        ids = [f.result(10) for f in group(writer, three_transactions())]
-    finally:
-        writer.close()
-    assert counter.calls == 3 + 1          # the batch files, the spool
-    assert [e.id for e in entries(d)] == [i for t in ids for i in t]
 
 
 def test_a_malformed_copy_fails_alone_before_any_write(tmp_path):

@@ -568,7 +568,7 @@ class SpoolWriter:
 
     def _store(self, waiting: list) -> None:
         batch = _Batch(self.spool_dir, [t for _, t in waiting])
-        if len(batch.header) > self.GROUP_HEADER and len(waiting) > 1:
+        if len(batch.header) > min(self.GROUP_HEADER, MAX_ENVELOPE) and len(waiting) > 1:
             half = len(waiting) // 2        # (many recipients, or much metadata)
             self._store(waiting[:half])
             self._store(waiting[half:])
