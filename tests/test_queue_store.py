@@ -445,6 +445,24 @@ def test_spool_remove_and_sweep_know_the_queue_files(tmp_path):
     assert os.listdir(d) == []
 
 
+def test_the_owner_sweeps_what_crashed_writers_and_removals_left(tmp_path):
+    d, [a] = spool_with(tmp_path)
+    old = os.path.join(d, spool.TEMP_PREFIX + spool.new_batch_id())    # a writer died
+    young = os.path.join(d, spool.TEMP_PREFIX + spool.new_batch_id())  # one writing now
+    gone = spool.new_batch_id()
+    orphans = [os.path.join(d, f"{gone}.0.done"), os.path.join(d, f"{gone}.0.state.json")]
+    for path in [old, young, *orphans]:
+        with open(path, "wb") as f:
+            f.write(b"x")
+    os.utime(old, (T0, T0))
+    with Queue.open(d, clock=Clock(), lock=False):
+        assert all(os.path.exists(p) for p in [old, young, *orphans])  # a reader: nothing
+    with Queue.open(d, clock=Clock()) as q:
+        assert [e.id for e in q.entries()] == [a]
+    assert not any(os.path.exists(p) for p in [old, *orphans])
+    assert os.path.exists(young)
+
+
 def test_extra_envelope_keys(tmp_path):
     d = str(tmp_path)
     [a] = write_copies(d, [copy(extra={"dsn_of": "x-0", "n": [1]})])

@@ -16,14 +16,16 @@ its other copies), and shows a copy that recovery would finish as "done".
 
 **Nothing lost, nothing twice.**  A copy leaves the spool only through `mark_done`: its
 DSN, if any, is committed first (a new copy whose envelope says `"dsn_of": "<id>"`), then
-the marker `BATCH.N.done` is written durably, then the copy is removed.  A crash between any two
-of these steps is finished by the next owner's recovery, on open:
-- a copy with its done marker is removed (it was delivered, bounced or deleted: never attempted
-  again);
+the marker `BATCH.N.done` is written durably, then the copy is removed.  A crash between
+any two of these steps is finished by the next owner's recovery, on open:
+- a copy with its done marker is removed (it was delivered, bounced or deleted: never
+  attempted again);
 - a copy named by a live copy's `dsn_of` is marked done and removed (its bounce was
   queued: it is not bounced again);
 - a copy named by a live delayed DSN's `dsn_delayed_of` counts that DSN in `delayed`;
-- temporary files of interrupted state writes are removed.
+- temporary files of interrupted state writes are removed, and `spool.sweep` removes
+  batches that writers left half-written (over an hour old) and the queue's files of
+  batches already gone.
 
 The clock is the caller's (`clock()` -> Unix time): a runner on a virtual clock walks a
 copy through its retries without waiting.  A Queue is safe to use from several threads.
@@ -469,6 +471,9 @@ class Queue:
         """Finish what a crash interrupted (see the module docstring)."""
         with self._mutex:
             self._remove_temporary_files()
+            # what writers that died left (.tmp- batches over an hour old) and the queue's
+            # files of batches already gone (a removal cut short)
+            spool.sweep(self.spool_dir)
             live = [e for e in self._entries.values() if not e.done]
             bounced = self._bounced()
             for entry_id in bounced & set(self._broken):
