@@ -768,7 +768,8 @@ def remove(entry: Entry, finished: Optional[Callable[[int], bool]] = None) -> bo
     spool: nothing while another copy of its batch is not finished (`finished(position)`
     says which are; by default, whether its marker exists); once none is, the batch file,
     durably (after that no reader sees any of them), then the queue's files of every
-    copy.  True when the batch is gone.  Removing twice is harmless."""
+    copy.  True when this call removed the batch (False while a sibling is not
+    finished, and once the batch and its markers are gone).  Removing twice is harmless."""
     spool_dir = os.path.dirname(entry.path)
     if finished is None:
         finished = lambda i: _is_finished(entry.path, i)    # noqa: E731
