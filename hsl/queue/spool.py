@@ -763,18 +763,24 @@ def open_copy(path: str) -> Entry:
                  start + env["offset"], len(envelopes))
 
 
-def remove(entry: Entry, finished: Optional[Callable[[int], bool]] = None) -> bool:
+def remove(entry: Entry) -> bool:
     """Take a finished copy (its done marker written, hsl/queue/state.py) out of the
-    spool: nothing while another copy of its batch is not finished (`finished(position)`
-    says which are; by default, whether its marker exists); once none is, the batch file,
-    durably (after that no reader sees any of them), then the queue's files of every
-    copy.  True when this call removed the batch (False while a sibling is not
-    finished, and once the batch and its markers are gone).  Removing twice is harmless."""
-    spool_dir = os.path.dirname(entry.path)
-    if finished is None:
-        finished = lambda i: _is_finished(entry.path, i)    # noqa: E731
-    if not all(i == entry.position or finished(i) for i in range(entry.copies)):
+    spool: nothing while another copy of its batch has no done marker; once none is
+    left, `remove_batch`.  True when this call removed the batch (False while a sibling
+    is not finished, and once the batch and its markers are gone).  Removing twice is
+    harmless."""
+    if not all(i == entry.position or _is_finished(entry.path, i)
+               for i in range(entry.copies)):
         return False
+    remove_batch(entry)
+    return True
+
+
+def remove_batch(entry: Entry) -> None:
+    """Delete the batch of `entry`, every copy of it finished (the caller knows): the
+    file, durably (after that no reader sees any of them), then the queue's files of
+    every copy.  SpoolError when the disk refuses."""
+    spool_dir = os.path.dirname(entry.path)
     try:
         try:
             os.unlink(entry.path)
@@ -786,7 +792,6 @@ def remove(entry: Entry, finished: Optional[Callable[[int], bool]] = None) -> bo
     for i in range(entry.copies):
         for suffix in (STATE_SUFFIX, DONE_SUFFIX):
             _unlink_quietly(f"{entry.path}.{i}{suffix}")
-    return True
 
 
 def sweep(spool_dir: str, min_age: float = 3600) -> list:

@@ -462,7 +462,7 @@ class Queue:
                 return True             # the batch stays for its other copies
             self._unfinished.pop(entry.path, None)
         try:
-            spool.remove(entry, finished=lambda i: True)
+            spool.remove_batch(entry)
         except spool.SpoolError:
             return False
         return True
